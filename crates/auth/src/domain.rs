@@ -1,0 +1,234 @@
+//! Pure rules of accounts: usernames, passwords, users and role changes.
+
+use std::fmt;
+
+use bestow_core::identity::Role;
+use bestow_core::{ApiError, FieldViolation};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+/// A username: 3 to 32 of `[A-Za-z0-9_.-]`. Uniqueness ignores case; the spelling is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str, pointer: &str) -> Result<Self, FieldViolation> {
+        let valid_chars = raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if !(3..=32).contains(&raw.len()) || !valid_chars {
+            return Err(FieldViolation::new(
+                pointer,
+                "invalid_username",
+                "a username is 3 to 32 characters of letters, digits, `_`, `.` and `-`",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password: 8 to 72 bytes. bcrypt reads at most 72 bytes, so a longer password is
+/// refused rather than silently truncated.
+#[derive(Clone)]
+pub struct NewPassword(String);
+
+impl NewPassword {
+    pub const MIN_BYTES: usize = 8;
+    pub const MAX_BYTES: usize = 72;
+
+    pub fn parse(raw: String, pointer: &str) -> Result<Self, FieldViolation> {
+        match raw.len() {
+            n if n < Self::MIN_BYTES => Err(FieldViolation::new(
+                pointer,
+                "too_short",
+                "a password has at least 8 bytes",
+            )),
+            n if n > Self::MAX_BYTES => Err(FieldViolation::new(
+                pointer,
+                "too_long",
+                "a password has at most 72 bytes",
+            )),
+            _ => Ok(Self(raw)),
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NewPassword(<redacted>)")
+    }
+}
+
+/// A stored account: the seed's `auth_db.users` document.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// `_id`, ObjectId hex.
+    pub id: String,
+    pub username: String,
+    /// bcrypt hash (`password` in the seed).
+    pub password_hash: String,
+    pub roles: Vec<Role>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub is_active: bool,
+}
+
+impl fmt::Debug for User {
+    // Hand-written so the hash can never reach a log line through `{:?}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("roles", &self.roles)
+            .field("is_active", &self.is_active)
+            .finish_non_exhaustive()
+    }
+}
+
+impl User {
+    /// A new active account.
+    pub fn new(username: &Username, password_hash: String, roles: Vec<Role>) -> Self {
+        let now = bestow_core::time::now();
+        Self {
+            id: bestow_core::ids::new_object_id(),
+            username: username.as_str().to_owned(),
+            password_hash,
+            roles: normalize_roles(roles),
+            created_at: now,
+            updated_at: now,
+            is_active: true,
+        }
+    }
+
+    /// What the audit log records of an account: everything but the hash.
+    pub fn audit_snapshot(&self) -> Value {
+        json!({
+            "id": self.id,
+            "username": self.username,
+            "roles": self.roles,
+            "isActive": self.is_active,
+        })
+    }
+}
+
+/// Sorted and without duplicates, so that stored role lists compare equal.
+pub fn normalize_roles(mut roles: Vec<Role>) -> Vec<Role> {
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+/// The change an admin may make to an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserChange {
+    Roles(Vec<Role>),
+    Active(bool),
+    PasswordHash(String),
+}
+
+impl UserChange {
+    /// The audit action name of the change.
+    pub fn action(&self) -> &'static str {
+        match self {
+            UserChange::Roles(_) => "user.roles.set",
+            UserChange::Active(true) => "user.activate",
+            UserChange::Active(false) => "user.deactivate",
+            UserChange::PasswordHash(_) => "user.password.reset",
+        }
+    }
+
+    /// Applies the change to `user` (the store does this inside its transaction).
+    pub fn apply(&self, user: &mut User, at: DateTime<Utc>) {
+        match self {
+            UserChange::Roles(roles) => user.roles = normalize_roles(roles.clone()),
+            UserChange::Active(active) => user.is_active = *active,
+            UserChange::PasswordHash(hash) => user.password_hash.clone_from(hash),
+        }
+        user.updated_at = at;
+    }
+}
+
+/// Whether `actor_id` may make `change` to `target_id`: an admin may neither remove its own
+/// ADMIN role nor deactivate itself, which also guarantees at least one admin remains.
+pub fn check_admin_change(
+    actor_id: &str,
+    target_id: &str,
+    change: &UserChange,
+) -> Result<(), ApiError> {
+    if actor_id != target_id {
+        return Ok(());
+    }
+    match change {
+        UserChange::Roles(roles) if !roles.contains(&Role::Admin) => Err(ApiError::conflict(
+            "CANNOT_REMOVE_OWN_ADMIN",
+            "an admin cannot remove its own ADMIN role",
+        )),
+        UserChange::Active(false) => Err(ApiError::conflict(
+            "CANNOT_DEACTIVATE_SELF",
+            "an admin cannot deactivate its own account",
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for ok in ["abc", "Player_1", "a.b-c", &"x".repeat(32)] {
+            assert!(Username::parse(ok, "/username").is_ok(), "{ok}");
+        }
+        for bad in ["ab", "has space", "ünï", "a/b", &"x".repeat(33), ""] {
+            assert!(Username::parse(bad, "/username").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn password_lengths_are_bytes_not_chars() {
+        assert!(NewPassword::parse("1234567".into(), "/p").is_err());
+        assert!(NewPassword::parse("12345678".into(), "/p").is_ok());
+        assert!(NewPassword::parse("x".repeat(72), "/p").is_ok());
+        assert_eq!(
+            NewPassword::parse("x".repeat(73), "/p")
+                .err()
+                .map(|v| v.code),
+            Some("too_long".into())
+        );
+        // 24 three-byte characters are 72 bytes; 25 are 75.
+        assert!(NewPassword::parse("한".repeat(24), "/p").is_ok());
+        assert!(NewPassword::parse("한".repeat(25), "/p").is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let user = User::new(
+            &Username("alice".into()),
+            "$2b$12$secret-hash".into(),
+            vec![Role::User],
+        );
+        assert!(!format!("{user:?}").contains("secret-hash"));
+        assert!(!user.audit_snapshot().to_string().contains("secret-hash"));
+        assert!(!format!("{:?}", NewPassword("hunter2hunter2".into())).contains("hunter2"));
+    }
+
+    #[test]
+    fn admins_cannot_lock_themselves_out() {
+        let demote = UserChange::Roles(vec![Role::User]);
+        assert!(check_admin_change("a", "a", &demote).is_err());
+        assert!(check_admin_change("a", "b", &demote).is_ok());
+        assert!(check_admin_change("a", "a", &UserChange::Active(false)).is_err());
+        assert!(
+            check_admin_change("a", "a", &UserChange::Roles(vec![Role::Admin, Role::User])).is_ok()
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! Request and response bodies of the auth routes.
+
+use bestow_core::identity::Role;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::User;
+use crate::service::Session;
+
+/// An account as clients see it: never the password hash.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    /// `users._id`.
+    pub id: String,
+    pub username: String,
+    pub roles: Vec<Role>,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            roles: user.roles,
+            is_active: user.is_active,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+/// Self-service sign-up. Roles are never accepted here: every new account is a USER.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 3 to 32 of `[A-Za-z0-9_.-]`, unique ignoring case.
+    pub username: String,
+    /// 8 to 72 bytes.
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    /// 8 to 72 bytes.
+    pub new_password: String,
+}
+
+/// A new session.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    /// EdDSA JWT to send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Opaque, single-use: exchange it at `/api/v1/auth/refresh` for a new pair.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Lifetime of the access token in seconds.
+    pub expires_in: u64,
+    pub user: UserView,
+}
+
+impl From<Session> for SessionView {
+    fn from(session: Session) -> Self {
+        Self {
+            access_token: session.access_token,
+            refresh_token: session.refresh_token,
+            token_type: "Bearer",
+            expires_in: session.expires_in.as_secs(),
+            user: session.user.into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRolesRequest {
+    /// The complete new role list.
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PatchUserRequest {
+    pub is_active: bool,
+}

@@ -1,0 +1,19 @@
+//! The auth service: accounts, sessions, roles, signing keys and the auth audit log.
+//!
+//! Layout: [`domain`] holds the pure rules (what a username or password may be, who may change
+//! whose roles); [`store`] is the storage port adapters implement; [`service`] orchestrates
+//! them with [`password`] hashing, [`signing`] keys and the login [`throttle`]; [`http`] maps
+//! the service to the routes of `API.md`.
+
+pub mod bootstrap;
+pub mod domain;
+pub mod http;
+pub mod password;
+pub mod service;
+pub mod signing;
+pub mod store;
+pub mod throttle;
+
+pub use service::{AuthService, AuthSettings};
+pub use signing::SigningKeys;
+pub use store::AuthStore;

@@ -1,0 +1,74 @@
+//! Password hashing with bcrypt, off the async runtime.
+//!
+//! Hashing is deliberately slow CPU work. It runs on the blocking pool, and no more hashes run
+//! at once than there are cores: extra parallel hashes would not finish sooner, they would
+//! only crowd out the runtime threads that serve every other request.
+
+use std::sync::Arc;
+
+use bestow_core::ApiError;
+use tokio::sync::Semaphore;
+
+/// Hashes and verifies passwords at a configured bcrypt cost.
+#[derive(Clone, Debug)]
+pub struct PasswordHasher {
+    cost: u32,
+    slots: Arc<Semaphore>,
+}
+
+impl PasswordHasher {
+    pub fn new(cost: u32) -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        Self {
+            cost,
+            slots: Arc::new(Semaphore::new(cores)),
+        }
+    }
+
+    pub fn cost(&self) -> u32 {
+        self.cost
+    }
+
+    pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
+        let cost = self.cost;
+        let password = password.to_owned();
+        self.run(move || bcrypt::hash(password, cost).map_err(ApiError::internal))
+            .await
+    }
+
+    /// `true` when `password` matches `hash`. A malformed hash never matches.
+    pub async fn verify(&self, password: &str, hash: &str) -> Result<bool, ApiError> {
+        let password = password.to_owned();
+        let hash = hash.to_owned();
+        self.run(move || Ok(bcrypt::verify(password, &hash).unwrap_or(false)))
+            .await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _slot = self.slots.acquire().await.map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(ApiError::internal)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_wrong_passwords_do_not() -> Result<(), ApiError> {
+        let hasher = PasswordHasher::new(4);
+        let hash = hasher.hash("correct horse").await?;
+        assert!(hash.starts_with("$2"));
+        assert!(hasher.verify("correct horse", &hash).await?);
+        assert!(!hasher.verify("wrong horse", &hash).await?);
+        assert!(!hasher.verify("x", "not a hash").await?);
+        Ok(())
+    }
+}

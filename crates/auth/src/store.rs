@@ -1,0 +1,115 @@
+//! The storage port of the auth service (`auth_db`).
+//!
+//! Every method is one atomic operation: an audited change commits with its audit entry, and
+//! a refresh-token rotation is a compare-and-set, so two concurrent refreshes with the same
+//! token cannot both win.
+
+use async_trait::async_trait;
+use bestow_core::audit::{AuditEntry, AuditQuery};
+use bestow_core::identity::Role;
+use bestow_core::page::PageRequest;
+use bestow_core::store::StoreError;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{User, UserChange};
+
+/// Filters of the admin user list.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    /// Case-insensitive username prefix.
+    pub username_prefix: Option<String>,
+}
+
+/// A refresh token as stored: only its digest, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub id: String,
+    /// All tokens descended from one login share a family; reuse revokes the whole family.
+    pub family_id: String,
+    pub user_id: String,
+    pub token_digest: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Set when the token was exchanged for its successor.
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Outcome of an attempt to rotate a refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The old token was live; it is now rotated and the new one stored.
+    Rotated,
+    /// The old token had already been rotated or revoked: nothing was written.
+    AlreadyUsed,
+}
+
+/// Builds the audit entry of a user change from the user before and after it.
+pub type AuditBuilder<'a> = dyn Fn(&User, &User) -> AuditEntry + Send + Sync + 'a;
+
+/// Storage of users, refresh tokens and the auth audit log.
+#[async_trait]
+pub trait AuthStore: Send + Sync {
+    /// Cheap round trip for readiness.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Inserts `user` (and `audit`, in the same transaction).
+    /// `Conflict("username")` when the name is taken in any letter case.
+    async fn insert_user(&self, user: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError>;
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError>;
+
+    /// Looks a user up by name, ignoring letter case.
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
+
+    /// One page of users ordered by creation, and the total matching `filter`.
+    async fn list_users(
+        &self,
+        filter: &UserFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<User>, u64), StoreError>;
+
+    async fn count_users(&self) -> Result<u64, StoreError>;
+
+    /// Applies `change` to user `id` and returns the user before and after it. When `audit`
+    /// is given, `audit(before, after)` builds the entry stored in the same transaction.
+    async fn change_user(
+        &self,
+        id: &str,
+        change: &UserChange,
+        audit: Option<&AuditBuilder<'_>>,
+    ) -> Result<(User, User), StoreError>;
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError>;
+
+    async fn refresh_token_by_digest(
+        &self,
+        digest: &str,
+    ) -> Result<Option<RefreshToken>, StoreError>;
+
+    /// Marks `old_id` rotated and inserts `new` — only if `old_id` is neither rotated nor
+    /// revoked, atomically.
+    async fn rotate_refresh_token(
+        &self,
+        old_id: &str,
+        new: &RefreshToken,
+        at: DateTime<Utc>,
+    ) -> Result<Rotation, StoreError>;
+
+    /// Revokes every live token of a family.
+    async fn revoke_family(&self, family_id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Revokes every live token of a user (deactivation, password change).
+    async fn revoke_user_tokens(&self, user_id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// One page of audit entries, newest first, and the total matching `query`.
+    async fn list_audit(
+        &self,
+        query: &AuditQuery,
+        page: PageRequest,
+    ) -> Result<(Vec<AuditEntry>, u64), StoreError>;
+}

@@ -1,0 +1,171 @@
+//! Wiring: builds the services from configuration and binds the HTTP server.
+//!
+//! This is the only place that knows about concrete adapters. `Application::build` returns a
+//! server already bound to its port (port 0 picks a free one), so tests read the real address.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use axum::Router;
+use bestow_auth::bootstrap::{self, Bootstrap};
+use bestow_auth::http::AuthState;
+use bestow_auth::{AuthService, AuthStore, SigningKeys};
+use bestow_core::http::{ReadinessCheck, ops_router, with_common_layers};
+use bestow_core::token::TokenVerifier;
+use bestow_store_sqlite::SqliteAuthStore;
+use tokio::net::TcpListener;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Config;
+
+/// The OpenAPI document's fixed parts; paths come from the routers.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Bestow", description = "Event & reward platform for online games."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Sign-up, sign-in, sessions and signing keys"),
+        (name = "users", description = "Account administration (ADMIN)"),
+        (name = "audit", description = "Audit trail (AUDITOR, ADMIN)"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The auth service as assembled from configuration.
+pub struct AuthParts {
+    pub service: Arc<AuthService>,
+    pub verifier: TokenVerifier,
+}
+
+/// Opens the auth store and keys in the data dir and builds the service.
+pub async fn build_auth(config: &Config) -> anyhow::Result<AuthParts> {
+    let data_dir = prepare_data_dir(&config.data_dir)?;
+    let store: Arc<dyn AuthStore> = Arc::new(
+        SqliteAuthStore::open(&data_dir.join("auth.db"))
+            .context("cannot open the auth database")?,
+    );
+    let keys = Arc::new(SigningKeys::load_or_create(&data_dir)?);
+    let service = AuthService::new(store, keys.clone(), config.auth_settings())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start the auth service: {e}"))?;
+    Ok(AuthParts {
+        service: Arc::new(service),
+        verifier: TokenVerifier::new(keys),
+    })
+}
+
+fn prepare_data_dir(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data dir {}", dir.display()))?;
+    Ok(dir.to_owned())
+}
+
+/// A bound, ready-to-run all-in-one server.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Builds every service on embedded storage, bootstraps the admin account on an empty
+    /// store (printing a generated password once), and binds `config.listen`.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let auth = build_auth(config).await?;
+        announce(
+            bootstrap::ensure_admin(&auth.service, config.admin_password.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+
+        let readiness: Vec<Arc<dyn ReadinessCheck>> =
+            vec![Arc::new(StoreReadiness(auth.service.store().clone()))];
+        let auth_state = AuthState {
+            service: auth.service,
+            verifier: auth.verifier,
+        };
+        let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+            .merge(bestow_auth::http::router(auth_state))
+            .split_for_parts();
+        let router = Router::new()
+            .merge(api)
+            .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+            .merge(ops_router(readiness));
+        let router = with_common_layers(router, config.body_limit_bytes);
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        Ok(Self { listener, router })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = self.local_addr()?;
+        tracing::info!(%addr, "bestow listening");
+        bestow_core::http::serve(self.listener, self.router, shutdown).await?;
+        tracing::info!("bestow stopped");
+        Ok(())
+    }
+}
+
+fn announce(outcome: Bootstrap) {
+    match outcome {
+        Bootstrap::AlreadyInitialised => {}
+        Bootstrap::CreatedWithConfiguredPassword => {
+            tracing::info!(
+                username = bootstrap::ADMIN_USERNAME,
+                "created the bootstrap admin with the configured password"
+            );
+        }
+        Bootstrap::CreatedWithGeneratedPassword(password) => {
+            // Printed, never logged: stdout is shown once to whoever started the server.
+            println!(
+                "Bootstrap admin created.\n  username: {}\n  password: {password}\nThis password is shown only once; change it after signing in.",
+                bootstrap::ADMIN_USERNAME
+            );
+        }
+    }
+}
+
+struct StoreReadiness(Arc<dyn AuthStore>);
+
+#[async_trait]
+impl ReadinessCheck for StoreReadiness {
+    fn name(&self) -> &'static str {
+        "auth_store"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,161 @@
+//! Configuration: compiled-in defaults, then an optional TOML file, then `BESTOW_*`
+//! environment variables, each overriding the one before. Validated once at start-up; a bad
+//! value stops the process with one line naming the setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bestow_auth::AuthSettings;
+use bestow_auth::throttle::ThrottleSettings;
+use bestow_core::telemetry::LogFormat;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Every setting of a Bestow process. Field names are the TOML keys; `BESTOW_` + the name in
+/// capitals is the environment variable (`data_dir` → `BESTOW_DATA_DIR`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Directory holding the databases and the signing keys.
+    pub data_dir: PathBuf,
+    /// Password of the bootstrap `admin` on an empty store; generated and printed when unset.
+    pub admin_password: Option<String>,
+    /// `text` (human) or `json`.
+    pub log_format: LogFormat,
+    /// Log filter in `RUST_LOG` syntax.
+    pub log_level: String,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// bcrypt cost of new password hashes: 10 or more in production.
+    pub bcrypt_cost: u32,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// Failed logins per username before 429.
+    pub login_max_failures_per_username: usize,
+    /// Failed logins per client address before 429.
+    pub login_max_failures_per_address: usize,
+    /// Window of the failure counters.
+    pub login_window_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            admin_password: None,
+            log_format: LogFormat::Text,
+            log_level: "info".to_owned(),
+            body_limit_bytes: 1024 * 1024,
+            bcrypt_cost: 12,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 60 * 60,
+            login_max_failures_per_username: 5,
+            login_max_failures_per_address: 50,
+            login_window_secs: 5 * 60,
+        }
+    }
+}
+
+/// A setting that failed to load or validate.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads defaults ← `file` ← environment, and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("BESTOW_").ignore(&["config"]));
+        let config: Config = figment.extract().map_err(|error| {
+            // One line per setting, naming it; figment's own text says where it came from.
+            let lines: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+            ConfigError(lines.join("; "))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, why: &str| Err(ConfigError(format!("setting `{key}` {why}")));
+        if !(4..=31).contains(&self.bcrypt_cost) {
+            return fail("bcrypt_cost", "must be between 4 and 31");
+        }
+        if self.body_limit_bytes < 1024 {
+            return fail("body_limit_bytes", "must be at least 1024");
+        }
+        if self.access_token_ttl_secs == 0 || self.refresh_token_ttl_secs == 0 {
+            return fail(
+                "access_token_ttl_secs/refresh_token_ttl_secs",
+                "must be positive",
+            );
+        }
+        if self.login_window_secs == 0
+            || self.login_max_failures_per_username == 0
+            || self.login_max_failures_per_address == 0
+        {
+            return fail("login_*", "must be positive");
+        }
+        if let Some(password) = &self.admin_password
+            && !(8..=72).contains(&password.len())
+        {
+            return fail("admin_password", "must be 8 to 72 bytes");
+        }
+        Ok(())
+    }
+
+    pub fn auth_settings(&self) -> AuthSettings {
+        AuthSettings {
+            bcrypt_cost: self.bcrypt_cost,
+            access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
+            refresh_token_ttl: Duration::from_secs(self.refresh_token_ttl_secs),
+            throttle: ThrottleSettings {
+                per_username: self.login_max_failures_per_username,
+                per_address: self.login_max_failures_per_address,
+                window: Duration::from_secs(self.login_window_secs),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = Config::default();
+        assert!(config.validate().is_ok());
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_setting() {
+        let config = Config {
+            bcrypt_cost: 3,
+            ..Config::default()
+        };
+        assert!(
+            config
+                .validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+                .contains("bcrypt_cost")
+        );
+    }
+}

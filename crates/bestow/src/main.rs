@@ -1,0 +1,39 @@
+//! `bestow`: parses the command line, loads configuration, and hands over to the library.
+
+use std::process::ExitCode;
+
+use bestow::cli::{Cli, Command};
+use bestow::{Application, Config};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(error) = bestow_core::telemetry::init_logging(config.log_format, &config.log_level) {
+        eprintln!("error: invalid configuration: setting `log_level`: {error}");
+        return ExitCode::from(2);
+    }
+    let outcome = match cli.command {
+        Command::Serve => serve(&config).await,
+        Command::Admin(command) => bestow::admin::run(&config, command).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: &Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    app.run_until(bestow_core::http::shutdown_signal()).await
+}

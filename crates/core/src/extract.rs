@@ -1,0 +1,147 @@
+//! Extractors that authenticate the caller and check a permission before a handler runs.
+//!
+//! A handler's signature shows what it requires: `Authenticated` for any signed-in caller,
+//! `Authorized<ManageUsers>` for a permission. Identity comes only from a verified bearer
+//! token; headers such as `x-user-id` are never read.
+
+use std::marker::PhantomData;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::{header, request::Parts};
+
+use crate::identity::{Permission, Principal};
+use crate::problem::ApiError;
+use crate::token::TokenVerifier;
+
+/// Any caller with a valid access token.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Principal);
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    S: Send + Sync,
+    TokenVerifier: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(Self(principal.clone()));
+        }
+        let token =
+            bearer_token(parts).ok_or(ApiError::Unauthorized("a bearer token is required"))?;
+        let verifier = TokenVerifier::from_ref(state);
+        let principal = verifier.verify(token).await.map_err(|error| {
+            tracing::debug!(%error, "access token refused");
+            ApiError::Unauthorized("the access token is invalid or expired")
+        })?;
+        // Cache for a second extractor in the same request.
+        parts.extensions.insert(principal.clone());
+        Ok(Self(principal))
+    }
+}
+
+/// The bearer token of the request, if any.
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// A permission, as a type, so that it can appear in a handler's signature.
+pub trait Requirement: Send + Sync + 'static {
+    const PERMISSION: Permission;
+}
+
+macro_rules! requirements {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// Marker types naming each [`Permission`] for [`Authorized`].
+        pub mod require {
+            use super::{Permission, Requirement};
+            $(
+                $(#[$doc])*
+                #[derive(Debug)]
+                pub struct $name;
+                impl Requirement for $name {
+                    const PERMISSION: Permission = Permission::$name;
+                }
+            )*
+        }
+    };
+}
+
+requirements!(
+    ManageUsers,
+    ReadAuditLogs,
+    ManageEvents,
+    DeleteEvents,
+    ReadAllEvents,
+    ClaimRewards,
+    ReadAllClaims,
+    InterveneInClaims,
+    WriteActivities,
+    ManageServiceKeys,
+);
+
+/// A caller holding permission `R`: 401 without a valid token, 403 without the permission.
+#[derive(Debug)]
+pub struct Authorized<R: Requirement> {
+    pub principal: Principal,
+    requirement: PhantomData<R>,
+}
+
+impl<S, R> FromRequestParts<S> for Authorized<R>
+where
+    S: Send + Sync,
+    TokenVerifier: FromRef<S>,
+    R: Requirement,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
+        if !principal.can(R::PERMISSION) {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(Self {
+            principal,
+            requirement: PhantomData,
+        })
+    }
+}
+
+/// The peer address of the connection, for per-address throttling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        Ok(Self(peer))
+    }
+}
+
+/// The request id the request-id layer assigned (or the client sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let id = parts
+            .headers
+            .get(crate::http::REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Self(id))
+    }
+}

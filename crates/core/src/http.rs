@@ -1,0 +1,167 @@
+//! HTTP plumbing every Bestow process shares: request ids, access logs, metrics, panic
+//! safety, body limits, health and readiness, and serving with graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::problem::ApiError;
+
+/// The request-id header, set on every request that lacks one and echoed on every response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Wraps `router` with the layers every process applies, outermost first: request id,
+/// access log, panic to 500, metrics, body limit. Unknown routes answer a 404 problem.
+pub fn with_common_layers(router: Router, body_limit_bytes: usize) -> Router {
+    router
+        .fallback(|| async { ApiError::not_found("ROUTE_NOT_FOUND", "no such route") })
+        .layer(DefaultBodyLimit::max(body_limit_bytes))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let request_id =
+                        request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    // The path only: query strings may carry values we would rather not log.
+                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// A dependency `/readyz` checks: a store, another service.
+#[async_trait]
+pub trait ReadinessCheck: Send + Sync {
+    /// Short name shown in the readiness report.
+    fn name(&self) -> &'static str;
+    /// `Err` with a reason when the dependency cannot serve requests.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// `/healthz` (the process is alive), `/readyz` (every dependency answers) and `/metrics`.
+pub fn ops_router(checks: Vec<Arc<dyn ReadinessCheck>>) -> Router {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
+        .route("/readyz", get(readiness).with_state(Arc::new(checks)))
+        .route("/metrics", get(render_metrics))
+}
+
+async fn readiness(State(checks): State<Arc<Vec<Arc<dyn ReadinessCheck>>>>) -> Response {
+    let mut report = serde_json::Map::new();
+    let mut ready = true;
+    for check in checks.iter() {
+        let outcome = tokio::time::timeout(Duration::from_secs(2), check.check()).await;
+        let status = match outcome {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(reason)) => {
+                tracing::warn!(dependency = check.name(), %reason, "not ready");
+                ready = false;
+                "unavailable".to_owned()
+            }
+            Err(_) => {
+                ready = false;
+                "timeout".to_owned()
+            }
+        };
+        report.insert(check.name().to_owned(), status.into());
+    }
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": report })),
+    )
+        .into_response()
+}
+
+async fn render_metrics() -> Response {
+    match crate::telemetry::metrics_handle() {
+        Some(handle) => (
+            [("content-type", "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => ApiError::internal("no metrics recorder installed").into_response(),
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish. The peer address is available to handlers as `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; draining in-flight requests");
+}

@@ -1,0 +1,170 @@
+//! Who is calling and what they may do: roles, permissions and the one table between them.
+//!
+//! Handlers never test roles; they name the [`Permission`] they need (through the
+//! [`crate::extract::Authorized`] extractor) and this table decides. ADMIN holds every
+//! permission; the other roles hold exactly what `API.md` gives them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A role as stored in `users.roles`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    User,
+    Operator,
+    Auditor,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::User, Role::Operator, Role::Auditor, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "USER",
+            Role::Operator => "OPERATOR",
+            Role::Auditor => "AUDITOR",
+            Role::Admin => "ADMIN",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error for a role name that is not one of the four.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown role `{0}`; expected one of USER, OPERATOR, AUDITOR, ADMIN")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| UnknownRole(s.to_owned()))
+    }
+}
+
+/// Something a caller may be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// List users, change roles, activate and deactivate accounts.
+    ManageUsers,
+    /// Read the audit logs of both services.
+    ReadAuditLogs,
+    /// Create and edit events and their rewards, change their status.
+    ManageEvents,
+    /// Delete a DRAFT event.
+    DeleteEvents,
+    /// See events in every status, not only the ones players see.
+    ReadAllEvents,
+    /// Ask for a reward and preview eligibility.
+    ClaimRewards,
+    /// Read every player's claims and wallets.
+    ReadAllClaims,
+    /// Retry or resolve claims that need a human.
+    InterveneInClaims,
+    /// Push game activities.
+    WriteActivities,
+    /// Create, list and revoke service API keys.
+    ManageServiceKeys,
+}
+
+impl Permission {
+    /// The role→permission table. ADMIN is not listed: it holds everything.
+    fn granted_to(self) -> &'static [Role] {
+        use Role::*;
+        match self {
+            Permission::ManageUsers
+            | Permission::DeleteEvents
+            | Permission::InterveneInClaims
+            | Permission::WriteActivities
+            | Permission::ManageServiceKeys => &[],
+            Permission::ReadAuditLogs => &[Auditor],
+            Permission::ManageEvents => &[Operator],
+            Permission::ReadAllEvents | Permission::ReadAllClaims => &[Operator, Auditor],
+            Permission::ClaimRewards => &[User],
+        }
+    }
+
+    /// Whether any of `roles` grants this permission.
+    pub fn granted_by(self, roles: &[Role]) -> bool {
+        roles
+            .iter()
+            .any(|role| *role == Role::Admin || self.granted_to().contains(role))
+    }
+}
+
+/// An authenticated caller, as proven by a verified access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// `users._id` as a hex string.
+    pub user_id: String,
+    pub username: String,
+    pub roles: Vec<Role>,
+}
+
+impl Principal {
+    pub fn can(&self, permission: Permission) -> bool {
+        permission.granted_by(&self.roles)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_holds_every_permission_and_user_only_claims() {
+        use Permission::*;
+        let all = [
+            ManageUsers,
+            ReadAuditLogs,
+            ManageEvents,
+            DeleteEvents,
+            ReadAllEvents,
+            ClaimRewards,
+            ReadAllClaims,
+            InterveneInClaims,
+            WriteActivities,
+            ManageServiceKeys,
+        ];
+        for permission in all {
+            assert!(permission.granted_by(&[Role::Admin]), "{permission:?}");
+            assert_eq!(
+                permission.granted_by(&[Role::User]),
+                permission == ClaimRewards,
+                "{permission:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn auditors_read_and_never_write() {
+        let auditor = [Role::Auditor];
+        assert!(Permission::ReadAuditLogs.granted_by(&auditor));
+        assert!(Permission::ReadAllClaims.granted_by(&auditor));
+        assert!(!Permission::ManageEvents.granted_by(&auditor));
+        assert!(!Permission::ManageUsers.granted_by(&auditor));
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>().ok(), Some(role));
+        }
+        assert!("admin".parse::<Role>().is_err());
+    }
+}

@@ -1,0 +1,22 @@
+//! The shared kernel of Bestow.
+//!
+//! Everything two or more services need and nothing that belongs to one of them:
+//! problem details, the JSON and query extractors that speak them, identity and the
+//! role→permission table, access-token verification, and the HTTP plumbing every process
+//! shares (request ids, logs, health, metrics).
+
+pub mod audit;
+pub mod extract;
+pub mod http;
+pub mod identity;
+pub mod ids;
+pub mod json;
+pub mod page;
+pub mod problem;
+pub mod secret;
+pub mod store;
+pub mod telemetry;
+pub mod time;
+pub mod token;
+
+pub use problem::{ApiError, FieldViolation};

@@ -1,0 +1,113 @@
+//! Pagination: `?page=1&limit=20` in, `{items, page, limit, total}` out.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::problem::ApiError;
+
+/// The largest page a client may ask for.
+pub const MAX_LIMIT: u32 = 100;
+const DEFAULT_LIMIT: u32 = 20;
+
+/// Raw pagination parameters, flattened into each list's query type.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// 1-based page number (default 1).
+    pub page: Option<u32>,
+    /// Items per page, 1 to 100 (default 20).
+    pub limit: Option<u32>,
+}
+
+/// A validated page request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u32,
+    pub limit: u32,
+}
+
+impl PageRequest {
+    /// Rows to skip.
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page - 1) * u64::from(self.limit)
+    }
+}
+
+impl TryFrom<&PageParams> for PageRequest {
+    type Error = ApiError;
+
+    fn try_from(params: &PageParams) -> Result<Self, Self::Error> {
+        let page = params.page.unwrap_or(1);
+        let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+        if page == 0 {
+            return Err(ApiError::field("?page", "out_of_range", "page starts at 1"));
+        }
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(ApiError::field(
+                "?limit",
+                "out_of_range",
+                format!("limit must be 1 to {MAX_LIMIT}"),
+            ));
+        }
+        Ok(Self { page, limit })
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: u32,
+    pub limit: u32,
+    /// Items matching the filters, over all pages.
+    pub total: u64,
+}
+
+impl<T> Page<T> {
+    pub fn new(items: Vec<T>, request: PageRequest, total: u64) -> Self {
+        Self {
+            items,
+            page: request.page,
+            limit: request.limit,
+            total,
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            page: self.page,
+            limit: self.limit,
+            total: self.total,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_bounded() {
+        let ok = PageRequest::try_from(&PageParams {
+            page: Some(3),
+            limit: Some(100),
+        })
+        .ok();
+        assert_eq!(ok.map(|p| p.offset()), Some(200));
+        assert!(
+            PageRequest::try_from(&PageParams {
+                page: Some(1),
+                limit: Some(101)
+            })
+            .is_err()
+        );
+        assert!(
+            PageRequest::try_from(&PageParams {
+                page: Some(0),
+                limit: None
+            })
+            .is_err()
+        );
+    }
+}

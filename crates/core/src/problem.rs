@@ -1,0 +1,246 @@
+//! RFC 9457 problem details: the one place where errors become HTTP responses.
+//!
+//! Every handler returns `Result<_, ApiError>`. Each variant knows its status code and its
+//! stable machine `code`; services build the variant that describes what went wrong and never
+//! pick status codes themselves. Server-side failures ([`ApiError::Internal`],
+//! [`ApiError::Unavailable`]) log their cause here and show the client a generic detail, so a
+//! driver message or a file path never leaks.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One offending input field, located by a JSON pointer into the request
+/// (`/password`, `/rewards/0/details/points`, or `?limit` style for query parameters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldViolation {
+    /// JSON pointer (RFC 6901) to the field, or `?name` for a query parameter.
+    pub pointer: String,
+    /// Stable machine reason, e.g. `required`, `too_short`, `unknown_field`.
+    pub code: String,
+    /// Human explanation.
+    pub message: String,
+}
+
+impl FieldViolation {
+    pub fn new(
+        pointer: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            pointer: pointer.into(),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    /// Always `about:blank`: the `code` carries the machine meaning.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The HTTP status phrase.
+    pub title: &'static str,
+    pub status: u16,
+    /// Stable machine code, e.g. `VALIDATION_FAILED`, `EVENT_NOT_FOUND`.
+    pub code: &'static str,
+    /// Human explanation, safe to show.
+    pub detail: String,
+    /// Offending fields, for validation errors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldViolation>,
+}
+
+/// Everything a request can fail with, as seen by a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the body or query failed validation; lists every offending field.
+    #[error("request validation failed")]
+    Validation(Vec<FieldViolation>),
+    /// 400: a malformed request that is not about one field (bad JSON syntax, bad header).
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    /// 401: no credentials, or credentials that do not verify.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 403: authenticated, but the caller's roles do not allow this.
+    #[error("forbidden")]
+    Forbidden,
+    /// 404: absent, or hidden from this caller.
+    #[error("{detail}")]
+    NotFound { code: &'static str, detail: String },
+    /// 409: conflicts with the current state (taken username, forbidden transition).
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    /// 412: `If-Match` did not match the current version.
+    #[error("the resource changed since it was read")]
+    PreconditionFailed,
+    /// 413: body larger than the configured limit.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// 415: body is not JSON.
+    #[error("expected a JSON body (content-type: application/json)")]
+    UnsupportedMediaType,
+    /// 422: an idempotency key reused for a different request.
+    #[error("{detail}")]
+    Unprocessable { code: &'static str, detail: String },
+    /// 429: throttled; the client may retry after the given number of seconds.
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    /// 503: a dependency (storage, another service) is unreachable. The cause is logged.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// 500: a bug or an unexpected failure. The cause is logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 400 for a single field.
+    pub fn field(
+        pointer: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::Validation(vec![FieldViolation::new(pointer, code, message)])
+    }
+
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::NotFound {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => "VALIDATION_FAILED",
+            Self::BadRequest { code, .. }
+            | Self::NotFound { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Unprocessable { code, .. } => code,
+            Self::Unauthorized(_) => "UNAUTHORIZED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::PreconditionFailed => "PRECONDITION_FAILED",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::TooManyRequests { .. } => "RATE_LIMITED",
+            Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// The client-facing body; server-side causes are replaced by a generic detail.
+    pub fn to_problem(&self) -> Problem {
+        let status = self.status();
+        let detail = match self {
+            Self::Internal(_) => "an internal error occurred; it has been logged".to_owned(),
+            Self::Unavailable(_) => "a dependency is unavailable; try again shortly".to_owned(),
+            other => other.to_string(),
+        };
+        let errors = match self {
+            Self::Validation(errors) => errors.clone(),
+            _ => Vec::new(),
+        };
+        Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            code: self.code(),
+            detail,
+            errors,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Internal(cause) => tracing::error!(%cause, "request failed"),
+            Self::Unavailable(cause) => tracing::warn!(%cause, "dependency unavailable"),
+            _ => {}
+        }
+        let status = self.status();
+        let body = serde_json::to_vec(&self.to_problem()).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        match &self {
+            Self::TooManyRequests { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_causes_never_reach_the_client() {
+        let problem = ApiError::internal("disk /var/secret full").to_problem();
+        assert_eq!(problem.status, 500);
+        assert!(!problem.detail.contains("secret"));
+    }
+
+    #[test]
+    fn validation_lists_fields() {
+        let problem = ApiError::field("/password", "too_short", "at least 8 bytes").to_problem();
+        assert_eq!((problem.status, problem.code), (400, "VALIDATION_FAILED"));
+        assert_eq!(problem.errors[0].pointer, "/password");
+    }
+
+    #[test]
+    fn rate_limit_carries_retry_after() {
+        let response = ApiError::TooManyRequests {
+            retry_after_secs: 42,
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "42");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+    }
+}

@@ -1,0 +1,526 @@
+//! `auth.db`: the SQLite adapter of [`AuthStore`]. Columns carry the seed's field names.
+
+use async_trait::async_trait;
+use bestow_auth::domain::{User, UserChange};
+use bestow_auth::store::{AuditBuilder, AuthStore, RefreshToken, Rotation, UserFilter};
+use bestow_core::audit::{AuditEntry, AuditQuery};
+use bestow_core::identity::Role;
+use bestow_core::page::PageRequest;
+use bestow_core::store::StoreError;
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use crate::database::{Database, from_text, map_error, to_text};
+
+const MIGRATIONS: &[&str] = &[r"
+    CREATE TABLE users (
+        _id        TEXT PRIMARY KEY,
+        username   TEXT NOT NULL COLLATE NOCASE,
+        password   TEXT NOT NULL,
+        roles      TEXT NOT NULL,
+        createdAt  TEXT NOT NULL,
+        updatedAt  TEXT NOT NULL,
+        isActive   INTEGER NOT NULL
+    ) STRICT;
+    CREATE UNIQUE INDEX users_username ON users (username COLLATE NOCASE);
+    CREATE INDEX users_createdAt ON users (createdAt, _id);
+
+    CREATE TABLE refresh_tokens (
+        _id          TEXT PRIMARY KEY,
+        familyId     TEXT NOT NULL,
+        userId       TEXT NOT NULL REFERENCES users (_id),
+        tokenDigest  TEXT NOT NULL,
+        issuedAt     TEXT NOT NULL,
+        expiresAt    TEXT NOT NULL,
+        rotatedAt    TEXT,
+        revokedAt    TEXT
+    ) STRICT;
+    CREATE UNIQUE INDEX refresh_tokens_digest ON refresh_tokens (tokenDigest);
+    CREATE INDEX refresh_tokens_family ON refresh_tokens (familyId);
+    CREATE INDEX refresh_tokens_user ON refresh_tokens (userId);
+
+    CREATE TABLE audit_logs (
+        _id            TEXT PRIMARY KEY,
+        actorId        TEXT NOT NULL,
+        actorUsername  TEXT NOT NULL,
+        action         TEXT NOT NULL,
+        targetType     TEXT NOT NULL,
+        targetId       TEXT NOT NULL,
+        before         TEXT,
+        after          TEXT,
+        at             TEXT NOT NULL,
+        requestId      TEXT
+    ) STRICT;
+    CREATE INDEX audit_logs_at ON audit_logs (at, _id);
+    CREATE INDEX audit_logs_actor ON audit_logs (actorId, at);
+    CREATE INDEX audit_logs_target ON audit_logs (targetId, at);
+"];
+
+/// The auth store on SQLite.
+#[derive(Debug, Clone)]
+pub struct SqliteAuthStore {
+    db: Database,
+}
+
+impl SqliteAuthStore {
+    /// Opens `auth.db` at `path`, creating or migrating its schema.
+    pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+        Ok(Self {
+            db: Database::open(path, MIGRATIONS)?,
+        })
+    }
+}
+
+const USER_COLUMNS: &str = "_id, username, password, roles, createdAt, updatedAt, isActive";
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    let roles: String = row.get(3)?;
+    Ok(User {
+        id: row.get(0)?,
+        username: row.get(1)?,
+        password_hash: row.get(2)?,
+        roles: serde_json::from_str::<Vec<Role>>(&roles).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        created_at: from_text(&row.get::<_, String>(4)?)?,
+        updated_at: from_text(&row.get::<_, String>(5)?)?,
+        is_active: row.get(6)?,
+    })
+}
+
+fn roles_json(roles: &[Role]) -> String {
+    serde_json::to_string(roles).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn insert_audit(connection: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
+    connection
+        .execute(
+            "INSERT INTO audit_logs (_id, actorId, actorUsername, action, targetType, targetId, before, after, at, requestId)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                entry.id,
+                entry.actor_id,
+                entry.actor_username,
+                entry.action,
+                entry.target_type,
+                entry.target_id,
+                entry.before.as_ref().map(ToString::to_string),
+                entry.after.as_ref().map(ToString::to_string),
+                to_text(entry.at),
+                entry.request_id,
+            ],
+        )
+        .map_err(map_error)?;
+    Ok(())
+}
+
+fn select_user(
+    connection: &Connection,
+    clause: &str,
+    key: &str,
+) -> Result<Option<User>, StoreError> {
+    connection
+        .query_row(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE {clause}"),
+            [key],
+            user_from_row,
+        )
+        .optional()
+        .map_err(map_error)
+}
+
+fn refresh_from_row(row: &Row<'_>) -> rusqlite::Result<RefreshToken> {
+    let optional_time = |index: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+        row.get::<_, Option<String>>(index)?
+            .as_deref()
+            .map(from_text)
+            .transpose()
+    };
+    Ok(RefreshToken {
+        id: row.get(0)?,
+        family_id: row.get(1)?,
+        user_id: row.get(2)?,
+        token_digest: row.get(3)?,
+        issued_at: from_text(&row.get::<_, String>(4)?)?,
+        expires_at: from_text(&row.get::<_, String>(5)?)?,
+        rotated_at: optional_time(6)?,
+        revoked_at: optional_time(7)?,
+    })
+}
+
+fn insert_refresh(connection: &Connection, token: &RefreshToken) -> Result<(), StoreError> {
+    connection
+        .execute(
+            "INSERT INTO refresh_tokens (_id, familyId, userId, tokenDigest, issuedAt, expiresAt, rotatedAt, revokedAt)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                token.id,
+                token.family_id,
+                token.user_id,
+                token.token_digest,
+                to_text(token.issued_at),
+                to_text(token.expires_at),
+                token.rotated_at.map(to_text),
+                token.revoked_at.map(to_text),
+            ],
+        )
+        .map_err(map_error)?;
+    Ok(())
+}
+
+/// `LIKE` pattern matching values that start with `prefix` literally.
+fn prefix_pattern(prefix: &str) -> String {
+    let escaped = prefix
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("{escaped}%")
+}
+
+/// `WHERE …` text and its parameters, built from optional filters.
+#[derive(Default)]
+struct Filters {
+    clauses: Vec<&'static str>,
+    values: Vec<SqlValue>,
+}
+
+impl Filters {
+    fn add(&mut self, clause: &'static str, value: impl Into<SqlValue>) {
+        self.clauses.push(clause);
+        self.values.push(value.into());
+    }
+
+    fn where_clause(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+fn page_values(values: &[SqlValue], page: PageRequest) -> Vec<SqlValue> {
+    let mut all = values.to_vec();
+    all.push(SqlValue::Integer(i64::from(page.limit)));
+    all.push(SqlValue::Integer(
+        i64::try_from(page.offset()).unwrap_or(i64::MAX),
+    ));
+    all
+}
+
+fn count(connection: &Connection, table: &str, filters: &Filters) -> Result<u64, StoreError> {
+    let sql = format!("SELECT COUNT(*) FROM {table} {}", filters.where_clause());
+    let total: i64 = connection
+        .query_row(&sql, params_from_iter(filters.values.iter()), |row| {
+            row.get(0)
+        })
+        .map_err(map_error)?;
+    Ok(u64::try_from(total).unwrap_or(0))
+}
+
+fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+    let json = |index: usize| -> rusqlite::Result<Option<serde_json::Value>> {
+        row.get::<_, Option<String>>(index)?
+            .map(|text| {
+                serde_json::from_str(&text).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        index,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })
+            })
+            .transpose()
+    };
+    Ok(AuditEntry {
+        id: row.get(0)?,
+        actor_id: row.get(1)?,
+        actor_username: row.get(2)?,
+        action: row.get(3)?,
+        target_type: row.get(4)?,
+        target_id: row.get(5)?,
+        before: json(6)?,
+        after: json(7)?,
+        at: from_text(&row.get::<_, String>(8)?)?,
+        request_id: row.get(9)?,
+    })
+}
+
+/// Lists audit entries of `table` matching `query`, newest first. Shared by both services'
+/// audit tables, which have the same shape.
+pub(crate) fn list_audit(
+    connection: &Connection,
+    table: &str,
+    query: &AuditQuery,
+    page: PageRequest,
+) -> Result<(Vec<AuditEntry>, u64), StoreError> {
+    let mut filters = Filters::default();
+    if let Some(actor) = &query.actor {
+        filters.add("actorId = ?", actor.clone());
+    }
+    if let Some(action) = &query.action {
+        filters.add("action = ?", action.clone());
+    }
+    if let Some(target) = &query.target_id {
+        filters.add("targetId = ?", target.clone());
+    }
+    if let Some(from) = query.from {
+        filters.add("at >= ?", to_text(from));
+    }
+    if let Some(to) = query.to {
+        filters.add("at < ?", to_text(to));
+    }
+    let total = count(connection, table, &filters)?;
+    let sql = format!(
+        "SELECT _id, actorId, actorUsername, action, targetType, targetId, before, after, at, requestId
+         FROM {table} {} ORDER BY at DESC, _id DESC LIMIT ? OFFSET ?",
+        filters.where_clause()
+    );
+    let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
+    let entries = statement
+        .query_map(
+            params_from_iter(page_values(&filters.values, page).iter()),
+            audit_from_row,
+        )
+        .map_err(map_error)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_error)?;
+    Ok((entries, total))
+}
+
+#[async_trait]
+impl AuthStore for SqliteAuthStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db
+            .read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(map_error))
+            .await
+    }
+
+    async fn insert_user(&self, user: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
+        let (user, audit) = (user.clone(), audit.cloned());
+        self.db
+            .write(move |connection| {
+                let tx = connection.transaction().map_err(map_error)?;
+                tx.execute(
+                    &format!(
+                        "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    ),
+                    params![
+                        user.id,
+                        user.username,
+                        user.password_hash,
+                        roles_json(&user.roles),
+                        to_text(user.created_at),
+                        to_text(user.updated_at),
+                        user.is_active,
+                    ],
+                )
+                .map_err(|e| match map_error(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict("username"),
+                    other => other,
+                })?;
+                if let Some(entry) = &audit {
+                    insert_audit(&tx, entry)?;
+                }
+                tx.commit().map_err(map_error)
+            })
+            .await
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let id = id.to_owned();
+        self.db.read(move |c| select_user(c, "_id = ?1", &id)).await
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let username = username.to_owned();
+        self.db
+            .read(move |c| select_user(c, "username = ?1 COLLATE NOCASE", &username))
+            .await
+    }
+
+    async fn list_users(
+        &self,
+        filter: &UserFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<User>, u64), StoreError> {
+        let mut filters = Filters::default();
+        if let Some(role) = filter.role {
+            filters.add(
+                "EXISTS (SELECT 1 FROM json_each(users.roles) WHERE json_each.value = ?)",
+                role.as_str().to_owned(),
+            );
+        }
+        if let Some(active) = filter.is_active {
+            filters.add("isActive = ?", i64::from(active));
+        }
+        if let Some(prefix) = &filter.username_prefix {
+            filters.add("username LIKE ? ESCAPE '\\'", prefix_pattern(prefix));
+        }
+        self.db
+            .read(move |connection| {
+                let total = count(connection, "users", &filters)?;
+                let sql = format!(
+                    "SELECT {USER_COLUMNS} FROM users {} ORDER BY createdAt, _id LIMIT ? OFFSET ?",
+                    filters.where_clause()
+                );
+                let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
+                let users = statement
+                    .query_map(
+                        params_from_iter(page_values(&filters.values, page).iter()),
+                        user_from_row,
+                    )
+                    .map_err(map_error)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(map_error)?;
+                Ok((users, total))
+            })
+            .await
+    }
+
+    async fn count_users(&self) -> Result<u64, StoreError> {
+        self.db
+            .read(|c| count(c, "users", &Filters::default()))
+            .await
+    }
+
+    async fn change_user(
+        &self,
+        id: &str,
+        change: &UserChange,
+        audit: Option<&AuditBuilder<'_>>,
+    ) -> Result<(User, User), StoreError> {
+        let before = self.user_by_id(id).await?.ok_or(StoreError::NotFound)?;
+        let mut after = before.clone();
+        change.apply(&mut after, bestow_core::time::now());
+        let entry = audit.map(|build| build(&before, &after));
+        let (expected, updated) = (before.clone(), after.clone());
+        self.db
+            .write(move |connection| {
+                let tx = connection.transaction().map_err(map_error)?;
+                // Compare-and-set on the row as read: a concurrent change makes this a conflict
+                // instead of silently overwriting it.
+                let changed = tx
+                    .execute(
+                        "UPDATE users SET roles = ?1, isActive = ?2, password = ?3, updatedAt = ?4
+                         WHERE _id = ?5 AND updatedAt = ?6 AND roles = ?7 AND isActive = ?8 AND password = ?9",
+                        params![
+                            roles_json(&updated.roles),
+                            updated.is_active,
+                            updated.password_hash,
+                            to_text(updated.updated_at),
+                            expected.id,
+                            to_text(expected.updated_at),
+                            roles_json(&expected.roles),
+                            expected.is_active,
+                            expected.password_hash,
+                        ],
+                    )
+                    .map_err(map_error)?;
+                if changed == 0 {
+                    return Err(StoreError::Conflict("user changed concurrently"));
+                }
+                if let Some(entry) = &entry {
+                    insert_audit(&tx, entry)?;
+                }
+                tx.commit().map_err(map_error)
+            })
+            .await?;
+        Ok((before, after))
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
+        let token = token.clone();
+        self.db.write(move |c| insert_refresh(c, &token)).await
+    }
+
+    async fn refresh_token_by_digest(
+        &self,
+        digest: &str,
+    ) -> Result<Option<RefreshToken>, StoreError> {
+        let digest = digest.to_owned();
+        self.db
+            .read(move |c| {
+                c.query_row(
+                    "SELECT _id, familyId, userId, tokenDigest, issuedAt, expiresAt, rotatedAt, revokedAt
+                     FROM refresh_tokens WHERE tokenDigest = ?1",
+                    [digest],
+                    refresh_from_row,
+                )
+                .optional()
+                .map_err(map_error)
+            })
+            .await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_id: &str,
+        new: &RefreshToken,
+        at: DateTime<Utc>,
+    ) -> Result<Rotation, StoreError> {
+        let (old_id, new) = (old_id.to_owned(), new.clone());
+        self.db
+            .write(move |connection| {
+                let tx = connection.transaction().map_err(map_error)?;
+                let won = tx
+                    .execute(
+                        "UPDATE refresh_tokens SET rotatedAt = ?1 WHERE _id = ?2 AND rotatedAt IS NULL AND revokedAt IS NULL",
+                        params![to_text(at), old_id],
+                    )
+                    .map_err(map_error)?;
+                if won == 0 {
+                    return Ok(Rotation::AlreadyUsed);
+                }
+                insert_refresh(&tx, &new)?;
+                tx.commit().map_err(map_error)?;
+                Ok(Rotation::Rotated)
+            })
+            .await
+    }
+
+    async fn revoke_family(&self, family_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let family_id = family_id.to_owned();
+        self.db
+            .write(move |c| {
+                c.execute(
+                    "UPDATE refresh_tokens SET revokedAt = ?1 WHERE familyId = ?2 AND revokedAt IS NULL",
+                    params![to_text(at), family_id],
+                )
+                .map(drop)
+                .map_err(map_error)
+            })
+            .await
+    }
+
+    async fn revoke_user_tokens(&self, user_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let user_id = user_id.to_owned();
+        self.db
+            .write(move |c| {
+                c.execute(
+                    "UPDATE refresh_tokens SET revokedAt = ?1 WHERE userId = ?2 AND revokedAt IS NULL",
+                    params![to_text(at), user_id],
+                )
+                .map(drop)
+                .map_err(map_error)
+            })
+            .await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let entry = entry.clone();
+        self.db.write(move |c| insert_audit(c, &entry)).await
+    }
+
+    async fn list_audit(
+        &self,
+        query: &AuditQuery,
+        page: PageRequest,
+    ) -> Result<(Vec<AuditEntry>, u64), StoreError> {
+        let query = query.clone();
+        self.db
+            .read(move |c| list_audit(c, "audit_logs", &query, page))
+            .await
+    }
+}

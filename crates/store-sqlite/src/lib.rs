@@ -1,0 +1,11 @@
+//! Embedded SQLite adapters for the Bestow store ports.
+//!
+//! One database file per service (`auth.db`, `event.db`) in WAL mode. Documents of the
+//! seed map to tables column for column (camelCase JSON values such as `roles` are stored as
+//! JSON text); uniqueness lives in unique indexes, never in look-ups before inserts.
+
+mod auth;
+mod database;
+
+pub use auth::SqliteAuthStore;
+pub use database::Database;
