@@ -93,6 +93,9 @@ impl Application {
     /// Builds every service on embedded storage, bootstraps the admin account on an empty
     /// store (printing a generated password once), and binds `config.listen`.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        // Installed before any request so that the first requests are counted too.
+        bestow_core::telemetry::metrics_handle()
+            .context("a metrics recorder was already installed")?;
         let auth = build_auth(config).await?;
         announce(
             bootstrap::ensure_admin(&auth.service, config.admin_password.as_deref())
@@ -132,6 +135,8 @@ impl Application {
     ) -> anyhow::Result<()> {
         let addr = self.local_addr()?;
         tracing::info!(%addr, "bestow listening");
+        // A stable line on stdout for people and scripts that started the process.
+        println!("bestow listening on http://{addr}");
         bestow_core::http::serve(self.listener, self.router, shutdown).await?;
         tracing::info!("bestow stopped");
         Ok(())

@@ -30,6 +30,9 @@ pub const MAX_PURCHASE_AMOUNT: f64 = 1e12;
 /// Longest allowed quest id.
 pub const MAX_QUEST_ID_CHARS: usize = 200;
 
+/// Longest `type` read; far above any real one, it bounds what an error message echoes back.
+const MAX_TYPE_CHARS: usize = 64;
+
 /// Every `type` a condition node may have.
 pub const CONDITION_TYPES: [&str; 10] = [
     "AND",
@@ -125,6 +128,21 @@ impl Condition {
             Self::ActivityCount { .. } => "ACTIVITY_COUNT",
         }
     }
+
+    /// The direct sub-conditions: those of `AND` and `OR`, the one of `NOT`, none for a leaf.
+    pub fn children(&self) -> &[Condition] {
+        match self {
+            Self::And { sub_conditions } | Self::Or { sub_conditions } => sub_conditions,
+            Self::Not { condition } => std::slice::from_ref(condition),
+            Self::LoginStreak { .. }
+            | Self::LoginDays { .. }
+            | Self::FriendInvite { .. }
+            | Self::QuestComplete { .. }
+            | Self::LevelReached { .. }
+            | Self::PurchaseTotal { .. }
+            | Self::ActivityCount { .. } => &[],
+        }
+    }
 }
 
 /// Reads a stored tree with the same checks as [`parse_condition`].
@@ -205,9 +223,14 @@ pub fn parse_condition(value: &Value, pointer_prefix: &str) -> Result<Condition,
     let too_many = FieldError::new(
         pointer_prefix,
         "too_many_nodes",
-        format!("a condition tree has at most {MAX_NODES} nodes, this one has {}", parser.nodes),
+        format!(
+            "a condition tree has at most {MAX_NODES} nodes, this one has {}",
+            parser.nodes
+        ),
     );
-    Err(std::iter::once(too_many).chain(parsed.err().unwrap_or_default()).collect())
+    Err(std::iter::once(too_many)
+        .chain(parsed.err().unwrap_or_default())
+        .collect())
 }
 
 /// Parses the optional `conditions` of an event: absent or `null` means "no condition", so
@@ -222,12 +245,18 @@ pub fn parse_optional_conditions(
     }
 }
 
+/// Walks one tree, counting its nodes against [`MAX_NODES`].
 struct TreeParser {
     nodes: usize,
 }
 
 impl TreeParser {
-    fn node(&mut self, value: &Value, pointer: &str, depth: usize) -> Result<Condition, Vec<FieldError>> {
+    fn node(
+        &mut self,
+        value: &Value,
+        pointer: &str,
+        depth: usize,
+    ) -> Result<Condition, Vec<FieldError>> {
         if depth > MAX_DEPTH {
             // Not descending further also bounds the recursion on hostile input.
             return Err(vec![FieldError::new(
@@ -238,7 +267,7 @@ impl TreeParser {
         }
         self.nodes += 1;
         let mut reader = ObjectReader::new(value, pointer)?;
-        let Some(type_name) = reader.required_text("type", 64) else {
+        let Some(type_name) = reader.required_text("type", MAX_TYPE_CHARS) else {
             return Err(reader.into_errors());
         };
         let parsed = match type_name {
@@ -263,11 +292,13 @@ impl TreeParser {
             "FRIEND_INVITE" => reader
                 .required_int("count", 1..=MAX_COUNT)
                 .map(|count| Condition::FriendInvite { count }),
-            "QUEST_COMPLETE" => reader
-                .required_text("questId", MAX_QUEST_ID_CHARS)
-                .map(|quest_id| Condition::QuestComplete {
-                    quest_id: quest_id.to_owned(),
-                }),
+            "QUEST_COMPLETE" => {
+                reader
+                    .required_text("questId", MAX_QUEST_ID_CHARS)
+                    .map(|quest_id| Condition::QuestComplete {
+                        quest_id: quest_id.to_owned(),
+                    })
+            }
             "LEVEL_REACHED" => reader
                 .required_int("level", 1..=MAX_COUNT)
                 .map(|level| Condition::LevelReached { level }),
@@ -279,7 +310,10 @@ impl TreeParser {
                 let count = reader.required_int("count", 1..=MAX_COUNT);
                 activity_type
                     .zip(count)
-                    .map(|(activity_type, count)| Condition::ActivityCount { activity_type, count })
+                    .map(|(activity_type, count)| Condition::ActivityCount {
+                        activity_type,
+                        count,
+                    })
             }
             unknown => {
                 // The members of an unknown type cannot be checked, so this is the only error.
@@ -296,11 +330,18 @@ impl TreeParser {
         reader.finish(parsed)
     }
 
-    fn sub_conditions(&mut self, reader: &mut ObjectReader<'_>, depth: usize) -> Option<Vec<Condition>> {
+    fn sub_conditions(
+        &mut self,
+        reader: &mut ObjectReader<'_>,
+        depth: usize,
+    ) -> Option<Vec<Condition>> {
         let values = reader.required_array("subConditions")?;
         let pointer = reader.pointer_to("subConditions");
         if values.is_empty() {
-            reader.push(FieldError::out_of_range(pointer, "must contain at least one condition"));
+            reader.push(FieldError::out_of_range(
+                pointer,
+                "must contain at least one condition",
+            ));
             return None;
         }
         // Parse every child before combining, so the errors of all of them are reported.
@@ -324,14 +365,18 @@ mod tests {
     use super::*;
 
     fn pointers_and_codes(errors: &[FieldError]) -> Vec<(&str, &str)> {
-        errors.iter().map(|e| (e.pointer.as_str(), e.code)).collect()
+        errors
+            .iter()
+            .map(|e| (e.pointer.as_str(), e.code))
+            .collect()
     }
 
     /// A chain of `depth` nodes: `depth - 1` NOTs around one leaf.
     fn nested(depth: usize) -> Value {
-        (1..depth).fold(json!({"type": "LOGIN_DAYS", "days": 1}), |inner, _| {
-            json!({"type": "NOT", "condition": inner})
-        })
+        (1..depth).fold(
+            json!({"type": "LOGIN_DAYS", "days": 1}),
+            |inner, _| json!({"type": "NOT", "condition": inner}),
+        )
     }
 
     /// An AND of `leaves` leaves: `leaves + 1` nodes.
@@ -365,39 +410,96 @@ mod tests {
             let condition = parse_condition(&value, "/conditions").unwrap();
             assert_eq!(serde_json::to_value(&condition).unwrap(), value);
             assert_eq!(condition.type_name(), value["type"]);
-            assert_eq!(serde_json::from_value::<Condition>(value).unwrap(), condition);
+            assert_eq!(
+                serde_json::from_value::<Condition>(value).unwrap(),
+                condition
+            );
         }
     }
 
     #[test]
     fn invalid_trees_report_every_bad_node() {
         let cases = [
-            (json!({"type": "LOGIN_STREAK"}), vec![("/c/days", "required")]),
-            (json!({"type": "LOGIN_STREAK", "days": null}), vec![("/c/days", "required")]),
-            (json!({"type": "LOGIN_STREAK", "days": "7"}), vec![("/c/days", "wrong_type")]),
-            (json!({"type": "LOGIN_STREAK", "days": 7.5}), vec![("/c/days", "wrong_type")]),
-            (json!({"type": "LOGIN_STREAK", "days": 0}), vec![("/c/days", "out_of_range")]),
-            (json!({"type": "LOGIN_DAYS", "days": 3661}), vec![("/c/days", "out_of_range")]),
-            (json!({"type": "FRIEND_INVITE", "count": -1}), vec![("/c/count", "out_of_range")]),
-            (json!({"type": "LEVEL_REACHED", "level": 1_000_001}), vec![("/c/level", "out_of_range")]),
-            (json!({"type": "LEVEL_REACHED", "level": u64::MAX}), vec![("/c/level", "out_of_range")]),
-            (json!({"type": "PURCHASE_TOTAL", "amount": 0}), vec![("/c/amount", "out_of_range")]),
-            (json!({"type": "QUEST_COMPLETE", "questId": 7}), vec![("/c/questId", "wrong_type")]),
-            (json!({"type": "QUEST_COMPLETE", "questId": ""}), vec![("/c/questId", "required")]),
+            (
+                json!({"type": "LOGIN_STREAK"}),
+                vec![("/c/days", "required")],
+            ),
+            (
+                json!({"type": "LOGIN_STREAK", "days": null}),
+                vec![("/c/days", "required")],
+            ),
+            (
+                json!({"type": "LOGIN_STREAK", "days": "7"}),
+                vec![("/c/days", "wrong_type")],
+            ),
+            (
+                json!({"type": "LOGIN_STREAK", "days": 7.5}),
+                vec![("/c/days", "wrong_type")],
+            ),
+            (
+                json!({"type": "LOGIN_STREAK", "days": 0}),
+                vec![("/c/days", "out_of_range")],
+            ),
+            (
+                json!({"type": "LOGIN_DAYS", "days": 3661}),
+                vec![("/c/days", "out_of_range")],
+            ),
+            (
+                json!({"type": "FRIEND_INVITE", "count": -1}),
+                vec![("/c/count", "out_of_range")],
+            ),
+            (
+                json!({"type": "LEVEL_REACHED", "level": 1_000_001}),
+                vec![("/c/level", "out_of_range")],
+            ),
+            (
+                json!({"type": "LEVEL_REACHED", "level": u64::MAX}),
+                vec![("/c/level", "out_of_range")],
+            ),
+            (
+                json!({"type": "PURCHASE_TOTAL", "amount": 0}),
+                vec![("/c/amount", "out_of_range")],
+            ),
+            (
+                json!({"type": "QUEST_COMPLETE", "questId": 7}),
+                vec![("/c/questId", "wrong_type")],
+            ),
+            (
+                json!({"type": "QUEST_COMPLETE", "questId": ""}),
+                vec![("/c/questId", "required")],
+            ),
             (
                 json!({"type": "ACTIVITY_COUNT", "activityType": "boss_kill", "count": 0}),
                 vec![("/c/activityType", "invalid"), ("/c/count", "out_of_range")],
             ),
-            (json!({"type": "LOGIN_STREAK", "days": 7, "hours": 1}), vec![("/c/hours", "unknown_field")]),
-            (json!({"type": "DANCE", "moves": 3}), vec![("/c/type", "unknown_type")]),
-            (json!({"type": "and", "subConditions": []}), vec![("/c/type", "unknown_type")]),
+            (
+                json!({"type": "LOGIN_STREAK", "days": 7, "hours": 1}),
+                vec![("/c/hours", "unknown_field")],
+            ),
+            (
+                json!({"type": "DANCE", "moves": 3}),
+                vec![("/c/type", "unknown_type")],
+            ),
+            (
+                json!({"type": "and", "subConditions": []}),
+                vec![("/c/type", "unknown_type")],
+            ),
             (json!({"days": 7}), vec![("/c/type", "required")]),
             (json!({"type": 1}), vec![("/c/type", "wrong_type")]),
             (json!("LOGIN_STREAK"), vec![("/c", "wrong_type")]),
             (json!(null), vec![("/c", "required")]),
-            (json!({"type": "AND", "subConditions": []}), vec![("/c/subConditions", "out_of_range")]),
-            (json!({"type": "OR", "subConditions": {}}), vec![("/c/subConditions", "wrong_type")]),
-            (json!({"type": "OR"}), vec![("/c/subConditions", "required")]),
+            (
+                json!({"type": "AND", "subConditions": []}),
+                vec![("/c/subConditions", "out_of_range")],
+            ),
+            (
+                json!({"type": "OR", "subConditions": {}}),
+                vec![("/c/subConditions", "wrong_type")],
+            ),
+            (
+                json!({"type": "OR"}),
+                vec![("/c/subConditions", "required")],
+            ),
             (json!({"type": "NOT"}), vec![("/c/condition", "required")]),
             (
                 json!({"type": "NOT", "condition": {"type": "NOT", "condition": []}}),
@@ -425,7 +527,10 @@ mod tests {
             (wide(MAX_NODES), vec![("/c", "too_many_nodes")]),
             (
                 json!({"type": "AND", "subConditions": [wide(MAX_NODES), {"type": "X"}]}),
-                vec![("/c", "too_many_nodes"), ("/c/subConditions/1/type", "unknown_type")],
+                vec![
+                    ("/c", "too_many_nodes"),
+                    ("/c/subConditions/1/type", "unknown_type"),
+                ],
             ),
         ];
         for (value, expected) in cases {
@@ -438,7 +543,13 @@ mod tests {
     fn depth_counts_a_leaf_as_one() {
         assert!(parse_condition(&nested(MAX_DEPTH), "").is_ok());
         let errors = parse_condition(&nested(MAX_DEPTH + 1), "").unwrap_err();
-        assert_eq!(pointers_and_codes(&errors), [("/condition/condition/condition/condition/condition", "too_deep")]);
+        assert_eq!(
+            pointers_and_codes(&errors),
+            [(
+                "/condition/condition/condition/condition/condition",
+                "too_deep"
+            )]
+        );
     }
 
     #[test]
@@ -454,13 +565,19 @@ mod tests {
         let cases = [
             (None, Ok(None)),
             (Some(json!(null)), Ok(None)),
-            (Some(leaf.clone()), Ok(Some(Condition::LoginDays { days: 1 }))),
+            (
+                Some(leaf.clone()),
+                Ok(Some(Condition::LoginDays { days: 1 })),
+            ),
             (Some(json!({})), Err(vec![("/conditions/type", "required")])),
         ];
         for (value, expected) in cases {
             let result = parse_optional_conditions(value.as_ref(), "/conditions");
             assert_eq!(
-                result.as_ref().map(Option::as_ref).map_err(|errors| pointers_and_codes(errors)),
+                result
+                    .as_ref()
+                    .map(Option::as_ref)
+                    .map_err(|errors| pointers_and_codes(errors)),
                 expected.as_ref().map(Option::as_ref).map_err(Vec::clone),
                 "{value:?}"
             );

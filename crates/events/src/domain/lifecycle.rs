@@ -301,7 +301,11 @@ mod tests {
         ];
         for (facts, expected) in cases {
             for from in [Draft, Inactive] {
-                assert_eq!(check_transition(from, Active, &facts), expected, "{from} with {facts:?}");
+                assert_eq!(
+                    check_transition(from, Active, &facts),
+                    expected,
+                    "{from} with {facts:?}"
+                );
             }
             // Preconditions concern activation only.
             assert_eq!(check_transition(Active, Inactive, &facts), Ok(()));
@@ -312,11 +316,18 @@ mod tests {
     fn errors_have_stable_codes() {
         let cases = [
             (
-                LifecycleError::ForbiddenTransition { from: Archived, to: Active },
+                LifecycleError::ForbiddenTransition {
+                    from: Archived,
+                    to: Active,
+                },
                 "FORBIDDEN_TRANSITION",
                 "an event cannot go from ARCHIVED to ACTIVE",
             ),
-            (LifecycleError::NoRewards, "NO_REWARDS", "an event needs at least one reward to be activated"),
+            (
+                LifecycleError::NoRewards,
+                "NO_REWARDS",
+                "an event needs at least one reward to be activated",
+            ),
             (
                 LifecycleError::InvalidSchedule,
                 "INVALID_SCHEDULE",
@@ -341,7 +352,10 @@ mod tests {
             assert_eq!(serde_json::from_str::<EventStatus>(&json).unwrap(), status);
             assert_eq!(status.as_str().parse::<EventStatus>(), Ok(status));
         }
-        assert_eq!("active".parse::<EventStatus>(), Err(UnknownEventStatus("active".into())));
+        assert_eq!(
+            "active".parse::<EventStatus>(),
+            Err(UnknownEventStatus("active".into()))
+        );
     }
 
     #[test]
@@ -387,7 +401,11 @@ mod tests {
             (Draft, at(5), false),
         ];
         for (status, now, accepted) in claims {
-            assert_eq!(accepts_claims(status, start, end, now), accepted, "{status} at {now}");
+            assert_eq!(
+                accepts_claims(status, start, end, now),
+                accepted,
+                "{status} at {now}"
+            );
         }
     }
 }

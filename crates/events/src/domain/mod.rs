@@ -1,1 +1,13 @@
 //! Pure domain logic of the events service: no I/O, no clocks, no storage.
+//!
+//! - [`validation`]: field errors with JSON pointers, shared by the parsers below.
+//! - [`lifecycle`]: event statuses, allowed transitions and what each status permits.
+//! - [`reward`]: reward types and details, stock policy and top-ups, stored reward definitions.
+//! - [`condition`]: the eligibility condition tree and its parser.
+//! - [`evaluate`]: evaluation of a condition tree against activity facts, with progress.
+
+pub mod condition;
+pub mod evaluate;
+pub mod lifecycle;
+pub mod reward;
+pub mod validation;

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
-use super::validation::{FieldError, ObjectReader, child_pointer, serialize_number, summarize};
+use super::validation::{
+    FieldError, ObjectReader, check_text, child_pointer, serialize_number, summarize,
+};
 
 /// Longest reward name, and longest identifier or label inside details.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -281,7 +283,10 @@ pub fn top_up(
     if add <= 0 {
         return Err(TopUpError::NonPositiveAmount);
     }
-    match (total_stock.filter(|&total| total != UNLIMITED_STOCK), remaining_stock) {
+    match (
+        total_stock.filter(|&total| total != UNLIMITED_STOCK),
+        remaining_stock,
+    ) {
         (None, _) => Err(TopUpError::UnlimitedStock),
         (Some(total), Some(remaining)) if (0..=total).contains(&remaining) => total
             .checked_add(add)
@@ -374,7 +379,11 @@ impl RewardInput {
                 None
             }
             Some(Err(unknown)) => {
-                errors.push(FieldError::new(type_pointer, "unknown_type", unknown.to_string()));
+                errors.push(FieldError::new(
+                    type_pointer,
+                    "unknown_type",
+                    unknown.to_string(),
+                ));
                 None
             }
             Some(Ok(reward_type)) => Some(reward_type),
@@ -386,9 +395,13 @@ impl RewardInput {
 
         // Without a known type there is no schema to check the details against.
         let details = reward_type.and_then(|reward_type| {
-            parse_details(reward_type, &self.details, &child_pointer(pointer_prefix, "details"))
-                .map_err(|found| errors.extend(found))
-                .ok()
+            parse_details(
+                reward_type,
+                &self.details,
+                &child_pointer(pointer_prefix, "details"),
+            )
+            .map_err(|found| errors.extend(found))
+            .ok()
         });
 
         let stock = parse_stock(self.quantity_per_user, self.total_stock, pointer_prefix)
@@ -408,17 +421,9 @@ impl RewardInput {
 
 fn parse_reward_name(name: Option<String>, pointer_prefix: &str) -> Result<String, FieldError> {
     let pointer = child_pointer(pointer_prefix, "rewardName");
-    match name {
-        None => Err(FieldError::required(pointer)),
-        Some(name) if name.trim().is_empty() => {
-            Err(FieldError::new(pointer, "required", "must not be blank"))
-        }
-        Some(name) if name.chars().count() > MAX_NAME_CHARS => Err(FieldError::out_of_range(
-            pointer,
-            format!("must be at most {MAX_NAME_CHARS} characters"),
-        )),
-        Some(name) => Ok(name),
-    }
+    let name = name.ok_or_else(|| FieldError::required(&pointer))?;
+    check_text(&name, &pointer, MAX_NAME_CHARS)?;
+    Ok(name)
 }
 
 /// A reward that passed validation, not yet given an id.
@@ -467,10 +472,7 @@ impl ValidReward {
 /// accepted when reading. Reading applies the same checks as [`RewardInput::validate`] and also
 /// requires `0 <= remainingStock <= totalStock` for limited stock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(
-    try_from = "RewardRecord<Value>",
-    into = "RewardRecord<RewardDetails>"
-)]
+#[serde(try_from = "RewardRecord<Value>", into = "RewardRecord<RewardDetails>")]
 pub struct RewardDefinition {
     reward_id: RewardId,
     reward: ValidReward,
@@ -566,7 +568,10 @@ mod tests {
     use super::*;
 
     fn pointers_and_codes(errors: &[FieldError]) -> Vec<(&str, &str)> {
-        errors.iter().map(|e| (e.pointer.as_str(), e.code)).collect()
+        errors
+            .iter()
+            .map(|e| (e.pointer.as_str(), e.code))
+            .collect()
     }
 
     #[test]
@@ -574,10 +579,16 @@ mod tests {
         for reward_type in RewardType::ALL {
             let json = serde_json::to_value(reward_type).unwrap();
             assert_eq!(json, json!(reward_type.as_str()));
-            assert_eq!(serde_json::from_value::<RewardType>(json).unwrap(), reward_type);
+            assert_eq!(
+                serde_json::from_value::<RewardType>(json).unwrap(),
+                reward_type
+            );
             assert_eq!(reward_type.as_str().parse(), Ok(reward_type));
         }
-        assert_eq!("Point".parse::<RewardType>(), Err(UnknownRewardType("Point".into())));
+        assert_eq!(
+            "Point".parse::<RewardType>(),
+            Err(UnknownRewardType("Point".into()))
+        );
     }
 
     #[test]
@@ -593,13 +604,23 @@ mod tests {
                 RewardType::Coupon,
                 json!({"couponCode": "WELCOME2025", "discountRate": 0.1, "description": "10% 할인 쿠폰"}),
             ),
-            (RewardType::Coupon, json!({"couponCode": "ALL", "discountRate": 1})),
-            (RewardType::VirtualCurrency, json!({"currency": "GEM", "amount": 100})),
+            (
+                RewardType::Coupon,
+                json!({"couponCode": "ALL", "discountRate": 1}),
+            ),
+            (
+                RewardType::VirtualCurrency,
+                json!({"currency": "GEM", "amount": 100}),
+            ),
         ];
         for (reward_type, details) in cases {
             let parsed = parse_details(reward_type, &details, "/details").unwrap();
             assert_eq!(parsed.reward_type(), reward_type);
-            assert_eq!(serde_json::to_value(&parsed).unwrap(), details, "{reward_type}");
+            assert_eq!(
+                serde_json::to_value(&parsed).unwrap(),
+                details,
+                "{reward_type}"
+            );
         }
     }
 
@@ -607,29 +628,51 @@ mod tests {
     fn optional_details_members_may_be_null() {
         let details = json!({"itemId": "i", "itemName": "n", "itemGrade": null});
         let parsed = parse_details(RewardType::Item, &details, "").unwrap();
-        assert_eq!(serde_json::to_value(parsed).unwrap(), json!({"itemId": "i", "itemName": "n"}));
+        assert_eq!(
+            serde_json::to_value(parsed).unwrap(),
+            json!({"itemId": "i", "itemName": "n"})
+        );
     }
 
     #[test]
     fn invalid_details_report_every_bad_member() {
         let p = "/rewards/0/details";
         let cases = [
-            (RewardType::Point, json!({"points": 0}), vec![("/rewards/0/details/points", "out_of_range")]),
-            (RewardType::Point, json!({"points": 1.5}), vec![(
-                "/rewards/0/details/points",
-                "wrong_type",
-            )]),
-            (RewardType::Point, json!({"points": "10"}), vec![(
-                "/rewards/0/details/points",
-                "wrong_type",
-            )]),
-            (RewardType::Point, json!({}), vec![("/rewards/0/details/points", "required")]),
-            (RewardType::Point, json!({"points": 5, "bonus": 1}), vec![(
-                "/rewards/0/details/bonus",
-                "unknown_field",
-            )]),
-            (RewardType::Point, json!([1]), vec![("/rewards/0/details", "wrong_type")]),
-            (RewardType::Point, json!(null), vec![("/rewards/0/details", "required")]),
+            (
+                RewardType::Point,
+                json!({"points": 0}),
+                vec![("/rewards/0/details/points", "out_of_range")],
+            ),
+            (
+                RewardType::Point,
+                json!({"points": 1.5}),
+                vec![("/rewards/0/details/points", "wrong_type")],
+            ),
+            (
+                RewardType::Point,
+                json!({"points": "10"}),
+                vec![("/rewards/0/details/points", "wrong_type")],
+            ),
+            (
+                RewardType::Point,
+                json!({}),
+                vec![("/rewards/0/details/points", "required")],
+            ),
+            (
+                RewardType::Point,
+                json!({"points": 5, "bonus": 1}),
+                vec![("/rewards/0/details/bonus", "unknown_field")],
+            ),
+            (
+                RewardType::Point,
+                json!([1]),
+                vec![("/rewards/0/details", "wrong_type")],
+            ),
+            (
+                RewardType::Point,
+                json!(null),
+                vec![("/rewards/0/details", "required")],
+            ),
             (
                 RewardType::Item,
                 json!({"itemId": " ", "itemGrade": 3}),
@@ -673,7 +716,11 @@ mod tests {
         ];
         for (reward_type, details, expected) in cases {
             let errors = parse_details(reward_type, &details, p).unwrap_err();
-            assert_eq!(pointers_and_codes(&errors), expected, "{reward_type} {details}");
+            assert_eq!(
+                pointers_and_codes(&errors),
+                expected,
+                "{reward_type} {details}"
+            );
         }
     }
 
@@ -687,15 +734,34 @@ mod tests {
             quantity_per_user: quantity,
             total_stock: Some(total),
         };
-        let cases: [(Option<i64>, Option<i64>, Result<StockPolicy, Vec<(&str, &str)>>); 9] = [
+        let cases = [
             (Some(1), None, Ok(unlimited(1))),
             (Some(2), Some(-1), Ok(unlimited(2))),
             (Some(1), Some(1), Ok(limited(1, 1))),
             (Some(3), Some(100), Ok(limited(3, 100))),
-            (Some(3), Some(2), Err(vec![("/r/totalStock", "out_of_range")])),
-            (Some(1), Some(0), Err(vec![("/r/totalStock", "out_of_range")])),
-            (Some(1), Some(-2), Err(vec![("/r/totalStock", "out_of_range")])),
-            (None, Some(0), Err(vec![("/r/quantityPerUser", "required"), ("/r/totalStock", "out_of_range")])),
+            (
+                Some(3),
+                Some(2),
+                Err(vec![("/r/totalStock", "out_of_range")]),
+            ),
+            (
+                Some(1),
+                Some(0),
+                Err(vec![("/r/totalStock", "out_of_range")]),
+            ),
+            (
+                Some(1),
+                Some(-2),
+                Err(vec![("/r/totalStock", "out_of_range")]),
+            ),
+            (
+                None,
+                Some(0),
+                Err(vec![
+                    ("/r/quantityPerUser", "required"),
+                    ("/r/totalStock", "out_of_range"),
+                ]),
+            ),
             (
                 Some(MAX_QUANTITY_PER_USER + 1),
                 None,
@@ -724,12 +790,26 @@ mod tests {
             (None, None, 10, Err(TopUpError::UnlimitedStock)),
             (Some(-1), None, 10, Err(TopUpError::UnlimitedStock)),
             (Some(100), None, 10, Err(TopUpError::InconsistentCounters)),
-            (Some(100), Some(101), 10, Err(TopUpError::InconsistentCounters)),
-            (Some(100), Some(-1), 10, Err(TopUpError::InconsistentCounters)),
+            (
+                Some(100),
+                Some(101),
+                10,
+                Err(TopUpError::InconsistentCounters),
+            ),
+            (
+                Some(100),
+                Some(-1),
+                10,
+                Err(TopUpError::InconsistentCounters),
+            ),
             (Some(i64::MAX), Some(1), 1, Err(TopUpError::Overflow)),
         ];
         for (total, remaining, add, expected) in cases {
-            assert_eq!(top_up(total, remaining, add), expected, "{total:?} {remaining:?} +{add}");
+            assert_eq!(
+                top_up(total, remaining, add),
+                expected,
+                "{total:?} {remaining:?} +{add}"
+            );
         }
         assert_eq!(TopUpError::UnlimitedStock.code(), "UNLIMITED_STOCK");
     }
@@ -775,14 +855,36 @@ mod tests {
         }))
         .unwrap();
         let errors = unknown.validate("/rewards/0").unwrap_err();
-        assert_eq!(pointers_and_codes(&errors), [("/rewards/0/rewardType", "unknown_type")]);
+        assert_eq!(
+            pointers_and_codes(&errors),
+            [("/rewards/0/rewardType", "unknown_type")]
+        );
 
         let missing: RewardInput = serde_json::from_value(json!({})).unwrap();
         let errors = missing.validate("").unwrap_err();
         assert_eq!(
             pointers_and_codes(&errors),
-            [("/rewardType", "required"), ("/rewardName", "required"), ("/quantityPerUser", "required")]
+            [
+                ("/rewardType", "required"),
+                ("/rewardName", "required"),
+                ("/quantityPerUser", "required")
+            ]
         );
+
+        for (length, expected) in [(MAX_NAME_CHARS, true), (MAX_NAME_CHARS + 1, false)] {
+            let input: RewardInput = serde_json::from_value(json!({
+                "rewardType": "POINT", "rewardName": "가".repeat(length), "details": {"points": 1}, "quantityPerUser": 1
+            }))
+            .unwrap();
+            let result = input.validate("");
+            assert_eq!(result.is_ok(), expected, "{length} characters");
+            if let Err(errors) = result {
+                assert_eq!(
+                    pointers_and_codes(&errors),
+                    [("/rewardName", "out_of_range")]
+                );
+            }
+        }
 
         let extra = serde_json::from_value::<RewardInput>(json!({"rewardId": "x"}));
         assert!(extra.is_err(), "unknown members are refused");
@@ -845,11 +947,18 @@ mod tests {
             (json!(null), json!(5), None),
         ];
         for (total, remaining, expected) in cases {
-            let read = serde_json::from_value::<RewardDefinition>(stored(total.clone(), remaining.clone()));
+            let read = serde_json::from_value::<RewardDefinition>(stored(
+                total.clone(),
+                remaining.clone(),
+            ));
             match expected {
                 Some((total_out, remaining_out)) => {
                     let written = serde_json::to_value(read.unwrap()).unwrap();
-                    assert_eq!(written, stored(total_out, remaining_out), "{total} {remaining}");
+                    assert_eq!(
+                        written,
+                        stored(total_out, remaining_out),
+                        "{total} {remaining}"
+                    );
                 }
                 None => assert!(read.is_err(), "{total} {remaining}"),
             }
@@ -858,6 +967,9 @@ mod tests {
         let mut bad_details = stored(json!(1), json!(1));
         bad_details["details"]["discountRate"] = json!(2);
         let error = serde_json::from_value::<RewardDefinition>(bad_details).unwrap_err();
-        assert!(error.to_string().contains("/details/discountRate"), "{error}");
+        assert!(
+            error.to_string().contains("/details/discountRate"),
+            "{error}"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Field-level validation shared by the domain parsers.
 //!
 //! [`FieldError`] names a bad value by its RFC 6901 JSON pointer so an operator can find it in
-//! the document they sent. [`ObjectReader`] reads typed members of one JSON object and collects
+//! the document they sent. `ObjectReader` reads typed members of one JSON object and collects
 //! every problem instead of stopping at the first, which is why the parsers return
 //! `Result<T, Vec<FieldError>>`.
 
@@ -78,9 +78,26 @@ pub fn child_pointer(parent: &str, token: impl fmt::Display) -> String {
     format!("{parent}/{escaped}")
 }
 
+/// Checks that `text`, found at `pointer`, is not blank and has at most `max_chars` characters.
+pub(crate) fn check_text(text: &str, pointer: &str, max_chars: usize) -> Result<(), FieldError> {
+    if text.trim().is_empty() {
+        Err(FieldError::new(pointer, "required", "must not be blank"))
+    } else if text.chars().count() > max_chars {
+        Err(FieldError::out_of_range(
+            pointer,
+            format!("must be at most {max_chars} characters"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Serializes a number as a JSON integer when it has no fractional part, so `50000` read from
 /// an operator's document is written back as `50000`, not `50000.0`.
-pub(crate) fn serialize_number<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_number<S: Serializer>(
+    value: &f64,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     // Beyond 2^53 not every integer is representable, so the float form is the honest one.
     const MAX_EXACT_INTEGER: f64 = 9_007_199_254_740_992.0;
     if value.fract() == 0.0 && value.abs() <= MAX_EXACT_INTEGER {
@@ -160,18 +177,14 @@ impl<'a> ObjectReader<'a> {
 
     fn text(&mut self, key: &str, value: &'a Value, max_chars: usize) -> Option<&'a str> {
         let pointer = self.pointer_to(key);
-        match value.as_str() {
-            None => self.push(FieldError::wrong_type(pointer, "a string")),
-            Some(text) if text.trim().is_empty() => {
-                self.push(FieldError::new(pointer, "required", "must not be blank"));
-            }
-            Some(text) if text.chars().count() > max_chars => self.push(FieldError::out_of_range(
-                pointer,
-                format!("must be at most {max_chars} characters"),
-            )),
-            Some(text) => return Some(text),
-        }
-        None
+        let Some(text) = value.as_str() else {
+            self.push(FieldError::wrong_type(pointer, "a string"));
+            return None;
+        };
+        check_text(text, &pointer, max_chars)
+            .map(|()| text)
+            .map_err(|error| self.push(error))
+            .ok()
     }
 
     /// A string member parsed into `T`; a parse failure is recorded as `invalid` with the
@@ -188,7 +201,9 @@ impl<'a> ObjectReader<'a> {
             return None;
         };
         text.parse()
-            .map_err(|error: T::Err| self.push(FieldError::new(pointer, "invalid", error.to_string())))
+            .map_err(|error: T::Err| {
+                self.push(FieldError::new(pointer, "invalid", error.to_string()))
+            })
             .ok()
     }
 
@@ -256,18 +271,17 @@ impl<'a> ObjectReader<'a> {
     pub(crate) fn finish<T>(mut self, value: Option<T>) -> Result<T, Vec<FieldError>> {
         for key in self.object.keys() {
             if !self.known_keys.contains(&key.as_str()) {
-                self.errors.push(FieldError::unknown_field(self.pointer_to(key)));
+                self.errors
+                    .push(FieldError::unknown_field(self.pointer_to(key)));
             }
         }
         match value {
             Some(value) if self.errors.is_empty() => Ok(value),
             // A getter that returns `None` always records why, so the fallback only guards
             // against a caller that forgot to; it never yields an empty error list.
-            _ if self.errors.is_empty() => Err(vec![FieldError::new(
-                self.pointer,
-                "invalid",
-                "is invalid",
-            )]),
+            _ if self.errors.is_empty() => {
+                Err(vec![FieldError::new(self.pointer, "invalid", "is invalid")])
+            }
             _ => Err(self.errors),
         }
     }
@@ -291,7 +305,11 @@ mod tests {
             ("", "", "/"),
         ];
         for (parent, token, expected) in cases {
-            assert_eq!(child_pointer(parent, token), expected, "{parent:?} + {token:?}");
+            assert_eq!(
+                child_pointer(parent, token),
+                expected,
+                "{parent:?} + {token:?}"
+            );
         }
         assert_eq!(child_pointer("/list", 3), "/list/3");
     }
@@ -309,7 +327,12 @@ mod tests {
     fn serialize_number_keeps_integers_integral() {
         #[derive(Serialize)]
         struct Wrapper(#[serde(serialize_with = "serialize_number")] f64);
-        let cases = [(50_000.0, "50000"), (0.1, "0.1"), (-3.0, "-3"), (1e300, "1e300")];
+        let cases = [
+            (50_000.0, "50000"),
+            (0.1, "0.1"),
+            (-3.0, "-3"),
+            (1e300, "1e+300"),
+        ];
         for (number, expected) in cases {
             assert_eq!(serde_json::to_string(&Wrapper(number)).unwrap(), expected);
         }
@@ -329,7 +352,10 @@ mod tests {
         assert_eq!(reader.required("missing"), None);
         assert_eq!(reader.optional_text("absent", 10), None);
         let errors = reader.finish(None::<()>).unwrap_err();
-        let found: Vec<_> = errors.iter().map(|e| (e.pointer.as_str(), e.code)).collect();
+        let found: Vec<_> = errors
+            .iter()
+            .map(|e| (e.pointer.as_str(), e.code))
+            .collect();
         assert_eq!(
             found,
             [
@@ -354,7 +380,9 @@ mod tests {
         let list = reader.required_array("list").map(<[Value]>::len);
         let note = reader.optional_text("note", 10);
         assert_eq!(
-            reader.finish(Some((name, count, rate, list, note))).unwrap(),
+            reader
+                .finish(Some((name, count, rate, list, note)))
+                .unwrap(),
             (Some("Potion"), Some(3), Some(0.5), Some(0), None)
         );
     }

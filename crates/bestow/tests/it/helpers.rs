@@ -1,0 +1,189 @@
+//! Starting the application in-process (port 0, temporary data dir) and talking to it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use bestow::{Application, Config};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub const PASSWORD: &str = "correct-horse-battery";
+
+/// A running all-in-one server.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub data_dir: TempDir,
+    pub config: Config,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// The configuration tests start from: cheap bcrypt, a known admin password.
+pub fn test_config(data_dir: &TempDir) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        data_dir: data_dir.path().to_owned(),
+        admin_password: Some(ADMIN_PASSWORD.to_owned()),
+        bcrypt_cost: 4,
+        ..Config::default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let dir = TempDir::new().expect("temp dir");
+        let config = test_config(&dir);
+        Self::spawn_with(dir, config).await
+    }
+
+    pub async fn spawn_with(data_dir: TempDir, config: Config) -> Self {
+        let app = Application::build(&config)
+            .await
+            .expect("application builds");
+        let addr = app.local_addr().expect("bound");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            client: reqwest::Client::new(),
+            data_dir,
+            config,
+            stop,
+            task,
+        }
+    }
+
+    /// Shuts down gracefully and hands back the data dir and config for a restart.
+    pub async fn stop(self) -> (TempDir, Config) {
+        let _ = self.stop.send(());
+        self.task.await.expect("server task").expect("server ran");
+        (self.data_dir, self.config)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let builder = self.client.request(method, self.url(path));
+        match token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::GET, path, token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Response {
+        self.request(method, path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.send_json(Method::POST, path, token, body).await
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Response {
+        self.post(
+            "/api/v1/auth/register",
+            None,
+            &json!({ "username": username, "password": password }),
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            &json!({ "username": username, "password": password }),
+        )
+        .await
+    }
+
+    /// Logs in and returns the session body, asserting success.
+    pub async fn session(&self, username: &str, password: &str) -> Value {
+        let response = self.login(username, password).await;
+        assert_eq!(response.status(), StatusCode::OK, "login of {username}");
+        response.json().await.expect("session json")
+    }
+
+    pub async fn admin_token(&self) -> String {
+        token_of(&self.session("admin", ADMIN_PASSWORD).await)
+    }
+
+    /// Registers `username`, has the admin grant `roles`, and returns (user id, access token).
+    pub async fn user_with_roles(&self, username: &str, roles: &[&str]) -> (String, String) {
+        let response = self.register(username, PASSWORD).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "register {username}"
+        );
+        let user: Value = response.json().await.expect("user json");
+        let id = user["id"].as_str().expect("id").to_owned();
+        if roles != ["USER"] {
+            let admin = self.admin_token().await;
+            let path = format!("/api/v1/users/{id}/roles");
+            let response = self
+                .send_json(Method::PUT, &path, Some(&admin), &json!({ "roles": roles }))
+                .await;
+            assert_eq!(response.status(), StatusCode::OK, "set roles of {username}");
+        }
+        (id, token_of(&self.session(username, PASSWORD).await))
+    }
+}
+
+pub fn token_of(session: &Value) -> String {
+    session["accessToken"]
+        .as_str()
+        .expect("accessToken")
+        .to_owned()
+}
+
+/// Reads a problem-details body, checking its media type.
+pub async fn problem(response: Response) -> Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    response.json().await.expect("problem json")
+}
+
+/// The pointers of a validation problem's offending fields.
+pub fn pointers(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["pointer"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

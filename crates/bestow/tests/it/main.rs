@@ -1,0 +1,12 @@
+//! Integration tests of the `bestow` binary: real HTTP on real ports, real SQLite files in
+//! temporary data dirs, real bcrypt and JWT.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod admin_routes;
+mod auth_flow;
+mod docs;
+mod process;
+mod tokens;
