@@ -23,10 +23,7 @@ pub enum Bootstrap {
 
 /// Creates `admin` with roles `["ADMIN"]` when the store has no user at all. The password is
 /// `configured` when given, else generated; the creation is audited.
-pub async fn ensure_admin(
-    auth: &AuthService,
-    configured: Option<&str>,
-) -> Result<Bootstrap, ApiError> {
+pub async fn ensure_admin(auth: &AuthService, configured: Option<&str>) -> Result<Bootstrap, ApiError> {
     if auth.store().count_users().await? > 0 {
         return Ok(Bootstrap::AlreadyInitialised);
     }
@@ -34,13 +31,11 @@ pub async fn ensure_admin(
         Some(password) => (password.to_owned(), false),
         None => (bestow_core::secret::random_password(20), true),
     };
-    let username =
-        Username::parse(ADMIN_USERNAME, "/username").map_err(|v| ApiError::Validation(vec![v]))?;
-    let new_password = NewPassword::parse(password.clone(), "BESTOW_ADMIN_PASSWORD")
-        .map_err(|v| ApiError::Validation(vec![v]))?;
+    let username = Username::parse(ADMIN_USERNAME, "/username").map_err(|v| ApiError::Validation(vec![v]))?;
+    let new_password =
+        NewPassword::parse(password.clone(), "BESTOW_ADMIN_PASSWORD").map_err(|v| ApiError::Validation(vec![v]))?;
     let actor = AuditActor::system("bootstrap");
-    auth.create_user(username, new_password, vec![Role::Admin], Some(&actor))
-        .await?;
+    auth.create_user(username, new_password, vec![Role::Admin], Some(&actor)).await?;
     Ok(if generated {
         Bootstrap::CreatedWithGeneratedPassword(password)
     } else {

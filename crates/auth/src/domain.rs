@@ -13,9 +13,7 @@ pub struct Username(String);
 
 impl Username {
     pub fn parse(raw: &str, pointer: &str) -> Result<Self, FieldViolation> {
-        let valid_chars = raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        let valid_chars = raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
         if !(3..=32).contains(&raw.len()) || !valid_chars {
             return Err(FieldViolation::new(
                 pointer,
@@ -42,16 +40,12 @@ impl NewPassword {
 
     pub fn parse(raw: String, pointer: &str) -> Result<Self, FieldViolation> {
         match raw.len() {
-            n if n < Self::MIN_BYTES => Err(FieldViolation::new(
-                pointer,
-                "too_short",
-                "a password has at least 8 bytes",
-            )),
-            n if n > Self::MAX_BYTES => Err(FieldViolation::new(
-                pointer,
-                "too_long",
-                "a password has at most 72 bytes",
-            )),
+            n if n < Self::MIN_BYTES => {
+                Err(FieldViolation::new(pointer, "too_short", "a password has at least 8 bytes"))
+            }
+            n if n > Self::MAX_BYTES => {
+                Err(FieldViolation::new(pointer, "too_long", "a password has at most 72 bytes"))
+            }
             _ => Ok(Self(raw)),
         }
     }
@@ -158,23 +152,17 @@ impl UserChange {
 
 /// Whether `actor_id` may make `change` to `target_id`: an admin may neither remove its own
 /// ADMIN role nor deactivate itself, which also guarantees at least one admin remains.
-pub fn check_admin_change(
-    actor_id: &str,
-    target_id: &str,
-    change: &UserChange,
-) -> Result<(), ApiError> {
+pub fn check_admin_change(actor_id: &str, target_id: &str, change: &UserChange) -> Result<(), ApiError> {
     if actor_id != target_id {
         return Ok(());
     }
     match change {
-        UserChange::Roles(roles) if !roles.contains(&Role::Admin) => Err(ApiError::conflict(
-            "CANNOT_REMOVE_OWN_ADMIN",
-            "an admin cannot remove its own ADMIN role",
-        )),
-        UserChange::Active(false) => Err(ApiError::conflict(
-            "CANNOT_DEACTIVATE_SELF",
-            "an admin cannot deactivate its own account",
-        )),
+        UserChange::Roles(roles) if !roles.contains(&Role::Admin) => {
+            Err(ApiError::conflict("CANNOT_REMOVE_OWN_ADMIN", "an admin cannot remove its own ADMIN role"))
+        }
+        UserChange::Active(false) => {
+            Err(ApiError::conflict("CANNOT_DEACTIVATE_SELF", "an admin cannot deactivate its own account"))
+        }
         _ => Ok(()),
     }
 }
@@ -198,12 +186,7 @@ mod tests {
         assert!(NewPassword::parse("1234567".into(), "/p").is_err());
         assert!(NewPassword::parse("12345678".into(), "/p").is_ok());
         assert!(NewPassword::parse("x".repeat(72), "/p").is_ok());
-        assert_eq!(
-            NewPassword::parse("x".repeat(73), "/p")
-                .err()
-                .map(|v| v.code),
-            Some("too_long".into())
-        );
+        assert_eq!(NewPassword::parse("x".repeat(73), "/p").err().map(|v| v.code), Some("too_long".into()));
         // 24 three-byte characters are 72 bytes; 25 are 75.
         assert!(NewPassword::parse("한".repeat(24), "/p").is_ok());
         assert!(NewPassword::parse("한".repeat(25), "/p").is_err());
@@ -211,11 +194,7 @@ mod tests {
 
     #[test]
     fn debug_output_hides_secrets() {
-        let user = User::new(
-            &Username("alice".into()),
-            "$2b$12$secret-hash".into(),
-            vec![Role::User],
-        );
+        let user = User::new(&Username("alice".into()), "$2b$12$secret-hash".into(), vec![Role::User]);
         assert!(!format!("{user:?}").contains("secret-hash"));
         assert!(!user.audit_snapshot().to_string().contains("secret-hash"));
         assert!(!format!("{:?}", NewPassword("hunter2hunter2".into())).contains("hunter2"));
@@ -227,8 +206,6 @@ mod tests {
         assert!(check_admin_change("a", "a", &demote).is_err());
         assert!(check_admin_change("a", "b", &demote).is_ok());
         assert!(check_admin_change("a", "a", &UserChange::Active(false)).is_err());
-        assert!(
-            check_admin_change("a", "a", &UserChange::Roles(vec![Role::Admin, Role::User])).is_ok()
-        );
+        assert!(check_admin_change("a", "a", &UserChange::Roles(vec![Role::Admin, Role::User])).is_ok());
     }
 }

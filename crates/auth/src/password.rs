@@ -18,13 +18,8 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(cost: u32) -> Self {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        Self {
-            cost,
-            slots: Arc::new(Semaphore::new(cores)),
-        }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Self { cost, slots: Arc::new(Semaphore::new(cores)) }
     }
 
     pub fn cost(&self) -> u32 {
@@ -34,16 +29,14 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
         let cost = self.cost;
         let password = password.to_owned();
-        self.run(move || bcrypt::hash(password, cost).map_err(ApiError::internal))
-            .await
+        self.run(move || bcrypt::hash(password, cost).map_err(ApiError::internal)).await
     }
 
     /// `true` when `password` matches `hash`. A malformed hash never matches.
     pub async fn verify(&self, password: &str, hash: &str) -> Result<bool, ApiError> {
         let password = password.to_owned();
         let hash = hash.to_owned();
-        self.run(move || Ok(bcrypt::verify(password, &hash).unwrap_or(false)))
-            .await
+        self.run(move || Ok(bcrypt::verify(password, &hash).unwrap_or(false))).await
     }
 
     async fn run<T: Send + 'static>(
@@ -51,9 +44,7 @@ impl PasswordHasher {
         work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let _slot = self.slots.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(ApiError::internal)?
+        tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)?
     }
 }
 

@@ -50,9 +50,7 @@ pub struct AuthService {
 
 impl std::fmt::Debug for AuthService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthService")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
+        f.debug_struct("AuthService").field("settings", &self.settings).finish_non_exhaustive()
     }
 }
 
@@ -65,17 +63,8 @@ impl AuthService {
         settings: AuthSettings,
     ) -> Result<Self, ApiError> {
         let hasher = PasswordHasher::new(settings.bcrypt_cost);
-        let decoy_hash = hasher
-            .hash(&bestow_core::secret::random_password(16))
-            .await?;
-        Ok(Self {
-            throttle: LoginThrottle::new(settings.throttle),
-            store,
-            hasher,
-            keys,
-            settings,
-            decoy_hash,
-        })
+        let decoy_hash = hasher.hash(&bestow_core::secret::random_password(16)).await?;
+        Ok(Self { throttle: LoginThrottle::new(settings.throttle), store, hasher, keys, settings, decoy_hash })
     }
 
     pub fn store(&self) -> &Arc<dyn AuthStore> {
@@ -100,48 +89,27 @@ impl AuthService {
     ) -> Result<User, ApiError> {
         let hash = self.hasher.hash(password.expose()).await?;
         let user = User::new(&username, hash, roles);
-        let audit = actor.map(|actor| {
-            actor.entry(
-                "user.create",
-                ("user", &user.id),
-                None,
-                Some(user.audit_snapshot()),
-            )
-        });
-        self.store
-            .insert_user(&user, audit.as_ref())
-            .await
-            .map_err(|error| match error {
-                StoreError::Conflict(_) => {
-                    ApiError::conflict("USERNAME_TAKEN", "that username is taken")
-                }
-                other => other.into(),
-            })?;
+        let audit =
+            actor.map(|actor| actor.entry("user.create", ("user", &user.id), None, Some(user.audit_snapshot())));
+        self.store.insert_user(&user, audit.as_ref()).await.map_err(|error| match error {
+            StoreError::Conflict(_) => ApiError::conflict("USERNAME_TAKEN", "that username is taken"),
+            other => other.into(),
+        })?;
         tracing::info!(user_id = %user.id, username = %user.username, roles = ?user.roles, "account created");
         Ok(user)
     }
 
     /// Checks credentials and opens a session. Unknown user, wrong password and inactive
     /// account all give the same 401.
-    pub async fn login(
-        &self,
-        username: &str,
-        password: &str,
-        address: Option<IpAddr>,
-    ) -> Result<Session, ApiError> {
-        self.throttle
-            .check(username, address)
-            .map_err(|retry_after_secs| {
-                tracing::warn!(username, ?address, "login throttled");
-                ApiError::TooManyRequests { retry_after_secs }
-            })?;
+    pub async fn login(&self, username: &str, password: &str, address: Option<IpAddr>) -> Result<Session, ApiError> {
+        self.throttle.check(username, address).map_err(|retry_after_secs| {
+            tracing::warn!(username, ?address, "login throttled");
+            ApiError::TooManyRequests { retry_after_secs }
+        })?;
         let user = self.store.user_by_username(username).await?;
-        let hash = user
-            .as_ref()
-            .map_or(self.decoy_hash.as_str(), |u| u.password_hash.as_str());
+        let hash = user.as_ref().map_or(self.decoy_hash.as_str(), |u| u.password_hash.as_str());
         // Longer passwords were never accepted, so they cannot match.
-        let matches =
-            password.len() <= NewPassword::MAX_BYTES && self.hasher.verify(password, hash).await?;
+        let matches = password.len() <= NewPassword::MAX_BYTES && self.hasher.verify(password, hash).await?;
         match user {
             Some(user) if matches && user.is_active => {
                 self.throttle.record_success(username);
@@ -161,11 +129,7 @@ impl AuthService {
     pub async fn refresh(&self, refresh_token: &str) -> Result<Session, ApiError> {
         let invalid = || ApiError::Unauthorized("the refresh token is invalid or expired");
         let digest = bestow_core::secret::digest(refresh_token);
-        let old = self
-            .store
-            .refresh_token_by_digest(&digest)
-            .await?
-            .ok_or_else(invalid)?;
+        let old = self.store.refresh_token_by_digest(&digest).await?.ok_or_else(invalid)?;
         let now = bestow_core::time::now();
         if old.rotated_at.is_some() || old.revoked_at.is_some() {
             if old.rotated_at.is_some() {
@@ -177,12 +141,7 @@ impl AuthService {
         if old.expires_at <= now {
             return Err(invalid());
         }
-        let user = self
-            .store
-            .user_by_id(&old.user_id)
-            .await?
-            .filter(|u| u.is_active)
-            .ok_or_else(invalid)?;
+        let user = self.store.user_by_id(&old.user_id).await?.filter(|u| u.is_active).ok_or_else(invalid)?;
         let (session, new) = self.new_session(user, old.family_id.clone())?;
         match self.store.rotate_refresh_token(&old.id, &new, now).await? {
             Rotation::Rotated => Ok(session),
@@ -200,94 +159,53 @@ impl AuthService {
         if let Some(token) = self.store.refresh_token_by_digest(&digest).await?
             && token.user_id == caller.user_id
         {
-            self.store
-                .revoke_family(&token.family_id, bestow_core::time::now())
-                .await?;
+            self.store.revoke_family(&token.family_id, bestow_core::time::now()).await?;
         }
         Ok(())
     }
 
     pub async fn user(&self, id: &str) -> Result<User, ApiError> {
-        self.store
-            .user_by_id(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "no such user"))
+        self.store.user_by_id(id).await?.ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "no such user"))
     }
 
     /// Changes the caller's own password after checking the current one; other sessions end.
-    pub async fn change_password(
-        &self,
-        caller: &Principal,
-        current: &str,
-        new: NewPassword,
-    ) -> Result<(), ApiError> {
+    pub async fn change_password(&self, caller: &Principal, current: &str, new: NewPassword) -> Result<(), ApiError> {
         let user = self.user(&caller.user_id).await?;
         if !self.hasher.verify(current, &user.password_hash).await? {
-            return Err(ApiError::field(
-                "/currentPassword",
-                "mismatch",
-                "the current password is wrong",
-            ));
+            return Err(ApiError::field("/currentPassword", "mismatch", "the current password is wrong"));
         }
         let hash = self.hasher.hash(new.expose()).await?;
-        self.store
-            .change_user(&user.id, &UserChange::PasswordHash(hash), None)
-            .await?;
-        self.store
-            .revoke_user_tokens(&user.id, bestow_core::time::now())
-            .await?;
+        self.store.change_user(&user.id, &UserChange::PasswordHash(hash), None).await?;
+        self.store.revoke_user_tokens(&user.id, bestow_core::time::now()).await?;
         tracing::info!(user_id = %user.id, "password changed; refresh tokens revoked");
         Ok(())
     }
 
-    pub async fn list_users(
-        &self,
-        filter: &UserFilter,
-        page: PageRequest,
-    ) -> Result<Page<User>, ApiError> {
+    pub async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, ApiError> {
         let (users, total) = self.store.list_users(filter, page).await?;
         Ok(Page::new(users, page, total))
     }
 
     /// An admin's change to an account, audited with before and after.
-    pub async fn change_user(
-        &self,
-        actor: &AuditActor,
-        target_id: &str,
-        change: UserChange,
-    ) -> Result<User, ApiError> {
+    pub async fn change_user(&self, actor: &AuditActor, target_id: &str, change: UserChange) -> Result<User, ApiError> {
         check_admin_change(&actor.actor_id, target_id, &change)?;
         let action = change.action();
         let audit = |before: &User, after: &User| -> AuditEntry {
-            actor.entry(
-                action,
-                ("user", &after.id),
-                Some(before.audit_snapshot()),
-                Some(after.audit_snapshot()),
-            )
+            actor.entry(action, ("user", &after.id), Some(before.audit_snapshot()), Some(after.audit_snapshot()))
         };
-        let (_, after) = self
-            .store
-            .change_user(target_id, &change, Some(&audit))
-            .await
-            .map_err(|error| match error {
+        let (_, after) =
+            self.store.change_user(target_id, &change, Some(&audit)).await.map_err(|error| match error {
                 StoreError::NotFound => ApiError::not_found("USER_NOT_FOUND", "no such user"),
                 other => other.into(),
             })?;
         if change == UserChange::Active(false) {
-            self.store
-                .revoke_user_tokens(target_id, bestow_core::time::now())
-                .await?;
+            self.store.revoke_user_tokens(target_id, bestow_core::time::now()).await?;
         }
         tracing::info!(user_id = %target_id, action, "account changed by an admin");
         Ok(after)
     }
 
-    pub async fn audit_log(
-        &self,
-        query: &AuditQuery,
-        page: PageRequest,
-    ) -> Result<Page<AuditEntry>, ApiError> {
+    pub async fn audit_log(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, ApiError> {
         let (entries, total) = self.store.list_audit(query, page).await?;
         Ok(Page::new(entries, page, total))
     }
@@ -298,11 +216,7 @@ impl AuthService {
         Ok(session)
     }
 
-    fn new_session(
-        &self,
-        user: User,
-        family_id: String,
-    ) -> Result<(Session, RefreshToken), ApiError> {
+    fn new_session(&self, user: User, family_id: String) -> Result<(Session, RefreshToken), ApiError> {
         let now = bestow_core::time::now();
         let claims = AccessClaims {
             sub: user.id.clone(),
@@ -311,8 +225,7 @@ impl AuthService {
             iss: ISSUER.to_owned(),
             aud: AUDIENCE.to_owned(),
             iat: now.timestamp(),
-            exp: now.timestamp()
-                + i64::try_from(self.settings.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            exp: now.timestamp() + i64::try_from(self.settings.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2),
             jti: bestow_core::ids::new_object_id(),
         };
         let access_token = self.keys.sign(&claims).map_err(ApiError::internal)?;
@@ -323,18 +236,11 @@ impl AuthService {
             user_id: user.id.clone(),
             token_digest: bestow_core::secret::digest(&refresh_token),
             issued_at: now,
-            expires_at: now
-                + TimeDelta::from_std(self.settings.refresh_token_ttl)
-                    .unwrap_or(TimeDelta::days(30)),
+            expires_at: now + TimeDelta::from_std(self.settings.refresh_token_ttl).unwrap_or(TimeDelta::days(30)),
             rotated_at: None,
             revoked_at: None,
         };
-        let session = Session {
-            access_token,
-            refresh_token,
-            expires_in: self.settings.access_token_ttl,
-            user,
-        };
+        let session = Session { access_token, refresh_token, expires_in: self.settings.access_token_ttl, user };
         Ok((session, record))
     }
 }

@@ -23,18 +23,14 @@ use utoipa::ToSchema;
 pub const KEY_FILE: &str = "signing-keys.json";
 
 /// PKCS#8 v1 prefix of an Ed25519 private key; the 32-byte seed follows it.
-const PKCS8_ED25519_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
+const PKCS8_ED25519_PREFIX: [u8; 16] =
+    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
 /// Key-file problems; they stop the process at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("cannot read or write {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a valid key file: {reason}")]
     Invalid { path: PathBuf, reason: String },
     #[error("cannot sign a token: {0}")]
@@ -75,8 +71,7 @@ impl LoadedKey {
             public,
             encoding: EncodingKey::from_ed_der(&der),
             // `from_ed_components` takes the JWK `x`, i.e. the raw public key.
-            decoding: DecodingKey::from_ed_components(&x)
-                .unwrap_or_else(|_| DecodingKey::from_ed_der(&public)),
+            decoding: DecodingKey::from_ed_components(&x).unwrap_or_else(|_| DecodingKey::from_ed_der(&public)),
         }
     }
 }
@@ -90,9 +85,7 @@ pub struct SigningKeys {
 
 impl std::fmt::Debug for SigningKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKeys")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKeys").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
@@ -101,14 +94,9 @@ impl SigningKeys {
     pub fn load_or_create(dir: &Path) -> Result<Self, KeyError> {
         let path = dir.join(KEY_FILE);
         let file = if path.exists() {
-            let text = std::fs::read_to_string(&path).map_err(|source| KeyError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            serde_json::from_str::<KeyFile>(&text).map_err(|e| KeyError::Invalid {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?
+            let text = std::fs::read_to_string(&path).map_err(|source| KeyError::Io { path: path.clone(), source })?;
+            serde_json::from_str::<KeyFile>(&text)
+                .map_err(|e| KeyError::Invalid { path: path.clone(), reason: e.to_string() })?
         } else {
             let mut file = KeyFile::default();
             file.keys.push(new_stored_key());
@@ -117,47 +105,31 @@ impl SigningKeys {
             file
         };
         let keys = load_keys(&path, &file)?;
-        Ok(Self {
-            path,
-            keys: RwLock::new(Arc::new(keys)),
-        })
+        Ok(Self { path, keys: RwLock::new(Arc::new(keys)) })
     }
 
     /// Adds a new signing key; older keys keep verifying. Returns the new `kid`.
     pub fn rotate(&self) -> Result<String, KeyError> {
-        let text = std::fs::read_to_string(&self.path).map_err(|source| KeyError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        let mut file: KeyFile = serde_json::from_str(&text).map_err(|e| KeyError::Invalid {
-            path: self.path.clone(),
-            reason: e.to_string(),
-        })?;
+        let text =
+            std::fs::read_to_string(&self.path).map_err(|source| KeyError::Io { path: self.path.clone(), source })?;
+        let mut file: KeyFile = serde_json::from_str(&text)
+            .map_err(|e| KeyError::Invalid { path: self.path.clone(), reason: e.to_string() })?;
         file.keys.push(new_stored_key());
         write_key_file(&self.path, &file)?;
         let keys = load_keys(&self.path, &file)?;
         let kid = keys.last().map(|k| k.kid.clone()).unwrap_or_default();
-        *self
-            .keys
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(keys);
+        *self.keys.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(keys);
         Ok(kid)
     }
 
     fn snapshot(&self) -> Arc<Vec<LoadedKey>> {
-        self.keys
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.keys.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
     /// Signs `claims` with the newest key.
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, KeyError> {
         let keys = self.snapshot();
-        let key = keys.last().ok_or_else(|| KeyError::Invalid {
-            path: self.path.clone(),
-            reason: "no keys".into(),
-        })?;
+        let key = keys.last().ok_or_else(|| KeyError::Invalid { path: self.path.clone(), reason: "no keys".into() })?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid.clone());
         Ok(jsonwebtoken::encode(&header, claims, &key.encoding)?)
@@ -185,10 +157,7 @@ impl SigningKeys {
 #[async_trait]
 impl KeySource for SigningKeys {
     async fn decoding_key(&self, kid: &str) -> Option<DecodingKey> {
-        self.snapshot()
-            .iter()
-            .find(|key| key.kid == kid)
-            .map(|key| key.decoding.clone())
+        self.snapshot().iter().find(|key| key.kid == kid).map(|key| key.decoding.clone())
     }
 }
 
@@ -215,30 +184,19 @@ fn new_stored_key() -> StoredKey {
     let mut seed = [0u8; 32];
     rand::rng().fill_bytes(&mut seed);
     let kid = LoadedKey::from_seed(seed).kid;
-    StoredKey {
-        kid,
-        created_at: bestow_core::time::now(),
-        seed: URL_SAFE_NO_PAD.encode(seed),
-    }
+    StoredKey { kid, created_at: bestow_core::time::now(), seed: URL_SAFE_NO_PAD.encode(seed) }
 }
 
 fn load_keys(path: &Path, file: &KeyFile) -> Result<Vec<LoadedKey>, KeyError> {
     if file.keys.is_empty() {
-        return Err(KeyError::Invalid {
-            path: path.to_owned(),
-            reason: "the key list is empty".into(),
-        });
+        return Err(KeyError::Invalid { path: path.to_owned(), reason: "the key list is empty".into() });
     }
     file.keys
         .iter()
         .map(|stored| {
-            let seed: [u8; 32] = URL_SAFE_NO_PAD
-                .decode(&stored.seed)
-                .ok()
-                .and_then(|bytes| bytes.try_into().ok())
-                .ok_or_else(|| KeyError::Invalid {
-                    path: path.to_owned(),
-                    reason: format!("key {} has a bad seed", stored.kid),
+            let seed: [u8; 32] =
+                URL_SAFE_NO_PAD.decode(&stored.seed).ok().and_then(|bytes| bytes.try_into().ok()).ok_or_else(|| {
+                    KeyError::Invalid { path: path.to_owned(), reason: format!("key {} has a bad seed", stored.kid) }
                 })?;
             Ok(LoadedKey::from_seed(seed))
         })
@@ -247,14 +205,9 @@ fn load_keys(path: &Path, file: &KeyFile) -> Result<Vec<LoadedKey>, KeyError> {
 
 /// Writes atomically (temp file, then rename) with owner-only permissions.
 fn write_key_file(path: &Path, file: &KeyFile) -> Result<(), KeyError> {
-    let io = |source| KeyError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let text = serde_json::to_string_pretty(file).map_err(|e| KeyError::Invalid {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let io = |source| KeyError::Io { path: path.to_owned(), source };
+    let text = serde_json::to_string_pretty(file)
+        .map_err(|e| KeyError::Invalid { path: path.to_owned(), reason: e.to_string() })?;
     let tmp = path.with_extension("json.tmp");
     {
         use std::io::Write;
@@ -289,8 +242,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn signed_tokens_verify_after_reload_and_rotation()
-    -> Result<(), Box<dyn std::error::Error>> {
+    async fn signed_tokens_verify_after_reload_and_rotation() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile_dir();
         let keys = Arc::new(SigningKeys::load_or_create(&dir)?);
         let old_token = keys.sign(&claims(60))?;
@@ -300,29 +252,16 @@ mod tests {
 
         let new_kid = reloaded.rotate()?;
         let new_token = reloaded.sign(&claims(60))?;
-        assert_eq!(
-            jsonwebtoken::decode_header(&new_token)?.kid.as_deref(),
-            Some(new_kid.as_str())
-        );
+        assert_eq!(jsonwebtoken::decode_header(&new_token)?.kid.as_deref(), Some(new_kid.as_str()));
         assert!(verifier.verify(&new_token).await.is_ok());
-        assert!(
-            verifier.verify(&old_token).await.is_ok(),
-            "older keys keep verifying"
-        );
+        assert!(verifier.verify(&old_token).await.is_ok(), "older keys keep verifying");
         assert_eq!(reloaded.jwks().keys.len(), 2);
-        assert!(
-            verifier
-                .verify(&reloaded.sign(&claims(-60))?)
-                .await
-                .is_err(),
-            "expired"
-        );
+        assert!(verifier.verify(&reloaded.sign(&claims(-60))?).await.is_err(), "expired");
         Ok(())
     }
 
     fn tempfile_dir() -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("bestow-keys-{}", bestow_core::ids::new_object_id()));
+        let dir = std::env::temp_dir().join(format!("bestow-keys-{}", bestow_core::ids::new_object_id()));
         std::fs::create_dir_all(&dir).ok();
         dir
     }

@@ -65,11 +65,7 @@ pub trait AuthStore: Send + Sync {
     async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
 
     /// One page of users ordered by creation, and the total matching `filter`.
-    async fn list_users(
-        &self,
-        filter: &UserFilter,
-        page: PageRequest,
-    ) -> Result<(Vec<User>, u64), StoreError>;
+    async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<(Vec<User>, u64), StoreError>;
 
     async fn count_users(&self) -> Result<u64, StoreError>;
 
@@ -84,10 +80,7 @@ pub trait AuthStore: Send + Sync {
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError>;
 
-    async fn refresh_token_by_digest(
-        &self,
-        digest: &str,
-    ) -> Result<Option<RefreshToken>, StoreError>;
+    async fn refresh_token_by_digest(&self, digest: &str) -> Result<Option<RefreshToken>, StoreError>;
 
     /// Marks `old_id` rotated and inserts `new` — only if `old_id` is neither rotated nor
     /// revoked, atomically.
@@ -107,9 +100,5 @@ pub trait AuthStore: Send + Sync {
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
 
     /// One page of audit entries, newest first, and the total matching `query`.
-    async fn list_audit(
-        &self,
-        query: &AuditQuery,
-        page: PageRequest,
-    ) -> Result<(Vec<AuditEntry>, u64), StoreError>;
+    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<(Vec<AuditEntry>, u64), StoreError>;
 }

@@ -37,10 +37,7 @@ const SWEEP_ABOVE: usize = 10_000;
 
 impl LoginThrottle {
     pub fn new(settings: ThrottleSettings) -> Self {
-        Self {
-            settings,
-            failures: Mutex::new(HashMap::new()),
-        }
+        Self { settings, failures: Mutex::new(HashMap::new()) }
     }
 
     /// `Err(seconds to wait)` when this username or address has used up its failures.
@@ -56,8 +53,7 @@ impl LoginThrottle {
     /// Forgets the username's failures after a successful login (the address keeps its count,
     /// so one valid account cannot launder guesses against others).
     pub fn record_success(&self, username: &str) {
-        self.lock()
-            .remove(&Key::Username(username.to_ascii_lowercase()));
+        self.lock().remove(&Key::Username(username.to_ascii_lowercase()));
     }
 
     fn check_at(&self, username: &str, address: Option<IpAddr>, now: Instant) -> Result<(), u64> {
@@ -100,26 +96,18 @@ impl LoginThrottle {
     }
 
     fn keys(&self, username: &str, address: Option<IpAddr>) -> impl Iterator<Item = (Key, usize)> {
-        let by_name = (
-            Key::Username(username.to_ascii_lowercase()),
-            self.settings.per_username,
-        );
+        let by_name = (Key::Username(username.to_ascii_lowercase()), self.settings.per_username);
         let by_address = address.map(|ip| (Key::Address(ip), self.settings.per_address));
         std::iter::once(by_name).chain(by_address)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, VecDeque<Instant>>> {
-        self.failures
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 fn prune(times: &mut VecDeque<Instant>, now: Instant, window: Duration) {
-    while times
-        .front()
-        .is_some_and(|t| now.saturating_duration_since(*t) >= window)
-    {
+    while times.front().is_some_and(|t| now.saturating_duration_since(*t) >= window) {
         times.pop_front();
     }
 }
@@ -129,11 +117,7 @@ mod tests {
     use super::*;
 
     fn throttle() -> LoginThrottle {
-        LoginThrottle::new(ThrottleSettings {
-            per_username: 3,
-            per_address: 5,
-            window: Duration::from_secs(60),
-        })
+        LoginThrottle::new(ThrottleSettings { per_username: 3, per_address: 5, window: Duration::from_secs(60) })
     }
 
     #[test]
@@ -146,10 +130,7 @@ mod tests {
         }
         assert_eq!(t.check_at("ALICE", None, start), Err(60));
         assert!(t.check_at("bob", None, start).is_ok());
-        assert!(
-            t.check_at("alice", None, start + Duration::from_secs(60))
-                .is_ok()
-        );
+        assert!(t.check_at("alice", None, start + Duration::from_secs(60)).is_ok());
     }
 
     #[test]
@@ -161,10 +142,7 @@ mod tests {
             t.record_failure_at(name, Some(ip), now);
         }
         assert!(t.check_at("someone-else", Some(ip), now).is_err());
-        assert!(
-            t.check_at("someone-else", Some([127, 0, 0, 8].into()), now)
-                .is_ok()
-        );
+        assert!(t.check_at("someone-else", Some([127, 0, 0, 8].into()), now).is_ok());
     }
 
     #[test]

@@ -19,21 +19,15 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
     let actor = AuditActor::system("cli");
     match command {
         AdminCommand::CreateUser(args) => {
-            let username = Username::parse(&args.username, "--username")
-                .map_err(|v| anyhow::anyhow!(v.message))?;
+            let username = Username::parse(&args.username, "--username").map_err(|v| anyhow::anyhow!(v.message))?;
             let roles = args
                 .roles
                 .iter()
                 .map(|r| r.trim().to_ascii_uppercase().parse::<Role>())
                 .collect::<Result<Vec<_>, _>>()?;
             let (password, generated) = read_password(&args.password)?;
-            let user = auth
-                .create_user(username, password.clone(), roles, Some(&actor))
-                .await?;
-            println!(
-                "created {} ({}) with roles {:?}",
-                user.username, user.id, user.roles
-            );
+            let user = auth.create_user(username, password.clone(), roles, Some(&actor)).await?;
+            println!("created {} ({}) with roles {:?}", user.username, user.id, user.roles);
             if generated {
                 println!("password: {}", password.expose());
             }
@@ -46,36 +40,21 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("no user named {}", args.username))?;
             let (password, generated) = read_password(&args.password)?;
             let hash = auth.hasher().hash(password.expose()).await?;
-            auth.change_user(&actor, &user.id, UserChange::PasswordHash(hash))
-                .await?;
-            auth.store()
-                .revoke_user_tokens(&user.id, bestow_core::time::now())
-                .await?;
-            println!(
-                "password of {} reset; its sessions were ended",
-                user.username
-            );
+            auth.change_user(&actor, &user.id, UserChange::PasswordHash(hash)).await?;
+            auth.store().revoke_user_tokens(&user.id, bestow_core::time::now()).await?;
+            println!("password of {} reset; its sessions were ended", user.username);
             if generated {
                 println!("password: {}", password.expose());
             }
         }
         AdminCommand::ListUsers => {
-            let mut page = PageRequest {
-                page: 1,
-                limit: 100,
-            };
+            let mut page = PageRequest { page: 1, limit: 100 };
             loop {
                 let users = auth.list_users(&UserFilter::default(), page).await?;
                 for user in &users.items {
                     let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
                     let state = if user.is_active { "active" } else { "inactive" };
-                    println!(
-                        "{}  {:<32}  {:<8}  {}",
-                        user.id,
-                        user.username,
-                        state,
-                        roles.join(",")
-                    );
+                    println!("{}  {:<32}  {:<8}  {}", user.id, user.username, state, roles.join(","));
                 }
                 if u64::from(page.page) * u64::from(page.limit) >= users.total {
                     break;

@@ -6,17 +6,21 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use async_trait::async_trait;
 use axum::Router;
 use bestow_auth::bootstrap::{self, Bootstrap};
 use bestow_auth::http::AuthState;
 use bestow_auth::{AuthService, AuthStore, SigningKeys};
-use bestow_core::http::{ReadinessCheck, ops_router, with_common_layers};
+use bestow_core::http::{Probe, ReadinessCheck, ops_router, with_common_layers};
 use bestow_core::token::TokenVerifier;
-use bestow_store_sqlite::SqliteAuthStore;
+use bestow_events::expiry::run_expiry;
+use bestow_events::http::EventsState;
+use bestow_events::{EventCatalog, EventStore};
+use bestow_store_sqlite::{SqliteAuthStore, SqliteEventStore};
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -33,6 +37,8 @@ use crate::config::Config;
         (name = "auth", description = "Sign-up, sign-in, sessions and signing keys"),
         (name = "users", description = "Account administration (ADMIN)"),
         (name = "audit", description = "Audit trail (AUDITOR, ADMIN)"),
+        (name = "events", description = "Event catalog and lifecycle"),
+        (name = "rewards", description = "Rewards embedded in events"),
     )
 )]
 struct ApiDoc;
@@ -44,12 +50,7 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
     }
 }
@@ -63,23 +64,17 @@ pub struct AuthParts {
 /// Opens the auth store and keys in the data dir and builds the service.
 pub async fn build_auth(config: &Config) -> anyhow::Result<AuthParts> {
     let data_dir = prepare_data_dir(&config.data_dir)?;
-    let store: Arc<dyn AuthStore> = Arc::new(
-        SqliteAuthStore::open(&data_dir.join("auth.db"))
-            .context("cannot open the auth database")?,
-    );
+    let store: Arc<dyn AuthStore> =
+        Arc::new(SqliteAuthStore::open(&data_dir.join("auth.db")).context("cannot open the auth database")?);
     let keys = Arc::new(SigningKeys::load_or_create(&data_dir)?);
     let service = AuthService::new(store, keys.clone(), config.auth_settings())
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the auth service: {e}"))?;
-    Ok(AuthParts {
-        service: Arc::new(service),
-        verifier: TokenVerifier::new(keys),
-    })
+    Ok(AuthParts { service: Arc::new(service), verifier: TokenVerifier::new(keys) })
 }
 
 fn prepare_data_dir(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the data dir {}", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data dir {}", dir.display()))?;
     Ok(dir.to_owned())
 }
 
@@ -87,6 +82,8 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// Background tasks, stopped when the server stops.
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Application {
@@ -94,8 +91,7 @@ impl Application {
     /// store (printing a generated password once), and binds `config.listen`.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         // Installed before any request so that the first requests are counted too.
-        bestow_core::telemetry::metrics_handle()
-            .context("a metrics recorder was already installed")?;
+        bestow_core::telemetry::metrics_handle().context("a metrics recorder was already installed")?;
         let auth = build_auth(config).await?;
         announce(
             bootstrap::ensure_admin(&auth.service, config.admin_password.as_deref())
@@ -103,14 +99,28 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
         );
 
-        let readiness: Vec<Arc<dyn ReadinessCheck>> =
-            vec![Arc::new(StoreReadiness(auth.service.store().clone()))];
-        let auth_state = AuthState {
-            service: auth.service,
-            verifier: auth.verifier,
-        };
+        let event_store: Arc<dyn EventStore> = Arc::new(
+            SqliteEventStore::open(&config.data_dir.join("event.db")).context("cannot open the event database")?,
+        );
+        let catalog = Arc::new(EventCatalog::new(event_store.clone()));
+        let expiry = tokio::spawn(run_expiry(catalog.clone(), Duration::from_secs(config.expiry_sweep_secs)));
+
+        let auth_store = auth.service.store().clone();
+        let readiness: Vec<Arc<dyn ReadinessCheck>> = vec![
+            Arc::new(Probe::new("auth_store", move || {
+                let store = auth_store.clone();
+                async move { store.ping().await }
+            })),
+            Arc::new(Probe::new("event_store", move || {
+                let store = event_store.clone();
+                async move { store.ping().await }
+            })),
+        ];
+        let events_state = EventsState { catalog, verifier: auth.verifier.clone() };
+        let auth_state = AuthState { service: auth.service, verifier: auth.verifier };
         let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
             .merge(bestow_auth::http::router(auth_state))
+            .merge(bestow_events::http::router(events_state))
             .split_for_parts();
         let router = Router::new()
             .merge(api)
@@ -118,10 +128,9 @@ impl Application {
             .merge(ops_router(readiness));
         let router = with_common_layers(router, config.body_limit_bytes);
 
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        Ok(Self { listener, router })
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+        Ok(Self { listener, router, background: vec![expiry] })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -137,7 +146,11 @@ impl Application {
         tracing::info!(%addr, "bestow listening");
         // A stable line on stdout for people and scripts that started the process.
         println!("bestow listening on http://{addr}");
-        bestow_core::http::serve(self.listener, self.router, shutdown).await?;
+        let served = bestow_core::http::serve(self.listener, self.router, shutdown).await;
+        for task in self.background {
+            task.abort();
+        }
+        served?;
         tracing::info!("bestow stopped");
         Ok(())
     }
@@ -159,18 +172,5 @@ fn announce(outcome: Bootstrap) {
                 bootstrap::ADMIN_USERNAME
             );
         }
-    }
-}
-
-struct StoreReadiness(Arc<dyn AuthStore>);
-
-#[async_trait]
-impl ReadinessCheck for StoreReadiness {
-    fn name(&self) -> &'static str {
-        "auth_store"
-    }
-
-    async fn check(&self) -> Result<(), String> {
-        self.0.ping().await.map_err(|e| e.to_string())
     }
 }

@@ -40,6 +40,8 @@ pub struct Config {
     pub login_max_failures_per_address: usize,
     /// Window of the failure counters.
     pub login_window_secs: u64,
+    /// How often events past their `endDate` are moved to EXPIRED.
+    pub expiry_sweep_secs: u64,
 }
 
 impl Default for Config {
@@ -57,6 +59,7 @@ impl Default for Config {
             login_max_failures_per_username: 5,
             login_max_failures_per_address: 50,
             login_window_secs: 5 * 60,
+            expiry_sweep_secs: 10,
         }
     }
 }
@@ -72,10 +75,7 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(ConfigError(format!(
-                    "config file {} does not exist",
-                    file.display()
-                )));
+                return Err(ConfigError(format!("config file {} does not exist", file.display())));
             }
             figment = figment.merge(Toml::file(file));
         }
@@ -98,16 +98,16 @@ impl Config {
             return fail("body_limit_bytes", "must be at least 1024");
         }
         if self.access_token_ttl_secs == 0 || self.refresh_token_ttl_secs == 0 {
-            return fail(
-                "access_token_ttl_secs/refresh_token_ttl_secs",
-                "must be positive",
-            );
+            return fail("access_token_ttl_secs/refresh_token_ttl_secs", "must be positive");
         }
         if self.login_window_secs == 0
             || self.login_max_failures_per_username == 0
             || self.login_max_failures_per_address == 0
         {
             return fail("login_*", "must be positive");
+        }
+        if self.expiry_sweep_secs == 0 {
+            return fail("expiry_sweep_secs", "must be positive");
         }
         if let Some(password) = &self.admin_password
             && !(8..=72).contains(&password.len())
@@ -145,17 +145,7 @@ mod tests {
 
     #[test]
     fn out_of_range_values_name_the_setting() {
-        let config = Config {
-            bcrypt_cost: 3,
-            ..Config::default()
-        };
-        assert!(
-            config
-                .validate()
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default()
-                .contains("bcrypt_cost")
-        );
+        let config = Config { bcrypt_cost: 3, ..Config::default() };
+        assert!(config.validate().err().map(|e| e.to_string()).unwrap_or_default().contains("bcrypt_cost"));
     }
 }

@@ -42,30 +42,16 @@ pub struct AuditActor {
 
 impl AuditActor {
     pub fn user(principal: &Principal, request_id: Option<String>) -> Self {
-        Self {
-            actor_id: principal.user_id.clone(),
-            actor_username: principal.username.clone(),
-            request_id,
-        }
+        Self { actor_id: principal.user_id.clone(), actor_username: principal.username.clone(), request_id }
     }
 
     /// The platform itself (start-up bootstrap, command-line administration).
     pub fn system(name: &str) -> Self {
-        Self {
-            actor_id: "system".to_owned(),
-            actor_username: name.to_owned(),
-            request_id: None,
-        }
+        Self { actor_id: "system".to_owned(), actor_username: name.to_owned(), request_id: None }
     }
 
     /// A complete entry for `action` on `target`.
-    pub fn entry(
-        &self,
-        action: &str,
-        target: (&str, &str),
-        before: Option<Value>,
-        after: Option<Value>,
-    ) -> AuditEntry {
+    pub fn entry(&self, action: &str, target: (&str, &str), before: Option<Value>, after: Option<Value>) -> AuditEntry {
         AuditEntry {
             id: crate::ids::new_object_id(),
             actor_id: self.actor_id.clone(),
@@ -96,3 +82,7 @@ pub struct AuditQuery {
     /// Entries before this instant (RFC 3339).
     pub to: Option<DateTime<Utc>>,
 }
+
+/// Builds the audit entry of a change from the target before and after it; stores call it
+/// inside the transaction that makes the change, so the entry and the change commit together.
+pub type AuditBuilder<T> = std::sync::Arc<dyn Fn(&T, &T) -> AuditEntry + Send + Sync>;

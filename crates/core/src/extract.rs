@@ -28,8 +28,7 @@ where
         if let Some(principal) = parts.extensions.get::<Principal>() {
             return Ok(Self(principal.clone()));
         }
-        let token =
-            bearer_token(parts).ok_or(ApiError::Unauthorized("a bearer token is required"))?;
+        let token = bearer_token(parts).ok_or(ApiError::Unauthorized("a bearer token is required"))?;
         let verifier = TokenVerifier::from_ref(state);
         let principal = verifier.verify(token).await.map_err(|error| {
             tracing::debug!(%error, "access token refused");
@@ -45,10 +44,7 @@ where
 pub fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 /// A permission, as a type, so that it can appear in a handler's signature.
@@ -106,10 +102,7 @@ where
         if !principal.can(R::PERMISSION) {
             return Err(ApiError::Forbidden);
         }
-        Ok(Self {
-            principal,
-            requirement: PhantomData,
-        })
+        Ok(Self { principal, requirement: PhantomData })
     }
 }
 
@@ -121,10 +114,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip());
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
         Ok(Self(peer))
     }
 }
@@ -137,11 +127,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let id = parts
-            .headers
-            .get(crate::http::REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let id = parts.headers.get(crate::http::REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
         Ok(Self(id))
     }
 }

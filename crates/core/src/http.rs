@@ -36,8 +36,7 @@ pub fn with_common_layers(router: Router, body_limit_bytes: usize) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
-                    let request_id =
-                        request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
                     // The path only: query strings may carry values we would rather not log.
                     tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
                 })
@@ -73,13 +72,38 @@ pub trait ReadinessCheck: Send + Sync {
     async fn check(&self) -> Result<(), String>;
 }
 
+/// A [`ReadinessCheck`] made of a name and an async probe, e.g. a store's `ping`.
+pub struct Probe<F> {
+    name: &'static str,
+    probe: F,
+}
+
+impl<F> Probe<F> {
+    pub fn new(name: &'static str, probe: F) -> Self {
+        Self { name, probe }
+    }
+}
+
+#[async_trait]
+impl<F, Fut, E> ReadinessCheck for Probe<F>
+where
+    F: Fn() -> Fut + Send + Sync,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Display,
+{
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        (self.probe)().await.map_err(|e| e.to_string())
+    }
+}
+
 /// `/healthz` (the process is alive), `/readyz` (every dependency answers) and `/metrics`.
 pub fn ops_router(checks: Vec<Arc<dyn ReadinessCheck>>) -> Router {
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(json!({ "status": "ok" })) }),
-        )
+        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(readiness).with_state(Arc::new(checks)))
         .route("/metrics", get(render_metrics))
 }
@@ -103,25 +127,13 @@ async fn readiness(State(checks): State<Arc<Vec<Arc<dyn ReadinessCheck>>>>) -> R
         };
         report.insert(check.name().to_owned(), status.into());
     }
-    let code = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        code,
-        Json(json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": report })),
-    )
-        .into_response()
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": report }))).into_response()
 }
 
 async fn render_metrics() -> Response {
     match crate::telemetry::metrics_handle() {
-        Some(handle) => (
-            [("content-type", "text/plain; version=0.0.4")],
-            handle.render(),
-        )
-            .into_response(),
+        Some(handle) => ([("content-type", "text/plain; version=0.0.4")], handle.render()).into_response(),
         None => ApiError::internal("no metrics recorder installed").into_response(),
     }
 }
@@ -133,12 +145,9 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Resolves on SIGINT or SIGTERM.

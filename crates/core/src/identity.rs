@@ -11,9 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// A role as stored in `users.roles`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Role {
     User,
@@ -50,10 +48,7 @@ impl FromStr for Role {
     type Err = UnknownRole;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|role| role.as_str() == s)
-            .ok_or_else(|| UnknownRole(s.to_owned()))
+        Role::ALL.into_iter().find(|role| role.as_str() == s).ok_or_else(|| UnknownRole(s.to_owned()))
     }
 }
 
@@ -101,9 +96,7 @@ impl Permission {
 
     /// Whether any of `roles` grants this permission.
     pub fn granted_by(self, roles: &[Role]) -> bool {
-        roles
-            .iter()
-            .any(|role| *role == Role::Admin || self.granted_to().contains(role))
+        roles.iter().any(|role| *role == Role::Admin || self.granted_to().contains(role))
     }
 }
 
@@ -143,11 +136,7 @@ mod tests {
         ];
         for permission in all {
             assert!(permission.granted_by(&[Role::Admin]), "{permission:?}");
-            assert_eq!(
-                permission.granted_by(&[Role::User]),
-                permission == ClaimRewards,
-                "{permission:?}"
-            );
+            assert_eq!(permission.granted_by(&[Role::User]), permission == ClaimRewards, "{permission:?}");
         }
     }
 

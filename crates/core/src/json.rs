@@ -30,10 +30,7 @@ where
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
             } else {
-                ApiError::BadRequest {
-                    code: "BODY_UNREADABLE",
-                    detail: rejection.body_text(),
-                }
+                ApiError::BadRequest { code: "BODY_UNREADABLE", detail: rejection.body_text() }
             }
         })?;
         parse_json(&bytes).map(ValidJson)
@@ -74,19 +71,16 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        let deserializer =
-            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(deserializer)
-            .map(ValidQuery)
-            .map_err(|error| {
-                let path = error.path().to_string();
-                let field = field_named_in(&error.inner().to_string()).unwrap_or(path);
-                ApiError::Validation(vec![FieldViolation::new(
-                    format!("?{}", field.trim_start_matches('.')),
-                    "invalid",
-                    error.inner().to_string(),
-                )])
-            })
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer).map(ValidQuery).map_err(|error| {
+            let path = error.path().to_string();
+            let field = field_named_in(&error.inner().to_string()).unwrap_or(path);
+            ApiError::Validation(vec![FieldViolation::new(
+                format!("?{}", field.trim_start_matches('.')),
+                "invalid",
+                error.inner().to_string(),
+            )])
+        })
     }
 }
 
@@ -97,8 +91,7 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
         .and_then(|value| value.split(';').next())
         .map(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json"
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
+            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
         })
         .unwrap_or(false)
 }
@@ -176,40 +169,24 @@ mod tests {
 
     #[test]
     fn unknown_field_points_at_the_field() {
-        let v = first_violation(parse_json::<Register>(
-            br#"{"username":"a","password":"b","roles":["ADMIN"]}"#,
-        ));
-        assert_eq!(
-            (v.pointer.as_str(), v.code.as_str()),
-            ("/roles", "unknown_field")
-        );
+        let v = first_violation(parse_json::<Register>(br#"{"username":"a","password":"b","roles":["ADMIN"]}"#));
+        assert_eq!((v.pointer.as_str(), v.code.as_str()), ("/roles", "unknown_field"));
     }
 
     #[test]
     fn missing_field_points_at_the_field() {
         let v = first_violation(parse_json::<Register>(br#"{"username":"a"}"#));
-        assert_eq!(
-            (v.pointer.as_str(), v.code.as_str()),
-            ("/password", "required")
-        );
+        assert_eq!((v.pointer.as_str(), v.code.as_str()), ("/password", "required"));
     }
 
     #[test]
     fn nested_type_errors_carry_the_path() {
-        let v = first_violation(parse_json::<Outer>(
-            br#"{"rewards":[{"points":1},{"points":"x"}]}"#,
-        ));
+        let v = first_violation(parse_json::<Outer>(br#"{"rewards":[{"points":1},{"points":"x"}]}"#));
         assert_eq!(v.pointer, "/rewards/1/points");
     }
 
     #[test]
     fn syntax_errors_are_bad_requests() {
-        assert!(matches!(
-            parse_json::<Register>(b"{"),
-            Err(ApiError::BadRequest {
-                code: "MALFORMED_JSON",
-                ..
-            })
-        ));
+        assert!(matches!(parse_json::<Register>(b"{"), Err(ApiError::BadRequest { code: "MALFORMED_JSON", .. })));
     }
 }

@@ -43,11 +43,7 @@ impl TryFrom<&PageParams> for PageRequest {
             return Err(ApiError::field("?page", "out_of_range", "page starts at 1"));
         }
         if limit == 0 || limit > MAX_LIMIT {
-            return Err(ApiError::field(
-                "?limit",
-                "out_of_range",
-                format!("limit must be 1 to {MAX_LIMIT}"),
-            ));
+            return Err(ApiError::field("?limit", "out_of_range", format!("limit must be 1 to {MAX_LIMIT}")));
         }
         Ok(Self { page, limit })
     }
@@ -65,21 +61,11 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn new(items: Vec<T>, request: PageRequest, total: u64) -> Self {
-        Self {
-            items,
-            page: request.page,
-            limit: request.limit,
-            total,
-        }
+        Self { items, page: request.page, limit: request.limit, total }
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            page: self.page,
-            limit: self.limit,
-            total: self.total,
-        }
+        Page { items: self.items.into_iter().map(f).collect(), page: self.page, limit: self.limit, total: self.total }
     }
 }
 
@@ -89,25 +75,9 @@ mod tests {
 
     #[test]
     fn limits_are_bounded() {
-        let ok = PageRequest::try_from(&PageParams {
-            page: Some(3),
-            limit: Some(100),
-        })
-        .ok();
+        let ok = PageRequest::try_from(&PageParams { page: Some(3), limit: Some(100) }).ok();
         assert_eq!(ok.map(|p| p.offset()), Some(200));
-        assert!(
-            PageRequest::try_from(&PageParams {
-                page: Some(1),
-                limit: Some(101)
-            })
-            .is_err()
-        );
-        assert!(
-            PageRequest::try_from(&PageParams {
-                page: Some(0),
-                limit: None
-            })
-            .is_err()
-        );
+        assert!(PageRequest::try_from(&PageParams { page: Some(1), limit: Some(101) }).is_err());
+        assert!(PageRequest::try_from(&PageParams { page: Some(0), limit: None }).is_err());
     }
 }

@@ -28,16 +28,8 @@ pub struct FieldViolation {
 }
 
 impl FieldViolation {
-    pub fn new(
-        pointer: impl Into<String>,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            pointer: pointer.into(),
-            code: code.into(),
-            message: message.into(),
-        }
+    pub fn new(pointer: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { pointer: pointer.into(), code: code.into(), message: message.into() }
     }
 }
 
@@ -106,26 +98,16 @@ pub enum ApiError {
 
 impl ApiError {
     /// A 400 for a single field.
-    pub fn field(
-        pointer: impl Into<String>,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn field(pointer: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldViolation::new(pointer, code, message)])
     }
 
     pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::NotFound {
-            code,
-            detail: detail.into(),
-        }
+        Self::NotFound { code, detail: detail.into() }
     }
 
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Conflict {
-            code,
-            detail: detail.into(),
-        }
+        Self::Conflict { code, detail: detail.into() }
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
@@ -235,10 +217,7 @@ mod tests {
 
     #[test]
     fn rate_limit_carries_retry_after() {
-        let response = ApiError::TooManyRequests {
-            retry_after_secs: 42,
-        }
-        .into_response();
+        let response = ApiError::TooManyRequests { retry_after_secs: 42 }.into_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "42");
         assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);

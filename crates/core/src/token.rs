@@ -36,11 +36,7 @@ pub struct AccessClaims {
 
 impl From<AccessClaims> for Principal {
     fn from(claims: AccessClaims) -> Self {
-        Principal {
-            user_id: claims.sub,
-            username: claims.name,
-            roles: claims.roles,
-        }
+        Principal { user_id: claims.sub, username: claims.name, roles: claims.roles }
     }
 }
 
@@ -93,11 +89,7 @@ impl TokenVerifier {
             return Err(TokenError::Malformed);
         }
         let kid = header.kid.ok_or(TokenError::Malformed)?;
-        let key = self
-            .keys
-            .decoding_key(&kid)
-            .await
-            .ok_or(TokenError::UnknownKey)?;
+        let key = self.keys.decoding_key(&kid).await.ok_or(TokenError::UnknownKey)?;
         let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)?;
         Ok(data.claims.into())
     }

@@ -8,10 +8,11 @@ use bestow_core::identity::Role;
 use bestow_core::page::PageRequest;
 use bestow_core::store::StoreError;
 use chrono::{DateTime, Utc};
-use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
+use crate::audit::{insert_audit, list_audit};
 use crate::database::{Database, from_text, map_error, to_text};
+use crate::filters::{Filters, count, page_values, prefix_pattern};
 
 const MIGRATIONS: &[&str] = &[r"
     CREATE TABLE users (
@@ -66,9 +67,7 @@ pub struct SqliteAuthStore {
 impl SqliteAuthStore {
     /// Opens `auth.db` at `path`, creating or migrating its schema.
     pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
-        Ok(Self {
-            db: Database::open(path, MIGRATIONS)?,
-        })
+        Ok(Self { db: Database::open(path, MIGRATIONS)? })
     }
 }
 
@@ -80,9 +79,8 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         id: row.get(0)?,
         username: row.get(1)?,
         password_hash: row.get(2)?,
-        roles: serde_json::from_str::<Vec<Role>>(&roles).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
-        })?,
+        roles: serde_json::from_str::<Vec<Role>>(&roles)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e)))?,
         created_at: from_text(&row.get::<_, String>(4)?)?,
         updated_at: from_text(&row.get::<_, String>(5)?)?,
         is_active: row.get(6)?,
@@ -93,49 +91,16 @@ fn roles_json(roles: &[Role]) -> String {
     serde_json::to_string(roles).unwrap_or_else(|_| "[]".to_owned())
 }
 
-fn insert_audit(connection: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
+fn select_user(connection: &Connection, clause: &str, key: &str) -> Result<Option<User>, StoreError> {
     connection
-        .execute(
-            "INSERT INTO audit_logs (_id, actorId, actorUsername, action, targetType, targetId, before, after, at, requestId)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                entry.id,
-                entry.actor_id,
-                entry.actor_username,
-                entry.action,
-                entry.target_type,
-                entry.target_id,
-                entry.before.as_ref().map(ToString::to_string),
-                entry.after.as_ref().map(ToString::to_string),
-                to_text(entry.at),
-                entry.request_id,
-            ],
-        )
-        .map_err(map_error)?;
-    Ok(())
-}
-
-fn select_user(
-    connection: &Connection,
-    clause: &str,
-    key: &str,
-) -> Result<Option<User>, StoreError> {
-    connection
-        .query_row(
-            &format!("SELECT {USER_COLUMNS} FROM users WHERE {clause}"),
-            [key],
-            user_from_row,
-        )
+        .query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE {clause}"), [key], user_from_row)
         .optional()
         .map_err(map_error)
 }
 
 fn refresh_from_row(row: &Row<'_>) -> rusqlite::Result<RefreshToken> {
     let optional_time = |index: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
-        row.get::<_, Option<String>>(index)?
-            .as_deref()
-            .map(from_text)
-            .transpose()
+        row.get::<_, Option<String>>(index)?.as_deref().map(from_text).transpose()
     };
     Ok(RefreshToken {
         id: row.get(0)?,
@@ -169,132 +134,10 @@ fn insert_refresh(connection: &Connection, token: &RefreshToken) -> Result<(), S
     Ok(())
 }
 
-/// `LIKE` pattern matching values that start with `prefix` literally.
-fn prefix_pattern(prefix: &str) -> String {
-    let escaped = prefix
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("{escaped}%")
-}
-
-/// `WHERE …` text and its parameters, built from optional filters.
-#[derive(Default)]
-struct Filters {
-    clauses: Vec<&'static str>,
-    values: Vec<SqlValue>,
-}
-
-impl Filters {
-    fn add(&mut self, clause: &'static str, value: impl Into<SqlValue>) {
-        self.clauses.push(clause);
-        self.values.push(value.into());
-    }
-
-    fn where_clause(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", self.clauses.join(" AND "))
-        }
-    }
-}
-
-fn page_values(values: &[SqlValue], page: PageRequest) -> Vec<SqlValue> {
-    let mut all = values.to_vec();
-    all.push(SqlValue::Integer(i64::from(page.limit)));
-    all.push(SqlValue::Integer(
-        i64::try_from(page.offset()).unwrap_or(i64::MAX),
-    ));
-    all
-}
-
-fn count(connection: &Connection, table: &str, filters: &Filters) -> Result<u64, StoreError> {
-    let sql = format!("SELECT COUNT(*) FROM {table} {}", filters.where_clause());
-    let total: i64 = connection
-        .query_row(&sql, params_from_iter(filters.values.iter()), |row| {
-            row.get(0)
-        })
-        .map_err(map_error)?;
-    Ok(u64::try_from(total).unwrap_or(0))
-}
-
-fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
-    let json = |index: usize| -> rusqlite::Result<Option<serde_json::Value>> {
-        row.get::<_, Option<String>>(index)?
-            .map(|text| {
-                serde_json::from_str(&text).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        index,
-                        rusqlite::types::Type::Text,
-                        Box::new(e),
-                    )
-                })
-            })
-            .transpose()
-    };
-    Ok(AuditEntry {
-        id: row.get(0)?,
-        actor_id: row.get(1)?,
-        actor_username: row.get(2)?,
-        action: row.get(3)?,
-        target_type: row.get(4)?,
-        target_id: row.get(5)?,
-        before: json(6)?,
-        after: json(7)?,
-        at: from_text(&row.get::<_, String>(8)?)?,
-        request_id: row.get(9)?,
-    })
-}
-
-/// Lists audit entries of `table` matching `query`, newest first. Shared by both services'
-/// audit tables, which have the same shape.
-pub(crate) fn list_audit(
-    connection: &Connection,
-    table: &str,
-    query: &AuditQuery,
-    page: PageRequest,
-) -> Result<(Vec<AuditEntry>, u64), StoreError> {
-    let mut filters = Filters::default();
-    if let Some(actor) = &query.actor {
-        filters.add("actorId = ?", actor.clone());
-    }
-    if let Some(action) = &query.action {
-        filters.add("action = ?", action.clone());
-    }
-    if let Some(target) = &query.target_id {
-        filters.add("targetId = ?", target.clone());
-    }
-    if let Some(from) = query.from {
-        filters.add("at >= ?", to_text(from));
-    }
-    if let Some(to) = query.to {
-        filters.add("at < ?", to_text(to));
-    }
-    let total = count(connection, table, &filters)?;
-    let sql = format!(
-        "SELECT _id, actorId, actorUsername, action, targetType, targetId, before, after, at, requestId
-         FROM {table} {} ORDER BY at DESC, _id DESC LIMIT ? OFFSET ?",
-        filters.where_clause()
-    );
-    let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
-    let entries = statement
-        .query_map(
-            params_from_iter(page_values(&filters.values, page).iter()),
-            audit_from_row,
-        )
-        .map_err(map_error)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(map_error)?;
-    Ok((entries, total))
-}
-
 #[async_trait]
 impl AuthStore for SqliteAuthStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        self.db
-            .read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(map_error))
-            .await
+        self.db.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(map_error)).await
     }
 
     async fn insert_user(&self, user: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
@@ -303,9 +146,7 @@ impl AuthStore for SqliteAuthStore {
             .write(move |connection| {
                 let tx = connection.transaction().map_err(map_error)?;
                 tx.execute(
-                    &format!(
-                        "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                    ),
+                    &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                     params![
                         user.id,
                         user.username,
@@ -335,16 +176,10 @@ impl AuthStore for SqliteAuthStore {
 
     async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
         let username = username.to_owned();
-        self.db
-            .read(move |c| select_user(c, "username = ?1 COLLATE NOCASE", &username))
-            .await
+        self.db.read(move |c| select_user(c, "username = ?1 COLLATE NOCASE", &username)).await
     }
 
-    async fn list_users(
-        &self,
-        filter: &UserFilter,
-        page: PageRequest,
-    ) -> Result<(Vec<User>, u64), StoreError> {
+    async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<(Vec<User>, u64), StoreError> {
         let mut filters = Filters::default();
         if let Some(role) = filter.role {
             filters.add(
@@ -367,10 +202,7 @@ impl AuthStore for SqliteAuthStore {
                 );
                 let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
                 let users = statement
-                    .query_map(
-                        params_from_iter(page_values(&filters.values, page).iter()),
-                        user_from_row,
-                    )
+                    .query_map(params_from_iter(page_values(&filters.values, page).iter()), user_from_row)
                     .map_err(map_error)?
                     .collect::<rusqlite::Result<Vec<_>>>()
                     .map_err(map_error)?;
@@ -380,9 +212,7 @@ impl AuthStore for SqliteAuthStore {
     }
 
     async fn count_users(&self) -> Result<u64, StoreError> {
-        self.db
-            .read(|c| count(c, "users", &Filters::default()))
-            .await
+        self.db.read(|c| count(c, "users", &Filters::default())).await
     }
 
     async fn change_user(
@@ -435,10 +265,7 @@ impl AuthStore for SqliteAuthStore {
         self.db.write(move |c| insert_refresh(c, &token)).await
     }
 
-    async fn refresh_token_by_digest(
-        &self,
-        digest: &str,
-    ) -> Result<Option<RefreshToken>, StoreError> {
+    async fn refresh_token_by_digest(&self, digest: &str) -> Result<Option<RefreshToken>, StoreError> {
         let digest = digest.to_owned();
         self.db
             .read(move |c| {
@@ -513,14 +340,8 @@ impl AuthStore for SqliteAuthStore {
         self.db.write(move |c| insert_audit(c, &entry)).await
     }
 
-    async fn list_audit(
-        &self,
-        query: &AuditQuery,
-        page: PageRequest,
-    ) -> Result<(Vec<AuditEntry>, u64), StoreError> {
+    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<(Vec<AuditEntry>, u64), StoreError> {
         let query = query.clone();
-        self.db
-            .read(move |c| list_audit(c, "audit_logs", &query, page))
-            .await
+        self.db.read(move |c| list_audit(c, "audit_logs", &query, page)).await
     }
 }

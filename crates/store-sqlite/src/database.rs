@@ -25,9 +25,7 @@ pub struct Database {
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("Database").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
@@ -37,9 +35,7 @@ impl Database {
     pub fn open(path: &Path, migrations: &[&str]) -> Result<Self, StoreError> {
         let mut writer = connect(path)?;
         migrate(&mut writer, migrations)?;
-        let readers = (0..READERS)
-            .map(|_| connect(path))
-            .collect::<Result<Vec<_>, _>>()?;
+        let readers = (0..READERS).map(|_| connect(path)).collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             path: Arc::new(path.to_owned()),
             writer: Arc::new(Mutex::new(writer)),
@@ -56,9 +52,7 @@ impl Database {
     {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
-            let mut connection = writer
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut connection = writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             work(&mut connection)
         })
         .await
@@ -71,21 +65,13 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let _slot = self
-            .reader_slots
-            .acquire()
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let _slot = self.reader_slots.acquire().await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
             let connection = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let connection =
-                connection.ok_or_else(|| StoreError::Unavailable("no reader connection".into()))?;
+            let connection = connection.ok_or_else(|| StoreError::Unavailable("no reader connection".into()))?;
             let result = work(&connection);
-            readers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(connection);
+            readers.lock().unwrap_or_else(|p| p.into_inner()).push(connection);
             result
         })
         .await
@@ -94,9 +80,7 @@ impl Database {
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags).map_err(map_error)?;
     // NORMAL is durable against process crashes in WAL mode; only an OS crash or power loss
     // can drop the last commits.
@@ -120,8 +104,7 @@ fn migrate(connection: &mut Connection, migrations: &[&str]) -> Result<(), Store
     for (index, script) in migrations.iter().enumerate().skip(version) {
         let tx = connection.transaction().map_err(map_error)?;
         tx.execute_batch(script).map_err(map_error)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))
-            .map_err(map_error)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1)).map_err(map_error)?;
         tx.commit().map_err(map_error)?;
         tracing::info!(version = index + 1, "database schema migrated");
     }
@@ -131,9 +114,7 @@ fn migrate(connection: &mut Connection, migrations: &[&str]) -> Result<(), Store
 /// Maps driver errors: constraint violations are conflicts, everything else is unavailability.
 pub(crate) fn map_error(error: rusqlite::Error) -> StoreError {
     match &error {
-        rusqlite::Error::SqliteFailure(code, _)
-            if code.code == ffi::ErrorCode::ConstraintViolation =>
-        {
+        rusqlite::Error::SqliteFailure(code, _) if code.code == ffi::ErrorCode::ConstraintViolation => {
             StoreError::Conflict("unique constraint")
         }
         rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
@@ -149,7 +130,5 @@ pub(crate) fn to_text(at: DateTime<Utc>) -> String {
 pub(crate) fn from_text(text: &str) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|at| at.with_timezone(&Utc))
-        .map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-        })
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }

@@ -4,8 +4,12 @@
 //! seed map to tables column for column (camelCase JSON values such as `roles` are stored as
 //! JSON text); uniqueness lives in unique indexes, never in look-ups before inserts.
 
+mod audit;
 mod auth;
 mod database;
+mod events;
+mod filters;
 
 pub use auth::SqliteAuthStore;
 pub use database::Database;
+pub use events::SqliteEventStore;

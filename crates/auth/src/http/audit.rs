@@ -31,10 +31,5 @@ async fn list_audit_logs(
     ValidQuery(query): ValidQuery<AuditQuery>,
     ValidQuery(page): ValidQuery<PageParams>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
-    Ok(Json(
-        state
-            .service
-            .audit_log(&query, PageRequest::try_from(&page)?)
-            .await?,
-    ))
+    Ok(Json(state.service.audit_log(&query, PageRequest::try_from(&page)?).await?))
 }

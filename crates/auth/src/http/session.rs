@@ -12,9 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AuthState;
-use super::dto::{
-    ChangePasswordRequest, LoginRequest, RefreshRequest, RegisterRequest, SessionView, UserView,
-};
+use super::dto::{ChangePasswordRequest, LoginRequest, RefreshRequest, RegisterRequest, SessionView, UserView};
 use crate::domain::{NewPassword, Username};
 
 pub(super) fn router() -> OpenApiRouter<AuthState> {
@@ -41,10 +39,7 @@ async fn register(
     let username = Username::parse(&body.username, "/username");
     let password = NewPassword::parse(body.password, "/password");
     let (username, password) = collect(username, password)?;
-    let user = state
-        .service
-        .create_user(username, password, vec![Role::User], None)
-        .await?;
+    let user = state.service.create_user(username, password, vec![Role::User], None).await?;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
@@ -60,10 +55,7 @@ async fn login(
     ClientAddress(address): ClientAddress,
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<Json<SessionView>, ApiError> {
-    let session = state
-        .service
-        .login(&body.username, &body.password, address)
-        .await?;
+    let session = state.service.login(&body.username, &body.password, address).await?;
     Ok(Json(session.into()))
 }
 
@@ -78,9 +70,7 @@ async fn refresh(
     State(state): State<AuthState>,
     ValidJson(body): ValidJson<RefreshRequest>,
 ) -> Result<Json<SessionView>, ApiError> {
-    Ok(Json(
-        state.service.refresh(&body.refresh_token).await?.into(),
-    ))
+    Ok(Json(state.service.refresh(&body.refresh_token).await?.into()))
 }
 
 /// Revokes the given refresh token (and its descendants).
@@ -105,10 +95,7 @@ async fn logout(
         (status = 200, description = "The caller", body = UserView),
         (status = 401, description = "No or invalid access token", body = Problem),
     ))]
-async fn me(
-    State(state): State<AuthState>,
-    Authenticated(caller): Authenticated,
-) -> Result<Json<UserView>, ApiError> {
+async fn me(State(state): State<AuthState>, Authenticated(caller): Authenticated) -> Result<Json<UserView>, ApiError> {
     Ok(Json(state.service.user(&caller.user_id).await?.into()))
 }
 
@@ -125,24 +112,15 @@ async fn change_password(
     Authenticated(caller): Authenticated,
     ValidJson(body): ValidJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let new = NewPassword::parse(body.new_password, "/newPassword")
-        .map_err(|v| ApiError::Validation(vec![v]))?;
-    state
-        .service
-        .change_password(&caller, &body.current_password, new)
-        .await?;
+    let new = NewPassword::parse(body.new_password, "/newPassword").map_err(|v| ApiError::Validation(vec![v]))?;
+    state.service.change_password(&caller, &body.current_password, new).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Both parsed values, or every violation at once.
-fn collect<A, B>(
-    a: Result<A, FieldViolation>,
-    b: Result<B, FieldViolation>,
-) -> Result<(A, B), ApiError> {
+fn collect<A, B>(a: Result<A, FieldViolation>, b: Result<B, FieldViolation>) -> Result<(A, B), ApiError> {
     match (a, b) {
         (Ok(a), Ok(b)) => Ok((a, b)),
-        (a, b) => Err(ApiError::Validation(
-            a.err().into_iter().chain(b.err()).collect(),
-        )),
+        (a, b) => Err(ApiError::Validation(a.err().into_iter().chain(b.err()).collect())),
     }
 }

@@ -20,10 +20,7 @@ use crate::domain::UserChange;
 use crate::store::UserFilter;
 
 pub(super) fn router() -> OpenApiRouter<AuthState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_users))
-        .routes(routes!(get_user, patch_user))
-        .routes(routes!(set_roles))
+    OpenApiRouter::new().routes(routes!(list_users)).routes(routes!(get_user, patch_user)).routes(routes!(set_roles))
 }
 
 /// Filters of the user list.
@@ -51,15 +48,8 @@ async fn list_users(
     ValidQuery(query): ValidQuery<UserListQuery>,
     ValidQuery(page): ValidQuery<PageParams>,
 ) -> Result<Json<Page<UserView>>, ApiError> {
-    let filter = UserFilter {
-        role: query.role,
-        is_active: query.is_active,
-        username_prefix: query.q,
-    };
-    let page = state
-        .service
-        .list_users(&filter, PageRequest::try_from(&page)?)
-        .await?;
+    let filter = UserFilter { role: query.role, is_active: query.is_active, username_prefix: query.q };
+    let page = state.service.list_users(&filter, PageRequest::try_from(&page)?).await?;
     Ok(Json(page.map(UserView::from)))
 }
 
@@ -94,20 +84,10 @@ async fn set_roles(
     ValidJson(body): ValidJson<SetRolesRequest>,
 ) -> Result<Json<UserView>, ApiError> {
     if body.roles.is_empty() {
-        return Err(ApiError::field(
-            "/roles",
-            "required",
-            "an account needs at least one role",
-        ));
+        return Err(ApiError::field("/roles", "required", "an account needs at least one role"));
     }
     let actor = AuditActor::user(&caller.principal, request_id);
-    Ok(Json(
-        state
-            .service
-            .change_user(&actor, &user_id, UserChange::Roles(body.roles))
-            .await?
-            .into(),
-    ))
+    Ok(Json(state.service.change_user(&actor, &user_id, UserChange::Roles(body.roles)).await?.into()))
 }
 
 /// Activates or deactivates an account (ADMIN). Deactivation revokes its refresh tokens.
@@ -126,11 +106,5 @@ async fn patch_user(
     ValidJson(body): ValidJson<PatchUserRequest>,
 ) -> Result<Json<UserView>, ApiError> {
     let actor = AuditActor::user(&caller.principal, request_id);
-    Ok(Json(
-        state
-            .service
-            .change_user(&actor, &user_id, UserChange::Active(body.is_active))
-            .await?
-            .into(),
-    ))
+    Ok(Json(state.service.change_user(&actor, &user_id, UserChange::Active(body.is_active)).await?.into()))
 }

@@ -123,7 +123,10 @@ fn percentiles(samples: &mut [Duration]) -> Percentiles {
 
 async fn auth(cost: u32, duration: Duration, clients: usize) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!("auth benchmark: bcrypt cost {cost}, {cores} cores, {}s per phase, {clients} login clients", duration.as_secs());
+    println!(
+        "auth benchmark: bcrypt cost {cost}, {cores} cores, {}s per phase, {clients} login clients",
+        duration.as_secs()
+    );
 
     // 1. The ceiling: raw bcrypt verifications on every core, no server involved.
     let password = "benchmark-password";

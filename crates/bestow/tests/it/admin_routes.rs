@@ -9,22 +9,10 @@ use crate::helpers::{PASSWORD, TestApp, problem};
 fn admin_routes(target: &str) -> Vec<(Method, String, Option<Value>)> {
     vec![
         (Method::GET, "/api/v1/users".into(), None),
-        (
-            Method::GET,
-            "/api/v1/users?role=USER&isActive=true&q=ta".into(),
-            None,
-        ),
+        (Method::GET, "/api/v1/users?role=USER&isActive=true&q=ta".into(), None),
         (Method::GET, format!("/api/v1/users/{target}"), None),
-        (
-            Method::PUT,
-            format!("/api/v1/users/{target}/roles"),
-            Some(json!({ "roles": ["USER", "OPERATOR"] })),
-        ),
-        (
-            Method::PATCH,
-            format!("/api/v1/users/{target}"),
-            Some(json!({ "isActive": true })),
-        ),
+        (Method::PUT, format!("/api/v1/users/{target}/roles"), Some(json!({ "roles": ["USER", "OPERATOR"] }))),
+        (Method::PATCH, format!("/api/v1/users/{target}"), Some(json!({ "isActive": true }))),
     ]
 }
 
@@ -46,40 +34,21 @@ async fn admin_routes_refuse_everyone_but_admins() {
             request.send()
         };
         let anonymous = call(None).await.unwrap();
-        assert_eq!(
-            anonymous.status(),
-            StatusCode::UNAUTHORIZED,
-            "{method} {path} anonymous"
-        );
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{method} {path} anonymous");
         assert_eq!(problem(anonymous).await["code"], "UNAUTHORIZED");
-        for (role, token) in [
-            ("USER", &user),
-            ("OPERATOR", &operator),
-            ("AUDITOR", &auditor),
-        ] {
+        for (role, token) in [("USER", &user), ("OPERATOR", &operator), ("AUDITOR", &auditor)] {
             let response = call(Some(token.clone())).await.unwrap();
-            assert_eq!(
-                response.status(),
-                StatusCode::FORBIDDEN,
-                "{method} {path} as {role}"
-            );
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{method} {path} as {role}");
         }
         let response = call(Some(admin.clone())).await.unwrap();
-        assert!(
-            response.status().is_success(),
-            "{method} {path} as ADMIN: {}",
-            response.status()
-        );
+        assert!(response.status().is_success(), "{method} {path} as ADMIN: {}", response.status());
     }
 
     // The auth audit log is for AUDITOR and ADMIN.
     let path = "/api/v1/auth/audit-logs";
     assert_eq!(app.get(path, None).await.status(), StatusCode::UNAUTHORIZED);
     for token in [&user, &operator] {
-        assert_eq!(
-            app.get(path, Some(token)).await.status(),
-            StatusCode::FORBIDDEN
-        );
+        assert_eq!(app.get(path, Some(token)).await.status(), StatusCode::FORBIDDEN);
     }
     for token in [&auditor, &admin] {
         assert_eq!(app.get(path, Some(token)).await.status(), StatusCode::OK);
@@ -92,24 +61,12 @@ async fn admin_changes_are_audited_with_before_and_after() {
     let (target, _) = app.user_with_roles("kim", &["USER"]).await;
     let admin = app.admin_token().await;
     let roles_path = format!("/api/v1/users/{target}/roles");
-    let response = app
-        .send_json(
-            Method::PUT,
-            &roles_path,
-            Some(&admin),
-            &json!({ "roles": ["OPERATOR", "USER"] }),
-        )
-        .await;
+    let response =
+        app.send_json(Method::PUT, &roles_path, Some(&admin), &json!({ "roles": ["OPERATOR", "USER"] })).await;
     let user: Value = response.json().await.unwrap();
     assert_eq!(user["roles"], json!(["USER", "OPERATOR"]));
     let path = format!("/api/v1/users/{target}");
-    app.send_json(
-        Method::PATCH,
-        &path,
-        Some(&admin),
-        &json!({ "isActive": false }),
-    )
-    .await;
+    app.send_json(Method::PATCH, &path, Some(&admin), &json!({ "isActive": false })).await;
 
     let query = format!("/api/v1/auth/audit-logs?targetId={target}");
     let log: Value = app.get(&query, Some(&admin)).await.json().await.unwrap();
@@ -125,77 +82,33 @@ async fn admin_changes_are_audited_with_before_and_after() {
     assert_eq!(set_roles["action"], "user.roles.set");
     assert_eq!(set_roles["before"]["roles"], json!(["USER"]));
     assert_eq!(set_roles["after"]["roles"], json!(["USER", "OPERATOR"]));
-    assert!(
-        !log.to_string().contains("$2"),
-        "no password hash in the audit log"
-    );
+    assert!(!log.to_string().contains("$2"), "no password hash in the audit log");
 
-    let bootstrap: Value = app
-        .get("/api/v1/auth/audit-logs?actor=system", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let bootstrap: Value = app.get("/api/v1/auth/audit-logs?actor=system", Some(&admin)).await.json().await.unwrap();
     assert_eq!(bootstrap["items"][0]["actorUsername"], "bootstrap");
-    let filtered: Value = app
-        .get(
-            "/api/v1/auth/audit-logs?action=user.roles.set",
-            Some(&admin),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        filtered["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|e| e["action"] == "user.roles.set")
-    );
+    let filtered: Value =
+        app.get("/api/v1/auth/audit-logs?action=user.roles.set", Some(&admin)).await.json().await.unwrap();
+    assert!(filtered["items"].as_array().unwrap().iter().all(|e| e["action"] == "user.roles.set"));
 }
 
 #[tokio::test]
 async fn admins_cannot_demote_or_deactivate_themselves() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let me: Value = app
-        .get("/api/v1/auth/me", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get("/api/v1/auth/me", Some(&admin)).await.json().await.unwrap();
     let id = me["id"].as_str().unwrap();
     let response = app
-        .send_json(
-            Method::PUT,
-            &format!("/api/v1/users/{id}/roles"),
-            Some(&admin),
-            &json!({ "roles": ["USER"] }),
-        )
+        .send_json(Method::PUT, &format!("/api/v1/users/{id}/roles"), Some(&admin), &json!({ "roles": ["USER"] }))
         .await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
-    let response = app
-        .send_json(
-            Method::PATCH,
-            &format!("/api/v1/users/{id}"),
-            Some(&admin),
-            &json!({ "isActive": false }),
-        )
-        .await;
+    let response =
+        app.send_json(Method::PATCH, &format!("/api/v1/users/{id}"), Some(&admin), &json!({ "isActive": false })).await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     let response = app
-        .send_json(
-            Method::PUT,
-            &format!("/api/v1/users/{id}/roles"),
-            Some(&admin),
-            &json!({ "roles": ["SUPERUSER"] }),
-        )
+        .send_json(Method::PUT, &format!("/api/v1/users/{id}/roles"), Some(&admin), &json!({ "roles": ["SUPERUSER"] }))
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let missing = app
-        .get("/api/v1/users/ffffffffffffffffffffffff", Some(&admin))
-        .await;
+    let missing = app.get("/api/v1/users/ffffffffffffffffffffffff", Some(&admin)).await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
@@ -206,25 +119,9 @@ async fn user_list_filters_and_pages() {
         app.register(name, PASSWORD).await;
     }
     let admin = app.admin_token().await;
-    let page: Value = app
-        .get("/api/v1/users?q=T&limit=2", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        (
-            page["total"].as_u64(),
-            page["items"].as_array().map(Vec::len)
-        ),
-        (Some(3), Some(2))
-    );
-    let admins: Value = app
-        .get("/api/v1/users?role=ADMIN", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.get("/api/v1/users?q=T&limit=2", Some(&admin)).await.json().await.unwrap();
+    assert_eq!((page["total"].as_u64(), page["items"].as_array().map(Vec::len)), (Some(3), Some(2)));
+    let admins: Value = app.get("/api/v1/users?role=ADMIN", Some(&admin)).await.json().await.unwrap();
     assert_eq!(admins["total"], 1);
     let too_big = app.get("/api/v1/users?limit=101", Some(&admin)).await;
     assert_eq!(too_big.status(), StatusCode::BAD_REQUEST);

@@ -18,12 +18,7 @@ async fn register_login_me() {
     let session = app.session("alice", PASSWORD).await;
     assert_eq!(session["tokenType"], "Bearer");
     assert!(session["expiresIn"].as_u64().unwrap() > 0);
-    let me: Value = app
-        .get("/api/v1/auth/me", Some(&token_of(&session)))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get("/api/v1/auth/me", Some(&token_of(&session))).await.json().await.unwrap();
     assert_eq!(me["id"], user["id"]);
     assert_eq!(me["username"], "Alice");
 }
@@ -31,10 +26,7 @@ async fn register_login_me() {
 #[tokio::test]
 async fn usernames_are_unique_ignoring_case() {
     let app = TestApp::spawn().await;
-    assert_eq!(
-        app.register("Bob_1", PASSWORD).await.status(),
-        StatusCode::CREATED
-    );
+    assert_eq!(app.register("Bob_1", PASSWORD).await.status(), StatusCode::CREATED);
     let response = app.register("bOB_1", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert_eq!(problem(response).await["code"], "USERNAME_TAKEN");
@@ -44,27 +36,12 @@ async fn usernames_are_unique_ignoring_case() {
 async fn bad_sign_ups_name_the_field_and_store_nothing() {
     let app = TestApp::spawn().await;
     let cases = [
-        (
-            json!({ "username": "carol", "password": PASSWORD, "roles": ["ADMIN"] }),
-            "/roles",
-        ),
-        (
-            json!({ "username": "carol", "password": "short" }),
-            "/password",
-        ),
-        (
-            json!({ "username": "carol", "password": "x".repeat(73) }),
-            "/password",
-        ),
+        (json!({ "username": "carol", "password": PASSWORD, "roles": ["ADMIN"] }), "/roles"),
+        (json!({ "username": "carol", "password": "short" }), "/password"),
+        (json!({ "username": "carol", "password": "x".repeat(73) }), "/password"),
         (json!({ "username": "carol" }), "/password"),
-        (
-            json!({ "username": "c", "password": PASSWORD }),
-            "/username",
-        ),
-        (
-            json!({ "username": "carol", "password": 12345678 }),
-            "/password",
-        ),
+        (json!({ "username": "c", "password": PASSWORD }), "/username"),
+        (json!({ "username": "carol", "password": 12345678 }), "/password"),
     ];
     for (body, pointer) in cases {
         let response = app.post("/api/v1/auth/register", None, &body).await;
@@ -74,10 +51,7 @@ async fn bad_sign_ups_name_the_field_and_store_nothing() {
         assert_eq!(pointers(&problem), vec![pointer.to_owned()], "{body}");
     }
     // 72 bytes is the limit, and nothing above was stored: the name is still free.
-    assert_eq!(
-        app.register("carol", &"x".repeat(72)).await.status(),
-        StatusCode::CREATED
-    );
+    assert_eq!(app.register("carol", &"x".repeat(72)).await.status(), StatusCode::CREATED);
 }
 
 #[tokio::test]
@@ -93,12 +67,7 @@ async fn malformed_bodies_are_problems_not_500s() {
     assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
     assert_eq!(problem(raw).await["code"], "MALFORMED_JSON");
 
-    let text = app
-        .request(Method::POST, "/api/v1/auth/register", None)
-        .body("username=x")
-        .send()
-        .await
-        .unwrap();
+    let text = app.request(Method::POST, "/api/v1/auth/register", None).body("username=x").send().await.unwrap();
     assert_eq!(text.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
     let huge = json!({ "username": "x".repeat(2 * 1024 * 1024), "password": PASSWORD });
@@ -120,14 +89,7 @@ async fn wrong_password_and_inactive_account_look_the_same() {
 
     let admin = app.admin_token().await;
     let path = format!("/api/v1/users/{dave_id}");
-    let response = app
-        .send_json(
-            Method::PATCH,
-            &path,
-            Some(&admin),
-            &json!({ "isActive": false }),
-        )
-        .await;
+    let response = app.send_json(Method::PATCH, &path, Some(&admin), &json!({ "isActive": false })).await;
     assert_eq!(response.status(), StatusCode::OK);
 
     let inactive = app.login("dave", PASSWORD).await;
@@ -144,40 +106,20 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     let first = app.session("erin", PASSWORD).await;
     let refresh = |token: &Value| json!({ "refreshToken": token["refreshToken"] });
 
-    let response = app
-        .post("/api/v1/auth/refresh", None, &refresh(&first))
-        .await;
+    let response = app.post("/api/v1/auth/refresh", None, &refresh(&first)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let second: Value = response.json().await.unwrap();
     assert_ne!(second["refreshToken"], first["refreshToken"]);
-    assert_eq!(
-        app.get("/api/v1/auth/me", Some(&token_of(&second)))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/api/v1/auth/me", Some(&token_of(&second))).await.status(), StatusCode::OK);
 
-    let reuse = app
-        .post("/api/v1/auth/refresh", None, &refresh(&first))
-        .await;
+    let reuse = app.post("/api/v1/auth/refresh", None, &refresh(&first)).await;
     assert_eq!(reuse.status(), StatusCode::UNAUTHORIZED);
-    let revoked = app
-        .post("/api/v1/auth/refresh", None, &refresh(&second))
-        .await;
-    assert_eq!(
-        revoked.status(),
-        StatusCode::UNAUTHORIZED,
-        "the successor was revoked with its family"
-    );
+    let revoked = app.post("/api/v1/auth/refresh", None, &refresh(&second)).await;
+    assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED, "the successor was revoked with its family");
 
     // A fresh login is a new family and works.
     let third = app.session("erin", PASSWORD).await;
-    assert_eq!(
-        app.post("/api/v1/auth/refresh", None, &refresh(&third))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.post("/api/v1/auth/refresh", None, &refresh(&third)).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -187,20 +129,9 @@ async fn logout_revokes_the_refresh_token() {
     let session = app.session("frank", PASSWORD).await;
     let body = json!({ "refreshToken": session["refreshToken"] });
     let token = token_of(&session);
-    assert_eq!(
-        app.post("/api/v1/auth/logout", None, &body).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.post("/api/v1/auth/logout", Some(&token), &body)
-            .await
-            .status(),
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        app.post("/api/v1/auth/refresh", None, &body).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.post("/api/v1/auth/logout", None, &body).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.post("/api/v1/auth/logout", Some(&token), &body).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.post("/api/v1/auth/refresh", None, &body).await.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -219,48 +150,25 @@ async fn change_password_checks_the_current_one() {
     assert_eq!(pointers(&problem(response).await), vec!["/newPassword"]);
 
     let good = json!({ "currentPassword": PASSWORD, "newPassword": "a-brand-new-secret" });
-    assert_eq!(
-        app.send_json(Method::PUT, path, Some(&token), &good)
-            .await
-            .status(),
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        app.login("grace", PASSWORD).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.send_json(Method::PUT, path, Some(&token), &good).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.login("grace", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
     app.session("grace", "a-brand-new-secret").await;
     let old_refresh = json!({ "refreshToken": session["refreshToken"] });
-    assert_eq!(
-        app.post("/api/v1/auth/refresh", None, &old_refresh)
-            .await
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.post("/api/v1/auth/refresh", None, &old_refresh).await.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn the_n_plus_first_failed_login_is_throttled() {
     let dir = tempfile::TempDir::new().unwrap();
-    let config = bestow::Config {
-        login_max_failures_per_username: 3,
-        ..crate::helpers::test_config(&dir)
-    };
+    let config = bestow::Config { login_max_failures_per_username: 3, ..crate::helpers::test_config(&dir) };
     let app = TestApp::spawn_with(dir, config).await;
     app.register("heidi", PASSWORD).await;
     for _ in 0..3 {
-        assert_eq!(
-            app.login("heidi", "wrong-password").await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(app.login("heidi", "wrong-password").await.status(), StatusCode::UNAUTHORIZED);
     }
     let throttled = app.login("HEIDI", PASSWORD).await;
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: u64 = throttled.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry_after: u64 = throttled.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=300).contains(&retry_after), "{retry_after}");
     assert_eq!(problem(throttled).await["code"], "RATE_LIMITED");
     // Other accounts are unaffected.
@@ -277,27 +185,10 @@ async fn restart_keeps_users_sessions_and_the_signing_key() {
 
     let app = TestApp::spawn_with(dir, config).await;
     let me = app.get("/api/v1/auth/me", Some(&token_of(&session))).await;
-    assert_eq!(
-        me.status(),
-        StatusCode::OK,
-        "a token issued before the restart verifies"
-    );
+    assert_eq!(me.status(), StatusCode::OK, "a token issued before the restart verifies");
     let refresh = json!({ "refreshToken": session["refreshToken"] });
-    assert_eq!(
-        app.post("/api/v1/auth/refresh", None, &refresh)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.post("/api/v1/auth/refresh", None, &refresh).await.status(), StatusCode::OK);
     app.session("judy", PASSWORD).await;
-    let users: Value = app
-        .get("/api/v1/users", Some(&app.admin_token().await))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        users["total"], 2,
-        "admin and judy, no second bootstrap admin"
-    );
+    let users: Value = app.get("/api/v1/users", Some(&app.admin_token().await)).await.json().await.unwrap();
+    assert_eq!(users["total"], 2, "admin and judy, no second bootstrap admin");
 }

@@ -22,12 +22,9 @@ async fn openapi_document_matches_the_snapshot() {
         expected == rendered,
         "the OpenAPI document changed; review and run `UPDATE_SNAPSHOTS=1 cargo test -p bestow openapi`"
     );
-    for path in [
-        "/api/v1/auth/register",
-        "/api/v1/auth/login",
-        "/api/v1/users/{userId}/roles",
-        "/.well-known/jwks.json",
-    ] {
+    for path in
+        ["/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/users/{userId}/roles", "/.well-known/jwks.json"]
+    {
         assert!(document["paths"].get(path).is_some(), "{path} documented");
     }
 }
@@ -38,29 +35,14 @@ async fn interactive_docs_and_their_assets_are_embedded() {
     let page = app.get("/docs/", None).await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
-    assert!(
-        !html.contains("https://") && !html.contains("http://"),
-        "no CDN references"
-    );
-    for asset in [
-        "swagger-ui.css",
-        "swagger-ui-bundle.js",
-        "swagger-initializer.js",
-    ] {
+    assert!(!html.contains("https://") && !html.contains("http://"), "no CDN references");
+    for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-initializer.js"] {
         assert!(html.contains(asset), "{asset} referenced");
         let response = app.get(&format!("/docs/{asset}"), None).await;
         assert_eq!(response.status(), StatusCode::OK, "{asset}");
-        assert!(
-            response.bytes().await.unwrap().len() > 100,
-            "{asset} has content"
-        );
+        assert!(response.bytes().await.unwrap().len() > 100, "{asset} has content");
     }
-    let initializer = app
-        .get("/docs/swagger-initializer.js", None)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let initializer = app.get("/docs/swagger-initializer.js", None).await.text().await.unwrap();
     assert!(initializer.contains("/openapi.json"));
 }
 

@@ -43,22 +43,13 @@ impl TestApp {
     }
 
     pub async fn spawn_with(data_dir: TempDir, config: Config) -> Self {
-        let app = Application::build(&config)
-            .await
-            .expect("application builds");
+        let app = Application::build(&config).await.expect("application builds");
         let addr = app.local_addr().expect("bound");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
-        Self {
-            addr,
-            client: reqwest::Client::new(),
-            data_dir,
-            config,
-            stop,
-            task,
-        }
+        Self { addr, client: reqwest::Client::new(), data_dir, config, stop, task }
     }
 
     /// Shuts down gracefully and hands back the data dir and config for a restart.
@@ -81,24 +72,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
-        self.request(Method::GET, path, token)
-            .send()
-            .await
-            .expect("request sent")
+        self.request(Method::GET, path, token).send().await.expect("request sent")
     }
 
-    pub async fn send_json(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: &Value,
-    ) -> Response {
-        self.request(method, path, token)
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
+    pub async fn send_json(&self, method: Method, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.request(method, path, token).json(body).send().await.expect("request sent")
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
@@ -106,21 +84,11 @@ impl TestApp {
     }
 
     pub async fn register(&self, username: &str, password: &str) -> Response {
-        self.post(
-            "/api/v1/auth/register",
-            None,
-            &json!({ "username": username, "password": password }),
-        )
-        .await
+        self.post("/api/v1/auth/register", None, &json!({ "username": username, "password": password })).await
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Response {
-        self.post(
-            "/api/v1/auth/login",
-            None,
-            &json!({ "username": username, "password": password }),
-        )
-        .await
+        self.post("/api/v1/auth/login", None, &json!({ "username": username, "password": password })).await
     }
 
     /// Logs in and returns the session body, asserting success.
@@ -137,19 +105,13 @@ impl TestApp {
     /// Registers `username`, has the admin grant `roles`, and returns (user id, access token).
     pub async fn user_with_roles(&self, username: &str, roles: &[&str]) -> (String, String) {
         let response = self.register(username, PASSWORD).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::CREATED,
-            "register {username}"
-        );
+        assert_eq!(response.status(), StatusCode::CREATED, "register {username}");
         let user: Value = response.json().await.expect("user json");
         let id = user["id"].as_str().expect("id").to_owned();
         if roles != ["USER"] {
             let admin = self.admin_token().await;
             let path = format!("/api/v1/users/{id}/roles");
-            let response = self
-                .send_json(Method::PUT, &path, Some(&admin), &json!({ "roles": roles }))
-                .await;
+            let response = self.send_json(Method::PUT, &path, Some(&admin), &json!({ "roles": roles })).await;
             assert_eq!(response.status(), StatusCode::OK, "set roles of {username}");
         }
         (id, token_of(&self.session(username, PASSWORD).await))
@@ -157,20 +119,12 @@ impl TestApp {
 }
 
 pub fn token_of(session: &Value) -> String {
-    session["accessToken"]
-        .as_str()
-        .expect("accessToken")
-        .to_owned()
+    session["accessToken"].as_str().expect("accessToken").to_owned()
 }
 
 /// Reads a problem-details body, checking its media type.
 pub async fn problem(response: Response) -> Value {
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     assert_eq!(content_type, "application/problem+json");
     response.json().await.expect("problem json")
 }
@@ -179,11 +133,6 @@ pub async fn problem(response: Response) -> Value {
 pub fn pointers(problem: &Value) -> Vec<String> {
     problem["errors"]
         .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e["pointer"].as_str().map(str::to_owned))
-                .collect()
-        })
+        .map(|errors| errors.iter().filter_map(|e| e["pointer"].as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
 }

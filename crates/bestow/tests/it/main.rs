@@ -8,5 +8,6 @@ mod helpers;
 mod admin_routes;
 mod auth_flow;
 mod docs;
+mod events;
 mod process;
 mod tokens;

@@ -35,10 +35,7 @@ impl ServeProcess {
         let (sender, lines) = mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
-        for stream in [
-            Box::new(stdout) as Box<dyn std::io::Read + Send>,
-            Box::new(stderr),
-        ] {
+        for stream in [Box::new(stdout) as Box<dyn std::io::Read + Send>, Box::new(stderr)] {
             let sender = sender.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -46,19 +43,9 @@ impl ServeProcess {
                 }
             });
         }
-        let mut process = Self {
-            child,
-            lines,
-            seen: Vec::new(),
-            base: String::new(),
-        };
+        let mut process = Self { child, lines, seen: Vec::new(), base: String::new() };
         let banner = process.wait_for("bestow listening on ");
-        process.base = banner
-            .split("listening on ")
-            .nth(1)
-            .unwrap()
-            .trim()
-            .to_owned();
+        process.base = banner.split("listening on ").nth(1).unwrap().trim().to_owned();
         process
     }
 
@@ -68,12 +55,7 @@ impl ServeProcess {
             let line = self
                 .lines
                 .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "no line containing {needle:?}; output so far:\n{}",
-                        self.seen.join("\n")
-                    )
-                });
+                .unwrap_or_else(|_| panic!("no line containing {needle:?}; output so far:\n{}", self.seen.join("\n")));
             self.seen.push(line.clone());
             if line.contains(needle) {
                 return line;
@@ -93,9 +75,7 @@ impl ServeProcess {
 }
 
 async fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> (StatusCode, String) {
-    let mut request = reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .json(&body);
+    let mut request = reqwest::Client::new().post(format!("{base}{path}")).json(&body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -107,11 +87,8 @@ async fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> (Stat
 async fn first_start_prints_admin_credentials_once_and_they_work() {
     let dir = tempfile::TempDir::new().unwrap();
     let server = ServeProcess::start(dir.path(), &[]);
-    let line = server
-        .seen
-        .iter()
-        .find(|line| line.contains("password: "))
-        .expect("credentials printed before the banner");
+    let line =
+        server.seen.iter().find(|line| line.contains("password: ")).expect("credentials printed before the banner");
     let password = line.split("password: ").nth(1).unwrap().trim().to_owned();
     let body = json!({ "username": "admin", "password": password });
     let (status, session) = post(&server.base, "/api/v1/auth/login", None, body).await;
@@ -119,18 +96,11 @@ async fn first_start_prints_admin_credentials_once_and_they_work() {
     let session: Value = serde_json::from_str(&session).unwrap();
     assert_eq!(session["user"]["roles"], json!(["ADMIN"]));
     let first_output = server.stop();
-    assert_eq!(
-        first_output.matches(&password).count(),
-        1,
-        "printed exactly once, never logged"
-    );
+    assert_eq!(first_output.matches(&password).count(), 1, "printed exactly once, never logged");
 
     let server = ServeProcess::start(dir.path(), &[]);
     let second_output = server.stop();
-    assert!(
-        !second_output.contains("password:"),
-        "no credentials on a second start:\n{second_output}"
-    );
+    assert!(!second_output.contains("password:"), "no credentials on a second start:\n{second_output}");
 }
 
 #[tokio::test]
@@ -139,117 +109,47 @@ async fn no_response_or_log_line_contains_a_password_or_hash() {
     let admin_password = "configured-admin-secret";
     let server = ServeProcess::start(dir.path(), &[("BESTOW_ADMIN_PASSWORD", admin_password)]);
     let base = server.base.clone();
-    let secrets = [
-        "player-secret-one",
-        "player-secret-two",
-        "wrong-guess-secret",
-    ];
+    let secrets = ["player-secret-one", "player-secret-two", "wrong-guess-secret"];
     let mut responses = Vec::new();
 
     responses.push(
-        post(
-            &base,
-            "/api/v1/auth/register",
-            None,
-            json!({ "username": "mallory", "password": secrets[0] }),
-        )
-        .await,
+        post(&base, "/api/v1/auth/register", None, json!({ "username": "mallory", "password": secrets[0] })).await,
     );
-    responses.push(
-        post(
-            &base,
-            "/api/v1/auth/login",
-            None,
-            json!({ "username": "mallory", "password": secrets[2] }),
-        )
-        .await,
-    );
-    let (status, session) = post(
-        &base,
-        "/api/v1/auth/login",
-        None,
-        json!({ "username": "mallory", "password": secrets[0] }),
-    )
-    .await;
+    responses
+        .push(post(&base, "/api/v1/auth/login", None, json!({ "username": "mallory", "password": secrets[2] })).await);
+    let (status, session) =
+        post(&base, "/api/v1/auth/login", None, json!({ "username": "mallory", "password": secrets[0] })).await;
     assert_eq!(status, StatusCode::OK);
-    let token = serde_json::from_str::<Value>(&session).unwrap()["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = serde_json::from_str::<Value>(&session).unwrap()["accessToken"].as_str().unwrap().to_owned();
     responses.push((status, session));
     let change = json!({ "currentPassword": secrets[0], "newPassword": secrets[1] });
     let client = reqwest::Client::new();
-    let response = client
-        .put(format!("{base}/api/v1/auth/me/password"))
-        .bearer_auth(&token)
-        .json(&change)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        client.put(format!("{base}/api/v1/auth/me/password")).bearer_auth(&token).json(&change).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let admin = post(
-        &base,
-        "/api/v1/auth/login",
-        None,
-        json!({ "username": "admin", "password": admin_password }),
-    )
-    .await;
-    let admin_token = serde_json::from_str::<Value>(&admin.1).unwrap()["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin =
+        post(&base, "/api/v1/auth/login", None, json!({ "username": "admin", "password": admin_password })).await;
+    let admin_token = serde_json::from_str::<Value>(&admin.1).unwrap()["accessToken"].as_str().unwrap().to_owned();
     responses.push(admin);
-    for path in [
-        "/api/v1/users",
-        "/api/v1/auth/audit-logs",
-        "/api/v1/auth/me",
-    ] {
-        let response = client
-            .get(format!("{base}{path}"))
-            .bearer_auth(&admin_token)
-            .send()
-            .await
-            .unwrap();
+    for path in ["/api/v1/users", "/api/v1/auth/audit-logs", "/api/v1/auth/me"] {
+        let response = client.get(format!("{base}{path}")).bearer_auth(&admin_token).send().await.unwrap();
         responses.push((response.status(), response.text().await.unwrap()));
     }
     // A validation failure on the password field must not echo it either.
-    responses.push(
-        post(
-            &base,
-            "/api/v1/auth/register",
-            None,
-            json!({ "username": "x", "password": "tiny" }),
-        )
-        .await,
-    );
+    responses.push(post(&base, "/api/v1/auth/register", None, json!({ "username": "x", "password": "tiny" })).await);
     let output = server.stop();
 
-    assert!(
-        output.contains("/api/v1/auth/login"),
-        "the test did capture the access log:\n{output}"
-    );
+    assert!(output.contains("/api/v1/auth/login"), "the test did capture the access log:\n{output}");
     for (status, body) in &responses {
         for secret in secrets.iter().chain([&admin_password, &"tiny"]) {
-            assert!(
-                !body.contains(secret),
-                "{status} response contains a password: {body}"
-            );
+            assert!(!body.contains(secret), "{status} response contains a password: {body}");
         }
-        assert!(
-            !body.contains("$2b$") && !body.contains("$2y$"),
-            "{status} response contains a hash: {body}"
-        );
+        assert!(!body.contains("$2b$") && !body.contains("$2y$"), "{status} response contains a hash: {body}");
     }
     for secret in secrets.iter().chain([&admin_password]) {
-        assert!(
-            !output.contains(secret),
-            "logs contain a password:\n{output}"
-        );
+        assert!(!output.contains(secret), "logs contain a password:\n{output}");
     }
-    assert!(
-        !output.contains("$2b$") && !output.contains("$2y$"),
-        "logs contain a hash:\n{output}"
-    );
+    assert!(!output.contains("$2b$") && !output.contains("$2y$"), "logs contain a hash:\n{output}");
 }
 
 #[test]
@@ -260,19 +160,11 @@ fn a_bad_setting_stops_the_process_with_one_line_naming_it() {
         ("BESTOW_LOG_FORMAT", "xml", "LOG_FORMAT"),
     ];
     for (variable, value, named) in cases {
-        let output = Command::new(BINARY)
-            .arg("serve")
-            .env_clear()
-            .env(variable, value)
-            .output()
-            .unwrap();
+        let output = Command::new(BINARY).arg("serve").env_clear().env(variable, value).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{variable}={value}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-        assert!(
-            stderr.to_lowercase().contains(&named.to_lowercase()),
-            "{stderr}"
-        );
+        assert!(stderr.to_lowercase().contains(&named.to_lowercase()), "{stderr}");
     }
 }
 
@@ -292,41 +184,19 @@ fn admin_commands_work_on_the_data_dir() {
             .spawn()
             .unwrap();
         use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
     let created = run(
-        &[
-            "create-user",
-            "--username",
-            "ops",
-            "--roles",
-            "OPERATOR,AUDITOR",
-            "--password-stdin",
-        ],
+        &["create-user", "--username", "ops", "--roles", "OPERATOR,AUDITOR", "--password-stdin"],
         "ops-password-1\n",
     );
     assert!(created.contains("created ops"), "{created}");
     let listed = run(&["list-users"], "");
-    assert!(
-        listed.contains("ops") && listed.contains("OPERATOR,AUDITOR"),
-        "{listed}"
-    );
+    assert!(listed.contains("ops") && listed.contains("OPERATOR,AUDITOR"), "{listed}");
     let reset = run(&["reset-password", "--username", "ops"], "");
-    let generated = reset
-        .lines()
-        .find_map(|l| l.strip_prefix("password: "))
-        .unwrap();
+    let generated = reset.lines().find_map(|l| l.strip_prefix("password: ")).unwrap();
     assert_eq!(generated.len(), 20);
 }

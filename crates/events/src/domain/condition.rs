@@ -51,11 +51,7 @@ pub const CONDITION_TYPES: [&str; 10] = [
 /// stored shape, e.g. `{"type": "LOGIN_STREAK", "days": 7}`. The meaning of each node is
 /// documented on the evaluator, [`super::evaluate::evaluate`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(
-    tag = "type",
-    rename_all = "SCREAMING_SNAKE_CASE",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", rename_all_fields = "camelCase")]
 pub enum Condition {
     /// Met when every sub-condition is met; has at least one.
     And {
@@ -185,11 +181,7 @@ impl FromStr for ActivityType {
         let well_formed = text.len() <= 64
             && bytes.next().is_some_and(|first| first.is_ascii_uppercase())
             && bytes.all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit() || byte == b'_');
-        if well_formed {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(InvalidActivityType(text.to_owned()))
-        }
+        if well_formed { Ok(Self(text.to_owned())) } else { Err(InvalidActivityType(text.to_owned())) }
     }
 }
 
@@ -223,14 +215,9 @@ pub fn parse_condition(value: &Value, pointer_prefix: &str) -> Result<Condition,
     let too_many = FieldError::new(
         pointer_prefix,
         "too_many_nodes",
-        format!(
-            "a condition tree has at most {MAX_NODES} nodes, this one has {}",
-            parser.nodes
-        ),
+        format!("a condition tree has at most {MAX_NODES} nodes, this one has {}", parser.nodes),
     );
-    Err(std::iter::once(too_many)
-        .chain(parsed.err().unwrap_or_default())
-        .collect())
+    Err(std::iter::once(too_many).chain(parsed.err().unwrap_or_default()).collect())
 }
 
 /// Parses the optional `conditions` of an event: absent or `null` means "no condition", so
@@ -251,12 +238,7 @@ struct TreeParser {
 }
 
 impl TreeParser {
-    fn node(
-        &mut self,
-        value: &Value,
-        pointer: &str,
-        depth: usize,
-    ) -> Result<Condition, Vec<FieldError>> {
+    fn node(&mut self, value: &Value, pointer: &str, depth: usize) -> Result<Condition, Vec<FieldError>> {
         if depth > MAX_DEPTH {
             // Not descending further also bounds the recursion on hostile input.
             return Err(vec![FieldError::new(
@@ -271,77 +253,48 @@ impl TreeParser {
             return Err(reader.into_errors());
         };
         let parsed = match type_name {
-            "AND" => self
-                .sub_conditions(&mut reader, depth)
-                .map(|sub_conditions| Condition::And { sub_conditions }),
-            "OR" => self
-                .sub_conditions(&mut reader, depth)
-                .map(|sub_conditions| Condition::Or { sub_conditions }),
+            "AND" => self.sub_conditions(&mut reader, depth).map(|sub_conditions| Condition::And { sub_conditions }),
+            "OR" => self.sub_conditions(&mut reader, depth).map(|sub_conditions| Condition::Or { sub_conditions }),
             "NOT" => reader.required("condition").and_then(|child| {
                 let parsed = self.node(child, &reader.pointer_to("condition"), depth + 1);
-                reader.absorb(parsed).map(|condition| Condition::Not {
-                    condition: Box::new(condition),
-                })
+                reader.absorb(parsed).map(|condition| Condition::Not { condition: Box::new(condition) })
             }),
-            "LOGIN_STREAK" => reader
-                .required_int("days", 1..=MAX_DAYS)
-                .map(|days| Condition::LoginStreak { days }),
-            "LOGIN_DAYS" => reader
-                .required_int("days", 1..=MAX_DAYS)
-                .map(|days| Condition::LoginDays { days }),
-            "FRIEND_INVITE" => reader
-                .required_int("count", 1..=MAX_COUNT)
-                .map(|count| Condition::FriendInvite { count }),
-            "QUEST_COMPLETE" => {
-                reader
-                    .required_text("questId", MAX_QUEST_ID_CHARS)
-                    .map(|quest_id| Condition::QuestComplete {
-                        quest_id: quest_id.to_owned(),
-                    })
+            "LOGIN_STREAK" => reader.required_int("days", 1..=MAX_DAYS).map(|days| Condition::LoginStreak { days }),
+            "LOGIN_DAYS" => reader.required_int("days", 1..=MAX_DAYS).map(|days| Condition::LoginDays { days }),
+            "FRIEND_INVITE" => {
+                reader.required_int("count", 1..=MAX_COUNT).map(|count| Condition::FriendInvite { count })
             }
-            "LEVEL_REACHED" => reader
-                .required_int("level", 1..=MAX_COUNT)
-                .map(|level| Condition::LevelReached { level }),
+            "QUEST_COMPLETE" => reader
+                .required_text("questId", MAX_QUEST_ID_CHARS)
+                .map(|quest_id| Condition::QuestComplete { quest_id: quest_id.to_owned() }),
+            "LEVEL_REACHED" => {
+                reader.required_int("level", 1..=MAX_COUNT).map(|level| Condition::LevelReached { level })
+            }
             "PURCHASE_TOTAL" => reader
                 .required_positive_number("amount", MAX_PURCHASE_AMOUNT)
                 .map(|amount| Condition::PurchaseTotal { amount }),
             "ACTIVITY_COUNT" => {
                 let activity_type = reader.required_parsed("activityType");
                 let count = reader.required_int("count", 1..=MAX_COUNT);
-                activity_type
-                    .zip(count)
-                    .map(|(activity_type, count)| Condition::ActivityCount {
-                        activity_type,
-                        count,
-                    })
+                activity_type.zip(count).map(|(activity_type, count)| Condition::ActivityCount { activity_type, count })
             }
             unknown => {
                 // The members of an unknown type cannot be checked, so this is the only error.
                 return Err(vec![FieldError::new(
                     reader.pointer_to("type"),
                     "unknown_type",
-                    format!(
-                        "unknown condition type {unknown:?}; expected one of {}",
-                        CONDITION_TYPES.join(", ")
-                    ),
+                    format!("unknown condition type {unknown:?}; expected one of {}", CONDITION_TYPES.join(", ")),
                 )]);
             }
         };
         reader.finish(parsed)
     }
 
-    fn sub_conditions(
-        &mut self,
-        reader: &mut ObjectReader<'_>,
-        depth: usize,
-    ) -> Option<Vec<Condition>> {
+    fn sub_conditions(&mut self, reader: &mut ObjectReader<'_>, depth: usize) -> Option<Vec<Condition>> {
         let values = reader.required_array("subConditions")?;
         let pointer = reader.pointer_to("subConditions");
         if values.is_empty() {
-            reader.push(FieldError::out_of_range(
-                pointer,
-                "must contain at least one condition",
-            ));
+            reader.push(FieldError::out_of_range(pointer, "must contain at least one condition"));
             return None;
         }
         // Parse every child before combining, so the errors of all of them are reported.
@@ -365,18 +318,12 @@ mod tests {
     use super::*;
 
     fn pointers_and_codes(errors: &[FieldError]) -> Vec<(&str, &str)> {
-        errors
-            .iter()
-            .map(|e| (e.pointer.as_str(), e.code))
-            .collect()
+        errors.iter().map(|e| (e.pointer.as_str(), e.code)).collect()
     }
 
     /// A chain of `depth` nodes: `depth - 1` NOTs around one leaf.
     fn nested(depth: usize) -> Value {
-        (1..depth).fold(
-            json!({"type": "LOGIN_DAYS", "days": 1}),
-            |inner, _| json!({"type": "NOT", "condition": inner}),
-        )
+        (1..depth).fold(json!({"type": "LOGIN_DAYS", "days": 1}), |inner, _| json!({"type": "NOT", "condition": inner}))
     }
 
     /// An AND of `leaves` leaves: `leaves + 1` nodes.
@@ -410,96 +357,39 @@ mod tests {
             let condition = parse_condition(&value, "/conditions").unwrap();
             assert_eq!(serde_json::to_value(&condition).unwrap(), value);
             assert_eq!(condition.type_name(), value["type"]);
-            assert_eq!(
-                serde_json::from_value::<Condition>(value).unwrap(),
-                condition
-            );
+            assert_eq!(serde_json::from_value::<Condition>(value).unwrap(), condition);
         }
     }
 
     #[test]
     fn invalid_trees_report_every_bad_node() {
         let cases = [
-            (
-                json!({"type": "LOGIN_STREAK"}),
-                vec![("/c/days", "required")],
-            ),
-            (
-                json!({"type": "LOGIN_STREAK", "days": null}),
-                vec![("/c/days", "required")],
-            ),
-            (
-                json!({"type": "LOGIN_STREAK", "days": "7"}),
-                vec![("/c/days", "wrong_type")],
-            ),
-            (
-                json!({"type": "LOGIN_STREAK", "days": 7.5}),
-                vec![("/c/days", "wrong_type")],
-            ),
-            (
-                json!({"type": "LOGIN_STREAK", "days": 0}),
-                vec![("/c/days", "out_of_range")],
-            ),
-            (
-                json!({"type": "LOGIN_DAYS", "days": 3661}),
-                vec![("/c/days", "out_of_range")],
-            ),
-            (
-                json!({"type": "FRIEND_INVITE", "count": -1}),
-                vec![("/c/count", "out_of_range")],
-            ),
-            (
-                json!({"type": "LEVEL_REACHED", "level": 1_000_001}),
-                vec![("/c/level", "out_of_range")],
-            ),
-            (
-                json!({"type": "LEVEL_REACHED", "level": u64::MAX}),
-                vec![("/c/level", "out_of_range")],
-            ),
-            (
-                json!({"type": "PURCHASE_TOTAL", "amount": 0}),
-                vec![("/c/amount", "out_of_range")],
-            ),
-            (
-                json!({"type": "QUEST_COMPLETE", "questId": 7}),
-                vec![("/c/questId", "wrong_type")],
-            ),
-            (
-                json!({"type": "QUEST_COMPLETE", "questId": ""}),
-                vec![("/c/questId", "required")],
-            ),
+            (json!({"type": "LOGIN_STREAK"}), vec![("/c/days", "required")]),
+            (json!({"type": "LOGIN_STREAK", "days": null}), vec![("/c/days", "required")]),
+            (json!({"type": "LOGIN_STREAK", "days": "7"}), vec![("/c/days", "wrong_type")]),
+            (json!({"type": "LOGIN_STREAK", "days": 7.5}), vec![("/c/days", "wrong_type")]),
+            (json!({"type": "LOGIN_STREAK", "days": 0}), vec![("/c/days", "out_of_range")]),
+            (json!({"type": "LOGIN_DAYS", "days": 3661}), vec![("/c/days", "out_of_range")]),
+            (json!({"type": "FRIEND_INVITE", "count": -1}), vec![("/c/count", "out_of_range")]),
+            (json!({"type": "LEVEL_REACHED", "level": 1_000_001}), vec![("/c/level", "out_of_range")]),
+            (json!({"type": "LEVEL_REACHED", "level": u64::MAX}), vec![("/c/level", "out_of_range")]),
+            (json!({"type": "PURCHASE_TOTAL", "amount": 0}), vec![("/c/amount", "out_of_range")]),
+            (json!({"type": "QUEST_COMPLETE", "questId": 7}), vec![("/c/questId", "wrong_type")]),
+            (json!({"type": "QUEST_COMPLETE", "questId": ""}), vec![("/c/questId", "required")]),
             (
                 json!({"type": "ACTIVITY_COUNT", "activityType": "boss_kill", "count": 0}),
                 vec![("/c/activityType", "invalid"), ("/c/count", "out_of_range")],
             ),
-            (
-                json!({"type": "LOGIN_STREAK", "days": 7, "hours": 1}),
-                vec![("/c/hours", "unknown_field")],
-            ),
-            (
-                json!({"type": "DANCE", "moves": 3}),
-                vec![("/c/type", "unknown_type")],
-            ),
-            (
-                json!({"type": "and", "subConditions": []}),
-                vec![("/c/type", "unknown_type")],
-            ),
+            (json!({"type": "LOGIN_STREAK", "days": 7, "hours": 1}), vec![("/c/hours", "unknown_field")]),
+            (json!({"type": "DANCE", "moves": 3}), vec![("/c/type", "unknown_type")]),
+            (json!({"type": "and", "subConditions": []}), vec![("/c/type", "unknown_type")]),
             (json!({"days": 7}), vec![("/c/type", "required")]),
             (json!({"type": 1}), vec![("/c/type", "wrong_type")]),
             (json!("LOGIN_STREAK"), vec![("/c", "wrong_type")]),
             (json!(null), vec![("/c", "required")]),
-            (
-                json!({"type": "AND", "subConditions": []}),
-                vec![("/c/subConditions", "out_of_range")],
-            ),
-            (
-                json!({"type": "OR", "subConditions": {}}),
-                vec![("/c/subConditions", "wrong_type")],
-            ),
-            (
-                json!({"type": "OR"}),
-                vec![("/c/subConditions", "required")],
-            ),
+            (json!({"type": "AND", "subConditions": []}), vec![("/c/subConditions", "out_of_range")]),
+            (json!({"type": "OR", "subConditions": {}}), vec![("/c/subConditions", "wrong_type")]),
+            (json!({"type": "OR"}), vec![("/c/subConditions", "required")]),
             (json!({"type": "NOT"}), vec![("/c/condition", "required")]),
             (
                 json!({"type": "NOT", "condition": {"type": "NOT", "condition": []}}),
@@ -519,18 +409,12 @@ mod tests {
             ),
             (
                 json!({"type": "AND", "subConditions": [nested(MAX_DEPTH)]}),
-                vec![(
-                    "/c/subConditions/0/condition/condition/condition/condition",
-                    "too_deep",
-                )],
+                vec![("/c/subConditions/0/condition/condition/condition/condition", "too_deep")],
             ),
             (wide(MAX_NODES), vec![("/c", "too_many_nodes")]),
             (
                 json!({"type": "AND", "subConditions": [wide(MAX_NODES), {"type": "X"}]}),
-                vec![
-                    ("/c", "too_many_nodes"),
-                    ("/c/subConditions/1/type", "unknown_type"),
-                ],
+                vec![("/c", "too_many_nodes"), ("/c/subConditions/1/type", "unknown_type")],
             ),
         ];
         for (value, expected) in cases {
@@ -543,13 +427,7 @@ mod tests {
     fn depth_counts_a_leaf_as_one() {
         assert!(parse_condition(&nested(MAX_DEPTH), "").is_ok());
         let errors = parse_condition(&nested(MAX_DEPTH + 1), "").unwrap_err();
-        assert_eq!(
-            pointers_and_codes(&errors),
-            [(
-                "/condition/condition/condition/condition/condition",
-                "too_deep"
-            )]
-        );
+        assert_eq!(pointers_and_codes(&errors), [("/condition/condition/condition/condition/condition", "too_deep")]);
     }
 
     #[test]
@@ -565,19 +443,13 @@ mod tests {
         let cases = [
             (None, Ok(None)),
             (Some(json!(null)), Ok(None)),
-            (
-                Some(leaf.clone()),
-                Ok(Some(Condition::LoginDays { days: 1 })),
-            ),
+            (Some(leaf.clone()), Ok(Some(Condition::LoginDays { days: 1 }))),
             (Some(json!({})), Err(vec![("/conditions/type", "required")])),
         ];
         for (value, expected) in cases {
             let result = parse_optional_conditions(value.as_ref(), "/conditions");
             assert_eq!(
-                result
-                    .as_ref()
-                    .map(Option::as_ref)
-                    .map_err(|errors| pointers_and_codes(errors)),
+                result.as_ref().map(Option::as_ref).map_err(|errors| pointers_and_codes(errors)),
                 expected.as_ref().map(Option::as_ref).map_err(Vec::clone),
                 "{value:?}"
             );

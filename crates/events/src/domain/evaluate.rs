@@ -126,16 +126,9 @@ pub struct NodeProgress {
 /// - `NOT`: met when its child is not; `current` = 1 if met else 0, `target` 1.
 ///
 /// Facts with a missing or ill-typed attribute the leaf needs are ignored.
-pub fn evaluate(
-    condition: &Condition,
-    facts: &[ActivityFact],
-    context: &EvaluationContext,
-) -> Evaluation {
+pub fn evaluate(condition: &Condition, facts: &[ActivityFact], context: &EvaluationContext) -> Evaluation {
     let root = FactView::new(facts, context).progress(condition);
-    Evaluation {
-        met: root.met,
-        root,
-    }
+    Evaluation { met: root.met, root }
 }
 
 /// Every activity type `condition` looks at.
@@ -185,8 +178,7 @@ pub fn fact_query(condition: &Condition, context: &EvaluationContext) -> FactQue
 
 /// Whether some node counts facts from before the window (only `LEVEL_REACHED` does).
 fn needs_history(condition: &Condition) -> bool {
-    matches!(condition, Condition::LevelReached { .. })
-        || condition.children().iter().any(needs_history)
+    matches!(condition, Condition::LevelReached { .. }) || condition.children().iter().any(needs_history)
 }
 
 /// The facts as one evaluation sees them.
@@ -207,28 +199,16 @@ impl<'a> FactView<'a> {
         }
     }
 
-    fn of_type<'s>(
-        &'s self,
-        activity_type: &'s str,
-    ) -> impl Iterator<Item = &'a ActivityFact> + 's {
-        self.history
-            .iter()
-            .copied()
-            .filter(move |fact| fact.activity_type == activity_type)
+    fn of_type<'s>(&'s self, activity_type: &'s str) -> impl Iterator<Item = &'a ActivityFact> + 's {
+        self.history.iter().copied().filter(move |fact| fact.activity_type == activity_type)
     }
 
-    fn in_window<'s>(
-        &'s self,
-        activity_type: &'s str,
-    ) -> impl Iterator<Item = &'a ActivityFact> + 's {
-        self.of_type(activity_type)
-            .filter(|fact| fact.occurred_at >= self.window_start)
+    fn in_window<'s>(&'s self, activity_type: &'s str) -> impl Iterator<Item = &'a ActivityFact> + 's {
+        self.of_type(activity_type).filter(|fact| fact.occurred_at >= self.window_start)
     }
 
     fn login_dates(&self) -> BTreeSet<NaiveDate> {
-        self.in_window(LOGIN)
-            .map(|fact| fact.occurred_at.with_timezone(&self.timezone).date_naive())
-            .collect()
+        self.in_window(LOGIN).map(|fact| fact.occurred_at.with_timezone(&self.timezone).date_naive()).collect()
     }
 
     fn progress(&self, condition: &Condition) -> NodeProgress {
@@ -237,13 +217,7 @@ impl<'a> FactView<'a> {
             Condition::And { sub_conditions } => {
                 let children = self.all_progress(sub_conditions);
                 let met_count = count_met(&children);
-                composite(
-                    kind,
-                    met_count == children.len(),
-                    met_count as f64,
-                    children.len() as f64,
-                    children,
-                )
+                composite(kind, met_count == children.len(), met_count as f64, children.len() as f64, children)
             }
             Condition::Or { sub_conditions } => {
                 let children = self.all_progress(sub_conditions);
@@ -255,56 +229,34 @@ impl<'a> FactView<'a> {
                 let met = !child.met;
                 composite(kind, met, indicator(met), 1.0, vec![child])
             }
-            Condition::LoginStreak { days } => leaf(
-                kind,
-                longest_run(&self.login_dates()) as f64,
-                f64::from(*days),
-            ),
-            Condition::LoginDays { days } => {
-                leaf(kind, self.login_dates().len() as f64, f64::from(*days))
+            Condition::LoginStreak { days } => leaf(kind, longest_run(&self.login_dates()) as f64, f64::from(*days)),
+            Condition::LoginDays { days } => leaf(kind, self.login_dates().len() as f64, f64::from(*days)),
+            Condition::FriendInvite { count } => {
+                leaf(kind, self.in_window(FRIEND_INVITED).count() as f64, f64::from(*count))
             }
-            Condition::FriendInvite { count } => leaf(
-                kind,
-                self.in_window(FRIEND_INVITED).count() as f64,
-                f64::from(*count),
-            ),
             Condition::QuestComplete { quest_id } => {
-                let completed = self.in_window(QUEST_COMPLETED).any(|fact| {
-                    fact.attributes.get("questId").and_then(Value::as_str) == Some(quest_id)
-                });
+                let completed = self
+                    .in_window(QUEST_COMPLETED)
+                    .any(|fact| fact.attributes.get("questId").and_then(Value::as_str) == Some(quest_id));
                 leaf(kind, indicator(completed), 1.0)
             }
             Condition::LevelReached { level } => {
-                let highest = self
-                    .of_type(LEVEL_UP)
-                    .filter_map(|fact| fact.attributes.get("level")?.as_i64())
-                    .max()
-                    .unwrap_or(0);
+                let highest =
+                    self.of_type(LEVEL_UP).filter_map(|fact| fact.attributes.get("level")?.as_i64()).max().unwrap_or(0);
                 leaf(kind, highest as f64, f64::from(*level))
             }
             Condition::PurchaseTotal { amount } => {
-                let total = self
-                    .in_window(PURCHASE)
-                    .filter_map(|fact| fact.attributes.get("amount")?.as_f64())
-                    .sum();
+                let total = self.in_window(PURCHASE).filter_map(|fact| fact.attributes.get("amount")?.as_f64()).sum();
                 leaf(kind, total, *amount)
             }
-            Condition::ActivityCount {
-                activity_type,
-                count,
-            } => leaf(
-                kind,
-                self.in_window(activity_type.as_str()).count() as f64,
-                f64::from(*count),
-            ),
+            Condition::ActivityCount { activity_type, count } => {
+                leaf(kind, self.in_window(activity_type.as_str()).count() as f64, f64::from(*count))
+            }
         }
     }
 
     fn all_progress(&self, conditions: &[Condition]) -> Vec<NodeProgress> {
-        conditions
-            .iter()
-            .map(|condition| self.progress(condition))
-            .collect()
+        conditions.iter().map(|condition| self.progress(condition)).collect()
     }
 }
 
@@ -319,20 +271,8 @@ fn leaf(kind: &str, reached: f64, target: f64) -> NodeProgress {
     }
 }
 
-fn composite(
-    kind: &str,
-    met: bool,
-    current: f64,
-    target: f64,
-    children: Vec<NodeProgress>,
-) -> NodeProgress {
-    NodeProgress {
-        kind: kind.to_owned(),
-        met,
-        current,
-        target,
-        children,
-    }
+fn composite(kind: &str, met: bool, current: f64, target: f64, children: Vec<NodeProgress>) -> NodeProgress {
+    NodeProgress { kind: kind.to_owned(), met, current, target, children }
 }
 
 fn count_met(children: &[NodeProgress]) -> usize {
@@ -349,11 +289,7 @@ fn longest_run(dates: &BTreeSet<NaiveDate>) -> usize {
     let mut run = 0;
     let mut previous: Option<NaiveDate> = None;
     for &date in dates {
-        run = if previous.and_then(|day| day.succ_opt()) == Some(date) {
-            run + 1
-        } else {
-            1
-        };
+        run = if previous.and_then(|day| day.succ_opt()) == Some(date) { run + 1 } else { 1 };
         longest = longest.max(run);
         previous = Some(date);
     }
@@ -374,14 +310,8 @@ mod tests {
     }
 
     fn fact(activity_type: &str, at: &str, attributes: Value) -> ActivityFact {
-        let Value::Object(attributes) = attributes else {
-            panic!("attributes must be an object")
-        };
-        ActivityFact {
-            activity_type: activity_type.to_owned(),
-            occurred_at: instant(at),
-            attributes,
-        }
+        let Value::Object(attributes) = attributes else { panic!("attributes must be an object") };
+        ActivityFact { activity_type: activity_type.to_owned(), occurred_at: instant(at), attributes }
     }
 
     fn login(at: &str) -> ActivityFact {
@@ -403,18 +333,10 @@ mod tests {
     }
 
     /// (met, current, target) of the root.
-    fn verdict(
-        condition: &Condition,
-        facts: &[ActivityFact],
-        context: &EvaluationContext,
-    ) -> (bool, f64, f64) {
+    fn verdict(condition: &Condition, facts: &[ActivityFact], context: &EvaluationContext) -> (bool, f64, f64) {
         let evaluation = evaluate(condition, facts, context);
         assert_eq!(evaluation.met, evaluation.root.met);
-        (
-            evaluation.met,
-            evaluation.root.current,
-            evaluation.root.target,
-        )
+        (evaluation.met, evaluation.root.current, evaluation.root.target)
     }
 
     #[test]
@@ -423,11 +345,7 @@ mod tests {
             (
                 "streak of three",
                 json!({"type": "LOGIN_STREAK", "days": 3}),
-                vec![
-                    login("2026-03-01T10:00:00Z"),
-                    login("2026-03-02T10:00:00Z"),
-                    login("2026-03-03T10:00:00Z"),
-                ],
+                vec![login("2026-03-01T10:00:00Z"), login("2026-03-02T10:00:00Z"), login("2026-03-03T10:00:00Z")],
                 (true, 3.0, 3.0),
             ),
             (
@@ -444,21 +362,13 @@ mod tests {
             (
                 "longest run, not the latest, counts",
                 json!({"type": "LOGIN_STREAK", "days": 2}),
-                vec![
-                    login("2026-03-01T10:00:00Z"),
-                    login("2026-03-02T10:00:00Z"),
-                    login("2026-03-10T10:00:00Z"),
-                ],
+                vec![login("2026-03-01T10:00:00Z"), login("2026-03-02T10:00:00Z"), login("2026-03-10T10:00:00Z")],
                 (true, 2.0, 2.0),
             ),
             (
                 "several logins on one day are one day",
                 json!({"type": "LOGIN_STREAK", "days": 2}),
-                vec![
-                    login("2026-03-01T01:00:00Z"),
-                    login("2026-03-01T02:00:00Z"),
-                    login("2026-03-01T23:59:59Z"),
-                ],
+                vec![login("2026-03-01T01:00:00Z"), login("2026-03-01T02:00:00Z"), login("2026-03-01T23:59:59Z")],
                 (false, 1.0, 2.0),
             ),
             (
@@ -487,10 +397,7 @@ mod tests {
             (
                 "friend invites",
                 json!({"type": "FRIEND_INVITE", "count": 2}),
-                vec![
-                    fact(FRIEND_INVITED, "2026-03-02T00:00:00Z", json!({})),
-                    login("2026-03-02T00:00:00Z"),
-                ],
+                vec![fact(FRIEND_INVITED, "2026-03-02T00:00:00Z", json!({})), login("2026-03-02T00:00:00Z")],
                 (false, 1.0, 2.0),
             ),
             (
@@ -506,16 +413,8 @@ mod tests {
                 "quest completed",
                 json!({"type": "QUEST_COMPLETE", "questId": "q1"}),
                 vec![
-                    fact(
-                        QUEST_COMPLETED,
-                        "2026-03-02T00:00:00Z",
-                        json!({"questId": "q2"}),
-                    ),
-                    fact(
-                        QUEST_COMPLETED,
-                        "2026-03-03T00:00:00Z",
-                        json!({"questId": "q1"}),
-                    ),
+                    fact(QUEST_COMPLETED, "2026-03-02T00:00:00Z", json!({"questId": "q2"})),
+                    fact(QUEST_COMPLETED, "2026-03-03T00:00:00Z", json!({"questId": "q1"})),
                 ],
                 (true, 1.0, 1.0),
             ),
@@ -523,16 +422,8 @@ mod tests {
                 "other quest, ill-typed or missing quest id",
                 json!({"type": "QUEST_COMPLETE", "questId": "1"}),
                 vec![
-                    fact(
-                        QUEST_COMPLETED,
-                        "2026-03-02T00:00:00Z",
-                        json!({"questId": "q2"}),
-                    ),
-                    fact(
-                        QUEST_COMPLETED,
-                        "2026-03-03T00:00:00Z",
-                        json!({"questId": 1}),
-                    ),
+                    fact(QUEST_COMPLETED, "2026-03-02T00:00:00Z", json!({"questId": "q2"})),
+                    fact(QUEST_COMPLETED, "2026-03-03T00:00:00Z", json!({"questId": 1})),
                     fact(QUEST_COMPLETED, "2026-03-04T00:00:00Z", json!({})),
                 ],
                 (false, 0.0, 1.0),
@@ -540,11 +431,7 @@ mod tests {
             (
                 "quest completed before the event does not count",
                 json!({"type": "QUEST_COMPLETE", "questId": "q1"}),
-                vec![fact(
-                    QUEST_COMPLETED,
-                    "2026-02-28T00:00:00Z",
-                    json!({"questId": "q1"}),
-                )],
+                vec![fact(QUEST_COMPLETED, "2026-02-28T00:00:00Z", json!({"questId": "q1"}))],
                 (false, 0.0, 1.0),
             ),
             (
@@ -588,11 +475,7 @@ mod tests {
             (
                 "refunds never make progress negative",
                 json!({"type": "PURCHASE_TOTAL", "amount": 10}),
-                vec![fact(
-                    PURCHASE,
-                    "2026-03-02T00:00:00Z",
-                    json!({"amount": -5}),
-                )],
+                vec![fact(PURCHASE, "2026-03-02T00:00:00Z", json!({"amount": -5}))],
                 (false, 0.0, 10.0),
             ),
             (
@@ -607,11 +490,7 @@ mod tests {
             ),
         ];
         for (name, condition, facts, expected) in cases {
-            assert_eq!(
-                verdict(&leaf_condition(condition), &facts, &march()),
-                expected,
-                "{name}"
-            );
+            assert_eq!(verdict(&leaf_condition(condition), &facts, &march()), expected, "{name}");
         }
     }
 
@@ -621,31 +500,15 @@ mod tests {
         let unmet = json!({"type": "LOGIN_DAYS", "days": 9});
         let facts = [login("2026-03-02T00:00:00Z")];
         let cases = [
-            (
-                json!({"type": "AND", "subConditions": [met, met]}),
-                (true, 2.0, 2.0),
-            ),
-            (
-                json!({"type": "AND", "subConditions": [met, unmet, met]}),
-                (false, 2.0, 3.0),
-            ),
-            (
-                json!({"type": "OR", "subConditions": [unmet, met, met]}),
-                (true, 1.0, 1.0),
-            ),
-            (
-                json!({"type": "OR", "subConditions": [unmet, unmet]}),
-                (false, 0.0, 1.0),
-            ),
+            (json!({"type": "AND", "subConditions": [met, met]}), (true, 2.0, 2.0)),
+            (json!({"type": "AND", "subConditions": [met, unmet, met]}), (false, 2.0, 3.0)),
+            (json!({"type": "OR", "subConditions": [unmet, met, met]}), (true, 1.0, 1.0)),
+            (json!({"type": "OR", "subConditions": [unmet, unmet]}), (false, 0.0, 1.0)),
             (json!({"type": "NOT", "condition": met}), (false, 0.0, 1.0)),
             (json!({"type": "NOT", "condition": unmet}), (true, 1.0, 1.0)),
         ];
         for (condition, expected) in cases {
-            assert_eq!(
-                verdict(&leaf_condition(condition.clone()), &facts, &march()),
-                expected,
-                "{condition}"
-            );
+            assert_eq!(verdict(&leaf_condition(condition.clone()), &facts, &march()), expected, "{condition}");
         }
     }
 
@@ -672,52 +535,20 @@ mod tests {
     fn window_bounds() {
         let start = "2026-03-01T00:00:00Z";
         let end = "2026-04-01T00:00:00Z";
-        let after_end = EvaluationContext {
-            now: instant("2026-04-05T00:00:00Z"),
-            ..march()
-        };
+        let after_end = EvaluationContext { now: instant("2026-04-05T00:00:00Z"), ..march() };
         let one_login = leaf_condition(json!({"type": "LOGIN_DAYS", "days": 1}));
         let cases = [
             ("exactly at window start counts", start, march(), true),
-            (
-                "just before window start does not",
-                "2026-02-28T23:59:59Z",
-                march(),
-                false,
-            ),
-            (
-                "just before window end counts",
-                "2026-03-31T23:59:59Z",
-                after_end,
-                true,
-            ),
+            ("just before window start does not", "2026-02-28T23:59:59Z", march(), false),
+            ("just before window end counts", "2026-03-31T23:59:59Z", after_end, true),
             ("exactly at window end does not", end, after_end, false),
-            (
-                "after window end does not",
-                "2026-04-02T00:00:00Z",
-                after_end,
-                false,
-            ),
-            (
-                "just before now counts",
-                "2026-03-19T23:59:59Z",
-                march(),
-                true,
-            ),
-            (
-                "exactly at now does not",
-                "2026-03-20T00:00:00Z",
-                march(),
-                false,
-            ),
+            ("after window end does not", "2026-04-02T00:00:00Z", after_end, false),
+            ("just before now counts", "2026-03-19T23:59:59Z", march(), true),
+            ("exactly at now does not", "2026-03-20T00:00:00Z", march(), false),
             ("after now does not", "2026-03-25T00:00:00Z", march(), false),
         ];
         for (name, at, context, counted) in cases {
-            assert_eq!(
-                evaluate(&one_login, &[login(at)], &context).met,
-                counted,
-                "{name}"
-            );
+            assert_eq!(evaluate(&one_login, &[login(at)], &context).met, counted, "{name}");
         }
     }
 
@@ -735,88 +566,27 @@ mod tests {
         let days = |days| leaf_condition(json!({"type": "LOGIN_DAYS", "days": days}));
         let streak = |days| leaf_condition(json!({"type": "LOGIN_STREAK", "days": days}));
         // One UTC day; in Seoul 23:30 on March 1st and 00:30 on March 2nd.
-        let around_seoul_midnight =
-            vec![login("2026-03-01T14:30:00Z"), login("2026-03-01T15:30:00Z")];
+        let around_seoul_midnight = vec![login("2026-03-01T14:30:00Z"), login("2026-03-01T15:30:00Z")];
         // New York springs forward on 2026-03-08 (a 23-hour day): 00:30 EST and 23:30 EDT.
         let short_day = vec![login("2026-03-08T05:30:00Z"), login("2026-03-09T03:30:00Z")];
         // Noon on March 7th (EST), 8th and 9th (EDT).
-        let streak_over_spring_forward = vec![
-            login("2026-03-07T17:00:00Z"),
-            login("2026-03-08T16:00:00Z"),
-            login("2026-03-09T16:00:00Z"),
-        ];
+        let streak_over_spring_forward =
+            vec![login("2026-03-07T17:00:00Z"), login("2026-03-08T16:00:00Z"), login("2026-03-09T16:00:00Z")];
         // New York falls back on 2026-11-01 (a 25-hour day): 00:30 EDT and 23:30 EST.
         let long_day = vec![login("2026-11-01T04:30:00Z"), login("2026-11-02T04:30:00Z")];
         // 23:00 on October 31st (EDT), November 1st and 2nd (EST).
-        let streak_over_fall_back = vec![
-            login("2026-11-01T03:00:00Z"),
-            login("2026-11-02T04:00:00Z"),
-            login("2026-11-03T04:00:00Z"),
-        ];
+        let streak_over_fall_back =
+            vec![login("2026-11-01T03:00:00Z"), login("2026-11-02T04:00:00Z"), login("2026-11-03T04:00:00Z")];
         let cases = [
-            (
-                "Seoul splits at its midnight",
-                days(2),
-                &around_seoul_midnight,
-                march_seoul,
-                true,
-            ),
-            (
-                "Seoul streak",
-                streak(2),
-                &around_seoul_midnight,
-                march_seoul,
-                true,
-            ),
-            (
-                "UTC keeps one day",
-                days(2),
-                &around_seoul_midnight,
-                march_utc,
-                false,
-            ),
-            (
-                "23-hour day is one day",
-                days(2),
-                &short_day,
-                march_new_york,
-                false,
-            ),
-            (
-                "23-hour day is two UTC days",
-                days(2),
-                &short_day,
-                march_utc,
-                true,
-            ),
-            (
-                "streak over spring forward",
-                streak(3),
-                &streak_over_spring_forward,
-                march_new_york,
-                true,
-            ),
-            (
-                "25-hour day is one day",
-                days(2),
-                &long_day,
-                march_new_york,
-                false,
-            ),
-            (
-                "25-hour day is two UTC days",
-                days(2),
-                &long_day,
-                march_utc,
-                true,
-            ),
-            (
-                "streak over fall back",
-                streak(3),
-                &streak_over_fall_back,
-                march_new_york,
-                true,
-            ),
+            ("Seoul splits at its midnight", days(2), &around_seoul_midnight, march_seoul, true),
+            ("Seoul streak", streak(2), &around_seoul_midnight, march_seoul, true),
+            ("UTC keeps one day", days(2), &around_seoul_midnight, march_utc, false),
+            ("23-hour day is one day", days(2), &short_day, march_new_york, false),
+            ("23-hour day is two UTC days", days(2), &short_day, march_utc, true),
+            ("streak over spring forward", streak(3), &streak_over_spring_forward, march_new_york, true),
+            ("25-hour day is one day", days(2), &long_day, march_new_york, false),
+            ("25-hour day is two UTC days", days(2), &long_day, march_utc, true),
+            ("streak over fall back", streak(3), &streak_over_fall_back, march_new_york, true),
         ];
         for (name, condition, facts, context, met) in cases {
             assert_eq!(evaluate(&condition, facts, &context).met, met, "{name}");
@@ -851,31 +621,19 @@ mod tests {
         ];
         for (condition, types, from) in cases {
             let query = fact_query(&leaf_condition(condition), &context);
-            let expected = FactQuery {
-                types: types.into_iter().map(str::to_owned).collect(),
-                from,
-                to: context.now,
-            };
+            let expected = FactQuery { types: types.into_iter().map(str::to_owned).collect(), from, to: context.now };
             assert_eq!(query, expected);
         }
-        let ended = EvaluationContext {
-            now: instant("2026-05-01T00:00:00Z"),
-            ..context
-        };
-        assert_eq!(
-            fact_query(&Condition::LoginDays { days: 1 }, &ended).to,
-            ended.window_end
-        );
+        let ended = EvaluationContext { now: instant("2026-05-01T00:00:00Z"), ..context };
+        assert_eq!(fact_query(&Condition::LoginDays { days: 1 }, &ended).to, ended.window_end);
     }
 
     #[test]
     fn activity_facts_read_the_stored_shape() {
-        let stored = json!({"activityType": "PURCHASE", "occurredAt": "2026-03-02T00:00:00Z", "attributes": {"amount": 5}});
+        let stored =
+            json!({"activityType": "PURCHASE", "occurredAt": "2026-03-02T00:00:00Z", "attributes": {"amount": 5}});
         let read: ActivityFact = serde_json::from_value(stored).unwrap();
-        assert_eq!(
-            read,
-            fact(PURCHASE, "2026-03-02T00:00:00Z", json!({"amount": 5}))
-        );
+        assert_eq!(read, fact(PURCHASE, "2026-03-02T00:00:00Z", json!({"amount": 5})));
     }
 
     /// Small thresholds and few activity kinds, so random trees are met about as often as not.
@@ -884,17 +642,11 @@ mod tests {
             (1u32..4).prop_map(|days| Condition::LoginStreak { days }),
             (1u32..5).prop_map(|days| Condition::LoginDays { days }),
             (1u32..3).prop_map(|count| Condition::FriendInvite { count }),
-            prop::sample::select(vec!["q1", "q2"]).prop_map(|id| Condition::QuestComplete {
-                quest_id: id.to_owned()
-            }),
+            prop::sample::select(vec!["q1", "q2"]).prop_map(|id| Condition::QuestComplete { quest_id: id.to_owned() }),
             (1u32..8).prop_map(|level| Condition::LevelReached { level }),
-            (1u32..200).prop_map(|amount| Condition::PurchaseTotal {
-                amount: f64::from(amount) / 2.0
-            }),
-            (1u32..3).prop_map(|count| Condition::ActivityCount {
-                activity_type: "BOSS_KILLED".parse().unwrap(),
-                count,
-            }),
+            (1u32..200).prop_map(|amount| Condition::PurchaseTotal { amount: f64::from(amount) / 2.0 }),
+            (1u32..3)
+                .prop_map(|count| Condition::ActivityCount { activity_type: "BOSS_KILLED".parse().unwrap(), count }),
         ]
     }
 
@@ -902,13 +654,9 @@ mod tests {
     fn condition_strategy() -> impl Strategy<Value = Condition> {
         leaf_strategy().prop_recursive(3, 24, 3, |inner| {
             prop_oneof![
-                prop::collection::vec(inner.clone(), 1..4)
-                    .prop_map(|sub_conditions| Condition::And { sub_conditions }),
-                prop::collection::vec(inner.clone(), 1..4)
-                    .prop_map(|sub_conditions| Condition::Or { sub_conditions }),
-                inner.prop_map(|condition| Condition::Not {
-                    condition: Box::new(condition)
-                }),
+                prop::collection::vec(inner.clone(), 1..4).prop_map(|sub_conditions| Condition::And { sub_conditions }),
+                prop::collection::vec(inner.clone(), 1..4).prop_map(|sub_conditions| Condition::Or { sub_conditions }),
+                inner.prop_map(|condition| Condition::Not { condition: Box::new(condition) }),
             ]
         })
     }
@@ -916,14 +664,8 @@ mod tests {
     /// Facts around March 2026, some outside the window or after now, some with ill-typed
     /// attributes.
     fn facts_strategy() -> impl Strategy<Value = Vec<ActivityFact>> {
-        let activity_type = prop::sample::select(vec![
-            LOGIN,
-            FRIEND_INVITED,
-            QUEST_COMPLETED,
-            LEVEL_UP,
-            PURCHASE,
-            "BOSS_KILLED",
-        ]);
+        let activity_type =
+            prop::sample::select(vec![LOGIN, FRIEND_INVITED, QUEST_COMPLETED, LEVEL_UP, PURCHASE, "BOSS_KILLED"]);
         let attributes = prop_oneof![
             Just(json!({})),
             prop::sample::select(vec!["q1", "q2"]).prop_map(|id| json!({"questId": id})),
@@ -932,19 +674,14 @@ mod tests {
             Just(json!({"amount": "lots", "level": [1], "questId": 1})),
         ];
         let minutes = -3 * 24 * 60..40 * 24 * 60i64;
-        let fact = (activity_type, minutes, attributes).prop_map(
-            |(activity_type, minutes, attributes)| {
-                let Value::Object(attributes) = attributes else {
-                    unreachable!()
-                };
-                ActivityFact {
-                    activity_type: activity_type.to_owned(),
-                    occurred_at: instant("2026-03-01T00:00:00Z")
-                        + chrono::Duration::minutes(minutes),
-                    attributes,
-                }
-            },
-        );
+        let fact = (activity_type, minutes, attributes).prop_map(|(activity_type, minutes, attributes)| {
+            let Value::Object(attributes) = attributes else { unreachable!() };
+            ActivityFact {
+                activity_type: activity_type.to_owned(),
+                occurred_at: instant("2026-03-01T00:00:00Z") + chrono::Duration::minutes(minutes),
+                attributes,
+            }
+        });
         prop::collection::vec(fact, 0..40)
     }
 
@@ -962,9 +699,7 @@ mod tests {
     }
 
     fn not(condition: Condition) -> Condition {
-        Condition::Not {
-            condition: Box::new(condition),
-        }
+        Condition::Not { condition: Box::new(condition) }
     }
 
     proptest! {

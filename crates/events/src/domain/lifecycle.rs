@@ -31,13 +31,7 @@ pub enum EventStatus {
 
 impl EventStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [Self; 5] = [
-        Self::Draft,
-        Self::Active,
-        Self::Inactive,
-        Self::Expired,
-        Self::Archived,
-    ];
+    pub const ALL: [Self; 5] = [Self::Draft, Self::Active, Self::Inactive, Self::Expired, Self::Archived];
 
     /// The stored spelling, e.g. `"DRAFT"`.
     pub fn as_str(self) -> &'static str {
@@ -79,10 +73,7 @@ impl FromStr for EventStatus {
     type Err = UnknownEventStatus;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == text)
-            .ok_or_else(|| UnknownEventStatus(text.to_owned()))
+        Self::ALL.into_iter().find(|status| status.as_str() == text).ok_or_else(|| UnknownEventStatus(text.to_owned()))
     }
 }
 
@@ -135,11 +126,7 @@ impl LifecycleError {
 
 /// Checks that an event may go from `from` to `to`; activation (from DRAFT or INACTIVE) also
 /// needs at least one reward, `startDate < endDate`, and `now < endDate`.
-pub fn check_transition(
-    from: EventStatus,
-    to: EventStatus,
-    facts: &ActivationFacts,
-) -> Result<(), LifecycleError> {
+pub fn check_transition(from: EventStatus, to: EventStatus, facts: &ActivationFacts) -> Result<(), LifecycleError> {
     if !from.can_become(to) {
         return Err(LifecycleError::ForbiddenTransition { from, to });
     }
@@ -208,12 +195,7 @@ mod tests {
     }
 
     fn activatable() -> ActivationFacts {
-        ActivationFacts {
-            reward_count: 1,
-            start_date: at(1),
-            end_date: at(10),
-            now: at(5),
-        }
+        ActivationFacts { reward_count: 1, start_date: at(1), end_date: at(10), now: at(5) }
     }
 
     #[test]
@@ -248,11 +230,7 @@ mod tests {
         assert_eq!(table.len(), 25);
         for (from, to, allowed) in table {
             let result = check_transition(from, to, &activatable());
-            let expected = if allowed {
-                Ok(())
-            } else {
-                Err(LifecycleError::ForbiddenTransition { from, to })
-            };
+            let expected = if allowed { Ok(()) } else { Err(LifecycleError::ForbiddenTransition { from, to }) };
             assert_eq!(result, expected, "{from} -> {to}");
             assert_eq!(from.can_become(to), allowed, "{from} -> {to}");
         }
@@ -262,50 +240,16 @@ mod tests {
     fn activation_preconditions() {
         let cases = [
             (activatable(), Ok(())),
-            (
-                ActivationFacts {
-                    reward_count: 0,
-                    ..activatable()
-                },
-                Err(LifecycleError::NoRewards),
-            ),
-            (
-                ActivationFacts {
-                    start_date: at(10),
-                    ..activatable()
-                },
-                Err(LifecycleError::InvalidSchedule),
-            ),
-            (
-                ActivationFacts {
-                    start_date: at(11),
-                    ..activatable()
-                },
-                Err(LifecycleError::InvalidSchedule),
-            ),
-            (
-                ActivationFacts {
-                    now: at(10),
-                    ..activatable()
-                },
-                Err(LifecycleError::AlreadyEnded),
-            ),
+            (ActivationFacts { reward_count: 0, ..activatable() }, Err(LifecycleError::NoRewards)),
+            (ActivationFacts { start_date: at(10), ..activatable() }, Err(LifecycleError::InvalidSchedule)),
+            (ActivationFacts { start_date: at(11), ..activatable() }, Err(LifecycleError::InvalidSchedule)),
+            (ActivationFacts { now: at(10), ..activatable() }, Err(LifecycleError::AlreadyEnded)),
             // Activating ahead of the start is fine: claims wait for startDate.
-            (
-                ActivationFacts {
-                    now: at(1) - chrono::Duration::days(3),
-                    ..activatable()
-                },
-                Ok(()),
-            ),
+            (ActivationFacts { now: at(1) - chrono::Duration::days(3), ..activatable() }, Ok(())),
         ];
         for (facts, expected) in cases {
             for from in [Draft, Inactive] {
-                assert_eq!(
-                    check_transition(from, Active, &facts),
-                    expected,
-                    "{from} with {facts:?}"
-                );
+                assert_eq!(check_transition(from, Active, &facts), expected, "{from} with {facts:?}");
             }
             // Preconditions concern activation only.
             assert_eq!(check_transition(Active, Inactive, &facts), Ok(()));
@@ -316,28 +260,17 @@ mod tests {
     fn errors_have_stable_codes() {
         let cases = [
             (
-                LifecycleError::ForbiddenTransition {
-                    from: Archived,
-                    to: Active,
-                },
+                LifecycleError::ForbiddenTransition { from: Archived, to: Active },
                 "FORBIDDEN_TRANSITION",
                 "an event cannot go from ARCHIVED to ACTIVE",
             ),
-            (
-                LifecycleError::NoRewards,
-                "NO_REWARDS",
-                "an event needs at least one reward to be activated",
-            ),
+            (LifecycleError::NoRewards, "NO_REWARDS", "an event needs at least one reward to be activated"),
             (
                 LifecycleError::InvalidSchedule,
                 "INVALID_SCHEDULE",
                 "an event can be activated only if its startDate is before its endDate",
             ),
-            (
-                LifecycleError::AlreadyEnded,
-                "ALREADY_ENDED",
-                "an event whose endDate has passed cannot be activated",
-            ),
+            (LifecycleError::AlreadyEnded, "ALREADY_ENDED", "an event whose endDate has passed cannot be activated"),
         ];
         for (error, code, message) in cases {
             assert_eq!((error.code(), error.to_string().as_str()), (code, message));
@@ -352,10 +285,7 @@ mod tests {
             assert_eq!(serde_json::from_str::<EventStatus>(&json).unwrap(), status);
             assert_eq!(status.as_str().parse::<EventStatus>(), Ok(status));
         }
-        assert_eq!(
-            "active".parse::<EventStatus>(),
-            Err(UnknownEventStatus("active".into()))
-        );
+        assert_eq!("active".parse::<EventStatus>(), Err(UnknownEventStatus("active".into())));
     }
 
     #[test]
@@ -370,12 +300,7 @@ mod tests {
         ];
         for (status, editable, can_delete, removable, visible) in table {
             assert_eq!(
-                (
-                    definition_editable(status),
-                    deletable(status),
-                    rewards_removable(status),
-                    visible_to_players(status)
-                ),
+                (definition_editable(status), deletable(status), rewards_removable(status), visible_to_players(status)),
                 (editable, can_delete, removable, visible),
                 "{status}"
             );
@@ -401,11 +326,7 @@ mod tests {
             (Draft, at(5), false),
         ];
         for (status, now, accepted) in claims {
-            assert_eq!(
-                accepts_claims(status, start, end, now),
-                accepted,
-                "{status} at {now}"
-            );
+            assert_eq!(accepts_claims(status, start, end, now), accepted, "{status} at {now}");
         }
     }
 }

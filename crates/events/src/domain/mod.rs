@@ -5,9 +5,11 @@
 //! - [`reward`]: reward types and details, stock policy and top-ups, stored reward definitions.
 //! - [`condition`]: the eligibility condition tree and its parser.
 //! - [`evaluate`]: evaluation of a condition tree against activity facts, with progress.
+//! - [`event`]: the event aggregate and the operator inputs that create and change it.
 
 pub mod condition;
 pub mod evaluate;
+pub mod event;
 pub mod lifecycle;
 pub mod reward;
 pub mod validation;

@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
-use super::validation::{
-    FieldError, ObjectReader, check_text, child_pointer, serialize_number, summarize,
-};
+use super::validation::{FieldError, ObjectReader, check_text, child_pointer, serialize_number, summarize};
 
 /// Longest reward name, and longest identifier or label inside details.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -136,42 +134,35 @@ pub fn parse_details(
 ) -> Result<RewardDetails, Vec<FieldError>> {
     let mut reader = ObjectReader::new(details, pointer_prefix)?;
     let parsed = match reward_type {
-        RewardType::Point => reader
-            .required_int("points", 1..=MAX_GRANT_AMOUNT)
-            .map(|points| RewardDetails::Point { points }),
+        RewardType::Point => {
+            reader.required_int("points", 1..=MAX_GRANT_AMOUNT).map(|points| RewardDetails::Point { points })
+        }
         RewardType::Item => {
             let item_id = reader.required_text("itemId", MAX_NAME_CHARS);
             let item_name = reader.required_text("itemName", MAX_NAME_CHARS);
             let item_grade = reader.optional_text("itemGrade", MAX_NAME_CHARS);
-            item_id
-                .zip(item_name)
-                .map(|(item_id, item_name)| RewardDetails::Item {
-                    item_id: item_id.to_owned(),
-                    item_name: item_name.to_owned(),
-                    item_grade: item_grade.map(str::to_owned),
-                })
+            item_id.zip(item_name).map(|(item_id, item_name)| RewardDetails::Item {
+                item_id: item_id.to_owned(),
+                item_name: item_name.to_owned(),
+                item_grade: item_grade.map(str::to_owned),
+            })
         }
         RewardType::Coupon => {
             let coupon_code = reader.required_text("couponCode", MAX_NAME_CHARS);
             let discount_rate = reader.required_positive_number("discountRate", 1.0);
             let description = reader.optional_text("description", MAX_DESCRIPTION_CHARS);
-            coupon_code
-                .zip(discount_rate)
-                .map(|(coupon_code, discount_rate)| RewardDetails::Coupon {
-                    coupon_code: coupon_code.to_owned(),
-                    discount_rate,
-                    description: description.map(str::to_owned),
-                })
+            coupon_code.zip(discount_rate).map(|(coupon_code, discount_rate)| RewardDetails::Coupon {
+                coupon_code: coupon_code.to_owned(),
+                discount_rate,
+                description: description.map(str::to_owned),
+            })
         }
         RewardType::VirtualCurrency => {
             let currency = reader.required_text("currency", MAX_NAME_CHARS);
             let amount = reader.required_int("amount", 1..=MAX_GRANT_AMOUNT);
             currency
                 .zip(amount)
-                .map(|(currency, amount)| RewardDetails::VirtualCurrency {
-                    currency: currency.to_owned(),
-                    amount,
-                })
+                .map(|(currency, amount)| RewardDetails::VirtualCurrency { currency: currency.to_owned(), amount })
         }
     };
     reader.finish(parsed)
@@ -218,10 +209,8 @@ pub fn parse_stock(
         }
         Some(quantity) if (1..=MAX_QUANTITY_PER_USER).contains(&quantity) => Some(quantity),
         Some(_) => {
-            errors.push(FieldError::out_of_range(
-                quantity_pointer,
-                format!("must be from 1 to {MAX_QUANTITY_PER_USER}"),
-            ));
+            errors
+                .push(FieldError::out_of_range(quantity_pointer, format!("must be from 1 to {MAX_QUANTITY_PER_USER}")));
             None
         }
     };
@@ -233,10 +222,7 @@ pub fn parse_stock(
         ));
     }
     match quantity_per_user {
-        Some(quantity_per_user) if errors.is_empty() => Ok(StockPolicy {
-            quantity_per_user,
-            total_stock,
-        }),
+        Some(quantity_per_user) if errors.is_empty() => Ok(StockPolicy { quantity_per_user, total_stock }),
         _ => Err(errors),
     }
 }
@@ -275,23 +261,15 @@ impl TopUpError {
 /// Both counters move by the same amount because units already reserved by claims stay
 /// reserved: the invariant `totalStock = remainingStock + Σ reserved` must survive a top-up.
 /// `total_stock` of `None` or `-1` is unlimited and cannot be topped up.
-pub fn top_up(
-    total_stock: Option<i64>,
-    remaining_stock: Option<i64>,
-    add: i64,
-) -> Result<(i64, i64), TopUpError> {
+pub fn top_up(total_stock: Option<i64>, remaining_stock: Option<i64>, add: i64) -> Result<(i64, i64), TopUpError> {
     if add <= 0 {
         return Err(TopUpError::NonPositiveAmount);
     }
-    match (
-        total_stock.filter(|&total| total != UNLIMITED_STOCK),
-        remaining_stock,
-    ) {
+    match (total_stock.filter(|&total| total != UNLIMITED_STOCK), remaining_stock) {
         (None, _) => Err(TopUpError::UnlimitedStock),
-        (Some(total), Some(remaining)) if (0..=total).contains(&remaining) => total
-            .checked_add(add)
-            .zip(remaining.checked_add(add))
-            .ok_or(TopUpError::Overflow),
+        (Some(total), Some(remaining)) if (0..=total).contains(&remaining) => {
+            total.checked_add(add).zip(remaining.checked_add(add)).ok_or(TopUpError::Overflow)
+        }
         (Some(_), _) => Err(TopUpError::InconsistentCounters),
     }
 }
@@ -319,6 +297,14 @@ impl fmt::Display for RewardId {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("a reward id must be 24 hex digits, got {0:?}")]
 pub struct InvalidRewardId(pub String);
+
+impl RewardId {
+    /// Wraps an id the platform generated as an ObjectId (24 hex digits by construction).
+    pub fn generated(object_id: String) -> Self {
+        debug_assert!(object_id.len() == 24, "ObjectIds are 24 hex digits");
+        Self(object_id.to_ascii_lowercase())
+    }
+}
 
 impl FromStr for RewardId {
     type Err = InvalidRewardId;
@@ -350,7 +336,7 @@ impl From<RewardId> for String {
 ///
 /// Scalar members are optional here so that a missing one is reported as a [`FieldError`]
 /// together with every other problem, not as a bare deserialization failure.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RewardInput {
     /// One of `POINT`, `ITEM`, `COUPON`, `VIRTUAL_CURRENCY`.
@@ -359,6 +345,7 @@ pub struct RewardInput {
     pub reward_name: Option<String>,
     /// Type-specific details; see [`RewardDetails`].
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub details: Value,
     /// Units one claim receives.
     pub quantity_per_user: Option<i64>,
@@ -379,29 +366,19 @@ impl RewardInput {
                 None
             }
             Some(Err(unknown)) => {
-                errors.push(FieldError::new(
-                    type_pointer,
-                    "unknown_type",
-                    unknown.to_string(),
-                ));
+                errors.push(FieldError::new(type_pointer, "unknown_type", unknown.to_string()));
                 None
             }
             Some(Ok(reward_type)) => Some(reward_type),
         };
 
-        let reward_name = parse_reward_name(self.reward_name, pointer_prefix)
-            .map_err(|error| errors.push(error))
-            .ok();
+        let reward_name = parse_reward_name(self.reward_name, pointer_prefix).map_err(|error| errors.push(error)).ok();
 
         // Without a known type there is no schema to check the details against.
         let details = reward_type.and_then(|reward_type| {
-            parse_details(
-                reward_type,
-                &self.details,
-                &child_pointer(pointer_prefix, "details"),
-            )
-            .map_err(|found| errors.extend(found))
-            .ok()
+            parse_details(reward_type, &self.details, &child_pointer(pointer_prefix, "details"))
+                .map_err(|found| errors.extend(found))
+                .ok()
         });
 
         let stock = parse_stock(self.quantity_per_user, self.total_stock, pointer_prefix)
@@ -409,11 +386,7 @@ impl RewardInput {
             .ok();
 
         match (reward_name, details, stock) {
-            (Some(reward_name), Some(details), Some(stock)) => Ok(ValidReward {
-                reward_name,
-                details,
-                stock,
-            }),
+            (Some(reward_name), Some(details), Some(stock)) => Ok(ValidReward { reward_name, details, stock }),
             _ => Err(errors),
         }
     }
@@ -457,11 +430,7 @@ impl ValidReward {
 
     /// Names the reward; a new reward starts with all of its stock remaining.
     pub fn into_definition(self, reward_id: RewardId) -> RewardDefinition {
-        RewardDefinition {
-            reward_id,
-            remaining_stock: self.stock.total_stock(),
-            reward: self,
-        }
+        RewardDefinition { reward_id, remaining_stock: self.stock.total_stock(), reward: self }
     }
 }
 
@@ -495,6 +464,24 @@ impl RewardDefinition {
     pub fn remaining_stock(&self) -> Option<i64> {
         self.remaining_stock
     }
+
+    /// The same reward (id and remaining stock) with a new definition whose stock policy keeps
+    /// the same `totalStock`: the counters belong to claims, not to the operator's edit.
+    pub fn redefine(&self, reward: ValidReward) -> Self {
+        Self { reward_id: self.reward_id.clone(), reward, remaining_stock: self.remaining_stock }
+    }
+
+    /// The operator's view of this reward, for merging a partial update into it.
+    pub fn to_input(&self) -> RewardInput {
+        let stock = self.reward.stock;
+        RewardInput {
+            reward_type: Some(self.reward.reward_type().as_str().to_owned()),
+            reward_name: Some(self.reward.reward_name.clone()),
+            details: serde_json::to_value(&self.reward.details).unwrap_or(Value::Null),
+            quantity_per_user: Some(stock.quantity_per_user()),
+            total_stock: stock.total_stock(),
+        }
+    }
 }
 
 /// The stored shape of a reward; `details` is raw JSON when read and typed when written.
@@ -527,27 +514,16 @@ impl TryFrom<RewardRecord<Value>> for RewardDefinition {
             (None, None | Some(UNLIMITED_STOCK)) => None,
             (Some(total), Some(remaining)) if (0..=total).contains(&remaining) => Some(remaining),
             _ => {
-                return Err(
-                    "/remainingStock: must be from 0 to totalStock, or null when stock is unlimited"
-                        .to_owned(),
-                );
+                return Err("/remainingStock: must be from 0 to totalStock, or null when stock is unlimited".to_owned());
             }
         };
-        Ok(Self {
-            reward_id: record.reward_id,
-            reward,
-            remaining_stock,
-        })
+        Ok(Self { reward_id: record.reward_id, reward, remaining_stock })
     }
 }
 
 impl From<RewardDefinition> for RewardRecord<RewardDetails> {
     fn from(definition: RewardDefinition) -> Self {
-        let ValidReward {
-            reward_name,
-            details,
-            stock,
-        } = definition.reward;
+        let ValidReward { reward_name, details, stock } = definition.reward;
         Self {
             reward_id: definition.reward_id,
             reward_type: details.reward_type(),
@@ -568,10 +544,7 @@ mod tests {
     use super::*;
 
     fn pointers_and_codes(errors: &[FieldError]) -> Vec<(&str, &str)> {
-        errors
-            .iter()
-            .map(|e| (e.pointer.as_str(), e.code))
-            .collect()
+        errors.iter().map(|e| (e.pointer.as_str(), e.code)).collect()
     }
 
     #[test]
@@ -579,48 +552,29 @@ mod tests {
         for reward_type in RewardType::ALL {
             let json = serde_json::to_value(reward_type).unwrap();
             assert_eq!(json, json!(reward_type.as_str()));
-            assert_eq!(
-                serde_json::from_value::<RewardType>(json).unwrap(),
-                reward_type
-            );
+            assert_eq!(serde_json::from_value::<RewardType>(json).unwrap(), reward_type);
             assert_eq!(reward_type.as_str().parse(), Ok(reward_type));
         }
-        assert_eq!(
-            "Point".parse::<RewardType>(),
-            Err(UnknownRewardType("Point".into()))
-        );
+        assert_eq!("Point".parse::<RewardType>(), Err(UnknownRewardType("Point".into())));
     }
 
     #[test]
     fn valid_details_round_trip_to_the_seed_shape() {
         let cases = [
             (RewardType::Point, json!({"points": 1000})),
-            (
-                RewardType::Item,
-                json!({"itemId": "item_code_123", "itemName": "빨간 포션", "itemGrade": "RARE"}),
-            ),
+            (RewardType::Item, json!({"itemId": "item_code_123", "itemName": "빨간 포션", "itemGrade": "RARE"})),
             (RewardType::Item, json!({"itemId": "i", "itemName": "n"})),
             (
                 RewardType::Coupon,
                 json!({"couponCode": "WELCOME2025", "discountRate": 0.1, "description": "10% 할인 쿠폰"}),
             ),
-            (
-                RewardType::Coupon,
-                json!({"couponCode": "ALL", "discountRate": 1}),
-            ),
-            (
-                RewardType::VirtualCurrency,
-                json!({"currency": "GEM", "amount": 100}),
-            ),
+            (RewardType::Coupon, json!({"couponCode": "ALL", "discountRate": 1})),
+            (RewardType::VirtualCurrency, json!({"currency": "GEM", "amount": 100})),
         ];
         for (reward_type, details) in cases {
             let parsed = parse_details(reward_type, &details, "/details").unwrap();
             assert_eq!(parsed.reward_type(), reward_type);
-            assert_eq!(
-                serde_json::to_value(&parsed).unwrap(),
-                details,
-                "{reward_type}"
-            );
+            assert_eq!(serde_json::to_value(&parsed).unwrap(), details, "{reward_type}");
         }
     }
 
@@ -628,51 +582,20 @@ mod tests {
     fn optional_details_members_may_be_null() {
         let details = json!({"itemId": "i", "itemName": "n", "itemGrade": null});
         let parsed = parse_details(RewardType::Item, &details, "").unwrap();
-        assert_eq!(
-            serde_json::to_value(parsed).unwrap(),
-            json!({"itemId": "i", "itemName": "n"})
-        );
+        assert_eq!(serde_json::to_value(parsed).unwrap(), json!({"itemId": "i", "itemName": "n"}));
     }
 
     #[test]
     fn invalid_details_report_every_bad_member() {
         let p = "/rewards/0/details";
         let cases = [
-            (
-                RewardType::Point,
-                json!({"points": 0}),
-                vec![("/rewards/0/details/points", "out_of_range")],
-            ),
-            (
-                RewardType::Point,
-                json!({"points": 1.5}),
-                vec![("/rewards/0/details/points", "wrong_type")],
-            ),
-            (
-                RewardType::Point,
-                json!({"points": "10"}),
-                vec![("/rewards/0/details/points", "wrong_type")],
-            ),
-            (
-                RewardType::Point,
-                json!({}),
-                vec![("/rewards/0/details/points", "required")],
-            ),
-            (
-                RewardType::Point,
-                json!({"points": 5, "bonus": 1}),
-                vec![("/rewards/0/details/bonus", "unknown_field")],
-            ),
-            (
-                RewardType::Point,
-                json!([1]),
-                vec![("/rewards/0/details", "wrong_type")],
-            ),
-            (
-                RewardType::Point,
-                json!(null),
-                vec![("/rewards/0/details", "required")],
-            ),
+            (RewardType::Point, json!({"points": 0}), vec![("/rewards/0/details/points", "out_of_range")]),
+            (RewardType::Point, json!({"points": 1.5}), vec![("/rewards/0/details/points", "wrong_type")]),
+            (RewardType::Point, json!({"points": "10"}), vec![("/rewards/0/details/points", "wrong_type")]),
+            (RewardType::Point, json!({}), vec![("/rewards/0/details/points", "required")]),
+            (RewardType::Point, json!({"points": 5, "bonus": 1}), vec![("/rewards/0/details/bonus", "unknown_field")]),
+            (RewardType::Point, json!([1]), vec![("/rewards/0/details", "wrong_type")]),
+            (RewardType::Point, json!(null), vec![("/rewards/0/details", "required")]),
             (
                 RewardType::Item,
                 json!({"itemId": " ", "itemGrade": 3}),
@@ -698,10 +621,7 @@ mod tests {
             (
                 RewardType::VirtualCurrency,
                 json!({"currency": "", "amount": -5}),
-                vec![
-                    ("/rewards/0/details/currency", "required"),
-                    ("/rewards/0/details/amount", "out_of_range"),
-                ],
+                vec![("/rewards/0/details/currency", "required"), ("/rewards/0/details/amount", "out_of_range")],
             ),
             // The right members for another type are still unknown here.
             (
@@ -716,57 +636,24 @@ mod tests {
         ];
         for (reward_type, details, expected) in cases {
             let errors = parse_details(reward_type, &details, p).unwrap_err();
-            assert_eq!(
-                pointers_and_codes(&errors),
-                expected,
-                "{reward_type} {details}"
-            );
+            assert_eq!(pointers_and_codes(&errors), expected, "{reward_type} {details}");
         }
     }
 
     #[test]
     fn stock_policies() {
-        let unlimited = |quantity| StockPolicy {
-            quantity_per_user: quantity,
-            total_stock: None,
-        };
-        let limited = |quantity, total| StockPolicy {
-            quantity_per_user: quantity,
-            total_stock: Some(total),
-        };
+        let unlimited = |quantity| StockPolicy { quantity_per_user: quantity, total_stock: None };
+        let limited = |quantity, total| StockPolicy { quantity_per_user: quantity, total_stock: Some(total) };
         let cases = [
             (Some(1), None, Ok(unlimited(1))),
             (Some(2), Some(-1), Ok(unlimited(2))),
             (Some(1), Some(1), Ok(limited(1, 1))),
             (Some(3), Some(100), Ok(limited(3, 100))),
-            (
-                Some(3),
-                Some(2),
-                Err(vec![("/r/totalStock", "out_of_range")]),
-            ),
-            (
-                Some(1),
-                Some(0),
-                Err(vec![("/r/totalStock", "out_of_range")]),
-            ),
-            (
-                Some(1),
-                Some(-2),
-                Err(vec![("/r/totalStock", "out_of_range")]),
-            ),
-            (
-                None,
-                Some(0),
-                Err(vec![
-                    ("/r/quantityPerUser", "required"),
-                    ("/r/totalStock", "out_of_range"),
-                ]),
-            ),
-            (
-                Some(MAX_QUANTITY_PER_USER + 1),
-                None,
-                Err(vec![("/r/quantityPerUser", "out_of_range")]),
-            ),
+            (Some(3), Some(2), Err(vec![("/r/totalStock", "out_of_range")])),
+            (Some(1), Some(0), Err(vec![("/r/totalStock", "out_of_range")])),
+            (Some(1), Some(-2), Err(vec![("/r/totalStock", "out_of_range")])),
+            (None, Some(0), Err(vec![("/r/quantityPerUser", "required"), ("/r/totalStock", "out_of_range")])),
+            (Some(MAX_QUANTITY_PER_USER + 1), None, Err(vec![("/r/quantityPerUser", "out_of_range")])),
         ];
         for (quantity, total, expected) in cases {
             let result = parse_stock(quantity, total, "/r");
@@ -790,26 +677,12 @@ mod tests {
             (None, None, 10, Err(TopUpError::UnlimitedStock)),
             (Some(-1), None, 10, Err(TopUpError::UnlimitedStock)),
             (Some(100), None, 10, Err(TopUpError::InconsistentCounters)),
-            (
-                Some(100),
-                Some(101),
-                10,
-                Err(TopUpError::InconsistentCounters),
-            ),
-            (
-                Some(100),
-                Some(-1),
-                10,
-                Err(TopUpError::InconsistentCounters),
-            ),
+            (Some(100), Some(101), 10, Err(TopUpError::InconsistentCounters)),
+            (Some(100), Some(-1), 10, Err(TopUpError::InconsistentCounters)),
             (Some(i64::MAX), Some(1), 1, Err(TopUpError::Overflow)),
         ];
         for (total, remaining, add, expected) in cases {
-            assert_eq!(
-                top_up(total, remaining, add),
-                expected,
-                "{total:?} {remaining:?} +{add}"
-            );
+            assert_eq!(top_up(total, remaining, add), expected, "{total:?} {remaining:?} +{add}");
         }
         assert_eq!(TopUpError::UnlimitedStock.code(), "UNLIMITED_STOCK");
     }
@@ -855,20 +728,13 @@ mod tests {
         }))
         .unwrap();
         let errors = unknown.validate("/rewards/0").unwrap_err();
-        assert_eq!(
-            pointers_and_codes(&errors),
-            [("/rewards/0/rewardType", "unknown_type")]
-        );
+        assert_eq!(pointers_and_codes(&errors), [("/rewards/0/rewardType", "unknown_type")]);
 
         let missing: RewardInput = serde_json::from_value(json!({})).unwrap();
         let errors = missing.validate("").unwrap_err();
         assert_eq!(
             pointers_and_codes(&errors),
-            [
-                ("/rewardType", "required"),
-                ("/rewardName", "required"),
-                ("/quantityPerUser", "required")
-            ]
+            [("/rewardType", "required"), ("/rewardName", "required"), ("/quantityPerUser", "required")]
         );
 
         for (length, expected) in [(MAX_NAME_CHARS, true), (MAX_NAME_CHARS + 1, false)] {
@@ -879,10 +745,7 @@ mod tests {
             let result = input.validate("");
             assert_eq!(result.is_ok(), expected, "{length} characters");
             if let Err(errors) = result {
-                assert_eq!(
-                    pointers_and_codes(&errors),
-                    [("/rewardName", "out_of_range")]
-                );
+                assert_eq!(pointers_and_codes(&errors), [("/rewardName", "out_of_range")]);
             }
         }
 
@@ -947,18 +810,11 @@ mod tests {
             (json!(null), json!(5), None),
         ];
         for (total, remaining, expected) in cases {
-            let read = serde_json::from_value::<RewardDefinition>(stored(
-                total.clone(),
-                remaining.clone(),
-            ));
+            let read = serde_json::from_value::<RewardDefinition>(stored(total.clone(), remaining.clone()));
             match expected {
                 Some((total_out, remaining_out)) => {
                     let written = serde_json::to_value(read.unwrap()).unwrap();
-                    assert_eq!(
-                        written,
-                        stored(total_out, remaining_out),
-                        "{total} {remaining}"
-                    );
+                    assert_eq!(written, stored(total_out, remaining_out), "{total} {remaining}");
                 }
                 None => assert!(read.is_err(), "{total} {remaining}"),
             }
@@ -967,9 +823,6 @@ mod tests {
         let mut bad_details = stored(json!(1), json!(1));
         bad_details["details"]["discountRate"] = json!(2);
         let error = serde_json::from_value::<RewardDefinition>(bad_details).unwrap_err();
-        assert!(
-            error.to_string().contains("/details/discountRate"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("/details/discountRate"), "{error}");
     }
 }

@@ -26,11 +26,7 @@ pub struct FieldError {
 impl FieldError {
     /// An error with an explicit code; prefer the named constructors for the common codes.
     pub fn new(pointer: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            pointer: pointer.into(),
-            code,
-            message: message.into(),
-        }
+        Self { pointer: pointer.into(), code, message: message.into() }
     }
 
     /// The value is missing or `null`.
@@ -62,11 +58,7 @@ impl fmt::Display for FieldError {
 
 /// Joins errors into one line, for contexts that only carry a message (serde `Deserialize`).
 pub(crate) fn summarize(errors: &[FieldError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 /// Appends one reference token to a JSON pointer, escaping `~` and `/` as RFC 6901 requires.
@@ -83,10 +75,7 @@ pub(crate) fn check_text(text: &str, pointer: &str, max_chars: usize) -> Result<
     if text.trim().is_empty() {
         Err(FieldError::new(pointer, "required", "must not be blank"))
     } else if text.chars().count() > max_chars {
-        Err(FieldError::out_of_range(
-            pointer,
-            format!("must be at most {max_chars} characters"),
-        ))
+        Err(FieldError::out_of_range(pointer, format!("must be at most {max_chars} characters")))
     } else {
         Ok(())
     }
@@ -94,10 +83,7 @@ pub(crate) fn check_text(text: &str, pointer: &str, max_chars: usize) -> Result<
 
 /// Serializes a number as a JSON integer when it has no fractional part, so `50000` read from
 /// an operator's document is written back as `50000`, not `50000.0`.
-pub(crate) fn serialize_number<S: Serializer>(
-    value: &f64,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_number<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
     // Beyond 2^53 not every integer is representable, so the float form is the honest one.
     const MAX_EXACT_INTEGER: f64 = 9_007_199_254_740_992.0;
     if value.fract() == 0.0 && value.abs() <= MAX_EXACT_INTEGER {
@@ -122,12 +108,7 @@ impl<'a> ObjectReader<'a> {
     /// Starts reading `value`, which must be a JSON object.
     pub(crate) fn new(value: &'a Value, pointer: &'a str) -> Result<Self, Vec<FieldError>> {
         match value {
-            Value::Object(object) => Ok(Self {
-                object,
-                pointer,
-                known_keys: Vec::new(),
-                errors: Vec::new(),
-            }),
+            Value::Object(object) => Ok(Self { object, pointer, known_keys: Vec::new(), errors: Vec::new() }),
             Value::Null => Err(vec![FieldError::required(pointer)]),
             _ => Err(vec![FieldError::wrong_type(pointer, "an object")]),
         }
@@ -181,10 +162,7 @@ impl<'a> ObjectReader<'a> {
             self.push(FieldError::wrong_type(pointer, "a string"));
             return None;
         };
-        check_text(text, &pointer, max_chars)
-            .map(|()| text)
-            .map_err(|error| self.push(error))
-            .ok()
+        check_text(text, &pointer, max_chars).map(|()| text).map_err(|error| self.push(error)).ok()
     }
 
     /// A string member parsed into `T`; a parse failure is recorded as `invalid` with the
@@ -200,37 +178,23 @@ impl<'a> ObjectReader<'a> {
             self.push(FieldError::wrong_type(pointer, "a string"));
             return None;
         };
-        text.parse()
-            .map_err(|error: T::Err| {
-                self.push(FieldError::new(pointer, "invalid", error.to_string()))
-            })
-            .ok()
+        text.parse().map_err(|error: T::Err| self.push(FieldError::new(pointer, "invalid", error.to_string()))).ok()
     }
 
     /// An integer member within `range`, converted to `T` (the range must fit in `T`).
-    pub(crate) fn required_int<T: TryFrom<i64>>(
-        &mut self,
-        key: &'static str,
-        range: RangeInclusive<i64>,
-    ) -> Option<T> {
+    pub(crate) fn required_int<T: TryFrom<i64>>(&mut self, key: &'static str, range: RangeInclusive<i64>) -> Option<T> {
         let value = self.required(key)?;
         let pointer = self.pointer_to(key);
         let Some(number) = value.as_number() else {
             self.push(FieldError::wrong_type(pointer, "an integer"));
             return None;
         };
-        let converted = number
-            .as_i64()
-            .filter(|n| range.contains(n))
-            .and_then(|n| T::try_from(n).ok());
+        let converted = number.as_i64().filter(|n| range.contains(n)).and_then(|n| T::try_from(n).ok());
         if converted.is_none() {
             self.push(if number.is_f64() {
                 FieldError::wrong_type(pointer, "an integer")
             } else {
-                FieldError::out_of_range(
-                    pointer,
-                    format!("must be from {} to {}", range.start(), range.end()),
-                )
+                FieldError::out_of_range(pointer, format!("must be from {} to {}", range.start(), range.end()))
             });
         }
         converted
@@ -243,10 +207,9 @@ impl<'a> ObjectReader<'a> {
         match value.as_f64() {
             None => self.push(FieldError::wrong_type(pointer, "a number")),
             Some(number) if number > 0.0 && number <= max => return Some(number),
-            Some(_) => self.push(FieldError::out_of_range(
-                pointer,
-                format!("must be greater than 0 and at most {max}"),
-            )),
+            Some(_) => {
+                self.push(FieldError::out_of_range(pointer, format!("must be greater than 0 and at most {max}")))
+            }
         }
         None
     }
@@ -271,17 +234,14 @@ impl<'a> ObjectReader<'a> {
     pub(crate) fn finish<T>(mut self, value: Option<T>) -> Result<T, Vec<FieldError>> {
         for key in self.object.keys() {
             if !self.known_keys.contains(&key.as_str()) {
-                self.errors
-                    .push(FieldError::unknown_field(self.pointer_to(key)));
+                self.errors.push(FieldError::unknown_field(self.pointer_to(key)));
             }
         }
         match value {
             Some(value) if self.errors.is_empty() => Ok(value),
             // A getter that returns `None` always records why, so the fallback only guards
             // against a caller that forgot to; it never yields an empty error list.
-            _ if self.errors.is_empty() => {
-                Err(vec![FieldError::new(self.pointer, "invalid", "is invalid")])
-            }
+            _ if self.errors.is_empty() => Err(vec![FieldError::new(self.pointer, "invalid", "is invalid")]),
             _ => Err(self.errors),
         }
     }
@@ -305,11 +265,7 @@ mod tests {
             ("", "", "/"),
         ];
         for (parent, token, expected) in cases {
-            assert_eq!(
-                child_pointer(parent, token),
-                expected,
-                "{parent:?} + {token:?}"
-            );
+            assert_eq!(child_pointer(parent, token), expected, "{parent:?} + {token:?}");
         }
         assert_eq!(child_pointer("/list", 3), "/list/3");
     }
@@ -327,12 +283,7 @@ mod tests {
     fn serialize_number_keeps_integers_integral() {
         #[derive(Serialize)]
         struct Wrapper(#[serde(serialize_with = "serialize_number")] f64);
-        let cases = [
-            (50_000.0, "50000"),
-            (0.1, "0.1"),
-            (-3.0, "-3"),
-            (1e300, "1e+300"),
-        ];
+        let cases = [(50_000.0, "50000"), (0.1, "0.1"), (-3.0, "-3"), (1e300, "1e+300")];
         for (number, expected) in cases {
             assert_eq!(serde_json::to_string(&Wrapper(number)).unwrap(), expected);
         }
@@ -352,10 +303,7 @@ mod tests {
         assert_eq!(reader.required("missing"), None);
         assert_eq!(reader.optional_text("absent", 10), None);
         let errors = reader.finish(None::<()>).unwrap_err();
-        let found: Vec<_> = errors
-            .iter()
-            .map(|e| (e.pointer.as_str(), e.code))
-            .collect();
+        let found: Vec<_> = errors.iter().map(|e| (e.pointer.as_str(), e.code)).collect();
         assert_eq!(
             found,
             [
@@ -380,9 +328,7 @@ mod tests {
         let list = reader.required_array("list").map(<[Value]>::len);
         let note = reader.optional_text("note", 10);
         assert_eq!(
-            reader
-                .finish(Some((name, count, rate, list, note)))
-                .unwrap(),
+            reader.finish(Some((name, count, rate, list, note))).unwrap(),
             (Some("Potion"), Some(3), Some(0.5), Some(0), None)
         );
     }

@@ -1,0 +1,35 @@
+//! `GET /api/v1/audit-logs`: the events side of the audit trail.
+
+use axum::Json;
+use axum::extract::State;
+use bestow_core::ApiError;
+use bestow_core::audit::{AuditEntry, AuditQuery};
+use bestow_core::extract::{Authorized, require};
+use bestow_core::json::ValidQuery;
+use bestow_core::page::{Page, PageParams, PageRequest};
+use bestow_core::problem::Problem;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::EventsState;
+
+pub(super) fn router() -> OpenApiRouter<EventsState> {
+    OpenApiRouter::new().routes(routes!(list_audit_logs))
+}
+
+/// Events-side mutations by operators, admins and the platform itself, newest first
+/// (AUDITOR, ADMIN).
+#[utoipa::path(get, path = "/api/v1/audit-logs", tag = "audit", params(AuditQuery, PageParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Page<AuditEntry>),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+    ))]
+async fn list_audit_logs(
+    _caller: Authorized<require::ReadAuditLogs>,
+    State(state): State<EventsState>,
+    ValidQuery(query): ValidQuery<AuditQuery>,
+    ValidQuery(page): ValidQuery<PageParams>,
+) -> Result<Json<Page<AuditEntry>>, ApiError> {
+    Ok(Json(state.catalog.audit_log(&query, PageRequest::try_from(&page)?).await?))
+}

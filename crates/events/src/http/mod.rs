@@ -1,0 +1,49 @@
+//! The events service's HTTP resources, per `API.md`.
+
+mod audit;
+mod events;
+mod rewards;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use axum::http::{HeaderMap, HeaderValue, header};
+use bestow_core::ApiError;
+use bestow_core::token::TokenVerifier;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::catalog::EventCatalog;
+
+/// What every events handler can reach.
+#[derive(Clone)]
+pub struct EventsState {
+    pub catalog: Arc<EventCatalog>,
+    pub verifier: TokenVerifier,
+}
+
+impl FromRef<EventsState> for TokenVerifier {
+    fn from_ref(state: &EventsState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// Every public events route, documented.
+pub fn router(state: EventsState) -> OpenApiRouter {
+    OpenApiRouter::new().merge(events::router()).merge(rewards::router()).merge(audit::router()).with_state(state)
+}
+
+/// The `ETag` of an event version.
+fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+/// The version an `If-Match` header names: `None` without the header; a header that names no
+/// version of ours can match nothing, so it fails the precondition.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().map_err(|_| ApiError::PreconditionFailed)?.trim();
+    let version = text.trim_start_matches("W/").trim_matches('"');
+    version.parse().map(Some).map_err(|_| ApiError::PreconditionFailed)
+}

@@ -1,0 +1,76 @@
+//! The storage port of the event catalog (`event_db`).
+//!
+//! Writes are compare-and-set on the event's `version`, and each commits with its audit entry.
+//! Stock counters move only by single conditional updates ([`EventStore::top_up`] here, stock
+//! reservations in the claim saga), never by rewriting a whole event read earlier.
+
+use async_trait::async_trait;
+use bestow_core::audit::{AuditBuilder, AuditEntry, AuditQuery};
+use bestow_core::page::PageRequest;
+use bestow_core::store::StoreError;
+use chrono::{DateTime, Utc};
+
+use crate::domain::event::Event;
+use crate::domain::lifecycle::EventStatus;
+
+/// Sort keys of the event list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventSortKey {
+    #[default]
+    CreatedAt,
+    StartDate,
+}
+
+/// Filters of the event list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only these statuses; `None` for all.
+    pub statuses: Option<Vec<EventStatus>>,
+    /// Only events with `startDate <= activeAt < endDate`.
+    pub active_at: Option<DateTime<Utc>>,
+    /// Case-insensitive substring of `eventName`.
+    pub name_contains: Option<String>,
+    pub sort: EventSortKey,
+    pub descending: bool,
+}
+
+/// Storage of events, their embedded rewards and the events audit log.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Inserts a new event with its rewards and its audit entry.
+    async fn insert_event(&self, event: &Event, audit: &AuditEntry) -> Result<(), StoreError>;
+
+    async fn event(&self, id: &str) -> Result<Option<Event>, StoreError>;
+
+    async fn list_events(&self, filter: &EventFilter, page: PageRequest) -> Result<(Vec<Event>, u64), StoreError>;
+
+    /// Replaces the stored event by `event` if its stored version is `expected_version`
+    /// (`Conflict("version")` otherwise, `NotFound` if absent). Rewards absent from `event` are
+    /// removed and new ones inserted. Stock counters of existing rewards are written only while
+    /// the stored event is DRAFT: afterwards claims move them and a stale copy must not.
+    async fn replace_event(&self, event: &Event, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError>;
+
+    /// Deletes the event if its stored version is `expected_version`.
+    async fn delete_event(&self, id: &str, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError>;
+
+    /// Adds `add` units to both `totalStock` and `remainingStock` of a limited reward in one
+    /// conditional update, bumps the event's version, and returns the event after it.
+    /// `Conflict("unlimited")` for unlimited stock, `NotFound` for an unknown event or reward.
+    async fn top_up(
+        &self,
+        event_id: &str,
+        reward_id: &str,
+        add: i64,
+        at: DateTime<Utc>,
+        audit: AuditBuilder<Event>,
+    ) -> Result<Event, StoreError>;
+
+    /// Moves every ACTIVE or INACTIVE event whose `endDate <= now` to EXPIRED, auditing each;
+    /// returns the events it expired.
+    async fn expire_due(&self, now: DateTime<Utc>, audit: AuditBuilder<Event>) -> Result<Vec<Event>, StoreError>;
+
+    /// One page of events-side audit entries, newest first.
+    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<(Vec<AuditEntry>, u64), StoreError>;
+}

@@ -1,0 +1,95 @@
+//! The audit tables both databases keep (`auth_db.audit_logs`, `event_db.audit_logs`).
+
+use bestow_core::audit::{AuditEntry, AuditQuery};
+use bestow_core::page::PageRequest;
+use bestow_core::store::StoreError;
+use rusqlite::{Connection, Row, params, params_from_iter};
+
+use crate::database::{from_text, map_error, to_text};
+use crate::filters::{Filters, count, page_values};
+
+/// Appends one entry (inside the caller's transaction).
+pub(crate) fn insert_audit(connection: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
+    connection
+        .execute(
+            "INSERT INTO audit_logs (_id, actorId, actorUsername, action, targetType, targetId, before, after, at, requestId)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                entry.id,
+                entry.actor_id,
+                entry.actor_username,
+                entry.action,
+                entry.target_type,
+                entry.target_id,
+                entry.before.as_ref().map(ToString::to_string),
+                entry.after.as_ref().map(ToString::to_string),
+                to_text(entry.at),
+                entry.request_id,
+            ],
+        )
+        .map_err(map_error)?;
+    Ok(())
+}
+
+fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+    let json = |index: usize| -> rusqlite::Result<Option<serde_json::Value>> {
+        row.get::<_, Option<String>>(index)?
+            .map(|text| {
+                serde_json::from_str(&text).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+                })
+            })
+            .transpose()
+    };
+    Ok(AuditEntry {
+        id: row.get(0)?,
+        actor_id: row.get(1)?,
+        actor_username: row.get(2)?,
+        action: row.get(3)?,
+        target_type: row.get(4)?,
+        target_id: row.get(5)?,
+        before: json(6)?,
+        after: json(7)?,
+        at: from_text(&row.get::<_, String>(8)?)?,
+        request_id: row.get(9)?,
+    })
+}
+
+/// Lists audit entries of `table` matching `query`, newest first. Shared by both services'
+/// audit tables, which have the same shape.
+pub(crate) fn list_audit(
+    connection: &Connection,
+    table: &str,
+    query: &AuditQuery,
+    page: PageRequest,
+) -> Result<(Vec<AuditEntry>, u64), StoreError> {
+    let mut filters = Filters::default();
+    if let Some(actor) = &query.actor {
+        filters.add("actorId = ?", actor.clone());
+    }
+    if let Some(action) = &query.action {
+        filters.add("action = ?", action.clone());
+    }
+    if let Some(target) = &query.target_id {
+        filters.add("targetId = ?", target.clone());
+    }
+    if let Some(from) = query.from {
+        filters.add("at >= ?", to_text(from));
+    }
+    if let Some(to) = query.to {
+        filters.add("at < ?", to_text(to));
+    }
+    let total = count(connection, table, &filters)?;
+    let sql = format!(
+        "SELECT _id, actorId, actorUsername, action, targetType, targetId, before, after, at, requestId
+         FROM {table} {} ORDER BY at DESC, _id DESC LIMIT ? OFFSET ?",
+        filters.where_clause()
+    );
+    let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
+    let entries = statement
+        .query_map(params_from_iter(page_values(&filters.values, page).iter()), audit_from_row)
+        .map_err(map_error)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_error)?;
+    Ok((entries, total))
+}

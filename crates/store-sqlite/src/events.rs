@@ -1,0 +1,467 @@
+//! `event.db`: the SQLite adapter of [`EventStore`].
+//!
+//! The seed embeds rewards in the event document; here they live in `event_rewards`, one row
+//! per reward with the seed's field names, so that a stock change is a single conditional
+//! `UPDATE` of one row. A `CHECK` keeps `remainingStock` from ever going below zero.
+
+use async_trait::async_trait;
+use bestow_core::audit::{AuditBuilder, AuditEntry, AuditQuery};
+use bestow_core::page::PageRequest;
+use bestow_core::store::StoreError;
+use bestow_events::domain::condition::Condition;
+use bestow_events::domain::event::{Event, GrantPolicy};
+use bestow_events::domain::lifecycle::EventStatus;
+use bestow_events::domain::reward::RewardDefinition;
+use bestow_events::store::{EventFilter, EventSortKey, EventStore};
+use bestow_events::view::RewardView;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
+use serde_json::{Value, json};
+
+use crate::audit::{insert_audit, list_audit};
+use crate::database::{Database, from_text, map_error, to_text};
+use crate::filters::{Filters, count, page_values};
+
+const MIGRATIONS: &[&str] = &[r"
+    CREATE TABLE events (
+        _id          TEXT PRIMARY KEY,
+        eventName    TEXT NOT NULL,
+        description  TEXT NOT NULL,
+        startDate    TEXT NOT NULL,
+        endDate      TEXT NOT NULL,
+        conditions   TEXT,
+        status       TEXT NOT NULL,
+        createdBy    TEXT NOT NULL,
+        createdAt    TEXT NOT NULL,
+        updatedAt    TEXT NOT NULL,
+        timezone     TEXT NOT NULL,
+        grantPolicy  TEXT NOT NULL,
+        version      INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX events_status_endDate ON events (status, endDate);
+    CREATE INDEX events_startDate ON events (startDate, _id);
+    CREATE INDEX events_createdAt ON events (createdAt, _id);
+
+    CREATE TABLE event_rewards (
+        eventId          TEXT NOT NULL REFERENCES events (_id) ON DELETE CASCADE,
+        rewardId         TEXT NOT NULL,
+        position         INTEGER NOT NULL,
+        rewardType       TEXT NOT NULL,
+        rewardName       TEXT NOT NULL,
+        details          TEXT NOT NULL,
+        quantityPerUser  INTEGER NOT NULL,
+        totalStock       INTEGER,
+        remainingStock   INTEGER CHECK (remainingStock IS NULL OR remainingStock >= 0),
+        PRIMARY KEY (eventId, rewardId)
+    ) STRICT;
+
+    CREATE TABLE audit_logs (
+        _id            TEXT PRIMARY KEY,
+        actorId        TEXT NOT NULL,
+        actorUsername  TEXT NOT NULL,
+        action         TEXT NOT NULL,
+        targetType     TEXT NOT NULL,
+        targetId       TEXT NOT NULL,
+        before         TEXT,
+        after          TEXT,
+        at             TEXT NOT NULL,
+        requestId      TEXT
+    ) STRICT;
+    CREATE INDEX audit_logs_at ON audit_logs (at, _id);
+    CREATE INDEX audit_logs_actor ON audit_logs (actorId, at);
+    CREATE INDEX audit_logs_target ON audit_logs (targetId, at);
+"];
+
+/// The event store on SQLite.
+#[derive(Debug, Clone)]
+pub struct SqliteEventStore {
+    db: Database,
+}
+
+impl SqliteEventStore {
+    /// Opens `event.db` at `path`, creating or migrating its schema.
+    pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+        Ok(Self { db: Database::open(path, MIGRATIONS)? })
+    }
+}
+
+const EVENT_COLUMNS: &str = "_id, eventName, description, startDate, endDate, conditions, status, createdBy, \
+                             createdAt, updatedAt, timezone, grantPolicy, version";
+
+fn corrupt(index: usize, reason: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        index,
+        rusqlite::types::Type::Text,
+        Box::<dyn std::error::Error + Send + Sync>::from(reason.to_string()),
+    )
+}
+
+/// An event row without its rewards.
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+    let conditions = row
+        .get::<_, Option<String>>(5)?
+        .map(|text| serde_json::from_str::<Condition>(&text).map_err(|e| corrupt(5, e)))
+        .transpose()?;
+    let status: String = row.get(6)?;
+    let timezone: String = row.get(10)?;
+    let grant_policy: String = row.get(11)?;
+    Ok(Event {
+        id: row.get(0)?,
+        event_name: row.get(1)?,
+        description: row.get(2)?,
+        start_date: from_text(&row.get::<_, String>(3)?)?,
+        end_date: from_text(&row.get::<_, String>(4)?)?,
+        conditions,
+        status: status.parse::<EventStatus>().map_err(|e| corrupt(6, e))?,
+        rewards: Vec::new(),
+        created_by: row.get(7)?,
+        created_at: from_text(&row.get::<_, String>(8)?)?,
+        updated_at: from_text(&row.get::<_, String>(9)?)?,
+        timezone: timezone.parse().map_err(|e| corrupt(10, e))?,
+        grant_policy: serde_json::from_value::<GrantPolicy>(Value::String(grant_policy)).map_err(|e| corrupt(11, e))?,
+        version: row.get(12)?,
+    })
+}
+
+fn reward_from_row(row: &Row<'_>) -> rusqlite::Result<RewardDefinition> {
+    let details: String = row.get(3)?;
+    let document = json!({
+        "rewardId": row.get::<_, String>(0)?,
+        "rewardType": row.get::<_, String>(1)?,
+        "rewardName": row.get::<_, String>(2)?,
+        "details": serde_json::from_str::<Value>(&details).map_err(|e| corrupt(3, e))?,
+        "quantityPerUser": row.get::<_, i64>(4)?,
+        "totalStock": row.get::<_, Option<i64>>(5)?,
+        "remainingStock": row.get::<_, Option<i64>>(6)?,
+    });
+    serde_json::from_value(document).map_err(|e| corrupt(0, e))
+}
+
+fn load_rewards(connection: &Connection, event: &mut Event) -> Result<(), StoreError> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT rewardId, rewardType, rewardName, details, quantityPerUser, totalStock, remainingStock
+             FROM event_rewards WHERE eventId = ?1 ORDER BY position",
+        )
+        .map_err(map_error)?;
+    event.rewards = statement
+        .query_map([&event.id], reward_from_row)
+        .map_err(map_error)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_error)?;
+    Ok(())
+}
+
+fn select_event(connection: &Connection, id: &str) -> Result<Option<Event>, StoreError> {
+    let event = connection
+        .query_row(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE _id = ?1"), [id], event_from_row)
+        .optional()
+        .map_err(map_error)?;
+    match event {
+        Some(mut event) => {
+            load_rewards(connection, &mut event)?;
+            Ok(Some(event))
+        }
+        None => Ok(None),
+    }
+}
+
+fn conditions_text(event: &Event) -> Option<String> {
+    event.conditions.as_ref().and_then(|c| serde_json::to_string(c).ok())
+}
+
+fn grant_policy_text(policy: GrantPolicy) -> String {
+    serde_json::to_value(policy).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// Inserts or updates every reward of `event` and removes the ones it no longer has.
+/// Counters of existing rows are written only when `write_counters` is set.
+fn write_rewards(tx: &Transaction<'_>, event: &Event, write_counters: bool) -> Result<(), StoreError> {
+    let ids: Vec<String> = event.rewards.iter().map(|r| r.reward_id().as_str().to_owned()).collect();
+    let mut existing = tx.prepare_cached("SELECT rewardId FROM event_rewards WHERE eventId = ?1").map_err(map_error)?;
+    let stored: Vec<String> = existing
+        .query_map([&event.id], |row| row.get(0))
+        .map_err(map_error)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(map_error)?;
+    for gone in stored.iter().filter(|id| !ids.contains(id)) {
+        tx.execute("DELETE FROM event_rewards WHERE eventId = ?1 AND rewardId = ?2", params![event.id, gone])
+            .map_err(map_error)?;
+    }
+    for (position, reward) in event.rewards.iter().enumerate() {
+        let view = RewardView::from(reward);
+        let details = view.details.to_string();
+        let position = i64::try_from(position).unwrap_or(i64::MAX);
+        if stored.contains(&view.reward_id) {
+            tx.execute(
+                "UPDATE event_rewards SET position = ?3, rewardType = ?4, rewardName = ?5, details = ?6,
+                     quantityPerUser = ?7
+                 WHERE eventId = ?1 AND rewardId = ?2",
+                params![
+                    event.id,
+                    view.reward_id,
+                    position,
+                    view.reward_type,
+                    view.reward_name,
+                    details,
+                    view.quantity_per_user
+                ],
+            )
+            .map_err(map_error)?;
+            if write_counters {
+                tx.execute(
+                    "UPDATE event_rewards SET totalStock = ?3, remainingStock = ?4 WHERE eventId = ?1 AND rewardId = ?2",
+                    params![event.id, view.reward_id, view.total_stock, view.remaining_stock],
+                )
+                .map_err(map_error)?;
+            }
+        } else {
+            tx.execute(
+                "INSERT INTO event_rewards (eventId, rewardId, position, rewardType, rewardName, details,
+                     quantityPerUser, totalStock, remainingStock)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    event.id,
+                    view.reward_id,
+                    position,
+                    view.reward_type,
+                    view.reward_name,
+                    details,
+                    view.quantity_per_user,
+                    view.total_stock,
+                    view.remaining_stock
+                ],
+            )
+            .map_err(map_error)?;
+        }
+    }
+    Ok(())
+}
+
+/// Compare-and-set of the event row on `expected_version`; `Conflict` or `NotFound` when lost.
+fn update_event_row(tx: &Transaction<'_>, event: &Event, expected_version: i64) -> Result<(), StoreError> {
+    let changed = tx
+        .execute(
+            "UPDATE events SET eventName = ?3, description = ?4, startDate = ?5, endDate = ?6, conditions = ?7,
+                 status = ?8, updatedAt = ?9, timezone = ?10, grantPolicy = ?11, version = ?12
+             WHERE _id = ?1 AND version = ?2",
+            params![
+                event.id,
+                expected_version,
+                event.event_name,
+                event.description,
+                to_text(event.start_date),
+                to_text(event.end_date),
+                conditions_text(event),
+                event.status.as_str(),
+                to_text(event.updated_at),
+                event.timezone.name(),
+                grant_policy_text(event.grant_policy),
+                event.version,
+            ],
+        )
+        .map_err(map_error)?;
+    if changed == 1 {
+        return Ok(());
+    }
+    let exists: bool = tx
+        .query_row("SELECT EXISTS (SELECT 1 FROM events WHERE _id = ?1)", [&event.id], |row| row.get(0))
+        .map_err(map_error)?;
+    Err(if exists { StoreError::Conflict("version") } else { StoreError::NotFound })
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(map_error)).await
+    }
+
+    async fn insert_event(&self, event: &Event, audit: &AuditEntry) -> Result<(), StoreError> {
+        let (event, audit) = (event.clone(), audit.clone());
+        self.db
+            .write(move |connection| {
+                let tx = connection.transaction().map_err(map_error)?;
+                tx.execute(
+                    &format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+                    params![
+                        event.id,
+                        event.event_name,
+                        event.description,
+                        to_text(event.start_date),
+                        to_text(event.end_date),
+                        conditions_text(&event),
+                        event.status.as_str(),
+                        event.created_by,
+                        to_text(event.created_at),
+                        to_text(event.updated_at),
+                        event.timezone.name(),
+                        grant_policy_text(event.grant_policy),
+                        event.version,
+                    ],
+                )
+                .map_err(map_error)?;
+                write_rewards(&tx, &event, true)?;
+                insert_audit(&tx, &audit)?;
+                tx.commit().map_err(map_error)
+            })
+            .await
+    }
+
+    async fn event(&self, id: &str) -> Result<Option<Event>, StoreError> {
+        let id = id.to_owned();
+        self.db.read(move |c| select_event(c, &id)).await
+    }
+
+    async fn list_events(&self, filter: &EventFilter, page: PageRequest) -> Result<(Vec<Event>, u64), StoreError> {
+        let mut filters = Filters::default();
+        if let Some(statuses) = &filter.statuses {
+            if statuses.is_empty() {
+                return Ok((Vec::new(), 0));
+            }
+            let list: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+            filters.add("status IN (SELECT value FROM json_each(?))", serde_json::to_string(&list).unwrap_or_default());
+        }
+        if let Some(at) = filter.active_at {
+            filters.add("startDate <= ?", to_text(at));
+            filters.add("endDate > ?", to_text(at));
+        }
+        if let Some(text) = &filter.name_contains {
+            filters.add("instr(lower(eventName), lower(?)) > 0", text.clone());
+        }
+        let column = match filter.sort {
+            EventSortKey::CreatedAt => "createdAt",
+            EventSortKey::StartDate => "startDate",
+        };
+        let direction = if filter.descending { "DESC" } else { "ASC" };
+        self.db
+            .read(move |connection| {
+                let total = count(connection, "events", &filters)?;
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM events {} ORDER BY {column} {direction}, _id {direction} LIMIT ? OFFSET ?",
+                    filters.where_clause()
+                );
+                let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
+                let mut events = statement
+                    .query_map(params_from_iter(page_values(&filters.values, page).iter()), event_from_row)
+                    .map_err(map_error)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(map_error)?;
+                for event in &mut events {
+                    load_rewards(connection, event)?;
+                }
+                Ok((events, total))
+            })
+            .await
+    }
+
+    async fn replace_event(&self, event: &Event, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError> {
+        let (event, audit) = (event.clone(), audit.clone());
+        self.db
+            .write(move |connection| {
+                let tx = connection.transaction().map_err(map_error)?;
+                let stored_status: Option<String> = tx
+                    .query_row("SELECT status FROM events WHERE _id = ?1", [&event.id], |row| row.get(0))
+                    .optional()
+                    .map_err(map_error)?;
+                let was_draft = stored_status.as_deref() == Some(EventStatus::Draft.as_str());
+                update_event_row(&tx, &event, expected_version)?;
+                write_rewards(&tx, &event, was_draft)?;
+                insert_audit(&tx, &audit)?;
+                tx.commit().map_err(map_error)
+            })
+            .await
+    }
+
+    async fn delete_event(&self, id: &str, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError> {
+        let (id, audit) = (id.to_owned(), audit.clone());
+        self.db
+            .write(move |connection| {
+                let tx = connection.transaction().map_err(map_error)?;
+                let deleted = tx
+                    .execute("DELETE FROM events WHERE _id = ?1 AND version = ?2", params![id, expected_version])
+                    .map_err(map_error)?;
+                if deleted == 0 {
+                    return Err(StoreError::Conflict("version"));
+                }
+                insert_audit(&tx, &audit)?;
+                tx.commit().map_err(map_error)
+            })
+            .await
+    }
+
+    async fn top_up(
+        &self,
+        event_id: &str,
+        reward_id: &str,
+        add: i64,
+        at: DateTime<Utc>,
+        audit: AuditBuilder<Event>,
+    ) -> Result<Event, StoreError> {
+        let (event_id, reward_id) = (event_id.to_owned(), reward_id.to_owned());
+        self.db
+            .write(move |connection| {
+                let tx = connection.transaction().map_err(map_error)?;
+                let before = select_event(&tx, &event_id)?.ok_or(StoreError::NotFound)?;
+                // Relative to whatever the counters are now, so concurrent reservations are kept.
+                let changed = tx
+                    .execute(
+                        "UPDATE event_rewards SET totalStock = totalStock + ?3, remainingStock = remainingStock + ?3
+                         WHERE eventId = ?1 AND rewardId = ?2 AND totalStock IS NOT NULL",
+                        params![event_id, reward_id, add],
+                    )
+                    .map_err(map_error)?;
+                if changed == 0 {
+                    let known = before.reward(&reward_id).is_some();
+                    return Err(if known { StoreError::Conflict("unlimited") } else { StoreError::NotFound });
+                }
+                tx.execute(
+                    "UPDATE events SET version = version + 1, updatedAt = ?2 WHERE _id = ?1",
+                    params![event_id, to_text(at)],
+                )
+                .map_err(map_error)?;
+                let after = select_event(&tx, &event_id)?.ok_or(StoreError::NotFound)?;
+                insert_audit(&tx, &audit(&before, &after))?;
+                tx.commit().map_err(map_error)?;
+                Ok(after)
+            })
+            .await
+    }
+
+    async fn expire_due(&self, now: DateTime<Utc>, audit: AuditBuilder<Event>) -> Result<Vec<Event>, StoreError> {
+        self.db
+            .write(move |connection| {
+                let tx = connection.transaction().map_err(map_error)?;
+                let due: Vec<String> = {
+                    let mut statement = tx
+                        .prepare_cached(
+                            "SELECT _id FROM events WHERE status IN ('ACTIVE', 'INACTIVE') AND endDate <= ?1",
+                        )
+                        .map_err(map_error)?;
+                    statement
+                        .query_map([to_text(now)], |row| row.get(0))
+                        .map_err(map_error)?
+                        .collect::<rusqlite::Result<_>>()
+                        .map_err(map_error)?
+                };
+                let mut expired = Vec::with_capacity(due.len());
+                for id in due {
+                    let Some(before) = select_event(&tx, &id)? else { continue };
+                    let mut after = before.clone();
+                    after.status = EventStatus::Expired;
+                    after.updated_at = now;
+                    after.version += 1;
+                    update_event_row(&tx, &after, before.version)?;
+                    insert_audit(&tx, &audit(&before, &after))?;
+                    expired.push(after);
+                }
+                tx.commit().map_err(map_error)?;
+                Ok(expired)
+            })
+            .await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<(Vec<AuditEntry>, u64), StoreError> {
+        let query = query.clone();
+        self.db.read(move |c| list_audit(c, "audit_logs", &query, page)).await
+    }
+}
