@@ -15,7 +15,17 @@ use bestow_auth::http::AuthState;
 use bestow_auth::{AuthService, AuthStore, SigningKeys};
 use bestow_core::http::{Probe, ReadinessCheck, ops_router, with_common_layers};
 use bestow_core::token::TokenVerifier;
+use bestow_events::claims::ClaimService;
+use bestow_events::claims::fault::FaultSwitch;
+use bestow_events::claims::recovery::run_recovery;
+use bestow_events::claims::saga::{ClaimSaga, ConditionCheck};
+use bestow_events::directory::{UserDirectory, UserState};
+use bestow_events::domain::event::Event;
+use bestow_events::domain::saga::CallOutcome;
 use bestow_events::expiry::run_expiry;
+use bestow_events::grants::ledger::LedgerGranter;
+use bestow_events::grants::webhook::WebhookGranter;
+use bestow_events::grants::{RewardGranter, RoutedGranter};
 use bestow_events::http::EventsState;
 use bestow_events::{EventCatalog, EventStore};
 use bestow_store_sqlite::{SqliteAuthStore, SqliteEventStore};
@@ -38,6 +48,8 @@ use crate::config::Config;
         (name = "users", description = "Account administration (ADMIN)"),
         (name = "audit", description = "Audit trail (AUDITOR, ADMIN)"),
         (name = "events", description = "Event catalog and lifecycle"),
+        (name = "claims", description = "Reward claims and their saga"),
+        (name = "wallets", description = "Balances of the built-in reward ledger"),
         (name = "rewards", description = "Rewards embedded in events"),
     )
 )]
@@ -99,10 +111,14 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
         );
 
-        let event_store: Arc<dyn EventStore> = Arc::new(
+        let event_db = Arc::new(
             SqliteEventStore::open(&config.data_dir.join("event.db")).context("cannot open the event database")?,
         );
+        let event_store: Arc<dyn EventStore> = event_db.clone();
         let catalog = Arc::new(EventCatalog::new(event_store.clone()));
+        let claims = build_claims(config, &event_db, auth.service.store().clone())?;
+        let recovery =
+            tokio::spawn(run_recovery(claims.saga().clone(), Duration::from_millis(config.recovery_sweep_ms)));
         let expiry = tokio::spawn(run_expiry(catalog.clone(), Duration::from_secs(config.expiry_sweep_secs)));
 
         let auth_store = auth.service.store().clone();
@@ -116,7 +132,7 @@ impl Application {
                 async move { store.ping().await }
             })),
         ];
-        let events_state = EventsState { catalog, verifier: auth.verifier.clone() };
+        let events_state = EventsState { catalog, verifier: auth.verifier.clone(), claims, ledger: event_db.clone() };
         let auth_state = AuthState { service: auth.service, verifier: auth.verifier };
         let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
             .merge(bestow_auth::http::router(auth_state))
@@ -130,7 +146,7 @@ impl Application {
 
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
-        Ok(Self { listener, router, background: vec![expiry] })
+        Ok(Self { listener, router, background: vec![expiry, recovery] })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -172,5 +188,71 @@ fn announce(outcome: Bootstrap) {
                 bootstrap::ADMIN_USERNAME
             );
         }
+    }
+}
+
+/// The claim saga and its API service, on `event.db`, with the configured granters.
+fn build_claims(
+    config: &Config,
+    event_db: &Arc<SqliteEventStore>,
+    users: Arc<dyn AuthStore>,
+) -> anyhow::Result<Arc<ClaimService>> {
+    let ledger: Arc<dyn RewardGranter> = Arc::new(LedgerGranter::new(event_db.clone()));
+    let mut granter = RoutedGranter::new(ledger.clone());
+    if let (Some(url), Some(secret)) = (&config.webhook_url, &config.webhook_secret) {
+        let webhook: Arc<dyn RewardGranter> = Arc::new(
+            WebhookGranter::new(url, secret, Duration::from_millis(config.webhook_timeout_ms))
+                .map_err(anyhow::Error::msg)?,
+        );
+        let types = config.webhook_types().map_err(anyhow::Error::msg)?;
+        let types = if types.is_empty() { bestow_events::domain::reward::RewardType::ALL.to_vec() } else { types };
+        for reward_type in types {
+            granter = granter.route(reward_type, webhook.clone());
+        }
+    }
+    let saga = Arc::new(ClaimSaga::new(
+        event_db.clone(),
+        event_db.clone(),
+        Arc::new(AuthDirectory(users)),
+        Arc::new(NoFacts),
+        Arc::new(granter),
+        config.saga_settings(),
+        FaultSwitch::from_env(),
+    ));
+    Ok(Arc::new(ClaimService::new(
+        event_db.clone(),
+        event_db.clone(),
+        saga,
+        Duration::from_millis(config.claim_wait_ms),
+    )))
+}
+
+/// The user directory of all-in-one mode: an in-process read of the auth store.
+struct AuthDirectory(Arc<dyn AuthStore>);
+
+#[async_trait::async_trait]
+impl UserDirectory for AuthDirectory {
+    async fn user_state(&self, user_id: &str) -> Result<UserState, String> {
+        match self.0.user_by_id(user_id).await {
+            Ok(Some(user)) if user.is_active => Ok(UserState::Active),
+            Ok(Some(_)) => Ok(UserState::Inactive),
+            Ok(None) => Ok(UserState::Unknown),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+}
+
+/// Conditions judged without activity facts (placeholder until the activity provider lands).
+struct NoFacts;
+
+#[async_trait::async_trait]
+impl ConditionCheck for NoFacts {
+    async fn conditions_met(
+        &self,
+        _user_id: &str,
+        event: &Event,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, CallOutcome> {
+        Ok(event.conditions.is_none())
     }
 }

@@ -9,6 +9,10 @@ use std::time::Duration;
 use bestow_auth::AuthSettings;
 use bestow_auth::throttle::ThrottleSettings;
 use bestow_core::telemetry::LogFormat;
+use bestow_events::claims::saga::SagaSettings;
+use bestow_events::domain::reward::RewardType;
+use bestow_events::domain::saga::RetryPolicy;
+use chrono::TimeDelta;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -42,6 +46,26 @@ pub struct Config {
     pub login_window_secs: u64,
     /// How often events past their `endDate` are moved to EXPIRED.
     pub expiry_sweep_secs: u64,
+    /// How long `POST …/claims` waits for a final status before answering 202.
+    pub claim_wait_ms: u64,
+    /// How long a saga worker owns a claim between commits; a crashed worker's claims are
+    /// resumed after this.
+    pub claim_lease_ms: u64,
+    /// How often the recovery sweeper looks for claims to resume.
+    pub recovery_sweep_ms: u64,
+    /// Attempts of a grant, a revoke or a condition check before giving up.
+    pub saga_max_attempts: u32,
+    /// First retry delay of a transient failure; doubles per attempt (with jitter).
+    pub saga_retry_base_ms: u64,
+    /// Base URL of the studio's reward webhook (`POST {url}/grant`, `POST {url}/revoke`).
+    pub webhook_url: Option<String>,
+    /// HMAC-SHA256 key of webhook signatures.
+    pub webhook_secret: Option<String>,
+    /// Comma-separated reward types granted through the webhook; the rest use the built-in
+    /// ledger. Empty means every type when `webhook_url` is set.
+    pub webhook_reward_types: String,
+    /// Timeout of one webhook call.
+    pub webhook_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -60,6 +84,15 @@ impl Default for Config {
             login_max_failures_per_address: 50,
             login_window_secs: 5 * 60,
             expiry_sweep_secs: 10,
+            claim_wait_ms: 2_000,
+            claim_lease_ms: 15_000,
+            recovery_sweep_ms: 1_000,
+            saga_max_attempts: 5,
+            saga_retry_base_ms: 200,
+            webhook_url: None,
+            webhook_secret: None,
+            webhook_reward_types: String::new(),
+            webhook_timeout_ms: 2_000,
         }
     }
 }
@@ -109,12 +142,50 @@ impl Config {
         if self.expiry_sweep_secs == 0 {
             return fail("expiry_sweep_secs", "must be positive");
         }
+        if self.claim_lease_ms == 0 || self.recovery_sweep_ms == 0 || self.saga_max_attempts == 0 {
+            return fail("claim_lease_ms/recovery_sweep_ms/saga_max_attempts", "must be positive");
+        }
+        if let Some(url) = &self.webhook_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return fail("webhook_url", "must be an http:// or https:// URL");
+            }
+            if self.webhook_secret.as_deref().is_none_or(str::is_empty) {
+                return fail("webhook_secret", "is required when webhook_url is set");
+            }
+        }
+        if let Err(unknown) = self.webhook_types() {
+            return fail("webhook_reward_types", &format!("names an unknown reward type `{unknown}`"));
+        }
         if let Some(password) = &self.admin_password
             && !(8..=72).contains(&password.len())
         {
             return fail("admin_password", "must be 8 to 72 bytes");
         }
         Ok(())
+    }
+
+    /// The reward types routed to the webhook.
+    pub fn webhook_types(&self) -> Result<Vec<RewardType>, String> {
+        self.webhook_reward_types
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(|name| name.parse::<RewardType>().map_err(|_| name.to_owned()))
+            .collect()
+    }
+
+    pub fn saga_settings(&self) -> SagaSettings {
+        let retry = RetryPolicy {
+            max_attempts: self.saga_max_attempts,
+            base_delay: TimeDelta::milliseconds(i64::try_from(self.saga_retry_base_ms).unwrap_or(200)),
+            max_delay: TimeDelta::seconds(30),
+        };
+        SagaSettings {
+            lease: Duration::from_millis(self.claim_lease_ms),
+            condition_retry: retry,
+            grant_retry: retry,
+            compensation_retry: retry,
+        }
     }
 
     pub fn auth_settings(&self) -> AuthSettings {

@@ -22,7 +22,8 @@ use crate::audit::{insert_audit, list_audit};
 use crate::database::{Database, from_text, map_error, to_text};
 use crate::filters::{Filters, count, page_values};
 
-const MIGRATIONS: &[&str] = &[r"
+/// Schema of the catalog: events, their rewards, the audit log.
+const CATALOG_SCHEMA: &str = r"
     CREATE TABLE events (
         _id          TEXT PRIMARY KEY,
         eventName    TEXT NOT NULL,
@@ -70,12 +71,15 @@ const MIGRATIONS: &[&str] = &[r"
     CREATE INDEX audit_logs_at ON audit_logs (at, _id);
     CREATE INDEX audit_logs_actor ON audit_logs (actorId, at);
     CREATE INDEX audit_logs_target ON audit_logs (targetId, at);
-"];
+";
+
+/// Migrations of `event.db`, in order; each runs once.
+const MIGRATIONS: &[&str] = &[CATALOG_SCHEMA, crate::claims::CLAIMS_SCHEMA];
 
 /// The event store on SQLite.
 #[derive(Debug, Clone)]
 pub struct SqliteEventStore {
-    db: Database,
+    pub(crate) db: Database,
 }
 
 impl SqliteEventStore {
@@ -152,7 +156,7 @@ fn load_rewards(connection: &Connection, event: &mut Event) -> Result<(), StoreE
     Ok(())
 }
 
-fn select_event(connection: &Connection, id: &str) -> Result<Option<Event>, StoreError> {
+pub(crate) fn select_event(connection: &Connection, id: &str) -> Result<Option<Event>, StoreError> {
     let event = connection
         .query_row(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE _id = ?1"), [id], event_from_row)
         .optional()

@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod claims;
 mod database;
 mod events;
 mod filters;

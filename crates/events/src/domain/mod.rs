@@ -6,10 +6,12 @@
 //! - [`condition`]: the eligibility condition tree and its parser.
 //! - [`evaluate`]: evaluation of a condition tree against activity facts, with progress.
 //! - [`event`]: the event aggregate and the operator inputs that create and change it.
+//! - [`saga`]: the claim saga as a pure state machine over the request document.
 
 pub mod condition;
 pub mod evaluate;
 pub mod event;
 pub mod lifecycle;
 pub mod reward;
+pub mod saga;
 pub mod validation;

@@ -1,8 +1,10 @@
 //! The events service's HTTP resources, per `API.md`.
 
 mod audit;
+mod claims;
 mod events;
 mod rewards;
+mod wallets;
 
 use std::sync::Arc;
 
@@ -13,12 +15,16 @@ use bestow_core::token::TokenVerifier;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::catalog::EventCatalog;
+use crate::claims::ClaimService;
+use crate::grants::ledger::LedgerStore;
 
 /// What every events handler can reach.
 #[derive(Clone)]
 pub struct EventsState {
     pub catalog: Arc<EventCatalog>,
     pub verifier: TokenVerifier,
+    pub claims: Arc<ClaimService>,
+    pub ledger: Arc<dyn LedgerStore>,
 }
 
 impl FromRef<EventsState> for TokenVerifier {
@@ -29,7 +35,13 @@ impl FromRef<EventsState> for TokenVerifier {
 
 /// Every public events route, documented.
 pub fn router(state: EventsState) -> OpenApiRouter {
-    OpenApiRouter::new().merge(events::router()).merge(rewards::router()).merge(audit::router()).with_state(state)
+    OpenApiRouter::new()
+        .merge(events::router())
+        .merge(rewards::router())
+        .merge(claims::router())
+        .merge(wallets::router())
+        .merge(audit::router())
+        .with_state(state)
 }
 
 /// The `ETag` of an event version.

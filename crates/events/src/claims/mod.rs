@@ -1,0 +1,212 @@
+//! Claims: the API's use cases around the saga (submit with idempotency, read, list, admin
+//! retry and resolve), the [`saga`] driver, its [`store`] port, the [`recovery`] sweeper and
+//! the test-only [`fault`] switch.
+
+pub mod fault;
+pub mod recovery;
+pub mod saga;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bestow_core::ApiError;
+use bestow_core::audit::AuditActor;
+use bestow_core::identity::{Permission, Principal};
+use bestow_core::page::{Page, PageRequest};
+use bestow_core::store::StoreError;
+use serde_json::json;
+
+use crate::domain::lifecycle::EventStatus;
+use crate::domain::saga::{ClaimRequest, ClaimStatus};
+use crate::store::EventStore;
+use saga::ClaimSaga;
+use store::{ClaimFilter, ClaimStore, Inserted};
+
+/// How a submission was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submission {
+    /// A new request was recorded.
+    Created,
+    /// The idempotency key named an earlier request of the same player for the same event.
+    Replayed,
+}
+
+/// How an admin settles a request that needs a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Resolution {
+    /// The grants were taken back by hand; the platform returns the stock.
+    RolledBack,
+    /// The player keeps what was granted; the stock of the rest is returned.
+    KeepGranted,
+}
+
+/// Submitting, reading and settling claims.
+pub struct ClaimService {
+    claims: Arc<dyn ClaimStore>,
+    events: Arc<dyn EventStore>,
+    saga: Arc<ClaimSaga>,
+    /// How long `submit` waits for a final status before answering 202.
+    fast_path_wait: Duration,
+}
+
+impl std::fmt::Debug for ClaimService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimService").finish_non_exhaustive()
+    }
+}
+
+fn claim_not_found() -> ApiError {
+    ApiError::not_found("CLAIM_NOT_FOUND", "no such claim")
+}
+
+impl ClaimService {
+    pub fn new(
+        claims: Arc<dyn ClaimStore>,
+        events: Arc<dyn EventStore>,
+        saga: Arc<ClaimSaga>,
+        fast_path_wait: Duration,
+    ) -> Self {
+        Self { claims, events, saga, fast_path_wait }
+    }
+
+    pub fn saga(&self) -> &Arc<ClaimSaga> {
+        &self.saga
+    }
+
+    /// Records a claim of `caller` on `event_id` under `request_id` and drives it for up to the
+    /// fast-path wait. A reused key answers the stored request when it was the same player's
+    /// claim on the same event, and 422 (revealing nothing) otherwise.
+    pub async fn submit(
+        &self,
+        caller: &Principal,
+        event_id: &str,
+        request_id: String,
+    ) -> Result<(ClaimRequest, Submission), ApiError> {
+        let event = self.events.event(event_id).await?;
+        // Drafts were never published: to players they do not exist.
+        let event = event
+            .filter(|e| e.status != EventStatus::Draft)
+            .ok_or_else(|| ApiError::not_found("EVENT_NOT_FOUND", "no such event"))?;
+        let now = bestow_core::time::now();
+        let request =
+            ClaimRequest::new(bestow_core::ids::new_object_id(), request_id, caller.user_id.clone(), &event, now);
+        match self.claims.insert_request(&request).await? {
+            Inserted::Existing(stored) if stored.user_id == caller.user_id && stored.event_id == event_id => {
+                Ok((*stored, Submission::Replayed))
+            }
+            Inserted::Existing(_) => Err(ApiError::Unprocessable {
+                code: "IDEMPOTENCY_KEY_REUSED",
+                detail: "this Idempotency-Key was already used for a different request".to_owned(),
+            }),
+            Inserted::Created => Ok((self.drive_for_a_while(&request).await, Submission::Created)),
+        }
+    }
+
+    /// Drives the request in the background and waits for it up to the fast-path wait.
+    async fn drive_for_a_while(&self, request: &ClaimRequest) -> ClaimRequest {
+        let saga = self.saga.clone();
+        let request_id = request.request_id.clone();
+        let driving = tokio::spawn(async move { saga.drive(&request_id).await });
+        match tokio::time::timeout(self.fast_path_wait, driving).await {
+            Ok(Ok(Ok(Some(latest)))) => latest,
+            Ok(Ok(Err(error))) => {
+                tracing::warn!(%error, request_id = %request.request_id, "claim driving stopped; recovery will resume it");
+                self.latest(request).await
+            }
+            _ => self.latest(request).await,
+        }
+    }
+
+    async fn latest(&self, request: &ClaimRequest) -> ClaimRequest {
+        match self.claims.request(&request.request_id).await {
+            Ok(Some(stored)) => stored,
+            _ => request.clone(),
+        }
+    }
+
+    /// A request, to its owner and to those who read every claim; 404 to anyone else.
+    pub async fn get(&self, caller: &Principal, request_id: &str) -> Result<ClaimRequest, ApiError> {
+        let request = self.claims.request(request_id).await?.ok_or_else(claim_not_found)?;
+        if request.user_id != caller.user_id && !caller.can(Permission::ReadAllClaims) {
+            return Err(claim_not_found());
+        }
+        Ok(request)
+    }
+
+    pub async fn list(&self, filter: &ClaimFilter, page: PageRequest) -> Result<Page<ClaimRequest>, ApiError> {
+        let (requests, total) = self.claims.list_requests(filter, page).await?;
+        Ok(Page::new(requests, page, total))
+    }
+
+    /// An admin's retry of a request parked for manual intervention (409 otherwise); audited.
+    pub async fn retry(&self, actor: &AuditActor, request_id: &str) -> Result<ClaimRequest, ApiError> {
+        let current = self.claims.request(request_id).await?.ok_or_else(claim_not_found)?;
+        let note = format!("retried by {}", actor.actor_username);
+        let next = current.admin_retry(bestow_core::time::now(), &note).ok_or_else(not_parked)?;
+        self.settle(actor, "claim.retry", &current, next, json!({})).await
+    }
+
+    /// An admin's resolution of a parked request, with a note; audited.
+    pub async fn resolve(
+        &self,
+        actor: &AuditActor,
+        request_id: &str,
+        resolution: Resolution,
+        note: &str,
+    ) -> Result<ClaimRequest, ApiError> {
+        let current = self.claims.request(request_id).await?.ok_or_else(claim_not_found)?;
+        let text = format!("resolved by {}: {note}", actor.actor_username);
+        let next = current
+            .admin_resolve(resolution == Resolution::RolledBack, bestow_core::time::now(), &text)
+            .ok_or_else(not_parked)?;
+        let detail = json!({ "resolution": resolution, "note": note });
+        self.settle(actor, "claim.resolve", &current, next, detail).await
+    }
+
+    async fn settle(
+        &self,
+        actor: &AuditActor,
+        action: &str,
+        current: &ClaimRequest,
+        mut next: ClaimRequest,
+        detail: serde_json::Value,
+    ) -> Result<ClaimRequest, ApiError> {
+        next.version = current.version + 1;
+        let snapshot = |r: &ClaimRequest| json!({ "status": r.status, "currentSagaStep": r.current_saga_step });
+        let mut after = snapshot(&next);
+        if let (Some(after), Some(detail)) = (after.as_object_mut(), detail.as_object()) {
+            after.extend(detail.clone());
+        }
+        let audit = actor.entry(action, ("claim", &current.request_id), Some(snapshot(current)), Some(after));
+        // A resolution that keeps grants returns the stock of the rest in the same commit.
+        let returns = if next.status == ClaimStatus::RewardPartiallyGranted {
+            current
+                .partial_returns()
+                .iter()
+                .filter_map(|&i| current.rewards_to_process.get(i))
+                .filter_map(|r| {
+                    r.reservation()
+                        .map(|units| store::StockChange { reward_id: r.reward_id().to_owned(), delta: units })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.claims.commit(current, &next, &returns, Some(&audit)).await.map_err(|error| match error {
+            StoreError::Conflict(_) => {
+                ApiError::conflict("CLAIM_CHANGED", "the claim changed meanwhile; read it again")
+            }
+            other => other.into(),
+        })?;
+        Ok(self.drive_for_a_while(&next).await)
+    }
+}
+
+fn not_parked() -> ApiError {
+    ApiError::conflict(
+        "CLAIM_NOT_PARKED",
+        "only claims in COMPENSATION_FAILED_MANUAL_INTERVENTION_REQUIRED can be retried or resolved",
+    )
+}

@@ -1,0 +1,276 @@
+//! The saga driver: executes what the pure state machine asks for and persists each step.
+//!
+//! A driver run leases the request, then loops: [`next_step`] says what to do, the driver does
+//! the I/O (directory, conditions, stock, granter), builds the next document with the pure
+//! `after_*` methods and commits it with a compare-and-set. It stops at a final status, when a
+//! transient failure reschedules the request, or when it loses the lease; the recovery
+//! sweeper picks up whatever is left.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bestow_core::store::StoreError;
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::Rng;
+
+use super::fault::FaultSwitch;
+use super::store::{CONFLICT_CLAIM_SLOT, CONFLICT_STOCK, CONFLICT_VERSION, ClaimStore, StockChange};
+use crate::directory::{UserDirectory, UserState};
+use crate::domain::event::Event;
+use crate::domain::lifecycle::accepts_claims;
+use crate::domain::saga::{CallOutcome, ClaimRequest, ClaimStatus, NextStep, RetryPolicy, Validation, next_step};
+use crate::grants::{Grant, RewardGranter};
+use crate::store::EventStore;
+
+/// Decides whether a player meets an event's conditions.
+#[async_trait]
+pub trait ConditionCheck: Send + Sync {
+    /// `Ok(met)`, or the failure of the fact source.
+    async fn conditions_met(&self, user_id: &str, event: &Event, now: DateTime<Utc>) -> Result<bool, CallOutcome>;
+}
+
+/// Tunables of the saga.
+#[derive(Debug, Clone)]
+pub struct SagaSettings {
+    /// How long a worker owns a request between commits.
+    pub lease: Duration,
+    pub condition_retry: RetryPolicy,
+    pub grant_retry: RetryPolicy,
+    pub compensation_retry: RetryPolicy,
+}
+
+/// Everything the driver talks to.
+pub struct ClaimSaga {
+    pub(crate) claims: Arc<dyn ClaimStore>,
+    events: Arc<dyn EventStore>,
+    directory: Arc<dyn UserDirectory>,
+    conditions: Arc<dyn ConditionCheck>,
+    granter: Arc<dyn RewardGranter>,
+    settings: SagaSettings,
+    worker: String,
+    faults: FaultSwitch,
+}
+
+impl std::fmt::Debug for ClaimSaga {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimSaga").field("worker", &self.worker).finish_non_exhaustive()
+    }
+}
+
+/// Why a driver run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ClaimSaga {
+    pub fn new(
+        claims: Arc<dyn ClaimStore>,
+        events: Arc<dyn EventStore>,
+        directory: Arc<dyn UserDirectory>,
+        conditions: Arc<dyn ConditionCheck>,
+        granter: Arc<dyn RewardGranter>,
+        settings: SagaSettings,
+        faults: FaultSwitch,
+    ) -> Self {
+        let worker = format!("worker-{}", bestow_core::ids::new_object_id());
+        Self { claims, events, directory, conditions, granter, settings, worker, faults }
+    }
+
+    /// The lease this worker would take now.
+    fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + TimeDelta::from_std(self.settings.lease).unwrap_or(TimeDelta::seconds(30))
+    }
+
+    /// Drives request `request_id` as far as it can go now and returns its latest state
+    /// (`None` if it does not exist).
+    pub async fn drive(&self, request_id: &str) -> Result<Option<ClaimRequest>, DriveError> {
+        let now = bestow_core::time::now();
+        let Some(leased) = self.claims.acquire_lease(request_id, &self.worker, self.lease_until(now), now).await?
+        else {
+            return Ok(self.claims.request(request_id).await?);
+        };
+        self.run(leased).await.map(Some)
+    }
+
+    async fn run(&self, mut current: ClaimRequest) -> Result<ClaimRequest, DriveError> {
+        loop {
+            let step = next_step(&current);
+            if step == NextStep::Done {
+                return Ok(current);
+            }
+            let started = Instant::now();
+            let (mut next, stock) = self.perform(step, &current).await?;
+            let label = checkpoint_name(step);
+            next = self.stamp(next, &current);
+            self.faults.checkpoint(label, "before");
+            match self.claims.commit(&current, &next, &stock, None).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict(CONFLICT_CLAIM_SLOT)) => {
+                    next = self.stamp(
+                        current.after_validation(Validation::AlreadyClaimed, bestow_core::time::now()),
+                        &current,
+                    );
+                    self.claims.commit(&current, &next, &[], None).await?;
+                }
+                Err(StoreError::Conflict(CONFLICT_STOCK)) => {
+                    let reason = "not enough stock left for this claim".to_owned();
+                    let failed = current.after_failed_allocation(
+                        ClaimStatus::InventoryAllocationFailedOutOfStock,
+                        reason,
+                        bestow_core::time::now(),
+                    );
+                    next = self.stamp(failed, &current);
+                    self.claims.commit(&current, &next, &[], None).await?;
+                }
+                Err(StoreError::Conflict(CONFLICT_VERSION)) => {
+                    // Another worker took over (our lease expired): it owns the request now.
+                    tracing::info!(request_id = %current.request_id, "lost the lease; leaving the request to its new owner");
+                    return Ok(self.claims.request(&current.request_id).await?.unwrap_or(current));
+                }
+                Err(error) => return Err(error.into()),
+            }
+            self.faults.checkpoint(label, "after");
+            metrics::histogram!("saga_step_seconds", "step" => label).record(started.elapsed().as_secs_f64());
+            if next.next_attempt_at.is_some() {
+                metrics::counter!("saga_retries_total", "step" => label).increment(1);
+            }
+            if next.status.is_final() {
+                metrics::counter!("claims_final_total", "status" => next.status.as_str()).increment(1);
+            }
+            let parked = next.lease_owner.is_none();
+            current = next;
+            if parked {
+                return Ok(current);
+            }
+        }
+    }
+
+    /// Bumps the version and carries the lease: renewed while the saga goes on, released when
+    /// the request is final or waits for a retry.
+    fn stamp(&self, mut next: ClaimRequest, current: &ClaimRequest) -> ClaimRequest {
+        next.version = current.version + 1;
+        if next.status.is_final() || next.next_attempt_at.is_some() {
+            next.lease_owner = None;
+            next.lease_expires_at = None;
+        } else {
+            next.lease_owner = Some(self.worker.clone());
+            next.lease_expires_at = Some(self.lease_until(bestow_core::time::now()));
+        }
+        next
+    }
+
+    /// Does the I/O of `step` and returns the next document with the stock changes that must
+    /// commit with it.
+    async fn perform(
+        &self,
+        step: NextStep,
+        current: &ClaimRequest,
+    ) -> Result<(ClaimRequest, Vec<StockChange>), DriveError> {
+        let now = bestow_core::time::now();
+        let jitter: f64 = rand::rng().random();
+        let next = match step {
+            NextStep::Validate => current.after_validation(self.validate(current, now).await?, now),
+            NextStep::CheckConditions => {
+                let event = current.snapshot_event();
+                let outcome = self.conditions.conditions_met(&current.user_id, &event, now).await;
+                current.after_condition_check(outcome, &self.settings.condition_retry, now, jitter)
+            }
+            NextStep::Allocate => {
+                let reserve = current
+                    .rewards_to_process
+                    .iter()
+                    .filter_map(|r| {
+                        r.reservation().map(|units| StockChange { reward_id: r.reward_id().to_owned(), delta: -units })
+                    })
+                    .collect();
+                return Ok((current.after_allocation(now), reserve));
+            }
+            NextStep::StartGranting => current.start_granting(now),
+            NextStep::Grant(index) => match self.directory.user_state(&current.user_id).await {
+                Ok(UserState::Active) => {
+                    let outcome = self.granter.grant(&grant_of(current, index)).await;
+                    current.after_grant(index, outcome, &self.settings.grant_retry, now, jitter)
+                }
+                Ok(UserState::Inactive | UserState::Unknown) => current.after_user_deactivated(now),
+                Err(reason) => {
+                    current.after_grant(index, CallOutcome::Transient(reason), &self.settings.grant_retry, now, jitter)
+                }
+            },
+            NextStep::ConcludeGrants => current.conclude_grants(now),
+            NextStep::StartCompensation => {
+                let next = current.start_compensation(now);
+                let returns = returns_of(current, &current.partial_returns());
+                let returns = if next.status == ClaimStatus::RewardPartiallyGranted { returns } else { Vec::new() };
+                return Ok((next, returns));
+            }
+            NextStep::Revoke(index) => {
+                let outcome = self.granter.revoke(&grant_of(current, index)).await;
+                current.after_revoke(index, outcome, &self.settings.compensation_retry, now, jitter)
+            }
+            NextStep::RewardsCompensated => current.rewards_compensated(now),
+            NextStep::StartInventoryCompensation => current.start_inventory_compensation(now),
+            NextStep::ReturnStock => {
+                let returns = returns_of(current, &current.held_reservations());
+                return Ok((current.after_stock_returned(now), returns));
+            }
+            NextStep::RollBack => current.roll_back(now),
+            NextStep::Done => current.clone(),
+        };
+        Ok((next, Vec::new()))
+    }
+
+    async fn validate(&self, current: &ClaimRequest, now: DateTime<Utc>) -> Result<Validation, DriveError> {
+        match self.directory.user_state(&current.user_id).await {
+            Ok(UserState::Active) => {}
+            Ok(UserState::Inactive | UserState::Unknown) => return Ok(Validation::UserInactive),
+            Err(reason) => return Err(StoreError::Unavailable(format!("user directory: {reason}")).into()),
+        }
+        // The live event, not the snapshot: a deactivation before validation must count.
+        let event = self.events.event(&current.event_id).await?;
+        let active = event.is_some_and(|e| accepts_claims(e.status, e.start_date, e.end_date, now));
+        Ok(if active { Validation::Passed } else { Validation::EventNotActive })
+    }
+}
+
+fn grant_of(request: &ClaimRequest, index: usize) -> Grant {
+    let reward = &request.rewards_to_process[index.min(request.rewards_to_process.len().saturating_sub(1))];
+    Grant {
+        key: reward.grant_key(&request.request_id),
+        request_id: request.request_id.clone(),
+        user_id: request.user_id.clone(),
+        event_id: request.event_id.clone(),
+        reward: reward.reward_definition.clone(),
+    }
+}
+
+/// Stock returns of the rewards at `indices` that hold a reservation.
+fn returns_of(request: &ClaimRequest, indices: &[usize]) -> Vec<StockChange> {
+    indices
+        .iter()
+        .filter_map(|&i| request.rewards_to_process.get(i))
+        .filter(|r| r.stock_reserved)
+        .filter_map(|r| r.reservation().map(|units| StockChange { reward_id: r.reward_id().to_owned(), delta: units }))
+        .collect()
+}
+
+/// Names of the crash checkpoints, one per step.
+pub fn checkpoint_name(step: NextStep) -> &'static str {
+    match step {
+        NextStep::Validate => "VALIDATE",
+        NextStep::CheckConditions => "CHECK_CONDITIONS",
+        NextStep::Allocate => "ALLOCATE_INVENTORY",
+        NextStep::StartGranting => "START_GRANTING",
+        NextStep::Grant(_) => "GRANT_REWARD",
+        NextStep::ConcludeGrants => "CONCLUDE_GRANTS",
+        NextStep::StartCompensation => "START_COMPENSATION",
+        NextStep::Revoke(_) => "REVOKE_GRANT",
+        NextStep::RewardsCompensated => "REWARDS_COMPENSATED",
+        NextStep::StartInventoryCompensation => "START_INVENTORY_COMPENSATION",
+        NextStep::ReturnStock => "RETURN_STOCK",
+        NextStep::RollBack => "ROLL_BACK",
+        NextStep::Done => "DONE",
+    }
+}

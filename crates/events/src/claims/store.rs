@@ -1,0 +1,95 @@
+//! The storage port of claims (`user_reward_requests`) and of stock reservations.
+//!
+//! [`ClaimStore::commit`] is the saga's only write: it replaces the request document by its
+//! next state if the stored one is still the one the driver read (same version, status and
+//! lease holder), and applies the step's stock changes in the same transaction. A crash can
+//! therefore neither leak a reservation nor count one twice.
+
+use async_trait::async_trait;
+use bestow_core::audit::AuditEntry;
+use bestow_core::page::PageRequest;
+use bestow_core::store::StoreError;
+use chrono::{DateTime, Utc};
+
+use crate::domain::saga::{ClaimRequest, ClaimStatus};
+
+/// A change of one reward's `remainingStock`: negative reserves (only if that much remains),
+/// positive returns (only up to `totalStock`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockChange {
+    pub reward_id: String,
+    pub delta: i64,
+}
+
+/// Outcome of inserting a new request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inserted {
+    Created,
+    /// A request with the same `requestId` already exists: this one.
+    Existing(Box<ClaimRequest>),
+}
+
+/// Filters of claim lists.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimFilter {
+    pub user_id: Option<String>,
+    pub event_id: Option<String>,
+    pub status: Option<ClaimStatus>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Why a commit was refused.
+pub const CONFLICT_VERSION: &str = "version";
+/// Another request of the same player holds the claim slot of the event.
+pub const CONFLICT_CLAIM_SLOT: &str = "claim slot";
+/// A reservation found too little stock; nothing was written.
+pub const CONFLICT_STOCK: &str = "stock";
+
+/// Storage of claim requests.
+#[async_trait]
+pub trait ClaimStore: Send + Sync {
+    /// Inserts `request` unless its `requestId` exists (unique), in which case the stored
+    /// request is returned.
+    async fn insert_request(&self, request: &ClaimRequest) -> Result<Inserted, StoreError>;
+
+    async fn request(&self, request_id: &str) -> Result<Option<ClaimRequest>, StoreError>;
+
+    /// One page of requests, newest first, and the total matching `filter`.
+    async fn list_requests(
+        &self,
+        filter: &ClaimFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<ClaimRequest>, u64), StoreError>;
+
+    /// Leases a non-final request to `owner` until `until` if nobody holds a live lease and
+    /// its next attempt is due at `now`; returns it as leased, or `None`.
+    async fn acquire_lease(
+        &self,
+        request_id: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ClaimRequest>, StoreError>;
+
+    /// Replaces `current` by `next` (compare-and-set on version, status and lease holder),
+    /// applies `stock` atomically with it, and appends `audit` if given. Errors:
+    /// `Conflict(CONFLICT_VERSION)` when the stored request moved on,
+    /// `Conflict(CONFLICT_CLAIM_SLOT)` when `next` takes a slot another request holds,
+    /// `Conflict(CONFLICT_STOCK)` when a reservation finds too little stock.
+    async fn commit(
+        &self,
+        current: &ClaimRequest,
+        next: &ClaimRequest,
+        stock: &[StockChange],
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError>;
+
+    /// `requestId`s of non-final requests whose lease is free or expired and whose next
+    /// attempt is due: what the recovery sweeper resumes.
+    async fn due_requests(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    async fn count_by_status(&self, status: ClaimStatus) -> Result<u64, StoreError>;
+}

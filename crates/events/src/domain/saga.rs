@@ -1,0 +1,1043 @@
+//! The claim saga as a pure state machine over the `user_reward_requests` document.
+//!
+//! [`next_step`] reads a request and says what must happen next; the `ClaimRequest::after_*`
+//! methods apply the outcome of that step and return the new document. The driver
+//! (`crate::saga`) performs the I/O and persists each new document with a compare-and-set, so
+//! a crash between any two steps resumes from the stored status alone.
+//!
+//! ```text
+//! PENDING_VALIDATION ─► VALIDATION_FAILED_{USER_INACTIVE, EVENT_NOT_ACTIVE, ALREADY_CLAIMED}
+//!   └► PENDING_CONDITION_CHECK ─► CONDITION_NOT_MET | CONDITION_CHECK_FAILED_EXTERNAL
+//!        └► PENDING_INVENTORY_ALLOCATION ─► INVENTORY_ALLOCATION_FAILED_{OUT_OF_STOCK, CONCURRENCY} | _ERROR
+//!             └► INVENTORY_ALLOCATED ─► PENDING_REWARD_GRANT ─► SUCCESS_ALL_GRANTED
+//!                  └► REWARD_GRANT_FAILED_{EXTERNAL, USER_INACTIVE}
+//!                       ├► PENDING_COMPENSATION_REWARD ─► COMPENSATED_REWARD
+//!                       │    ─► PENDING_COMPENSATION_INVENTORY ─► COMPENSATED_INVENTORY ─► FAILED_ROLLED_BACK
+//!                       └► REWARD_PARTIALLY_GRANTED (PARTIAL_ALLOWED, something granted)
+//! a compensation that keeps failing ─► COMPENSATION_FAILED_MANUAL_INTERVENTION_REQUIRED
+//! ```
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::condition::Condition;
+use super::event::{Event, GrantPolicy};
+use super::lifecycle::EventStatus;
+use super::reward::RewardDefinition;
+
+/// `user_reward_requests.status`, exactly the seed's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClaimStatus {
+    PendingValidation,
+    ValidationFailedUserInactive,
+    ValidationFailedEventNotActive,
+    ValidationFailedAlreadyClaimed,
+    PendingConditionCheck,
+    ConditionCheckFailedExternal,
+    ConditionNotMet,
+    PendingInventoryAllocation,
+    InventoryAllocationFailedOutOfStock,
+    InventoryAllocationFailedConcurrency,
+    InventoryAllocationError,
+    InventoryAllocated,
+    PendingRewardGrant,
+    RewardGrantFailedExternal,
+    RewardGrantFailedUserInactive,
+    RewardPartiallyGranted,
+    SuccessAllGranted,
+    PendingCompensationInventory,
+    CompensatedInventory,
+    PendingCompensationReward,
+    CompensatedReward,
+    FailedRolledBack,
+    CompensationFailedManualInterventionRequired,
+}
+
+impl ClaimStatus {
+    pub const ALL: [ClaimStatus; 23] = [
+        Self::PendingValidation,
+        Self::ValidationFailedUserInactive,
+        Self::ValidationFailedEventNotActive,
+        Self::ValidationFailedAlreadyClaimed,
+        Self::PendingConditionCheck,
+        Self::ConditionCheckFailedExternal,
+        Self::ConditionNotMet,
+        Self::PendingInventoryAllocation,
+        Self::InventoryAllocationFailedOutOfStock,
+        Self::InventoryAllocationFailedConcurrency,
+        Self::InventoryAllocationError,
+        Self::InventoryAllocated,
+        Self::PendingRewardGrant,
+        Self::RewardGrantFailedExternal,
+        Self::RewardGrantFailedUserInactive,
+        Self::RewardPartiallyGranted,
+        Self::SuccessAllGranted,
+        Self::PendingCompensationInventory,
+        Self::CompensatedInventory,
+        Self::PendingCompensationReward,
+        Self::CompensatedReward,
+        Self::FailedRolledBack,
+        Self::CompensationFailedManualInterventionRequired,
+    ];
+
+    /// The seed's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingValidation => "PENDING_VALIDATION",
+            Self::ValidationFailedUserInactive => "VALIDATION_FAILED_USER_INACTIVE",
+            Self::ValidationFailedEventNotActive => "VALIDATION_FAILED_EVENT_NOT_ACTIVE",
+            Self::ValidationFailedAlreadyClaimed => "VALIDATION_FAILED_ALREADY_CLAIMED",
+            Self::PendingConditionCheck => "PENDING_CONDITION_CHECK",
+            Self::ConditionCheckFailedExternal => "CONDITION_CHECK_FAILED_EXTERNAL",
+            Self::ConditionNotMet => "CONDITION_NOT_MET",
+            Self::PendingInventoryAllocation => "PENDING_INVENTORY_ALLOCATION",
+            Self::InventoryAllocationFailedOutOfStock => "INVENTORY_ALLOCATION_FAILED_OUT_OF_STOCK",
+            Self::InventoryAllocationFailedConcurrency => "INVENTORY_ALLOCATION_FAILED_CONCURRENCY",
+            Self::InventoryAllocationError => "INVENTORY_ALLOCATION_ERROR",
+            Self::InventoryAllocated => "INVENTORY_ALLOCATED",
+            Self::PendingRewardGrant => "PENDING_REWARD_GRANT",
+            Self::RewardGrantFailedExternal => "REWARD_GRANT_FAILED_EXTERNAL",
+            Self::RewardGrantFailedUserInactive => "REWARD_GRANT_FAILED_USER_INACTIVE",
+            Self::RewardPartiallyGranted => "REWARD_PARTIALLY_GRANTED",
+            Self::SuccessAllGranted => "SUCCESS_ALL_GRANTED",
+            Self::PendingCompensationInventory => "PENDING_COMPENSATION_INVENTORY",
+            Self::CompensatedInventory => "COMPENSATED_INVENTORY",
+            Self::PendingCompensationReward => "PENDING_COMPENSATION_REWARD",
+            Self::CompensatedReward => "COMPENSATED_REWARD",
+            Self::FailedRolledBack => "FAILED_ROLLED_BACK",
+            Self::CompensationFailedManualInterventionRequired => "COMPENSATION_FAILED_MANUAL_INTERVENTION_REQUIRED",
+        }
+    }
+
+    /// Statuses the saga never leaves by itself. A request needing manual intervention is parked
+    /// here until an admin retries or resolves it.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::ValidationFailedUserInactive
+                | Self::ValidationFailedEventNotActive
+                | Self::ValidationFailedAlreadyClaimed
+                | Self::ConditionCheckFailedExternal
+                | Self::ConditionNotMet
+                | Self::InventoryAllocationFailedOutOfStock
+                | Self::InventoryAllocationFailedConcurrency
+                | Self::InventoryAllocationError
+                | Self::RewardPartiallyGranted
+                | Self::SuccessAllGranted
+                | Self::FailedRolledBack
+                | Self::CompensationFailedManualInterventionRequired
+        )
+    }
+}
+
+impl std::fmt::Display for ClaimStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ClaimStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s).ok_or_else(|| format!("unknown claim status `{s}`"))
+    }
+}
+
+/// `currentSagaStep`: the step a request is in, for recovery and for humans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SagaStep {
+    ValidateUserAndEvent,
+    CheckConditions,
+    AllocateInventory,
+    GrantRewards,
+    CompensateRewards,
+    CompensateInventory,
+    Completed,
+}
+
+/// `rewardsToProcess[].grantStatus`: the seed's values plus `REVOKED` for a grant that a
+/// compensation took back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum GrantStatus {
+    PendingGrant,
+    Success,
+    FailedExternal,
+    Revoked,
+}
+
+/// One reward of a claim: what was promised and how far its grant got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RewardToProcess {
+    /// A copy of the event's reward at claim time.
+    #[schema(value_type = Object)]
+    pub reward_definition: RewardDefinition,
+    pub grant_status: GrantStatus,
+    pub attempt_count: u32,
+    pub last_failure_reason: Option<String>,
+    /// Stock of this reward is reserved for this claim (and not yet returned).
+    #[serde(default)]
+    pub stock_reserved: bool,
+}
+
+impl RewardToProcess {
+    pub fn reward_id(&self) -> &str {
+        self.reward_definition.reward_id().as_str()
+    }
+
+    /// Units reserved per claim, or `None` for unlimited stock (nothing to reserve).
+    pub fn reservation(&self) -> Option<i64> {
+        let stock = self.reward_definition.reward().stock();
+        (!stock.is_unlimited()).then(|| stock.quantity_per_user())
+    }
+
+    /// The idempotency key of this reward's grant and revoke: `requestId:rewardId`.
+    pub fn grant_key(&self, request_id: &str) -> String {
+        format!("{request_id}:{}", self.reward_id())
+    }
+}
+
+/// One entry of `compensatingActionsLog`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompensatingAction {
+    /// The step whose effect is undone, e.g. `ALLOCATE_INVENTORY`.
+    pub step: String,
+    /// `INCREMENT_STOCK`, `REVOKE_GRANT` or `MANUAL_REVOKE`.
+    pub action: String,
+    pub reward_id: String,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// One status the request went through (an addition to the seed: the full trail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    pub status: ClaimStatus,
+    pub step: SagaStep,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `eventSnapshot`: the event as the player saw it when claiming. Conditions and rewards are
+/// judged by this copy, so later edits do not change an in-flight claim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventSnapshot {
+    pub event_name: String,
+    pub description: String,
+    pub start_date: DateTime<Utc>,
+    pub end_date: DateTime<Utc>,
+    #[schema(value_type = Option<Object>)]
+    pub conditions: Option<Condition>,
+    #[schema(value_type = String)]
+    pub status: EventStatus,
+    pub timezone: String,
+    pub grant_policy: GrantPolicy,
+    pub created_by: String,
+    pub version: i64,
+}
+
+impl EventSnapshot {
+    pub fn of(event: &Event) -> Self {
+        Self {
+            event_name: event.event_name.clone(),
+            description: event.description.clone(),
+            start_date: event.start_date,
+            end_date: event.end_date,
+            conditions: event.conditions.clone(),
+            status: event.status,
+            timezone: event.timezone.name().to_owned(),
+            grant_policy: event.grant_policy,
+            created_by: event.created_by.clone(),
+            version: event.version,
+        }
+    }
+
+    /// The snapshot as an event (with the rewards of the claim), for condition evaluation.
+    pub fn to_event(&self, event_id: &str, rewards: Vec<RewardDefinition>) -> Event {
+        Event {
+            id: event_id.to_owned(),
+            event_name: self.event_name.clone(),
+            description: self.description.clone(),
+            start_date: self.start_date,
+            end_date: self.end_date,
+            conditions: self.conditions.clone(),
+            status: self.status,
+            rewards,
+            created_by: self.created_by.clone(),
+            created_at: self.start_date,
+            updated_at: self.start_date,
+            timezone: self.timezone.parse().unwrap_or(chrono_tz::Tz::UTC),
+            grant_policy: self.grant_policy,
+            version: self.version,
+        }
+    }
+}
+
+/// A `user_reward_requests` document: the seed's fields plus the saga's bookkeeping
+/// (`claimSlot`, lease, retry schedule, history, version).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimRequest {
+    /// `_id`, ObjectId hex.
+    pub id: String,
+    /// UUID; the saga id and the idempotency key.
+    pub request_id: String,
+    pub user_id: String,
+    pub event_id: String,
+    pub event_snapshot: EventSnapshot,
+    pub status: ClaimStatus,
+    pub current_saga_step: SagaStep,
+    pub rewards_to_process: Vec<RewardToProcess>,
+    pub failure_reason: Option<String>,
+    pub retry_count: u32,
+    pub compensating_actions_log: Vec<CompensatingAction>,
+    pub claimed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// `userId:eventId` while this request holds the player's one claim on the event.
+    pub claim_slot: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// Earliest time of the next attempt after a transient failure.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub history: Vec<HistoryEntry>,
+    /// Incremented by every write: the compare-and-set token.
+    pub version: i64,
+}
+
+/// What the driver must do next with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    /// Check the player is active and the event accepts claims, then take the claim slot.
+    Validate,
+    /// Evaluate the snapshot's conditions.
+    CheckConditions,
+    /// Reserve stock of every limited reward, all or nothing.
+    Allocate,
+    /// Reserved: move on to granting.
+    StartGranting,
+    /// Grant reward `index`.
+    Grant(usize),
+    /// Every reward is granted or failed for good: conclude.
+    ConcludeGrants,
+    /// A grant failed: choose the compensation path.
+    StartCompensation,
+    /// Revoke the granted reward `index` (newest first).
+    Revoke(usize),
+    /// Every grant is revoked.
+    RewardsCompensated,
+    /// Return the reserved stock.
+    StartInventoryCompensation,
+    /// Return every reservation still held, in reverse order.
+    ReturnStock,
+    /// Everything is undone.
+    RollBack,
+    /// Final: nothing to do.
+    Done,
+}
+
+/// What the saga does next with `request`.
+pub fn next_step(request: &ClaimRequest) -> NextStep {
+    use ClaimStatus as S;
+    let rewards = &request.rewards_to_process;
+    match request.status {
+        S::PendingValidation => NextStep::Validate,
+        S::PendingConditionCheck => NextStep::CheckConditions,
+        S::PendingInventoryAllocation => NextStep::Allocate,
+        S::InventoryAllocated => NextStep::StartGranting,
+        S::PendingRewardGrant => match rewards.iter().position(|r| r.grant_status == GrantStatus::PendingGrant) {
+            Some(index) => NextStep::Grant(index),
+            None => NextStep::ConcludeGrants,
+        },
+        S::RewardGrantFailedExternal | S::RewardGrantFailedUserInactive => NextStep::StartCompensation,
+        S::PendingCompensationReward => match rewards.iter().rposition(|r| r.grant_status == GrantStatus::Success) {
+            Some(index) => NextStep::Revoke(index),
+            None => NextStep::RewardsCompensated,
+        },
+        S::CompensatedReward => NextStep::StartInventoryCompensation,
+        S::PendingCompensationInventory => NextStep::ReturnStock,
+        S::CompensatedInventory => NextStep::RollBack,
+        _ => NextStep::Done,
+    }
+}
+
+/// Outcome of the validation step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validation {
+    Passed,
+    UserInactive,
+    EventNotActive,
+    /// The claim slot is held by another request of the same player (found by the store).
+    AlreadyClaimed,
+}
+
+/// Outcome of an external call (condition facts, grant, revoke).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallOutcome {
+    Succeeded,
+    /// Timeout, connection error, 5xx: worth another attempt.
+    Transient(String),
+    /// 4xx or a business refusal: another attempt would fail the same way.
+    Permanent(String),
+}
+
+/// Retry policy of transient failures: exponential backoff with jitter, bounded attempts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: TimeDelta,
+    pub max_delay: TimeDelta,
+}
+
+impl RetryPolicy {
+    /// Delay before attempt `attempt + 1` (1-based `attempt` just failed); `jitter` in [0, 1)
+    /// spreads retries of many requests over the second half of the backoff window.
+    pub fn delay(&self, attempt: u32, jitter: f64) -> TimeDelta {
+        let exponent = attempt.saturating_sub(1).min(20);
+        let full =
+            self.base_delay.num_milliseconds().saturating_mul(1_i64 << exponent).min(self.max_delay.num_milliseconds());
+        let jittered = (full as f64) * (0.5 + 0.5 * jitter.clamp(0.0, 1.0));
+        TimeDelta::milliseconds(jittered as i64)
+    }
+
+    /// Whether another attempt is allowed after `attempts` attempts.
+    pub fn allows_another(&self, attempts: u32) -> bool {
+        attempts < self.max_attempts
+    }
+}
+
+const MANUAL_NOTE: &str = "compensation kept failing; an admin must retry or resolve";
+
+impl ClaimRequest {
+    /// A new request in `PENDING_VALIDATION`.
+    pub fn new(id: String, request_id: String, user_id: String, event: &Event, now: DateTime<Utc>) -> Self {
+        let rewards_to_process = event
+            .rewards
+            .iter()
+            .map(|definition| RewardToProcess {
+                reward_definition: definition.clone(),
+                grant_status: GrantStatus::PendingGrant,
+                attempt_count: 0,
+                last_failure_reason: None,
+                stock_reserved: false,
+            })
+            .collect();
+        Self {
+            id,
+            request_id,
+            user_id,
+            event_id: event.id.clone(),
+            event_snapshot: EventSnapshot::of(event),
+            status: ClaimStatus::PendingValidation,
+            current_saga_step: SagaStep::ValidateUserAndEvent,
+            rewards_to_process,
+            failure_reason: None,
+            retry_count: 0,
+            compensating_actions_log: Vec::new(),
+            claimed_at: None,
+            created_at: now,
+            updated_at: now,
+            claim_slot: None,
+            lease_owner: None,
+            lease_expires_at: None,
+            next_attempt_at: None,
+            history: vec![HistoryEntry {
+                status: ClaimStatus::PendingValidation,
+                step: SagaStep::ValidateUserAndEvent,
+                at: now,
+                note: None,
+            }],
+            version: 1,
+        }
+    }
+
+    /// The slot a successful claim holds: one per player and event.
+    pub fn slot(&self) -> String {
+        format!("{}:{}", self.user_id, self.event_id)
+    }
+
+    /// The snapshot as an event, for condition evaluation.
+    pub fn snapshot_event(&self) -> Event {
+        let rewards = self.rewards_to_process.iter().map(|r| r.reward_definition.clone()).collect();
+        self.event_snapshot.to_event(&self.event_id, rewards)
+    }
+
+    fn moved(&self, status: ClaimStatus, step: SagaStep, at: DateTime<Utc>, note: Option<String>) -> Self {
+        let mut next = self.clone();
+        next.status = status;
+        next.current_saga_step = step;
+        next.updated_at = at;
+        next.next_attempt_at = None;
+        next.history.push(HistoryEntry { status, step, at, note });
+        next
+    }
+
+    /// A final failure: the reason is kept and the claim slot released, so the player can try
+    /// again later.
+    fn failed(&self, status: ClaimStatus, reason: String, at: DateTime<Utc>) -> Self {
+        let mut next = self.moved(status, SagaStep::Completed, at, Some(reason.clone()));
+        next.failure_reason = Some(reason);
+        next.claim_slot = None;
+        next
+    }
+
+    /// The request rescheduled after a transient failure.
+    fn rescheduled(&self, reason: String, at: DateTime<Utc>, retry_at: DateTime<Utc>) -> Self {
+        let mut next = self.clone();
+        next.retry_count += 1;
+        next.updated_at = at;
+        next.next_attempt_at = Some(retry_at);
+        next.failure_reason = Some(reason);
+        next
+    }
+
+    pub fn after_validation(&self, outcome: Validation, at: DateTime<Utc>) -> Self {
+        match outcome {
+            Validation::Passed => {
+                let mut next = self.moved(ClaimStatus::PendingConditionCheck, SagaStep::CheckConditions, at, None);
+                next.claim_slot = Some(self.slot());
+                next
+            }
+            Validation::UserInactive => {
+                self.failed(ClaimStatus::ValidationFailedUserInactive, "the player's account is inactive".into(), at)
+            }
+            Validation::EventNotActive => self.failed(
+                ClaimStatus::ValidationFailedEventNotActive,
+                "the event is not active or outside its dates".into(),
+                at,
+            ),
+            Validation::AlreadyClaimed => self.failed(
+                ClaimStatus::ValidationFailedAlreadyClaimed,
+                "the player already holds a claim on this event".into(),
+                at,
+            ),
+        }
+    }
+
+    /// After evaluating conditions: `met` is the verdict when the facts could be read.
+    pub fn after_condition_check(
+        &self,
+        outcome: Result<bool, CallOutcome>,
+        policy: &RetryPolicy,
+        at: DateTime<Utc>,
+        jitter: f64,
+    ) -> Self {
+        match outcome {
+            Ok(true) => self.moved(ClaimStatus::PendingInventoryAllocation, SagaStep::AllocateInventory, at, None),
+            Ok(false) => self.failed(ClaimStatus::ConditionNotMet, "the event's conditions are not met".into(), at),
+            Err(CallOutcome::Transient(reason)) if policy.allows_another(self.retry_count + 1) => {
+                let retry_at = at + policy.delay(self.retry_count + 1, jitter);
+                self.rescheduled(reason, at, retry_at)
+            }
+            Err(CallOutcome::Transient(reason) | CallOutcome::Permanent(reason)) => {
+                self.failed(ClaimStatus::ConditionCheckFailedExternal, reason, at)
+            }
+            Err(CallOutcome::Succeeded) => self.clone(),
+        }
+    }
+
+    /// Stock reserved for every limited reward (committed together with this document).
+    pub fn after_allocation(&self, at: DateTime<Utc>) -> Self {
+        let mut next = self.moved(ClaimStatus::InventoryAllocated, SagaStep::AllocateInventory, at, None);
+        for reward in &mut next.rewards_to_process {
+            reward.stock_reserved = reward.reservation().is_some();
+        }
+        next
+    }
+
+    /// No stock was reserved: `status` is one of the INVENTORY_ALLOCATION failures.
+    pub fn after_failed_allocation(&self, status: ClaimStatus, reason: String, at: DateTime<Utc>) -> Self {
+        self.failed(status, reason, at)
+    }
+
+    pub fn start_granting(&self, at: DateTime<Utc>) -> Self {
+        self.moved(ClaimStatus::PendingRewardGrant, SagaStep::GrantRewards, at, None)
+    }
+
+    /// After one grant attempt of reward `index`.
+    pub fn after_grant(
+        &self,
+        index: usize,
+        outcome: CallOutcome,
+        policy: &RetryPolicy,
+        at: DateTime<Utc>,
+        jitter: f64,
+    ) -> Self {
+        let mut next = self.clone();
+        next.updated_at = at;
+        let Some(reward) = next.rewards_to_process.get_mut(index) else {
+            return next;
+        };
+        reward.attempt_count += 1;
+        match outcome {
+            CallOutcome::Succeeded => {
+                reward.grant_status = GrantStatus::Success;
+                reward.last_failure_reason = None;
+                next.next_attempt_at = None;
+            }
+            CallOutcome::Transient(reason) if policy.allows_another(reward.attempt_count) => {
+                let retry_at = at + policy.delay(reward.attempt_count, jitter);
+                reward.last_failure_reason = Some(reason.clone());
+                return next.rescheduled(reason, at, retry_at);
+            }
+            CallOutcome::Transient(reason) | CallOutcome::Permanent(reason) => {
+                reward.grant_status = GrantStatus::FailedExternal;
+                reward.last_failure_reason = Some(reason.clone());
+                next.failure_reason = Some(reason);
+            }
+        }
+        next
+    }
+
+    /// The player was deactivated before the grants finished.
+    pub fn after_user_deactivated(&self, at: DateTime<Utc>) -> Self {
+        let mut next = self.moved(
+            ClaimStatus::RewardGrantFailedUserInactive,
+            SagaStep::GrantRewards,
+            at,
+            Some("the player's account was deactivated".into()),
+        );
+        next.failure_reason = Some("the player's account was deactivated before the grant".into());
+        for reward in &mut next.rewards_to_process {
+            if reward.grant_status == GrantStatus::PendingGrant {
+                reward.grant_status = GrantStatus::FailedExternal;
+            }
+        }
+        next
+    }
+
+    /// Every reward is granted or failed: success, or the failure that starts compensation.
+    pub fn conclude_grants(&self, at: DateTime<Utc>) -> Self {
+        if self.rewards_to_process.iter().all(|r| r.grant_status == GrantStatus::Success) {
+            let mut next = self.moved(ClaimStatus::SuccessAllGranted, SagaStep::Completed, at, None);
+            next.claimed_at = Some(at);
+            next.failure_reason = None;
+            return next;
+        }
+        self.moved(ClaimStatus::RewardGrantFailedExternal, SagaStep::GrantRewards, at, self.failure_reason.clone())
+    }
+
+    /// After a grant failure: under PARTIAL_ALLOWED, when something was granted, keep it and
+    /// return the rest of the stock (the returned set is what `partial_returns` lists);
+    /// otherwise revoke everything.
+    pub fn start_compensation(&self, at: DateTime<Utc>) -> Self {
+        let granted = self.rewards_to_process.iter().any(|r| r.grant_status == GrantStatus::Success);
+        let keep_partial = self.status == ClaimStatus::RewardGrantFailedExternal
+            && self.event_snapshot.grant_policy == GrantPolicy::PartialAllowed
+            && granted;
+        if keep_partial {
+            let mut next = self.moved(ClaimStatus::RewardPartiallyGranted, SagaStep::Completed, at, None);
+            next.claimed_at = Some(at);
+            for index in self.partial_returns() {
+                next.return_stock_of(index, SagaStep::AllocateInventory, at);
+            }
+            return next;
+        }
+        self.moved(ClaimStatus::PendingCompensationReward, SagaStep::CompensateRewards, at, None)
+    }
+
+    /// Rewards whose stock a partial grant returns: reserved and not granted.
+    pub fn partial_returns(&self) -> Vec<usize> {
+        (0..self.rewards_to_process.len())
+            .rev()
+            .filter(|&i| {
+                let reward = &self.rewards_to_process[i];
+                reward.stock_reserved && reward.grant_status != GrantStatus::Success
+            })
+            .collect()
+    }
+
+    /// After one revoke attempt of reward `index`.
+    pub fn after_revoke(
+        &self,
+        index: usize,
+        outcome: CallOutcome,
+        policy: &RetryPolicy,
+        at: DateTime<Utc>,
+        jitter: f64,
+    ) -> Self {
+        let mut next = self.clone();
+        next.updated_at = at;
+        let Some(reward) = next.rewards_to_process.get_mut(index) else {
+            return next;
+        };
+        reward.attempt_count += 1;
+        match outcome {
+            CallOutcome::Succeeded => {
+                reward.grant_status = GrantStatus::Revoked;
+                let reward_id = reward.reward_id().to_owned();
+                next.next_attempt_at = None;
+                next.compensating_actions_log.push(CompensatingAction {
+                    step: "GRANT_REWARDS".into(),
+                    action: "REVOKE_GRANT".into(),
+                    reward_id,
+                    timestamp: at,
+                });
+                next
+            }
+            CallOutcome::Transient(reason) if policy.allows_another(reward.attempt_count) => {
+                let retry_at = at + policy.delay(reward.attempt_count, jitter);
+                reward.last_failure_reason = Some(reason.clone());
+                next.rescheduled(reason, at, retry_at)
+            }
+            CallOutcome::Transient(reason) | CallOutcome::Permanent(reason) => {
+                reward.last_failure_reason = Some(reason.clone());
+                next.needs_human(format!("revoking reward {} failed: {reason}", reward_id_of(&next, index)), at)
+            }
+        }
+    }
+
+    /// Parks the request for an admin.
+    pub fn needs_human(&self, reason: String, at: DateTime<Utc>) -> Self {
+        let step = self.current_saga_step;
+        let mut next =
+            self.moved(ClaimStatus::CompensationFailedManualInterventionRequired, step, at, Some(MANUAL_NOTE.into()));
+        next.failure_reason = Some(reason);
+        next
+    }
+
+    pub fn rewards_compensated(&self, at: DateTime<Utc>) -> Self {
+        self.moved(ClaimStatus::CompensatedReward, SagaStep::CompensateRewards, at, None)
+    }
+
+    pub fn start_inventory_compensation(&self, at: DateTime<Utc>) -> Self {
+        self.moved(ClaimStatus::PendingCompensationInventory, SagaStep::CompensateInventory, at, None)
+    }
+
+    /// Rewards whose reservation is still held, newest first: what [`Self::after_stock_returned`]
+    /// gives back.
+    pub fn held_reservations(&self) -> Vec<usize> {
+        (0..self.rewards_to_process.len()).rev().filter(|&i| self.rewards_to_process[i].stock_reserved).collect()
+    }
+
+    /// Every held reservation returned (committed together with the stock increments).
+    pub fn after_stock_returned(&self, at: DateTime<Utc>) -> Self {
+        let mut next = self.moved(ClaimStatus::CompensatedInventory, SagaStep::CompensateInventory, at, None);
+        for index in self.held_reservations() {
+            next.return_stock_of(index, SagaStep::AllocateInventory, at);
+        }
+        next
+    }
+
+    fn return_stock_of(&mut self, index: usize, step: SagaStep, at: DateTime<Utc>) {
+        if let Some(reward) = self.rewards_to_process.get_mut(index) {
+            reward.stock_reserved = false;
+            let reward_id = reward.reward_id().to_owned();
+            self.compensating_actions_log.push(CompensatingAction {
+                step: step_name(step).into(),
+                action: "INCREMENT_STOCK".into(),
+                reward_id,
+                timestamp: at,
+            });
+        }
+    }
+
+    pub fn roll_back(&self, at: DateTime<Utc>) -> Self {
+        let mut next = self.moved(ClaimStatus::FailedRolledBack, SagaStep::Completed, at, None);
+        next.claim_slot = None;
+        next
+    }
+
+    /// An admin's retry of a parked request: the failed compensation starts over with fresh
+    /// attempt counts. `None` unless the request is parked.
+    pub fn admin_retry(&self, at: DateTime<Utc>, note: &str) -> Option<Self> {
+        if self.status != ClaimStatus::CompensationFailedManualInterventionRequired {
+            return None;
+        }
+        let status = match self.current_saga_step {
+            SagaStep::CompensateInventory => ClaimStatus::PendingCompensationInventory,
+            _ => ClaimStatus::PendingCompensationReward,
+        };
+        let mut next = self.moved(status, self.current_saga_step, at, Some(note.to_owned()));
+        for reward in &mut next.rewards_to_process {
+            reward.attempt_count = 0;
+        }
+        next.retry_count = 0;
+        Some(next)
+    }
+
+    /// An admin's resolution of a parked request after fixing it by hand: `rolled_back` means
+    /// the grants were taken back outside the platform (the stock is then returned here);
+    /// otherwise the player keeps what was granted and the rest of the stock is returned.
+    pub fn admin_resolve(&self, rolled_back: bool, at: DateTime<Utc>, note: &str) -> Option<Self> {
+        if self.status != ClaimStatus::CompensationFailedManualInterventionRequired {
+            return None;
+        }
+        let mut next = self.clone();
+        if rolled_back {
+            for reward in &mut next.rewards_to_process {
+                if reward.grant_status == GrantStatus::Success {
+                    reward.grant_status = GrantStatus::Revoked;
+                    let reward_id = reward.reward_id().to_owned();
+                    next.compensating_actions_log.push(CompensatingAction {
+                        step: "GRANT_REWARDS".into(),
+                        action: "MANUAL_REVOKE".into(),
+                        reward_id,
+                        timestamp: at,
+                    });
+                }
+            }
+            return Some(next.moved(
+                ClaimStatus::PendingCompensationInventory,
+                SagaStep::CompensateInventory,
+                at,
+                Some(note.to_owned()),
+            ));
+        }
+        let mut next = next.moved(ClaimStatus::RewardPartiallyGranted, SagaStep::Completed, at, Some(note.to_owned()));
+        for index in self.partial_returns() {
+            next.return_stock_of(index, SagaStep::AllocateInventory, at);
+        }
+        Some(next)
+    }
+}
+
+fn reward_id_of(request: &ClaimRequest, index: usize) -> String {
+    request.rewards_to_process.get(index).map(|r| r.reward_id().to_owned()).unwrap_or_default()
+}
+
+/// The seed's spelling of a step.
+pub fn step_name(step: SagaStep) -> &'static str {
+    match step {
+        SagaStep::ValidateUserAndEvent => "VALIDATE_USER_AND_EVENT",
+        SagaStep::CheckConditions => "CHECK_CONDITIONS",
+        SagaStep::AllocateInventory => "ALLOCATE_INVENTORY",
+        SagaStep::GrantRewards => "GRANT_REWARDS",
+        SagaStep::CompensateRewards => "COMPENSATE_REWARDS",
+        SagaStep::CompensateInventory => "COMPENSATE_INVENTORY",
+        SagaStep::Completed => "COMPLETED",
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::domain::event::{EventInput, Provenance};
+    use crate::domain::reward::RewardId;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn event(stocks: &[Option<i64>], policy: GrantPolicy) -> Event {
+        let rewards: Vec<_> = stocks
+            .iter()
+            .map(|stock| {
+                json!({ "rewardType": "POINT", "rewardName": "p", "details": { "points": 10 },
+                        "quantityPerUser": 1, "totalStock": stock.unwrap_or(-1) })
+            })
+            .collect();
+        let input: EventInput = serde_json::from_value(json!({
+            "eventName": "e", "startDate": "2026-01-01T00:00:00Z", "endDate": "2027-01-01T00:00:00Z",
+            "rewards": rewards, "grantPolicy": policy,
+        }))
+        .unwrap();
+        let mut n = 0;
+        let provenance = Provenance { event_id: "e".repeat(24), created_by: "op".into(), now: Utc::now() };
+        input
+            .into_event(provenance, || {
+                n += 1;
+                RewardId::generated(format!("{n:024x}"))
+            })
+            .unwrap()
+    }
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy { max_attempts: 3, base_delay: TimeDelta::milliseconds(100), max_delay: TimeDelta::seconds(5) }
+    }
+
+    fn request(stocks: &[Option<i64>], policy: GrantPolicy) -> ClaimRequest {
+        ClaimRequest::new("r".into(), "req".into(), "u".into(), &event(stocks, policy), Utc::now())
+    }
+
+    fn outcome(choice: u8) -> CallOutcome {
+        match choice % 4 {
+            0 | 1 => CallOutcome::Succeeded,
+            2 => CallOutcome::Transient("timeout".into()),
+            _ => CallOutcome::Permanent("refused".into()),
+        }
+    }
+
+    /// Drives a request with outcomes drawn from `choices`; an admin steps in (retry twice,
+    /// then resolve) when the saga parks. Returns the final request and the steps taken.
+    fn simulate(mut request: ClaimRequest, choices: &[u8]) -> (ClaimRequest, usize) {
+        let now = Utc::now();
+        let mut draws = choices.iter().copied().cycle();
+        let mut admin_retries = 0;
+        for steps in 0..500 {
+            let c = draws.next().unwrap_or(0);
+            request = match next_step(&request) {
+                NextStep::Validate => request.after_validation(
+                    [Validation::Passed, Validation::Passed, Validation::UserInactive, Validation::AlreadyClaimed]
+                        [usize::from(c % 4)],
+                    now,
+                ),
+                NextStep::CheckConditions => {
+                    let result = match c % 4 {
+                        0 | 1 => Ok(true),
+                        2 => Ok(false),
+                        _ => Err(outcome(c / 4)),
+                    };
+                    request.after_condition_check(result, &policy(), now, 0.5)
+                }
+                NextStep::Allocate if c % 3 == 0 => request.after_failed_allocation(
+                    ClaimStatus::InventoryAllocationFailedOutOfStock,
+                    "out of stock".into(),
+                    now,
+                ),
+                NextStep::Allocate => request.after_allocation(now),
+                NextStep::StartGranting => request.start_granting(now),
+                NextStep::Grant(_) if c == 255 => request.after_user_deactivated(now),
+                NextStep::Grant(i) => request.after_grant(i, outcome(c), &policy(), now, 0.5),
+                NextStep::ConcludeGrants => request.conclude_grants(now),
+                NextStep::StartCompensation => request.start_compensation(now),
+                NextStep::Revoke(i) => request.after_revoke(i, outcome(c), &policy(), now, 0.5),
+                NextStep::RewardsCompensated => request.rewards_compensated(now),
+                NextStep::StartInventoryCompensation => request.start_inventory_compensation(now),
+                NextStep::ReturnStock => request.after_stock_returned(now),
+                NextStep::RollBack => request.roll_back(now),
+                NextStep::Done if request.status == ClaimStatus::CompensationFailedManualInterventionRequired => {
+                    admin_retries += 1;
+                    if admin_retries <= 2 {
+                        request.admin_retry(now, "retry").unwrap()
+                    } else {
+                        request.admin_resolve(c % 2 == 0, now, "fixed by hand").unwrap()
+                    }
+                }
+                NextStep::Done => return (request, steps),
+            };
+        }
+        (request, 500)
+    }
+
+    fn check_invariants(request: &ClaimRequest) {
+        use ClaimStatus as S;
+        let rewards = &request.rewards_to_process;
+        let held = |r: &RewardToProcess| r.stock_reserved;
+        match request.status {
+            S::SuccessAllGranted => {
+                assert!(rewards.iter().all(|r| r.grant_status == GrantStatus::Success));
+                assert!(rewards.iter().all(|r| held(r) == r.reservation().is_some()), "success keeps its stock");
+                assert!(request.claim_slot.is_some() && request.claimed_at.is_some());
+            }
+            S::RewardPartiallyGranted => {
+                for r in rewards {
+                    let kept = r.grant_status == GrantStatus::Success;
+                    assert_eq!(held(r), kept && r.reservation().is_some(), "only granted rewards keep stock");
+                }
+                assert!(request.claim_slot.is_some());
+            }
+            status => {
+                assert!(status.is_final(), "{status} is final");
+                assert!(rewards.iter().all(|r| !held(r)), "a failed claim holds no stock: {status}");
+                assert!(rewards.iter().all(|r| r.grant_status != GrantStatus::Success), "nothing stays granted");
+                assert!(request.claim_slot.is_none(), "a failed claim releases its slot");
+                assert!(request.failure_reason.is_some() || status == S::FailedRolledBack);
+            }
+        }
+        let returned = request.compensating_actions_log.iter().filter(|a| a.action == "INCREMENT_STOCK").count();
+        let reserved_ever = request.history.iter().any(|h| h.status == S::InventoryAllocated) as usize
+            * rewards.iter().filter(|r| r.reservation().is_some()).count();
+        let still_held = rewards.iter().filter(|r| held(r)).count();
+        assert_eq!(reserved_ever, returned + still_held, "every reservation is either held or returned once");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Every path ends in a final status, and stock and slots are consistent there.
+        #[test]
+        fn every_path_ends_final_with_consistent_stock(
+            stocks in proptest::collection::vec(proptest::option::of(1i64..100), 1..4),
+            partial in any::<bool>(),
+            choices in proptest::collection::vec(any::<u8>(), 1..64),
+        ) {
+            let policy = if partial { GrantPolicy::PartialAllowed } else { GrantPolicy::AllOrNothing };
+            let (request, steps) = simulate(request(&stocks, policy), &choices);
+            prop_assert!(steps < 500, "terminates");
+            prop_assert!(request.status.is_final());
+            prop_assert_ne!(request.status, ClaimStatus::CompensationFailedManualInterventionRequired);
+            check_invariants(&request);
+        }
+    }
+
+    #[test]
+    fn statuses_round_trip_through_the_seed_spelling() {
+        for status in ClaimStatus::ALL {
+            assert_eq!(status.as_str().parse::<ClaimStatus>().unwrap(), status);
+            assert_eq!(serde_json::to_value(status).unwrap(), json!(status.as_str()));
+        }
+    }
+
+    #[test]
+    fn the_happy_path_walks_every_seed_status_in_order() {
+        let (request, _) = simulate(request(&[Some(5), None], GrantPolicy::AllOrNothing), &[1]);
+        let trail: Vec<&str> = request.history.iter().map(|h| h.status.as_str()).collect();
+        assert_eq!(
+            trail,
+            [
+                "PENDING_VALIDATION",
+                "PENDING_CONDITION_CHECK",
+                "PENDING_INVENTORY_ALLOCATION",
+                "INVENTORY_ALLOCATED",
+                "PENDING_REWARD_GRANT",
+                "SUCCESS_ALL_GRANTED"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_grant_is_compensated_in_reverse_order() {
+        let now = Utc::now();
+        let mut request = request(&[Some(5), Some(5), Some(5)], GrantPolicy::AllOrNothing);
+        request =
+            request.after_validation(Validation::Passed, now).after_condition_check(Ok(true), &policy(), now, 0.0);
+        request = request.after_allocation(now).start_granting(now);
+        request = request.after_grant(0, CallOutcome::Succeeded, &policy(), now, 0.0);
+        request = request.after_grant(1, CallOutcome::Succeeded, &policy(), now, 0.0);
+        request = request.after_grant(2, CallOutcome::Permanent("400".into()), &policy(), now, 0.0);
+        assert_eq!(next_step(&request), NextStep::ConcludeGrants);
+        request = request.conclude_grants(now);
+        assert_eq!(request.status, ClaimStatus::RewardGrantFailedExternal);
+        request = request.start_compensation(now);
+        assert_eq!(next_step(&request), NextStep::Revoke(1), "newest grant first");
+        request = request.after_revoke(1, CallOutcome::Succeeded, &policy(), now, 0.0);
+        assert_eq!(next_step(&request), NextStep::Revoke(0));
+        request = request.after_revoke(0, CallOutcome::Succeeded, &policy(), now, 0.0);
+        request =
+            request.rewards_compensated(now).start_inventory_compensation(now).after_stock_returned(now).roll_back(now);
+        assert_eq!(request.status, ClaimStatus::FailedRolledBack);
+        let log: Vec<(String, String)> =
+            request.compensating_actions_log.iter().map(|a| (a.action.clone(), a.reward_id.clone())).collect();
+        let id = |i: usize| request.rewards_to_process[i].reward_id().to_owned();
+        assert_eq!(
+            log,
+            vec![
+                ("REVOKE_GRANT".into(), id(1)),
+                ("REVOKE_GRANT".into(), id(0)),
+                ("INCREMENT_STOCK".into(), id(2)),
+                ("INCREMENT_STOCK".into(), id(1)),
+                ("INCREMENT_STOCK".into(), id(0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base_delay: TimeDelta::milliseconds(100),
+            max_delay: TimeDelta::seconds(1),
+        };
+        assert_eq!(p.delay(1, 1.0), TimeDelta::milliseconds(100));
+        assert_eq!(p.delay(3, 1.0), TimeDelta::milliseconds(400));
+        assert_eq!(p.delay(9, 1.0), TimeDelta::seconds(1));
+        assert_eq!(p.delay(3, 0.0), TimeDelta::milliseconds(200));
+    }
+}

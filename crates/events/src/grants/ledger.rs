@@ -1,0 +1,171 @@
+//! The built-in ledger: wallets of points, currencies, items and coupons that players read
+//! at `GET /api/v1/wallet/me`. A grant is one ledger row keyed by `requestId:rewardId`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bestow_core::store::StoreError;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Grant, RewardGranter};
+use crate::domain::reward::RewardDetails;
+use crate::domain::saga::CallOutcome;
+
+/// One grant in the ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerEntry {
+    pub grant_key: String,
+    pub request_id: String,
+    pub user_id: String,
+    pub event_id: String,
+    pub reward_id: String,
+    pub reward_name: String,
+    /// The reward's typed details.
+    pub details: RewardDetails,
+    /// Units granted (`quantityPerUser`).
+    pub quantity: i64,
+    pub granted_at: DateTime<Utc>,
+}
+
+/// What a grant did to the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerGrant {
+    Granted,
+    /// The key was granted before: nothing changed.
+    AlreadyGranted,
+    /// The key was revoked before it was granted: refused, nothing changed.
+    Revoked,
+}
+
+/// Storage of the ledger.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    /// Records `entry` unless its key was granted or revoked before.
+    async fn record_grant(&self, entry: &LedgerEntry) -> Result<LedgerGrant, StoreError>;
+
+    /// Marks the key revoked; a key never granted gets a tombstone so that a late grant is
+    /// refused. Idempotent.
+    async fn record_revoke(&self, grant_key: &str, user_id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Every granted, unrevoked entry of a player.
+    async fn entries(&self, user_id: &str) -> Result<Vec<LedgerEntry>, StoreError>;
+}
+
+/// The ledger as a [`RewardGranter`].
+pub struct LedgerGranter {
+    store: Arc<dyn LedgerStore>,
+}
+
+impl LedgerGranter {
+    pub fn new(store: Arc<dyn LedgerStore>) -> Self {
+        Self { store }
+    }
+}
+
+fn outcome_of(result: Result<(), StoreError>) -> CallOutcome {
+    match result {
+        Ok(()) => CallOutcome::Succeeded,
+        Err(error) => CallOutcome::Transient(format!("ledger: {error}")),
+    }
+}
+
+#[async_trait]
+impl RewardGranter for LedgerGranter {
+    async fn grant(&self, grant: &Grant) -> CallOutcome {
+        let reward = grant.reward.reward();
+        let entry = LedgerEntry {
+            grant_key: grant.key.clone(),
+            request_id: grant.request_id.clone(),
+            user_id: grant.user_id.clone(),
+            event_id: grant.event_id.clone(),
+            reward_id: grant.reward.reward_id().as_str().to_owned(),
+            reward_name: reward.reward_name().to_owned(),
+            details: reward.details().clone(),
+            quantity: reward.stock().quantity_per_user(),
+            granted_at: bestow_core::time::now(),
+        };
+        match self.store.record_grant(&entry).await {
+            Ok(LedgerGrant::Granted | LedgerGrant::AlreadyGranted) => CallOutcome::Succeeded,
+            Ok(LedgerGrant::Revoked) => CallOutcome::Permanent("the grant was already revoked".into()),
+            Err(error) => CallOutcome::Transient(format!("ledger: {error}")),
+        }
+    }
+
+    async fn revoke(&self, grant: &Grant) -> CallOutcome {
+        outcome_of(self.store.record_revoke(&grant.key, &grant.user_id, bestow_core::time::now()).await)
+    }
+}
+
+/// A player's wallet: the sum of the ledger.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Wallet {
+    pub user_id: String,
+    pub points: i64,
+    /// Balance per virtual currency, e.g. `{"GEM": 50}`.
+    pub currencies: BTreeMap<String, i64>,
+    pub items: Vec<WalletItem>,
+    pub coupons: Vec<WalletCoupon>,
+    /// Number of grants behind these balances.
+    pub grants: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletItem {
+    pub item_id: String,
+    pub item_name: String,
+    pub item_grade: Option<String>,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletCoupon {
+    pub coupon_code: String,
+    pub discount_rate: f64,
+    pub description: Option<String>,
+    pub quantity: i64,
+    pub granted_at: DateTime<Utc>,
+}
+
+impl Wallet {
+    /// Sums a player's ledger entries.
+    pub fn of(user_id: &str, entries: &[LedgerEntry]) -> Self {
+        let mut wallet = Wallet { user_id: user_id.to_owned(), grants: entries.len(), ..Wallet::default() };
+        let mut items: BTreeMap<String, WalletItem> = BTreeMap::new();
+        for entry in entries {
+            match &entry.details {
+                RewardDetails::Point { points } => wallet.points += points * entry.quantity,
+                RewardDetails::VirtualCurrency { currency, amount } => {
+                    *wallet.currencies.entry(currency.clone()).or_default() += amount * entry.quantity;
+                }
+                RewardDetails::Item { item_id, item_name, item_grade } => {
+                    items
+                        .entry(item_id.clone())
+                        .or_insert_with(|| WalletItem {
+                            item_id: item_id.clone(),
+                            item_name: item_name.clone(),
+                            item_grade: item_grade.clone(),
+                            quantity: 0,
+                        })
+                        .quantity += entry.quantity;
+                }
+                RewardDetails::Coupon { coupon_code, discount_rate, description } => {
+                    wallet.coupons.push(WalletCoupon {
+                        coupon_code: coupon_code.clone(),
+                        discount_rate: *discount_rate,
+                        description: description.clone(),
+                        quantity: entry.quantity,
+                        granted_at: entry.granted_at,
+                    })
+                }
+            }
+        }
+        wallet.items = items.into_values().collect();
+        wallet
+    }
+}

@@ -1,0 +1,446 @@
+//! `event.db`: the SQLite adapter of [`ClaimStore`] and [`LedgerStore`].
+//!
+//! A request is one row of `user_reward_requests`: the fields queries need as columns (with the
+//! seed's names), the whole document as JSON. The claim slot is a partial unique index, so
+//! "one success per player and event" is decided by the database. Stock changes run in the
+//! same transaction as the request's compare-and-set.
+
+use async_trait::async_trait;
+use bestow_core::audit::AuditEntry;
+use bestow_core::page::PageRequest;
+use bestow_core::store::StoreError;
+use bestow_events::claims::store::{
+    CONFLICT_CLAIM_SLOT, CONFLICT_STOCK, CONFLICT_VERSION, ClaimFilter, ClaimStore, Inserted, StockChange,
+};
+use bestow_events::domain::reward::{RewardType, parse_details};
+use bestow_events::domain::saga::{ClaimRequest, ClaimStatus};
+use bestow_events::grants::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+
+use crate::audit::insert_audit;
+use crate::database::{from_text, map_error, to_text};
+use crate::events::SqliteEventStore;
+use crate::filters::{Filters, count, page_values};
+
+/// Schema of claims and of the built-in ledger.
+pub(crate) const CLAIMS_SCHEMA: &str = r"
+    CREATE TABLE user_reward_requests (
+        _id              TEXT PRIMARY KEY,
+        requestId        TEXT NOT NULL,
+        userId           TEXT NOT NULL,
+        eventId          TEXT NOT NULL,
+        status           TEXT NOT NULL,
+        currentSagaStep  TEXT NOT NULL,
+        claimSlot        TEXT,
+        leaseOwner       TEXT,
+        leaseExpiresAt   TEXT,
+        nextAttemptAt    TEXT,
+        createdAt        TEXT NOT NULL,
+        updatedAt        TEXT NOT NULL,
+        version          INTEGER NOT NULL,
+        document         TEXT NOT NULL
+    ) STRICT;
+    CREATE UNIQUE INDEX user_reward_requests_requestId ON user_reward_requests (requestId);
+    CREATE UNIQUE INDEX user_reward_requests_claimSlot ON user_reward_requests (claimSlot) WHERE claimSlot IS NOT NULL;
+    CREATE INDEX user_reward_requests_user ON user_reward_requests (userId, createdAt);
+    CREATE INDEX user_reward_requests_event ON user_reward_requests (eventId, createdAt);
+    CREATE INDEX user_reward_requests_status ON user_reward_requests (status, createdAt);
+
+    CREATE TABLE reward_ledger (
+        grantKey    TEXT PRIMARY KEY,
+        userId      TEXT NOT NULL,
+        requestId   TEXT,
+        eventId     TEXT,
+        rewardId    TEXT,
+        rewardName  TEXT,
+        rewardType  TEXT,
+        details     TEXT,
+        quantity    INTEGER,
+        grantedAt   TEXT,
+        revokedAt   TEXT
+    ) STRICT;
+    CREATE INDEX reward_ledger_user ON reward_ledger (userId);
+";
+
+/// Statuses the saga still works on, as an SQL list.
+fn non_final_list() -> String {
+    ClaimStatus::ALL
+        .iter()
+        .filter(|s| !s.is_final())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn corrupt(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("unreadable claim document: {error}"))
+}
+
+fn document_of(request: &ClaimRequest) -> Result<String, StoreError> {
+    serde_json::to_string(request).map_err(corrupt)
+}
+
+fn select_request(connection: &Connection, request_id: &str) -> Result<Option<ClaimRequest>, StoreError> {
+    let document: Option<String> = connection
+        .query_row("SELECT document FROM user_reward_requests WHERE requestId = ?1", [request_id], |row| row.get(0))
+        .optional()
+        .map_err(map_error)?;
+    document.map(|text| serde_json::from_str(&text).map_err(corrupt)).transpose()
+}
+
+/// Applies stock changes; a reservation that finds too little stock fails the whole commit.
+fn apply_stock(tx: &Transaction<'_>, event_id: &str, changes: &[StockChange]) -> Result<(), StoreError> {
+    for change in changes {
+        let changed = if change.delta < 0 {
+            tx.execute(
+                "UPDATE event_rewards SET remainingStock = remainingStock - ?3
+                 WHERE eventId = ?1 AND rewardId = ?2 AND remainingStock >= ?3",
+                params![event_id, change.reward_id, -change.delta],
+            )
+        } else {
+            tx.execute(
+                "UPDATE event_rewards SET remainingStock = remainingStock + ?3
+                 WHERE eventId = ?1 AND rewardId = ?2 AND remainingStock + ?3 <= totalStock",
+                params![event_id, change.reward_id, change.delta],
+            )
+        }
+        .map_err(map_error)?;
+        if changed == 0 {
+            return Err(if change.delta < 0 {
+                StoreError::Conflict(CONFLICT_STOCK)
+            } else {
+                // Returning more than was taken would break the stock invariant: refuse loudly.
+                StoreError::Unavailable(format!("stock return of {} exceeds totalStock", change.reward_id))
+            });
+        }
+    }
+    Ok(())
+}
+
+fn insert_row(connection: &Connection, request: &ClaimRequest) -> Result<(), StoreError> {
+    connection
+        .execute(
+            "INSERT INTO user_reward_requests (_id, requestId, userId, eventId, status, currentSagaStep, claimSlot,
+                 leaseOwner, leaseExpiresAt, nextAttemptAt, createdAt, updatedAt, version, document)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            params![
+                request.id,
+                request.request_id,
+                request.user_id,
+                request.event_id,
+                request.status.as_str(),
+                bestow_events::domain::saga::step_name(request.current_saga_step),
+                request.claim_slot,
+                request.lease_owner,
+                request.lease_expires_at.map(to_text),
+                request.next_attempt_at.map(to_text),
+                to_text(request.created_at),
+                to_text(request.updated_at),
+                request.version,
+                document_of(request)?,
+            ],
+        )
+        .map_err(map_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl ClaimStore for SqliteEventStore {
+    async fn insert_request(&self, request: &ClaimRequest) -> Result<Inserted, StoreError> {
+        let request = request.clone();
+        self.db
+            .write(move |connection| match insert_row(connection, &request) {
+                Ok(()) => Ok(Inserted::Created),
+                Err(StoreError::Conflict(_)) => select_request(connection, &request.request_id)?
+                    .map(|stored| Inserted::Existing(Box::new(stored)))
+                    .ok_or(StoreError::Conflict("request id")),
+                Err(other) => Err(other),
+            })
+            .await
+    }
+
+    async fn request(&self, request_id: &str) -> Result<Option<ClaimRequest>, StoreError> {
+        let request_id = request_id.to_owned();
+        self.db.read(move |c| select_request(c, &request_id)).await
+    }
+
+    async fn list_requests(
+        &self,
+        filter: &ClaimFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<ClaimRequest>, u64), StoreError> {
+        let mut filters = Filters::default();
+        if let Some(user) = &filter.user_id {
+            filters.add("userId = ?", user.clone());
+        }
+        if let Some(event) = &filter.event_id {
+            filters.add("eventId = ?", event.clone());
+        }
+        if let Some(status) = filter.status {
+            filters.add("status = ?", status.as_str().to_owned());
+        }
+        if let Some(from) = filter.from {
+            filters.add("createdAt >= ?", to_text(from));
+        }
+        if let Some(to) = filter.to {
+            filters.add("createdAt < ?", to_text(to));
+        }
+        self.db
+            .read(move |connection| {
+                let total = count(connection, "user_reward_requests", &filters)?;
+                let sql = format!(
+                    "SELECT document FROM user_reward_requests {} ORDER BY createdAt DESC, _id DESC LIMIT ? OFFSET ?",
+                    filters.where_clause()
+                );
+                let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
+                let documents = statement
+                    .query_map(params_from_iter(page_values(&filters.values, page).iter()), |row| {
+                        row.get::<_, String>(0)
+                    })
+                    .map_err(map_error)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(map_error)?;
+                let requests = documents
+                    .iter()
+                    .map(|text| serde_json::from_str(text).map_err(corrupt))
+                    .collect::<Result<Vec<ClaimRequest>, _>>()?;
+                Ok((requests, total))
+            })
+            .await
+    }
+
+    async fn acquire_lease(
+        &self,
+        request_id: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ClaimRequest>, StoreError> {
+        let (request_id, owner) = (request_id.to_owned(), owner.to_owned());
+        self.db
+            .write(move |connection| {
+                let tx = connection.transaction().map_err(map_error)?;
+                let Some(mut request) = select_request(&tx, &request_id)? else { return Ok(None) };
+                let lease_free = request.lease_expires_at.is_none_or(|expires| expires <= now);
+                let due = request.next_attempt_at.is_none_or(|at| at <= now);
+                if request.status.is_final() || !lease_free || !due {
+                    return Ok(None);
+                }
+                let expected_version = request.version;
+                request.lease_owner = Some(owner);
+                request.lease_expires_at = Some(until);
+                request.next_attempt_at = None;
+                request.version += 1;
+                update_row(&tx, expected_version, &request)?;
+                tx.commit().map_err(map_error)?;
+                Ok(Some(request))
+            })
+            .await
+    }
+
+    async fn commit(
+        &self,
+        current: &ClaimRequest,
+        next: &ClaimRequest,
+        stock: &[StockChange],
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
+        let (expected, next, stock, audit) = (current.clone(), next.clone(), stock.to_vec(), audit.cloned());
+        self.db
+            .write(move |connection| {
+                let tx = connection.transaction().map_err(map_error)?;
+                let stored: Option<(i64, String, Option<String>)> = tx
+                    .query_row(
+                        "SELECT version, status, leaseOwner FROM user_reward_requests WHERE requestId = ?1",
+                        [&expected.request_id],
+                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(map_error)?;
+                let unchanged = stored.is_some_and(|(version, status, lease)| {
+                    version == expected.version && status == expected.status.as_str() && lease == expected.lease_owner
+                });
+                if !unchanged {
+                    return Err(StoreError::Conflict(CONFLICT_VERSION));
+                }
+                apply_stock(&tx, &next.event_id, &stock)?;
+                update_row(&tx, expected.version, &next)?;
+                if let Some(entry) = &audit {
+                    insert_audit(&tx, entry)?;
+                }
+                tx.commit().map_err(map_error)
+            })
+            .await
+    }
+
+    async fn due_requests(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>, StoreError> {
+        let sql = format!(
+            "SELECT requestId FROM user_reward_requests
+             WHERE status IN ({}) AND (leaseExpiresAt IS NULL OR leaseExpiresAt <= ?1)
+               AND (nextAttemptAt IS NULL OR nextAttemptAt <= ?1)
+             ORDER BY updatedAt LIMIT ?2",
+            non_final_list()
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.db
+            .read(move |connection| {
+                let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
+                statement
+                    .query_map(params![to_text(now), limit], |row| row.get(0))
+                    .map_err(map_error)?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+                    .map_err(map_error)
+            })
+            .await
+    }
+
+    async fn count_by_status(&self, status: ClaimStatus) -> Result<u64, StoreError> {
+        self.db
+            .read(move |connection| {
+                let mut filters = Filters::default();
+                filters.add("status = ?", status.as_str().to_owned());
+                count(connection, "user_reward_requests", &filters)
+            })
+            .await
+    }
+}
+
+/// Writes `request` over the row whose version is `expected_version`.
+fn update_row(tx: &Transaction<'_>, expected_version: i64, request: &ClaimRequest) -> Result<(), StoreError> {
+    let changed = tx
+        .execute(
+            "UPDATE user_reward_requests SET status = ?3, currentSagaStep = ?4, claimSlot = ?5, leaseOwner = ?6,
+                 leaseExpiresAt = ?7, nextAttemptAt = ?8, updatedAt = ?9, version = ?10, document = ?11
+             WHERE requestId = ?1 AND version = ?2",
+            params![
+                request.request_id,
+                expected_version,
+                request.status.as_str(),
+                bestow_events::domain::saga::step_name(request.current_saga_step),
+                request.claim_slot,
+                request.lease_owner,
+                request.lease_expires_at.map(to_text),
+                request.next_attempt_at.map(to_text),
+                to_text(request.updated_at),
+                request.version,
+                document_of(request)?,
+            ],
+        )
+        .map_err(|error| match map_error(error) {
+            // The only unique column an update can collide on is the claim slot.
+            StoreError::Conflict(_) => StoreError::Conflict(CONFLICT_CLAIM_SLOT),
+            other => other,
+        })?;
+    if changed == 0 {
+        return Err(StoreError::Conflict(CONFLICT_VERSION));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl LedgerStore for SqliteEventStore {
+    async fn record_grant(&self, entry: &LedgerEntry) -> Result<LedgerGrant, StoreError> {
+        let entry = entry.clone();
+        self.db
+            .write(move |connection| {
+                let details = serde_json::to_string(&entry.details).map_err(corrupt)?;
+                let inserted = connection
+                    .execute(
+                        "INSERT INTO reward_ledger (grantKey, userId, requestId, eventId, rewardId, rewardName, details,
+                             quantity, grantedAt, rewardType)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (grantKey) DO NOTHING",
+                        params![
+                            entry.grant_key,
+                            entry.user_id,
+                            entry.request_id,
+                            entry.event_id,
+                            entry.reward_id,
+                            entry.reward_name,
+                            details,
+                            entry.quantity,
+                            to_text(entry.granted_at),
+                            entry.details.reward_type().as_str(),
+                        ],
+                    )
+                    .map_err(map_error)?;
+                if inserted == 1 {
+                    return Ok(LedgerGrant::Granted);
+                }
+                let revoked: Option<String> = connection
+                    .query_row("SELECT revokedAt FROM reward_ledger WHERE grantKey = ?1", [&entry.grant_key], |row| {
+                        row.get(0)
+                    })
+                    .map_err(map_error)?;
+                Ok(if revoked.is_some() { LedgerGrant::Revoked } else { LedgerGrant::AlreadyGranted })
+            })
+            .await
+    }
+
+    async fn record_revoke(&self, grant_key: &str, user_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let (grant_key, user_id) = (grant_key.to_owned(), user_id.to_owned());
+        self.db
+            .write(move |connection| {
+                // Insert a tombstone if the grant never arrived; otherwise mark it revoked once.
+                connection
+                    .execute(
+                        "INSERT INTO reward_ledger (grantKey, userId, revokedAt) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (grantKey) DO UPDATE SET revokedAt = excluded.revokedAt WHERE revokedAt IS NULL",
+                        params![grant_key, user_id, to_text(at)],
+                    )
+                    .map(drop)
+                    .map_err(map_error)
+            })
+            .await
+    }
+
+    async fn entries(&self, user_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+        let user_id = user_id.to_owned();
+        self.db
+            .read(move |connection| {
+                let mut statement = connection
+                    .prepare_cached(
+                        "SELECT grantKey, requestId, eventId, rewardId, rewardName, details, quantity, grantedAt, rewardType
+                         FROM reward_ledger WHERE userId = ?1 AND revokedAt IS NULL AND grantedAt IS NOT NULL
+                         ORDER BY grantedAt",
+                    )
+                    .map_err(map_error)?;
+                let rows = statement
+                    .query_map([&user_id], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, String>(3)?,
+                            row.get::<_, String>(4)?,
+                            row.get::<_, String>(5)?,
+                            row.get::<_, i64>(6)?,
+                            row.get::<_, String>(7)?,
+                            row.get::<_, String>(8)?,
+                        ))
+                    })
+                    .map_err(map_error)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(map_error)?;
+                rows.into_iter()
+                    .map(|(grant_key, request_id, event_id, reward_id, reward_name, details, quantity, granted_at, kind)| {
+                        let reward_type = kind.parse::<RewardType>().map_err(corrupt)?;
+                        let details = serde_json::from_str(&details).map_err(corrupt)?;
+                        let details = parse_details(reward_type, &details, "").map_err(|_| corrupt("bad reward details"))?;
+                        Ok(LedgerEntry {
+                            grant_key,
+                            request_id,
+                            user_id: user_id.clone(),
+                            event_id,
+                            reward_id,
+                            reward_name,
+                            details,
+                            quantity,
+                            granted_at: from_text(&granted_at).map_err(map_error)?,
+                        })
+                    })
+                    .collect()
+            })
+            .await
+    }
+}
