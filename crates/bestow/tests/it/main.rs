@@ -7,7 +7,9 @@ mod helpers;
 
 mod admin_routes;
 mod auth_flow;
+mod claims;
 mod docs;
 mod events;
+mod granter;
 mod process;
 mod tokens;

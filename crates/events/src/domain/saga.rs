@@ -182,6 +182,10 @@ pub struct RewardToProcess {
     /// Stock of this reward is reserved for this claim (and not yet returned).
     #[serde(default)]
     pub stock_reserved: bool,
+    /// A grant attempt ended without an answer (timeout, 5xx): the granter may have applied
+    /// it, so a compensation must revoke it even though it is not marked `SUCCESS`.
+    #[serde(default)]
+    pub grant_uncertain: bool,
 }
 
 impl RewardToProcess {
@@ -310,6 +314,10 @@ pub struct ClaimRequest {
     pub history: Vec<HistoryEntry>,
     /// Incremented by every write: the compare-and-set token.
     pub version: i64,
+    /// Set when a failed claim keeps its successful grants (`PARTIAL_ALLOWED`): compensation
+    /// then undoes only what failed and the claim ends `REWARD_PARTIALLY_GRANTED`.
+    #[serde(default)]
+    pub keep_grants: bool,
 }
 
 /// What the driver must do next with a request.
@@ -357,7 +365,7 @@ pub fn next_step(request: &ClaimRequest) -> NextStep {
             None => NextStep::ConcludeGrants,
         },
         S::RewardGrantFailedExternal | S::RewardGrantFailedUserInactive => NextStep::StartCompensation,
-        S::PendingCompensationReward => match rewards.iter().rposition(|r| r.grant_status == GrantStatus::Success) {
+        S::PendingCompensationReward => match request.revoke_target() {
             Some(index) => NextStep::Revoke(index),
             None => NextStep::RewardsCompensated,
         },
@@ -427,6 +435,7 @@ impl ClaimRequest {
                 attempt_count: 0,
                 last_failure_reason: None,
                 stock_reserved: false,
+                grant_uncertain: false,
             })
             .collect();
         Self {
@@ -455,6 +464,7 @@ impl ClaimRequest {
                 note: None,
             }],
             version: 1,
+            keep_grants: false,
         }
     }
 
@@ -585,15 +595,32 @@ impl ClaimRequest {
             CallOutcome::Transient(reason) if policy.allows_another(reward.attempt_count) => {
                 let retry_at = at + policy.delay(reward.attempt_count, jitter);
                 reward.last_failure_reason = Some(reason.clone());
+                reward.grant_uncertain = true;
                 return next.rescheduled(reason, at, retry_at);
             }
-            CallOutcome::Transient(reason) | CallOutcome::Permanent(reason) => {
+            CallOutcome::Transient(reason) => {
+                reward.grant_status = GrantStatus::FailedExternal;
+                reward.grant_uncertain = true;
+                reward.last_failure_reason = Some(reason.clone());
+                next.failure_reason = Some(reason);
+            }
+            CallOutcome::Permanent(reason) => {
                 reward.grant_status = GrantStatus::FailedExternal;
                 reward.last_failure_reason = Some(reason.clone());
                 next.failure_reason = Some(reason);
             }
         }
         next
+    }
+
+    /// The next grant a compensation must take back, newest first: every grant that may have
+    /// been applied (succeeded, or failed without an answer), or only the uncertain failures
+    /// when the claim keeps its successful grants.
+    pub fn revoke_target(&self) -> Option<usize> {
+        self.rewards_to_process.iter().rposition(|r| {
+            let uncertain_failure = r.grant_status == GrantStatus::FailedExternal && r.grant_uncertain;
+            uncertain_failure || (!self.keep_grants && r.grant_status == GrantStatus::Success)
+        })
     }
 
     /// The player was deactivated before the grants finished.
@@ -632,7 +659,9 @@ impl ClaimRequest {
         let keep_partial = self.status == ClaimStatus::RewardGrantFailedExternal
             && self.event_snapshot.grant_policy == GrantPolicy::PartialAllowed
             && granted;
-        if keep_partial {
+        let uncertain =
+            self.rewards_to_process.iter().any(|r| r.grant_status == GrantStatus::FailedExternal && r.grant_uncertain);
+        if keep_partial && !uncertain {
             let mut next = self.moved(ClaimStatus::RewardPartiallyGranted, SagaStep::Completed, at, None);
             next.claimed_at = Some(at);
             for index in self.partial_returns() {
@@ -640,7 +669,9 @@ impl ClaimRequest {
             }
             return next;
         }
-        self.moved(ClaimStatus::PendingCompensationReward, SagaStep::CompensateRewards, at, None)
+        let mut next = self.moved(ClaimStatus::PendingCompensationReward, SagaStep::CompensateRewards, at, None);
+        next.keep_grants = keep_partial;
+        next
     }
 
     /// Rewards whose stock a partial grant returns: reserved and not granted.
@@ -711,9 +742,12 @@ impl ClaimRequest {
         self.moved(ClaimStatus::PendingCompensationInventory, SagaStep::CompensateInventory, at, None)
     }
 
-    /// Rewards whose reservation is still held, newest first: what [`Self::after_stock_returned`]
-    /// gives back.
+    /// Reservations a compensation gives back, newest first: all of them, or those of the
+    /// rewards not granted when the claim keeps its successful grants.
     pub fn held_reservations(&self) -> Vec<usize> {
+        if self.keep_grants {
+            return self.partial_returns();
+        }
         (0..self.rewards_to_process.len()).rev().filter(|&i| self.rewards_to_process[i].stock_reserved).collect()
     }
 
@@ -739,7 +773,14 @@ impl ClaimRequest {
         }
     }
 
+    /// The end of a compensation: rolled back, or partially granted when the claim keeps its
+    /// successful grants.
     pub fn roll_back(&self, at: DateTime<Utc>) -> Self {
+        if self.keep_grants {
+            let mut next = self.moved(ClaimStatus::RewardPartiallyGranted, SagaStep::Completed, at, None);
+            next.claimed_at = Some(at);
+            return next;
+        }
         let mut next = self.moved(ClaimStatus::FailedRolledBack, SagaStep::Completed, at, None);
         next.claim_slot = None;
         next
@@ -772,8 +813,10 @@ impl ClaimRequest {
         }
         let mut next = self.clone();
         if rolled_back {
+            next.keep_grants = false;
             for reward in &mut next.rewards_to_process {
-                if reward.grant_status == GrantStatus::Success {
+                let uncertain = reward.grant_status == GrantStatus::FailedExternal && reward.grant_uncertain;
+                if reward.grant_status == GrantStatus::Success || uncertain {
                     reward.grant_status = GrantStatus::Revoked;
                     let reward_id = reward.reward_id().to_owned();
                     next.compensating_actions_log.push(CompensatingAction {
@@ -907,7 +950,7 @@ mod tests {
                     if admin_retries <= 2 {
                         request.admin_retry(now, "retry").unwrap()
                     } else {
-                        request.admin_resolve(c % 2 == 0, now, "fixed by hand").unwrap()
+                        request.admin_resolve(c % 2 == 0, now, "resolved by hand").unwrap()
                     }
                 }
                 NextStep::Done => return (request, steps),
@@ -941,6 +984,13 @@ mod tests {
                 assert!(request.failure_reason.is_some() || status == S::FailedRolledBack);
             }
         }
+        assert!(
+            rewards.iter().all(|r| !(r.grant_status == GrantStatus::FailedExternal && r.grant_uncertain))
+                || request.status == S::RewardPartiallyGranted
+                    && request.history.iter().any(|h| h.note.as_deref().is_some_and(|n| n.starts_with("resolved"))),
+            "every grant that may have been applied is revoked or kept: {:?}",
+            request.status
+        );
         let returned = request.compensating_actions_log.iter().filter(|a| a.action == "INCREMENT_STOCK").count();
         let reserved_ever = request.history.iter().any(|h| h.status == S::InventoryAllocated) as usize
             * rewards.iter().filter(|r| r.reservation().is_some()).count();

@@ -1,0 +1,451 @@
+//! The claim saga over HTTP: no oversell, one success per player, idempotency, granter faults,
+//! compensation, manual intervention and history.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bestow_events::domain::saga::ClaimStatus;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::events::{create_event, event_body, set_status};
+use crate::granter::{Faults, SECRET, TestGranter};
+use crate::helpers::{PASSWORD, TestApp, problem, test_config, token_of};
+
+/// A server whose saga retries quickly, optionally granting through `webhook`.
+async fn app_with(webhook: Option<&str>, configure: impl FnOnce(&mut bestow::Config)) -> TestApp {
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut config = test_config(&dir);
+    config.claim_wait_ms = 3_000;
+    config.recovery_sweep_ms = 100;
+    config.saga_retry_base_ms = 20;
+    config.claim_lease_ms = 2_000;
+    if let Some(url) = webhook {
+        config.webhook_url = Some(url.to_owned());
+        config.webhook_secret = Some(SECRET.to_owned());
+        config.webhook_timeout_ms = 300;
+    }
+    configure(&mut config);
+    TestApp::spawn_with(dir, config).await
+}
+
+/// Registers `count` players named `{prefix}{i}` and returns their (id, token).
+async fn players(app: &Arc<TestApp>, prefix: &str, count: usize) -> Vec<(String, String)> {
+    let mut set = JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(32));
+    for i in 0..count {
+        let (app, slots, name) = (app.clone(), slots.clone(), format!("{prefix}{i}"));
+        set.spawn(async move {
+            let _slot = slots.acquire().await.unwrap();
+            let user: Value = app.register(&name, PASSWORD).await.json().await.unwrap();
+            let token = token_of(&app.session(&name, PASSWORD).await);
+            (i, user["id"].as_str().unwrap().to_owned(), token)
+        });
+    }
+    let mut players: Vec<(usize, String, String)> = set.join_all().await;
+    players.sort();
+    players.into_iter().map(|(_, id, token)| (id, token)).collect()
+}
+
+/// Creates and activates an event with `rewards` (no conditions); returns its id and reward ids.
+async fn active_event(app: &TestApp, rewards: Value, policy: &str) -> (String, Vec<String>) {
+    let operator = app.admin_token().await;
+    let mut body = event_body("claimable");
+    body["conditions"] = Value::Null;
+    body["rewards"] = rewards;
+    body["grantPolicy"] = json!(policy);
+    let event = create_event(app, &operator, &body).await;
+    let id = event["id"].as_str().unwrap().to_owned();
+    assert_eq!(set_status(app, &operator, &id, "ACTIVE").await.status(), StatusCode::OK);
+    let rewards =
+        event["rewards"].as_array().unwrap().iter().map(|r| r["rewardId"].as_str().unwrap().to_owned()).collect();
+    (id, rewards)
+}
+
+fn points(name: &str, quantity: i64, stock: i64) -> Value {
+    json!({ "rewardType": "POINT", "rewardName": name, "details": { "points": 100 },
+            "quantityPerUser": quantity, "totalStock": stock })
+}
+
+async fn claim(app: &TestApp, token: &str, event_id: &str, key: Option<&str>) -> (StatusCode, Value) {
+    let mut request = app.request(Method::POST, &format!("/api/v1/events/{event_id}/claims"), Some(token));
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    let response = request.send().await.unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+fn status_of(request: &Value) -> ClaimStatus {
+    request["status"].as_str().unwrap().parse().unwrap()
+}
+
+/// Polls a claim until it is final (20 s at most).
+async fn final_claim(app: &TestApp, token: &str, request_id: &str) -> Value {
+    for _ in 0..200 {
+        let request: Value = app.get(&format!("/api/v1/claims/{request_id}"), Some(token)).await.json().await.unwrap();
+        if status_of(&request).is_final() {
+            return request;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("claim {request_id} did not reach a final status");
+}
+
+/// Claims concurrently for every player and returns each final request.
+async fn claim_all(app: &Arc<TestApp>, players: &[(String, String)], event_id: &str) -> Vec<Value> {
+    let mut set = JoinSet::new();
+    for (_, token) in players {
+        let (app, token, event_id) = (app.clone(), token.clone(), event_id.to_owned());
+        set.spawn(async move {
+            let (status, request) = claim(&app, &token, &event_id, None).await;
+            assert!(matches!(status.as_u16(), 201 | 202), "{status}: {request}");
+            final_claim(&app, &token, request["requestId"].as_str().unwrap()).await
+        });
+    }
+    set.join_all().await
+}
+
+async fn remaining_stock(app: &TestApp, event_id: &str) -> Vec<Option<i64>> {
+    let admin = app.admin_token().await;
+    let event: Value = app.get(&format!("/api/v1/events/{event_id}"), Some(&admin)).await.json().await.unwrap();
+    event["rewards"].as_array().unwrap().iter().map(|r| r["remainingStock"].as_i64()).collect()
+}
+
+fn count(requests: &[Value], status: ClaimStatus) -> usize {
+    requests.iter().filter(|r| status_of(r) == status).count()
+}
+
+#[tokio::test]
+async fn a_thousand_players_never_oversell_a_hundred_units() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    let (event_id, _) = active_event(&app, json!([points("limited", 1, 100)]), "ALL_OR_NOTHING").await;
+    let players = players(&app, "crowd", 1000).await;
+    let requests = claim_all(&app, &players, &event_id).await;
+    assert_eq!(count(&requests, ClaimStatus::SuccessAllGranted), 100);
+    assert_eq!(count(&requests, ClaimStatus::InventoryAllocationFailedOutOfStock), 900);
+    assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(0)]);
+
+    // The ledger is the judge: exactly one grant per winner, none for anyone else.
+    let admin = app.admin_token().await;
+    let mut grants = 0;
+    for (user_id, _) in &players {
+        let wallet: Value = app.get(&format!("/api/v1/wallets/{user_id}"), Some(&admin)).await.json().await.unwrap();
+        grants += wallet["grants"].as_u64().unwrap();
+    }
+    assert_eq!(grants, 100);
+}
+
+#[tokio::test]
+async fn stock_is_reserved_in_units_of_quantity_per_user() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    let (event_id, _) = active_event(&app, json!([points("triple", 3, 10)]), "ALL_OR_NOTHING").await;
+    let players = players(&app, "trio", 20).await;
+    let requests = claim_all(&app, &players, &event_id).await;
+    assert_eq!(count(&requests, ClaimStatus::SuccessAllGranted), 3);
+    assert_eq!(count(&requests, ClaimStatus::InventoryAllocationFailedOutOfStock), 17);
+    assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(1)]);
+}
+
+#[tokio::test]
+async fn one_success_per_player_and_one_request_per_key() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    let (event_id, _) = active_event(&app, json!([points("once", 1, 100)]), "ALL_OR_NOTHING").await;
+    let players = players(&app, "eager", 2).await;
+
+    let eager = vec![players[0].clone(); 20];
+    let requests = claim_all(&app, &eager, &event_id).await;
+    assert_eq!(count(&requests, ClaimStatus::SuccessAllGranted), 1);
+    assert_eq!(count(&requests, ClaimStatus::ValidationFailedAlreadyClaimed), 19);
+
+    let key = "0b8f4c5e-3f4a-4c55-9d1a-2a5c8e0b7f11";
+    let mut set = JoinSet::new();
+    for _ in 0..20 {
+        let (app, token, event_id) = (app.clone(), players[1].1.clone(), event_id.clone());
+        set.spawn(async move { claim(&app, &token, &event_id, Some(key)).await });
+    }
+    let answers = set.join_all().await;
+    assert!(answers.iter().all(|(_, request)| request["requestId"] == key));
+    assert_eq!(
+        answers.iter().filter(|(status, _)| *status == StatusCode::CREATED).count(),
+        1,
+        "one recorded, the rest replays"
+    );
+    let mine: Value = app.get("/api/v1/claims/me", Some(&players[1].1)).await.json().await.unwrap();
+    assert_eq!(mine["total"], 1);
+    assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(98)]);
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_and_are_never_shared() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    let (first_event, _) = active_event(&app, json!([points("a", 1, 10)]), "ALL_OR_NOTHING").await;
+    let (second_event, _) = active_event(&app, json!([points("b", 1, 10)]), "ALL_OR_NOTHING").await;
+    let players = players(&app, "keyed", 2).await;
+    let key = "7d1c1d1e-5b7e-4a2f-8e55-0c2f9a3b4d6e";
+
+    let (status, original) = claim(&app, &players[0].1, &first_event, Some(key)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, replay) = claim(&app, &players[0].1, &first_event, Some(key)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(replay, original);
+
+    for (token, event) in [(&players[1].1, &first_event), (&players[0].1, &second_event)] {
+        let response = app
+            .request(Method::POST, &format!("/api/v1/events/{event}/claims"), Some(token))
+            .header("idempotency-key", key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = problem(response).await;
+        assert_eq!(body["code"], "IDEMPOTENCY_KEY_REUSED");
+        assert!(!body.to_string().contains(&players[0].0), "reveals nothing about the first claim");
+    }
+    let bad = app
+        .request(Method::POST, &format!("/api/v1/events/{first_event}/claims"), Some(&players[1].1))
+        .header("idempotency-key", "abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(problem(bad).await["errors"][0]["pointer"], "Idempotency-Key");
+    let body =
+        app.post(&format!("/api/v1/events/{first_event}/claims"), Some(&players[1].1), &json!({ "extra": 1 })).await;
+    assert_eq!(body.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn events_that_are_not_running_refuse_claims() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    let admin = app.admin_token().await;
+    let players = players(&app, "late", 1).await;
+    let token = &players[0].1;
+    let (event_id, _) = active_event(&app, json!([points("p", 1, 10)]), "ALL_OR_NOTHING").await;
+    set_status(&app, &admin, &event_id, "INACTIVE").await;
+    let (status, request) = claim(&app, token, &event_id, None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(status_of(&request), ClaimStatus::ValidationFailedEventNotActive);
+    assert!(request["claimSlot"].is_null(), "a failed claim holds no slot");
+    assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(10)]);
+
+    let draft = create_event(&app, &admin, &event_body("draft")).await;
+    let (status, _) = claim(&app, token, draft["id"].as_str().unwrap(), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = claim(&app, token, "ffffffffffffffffffffffff", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let operator = app.user_with_roles("operator1", &["OPERATOR"]).await.1;
+    let (status, _) = claim(&app, &operator, &event_id, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_flaky_granter_never_pays_twice() {
+    let faults = Faults { fail_percent: 30, slow_percent: 10, ..Faults::default() };
+    let (granter, url) = TestGranter::start(faults).await;
+    let app = Arc::new(app_with(Some(&url), |_| {}).await);
+    let (event_id, _) =
+        active_event(&app, json!([points("first", 1, 100), points("second", 2, 100)]), "ALL_OR_NOTHING").await;
+    let players = players(&app, "flaky", 30).await;
+    let requests = claim_all(&app, &players, &event_id).await;
+
+    let ledger = granter.ledger();
+    assert_eq!(ledger.bad_signatures, 0);
+    assert!(ledger.applications.values().all(|&n| n == 1), "no grant key applied twice");
+    let successes = count(&requests, ClaimStatus::SuccessAllGranted);
+    let rolled_back = count(&requests, ClaimStatus::FailedRolledBack);
+    assert_eq!(successes + rolled_back, requests.len(), "every claim ends granted or rolled back");
+    for request in &requests {
+        let id = request["requestId"].as_str().unwrap();
+        for reward in request["rewardsToProcess"].as_array().unwrap() {
+            let key = format!("{id}:{}", reward["rewardDefinition"]["rewardId"].as_str().unwrap());
+            let granted = ledger.granted.contains(&key);
+            assert_eq!(granted, status_of(request) == ClaimStatus::SuccessAllGranted, "{key}");
+        }
+    }
+    drop(ledger);
+    let held = i64::try_from(successes).unwrap();
+    assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(100 - held), Some(100 - 2 * held)]);
+}
+
+#[tokio::test]
+async fn a_refused_grant_is_compensated_in_reverse_order() {
+    let faults = Faults { refuse_reward_name: Some("refused".into()), ..Faults::default() };
+    let (granter, url) = TestGranter::start(faults).await;
+    let app = Arc::new(app_with(Some(&url), |_| {}).await);
+    let rewards = json!([points("kept", 1, 10), points("also kept", 1, 10), points("refused", 1, 10)]);
+    let (event_id, reward_ids) = active_event(&app, rewards.clone(), "ALL_OR_NOTHING").await;
+    let players = players(&app, "unlucky", 1).await;
+    let request = &claim_all(&app, &players, &event_id).await[0];
+    assert_eq!(status_of(request), ClaimStatus::FailedRolledBack);
+    let trail: Vec<&str> =
+        request["history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
+    assert_eq!(
+        &trail[4..],
+        [
+            "PENDING_REWARD_GRANT",
+            "REWARD_GRANT_FAILED_EXTERNAL",
+            "PENDING_COMPENSATION_REWARD",
+            "COMPENSATED_REWARD",
+            "PENDING_COMPENSATION_INVENTORY",
+            "COMPENSATED_INVENTORY",
+            "FAILED_ROLLED_BACK"
+        ]
+    );
+    let log: Vec<(&str, &str)> = request["compensatingActionsLog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["action"].as_str().unwrap(), a["rewardId"].as_str().unwrap()))
+        .collect();
+    let id = |i: usize| reward_ids[i].as_str();
+    assert_eq!(
+        log,
+        vec![
+            ("REVOKE_GRANT", id(1)),
+            ("REVOKE_GRANT", id(0)),
+            ("INCREMENT_STOCK", id(2)),
+            ("INCREMENT_STOCK", id(1)),
+            ("INCREMENT_STOCK", id(0))
+        ]
+    );
+    assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(10), Some(10), Some(10)]);
+    assert!(granter.ledger().granted.is_empty(), "everything granted was revoked");
+    assert!(request["claimSlot"].is_null());
+
+    // Under PARTIAL_ALLOWED the player keeps what was granted; the refused reward's stock returns.
+    let (partial_event, _) = active_event(&app, rewards, "PARTIAL_ALLOWED").await;
+    let request = &claim_all(&app, &players, &partial_event).await[0];
+    assert_eq!(status_of(request), ClaimStatus::RewardPartiallyGranted);
+    assert_eq!(remaining_stock(&app, &partial_event).await, vec![Some(9), Some(9), Some(10)]);
+    assert_eq!(granter.ledger().granted.len(), 2);
+}
+
+#[tokio::test]
+async fn a_player_deactivated_before_the_grant_is_compensated() {
+    let faults = Faults { grants_down: true, ..Faults::default() };
+    let (granter, url) = TestGranter::start(faults).await;
+    let app = Arc::new(
+        app_with(Some(&url), |config| {
+            config.saga_retry_base_ms = 400;
+            config.claim_wait_ms = 200;
+        })
+        .await,
+    );
+    let (event_id, _) = active_event(&app, json!([points("p", 1, 10)]), "ALL_OR_NOTHING").await;
+    let players = players(&app, "leaver", 1).await;
+    let (user_id, token) = &players[0];
+    let (status, request) = claim(&app, token, &event_id, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "the grant is being retried");
+    assert_eq!(status_of(&request), ClaimStatus::PendingRewardGrant);
+
+    let admin = app.admin_token().await;
+    let response = app
+        .send_json(Method::PATCH, &format!("/api/v1/users/{user_id}"), Some(&admin), &json!({ "isActive": false }))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    granter.set_faults(Faults::default());
+    let request = final_claim(&app, &admin, request["requestId"].as_str().unwrap()).await;
+    assert_eq!(status_of(&request), ClaimStatus::FailedRolledBack);
+    let trail: Vec<&str> =
+        request["history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
+    assert!(trail.contains(&"REWARD_GRANT_FAILED_USER_INACTIVE"), "{trail:?}");
+    assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(10)]);
+    assert!(granter.ledger().granted.is_empty());
+}
+
+#[tokio::test]
+async fn a_revoke_that_keeps_failing_waits_for_an_admin() {
+    let faults = Faults { refuse_reward_name: Some("refused".into()), revokes_down: true, ..Faults::default() };
+    let (granter, url) = TestGranter::start(faults.clone()).await;
+    let app = Arc::new(app_with(Some(&url), |_| {}).await);
+    let (event_id, _) =
+        active_event(&app, json!([points("granted", 1, 10), points("refused", 1, 10)]), "ALL_OR_NOTHING").await;
+    let players = players(&app, "stuck", 2).await;
+    let parked = claim_all(&app, &players, &event_id).await;
+    assert!(parked.iter().all(|r| status_of(r) == ClaimStatus::CompensationFailedManualInterventionRequired));
+    assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(8), Some(8)], "stock stays reserved until settled");
+
+    let admin = app.admin_token().await;
+    let operator = app.user_with_roles("operator1", &["OPERATOR"]).await.1;
+    let listed: Value = app
+        .get("/api/v1/claims?status=COMPENSATION_FAILED_MANUAL_INTERVENTION_REQUIRED", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["total"], 2);
+    let first = parked[0]["requestId"].as_str().unwrap();
+    let second = parked[1]["requestId"].as_str().unwrap();
+    let retry = format!("/api/v1/claims/{first}/retry");
+    assert_eq!(
+        app.request(Method::POST, &retry, Some(&operator)).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+
+    granter.set_faults(Faults { revokes_down: false, ..faults });
+    let response = app.request(Method::POST, &retry, Some(&admin)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let settled = final_claim(&app, &admin, first).await;
+    assert_eq!(status_of(&settled), ClaimStatus::FailedRolledBack);
+    assert_eq!(app.request(Method::POST, &retry, Some(&admin)).send().await.unwrap().status(), StatusCode::CONFLICT);
+
+    let resolve = format!("/api/v1/claims/{second}/resolve");
+    let response = app
+        .post(&resolve, Some(&admin), &json!({ "resolution": "KEEP_GRANTED", "note": "player keeps the points" }))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let resolved = final_claim(&app, &admin, second).await;
+    assert_eq!(status_of(&resolved), ClaimStatus::RewardPartiallyGranted);
+    assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(9), Some(10)]);
+
+    let log: Value = app.get("/api/v1/audit-logs?action=claim.retry", Some(&admin)).await.json().await.unwrap();
+    assert_eq!((log["total"].as_u64(), log["items"][0]["targetId"].as_str()), (Some(1), Some(first)));
+    let log: Value = app.get("/api/v1/audit-logs?action=claim.resolve", Some(&admin)).await.json().await.unwrap();
+    assert_eq!(log["items"][0]["after"]["note"], "player keeps the points");
+}
+
+#[tokio::test]
+async fn claim_history_is_private_to_players_and_filterable_by_staff() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    let (first_event, _) = active_event(&app, json!([points("a", 1, 10)]), "ALL_OR_NOTHING").await;
+    let (second_event, _) = active_event(&app, json!([points("b", 1, 1)]), "ALL_OR_NOTHING").await;
+    let players = players(&app, "hist", 2).await;
+    let (alice, bob) = (&players[0], &players[1]);
+    let (_, alice_claim) = claim(&app, &alice.1, &first_event, None).await;
+    claim(&app, &bob.1, &first_event, None).await;
+    claim(&app, &bob.1, &second_event, None).await;
+
+    let alice_id = alice_claim["requestId"].as_str().unwrap();
+    assert_eq!(app.get(&format!("/api/v1/claims/{alice_id}"), Some(&bob.1)).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("/api/v1/claims/{alice_id}"), Some(&alice.1)).await.status(), StatusCode::OK);
+    assert_eq!(app.get("/api/v1/claims", Some(&bob.1)).await.status(), StatusCode::FORBIDDEN);
+    let mine: Value = app.get("/api/v1/claims/me", Some(&bob.1)).await.json().await.unwrap();
+    assert_eq!(mine["total"], 2);
+    let mine: Value =
+        app.get(&format!("/api/v1/claims/me?eventId={second_event}"), Some(&bob.1)).await.json().await.unwrap();
+    assert_eq!(mine["total"], 1);
+
+    let auditor = app.user_with_roles("auditor1", &["AUDITOR"]).await.1;
+    let by_user: Value =
+        app.get(&format!("/api/v1/claims?userId={}", bob.0), Some(&auditor)).await.json().await.unwrap();
+    assert_eq!(by_user["total"], 2);
+    let by_event: Value =
+        app.get(&format!("/api/v1/claims?eventId={first_event}"), Some(&auditor)).await.json().await.unwrap();
+    assert_eq!(by_event["total"], 2);
+    let by_status: Value =
+        app.get("/api/v1/claims?status=SUCCESS_ALL_GRANTED", Some(&auditor)).await.json().await.unwrap();
+    assert_eq!(by_status["total"], 3);
+    let none_failed: Value =
+        app.get("/api/v1/claims?status=FAILED_ROLLED_BACK", Some(&auditor)).await.json().await.unwrap();
+    assert_eq!(none_failed["total"], 0);
+    let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339().replace('+', "%2B");
+    let none: Value = app.get(&format!("/api/v1/claims?from={future}"), Some(&auditor)).await.json().await.unwrap();
+    assert_eq!(none["total"], 0);
+    let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339().replace('+', "%2B");
+    let all: Value =
+        app.get(&format!("/api/v1/claims?from={past}&to={future}"), Some(&auditor)).await.json().await.unwrap();
+    assert_eq!(all["total"], 3);
+    assert_eq!(app.get("/api/v1/claims?status=BOGUS", Some(&auditor)).await.status(), StatusCode::BAD_REQUEST);
+}

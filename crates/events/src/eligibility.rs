@@ -1,0 +1,172 @@
+//! Whether a player meets an event's conditions right now, with the progress of every node:
+//! the eligibility preview, and the condition check of the claim saga.
+//!
+//! The facts are read from the configured [`ActivityProvider`] and evaluated by the pure
+//! [`evaluate`] over the event's window `[startDate, endDate)` in the event's timezone.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::activities::{ActivityProvider, FactError};
+use crate::domain::evaluate::{EvaluationContext, NodeProgress, evaluate, fact_query};
+use crate::domain::event::Event;
+
+/// The verdict on one player and one event.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Eligibility {
+    /// Whether the event's conditions are met now (always true for an event without
+    /// conditions). A claim also needs the event to be ACTIVE and within its dates.
+    pub eligible: bool,
+    /// The condition tree with the progress of each node, or null when the event has no
+    /// conditions. Each node: `type` (as in the condition), `met`, `current` and `target`
+    /// (numbers; `current` never exceeds `target`), and `children` for `AND`, `OR` and `NOT`.
+    /// For `AND`, `current` counts the met children; for `OR` and `NOT` it is 0 or 1.
+    #[schema(value_type = Option<Object>)]
+    pub conditions: Option<NodeProgress>,
+}
+
+/// Evaluates events' conditions against a player's facts.
+pub struct EligibilityChecker {
+    provider: Arc<dyn ActivityProvider>,
+}
+
+impl std::fmt::Debug for EligibilityChecker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EligibilityChecker").finish_non_exhaustive()
+    }
+}
+
+impl EligibilityChecker {
+    pub fn new(provider: Arc<dyn ActivityProvider>) -> Self {
+        Self { provider }
+    }
+
+    /// Evaluates `event`'s conditions for `user_id` at `now`; fails only when the facts
+    /// cannot be read.
+    pub async fn check(&self, user_id: &str, event: &Event, now: DateTime<Utc>) -> Result<Eligibility, FactError> {
+        let Some(condition) = &event.conditions else {
+            return Ok(Eligibility { eligible: true, conditions: None });
+        };
+        let context = EvaluationContext {
+            window_start: event.start_date,
+            window_end: event.end_date,
+            timezone: event.timezone,
+            now,
+        };
+        let query = fact_query(condition, &context);
+        // Before the event starts nothing can count yet; no need to ask anyone.
+        let facts = match query.from {
+            Some(from) if from >= query.to => Vec::new(),
+            _ => self.provider.facts(user_id, &query).await?,
+        };
+        let evaluation = evaluate(condition, &facts, &context);
+        Ok(Eligibility { eligible: evaluation.met, conditions: Some(evaluation.root) })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::evaluate::{ActivityFact, FactQuery};
+    use crate::domain::event::EventInput;
+
+    /// Answers with fixed facts (or an error) and records the queries it was asked.
+    struct FixedFacts {
+        facts: Result<Vec<ActivityFact>, FactError>,
+        asked: Mutex<Vec<(String, FactQuery)>>,
+    }
+
+    #[async_trait]
+    impl ActivityProvider for FixedFacts {
+        async fn facts(&self, user_id: &str, query: &FactQuery) -> Result<Vec<ActivityFact>, FactError> {
+            self.asked.lock().unwrap().push((user_id.to_owned(), query.clone()));
+            self.facts.clone()
+        }
+    }
+
+    fn checker(facts: Result<Vec<ActivityFact>, FactError>) -> (EligibilityChecker, Arc<FixedFacts>) {
+        let provider = Arc::new(FixedFacts { facts, asked: Mutex::default() });
+        (EligibilityChecker::new(provider.clone()), provider)
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn login(text: &str) -> ActivityFact {
+        ActivityFact { activity_type: "LOGIN".into(), occurred_at: at(text), attributes: Default::default() }
+    }
+
+    /// An event in Seoul running through March 2026.
+    fn event(conditions: Option<serde_json::Value>) -> Event {
+        let input: EventInput = serde_json::from_value(json!({
+            "eventName": "streak", "startDate": "2026-03-01T00:00:00+09:00", "endDate": "2026-04-01T00:00:00+09:00",
+            "timezone": "Asia/Seoul", "conditions": conditions,
+        }))
+        .unwrap();
+        let provenance = crate::domain::event::Provenance {
+            event_id: "e1".into(),
+            created_by: "op".into(),
+            now: at("2026-02-01T00:00:00Z"),
+        };
+        input.into_event(provenance, || unreachable!("no rewards")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn progress_of_a_streak_in_the_event_timezone() {
+        // 23:30 on March 2nd and 00:30 on March 3rd in Seoul, then 10:00 on March 4th.
+        let facts = vec![login("2026-03-02T14:30:00Z"), login("2026-03-02T15:30:00Z"), login("2026-03-04T01:00:00Z")];
+        let (checker, provider) = checker(Ok(facts));
+        let event = event(Some(json!({"type": "LOGIN_STREAK", "days": 5})));
+        let now = at("2026-03-10T00:00:00Z");
+        let eligibility = checker.check("player", &event, now).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(&eligibility).unwrap(),
+            json!({"eligible": false, "conditions": {"type": "LOGIN_STREAK", "met": false, "current": 3, "target": 5}})
+        );
+        let asked = provider.asked.lock().unwrap();
+        assert_eq!(asked[0].0, "player");
+        assert_eq!(asked[0].1, fact_query(event.conditions.as_ref().unwrap(), &EvaluationContext {
+            window_start: event.start_date,
+            window_end: event.end_date,
+            timezone: event.timezone,
+            now,
+        }));
+        assert_eq!((asked[0].1.from, asked[0].1.to), (Some(at("2026-02-28T15:00:00Z")), now));
+    }
+
+    #[tokio::test]
+    async fn no_conditions_means_eligible_without_asking() {
+        let (checker, provider) = checker(Err(FactError::Transient("down".into())));
+        let eligibility = checker.check("player", &event(None), at("2026-03-10T00:00:00Z")).await.unwrap();
+        assert_eq!(eligibility, Eligibility { eligible: true, conditions: None });
+        assert!(provider.asked.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn before_the_start_nothing_counts_and_nothing_is_asked() {
+        let (checker, provider) = checker(Ok(vec![login("2026-02-20T00:00:00Z")]));
+        let event = event(Some(json!({"type": "LOGIN_DAYS", "days": 1})));
+        let eligibility = checker.check("player", &event, at("2026-02-25T00:00:00Z")).await.unwrap();
+        assert!(!eligibility.eligible);
+        assert!(provider.asked.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn provider_failures_are_passed_on() {
+        let (checker, _) = checker(Err(FactError::Transient("down".into())));
+        let event = event(Some(json!({"type": "LOGIN_DAYS", "days": 1})));
+        let error = checker.check("player", &event, at("2026-03-10T00:00:00Z")).await.unwrap_err();
+        assert_eq!(error, FactError::Transient("down".into()));
+    }
+}

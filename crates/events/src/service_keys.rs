@@ -1,0 +1,247 @@
+//! Service API keys: the credentials game servers present (`X-Api-Key`) to push activities.
+//!
+//! An admin creates a key with a name and scopes; its secret (`bsk_` + 256 random bits) is
+//! returned once and only its SHA-256 digest is stored, so a leaked database reveals no usable
+//! key. Keys are revoked, never deleted: a revoked key stays listed and fails authentication.
+//! Creation and revocation are audited in the events audit log.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bestow_core::ApiError;
+use bestow_core::audit::{AuditActor, AuditBuilder, AuditEntry};
+use bestow_core::page::{Page, PageRequest};
+use bestow_core::store::StoreError;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::catalog::invalid;
+use crate::domain::validation::{FieldError, check_text};
+
+/// Prefix of every secret, so a leaked one is recognisable (e.g. by secret scanners).
+pub const SECRET_PREFIX: &str = "bsk_";
+/// Longest key name, in characters.
+pub const MAX_KEY_NAME_CHARS: usize = 100;
+
+/// What a key allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum Scope {
+    /// `POST /api/v1/activities`.
+    #[serde(rename = "activities:write")]
+    ActivitiesWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 1] = [Scope::ActivitiesWrite];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::ActivitiesWrite => "activities:write",
+        }
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == text).ok_or_else(|| format!("unknown scope `{text}`"))
+    }
+}
+
+/// A key as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceKey {
+    /// ObjectId hex.
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// [`bestow_core::secret::digest`] of the secret.
+    pub secret_digest: String,
+    pub created_at: DateTime<Utc>,
+    /// User id of the admin who created it.
+    pub created_by: String,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Storage of service keys.
+#[async_trait]
+pub trait ServiceKeyStore: Send + Sync {
+    /// Inserts a new key and its audit entry in one transaction.
+    async fn insert_service_key(&self, key: &ServiceKey, audit: &AuditEntry) -> Result<(), StoreError>;
+
+    /// One page of keys, newest first, revoked ones included.
+    async fn list_service_keys(&self, page: PageRequest) -> Result<(Vec<ServiceKey>, u64), StoreError>;
+
+    /// The key whose secret has `digest`, revoked or not.
+    async fn service_key_by_digest(&self, digest: &str) -> Result<Option<ServiceKey>, StoreError>;
+
+    /// Marks the key revoked at `at` and appends `audit(before, after)`, in one transaction,
+    /// unless it is revoked already (then nothing changes). Returns the key as stored after;
+    /// `NotFound` for an unknown id.
+    async fn revoke_service_key(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        audit: AuditBuilder<ServiceKey>,
+    ) -> Result<ServiceKey, StoreError>;
+}
+
+/// A new key, as an admin asks for it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceKeyInput {
+    /// What the key is for, e.g. the game server that holds it; at most 100 characters.
+    #[schema(example = "game-server-eu")]
+    pub name: String,
+    /// At least one of: `activities:write`.
+    #[schema(example = json!(["activities:write"]))]
+    pub scopes: Vec<Scope>,
+}
+
+/// A key as listed: never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceKeyView {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: DateTime<Utc>,
+    /// User id of the admin who created it.
+    pub created_by: String,
+    /// When it was revoked; null while it works.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<&ServiceKey> for ServiceKeyView {
+    fn from(key: &ServiceKey) -> Self {
+        Self {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            scopes: key.scopes.clone(),
+            created_at: key.created_at,
+            created_by: key.created_by.clone(),
+            revoked_at: key.revoked_at,
+        }
+    }
+}
+
+/// A key just created, with its secret: the only time the secret is shown.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedServiceKey {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// Send it as `X-Api-Key`. Shown once; only its digest is stored.
+    #[schema(example = "bsk_3q2-7wE…")]
+    pub secret: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The audit snapshot of a key (never the secret or its digest).
+fn snapshot(key: &ServiceKey) -> Value {
+    serde_json::to_value(ServiceKeyView::from(key)).unwrap_or(Value::Null)
+}
+
+fn key_not_found() -> ApiError {
+    ApiError::not_found("SERVICE_KEY_NOT_FOUND", "no such service key")
+}
+
+/// Creating, listing, revoking and checking service keys.
+pub struct ServiceKeys {
+    store: Arc<dyn ServiceKeyStore>,
+}
+
+impl std::fmt::Debug for ServiceKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceKeys").finish_non_exhaustive()
+    }
+}
+
+impl ServiceKeys {
+    pub fn new(store: Arc<dyn ServiceKeyStore>) -> Self {
+        Self { store }
+    }
+
+    /// Creates a key and returns it with its secret.
+    pub async fn create(&self, actor: &AuditActor, input: ServiceKeyInput) -> Result<CreatedServiceKey, ApiError> {
+        let mut errors = Vec::new();
+        check_text(&input.name, "/name", MAX_KEY_NAME_CHARS).unwrap_or_else(|e| errors.push(e));
+        if input.scopes.is_empty() {
+            errors.push(FieldError::new("/scopes", "required", "must name at least one scope"));
+        }
+        if !errors.is_empty() {
+            return Err(invalid(errors));
+        }
+        let mut scopes = input.scopes;
+        let mut seen = Vec::new();
+        scopes.retain(|scope| !seen.contains(scope) && {
+            seen.push(*scope);
+            true
+        });
+        let secret = format!("{SECRET_PREFIX}{}", bestow_core::secret::random_token());
+        let key = ServiceKey {
+            id: bestow_core::ids::new_object_id(),
+            name: input.name.trim().to_owned(),
+            scopes,
+            secret_digest: bestow_core::secret::digest(&secret),
+            created_at: bestow_core::time::now(),
+            created_by: actor.actor_id.clone(),
+            revoked_at: None,
+        };
+        let audit = actor.entry("service_key.create", ("service_key", &key.id), None, Some(snapshot(&key)));
+        self.store.insert_service_key(&key, &audit).await?;
+        Ok(CreatedServiceKey { id: key.id, name: key.name, scopes: key.scopes, secret, created_at: key.created_at })
+    }
+
+    /// One page of keys, newest first.
+    pub async fn list(&self, page: PageRequest) -> Result<Page<ServiceKeyView>, ApiError> {
+        let (keys, total) = self.store.list_service_keys(page).await?;
+        Ok(Page::new(keys.iter().map(ServiceKeyView::from).collect(), page, total))
+    }
+
+    /// Revokes a key; revoking a revoked key changes nothing.
+    pub async fn revoke(&self, actor: &AuditActor, id: &str) -> Result<(), ApiError> {
+        let actor = actor.clone();
+        let audit: AuditBuilder<ServiceKey> = Arc::new(move |before, after| {
+            actor.entry("service_key.revoke", ("service_key", &after.id), Some(snapshot(before)), Some(snapshot(after)))
+        });
+        match self.store.revoke_service_key(id, bestow_core::time::now(), audit).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::NotFound) => Err(key_not_found()),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The key `secret` belongs to, if it is not revoked and holds `scope`: 401 for an unknown
+    /// or revoked key, 403 for a key without the scope.
+    pub async fn authenticate(&self, secret: &str, scope: Scope) -> Result<ServiceKey, ApiError> {
+        const REFUSED: &str = "the API key is invalid or revoked";
+        if !secret.starts_with(SECRET_PREFIX) {
+            return Err(ApiError::Unauthorized(REFUSED));
+        }
+        let key = self.store.service_key_by_digest(&bestow_core::secret::digest(secret)).await?;
+        match key {
+            Some(key) if key.revoked_at.is_none() && key.scopes.contains(&scope) => Ok(key),
+            Some(key) if key.revoked_at.is_none() => Err(ApiError::Forbidden),
+            _ => Err(ApiError::Unauthorized(REFUSED)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_read_and_write_their_names() {
+        for scope in Scope::ALL {
+            assert_eq!(scope.as_str().parse::<Scope>(), Ok(scope));
+            assert_eq!(serde_json::to_value(scope).ok(), Some(Value::String(scope.as_str().to_owned())));
+        }
+        assert!("activities:read".parse::<Scope>().is_err());
+    }
+}
