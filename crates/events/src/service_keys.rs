@@ -176,12 +176,12 @@ impl ServiceKeys {
         if !errors.is_empty() {
             return Err(invalid(errors));
         }
-        let mut scopes = input.scopes;
-        let mut seen = Vec::new();
-        scopes.retain(|scope| !seen.contains(scope) && {
-            seen.push(*scope);
-            true
-        });
+        let mut scopes: Vec<Scope> = Vec::with_capacity(input.scopes.len());
+        for scope in input.scopes {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
         let secret = format!("{SECRET_PREFIX}{}", bestow_core::secret::random_token());
         let key = ServiceKey {
             id: bestow_core::ids::new_object_id(),
