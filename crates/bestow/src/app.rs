@@ -15,24 +15,26 @@ use bestow_auth::http::AuthState;
 use bestow_auth::{AuthService, AuthStore, SigningKeys};
 use bestow_core::http::{Probe, ReadinessCheck, ops_router, with_common_layers};
 use bestow_core::token::TokenVerifier;
+use bestow_events::activities::{ActivityIngestion, ActivityProvider, StoredActivityProvider};
 use bestow_events::claims::ClaimService;
 use bestow_events::claims::fault::FaultSwitch;
 use bestow_events::claims::recovery::run_recovery;
-use bestow_events::claims::saga::{ClaimSaga, ConditionCheck};
+use bestow_events::claims::saga::ClaimSaga;
 use bestow_events::directory::{UserDirectory, UserState};
-use bestow_events::domain::event::Event;
-use bestow_events::domain::saga::CallOutcome;
+use bestow_events::eligibility::EligibilityChecker;
 use bestow_events::expiry::run_expiry;
+use bestow_events::external_facts::HttpActivityProvider;
 use bestow_events::grants::ledger::LedgerGranter;
 use bestow_events::grants::webhook::WebhookGranter;
 use bestow_events::grants::{RewardGranter, RoutedGranter};
 use bestow_events::http::EventsState;
+use bestow_events::service_keys::ServiceKeys;
 use bestow_events::{EventCatalog, EventStore};
 use bestow_store_sqlite::{SqliteAuthStore, SqliteEventStore};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -42,7 +44,7 @@ use crate::config::Config;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Bestow", description = "Event & reward platform for online games."),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ServiceKeyAuth),
     tags(
         (name = "auth", description = "Sign-up, sign-in, sessions and signing keys"),
         (name = "users", description = "Account administration (ADMIN)"),
@@ -51,6 +53,9 @@ use crate::config::Config;
         (name = "claims", description = "Reward claims and their saga"),
         (name = "wallets", description = "Balances of the built-in reward ledger"),
         (name = "rewards", description = "Rewards embedded in events"),
+        (name = "activities", description = "Game activities pushed by game servers"),
+        (name = "service-keys", description = "API keys of game servers (ADMIN)"),
+        (name = "eligibility", description = "A player's progress towards an event's conditions"),
     )
 )]
 struct ApiDoc;
@@ -64,6 +69,16 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
+    }
+}
+
+/// Service API keys, sent by game servers as `X-Api-Key`.
+struct ServiceKeyAuth;
+
+impl utoipa::Modify for ServiceKeyAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("apiKey", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))));
     }
 }
 
@@ -116,7 +131,8 @@ impl Application {
         );
         let event_store: Arc<dyn EventStore> = event_db.clone();
         let catalog = Arc::new(EventCatalog::new(event_store.clone()));
-        let claims = build_claims(config, &event_db, auth.service.store().clone())?;
+        let eligibility = Arc::new(EligibilityChecker::new(fact_provider(config, &event_db)?));
+        let claims = build_claims(config, &event_db, auth.service.store().clone(), eligibility.clone())?;
         let recovery =
             tokio::spawn(run_recovery(claims.saga().clone(), Duration::from_millis(config.recovery_sweep_ms)));
         let expiry = tokio::spawn(run_expiry(catalog.clone(), Duration::from_secs(config.expiry_sweep_secs)));
@@ -132,7 +148,15 @@ impl Application {
                 async move { store.ping().await }
             })),
         ];
-        let events_state = EventsState { catalog, verifier: auth.verifier.clone(), claims, ledger: event_db.clone() };
+        let events_state = EventsState {
+            catalog,
+            verifier: auth.verifier.clone(),
+            claims,
+            ledger: event_db.clone(),
+            activities: Arc::new(ActivityIngestion::new(event_db.clone())),
+            service_keys: Arc::new(ServiceKeys::new(event_db.clone())),
+            eligibility,
+        };
         let auth_state = AuthState { service: auth.service, verifier: auth.verifier };
         let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
             .merge(bestow_auth::http::router(auth_state))
@@ -191,11 +215,21 @@ fn announce(outcome: Bootstrap) {
     }
 }
 
+/// Where conditions read their facts: the operator's HTTP endpoint when `facts_url` is set,
+/// else the activities game servers pushed into `event.db`.
+fn fact_provider(config: &Config, event_db: &Arc<SqliteEventStore>) -> anyhow::Result<Arc<dyn ActivityProvider>> {
+    Ok(match config.external_facts() {
+        Some(settings) => Arc::new(HttpActivityProvider::new(settings).map_err(anyhow::Error::msg)?),
+        None => Arc::new(StoredActivityProvider::new(event_db.clone())),
+    })
+}
+
 /// The claim saga and its API service, on `event.db`, with the configured granters.
 fn build_claims(
     config: &Config,
     event_db: &Arc<SqliteEventStore>,
     users: Arc<dyn AuthStore>,
+    eligibility: Arc<EligibilityChecker>,
 ) -> anyhow::Result<Arc<ClaimService>> {
     let ledger: Arc<dyn RewardGranter> = Arc::new(LedgerGranter::new(event_db.clone()));
     let mut granter = RoutedGranter::new(ledger.clone());
@@ -214,7 +248,7 @@ fn build_claims(
         event_db.clone(),
         event_db.clone(),
         Arc::new(AuthDirectory(users)),
-        Arc::new(NoFacts),
+        eligibility,
         Arc::new(granter),
         config.saga_settings(),
         FaultSwitch::from_env(),
@@ -239,20 +273,5 @@ impl UserDirectory for AuthDirectory {
             Ok(None) => Ok(UserState::Unknown),
             Err(error) => Err(error.to_string()),
         }
-    }
-}
-
-/// Conditions judged without activity facts (placeholder until the activity provider lands).
-struct NoFacts;
-
-#[async_trait::async_trait]
-impl ConditionCheck for NoFacts {
-    async fn conditions_met(
-        &self,
-        _user_id: &str,
-        event: &Event,
-        _now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<bool, CallOutcome> {
-        Ok(event.conditions.is_none())
     }
 }

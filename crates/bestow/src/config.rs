@@ -12,6 +12,7 @@ use bestow_core::telemetry::LogFormat;
 use bestow_events::claims::saga::SagaSettings;
 use bestow_events::domain::reward::RewardType;
 use bestow_events::domain::saga::RetryPolicy;
+use bestow_events::external_facts::ExternalFactsSettings;
 use chrono::TimeDelta;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -66,6 +67,15 @@ pub struct Config {
     pub webhook_reward_types: String,
     /// Timeout of one webhook call.
     pub webhook_timeout_ms: u64,
+    /// URL of the operator's external fact provider (`POST`, signed); unset: conditions are
+    /// evaluated on the activities pushed to `POST /api/v1/activities`.
+    pub facts_url: Option<String>,
+    /// HMAC-SHA256 key of fact provider requests; required with `facts_url`.
+    pub facts_secret: Option<String>,
+    /// Timeout of one fact provider attempt.
+    pub facts_timeout_ms: u64,
+    /// Retries of a fact provider request after a timeout, a connection failure or a 5xx.
+    pub facts_retries: u32,
 }
 
 impl Default for Config {
@@ -93,9 +103,19 @@ impl Default for Config {
             webhook_secret: None,
             webhook_reward_types: String::new(),
             webhook_timeout_ms: 2_000,
+            facts_url: None,
+            facts_secret: None,
+            facts_timeout_ms: 2_000,
+            facts_retries: 3,
         }
     }
 }
+
+/// Most retries of one fact provider request: each waits for a timeout, and a claim's
+/// condition check waits for all of them.
+const MAX_FACTS_RETRIES: u32 = 10;
+/// First delay between fact provider attempts; doubles per retry, with jitter.
+const FACTS_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A setting that failed to load or validate.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +132,8 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("BESTOW_").ignore(&["config"]));
+        // BESTOW_CONFIG names the file; BESTOW_TEST_CRASH_AT arms the fault switch, read by the saga itself.
+        figment = figment.merge(Env::prefixed("BESTOW_").ignore(&["config", "test_crash_at"]));
         let config: Config = figment.extract().map_err(|error| {
             // One line per setting, naming it; figment's own text says where it came from.
             let lines: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
@@ -153,6 +174,20 @@ impl Config {
                 return fail("webhook_secret", "is required when webhook_url is set");
             }
         }
+        if let Some(url) = &self.facts_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return fail("facts_url", "must be an http:// or https:// URL");
+            }
+            if self.facts_secret.as_deref().is_none_or(str::is_empty) {
+                return fail("facts_secret", "is required when facts_url is set");
+            }
+        }
+        if self.facts_timeout_ms == 0 {
+            return fail("facts_timeout_ms", "must be positive");
+        }
+        if self.facts_retries > MAX_FACTS_RETRIES {
+            return fail("facts_retries", &format!("must be at most {MAX_FACTS_RETRIES}"));
+        }
         if let Err(unknown) = self.webhook_types() {
             return fail("webhook_reward_types", &format!("names an unknown reward type `{unknown}`"));
         }
@@ -188,6 +223,17 @@ impl Config {
         }
     }
 
+    /// The external fact provider, when `facts_url` is set.
+    pub fn external_facts(&self) -> Option<ExternalFactsSettings> {
+        Some(ExternalFactsSettings {
+            url: self.facts_url.clone()?,
+            secret: self.facts_secret.clone()?,
+            timeout: Duration::from_millis(self.facts_timeout_ms),
+            retries: self.facts_retries,
+            backoff: FACTS_BACKOFF,
+        })
+    }
+
     pub fn auth_settings(&self) -> AuthSettings {
         AuthSettings {
             bcrypt_cost: self.bcrypt_cost,
@@ -218,5 +264,23 @@ mod tests {
     fn out_of_range_values_name_the_setting() {
         let config = Config { bcrypt_cost: 3, ..Config::default() };
         assert!(config.validate().err().map(|e| e.to_string()).unwrap_or_default().contains("bcrypt_cost"));
+    }
+
+    #[test]
+    fn an_external_fact_provider_needs_an_http_url_and_a_secret() {
+        let named = |config: Config| config.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        let url = Some("https://facts.example/v1".to_owned());
+        assert!(named(Config { facts_url: url.clone(), ..Config::default() }).contains("facts_secret"));
+        let ftp = Some("ftp://facts.example".to_owned());
+        assert!(
+            named(Config { facts_url: ftp, facts_secret: Some("s".into()), ..Config::default() }).contains("facts_url")
+        );
+        assert!(named(Config { facts_retries: 11, ..Config::default() }).contains("facts_retries"));
+        assert!(Config::default().external_facts().is_none());
+        let config =
+            Config { facts_url: url, facts_secret: Some("s".into()), facts_timeout_ms: 500, ..Config::default() };
+        assert!(config.validate().is_ok());
+        let settings = config.external_facts();
+        assert_eq!(settings.map(|s| (s.timeout, s.retries)), Some((Duration::from_millis(500), 3)));
     }
 }

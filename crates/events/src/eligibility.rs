@@ -136,12 +136,18 @@ mod tests {
         );
         let asked = provider.asked.lock().unwrap();
         assert_eq!(asked[0].0, "player");
-        assert_eq!(asked[0].1, fact_query(event.conditions.as_ref().unwrap(), &EvaluationContext {
-            window_start: event.start_date,
-            window_end: event.end_date,
-            timezone: event.timezone,
-            now,
-        }));
+        assert_eq!(
+            asked[0].1,
+            fact_query(
+                event.conditions.as_ref().unwrap(),
+                &EvaluationContext {
+                    window_start: event.start_date,
+                    window_end: event.end_date,
+                    timezone: event.timezone,
+                    now,
+                }
+            )
+        );
         assert_eq!((asked[0].1.from, asked[0].1.to), (Some(at("2026-02-28T15:00:00Z")), now));
     }
 

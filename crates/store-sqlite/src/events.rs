@@ -74,7 +74,7 @@ const CATALOG_SCHEMA: &str = r"
 ";
 
 /// Migrations of `event.db`, in order; each runs once.
-const MIGRATIONS: &[&str] = &[CATALOG_SCHEMA, crate::claims::CLAIMS_SCHEMA];
+const MIGRATIONS: &[&str] = &[CATALOG_SCHEMA, crate::activities::ACTIVITIES_SCHEMA, crate::claims::CLAIMS_SCHEMA];
 
 /// The event store on SQLite.
 #[derive(Debug, Clone)]

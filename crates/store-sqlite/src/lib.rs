@@ -4,6 +4,7 @@
 //! seed map to tables column for column (camelCase JSON values such as `roles` are stored as
 //! JSON text); uniqueness lives in unique indexes, never in look-ups before inserts.
 
+mod activities;
 mod audit;
 mod auth;
 mod claims;

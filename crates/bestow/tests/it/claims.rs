@@ -450,3 +450,65 @@ async fn claim_history_is_private_to_players_and_filterable_by_staff() {
     assert_eq!(all["total"], 3);
     assert_eq!(app.get("/api/v1/claims?status=BOGUS", Some(&auditor)).await.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_player_who_meets_the_condition_later_can_claim_again() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    let admin = app.admin_token().await;
+    let mut body = event_body("two days");
+    body["startDate"] = json!((chrono::Utc::now() - chrono::Duration::days(5)).to_rfc3339());
+    body["conditions"] = json!({ "type": "LOGIN_DAYS", "days": 2 });
+    body["timezone"] = json!("UTC");
+    let event = create_event(&app, &admin, &body).await;
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    set_status(&app, &admin, &event_id, "ACTIVE").await;
+    let players = players(&app, "patient", 1).await;
+    let (user_id, token) = &players[0];
+
+    let (status, first) = claim(&app, token, &event_id, None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(status_of(&first), ClaimStatus::ConditionNotMet);
+    assert!(first["claimSlot"].is_null());
+
+    let logins: Vec<Value> = [3, 1]
+        .iter()
+        .map(|days| {
+            json!({ "userId": user_id, "type": "LOGIN",
+                    "occurredAt": (chrono::Utc::now() - chrono::Duration::days(*days)).to_rfc3339() })
+        })
+        .collect();
+    let response = app.post("/api/v1/activities", Some(&admin), &json!({ "activities": logins })).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    let (status, second) = claim(&app, token, &event_id, None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(status_of(&second), ClaimStatus::SuccessAllGranted);
+    assert_ne!(second["requestId"], first["requestId"]);
+}
+
+#[tokio::test]
+async fn an_unreachable_fact_provider_ends_the_claim_as_an_external_failure() {
+    // Nothing listens on port 9 of loopback: every fact request is refused at once.
+    let app = Arc::new(
+        app_with(None, |config| {
+            config.facts_url = Some("http://127.0.0.1:9/facts".into());
+            config.facts_secret = Some("facts-secret".into());
+            config.facts_retries = 1;
+            config.saga_max_attempts = 2;
+        })
+        .await,
+    );
+    let admin = app.admin_token().await;
+    let mut body = event_body("external");
+    body["conditions"] = json!({ "type": "LOGIN_DAYS", "days": 1 });
+    let event = create_event(&app, &admin, &body).await;
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    set_status(&app, &admin, &event_id, "ACTIVE").await;
+    let players = players(&app, "remote", 1).await;
+    let (_, request) = claim(&app, &players[0].1, &event_id, None).await;
+    let request = final_claim(&app, &players[0].1, request["requestId"].as_str().unwrap()).await;
+    assert_eq!(status_of(&request), ClaimStatus::ConditionCheckFailedExternal);
+    assert!(request["retryCount"].as_u64().unwrap() >= 1, "transient failures were retried: {request}");
+    assert!(request["claimSlot"].is_null());
+    assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(100)]);
+}

@@ -5,9 +5,11 @@
 
 mod helpers;
 
+mod activities;
 mod admin_routes;
 mod auth_flow;
 mod claims;
+mod crash;
 mod docs;
 mod events;
 mod granter;

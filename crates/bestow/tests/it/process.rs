@@ -11,15 +11,15 @@ use serde_json::{Value, json};
 const BINARY: &str = env!("CARGO_BIN_EXE_bestow");
 
 /// A `bestow serve` child whose stdout and stderr are captured line by line.
-struct ServeProcess {
+pub(crate) struct ServeProcess {
     child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl ServeProcess {
-    fn start(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BINARY)
             .arg("serve")
             .env_clear()
@@ -64,7 +64,19 @@ impl ServeProcess {
     }
 
     /// Stops the process and returns everything it printed.
-    fn stop(mut self) -> String {
+    /// Waits up to `timeout` for the process to exit by itself; its exit code.
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub(crate) fn stop(mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
         while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(300)) {

@@ -16,10 +16,12 @@ use rand::Rng;
 
 use super::fault::FaultSwitch;
 use super::store::{CONFLICT_CLAIM_SLOT, CONFLICT_STOCK, CONFLICT_VERSION, ClaimStore, StockChange};
+use crate::activities::FactError;
 use crate::directory::{UserDirectory, UserState};
 use crate::domain::event::Event;
 use crate::domain::lifecycle::accepts_claims;
 use crate::domain::saga::{CallOutcome, ClaimRequest, ClaimStatus, NextStep, RetryPolicy, Validation, next_step};
+use crate::eligibility::EligibilityChecker;
 use crate::grants::{Grant, RewardGranter};
 use crate::store::EventStore;
 
@@ -28,6 +30,17 @@ use crate::store::EventStore;
 pub trait ConditionCheck: Send + Sync {
     /// `Ok(met)`, or the failure of the fact source.
     async fn conditions_met(&self, user_id: &str, event: &Event, now: DateTime<Utc>) -> Result<bool, CallOutcome>;
+}
+
+#[async_trait]
+impl ConditionCheck for EligibilityChecker {
+    async fn conditions_met(&self, user_id: &str, event: &Event, now: DateTime<Utc>) -> Result<bool, CallOutcome> {
+        match self.check(user_id, event, now).await {
+            Ok(eligibility) => Ok(eligibility.eligible),
+            Err(FactError::Transient(reason)) => Err(CallOutcome::Transient(reason)),
+            Err(FactError::Permanent(reason)) => Err(CallOutcome::Permanent(reason)),
+        }
+    }
 }
 
 /// Tunables of the saga.

@@ -1,9 +1,12 @@
 //! The events service's HTTP resources, per `API.md`.
 
+mod activities;
 mod audit;
 mod claims;
+mod eligibility;
 mod events;
 mod rewards;
+mod service_keys;
 mod wallets;
 
 use std::sync::Arc;
@@ -14,9 +17,12 @@ use bestow_core::ApiError;
 use bestow_core::token::TokenVerifier;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::activities::ActivityIngestion;
 use crate::catalog::EventCatalog;
 use crate::claims::ClaimService;
+use crate::eligibility::EligibilityChecker;
 use crate::grants::ledger::LedgerStore;
+use crate::service_keys::ServiceKeys;
 
 /// What every events handler can reach.
 #[derive(Clone)]
@@ -25,6 +31,9 @@ pub struct EventsState {
     pub verifier: TokenVerifier,
     pub claims: Arc<ClaimService>,
     pub ledger: Arc<dyn LedgerStore>,
+    pub activities: Arc<ActivityIngestion>,
+    pub service_keys: Arc<ServiceKeys>,
+    pub eligibility: Arc<EligibilityChecker>,
 }
 
 impl FromRef<EventsState> for TokenVerifier {
@@ -40,6 +49,9 @@ pub fn router(state: EventsState) -> OpenApiRouter {
         .merge(rewards::router())
         .merge(claims::router())
         .merge(wallets::router())
+        .merge(activities::router())
+        .merge(service_keys::router())
+        .merge(eligibility::router())
         .merge(audit::router())
         .with_state(state)
 }

@@ -1,0 +1,89 @@
+//! `POST /api/v1/activities`: game servers push what players did.
+//!
+//! The caller is an [`ActivityWriter`]: a game server with a service key (`X-Api-Key`) holding
+//! `activities:write`, or a person whose bearer token grants `WriteActivities` (ADMIN).
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use bestow_core::ApiError;
+use bestow_core::extract::{Authorized, bearer_token, require};
+use bestow_core::identity::Principal;
+use bestow_core::json::ValidJson;
+use bestow_core::problem::Problem;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::EventsState;
+use crate::activities::{ActivityBatch, IngestionReceipt};
+use crate::service_keys::Scope;
+
+/// The header carrying a service key's secret.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+pub(super) fn router() -> OpenApiRouter<EventsState> {
+    OpenApiRouter::new().routes(routes!(ingest_activities))
+}
+
+/// Who may push activities. With an `X-Api-Key` header the key decides (401 unknown or
+/// revoked, 403 without `activities:write`); otherwise the bearer token must grant
+/// `WriteActivities` (401 without a valid token, 403 without the permission).
+#[derive(Debug)]
+pub enum ActivityWriter {
+    /// A game server, by the id of its key.
+    ServiceKey(String),
+    /// A signed-in person (ADMIN).
+    User(Principal),
+}
+
+impl ActivityWriter {
+    /// The kind of writer and its id, for logs.
+    fn identity(&self) -> (&'static str, &str) {
+        match self {
+            Self::ServiceKey(key_id) => ("service_key", key_id),
+            Self::User(principal) => ("user", &principal.user_id),
+        }
+    }
+}
+
+impl FromRequestParts<EventsState> for ActivityWriter {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &EventsState) -> Result<Self, Self::Rejection> {
+        if let Some(value) = parts.headers.get(API_KEY_HEADER) {
+            let secret = value.to_str().map_err(|_| ApiError::Unauthorized("the API key is invalid or revoked"))?;
+            let key = state.service_keys.authenticate(secret.trim(), Scope::ActivitiesWrite).await?;
+            return Ok(Self::ServiceKey(key.id));
+        }
+        if bearer_token(parts).is_none() {
+            return Err(ApiError::Unauthorized("an API key (X-Api-Key) or a bearer token is required"));
+        }
+        let caller = Authorized::<require::WriteActivities>::from_request_parts(parts, state).await?;
+        Ok(Self::User(caller.principal))
+    }
+}
+
+/// Stores a batch of 1 to 1000 activities (service key with `activities:write`, or ADMIN).
+/// Every item is validated; one bad item rejects the batch, and the problem lists every bad
+/// field as `/activities/{index}/{field}`. Activities whose `activityId` is already stored are
+/// skipped, so a batch can be re-sent safely.
+#[utoipa::path(post, path = "/api/v1/activities", tag = "activities", request_body = ActivityBatch,
+    security(("apiKey" = []), ("bearer" = [])),
+    responses(
+        (status = 202, description = "Stored; `duplicates` were already known", body = IngestionReceipt),
+        (status = 400, description = "A bad item, or more than 1000; `errors` points at each field", body = Problem),
+        (status = 401, description = "No credentials, or an unknown or revoked key", body = Problem),
+        (status = 403, description = "A token without `WriteActivities`, or a key without the scope", body = Problem),
+        (status = 413, description = "Body larger than the configured limit", body = Problem),
+    ))]
+async fn ingest_activities(
+    writer: ActivityWriter,
+    State(state): State<EventsState>,
+    ValidJson(batch): ValidJson<ActivityBatch>,
+) -> Result<(StatusCode, Json<IngestionReceipt>), ApiError> {
+    let receipt = state.activities.ingest(&batch).await?;
+    let (writer_kind, writer_id) = writer.identity();
+    tracing::debug!(writer_kind, writer_id, receipt.accepted, receipt.duplicates, "activities stored");
+    Ok((StatusCode::ACCEPTED, Json(receipt)))
+}

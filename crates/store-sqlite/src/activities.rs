@@ -1,0 +1,387 @@
+//! `event.db`: the SQLite adapters of [`ActivityStore`] and [`ServiceKeyStore`], implemented
+//! by [`SqliteEventStore`] on the same database as the catalog.
+//!
+//! `activities` is append-only: rows are inserted, never updated or deleted. Uniqueness of
+//! `activityId` lives in a unique index, and a re-sent activity is skipped by
+//! `ON CONFLICT DO NOTHING`, so idempotency costs no look-up. The index on
+//! (`userId`, `type`, `occurredAt`) serves every fact query as one range scan per type.
+
+use async_trait::async_trait;
+use bestow_core::audit::{AuditBuilder, AuditEntry};
+use bestow_core::page::PageRequest;
+use bestow_core::store::StoreError;
+use bestow_events::activities::{ActivityStore, NewActivity};
+use bestow_events::domain::evaluate::{ActivityFact, FactQuery};
+use bestow_events::service_keys::{Scope, ServiceKey, ServiceKeyStore};
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use serde_json::{Map, Value};
+
+use crate::audit::insert_audit;
+use crate::database::{from_text, map_error, to_text};
+use crate::events::SqliteEventStore;
+
+/// Schema of activities and service keys (migration 2 of `event.db`).
+pub(crate) const ACTIVITIES_SCHEMA: &str = r"
+    CREATE TABLE activities (
+        _id         TEXT PRIMARY KEY,
+        activityId  TEXT NOT NULL UNIQUE,
+        userId      TEXT NOT NULL,
+        type        TEXT NOT NULL,
+        occurredAt  TEXT NOT NULL,
+        attributes  TEXT,
+        receivedAt  TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX activities_user_type_occurredAt ON activities (userId, type, occurredAt);
+
+    CREATE TABLE service_keys (
+        _id           TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        scopes        TEXT NOT NULL,
+        secretDigest  TEXT NOT NULL UNIQUE,
+        createdAt     TEXT NOT NULL,
+        createdBy     TEXT NOT NULL,
+        revokedAt     TEXT
+    ) STRICT;
+    CREATE INDEX service_keys_createdAt ON service_keys (createdAt, _id);
+";
+
+fn corrupt(index: usize, reason: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        index,
+        rusqlite::types::Type::Text,
+        Box::<dyn std::error::Error + Send + Sync>::from(reason.to_string()),
+    )
+}
+
+/// `type, occurredAt, attributes` → a fact. Attributes are stored as NULL when empty, so most
+/// rows (logins) cost no JSON parse.
+fn fact_from_row(row: &Row<'_>) -> rusqlite::Result<ActivityFact> {
+    let attributes = match row.get_ref(2)?.as_str_or_null()? {
+        None => Map::new(),
+        Some(text) => serde_json::from_str(text).map_err(|e| corrupt(2, e))?,
+    };
+    Ok(ActivityFact { activity_type: row.get(0)?, occurred_at: from_text(row.get_ref(1)?.as_str()?)?, attributes })
+}
+
+fn insert_activities(connection: &mut Connection, activities: &[NewActivity]) -> Result<u64, StoreError> {
+    let tx = connection.transaction().map_err(map_error)?;
+    let mut inserted = 0;
+    {
+        let mut statement = tx
+            .prepare_cached(
+                "INSERT INTO activities (_id, activityId, userId, type, occurredAt, attributes, receivedAt)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (activityId) DO NOTHING",
+            )
+            .map_err(map_error)?;
+        for activity in activities {
+            let attributes = (!activity.attributes.is_empty()).then(|| Value::Object(activity.attributes.clone()));
+            inserted += statement
+                .execute(params![
+                    bestow_core::ids::new_object_id(),
+                    activity.activity_id,
+                    activity.user_id,
+                    activity.activity_type.as_str(),
+                    to_text(activity.occurred_at),
+                    attributes.map(|value| value.to_string()),
+                    to_text(activity.received_at),
+                ])
+                .map_err(map_error)?;
+        }
+    }
+    tx.commit().map_err(map_error)?;
+    Ok(u64::try_from(inserted).unwrap_or(u64::MAX))
+}
+
+fn select_facts(connection: &Connection, user_id: &str, query: &FactQuery) -> Result<Vec<ActivityFact>, StoreError> {
+    if query.types.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One placeholder per type, so that the planner scans one index range per type.
+    let placeholders = vec!["?"; query.types.len()].join(", ");
+    let sql = format!(
+        "SELECT type, occurredAt, attributes FROM activities
+         WHERE userId = ? AND occurredAt >= ? AND occurredAt < ? AND type IN ({placeholders})"
+    );
+    // Every stored timestamp is greater than the empty string: no lower bound.
+    let from = query.from.map(to_text).unwrap_or_default();
+    let mut values = vec![SqlValue::Text(user_id.to_owned()), SqlValue::Text(from), SqlValue::Text(to_text(query.to))];
+    values.extend(query.types.iter().map(|t| SqlValue::Text(t.clone())));
+    let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
+    statement
+        .query_map(params_from_iter(values), fact_from_row)
+        .map_err(map_error)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_error)
+}
+
+#[async_trait]
+impl ActivityStore for SqliteEventStore {
+    async fn insert_batch(&self, activities: &[NewActivity]) -> Result<u64, StoreError> {
+        let activities = activities.to_vec();
+        self.db.write(move |connection| insert_activities(connection, &activities)).await
+    }
+
+    async fn facts(&self, user_id: &str, query: &FactQuery) -> Result<Vec<ActivityFact>, StoreError> {
+        let (user_id, query) = (user_id.to_owned(), query.clone());
+        self.db.read(move |connection| select_facts(connection, &user_id, &query)).await
+    }
+}
+
+const KEY_COLUMNS: &str = "_id, name, scopes, secretDigest, createdAt, createdBy, revokedAt";
+
+fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ServiceKey> {
+    let scopes: Vec<String> = serde_json::from_str(&row.get::<_, String>(2)?).map_err(|e| corrupt(2, e))?;
+    Ok(ServiceKey {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        scopes: scopes.iter().map(|s| s.parse::<Scope>()).collect::<Result<_, _>>().map_err(|e| corrupt(2, e))?,
+        secret_digest: row.get(3)?,
+        created_at: from_text(&row.get::<_, String>(4)?)?,
+        created_by: row.get(5)?,
+        revoked_at: row.get::<_, Option<String>>(6)?.as_deref().map(from_text).transpose()?,
+    })
+}
+
+fn select_key(connection: &Connection, column: &str, value: &str) -> Result<Option<ServiceKey>, StoreError> {
+    let sql = format!("SELECT {KEY_COLUMNS} FROM service_keys WHERE {column} = ?1");
+    connection.prepare_cached(&sql).map_err(map_error)?.query_row([value], key_from_row).optional().map_err(map_error)
+}
+
+#[async_trait]
+impl ServiceKeyStore for SqliteEventStore {
+    async fn insert_service_key(&self, key: &ServiceKey, audit: &AuditEntry) -> Result<(), StoreError> {
+        let (key, audit) = (key.clone(), audit.clone());
+        let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+        let scopes = serde_json::to_string(&scopes).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.db
+            .write(move |connection| {
+                let tx = connection.transaction().map_err(map_error)?;
+                tx.execute(
+                    &format!("INSERT INTO service_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                    params![
+                        key.id,
+                        key.name,
+                        scopes,
+                        key.secret_digest,
+                        to_text(key.created_at),
+                        key.created_by,
+                        key.revoked_at.map(to_text),
+                    ],
+                )
+                .map_err(map_error)?;
+                insert_audit(&tx, &audit)?;
+                tx.commit().map_err(map_error)
+            })
+            .await
+    }
+
+    async fn list_service_keys(&self, page: PageRequest) -> Result<(Vec<ServiceKey>, u64), StoreError> {
+        self.db
+            .read(move |connection| {
+                let total: i64 =
+                    connection.query_row("SELECT COUNT(*) FROM service_keys", [], |row| row.get(0)).map_err(map_error)?;
+                let mut statement = connection
+                    .prepare_cached(&format!(
+                        "SELECT {KEY_COLUMNS} FROM service_keys ORDER BY createdAt DESC, _id DESC LIMIT ?1 OFFSET ?2"
+                    ))
+                    .map_err(map_error)?;
+                let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
+                let keys = statement
+                    .query_map(params![i64::from(page.limit), offset], key_from_row)
+                    .map_err(map_error)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(map_error)?;
+                Ok((keys, u64::try_from(total).unwrap_or(0)))
+            })
+            .await
+    }
+
+    async fn service_key_by_digest(&self, digest: &str) -> Result<Option<ServiceKey>, StoreError> {
+        let digest = digest.to_owned();
+        self.db.read(move |connection| select_key(connection, "secretDigest", &digest)).await
+    }
+
+    async fn revoke_service_key(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        audit: AuditBuilder<ServiceKey>,
+    ) -> Result<ServiceKey, StoreError> {
+        let id = id.to_owned();
+        self.db
+            .write(move |connection| {
+                let tx = connection.transaction().map_err(map_error)?;
+                let before = select_key(&tx, "_id", &id)?.ok_or(StoreError::NotFound)?;
+                if before.revoked_at.is_some() {
+                    return Ok(before);
+                }
+                tx.execute("UPDATE service_keys SET revokedAt = ?2 WHERE _id = ?1", params![id, to_text(at)])
+                    .map_err(map_error)?;
+                let after = ServiceKey { revoked_at: Some(at), ..before.clone() };
+                insert_audit(&tx, &audit(&before, &after))?;
+                tx.commit().map_err(map_error)?;
+                Ok(after)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use bestow_core::audit::AuditActor;
+    use bestow_events::store::EventStore;
+    use serde_json::json;
+
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, SqliteEventStore) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteEventStore::open(&dir.path().join("event.db")).unwrap();
+        (dir, store)
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn activity(id: &str, user: &str, kind: &str, occurred: &str, attributes: Value) -> NewActivity {
+        let Value::Object(attributes) = attributes else { panic!("attributes must be an object") };
+        NewActivity {
+            activity_id: id.to_owned(),
+            user_id: user.to_owned(),
+            activity_type: kind.parse().unwrap(),
+            occurred_at: at(occurred),
+            attributes,
+            received_at: at("2026-03-20T00:00:00Z"),
+        }
+    }
+
+    fn query(types: &[&str], from: Option<&str>, to: &str) -> FactQuery {
+        FactQuery { types: types.iter().map(|t| (*t).to_owned()).collect::<BTreeSet<_>>(), from: from.map(at), to: at(to) }
+    }
+
+    #[tokio::test]
+    async fn batches_are_idempotent_by_activity_id() {
+        let (_dir, store) = store();
+        let batch = vec![
+            activity("a1", "u1", "LOGIN", "2026-03-01T00:00:00Z", json!({})),
+            activity("a2", "u1", "LOGIN", "2026-03-02T00:00:00Z", json!({})),
+            activity("a1", "u1", "LOGIN", "2026-03-03T00:00:00Z", json!({})),
+        ];
+        assert_eq!(store.insert_batch(&batch).await.unwrap(), 2, "a repeat within the batch is skipped");
+        assert_eq!(store.insert_batch(&batch).await.unwrap(), 0, "a re-sent batch stores nothing");
+        let facts = store.facts("u1", &query(&["LOGIN"], None, "2027-01-01T00:00:00Z")).await.unwrap();
+        let mut days: Vec<_> = facts.iter().map(|f| f.occurred_at).collect();
+        days.sort();
+        assert_eq!(days, [at("2026-03-01T00:00:00Z"), at("2026-03-02T00:00:00Z")], "the first send wins");
+    }
+
+    #[tokio::test]
+    async fn facts_match_user_types_and_a_half_open_window() {
+        let (_dir, store) = store();
+        store
+            .insert_batch(&[
+                activity("1", "u1", "LOGIN", "2026-02-28T23:59:59.999Z", json!({})),
+                activity("2", "u1", "LOGIN", "2026-03-01T00:00:00Z", json!({})),
+                activity("3", "u1", "PURCHASE", "2026-03-05T00:00:00.5Z", json!({"amount": 9.5})),
+                activity("4", "u1", "BOSS_KILLED", "2026-03-05T00:00:00Z", json!({})),
+                activity("5", "u1", "LOGIN", "2026-03-10T00:00:00Z", json!({})),
+                activity("6", "u2", "LOGIN", "2026-03-05T00:00:00Z", json!({})),
+            ])
+            .await
+            .unwrap();
+        let mut facts = store
+            .facts("u1", &query(&["LOGIN", "PURCHASE"], Some("2026-03-01T00:00:00Z"), "2026-03-10T00:00:00Z"))
+            .await
+            .unwrap();
+        facts.sort_by_key(|f| f.occurred_at);
+        assert_eq!(
+            facts,
+            [
+                ActivityFact {
+                    activity_type: "LOGIN".into(),
+                    occurred_at: at("2026-03-01T00:00:00Z"),
+                    attributes: Map::new()
+                },
+                ActivityFact {
+                    activity_type: "PURCHASE".into(),
+                    occurred_at: at("2026-03-05T00:00:00.5Z"),
+                    attributes: json!({"amount": 9.5}).as_object().cloned().unwrap(),
+                },
+            ]
+        );
+        let all_history = store.facts("u1", &query(&["LOGIN"], None, "2026-03-10T00:00:00Z")).await.unwrap();
+        assert_eq!(all_history.len(), 2);
+        assert!(store.facts("u1", &query(&[], None, "2027-01-01T00:00:00Z")).await.unwrap().is_empty());
+        assert!(store.facts("nobody", &query(&["LOGIN"], None, "2027-01-01T00:00:00Z")).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn fact_queries_use_the_user_type_time_index() {
+        let (_dir, store) = store();
+        let plan: Vec<String> = store
+            .db
+            .read(|connection| {
+                let mut statement = connection
+                    .prepare(
+                        "EXPLAIN QUERY PLAN SELECT type, occurredAt, attributes FROM activities
+                         WHERE userId = ? AND occurredAt >= ? AND occurredAt < ? AND type IN (?, ?)",
+                    )
+                    .map_err(map_error)?;
+                let rows = statement
+                    .query_map(params!["u", "", "z", "LOGIN", "PURCHASE"], |row| row.get::<_, String>(3))
+                    .map_err(map_error)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_error)
+            })
+            .await
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("activities_user_type_occurredAt (userId=? AND type=? AND occurredAt>? AND occurredAt<?)"),
+            "{plan}"
+        );
+    }
+
+    #[tokio::test]
+    async fn service_keys_are_found_by_digest_and_revoked_once() {
+        let (_dir, store) = store();
+        let actor = AuditActor::system("test");
+        let key = ServiceKey {
+            id: bestow_core::ids::new_object_id(),
+            name: "game-1".into(),
+            scopes: vec![Scope::ActivitiesWrite],
+            secret_digest: "d1".into(),
+            created_at: at("2026-03-01T00:00:00Z"),
+            created_by: "admin".into(),
+            revoked_at: None,
+        };
+        let audit = actor.entry("service_key.create", ("service_key", &key.id), None, None);
+        store.insert_service_key(&key, &audit).await.unwrap();
+        let same_digest = ServiceKey { id: bestow_core::ids::new_object_id(), ..key.clone() };
+        assert!(matches!(store.insert_service_key(&same_digest, &audit).await, Err(StoreError::Conflict(_))));
+        assert_eq!(store.service_key_by_digest("d1").await.unwrap(), Some(key.clone()));
+        assert_eq!(store.service_key_by_digest("d2").await.unwrap(), None);
+
+        let builder: AuditBuilder<ServiceKey> =
+            Arc::new(move |_, after| actor.entry("service_key.revoke", ("service_key", &after.id), None, None));
+        let revoked = store.revoke_service_key(&key.id, at("2026-03-02T00:00:00Z"), builder.clone()).await.unwrap();
+        assert_eq!(revoked.revoked_at, Some(at("2026-03-02T00:00:00Z")));
+        let again = store.revoke_service_key(&key.id, at("2026-03-03T00:00:00Z"), builder.clone()).await.unwrap();
+        assert_eq!(again.revoked_at, Some(at("2026-03-02T00:00:00Z")), "the first revocation stands");
+        assert!(matches!(store.revoke_service_key("nope", at("2026-03-03T00:00:00Z"), builder).await, Err(StoreError::NotFound)));
+
+        let (keys, total) = store.list_service_keys(PageRequest { page: 1, limit: 10 }).await.unwrap();
+        assert_eq!((keys, total), (vec![revoked], 1));
+        let query = bestow_core::audit::AuditQuery { target_id: Some(key.id.clone()), ..Default::default() };
+        let (entries, _) = store.list_audit(&query, PageRequest { page: 1, limit: 10 }).await.unwrap();
+        let actions: Vec<_> = entries.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["service_key.revoke", "service_key.create"], "one entry per change");
+    }
+}
