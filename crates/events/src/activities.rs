@@ -112,10 +112,10 @@ pub struct ActivityBatch {
     pub activities: Vec<Value>,
 }
 
-/// One activity as a game server sends it: the schema of the API docs. [`parse_activity`]
-/// reads it from JSON field by field, so that every bad field of every item is reported.
+/// One activity as a game server sends it. Items are read field by field (see
+/// `parse_activity`), so that every bad field of every item is reported.
 #[derive(Debug, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ActivityInput {
     /// The sender's unique id of this activity (at most 128 characters). A re-sent activity
     /// with an `activityId` already stored is ignored, so batches can be retried safely.

@@ -100,23 +100,35 @@ impl ClaimService {
                 code: "IDEMPOTENCY_KEY_REUSED",
                 detail: "this Idempotency-Key was already used for a different request".to_owned(),
             }),
-            Inserted::Created => Ok((self.drive_for_a_while(&request).await, Submission::Created)),
+            Inserted::Created => Ok((self.drive_for_a_while(request).await, Submission::Created)),
         }
     }
 
-    /// Drives the request in the background and waits for it up to the fast-path wait.
-    async fn drive_for_a_while(&self, request: &ClaimRequest) -> ClaimRequest {
+    /// Drives the request this worker leases in the background and waits for it up to the
+    /// fast-path wait.
+    async fn drive_for_a_while(&self, request: ClaimRequest) -> ClaimRequest {
         let saga = self.saga.clone();
-        let request_id = request.request_id.clone();
-        let driving = tokio::spawn(async move { saga.drive(&request_id).await });
+        let leased = request.clone();
+        let driving = tokio::spawn(async move { saga.continue_leased(leased).await });
         match tokio::time::timeout(self.fast_path_wait, driving).await {
-            Ok(Ok(Ok(Some(latest)))) => latest,
+            Ok(Ok(Ok(latest))) => latest,
             Ok(Ok(Err(error))) => {
                 tracing::warn!(%error, request_id = %request.request_id, "claim driving stopped; recovery will resume it");
-                self.latest(request).await
+                self.latest(&request).await
             }
-            _ => self.latest(request).await,
+            _ => self.latest(&request).await,
         }
+    }
+
+    /// Drives a request someone else may hold, and waits for it up to the fast-path wait.
+    async fn drive_unleased(&self, request_id: &str) -> Result<ClaimRequest, ApiError> {
+        let saga = self.saga.clone();
+        let id = request_id.to_owned();
+        let driving = tokio::spawn(async move { saga.drive(&id).await });
+        if let Ok(Ok(Ok(Some(latest)))) = tokio::time::timeout(self.fast_path_wait, driving).await {
+            return Ok(latest);
+        }
+        self.claims.request(request_id).await?.ok_or_else(claim_not_found)
     }
 
     async fn latest(&self, request: &ClaimRequest) -> ClaimRequest {
@@ -200,7 +212,7 @@ impl ClaimService {
             }
             other => other.into(),
         })?;
-        Ok(self.drive_for_a_while(&next).await)
+        self.drive_unleased(&next.request_id).await
     }
 }
 
