@@ -1079,6 +1079,29 @@ mod tests {
     }
 
     #[test]
+    fn a_grant_that_timed_out_is_revoked_even_though_it_never_succeeded() {
+        let now = Utc::now();
+        let once = RetryPolicy { max_attempts: 1, ..policy() };
+        let mut request = request(&[Some(5), Some(5)], GrantPolicy::PartialAllowed);
+        request = request.after_validation(Validation::Passed, now).after_condition_check(Ok(true), &policy(), now, 0.0);
+        request = request.after_allocation(now).start_granting(now);
+        request = request.after_grant(0, CallOutcome::Succeeded, &once, now, 0.0);
+        request = request.after_grant(1, CallOutcome::Transient("timed out".into()), &once, now, 0.0);
+        assert_eq!(request.rewards_to_process[1].grant_status, GrantStatus::FailedExternal);
+        request = request.conclude_grants(now).start_compensation(now);
+        assert_eq!(request.status, ClaimStatus::PendingCompensationReward, "the uncertain grant is taken back first");
+        assert_eq!(next_step(&request), NextStep::Revoke(1), "only the uncertain one: the policy keeps the success");
+        request = request.after_revoke(1, CallOutcome::Succeeded, &policy(), now, 0.0);
+        assert_eq!(next_step(&request), NextStep::RewardsCompensated);
+        request = request.rewards_compensated(now).start_inventory_compensation(now);
+        assert_eq!(request.held_reservations(), vec![1]);
+        request = request.after_stock_returned(now).roll_back(now);
+        assert_eq!(request.status, ClaimStatus::RewardPartiallyGranted);
+        assert!(request.claim_slot.is_some());
+        assert!(request.rewards_to_process[0].stock_reserved && !request.rewards_to_process[1].stock_reserved);
+    }
+
+    #[test]
     fn backoff_grows_and_is_capped() {
         let p = RetryPolicy {
             max_attempts: 10,
