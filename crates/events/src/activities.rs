@@ -57,7 +57,7 @@ pub trait ActivityStore: Send + Sync {
     /// Stores every activity whose `activityId` is not stored yet, all in one transaction,
     /// and returns how many were new. A repeated `activityId` (already stored, or earlier in
     /// the same batch) is skipped, never an error: that is what makes re-sends idempotent.
-    async fn insert_batch(&self, activities: &[NewActivity]) -> Result<u64, StoreError>;
+    async fn insert_batch(&self, activities: Vec<NewActivity>) -> Result<u64, StoreError>;
 
     /// The activities of `user_id` whose type is in `query.types` and whose `occurredAt` lies
     /// in `[query.from, query.to)` (no lower bound when `from` is `None`), in no set order.
@@ -112,8 +112,10 @@ pub struct ActivityBatch {
     pub activities: Vec<Value>,
 }
 
-/// One activity as a game server sends it. Items are read field by field (see
-/// `parse_activity`), so that every bad field of every item is reported.
+// The schema of the API docs only: `parse_activity` reads items from JSON field by field, so
+// that every bad field of every item is reported rather than the first one serde meets.
+/// One activity as a game server sends it. Each item is checked on its own, and every bad
+/// field of every item is reported.
 #[derive(Debug, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ActivityInput {
@@ -233,8 +235,8 @@ impl ActivityIngestion {
     /// activities not stored before.
     pub async fn ingest(&self, batch: &ActivityBatch) -> Result<IngestionReceipt, ApiError> {
         let activities = parse_batch(batch, bestow_core::time::now()).map_err(invalid)?;
-        let accepted = self.store.insert_batch(&activities).await?;
         let total = u64::try_from(activities.len()).unwrap_or(u64::MAX);
+        let accepted = self.store.insert_batch(activities).await?;
         Ok(IngestionReceipt { accepted, duplicates: total.saturating_sub(accepted) })
     }
 }

@@ -83,7 +83,9 @@ fn document_of(request: &ClaimRequest) -> Result<String, StoreError> {
 
 fn select_request(connection: &Connection, request_id: &str) -> Result<Option<ClaimRequest>, StoreError> {
     let document: Option<String> = connection
-        .query_row("SELECT document FROM user_reward_requests WHERE requestId = ?1", [request_id], |row| row.get(0))
+        .prepare_cached("SELECT document FROM user_reward_requests WHERE requestId = ?1")
+        .map_err(map_error)?
+        .query_row([request_id], |row| row.get(0))
         .optional()
         .map_err(map_error)?;
     document.map(|text| serde_json::from_str(&text).map_err(corrupt)).transpose()
@@ -93,17 +95,19 @@ fn select_request(connection: &Connection, request_id: &str) -> Result<Option<Cl
 fn apply_stock(tx: &Transaction<'_>, event_id: &str, changes: &[StockChange]) -> Result<(), StoreError> {
     for change in changes {
         let changed = if change.delta < 0 {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE event_rewards SET remainingStock = remainingStock - ?3
                  WHERE eventId = ?1 AND rewardId = ?2 AND remainingStock >= ?3",
-                params![event_id, change.reward_id, -change.delta],
             )
+            .map_err(map_error)?
+            .execute(params![event_id, change.reward_id, -change.delta])
         } else {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE event_rewards SET remainingStock = remainingStock + ?3
                  WHERE eventId = ?1 AND rewardId = ?2 AND remainingStock + ?3 <= totalStock",
-                params![event_id, change.reward_id, change.delta],
             )
+            .map_err(map_error)?
+            .execute(params![event_id, change.reward_id, change.delta])
         }
         .map_err(map_error)?;
         if changed == 0 {
@@ -120,27 +124,28 @@ fn apply_stock(tx: &Transaction<'_>, event_id: &str, changes: &[StockChange]) ->
 
 fn insert_row(connection: &Connection, request: &ClaimRequest) -> Result<(), StoreError> {
     connection
-        .execute(
+        .prepare_cached(
             "INSERT INTO user_reward_requests (_id, requestId, userId, eventId, status, currentSagaStep, claimSlot,
                  leaseOwner, leaseExpiresAt, nextAttemptAt, createdAt, updatedAt, version, document)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            params![
-                request.id,
-                request.request_id,
-                request.user_id,
-                request.event_id,
-                request.status.as_str(),
-                bestow_events::domain::saga::step_name(request.current_saga_step),
-                request.claim_slot,
-                request.lease_owner,
-                request.lease_expires_at.map(to_text),
-                request.next_attempt_at.map(to_text),
-                to_text(request.created_at),
-                to_text(request.updated_at),
-                request.version,
-                document_of(request)?,
-            ],
         )
+        .map_err(map_error)?
+        .execute(params![
+            request.id,
+            request.request_id,
+            request.user_id,
+            request.event_id,
+            request.status.as_str(),
+            bestow_events::domain::saga::step_name(request.current_saga_step),
+            request.claim_slot,
+            request.lease_owner,
+            request.lease_expires_at.map(to_text),
+            request.next_attempt_at.map(to_text),
+            to_text(request.created_at),
+            to_text(request.updated_at),
+            request.version,
+            document_of(request)?,
+        ])
         .map_err(map_error)?;
     Ok(())
 }
@@ -228,6 +233,9 @@ impl ClaimStore for SqliteEventStore {
                     return Ok(None);
                 }
                 let expected_version = request.version;
+                if let Some(previous) = &request.lease_owner {
+                    tracing::warn!(request_id, previous, "taking over a claim whose lease expired");
+                }
                 request.lease_owner = Some(owner);
                 request.lease_expires_at = Some(until);
                 request.next_attempt_at = None;
@@ -251,21 +259,20 @@ impl ClaimStore for SqliteEventStore {
             .write(move |connection| {
                 let tx = connection.transaction().map_err(map_error)?;
                 let stored: Option<(i64, String, Option<String>)> = tx
-                    .query_row(
-                        "SELECT version, status, leaseOwner FROM user_reward_requests WHERE requestId = ?1",
-                        [&expected.request_id],
-                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                    )
+                    .prepare_cached("SELECT version, status, leaseOwner FROM user_reward_requests WHERE requestId = ?1")
+                    .map_err(map_error)?
+                    .query_row([&expected.request_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
                     .optional()
                     .map_err(map_error)?;
-                let unchanged = stored.is_some_and(|(version, status, lease)| {
-                    version == expected.version && status == expected.status.as_str() && lease == expected.lease_owner
+                let unchanged = stored.as_ref().is_some_and(|(version, status, lease)| {
+                    *version == expected.version && status == expected.status.as_str() && *lease == expected.lease_owner
                 });
                 if !unchanged {
                     return Err(StoreError::Conflict(CONFLICT_VERSION));
                 }
-                apply_stock(&tx, &next.event_id, &stock)?;
+                // The row first: a taken claim slot is reported before a lack of stock.
                 update_row(&tx, expected.version, &next)?;
+                apply_stock(&tx, &next.event_id, &stock)?;
                 if let Some(entry) = &audit {
                     insert_audit(&tx, entry)?;
                 }
@@ -309,24 +316,25 @@ impl ClaimStore for SqliteEventStore {
 /// Writes `request` over the row whose version is `expected_version`.
 fn update_row(tx: &Transaction<'_>, expected_version: i64, request: &ClaimRequest) -> Result<(), StoreError> {
     let changed = tx
-        .execute(
+        .prepare_cached(
             "UPDATE user_reward_requests SET status = ?3, currentSagaStep = ?4, claimSlot = ?5, leaseOwner = ?6,
                  leaseExpiresAt = ?7, nextAttemptAt = ?8, updatedAt = ?9, version = ?10, document = ?11
              WHERE requestId = ?1 AND version = ?2",
-            params![
-                request.request_id,
-                expected_version,
-                request.status.as_str(),
-                bestow_events::domain::saga::step_name(request.current_saga_step),
-                request.claim_slot,
-                request.lease_owner,
-                request.lease_expires_at.map(to_text),
-                request.next_attempt_at.map(to_text),
-                to_text(request.updated_at),
-                request.version,
-                document_of(request)?,
-            ],
         )
+        .map_err(map_error)?
+        .execute(params![
+            request.request_id,
+            expected_version,
+            request.status.as_str(),
+            bestow_events::domain::saga::step_name(request.current_saga_step),
+            request.claim_slot,
+            request.lease_owner,
+            request.lease_expires_at.map(to_text),
+            request.next_attempt_at.map(to_text),
+            to_text(request.updated_at),
+            request.version,
+            document_of(request)?,
+        ])
         .map_err(|error| match map_error(error) {
             // The only unique column an update can collide on is the claim slot.
             StoreError::Conflict(_) => StoreError::Conflict(CONFLICT_CLAIM_SLOT),
@@ -345,11 +353,10 @@ impl LedgerStore for SqliteEventStore {
         self.db
             .write(move |connection| {
                 let details = serde_json::to_string(&entry.details).map_err(corrupt)?;
-                let inserted = connection
-                    .execute(
-                        "INSERT INTO reward_ledger (grantKey, userId, requestId, eventId, rewardId, rewardName, details,
+                let inserted = connection.prepare_cached("INSERT INTO reward_ledger (grantKey, userId, requestId, eventId, rewardId, rewardName, details,
                              quantity, grantedAt, rewardType)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (grantKey) DO NOTHING",
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (grantKey) DO NOTHING").map_err(map_error)?.execute(
+
                         params![
                             entry.grant_key,
                             entry.user_id,
@@ -367,8 +374,8 @@ impl LedgerStore for SqliteEventStore {
                 if inserted == 1 {
                     return Ok(LedgerGrant::Granted);
                 }
-                let revoked: Option<String> = connection
-                    .query_row("SELECT revokedAt FROM reward_ledger WHERE grantKey = ?1", [&entry.grant_key], |row| {
+                let revoked: Option<String> = connection.prepare_cached("SELECT revokedAt FROM reward_ledger WHERE grantKey = ?1").map_err(map_error)?.query_row(
+ [&entry.grant_key], |row| {
                         row.get(0)
                     })
                     .map_err(map_error)?;
@@ -383,11 +390,12 @@ impl LedgerStore for SqliteEventStore {
             .write(move |connection| {
                 // Insert a tombstone if the grant never arrived; otherwise mark it revoked once.
                 connection
-                    .execute(
+                    .prepare_cached(
                         "INSERT INTO reward_ledger (grantKey, userId, revokedAt) VALUES (?1, ?2, ?3)
                          ON CONFLICT (grantKey) DO UPDATE SET revokedAt = excluded.revokedAt WHERE revokedAt IS NULL",
-                        params![grant_key, user_id, to_text(at)],
                     )
+                    .map_err(map_error)?
+                    .execute(params![grant_key, user_id, to_text(at)])
                     .map(drop)
                     .map_err(map_error)
             })

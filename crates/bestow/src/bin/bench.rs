@@ -36,12 +36,57 @@ enum Bench {
         #[arg(long, default_value_t = 16)]
         clients: usize,
     },
+    /// Activities/s through `POST /api/v1/activities` in batches of 1000 with a service key.
+    Ingest {
+        /// Batches of 1000 activities to send.
+        #[arg(long, default_value_t = 300)]
+        batches: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+    },
+    /// Latency of `GET /api/v1/events/{id}/eligibility` for a player with many activities, all
+    /// relevant to the event's conditions, in a store holding many more.
+    Eligibility {
+        /// Activities in the store, the player's included (pushed in batches of 1000).
+        #[arg(long, default_value_t = 1_000_000)]
+        total: usize,
+        /// Activities of the measured player.
+        #[arg(long, default_value_t = 10_000)]
+        player_activities: usize,
+        /// Sequential eligibility requests measured.
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
+        /// Concurrent clients while seeding.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+    },
+    /// End-to-end claims/s with and without stock contention, and the raw SQLite ceiling.
+    Claims {
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Players (each claims each event once).
+        #[arg(long, default_value_t = 1000)]
+        players: usize,
+        /// Events with unlimited stock for the phase without contention.
+        #[arg(long, default_value_t = 10)]
+        events: usize,
+        /// Longest duration of each phase, in seconds.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().bench {
         Bench::Auth { cost, seconds, clients } => auth(cost, Duration::from_secs(seconds), clients).await,
+        Bench::Ingest { batches, clients } => ingest(batches, clients).await,
+        Bench::Eligibility { total, player_activities, requests, clients } => {
+            eligibility(total, player_activities, requests, clients).await
+        }
+        Bench::Claims { clients, players, events, seconds } => claims(clients, players, events, seconds).await,
     }
 }
 
@@ -240,4 +285,517 @@ fn raw_bcrypt_rate(password: &str, hash: &str, threads: usize, duration: Duratio
         }
     });
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+const BENCH_ADMIN_PASSWORD: &str = "bench-admin-password";
+/// Activities per `POST /api/v1/activities`: the largest batch the API takes.
+const BATCH: usize = 1_000;
+/// Players the background activities are spread over.
+const PLAYERS: usize = 10_000;
+
+/// A server whose admin is signed in and holds a fresh service key.
+struct IngestionSetup {
+    server: Server,
+    client: reqwest::Client,
+    admin_token: String,
+    key: String,
+}
+
+impl IngestionSetup {
+    async fn start() -> anyhow::Result<Self> {
+        let server = Server::start(&[("BESTOW_ADMIN_PASSWORD", BENCH_ADMIN_PASSWORD.to_owned())])?;
+        let client = reqwest::Client::new();
+        let credentials = json!({ "username": "admin", "password": BENCH_ADMIN_PASSWORD });
+        let session: Value =
+            client.post(format!("{}/api/v1/auth/login", server.base)).json(&credentials).send().await?.json().await?;
+        let admin_token = session["accessToken"].as_str().context("admin login failed")?.to_owned();
+        let key: Value = client
+            .post(format!("{}/api/v1/service-keys", server.base))
+            .bearer_auth(&admin_token)
+            .json(&json!({ "name": "bench", "scopes": ["activities:write"] }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let key = key["secret"].as_str().context("service key creation failed")?.to_owned();
+        Ok(Self { server, client, admin_token, key })
+    }
+
+    /// Posts every body with `clients` concurrent clients; returns the activities stored, the
+    /// wall time and each batch's latency.
+    async fn push_all(&self, bodies: Vec<String>, clients: usize) -> anyhow::Result<(u64, Duration, Vec<Duration>)> {
+        let bodies = Arc::new(bodies);
+        let next = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let mut workers = Vec::new();
+        for _ in 0..clients.max(1) {
+            let (client, bodies, next) = (self.client.clone(), bodies.clone(), next.clone());
+            let (url, key) = (format!("{}/api/v1/activities", self.server.base), self.key.clone());
+            workers.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut accepted = 0u64;
+                loop {
+                    let index = usize::try_from(next.fetch_add(1, Ordering::Relaxed)).unwrap_or(usize::MAX);
+                    let Some(body) = bodies.get(index) else { break };
+                    let sent = Instant::now();
+                    let response = client
+                        .post(&url)
+                        .header("x-api-key", &key)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await?;
+                    if response.status() != reqwest::StatusCode::ACCEPTED {
+                        bail!("batch {index}: HTTP {}: {}", response.status(), response.text().await?);
+                    }
+                    let receipt: Value = response.json().await?;
+                    accepted += receipt["accepted"].as_u64().unwrap_or(0);
+                    latencies.push(sent.elapsed());
+                }
+                Ok::<_, anyhow::Error>((accepted, latencies))
+            }));
+        }
+        let mut accepted = 0;
+        let mut latencies = Vec::new();
+        for worker in workers {
+            let (stored, batch_latencies) = worker.await??;
+            accepted += stored;
+            latencies.extend(batch_latencies);
+        }
+        Ok((accepted, started.elapsed(), latencies))
+    }
+}
+
+/// Background activity number `n`: one of [`PLAYERS`] players, a mix of types over 30 days.
+fn background_activity(n: usize, now: chrono::DateTime<chrono::Utc>) -> Value {
+    let seconds_ago = i64::try_from(n.wrapping_mul(7_919) % (30 * 24 * 3_600)).unwrap_or(0) + 60;
+    let occurred_at = (now - chrono::Duration::seconds(seconds_ago)).to_rfc3339();
+    let user_id = format!("player-{}", n % PLAYERS);
+    let (kind, attributes) = match n % 10 {
+        0..=5 => ("LOGIN", Value::Null),
+        6 | 7 => ("PURCHASE", json!({ "amount": n % 50 + 1 })),
+        8 => ("QUEST_COMPLETED", json!({ "questId": format!("q-{}", n % 20) })),
+        _ => ("BOSS_KILLED", Value::Null),
+    };
+    json!({ "activityId": format!("a-{n}"), "userId": user_id, "type": kind, "occurredAt": occurred_at,
+            "attributes": attributes })
+}
+
+/// Activity number `k` of the measured player: spread over the last 360 days, every type the
+/// bench event's conditions read.
+fn player_activity(user_id: &str, k: usize, count: usize, now: chrono::DateTime<chrono::Utc>) -> Value {
+    let span = 360 * 24 * 3_600;
+    let seconds_ago = i64::try_from(k * span / count.max(1)).unwrap_or(0) + 60;
+    let occurred_at = (now - chrono::Duration::seconds(seconds_ago)).to_rfc3339();
+    let (kind, attributes) = match k % 20 {
+        0..=11 => ("LOGIN", Value::Null),
+        12..=15 => ("PURCHASE", json!({ "amount": 10 })),
+        16 => ("LEVEL_UP", json!({ "level": 1 + (count - k) / 100 })),
+        17 => ("QUEST_COMPLETED", json!({ "questId": format!("q-{}", k % 10) })),
+        _ => ("BOSS_KILLED", Value::Null),
+    };
+    json!({ "activityId": format!("p-{k}"), "userId": user_id, "type": kind, "occurredAt": occurred_at,
+            "attributes": attributes })
+}
+
+fn batch_body(activities: Vec<Value>) -> String {
+    json!({ "activities": activities }).to_string()
+}
+
+async fn ingest(batches: usize, clients: usize) -> anyhow::Result<()> {
+    println!("ingestion benchmark: {batches} batches of {BATCH} activities, {clients} clients, one service key");
+    let setup = IngestionSetup::start().await?;
+    let now = chrono::Utc::now();
+    // Built before the clock starts: the bench client shares the machine with the server.
+    let bodies: Vec<String> = (0..batches)
+        .map(|b| batch_body((0..BATCH).map(|i| background_activity(b * BATCH + i, now)).collect()))
+        .collect();
+    let (accepted, elapsed, mut latencies) = setup.push_all(bodies.clone(), clients).await?;
+    let rate = accepted as f64 / elapsed.as_secs_f64();
+    let latency = percentiles(&mut latencies);
+    println!("stored:                   {accepted} activities in {:.2} s", elapsed.as_secs_f64());
+    println!("ingestion rate:           {rate:9.0} activities/s  (target >= 20000)");
+    println!("batch latency:            p50 {:7.1} ms  p99 {:7.1} ms  (n={})", latency.p50, latency.p99, latency.count);
+
+    // The same batches again: every activity is a duplicate and nothing new is stored.
+    let resend: Vec<String> = bodies.into_iter().take(batches.min(50)).collect();
+    let sent = resend.len() * BATCH;
+    let (stored_again, elapsed, _) = setup.push_all(resend, clients).await?;
+    println!(
+        "re-sent {sent} activities:  {stored_again} stored, {:9.0} activities/s checked",
+        sent as f64 / elapsed.as_secs_f64()
+    );
+    match setup.server.peak_rss_mib() {
+        Some(mib) => println!("server peak RSS:          {mib:8.1} MiB"),
+        None => println!("server peak RSS:          unavailable"),
+    }
+    Ok(())
+}
+
+async fn eligibility(total: usize, player_activities: usize, requests: usize, clients: usize) -> anyhow::Result<()> {
+    if player_activities > total {
+        bail!("--player-activities must not exceed --total");
+    }
+    println!(
+        "eligibility benchmark: {total} activities in the store, {player_activities} of them the player's, \
+         {requests} sequential requests"
+    );
+    let setup = IngestionSetup::start().await?;
+    let base = setup.server.base.clone();
+    let credentials = json!({ "username": "bench-player", "password": "bench-player-password" });
+    let user: Value =
+        setup.client.post(format!("{base}/api/v1/auth/register")).json(&credentials).send().await?.json().await?;
+    let player = user["id"].as_str().context("player registration failed")?.to_owned();
+    let session: Value =
+        setup.client.post(format!("{base}/api/v1/auth/login")).json(&credentials).send().await?.json().await?;
+    let player_token = session["accessToken"].as_str().context("player login failed")?.to_owned();
+
+    // The player's activities are spread evenly over the batches, as a live game would send them.
+    let now = chrono::Utc::now();
+    let batches = total.div_ceil(BATCH);
+    let mut player_left = (0..player_activities).map(|k| player_activity(&player, k, player_activities, now));
+    let mut background = 0;
+    let bodies: Vec<String> = (0..batches)
+        .map(|b| {
+            let size = BATCH.min(total - b * BATCH);
+            let players_share = player_activities.div_ceil(batches).min(size);
+            let mut items: Vec<Value> = player_left.by_ref().take(players_share).collect();
+            while items.len() < size {
+                items.push(background_activity(background, now));
+                background += 1;
+            }
+            batch_body(items)
+        })
+        .collect();
+    let (stored, elapsed, _) = setup.push_all(bodies, clients).await?;
+    println!(
+        "seeded:                   {stored} activities in {:.1} s ({:.0} activities/s)",
+        elapsed.as_secs_f64(),
+        stored as f64 / elapsed.as_secs_f64()
+    );
+
+    // Every condition reads the player's activities; LEVEL_REACHED makes the query load all of
+    // them, whatever their date.
+    let event = json!({
+        "eventName": "bench", "startDate": (now - chrono::Duration::days(365)).to_rfc3339(),
+        "endDate": (now + chrono::Duration::days(30)).to_rfc3339(), "timezone": "Asia/Seoul",
+        "conditions": { "type": "AND", "subConditions": [
+            { "type": "LOGIN_STREAK", "days": 30 },
+            { "type": "LOGIN_DAYS", "days": 200 },
+            { "type": "PURCHASE_TOTAL", "amount": 1000 },
+            { "type": "LEVEL_REACHED", "level": 50 },
+            { "type": "QUEST_COMPLETE", "questId": "q-7" },
+            { "type": "ACTIVITY_COUNT", "activityType": "BOSS_KILLED", "count": 100000 },
+        ]},
+        "rewards": [{ "rewardType": "POINT", "rewardName": "bench points", "details": { "points": 10 },
+                      "quantityPerUser": 1, "totalStock": -1 }],
+    });
+    let created: Value = setup
+        .client
+        .post(format!("{base}/api/v1/events"))
+        .bearer_auth(&setup.admin_token)
+        .json(&event)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let event_id = created["id"].as_str().context("event creation failed")?.to_owned();
+    let activated = setup
+        .client
+        .put(format!("{base}/api/v1/events/{event_id}/status"))
+        .bearer_auth(&setup.admin_token)
+        .json(&json!({ "status": "ACTIVE" }))
+        .send()
+        .await?;
+    if !activated.status().is_success() {
+        bail!("event activation failed: {}", activated.status());
+    }
+
+    let url = format!("{base}/api/v1/events/{event_id}/eligibility");
+    let mut latencies = Vec::with_capacity(requests);
+    let mut last = Value::Null;
+    for round in 0..requests + 20 {
+        let started = Instant::now();
+        let response = setup.client.get(&url).bearer_auth(&player_token).send().await?;
+        if !response.status().is_success() {
+            bail!("eligibility: HTTP {}", response.status());
+        }
+        last = response.json().await?;
+        // The first 20 warm the caches and connections.
+        if round >= 20 {
+            latencies.push(started.elapsed());
+        }
+    }
+    let latency = percentiles(&mut latencies);
+    let progress: Vec<String> = last["conditions"]["children"]
+        .as_array()
+        .map(|nodes| {
+            nodes
+                .iter()
+                .map(|n| format!("{} {}/{}", n["type"].as_str().unwrap_or("?"), n["current"], n["target"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    println!("player's progress:        eligible={} [{}]", last["eligible"], progress.join(", "));
+    println!(
+        "GET eligibility:          p50 {:7.2} ms  p99 {:7.2} ms  max {:7.2} ms  (n={}; target p99 <= 10 ms)",
+        latency.p50, latency.p99, latency.max, latency.count
+    );
+    match setup.server.peak_rss_mib() {
+        Some(mib) => println!("server peak RSS:          {mib:8.1} MiB"),
+        None => println!("server peak RSS:          unavailable"),
+    }
+    Ok(())
+}
+
+/// Claims end to end: `clients` concurrent clients against a real server, first spread over
+/// `events` events with unlimited stock (no contention), then all on one reward with limited
+/// stock (contention); and, in the same run, the storage ceiling: raw conditional-update
+/// transactions/s with the server's SQLite settings.
+async fn claims(clients: usize, users: usize, events: usize, seconds: u64) -> anyhow::Result<()> {
+    println!("claims benchmark: {clients} clients, {users} players, {events} events, up to {seconds}s per phase");
+    let ceiling = storage_ceiling(clients, Duration::from_secs(3)).await?;
+    println!("storage ceiling (SQLite WAL, conditional UPDATE + INSERT per txn): {ceiling:10.0} txn/s");
+
+    let server = Server::start(&[
+        ("BESTOW_BCRYPT_COST", "4".to_owned()),
+        ("BESTOW_ADMIN_PASSWORD", "bench-admin-password".to_owned()),
+        ("BESTOW_CLAIM_WAIT_MS", "10000".to_owned()),
+    ])?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build()?;
+    let admin = login(&client, &server.base, "admin", "bench-admin-password").await?;
+    let players = register_players(&client, &server.base, users).await?;
+
+    // Phase 1: no contention: unlimited stock, claims spread over many events.
+    let mut event_ids = Vec::new();
+    for i in 0..events {
+        event_ids.push(active_event(&client, &server.base, &admin, &format!("open {i}"), None).await?);
+    }
+    let pairs: Vec<(String, String)> =
+        event_ids.iter().flat_map(|event| players.iter().map(move |token| (token.clone(), event.clone()))).collect();
+    let mut open = run_claims(&client, &server.base, pairs, clients, Duration::from_secs(seconds)).await;
+    open.print("no contention");
+
+    // Phase 2: contention: every client on one reward with half as much stock as players.
+    let stock = i64::try_from(users / 2).unwrap_or(i64::MAX);
+    let hot = active_event(&client, &server.base, &admin, "hot", Some(stock)).await?;
+    let pairs: Vec<(String, String)> = players.iter().map(|token| (token.clone(), hot.clone())).collect();
+    let mut contended = run_claims(&client, &server.base, pairs, clients, Duration::from_secs(seconds)).await;
+    contended.print("stock contention");
+    let event: Value =
+        client.get(format!("{}/api/v1/events/{hot}", server.base)).bearer_auth(&admin).send().await?.json().await?;
+    let remaining = event["rewards"][0]["remainingStock"].as_i64().unwrap_or(-1);
+    let granted = i64::try_from(contended.successes).unwrap_or(i64::MAX);
+    let oversold = granted + remaining - stock;
+    println!(
+        "  stock {stock}: granted {granted}, remaining {remaining}, out of stock {}; oversell: {oversold} (must be 0)",
+        contended.out_of_stock
+    );
+    println!(
+        "ratio successful claims/s to storage ceiling: {:.3} (a claim commits 4 write transactions: insert, validate+conditions+reserve, ledger grant, grant+conclude)",
+        open.rate() / ceiling
+    );
+    match server.peak_rss_mib() {
+        Some(mib) => println!("server peak RSS:          {mib:8.1} MiB"),
+        None => println!("server peak RSS:          unavailable"),
+    }
+    if oversold != 0 {
+        bail!("stock invariant broken");
+    }
+    Ok(())
+}
+
+/// What a claims phase measured.
+struct ClaimRun {
+    attempts: usize,
+    successes: usize,
+    out_of_stock: usize,
+    other: usize,
+    elapsed: f64,
+    latencies: Vec<Duration>,
+}
+
+impl ClaimRun {
+    fn rate(&self) -> f64 {
+        self.successes as f64 / self.elapsed
+    }
+
+    fn print(&mut self, name: &str) {
+        let latency = percentiles(&mut self.latencies);
+        println!(
+            "{name}: {} claims in {:.2}s: {:8.1} successful claims/s ({:.1} claims/s), p50 {:6.1} ms, p99 {:6.1} ms; \
+             success {}, out of stock {}, other {}",
+            self.attempts,
+            self.elapsed,
+            self.rate(),
+            self.attempts as f64 / self.elapsed,
+            latency.p50,
+            latency.p99,
+            self.successes,
+            self.out_of_stock,
+            self.other
+        );
+    }
+}
+
+async fn run_claims(
+    client: &reqwest::Client,
+    base: &str,
+    pairs: Vec<(String, String)>,
+    clients: usize,
+    limit: Duration,
+) -> ClaimRun {
+    let pairs = Arc::new(pairs);
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..clients {
+        let (client, base, pairs, next) = (client.clone(), base.to_owned(), pairs.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut run =
+                ClaimRun { attempts: 0, successes: 0, out_of_stock: 0, other: 0, elapsed: 0.0, latencies: Vec::new() };
+            loop {
+                let index = usize::try_from(next.fetch_add(1, Ordering::Relaxed)).unwrap_or(usize::MAX);
+                let Some((token, event)) = pairs.get(index) else { break };
+                if started.elapsed() > limit {
+                    break;
+                }
+                let sent = Instant::now();
+                let response =
+                    client.post(format!("{base}/api/v1/events/{event}/claims")).bearer_auth(token).send().await;
+                let status = match response {
+                    Ok(response) => {
+                        response.json::<Value>().await.ok().and_then(|v| v["status"].as_str().map(str::to_owned))
+                    }
+                    Err(_) => None,
+                };
+                run.latencies.push(sent.elapsed());
+                run.attempts += 1;
+                match status.as_deref() {
+                    Some("SUCCESS_ALL_GRANTED") => run.successes += 1,
+                    Some("INVENTORY_ALLOCATION_FAILED_OUT_OF_STOCK") => run.out_of_stock += 1,
+                    other => {
+                        run.other += 1;
+                        if run.other <= 3 {
+                            eprintln!("unexpected claim outcome: {other:?}");
+                        }
+                    }
+                }
+            }
+            run
+        }));
+    }
+    let mut total =
+        ClaimRun { attempts: 0, successes: 0, out_of_stock: 0, other: 0, elapsed: 0.0, latencies: Vec::new() };
+    for worker in workers {
+        if let Ok(run) = worker.await {
+            total.attempts += run.attempts;
+            total.successes += run.successes;
+            total.out_of_stock += run.out_of_stock;
+            total.other += run.other;
+            total.latencies.extend(run.latencies);
+        }
+    }
+    total.elapsed = started.elapsed().as_secs_f64();
+    total
+}
+
+async fn login(client: &reqwest::Client, base: &str, username: &str, password: &str) -> anyhow::Result<String> {
+    let session: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(session["accessToken"].as_str().context("login failed")?.to_owned())
+}
+
+/// Registers and signs in `count` players; returns their access tokens.
+async fn register_players(client: &reqwest::Client, base: &str, count: usize) -> anyhow::Result<Vec<String>> {
+    let mut tokens = Vec::with_capacity(count);
+    for chunk in (0..count).collect::<Vec<_>>().chunks(32) {
+        let mut tasks = Vec::new();
+        for &i in chunk {
+            let (client, base) = (client.clone(), base.to_owned());
+            tasks.push(tokio::spawn(async move {
+                let name = format!("bench-player-{i}");
+                let body = json!({ "username": name, "password": "bench-password" });
+                client.post(format!("{base}/api/v1/auth/register")).json(&body).send().await?;
+                login(&client, &base, &name, "bench-password").await
+            }));
+        }
+        for task in tasks {
+            tokens.push(task.await??);
+        }
+    }
+    Ok(tokens)
+}
+
+/// Creates and activates an event with one POINT reward (`stock` units, or unlimited).
+async fn active_event(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    name: &str,
+    stock: Option<i64>,
+) -> anyhow::Result<String> {
+    let now = chrono::Utc::now();
+    let body = json!({
+        "eventName": name,
+        "startDate": (now - chrono::Duration::hours(1)).to_rfc3339(),
+        "endDate": (now + chrono::Duration::days(1)).to_rfc3339(),
+        "rewards": [{ "rewardType": "POINT", "rewardName": "points", "details": { "points": 10 },
+                      "quantityPerUser": 1, "totalStock": stock.unwrap_or(-1) }],
+    });
+    let event: Value =
+        client.post(format!("{base}/api/v1/events")).bearer_auth(admin).json(&body).send().await?.json().await?;
+    let id = event["id"].as_str().context("event not created")?.to_owned();
+    client
+        .put(format!("{base}/api/v1/events/{id}/status"))
+        .bearer_auth(admin)
+        .json(&json!({ "status": "ACTIVE" }))
+        .send()
+        .await?;
+    Ok(id)
+}
+
+/// Conditional-update transactions/s on a SQLite file opened exactly as the server opens
+/// `event.db` (same `Database`: WAL, synchronous NORMAL, one writer connection), from
+/// `clients` concurrent tasks.
+async fn storage_ceiling(clients: usize, duration: Duration) -> anyhow::Result<f64> {
+    let dir = tempfile::TempDir::new()?;
+    let schema = "CREATE TABLE stock (id INTEGER PRIMARY KEY, remaining INTEGER NOT NULL CHECK (remaining >= 0));
+                  CREATE TABLE reservations (id INTEGER PRIMARY KEY, stockId INTEGER NOT NULL, at TEXT NOT NULL);
+                  INSERT INTO stock (id, remaining) VALUES (1, 1000000000);";
+    let db = bestow_store_sqlite::Database::open(&dir.path().join("ceiling.db"), &[schema])
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (db, done) = (db.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            while started.elapsed() < duration {
+                let committed = db
+                    .write(|connection| {
+                        let map = |e: rusqlite::Error| bestow_core::store::StoreError::Unavailable(e.to_string());
+                        let tx = connection.transaction().map_err(map)?;
+                        tx.execute("UPDATE stock SET remaining = remaining - 1 WHERE id = 1 AND remaining >= 1", [])
+                            .map_err(map)?;
+                        tx.execute("INSERT INTO reservations (stockId, at) VALUES (1, datetime('now'))", [])
+                            .map_err(map)?;
+                        tx.commit().map_err(map)
+                    })
+                    .await;
+                if committed.is_ok() {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await?;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }

@@ -90,8 +90,11 @@ impl ClaimService {
             .filter(|e| e.status != EventStatus::Draft)
             .ok_or_else(|| ApiError::not_found("EVENT_NOT_FOUND", "no such event"))?;
         let now = bestow_core::time::now();
-        let request =
+        let mut request =
             ClaimRequest::new(bestow_core::ids::new_object_id(), request_id, caller.user_id.clone(), &event, now);
+        // Inserted already leased to this worker: its first run needs no lease acquisition, and
+        // the recovery sweeper leaves it alone.
+        self.saga.lease_new(&mut request);
         match self.claims.insert_request(&request).await? {
             Inserted::Existing(stored) if stored.user_id == caller.user_id && stored.event_id == event_id => {
                 Ok((*stored, Submission::Replayed))
@@ -194,15 +197,7 @@ impl ClaimService {
         let audit = actor.entry(action, ("claim", &current.request_id), Some(snapshot(current)), Some(after));
         // A resolution that keeps grants returns the stock of the rest in the same commit.
         let returns = if next.status == ClaimStatus::RewardPartiallyGranted {
-            current
-                .partial_returns()
-                .iter()
-                .filter_map(|&i| current.rewards_to_process.get(i))
-                .filter_map(|r| {
-                    r.reservation()
-                        .map(|units| store::StockChange { reward_id: r.reward_id().to_owned(), delta: units })
-                })
-                .collect()
+            saga::returns_of(current, &current.partial_returns())
         } else {
             Vec::new()
         };

@@ -127,13 +127,24 @@ impl ClaimSaga {
                 return Ok(current);
             }
             let started = Instant::now();
-            let (mut next, stock) = self.perform(step, &current).await?;
-            // Steps without I/O ride along in the same commit: fewer transactions, same trail.
+            let (mut next, mut stock) = self.perform(step, &current).await?;
+            // Steps that write nothing outside this request (bookkeeping, condition checks, stock
+            // reservations) ride along in the same commit: fewer transactions, the same trail,
+            // and still one atomic step for recovery. Grants and revokes always commit first.
             let mut labels = vec![checkpoint_name(step)];
+            let mut before_allocation = None;
             while !next.status.is_final() && next.next_attempt_at.is_none() {
-                let Some((folded, label)) = fold_pure_step(&next) else { break };
+                let step = next_step(&next);
+                if !folds_into_commit(step) {
+                    break;
+                }
+                if step == NextStep::Allocate {
+                    before_allocation = Some(next.clone());
+                }
+                let (folded, more_stock) = self.perform(step, &next).await?;
                 next = folded;
-                labels.push(label);
+                stock.extend(more_stock);
+                labels.push(checkpoint_name(step));
             }
             next = self.stamp(next, &current);
             labels.iter().for_each(|label| self.faults.checkpoint(label, "before"));
@@ -148,7 +159,7 @@ impl ClaimSaga {
                 }
                 Err(StoreError::Conflict(CONFLICT_STOCK)) => {
                     let reason = "not enough stock left for this claim".to_owned();
-                    let failed = current.after_failed_allocation(
+                    let failed = before_allocation.as_ref().unwrap_or(&current).after_failed_allocation(
                         ClaimStatus::InventoryAllocationFailedOutOfStock,
                         reason,
                         bestow_core::time::now(),
@@ -234,8 +245,8 @@ impl ClaimSaga {
             NextStep::ConcludeGrants => current.conclude_grants(now),
             NextStep::StartCompensation => {
                 let next = current.start_compensation(now);
-                let returns = returns_of(current, &current.partial_returns());
-                let returns = if next.status == ClaimStatus::RewardPartiallyGranted { returns } else { Vec::new() };
+                let partial = next.status == ClaimStatus::RewardPartiallyGranted;
+                let returns = if partial { returns_of(current, &current.partial_returns()) } else { Vec::new() };
                 return Ok((next, returns));
             }
             NextStep::Revoke(index) => {
@@ -267,19 +278,19 @@ impl ClaimSaga {
     }
 }
 
-/// The next step applied, if it is pure bookkeeping (no I/O, no stock change).
-fn fold_pure_step(request: &ClaimRequest) -> Option<(ClaimRequest, &'static str)> {
-    let now = bestow_core::time::now();
-    let step = next_step(request);
-    let next = match step {
-        NextStep::StartGranting => request.start_granting(now),
-        NextStep::ConcludeGrants => request.conclude_grants(now),
-        NextStep::RewardsCompensated => request.rewards_compensated(now),
-        NextStep::StartInventoryCompensation => request.start_inventory_compensation(now),
-        NextStep::RollBack => request.roll_back(now),
-        _ => return None,
-    };
-    Some((next, checkpoint_name(step)))
+/// Whether `step` may share the commit of the step before it: it calls no granter, so a
+/// crash before the shared commit simply repeats it.
+fn folds_into_commit(step: NextStep) -> bool {
+    matches!(
+        step,
+        NextStep::CheckConditions
+            | NextStep::Allocate
+            | NextStep::StartGranting
+            | NextStep::ConcludeGrants
+            | NextStep::RewardsCompensated
+            | NextStep::StartInventoryCompensation
+            | NextStep::RollBack
+    )
 }
 
 fn grant_of(request: &ClaimRequest, index: usize) -> Grant {
@@ -294,7 +305,7 @@ fn grant_of(request: &ClaimRequest, index: usize) -> Grant {
 }
 
 /// Stock returns of the rewards at `indices` that hold a reservation.
-fn returns_of(request: &ClaimRequest, indices: &[usize]) -> Vec<StockChange> {
+pub(crate) fn returns_of(request: &ClaimRequest, indices: &[usize]) -> Vec<StockChange> {
     indices
         .iter()
         .filter_map(|&i| request.rewards_to_process.get(i))

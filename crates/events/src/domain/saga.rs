@@ -1083,7 +1083,8 @@ mod tests {
         let now = Utc::now();
         let once = RetryPolicy { max_attempts: 1, ..policy() };
         let mut request = request(&[Some(5), Some(5)], GrantPolicy::PartialAllowed);
-        request = request.after_validation(Validation::Passed, now).after_condition_check(Ok(true), &policy(), now, 0.0);
+        request =
+            request.after_validation(Validation::Passed, now).after_condition_check(Ok(true), &policy(), now, 0.0);
         request = request.after_allocation(now).start_granting(now);
         request = request.after_grant(0, CallOutcome::Succeeded, &once, now, 0.0);
         request = request.after_grant(1, CallOutcome::Transient("timed out".into()), &once, now, 0.0);
