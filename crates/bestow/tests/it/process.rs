@@ -181,6 +181,33 @@ fn a_bad_setting_stops_the_process_with_one_line_naming_it() {
 }
 
 #[test]
+fn a_config_file_is_read_and_checked() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("bestow.toml");
+    std::fs::write(&file, "bcrypt_cost = 99\n").unwrap();
+    let output = Command::new(BINARY).args(["--config"]).arg(&file).arg("serve").env_clear().output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bcrypt_cost"), "{stderr}");
+    std::fs::write(&file, "no_such_setting = 1\n").unwrap();
+    let output = Command::new(BINARY).args(["--config"]).arg(&file).arg("serve").env_clear().output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no_such_setting"));
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_cleanly() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut server = ServeProcess::start(dir.path(), &[("BESTOW_ADMIN_PASSWORD", "sigterm-admin-pw")]);
+    let health = reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0), "exits 0 after a graceful shutdown");
+    assert!(server.stop().contains("bestow stopped"));
+}
+
+#[test]
 fn admin_commands_work_on_the_data_dir() {
     let dir = tempfile::TempDir::new().unwrap();
     let run = |args: &[&str], stdin: &str| {
