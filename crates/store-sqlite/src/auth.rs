@@ -10,11 +10,12 @@ use bestow_core::store::StoreError;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use crate::audit::{insert_audit, list_audit};
+use crate::audit::{AUDIT_SCHEMA, insert_audit, list_audit};
 use crate::database::{Database, from_text, map_error, to_text};
 use crate::filters::{Filters, count, page_values, prefix_pattern};
 
-const MIGRATIONS: &[&str] = &[r"
+/// Schema of accounts and sessions.
+const ACCOUNTS_SCHEMA: &str = r"
     CREATE TABLE users (
         _id        TEXT PRIMARY KEY,
         username   TEXT NOT NULL COLLATE NOCASE,
@@ -41,22 +42,10 @@ const MIGRATIONS: &[&str] = &[r"
     CREATE INDEX refresh_tokens_family ON refresh_tokens (familyId);
     CREATE INDEX refresh_tokens_user ON refresh_tokens (userId);
 
-    CREATE TABLE audit_logs (
-        _id            TEXT PRIMARY KEY,
-        actorId        TEXT NOT NULL,
-        actorUsername  TEXT NOT NULL,
-        action         TEXT NOT NULL,
-        targetType     TEXT NOT NULL,
-        targetId       TEXT NOT NULL,
-        before         TEXT,
-        after          TEXT,
-        at             TEXT NOT NULL,
-        requestId      TEXT
-    ) STRICT;
-    CREATE INDEX audit_logs_at ON audit_logs (at, _id);
-    CREATE INDEX audit_logs_actor ON audit_logs (actorId, at);
-    CREATE INDEX audit_logs_target ON audit_logs (targetId, at);
-"];
+";
+
+/// Migrations of `auth.db`, in order; each runs once.
+const MIGRATIONS: &[&str] = &[ACCOUNTS_SCHEMA, AUDIT_SCHEMA];
 
 /// The auth store on SQLite.
 #[derive(Debug, Clone)]

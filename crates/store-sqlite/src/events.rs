@@ -18,11 +18,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde_json::{Value, json};
 
-use crate::audit::{insert_audit, list_audit};
+use crate::audit::{AUDIT_SCHEMA, insert_audit, list_audit};
 use crate::database::{Database, from_text, map_error, to_text};
 use crate::filters::{Filters, count, page_values};
 
-/// Schema of the catalog: events, their rewards, the audit log.
+/// Schema of the catalog: events and their rewards.
 const CATALOG_SCHEMA: &str = r"
     CREATE TABLE events (
         _id          TEXT PRIMARY KEY,
@@ -56,25 +56,11 @@ const CATALOG_SCHEMA: &str = r"
         PRIMARY KEY (eventId, rewardId)
     ) STRICT;
 
-    CREATE TABLE audit_logs (
-        _id            TEXT PRIMARY KEY,
-        actorId        TEXT NOT NULL,
-        actorUsername  TEXT NOT NULL,
-        action         TEXT NOT NULL,
-        targetType     TEXT NOT NULL,
-        targetId       TEXT NOT NULL,
-        before         TEXT,
-        after          TEXT,
-        at             TEXT NOT NULL,
-        requestId      TEXT
-    ) STRICT;
-    CREATE INDEX audit_logs_at ON audit_logs (at, _id);
-    CREATE INDEX audit_logs_actor ON audit_logs (actorId, at);
-    CREATE INDEX audit_logs_target ON audit_logs (targetId, at);
 ";
 
 /// Migrations of `event.db`, in order; each runs once.
-const MIGRATIONS: &[&str] = &[CATALOG_SCHEMA, crate::activities::ACTIVITIES_SCHEMA, crate::claims::CLAIMS_SCHEMA];
+const MIGRATIONS: &[&str] =
+    &[CATALOG_SCHEMA, AUDIT_SCHEMA, crate::activities::ACTIVITIES_SCHEMA, crate::claims::CLAIMS_SCHEMA];
 
 /// The event store on SQLite.
 #[derive(Debug, Clone)]
