@@ -17,6 +17,7 @@ use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use serde_json::json;
 
+use crate::domain::event::Event;
 use crate::domain::lifecycle::EventStatus;
 use crate::domain::saga::{ClaimRequest, ClaimStatus};
 use crate::store::EventStore;
@@ -103,16 +104,16 @@ impl ClaimService {
                 code: "IDEMPOTENCY_KEY_REUSED",
                 detail: "this Idempotency-Key was already used for a different request".to_owned(),
             }),
-            Inserted::Created => Ok((self.drive_for_a_while(request).await, Submission::Created)),
+            Inserted::Created => Ok((self.drive_for_a_while(request, event).await, Submission::Created)),
         }
     }
 
     /// Drives the request this worker leases in the background and waits for it up to the
     /// fast-path wait.
-    async fn drive_for_a_while(&self, request: ClaimRequest) -> ClaimRequest {
+    async fn drive_for_a_while(&self, request: ClaimRequest, event: Event) -> ClaimRequest {
         let saga = self.saga.clone();
         let leased = request.clone();
-        let driving = tokio::spawn(async move { saga.continue_leased(leased).await });
+        let driving = tokio::spawn(async move { saga.continue_leased(leased, Some(event)).await });
         match tokio::time::timeout(self.fast_path_wait, driving).await {
             Ok(Ok(Ok(latest))) => latest,
             Ok(Ok(Err(error))) => {

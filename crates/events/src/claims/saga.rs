@@ -105,12 +105,13 @@ impl ClaimSaga {
         else {
             return Ok(self.claims.request(request_id).await?);
         };
-        self.run(leased).await.map(Some)
+        self.run(leased, RunContext::default()).await.map(Some)
     }
 
     /// Continues a request this worker already leases (e.g. one it has just inserted).
-    pub async fn continue_leased(&self, request: ClaimRequest) -> Result<ClaimRequest, DriveError> {
-        self.run(request).await
+    /// `event` is the live event if the caller has just read it, which spares validation a read.
+    pub async fn continue_leased(&self, request: ClaimRequest, event: Option<Event>) -> Result<ClaimRequest, DriveError> {
+        self.run(request, RunContext { fresh_event: event, user_checked_at: None }).await
     }
 
     /// The lease a new request is inserted with, so that its first driver run needs no
@@ -120,14 +121,14 @@ impl ClaimSaga {
         request.lease_expires_at = Some(self.lease_until(bestow_core::time::now()));
     }
 
-    async fn run(&self, mut current: ClaimRequest) -> Result<ClaimRequest, DriveError> {
+    async fn run(&self, mut current: ClaimRequest, mut context: RunContext) -> Result<ClaimRequest, DriveError> {
         loop {
             let step = next_step(&current);
             if step == NextStep::Done {
                 return Ok(current);
             }
             let started = Instant::now();
-            let (mut next, mut stock) = self.perform(step, &current).await?;
+            let (mut next, mut stock) = self.perform(step, &current, &mut context).await?;
             // Steps that write nothing outside this request (bookkeeping, condition checks, stock
             // reservations) ride along in the same commit: fewer transactions, the same trail,
             // and still one atomic step for recovery. Grants and revokes always commit first.
@@ -141,7 +142,7 @@ impl ClaimSaga {
                 if step == NextStep::Allocate {
                     before_allocation = Some(next.clone());
                 }
-                let (folded, more_stock) = self.perform(step, &next).await?;
+                let (folded, more_stock) = self.perform(step, &next, &mut context).await?;
                 next = folded;
                 stock.extend(more_stock);
                 labels.push(checkpoint_name(step));
@@ -211,11 +212,12 @@ impl ClaimSaga {
         &self,
         step: NextStep,
         current: &ClaimRequest,
+        context: &mut RunContext,
     ) -> Result<(ClaimRequest, Vec<StockChange>), DriveError> {
         let now = bestow_core::time::now();
         let jitter: f64 = rand::rng().random();
         let next = match step {
-            NextStep::Validate => current.after_validation(self.validate(current, now).await?, now),
+            NextStep::Validate => current.after_validation(self.validate(current, now, context).await?, now),
             NextStep::CheckConditions => {
                 let event = current.snapshot_event();
                 let outcome = self.conditions.conditions_met(&current.user_id, &event, now).await;
@@ -232,7 +234,7 @@ impl ClaimSaga {
                 return Ok((current.after_allocation(now), reserve));
             }
             NextStep::StartGranting => current.start_granting(now),
-            NextStep::Grant(index) => match self.directory.user_state(&current.user_id).await {
+            NextStep::Grant(index) => match self.user_state_for_grant(&current.user_id, context).await {
                 Ok(UserState::Active) => {
                     let outcome = self.granter.grant(&grant_of(current, index)).await;
                     current.after_grant(index, outcome, &self.settings.grant_retry, now, jitter)
@@ -265,17 +267,51 @@ impl ClaimSaga {
         Ok((next, Vec::new()))
     }
 
-    async fn validate(&self, current: &ClaimRequest, now: DateTime<Utc>) -> Result<Validation, DriveError> {
+    async fn validate(
+        &self,
+        current: &ClaimRequest,
+        now: DateTime<Utc>,
+        context: &mut RunContext,
+    ) -> Result<Validation, DriveError> {
         match self.directory.user_state(&current.user_id).await {
-            Ok(UserState::Active) => {}
+            Ok(UserState::Active) => context.user_checked_at = Some(Instant::now()),
             Ok(UserState::Inactive | UserState::Unknown) => return Ok(Validation::UserInactive),
             Err(reason) => return Err(StoreError::Unavailable(format!("user directory: {reason}")).into()),
         }
         // The live event, not the snapshot: a deactivation before validation must count.
-        let event = self.events.event(&current.event_id).await?;
+        let event = match context.fresh_event.take() {
+            Some(event) => Some(event),
+            None => self.events.event(&current.event_id).await?,
+        };
         let active = event.is_some_and(|e| accepts_claims(e.status, e.start_date, e.end_date, now));
         Ok(if active { Validation::Passed } else { Validation::EventNotActive })
     }
+
+    /// The player's state before a grant. A check made moments ago in this same run stands: a
+    /// deactivation inside that window cannot be told apart from one just after the grant.
+    /// After a retry or a crash the run is new and the directory is asked again.
+    async fn user_state_for_grant(&self, user_id: &str, context: &mut RunContext) -> Result<UserState, String> {
+        if context.user_checked_at.is_some_and(|at| at.elapsed() < RECENT_USER_CHECK) {
+            return Ok(UserState::Active);
+        }
+        let state = self.directory.user_state(user_id).await?;
+        if state == UserState::Active {
+            context.user_checked_at = Some(Instant::now());
+        }
+        Ok(state)
+    }
+}
+
+/// How long a player's "active" answer from the directory stands within one driver run.
+const RECENT_USER_CHECK: Duration = Duration::from_secs(1);
+
+/// What one driver run remembers between its steps.
+#[derive(Debug, Default)]
+struct RunContext {
+    /// The live event, read moments ago by the caller that started the run.
+    fresh_event: Option<Event>,
+    /// When the directory last said the player is active, in this run.
+    user_checked_at: Option<Instant>,
 }
 
 /// Whether `step` may share the commit of the step before it: it calls no granter, so a
