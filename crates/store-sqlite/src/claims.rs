@@ -152,15 +152,25 @@ fn insert_row(connection: &Connection, request: &ClaimRequest) -> Result<(), Sto
 
 #[async_trait]
 impl ClaimStore for SqliteEventStore {
-    async fn insert_request(&self, request: &ClaimRequest) -> Result<Inserted, StoreError> {
-        let request = request.clone();
+    async fn insert_request(&self, request: &ClaimRequest, stock: &[StockChange]) -> Result<Inserted, StoreError> {
+        let (request, stock) = (request.clone(), stock.to_vec());
         self.db
-            .write(move |connection| match insert_row(connection, &request) {
-                Ok(()) => Ok(Inserted::Created),
-                Err(StoreError::Conflict(_)) => select_request(connection, &request.request_id)?
-                    .map(|stored| Inserted::Existing(Box::new(stored)))
-                    .ok_or(StoreError::Conflict("request id")),
-                Err(other) => Err(other),
+            .write(move |connection| {
+                let tx = connection.transaction().map_err(map_error)?;
+                match insert_row(&tx, &request) {
+                    Ok(()) => {}
+                    Err(StoreError::Conflict(_)) => {
+                        // Either the request id (a replay) or the claim slot is taken.
+                        return match select_request(&tx, &request.request_id)? {
+                            Some(stored) => Ok(Inserted::Existing(Box::new(stored))),
+                            None => Err(StoreError::Conflict(CONFLICT_CLAIM_SLOT)),
+                        };
+                    }
+                    Err(other) => return Err(other),
+                }
+                apply_stock(&tx, &request.event_id, &stock)?;
+                tx.commit().map_err(map_error)?;
+                Ok(Inserted::Created)
             })
             .await
     }

@@ -592,7 +592,7 @@ async fn claims(clients: usize, users: usize, events: usize, seconds: u64) -> an
         contended.out_of_stock
     );
     println!(
-        "ratio successful claims/s to storage ceiling: {:.3} (a claim commits 4 write transactions: insert, validate+conditions+reserve, ledger grant, grant+conclude)",
+        "ratio successful claims/s to storage ceiling: {:.3} (a claim commits 3 write transactions: the validated and reserved request, the ledger grant, grant + conclusion)",
         open.rate() / ceiling
     );
     match server.peak_rss_mib() {

@@ -138,6 +138,25 @@ async fn scenario(point: String, compensate: bool) {
     )
     .await;
     let admin = admin["accessToken"].as_str().unwrap().to_owned();
+    // The player got no answer, so it retries with the same key: a replay if the claim was
+    // recorded before the crash, a new claim if it was not.
+    let player = call(
+        &client,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/auth/login"),
+        None,
+        Some(login("victim", "victim-password")),
+    )
+    .await;
+    let player = player["accessToken"].as_str().unwrap().to_owned();
+    let retried = client
+        .post(format!("{base}/api/v1/events/{event_id}/claims"))
+        .bearer_auth(&player)
+        .header("idempotency-key", KEY)
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(retried.status().as_u16(), 200..=202), "{point}: retry answered {}", retried.status());
     let mut request = Value::Null;
     for _ in 0..100 {
         request = call(&client, reqwest::Method::GET, format!("{base}/api/v1/claims/{KEY}"), Some(&admin), None).await;

@@ -17,12 +17,11 @@ use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use serde_json::json;
 
-use crate::domain::event::Event;
 use crate::domain::lifecycle::EventStatus;
 use crate::domain::saga::{ClaimRequest, ClaimStatus};
 use crate::store::EventStore;
-use saga::ClaimSaga;
-use store::{ClaimFilter, ClaimStore, Inserted};
+use saga::{ClaimSaga, DriveError, Started, StartedClaim};
+use store::{ClaimFilter, ClaimStore};
 
 /// How a submission was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,36 +90,35 @@ impl ClaimService {
             .filter(|e| e.status != EventStatus::Draft)
             .ok_or_else(|| ApiError::not_found("EVENT_NOT_FOUND", "no such event"))?;
         let now = bestow_core::time::now();
-        let mut request =
+        let request =
             ClaimRequest::new(bestow_core::ids::new_object_id(), request_id, caller.user_id.clone(), &event, now);
-        // Inserted already leased to this worker: its first run needs no lease acquisition, and
-        // the recovery sweeper leaves it alone.
-        self.saga.lease_new(&mut request);
-        match self.claims.insert_request(&request).await? {
-            Inserted::Existing(stored) if stored.user_id == caller.user_id && stored.event_id == event_id => {
+        match self.saga.start(request, event).await.map_err(|error| match error {
+            DriveError::Store(store) => ApiError::from(store),
+        })? {
+            Started::Replayed(stored) if stored.user_id == caller.user_id && stored.event_id == event_id => {
                 Ok((*stored, Submission::Replayed))
             }
-            Inserted::Existing(_) => Err(ApiError::Unprocessable {
+            Started::Replayed(_) => Err(ApiError::Unprocessable {
                 code: "IDEMPOTENCY_KEY_REUSED",
                 detail: "this Idempotency-Key was already used for a different request".to_owned(),
             }),
-            Inserted::Created => Ok((self.drive_for_a_while(request, event).await, Submission::Created)),
+            Started::Created(started) => Ok((self.drive_for_a_while(started).await, Submission::Created)),
         }
     }
 
-    /// Drives the request this worker leases in the background and waits for it up to the
-    /// fast-path wait.
-    async fn drive_for_a_while(&self, request: ClaimRequest, event: Event) -> ClaimRequest {
+    /// Drives a request just recorded in the background and waits for it up to the fast-path
+    /// wait; it goes on after that, and recovery resumes it if this process dies.
+    async fn drive_for_a_while(&self, started: Box<StartedClaim>) -> ClaimRequest {
         let saga = self.saga.clone();
-        let leased = request.clone();
-        let driving = tokio::spawn(async move { saga.continue_leased(leased, Some(event)).await });
+        let recorded = started.request.clone();
+        let driving = tokio::spawn(async move { saga.continue_started(started).await });
         match tokio::time::timeout(self.fast_path_wait, driving).await {
             Ok(Ok(Ok(latest))) => latest,
             Ok(Ok(Err(error))) => {
-                tracing::warn!(%error, request_id = %request.request_id, "claim driving stopped; recovery will resume it");
-                self.latest(&request).await
+                tracing::warn!(%error, request_id = %recorded.request_id, "claim driving stopped; recovery will resume it");
+                self.latest(&recorded).await
             }
-            _ => self.latest(&request).await,
+            _ => self.latest(&recorded).await,
         }
     }
 

@@ -15,7 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng;
 
 use super::fault::FaultSwitch;
-use super::store::{CONFLICT_CLAIM_SLOT, CONFLICT_STOCK, CONFLICT_VERSION, ClaimStore, StockChange};
+use super::store::{CONFLICT_CLAIM_SLOT, CONFLICT_STOCK, CONFLICT_VERSION, ClaimStore, Inserted, StockChange};
 use crate::activities::FactError;
 use crate::directory::{UserDirectory, UserState};
 use crate::domain::event::Event;
@@ -71,6 +71,22 @@ impl std::fmt::Debug for ClaimSaga {
     }
 }
 
+/// Outcome of [`ClaimSaga::start`].
+#[derive(Debug)]
+pub enum Started {
+    /// Recorded; continue it with [`ClaimSaga::continue_started`].
+    Created(Box<StartedClaim>),
+    /// The request id existed: the stored request, untouched.
+    Replayed(Box<ClaimRequest>),
+}
+
+/// A request just recorded by [`ClaimSaga::start`], with what its run has learnt so far.
+#[derive(Debug)]
+pub struct StartedClaim {
+    pub request: ClaimRequest,
+    context: RunContext,
+}
+
 /// Why a driver run stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum DriveError {
@@ -108,17 +124,84 @@ impl ClaimSaga {
         self.run(leased, RunContext::default()).await.map(Some)
     }
 
-    /// Continues a request this worker already leases (e.g. one it has just inserted).
-    /// `event` is the live event if the caller has just read it, which spares validation a read.
-    pub async fn continue_leased(&self, request: ClaimRequest, event: Option<Event>) -> Result<ClaimRequest, DriveError> {
-        self.run(request, RunContext { fresh_event: event, user_checked_at: None }).await
+    /// Records a brand-new request and drives it as far as it can go now.
+    ///
+    /// The first steps that touch nothing outside the platform (validation; the condition check
+    /// when the event has no conditions; the stock reservation) run before the insert, which
+    /// commits their outcome, the claim slot and the reservation in one transaction. A crash
+    /// before that commit leaves nothing behind: the client, who got no answer, retries with
+    /// its key. A replayed key returns the stored request untouched.
+    pub async fn start(&self, request: ClaimRequest, event: Event) -> Result<Started, DriveError> {
+        let mut context = RunContext { fresh_event: Some(event), user_checked_at: None };
+        let mut first = request;
+        first.lease_owner = Some(self.worker.clone());
+        first.lease_expires_at = Some(self.lease_until(bestow_core::time::now()));
+        let started = Instant::now();
+        let (mut next, mut stock) = self.perform(NextStep::Validate, &first, &mut context).await?;
+        let mut labels = vec![checkpoint_name(NextStep::Validate)];
+        let mut before_allocation = None;
+        while !next.status.is_final() && next.next_attempt_at.is_none() {
+            let step = next_step(&next);
+            let offline_check = step == NextStep::CheckConditions && next.event_snapshot.conditions.is_none();
+            if !(offline_check || matches!(step, NextStep::Allocate | NextStep::StartGranting)) {
+                break;
+            }
+            if step == NextStep::Allocate {
+                before_allocation = Some(next.clone());
+            }
+            let (folded, more_stock) = self.perform(step, &next, &mut context).await?;
+            next = folded;
+            stock.extend(more_stock);
+            labels.push(checkpoint_name(step));
+        }
+        next = self.stamp(next, &first);
+        next.version = first.version;
+        labels.iter().for_each(|label| self.faults.checkpoint(label, "before"));
+        let inserted = match self.claims.insert_request(&next, &stock).await {
+            Err(StoreError::Conflict(CONFLICT_CLAIM_SLOT)) => {
+                next = self.stamp(first.after_validation(Validation::AlreadyClaimed, bestow_core::time::now()), &first);
+                next.version = first.version;
+                self.claims.insert_request(&next, &[]).await?
+            }
+            Err(StoreError::Conflict(CONFLICT_STOCK)) => {
+                let reason = "not enough stock left for this claim".to_owned();
+                let failed = before_allocation.as_ref().unwrap_or(&first).after_failed_allocation(
+                    ClaimStatus::InventoryAllocationFailedOutOfStock,
+                    reason,
+                    bestow_core::time::now(),
+                );
+                next = self.stamp(failed, &first);
+                next.version = first.version;
+                self.claims.insert_request(&next, &[]).await?
+            }
+            other => other?,
+        };
+        if let Inserted::Existing(stored) = inserted {
+            return Ok(Started::Replayed(stored));
+        }
+        labels.iter().for_each(|label| self.faults.checkpoint(label, "after"));
+        self.record(labels[0], started, &next);
+        Ok(Started::Created(Box::new(StartedClaim { request: next, context })))
     }
 
-    /// The lease a new request is inserted with, so that its first driver run needs no
-    /// separate lease acquisition.
-    pub fn lease_new(&self, request: &mut ClaimRequest) {
-        request.lease_owner = Some(self.worker.clone());
-        request.lease_expires_at = Some(self.lease_until(bestow_core::time::now()));
+    /// Drives a request [`Self::start`] just recorded (still leased to this worker) as far as
+    /// it can go now.
+    pub async fn continue_started(&self, started: Box<StartedClaim>) -> Result<ClaimRequest, DriveError> {
+        if started.request.lease_owner.is_none() {
+            return Ok(started.request);
+        }
+        let StartedClaim { request, context } = *started;
+        self.run(request, context).await
+    }
+
+    fn record(&self, label: &'static str, started: Instant, next: &ClaimRequest) {
+        metrics::histogram!("saga_step_seconds", "step" => label).record(started.elapsed().as_secs_f64());
+        if next.next_attempt_at.is_some() {
+            metrics::counter!("saga_retries_total", "step" => label).increment(1);
+        }
+        if next.status.is_final() {
+            metrics::counter!("claims_final_total", "status" => next.status.as_str()).increment(1);
+        }
     }
 
     async fn run(&self, mut current: ClaimRequest, mut context: RunContext) -> Result<ClaimRequest, DriveError> {
@@ -176,14 +259,7 @@ impl ClaimSaga {
                 Err(error) => return Err(error.into()),
             }
             labels.iter().for_each(|label| self.faults.checkpoint(label, "after"));
-            let label = labels[0];
-            metrics::histogram!("saga_step_seconds", "step" => label).record(started.elapsed().as_secs_f64());
-            if next.next_attempt_at.is_some() {
-                metrics::counter!("saga_retries_total", "step" => label).increment(1);
-            }
-            if next.status.is_final() {
-                metrics::counter!("claims_final_total", "status" => next.status.as_str()).increment(1);
-            }
+            self.record(labels[0], started, &next);
             let parked = next.lease_owner.is_none();
             current = next;
             if parked {

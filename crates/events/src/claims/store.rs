@@ -51,9 +51,12 @@ pub const CONFLICT_STOCK: &str = "stock";
 /// Storage of claim requests.
 #[async_trait]
 pub trait ClaimStore: Send + Sync {
-    /// Inserts `request` unless its `requestId` exists (unique), in which case the stored
-    /// request is returned.
-    async fn insert_request(&self, request: &ClaimRequest) -> Result<Inserted, StoreError>;
+    /// Inserts `request`, possibly already advanced by its first steps, and applies `stock` in
+    /// the same transaction. When its `requestId` exists (unique) the stored request is
+    /// returned and nothing is written. Errors, with nothing written:
+    /// `Conflict(CONFLICT_CLAIM_SLOT)` when its claim slot is held by another request,
+    /// `Conflict(CONFLICT_STOCK)` when a reservation finds too little stock.
+    async fn insert_request(&self, request: &ClaimRequest, stock: &[StockChange]) -> Result<Inserted, StoreError>;
 
     async fn request(&self, request_id: &str) -> Result<Option<ClaimRequest>, StoreError>;
 
