@@ -175,6 +175,15 @@ async fn one_success_per_player_and_one_request_per_key() {
     let mine: Value = app.get("/api/v1/claims/me", Some(&players[1].1)).await.json().await.unwrap();
     assert_eq!(mine["total"], 1);
     assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(98)]);
+
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    for series in [
+        "claims_final_total{status=\"SUCCESS_ALL_GRANTED\"}",
+        "claims_final_total{status=\"VALIDATION_FAILED_ALREADY_CLAIMED\"}",
+        "saga_step_seconds",
+    ] {
+        assert!(metrics.contains(series), "{series} in\n{metrics}");
+    }
 }
 
 #[tokio::test]
@@ -378,6 +387,16 @@ async fn a_revoke_that_keeps_failing_waits_for_an_admin() {
 
     let admin = app.admin_token().await;
     let operator = app.user_with_roles("operator1", &["OPERATOR"]).await.1;
+    let mut gauge = String::new();
+    for _ in 0..50 {
+        let metrics = app.get("/metrics", None).await.text().await.unwrap();
+        gauge = metrics.lines().find(|l| l.starts_with("claims_manual_intervention")).unwrap_or_default().to_owned();
+        if gauge.ends_with(" 2") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(gauge, "claims_manual_intervention 2");
     let listed: Value = app
         .get("/api/v1/claims?status=COMPENSATION_FAILED_MANUAL_INTERVENTION_REQUIRED", Some(&admin))
         .await
