@@ -137,40 +137,14 @@ impl ClaimSaga {
         first.lease_owner = Some(self.worker.clone());
         first.lease_expires_at = Some(self.lease_until(bestow_core::time::now()));
         let started = Instant::now();
-        let (mut next, mut stock) = self.perform(NextStep::Validate, &first, &mut context).await?;
-        let mut labels = vec![checkpoint_name(NextStep::Validate)];
-        let mut before_allocation = None;
-        while !next.status.is_final() && next.next_attempt_at.is_none() {
-            let step = next_step(&next);
-            let offline_check = step == NextStep::CheckConditions && next.event_snapshot.conditions.is_none();
-            if !(offline_check || matches!(step, NextStep::Allocate | NextStep::StartGranting)) {
-                break;
-            }
-            if step == NextStep::Allocate {
-                before_allocation = Some(next.clone());
-            }
-            let (folded, more_stock) = self.perform(step, &next, &mut context).await?;
-            next = folded;
-            stock.extend(more_stock);
-            labels.push(checkpoint_name(step));
-        }
-        next = self.stamp(next, &first);
+        let plan = self.plan(NextStep::Validate, &first, &mut context, folds_before_insert).await?;
+        let mut next = self.stamp(plan.next.clone(), &first);
         next.version = first.version;
-        labels.iter().for_each(|label| self.faults.checkpoint(label, "before"));
-        let inserted = match self.claims.insert_request(&next, &stock).await {
-            Err(StoreError::Conflict(CONFLICT_CLAIM_SLOT)) => {
-                next = self.stamp(first.after_validation(Validation::AlreadyClaimed, bestow_core::time::now()), &first);
-                next.version = first.version;
-                self.claims.insert_request(&next, &[]).await?
-            }
-            Err(StoreError::Conflict(CONFLICT_STOCK)) => {
-                let reason = "not enough stock left for this claim".to_owned();
-                let failed = before_allocation.as_ref().unwrap_or(&first).after_failed_allocation(
-                    ClaimStatus::InventoryAllocationFailedOutOfStock,
-                    reason,
-                    bestow_core::time::now(),
-                );
-                next = self.stamp(failed, &first);
+        plan.labels.iter().for_each(|label| self.faults.checkpoint(label, "before"));
+        let inserted = match self.claims.insert_request(&next, &plan.stock).await {
+            Err(StoreError::Conflict(conflict)) => {
+                let refused = refusal_of(conflict, &first, &plan).ok_or(StoreError::Conflict(conflict))?;
+                next = self.stamp(refused, &first);
                 next.version = first.version;
                 self.claims.insert_request(&next, &[]).await?
             }
@@ -179,8 +153,8 @@ impl ClaimSaga {
         if let Inserted::Existing(stored) = inserted {
             return Ok(Started::Replayed(stored));
         }
-        labels.iter().for_each(|label| self.faults.checkpoint(label, "after"));
-        self.record(labels[0], started, &next);
+        plan.labels.iter().for_each(|label| self.faults.checkpoint(label, "after"));
+        self.record(plan.labels[0], started, &next);
         Ok(Started::Created(Box::new(StartedClaim { request: next, context })))
     }
 
@@ -211,61 +185,60 @@ impl ClaimSaga {
                 return Ok(current);
             }
             let started = Instant::now();
-            let (mut next, mut stock) = self.perform(step, &current, &mut context).await?;
-            // Steps that write nothing outside this request (bookkeeping, condition checks, stock
-            // reservations) ride along in the same commit: fewer transactions, the same trail,
-            // and still one atomic step for recovery. Grants and revokes always commit first.
-            let mut labels = vec![checkpoint_name(step)];
-            let mut before_allocation = None;
-            while !next.status.is_final() && next.next_attempt_at.is_none() {
-                let step = next_step(&next);
-                if !folds_into_commit(step) {
-                    break;
-                }
-                if step == NextStep::Allocate {
-                    before_allocation = Some(next.clone());
-                }
-                let (folded, more_stock) = self.perform(step, &next, &mut context).await?;
-                next = folded;
-                stock.extend(more_stock);
-                labels.push(checkpoint_name(step));
-            }
-            next = self.stamp(next, &current);
-            labels.iter().for_each(|label| self.faults.checkpoint(label, "before"));
-            match self.claims.commit(&current, &next, &stock, None).await {
+            let plan = self.plan(step, &current, &mut context, folds_into_commit).await?;
+            let mut next = self.stamp(plan.next.clone(), &current);
+            plan.labels.iter().for_each(|label| self.faults.checkpoint(label, "before"));
+            match self.claims.commit(&current, &next, &plan.stock, None).await {
                 Ok(()) => {}
-                Err(StoreError::Conflict(CONFLICT_CLAIM_SLOT)) => {
-                    next = self.stamp(
-                        current.after_validation(Validation::AlreadyClaimed, bestow_core::time::now()),
-                        &current,
-                    );
-                    self.claims.commit(&current, &next, &[], None).await?;
-                }
-                Err(StoreError::Conflict(CONFLICT_STOCK)) => {
-                    let reason = "not enough stock left for this claim".to_owned();
-                    let failed = before_allocation.as_ref().unwrap_or(&current).after_failed_allocation(
-                        ClaimStatus::InventoryAllocationFailedOutOfStock,
-                        reason,
-                        bestow_core::time::now(),
-                    );
-                    next = self.stamp(failed, &current);
-                    self.claims.commit(&current, &next, &[], None).await?;
-                }
                 Err(StoreError::Conflict(CONFLICT_VERSION)) => {
                     // Another worker took over (our lease expired): it owns the request now.
                     tracing::info!(request_id = %current.request_id, "lost the lease; leaving the request to its new owner");
                     return Ok(self.claims.request(&current.request_id).await?.unwrap_or(current));
                 }
+                Err(StoreError::Conflict(conflict)) => {
+                    let refused = refusal_of(conflict, &current, &plan).ok_or(StoreError::Conflict(conflict))?;
+                    next = self.stamp(refused, &current);
+                    self.claims.commit(&current, &next, &[], None).await?;
+                }
                 Err(error) => return Err(error.into()),
             }
-            labels.iter().for_each(|label| self.faults.checkpoint(label, "after"));
-            self.record(labels[0], started, &next);
+            plan.labels.iter().for_each(|label| self.faults.checkpoint(label, "after"));
+            self.record(plan.labels[0], started, &next);
             let parked = next.lease_owner.is_none();
             current = next;
             if parked {
                 return Ok(current);
             }
         }
+    }
+
+    /// Performs `step` and, while `may_fold` allows, the steps after it that can share its
+    /// commit (they write nothing outside this request): fewer transactions, the same trail,
+    /// and still one atomic step for recovery. Grants and revokes always commit first.
+    async fn plan(
+        &self,
+        step: NextStep,
+        current: &ClaimRequest,
+        context: &mut RunContext,
+        may_fold: fn(&ClaimRequest, NextStep) -> bool,
+    ) -> Result<PlannedCommit, DriveError> {
+        let (mut next, mut stock) = self.perform(step, current, context).await?;
+        let mut labels = vec![checkpoint_name(step)];
+        let mut before_allocation = None;
+        while !next.status.is_final() && next.next_attempt_at.is_none() {
+            let step = next_step(&next);
+            if !may_fold(&next, step) {
+                break;
+            }
+            if step == NextStep::Allocate {
+                before_allocation = Some(next.clone());
+            }
+            let (folded, more_stock) = self.perform(step, &next, context).await?;
+            next = folded;
+            stock.extend(more_stock);
+            labels.push(checkpoint_name(step));
+        }
+        Ok(PlannedCommit { next, stock, labels, before_allocation })
     }
 
     /// Bumps the version and carries the lease: renewed while the saga goes on, released when
@@ -390,9 +363,36 @@ struct RunContext {
     user_checked_at: Option<Instant>,
 }
 
+/// The work of one commit.
+struct PlannedCommit {
+    /// The document after every planned step.
+    next: ClaimRequest,
+    /// Stock changes committed with it.
+    stock: Vec<StockChange>,
+    /// The crash checkpoints the commit covers, first step first.
+    labels: Vec<&'static str>,
+    /// The document just before a planned reservation, for when the reservation is refused.
+    before_allocation: Option<ClaimRequest>,
+}
+
+/// The document to commit instead when the store refuses a planned commit for a business
+/// reason: the claim slot is held by another request, or the stock ran out.
+fn refusal_of(conflict: &str, current: &ClaimRequest, plan: &PlannedCommit) -> Option<ClaimRequest> {
+    let now = bestow_core::time::now();
+    match conflict {
+        CONFLICT_CLAIM_SLOT => Some(current.after_validation(Validation::AlreadyClaimed, now)),
+        CONFLICT_STOCK => Some(plan.before_allocation.as_ref().unwrap_or(current).after_failed_allocation(
+            ClaimStatus::InventoryAllocationFailedOutOfStock,
+            "not enough stock left for this claim".to_owned(),
+            now,
+        )),
+        _ => None,
+    }
+}
+
 /// Whether `step` may share the commit of the step before it: it calls no granter, so a
 /// crash before the shared commit simply repeats it.
-fn folds_into_commit(step: NextStep) -> bool {
+fn folds_into_commit(_: &ClaimRequest, step: NextStep) -> bool {
     matches!(
         step,
         NextStep::CheckConditions
@@ -403,6 +403,16 @@ fn folds_into_commit(step: NextStep) -> bool {
             | NextStep::StartInventoryCompensation
             | NextStep::RollBack
     )
+}
+
+/// Whether `step` may run before a new request's first insert: nothing that can keep the
+/// client waiting, so a condition check only when there is nothing to check.
+fn folds_before_insert(request: &ClaimRequest, step: NextStep) -> bool {
+    match step {
+        NextStep::CheckConditions => request.event_snapshot.conditions.is_none(),
+        NextStep::Allocate | NextStep::StartGranting => true,
+        _ => false,
+    }
 }
 
 fn grant_of(request: &ClaimRequest, index: usize) -> Grant {
