@@ -1,0 +1,67 @@
+//! Contract of [`AuthStore`].
+
+use bestow_auth::domain::{User, UserChange, Username};
+use bestow_auth::store::{AuthStore, RefreshToken, Rotation};
+use bestow_core::audit::{AuditActor, AuditQuery};
+use bestow_core::identity::Role;
+use bestow_core::page::PageRequest;
+use bestow_core::store::StoreError;
+use chrono::TimeDelta;
+
+fn user(name: &str) -> User {
+    User::new(&Username::parse(name, "/username").unwrap(), "$2b$04$hash".into(), vec![Role::User])
+}
+
+/// Usernames are unique ignoring letter case, enforced by the store.
+pub async fn usernames_are_unique_ignoring_case(store: &impl AuthStore) {
+    store.insert_user(&user("Alice"), None).await.unwrap();
+    let clash = store.insert_user(&user("aLICE"), None).await;
+    assert!(matches!(clash, Err(StoreError::Conflict("username"))), "a second Alice must conflict: {clash:?}");
+    let found = store.user_by_username("ALICE").await.unwrap().expect("found ignoring case");
+    assert_eq!(found.username, "Alice", "the spelling is kept");
+    assert_eq!(store.count_users().await.unwrap(), 1);
+}
+
+/// An audited change commits with its audit entry, and the entry sees before and after.
+pub async fn audited_changes_commit_with_their_entry(store: &impl AuthStore) {
+    let bob = user("bob");
+    store.insert_user(&bob, None).await.unwrap();
+    let actor = AuditActor::system("contract");
+    let build = |before: &User, after: &User| {
+        actor.entry("user.roles.set", ("user", &after.id), Some(before.audit_snapshot()), Some(after.audit_snapshot()))
+    };
+    let change = UserChange::Roles(vec![Role::Operator, Role::User]);
+    let (before, after) = store.change_user(&bob.id, &change, Some(&build)).await.unwrap();
+    assert_eq!((before.roles, after.roles.clone()), (vec![Role::User], vec![Role::User, Role::Operator]));
+    let stored = store.user_by_id(&bob.id).await.unwrap().unwrap();
+    assert_eq!(stored.roles, after.roles);
+    let query = AuditQuery { target_id: Some(bob.id.clone()), ..AuditQuery::default() };
+    let (entries, total) = store.list_audit(&query, PageRequest { page: 1, limit: 10 }).await.unwrap();
+    assert_eq!(total, 1);
+    assert_eq!(entries[0].after.as_ref().unwrap()["roles"], serde_json::json!(["USER", "OPERATOR"]));
+    let missing = store.change_user("ffffffffffffffffffffffff", &change, None).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)));
+}
+
+/// A refresh token rotates once: the second rotation of the same token writes nothing.
+pub async fn refresh_rotation_is_compare_and_set(store: &impl AuthStore) {
+    let carol = user("carol");
+    store.insert_user(&carol, None).await.unwrap();
+    let now = bestow_core::time::now();
+    let token = |id: &str, digest: &str| RefreshToken {
+        id: id.into(),
+        family_id: "family".into(),
+        user_id: carol.id.clone(),
+        token_digest: digest.into(),
+        issued_at: now,
+        expires_at: now + TimeDelta::days(1),
+        rotated_at: None,
+        revoked_at: None,
+    };
+    store.insert_refresh_token(&token("t1", "d1")).await.unwrap();
+    assert_eq!(store.rotate_refresh_token("t1", &token("t2", "d2"), now).await.unwrap(), Rotation::Rotated);
+    assert_eq!(store.rotate_refresh_token("t1", &token("t3", "d3"), now).await.unwrap(), Rotation::AlreadyUsed);
+    assert!(store.refresh_token_by_digest("d3").await.unwrap().is_none(), "a lost rotation stores nothing");
+    store.revoke_family("family", now).await.unwrap();
+    assert!(store.refresh_token_by_digest("d2").await.unwrap().unwrap().revoked_at.is_some());
+}

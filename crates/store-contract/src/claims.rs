@@ -1,0 +1,154 @@
+//! Contract of [`ClaimStore`] and [`LedgerStore`].
+
+use bestow_core::store::StoreError;
+use bestow_events::claims::store::{
+    CONFLICT_CLAIM_SLOT, CONFLICT_STOCK, CONFLICT_VERSION, ClaimStore, Inserted, StockChange,
+};
+use bestow_events::domain::event::Event;
+use bestow_events::domain::lifecycle::EventStatus;
+use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, Validation};
+use bestow_events::grants::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
+use bestow_events::store::EventStore;
+
+use crate::events::{audit, event};
+
+/// An active event with `stock` units, stored.
+async fn active_event(store: &impl EventStore, stock: Option<i64>) -> Event {
+    let mut event = event(stock);
+    event.status = EventStatus::Active;
+    store.insert_event(&event, &audit("event.create", &event.id)).await.unwrap();
+    event
+}
+
+fn request(event: &Event, user: &str, request_id: &str) -> ClaimRequest {
+    ClaimRequest::new(
+        bestow_core::ids::new_object_id(),
+        request_id.into(),
+        user.into(),
+        event,
+        bestow_core::time::now(),
+    )
+}
+
+/// `next` as the driver would commit it after `current`.
+fn advanced(current: &ClaimRequest, next: ClaimRequest) -> ClaimRequest {
+    ClaimRequest { version: current.version + 1, ..next }
+}
+
+fn reserve(event: &Event, units: i64) -> Vec<StockChange> {
+    vec![StockChange { reward_id: event.rewards[0].reward_id().as_str().into(), delta: -units }]
+}
+
+async fn remaining(store: &impl EventStore, event: &Event) -> Option<i64> {
+    store.event(&event.id).await.unwrap().unwrap().rewards[0].remaining_stock()
+}
+
+/// `requestId` is unique: a second insert returns the stored request and writes nothing.
+pub async fn request_ids_are_unique_and_replays_return_the_stored<S: EventStore + ClaimStore>(store: &S) {
+    let event = active_event(store, Some(5)).await;
+    let first = request(&event, "u1", "11111111-1111-4111-8111-111111111111");
+    assert_eq!(store.insert_request(&first, &[]).await.unwrap(), Inserted::Created);
+    let again = request(&event, "u2", "11111111-1111-4111-8111-111111111111");
+    match store.insert_request(&again, &reserve(&event, 1)).await.unwrap() {
+        Inserted::Existing(stored) => assert_eq!(stored.user_id, "u1"),
+        Inserted::Created => panic!("a duplicate requestId was inserted"),
+    }
+    assert_eq!(remaining(store, &event).await, Some(5), "a replay reserves nothing");
+}
+
+/// One claim slot per player and event: a second request taking it conflicts, with nothing
+/// written; a released slot can be taken again.
+pub async fn the_claim_slot_is_unique<S: EventStore + ClaimStore>(store: &S) {
+    let event = active_event(store, None).await;
+    let now = bestow_core::time::now();
+    let first = request(&event, "u1", "22222222-2222-4222-8222-222222222221");
+    let first_validated = advanced(&first, first.after_validation(Validation::Passed, now));
+    assert_eq!(store.insert_request(&first_validated, &[]).await.unwrap(), Inserted::Created);
+    let second = request(&event, "u1", "22222222-2222-4222-8222-222222222222");
+    store.insert_request(&second, &[]).await.unwrap();
+    let taken =
+        store.commit(&second, &advanced(&second, second.after_validation(Validation::Passed, now)), &[], None).await;
+    assert!(matches!(taken, Err(StoreError::Conflict(CONFLICT_CLAIM_SLOT))), "{taken:?}");
+    assert_eq!(store.request(&second.request_id).await.unwrap().unwrap().status, ClaimStatus::PendingValidation);
+    let released = advanced(&first_validated, first_validated.after_condition_check(Ok(false), &retry(), now, 0.0));
+    store.commit(&first_validated, &released, &[], None).await.unwrap();
+    store
+        .commit(&second, &advanced(&second, second.after_validation(Validation::Passed, now)), &[], None)
+        .await
+        .unwrap();
+}
+
+fn retry() -> bestow_events::domain::saga::RetryPolicy {
+    bestow_events::domain::saga::RetryPolicy {
+        max_attempts: 1,
+        base_delay: chrono::TimeDelta::milliseconds(1),
+        max_delay: chrono::TimeDelta::milliseconds(1),
+    }
+}
+
+/// A reservation that finds too little stock fails the whole commit: no stock moves, the
+/// request keeps its status.
+pub async fn a_refused_reservation_writes_nothing<S: EventStore + ClaimStore>(store: &S) {
+    let event = active_event(store, Some(1)).await;
+    let now = bestow_core::time::now();
+    let one = request(&event, "u1", "33333333-3333-4333-8333-333333333331");
+    let one_reserved = advanced(&one, one.after_validation(Validation::Passed, now).after_allocation(now));
+    assert_eq!(store.insert_request(&one_reserved, &reserve(&event, 1)).await.unwrap(), Inserted::Created);
+    assert_eq!(remaining(store, &event).await, Some(0));
+    let two = request(&event, "u2", "33333333-3333-4333-8333-333333333332");
+    let refused =
+        store.insert_request(&advanced(&two, two.after_validation(Validation::Passed, now)), &reserve(&event, 1)).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(CONFLICT_STOCK))), "{refused:?}");
+    assert!(store.request(&two.request_id).await.unwrap().is_none(), "the refused insert wrote nothing");
+    store.insert_request(&two, &[]).await.unwrap();
+    let refused = store.commit(&two, &advanced(&two, two.after_allocation(now)), &reserve(&event, 1), None).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(CONFLICT_STOCK))), "{refused:?}");
+    assert_eq!(store.request(&two.request_id).await.unwrap().unwrap().status, ClaimStatus::PendingValidation);
+    assert_eq!(remaining(store, &event).await, Some(0), "stock never goes negative");
+}
+
+/// Commits are compare-and-set: a writer holding a stale copy conflicts and writes nothing.
+pub async fn commit_is_compare_and_set<S: EventStore + ClaimStore>(store: &S) {
+    let event = active_event(store, Some(5)).await;
+    let now = bestow_core::time::now();
+    let current = request(&event, "u1", "44444444-4444-4444-8444-444444444444");
+    store.insert_request(&current, &[]).await.unwrap();
+    let next = advanced(&current, current.after_validation(Validation::Passed, now));
+    store.commit(&current, &next, &[], None).await.unwrap();
+    let stale = store
+        .commit(
+            &current,
+            &advanced(&current, current.after_validation(Validation::UserInactive, now)),
+            &reserve(&event, 1),
+            None,
+        )
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(CONFLICT_VERSION))), "{stale:?}");
+    assert_eq!(store.request(&current.request_id).await.unwrap().unwrap().status, ClaimStatus::PendingConditionCheck);
+    assert_eq!(remaining(store, &event).await, Some(5));
+}
+
+/// Grants are idempotent by key; a revoke is a tombstone that refuses a later grant.
+pub async fn ledger_grants_are_idempotent_and_revokes_are_tombstones(store: &impl LedgerStore) {
+    let event = event(None);
+    let entry = |key: &str| LedgerEntry {
+        grant_key: key.into(),
+        request_id: "r".into(),
+        user_id: "u1".into(),
+        event_id: event.id.clone(),
+        reward_id: event.rewards[0].reward_id().as_str().into(),
+        reward_name: "points".into(),
+        details: event.rewards[0].reward().details().clone(),
+        quantity: 1,
+        granted_at: bestow_core::time::now(),
+    };
+    assert_eq!(store.record_grant(&entry("k1")).await.unwrap(), LedgerGrant::Granted);
+    assert_eq!(store.record_grant(&entry("k1")).await.unwrap(), LedgerGrant::AlreadyGranted);
+    assert_eq!(store.entries("u1").await.unwrap().len(), 1);
+    store.record_revoke("k1", "u1", bestow_core::time::now()).await.unwrap();
+    store.record_revoke("k1", "u1", bestow_core::time::now()).await.unwrap();
+    assert!(store.entries("u1").await.unwrap().is_empty());
+    store.record_revoke("k2", "u1", bestow_core::time::now()).await.unwrap();
+    assert_eq!(store.record_grant(&entry("k2")).await.unwrap(), LedgerGrant::Revoked, "a late grant is refused");
+    assert!(store.entries("u1").await.unwrap().is_empty());
+}

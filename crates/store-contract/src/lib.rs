@@ -1,0 +1,33 @@
+//! The storage contract: behaviour every adapter of the store ports must show, written once
+//! against the ports and run against each adapter (`contract_suite!` in an adapter's tests).
+//!
+//! Each check builds what it needs in the store it is given, so a fresh store per check is
+//! enough. The checks panic with a message naming the broken rule.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod auth;
+pub mod claims;
+pub mod events;
+
+/// Expands to one `#[tokio::test]` per contract check. `$auth` and `$events` are async
+/// expressions (e.g. `fresh_auth_store()`) evaluating to `(store, guard)`: a fresh store
+/// (`AuthStore` for `$auth`; `EventStore + ClaimStore + LedgerStore` for `$events`) and
+/// whatever must live as long as it (a temporary directory, a server).
+#[macro_export]
+macro_rules! contract_suite {
+    (auth: $auth:expr, events: $events:expr $(,)?) => {
+        $crate::contract_suite!(@checks $auth; auth::usernames_are_unique_ignoring_case, auth::audited_changes_commit_with_their_entry, auth::refresh_rotation_is_compare_and_set);
+        $crate::contract_suite!(@checks $events; events::replace_is_compare_and_set_on_version, events::counters_of_a_live_event_are_not_rewritten, events::top_up_moves_both_counters);
+        $crate::contract_suite!(@checks $events; claims::request_ids_are_unique_and_replays_return_the_stored, claims::the_claim_slot_is_unique, claims::a_refused_reservation_writes_nothing, claims::commit_is_compare_and_set, claims::ledger_grants_are_idempotent_and_revokes_are_tombstones);
+    };
+    (@checks $store:expr; $($module:ident :: $check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let (store, _guard) = $store.await;
+                $crate::$module::$check(&store).await;
+            }
+        )*
+    };
+}
