@@ -14,4 +14,5 @@ mod docs;
 mod events;
 mod granter;
 mod process;
+mod roles;
 mod tokens;
