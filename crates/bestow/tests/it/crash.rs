@@ -46,6 +46,28 @@ async fn call(
     request.send().await.unwrap().json().await.unwrap()
 }
 
+/// Signs in and returns the access token.
+async fn token(client: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
+    let body = json!({ "username": username, "password": password });
+    let session = call(client, reqwest::Method::POST, format!("{base}/api/v1/auth/login"), None, Some(body)).await;
+    session["accessToken"].as_str().unwrap().to_owned()
+}
+
+/// The player's claim, always under the same idempotency key.
+async fn send_claim(
+    client: &reqwest::Client,
+    base: &str,
+    player: &str,
+    event_id: &str,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(format!("{base}/api/v1/events/{event_id}/claims"))
+        .bearer_auth(player)
+        .header("idempotency-key", KEY)
+        .send()
+        .await
+}
+
 fn envs(granter_url: &str, crash_at: Option<&str>) -> Vec<(&'static str, String)> {
     let mut envs = vec![
         ("BESTOW_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
@@ -76,15 +98,7 @@ async fn scenario(point: String, compensate: bool) {
     let (base, client) = (server.base.clone(), reqwest::Client::new());
 
     let login = |name: &str, password: &str| json!({ "username": name, "password": password });
-    let admin = call(
-        &client,
-        reqwest::Method::POST,
-        format!("{base}/api/v1/auth/login"),
-        None,
-        Some(login("admin", ADMIN_PASSWORD)),
-    )
-    .await;
-    let admin = admin["accessToken"].as_str().unwrap().to_owned();
+    let admin = token(&client, &base, "admin", ADMIN_PASSWORD).await;
     let now = chrono::Utc::now();
     let event = json!({
         "eventName": "crash", "startDate": (now - chrono::Duration::hours(1)).to_rfc3339(),
@@ -106,56 +120,21 @@ async fn scenario(point: String, compensate: bool) {
         Some(login("victim", "victim-password")),
     )
     .await;
-    let player = call(
-        &client,
-        reqwest::Method::POST,
-        format!("{base}/api/v1/auth/login"),
-        None,
-        Some(login("victim", "victim-password")),
-    )
-    .await;
-    let player = player["accessToken"].as_str().unwrap().to_owned();
+    let player = token(&client, &base, "victim", "victim-password").await;
 
     // The claim crashes the server mid-saga: the connection drops without an answer.
-    let claim = client
-        .post(format!("{base}/api/v1/events/{event_id}/claims"))
-        .bearer_auth(&player)
-        .header("idempotency-key", KEY)
-        .send()
-        .await;
+    let claim = send_claim(&client, &base, &player, &event_id).await;
     assert!(claim.is_err() || claim.is_ok_and(|r| r.status() != StatusCode::CREATED), "{point}: the process answered");
     assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(86), "{point}: the process crashed on purpose");
     drop(server);
 
     let server = start(dir.path(), &envs(&url, None));
     let base = server.base.clone();
-    let admin = call(
-        &client,
-        reqwest::Method::POST,
-        format!("{base}/api/v1/auth/login"),
-        None,
-        Some(login("admin", ADMIN_PASSWORD)),
-    )
-    .await;
-    let admin = admin["accessToken"].as_str().unwrap().to_owned();
+    let admin = token(&client, &base, "admin", ADMIN_PASSWORD).await;
     // The player got no answer, so it retries with the same key: a replay if the claim was
     // recorded before the crash, a new claim if it was not.
-    let player = call(
-        &client,
-        reqwest::Method::POST,
-        format!("{base}/api/v1/auth/login"),
-        None,
-        Some(login("victim", "victim-password")),
-    )
-    .await;
-    let player = player["accessToken"].as_str().unwrap().to_owned();
-    let retried = client
-        .post(format!("{base}/api/v1/events/{event_id}/claims"))
-        .bearer_auth(&player)
-        .header("idempotency-key", KEY)
-        .send()
-        .await
-        .unwrap();
+    let player = token(&client, &base, "victim", "victim-password").await;
+    let retried = send_claim(&client, &base, &player, &event_id).await.unwrap();
     assert!(matches!(retried.status().as_u16(), 200..=202), "{point}: retry answered {}", retried.status());
     let mut request = Value::Null;
     for _ in 0..100 {
