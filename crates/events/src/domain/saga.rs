@@ -320,6 +320,20 @@ pub struct ClaimRequest {
     pub keep_grants: bool,
 }
 
+/// How one counted attempt of an external call ended.
+enum Attempt {
+    Succeeded,
+    /// A transient failure with attempts left: the request is rescheduled.
+    Retrying {
+        transient: bool,
+    },
+    /// No attempts left, or a permanent refusal.
+    GaveUp {
+        reason: String,
+        transient: bool,
+    },
+}
+
 /// What the driver must do next with a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NextStep {
@@ -571,7 +585,47 @@ impl ClaimRequest {
         self.moved(ClaimStatus::PendingRewardGrant, SagaStep::GrantRewards, at, None)
     }
 
-    /// After one grant attempt of reward `index`.
+    /// Counts one attempt of an external call for reward `index` and classifies its outcome
+    /// under `policy`: done, to be retried (the request is rescheduled), or given up. `None`
+    /// when there is no such reward.
+    fn attempt(
+        &self,
+        index: usize,
+        outcome: CallOutcome,
+        policy: &RetryPolicy,
+        at: DateTime<Utc>,
+        jitter: f64,
+    ) -> Option<(Self, Attempt)> {
+        let mut next = self.clone();
+        next.updated_at = at;
+        let reward = next.rewards_to_process.get_mut(index)?;
+        reward.attempt_count += 1;
+        let attempts = reward.attempt_count;
+        let verdict = match outcome {
+            CallOutcome::Succeeded => {
+                reward.last_failure_reason = None;
+                next.next_attempt_at = None;
+                Attempt::Succeeded
+            }
+            CallOutcome::Transient(reason) if policy.allows_another(attempts) => {
+                reward.last_failure_reason = Some(reason.clone());
+                let retry_at = at + policy.delay(attempts, jitter);
+                return Some((next.rescheduled(reason, at, retry_at), Attempt::Retrying));
+            }
+            CallOutcome::Transient(reason) => {
+                reward.last_failure_reason = Some(reason.clone());
+                Attempt::GaveUp { reason, transient: true }
+            }
+            CallOutcome::Permanent(reason) => {
+                reward.last_failure_reason = Some(reason.clone());
+                Attempt::GaveUp { reason, transient: false }
+            }
+        };
+        Some((next, verdict))
+    }
+
+    /// After one grant attempt of reward `index`. A grant that failed without an answer may
+    /// have been applied: it is marked uncertain so that a compensation revokes it.
     pub fn after_grant(
         &self,
         index: usize,
@@ -580,33 +634,16 @@ impl ClaimRequest {
         at: DateTime<Utc>,
         jitter: f64,
     ) -> Self {
-        let mut next = self.clone();
-        next.updated_at = at;
-        let Some(reward) = next.rewards_to_process.get_mut(index) else {
-            return next;
+        let Some((mut next, verdict)) = self.attempt(index, outcome, policy, at, jitter) else {
+            return self.clone();
         };
-        reward.attempt_count += 1;
-        match outcome {
-            CallOutcome::Succeeded => {
-                reward.grant_status = GrantStatus::Success;
-                reward.last_failure_reason = None;
-                next.next_attempt_at = None;
-            }
-            CallOutcome::Transient(reason) if policy.allows_another(reward.attempt_count) => {
-                let retry_at = at + policy.delay(reward.attempt_count, jitter);
-                reward.last_failure_reason = Some(reason.clone());
-                reward.grant_uncertain = true;
-                return next.rescheduled(reason, at, retry_at);
-            }
-            CallOutcome::Transient(reason) => {
+        let reward = &mut next.rewards_to_process[index];
+        match verdict {
+            Attempt::Succeeded => reward.grant_status = GrantStatus::Success,
+            Attempt::Retrying => reward.grant_uncertain = true,
+            Attempt::GaveUp { reason, transient } => {
                 reward.grant_status = GrantStatus::FailedExternal;
-                reward.grant_uncertain = true;
-                reward.last_failure_reason = Some(reason.clone());
-                next.failure_reason = Some(reason);
-            }
-            CallOutcome::Permanent(reason) => {
-                reward.grant_status = GrantStatus::FailedExternal;
-                reward.last_failure_reason = Some(reason.clone());
+                reward.grant_uncertain |= transient;
                 next.failure_reason = Some(reason);
             }
         }
@@ -685,7 +722,8 @@ impl ClaimRequest {
             .collect()
     }
 
-    /// After one revoke attempt of reward `index`.
+    /// After one revoke attempt of reward `index`; a revoke that is given up parks the request
+    /// for an admin.
     pub fn after_revoke(
         &self,
         index: usize,
@@ -694,17 +732,14 @@ impl ClaimRequest {
         at: DateTime<Utc>,
         jitter: f64,
     ) -> Self {
-        let mut next = self.clone();
-        next.updated_at = at;
-        let Some(reward) = next.rewards_to_process.get_mut(index) else {
-            return next;
+        let Some((mut next, verdict)) = self.attempt(index, outcome, policy, at, jitter) else {
+            return self.clone();
         };
-        reward.attempt_count += 1;
-        match outcome {
-            CallOutcome::Succeeded => {
+        match verdict {
+            Attempt::Succeeded => {
+                let reward = &mut next.rewards_to_process[index];
                 reward.grant_status = GrantStatus::Revoked;
                 let reward_id = reward.reward_id().to_owned();
-                next.next_attempt_at = None;
                 next.compensating_actions_log.push(CompensatingAction {
                     step: "GRANT_REWARDS".into(),
                     action: "REVOKE_GRANT".into(),
@@ -713,13 +748,8 @@ impl ClaimRequest {
                 });
                 next
             }
-            CallOutcome::Transient(reason) if policy.allows_another(reward.attempt_count) => {
-                let retry_at = at + policy.delay(reward.attempt_count, jitter);
-                reward.last_failure_reason = Some(reason.clone());
-                next.rescheduled(reason, at, retry_at)
-            }
-            CallOutcome::Transient(reason) | CallOutcome::Permanent(reason) => {
-                reward.last_failure_reason = Some(reason.clone());
+            Attempt::Retrying => next,
+            Attempt::GaveUp { reason, .. } => {
                 next.needs_human(format!("revoking reward {} failed: {reason}", reward_id_of(&next, index)), at)
             }
         }
