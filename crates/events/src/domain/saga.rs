@@ -324,9 +324,7 @@ pub struct ClaimRequest {
 enum Attempt {
     Succeeded,
     /// A transient failure with attempts left: the request is rescheduled.
-    Retrying {
-        transient: bool,
-    },
+    Retrying,
     /// No attempts left, or a permanent refusal.
     GaveUp {
         reason: String,
