@@ -75,6 +75,18 @@ impl AuthService {
         &self.keys
     }
 
+    /// Adds a signing key that signs from now on, and audits it.
+    pub async fn rotate_signing_key(&self, actor: &AuditActor) -> Result<String, ApiError> {
+        let keys = self.keys.clone();
+        let kid = tokio::task::spawn_blocking(move || keys.rotate())
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        self.store.append_audit(&actor.entry("signing_key.rotate", ("signing_key", &kid), None, None)).await?;
+        tracing::info!(%kid, "rotated the token signing key");
+        Ok(kid)
+    }
+
     pub fn hasher(&self) -> &PasswordHasher {
         &self.hasher
     }

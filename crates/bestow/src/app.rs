@@ -30,6 +30,7 @@ use bestow_events::grants::{RewardGranter, RoutedGranter};
 use bestow_events::http::EventsState;
 use bestow_events::service_keys::ServiceKeys;
 use bestow_events::{EventCatalog, EventStore};
+use bestow_gateway::GatewayPolicy;
 use bestow_store_sqlite::{SqliteAuthStore, SqliteEventStore};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -88,6 +89,17 @@ pub struct AuthParts {
     pub verifier: TokenVerifier,
 }
 
+impl AuthParts {
+    /// `/readyz`'s check of the auth store.
+    pub(crate) fn readiness(&self) -> Arc<dyn ReadinessCheck> {
+        let store = self.service.store().clone();
+        Arc::new(Probe::new("auth_store", move || {
+            let store = store.clone();
+            async move { store.ping().await }
+        }))
+    }
+}
+
 /// Opens the auth store and keys in the data dir and builds the service.
 pub async fn build_auth(config: &Config) -> anyhow::Result<AuthParts> {
     let data_dir = prepare_data_dir(&config.data_dir)?;
@@ -105,7 +117,8 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     Ok(dir.to_owned())
 }
 
-/// A bound, ready-to-run all-in-one server.
+/// A bound, ready-to-run server: all-in-one ([`Application::build`]) or one service of split
+/// mode (see `split.rs`).
 pub struct Application {
     listener: TcpListener,
     router: Router,
@@ -114,63 +127,38 @@ pub struct Application {
 }
 
 impl Application {
-    /// Builds every service on embedded storage, bootstraps the admin account on an empty
-    /// store (printing a generated password once), and binds `config.listen`.
+    /// Builds every service on embedded storage behind the in-process gateway, bootstraps the
+    /// admin account on an empty store (printing a generated password once), and binds
+    /// `config.listen`.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        // Installed before any request so that the first requests are counted too.
-        bestow_core::telemetry::metrics_handle().context("a metrics recorder was already installed")?;
+        install_metrics()?;
         let auth = build_auth(config).await?;
         announce(
             bootstrap::ensure_admin(&auth.service, config.admin_password.as_deref())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
         );
-
-        let event_db = Arc::new(
-            SqliteEventStore::open(&config.data_dir.join("event.db")).context("cannot open the event database")?,
-        );
-        let event_store: Arc<dyn EventStore> = event_db.clone();
-        let catalog = Arc::new(EventCatalog::new(event_store.clone()));
-        let eligibility = Arc::new(EligibilityChecker::new(fact_provider(config, &event_db)?));
-        let claims = build_claims(config, &event_db, auth.service.store().clone(), eligibility.clone())?;
-        let recovery =
-            tokio::spawn(run_recovery(claims.saga().clone(), Duration::from_millis(config.recovery_sweep_ms)));
-        let expiry = tokio::spawn(run_expiry(catalog.clone(), Duration::from_secs(config.expiry_sweep_secs)));
-
-        let auth_store = auth.service.store().clone();
-        let readiness: Vec<Arc<dyn ReadinessCheck>> = vec![
-            Arc::new(Probe::new("auth_store", move || {
-                let store = auth_store.clone();
-                async move { store.ping().await }
-            })),
-            Arc::new(Probe::new("event_store", move || {
-                let store = event_store.clone();
-                async move { store.ping().await }
-            })),
-        ];
-        let events_state = EventsState {
-            catalog,
-            verifier: auth.verifier.clone(),
-            claims,
-            ledger: event_db.clone(),
-            activities: Arc::new(ActivityIngestion::new(event_db.clone())),
-            service_keys: Arc::new(ServiceKeys::new(event_db.clone())),
-            eligibility,
-        };
+        let directory = Arc::new(AuthDirectory(auth.service.store().clone()));
+        let events = build_events(config, directory, auth.verifier.clone()).await?;
+        let readiness = vec![auth.readiness(), events.readiness.clone()];
+        let policy = gateway_policy(config, auth.verifier.clone());
         let auth_state = AuthState { service: auth.service, verifier: auth.verifier };
         let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
             .merge(bestow_auth::http::router(auth_state))
-            .merge(bestow_events::http::router(events_state))
+            .merge(bestow_events::http::router(events.state))
             .split_for_parts();
         let router = Router::new()
-            .merge(api)
-            .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+            .merge(bestow_gateway::in_process(api, policy))
+            .merge(documentation(openapi))
             .merge(ops_router(readiness));
-        let router = with_common_layers(router, config.body_limit_bytes);
+        Self::bind(config, edge_layers(router, config)?, events.background).await
+    }
 
+    /// Binds `config.listen` for `router`.
+    pub(crate) async fn bind(config: &Config, router: Router, background: Vec<JoinHandle<()>>) -> anyhow::Result<Self> {
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
-        Ok(Self { listener, router, background: vec![expiry, recovery] })
+        Ok(Self { listener, router, background })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -196,7 +184,77 @@ impl Application {
     }
 }
 
-fn announce(outcome: Bootstrap) {
+/// Installs the Prometheus recorder before any request, so that the first ones count too.
+pub(crate) fn install_metrics() -> anyhow::Result<()> {
+    bestow_core::telemetry::metrics_handle().context("a metrics recorder was already installed")?;
+    Ok(())
+}
+
+/// The OpenAPI document's fixed parts (title, tags, security schemes).
+pub(crate) fn api_doc() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// `/openapi.json` and the interactive docs at `/docs`.
+pub(crate) fn documentation(openapi: utoipa::openapi::OpenApi) -> Router {
+    SwaggerUi::new("/docs").url("/openapi.json", openapi).into()
+}
+
+/// What faces clients, outermost first: the common layers, then CORS when configured.
+pub(crate) fn edge_layers(router: Router, config: &Config) -> anyhow::Result<Router> {
+    let router = match bestow_gateway::cors(&config.cors_origins()).map_err(anyhow::Error::msg)? {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    Ok(with_common_layers(router, config.body_limit_bytes))
+}
+
+/// The gateway's admission policy with the configured rate limits.
+pub(crate) fn gateway_policy(config: &Config, verifier: TokenVerifier) -> Arc<GatewayPolicy> {
+    let (per_address, per_user) = config.rate_limits();
+    Arc::new(GatewayPolicy::new(verifier, per_address, per_user))
+}
+
+/// The events service as assembled from configuration, with its background workers.
+pub(crate) struct EventsParts {
+    pub state: EventsState,
+    pub readiness: Arc<dyn ReadinessCheck>,
+    pub background: Vec<JoinHandle<()>>,
+}
+
+/// Opens `event.db` in the data dir, builds the catalog, conditions and claim saga on it, and
+/// starts the expiry and recovery sweepers.
+pub(crate) async fn build_events(
+    config: &Config,
+    directory: Arc<dyn UserDirectory>,
+    verifier: TokenVerifier,
+) -> anyhow::Result<EventsParts> {
+    let data_dir = prepare_data_dir(&config.data_dir)?;
+    let event_db =
+        Arc::new(SqliteEventStore::open(&data_dir.join("event.db")).context("cannot open the event database")?);
+    let event_store: Arc<dyn EventStore> = event_db.clone();
+    let catalog = Arc::new(EventCatalog::new(event_store.clone()));
+    let eligibility = Arc::new(EligibilityChecker::new(fact_provider(config, &event_db)?));
+    let claims = build_claims(config, &event_db, directory, eligibility.clone())?;
+    let recovery = tokio::spawn(run_recovery(claims.saga().clone(), Duration::from_millis(config.recovery_sweep_ms)));
+    let expiry = tokio::spawn(run_expiry(catalog.clone(), Duration::from_secs(config.expiry_sweep_secs)));
+    let readiness: Arc<dyn ReadinessCheck> = Arc::new(Probe::new("event_store", move || {
+        let store = event_store.clone();
+        async move { store.ping().await }
+    }));
+    let state = EventsState {
+        catalog,
+        verifier,
+        claims,
+        ledger: event_db.clone(),
+        activities: Arc::new(ActivityIngestion::new(event_db.clone())),
+        service_keys: Arc::new(ServiceKeys::new(event_db.clone())),
+        eligibility,
+    };
+    Ok(EventsParts { state, readiness, background: vec![expiry, recovery] })
+}
+
+pub(crate) fn announce(outcome: Bootstrap) {
     match outcome {
         Bootstrap::AlreadyInitialised => {}
         Bootstrap::CreatedWithConfiguredPassword => {
@@ -228,7 +286,7 @@ fn fact_provider(config: &Config, event_db: &Arc<SqliteEventStore>) -> anyhow::R
 fn build_claims(
     config: &Config,
     event_db: &Arc<SqliteEventStore>,
-    users: Arc<dyn AuthStore>,
+    directory: Arc<dyn UserDirectory>,
     eligibility: Arc<EligibilityChecker>,
 ) -> anyhow::Result<Arc<ClaimService>> {
     let ledger: Arc<dyn RewardGranter> = Arc::new(LedgerGranter::new(event_db.clone()));
@@ -247,7 +305,7 @@ fn build_claims(
     let saga = Arc::new(ClaimSaga::new(
         event_db.clone(),
         event_db.clone(),
-        Arc::new(AuthDirectory(users)),
+        directory,
         eligibility,
         Arc::new(granter),
         config.saga_settings(),

@@ -19,6 +19,12 @@ pub struct Cli {
 pub enum Command {
     /// Run every service in one process on one port, with embedded storage.
     Serve,
+    /// Split mode: run only the auth service (needs `internal_secret`).
+    Auth,
+    /// Split mode: run only the events service (needs `auth_url` and `internal_secret`).
+    Events,
+    /// Split mode: run only the gateway (needs `auth_url`, `events_url` and `internal_secret`).
+    Gateway,
     /// Administer accounts directly in the data dir (works while the server runs).
     #[command(subcommand)]
     Admin(AdminCommand),

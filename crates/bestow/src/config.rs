@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use bestow_auth::AuthSettings;
 use bestow_auth::throttle::ThrottleSettings;
+use bestow_core::secret::ServiceCredential;
 use bestow_core::telemetry::LogFormat;
 use bestow_events::claims::saga::SagaSettings;
 use bestow_events::domain::reward::RewardType;
 use bestow_events::domain::saga::RetryPolicy;
 use bestow_events::external_facts::ExternalFactsSettings;
+use bestow_gateway::{ProxySettings, Rate};
 use chrono::TimeDelta;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -76,6 +78,26 @@ pub struct Config {
     pub facts_timeout_ms: u64,
     /// Retries of a fact provider request after a timeout, a connection failure or a 5xx.
     pub facts_retries: u32,
+    /// Split mode: base URL of the auth service (events and gateway).
+    pub auth_url: Option<String>,
+    /// Split mode: base URL of the events service (gateway).
+    pub events_url: Option<String>,
+    /// Split mode: the secret the services share for service-to-service calls (16+ bytes).
+    pub internal_secret: Option<String>,
+    /// Gateway: time to connect to a service.
+    pub upstream_connect_timeout_ms: u64,
+    /// Gateway: time for a whole proxied call; keep it above `claim_wait_ms`.
+    pub upstream_timeout_ms: u64,
+    /// Gateway: requests per second per client address (0 turns the limit off).
+    pub rate_limit_address_per_sec: u32,
+    /// Gateway: burst above that rate per client address.
+    pub rate_limit_address_burst: u32,
+    /// Gateway: requests per second per signed-in user (0 turns the limit off).
+    pub rate_limit_user_per_sec: u32,
+    /// Gateway: burst above that rate per user.
+    pub rate_limit_user_burst: u32,
+    /// Gateway: comma-separated origins allowed by CORS, or `*`; empty: same-origin only.
+    pub cors_allowed_origins: String,
 }
 
 impl Default for Config {
@@ -107,6 +129,16 @@ impl Default for Config {
             facts_secret: None,
             facts_timeout_ms: 2_000,
             facts_retries: 3,
+            auth_url: None,
+            events_url: None,
+            internal_secret: None,
+            upstream_connect_timeout_ms: 1_000,
+            upstream_timeout_ms: 15_000,
+            rate_limit_address_per_sec: 200,
+            rate_limit_address_burst: 400,
+            rate_limit_user_per_sec: 20,
+            rate_limit_user_burst: 40,
+            cors_allowed_origins: String::new(),
         }
     }
 }
@@ -196,7 +228,53 @@ impl Config {
         {
             return fail("admin_password", "must be 8 to 72 bytes");
         }
+        for (key, url) in [("auth_url", &self.auth_url), ("events_url", &self.events_url)] {
+            if let Some(url) = url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return fail(key, "must be an http:// or https:// URL");
+            }
+        }
+        if self.internal_secret.as_ref().is_some_and(|secret| secret.len() < 16) {
+            return fail("internal_secret", "must be at least 16 bytes");
+        }
+        if self.upstream_connect_timeout_ms == 0 || self.upstream_timeout_ms == 0 {
+            return fail("upstream_connect_timeout_ms/upstream_timeout_ms", "must be positive");
+        }
+        if let Err(reason) = bestow_gateway::cors(&self.cors_origins()) {
+            return fail("cors_allowed_origins", &reason);
+        }
         Ok(())
+    }
+
+    /// A split-mode setting the current command cannot run without.
+    pub fn required<'a>(&self, key: &str, value: &'a Option<String>) -> Result<&'a str, ConfigError> {
+        value.as_deref().ok_or_else(|| ConfigError(format!("setting `{key}` is required in split mode")))
+    }
+
+    /// `internal_secret` as a credential; required in split mode.
+    pub fn service_credential(&self) -> Result<ServiceCredential, ConfigError> {
+        Ok(ServiceCredential::new(self.required("internal_secret", &self.internal_secret)?))
+    }
+
+    pub fn cors_origins(&self) -> Vec<String> {
+        self.cors_allowed_origins.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect()
+    }
+
+    /// The gateway's per-address and per-user limits.
+    pub fn rate_limits(&self) -> (Rate, Rate) {
+        (
+            Rate { per_second: self.rate_limit_address_per_sec, burst: self.rate_limit_address_burst },
+            Rate { per_second: self.rate_limit_user_per_sec, burst: self.rate_limit_user_burst },
+        )
+    }
+
+    pub fn proxy_settings(&self) -> ProxySettings {
+        ProxySettings {
+            connect_timeout: Duration::from_millis(self.upstream_connect_timeout_ms),
+            timeout: Duration::from_millis(self.upstream_timeout_ms),
+            body_limit: self.body_limit_bytes,
+        }
     }
 
     /// The reward types routed to the webhook.

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
+mod split;
 
 pub use app::Application;
 pub use config::Config;

@@ -21,7 +21,10 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let outcome = match cli.command {
-        Command::Serve => serve(&config).await,
+        Command::Serve => serve(Application::build(&config).await).await,
+        Command::Auth => serve(Application::build_auth_service(&config).await).await,
+        Command::Events => serve(Application::build_events_service(&config).await).await,
+        Command::Gateway => serve(Application::build_gateway(&config).await).await,
         Command::Admin(command) => bestow::admin::run(&config, command).await,
     };
     match outcome {
@@ -33,7 +36,6 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: &Config) -> anyhow::Result<()> {
-    let app = Application::build(config).await?;
-    app.run_until(bestow_core::http::shutdown_signal()).await
+async fn serve(app: anyhow::Result<Application>) -> anyhow::Result<()> {
+    app?.run_until(bestow_core::http::shutdown_signal()).await
 }

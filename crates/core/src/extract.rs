@@ -80,6 +80,7 @@ requirements!(
     InterveneInClaims,
     WriteActivities,
     ManageServiceKeys,
+    ManageSigningKeys,
 );
 
 /// A caller holding permission `R`: 401 without a valid token, 403 without the permission.
@@ -106,14 +107,23 @@ where
     }
 }
 
-/// The peer address of the connection, for per-address throttling.
+/// The client's address, for per-address throttling: the peer of the connection, or the
+/// address the gateway saw when the request came through a trusted gateway
+/// ([`crate::http::trust_gateway`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+/// The client address a trusted gateway forwarded; set only by [`crate::http::trust_gateway`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardedClient(pub std::net::IpAddr);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ForwardedClient(address)) = parts.extensions.get::<ForwardedClient>() {
+            return Ok(Self(Some(*address)));
+        }
         let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
         Ok(Self(peer))
     }

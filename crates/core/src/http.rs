@@ -20,10 +20,47 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::extract::ForwardedClient;
 use crate::problem::ApiError;
+use crate::secret::ServiceCredential;
 
 /// The request-id header, set on every request that lacks one and echoed on every response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Carries the shared [`ServiceCredential`] between split-mode services. The gateway strips
+/// it (and every other `x-bestow-*` header) from client requests.
+pub const SERVICE_TOKEN: HeaderName = HeaderName::from_static("x-bestow-service-token");
+
+/// The client address the gateway saw, trusted only next to a valid [`SERVICE_TOKEN`].
+pub const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// For a service behind the gateway: when a request presents the shared credential, its
+/// `x-forwarded-for` becomes the [`crate::extract::ClientAddress`] (so login throttling counts
+/// players, not the gateway); without it the header is ignored. The credential header never
+/// reaches a handler.
+pub fn trust_gateway(router: Router, credential: ServiceCredential) -> Router {
+    router.layer(middleware::from_fn_with_state(credential, accept_forwarded_client))
+}
+
+async fn accept_forwarded_client(
+    State(credential): State<ServiceCredential>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let presented = request.headers_mut().remove(SERVICE_TOKEN);
+    let vouched = presented.as_ref().and_then(|value| value.to_str().ok()).is_some_and(|v| credential.verifies(v));
+    if vouched
+        && let Some(address) = request
+            .headers()
+            .get(FORWARDED_FOR)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .and_then(|value| value.trim().parse::<std::net::IpAddr>().ok())
+    {
+        request.extensions_mut().insert(ForwardedClient(address));
+    }
+    next.run(request).await
+}
 
 /// Wraps `router` with the layers every process applies, outermost first: request id,
 /// access log, panic to 500, metrics, body limit. Unknown routes answer a 404 problem.

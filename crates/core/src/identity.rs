@@ -75,6 +75,8 @@ pub enum Permission {
     WriteActivities,
     /// Create, list and revoke service API keys.
     ManageServiceKeys,
+    /// Rotate the keys that sign access tokens.
+    ManageSigningKeys,
 }
 
 impl Permission {
@@ -86,7 +88,8 @@ impl Permission {
             | Permission::DeleteEvents
             | Permission::InterveneInClaims
             | Permission::WriteActivities
-            | Permission::ManageServiceKeys => &[],
+            | Permission::ManageServiceKeys
+            | Permission::ManageSigningKeys => &[],
             Permission::ReadAuditLogs => &[Auditor],
             Permission::ManageEvents => &[Operator],
             Permission::ReadAllEvents | Permission::ReadAllClaims => &[Operator, Auditor],
@@ -133,6 +136,7 @@ mod tests {
             InterveneInClaims,
             WriteActivities,
             ManageServiceKeys,
+            ManageSigningKeys,
         ];
         for permission in all {
             assert!(permission.granted_by(&[Role::Admin]), "{permission:?}");

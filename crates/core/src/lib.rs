@@ -11,6 +11,7 @@ pub mod http;
 pub mod identity;
 pub mod ids;
 pub mod json;
+pub mod jwks;
 pub mod page;
 pub mod problem;
 pub mod secret;

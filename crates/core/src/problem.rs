@@ -88,9 +88,18 @@ pub enum ApiError {
     /// 429: throttled; the client may retry after the given number of seconds.
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
+    /// 405: the path exists, but not with this method.
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
+    /// 502: an upstream service answered with something that is not a response.
+    #[error("bad gateway: {0}")]
+    BadGateway(String),
     /// 503: a dependency (storage, another service) is unreachable. The cause is logged.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// 504: an upstream service did not answer in time.
+    #[error("gateway timeout: {0}")]
+    GatewayTimeout(String),
     /// 500: a bug or an unexpected failure. The cause is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -126,7 +135,10 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -144,7 +156,10 @@ impl ApiError {
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::TooManyRequests { .. } => "RATE_LIMITED",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::BadGateway(_) => "BAD_GATEWAY",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Self::GatewayTimeout(_) => "UPSTREAM_TIMEOUT",
             Self::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -155,6 +170,8 @@ impl ApiError {
         let detail = match self {
             Self::Internal(_) => "an internal error occurred; it has been logged".to_owned(),
             Self::Unavailable(_) => "a dependency is unavailable; try again shortly".to_owned(),
+            Self::BadGateway(_) => "an upstream service failed to answer properly".to_owned(),
+            Self::GatewayTimeout(_) => "an upstream service did not answer in time".to_owned(),
             other => other.to_string(),
         };
         let errors = match self {
@@ -176,7 +193,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
             Self::Internal(cause) => tracing::error!(%cause, "request failed"),
-            Self::Unavailable(cause) => tracing::warn!(%cause, "dependency unavailable"),
+            Self::Unavailable(cause) | Self::BadGateway(cause) | Self::GatewayTimeout(cause) => {
+                tracing::warn!(%cause, "dependency unavailable")
+            }
             _ => {}
         }
         let status = self.status();

@@ -28,6 +28,38 @@ pub fn digest(secret: &str) -> String {
     Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The secret split-mode services share (`BESTOW_INTERNAL_SECRET`): the gateway presents it
+/// to vouch for the client address it forwards, events presents it to auth's internal routes.
+/// Only its digest is kept for comparison; `Debug` never shows it.
+#[derive(Clone)]
+pub struct ServiceCredential {
+    secret: std::sync::Arc<str>,
+    digest: String,
+}
+
+impl std::fmt::Debug for ServiceCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServiceCredential(<redacted>)")
+    }
+}
+
+impl ServiceCredential {
+    pub fn new(secret: &str) -> Self {
+        Self { secret: secret.into(), digest: digest(secret) }
+    }
+
+    /// The value to send in [`crate::http::SERVICE_TOKEN`].
+    pub fn presented(&self) -> &str {
+        &self.secret
+    }
+
+    /// Whether a presented value is this secret. Digests are compared, so the time taken
+    /// says nothing about how much of the secret a guess got right.
+    pub fn verifies(&self, presented: &str) -> bool {
+        digest(presented) == self.digest
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +70,13 @@ mod tests {
         assert_eq!(digest("a"), digest("a"));
         assert_ne!(digest("a"), digest("b"));
         assert_eq!(random_password(20).len(), 20);
+    }
+
+    #[test]
+    fn a_service_credential_verifies_only_its_secret_and_hides_it() {
+        let credential = ServiceCredential::new("shared-secret-value");
+        assert!(credential.verifies("shared-secret-value"));
+        assert!(!credential.verifies("shared-secret-valuE"));
+        assert!(!format!("{credential:?}").contains("shared"));
     }
 }

@@ -2,6 +2,7 @@
 
 mod audit;
 mod dto;
+pub mod internal;
 mod jwks;
 mod session;
 mod users;
@@ -31,10 +32,15 @@ impl FromRef<AuthState> for TokenVerifier {
 
 /// Every public auth route, documented.
 pub fn router(state: AuthState) -> OpenApiRouter {
-    OpenApiRouter::new()
-        .merge(session::router())
-        .merge(users::router())
-        .merge(audit::router())
-        .merge(jwks::router())
-        .with_state(state)
+    routes().with_state(state)
+}
+
+/// The OpenAPI paths of [`router`], for a process that documents auth without serving it
+/// (the split-mode gateway).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+fn routes() -> OpenApiRouter<AuthState> {
+    OpenApiRouter::new().merge(session::router()).merge(users::router()).merge(audit::router()).merge(jwks::router())
 }

@@ -24,13 +24,16 @@ pub struct TestApp {
     task: JoinHandle<anyhow::Result<()>>,
 }
 
-/// The configuration tests start from: cheap bcrypt, a known admin password.
+/// The configuration tests start from: cheap bcrypt, a known admin password, and no rate
+/// limits (every test client shares one loopback address; the limits have their own tests).
 pub fn test_config(data_dir: &TempDir) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().expect("address"),
         data_dir: data_dir.path().to_owned(),
         admin_password: Some(ADMIN_PASSWORD.to_owned()),
         bcrypt_cost: 4,
+        rate_limit_address_per_sec: 0,
+        rate_limit_user_per_sec: 0,
         ..Config::default()
     }
 }

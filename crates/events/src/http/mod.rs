@@ -44,6 +44,16 @@ impl FromRef<EventsState> for TokenVerifier {
 
 /// Every public events route, documented.
 pub fn router(state: EventsState) -> OpenApiRouter {
+    routes().with_state(state)
+}
+
+/// The OpenAPI paths of [`router`], for a process that documents events without serving
+/// them (the split-mode gateway).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+fn routes() -> OpenApiRouter<EventsState> {
     OpenApiRouter::new()
         .merge(events::router())
         .merge(rewards::router())
@@ -53,7 +63,6 @@ pub fn router(state: EventsState) -> OpenApiRouter {
         .merge(service_keys::router())
         .merge(eligibility::router())
         .merge(audit::router())
-        .with_state(state)
 }
 
 /// The `ETag` of an event version.

@@ -1,0 +1,50 @@
+//! Routes for the other services, never for clients: the gateway's route table has no entry
+//! for them, and each call must present the shared service credential.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
+use bestow_core::ApiError;
+use bestow_core::http::SERVICE_TOKEN;
+use bestow_core::secret::ServiceCredential;
+use serde::Serialize;
+
+use crate::service::AuthService;
+
+/// What events needs to know about a claimant.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserStatus {
+    id: String,
+    is_active: bool,
+}
+
+#[derive(Clone)]
+struct InternalState {
+    service: Arc<AuthService>,
+    credential: ServiceCredential,
+}
+
+/// `GET /internal/v1/users/{userId}`: whether an account exists and is active.
+pub fn router(service: Arc<AuthService>, credential: ServiceCredential) -> Router {
+    Router::new()
+        .route("/internal/v1/users/{user_id}", get(user_status))
+        .with_state(InternalState { service, credential })
+}
+
+async fn user_status(
+    State(state): State<InternalState>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> Result<Json<UserStatus>, ApiError> {
+    let presented = headers.get(SERVICE_TOKEN).and_then(|value| value.to_str().ok());
+    if !presented.is_some_and(|value| state.credential.verifies(value)) {
+        return Err(ApiError::Unauthorized("a service credential is required"));
+    }
+    let user = state.service.store().user_by_id(&user_id).await?;
+    let user = user.ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "no such user"))?;
+    Ok(Json(UserStatus { id: user.id, is_active: user.is_active }))
+}

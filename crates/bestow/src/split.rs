@@ -1,0 +1,108 @@
+//! Split mode: auth, events and the gateway as separate processes (`bestow auth`, `bestow
+//! events`, `bestow gateway`), each with its own port, configuration and storage.
+//!
+//! The boundaries are those of all-in-one mode; only the adapters change. Events asks auth
+//! about users over HTTP ([`HttpUserDirectory`]) and both events and the gateway verify
+//! tokens with auth's published keys ([`RemoteKeySet`]). The services trust the client
+//! address the gateway forwards only next to the shared service credential.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use bestow_auth::bootstrap;
+use bestow_auth::http::AuthState;
+use bestow_core::http::{Probe, ReadinessCheck, ops_router, trust_gateway};
+use bestow_core::jwks::RemoteKeySet;
+use bestow_core::token::TokenVerifier;
+use bestow_events::directory::HttpUserDirectory;
+use bestow_gateway::{Proxy, Upstreams};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::{
+    Application, announce, api_doc, build_auth, build_events, documentation, edge_layers, gateway_policy,
+};
+use crate::config::Config;
+
+/// Time allowed to fetch auth's keys or ask it about a user.
+const SERVICE_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Application {
+    /// The auth service alone: its public API, and the internal user route events calls.
+    pub async fn build_auth_service(config: &Config) -> anyhow::Result<Self> {
+        let credential = config.service_credential()?;
+        crate::app::install_metrics()?;
+        let auth = build_auth(config).await?;
+        announce(
+            bootstrap::ensure_admin(&auth.service, config.admin_password.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        let readiness = vec![auth.readiness()];
+        let internal = bestow_auth::http::internal::router(auth.service.clone(), credential.clone());
+        let state = AuthState { service: auth.service, verifier: auth.verifier };
+        let (api, openapi) =
+            OpenApiRouter::with_openapi(api_doc()).merge(bestow_auth::http::router(state)).split_for_parts();
+        let router = Router::new()
+            .merge(trust_gateway(api, credential))
+            .merge(internal)
+            .merge(documentation(openapi))
+            .merge(ops_router(readiness));
+        Self::bind(config, edge_layers(router, config)?, Vec::new()).await
+    }
+
+    /// The events service alone, asking auth (`auth_url`) about users and keys.
+    pub async fn build_events_service(config: &Config) -> anyhow::Result<Self> {
+        let credential = config.service_credential()?;
+        let auth_url = config.required("auth_url", &config.auth_url)?;
+        crate::app::install_metrics()?;
+        let keys = RemoteKeySet::new(auth_url, SERVICE_CALL_TIMEOUT).map_err(anyhow::Error::msg)?;
+        let directory =
+            HttpUserDirectory::new(auth_url, credential.clone(), SERVICE_CALL_TIMEOUT).map_err(anyhow::Error::msg)?;
+        let events = build_events(config, Arc::new(directory), TokenVerifier::new(Arc::new(keys))).await?;
+        let (api, openapi) =
+            OpenApiRouter::with_openapi(api_doc()).merge(bestow_events::http::router(events.state)).split_for_parts();
+        let router = Router::new()
+            .merge(trust_gateway(api, credential))
+            .merge(documentation(openapi))
+            .merge(ops_router(vec![events.readiness]));
+        Self::bind(config, edge_layers(router, config)?, events.background).await
+    }
+
+    /// The gateway alone: the route table, rate limits and CORS in front of auth (`auth_url`)
+    /// and events (`events_url`), reached over HTTP. It documents both services' APIs.
+    pub async fn build_gateway(config: &Config) -> anyhow::Result<Self> {
+        let credential = config.service_credential()?;
+        let upstreams = Upstreams {
+            auth: config.required("auth_url", &config.auth_url)?.to_owned(),
+            events: config.required("events_url", &config.events_url)?.to_owned(),
+        };
+        crate::app::install_metrics()?;
+        let keys = RemoteKeySet::new(&upstreams.auth, SERVICE_CALL_TIMEOUT).map_err(anyhow::Error::msg)?;
+        let policy = gateway_policy(config, TokenVerifier::new(Arc::new(keys)));
+        let readiness = vec![upstream_probe("auth", &upstreams.auth)?, upstream_probe("events", &upstreams.events)?];
+        let proxy = Proxy::new(upstreams, config.proxy_settings(), credential).map_err(anyhow::Error::msg)?;
+        let mut openapi = api_doc();
+        openapi.merge(bestow_auth::http::openapi());
+        openapi.merge(bestow_events::http::openapi());
+        let router = Router::new()
+            .merge(documentation(openapi))
+            .merge(ops_router(readiness))
+            .merge(bestow_gateway::proxied(policy, Arc::new(proxy)));
+        Self::bind(config, edge_layers(router, config)?, Vec::new()).await
+    }
+}
+
+/// A readiness check that a service answers its `/healthz`.
+fn upstream_probe(name: &'static str, base: &str) -> anyhow::Result<Arc<dyn ReadinessCheck>> {
+    let client = reqwest::Client::builder().timeout(SERVICE_CALL_TIMEOUT).build().context("cannot build a client")?;
+    let url = format!("{}/healthz", base.trim_end_matches('/'));
+    Ok(Arc::new(Probe::new(name, move || {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let response = client.get(&url).send().await.map_err(|error| error.to_string())?;
+            if response.status().is_success() { Ok(()) } else { Err(format!("answered {}", response.status())) }
+        }
+    })))
+}

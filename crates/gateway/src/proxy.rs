@@ -1,0 +1,230 @@
+//! The split-mode reverse proxy: forwards an admitted request to its service over HTTP.
+//!
+//! Header hygiene both ways: hop-by-hop headers are dropped; from the client, so is anything
+//! that could pass for identity or for our service credential (`x-bestow-*`, `x-user-*`,
+//! forwarding headers), and the gateway adds its own `x-forwarded-for` vouched for by the
+//! shared credential. The request id travels unchanged. Bodies are small JSON documents, so
+//! they are buffered (within the body limit) rather than streamed.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::response::Response;
+use bestow_core::ApiError;
+use bestow_core::http::{FORWARDED_FOR, SERVICE_TOKEN};
+use bestow_core::secret::ServiceCredential;
+
+use crate::routes::Upstream;
+
+/// Where the services listen.
+#[derive(Debug, Clone)]
+pub struct Upstreams {
+    pub auth: String,
+    pub events: String,
+}
+
+/// Limits of one proxied call.
+#[derive(Debug, Clone, Copy)]
+pub struct ProxySettings {
+    /// Time to establish a connection to a service.
+    pub connect_timeout: Duration,
+    /// Time for the whole call, answer included.
+    pub timeout: Duration,
+    /// Largest request body forwarded.
+    pub body_limit: usize,
+}
+
+/// Forwards requests to the services.
+pub struct Proxy {
+    client: reqwest::Client,
+    upstreams: Upstreams,
+    credential: ServiceCredential,
+    body_limit: usize,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy").field("upstreams", &self.upstreams).finish_non_exhaustive()
+    }
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Client headers that look like identity or forwarding information; the services ignore
+/// them, and the gateway makes sure they never see them.
+const SPOOFABLE: [&str; 11] = [
+    "x-user-id",
+    "x-user-name",
+    "x-user-role",
+    "x-user-roles",
+    "x-roles",
+    "x-forwarded-user",
+    "x-auth-request-user",
+    "x-remote-user",
+    "remote-user",
+    "x-real-ip",
+    "forwarded",
+];
+
+impl Proxy {
+    pub fn new(upstreams: Upstreams, settings: ProxySettings, credential: ServiceCredential) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.timeout)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(30))
+            // The services are addressed directly; an environment proxy must not interfere.
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|error| format!("cannot build the proxy client: {error}"))?;
+        let upstreams = Upstreams {
+            auth: upstreams.auth.trim_end_matches('/').to_owned(),
+            events: upstreams.events.trim_end_matches('/').to_owned(),
+        };
+        Ok(Self { client, upstreams, credential, body_limit: settings.body_limit })
+    }
+
+    /// Sends `request` to `upstream` and returns its answer, or the 502/503/504 that explains
+    /// why there is none.
+    pub async fn forward(
+        &self,
+        upstream: Upstream,
+        request: Request,
+        client: Option<IpAddr>,
+    ) -> Result<Response, ApiError> {
+        let (parts, body) = request.into_parts();
+        let base = match upstream {
+            Upstream::Auth => &self.upstreams.auth,
+            Upstream::Events => &self.upstreams.events,
+        };
+        let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        // The only failure left after the body limit is a client that went away mid-body.
+        let body = axum::body::to_bytes(body, self.body_limit).await.map_err(|_| ApiError::PayloadTooLarge)?;
+
+        let mut headers = forwardable(&parts.headers);
+        for name in SPOOFABLE.iter().chain([&"x-forwarded-for"]) {
+            headers.remove(*name);
+        }
+        headers.retain_bestow_free();
+        if let Ok(value) = HeaderValue::from_str(self.credential.presented()) {
+            headers.insert(SERVICE_TOKEN, value);
+        }
+        if let Some(address) = client
+            && let Ok(value) = HeaderValue::from_str(&address.to_string())
+        {
+            headers.insert(FORWARDED_FOR, value);
+        }
+
+        let answer = self
+            .client
+            .request(parts.method, format!("{base}{path}"))
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|error| classify(upstream, &error))?;
+        let status = answer.status();
+        let headers = forwardable(answer.headers());
+        let body: Bytes = answer.bytes().await.map_err(|error| classify(upstream, &error))?;
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        Ok(response)
+    }
+}
+
+/// Why there is no answer: connection refused → 503, too slow → 504, anything else → 502.
+fn classify(upstream: Upstream, error: &reqwest::Error) -> ApiError {
+    let cause = format!("{upstream:?}: {error}");
+    if error.is_timeout() {
+        ApiError::GatewayTimeout(cause)
+    } else if error.is_connect() {
+        ApiError::Unavailable(cause)
+    } else {
+        ApiError::BadGateway(cause)
+    }
+}
+
+/// `headers` without hop-by-hop headers (including those `Connection` names), `Host` and
+/// `Content-Length` (the client library sets both for the new message).
+fn forwardable(headers: &HeaderMap) -> HeaderMap {
+    let named_by_connection: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
+    let mut kept = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name_str = name.as_str();
+        let drop = HOP_BY_HOP.contains(&name_str)
+            || named_by_connection.iter().any(|named| named == name_str)
+            || *name == header::HOST
+            || *name == header::CONTENT_LENGTH;
+        if !drop {
+            kept.append(name.clone(), value.clone());
+        }
+    }
+    kept
+}
+
+/// Removal of our own namespace from client headers.
+trait RetainBestowFree {
+    fn retain_bestow_free(&mut self);
+}
+
+impl RetainBestowFree for HeaderMap {
+    fn retain_bestow_free(&mut self) {
+        let ours: Vec<HeaderName> =
+            self.keys().filter(|name| name.as_str().starts_with("x-bestow-")).cloned().collect();
+        for name in ours {
+            self.remove(name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_are_dropped() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-secret-hop"));
+        headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert(header::HOST, HeaderValue::from_static("example"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert("x-request-id", HeaderValue::from_static("abc"));
+        let kept = forwardable(&headers);
+        let names: Vec<&str> = kept.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["content-type", "x-request-id"]);
+    }
+
+    #[test]
+    fn our_namespace_is_removed_from_client_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-bestow-service-token", HeaderValue::from_static("guess"));
+        headers.insert("x-bestow-anything", HeaderValue::from_static("1"));
+        headers.insert("x-api-key", HeaderValue::from_static("k"));
+        headers.retain_bestow_free();
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key("x-api-key"));
+    }
+}
