@@ -2,8 +2,9 @@
 //!
 //! A token whose `kid` is not cached triggers one refetch (that is how a key rotation reaches
 //! the gateway and events without a restart). Refetches are single-flight and at most one per
-//! [`RemoteKeySet::MIN_REFRESH`], so a flood of tokens with made-up `kid`s cannot turn into a
-//! flood of requests to auth. When auth is unreachable, cached keys keep verifying.
+//! [`RemoteKeySet::MIN_REFRESH`]: a request that comes too soon waits for the next allowed
+//! fetch, once, so a flood of tokens with made-up `kid`s cannot turn into a flood of requests
+//! to auth. When auth is unreachable, cached keys keep verifying.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -87,18 +88,36 @@ impl RemoteKeySet {
 #[async_trait]
 impl KeySource for RemoteKeySet {
     async fn decoding_key(&self, kid: &str) -> Option<DecodingKey> {
-        if let Some(key) = self.cached(kid) {
-            return Some(key);
+        let mut waited = false;
+        loop {
+            if let Some(key) = self.cached(kid) {
+                return Some(key);
+            }
+            let mut last_fetch = self.last_fetch.lock().await;
+            // Another request may have fetched while this one waited for the lock.
+            if let Some(key) = self.cached(kid) {
+                return Some(key);
+            }
+            let wait = last_fetch.map_or(Duration::ZERO, |at| Self::MIN_REFRESH.saturating_sub(at.elapsed()));
+            if wait.is_zero() {
+                *last_fetch = Some(Instant::now());
+                return self.refresh(kid).await;
+            }
+            // Too soon after the last fetch (a rotation right after a fetch, or made-up
+            // `kid`s): wait for the next allowed fetch once, without holding the lock.
+            if waited {
+                return None;
+            }
+            drop(last_fetch);
+            tokio::time::sleep(wait).await;
+            waited = true;
         }
-        let mut last_fetch = self.last_fetch.lock().await;
-        // Another request may have fetched while this one waited for the lock.
-        if let Some(key) = self.cached(kid) {
-            return Some(key);
-        }
-        if last_fetch.is_some_and(|at| at.elapsed() < Self::MIN_REFRESH) {
-            return None;
-        }
-        *last_fetch = Some(Instant::now());
+    }
+}
+
+impl RemoteKeySet {
+    /// Fetches the key set, replaces the cache, and returns the key for `kid` if it is in it.
+    async fn refresh(&self, kid: &str) -> Option<DecodingKey> {
         match self.fetch().await {
             Ok(keys) => {
                 tracing::info!(keys = keys.len(), "fetched auth's signing keys");

@@ -15,4 +15,5 @@ mod events;
 mod granter;
 mod process;
 mod roles;
+mod split;
 mod tokens;

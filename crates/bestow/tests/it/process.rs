@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_bestow");
 
-/// A `bestow serve` child whose stdout and stderr are captured line by line.
+/// A `bestow` child (`serve`, or a split-mode service) whose stdout and stderr are captured
+/// line by line.
 pub(crate) struct ServeProcess {
     child: Child,
     lines: mpsc::Receiver<String>,
@@ -20,8 +21,13 @@ pub(crate) struct ServeProcess {
 
 impl ServeProcess {
     pub(crate) fn start(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Self {
+        Self::start_command("serve", data_dir, envs)
+    }
+
+    /// `bestow <command>` on a free loopback port (unless `envs` sets `BESTOW_LISTEN`).
+    pub(crate) fn start_command(command: &str, data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BINARY)
-            .arg("serve")
+            .arg(command)
             .env_clear()
             .env("BESTOW_LISTEN", "127.0.0.1:0")
             .env("BESTOW_DATA_DIR", data_dir)
@@ -47,6 +53,13 @@ impl ServeProcess {
         let banner = process.wait_for("bestow listening on ");
         process.base = banner.split("listening on ").nth(1).unwrap().trim().to_owned();
         process
+    }
+
+    /// A stand-in for a process that was stopped: `true` exits at once.
+    pub(crate) fn placeholder() -> Self {
+        let child = Command::new("true").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let (_, lines) = mpsc::channel();
+        Self { child, lines, seen: Vec::new(), base: String::new() }
     }
 
     /// Waits (up to 20 s) for a line containing `needle` and returns it.
