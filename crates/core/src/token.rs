@@ -84,13 +84,17 @@ impl TokenVerifier {
 
     /// Verifies `token` and returns the caller it proves.
     pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        Ok(self.verify_claims(token).await?.into())
+    }
+
+    /// Verifies `token` and returns all its claims (the expiry included).
+    pub async fn verify_claims(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Malformed);
         }
         let kid = header.kid.ok_or(TokenError::Malformed)?;
         let key = self.keys.decoding_key(&kid).await.ok_or(TokenError::UnknownKey)?;
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)?;
-        Ok(data.claims.into())
+        Ok(jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)?.claims)
     }
 }

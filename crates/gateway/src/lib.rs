@@ -9,6 +9,7 @@ pub mod policy;
 pub mod proxy;
 pub mod rate_limit;
 pub mod routes;
+pub mod verified;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -11,6 +11,7 @@ use bestow_core::token::TokenVerifier;
 
 use crate::rate_limit::{Rate, RateLimiter};
 use crate::routes::{self, Access, Resolution, Route};
+use crate::verified::VerifiedTokens;
 
 /// The header game servers send their service key in.
 pub const API_KEY: &str = "x-api-key";
@@ -26,7 +27,7 @@ pub struct Admitted {
 /// The gateway's early checks, in order: route exists, client address under its limit,
 /// token valid and allowed by the route, user under its limit.
 pub struct GatewayPolicy {
-    verifier: TokenVerifier,
+    tokens: VerifiedTokens,
     per_address: RateLimiter<IpAddr>,
     per_user: RateLimiter<String>,
 }
@@ -39,7 +40,11 @@ impl std::fmt::Debug for GatewayPolicy {
 
 impl GatewayPolicy {
     pub fn new(verifier: TokenVerifier, per_address: Rate, per_user: Rate) -> Self {
-        Self { verifier, per_address: RateLimiter::new(per_address), per_user: RateLimiter::new(per_user) }
+        Self {
+            tokens: VerifiedTokens::new(verifier),
+            per_address: RateLimiter::new(per_address),
+            per_user: RateLimiter::new(per_user),
+        }
     }
 
     /// Admits a request or answers the 404/405/401/403/429 the services would have given.
@@ -69,7 +74,7 @@ impl GatewayPolicy {
             return Ok(Admitted { route, principal: None });
         };
         let token = bearer_token(headers).ok_or(ApiError::Unauthorized("a bearer token is required"))?;
-        let principal = self.verifier.verify(token).await.map_err(|error| {
+        let principal = self.tokens.verify(token).await.map_err(|error| {
             tracing::debug!(%error, "access token refused at the gateway");
             ApiError::Unauthorized("the access token is invalid or expired")
         })?;

@@ -14,6 +14,8 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
+mod gateway;
+
 #[derive(Debug, Parser)]
 #[command(name = "bestow-bench", about = "Benchmarks of a real bestow server")]
 struct Cli {
@@ -76,6 +78,19 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Latency and throughput of the same request straight to the events process and through
+    /// the gateway (split mode, three processes), in alternating rounds.
+    Gateway {
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Seconds of each round.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Rounds per target.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
 }
 
 #[tokio::main]
@@ -87,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
             eligibility(total, player_activities, requests, clients).await
         }
         Bench::Claims { clients, players, events, seconds } => claims(clients, players, events, seconds).await,
+        Bench::Gateway { clients, seconds, rounds } => gateway::gateway(clients, seconds, rounds).await,
     }
 }
 
