@@ -15,19 +15,23 @@ use bestow_auth::http::AuthState;
 use bestow_auth::{AuthService, AuthStore, SigningKeys};
 use bestow_core::http::{Probe, ReadinessCheck, ops_router, with_common_layers};
 use bestow_core::token::TokenVerifier;
+use bestow_events::activities::ActivityStore;
 use bestow_events::activities::{ActivityIngestion, ActivityProvider, StoredActivityProvider};
 use bestow_events::claims::ClaimService;
 use bestow_events::claims::fault::FaultSwitch;
 use bestow_events::claims::recovery::run_recovery;
 use bestow_events::claims::saga::ClaimSaga;
+use bestow_events::claims::store::ClaimStore;
 use bestow_events::directory::{UserDirectory, UserState};
 use bestow_events::eligibility::EligibilityChecker;
 use bestow_events::expiry::run_expiry;
 use bestow_events::external_facts::HttpActivityProvider;
 use bestow_events::grants::ledger::LedgerGranter;
+use bestow_events::grants::ledger::LedgerStore;
 use bestow_events::grants::webhook::WebhookGranter;
 use bestow_events::grants::{RewardGranter, RoutedGranter};
 use bestow_events::http::EventsState;
+use bestow_events::service_keys::ServiceKeyStore;
 use bestow_events::service_keys::ServiceKeys;
 use bestow_events::{EventCatalog, EventStore};
 use bestow_gateway::GatewayPolicy;
@@ -222,8 +226,16 @@ pub(crate) struct EventsParts {
     pub background: Vec<JoinHandle<()>>,
 }
 
-/// Opens `event.db` in the data dir, builds the catalog, conditions and claim saga on it, and
-/// starts the expiry and recovery sweepers.
+/// Everything the events service keeps, all in one database (`event.db` or `event_db`).
+pub(crate) trait EventDatabase:
+    EventStore + ClaimStore + LedgerStore + ActivityStore + ServiceKeyStore + 'static
+{
+}
+
+impl<T: EventStore + ClaimStore + LedgerStore + ActivityStore + ServiceKeyStore + 'static> EventDatabase for T {}
+
+/// Opens the configured event database, builds the catalog, conditions and claim saga on it,
+/// and starts the expiry and recovery sweepers.
 pub(crate) async fn build_events(
     config: &Config,
     directory: Arc<dyn UserDirectory>,
@@ -232,6 +244,15 @@ pub(crate) async fn build_events(
     let data_dir = prepare_data_dir(&config.data_dir)?;
     let event_db =
         Arc::new(SqliteEventStore::open(&data_dir.join("event.db")).context("cannot open the event database")?);
+    build_events_on(config, event_db, directory, verifier)
+}
+
+fn build_events_on<S: EventDatabase>(
+    config: &Config,
+    event_db: Arc<S>,
+    directory: Arc<dyn UserDirectory>,
+    verifier: TokenVerifier,
+) -> anyhow::Result<EventsParts> {
     let event_store: Arc<dyn EventStore> = event_db.clone();
     let catalog = Arc::new(EventCatalog::new(event_store.clone()));
     let eligibility = Arc::new(EligibilityChecker::new(fact_provider(config, &event_db)?));
@@ -275,7 +296,7 @@ pub(crate) fn announce(outcome: Bootstrap) {
 
 /// Where conditions read their facts: the operator's HTTP endpoint when `facts_url` is set,
 /// else the activities game servers pushed into `event.db`.
-fn fact_provider(config: &Config, event_db: &Arc<SqliteEventStore>) -> anyhow::Result<Arc<dyn ActivityProvider>> {
+fn fact_provider<S: EventDatabase>(config: &Config, event_db: &Arc<S>) -> anyhow::Result<Arc<dyn ActivityProvider>> {
     Ok(match config.external_facts() {
         Some(settings) => Arc::new(HttpActivityProvider::new(settings).map_err(anyhow::Error::msg)?),
         None => Arc::new(StoredActivityProvider::new(event_db.clone())),
@@ -283,9 +304,9 @@ fn fact_provider(config: &Config, event_db: &Arc<SqliteEventStore>) -> anyhow::R
 }
 
 /// The claim saga and its API service, on `event.db`, with the configured granters.
-fn build_claims(
+fn build_claims<S: EventDatabase>(
     config: &Config,
-    event_db: &Arc<SqliteEventStore>,
+    event_db: &Arc<S>,
     directory: Arc<dyn UserDirectory>,
     eligibility: Arc<EligibilityChecker>,
 ) -> anyhow::Result<Arc<ClaimService>> {

@@ -27,6 +27,14 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Address the HTTP server binds.
     pub listen: SocketAddr,
+    /// `sqlite` (embedded, files in `data_dir`) or `mongodb` (`mongodb_uri`).
+    pub storage: Storage,
+    /// MongoDB connection string (a replica set: saga steps use transactions).
+    pub mongodb_uri: Option<String>,
+    /// MongoDB database of the auth service.
+    pub auth_database: String,
+    /// MongoDB database of the events service.
+    pub event_database: String,
     /// Directory holding the databases and the signing keys.
     pub data_dir: PathBuf,
     /// Password of the bootstrap `admin` on an empty store; generated and printed when unset.
@@ -104,6 +112,10 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            storage: Storage::Sqlite,
+            mongodb_uri: None,
+            auth_database: "auth_db".to_owned(),
+            event_database: "event_db".to_owned(),
             data_dir: PathBuf::from("./data"),
             admin_password: None,
             log_format: LogFormat::Text,
@@ -148,6 +160,16 @@ impl Default for Config {
 const MAX_FACTS_RETRIES: u32 = 10;
 /// First delay between fact provider attempts; doubles per retry, with jitter.
 const FACTS_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Where the services keep their data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    /// Embedded SQLite files in the data dir: zero setup.
+    Sqlite,
+    /// A MongoDB replica set: production and scale-out.
+    Mongodb,
+}
 
 /// A setting that failed to load or validate.
 #[derive(Debug, thiserror::Error)]
@@ -237,6 +259,21 @@ impl Config {
         }
         if self.internal_secret.as_ref().is_some_and(|secret| secret.len() < 16) {
             return fail("internal_secret", "must be at least 16 bytes");
+        }
+        if self.storage == Storage::Mongodb {
+            match &self.mongodb_uri {
+                Some(uri) if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") => {}
+                Some(_) => return fail("mongodb_uri", "must be a mongodb:// or mongodb+srv:// URI"),
+                None => return fail("mongodb_uri", "is required when storage is mongodb"),
+            }
+        }
+        for (key, name) in [("auth_database", &self.auth_database), ("event_database", &self.event_database)] {
+            let valid = !name.is_empty()
+                && name.len() < 64
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid {
+                return fail(key, "must be 1-63 letters, digits, '_' or '-'");
+            }
         }
         if self.upstream_connect_timeout_ms == 0 || self.upstream_timeout_ms == 0 {
             return fail("upstream_connect_timeout_ms/upstream_timeout_ms", "must be positive");
