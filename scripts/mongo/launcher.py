@@ -12,11 +12,22 @@ message passes (decoding a request, encoding a reply), and changes nothing else:
 2. Replies: cursor ids go out as int32 where the driver expects int64 (it then fails to
    decode every `find`/`aggregate` reply). They are re-encoded as int64.
 3. Replies: some error replies (and write errors) lack `code`, which the driver requires to
-   parse an error. A code is added (11000 for duplicate keys, which the adapter relies on).
+   parse an error. A code is added: 11000 for duplicate keys (the adapter relies on it), and
+   112 WriteConflict with the `TransientTransactionError` label for mongoeco's optimistic
+   commit check ("Write conflict during transaction commit"), as mongod labels a write
+   conflict in a transaction, so that the adapter's retry loop sees what it sees in
+   production. mongoeco checks conflicts engine-wide (any commit in between conflicts), so
+   parallel tests meet far more of them than a real server would.
 4. Replies: `hello` describes a standalone server, and the driver refuses transactions on a
    standalone. The reply is made to describe the primary of a one-member replica set
    (`setName`, `hosts`, `primary`, `me`), which is what production runs (ARCHITECTURE.md §3).
    mongoeco runs transactions either way; only the driver's topology check changes.
+
+5. Sessions: when a commit fails (its write-conflict check), mongoeco leaves the session's
+   transaction open with its stale snapshot, and `startTransaction` on a session whose
+   transaction is open is ignored, so every retry of the driver meets the same stale snapshot
+   (and its own earlier writes). mongod aborts a transaction whose commit fails, and a new
+   `startTransaction` (new txnNumber) replaces an open one; the patch does both.
 
 What these tests cannot prove: mongoeco is more lenient than mongod (it serialises commands,
 so it never raises WriteConflict nor labels errors `TransientTransactionError`).
@@ -33,6 +44,7 @@ from bson.int64 import Int64
 
 from mongoeco.core.bson_scalars import BsonInt32, BsonInt64
 from mongoeco.wire import proxy
+from mongoeco.wire.sessions import WireSessionStore
 
 
 # Request fields the driver sends as int64 and mongoeco wants as int.
@@ -40,6 +52,7 @@ _INT_FIELDS = ("limit", "batchSize", "skip", "ntoreturn")
 # The error code of an error reply that has none (UnknownError), unless the message says more.
 _UNKNOWN_ERROR = 8
 _DUPLICATE_KEY = 11000
+_WRITE_CONFLICT = 112
 
 
 def _plain_ints(document: dict) -> None:
@@ -53,7 +66,11 @@ def _plain_ints(document: dict) -> None:
 
 
 def _code_for(message: str) -> int:
-    return _DUPLICATE_KEY if "duplicate key" in message.lower() or "E11000" in message else _UNKNOWN_ERROR
+    if "duplicate key" in message.lower() or "E11000" in message:
+        return _DUPLICATE_KEY
+    if "write conflict" in message.lower():
+        return _WRITE_CONFLICT
+    return _UNKNOWN_ERROR
 
 
 def _fix_reply(document: dict, set_name: str, address: str) -> None:
@@ -62,6 +79,9 @@ def _fix_reply(document: dict, set_name: str, address: str) -> None:
         cursor["id"] = Int64(cursor["id"])
     if document.get("ok") in (0, 0.0) and "code" not in document:
         document["code"] = _code_for(str(document.get("errmsg", "")))
+        if document["code"] == _WRITE_CONFLICT:
+            document["codeName"] = "WriteConflict"
+            document["errorLabels"] = sorted({*document.get("errorLabels", []), "TransientTransactionError"})
     for error in document.get("writeErrors") or []:
         if isinstance(error, dict) and "code" not in error:
             error["code"] = _code_for(str(error.get("errmsg", "")))
@@ -93,6 +113,26 @@ def install_patches(set_name: str, address: str) -> None:
 
     proxy.decode_op_msg = decode_op_msg
     proxy.encode_op_msg_response = encode_op_msg_response
+
+    commit = WireSessionStore.commit_transaction
+    apply_metadata = WireSessionStore._apply_transaction_metadata
+
+    def commit_transaction(self, body):
+        try:
+            return commit(self, body)
+        except Exception:
+            session = self._require_session(body)
+            if session.transaction_active:
+                session.abort_transaction()
+            raise
+
+    def apply_transaction_metadata(session, body):
+        if body.get("startTransaction") is True and session.transaction_active:
+            session.abort_transaction()
+        return apply_metadata(session, body)
+
+    WireSessionStore.commit_transaction = commit_transaction
+    WireSessionStore._apply_transaction_metadata = staticmethod(apply_transaction_metadata)
 
 
 async def serve(port: int, set_name: str) -> None:

@@ -15,9 +15,11 @@ use serde_json::{Map, Number, Value};
 /// How long an operation waits for a reachable server before it is `Unavailable`.
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Attempts of a transaction whose failure the server labels transient (a write conflict with
-/// a concurrent transaction): the driver's documented retry loop.
-const TRANSACTION_ATTEMPTS: usize = 5;
+/// How long a transaction whose failure the server labels transient (a write conflict with a
+/// concurrent transaction) is retried: the driver's documented retry loop, bounded in time.
+const TRANSACTION_RETRY_TIME: Duration = Duration::from_secs(10);
+/// Attempts of a commit whose outcome is unknown.
+const COMMIT_ATTEMPTS: usize = 5;
 
 const DUPLICATE_KEY: i32 = 11000;
 const WRITE_CONFLICT: i32 = 112;
@@ -117,7 +119,8 @@ where
     F: for<'s> FnMut(&'s mut ClientSession) -> Attempt<'s, T>,
 {
     let mut session = client.start_session().await.map_err(map_error)?;
-    let mut attempt = 0;
+    let started = std::time::Instant::now();
+    let mut attempt: u32 = 0;
     loop {
         attempt += 1;
         session.start_transaction().await.map_err(map_error)?;
@@ -134,9 +137,12 @@ where
             }
         };
         let write_conflict = failure.driver.as_ref().and_then(error_code) == Some(WRITE_CONFLICT);
-        if attempt < TRANSACTION_ATTEMPTS && (is_transient(&failure.error, failure.driver.as_ref()) || write_conflict) {
+        let transient = is_transient(&failure.error, failure.driver.as_ref()) || write_conflict;
+        if transient && started.elapsed() < TRANSACTION_RETRY_TIME {
             tracing::debug!(attempt, "retrying a transaction after a transient failure");
-            tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
+            // Jittered backoff, so that colliding writers spread out.
+            let ceiling = 2 * u64::from(attempt.min(25));
+            tokio::time::sleep(Duration::from_millis(rand::random_range(0..=ceiling))).await;
             continue;
         }
         return Err(failure.error);
@@ -148,7 +154,7 @@ async fn commit(session: &mut ClientSession) -> Result<(), mongodb::error::Error
     loop {
         attempt += 1;
         match session.commit_transaction().await {
-            Err(error) if attempt < TRANSACTION_ATTEMPTS && error.contains_label("UnknownTransactionCommitResult") => {}
+            Err(error) if attempt < COMMIT_ATTEMPTS && error.contains_label("UnknownTransactionCommitResult") => {}
             other => return other,
         }
     }

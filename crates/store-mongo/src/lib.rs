@@ -9,8 +9,12 @@
 //! single-node one is fine). Stock moves by single conditional updates matching the reward
 //! with `$elemMatch`.
 
+mod activities;
 mod audit;
 mod auth;
+mod claims;
 mod common;
+mod events;
 
 pub use auth::{AUTH_DB, MongoAuthStore};
+pub use events::{EVENT_DB, MongoEventStore};
