@@ -170,11 +170,10 @@ async fn apply_stock(
     Ok(())
 }
 
-/// Why an insert wrote nothing.
-enum NotInserted {
-    /// The `requestId` or the claim slot is taken.
-    Duplicate,
-}
+/// Why an insert wrote nothing: the `requestId` or the claim slot is taken. A failed write
+/// aborts a transaction on the server, so this is an error of the attempt (which aborts it),
+/// told apart from the others afterwards.
+const TAKEN: &str = "requestId or claim slot";
 
 #[async_trait]
 impl ClaimStore for MongoEventStore {
@@ -186,24 +185,21 @@ impl ClaimStore for MongoEventStore {
             let (requests, events, document, event_id, stock) =
                 (self.requests.clone(), self.events.clone(), document.clone(), event_id.clone(), stock.clone());
             Box::pin(async move {
-                match requests.insert_one(document).session(&mut *session).await {
-                    Ok(_) => {}
-                    // A write error aborts the transaction: what is taken is read after it.
-                    Err(error) if is_duplicate_key(&error) => return Ok(Err(NotInserted::Duplicate)),
-                    Err(error) => return Err(error.into()),
-                }
+                requests.insert_one(document).session(&mut *session).await.map_err(tx_error(TAKEN))?;
                 apply_stock(&events, &mut *session, &event_id, &stock).await?;
-                TxResult::Ok(Ok(()))
+                TxResult::Ok(())
             })
         })
-        .await?;
+        .await;
         match outcome {
             Ok(()) => Ok(Inserted::Created),
-            // Either the request id (a replay) or the claim slot is taken.
-            Err(NotInserted::Duplicate) => match self.request(&request.request_id).await? {
+            // Either the request id (a replay) or the claim slot is taken: read which after
+            // the aborted attempt.
+            Err(StoreError::Conflict(TAKEN)) => match self.request(&request.request_id).await? {
                 Some(stored) => Ok(Inserted::Existing(Box::new(stored))),
                 None => Err(StoreError::Conflict(CONFLICT_CLAIM_SLOT)),
             },
+            Err(other) => Err(other),
         }
     }
 

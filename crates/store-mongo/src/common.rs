@@ -8,7 +8,7 @@ use bson::oid::ObjectId;
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, SecondsFormat, Utc};
 use mongodb::error::{ErrorKind, WriteFailure};
-use mongodb::options::ClientOptions;
+use mongodb::options::{ClientOptions, ReadConcern, WriteConcern};
 use mongodb::{Client, ClientSession, Collection, Database, IndexModel, SessionCursor};
 use serde_json::{Map, Number, Value};
 
@@ -123,7 +123,15 @@ where
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
-        session.start_transaction().await.map_err(map_error)?;
+        // Snapshot reads and majority writes: what a transaction read stays true until it
+        // commits (a concurrent write makes it a write conflict), and a commit survives a
+        // failover.
+        session
+            .start_transaction()
+            .read_concern(ReadConcern::snapshot())
+            .write_concern(WriteConcern::majority())
+            .await
+            .map_err(map_error)?;
         let outcome = work(&mut session).await;
         let failure = match outcome {
             Ok(value) => match commit(&mut session).await {
