@@ -1,0 +1,215 @@
+//! `event_db`: the MongoDB adapters of [`ActivityStore`] (`activities`) and
+//! [`ServiceKeyStore`] (`service_keys`), implemented by [`MongoEventStore`].
+//!
+//! `activities` is append-only and unique on `activityId`; the index on
+//! (`userId`, `type`, `occurredAt`) serves every fact query.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use bestow_core::audit::{AuditBuilder, AuditEntry};
+use bestow_core::page::PageRequest;
+use bestow_core::store::StoreError;
+use bestow_events::activities::{ActivityStore, NewActivity};
+use bestow_events::domain::evaluate::{ActivityFact, FactQuery};
+use bestow_events::service_keys::{Scope, ServiceKey, ServiceKeyStore};
+use bson::{Bson, Document, doc};
+use chrono::{DateTime, Utc};
+
+use crate::audit::audit_document;
+use crate::common::{
+    TxResult, collect, collect_session, corrupt, date, document_to_json, find_page, id_bson, in_transaction,
+    json_to_document, map_error, optional_date, read_date, read_id, read_optional_date, text, tx_error,
+};
+use crate::events::MongoEventStore;
+
+/// How often a batch is retried when a concurrent batch stored one of its ids first.
+const BATCH_ATTEMPTS: usize = 5;
+
+fn activity_document(activity: &NewActivity) -> Document {
+    doc! {
+        "_id": id_bson(&bestow_core::ids::new_object_id()),
+        "activityId": &activity.activity_id,
+        "userId": &activity.user_id,
+        "type": activity.activity_type.as_str(),
+        "occurredAt": date(activity.occurred_at),
+        "attributes": json_to_document(&activity.attributes),
+        "receivedAt": date(activity.received_at),
+    }
+}
+
+fn fact_from_document(document: &Document) -> Result<ActivityFact, StoreError> {
+    const WHAT: &str = "activity";
+    Ok(ActivityFact {
+        activity_type: text(document, "type", WHAT)?,
+        occurred_at: read_date(document, "occurredAt", WHAT)?,
+        attributes: match document.get("attributes") {
+            Some(Bson::Document(attributes)) => document_to_json(attributes),
+            _ => serde_json::Map::new(),
+        },
+    })
+}
+
+#[async_trait]
+impl ActivityStore for MongoEventStore {
+    async fn insert_batch(&self, activities: Vec<NewActivity>) -> Result<u64, StoreError> {
+        self.ready().await?;
+        // The first of repeated ids within the batch wins.
+        let mut seen = HashSet::new();
+        let unique: Vec<Document> = activities
+            .iter()
+            .filter(|activity| seen.insert(activity.activity_id.clone()))
+            .map(activity_document)
+            .collect();
+        if unique.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = seen.into_iter().collect();
+        for _ in 0..BATCH_ATTEMPTS {
+            // Inside the transaction: skip the ids stored already, insert the rest. A batch
+            // stored concurrently with the same ids makes the insert hit the unique index;
+            // the whole attempt is then repeated and skips them.
+            let outcome = in_transaction(&self.client, |session| {
+                let (collection, unique, ids) = (self.activities.clone(), unique.clone(), ids.clone());
+                Box::pin(async move {
+                    let cursor = collection
+                        .find(doc! { "activityId": { "$in": ids } })
+                        .projection(doc! { "activityId": 1 })
+                        .session(&mut *session)
+                        .await?;
+                    let stored: HashSet<String> = collect_session(cursor, &mut *session)
+                        .await?
+                        .iter()
+                        .filter_map(|document| document.get_str("activityId").ok().map(str::to_owned))
+                        .collect();
+                    let new: Vec<Document> = unique
+                        .into_iter()
+                        .filter(|document| document.get_str("activityId").is_ok_and(|id| !stored.contains(id)))
+                        .collect();
+                    let count = u64::try_from(new.len()).unwrap_or(u64::MAX);
+                    if !new.is_empty() {
+                        collection.insert_many(new).session(&mut *session).await.map_err(tx_error("activityId"))?;
+                    }
+                    TxResult::Ok(count)
+                })
+            })
+            .await;
+            match outcome {
+                Err(StoreError::Conflict("activityId")) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Unavailable("concurrent batches kept storing the same activities".into()))
+    }
+
+    async fn facts(&self, user_id: &str, query: &FactQuery) -> Result<Vec<ActivityFact>, StoreError> {
+        self.ready().await?;
+        if query.types.is_empty() {
+            return Ok(Vec::new());
+        }
+        let types: Vec<&str> = query.types.iter().map(String::as_str).collect();
+        let mut occurred = doc! { "$lt": date(query.to) };
+        if let Some(from) = query.from {
+            occurred.insert("$gte", date(from));
+        }
+        let cursor = self
+            .activities
+            .find(doc! { "userId": user_id, "type": { "$in": types }, "occurredAt": occurred })
+            .projection(doc! { "_id": 0, "type": 1, "occurredAt": 1, "attributes": 1 })
+            .await
+            .map_err(map_error)?;
+        collect(cursor).await?.iter().map(fact_from_document).collect()
+    }
+}
+
+fn key_document(key: &ServiceKey) -> Document {
+    doc! {
+        "_id": id_bson(&key.id),
+        "name": &key.name,
+        "scopes": key.scopes.iter().map(|s| Bson::String(s.as_str().to_owned())).collect::<Vec<_>>(),
+        "secretDigest": &key.secret_digest,
+        "createdAt": date(key.created_at),
+        "createdBy": &key.created_by,
+        "revokedAt": optional_date(key.revoked_at),
+    }
+}
+
+fn key_from_document(document: &Document) -> Result<ServiceKey, StoreError> {
+    const WHAT: &str = "service key";
+    let scopes = document
+        .get_array("scopes")
+        .map_err(|e| corrupt(WHAT, e))?
+        .iter()
+        .map(|scope| scope.as_str().unwrap_or_default().parse::<Scope>().map_err(|e| corrupt(WHAT, e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ServiceKey {
+        id: read_id(document, WHAT)?,
+        name: text(document, "name", WHAT)?,
+        scopes,
+        secret_digest: text(document, "secretDigest", WHAT)?,
+        created_at: read_date(document, "createdAt", WHAT)?,
+        created_by: text(document, "createdBy", WHAT)?,
+        revoked_at: read_optional_date(document, "revokedAt", WHAT)?,
+    })
+}
+
+#[async_trait]
+impl ServiceKeyStore for MongoEventStore {
+    async fn insert_service_key(&self, key: &ServiceKey, audit: &AuditEntry) -> Result<(), StoreError> {
+        self.ready().await?;
+        let (key, audit) = (key_document(key), audit_document(audit));
+        in_transaction(&self.client, |session| {
+            let (keys, logs, key, audit) = (self.keys.clone(), self.audit.clone(), key.clone(), audit.clone());
+            Box::pin(async move {
+                keys.insert_one(key).session(&mut *session).await.map_err(tx_error("secretDigest"))?;
+                logs.insert_one(audit).session(&mut *session).await?;
+                TxResult::Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn list_service_keys(&self, page: PageRequest) -> Result<(Vec<ServiceKey>, u64), StoreError> {
+        self.ready().await?;
+        let (documents, total) = find_page(&self.keys, doc! {}, doc! { "createdAt": -1, "_id": -1 }, page).await?;
+        Ok((documents.iter().map(key_from_document).collect::<Result<_, _>>()?, total))
+    }
+
+    async fn service_key_by_digest(&self, digest: &str) -> Result<Option<ServiceKey>, StoreError> {
+        self.ready().await?;
+        let found = self.keys.find_one(doc! { "secretDigest": digest }).await.map_err(map_error)?;
+        found.as_ref().map(key_from_document).transpose()
+    }
+
+    async fn revoke_service_key(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        audit: AuditBuilder<ServiceKey>,
+    ) -> Result<ServiceKey, StoreError> {
+        self.ready().await?;
+        let id = id_bson(id);
+        in_transaction(&self.client, |session| {
+            let (keys, logs, id, audit) = (self.keys.clone(), self.audit.clone(), id.clone(), audit.clone());
+            Box::pin(async move {
+                let found = keys.find_one(doc! { "_id": id.clone() }).session(&mut *session).await?;
+                let before = key_from_document(&found.ok_or(StoreError::NotFound)?)?;
+                if before.revoked_at.is_some() {
+                    return Ok(before);
+                }
+                let written = keys
+                    .update_one(doc! { "_id": id, "revokedAt": Bson::Null }, doc! { "$set": { "revokedAt": date(at) } })
+                    .session(&mut *session)
+                    .await?;
+                if written.matched_count == 0 {
+                    // Revoked concurrently since the read: the first revocation stands.
+                    return Err(StoreError::Conflict("revokedAt").into());
+                }
+                let after = ServiceKey { revoked_at: Some(at), ..before.clone() };
+                logs.insert_one(audit_document(&audit(&before, &after))).session(&mut *session).await?;
+                TxResult::Ok(after)
+            })
+        })
+        .await
+    }
+}

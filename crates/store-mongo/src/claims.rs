@@ -1,0 +1,425 @@
+//! `event_db`: the MongoDB adapter of [`ClaimStore`] and [`LedgerStore`].
+//!
+//! A request is one `user_reward_requests` document with the seed's field names and types
+//! (`_id` and `eventId` ObjectIds, dates as Dates, `rewardsToProcess[].rewardDefinition` the
+//! event's reward as embedded in `events`), plus the saga's bookkeeping (`claimSlot`, lease,
+//! retry schedule, `history`, `version`). `claimSlot` is present only while the request holds
+//! the slot, and a partial unique index on it decides "one claim per player and event".
+//! Commits are compare-and-set on `version`, `status` and `leaseOwner`, in one transaction
+//! with their stock changes and audit entry.
+
+use async_trait::async_trait;
+use bestow_core::audit::AuditEntry;
+use bestow_core::page::PageRequest;
+use bestow_core::store::StoreError;
+use bestow_events::claims::store::{
+    CONFLICT_CLAIM_SLOT, CONFLICT_STOCK, CONFLICT_VERSION, ClaimFilter, ClaimStore, Inserted, StockChange,
+};
+use bestow_events::domain::reward::{RewardType, parse_details};
+use bestow_events::domain::saga::{ClaimRequest, ClaimStatus};
+use bestow_events::grants::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
+use bson::{Bson, Document, doc};
+use chrono::{DateTime, Utc};
+use mongodb::options::{IndexOptions, ReturnDocument};
+use mongodb::{ClientSession, Collection, IndexModel};
+use serde_json::Value;
+
+use crate::audit::audit_document;
+use crate::common::{
+    TxResult, bson_to_json, collect, corrupt, date, document_to_json, each_in_array, find_page, id_bson,
+    in_transaction, is_duplicate_key, json_to_bson, map_error, read_date, text, text_to_date, text_to_id, tx_error,
+};
+use crate::events::{MongoEventStore, event_in, index};
+
+const WHAT: &str = "claim";
+
+pub(crate) fn request_indexes() -> Vec<IndexModel> {
+    let slot = IndexOptions::builder()
+        .name("user_reward_requests_claimSlot".to_owned())
+        .unique(true)
+        .partial_filter_expression(doc! { "claimSlot": { "$type": "string" } })
+        .build();
+    vec![
+        index(doc! { "requestId": 1 }, "user_reward_requests_requestId", true),
+        IndexModel::builder().keys(doc! { "claimSlot": 1 }).options(slot).build(),
+        index(doc! { "userId": 1, "createdAt": -1 }, "user_reward_requests_user", false),
+        index(doc! { "eventId": 1, "createdAt": -1 }, "user_reward_requests_event", false),
+        index(doc! { "status": 1, "createdAt": -1 }, "user_reward_requests_status", false),
+        index(doc! { "status": 1, "updatedAt": 1 }, "user_reward_requests_due", false),
+    ]
+}
+
+/// Statuses the saga still works on.
+fn non_final() -> Vec<&'static str> {
+    ClaimStatus::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str()).collect()
+}
+
+/// The stored document of a request.
+fn request_document(request: &ClaimRequest) -> Result<Document, StoreError> {
+    let Value::Object(members) = serde_json::to_value(request).map_err(|e| corrupt(WHAT, e))? else {
+        return Err(corrupt(WHAT, "a request is not a JSON object"));
+    };
+    let mut document = doc! { "_id": id_bson(&request.id) };
+    for (key, value) in &members {
+        match key.as_str() {
+            "id" => {}
+            // Absent while the slot is free: the partial unique index only sees held slots.
+            "claimSlot" if value.is_null() => {}
+            "rewardsToProcess" => {
+                let rewards = request
+                    .rewards_to_process
+                    .iter()
+                    .zip(value.as_array().into_iter().flatten())
+                    .map(|(reward, json)| {
+                        let mut item = match json_to_bson(json) {
+                            Bson::Document(item) => item,
+                            _ => Document::new(),
+                        };
+                        item.insert("rewardDefinition", crate::events::reward_document(&reward.reward_definition));
+                        Bson::Document(item)
+                    })
+                    .collect::<Vec<_>>();
+                document.insert(key, rewards);
+            }
+            _ => {
+                document.insert(key, json_to_bson(value));
+            }
+        }
+    }
+    text_to_id(&mut document, "eventId");
+    for key in ["createdAt", "updatedAt", "claimedAt", "leaseExpiresAt", "nextAttemptAt"] {
+        text_to_date(&mut document, key);
+    }
+    if let Some(Bson::Document(snapshot)) = document.get_mut("eventSnapshot") {
+        text_to_date(snapshot, "startDate");
+        text_to_date(snapshot, "endDate");
+    }
+    each_in_array(&mut document, "compensatingActionsLog", |action| text_to_date(action, "timestamp"));
+    each_in_array(&mut document, "history", |entry| text_to_date(entry, "at"));
+    Ok(document)
+}
+
+fn request_from_document(document: &Document) -> Result<ClaimRequest, StoreError> {
+    let mut json = document_to_json(document);
+    if let Some(id) = json.remove("_id") {
+        json.insert("id".to_owned(), id);
+    }
+    serde_json::from_value(Value::Object(json)).map_err(|e| corrupt(WHAT, e))
+}
+
+/// Compare-and-set filter: the stored request is still `expected`.
+fn unchanged(expected: &ClaimRequest) -> Document {
+    doc! {
+        "requestId": &expected.request_id,
+        "version": expected.version,
+        "status": expected.status.as_str(),
+        "leaseOwner": expected.lease_owner.as_ref().map_or(Bson::Null, |owner| Bson::String(owner.clone())),
+    }
+}
+
+/// Applies stock changes inside `session`: each one conditional update of the reward matched
+/// with `$elemMatch`. A reservation that finds too little stock fails the whole transaction.
+async fn apply_stock(
+    events: &Collection<Document>,
+    session: &mut ClientSession,
+    event_id: &str,
+    changes: &[StockChange],
+) -> TxResult<()> {
+    for change in changes {
+        let reward_id = id_bson(&change.reward_id);
+        let matched = if change.delta < 0 {
+            let units = -change.delta;
+            let filter = doc! {
+                "_id": id_bson(event_id),
+                "rewards": { "$elemMatch": { "rewardId": reward_id, "remainingStock": { "$gte": units } } },
+            };
+            let update = doc! { "$inc": { "rewards.$.remainingStock": change.delta } };
+            events.update_one(filter, update).session(&mut *session).await?.matched_count
+        } else {
+            // A return never lifts `remainingStock` above `totalStock`: the update is
+            // conditional on the total read in this transaction.
+            let event = event_in(events, &mut *session, event_id).await?;
+            let total =
+                event.as_ref().and_then(|e| e.reward(&change.reward_id)).and_then(|r| r.reward().stock().total_stock());
+            match total {
+                None => 0,
+                Some(total) => {
+                    let filter = doc! {
+                        "_id": id_bson(event_id),
+                        "rewards": { "$elemMatch": {
+                            "rewardId": reward_id,
+                            "totalStock": total,
+                            "remainingStock": { "$lte": total - change.delta },
+                        } },
+                    };
+                    let update = doc! { "$inc": { "rewards.$.remainingStock": change.delta } };
+                    events.update_one(filter, update).session(&mut *session).await?.matched_count
+                }
+            }
+        };
+        if matched == 0 {
+            return Err(if change.delta < 0 {
+                StoreError::Conflict(CONFLICT_STOCK)
+            } else {
+                // Returning more than was taken would break the stock invariant: refuse loudly.
+                StoreError::Unavailable(format!("stock return of {} exceeds totalStock", change.reward_id))
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Why an insert wrote nothing: the `requestId` or the claim slot is taken. A failed write
+/// aborts a transaction on the server, so this is an error of the attempt (which aborts it),
+/// told apart from the others afterwards.
+const TAKEN: &str = "requestId or claim slot";
+
+#[async_trait]
+impl ClaimStore for MongoEventStore {
+    async fn insert_request(&self, request: &ClaimRequest, stock: &[StockChange]) -> Result<Inserted, StoreError> {
+        self.ready().await?;
+        let document = request_document(request)?;
+        let (event_id, stock) = (request.event_id.clone(), stock.to_vec());
+        let outcome = in_transaction(&self.client, |session| {
+            let (requests, events, document, event_id, stock) =
+                (self.requests.clone(), self.events.clone(), document.clone(), event_id.clone(), stock.clone());
+            Box::pin(async move {
+                requests.insert_one(document).session(&mut *session).await.map_err(tx_error(TAKEN))?;
+                apply_stock(&events, &mut *session, &event_id, &stock).await?;
+                TxResult::Ok(())
+            })
+        })
+        .await;
+        match outcome {
+            Ok(()) => Ok(Inserted::Created),
+            // Either the request id (a replay) or the claim slot is taken: read which after
+            // the aborted attempt.
+            Err(StoreError::Conflict(TAKEN)) => match self.request(&request.request_id).await? {
+                Some(stored) => Ok(Inserted::Existing(Box::new(stored))),
+                None => Err(StoreError::Conflict(CONFLICT_CLAIM_SLOT)),
+            },
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn request(&self, request_id: &str) -> Result<Option<ClaimRequest>, StoreError> {
+        self.ready().await?;
+        let found = self.requests.find_one(doc! { "requestId": request_id }).await.map_err(map_error)?;
+        found.as_ref().map(request_from_document).transpose()
+    }
+
+    async fn list_requests(
+        &self,
+        filter: &ClaimFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<ClaimRequest>, u64), StoreError> {
+        self.ready().await?;
+        let mut query = Document::new();
+        if let Some(user) = &filter.user_id {
+            query.insert("userId", user);
+        }
+        if let Some(event) = &filter.event_id {
+            query.insert("eventId", id_bson(event));
+        }
+        if let Some(status) = filter.status {
+            query.insert("status", status.as_str());
+        }
+        let mut created = Document::new();
+        if let Some(from) = filter.from {
+            created.insert("$gte", date(from));
+        }
+        if let Some(to) = filter.to {
+            created.insert("$lt", date(to));
+        }
+        if !created.is_empty() {
+            query.insert("createdAt", created);
+        }
+        let (documents, total) = find_page(&self.requests, query, doc! { "createdAt": -1, "_id": -1 }, page).await?;
+        Ok((documents.iter().map(request_from_document).collect::<Result<_, _>>()?, total))
+    }
+
+    async fn acquire_lease(
+        &self,
+        request_id: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ClaimRequest>, StoreError> {
+        self.ready().await?;
+        // One conditional update: non-final, lease free or expired, next attempt due.
+        let filter = doc! {
+            "requestId": request_id,
+            "status": { "$in": non_final() },
+            "$and": [
+                { "$or": [ { "leaseExpiresAt": Bson::Null }, { "leaseExpiresAt": { "$lte": date(now) } } ] },
+                { "$or": [ { "nextAttemptAt": Bson::Null }, { "nextAttemptAt": { "$lte": date(now) } } ] },
+            ],
+        };
+        let update = doc! {
+            "$set": { "leaseOwner": owner, "leaseExpiresAt": date(until), "nextAttemptAt": Bson::Null },
+            "$inc": { "version": 1_i64 },
+        };
+        let before = self
+            .requests
+            .find_one_and_update(filter, update)
+            .return_document(ReturnDocument::Before)
+            .await
+            .map_err(map_error)?;
+        let Some(before) = before else { return Ok(None) };
+        let mut request = request_from_document(&before)?;
+        if let Some(previous) = &request.lease_owner {
+            tracing::warn!(request_id, previous, "taking over a claim whose lease expired");
+        }
+        request.lease_owner = Some(owner.to_owned());
+        request.lease_expires_at = Some(until);
+        request.next_attempt_at = None;
+        request.version += 1;
+        Ok(Some(request))
+    }
+
+    async fn commit(
+        &self,
+        current: &ClaimRequest,
+        next: &ClaimRequest,
+        stock: &[StockChange],
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
+        self.ready().await?;
+        let (filter, document) = (unchanged(current), request_document(next)?);
+        let (event_id, stock, audit) = (next.event_id.clone(), stock.to_vec(), audit.map(audit_document));
+        in_transaction(&self.client, |session| {
+            let (requests, events, logs) = (self.requests.clone(), self.events.clone(), self.audit.clone());
+            let (filter, document, event_id, stock, audit) =
+                (filter.clone(), document.clone(), event_id.clone(), stock.clone(), audit.clone());
+            Box::pin(async move {
+                // The request first: a taken claim slot is reported before a lack of stock.
+                let replaced = requests
+                    .replace_one(filter, document)
+                    .session(&mut *session)
+                    .await
+                    .map_err(tx_error(CONFLICT_CLAIM_SLOT))?;
+                if replaced.matched_count == 0 {
+                    return Err(StoreError::Conflict(CONFLICT_VERSION).into());
+                }
+                apply_stock(&events, &mut *session, &event_id, &stock).await?;
+                if let Some(entry) = audit {
+                    logs.insert_one(entry).session(&mut *session).await?;
+                }
+                TxResult::Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn due_requests(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.ready().await?;
+        let filter = doc! {
+            "status": { "$in": non_final() },
+            "$and": [
+                { "$or": [ { "leaseExpiresAt": Bson::Null }, { "leaseExpiresAt": { "$lte": date(now) } } ] },
+                { "$or": [ { "nextAttemptAt": Bson::Null }, { "nextAttemptAt": { "$lte": date(now) } } ] },
+            ],
+        };
+        let cursor = self
+            .requests
+            .find(filter)
+            .sort(doc! { "updatedAt": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .projection(doc! { "requestId": 1 })
+            .await
+            .map_err(map_error)?;
+        collect(cursor).await?.iter().map(|document| text(document, "requestId", WHAT)).collect()
+    }
+
+    async fn count_by_status(&self, status: ClaimStatus) -> Result<u64, StoreError> {
+        self.ready().await?;
+        self.requests.count_documents(doc! { "status": status.as_str() }).await.map_err(map_error)
+    }
+}
+
+fn ledger_document(entry: &LedgerEntry) -> Result<Document, StoreError> {
+    let details = serde_json::to_value(&entry.details).map_err(|e| corrupt("ledger", e))?;
+    Ok(doc! {
+        "grantKey": &entry.grant_key,
+        "userId": &entry.user_id,
+        "requestId": &entry.request_id,
+        "eventId": id_bson(&entry.event_id),
+        "rewardId": id_bson(&entry.reward_id),
+        "rewardName": &entry.reward_name,
+        "rewardType": entry.details.reward_type().as_str(),
+        "details": json_to_bson(&details),
+        "quantity": entry.quantity,
+        "grantedAt": date(entry.granted_at),
+        "revokedAt": Bson::Null,
+    })
+}
+
+fn ledger_from_document(document: &Document) -> Result<LedgerEntry, StoreError> {
+    const WHAT: &str = "ledger";
+    let id = |key: &str| document.get(key).and_then(crate::common::id_text).ok_or_else(|| corrupt(WHAT, key));
+    let reward_type = text(document, "rewardType", WHAT)?.parse::<RewardType>().map_err(|e| corrupt(WHAT, e))?;
+    let details = bson_to_json(document.get("details").unwrap_or(&Bson::Null));
+    let details = parse_details(reward_type, &details, "").map_err(|_| corrupt(WHAT, "bad reward details"))?;
+    Ok(LedgerEntry {
+        grant_key: text(document, "grantKey", WHAT)?,
+        request_id: text(document, "requestId", WHAT)?,
+        user_id: text(document, "userId", WHAT)?,
+        event_id: id("eventId")?,
+        reward_id: id("rewardId")?,
+        reward_name: text(document, "rewardName", WHAT)?,
+        details,
+        quantity: match document.get("quantity") {
+            Some(Bson::Int64(quantity)) => *quantity,
+            Some(Bson::Int32(quantity)) => i64::from(*quantity),
+            _ => return Err(corrupt(WHAT, "quantity")),
+        },
+        granted_at: read_date(document, "grantedAt", WHAT)?,
+    })
+}
+
+#[async_trait]
+impl LedgerStore for MongoEventStore {
+    async fn record_grant(&self, entry: &LedgerEntry) -> Result<LedgerGrant, StoreError> {
+        self.ready().await?;
+        match self.ledger.insert_one(ledger_document(entry)?).await {
+            Ok(_) => return Ok(LedgerGrant::Granted),
+            Err(error) if is_duplicate_key(&error) => {}
+            Err(error) => return Err(map_error(error)),
+        }
+        let stored = self.ledger.find_one(doc! { "grantKey": &entry.grant_key }).await.map_err(map_error)?;
+        let revoked = stored.is_some_and(|document| !matches!(document.get("revokedAt"), None | Some(Bson::Null)));
+        Ok(if revoked { LedgerGrant::Revoked } else { LedgerGrant::AlreadyGranted })
+    }
+
+    async fn record_revoke(&self, grant_key: &str, user_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.ready().await?;
+        // Marks a live grant revoked, or inserts a tombstone if the grant never arrived. When
+        // the key is revoked already the filter matches nothing and the upsert's insert hits
+        // the unique key: nothing to do.
+        let written = self
+            .ledger
+            .update_one(
+                doc! { "grantKey": grant_key, "revokedAt": Bson::Null },
+                doc! { "$set": { "revokedAt": date(at) }, "$setOnInsert": { "userId": user_id } },
+            )
+            .upsert(true)
+            .await;
+        match written {
+            Ok(_) => Ok(()),
+            Err(error) if is_duplicate_key(&error) => Ok(()),
+            Err(error) => Err(map_error(error)),
+        }
+    }
+
+    async fn entries(&self, user_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.ready().await?;
+        let cursor = self
+            .ledger
+            .find(doc! { "userId": user_id, "revokedAt": Bson::Null, "grantedAt": { "$ne": Bson::Null } })
+            .sort(doc! { "grantedAt": 1 })
+            .await
+            .map_err(map_error)?;
+        collect(cursor).await?.iter().map(ledger_from_document).collect()
+    }
+}

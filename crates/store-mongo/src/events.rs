@@ -1,0 +1,476 @@
+//! `event_db`: the MongoDB adapter of [`EventStore`], and [`MongoEventStore`], which also
+//! implements the claim, ledger, activity and service-key ports on the same database.
+//!
+//! Rewards are embedded in the event document as the seed has them. Stock counters move only
+//! by conditional updates that match the reward with `$elemMatch` (two dotted conditions could
+//! match different elements) and `$inc` it through the positional operator; an operator's edit
+//! rewrites the rewards array only if the counters it carries over are still the stored ones.
+
+use async_trait::async_trait;
+use bestow_core::audit::{AuditBuilder, AuditEntry, AuditQuery};
+use bestow_core::page::PageRequest;
+use bestow_core::store::StoreError;
+use bestow_events::domain::condition::Condition;
+use bestow_events::domain::event::{Event, GrantPolicy};
+use bestow_events::domain::lifecycle::EventStatus;
+use bestow_events::domain::reward::RewardDefinition;
+use bestow_events::store::{EventFilter, EventSortKey, EventStore};
+use bestow_events::view::RewardView;
+use bson::{Bson, Document, doc};
+use chrono::{DateTime, Utc};
+use mongodb::options::{IndexOptions, ReturnDocument};
+use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::audit::{AUDIT_LOGS, audit_document, audit_indexes, list_audit};
+use crate::common::{
+    TxResult, bson_to_json, collect_session, corrupt, create_indexes, date, escape_regex, find_page, id_bson,
+    in_transaction, json_to_bson, json_to_document, map_error, read_date, read_id, text,
+};
+
+pub(crate) const EVENTS: &str = "events";
+pub(crate) const USER_REWARD_REQUESTS: &str = "user_reward_requests";
+pub(crate) const REWARD_LEDGER: &str = "reward_ledger";
+pub(crate) const ACTIVITIES: &str = "activities";
+pub(crate) const SERVICE_KEYS: &str = "service_keys";
+/// Default name of the event database.
+pub const EVENT_DB: &str = "event_db";
+
+/// How often an edit is retried when a claim moved a counter between its read and its write.
+const EDIT_ATTEMPTS: usize = 10;
+
+/// The event store on MongoDB: events, claims, the ledger, activities and service keys.
+#[derive(Clone)]
+pub struct MongoEventStore {
+    pub(crate) client: Client,
+    pub(crate) db: Database,
+    pub(crate) events: Collection<Document>,
+    pub(crate) requests: Collection<Document>,
+    pub(crate) ledger: Collection<Document>,
+    pub(crate) activities: Collection<Document>,
+    pub(crate) keys: Collection<Document>,
+    pub(crate) audit: Collection<Document>,
+    indexes: std::sync::Arc<OnceCell<()>>,
+}
+
+impl std::fmt::Debug for MongoEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoEventStore").field("db", &self.db.name()).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
+    let options = IndexOptions::builder().name(name.to_owned()).unique(unique.then_some(true)).build();
+    IndexModel::builder().keys(keys).options(options).build()
+}
+
+impl MongoEventStore {
+    /// A store on database `db_name` at `uri`. The connection is lazy: a server that is down
+    /// now fails the first operations (`Unavailable`), not this call. Indexes are created now
+    /// if the server answers, otherwise before the first operation that reaches it.
+    pub async fn connect(uri: &str, db_name: &str) -> Result<Self, StoreError> {
+        let client = crate::common::client(uri).await?;
+        let db = client.database(db_name);
+        let store = Self {
+            events: db.collection(EVENTS),
+            requests: db.collection(USER_REWARD_REQUESTS),
+            ledger: db.collection(REWARD_LEDGER),
+            activities: db.collection(ACTIVITIES),
+            keys: db.collection(SERVICE_KEYS),
+            audit: db.collection(AUDIT_LOGS),
+            client,
+            db,
+            indexes: std::sync::Arc::new(OnceCell::new()),
+        };
+        if let Err(error) = store.ready().await {
+            tracing::warn!(%error, "event_db indexes not created yet; retrying on first use");
+        }
+        Ok(store)
+    }
+
+    /// Creates the indexes once (idempotent on the server as well).
+    pub(crate) async fn ready(&self) -> Result<(), StoreError> {
+        self.indexes
+            .get_or_try_init(|| async {
+                create_indexes(
+                    &self.db,
+                    EVENTS,
+                    vec![
+                        index(doc! { "status": 1, "endDate": 1 }, "events_status_endDate", false),
+                        index(doc! { "startDate": 1, "_id": 1 }, "events_startDate", false),
+                        index(doc! { "createdAt": 1, "_id": 1 }, "events_createdAt", false),
+                    ],
+                )
+                .await?;
+                create_indexes(&self.db, USER_REWARD_REQUESTS, crate::claims::request_indexes()).await?;
+                create_indexes(
+                    &self.db,
+                    REWARD_LEDGER,
+                    vec![
+                        index(doc! { "grantKey": 1 }, "reward_ledger_grantKey", true),
+                        index(doc! { "userId": 1, "grantedAt": 1 }, "reward_ledger_user", false),
+                    ],
+                )
+                .await?;
+                create_indexes(
+                    &self.db,
+                    ACTIVITIES,
+                    vec![
+                        index(doc! { "activityId": 1 }, "activities_activityId", true),
+                        index(
+                            doc! { "userId": 1, "type": 1, "occurredAt": 1 },
+                            "activities_user_type_occurredAt",
+                            false,
+                        ),
+                    ],
+                )
+                .await?;
+                create_indexes(
+                    &self.db,
+                    SERVICE_KEYS,
+                    vec![
+                        index(doc! { "secretDigest": 1 }, "service_keys_secretDigest", true),
+                        index(doc! { "createdAt": -1, "_id": -1 }, "service_keys_createdAt", false),
+                    ],
+                )
+                .await?;
+                create_indexes(&self.db, AUDIT_LOGS, audit_indexes()).await
+            })
+            .await
+            .map(drop)
+    }
+}
+
+/// A reward as embedded in `events.rewards` (and copied into claims): the seed's fields,
+/// `rewardId` an ObjectId, `totalStock`/`remainingStock` null when unlimited.
+pub(crate) fn reward_document(reward: &RewardDefinition) -> Document {
+    let view = RewardView::from(reward);
+    let details = match &view.details {
+        Value::Object(members) => Bson::Document(json_to_document(members)),
+        other => json_to_bson(other),
+    };
+    doc! {
+        "rewardId": id_bson(&view.reward_id),
+        "rewardType": view.reward_type,
+        "rewardName": view.reward_name,
+        "details": details,
+        "quantityPerUser": view.quantity_per_user,
+        "totalStock": view.total_stock.map_or(Bson::Null, Bson::Int64),
+        "remainingStock": view.remaining_stock.map_or(Bson::Null, Bson::Int64),
+    }
+}
+
+pub(crate) fn reward_from_bson(value: &Bson) -> Result<RewardDefinition, StoreError> {
+    serde_json::from_value(bson_to_json(value)).map_err(|e| corrupt("reward", e))
+}
+
+fn grant_policy_text(policy: GrantPolicy) -> String {
+    serde_json::to_value(policy).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn conditions_bson(event: &Event) -> Bson {
+    event.conditions.as_ref().and_then(|c| serde_json::to_value(c).ok()).map_or(Bson::Null, |v| json_to_bson(&v))
+}
+
+/// The fields an edit writes (everything but `_id`, `rewards`, `createdBy`, `createdAt`).
+fn editable_fields(event: &Event) -> Document {
+    doc! {
+        "eventName": &event.event_name,
+        "description": &event.description,
+        "startDate": date(event.start_date),
+        "endDate": date(event.end_date),
+        "conditions": conditions_bson(event),
+        "status": event.status.as_str(),
+        "updatedAt": date(event.updated_at),
+        "timezone": event.timezone.name(),
+        "grantPolicy": grant_policy_text(event.grant_policy),
+        "version": event.version,
+    }
+}
+
+fn event_document(event: &Event) -> Document {
+    let mut document = doc! { "_id": id_bson(&event.id) };
+    document.extend(editable_fields(event));
+    document.insert("rewards", event.rewards.iter().map(|r| Bson::Document(reward_document(r))).collect::<Vec<_>>());
+    document.insert("createdBy", &event.created_by);
+    document.insert("createdAt", date(event.created_at));
+    document
+}
+
+pub(crate) fn event_from_document(document: &Document) -> Result<Event, StoreError> {
+    const WHAT: &str = "event";
+    let conditions = match document.get("conditions") {
+        None | Some(Bson::Null) => None,
+        Some(value) => Some(serde_json::from_value::<Condition>(bson_to_json(value)).map_err(|e| corrupt(WHAT, e))?),
+    };
+    let rewards = document
+        .get_array("rewards")
+        .map_err(|e| corrupt(WHAT, e))?
+        .iter()
+        .map(reward_from_bson)
+        .collect::<Result<Vec<_>, _>>()?;
+    let status = text(document, "status", WHAT)?;
+    let grant_policy = text(document, "grantPolicy", WHAT)?;
+    Ok(Event {
+        id: read_id(document, WHAT)?,
+        event_name: text(document, "eventName", WHAT)?,
+        description: text(document, "description", WHAT)?,
+        start_date: read_date(document, "startDate", WHAT)?,
+        end_date: read_date(document, "endDate", WHAT)?,
+        conditions,
+        status: status.parse::<EventStatus>().map_err(|e| corrupt(WHAT, e))?,
+        rewards,
+        created_by: text(document, "createdBy", WHAT)?,
+        created_at: read_date(document, "createdAt", WHAT)?,
+        updated_at: read_date(document, "updatedAt", WHAT)?,
+        timezone: text(document, "timezone", WHAT)?.parse().map_err(|e| corrupt(WHAT, e))?,
+        grant_policy: serde_json::from_value::<GrantPolicy>(Value::String(grant_policy))
+            .map_err(|e| corrupt(WHAT, e))?,
+        version: match document.get("version") {
+            Some(Bson::Int64(version)) => *version,
+            Some(Bson::Int32(version)) => i64::from(*version),
+            _ => return Err(corrupt(WHAT, "missing `version`")),
+        },
+    })
+}
+
+/// Reads an event inside `session`.
+pub(crate) async fn event_in(
+    events: &Collection<Document>,
+    session: &mut ClientSession,
+    id: &str,
+) -> TxResult<Option<Event>> {
+    let found = events.find_one(doc! { "_id": id_bson(id) }).session(session).await?;
+    Ok(found.as_ref().map(event_from_document).transpose()?)
+}
+
+/// The rewards array an edit writes: `event`'s rewards, with the stored counters of the
+/// rewards that already exist unless the stored event is still DRAFT; and the `$elemMatch`
+/// conditions that those carried-over counters are still the stored ones.
+fn edited_rewards(stored: &Event, event: &Event) -> (Vec<Bson>, Vec<Document>) {
+    let was_draft = stored.status == EventStatus::Draft;
+    let mut rewards = Vec::with_capacity(event.rewards.len());
+    let mut unchanged = Vec::new();
+    for reward in &event.rewards {
+        let mut document = reward_document(reward);
+        if let Some(kept) = stored.reward(reward.reward_id().as_str()).filter(|_| !was_draft) {
+            let kept = reward_document(kept);
+            for key in ["totalStock", "remainingStock"] {
+                document.insert(key, kept.get(key).cloned().unwrap_or(Bson::Null));
+            }
+            unchanged.push(doc! { "rewards": { "$elemMatch": {
+                "rewardId": kept.get("rewardId").cloned().unwrap_or(Bson::Null),
+                "totalStock": kept.get("totalStock").cloned().unwrap_or(Bson::Null),
+                "remainingStock": kept.get("remainingStock").cloned().unwrap_or(Bson::Null),
+            } } });
+        }
+        rewards.push(Bson::Document(document));
+    }
+    (rewards, unchanged)
+}
+
+/// Why an edit matched nothing.
+enum EditLost {
+    Version,
+    Counters,
+}
+
+#[async_trait]
+impl EventStore for MongoEventStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        crate::common::ping(&self.db).await
+    }
+
+    async fn insert_event(&self, event: &Event, audit: &AuditEntry) -> Result<(), StoreError> {
+        self.ready().await?;
+        let (event, audit) = (event_document(event), audit_document(audit));
+        in_transaction(&self.client, |session| {
+            let (events, logs, event, audit) = (self.events.clone(), self.audit.clone(), event.clone(), audit.clone());
+            Box::pin(async move {
+                events.insert_one(event).session(&mut *session).await?;
+                logs.insert_one(audit).session(&mut *session).await?;
+                TxResult::Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn event(&self, id: &str) -> Result<Option<Event>, StoreError> {
+        self.ready().await?;
+        let found = self.events.find_one(doc! { "_id": id_bson(id) }).await.map_err(map_error)?;
+        found.as_ref().map(event_from_document).transpose()
+    }
+
+    async fn list_events(&self, filter: &EventFilter, page: PageRequest) -> Result<(Vec<Event>, u64), StoreError> {
+        self.ready().await?;
+        let mut query = Document::new();
+        if let Some(statuses) = &filter.statuses {
+            if statuses.is_empty() {
+                return Ok((Vec::new(), 0));
+            }
+            let list: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+            query.insert("status", doc! { "$in": list });
+        }
+        if let Some(at) = filter.active_at {
+            query.insert("startDate", doc! { "$lte": date(at) });
+            query.insert("endDate", doc! { "$gt": date(at) });
+        }
+        if let Some(text) = &filter.name_contains {
+            query.insert("eventName", doc! { "$regex": escape_regex(text), "$options": "i" });
+        }
+        let column = match filter.sort {
+            EventSortKey::CreatedAt => "createdAt",
+            EventSortKey::StartDate => "startDate",
+        };
+        let direction = if filter.descending { -1 } else { 1 };
+        let mut sort = Document::new();
+        sort.insert(column, direction);
+        sort.insert("_id", direction);
+        let (documents, total) = find_page(&self.events, query, sort, page).await?;
+        Ok((documents.iter().map(event_from_document).collect::<Result<_, _>>()?, total))
+    }
+
+    async fn replace_event(&self, event: &Event, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError> {
+        self.ready().await?;
+        let (event, audit) = (event.clone(), audit_document(audit));
+        for _ in 0..EDIT_ATTEMPTS {
+            let outcome = in_transaction(&self.client, |session| {
+                let (events, logs, event, audit) =
+                    (self.events.clone(), self.audit.clone(), event.clone(), audit.clone());
+                Box::pin(async move {
+                    let Some(stored) = event_in(&events, &mut *session, &event.id).await? else {
+                        return Err(StoreError::NotFound.into());
+                    };
+                    if stored.version != expected_version {
+                        return Ok(Err(EditLost::Version));
+                    }
+                    let (rewards, unchanged) = edited_rewards(&stored, &event);
+                    let mut filter = doc! { "_id": id_bson(&event.id), "version": expected_version };
+                    if !unchanged.is_empty() {
+                        filter.insert("$and", unchanged);
+                    }
+                    let mut fields = editable_fields(&event);
+                    fields.insert("rewards", rewards);
+                    let written = events.update_one(filter, doc! { "$set": fields }).session(&mut *session).await?;
+                    if written.matched_count == 0 {
+                        return Ok(Err(EditLost::Counters));
+                    }
+                    logs.insert_one(audit).session(&mut *session).await?;
+                    TxResult::Ok(Ok(()))
+                })
+            })
+            .await?;
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(EditLost::Version) => return Err(StoreError::Conflict("version")),
+                // A claim moved a counter since the read: read again and carry the new value.
+                Err(EditLost::Counters) => continue,
+            }
+        }
+        Err(StoreError::Unavailable("stock counters kept moving during an event edit".into()))
+    }
+
+    async fn delete_event(&self, id: &str, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError> {
+        self.ready().await?;
+        let (filter, audit) = (doc! { "_id": id_bson(id), "version": expected_version }, audit_document(audit));
+        in_transaction(&self.client, |session| {
+            let (events, logs, filter, audit) =
+                (self.events.clone(), self.audit.clone(), filter.clone(), audit.clone());
+            Box::pin(async move {
+                let deleted = events.delete_one(filter).session(&mut *session).await?;
+                if deleted.deleted_count == 0 {
+                    return Err(StoreError::Conflict("version").into());
+                }
+                logs.insert_one(audit).session(&mut *session).await?;
+                TxResult::Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn top_up(
+        &self,
+        event_id: &str,
+        reward_id: &str,
+        add: i64,
+        at: DateTime<Utc>,
+        audit: AuditBuilder<Event>,
+    ) -> Result<Event, StoreError> {
+        self.ready().await?;
+        let (event_id, reward_id) = (event_id.to_owned(), reward_id.to_owned());
+        in_transaction(&self.client, |session| {
+            let (events, logs, event_id, reward_id, audit) =
+                (self.events.clone(), self.audit.clone(), event_id.clone(), reward_id.clone(), audit.clone());
+            Box::pin(async move {
+                let before = event_in(&events, &mut *session, &event_id).await?.ok_or(StoreError::NotFound)?;
+                // Relative to whatever the counters are now, so concurrent reservations are kept.
+                let filter = doc! {
+                    "_id": id_bson(&event_id),
+                    "rewards": { "$elemMatch": { "rewardId": id_bson(&reward_id), "totalStock": { "$ne": Bson::Null } } },
+                };
+                let update = doc! {
+                    "$inc": { "rewards.$.totalStock": add, "rewards.$.remainingStock": add, "version": 1_i64 },
+                    "$set": { "updatedAt": date(at) },
+                };
+                let after = events
+                    .find_one_and_update(filter, update)
+                    .return_document(ReturnDocument::After)
+                    .session(&mut *session)
+                    .await?;
+                let Some(after) = after else {
+                    let known = before.reward(&reward_id).is_some();
+                    return Err(if known { StoreError::Conflict("unlimited") } else { StoreError::NotFound }.into());
+                };
+                let after = event_from_document(&after)?;
+                logs.insert_one(audit_document(&audit(&before, &after))).session(&mut *session).await?;
+                TxResult::Ok(after)
+            })
+        })
+        .await
+    }
+
+    async fn expire_due(&self, now: DateTime<Utc>, audit: AuditBuilder<Event>) -> Result<Vec<Event>, StoreError> {
+        self.ready().await?;
+        in_transaction(&self.client, |session| {
+            let (events, logs, audit) = (self.events.clone(), self.audit.clone(), audit.clone());
+            Box::pin(async move {
+                let due = doc! {
+                    "status": { "$in": [EventStatus::Active.as_str(), EventStatus::Inactive.as_str()] },
+                    "endDate": { "$lte": date(now) },
+                };
+                let cursor = events.find(due).session(&mut *session).await?;
+                let documents = collect_session(cursor, &mut *session).await?;
+                let mut expired = Vec::with_capacity(documents.len());
+                for document in &documents {
+                    let before = event_from_document(document)?;
+                    let mut after = before.clone();
+                    after.status = EventStatus::Expired;
+                    after.updated_at = now;
+                    after.version += 1;
+                    let written = events
+                        .update_one(
+                            doc! { "_id": id_bson(&before.id), "version": before.version },
+                            doc! { "$set": {
+                                "status": after.status.as_str(), "updatedAt": date(now), "version": after.version,
+                            } },
+                        )
+                        .session(&mut *session)
+                        .await?;
+                    if written.matched_count == 0 {
+                        return Err(StoreError::Conflict("version").into());
+                    }
+                    logs.insert_one(audit_document(&audit(&before, &after))).session(&mut *session).await?;
+                    expired.push(after);
+                }
+                TxResult::Ok(expired)
+            })
+        })
+        .await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<(Vec<AuditEntry>, u64), StoreError> {
+        self.ready().await?;
+        list_audit(&self.audit, query, page).await
+    }
+}

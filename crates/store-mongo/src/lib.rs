@@ -1,0 +1,20 @@
+//! MongoDB adapters for the Bestow store ports.
+//!
+//! Databases `auth_db` and `event_db` (names are parameters), collections as the seed names
+//! them (`users`, `events` with embedded `rewards`, `user_reward_requests`) plus the ones the
+//! design adds (`audit_logs`, `refresh_tokens`, `activities`, `reward_ledger`,
+//! `service_keys`). Documents use the seed's field names and BSON types (ObjectId ids, Date
+//! timestamps). Uniqueness lives in unique indexes created at connect time; writes that touch
+//! more than one document commit in one transaction, so the server must be a replica set (a
+//! single-node one is fine). Stock moves by single conditional updates matching the reward
+//! with `$elemMatch`.
+
+mod activities;
+mod audit;
+mod auth;
+mod claims;
+mod common;
+mod events;
+
+pub use auth::{AUTH_DB, MongoAuthStore};
+pub use events::{EVENT_DB, MongoEventStore};

@@ -1,0 +1,195 @@
+//! What the adapters write, read back RAW from the collections: the seed's collection and field
+//! names with the seed's BSON types (`data-model.ko.md`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use bestow_auth::domain::{User, Username};
+use bestow_auth::store::AuthStore;
+use bestow_core::audit::AuditActor;
+use bestow_core::identity::Role;
+use bestow_events::claims::store::{ClaimStore, StockChange};
+use bestow_events::domain::event::{Event, EventInput, Provenance};
+use bestow_events::domain::lifecycle::EventStatus;
+use bestow_events::domain::reward::RewardId;
+use bestow_events::domain::saga::{ClaimRequest, Validation};
+use bestow_events::store::EventStore;
+use bson::spec::ElementType;
+use bson::{Bson, Document, doc};
+use serde_json::json;
+
+/// A raw view of database `db` on the test server.
+async fn raw(db: &str) -> mongodb::Database {
+    mongodb::Client::with_uri_str(support::uri()).await.expect("client").database(db)
+}
+
+async fn only(db: &mongodb::Database, collection: &str, filter: Document) -> Document {
+    db.collection::<Document>(collection).find_one(filter).await.expect("read").expect("document present")
+}
+
+#[track_caller]
+fn assert_type(document: &Document, key: &str, expected: ElementType) {
+    let value = document.get(key).unwrap_or_else(|| panic!("missing field `{key}` in {document}"));
+    assert_eq!(value.element_type(), expected, "field `{key}` of {document}");
+}
+
+#[track_caller]
+fn assert_number(document: &Document, key: &str) {
+    let value = document.get(key).unwrap_or_else(|| panic!("missing field `{key}` in {document}"));
+    assert!(matches!(value, Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_)), "`{key}` is a Number: {value:?}");
+}
+
+#[tokio::test]
+async fn users_have_the_seed_fields_and_types() {
+    let (store, db_name) = support::fresh_auth_store().await;
+    let user = User::new(&Username::parse("Carol", "/username").unwrap(), "$2b$hash".into(), vec![Role::Admin]);
+    store.insert_user(&user, None).await.unwrap();
+
+    let stored = only(&raw(&db_name).await, "users", doc! {}).await;
+    assert_type(&stored, "_id", ElementType::ObjectId);
+    assert_eq!(stored.get_object_id("_id").unwrap().to_hex(), user.id);
+    assert_eq!(stored.get_str("username").unwrap(), "Carol", "the spelling is kept");
+    assert_eq!(stored.get_str("password").unwrap(), "$2b$hash");
+    assert_eq!(stored.get_array("roles").unwrap(), &vec![Bson::String("ADMIN".into())]);
+    assert_type(&stored, "createdAt", ElementType::DateTime);
+    assert_type(&stored, "updatedAt", ElementType::DateTime);
+    assert!(stored.get_bool("isActive").unwrap());
+}
+
+fn event_with_conditions() -> Event {
+    let input: EventInput = serde_json::from_value(json!({
+        "eventName": "raw", "description": "documents", "startDate": "2026-01-01T00:00:00Z",
+        "endDate": "2030-01-01T00:00:00Z", "conditions": {"type": "LOGIN_STREAK", "days": 7},
+        "rewards": [
+            { "rewardType": "POINT", "rewardName": "1000 points", "details": { "points": 1000 },
+              "quantityPerUser": 1, "totalStock": 10 },
+            { "rewardType": "COUPON", "rewardName": "coupon", "details":
+                { "couponCode": "WELCOME2025", "discountRate": 0.1, "description": "10%" },
+              "quantityPerUser": 1, "totalStock": -1 },
+        ],
+    }))
+    .unwrap();
+    let provenance = Provenance {
+        event_id: bestow_core::ids::new_object_id(),
+        created_by: "operator-1".into(),
+        now: bestow_core::time::now(),
+    };
+    let mut event = input.into_event(provenance, || RewardId::generated(bestow_core::ids::new_object_id())).unwrap();
+    event.status = EventStatus::Active;
+    event
+}
+
+#[tokio::test]
+async fn events_and_requests_have_the_seed_fields_and_types() {
+    let (store, db_name) = support::fresh_event_store().await;
+    let event = event_with_conditions();
+    let audit = AuditActor::system("test").entry("event.create", ("event", &event.id), None, None);
+    store.insert_event(&event, &audit).await.unwrap();
+    let now = bestow_core::time::now();
+    let request = ClaimRequest::new(
+        bestow_core::ids::new_object_id(),
+        "55555555-5555-4555-8555-555555555555".into(),
+        "player-1".into(),
+        &event,
+        now,
+    );
+    store.insert_request(&request, &[]).await.unwrap();
+    let next = ClaimRequest {
+        version: request.version + 1,
+        ..request.after_validation(Validation::Passed, now).after_allocation(now)
+    };
+    let reserve = StockChange { reward_id: event.rewards[0].reward_id().as_str().into(), delta: -1 };
+    store.commit(&request, &next, &[reserve], None).await.unwrap();
+    let db = raw(&db_name).await;
+
+    let stored = only(&db, "events", doc! {}).await;
+    assert_eq!(stored.get_object_id("_id").unwrap().to_hex(), event.id);
+    assert_eq!(stored.get_str("eventName").unwrap(), "raw");
+    assert_eq!(stored.get_str("description").unwrap(), "documents");
+    assert_type(&stored, "startDate", ElementType::DateTime);
+    assert_type(&stored, "endDate", ElementType::DateTime);
+    assert_eq!(stored.get_document("conditions").unwrap().get_str("type").unwrap(), "LOGIN_STREAK");
+    assert_eq!(stored.get_str("status").unwrap(), "ACTIVE");
+    assert_eq!(stored.get_str("createdBy").unwrap(), "operator-1");
+    assert_type(&stored, "createdAt", ElementType::DateTime);
+    assert_type(&stored, "updatedAt", ElementType::DateTime);
+    let rewards = stored.get_array("rewards").unwrap();
+    assert_eq!(rewards.len(), 2, "rewards are embedded");
+    let point = rewards[0].as_document().unwrap();
+    assert_type(point, "rewardId", ElementType::ObjectId);
+    assert_eq!(point.get_object_id("rewardId").unwrap().to_hex(), event.rewards[0].reward_id().as_str());
+    assert_eq!(point.get_str("rewardType").unwrap(), "POINT");
+    assert_eq!(point.get_str("rewardName").unwrap(), "1000 points");
+    assert_number(point.get_document("details").unwrap(), "points");
+    for key in ["quantityPerUser", "totalStock", "remainingStock"] {
+        assert_number(point, key);
+    }
+    let remaining = match point.get("remainingStock") {
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Int32(n)) => i64::from(*n),
+        other => panic!("remainingStock: {other:?}"),
+    };
+    assert_eq!(remaining, 9, "the reservation moved the embedded counter");
+    let coupon = rewards[1].as_document().unwrap();
+    assert_eq!(coupon.get_document("details").unwrap().get_f64("discountRate").unwrap(), 0.1);
+    assert_eq!(coupon.get("totalStock"), Some(&Bson::Null), "unlimited stock is null");
+
+    let stored = only(&db, "user_reward_requests", doc! {}).await;
+    assert_eq!(stored.get_object_id("_id").unwrap().to_hex(), request.id);
+    assert_eq!(stored.get_str("requestId").unwrap(), request.request_id);
+    assert_eq!(stored.get_str("userId").unwrap(), "player-1");
+    assert_eq!(stored.get_object_id("eventId").unwrap().to_hex(), event.id);
+    let snapshot = stored.get_document("eventSnapshot").unwrap();
+    assert_eq!(snapshot.get_str("eventName").unwrap(), "raw");
+    assert_type(snapshot, "startDate", ElementType::DateTime);
+    assert_eq!(stored.get_str("status").unwrap(), next.status.as_str());
+    assert_type(&stored, "currentSagaStep", ElementType::String);
+    let to_process = stored.get_array("rewardsToProcess").unwrap();
+    assert_eq!(to_process.len(), 2);
+    let first = to_process[0].as_document().unwrap();
+    assert_type(first.get_document("rewardDefinition").unwrap(), "rewardId", ElementType::ObjectId);
+    assert_eq!(first.get_str("grantStatus").unwrap(), "PENDING_GRANT");
+    assert_number(first, "attemptCount");
+    assert_number(&stored, "retryCount");
+    assert_type(&stored, "compensatingActionsLog", ElementType::Array);
+    assert_type(&stored, "failureReason", ElementType::Null);
+    assert_type(&stored, "claimedAt", ElementType::Null);
+    assert_type(&stored, "createdAt", ElementType::DateTime);
+    assert_type(&stored, "updatedAt", ElementType::DateTime);
+    assert_type(&stored, "claimSlot", ElementType::String);
+    let history = stored.get_array("history").unwrap();
+    assert_type(history[0].as_document().unwrap(), "at", ElementType::DateTime);
+
+    // And the adapter reads back exactly what it wrote.
+    assert_eq!(store.request(&request.request_id).await.unwrap(), Some(next));
+    let mut expected = event.clone();
+    expected.rewards = store.event(&event.id).await.unwrap().unwrap().rewards;
+    assert_eq!(store.event(&event.id).await.unwrap(), Some(expected));
+}
+
+#[tokio::test]
+async fn a_free_claim_slot_is_absent_and_indexes_exist() {
+    let (store, db_name) = support::fresh_event_store().await;
+    let event = event_with_conditions();
+    let audit = AuditActor::system("test").entry("event.create", ("event", &event.id), None, None);
+    store.insert_event(&event, &audit).await.unwrap();
+    let request = ClaimRequest::new(
+        bestow_core::ids::new_object_id(),
+        "66666666-6666-4666-8666-666666666666".into(),
+        "player-2".into(),
+        &event,
+        bestow_core::time::now(),
+    );
+    store.insert_request(&request, &[]).await.unwrap();
+    let db = raw(&db_name).await;
+    let stored = only(&db, "user_reward_requests", doc! {}).await;
+    assert!(stored.get("claimSlot").is_none(), "no slot held: the field is absent, {stored}");
+
+    let names = db.collection::<Document>("user_reward_requests").list_index_names().await.unwrap();
+    for name in ["user_reward_requests_requestId", "user_reward_requests_claimSlot", "user_reward_requests_user"] {
+        assert!(names.iter().any(|n| n == name), "index {name} in {names:?}");
+    }
+    let names = db.collection::<Document>("activities").list_index_names().await.unwrap();
+    assert!(names.iter().any(|n| n == "activities_user_type_occurredAt"), "{names:?}");
+}
