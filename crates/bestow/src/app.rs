@@ -35,6 +35,7 @@ use bestow_events::service_keys::ServiceKeyStore;
 use bestow_events::service_keys::ServiceKeys;
 use bestow_events::{EventCatalog, EventStore};
 use bestow_gateway::GatewayPolicy;
+use bestow_store_mongo::{MongoAuthStore, MongoEventStore};
 use bestow_store_sqlite::{SqliteAuthStore, SqliteEventStore};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -43,7 +44,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::config::Config;
+use crate::config::{Config, Storage};
 
 /// The OpenAPI document's fixed parts; paths come from the routers.
 #[derive(OpenApi)]
@@ -104,11 +105,20 @@ impl AuthParts {
     }
 }
 
-/// Opens the auth store and keys in the data dir and builds the service.
+/// Opens the configured auth store and the signing keys (in the data dir) and builds the
+/// service.
 pub async fn build_auth(config: &Config) -> anyhow::Result<AuthParts> {
     let data_dir = prepare_data_dir(&config.data_dir)?;
-    let store: Arc<dyn AuthStore> =
-        Arc::new(SqliteAuthStore::open(&data_dir.join("auth.db")).context("cannot open the auth database")?);
+    let store: Arc<dyn AuthStore> = match config.storage {
+        Storage::Sqlite => {
+            Arc::new(SqliteAuthStore::open(&data_dir.join("auth.db")).context("cannot open the auth database")?)
+        }
+        Storage::Mongodb => Arc::new(
+            MongoAuthStore::connect(mongodb_uri(config)?, &config.auth_database)
+                .await
+                .context("cannot open the auth database")?,
+        ),
+    };
     let keys = Arc::new(SigningKeys::load_or_create(&data_dir)?);
     let service = AuthService::new(store, keys.clone(), config.auth_settings())
         .await
@@ -242,9 +252,22 @@ pub(crate) async fn build_events(
     verifier: TokenVerifier,
 ) -> anyhow::Result<EventsParts> {
     let data_dir = prepare_data_dir(&config.data_dir)?;
-    let event_db =
-        Arc::new(SqliteEventStore::open(&data_dir.join("event.db")).context("cannot open the event database")?);
-    build_events_on(config, event_db, directory, verifier)
+    match config.storage {
+        Storage::Sqlite => {
+            let store = SqliteEventStore::open(&data_dir.join("event.db")).context("cannot open the event database")?;
+            build_events_on(config, Arc::new(store), directory, verifier)
+        }
+        Storage::Mongodb => {
+            let store = MongoEventStore::connect(mongodb_uri(config)?, &config.event_database)
+                .await
+                .context("cannot open the event database")?;
+            build_events_on(config, Arc::new(store), directory, verifier)
+        }
+    }
+}
+
+fn mongodb_uri(config: &Config) -> anyhow::Result<&str> {
+    config.mongodb_uri.as_deref().context("setting `mongodb_uri` is required when storage is mongodb")
 }
 
 fn build_events_on<S: EventDatabase>(

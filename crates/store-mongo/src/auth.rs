@@ -20,8 +20,8 @@ use tokio::sync::OnceCell;
 
 use crate::audit::{AUDIT_LOGS, audit_document, audit_indexes, list_audit};
 use crate::common::{
-    TxResult, corrupt, create_indexes, date, escape_regex, find_page, id_bson, in_transaction, map_error,
-    optional_date, read_date, read_id, read_optional_date, text, tx_error,
+    TxResult, corrupt, create_indexes, date, escape_regex, find_page, id_bson, in_transaction, is_duplicate_key,
+    map_error, optional_date, read_date, read_id, read_optional_date, text, tx_error,
 };
 
 const USERS: &str = "users";
@@ -179,7 +179,13 @@ impl AuthStore for MongoAuthStore {
     async fn insert_user(&self, user: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
         self.ready().await?;
         let user = user_document(user);
-        let audit = audit.map(audit_document);
+        let Some(audit) = audit.map(audit_document) else {
+            // Self-service sign-up is not audited: one document, atomic on its own.
+            return self.users.insert_one(user).await.map(drop).map_err(|error| {
+                if is_duplicate_key(&error) { StoreError::Conflict("username") } else { map_error(error) }
+            });
+        };
+        let audit = Some(audit);
         in_transaction(&self.client, |session| {
             let (users, logs, user, audit) = (self.users.clone(), self.audit.clone(), user.clone(), audit.clone());
             Box::pin(async move {

@@ -181,16 +181,24 @@ impl ClaimStore for MongoEventStore {
         self.ready().await?;
         let document = request_document(request)?;
         let (event_id, stock) = (request.event_id.clone(), stock.to_vec());
-        let outcome = in_transaction(&self.client, |session| {
-            let (requests, events, document, event_id, stock) =
-                (self.requests.clone(), self.events.clone(), document.clone(), event_id.clone(), stock.clone());
-            Box::pin(async move {
-                requests.insert_one(document).session(&mut *session).await.map_err(tx_error(TAKEN))?;
-                apply_stock(&events, &mut *session, &event_id, &stock).await?;
-                TxResult::Ok(())
-            })
-        })
-        .await;
+        // Without stock to move, the insert is one document: atomic without a transaction.
+        let outcome =
+            if stock.is_empty() {
+                self.requests.insert_one(document).await.map(drop).map_err(|error| {
+                    if is_duplicate_key(&error) { StoreError::Conflict(TAKEN) } else { map_error(error) }
+                })
+            } else {
+                in_transaction(&self.client, |session| {
+                    let (requests, events, document, event_id, stock) =
+                        (self.requests.clone(), self.events.clone(), document.clone(), event_id.clone(), stock.clone());
+                    Box::pin(async move {
+                        requests.insert_one(document).session(&mut *session).await.map_err(tx_error(TAKEN))?;
+                        apply_stock(&events, &mut *session, &event_id, &stock).await?;
+                        TxResult::Ok(())
+                    })
+                })
+                .await
+            };
         match outcome {
             Ok(()) => Ok(Inserted::Created),
             // Either the request id (a replay) or the claim slot is taken: read which after
@@ -287,6 +295,14 @@ impl ClaimStore for MongoEventStore {
     ) -> Result<(), StoreError> {
         self.ready().await?;
         let (filter, document) = (unchanged(current), request_document(next)?);
+        if stock.is_empty() && audit.is_none() {
+            // Most saga steps change the request alone: one compare-and-set on one document,
+            // atomic without a transaction (and without its commit-time conflicts).
+            let replaced = self.requests.replace_one(filter, document).await.map_err(|error| {
+                if is_duplicate_key(&error) { StoreError::Conflict(CONFLICT_CLAIM_SLOT) } else { map_error(error) }
+            })?;
+            return if replaced.matched_count == 0 { Err(StoreError::Conflict(CONFLICT_VERSION)) } else { Ok(()) };
+        }
         let (event_id, stock, audit) = (next.event_id.clone(), stock.to_vec(), audit.map(audit_document));
         in_transaction(&self.client, |session| {
             let (requests, events, logs) = (self.requests.clone(), self.events.clone(), self.audit.clone());

@@ -148,8 +148,9 @@ where
         let transient = is_transient(&failure.error, failure.driver.as_ref()) || write_conflict;
         if transient && started.elapsed() < TRANSACTION_RETRY_TIME {
             tracing::debug!(attempt, "retrying a transaction after a transient failure");
-            // Jittered backoff, so that colliding writers spread out.
-            let ceiling = 2 * u64::from(attempt.min(25));
+            // Exponential backoff with full jitter (2 ms doubling, at most 100 ms), so that
+            // writers colliding on a hot document spread out instead of colliding again.
+            let ceiling = (2u64 << attempt.min(6)).min(100);
             tokio::time::sleep(Duration::from_millis(rand::random_range(0..=ceiling))).await;
             continue;
         }

@@ -14,7 +14,7 @@ use crate::granter::{Faults, SECRET, TestGranter};
 use crate::helpers::{PASSWORD, TestApp, problem, test_config, token_of};
 
 /// A server whose saga retries quickly, optionally granting through `webhook`.
-async fn app_with(webhook: Option<&str>, configure: impl FnOnce(&mut bestow::Config)) -> TestApp {
+pub(crate) async fn app_with(webhook: Option<&str>, configure: impl FnOnce(&mut bestow::Config)) -> TestApp {
     let dir = tempfile::TempDir::new().unwrap();
     let mut config = test_config(&dir);
     config.claim_wait_ms = 3_000;
@@ -95,11 +95,24 @@ async fn final_claim(app: &TestApp, token: &str, request_id: &str) -> Value {
 
 /// Claims concurrently for every player and returns each final request.
 async fn claim_all(app: &Arc<TestApp>, players: &[(String, String)], event_id: &str) -> Vec<Value> {
+    claim_all_at_most(app, players, event_id, players.len()).await
+}
+
+/// Like [`claim_all`], with at most `concurrency` claims in flight at once.
+async fn claim_all_at_most(
+    app: &Arc<TestApp>,
+    players: &[(String, String)],
+    event_id: &str,
+    concurrency: usize,
+) -> Vec<Value> {
     let mut set = JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
     for (_, token) in players {
-        let (app, token, event_id) = (app.clone(), token.clone(), event_id.to_owned());
+        let (app, token, event_id, slots) = (app.clone(), token.clone(), event_id.to_owned(), slots.clone());
         set.spawn(async move {
+            let slot = slots.acquire().await.unwrap();
             let (status, request) = claim(&app, &token, &event_id, None).await;
+            drop(slot);
             assert!(matches!(status.as_u16(), 201 | 202), "{status}: {request}");
             final_claim(&app, &token, request["requestId"].as_str().unwrap()).await
         });
@@ -119,12 +132,17 @@ fn count(requests: &[Value], status: ClaimStatus) -> usize {
 
 #[tokio::test]
 async fn a_thousand_players_never_oversell_a_hundred_units() {
-    let app = Arc::new(app_with(None, |_| {}).await);
-    let (event_id, _) = active_event(&app, json!([points("limited", 1, 100)]), "ALL_OR_NOTHING").await;
-    let players = players(&app, "crowd", 1000).await;
-    let requests = claim_all(&app, &players, &event_id).await;
-    assert_eq!(count(&requests, ClaimStatus::SuccessAllGranted), 100);
-    assert_eq!(count(&requests, ClaimStatus::InventoryAllocationFailedOutOfStock), 900);
+    crowd_never_oversells(Arc::new(app_with(None, |_| {}).await), 1000, 100, 1000).await;
+}
+
+/// `crowd` players claim `units` units, `concurrency` at a time: exactly `units` succeed, the
+/// rest find the stock gone, and the ledger holds exactly one grant per winner.
+pub(crate) async fn crowd_never_oversells(app: Arc<TestApp>, crowd: usize, units: usize, concurrency: usize) {
+    let (event_id, _) = active_event(&app, json!([points("limited", 1, units as i64)]), "ALL_OR_NOTHING").await;
+    let players = players(&app, "crowd", crowd).await;
+    let requests = claim_all_at_most(&app, &players, &event_id, concurrency).await;
+    assert_eq!(count(&requests, ClaimStatus::SuccessAllGranted), units);
+    assert_eq!(count(&requests, ClaimStatus::InventoryAllocationFailedOutOfStock), crowd - units);
     assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(0)]);
 
     // The ledger is the judge: exactly one grant per winner, none for anyone else.
@@ -134,7 +152,7 @@ async fn a_thousand_players_never_oversell_a_hundred_units() {
         let wallet: Value = app.get(&format!("/api/v1/wallets/{user_id}"), Some(&admin)).await.json().await.unwrap();
         grants += wallet["grants"].as_u64().unwrap();
     }
-    assert_eq!(grants, 100);
+    assert_eq!(grants, units as u64);
 }
 
 #[tokio::test]
@@ -150,7 +168,12 @@ async fn stock_is_reserved_in_units_of_quantity_per_user() {
 
 #[tokio::test]
 async fn one_success_per_player_and_one_request_per_key() {
-    let app = Arc::new(app_with(None, |_| {}).await);
+    one_success_per_player(Arc::new(app_with(None, |_| {}).await)).await;
+}
+
+/// One player claiming 20 times at once wins once; 20 concurrent requests with one key are one
+/// request.
+pub(crate) async fn one_success_per_player(app: Arc<TestApp>) {
     let (event_id, _) = active_event(&app, json!([points("once", 1, 100)]), "ALL_OR_NOTHING").await;
     let players = players(&app, "eager", 2).await;
 

@@ -13,6 +13,7 @@ mod crash;
 mod docs;
 mod events;
 mod granter;
+mod mongo;
 mod process;
 mod roles;
 mod split;

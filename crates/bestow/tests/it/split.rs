@@ -30,7 +30,7 @@ impl Client {
         Self { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
     }
 
-    fn request(&self, method: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+    pub(crate) fn request(&self, method: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
         let request = self.http.request(method, format!("{}{path}", self.base));
         match token {
             Some(token) => request.bearer_auth(token),
@@ -38,7 +38,13 @@ impl Client {
         }
     }
 
-    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut request = self.request(method, path, token);
         if let Some(body) = body {
             request = request.json(&body);
@@ -49,22 +55,22 @@ impl Client {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         self.call(Method::GET, path, token, None).await
     }
 
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, token, Some(body)).await
     }
 
-    async fn login(&self, username: &str, password: &str) -> String {
+    pub(crate) async fn login(&self, username: &str, password: &str) -> String {
         let (status, session) =
             self.post("/api/v1/auth/login", None, json!({ "username": username, "password": password })).await;
         assert_eq!(status, StatusCode::OK, "login of {username}: {session}");
         session["accessToken"].as_str().unwrap().to_owned()
     }
 
-    async fn claim(&self, token: &str, event_id: &str, key: &str) -> (StatusCode, Value) {
+    pub(crate) async fn claim(&self, token: &str, event_id: &str, key: &str) -> (StatusCode, Value) {
         let response = self
             .request(Method::POST, &format!("/api/v1/events/{event_id}/claims"), Some(token))
             .header("idempotency-key", key)
@@ -75,7 +81,7 @@ impl Client {
     }
 
     /// Polls a claim until its status is final (20 s at most).
-    async fn final_claim(&self, token: &str, request_id: &str) -> Value {
+    pub(crate) async fn final_claim(&self, token: &str, request_id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let (status, request) = self.get(&format!("/api/v1/claims/{request_id}"), Some(token)).await;
@@ -101,11 +107,17 @@ pub(crate) struct SplitDeployment {
 impl SplitDeployment {
     /// Starts auth, then events (with `events_env` added), then the gateway.
     pub(crate) fn start(events_env: &[(&str, &str)]) -> Self {
+        Self::start_with(&[], events_env)
+    }
+
+    /// Like [`Self::start`], with `storage_env` given to auth and events.
+    pub(crate) fn start_with(storage_env: &[(&str, &str)], events_env: &[(&str, &str)]) -> Self {
         let dirs = [TempDir::new().unwrap(), TempDir::new().unwrap(), TempDir::new().unwrap()];
-        let auth_env = [("BESTOW_INTERNAL_SECRET", SECRET), ("BESTOW_ADMIN_PASSWORD", ADMIN_PASSWORD)];
+        let mut auth_env = vec![("BESTOW_INTERNAL_SECRET", SECRET), ("BESTOW_ADMIN_PASSWORD", ADMIN_PASSWORD)];
+        auth_env.extend_from_slice(storage_env);
         let auth = ServeProcess::start_command("auth", dirs[0].path(), &auth_env);
         let events_env: Vec<(String, String)> =
-            events_env.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect();
+            storage_env.iter().chain(events_env).map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect();
         let events = Self::start_events(dirs[1].path(), &auth.base, &events_env, "127.0.0.1:0");
         let gateway_env = [
             ("BESTOW_INTERNAL_SECRET", SECRET),
@@ -151,7 +163,7 @@ impl SplitDeployment {
 
 /// The end-to-end scenario. Returns its transcript: one line per step with what a client
 /// observes (statuses and business outcomes; never ids or times, which differ per run).
-async fn scenario(api: &Client) -> Vec<String> {
+pub(crate) async fn scenario(api: &Client) -> Vec<String> {
     let mut transcript = Vec::new();
     let mut note = |step: &str, status: StatusCode, outcome: &str| {
         transcript.push(format!("{step}: {} {outcome}", status.as_u16()));
