@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::json;
 
-use crate::{Percentiles, Server, login, percentiles};
+use crate::{Percentiles, Server, cpu_time_of, login, percentiles};
 
 const ADMIN_PASSWORD: &str = "bench-admin-password";
 const SECRET: &str = "bench-internal-secret";
@@ -17,6 +17,27 @@ struct Round {
     completed: u64,
     elapsed: Duration,
     latencies: Vec<Duration>,
+}
+
+/// CPU time used by the load generator, events and the gateway.
+#[derive(Default, Clone, Copy)]
+struct Cpu {
+    client: Duration,
+    events: Duration,
+    gateway: Duration,
+}
+
+impl Cpu {
+    fn now(events: &Server, gateway: &Server) -> Self {
+        let of = |time: Option<Duration>| time.unwrap_or_default();
+        Self { client: of(cpu_time_of("self")), events: of(events.cpu_time()), gateway: of(gateway.cpu_time()) }
+    }
+
+    fn add_since(&mut self, start: Self, end: Self) {
+        self.client += end.client - start.client;
+        self.events += end.events - start.events;
+        self.gateway += end.gateway - start.gateway;
+    }
 }
 
 pub(crate) async fn gateway(clients: usize, seconds: u64, rounds: usize) -> anyhow::Result<()> {
@@ -60,15 +81,23 @@ pub(crate) async fn gateway(clients: usize, seconds: u64, rounds: usize) -> anyh
         run(&format!("{base}{path}"), &token, clients, Duration::from_secs(1)).await?;
     }
     let (mut direct, mut proxied) = (Vec::new(), Vec::new());
+    let (mut direct_cpu, mut proxied_cpu) = (Cpu::default(), Cpu::default());
     for _ in 0..rounds {
-        direct.push(run(&format!("{}{path}", events.base), &token, clients, duration).await?);
-        proxied.push(run(&format!("{}{path}", gateway.base), &token, clients, duration).await?);
+        for (base, rounds, cpu) in
+            [(&events.base, &mut direct, &mut direct_cpu), (&gateway.base, &mut proxied, &mut proxied_cpu)]
+        {
+            let start = Cpu::now(&events, &gateway);
+            rounds.push(run(&format!("{base}{path}"), &token, clients, duration).await?);
+            cpu.add_since(start, Cpu::now(&events, &gateway));
+        }
     }
-    let (direct_rate, mut direct) = merge(direct);
-    let (proxied_rate, mut proxied) = merge(proxied);
+    let (direct_rate, direct_count, mut direct) = merge(direct);
+    let (proxied_rate, proxied_count, mut proxied) = merge(proxied);
     let (direct, proxied) = (percentiles(&mut direct), percentiles(&mut proxied));
     report("direct to events", direct_rate, &direct);
     report("through the gateway", proxied_rate, &proxied);
+    report_cpu("direct to events", direct_cpu, direct_count);
+    report_cpu("through the gateway", proxied_cpu, proxied_count);
     println!(
         "added latency: p50 {:+.3} ms, p99 {:+.3} ms; gateway throughput {:.1}% of direct (targets: p50 < 1 ms, >= 70%)",
         proxied.p50 - direct.p50,
@@ -78,10 +107,22 @@ pub(crate) async fn gateway(clients: usize, seconds: u64, rounds: usize) -> anyh
     Ok(())
 }
 
-fn merge(rounds: Vec<Round>) -> (f64, Vec<Duration>) {
+/// Requests per second, request count and every latency of `rounds`.
+fn merge(rounds: Vec<Round>) -> (f64, u64, Vec<Duration>) {
     let completed: u64 = rounds.iter().map(|round| round.completed).sum();
     let elapsed: f64 = rounds.iter().map(|round| round.elapsed.as_secs_f64()).sum();
-    (completed as f64 / elapsed, rounds.into_iter().flat_map(|round| round.latencies).collect())
+    (completed as f64 / elapsed, completed, rounds.into_iter().flat_map(|round| round.latencies).collect())
+}
+
+/// CPU time per request of each process, in microseconds (1/100 s resolution over the rounds).
+fn report_cpu(name: &str, cpu: Cpu, requests: u64) {
+    let per_request = |time: Duration| time.as_secs_f64() * 1e6 / requests.max(1) as f64;
+    println!(
+        "{name:>20}: CPU per request: load generator {:.0} µs, gateway {:.0} µs, events {:.0} µs",
+        per_request(cpu.client),
+        per_request(cpu.gateway),
+        per_request(cpu.events)
+    );
 }
 
 fn report(name: &str, rate: f64, latency: &Percentiles) {

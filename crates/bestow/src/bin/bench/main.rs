@@ -161,6 +161,22 @@ impl Server {
         let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib / 1024.0)
     }
+
+    /// CPU time the server has used so far (user + system).
+    fn cpu_time(&self) -> Option<Duration> {
+        cpu_time_of(&self.child.id().to_string())
+    }
+}
+
+/// CPU time (user + system) of process `pid` (`self` for this one), from `/proc/<pid>/stat`.
+fn cpu_time_of(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; the fields after it are plain numbers.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    // Clock ticks are 1/100 s on every Linux build this runs on (USER_HZ).
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 impl Drop for Server {
