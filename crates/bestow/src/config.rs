@@ -251,10 +251,13 @@ impl Config {
             return fail("admin_password", "must be 8 to 72 bytes");
         }
         for (key, url) in [("auth_url", &self.auth_url), ("events_url", &self.events_url)] {
+            // The services talk plain HTTP on a private network; a path prefix is not supported.
             if let Some(url) = url
-                && !(url.starts_with("http://") || url.starts_with("https://"))
+                && !url.parse::<axum::http::Uri>().is_ok_and(|uri| {
+                    uri.scheme_str() == Some("http") && uri.host().is_some() && matches!(uri.path(), "" | "/")
+                })
             {
-                return fail(key, "must be an http:// or https:// URL");
+                return fail(key, "must be an http://host:port URL");
             }
         }
         if self.internal_secret.as_ref().is_some_and(|secret| secret.len() < 16) {
@@ -379,6 +382,19 @@ mod tests {
     fn out_of_range_values_name_the_setting() {
         let config = Config { bcrypt_cost: 3, ..Config::default() };
         assert!(config.validate().err().map(|e| e.to_string()).unwrap_or_default().contains("bcrypt_cost"));
+    }
+
+    #[test]
+    fn service_urls_are_plain_http_host_and_port() {
+        let named = |url: &str| {
+            let config = Config { auth_url: Some(url.to_owned()), ..Config::default() };
+            config.validate().err().map(|e| e.to_string()).unwrap_or_default()
+        };
+        assert_eq!(named("http://127.0.0.1:8081"), "");
+        assert_eq!(named("http://auth.internal:8081/"), "");
+        for bad in ["https://auth.internal", "http://auth.internal/prefix", "auth.internal:8081", "http://"] {
+            assert!(named(bad).contains("auth_url"), "{bad} was accepted");
+        }
     }
 
     #[test]

@@ -11,11 +11,15 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use axum::response::Response;
 use bestow_core::ApiError;
 use bestow_core::http::{FORWARDED_FOR, SERVICE_TOKEN};
 use bestow_core::secret::ServiceCredential;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 
 use crate::routes::Upstream;
 
@@ -38,11 +42,16 @@ pub struct ProxySettings {
 }
 
 /// Forwards requests to the services.
+///
+/// A plain HTTP/1.1 client with pooled keep-alive connections: the services are addressed by
+/// `http://host:port` on a private network, so the general-purpose client's URL and proxy
+/// handling would only add work to every request.
 pub struct Proxy {
-    client: reqwest::Client,
+    client: Client<HttpConnector, Full<Bytes>>,
     upstreams: Upstreams,
     credential: ServiceCredential,
     body_limit: usize,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -82,21 +91,21 @@ const SPOOFABLE: [&str; 11] = [
 
 impl Proxy {
     pub fn new(upstreams: Upstreams, settings: ProxySettings, credential: ServiceCredential) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.timeout)
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(30))
-            // The services are addressed directly; an environment proxy must not interfere.
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|error| format!("cannot build the proxy client: {error}"))?;
-        let upstreams = Upstreams {
-            auth: upstreams.auth.trim_end_matches('/').to_owned(),
-            events: upstreams.events.trim_end_matches('/').to_owned(),
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(settings.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
+        let base = |url: &str| -> Result<String, String> {
+            let url = url.trim_end_matches('/');
+            match url.parse::<Uri>() {
+                Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() && uri.path() == "/" => {
+                    Ok(url.to_owned())
+                }
+                _ => Err(format!("service URL {url:?} must be http://host:port")),
+            }
         };
-        Ok(Self { client, upstreams, credential, body_limit: settings.body_limit })
+        let upstreams = Upstreams { auth: base(&upstreams.auth)?, events: base(&upstreams.events)? };
+        Ok(Self { client, upstreams, credential, body_limit: settings.body_limit, timeout: settings.timeout })
     }
 
     /// Sends `request` to `upstream` and returns its answer, or the 502/503/504 that explains
@@ -130,33 +139,31 @@ impl Proxy {
             headers.insert(FORWARDED_FOR, value);
         }
 
-        let answer = self
-            .client
-            .request(parts.method, format!("{base}{path}"))
-            .headers(headers)
-            .body(body)
-            .send()
-            .await
-            .map_err(|error| classify(upstream, &error))?;
-        let status = answer.status();
-        let headers = forwardable(answer.headers());
-        let body: Bytes = answer.bytes().await.map_err(|error| classify(upstream, &error))?;
-        let mut response = Response::new(Body::from(body));
-        *response.status_mut() = status;
-        *response.headers_mut() = headers;
-        Ok(response)
-    }
-}
+        let uri: Uri = format!("{base}{path}")
+            .parse()
+            .map_err(|error| ApiError::BadGateway(format!("{upstream:?}: bad target {path:?}: {error}")))?;
+        let mut outgoing = axum::http::Request::new(Full::new(body));
+        *outgoing.method_mut() = parts.method;
+        *outgoing.uri_mut() = uri;
+        *outgoing.headers_mut() = headers;
 
-/// Why there is no answer: connection refused → 503, too slow → 504, anything else → 502.
-fn classify(upstream: Upstream, error: &reqwest::Error) -> ApiError {
-    let cause = format!("{upstream:?}: {error}");
-    if error.is_timeout() {
-        ApiError::GatewayTimeout(cause)
-    } else if error.is_connect() {
-        ApiError::Unavailable(cause)
-    } else {
-        ApiError::BadGateway(cause)
+        let call = async {
+            let answer = self.client.request(outgoing).await.map_err(|error| {
+                let cause = format!("{upstream:?}: {error}");
+                // Refused or not connected within the connect timeout: the service is down.
+                if error.is_connect() { ApiError::Unavailable(cause) } else { ApiError::BadGateway(cause) }
+            })?;
+            let (parts, body) = answer.into_parts();
+            let body = body.collect().await.map_err(|error| ApiError::BadGateway(format!("{upstream:?}: {error}")))?;
+            Ok::<_, ApiError>((parts, body.to_bytes()))
+        };
+        let (parts, body) = tokio::time::timeout(self.timeout, call).await.map_err(|_| {
+            ApiError::GatewayTimeout(format!("{upstream:?}: no answer within {} ms", self.timeout.as_millis()))
+        })??;
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = parts.status;
+        *response.headers_mut() = forwardable(&parts.headers);
+        Ok(response)
     }
 }
 
