@@ -96,7 +96,10 @@ impl Application {
 
 /// A readiness check that a service answers its `/healthz`.
 fn upstream_probe(name: &'static str, base: &str) -> anyhow::Result<Arc<dyn ReadinessCheck>> {
-    let client = reqwest::Client::builder().timeout(SERVICE_CALL_TIMEOUT).build().context("cannot build a client")?;
+    let client = bestow_core::outbound::client_builder()
+        .timeout(SERVICE_CALL_TIMEOUT)
+        .build()
+        .context("cannot build a client")?;
     let url = format!("{}/healthz", base.trim_end_matches('/'));
     Ok(Arc::new(Probe::new(name, move || {
         let (client, url) = (client.clone(), url.clone());

@@ -53,7 +53,7 @@ impl RemoteKeySet {
     /// Keys of the auth service at `auth_url` (its base URL). Nothing is fetched until the
     /// first token needs a key.
     pub fn new(auth_url: &str, timeout: Duration) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        let client = crate::outbound::client_builder()
             .timeout(timeout)
             .build()
             .map_err(|error| format!("cannot build the JWKS client: {error}"))?;

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod ids;
 pub mod json;
 pub mod jwks;
+pub mod outbound;
 pub mod page;
 pub mod problem;
 pub mod secret;

@@ -37,7 +37,7 @@ pub struct HttpUserDirectory {
 
 impl HttpUserDirectory {
     pub fn new(auth_url: &str, credential: ServiceCredential, timeout: Duration) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        let client = bestow_core::outbound::client_builder()
             .timeout(timeout)
             .build()
             .map_err(|error| format!("cannot build the user directory client: {error}"))?;

@@ -82,7 +82,7 @@ impl std::fmt::Debug for HttpActivityProvider {
 
 impl HttpActivityProvider {
     pub fn new(settings: ExternalFactsSettings) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        let client = bestow_core::outbound::client_builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
             .build()

@@ -29,7 +29,7 @@ const COMPENSATION_PATH: [&str; 6] = [
     "ROLL_BACK",
 ];
 
-async fn call(
+pub(crate) async fn call(
     client: &reqwest::Client,
     method: reqwest::Method,
     url: String,
@@ -47,7 +47,7 @@ async fn call(
 }
 
 /// Signs in and returns the access token.
-async fn token(client: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
+pub(crate) async fn token(client: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
     let body = json!({ "username": username, "password": password });
     let session = call(client, reqwest::Method::POST, format!("{base}/api/v1/auth/login"), None, Some(body)).await;
     session["accessToken"].as_str().unwrap().to_owned()
@@ -95,7 +95,7 @@ async fn scenario(point: String, compensate: bool) {
     let (granter, url) = TestGranter::start(faults).await;
     let dir = tempfile::TempDir::new().unwrap();
     let mut server = start(dir.path(), &envs(&url, Some(&point)));
-    let (base, client) = (server.base.clone(), reqwest::Client::new());
+    let (base, client) = (server.base.clone(), bestow_core::outbound::client().unwrap());
 
     let login = |name: &str, password: &str| json!({ "username": name, "password": password });
     let admin = token(&client, &base, "admin", ADMIN_PASSWORD).await;

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,6 +63,23 @@ impl TestGranter {
         let addr: SocketAddr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
         (granter, format!("http://{addr}"))
+    }
+
+    /// Starts the server behind TLS, with a certificate for `localhost` issued by a CA made
+    /// for this test; returns it, its `https://localhost:PORT` base URL, the CA certificate in
+    /// PEM (to be trusted) and the number of failed TLS handshakes so far.
+    pub async fn start_tls(faults: Faults) -> (Self, String, String, Arc<AtomicU32>) {
+        let granter = TestGranter { faults: Arc::new(Mutex::new(faults)), ..TestGranter::default() };
+        let app = Router::new().route("/grant", post(grant)).route("/revoke", post(revoke)).with_state(granter.clone());
+        let (tls, ca_pem) = tls_for_localhost();
+        let listener = TlsListener {
+            tcp: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
+            failed_handshakes: Arc::default(),
+        };
+        let (port, failed_handshakes) = (listener.tcp.local_addr().unwrap().port(), listener.failed_handshakes.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (granter, format!("https://localhost:{port}"), ca_pem, failed_handshakes)
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -140,4 +158,56 @@ async fn revoke(State(granter): State<TestGranter>, headers: HeaderMap, body: St
     ledger.granted.remove(&key);
     ledger.revoked.insert(key);
     StatusCode::OK
+}
+
+/// A server configuration for `localhost` and the PEM of the CA that issued its certificate.
+fn tls_for_localhost() -> (rustls::ServerConfig, String) {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "Bestow test studio CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let certificate =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&key, &ca).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![certificate.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let ca_pem = AsRef::<rcgen::Certificate>::as_ref(&ca).pem();
+    (config, ca_pem)
+}
+
+/// Accepts TCP connections and completes their TLS handshake; failed handshakes are counted
+/// and skipped.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    failed_handshakes: Arc<AtomicU32>,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, address)) = self.tcp.accept().await else { continue };
+            match self.acceptor.accept(stream).await {
+                Ok(tls) => return (tls, address),
+                Err(_) => {
+                    self.failed_handshakes.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
 }

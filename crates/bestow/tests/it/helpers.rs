@@ -52,7 +52,7 @@ impl TestApp {
         let task = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
-        Self { addr, client: reqwest::Client::new(), data_dir, config, stop, task }
+        Self { addr, client: bestow_core::outbound::client().unwrap(), data_dir, config, stop, task }
     }
 
     /// Shuts down gracefully and hands back the data dir and config for a restart.

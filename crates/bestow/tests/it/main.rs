@@ -17,4 +17,5 @@ mod mongo;
 mod process;
 mod roles;
 mod split;
+mod tls;
 mod tokens;

@@ -100,7 +100,7 @@ impl ServeProcess {
 }
 
 async fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> (StatusCode, String) {
-    let mut request = reqwest::Client::new().post(format!("{base}{path}")).json(&body);
+    let mut request = bestow_core::outbound::client().unwrap().post(format!("{base}{path}")).json(&body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -148,7 +148,7 @@ async fn no_response_or_log_line_contains_a_password_or_hash() {
     let token = serde_json::from_str::<Value>(&session).unwrap()["accessToken"].as_str().unwrap().to_owned();
     responses.push((status, session));
     let change = json!({ "currentPassword": secrets[0], "newPassword": secrets[1] });
-    let client = reqwest::Client::new();
+    let client = bestow_core::outbound::client().unwrap();
     let response =
         client.put(format!("{base}/api/v1/auth/me/password")).bearer_auth(&token).json(&change).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
@@ -212,7 +212,7 @@ fn a_config_file_is_read_and_checked() {
 async fn sigterm_drains_and_exits_cleanly() {
     let dir = tempfile::TempDir::new().unwrap();
     let mut server = ServeProcess::start(dir.path(), &[("BESTOW_ADMIN_PASSWORD", "sigterm-admin-pw")]);
-    let health = reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+    let health = bestow_core::outbound::client().unwrap().get(format!("{}/healthz", server.base)).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     let pid = server.child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());

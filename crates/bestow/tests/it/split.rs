@@ -27,7 +27,7 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn new(base: &str) -> Self {
-        Self { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
+        Self { base: base.trim_end_matches('/').to_owned(), http: bestow_core::outbound::client().unwrap() }
     }
 
     pub(crate) fn request(&self, method: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
@@ -371,7 +371,7 @@ async fn the_internal_route_needs_the_service_credential_and_is_not_routed() {
     let admin = gateway.login("admin", ADMIN_PASSWORD).await;
     let (_, me) = gateway.get("/api/v1/auth/me", Some(&admin)).await;
     let path = format!("/internal/v1/users/{}", me["id"].as_str().unwrap());
-    let http = reqwest::Client::new();
+    let http = bestow_core::outbound::client().unwrap();
     let direct = |token: Option<&str>| {
         let mut request = http.get(format!("{}{path}", split.auth.base));
         if let Some(token) = token {
@@ -429,7 +429,8 @@ async fn a_dead_events_process_is_a_prompt_503_and_a_restart_resumes_claims() {
     assert_eq!(problem["code"], "SERVICE_UNAVAILABLE");
     assert!(started.elapsed() < Duration::from_secs(2), "answered in {:?}", started.elapsed());
     assert_eq!(api.get("/api/v1/auth/me", Some(&player)).await.0, StatusCode::OK);
-    let readiness = reqwest::get(format!("{}/readyz", split.gateway.base)).await.unwrap();
+    let readiness =
+        bestow_core::outbound::client().unwrap().get(format!("{}/readyz", split.gateway.base)).send().await.unwrap();
     assert_eq!(readiness.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     // Back up: traffic resumes and the in-flight claim completes through recovery.

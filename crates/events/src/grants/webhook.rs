@@ -28,7 +28,7 @@ pub struct WebhookGranter {
 impl WebhookGranter {
     /// `timeout` bounds each call; the saga retries transient failures.
     pub fn new(base_url: &str, secret: &str, timeout: Duration) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        let client = bestow_core::outbound::client_builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()

@@ -51,7 +51,7 @@ pub(crate) async fn gateway(clients: usize, seconds: u64, rounds: usize) -> anyh
     gateway_env.push(("BESTOW_EVENTS_URL", events.base.clone()));
     let gateway = Server::start_command("gateway", &gateway_env)?;
 
-    let client = reqwest::Client::new();
+    let client = bestow_core::outbound::client()?;
     let token = login(&client, &gateway.base, "admin", ADMIN_PASSWORD).await?;
     let now = chrono::Utc::now();
     let event = json!({
@@ -134,7 +134,7 @@ fn report(name: &str, rate: f64, latency: &Percentiles) {
 
 /// `clients` closed-loop clients sending GET `url` for `duration`; every answer must be 200.
 async fn run(url: &str, token: &str, clients: usize, duration: Duration) -> anyhow::Result<Round> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
+    let client = bestow_core::outbound::client_builder().pool_max_idle_per_host(clients).build()?;
     let started = Instant::now();
     let deadline = started + duration;
     let url: Arc<str> = url.into();

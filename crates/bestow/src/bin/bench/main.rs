@@ -228,7 +228,7 @@ async fn auth(cost: u32, duration: Duration, clients: usize) -> anyhow::Result<(
         ("BESTOW_BCRYPT_COST", cost.to_string()),
         ("BESTOW_ADMIN_PASSWORD", "bench-admin-password".to_owned()),
     ])?;
-    let client = reqwest::Client::new();
+    let client = bestow_core::outbound::client()?;
     let credentials = json!({ "username": "bench-player", "password": password });
     let registered = client.post(format!("{}/api/v1/auth/register", server.base)).json(&credentials).send().await?;
     if !registered.status().is_success() {
@@ -348,7 +348,7 @@ struct IngestionSetup {
 impl IngestionSetup {
     async fn start() -> anyhow::Result<Self> {
         let server = Server::start(&[("BESTOW_ADMIN_PASSWORD", BENCH_ADMIN_PASSWORD.to_owned())])?;
-        let client = reqwest::Client::new();
+        let client = bestow_core::outbound::client()?;
         let credentials = json!({ "username": "admin", "password": BENCH_ADMIN_PASSWORD });
         let session: Value =
             client.post(format!("{}/api/v1/auth/login", server.base)).json(&credentials).send().await?.json().await?;
@@ -606,7 +606,7 @@ async fn claims(clients: usize, users: usize, events: usize, seconds: u64) -> an
         ("BESTOW_ADMIN_PASSWORD", "bench-admin-password".to_owned()),
         ("BESTOW_CLAIM_WAIT_MS", "10000".to_owned()),
     ])?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build()?;
+    let client = bestow_core::outbound::client_builder().pool_max_idle_per_host(clients * 2).build()?;
     let admin = login(&client, &server.base, "admin", "bench-admin-password").await?;
     let players = register_players(&client, &server.base, users).await?;
 

@@ -1,0 +1,92 @@
+//! The studio's webhook over HTTPS: a real `bestow serve` process grants through a TLS
+//! endpoint whose certificate it trusts, and refuses to talk to one it does not trust.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bestow_events::domain::saga::ClaimStatus;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::crash::{call, token};
+use crate::granter::{Faults, SECRET, TestGranter};
+use crate::process::ServeProcess;
+
+const ADMIN_PASSWORD: &str = "tls-admin-password";
+
+/// Starts `bestow serve` granting through `webhook_url`, creates an active event and a player,
+/// sends the player's claim and returns the claim as the admin finally sees it.
+async fn claim_through(webhook_url: &str, trusted_ca: Option<&std::path::Path>) -> Value {
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut envs = vec![
+        ("BESTOW_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
+        ("BESTOW_WEBHOOK_URL", webhook_url.to_owned()),
+        ("BESTOW_WEBHOOK_SECRET", SECRET.to_owned()),
+        ("BESTOW_SAGA_MAX_ATTEMPTS", "2".to_owned()),
+        ("BESTOW_SAGA_RETRY_BASE_MS", "20".to_owned()),
+        ("BESTOW_LOG_LEVEL", "warn".to_owned()),
+    ];
+    if let Some(ca) = trusted_ca {
+        envs.push(("SSL_CERT_FILE", ca.display().to_string()));
+    }
+    let envs: Vec<(&str, &str)> = envs.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let server = ServeProcess::start(dir.path(), &envs);
+    let (base, client) = (server.base.clone(), bestow_core::outbound::client().unwrap());
+
+    let admin = token(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let now = chrono::Utc::now();
+    let event = json!({
+        "eventName": "tls", "startDate": (now - chrono::Duration::hours(1)).to_rfc3339(),
+        "endDate": (now + chrono::Duration::days(1)).to_rfc3339(),
+        "rewards": [{ "rewardType": "POINT", "rewardName": "points", "details": { "points": 10 },
+                      "quantityPerUser": 1, "totalStock": 5 }],
+    });
+    let event = call(&client, Method::POST, format!("{base}/api/v1/events"), Some(&admin), Some(event)).await;
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    let activate = Some(json!({ "status": "ACTIVE" }));
+    call(&client, Method::PUT, format!("{base}/api/v1/events/{event_id}/status"), Some(&admin), activate).await;
+    let player = json!({ "username": "player", "password": "player-password" });
+    call(&client, Method::POST, format!("{base}/api/v1/auth/register"), None, Some(player)).await;
+    let player = token(&client, &base, "player", "player-password").await;
+
+    let claim =
+        call(&client, Method::POST, format!("{base}/api/v1/events/{event_id}/claims"), Some(&player), None).await;
+    let request_id = claim["requestId"].as_str().unwrap().to_owned();
+    let url = format!("{base}/api/v1/claims/{request_id}");
+    let mut claim = Value::Null;
+    for _ in 0..100 {
+        claim = call(&client, Method::GET, url.clone(), Some(&admin), None).await;
+        if claim["status"].as_str().and_then(|s| s.parse::<ClaimStatus>().ok()).is_some_and(ClaimStatus::is_final) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    claim
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_with_a_trusted_certificate_grants_over_https() {
+    let (granter, url, ca_pem, failed_handshakes) = TestGranter::start_tls(Faults::default()).await;
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), ca_pem).unwrap();
+
+    let claim = claim_through(&url, Some(ca.path())).await;
+
+    assert_eq!(claim["status"], "SUCCESS_ALL_GRANTED", "{claim}");
+    let ledger = granter.ledger();
+    assert_eq!((ledger.granted.len(), ledger.bad_signatures), (1, 0));
+    assert_eq!(failed_handshakes.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_with_an_untrusted_certificate_is_never_called() {
+    let (granter, url, _ca_pem, failed_handshakes) = TestGranter::start_tls(Faults::default()).await;
+
+    let claim = claim_through(&url, None).await;
+
+    // Neither the grant nor its safety revoke can reach the studio, so the claim is left for
+    // an admin, with its stock still held.
+    assert_eq!(claim["status"], "COMPENSATION_FAILED_MANUAL_INTERVENTION_REQUIRED", "{claim}");
+    assert_eq!(granter.ledger().grant_calls, 0, "a request reached a server whose certificate is not trusted");
+    assert!(failed_handshakes.load(Ordering::SeqCst) >= 1, "no TLS handshake was attempted");
+}
