@@ -116,7 +116,7 @@ impl Proxy {
         request: Request,
         client: Option<IpAddr>,
     ) -> Result<Response, ApiError> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let base = match upstream {
             Upstream::Auth => &self.upstreams.auth,
             Upstream::Events => &self.upstreams.events,
@@ -125,11 +125,12 @@ impl Proxy {
         // The only failure left after the body limit is a client that went away mid-body.
         let body = axum::body::to_bytes(body, self.body_limit).await.map_err(|_| ApiError::PayloadTooLarge)?;
 
-        let mut headers = forwardable(&parts.headers);
+        let mut headers = std::mem::take(&mut parts.headers);
+        drop_connection_headers(&mut headers);
         for name in SPOOFABLE.iter().chain([&"x-forwarded-for"]) {
             headers.remove(*name);
         }
-        headers.retain_bestow_free();
+        drop_bestow_namespace(&mut headers);
         if let Ok(value) = HeaderValue::from_str(self.credential.presented()) {
             headers.insert(SERVICE_TOKEN, value);
         }
@@ -160,49 +161,38 @@ impl Proxy {
         let (parts, body) = tokio::time::timeout(self.timeout, call).await.map_err(|_| {
             ApiError::GatewayTimeout(format!("{upstream:?}: no answer within {} ms", self.timeout.as_millis()))
         })??;
-        let mut response = Response::new(Body::from(body));
-        *response.status_mut() = parts.status;
-        *response.headers_mut() = forwardable(&parts.headers);
+        let mut response = Response::from_parts(parts, Body::from(body));
+        drop_connection_headers(response.headers_mut());
         Ok(response)
     }
 }
 
-/// `headers` without hop-by-hop headers (including those `Connection` names), `Host` and
-/// `Content-Length` (the client library sets both for the new message).
-fn forwardable(headers: &HeaderMap) -> HeaderMap {
-    let named_by_connection: Vec<String> = headers
+/// Removes what describes one connection rather than the message: hop-by-hop headers and
+/// those `Connection` names, plus `Host` and `Content-Length`, which are set anew for the next
+/// hop.
+fn drop_connection_headers(headers: &mut HeaderMap) {
+    let named_by_connection: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .map(|name| name.trim().to_ascii_lowercase())
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
-    let mut kept = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let name_str = name.as_str();
-        let drop = HOP_BY_HOP.contains(&name_str)
-            || named_by_connection.iter().any(|named| named == name_str)
-            || *name == header::HOST
-            || *name == header::CONTENT_LENGTH;
-        if !drop {
-            kept.append(name.clone(), value.clone());
-        }
+    for name in named_by_connection {
+        headers.remove(name);
     }
-    kept
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(header::HOST);
+    headers.remove(header::CONTENT_LENGTH);
 }
 
-/// Removal of our own namespace from client headers.
-trait RetainBestowFree {
-    fn retain_bestow_free(&mut self);
-}
-
-impl RetainBestowFree for HeaderMap {
-    fn retain_bestow_free(&mut self) {
-        let ours: Vec<HeaderName> =
-            self.keys().filter(|name| name.as_str().starts_with("x-bestow-")).cloned().collect();
-        for name in ours {
-            self.remove(name);
-        }
+/// Removes our own namespace (`x-bestow-*`) from client headers.
+fn drop_bestow_namespace(headers: &mut HeaderMap) {
+    let ours: Vec<HeaderName> = headers.keys().filter(|name| name.as_str().starts_with("x-bestow-")).cloned().collect();
+    for name in ours {
+        headers.remove(name);
     }
 }
 
@@ -213,14 +203,15 @@ mod tests {
     #[test]
     fn hop_by_hop_and_connection_named_headers_are_dropped() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-secret-hop"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, X-Secret-Hop"));
         headers.insert("x-secret-hop", HeaderValue::from_static("1"));
         headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         headers.insert(header::HOST, HeaderValue::from_static("example"));
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert("x-request-id", HeaderValue::from_static("abc"));
-        let kept = forwardable(&headers);
-        let names: Vec<&str> = kept.keys().map(HeaderName::as_str).collect();
+        drop_connection_headers(&mut headers);
+        let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
         assert_eq!(names, ["content-type", "x-request-id"]);
     }
 
@@ -230,7 +221,7 @@ mod tests {
         headers.insert("x-bestow-service-token", HeaderValue::from_static("guess"));
         headers.insert("x-bestow-anything", HeaderValue::from_static("1"));
         headers.insert("x-api-key", HeaderValue::from_static("k"));
-        headers.retain_bestow_free();
+        drop_bestow_namespace(&mut headers);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key("x-api-key"));
     }
