@@ -5,7 +5,7 @@
 //! information and are dropped when the map grows, so memory follows the active clients.
 
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -58,19 +58,37 @@ impl Bucket {
     }
 }
 
-/// Buckets above this count trigger a sweep of the full ones.
-const SWEEP_ABOVE: usize = 10_000;
+/// A shard sweeps its full buckets when it holds more than this many, or more than twice
+/// what the last sweep kept: with many active clients sweeps get rarer, not constant.
+const SWEEP_ABOVE: usize = 1024;
+
+/// Independent locks, so concurrent requests for different keys rarely wait on each other.
+const SHARDS: usize = 16;
+
+#[derive(Debug)]
+struct Shard<K> {
+    buckets: HashMap<K, Bucket>,
+    sweep_above: usize,
+}
 
 /// A rate limit per key.
 #[derive(Debug)]
 pub struct RateLimiter<K> {
     rate: Rate,
-    buckets: Mutex<HashMap<K, Bucket>>,
+    shards: Box<[Mutex<Shard<K>>]>,
+    hasher: RandomState,
 }
 
 impl<K: Eq + Hash + Clone> RateLimiter<K> {
     pub fn new(rate: Rate) -> Self {
-        Self { rate, buckets: Mutex::new(HashMap::new()) }
+        Self::with_shards(rate, SHARDS)
+    }
+
+    fn with_shards(rate: Rate, shards: usize) -> Self {
+        let shards = (0..shards.max(1))
+            .map(|_| Mutex::new(Shard { buckets: HashMap::new(), sweep_above: SWEEP_ABOVE }))
+            .collect();
+        Self { rate, shards, hasher: RandomState::new() }
     }
 
     /// Admits one request for `key` at `now`, or returns how long the caller should wait.
@@ -78,15 +96,16 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
         if self.rate.is_off() {
             return Ok(());
         }
+        let rate = self.rate;
+        let index = (self.hasher.hash_one(key) % self.shards.len() as u64) as usize;
         // A poisoned lock only means another request panicked mid-update; the map is still
         // a valid set of buckets.
-        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() > SWEEP_ABOVE {
-            let rate = self.rate;
-            buckets.retain(|_, bucket| !bucket.is_full(rate, now));
+        let mut shard = self.shards[index].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if shard.buckets.len() > shard.sweep_above {
+            shard.buckets.retain(|_, bucket| !bucket.is_full(rate, now));
+            shard.sweep_above = (2 * shard.buckets.len()).max(SWEEP_ABOVE);
         }
-        let rate = self.rate;
-        buckets.entry(key.clone()).or_insert_with(|| Bucket::full(rate, now)).take(rate, now)
+        shard.buckets.entry(key.clone()).or_insert_with(|| Bucket::full(rate, now)).take(rate, now)
     }
 }
 
@@ -141,12 +160,26 @@ mod tests {
 
     #[test]
     fn full_buckets_are_swept_when_the_map_grows() {
-        let limiter = RateLimiter::new(RATE);
+        let limiter = RateLimiter::with_shards(RATE, 1);
         let start = Instant::now();
         for key in 0..=SWEEP_ABOVE {
             limiter.check(&key, start).unwrap();
         }
         limiter.check(&usize::MAX, start + Duration::from_secs(1)).unwrap();
-        assert_eq!(limiter.buckets.lock().unwrap().len(), 1, "only the newest bucket is not full");
+        assert_eq!(limiter.shards[0].lock().unwrap().buckets.len(), 1, "only the newest bucket is not full");
+    }
+
+    #[test]
+    fn sweeps_get_rarer_while_every_client_is_active() {
+        let limiter = RateLimiter::with_shards(RATE, 1);
+        let now = Instant::now();
+        let active = 3 * SWEEP_ABOVE;
+        for key in 0..active {
+            limiter.check(&key, now).unwrap();
+        }
+        // Sweeps at SWEEP_ABOVE + 1 and again at 2 × (SWEEP_ABOVE + 1) kept every bucket.
+        let shard = limiter.shards[0].lock().unwrap();
+        assert_eq!(shard.buckets.len(), active);
+        assert!(shard.sweep_above >= 4 * SWEEP_ABOVE, "next sweep at {}", shard.sweep_above);
     }
 }
