@@ -144,8 +144,8 @@ fn load_rewards(connection: &Connection, event: &mut Event) -> Result<(), StoreE
 
 pub(crate) fn select_event(connection: &Connection, id: &str) -> Result<Option<Event>, StoreError> {
     let event = connection
-        .query_row(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE _id = ?1"), [id], event_from_row)
-        .optional()
+        .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE _id = ?1"))
+        .and_then(|mut statement| statement.query_row([id], event_from_row).optional())
         .map_err(map_error)?;
     match event {
         Some(mut event) => {
