@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bestow_core::token::{AccessClaims, KeySource};
+use bestow_core::token::{AccessClaims, KeySource, KeysUnavailable};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
@@ -156,8 +156,8 @@ impl SigningKeys {
 
 #[async_trait]
 impl KeySource for SigningKeys {
-    async fn decoding_key(&self, kid: &str) -> Option<DecodingKey> {
-        self.snapshot().iter().find(|key| key.kid == kid).map(|key| key.decoding.clone())
+    async fn decoding_key(&self, kid: &str) -> Result<Option<DecodingKey>, KeysUnavailable> {
+        Ok(self.snapshot().iter().find(|key| key.kid == kid).map(|key| key.decoding.clone()))
     }
 }
 

@@ -30,10 +30,7 @@ where
         }
         let token = bearer_token(parts).ok_or(ApiError::Unauthorized("a bearer token is required"))?;
         let verifier = TokenVerifier::from_ref(state);
-        let principal = verifier.verify(token).await.map_err(|error| {
-            tracing::debug!(%error, "access token refused");
-            ApiError::Unauthorized("the access token is invalid or expired")
-        })?;
+        let principal = verifier.verify(token).await?;
         // Cache for a second extractor in the same request.
         parts.extensions.insert(principal.clone());
         Ok(Self(principal))

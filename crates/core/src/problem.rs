@@ -76,6 +76,9 @@ pub enum ApiError {
     /// 412: `If-Match` did not match the current version.
     #[error("the resource changed since it was read")]
     PreconditionFailed,
+    /// 408: the client took too long to send its request body.
+    #[error("the request body arrived too slowly")]
+    RequestTimeout,
     /// 413: body larger than the configured limit.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -131,6 +134,7 @@ impl ApiError {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -153,6 +157,7 @@ impl ApiError {
             Self::Unauthorized(_) => "UNAUTHORIZED",
             Self::Forbidden => "FORBIDDEN",
             Self::PreconditionFailed => "PRECONDITION_FAILED",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::TooManyRequests { .. } => "RATE_LIMITED",

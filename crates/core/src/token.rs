@@ -43,19 +43,40 @@ impl From<AccessClaims> for Principal {
 /// Finds the public key that verifies tokens carrying a given `kid`.
 #[async_trait]
 pub trait KeySource: Send + Sync {
-    /// The key for `kid`, or `None` when it is unknown (after any refresh the source does).
-    async fn decoding_key(&self, kid: &str) -> Option<DecodingKey>;
+    /// The key for `kid`, `None` when it is unknown (after any refresh the source does), or
+    /// `Err` when the keys cannot be obtained right now (auth unreachable).
+    async fn decoding_key(&self, kid: &str) -> Result<Option<DecodingKey>, KeysUnavailable>;
 }
 
-/// Why a token was refused. All of them become the same 401: callers learn nothing more.
+/// Auth's keys could not be fetched: the token may well be valid, so this is not a 401.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("signing keys unavailable: {0}")]
+pub struct KeysUnavailable(pub String);
+
+/// Why a token was refused. All but [`TokenError::KeysUnavailable`] become the same 401:
+/// callers learn nothing more.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
+    #[error(transparent)]
+    KeysUnavailable(#[from] KeysUnavailable),
     #[error("token is malformed")]
     Malformed,
     #[error("token is signed with an unknown key")]
     UnknownKey,
     #[error("token is invalid: {0}")]
     Invalid(#[from] jsonwebtoken::errors::Error),
+}
+
+impl From<TokenError> for crate::ApiError {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::KeysUnavailable(unavailable) => Self::Unavailable(unavailable.to_string()),
+            refused => {
+                tracing::debug!(error = %refused, "access token refused");
+                Self::Unauthorized("the access token is invalid or expired")
+            }
+        }
+    }
 }
 
 /// Verifies access tokens against a [`KeySource`].
@@ -94,7 +115,7 @@ impl TokenVerifier {
             return Err(TokenError::Malformed);
         }
         let kid = header.kid.ok_or(TokenError::Malformed)?;
-        let key = self.keys.decoding_key(&kid).await.ok_or(TokenError::UnknownKey)?;
+        let key = self.keys.decoding_key(&kid).await?.ok_or(TokenError::UnknownKey)?;
         Ok(jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)?.claims)
     }
 }

@@ -21,6 +21,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use bestow_core::ApiError;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use policy::GatewayPolicy;
@@ -29,8 +30,14 @@ pub use rate_limit::Rate;
 
 /// All-in-one mode: the services' routers behind the gateway policy. The verified caller is
 /// handed to the handlers with the request, so they do not verify the token a second time.
+/// Paths no service has are caught too, so that they pass the policy (and its per-address
+/// limit) exactly as in split mode.
 pub fn in_process(services: Router, policy: Arc<GatewayPolicy>) -> Router {
-    services.layer(middleware::from_fn_with_state(policy, admit_then_serve))
+    let unrouted = || async { ApiError::not_found("ROUTE_NOT_FOUND", "no such route") };
+    services
+        .route("/", any(unrouted))
+        .route("/{*path}", any(unrouted))
+        .layer(middleware::from_fn_with_state(policy, admit_then_serve))
 }
 
 async fn admit_then_serve(State(policy): State<Arc<GatewayPolicy>>, mut request: Request, next: Next) -> Response {

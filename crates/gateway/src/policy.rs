@@ -24,7 +24,7 @@ pub struct Admitted {
     pub principal: Option<Principal>,
 }
 
-/// The gateway's early checks, in order: route exists, client address under its limit,
+/// The gateway's early checks, in order: client address under its limit, route exists,
 /// token valid and allowed by the route, user under its limit.
 pub struct GatewayPolicy {
     tokens: VerifiedTokens,
@@ -55,14 +55,15 @@ impl GatewayPolicy {
         headers: &HeaderMap,
         client: Option<IpAddr>,
     ) -> Result<Admitted, ApiError> {
+        // First, so that probing for routes that do not exist costs the prober its budget too.
+        if let Some(address) = client {
+            self.per_address.check(&address, Instant::now()).map_err(too_many)?;
+        }
         let route = match routes::resolve(method, path) {
             Resolution::Found(route) => route,
             Resolution::MethodNotAllowed => return Err(ApiError::MethodNotAllowed),
             Resolution::NotFound => return Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
         };
-        if let Some(address) = client {
-            self.per_address.check(&address, Instant::now()).map_err(too_many)?;
-        }
         let required = match route.access {
             Access::Public => None,
             Access::Signed => Some(None),
@@ -74,10 +75,7 @@ impl GatewayPolicy {
             return Ok(Admitted { route, principal: None });
         };
         let token = bearer_token(headers).ok_or(ApiError::Unauthorized("a bearer token is required"))?;
-        let principal = self.tokens.verify(token).await.map_err(|error| {
-            tracing::debug!(%error, "access token refused at the gateway");
-            ApiError::Unauthorized("the access token is invalid or expired")
-        })?;
+        let principal = self.tokens.verify(token).await?;
         if permission.is_some_and(|permission| !principal.can(permission)) {
             return Err(ApiError::Forbidden);
         }

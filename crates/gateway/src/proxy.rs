@@ -122,8 +122,12 @@ impl Proxy {
             Upstream::Events => &self.upstreams.events,
         };
         let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        // The only failure left after the body limit is a client that went away mid-body.
-        let body = axum::body::to_bytes(body, self.body_limit).await.map_err(|_| ApiError::PayloadTooLarge)?;
+        // A client gets as long to send its body as a service gets to answer; past the body
+        // limit, or gone mid-body, it is refused.
+        let body = tokio::time::timeout(self.timeout, axum::body::to_bytes(body, self.body_limit))
+            .await
+            .map_err(|_| ApiError::RequestTimeout)?
+            .map_err(|_| ApiError::PayloadTooLarge)?;
 
         let mut headers = std::mem::take(&mut parts.headers);
         drop_connection_headers(&mut headers);

@@ -133,6 +133,32 @@ async fn a_slow_upstream_is_a_504_within_the_timeout() {
     assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
 }
 
+/// A request body whose sender stalls forever.
+struct StalledBody;
+
+impl axum::body::HttpBody for StalledBody {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_its_body_is_a_408_within_the_timeout() {
+    let base = serve(echo()).await;
+    let proxy = proxy(&base, &base, Duration::from_millis(300));
+    let started = Instant::now();
+    let stalled = Request::builder().method("POST").uri("/echo").body(Body::new(StalledBody)).unwrap();
+    let error = proxy.forward(Upstream::Events, stalled, None).await.unwrap_err();
+    assert_eq!(error.status(), StatusCode::REQUEST_TIMEOUT);
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+}
+
 #[tokio::test]
 async fn a_broken_answer_is_a_502_and_an_oversized_body_a_413() {
     let base = serve(echo()).await;

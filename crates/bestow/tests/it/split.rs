@@ -142,6 +142,11 @@ impl SplitDeployment {
         std::mem::replace(&mut self.events, replacement).stop()
     }
 
+    /// Kills the auth process and returns its output.
+    pub(crate) fn kill_auth(&mut self) -> String {
+        std::mem::replace(&mut self.auth, ServeProcess::placeholder()).stop()
+    }
+
     /// Starts events again on its old port, with the same data dir, without `drop_env` keys.
     pub(crate) fn restart_events(&mut self, drop_env: &[&str]) {
         let listen = self.events.base.trim_start_matches("http://").to_owned();
@@ -313,6 +318,23 @@ pub(crate) async fn scenario(api: &Client) -> Vec<String> {
         .await
         .unwrap();
     note("forged identity headers", forged.status(), "");
+    let forged: Value = api
+        .request(Method::GET, "/api/v1/claims/me", Some(&bob))
+        .header("x-user-id", alice_id.as_str())
+        .header("x-forwarded-user", "alice")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let owners: Vec<&str> = forged["items"].as_array().unwrap().iter().filter_map(|c| c["userId"].as_str()).collect();
+    let alices = owners.iter().any(|owner| *owner == alice_id);
+    note(
+        "bob's history with alice's id in headers",
+        StatusCode::OK,
+        &format!("{} claims, alice's: {alices}", owners.len()),
+    );
     let (status, _) = api.get("/api/v1/claims/me", None).await;
     note("history without a token", status, "");
     let internal = api
@@ -356,6 +378,7 @@ async fn the_scenario_observes_the_same_in_all_in_one_and_split_mode() {
         "remaining stock: 200 4",
         "player reads the audit log: 403 ",
         "forged identity headers: 403 ",
+        "bob's history with alice's id in headers: 200 1 claims, alice's: false",
         "history without a token: 401 ",
         "internal user route: 404 ",
     ];
@@ -500,6 +523,48 @@ async fn the_gateway_refuses_early_and_carries_the_request_id() {
 }
 
 #[tokio::test]
+async fn with_every_service_down_the_gateway_still_refuses_by_its_table() {
+    let mut split = SplitDeployment::start(&[]);
+    let api = split.gateway();
+    let admin = api.login("admin", ADMIN_PASSWORD).await;
+    let (status, _) =
+        api.post("/api/v1/auth/register", None, json!({ "username": "pat", "password": "pat-password" })).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let player = api.login("pat", "pat-password").await;
+    // The gateway learns auth's keys while auth is up.
+    assert_eq!(api.get("/api/v1/events", Some(&player)).await.0, StatusCode::OK);
+    let _ = split.kill_events();
+    let _ = split.kill_auth();
+
+    // No service could answer any of these: the answers are the gateway's own.
+    let (status, problem) = api.get("/api/v1/events", None).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("UNAUTHORIZED")));
+    let (status, problem) = api.get("/api/v1/users", Some(&player)).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::FORBIDDEN, Some("FORBIDDEN")));
+    let (status, _) = api.post("/api/v1/events", Some(&player), json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api.get("/api/v1/events", Some("not-a-token")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // An admitted request finds the service down.
+    assert_eq!(api.get("/api/v1/events", Some(&admin)).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    split.stop();
+}
+
+#[tokio::test]
+async fn a_token_is_not_refused_because_auth_is_unreachable() {
+    let mut split = SplitDeployment::start(&[]);
+    let api = split.gateway();
+    // Signing in goes through the gateway without verifying a token, so the gateway has not
+    // fetched auth's keys yet when auth goes away.
+    let admin = api.login("admin", ADMIN_PASSWORD).await;
+    let _ = split.kill_auth();
+
+    let (status, problem) = api.get("/api/v1/events", Some(&admin)).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("SERVICE_UNAVAILABLE")));
+    split.stop();
+}
+
+#[tokio::test]
 async fn rate_limits_answer_429_with_retry_after_per_user_and_per_address() {
     let dir = TempDir::new().unwrap();
     let config = Config { rate_limit_user_per_sec: 1, rate_limit_user_burst: 3, ..test_config(&dir) };
@@ -529,10 +594,15 @@ async fn rate_limits_answer_429_with_retry_after_per_user_and_per_address() {
     let api = Client::new(&app.url(""));
     let statuses = [
         api.get("/.well-known/jwks.json", None).await.0,
+        api.get("/api/v1/no-such-route", None).await.0,
         api.get("/.well-known/jwks.json", None).await.0,
-        api.get("/.well-known/jwks.json", None).await.0,
+        api.get("/api/v1/another-guess", None).await.0,
     ];
-    assert_eq!(statuses.map(|s| s.as_u16()), [200, 200, 429], "anonymous callers are limited by address");
+    assert_eq!(
+        statuses.map(|s| s.as_u16()),
+        [200, 404, 429, 429],
+        "anonymous callers are limited by address, probing for routes included"
+    );
     assert_eq!(api.get("/healthz", None).await.0, StatusCode::OK, "health checks are never limited");
     app.stop().await;
 }
