@@ -29,8 +29,7 @@ message passes (decoding a request, encoding a reply), and changes nothing else:
    (and its own earlier writes). mongod aborts a transaction whose commit fails, and a new
    `startTransaction` (new txnNumber) replaces an open one; the patch does both.
 
-What these tests cannot prove: mongoeco is more lenient than mongod (it serialises commands,
-so it never raises WriteConflict nor labels errors `TransientTransactionError`).
+What these tests cannot prove about mongod is listed in crates/store-mongo/README.md.
 """
 
 from __future__ import annotations

@@ -73,21 +73,11 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
-/// Client headers that look like identity or forwarding information; the services ignore
-/// them, and the gateway makes sure they never see them.
-const SPOOFABLE: [&str; 11] = [
-    "x-user-id",
-    "x-user-name",
-    "x-user-role",
-    "x-user-roles",
-    "x-roles",
-    "x-forwarded-user",
-    "x-auth-request-user",
-    "x-remote-user",
-    "remote-user",
-    "x-real-ip",
-    "forwarded",
-];
+/// Client headers that look like identity or forwarding information: whole namespaces
+/// (ours included, which carries the service credential) and single names. The services
+/// ignore them all; the gateway makes sure they never see them.
+const SPOOFABLE_PREFIXES: [&str; 4] = ["x-bestow-", "x-user-", "x-forwarded-", "x-auth-request-"];
+const SPOOFABLE: [&str; 5] = ["x-roles", "x-remote-user", "remote-user", "x-real-ip", "forwarded"];
 
 impl Proxy {
     pub fn new(upstreams: Upstreams, settings: ProxySettings, credential: ServiceCredential) -> Result<Self, String> {
@@ -131,10 +121,7 @@ impl Proxy {
 
         let mut headers = std::mem::take(&mut parts.headers);
         drop_connection_headers(&mut headers);
-        for name in SPOOFABLE.iter().chain([&"x-forwarded-for"]) {
-            headers.remove(*name);
-        }
-        drop_bestow_namespace(&mut headers);
+        drop_client_identity(&mut headers);
         if let Ok(value) = HeaderValue::from_str(self.credential.presented()) {
             headers.insert(SERVICE_TOKEN, value);
         }
@@ -192,10 +179,18 @@ fn drop_connection_headers(headers: &mut HeaderMap) {
     headers.remove(header::CONTENT_LENGTH);
 }
 
-/// Removes our own namespace (`x-bestow-*`) from client headers.
-fn drop_bestow_namespace(headers: &mut HeaderMap) {
-    let ours: Vec<HeaderName> = headers.keys().filter(|name| name.as_str().starts_with("x-bestow-")).cloned().collect();
-    for name in ours {
+/// Removes everything a client could pass off as identity, forwarding information or our
+/// service credential.
+fn drop_client_identity(headers: &mut HeaderMap) {
+    let spoofable: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            SPOOFABLE.contains(&name) || SPOOFABLE_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+        })
+        .cloned()
+        .collect();
+    for name in spoofable {
         headers.remove(name);
     }
 }
@@ -220,13 +215,17 @@ mod tests {
     }
 
     #[test]
-    fn our_namespace_is_removed_from_client_headers() {
+    fn identity_namespaces_and_names_are_removed_from_client_headers() {
         let mut headers = HeaderMap::new();
-        headers.insert("x-bestow-service-token", HeaderValue::from_static("guess"));
-        headers.insert("x-bestow-anything", HeaderValue::from_static("1"));
-        headers.insert("x-api-key", HeaderValue::from_static("k"));
-        drop_bestow_namespace(&mut headers);
-        assert_eq!(headers.len(), 1);
-        assert!(headers.contains_key("x-api-key"));
+        for name in ["x-bestow-service-token", "x-bestow-anything", "x-user-id", "x-user-tenant", "x-forwarded-for"] {
+            headers.insert(name, HeaderValue::from_static("guess"));
+        }
+        for name in ["x-auth-request-email", "x-real-ip", "forwarded", "x-roles", "x-api-key", "authorization"] {
+            headers.insert(name, HeaderValue::from_static("guess"));
+        }
+        drop_client_identity(&mut headers);
+        let mut kept: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["authorization", "x-api-key"]);
     }
 }
