@@ -10,7 +10,7 @@ use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, Validation};
 use bestow_events::grants::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
 use bestow_events::store::EventStore;
 
-use crate::events::{audit, event};
+use crate::events::{audit, event, event_with_stocks};
 
 /// An active event with `stock` units, stored.
 async fn active_event(store: &impl EventStore, stock: Option<i64>) -> Event {
@@ -126,6 +126,44 @@ pub async fn commit_is_compare_and_set<S: EventStore + ClaimStore>(store: &S) {
     assert!(matches!(stale, Err(StoreError::Conflict(CONFLICT_VERSION))), "{stale:?}");
     assert_eq!(store.request(&current.request_id).await.unwrap().unwrap().status, ClaimStatus::PendingConditionCheck);
     assert_eq!(remaining(store, &event).await, Some(5));
+}
+
+/// Stock moves reward by reward, all or nothing across a request's rewards: an exhausted
+/// reward refuses its reservation even when another reward of the event has stock, and a
+/// return never lifts a reward above its total.
+pub async fn stock_moves_per_reward_all_or_nothing<S: EventStore + ClaimStore>(store: &S) {
+    let mut event = event_with_stocks(&[3, 1]);
+    event.status = EventStatus::Active;
+    store.insert_event(&event, &audit("event.create", &event.id)).await.unwrap();
+    let ids: Vec<String> = event.rewards.iter().map(|r| r.reward_id().as_str().to_owned()).collect();
+    let change = |index: usize, delta: i64| StockChange { reward_id: ids[index].clone(), delta };
+    let stocks = || async {
+        let stored = store.event(&event.id).await.unwrap().unwrap();
+        stored.rewards.iter().map(|r| r.remaining_stock().unwrap()).collect::<Vec<_>>()
+    };
+    let now = bestow_core::time::now();
+
+    let one = request(&event, "u1", "55555555-5555-4555-8555-555555555551");
+    assert_eq!(store.insert_request(&one, &[change(0, -1), change(1, -1)]).await.unwrap(), Inserted::Created);
+    assert_eq!(stocks().await, [2, 0]);
+
+    let two = request(&event, "u2", "55555555-5555-4555-8555-555555555552");
+    for refused in [vec![change(0, -1), change(1, -1)], vec![change(1, -1)]] {
+        let outcome = store.insert_request(&two, &refused).await;
+        assert!(matches!(outcome, Err(StoreError::Conflict(CONFLICT_STOCK))), "{outcome:?}");
+        assert_eq!(stocks().await, [2, 0], "an exhausted reward moved, or the other one did");
+    }
+    assert_eq!(store.insert_request(&two, &[change(0, -1)]).await.unwrap(), Inserted::Created);
+    assert_eq!(stocks().await, [1, 0]);
+
+    let returned = advanced(&one, one.after_validation(Validation::Passed, now));
+    store.commit(&one, &returned, &[change(1, 1)], None).await.unwrap();
+    assert_eq!(stocks().await, [1, 1]);
+    let again =
+        store.commit(&returned, &advanced(&returned, returned.after_allocation(now)), &[change(1, 1)], None).await;
+    assert!(again.is_err(), "a return above the total was accepted");
+    assert_eq!(stocks().await, [1, 1]);
+    assert_eq!(store.request(&one.request_id).await.unwrap().unwrap().status, returned.status);
 }
 
 /// Grants are idempotent by key; a revoke is a tombstone that refuses a later grant.

@@ -12,10 +12,22 @@ use serde_json::json;
 
 /// A DRAFT event with one POINT reward of `stock` units (`None`: unlimited).
 pub fn event(stock: Option<i64>) -> Event {
+    event_with_stocks(&[stock.unwrap_or(-1)])
+}
+
+/// A DRAFT event with one POINT reward per entry of `stocks` (`-1`: unlimited).
+pub fn event_with_stocks(stocks: &[i64]) -> Event {
+    let rewards: Vec<_> = stocks
+        .iter()
+        .enumerate()
+        .map(|(i, stock)| {
+            json!({ "rewardType": "POINT", "rewardName": format!("points {i}"), "details": { "points": 10 },
+                    "quantityPerUser": 1, "totalStock": stock })
+        })
+        .collect();
     let input: EventInput = serde_json::from_value(json!({
         "eventName": "contract", "startDate": "2026-01-01T00:00:00Z", "endDate": "2030-01-01T00:00:00Z",
-        "rewards": [{ "rewardType": "POINT", "rewardName": "points", "details": { "points": 10 },
-                      "quantityPerUser": 1, "totalStock": stock.unwrap_or(-1) }],
+        "rewards": rewards,
     }))
     .unwrap();
     let provenance = Provenance {
