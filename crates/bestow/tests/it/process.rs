@@ -95,7 +95,15 @@ impl ServeProcess {
         while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(300)) {
             self.seen.push(line);
         }
-        self.seen.join("\n")
+        std::mem::take(&mut self.seen).join("\n")
+    }
+}
+
+/// A test that fails (or forgets `stop`) must not leave its process running.
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
