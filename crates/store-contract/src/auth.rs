@@ -1,7 +1,7 @@
 //! Contract of [`AuthStore`].
 
 use bestow_auth::domain::{User, UserChange, Username};
-use bestow_auth::store::{AuthStore, RefreshToken, Rotation};
+use bestow_auth::store::{AuthStore, RefreshToken, Rotation, UserFilter};
 use bestow_core::audit::{AuditActor, AuditQuery};
 use bestow_core::identity::Role;
 use bestow_core::page::PageRequest;
@@ -64,4 +64,25 @@ pub async fn refresh_rotation_is_compare_and_set(store: &impl AuthStore) {
     assert!(store.refresh_token_by_digest("d3").await.unwrap().is_none(), "a lost rotation stores nothing");
     store.revoke_family("family", now).await.unwrap();
     assert!(store.refresh_token_by_digest("d2").await.unwrap().unwrap().revoked_at.is_some());
+}
+
+/// User lists filter by role, activity and a username prefix ignoring case, in creation order.
+pub async fn user_lists_filter_by_role_activity_and_prefix(store: &impl AuthStore) {
+    for (name, roles) in [("Alice", vec![Role::Admin]), ("alfred", vec![Role::User]), ("Bob", vec![Role::User])] {
+        let user = User::new(&Username::parse(name, "/username").unwrap(), "hash".into(), roles);
+        store.insert_user(&user, None).await.unwrap();
+    }
+    let page = PageRequest { page: 1, limit: 10 };
+    let prefix = UserFilter { username_prefix: Some("AL".into()), ..Default::default() };
+    let (users, total) = store.list_users(&prefix, page).await.unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(users.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["Alice", "alfred"], "creation order");
+    let admins = UserFilter { role: Some(Role::Admin), ..Default::default() };
+    assert_eq!(store.list_users(&admins, page).await.unwrap().1, 1);
+    let bob = store.user_by_username("BOB").await.unwrap().unwrap();
+    store.change_user(&bob.id, &UserChange::Active(false), None).await.unwrap();
+    let inactive = UserFilter { is_active: Some(false), ..Default::default() };
+    let (users, total) = store.list_users(&inactive, page).await.unwrap();
+    assert_eq!((users[0].username.as_str(), total), ("Bob", 1));
+    assert_eq!(store.count_users().await.unwrap(), 3);
 }

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use bestow_core::audit::{AuditActor, AuditBuilder, AuditEntry};
+use bestow_core::page::PageRequest;
 use bestow_core::store::StoreError;
 use bestow_events::domain::event::{Event, EventInput, Provenance};
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::reward::RewardId;
-use bestow_events::store::EventStore;
+use bestow_events::store::{EventFilter, EventSortKey, EventStore};
 use serde_json::json;
 
 /// A DRAFT event with one POINT reward of `stock` units (`None`: unlimited).
@@ -108,4 +109,53 @@ pub async fn top_up_moves_both_counters(store: &impl EventStore) {
     assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
     let unknown = store.top_up(&limited.id, "ffffffffffffffffffffffff", 1, bestow_core::time::now(), builder()).await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+}
+
+fn named(name: &str, start: &str, end: &str, status: EventStatus) -> Event {
+    let mut event = event(Some(5));
+    event.event_name = name.into();
+    event.start_date = start.parse().unwrap();
+    event.end_date = end.parse().unwrap();
+    event.status = status;
+    event
+}
+
+/// Lists filter by status, activity at an instant and name (case and metacharacters taken
+/// literally), sort and page; the expiry sweep moves exactly the events past their end.
+pub async fn event_lists_filter_sort_and_page_and_due_events_expire(store: &impl EventStore) {
+    let events = [
+        named("Spring Login", "2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z", EventStatus::Active),
+        named("summer (50%+) sale", "2026-06-01T00:00:00Z", "2030-07-01T00:00:00Z", EventStatus::Active),
+        named("Autumn draft", "2026-09-01T00:00:00Z", "2030-10-01T00:00:00Z", EventStatus::Draft),
+    ];
+    for event in &events {
+        store.insert_event(event, &audit("event.create", &event.id)).await.unwrap();
+    }
+    let page = PageRequest { page: 1, limit: 10 };
+    let by_start = EventFilter { sort: EventSortKey::StartDate, descending: true, ..Default::default() };
+    let (listed, total) = store.list_events(&by_start, PageRequest { page: 1, limit: 2 }).await.unwrap();
+    assert_eq!(total, 3);
+    let names: Vec<_> = listed.iter().map(|e| e.event_name.as_str()).collect();
+    assert_eq!(names, ["Autumn draft", "summer (50%+) sale"]);
+    let (listed, _) = store.list_events(&by_start, PageRequest { page: 2, limit: 2 }).await.unwrap();
+    assert_eq!(listed[0].event_name, "Spring Login");
+
+    let literal = EventFilter { name_contains: Some("(50%+)".into()), ..Default::default() };
+    assert_eq!(store.list_events(&literal, page).await.unwrap().1, 1, "metacharacters match literally");
+    let any_case = EventFilter { name_contains: Some("SPRING".into()), ..Default::default() };
+    assert_eq!(store.list_events(&any_case, page).await.unwrap().1, 1, "case is ignored");
+    let active = EventFilter {
+        statuses: Some(vec![EventStatus::Active]),
+        active_at: Some("2026-06-15T00:00:00Z".parse().unwrap()),
+        ..Default::default()
+    };
+    let (listed, total) = store.list_events(&active, page).await.unwrap();
+    assert_eq!((listed[0].id.as_str(), total), (events[1].id.as_str(), 1));
+    let none = EventFilter { statuses: Some(vec![]), ..Default::default() };
+    assert_eq!(store.list_events(&none, page).await.unwrap().1, 0);
+
+    let expired = store.expire_due("2026-05-01T00:00:00Z".parse().unwrap(), builder()).await.unwrap();
+    assert_eq!(expired.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), [events[0].id.as_str()]);
+    let stored = store.event(&events[0].id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.version), (EventStatus::Expired, events[0].version + 1));
 }

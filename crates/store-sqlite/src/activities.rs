@@ -247,99 +247,12 @@ impl ServiceKeyStore for SqliteEventStore {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::collections::BTreeSet;
-    use std::sync::Arc;
-
-    use bestow_core::audit::AuditActor;
-    use bestow_events::store::EventStore;
-    use serde_json::json;
-
     use super::*;
 
     fn store() -> (tempfile::TempDir, SqliteEventStore) {
         let dir = tempfile::TempDir::new().unwrap();
         let store = SqliteEventStore::open(&dir.path().join("event.db")).unwrap();
         (dir, store)
-    }
-
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().unwrap()
-    }
-
-    fn activity(id: &str, user: &str, kind: &str, occurred: &str, attributes: Value) -> NewActivity {
-        let Value::Object(attributes) = attributes else { panic!("attributes must be an object") };
-        NewActivity {
-            activity_id: id.to_owned(),
-            user_id: user.to_owned(),
-            activity_type: kind.parse().unwrap(),
-            occurred_at: at(occurred),
-            attributes,
-            received_at: at("2026-03-20T00:00:00Z"),
-        }
-    }
-
-    fn query(types: &[&str], from: Option<&str>, to: &str) -> FactQuery {
-        FactQuery {
-            types: types.iter().map(|t| (*t).to_owned()).collect::<BTreeSet<_>>(),
-            from: from.map(at),
-            to: at(to),
-        }
-    }
-
-    #[tokio::test]
-    async fn batches_are_idempotent_by_activity_id() {
-        let (_dir, store) = store();
-        let batch = vec![
-            activity("a1", "u1", "LOGIN", "2026-03-01T00:00:00Z", json!({})),
-            activity("a2", "u1", "LOGIN", "2026-03-02T00:00:00Z", json!({})),
-            activity("a1", "u1", "LOGIN", "2026-03-03T00:00:00Z", json!({})),
-        ];
-        assert_eq!(store.insert_batch(batch.clone()).await.unwrap(), 2, "a repeat within the batch is skipped");
-        assert_eq!(store.insert_batch(batch.clone()).await.unwrap(), 0, "a re-sent batch stores nothing");
-        let facts = store.facts("u1", &query(&["LOGIN"], None, "2027-01-01T00:00:00Z")).await.unwrap();
-        let mut days: Vec<_> = facts.iter().map(|f| f.occurred_at).collect();
-        days.sort();
-        assert_eq!(days, [at("2026-03-01T00:00:00Z"), at("2026-03-02T00:00:00Z")], "the first send wins");
-    }
-
-    #[tokio::test]
-    async fn facts_match_user_types_and_a_half_open_window() {
-        let (_dir, store) = store();
-        store
-            .insert_batch(vec![
-                activity("1", "u1", "LOGIN", "2026-02-28T23:59:59.999Z", json!({})),
-                activity("2", "u1", "LOGIN", "2026-03-01T00:00:00Z", json!({})),
-                activity("3", "u1", "PURCHASE", "2026-03-05T00:00:00.5Z", json!({"amount": 9.5})),
-                activity("4", "u1", "BOSS_KILLED", "2026-03-05T00:00:00Z", json!({})),
-                activity("5", "u1", "LOGIN", "2026-03-10T00:00:00Z", json!({})),
-                activity("6", "u2", "LOGIN", "2026-03-05T00:00:00Z", json!({})),
-            ])
-            .await
-            .unwrap();
-        let mut facts = store
-            .facts("u1", &query(&["LOGIN", "PURCHASE"], Some("2026-03-01T00:00:00Z"), "2026-03-10T00:00:00Z"))
-            .await
-            .unwrap();
-        facts.sort_by_key(|f| f.occurred_at);
-        assert_eq!(
-            facts,
-            [
-                ActivityFact {
-                    activity_type: "LOGIN".into(),
-                    occurred_at: at("2026-03-01T00:00:00Z"),
-                    attributes: Map::new()
-                },
-                ActivityFact {
-                    activity_type: "PURCHASE".into(),
-                    occurred_at: at("2026-03-05T00:00:00.5Z"),
-                    attributes: json!({"amount": 9.5}).as_object().cloned().unwrap(),
-                },
-            ]
-        );
-        let all_history = store.facts("u1", &query(&["LOGIN"], None, "2026-03-10T00:00:00Z")).await.unwrap();
-        assert_eq!(all_history.len(), 2);
-        assert!(store.facts("u1", &query(&[], None, "2027-01-01T00:00:00Z")).await.unwrap().is_empty());
-        assert!(store.facts("nobody", &query(&["LOGIN"], None, "2027-01-01T00:00:00Z")).await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -364,44 +277,5 @@ mod tests {
             ),
             "{plan}"
         );
-    }
-
-    #[tokio::test]
-    async fn service_keys_are_found_by_digest_and_revoked_once() {
-        let (_dir, store) = store();
-        let actor = AuditActor::system("test");
-        let key = ServiceKey {
-            id: bestow_core::ids::new_object_id(),
-            name: "game-1".into(),
-            scopes: vec![Scope::ActivitiesWrite],
-            secret_digest: "d1".into(),
-            created_at: at("2026-03-01T00:00:00Z"),
-            created_by: "admin".into(),
-            revoked_at: None,
-        };
-        let audit = actor.entry("service_key.create", ("service_key", &key.id), None, None);
-        store.insert_service_key(&key, &audit).await.unwrap();
-        let same_digest = ServiceKey { id: bestow_core::ids::new_object_id(), ..key.clone() };
-        assert!(matches!(store.insert_service_key(&same_digest, &audit).await, Err(StoreError::Conflict(_))));
-        assert_eq!(store.service_key_by_digest("d1").await.unwrap(), Some(key.clone()));
-        assert_eq!(store.service_key_by_digest("d2").await.unwrap(), None);
-
-        let builder: AuditBuilder<ServiceKey> =
-            Arc::new(move |_, after| actor.entry("service_key.revoke", ("service_key", &after.id), None, None));
-        let revoked = store.revoke_service_key(&key.id, at("2026-03-02T00:00:00Z"), builder.clone()).await.unwrap();
-        assert_eq!(revoked.revoked_at, Some(at("2026-03-02T00:00:00Z")));
-        let again = store.revoke_service_key(&key.id, at("2026-03-03T00:00:00Z"), builder.clone()).await.unwrap();
-        assert_eq!(again.revoked_at, Some(at("2026-03-02T00:00:00Z")), "the first revocation stands");
-        assert!(matches!(
-            store.revoke_service_key("nope", at("2026-03-03T00:00:00Z"), builder).await,
-            Err(StoreError::NotFound)
-        ));
-
-        let (keys, total) = store.list_service_keys(PageRequest { page: 1, limit: 10 }).await.unwrap();
-        assert_eq!((keys, total), (vec![revoked], 1));
-        let query = bestow_core::audit::AuditQuery { target_id: Some(key.id.clone()), ..Default::default() };
-        let (entries, _) = store.list_audit(&query, PageRequest { page: 1, limit: 10 }).await.unwrap();
-        let actions: Vec<_> = entries.iter().map(|e| e.action.as_str()).collect();
-        assert_eq!(actions, ["service_key.revoke", "service_key.create"], "one entry per change");
     }
 }
