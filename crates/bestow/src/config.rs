@@ -251,11 +251,8 @@ impl Config {
             return fail("admin_password", "must be 8 to 72 bytes");
         }
         for (key, url) in [("auth_url", &self.auth_url), ("events_url", &self.events_url)] {
-            // The services talk plain HTTP on a private network; a path prefix is not supported.
             if let Some(url) = url
-                && !url.parse::<axum::http::Uri>().is_ok_and(|uri| {
-                    uri.scheme_str() == Some("http") && uri.host().is_some() && matches!(uri.path(), "" | "/")
-                })
+                && bestow_core::http::service_base_url(url).is_none()
             {
                 return fail(key, "must be an http://host:port URL");
             }

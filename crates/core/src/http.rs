@@ -34,6 +34,14 @@ pub const SERVICE_TOKEN: HeaderName = HeaderName::from_static("x-bestow-service-
 /// The client address the gateway saw, trusted only next to a valid [`SERVICE_TOKEN`].
 pub const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
+/// A split-mode service's base URL, without a trailing `/`, if `url` is one: the services talk
+/// plain HTTP on a private network, at `http://host:port` with no path prefix.
+pub fn service_base_url(url: &str) -> Option<&str> {
+    let url = url.trim_end_matches('/');
+    let uri = url.parse::<axum::http::Uri>().ok()?;
+    (uri.scheme_str() == Some("http") && uri.host().is_some() && uri.path() == "/").then_some(url)
+}
+
 /// For a service behind the gateway: when a request presents the shared credential, its
 /// `x-forwarded-for` becomes the [`crate::extract::ClientAddress`] (so login throttling counts
 /// players, not the gateway); without it the header is ignored. The credential header never
@@ -66,7 +74,7 @@ async fn accept_forwarded_client(
 /// access log, panic to 500, metrics, body limit. Unknown routes answer a 404 problem.
 pub fn with_common_layers(router: Router, body_limit_bytes: usize) -> Router {
     router
-        .fallback(|| async { ApiError::not_found("ROUTE_NOT_FOUND", "no such route") })
+        .fallback(|| async { ApiError::route_not_found() })
         .layer(DefaultBodyLimit::max(body_limit_bytes))
         .layer(middleware::from_fn(record_metrics))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))

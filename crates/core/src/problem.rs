@@ -118,6 +118,11 @@ impl ApiError {
         Self::NotFound { code, detail: detail.into() }
     }
 
+    /// 404 for a path no service has.
+    pub fn route_not_found() -> Self {
+        Self::not_found("ROUTE_NOT_FOUND", "no such route")
+    }
+
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
         Self::Conflict { code, detail: detail.into() }
     }

@@ -120,9 +120,8 @@ mod tests {
                 _ => ApiError::not_found("USER_NOT_FOUND", "no such user").into_response(),
             }
         });
-        let app = Router::new()
-            .route("/internal/v1/users/{id}", route)
-            .fallback(|| async { ApiError::not_found("ROUTE_NOT_FOUND", "no such route") });
+        let app =
+            Router::new().route("/internal/v1/users/{id}", route).fallback(|| async { ApiError::route_not_found() });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });

@@ -33,7 +33,7 @@ pub use rate_limit::Rate;
 /// Paths no service has are caught too, so that they pass the policy (and its per-address
 /// limit) exactly as in split mode.
 pub fn in_process(services: Router, policy: Arc<GatewayPolicy>) -> Router {
-    let unrouted = || async { ApiError::not_found("ROUTE_NOT_FOUND", "no such route") };
+    let unrouted = || async { ApiError::route_not_found() };
     services
         .route("/", any(unrouted))
         .route("/{*path}", any(unrouted))

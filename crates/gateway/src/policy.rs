@@ -62,7 +62,7 @@ impl GatewayPolicy {
         let route = match routes::resolve(method, path) {
             Resolution::Found(route) => route,
             Resolution::MethodNotAllowed => return Err(ApiError::MethodNotAllowed),
-            Resolution::NotFound => return Err(ApiError::not_found("ROUTE_NOT_FOUND", "no such route")),
+            Resolution::NotFound => return Err(ApiError::route_not_found()),
         };
         let required = match route.access {
             Access::Public => None,

@@ -14,7 +14,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use axum::response::Response;
 use bestow_core::ApiError;
-use bestow_core::http::{FORWARDED_FOR, SERVICE_TOKEN};
+use bestow_core::http::{FORWARDED_FOR, SERVICE_TOKEN, service_base_url};
 use bestow_core::secret::ServiceCredential;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -85,14 +85,10 @@ impl Proxy {
         connector.set_connect_timeout(Some(settings.connect_timeout));
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
-        let base = |url: &str| -> Result<String, String> {
-            let url = url.trim_end_matches('/');
-            match url.parse::<Uri>() {
-                Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() && uri.path() == "/" => {
-                    Ok(url.to_owned())
-                }
-                _ => Err(format!("service URL {url:?} must be http://host:port")),
-            }
+        let base = |url: &str| {
+            service_base_url(url)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("service URL {url:?} must be http://host:port"))
         };
         let upstreams = Upstreams { auth: base(&upstreams.auth)?, events: base(&upstreams.events)? };
         Ok(Self { client, upstreams, credential, body_limit: settings.body_limit, timeout: settings.timeout })

@@ -4,6 +4,8 @@
 //! per reward with the seed's field names, so that a stock change is a single conditional
 //! `UPDATE` of one row. A `CHECK` keeps `remainingStock` from ever going below zero.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use bestow_core::audit::{AuditBuilder, AuditEntry, AuditQuery};
 use bestow_core::page::PageRequest;
@@ -142,9 +144,12 @@ fn load_rewards(connection: &Connection, event: &mut Event) -> Result<(), StoreE
     Ok(())
 }
 
+/// The most frequent read of all, so its text is built once.
+static SELECT_EVENT: LazyLock<String> = LazyLock::new(|| format!("SELECT {EVENT_COLUMNS} FROM events WHERE _id = ?1"));
+
 pub(crate) fn select_event(connection: &Connection, id: &str) -> Result<Option<Event>, StoreError> {
     let event = connection
-        .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE _id = ?1"))
+        .prepare_cached(&SELECT_EVENT)
         .and_then(|mut statement| statement.query_row([id], event_from_row).optional())
         .map_err(map_error)?;
     match event {
