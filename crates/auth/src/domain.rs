@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use bestow_core::accounts::Standing;
 use bestow_core::identity::Role;
 use bestow_core::{ApiError, FieldViolation};
 use chrono::{DateTime, Utc};
@@ -12,9 +13,12 @@ use serde_json::{Value, json};
 pub struct Username(String);
 
 impl Username {
+    /// Longest username, in bytes (every allowed character is one byte).
+    pub const MAX_BYTES: usize = 32;
+
     pub fn parse(raw: &str, pointer: &str) -> Result<Self, FieldViolation> {
         let valid_chars = raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-        if !(3..=32).contains(&raw.len()) || !valid_chars {
+        if !(3..=Self::MAX_BYTES).contains(&raw.len()) || !valid_chars {
             return Err(FieldViolation::new(
                 pointer,
                 "invalid_username",
@@ -73,6 +77,9 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub is_active: bool,
+    /// `sessionVersion` (an addition to the seed): moves with every change that must end the
+    /// account's sessions; access tokens carry the version they were issued at.
+    pub session_version: i64,
 }
 
 impl fmt::Debug for User {
@@ -83,6 +90,7 @@ impl fmt::Debug for User {
             .field("username", &self.username)
             .field("roles", &self.roles)
             .field("is_active", &self.is_active)
+            .field("session_version", &self.session_version)
             .finish_non_exhaustive()
     }
 }
@@ -99,7 +107,14 @@ impl User {
             created_at: now,
             updated_at: now,
             is_active: true,
+            session_version: 0,
         }
+    }
+
+    /// What every request is judged by: whether the account is active, its roles, and the
+    /// session version its tokens must carry.
+    pub fn standing(&self) -> Standing {
+        Standing { is_active: self.is_active, roles: self.roles.clone(), session_version: self.session_version }
     }
 
     /// What the audit log records of an account: everything but the hash.
@@ -139,6 +154,13 @@ impl UserChange {
         }
     }
 
+    /// Whether the change ends the account's sessions: a new password (someone else may have
+    /// known the old one) and a deactivation. Role changes need not: requests are judged by the
+    /// account's current roles.
+    pub fn ends_sessions(&self) -> bool {
+        matches!(self, UserChange::PasswordHash(_) | UserChange::Active(false))
+    }
+
     /// Applies the change to `user` (the store does this inside its transaction).
     pub fn apply(&self, user: &mut User, at: DateTime<Utc>) {
         match self {
@@ -146,23 +168,22 @@ impl UserChange {
             UserChange::Active(active) => user.is_active = *active,
             UserChange::PasswordHash(hash) => user.password_hash.clone_from(hash),
         }
+        if self.ends_sessions() {
+            user.session_version = user.session_version.saturating_add(1);
+        }
         user.updated_at = at;
     }
 }
 
-/// Whether `actor_id` may make `change` to `target_id`: an admin may neither remove its own
-/// ADMIN role nor deactivate itself, which also guarantees at least one admin remains.
+/// Whether `actor_id` may make `change` to `target_id`: nobody changes their own roles or
+/// active state (a stolen or stale admin session cannot promote or revive itself, and at
+/// least one admin always remains).
 pub fn check_admin_change(actor_id: &str, target_id: &str, change: &UserChange) -> Result<(), ApiError> {
-    if actor_id != target_id {
-        return Ok(());
-    }
     match change {
-        UserChange::Roles(roles) if !roles.contains(&Role::Admin) => {
-            Err(ApiError::conflict("CANNOT_REMOVE_OWN_ADMIN", "an admin cannot remove its own ADMIN role"))
-        }
-        UserChange::Active(false) => {
-            Err(ApiError::conflict("CANNOT_DEACTIVATE_SELF", "an admin cannot deactivate its own account"))
-        }
+        UserChange::Roles(_) | UserChange::Active(_) if actor_id == target_id => Err(ApiError::Refused {
+            code: "SELF_CHANGE_FORBIDDEN",
+            detail: "an account cannot change its own roles or active state; ask another admin".to_owned(),
+        }),
         _ => Ok(()),
     }
 }
@@ -201,11 +222,26 @@ mod tests {
     }
 
     #[test]
-    fn admins_cannot_lock_themselves_out() {
+    fn nobody_changes_their_own_roles_or_active_state() {
         let demote = UserChange::Roles(vec![Role::User]);
         assert!(check_admin_change("a", "a", &demote).is_err());
         assert!(check_admin_change("a", "b", &demote).is_ok());
         assert!(check_admin_change("a", "a", &UserChange::Active(false)).is_err());
-        assert!(check_admin_change("a", "a", &UserChange::Roles(vec![Role::Admin, Role::User])).is_ok());
+        assert!(check_admin_change("a", "a", &UserChange::Active(true)).is_err());
+        let keep_admin = UserChange::Roles(vec![Role::Admin, Role::User]);
+        let refused = check_admin_change("a", "a", &keep_admin).err().map(|e| (e.status().as_u16(), e.code()));
+        assert_eq!(refused, Some((403, "SELF_CHANGE_FORBIDDEN")));
+    }
+
+    #[test]
+    fn password_changes_and_deactivation_end_sessions_and_role_changes_do_not() {
+        let mut user = User::new(&Username("dana".into()), "h".into(), vec![Role::User]);
+        let now = bestow_core::time::now();
+        UserChange::Roles(vec![Role::Operator]).apply(&mut user, now);
+        UserChange::Active(true).apply(&mut user, now);
+        assert_eq!(user.session_version, 0);
+        UserChange::PasswordHash("h2".into()).apply(&mut user, now);
+        UserChange::Active(false).apply(&mut user, now);
+        assert_eq!(user.session_version, 2);
     }
 }

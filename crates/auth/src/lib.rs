@@ -3,8 +3,10 @@
 //! Layout: [`domain`] holds the pure rules (what a username or password may be, who may change
 //! whose roles); [`store`] is the storage port adapters implement; [`service`] orchestrates
 //! them with [`password`] hashing, [`signing`] keys and the login [`throttle`]; [`http`] maps
-//! the service to the routes of `API.md`.
+//! the service to the routes of `API.md`; [`accounts`] answers every request's question "does
+//! this account still stand, with which roles".
 
+pub mod accounts;
 pub mod bootstrap;
 pub mod domain;
 pub mod http;

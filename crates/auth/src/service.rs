@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bestow_core::ApiError;
+use bestow_core::accounts::AccountStandings;
 use bestow_core::audit::{AuditActor, AuditEntry, AuditQuery};
 use bestow_core::identity::{Principal, Role};
 use bestow_core::page::{Page, PageRequest};
@@ -12,6 +13,7 @@ use bestow_core::store::StoreError;
 use bestow_core::token::{AUDIENCE, AccessClaims, ISSUER};
 use chrono::TimeDelta;
 
+use crate::accounts::StoreAccounts;
 use crate::domain::{NewPassword, User, UserChange, Username, check_admin_change};
 use crate::password::PasswordHasher;
 use crate::signing::SigningKeys;
@@ -42,6 +44,9 @@ pub struct AuthService {
     hasher: PasswordHasher,
     keys: Arc<SigningKeys>,
     throttle: LoginThrottle,
+    /// The standings this process judges requests by; forgotten here on every account change
+    /// so that the change takes effect at once in this process.
+    standings: Arc<AccountStandings>,
     settings: AuthSettings,
     /// Verified against when the username is unknown, so that a miss costs as much time as a
     /// wrong password and response times do not reveal which usernames exist.
@@ -56,6 +61,16 @@ impl std::fmt::Debug for AuthService {
 
 const BAD_CREDENTIALS: &str = "invalid username or password";
 
+/// Longest refresh token looked up; issued ones are 43 characters.
+const MAX_REFRESH_TOKEN_CHARS: usize = 128;
+
+/// A username that names no account, as a log field: its first three characters only, since
+/// a password typed into the username box often lands here.
+fn loggable(username: &str) -> String {
+    let shown: String = username.chars().take(3).collect();
+    if shown.len() < username.len() { format!("{shown}…") } else { shown }
+}
+
 impl AuthService {
     pub async fn new(
         store: Arc<dyn AuthStore>,
@@ -64,7 +79,21 @@ impl AuthService {
     ) -> Result<Self, ApiError> {
         let hasher = PasswordHasher::new(settings.bcrypt_cost);
         let decoy_hash = hasher.hash(&bestow_core::secret::random_password(16)).await?;
-        Ok(Self { throttle: LoginThrottle::new(settings.throttle), store, hasher, keys, settings, decoy_hash })
+        let standings = Arc::new(AccountStandings::new(Arc::new(StoreAccounts(store.clone()))));
+        Ok(Self {
+            throttle: LoginThrottle::new(settings.throttle),
+            store,
+            hasher,
+            keys,
+            standings,
+            settings,
+            decoy_hash,
+        })
+    }
+
+    /// Account standings read from this service's store, for the token verifiers of the process.
+    pub fn standings(&self) -> &Arc<AccountStandings> {
+        &self.standings
     }
 
     pub fn store(&self) -> &Arc<dyn AuthStore> {
@@ -112,10 +141,11 @@ impl AuthService {
     }
 
     /// Checks credentials and opens a session. Unknown user, wrong password and inactive
-    /// account all give the same 401.
+    /// account all give the same 401. `username` must already be bounded
+    /// ([`Username::MAX_BYTES`]): it becomes a throttle key.
     pub async fn login(&self, username: &str, password: &str, address: Option<IpAddr>) -> Result<Session, ApiError> {
-        self.throttle.check(username, address).map_err(|retry_after_secs| {
-            tracing::warn!(username, ?address, "login throttled");
+        let attempt = self.throttle.begin(username, address).map_err(|retry_after_secs| {
+            tracing::warn!(username = %loggable(username), ?address, "login throttled");
             ApiError::TooManyRequests { retry_after_secs }
         })?;
         let user = self.store.user_by_username(username).await?;
@@ -124,13 +154,17 @@ impl AuthService {
         let matches = password.len() <= NewPassword::MAX_BYTES && self.hasher.verify(password, hash).await?;
         match user {
             Some(user) if matches && user.is_active => {
-                self.throttle.record_success(username);
+                self.throttle.succeeded(attempt);
                 let family = bestow_core::ids::new_object_id();
                 self.open_session(user, family).await
             }
-            _ => {
-                self.throttle.record_failure(username, address);
-                tracing::info!(username, ?address, "login refused");
+            // The attempt stays counted as a failure.
+            Some(user) => {
+                tracing::info!(user_id = %user.id, username = %user.username, ?address, "login refused");
+                Err(ApiError::Unauthorized(BAD_CREDENTIALS))
+            }
+            None => {
+                tracing::info!(username = %loggable(username), ?address, "login refused: no such account");
                 Err(ApiError::Unauthorized(BAD_CREDENTIALS))
             }
         }
@@ -140,6 +174,10 @@ impl AuthService {
     /// one of the two users of the token is a thief, and we cannot tell which.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Session, ApiError> {
         let invalid = || ApiError::Unauthorized("the refresh token is invalid or expired");
+        // Issued tokens are 43 characters; anything far longer is not one, and is not hashed.
+        if refresh_token.len() > MAX_REFRESH_TOKEN_CHARS {
+            return Err(invalid());
+        }
         let digest = bestow_core::secret::digest(refresh_token);
         let old = self.store.refresh_token_by_digest(&digest).await?.ok_or_else(invalid)?;
         let now = bestow_core::time::now();
@@ -155,13 +193,11 @@ impl AuthService {
         }
         let user = self.store.user_by_id(&old.user_id).await?.filter(|u| u.is_active).ok_or_else(invalid)?;
         let (session, new) = self.new_session(user, old.family_id.clone())?;
-        match self.store.rotate_refresh_token(&old.id, &new, now).await? {
+        match self.store.rotate_refresh_token(&old, &new, now).await? {
             Rotation::Rotated => Ok(session),
-            Rotation::AlreadyUsed => {
-                // Lost a race with another use of the same token: that is reuse too.
-                self.store.revoke_family(&old.family_id, now).await?;
-                Err(invalid())
-            }
+            // Lost a race with another use of the same token: that is reuse too, and the store
+            // revoked the family with it.
+            Rotation::AlreadyUsed => Err(invalid()),
         }
     }
 
@@ -180,16 +216,33 @@ impl AuthService {
         self.store.user_by_id(id).await?.ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "no such user"))
     }
 
-    /// Changes the caller's own password after checking the current one; other sessions end.
-    pub async fn change_password(&self, caller: &Principal, current: &str, new: NewPassword) -> Result<(), ApiError> {
+    /// Changes the caller's own password after checking the current one; every session of the
+    /// account ends. Throttled like logins: a stolen access token must not become a way to
+    /// guess the password.
+    pub async fn change_password(
+        &self,
+        caller: &Principal,
+        current: &str,
+        new: NewPassword,
+        address: Option<IpAddr>,
+    ) -> Result<(), ApiError> {
+        let attempt = self
+            .throttle
+            .begin(&caller.username, address)
+            .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
         let user = self.user(&caller.user_id).await?;
-        if !self.hasher.verify(current, &user.password_hash).await? {
+        let matches =
+            current.len() <= NewPassword::MAX_BYTES && self.hasher.verify(current, &user.password_hash).await?;
+        if !matches {
+            tracing::info!(user_id = %user.id, ?address, "password change refused: wrong current password");
             return Err(ApiError::field("/currentPassword", "mismatch", "the current password is wrong"));
         }
+        self.throttle.succeeded(attempt);
         let hash = self.hasher.hash(new.expose()).await?;
         self.store.change_user(&user.id, &UserChange::PasswordHash(hash), None).await?;
+        self.standings.forget(&user.id);
         self.store.revoke_user_tokens(&user.id, bestow_core::time::now()).await?;
-        tracing::info!(user_id = %user.id, "password changed; refresh tokens revoked");
+        tracing::info!(user_id = %user.id, "password changed; sessions ended");
         Ok(())
     }
 
@@ -210,7 +263,8 @@ impl AuthService {
                 StoreError::NotFound => ApiError::not_found("USER_NOT_FOUND", "no such user"),
                 other => other.into(),
             })?;
-        if change == UserChange::Active(false) {
+        self.standings.forget(target_id);
+        if change.ends_sessions() {
             self.store.revoke_user_tokens(target_id, bestow_core::time::now()).await?;
         }
         tracing::info!(user_id = %target_id, action, "account changed by an admin");
@@ -234,6 +288,7 @@ impl AuthService {
             sub: user.id.clone(),
             name: user.username.clone(),
             roles: user.roles.clone(),
+            sv: user.session_version,
             iss: ISSUER.to_owned(),
             aud: AUDIENCE.to_owned(),
             iat: now.timestamp(),

@@ -76,6 +76,20 @@ impl LoadedKey {
     }
 }
 
+/// Takes the exclusive lock that serialises every read-modify-write of the key file at
+/// `path` (across processes: the server and `bestow admin`); released when dropped.
+fn lock_key_file(path: &Path) -> Result<std::fs::File, KeyError> {
+    let lock_path = path.with_extension("lock");
+    let io = |source| KeyError::Io { path: lock_path.clone(), source };
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&lock_path).map_err(io)?;
+    file.lock().map_err(io)?;
+    Ok(file)
+}
+
 /// The signing key set of this auth service.
 pub struct SigningKeys {
     path: PathBuf,
@@ -93,6 +107,7 @@ impl SigningKeys {
     /// Loads the key set from `dir`, creating it with one new key when absent.
     pub fn load_or_create(dir: &Path) -> Result<Self, KeyError> {
         let path = dir.join(KEY_FILE);
+        let _lock = lock_key_file(&path)?;
         let file = if path.exists() {
             let text = std::fs::read_to_string(&path).map_err(|source| KeyError::Io { path: path.clone(), source })?;
             serde_json::from_str::<KeyFile>(&text)
@@ -110,6 +125,9 @@ impl SigningKeys {
 
     /// Adds a new signing key; older keys keep verifying. Returns the new `kid`.
     pub fn rotate(&self) -> Result<String, KeyError> {
+        // Read, append and write under an exclusive lock of the key file: a rotation through
+        // the API and one from the command line at the same time must both keep their key.
+        let _lock = lock_key_file(&self.path)?;
         let text =
             std::fs::read_to_string(&self.path).map_err(|source| KeyError::Io { path: self.path.clone(), source })?;
         let mut file: KeyFile = serde_json::from_str(&text)
@@ -225,6 +243,7 @@ fn write_key_file(path: &Path, file: &KeyFile) -> Result<(), KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bestow_core::accounts::{AccountSource, AccountStandings, Standing, StandingUnavailable};
     use bestow_core::token::TokenVerifier;
 
     fn claims(exp_offset: i64) -> AccessClaims {
@@ -233,6 +252,7 @@ mod tests {
             sub: "u1".into(),
             name: "alice".into(),
             roles: vec![bestow_core::identity::Role::User],
+            sv: 0,
             iss: bestow_core::token::ISSUER.into(),
             aud: bestow_core::token::AUDIENCE.into(),
             iat: now,
@@ -247,17 +267,45 @@ mod tests {
         let keys = Arc::new(SigningKeys::load_or_create(&dir)?);
         let old_token = keys.sign(&claims(60))?;
         let reloaded = Arc::new(SigningKeys::load_or_create(&dir)?);
-        let verifier = TokenVerifier::new(reloaded.clone());
-        assert_eq!(verifier.verify(&old_token).await?.user_id, "u1");
+        let verifier = TokenVerifier::new(reloaded.clone(), Arc::new(AccountStandings::new(Arc::new(NoAccounts))));
+        assert_eq!(verifier.verify_signature(&old_token).await?.sub, "u1");
 
         let new_kid = reloaded.rotate()?;
         let new_token = reloaded.sign(&claims(60))?;
         assert_eq!(jsonwebtoken::decode_header(&new_token)?.kid.as_deref(), Some(new_kid.as_str()));
-        assert!(verifier.verify(&new_token).await.is_ok());
-        assert!(verifier.verify(&old_token).await.is_ok(), "older keys keep verifying");
+        assert!(verifier.verify_signature(&new_token).await.is_ok());
+        assert!(verifier.verify_signature(&old_token).await.is_ok(), "older keys keep verifying");
         assert_eq!(reloaded.jwks().keys.len(), 2);
-        assert!(verifier.verify(&reloaded.sign(&claims(-60))?).await.is_err(), "expired");
+        assert!(verifier.verify_signature(&reloaded.sign(&claims(-60))?).await.is_err(), "expired");
+        assert!(verifier.verify(&new_token).await.is_err(), "a valid signature of an unknown account");
         Ok(())
+    }
+
+    #[test]
+    fn concurrent_rotations_from_two_processes_keep_every_key() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile_dir();
+        // Two independent loads stand for the server and `bestow admin`: neither shares memory.
+        let server = SigningKeys::load_or_create(&dir)?;
+        let cli = SigningKeys::load_or_create(&dir)?;
+        let rotated: Vec<String> = std::thread::scope(|scope| {
+            let a = scope.spawn(|| (0..20).filter_map(|_| server.rotate().ok()).collect::<Vec<_>>());
+            let b = scope.spawn(|| (0..20).filter_map(|_| cli.rotate().ok()).collect::<Vec<_>>());
+            [a.join().unwrap_or_default(), b.join().unwrap_or_default()].concat()
+        });
+        assert_eq!(rotated.len(), 40);
+        let kept = SigningKeys::load_or_create(&dir)?.jwks().keys.len();
+        assert_eq!(kept, 41, "the first key and every rotated one");
+        Ok(())
+    }
+
+    /// Knows no account: signatures are all these tests check.
+    struct NoAccounts;
+
+    #[async_trait::async_trait]
+    impl AccountSource for NoAccounts {
+        async fn standing(&self, _user_id: &str) -> Result<Option<Standing>, StandingUnavailable> {
+            Ok(None)
+        }
     }
 
     fn tempfile_dir() -> PathBuf {

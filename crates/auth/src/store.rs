@@ -42,7 +42,7 @@ pub struct RefreshToken {
 pub enum Rotation {
     /// The old token was live; it is now rotated and the new one stored.
     Rotated,
-    /// The old token had already been rotated or revoked: nothing was written.
+    /// The old token had already been rotated or revoked: its family is now revoked.
     AlreadyUsed,
 }
 
@@ -82,11 +82,12 @@ pub trait AuthStore: Send + Sync {
 
     async fn refresh_token_by_digest(&self, digest: &str) -> Result<Option<RefreshToken>, StoreError>;
 
-    /// Marks `old_id` rotated and inserts `new` — only if `old_id` is neither rotated nor
-    /// revoked, atomically.
+    /// Marks `old` rotated and inserts `new` — only if `old` is neither rotated nor revoked;
+    /// otherwise (a reuse that lost a race) revokes `old`'s whole family instead. Either way in
+    /// one transaction.
     async fn rotate_refresh_token(
         &self,
-        old_id: &str,
+        old: &RefreshToken,
         new: &RefreshToken,
         at: DateTime<Utc>,
     ) -> Result<Rotation, StoreError>;

@@ -1,6 +1,11 @@
 //! Login throttling: too many failed logins for one username or from one address within a
 //! window, and further attempts are refused with 429 before any password is hashed.
 //!
+//! An attempt is counted as a failure when it *begins* (under the lock that checks the limit)
+//! and refunded if it succeeds, so that concurrent attempts cannot all pass the check before
+//! any of them is recorded: at most `limit` password checks per key and window, however many
+//! arrive at once. The same throttle guards password changes, which also check a password.
+//!
 //! Counters are per process and in memory: a restart forgets them, which is acceptable for a
 //! brake on guessing (the window is minutes). Split-mode replicas each keep their own.
 
@@ -32,6 +37,16 @@ enum Key {
     Address(IpAddr),
 }
 
+/// A password check in progress, counted as a failure unless it is handed back to
+/// [`LoginThrottle::succeeded`].
+#[derive(Debug)]
+#[must_use = "a successful attempt must be refunded with `succeeded`"]
+pub struct Attempt {
+    username: String,
+    address: Option<IpAddr>,
+    at: Instant,
+}
+
 /// Above this many tracked keys, expired ones are swept on the next failure.
 const SWEEP_ABOVE: usize = 10_000;
 
@@ -40,23 +55,27 @@ impl LoginThrottle {
         Self { settings, failures: Mutex::new(HashMap::new()) }
     }
 
-    /// `Err(seconds to wait)` when this username or address has used up its failures.
-    pub fn check(&self, username: &str, address: Option<IpAddr>) -> Result<(), u64> {
-        self.check_at(username, address, Instant::now())
+    /// Begins a password check for `username` from `address`, counted as a failure until
+    /// [`Self::succeeded`] says otherwise; `Err(seconds to wait)` when either has used up its
+    /// failures (then nothing is counted).
+    pub fn begin(&self, username: &str, address: Option<IpAddr>) -> Result<Attempt, u64> {
+        self.begin_at(username, address, Instant::now())
     }
 
-    /// Records a failed login.
-    pub fn record_failure(&self, username: &str, address: Option<IpAddr>) {
-        self.record_failure_at(username, address, Instant::now());
+    /// Refunds a successful attempt and forgets the username's failures (the address keeps
+    /// its earlier failures, so one valid account cannot launder guesses against others).
+    pub fn succeeded(&self, attempt: Attempt) {
+        let mut failures = self.lock();
+        failures.remove(&Key::Username(attempt.username));
+        if let Some(address) = attempt.address
+            && let Some(times) = failures.get_mut(&Key::Address(address))
+            && let Some(position) = times.iter().rposition(|t| *t == attempt.at)
+        {
+            times.remove(position);
+        }
     }
 
-    /// Forgets the username's failures after a successful login (the address keeps its count,
-    /// so one valid account cannot launder guesses against others).
-    pub fn record_success(&self, username: &str) {
-        self.lock().remove(&Key::Username(username.to_ascii_lowercase()));
-    }
-
-    fn check_at(&self, username: &str, address: Option<IpAddr>, now: Instant) -> Result<(), u64> {
+    fn begin_at(&self, username: &str, address: Option<IpAddr>, now: Instant) -> Result<Attempt, u64> {
         let mut failures = self.lock();
         let wait = self
             .keys(username, address)
@@ -69,14 +88,20 @@ impl LoginThrottle {
                 })
             })
             .max();
-        match wait {
-            Some(wait) => Err(wait.as_secs().max(1)),
-            None => Ok(()),
+        if let Some(wait) = wait {
+            return Err(wait.as_secs().max(1));
         }
+        self.record_failure_locked(&mut failures, username, address, now);
+        Ok(Attempt { username: username.to_ascii_lowercase(), address, at: now })
     }
 
-    fn record_failure_at(&self, username: &str, address: Option<IpAddr>, now: Instant) {
-        let mut failures = self.lock();
+    fn record_failure_locked(
+        &self,
+        failures: &mut HashMap<Key, VecDeque<Instant>>,
+        username: &str,
+        address: Option<IpAddr>,
+        now: Instant,
+    ) {
         if failures.len() > SWEEP_ABOVE {
             let window = self.settings.window;
             failures.retain(|_, times| {
@@ -125,12 +150,11 @@ mod tests {
         let t = throttle();
         let start = Instant::now();
         for _ in 0..3 {
-            assert!(t.check_at("Alice", None, start).is_ok());
-            t.record_failure_at("alice", None, start);
+            assert!(t.begin_at("Alice", None, start).is_ok());
         }
-        assert_eq!(t.check_at("ALICE", None, start), Err(60));
-        assert!(t.check_at("bob", None, start).is_ok());
-        assert!(t.check_at("alice", None, start + Duration::from_secs(60)).is_ok());
+        assert_eq!(t.begin_at("ALICE", None, start).err(), Some(60));
+        assert!(t.begin_at("bob", None, start).is_ok());
+        assert!(t.begin_at("alice", None, start + Duration::from_secs(60)).is_ok());
     }
 
     #[test]
@@ -139,10 +163,10 @@ mod tests {
         let now = Instant::now();
         let ip: IpAddr = [127, 0, 0, 9].into();
         for name in ["a1", "a2", "a3", "a4", "a5"] {
-            t.record_failure_at(name, Some(ip), now);
+            assert!(t.begin_at(name, Some(ip), now).is_ok());
         }
-        assert!(t.check_at("someone-else", Some(ip), now).is_err());
-        assert!(t.check_at("someone-else", Some([127, 0, 0, 8].into()), now).is_ok());
+        assert!(t.begin_at("someone-else", Some(ip), now).is_err());
+        assert!(t.begin_at("someone-else", Some([127, 0, 0, 8].into()), now).is_ok());
     }
 
     #[test]
@@ -150,10 +174,26 @@ mod tests {
         let t = throttle();
         let now = Instant::now();
         let ip: IpAddr = [127, 0, 0, 7].into();
-        for _ in 0..3 {
-            t.record_failure_at("carol", Some(ip), now);
+        for _ in 0..2 {
+            assert!(t.begin_at("carol", Some(ip), now).is_ok());
         }
-        t.record_success("carol");
-        assert!(t.check_at("carol", None, now).is_ok());
+        let third = t.begin_at("carol", Some(ip), now).unwrap_or_else(|wait| panic!("refused for {wait} s"));
+        t.succeeded(third);
+        assert!(t.begin_at("carol", None, now).is_ok());
+        // Two failures and one refunded success from this address: three more attempts fit.
+        for name in ["dave", "erin", "fay"] {
+            assert!(t.begin_at(name, Some(ip), now).is_ok(), "{name}");
+        }
+        assert!(t.begin_at("gus", Some(ip), now).is_err());
+    }
+
+    #[test]
+    fn attempts_in_flight_count_against_the_limit() {
+        let t = throttle();
+        let now = Instant::now();
+        // Three attempts begun and not yet finished: a fourth is refused before any check.
+        let in_flight: Vec<Attempt> = (0..3).filter_map(|_| t.begin_at("gus", None, now).ok()).collect();
+        assert_eq!(in_flight.len(), 3);
+        assert!(t.begin_at("gus", None, now).is_err());
     }
 }

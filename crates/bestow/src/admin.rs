@@ -40,8 +40,8 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("no user named {}", args.username))?;
             let (password, generated) = read_password(&args.password)?;
             let hash = auth.hasher().hash(password.expose()).await?;
+            // Ends the account's sessions too: refresh tokens revoked, access tokens refused.
             auth.change_user(&actor, &user.id, UserChange::PasswordHash(hash)).await?;
-            auth.store().revoke_user_tokens(&user.id, bestow_core::time::now()).await?;
             println!("password of {} reset; its sessions were ended", user.username);
             if generated {
                 println!("password: {}", password.expose());

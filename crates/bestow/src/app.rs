@@ -10,10 +10,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::middleware;
+use bestow_auth::accounts::StoreAccounts;
 use bestow_auth::bootstrap::{self, Bootstrap};
 use bestow_auth::http::AuthState;
 use bestow_auth::{AuthService, AuthStore, SigningKeys};
-use bestow_core::http::{Probe, ReadinessCheck, ops_router, with_common_layers};
+use bestow_core::client::identify_client;
+use bestow_core::http::{BodyLimits, Probe, ReadinessCheck, metrics_router, ops_router, with_common_layers};
+use bestow_core::server::{ConnectionLimits, serve};
 use bestow_core::token::TokenVerifier;
 use bestow_events::activities::ActivityStore;
 use bestow_events::activities::{ActivityIngestion, ActivityProvider, StoredActivityProvider};
@@ -22,7 +26,7 @@ use bestow_events::claims::fault::FaultSwitch;
 use bestow_events::claims::recovery::run_recovery;
 use bestow_events::claims::saga::ClaimSaga;
 use bestow_events::claims::store::ClaimStore;
-use bestow_events::directory::{UserDirectory, UserState};
+use bestow_events::directory::{AccountDirectory, UserDirectory};
 use bestow_events::eligibility::EligibilityChecker;
 use bestow_events::expiry::run_expiry;
 use bestow_events::external_facts::HttpActivityProvider;
@@ -123,11 +127,27 @@ pub async fn build_auth(config: &Config) -> anyhow::Result<AuthParts> {
     let service = AuthService::new(store, keys.clone(), config.auth_settings())
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the auth service: {e}"))?;
-    Ok(AuthParts { service: Arc::new(service), verifier: TokenVerifier::new(keys) })
+    let verifier = TokenVerifier::new(keys, service.standings().clone());
+    Ok(AuthParts { service: Arc::new(service), verifier })
 }
 
+/// Creates the data dir readable by its owner only (0700), or narrows an existing one: it holds
+/// the databases and the signing keys.
 fn prepare_data_dir(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data dir {}", dir.display()))?;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).with_context(|| format!("cannot create the data dir {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot restrict the data dir {} to its owner", dir.display()))?;
+        }
+    }
     Ok(dir.to_owned())
 }
 
@@ -136,6 +156,9 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    limits: ConnectionLimits,
+    /// The separate `/metrics` listener, when `metrics_listen` is set.
+    metrics: Option<TcpListener>,
     /// Background tasks, stopped when the server stops.
     background: Vec<JoinHandle<()>>,
 }
@@ -152,7 +175,7 @@ impl Application {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
         );
-        let directory = Arc::new(AuthDirectory(auth.service.store().clone()));
+        let directory = Arc::new(AccountDirectory(Arc::new(StoreAccounts(auth.service.store().clone()))));
         let events = build_events(config, directory, auth.verifier.clone()).await?;
         let readiness = vec![auth.readiness(), events.readiness.clone()];
         let policy = gateway_policy(config, auth.verifier.clone());
@@ -164,7 +187,7 @@ impl Application {
         let router = Router::new()
             .merge(bestow_gateway::in_process(api, policy))
             .merge(documentation(openapi))
-            .merge(ops_router(readiness));
+            .merge(ops_routes(config, readiness));
         Self::bind(config, edge_layers(router, config)?, events.background).await
     }
 
@@ -172,23 +195,51 @@ impl Application {
     pub(crate) async fn bind(config: &Config, router: Router, background: Vec<JoinHandle<()>>) -> anyhow::Result<Self> {
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
-        Ok(Self { listener, router, background })
+        let metrics = match config.metrics_listen {
+            Some(address) => Some(
+                TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address} for metrics"))?,
+            ),
+            None => None,
+        };
+        Ok(Self { listener, router, limits: config.connection_limits(), metrics, background })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    fn body_limits(&self) -> BodyLimits {
+        BodyLimits { max_bytes: 1024, timeout: self.limits.body_timeout }
+    }
+
+    /// The address of the separate `/metrics` listener, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|listener| listener.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests for at most the
+    /// configured drain timeout.
     pub async fn run_until(
-        self,
+        mut self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = self.local_addr()?;
         tracing::info!(%addr, "bestow listening");
         // A stable line on stdout for people and scripts that started the process.
         println!("bestow listening on http://{addr}");
-        let served = bestow_core::http::serve(self.listener, self.router, shutdown).await;
+        if let Some(listener) = self.metrics.take() {
+            if let Ok(metrics_addr) = listener.local_addr() {
+                println!("bestow metrics listening on http://{metrics_addr}");
+            }
+            let metrics = with_common_layers(metrics_router(), self.body_limits());
+            let limits = self.limits;
+            self.background.push(tokio::spawn(async move {
+                if let Err(error) = serve(listener, metrics, limits, std::future::pending()).await {
+                    tracing::error!(%error, "the metrics listener stopped");
+                }
+            }));
+        }
+        let served = serve(self.listener, self.router, self.limits, shutdown).await;
         for task in self.background {
             task.abort();
         }
@@ -214,13 +265,22 @@ pub(crate) fn documentation(openapi: utoipa::openapi::OpenApi) -> Router {
     SwaggerUi::new("/docs").url("/openapi.json", openapi).into()
 }
 
-/// What faces clients, outermost first: the common layers, then CORS when configured.
+/// What faces clients, outermost first: the common layers, CORS when configured, then the
+/// client's identification (trusted proxies).
 pub(crate) fn edge_layers(router: Router, config: &Config) -> anyhow::Result<Router> {
+    let router = router.layer(middleware::from_fn_with_state(config.trusted_proxies(), identify_client));
     let router = match bestow_gateway::cors(&config.cors_origins()).map_err(anyhow::Error::msg)? {
         Some(cors) => router.layer(cors),
         None => router,
     };
-    Ok(with_common_layers(router, config.body_limit_bytes))
+    let body =
+        BodyLimits { max_bytes: config.body_limit_bytes, timeout: Duration::from_millis(config.body_timeout_ms) };
+    Ok(with_common_layers(router, body))
+}
+
+/// `/healthz`, `/readyz`, and `/metrics` unless it has a listener of its own.
+pub(crate) fn ops_routes(config: &Config, readiness: Vec<Arc<dyn ReadinessCheck>>) -> Router {
+    ops_router(readiness, config.metrics_listen.is_none())
 }
 
 /// The gateway's admission policy with the configured rate limits.
@@ -361,19 +421,4 @@ fn build_claims<S: EventDatabase>(
         saga,
         Duration::from_millis(config.claim_wait_ms),
     )))
-}
-
-/// The user directory of all-in-one mode: an in-process read of the auth store.
-struct AuthDirectory(Arc<dyn AuthStore>);
-
-#[async_trait::async_trait]
-impl UserDirectory for AuthDirectory {
-    async fn user_state(&self, user_id: &str) -> Result<UserState, String> {
-        match self.0.user_by_id(user_id).await {
-            Ok(Some(user)) if user.is_active => Ok(UserState::Active),
-            Ok(Some(_)) => Ok(UserState::Inactive),
-            Ok(None) => Ok(UserState::Unknown),
-            Err(error) => Err(error.to_string()),
-        }
-    }
 }

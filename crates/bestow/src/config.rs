@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use bestow_auth::AuthSettings;
 use bestow_auth::throttle::ThrottleSettings;
+use bestow_core::client::TrustedProxies;
 use bestow_core::secret::ServiceCredential;
+use bestow_core::server::ConnectionLimits;
 use bestow_core::telemetry::LogFormat;
 use bestow_events::claims::saga::SagaSettings;
 use bestow_events::domain::reward::RewardType;
@@ -45,6 +47,20 @@ pub struct Config {
     pub log_level: String,
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
+    /// Longest wait for a request's head, and longest idle time of a keep-alive connection.
+    pub header_timeout_ms: u64,
+    /// Longest time to receive a request's whole body (then 408).
+    pub body_timeout_ms: u64,
+    /// Most client connections open at once; past it new connections are closed at once.
+    pub max_connections: usize,
+    /// Longest time in-flight requests get after SIGTERM before the process exits.
+    pub drain_timeout_ms: u64,
+    /// Address of a separate listener for `/metrics`; when set, the main listener does not
+    /// serve `/metrics`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Comma-separated CIDR blocks (or addresses) of load balancers whose `X-Forwarded-For`
+    /// is believed; empty: the TCP peer is the client.
+    pub trusted_proxies: String,
     /// bcrypt cost of new password hashes: 10 or more in production.
     pub bcrypt_cost: u32,
     pub access_token_ttl_secs: u64,
@@ -121,6 +137,12 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_level: "info".to_owned(),
             body_limit_bytes: 1024 * 1024,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
+            max_connections: 4_096,
+            drain_timeout_ms: 10_000,
+            metrics_listen: None,
+            trusted_proxies: String::new(),
             bcrypt_cost: 12,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 60 * 60,
@@ -204,6 +226,21 @@ impl Config {
         }
         if self.body_limit_bytes < 1024 {
             return fail("body_limit_bytes", "must be at least 1024");
+        }
+        for (key, value) in [
+            ("header_timeout_ms", self.header_timeout_ms),
+            ("body_timeout_ms", self.body_timeout_ms),
+            ("drain_timeout_ms", self.drain_timeout_ms),
+        ] {
+            if value == 0 {
+                return fail(key, "must be positive");
+            }
+        }
+        if self.max_connections == 0 {
+            return fail("max_connections", "must be positive");
+        }
+        if let Err(reason) = self.trusted_proxies.parse::<TrustedProxies>() {
+            return fail("trusted_proxies", &reason);
         }
         if self.access_token_ttl_secs == 0 || self.refresh_token_ttl_secs == 0 {
             return fail("access_token_ttl_secs/refresh_token_ttl_secs", "must be positive");
@@ -292,6 +329,21 @@ impl Config {
     /// `internal_secret` as a credential; required in split mode.
     pub fn service_credential(&self) -> Result<ServiceCredential, ConfigError> {
         Ok(ServiceCredential::new(self.required("internal_secret", &self.internal_secret)?))
+    }
+
+    /// What a client may hold of this process's server.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            body_timeout: Duration::from_millis(self.body_timeout_ms),
+            max_connections: self.max_connections,
+            drain_timeout: Duration::from_millis(self.drain_timeout_ms),
+        }
+    }
+
+    /// The load balancers whose `X-Forwarded-For` is believed (validated at load).
+    pub fn trusted_proxies(&self) -> TrustedProxies {
+        self.trusted_proxies.parse().unwrap_or_default()
     }
 
     pub fn cors_origins(&self) -> Vec<String> {

@@ -2,7 +2,7 @@
 //! events`, `bestow gateway`), each with its own port, configuration and storage.
 //!
 //! The boundaries are those of all-in-one mode; only the adapters change. Events asks auth
-//! about users over HTTP ([`HttpUserDirectory`]) and both events and the gateway verify
+//! about users over HTTP ([`RemoteAccounts`]) and both events and the gateway verify
 //! tokens with auth's published keys ([`RemoteKeySet`]). The services trust the client
 //! address the gateway forwards only next to the shared service credential.
 
@@ -13,15 +13,17 @@ use anyhow::Context;
 use axum::Router;
 use bestow_auth::bootstrap;
 use bestow_auth::http::AuthState;
-use bestow_core::http::{Probe, ReadinessCheck, ops_router, trust_gateway};
+use bestow_core::accounts::{AccountSource, AccountStandings, RemoteAccounts};
+use bestow_core::http::{Probe, ReadinessCheck, trust_gateway};
 use bestow_core::jwks::RemoteKeySet;
+use bestow_core::secret::ServiceCredential;
 use bestow_core::token::TokenVerifier;
-use bestow_events::directory::HttpUserDirectory;
+use bestow_events::directory::AccountDirectory;
 use bestow_gateway::{Proxy, Upstreams};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::{
-    Application, announce, api_doc, build_auth, build_events, documentation, edge_layers, gateway_policy,
+    Application, announce, api_doc, build_auth, build_events, documentation, edge_layers, gateway_policy, ops_routes,
 };
 use crate::config::Config;
 
@@ -48,7 +50,7 @@ impl Application {
             .merge(trust_gateway(api, credential))
             .merge(internal)
             .merge(documentation(openapi))
-            .merge(ops_router(readiness));
+            .merge(ops_routes(config, readiness));
         Self::bind(config, edge_layers(router, config)?, Vec::new()).await
     }
 
@@ -58,15 +60,16 @@ impl Application {
         let auth_url = config.required("auth_url", &config.auth_url)?;
         crate::app::install_metrics()?;
         let keys = RemoteKeySet::new(auth_url, SERVICE_CALL_TIMEOUT).map_err(anyhow::Error::msg)?;
-        let directory =
-            HttpUserDirectory::new(auth_url, credential.clone(), SERVICE_CALL_TIMEOUT).map_err(anyhow::Error::msg)?;
-        let events = build_events(config, Arc::new(directory), TokenVerifier::new(Arc::new(keys))).await?;
+        let accounts = remote_accounts(auth_url, &credential)?;
+        let directory = Arc::new(AccountDirectory(accounts.clone()));
+        let verifier = TokenVerifier::new(Arc::new(keys), Arc::new(AccountStandings::new(accounts)));
+        let events = build_events(config, directory, verifier).await?;
         let (api, openapi) =
             OpenApiRouter::with_openapi(api_doc()).merge(bestow_events::http::router(events.state)).split_for_parts();
         let router = Router::new()
             .merge(trust_gateway(api, credential))
             .merge(documentation(openapi))
-            .merge(ops_router(vec![events.readiness]));
+            .merge(ops_routes(config, vec![events.readiness]));
         Self::bind(config, edge_layers(router, config)?, events.background).await
     }
 
@@ -80,7 +83,8 @@ impl Application {
         };
         crate::app::install_metrics()?;
         let keys = RemoteKeySet::new(&upstreams.auth, SERVICE_CALL_TIMEOUT).map_err(anyhow::Error::msg)?;
-        let policy = gateway_policy(config, TokenVerifier::new(Arc::new(keys)));
+        let standings = AccountStandings::new(remote_accounts(&upstreams.auth, &credential)?);
+        let policy = gateway_policy(config, TokenVerifier::new(Arc::new(keys), Arc::new(standings)));
         let readiness = vec![upstream_probe("auth", &upstreams.auth)?, upstream_probe("events", &upstreams.events)?];
         let proxy = Proxy::new(upstreams, config.proxy_settings(), credential).map_err(anyhow::Error::msg)?;
         let mut openapi = api_doc();
@@ -88,10 +92,17 @@ impl Application {
         openapi.merge(bestow_events::http::openapi());
         let router = Router::new()
             .merge(documentation(openapi))
-            .merge(ops_router(readiness))
+            .merge(ops_routes(config, readiness))
             .merge(bestow_gateway::proxied(policy, Arc::new(proxy)));
         Self::bind(config, edge_layers(router, config)?, Vec::new()).await
     }
+}
+
+/// Account standings from auth's internal route.
+fn remote_accounts(auth_url: &str, credential: &ServiceCredential) -> anyhow::Result<Arc<dyn AccountSource>> {
+    let accounts =
+        RemoteAccounts::new(auth_url, credential.clone(), SERVICE_CALL_TIMEOUT).map_err(anyhow::Error::msg)?;
+    Ok(Arc::new(accounts))
 }
 
 /// A readiness check that a service answers its `/healthz`.

@@ -77,9 +77,11 @@ pub struct AuditQuery {
     /// Exact action name.
     pub action: Option<String>,
     pub target_id: Option<String>,
-    /// Entries at or after this instant (RFC 3339).
+    /// Entries at or after this instant (RFC 3339, years 1970–9999).
+    #[serde(default, deserialize_with = "crate::time::bounded_option")]
     pub from: Option<DateTime<Utc>>,
-    /// Entries before this instant (RFC 3339).
+    /// Entries before this instant (RFC 3339, years 1970–9999).
+    #[serde(default, deserialize_with = "crate::time::bounded_option")]
     pub to: Option<DateTime<Utc>>,
 }
 

@@ -104,9 +104,10 @@ where
     }
 }
 
-/// The client's address, for per-address throttling: the peer of the connection, or the
-/// address the gateway saw when the request came through a trusted gateway
-/// ([`crate::http::trust_gateway`]).
+/// The client's address, for per-address throttling: the address the gateway saw when the
+/// request came through a trusted gateway ([`crate::http::trust_gateway`]), else the client as
+/// [`crate::client::identify_client`] found it (the peer, or behind trusted proxies the
+/// forwarded address), keyed by [`crate::client::limit_key`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddress(pub Option<std::net::IpAddr>);
 
@@ -119,10 +120,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         if let Some(ForwardedClient(address)) = parts.extensions.get::<ForwardedClient>() {
+            return Ok(Self(Some(crate::client::limit_key(*address))));
+        }
+        if let Some(crate::client::ClientIp(address)) = parts.extensions.get::<crate::client::ClientIp>() {
             return Ok(Self(Some(*address)));
         }
         let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
-        Ok(Self(peer))
+        Ok(Self(peer.map(crate::client::limit_key)))
     }
 }
 

@@ -2,7 +2,6 @@
 //! safety, body limits, health and readiness, and serving with graceful shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -70,12 +68,14 @@ async fn accept_forwarded_client(
     next.run(request).await
 }
 
-/// Wraps `router` with the layers every process applies, outermost first: request id,
-/// access log, panic to 500, metrics, body limit. Unknown routes answer a 404 problem.
-pub fn with_common_layers(router: Router, body_limit_bytes: usize) -> Router {
+/// Wraps `router` with the layers every process applies, outermost first: request id (a
+/// client's own kept only when short and plain), access log, panic to 500, metrics, the
+/// whole body read within `limits` (408, 413). Unknown routes answer a 404 problem.
+pub fn with_common_layers(router: Router, limits: BodyLimits) -> Router {
     router
         .fallback(|| async { ApiError::route_not_found() })
-        .layer(DefaultBodyLimit::max(body_limit_bytes))
+        .layer(DefaultBodyLimit::max(limits.max_bytes))
+        .layer(middleware::from_fn_with_state(limits, read_body_in_time))
         .layer(middleware::from_fn(record_metrics))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
         .layer(
@@ -89,19 +89,81 @@ pub fn with_common_layers(router: Router, body_limit_bytes: usize) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::map_request(drop_unfit_request_id))
+}
+
+/// How much of a request body a process accepts, and how long it waits for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    pub timeout: Duration,
+}
+
+/// Longest request id kept from a client; longer ones, or ones with other than
+/// `[A-Za-z0-9._:-]`, are replaced (they end up in every log line and response).
+pub const MAX_REQUEST_ID_CHARS: usize = 128;
+
+async fn drop_unfit_request_id(mut request: Request) -> Request {
+    let fit = request.headers().get(REQUEST_ID).is_none_or(|value| {
+        let bytes = value.as_bytes();
+        bytes.len() <= MAX_REQUEST_ID_CHARS
+            && !bytes.is_empty()
+            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+    });
+    if !fit {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
+}
+
+/// Reads the whole request body within the deadline before any handler sees it, so that a
+/// client dripping its body holds nothing but its own connection, and only until the deadline.
+async fn read_body_in_time(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(limits.timeout, axum::body::to_bytes(body, limits.max_bytes)).await {
+        Err(_) => ApiError::RequestTimeout.into_response(),
+        Ok(Err(error)) => {
+            let too_large =
+                std::error::Error::source(&error).is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError::PayloadTooLarge.into_response()
+            } else {
+                ApiError::BadRequest { code: "BODY_UNREADABLE", detail: "the request body could not be read".into() }
+                    .into_response()
+            }
+        }
+        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+    }
+}
+
+/// The `method` label of request metrics: the standard methods by name, anything else as
+/// `OTHER`, so that made-up methods cannot create new series.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
 }
 
 async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
+    // The route template, never the raw path: ids in paths would make a series each.
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+    metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
@@ -145,12 +207,18 @@ where
     }
 }
 
-/// `/healthz` (the process is alive), `/readyz` (every dependency answers) and `/metrics`.
-pub fn ops_router(checks: Vec<Arc<dyn ReadinessCheck>>) -> Router {
-    Router::new()
+/// `/healthz` (the process is alive), `/readyz` (every dependency answers) and, unless the
+/// metrics have their own listener ([`metrics_router`]), `/metrics`.
+pub fn ops_router(checks: Vec<Arc<dyn ReadinessCheck>>, with_metrics: bool) -> Router {
+    let router = Router::new()
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
-        .route("/readyz", get(readiness).with_state(Arc::new(checks)))
-        .route("/metrics", get(render_metrics))
+        .route("/readyz", get(readiness).with_state(Arc::new(checks)));
+    if with_metrics { router.merge(metrics_router()) } else { router }
+}
+
+/// `/metrics` alone, for a listener of its own (`metrics_listen`).
+pub fn metrics_router() -> Router {
+    Router::new().route("/metrics", get(render_metrics))
 }
 
 async fn readiness(State(checks): State<Arc<Vec<Arc<dyn ReadinessCheck>>>>) -> Response {
@@ -181,18 +249,6 @@ async fn render_metrics() -> Response {
         Some(handle) => ([("content-type", "text/plain; version=0.0.4")], handle.render()).into_response(),
         None => ApiError::internal("no metrics recorder installed").into_response(),
     }
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish. The peer address is available to handlers as `ConnectInfo<SocketAddr>`.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 /// Resolves on SIGINT or SIGTERM.

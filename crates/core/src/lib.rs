@@ -5,7 +5,9 @@
 //! role→permission table, access-token verification, and the HTTP plumbing every process
 //! shares (request ids, logs, health, metrics).
 
+pub mod accounts;
 pub mod audit;
+pub mod client;
 pub mod extract;
 pub mod http;
 pub mod identity;
@@ -16,6 +18,7 @@ pub mod outbound;
 pub mod page;
 pub mod problem;
 pub mod secret;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod time;

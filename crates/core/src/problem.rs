@@ -67,6 +67,10 @@ pub enum ApiError {
     /// 403: authenticated, but the caller's roles do not allow this.
     #[error("forbidden")]
     Forbidden,
+    /// 403: the caller's roles would allow the route, but a rule forbids this particular act
+    /// (e.g. changing one's own roles).
+    #[error("{detail}")]
+    Refused { code: &'static str, detail: String },
     /// 404: absent, or hidden from this caller.
     #[error("{detail}")]
     NotFound { code: &'static str, detail: String },
@@ -135,7 +139,7 @@ impl ApiError {
         match self {
             Self::Validation(_) | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::Refused { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -158,6 +162,7 @@ impl ApiError {
             Self::BadRequest { code, .. }
             | Self::NotFound { code, .. }
             | Self::Conflict { code, .. }
+            | Self::Refused { code, .. }
             | Self::Unprocessable { code, .. } => code,
             Self::Unauthorized(_) => "UNAUTHORIZED",
             Self::Forbidden => "FORBIDDEN",

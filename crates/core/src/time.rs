@@ -12,3 +12,62 @@ pub fn now() -> DateTime<Utc> {
 pub fn truncate(at: DateTime<Utc>) -> DateTime<Utc> {
     at.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(at)
 }
+
+/// The earliest instant a client may send: 1970-01-01T00:00:00Z.
+pub fn earliest() -> DateTime<Utc> {
+    DateTime::UNIX_EPOCH
+}
+
+/// The first instant past the latest one a client may send: year 10000. Every accepted
+/// instant has a four-digit year, so its stored RFC 3339 text has a fixed width and sorts as
+/// it compares, and it fits a MongoDB `Date`.
+pub fn end_of_range() -> DateTime<Utc> {
+    DateTime::from_timestamp(253_402_300_800, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `at`, truncated to milliseconds, if it lies in the years 1970 to 9999.
+pub fn in_range(at: DateTime<Utc>) -> Result<DateTime<Utc>, OutOfRange> {
+    if at < earliest() || at >= end_of_range() {
+        return Err(OutOfRange);
+    }
+    Ok(truncate(at))
+}
+
+/// An instant outside the years 1970 to 9999.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z")]
+pub struct OutOfRange;
+
+/// Serde `deserialize_with` for an RFC 3339 instant a client sends: refused outside the years
+/// 1970 to 9999 (with the field's pointer, through the JSON and query extractors).
+pub fn bounded<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+    let at = <DateTime<Utc> as serde::Deserialize>::deserialize(deserializer)?;
+    in_range(at).map_err(serde::de::Error::custom)
+}
+
+/// [`bounded`] for an optional instant.
+pub fn bounded_option<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let at = <Option<DateTime<Utc>> as serde::Deserialize>::deserialize(deserializer)?;
+    at.map(in_range).transpose().map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_instants_are_bounded_to_four_digit_years() {
+        let parse = |text: &str| serde_json::from_value::<Wrapped>(serde_json::json!({ "at": text })).map(|w| w.at);
+        assert!(parse("1970-01-01T00:00:00Z").is_ok());
+        assert!(parse("9999-12-31T23:59:59.999Z").is_ok());
+        assert!(parse("1969-12-31T23:59:59Z").is_err());
+        assert!(parse("+10000-01-01T00:00:00Z").is_err());
+        assert!(parse("-0001-01-01T00:00:00Z").is_err());
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Wrapped {
+        #[serde(deserialize_with = "bounded")]
+        at: DateTime<Utc>,
+    }
+}

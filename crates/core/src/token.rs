@@ -4,6 +4,10 @@
 //! [`KeySource`]: in all-in-one mode that is auth's own key set, in split mode a JWKS fetched
 //! from auth. Only EdDSA is accepted, whatever the header says, so an `alg: none` or an
 //! HMAC-with-the-public-key token never verifies.
+//!
+//! A valid signature is not enough: the account must still be active, at the session version
+//! the token was issued at, and its roles are read from the account's current standing
+//! ([`crate::accounts`]), not from the token.
 
 use std::sync::Arc;
 
@@ -11,6 +15,7 @@ use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::{AccountStandings, StandingUnavailable};
 use crate::identity::{Principal, Role};
 
 /// `iss` of every access token.
@@ -25,19 +30,17 @@ pub struct AccessClaims {
     pub sub: String,
     /// Username at the time of issue, for logs.
     pub name: String,
+    /// Roles at the time of issue, for clients; requests are judged by the current roles.
     pub roles: Vec<Role>,
+    /// The account's session version at the time of issue (0 for tokens older than it).
+    #[serde(default)]
+    pub sv: i64,
     pub iss: String,
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
     /// Unique id of this token.
     pub jti: String,
-}
-
-impl From<AccessClaims> for Principal {
-    fn from(claims: AccessClaims) -> Self {
-        Principal { user_id: claims.sub, username: claims.name, roles: claims.roles }
-    }
 }
 
 /// Finds the public key that verifies tokens carrying a given `kid`.
@@ -65,12 +68,19 @@ pub enum TokenError {
     UnknownKey,
     #[error("token is invalid: {0}")]
     Invalid(#[from] jsonwebtoken::errors::Error),
+    #[error("the account no longer exists or is deactivated")]
+    AccountClosed,
+    #[error("the session was ended by a password change or deactivation")]
+    SessionEnded,
+    #[error(transparent)]
+    StandingUnavailable(#[from] StandingUnavailable),
 }
 
 impl From<TokenError> for crate::ApiError {
     fn from(error: TokenError) -> Self {
         match error {
             TokenError::KeysUnavailable(unavailable) => Self::Unavailable(unavailable.to_string()),
+            TokenError::StandingUnavailable(unavailable) => Self::Unavailable(unavailable.to_string()),
             refused => {
                 tracing::debug!(error = %refused, "access token refused");
                 Self::Unauthorized("the access token is invalid or expired")
@@ -83,6 +93,7 @@ impl From<TokenError> for crate::ApiError {
 #[derive(Clone)]
 pub struct TokenVerifier {
     keys: Arc<dyn KeySource>,
+    standings: Arc<AccountStandings>,
     validation: Validation,
 }
 
@@ -93,23 +104,41 @@ impl std::fmt::Debug for TokenVerifier {
 }
 
 impl TokenVerifier {
-    pub fn new(keys: Arc<dyn KeySource>) -> Self {
+    pub fn new(keys: Arc<dyn KeySource>, standings: Arc<AccountStandings>) -> Self {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         // Clocks of split-mode hosts drift a little; a few seconds is enough.
         validation.leeway = 5;
-        Self { keys, validation }
+        Self { keys, standings, validation }
     }
 
-    /// Verifies `token` and returns the caller it proves.
+    /// The standings this verifier judges accounts by.
+    pub fn standings(&self) -> &Arc<AccountStandings> {
+        &self.standings
+    }
+
+    /// Verifies `token` and returns the caller it proves, with the account's current roles.
     pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
-        Ok(self.verify_claims(token).await?.into())
+        let claims = self.verify_signature(token).await?;
+        self.admit(&claims).await
     }
 
-    /// Verifies `token` and returns all its claims (the expiry included).
-    pub async fn verify_claims(&self, token: &str) -> Result<AccessClaims, TokenError> {
+    /// The caller of an already verified token, if its account still stands: active, at the
+    /// token's session version. Roles are the account's current ones.
+    pub async fn admit(&self, claims: &AccessClaims) -> Result<Principal, TokenError> {
+        let standing = self.standings.current(&claims.sub).await?;
+        let standing = standing.filter(|s| s.is_active).ok_or(TokenError::AccountClosed)?;
+        if standing.session_version != claims.sv {
+            return Err(TokenError::SessionEnded);
+        }
+        Ok(Principal { user_id: claims.sub.clone(), username: claims.name.clone(), roles: standing.roles })
+    }
+
+    /// Checks `token`'s signature, issuer, audience and expiry, and returns all its claims;
+    /// the account is not consulted (see [`Self::admit`]).
+    pub async fn verify_signature(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Malformed);

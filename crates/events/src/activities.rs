@@ -163,7 +163,10 @@ pub fn parse_activity(value: &Value, pointer: &str, now: DateTime<Utc>) -> Resul
                 let message = format!("must not be more than {} minutes in the future", MAX_CLOCK_SKEW.num_minutes());
                 reader.push(FieldError::out_of_range(pointer, message));
             }
-            Ok(at) => return Some(bestow_core::time::truncate(at.with_timezone(&Utc))),
+            Ok(at) => match bestow_core::time::in_range(at.with_timezone(&Utc)) {
+                Ok(at) => return Some(at),
+                Err(out_of_range) => reader.push(FieldError::out_of_range(pointer, out_of_range.to_string())),
+            },
         }
         None
     });

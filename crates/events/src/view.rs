@@ -1,6 +1,7 @@
-//! How events and rewards look to clients and in audit snapshots: the seed's `events`
-//! document with `id` for `_id`.
+//! How events, rewards and claims look to clients and in audit snapshots: the seed's
+//! documents with `id` for `_id`, as their [`Audience`] may read them.
 
+use bestow_core::identity::{Permission, Principal};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -8,7 +9,33 @@ use utoipa::ToSchema;
 
 use crate::domain::event::{Event, GrantPolicy};
 use crate::domain::lifecycle::EventStatus;
-use crate::domain::reward::RewardDefinition;
+use crate::domain::reward::{RewardDefinition, RewardType};
+use crate::domain::saga::{ClaimRequest, GrantStatus};
+
+/// Who reads a view. Staff read rewards whole; a player never reads a reward's secret details
+/// ([`RewardType::secret_details`]) except where the reward was granted to them (their wallet,
+/// and a claim of theirs that granted it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Staff,
+    Player,
+}
+
+impl Audience {
+    /// Staff are those who may read every event (OPERATOR, AUDITOR, ADMIN).
+    pub fn of(caller: &Principal) -> Self {
+        if caller.can(Permission::ReadAllEvents) { Self::Staff } else { Self::Player }
+    }
+}
+
+/// Removes the secret members of a reward's `details`.
+fn hide_secret_details(reward_type: RewardType, details: &mut Value) {
+    if let Value::Object(members) = details {
+        for secret in reward_type.secret_details() {
+            members.remove(*secret);
+        }
+    }
+}
 
 /// An event.
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,6 +81,18 @@ pub struct RewardView {
     pub remaining_stock: Option<i64>,
 }
 
+impl RewardView {
+    /// The reward as `audience` may read it.
+    pub fn new(reward: &RewardDefinition, audience: Audience) -> Self {
+        let mut view = Self::from(reward);
+        if audience == Audience::Player {
+            hide_secret_details(reward.reward().reward_type(), &mut view.details);
+        }
+        view
+    }
+}
+
+/// The whole reward, as staff read it and the stores keep it.
 impl From<&RewardDefinition> for RewardView {
     fn from(reward: &RewardDefinition) -> Self {
         let stock = reward.reward().stock();
@@ -69,6 +108,16 @@ impl From<&RewardDefinition> for RewardView {
     }
 }
 
+impl EventView {
+    /// The event as `audience` may read it.
+    pub fn new(event: &Event, audience: Audience) -> Self {
+        let mut view = Self::from(event);
+        view.rewards = event.rewards.iter().map(|reward| RewardView::new(reward, audience)).collect();
+        view
+    }
+}
+
+/// The whole event, as staff read it and the audit log records it.
 impl From<&Event> for EventView {
     fn from(event: &Event) -> Self {
         Self {
@@ -93,4 +142,22 @@ impl From<&Event> for EventView {
 /// The audit snapshot of an event.
 pub fn event_snapshot(event: &Event) -> Value {
     serde_json::to_value(EventView::from(event)).unwrap_or(Value::Null)
+}
+
+/// A claim as `audience` may read it: a player sees the secret details of a reward only when
+/// this claim granted it (`grantStatus` `SUCCESS`).
+pub fn claim_view(request: &ClaimRequest, audience: Audience) -> Value {
+    let mut body = serde_json::to_value(request).unwrap_or(Value::Null);
+    if audience == Audience::Staff {
+        return body;
+    }
+    let rewards = body.get_mut("rewardsToProcess").and_then(Value::as_array_mut);
+    for (reward, processed) in rewards.into_iter().flatten().zip(&request.rewards_to_process) {
+        if processed.grant_status != GrantStatus::Success
+            && let Some(details) = reward.pointer_mut("/rewardDefinition/details")
+        {
+            hide_secret_details(processed.reward_definition.reward().reward_type(), details);
+        }
+    }
+    body
 }

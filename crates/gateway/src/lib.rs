@@ -22,6 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use bestow_core::ApiError;
+use bestow_core::client::{ClientIp, limit_key};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use policy::GatewayPolicy;
@@ -79,8 +80,12 @@ async fn admit_then_forward(
     }
 }
 
+/// The client as the edge identified it (trusted proxies, IPv6 /64), else the peer.
 fn client_address(request: &Request) -> Option<std::net::IpAddr> {
-    request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())
+    if let Some(ClientIp(address)) = request.extensions().get::<ClientIp>() {
+        return Some(*address);
+    }
+    request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| limit_key(info.0.ip()))
 }
 
 /// Browser access from other origins: `origins` is a list of exact origins, or `*` for any

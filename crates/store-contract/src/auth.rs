@@ -43,7 +43,8 @@ pub async fn audited_changes_commit_with_their_entry(store: &impl AuthStore) {
     assert!(matches!(missing, Err(StoreError::NotFound)));
 }
 
-/// A refresh token rotates once: the second rotation of the same token writes nothing.
+/// A refresh token rotates once: the second rotation of the same token stores no new token and
+/// revokes the family in the same transaction.
 pub async fn refresh_rotation_is_compare_and_set(store: &impl AuthStore) {
     let carol = user("carol");
     store.insert_user(&carol, None).await.unwrap();
@@ -59,11 +60,18 @@ pub async fn refresh_rotation_is_compare_and_set(store: &impl AuthStore) {
         revoked_at: None,
     };
     store.insert_refresh_token(&token("t1", "d1")).await.unwrap();
-    assert_eq!(store.rotate_refresh_token("t1", &token("t2", "d2"), now).await.unwrap(), Rotation::Rotated);
-    assert_eq!(store.rotate_refresh_token("t1", &token("t3", "d3"), now).await.unwrap(), Rotation::AlreadyUsed);
-    assert!(store.refresh_token_by_digest("d3").await.unwrap().is_none(), "a lost rotation stores nothing");
-    store.revoke_family("family", now).await.unwrap();
-    assert!(store.refresh_token_by_digest("d2").await.unwrap().unwrap().revoked_at.is_some());
+    assert_eq!(
+        store.rotate_refresh_token(&token("t1", "d1"), &token("t2", "d2"), now).await.unwrap(),
+        Rotation::Rotated
+    );
+    assert!(store.refresh_token_by_digest("d2").await.unwrap().unwrap().revoked_at.is_none());
+    let reuse = store.rotate_refresh_token(&token("t1", "d1"), &token("t3", "d3"), now).await.unwrap();
+    assert_eq!(reuse, Rotation::AlreadyUsed);
+    assert!(store.refresh_token_by_digest("d3").await.unwrap().is_none(), "a lost rotation stores no token");
+    assert!(
+        store.refresh_token_by_digest("d2").await.unwrap().unwrap().revoked_at.is_some(),
+        "the reuse revoked the family with it"
+    );
 }
 
 /// User lists filter by role, activity and a username prefix ignoring case, in creation order.

@@ -116,6 +116,7 @@ fn user_document(user: &User) -> Document {
         "createdAt": date(user.created_at),
         "updatedAt": date(user.updated_at),
         "isActive": user.is_active,
+        "sessionVersion": user.session_version,
     }
 }
 
@@ -140,6 +141,13 @@ fn user_from_document(document: &Document) -> Result<User, StoreError> {
         created_at: read_date(document, "createdAt", WHAT)?,
         updated_at: read_date(document, "updatedAt", WHAT)?,
         is_active: document.get_bool("isActive").map_err(|e| corrupt(WHAT, e))?,
+        // Absent in documents written before sessions had versions.
+        session_version: match document.get("sessionVersion") {
+            None => 0,
+            Some(Bson::Int64(version)) => *version,
+            Some(Bson::Int32(version)) => i64::from(*version),
+            Some(other) => return Err(corrupt(WHAT, format!("sessionVersion {other}"))),
+        },
     })
 }
 
@@ -257,6 +265,7 @@ impl AuthStore for MongoAuthStore {
             "isActive": after.is_active,
             "password": &after.password_hash,
             "updatedAt": date(after.updated_at),
+            "sessionVersion": after.session_version,
         } };
         in_transaction(&self.client, |session| {
             let (users, logs, filter, update, entry) =
@@ -289,21 +298,26 @@ impl AuthStore for MongoAuthStore {
 
     async fn rotate_refresh_token(
         &self,
-        old_id: &str,
+        old: &RefreshToken,
         new: &RefreshToken,
         at: DateTime<Utc>,
     ) -> Result<Rotation, StoreError> {
         self.ready().await?;
-        let filter = doc! { "_id": id_bson(old_id), "rotatedAt": Bson::Null, "revokedAt": Bson::Null };
+        let filter = doc! { "_id": id_bson(&old.id), "rotatedAt": Bson::Null, "revokedAt": Bson::Null };
+        let family = doc! { "familyId": &old.family_id, "revokedAt": Bson::Null };
         let new = token_document(new);
         in_transaction(&self.client, |session| {
-            let (tokens, filter, new) = (self.tokens.clone(), filter.clone(), new.clone());
+            let (tokens, filter, family, new) = (self.tokens.clone(), filter.clone(), family.clone(), new.clone());
             Box::pin(async move {
                 let won = tokens
                     .update_one(filter, doc! { "$set": { "rotatedAt": date(at) } })
                     .session(&mut *session)
                     .await?;
                 if won.matched_count == 0 {
+                    tokens
+                        .update_many(family, doc! { "$set": { "revokedAt": date(at) } })
+                        .session(&mut *session)
+                        .await?;
                     return Ok(Rotation::AlreadyUsed);
                 }
                 tokens.insert_one(new).session(&mut *session).await?;

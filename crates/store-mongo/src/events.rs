@@ -443,7 +443,14 @@ impl EventStore for MongoEventStore {
                 let documents = collect_session(cursor, &mut *session).await?;
                 let mut expired = Vec::with_capacity(documents.len());
                 for document in &documents {
-                    let before = event_from_document(document)?;
+                    // One unreadable document must not stop the sweep for every other event.
+                    let before = match event_from_document(document) {
+                        Ok(before) => before,
+                        Err(error) => {
+                            tracing::error!(event_id = ?document.get("_id"), %error, "cannot read an event due to expire; skipped");
+                            continue;
+                        }
+                    };
                     let mut after = before.clone();
                     after.status = EventStatus::Expired;
                     after.updated_at = now;

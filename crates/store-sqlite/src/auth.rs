@@ -44,8 +44,11 @@ const ACCOUNTS_SCHEMA: &str = r"
 
 ";
 
+/// `sessionVersion`: moves when an account's sessions must end (issue-13 hardening).
+const SESSION_VERSION: &str = "ALTER TABLE users ADD COLUMN sessionVersion INTEGER NOT NULL DEFAULT 0;";
+
 /// Migrations of `auth.db`, in order; each runs once.
-const MIGRATIONS: &[&str] = &[ACCOUNTS_SCHEMA, AUDIT_SCHEMA];
+const MIGRATIONS: &[&str] = &[ACCOUNTS_SCHEMA, AUDIT_SCHEMA, SESSION_VERSION];
 
 /// The auth store on SQLite.
 #[derive(Debug, Clone)]
@@ -60,7 +63,7 @@ impl SqliteAuthStore {
     }
 }
 
-const USER_COLUMNS: &str = "_id, username, password, roles, createdAt, updatedAt, isActive";
+const USER_COLUMNS: &str = "_id, username, password, roles, createdAt, updatedAt, isActive, sessionVersion";
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     let roles: String = row.get(3)?;
@@ -73,6 +76,7 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         created_at: from_text(&row.get::<_, String>(4)?)?,
         updated_at: from_text(&row.get::<_, String>(5)?)?,
         is_active: row.get(6)?,
+        session_version: row.get(7)?,
     })
 }
 
@@ -135,7 +139,7 @@ impl AuthStore for SqliteAuthStore {
             .write(move |connection| {
                 let tx = connection.transaction().map_err(map_error)?;
                 tx.execute(
-                    &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                    &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
                     params![
                         user.id,
                         user.username,
@@ -144,6 +148,7 @@ impl AuthStore for SqliteAuthStore {
                         to_text(user.created_at),
                         to_text(user.updated_at),
                         user.is_active,
+                        user.session_version,
                     ],
                 )
                 .map_err(|e| match map_error(e) {
@@ -222,18 +227,21 @@ impl AuthStore for SqliteAuthStore {
                 // instead of silently overwriting it.
                 let changed = tx
                     .execute(
-                        "UPDATE users SET roles = ?1, isActive = ?2, password = ?3, updatedAt = ?4
-                         WHERE _id = ?5 AND updatedAt = ?6 AND roles = ?7 AND isActive = ?8 AND password = ?9",
+                        "UPDATE users SET roles = ?1, isActive = ?2, password = ?3, updatedAt = ?4, sessionVersion = ?5
+                         WHERE _id = ?6 AND updatedAt = ?7 AND roles = ?8 AND isActive = ?9 AND password = ?10
+                           AND sessionVersion = ?11",
                         params![
                             roles_json(&updated.roles),
                             updated.is_active,
                             updated.password_hash,
                             to_text(updated.updated_at),
+                            updated.session_version,
                             expected.id,
                             to_text(expected.updated_at),
                             roles_json(&expected.roles),
                             expected.is_active,
                             expected.password_hash,
+                            expected.session_version,
                         ],
                     )
                     .map_err(map_error)?;
@@ -272,11 +280,11 @@ impl AuthStore for SqliteAuthStore {
 
     async fn rotate_refresh_token(
         &self,
-        old_id: &str,
+        old: &RefreshToken,
         new: &RefreshToken,
         at: DateTime<Utc>,
     ) -> Result<Rotation, StoreError> {
-        let (old_id, new) = (old_id.to_owned(), new.clone());
+        let (old_id, family_id, new) = (old.id.clone(), old.family_id.clone(), new.clone());
         self.db
             .write(move |connection| {
                 let tx = connection.transaction().map_err(map_error)?;
@@ -287,6 +295,12 @@ impl AuthStore for SqliteAuthStore {
                     )
                     .map_err(map_error)?;
                 if won == 0 {
+                    tx.execute(
+                        "UPDATE refresh_tokens SET revokedAt = ?1 WHERE familyId = ?2 AND revokedAt IS NULL",
+                        params![to_text(at), family_id],
+                    )
+                    .map_err(map_error)?;
+                    tx.commit().map_err(map_error)?;
                     return Ok(Rotation::AlreadyUsed);
                 }
                 insert_refresh(&tx, &new)?;

@@ -36,6 +36,7 @@ impl Database {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date:
     /// `migrations[i]` runs once, when `PRAGMA user_version` is `i`.
     pub fn open(path: &Path, migrations: &[&str]) -> Result<Self, StoreError> {
+        restrict_to_owner(path)?;
         let mut writer = connect(path)?;
         migrate(&mut writer, migrations)?;
         let readers = (0..READERS).map(|_| connect(path)).collect::<Result<Vec<_>, _>>()?;
@@ -80,6 +81,33 @@ impl Database {
         .await
         .map_err(|e| StoreError::Unavailable(format!("storage task failed: {e}")))?
     }
+}
+
+/// Creates the database file readable by its owner only (0600), or narrows an existing one:
+/// it holds password hashes. SQLite gives its `-wal` and `-shm` files the same mode.
+fn restrict_to_owner(path: &Path) -> Result<(), StoreError> {
+    let unavailable = |error: std::io::Error| StoreError::Unavailable(format!("{}: {error}", path.display()));
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path).map_err(unavailable)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata().map_err(unavailable)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(unavailable)?;
+            for suffix in ["-wal", "-shm"] {
+                let companion = PathBuf::from(format!("{}{suffix}", path.display()));
+                if companion.exists() {
+                    std::fs::set_permissions(&companion, std::fs::Permissions::from_mode(0o600))
+                        .map_err(unavailable)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {

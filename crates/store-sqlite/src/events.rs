@@ -440,7 +440,15 @@ impl EventStore for SqliteEventStore {
                 };
                 let mut expired = Vec::with_capacity(due.len());
                 for id in due {
-                    let Some(before) = select_event(&tx, &id)? else { continue };
+                    // One unreadable row must not stop the sweep for every other event.
+                    let before = match select_event(&tx, &id) {
+                        Ok(Some(before)) => before,
+                        Ok(None) => continue,
+                        Err(error) => {
+                            tracing::error!(event_id = %id, %error, "cannot read an event due to expire; skipped");
+                            continue;
+                        }
+                    };
                     let mut after = before.clone();
                     after.status = EventStatus::Expired;
                     after.updated_at = now;

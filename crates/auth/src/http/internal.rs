@@ -8,18 +8,20 @@ use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
 use bestow_core::ApiError;
+use bestow_core::accounts::Standing;
 use bestow_core::http::SERVICE_TOKEN;
 use bestow_core::secret::ServiceCredential;
 use serde::Serialize;
 
 use crate::service::AuthService;
 
-/// What events needs to know about a claimant.
+/// What the other services need to know about an account: its id and current standing.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct UserStatus {
     id: String,
-    is_active: bool,
+    #[serde(flatten)]
+    standing: Standing,
 }
 
 #[derive(Clone)]
@@ -28,7 +30,8 @@ struct InternalState {
     credential: ServiceCredential,
 }
 
-/// `GET /internal/v1/users/{userId}`: whether an account exists and is active.
+/// `GET /internal/v1/users/{userId}`: whether an account exists, is active, its roles and
+/// session version.
 pub fn router(service: Arc<AuthService>, credential: ServiceCredential) -> Router {
     Router::new()
         .route("/internal/v1/users/{user_id}", get(user_status))
@@ -46,5 +49,5 @@ async fn user_status(
     }
     let user = state.service.store().user_by_id(&user_id).await?;
     let user = user.ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "no such user"))?;
-    Ok(Json(UserStatus { id: user.id, is_active: user.is_active }))
+    Ok(Json(UserStatus { standing: user.standing(), id: user.id }))
 }

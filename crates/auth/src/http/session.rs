@@ -47,6 +47,7 @@ async fn register(
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = SessionView),
+        (status = 400, description = "A username longer than any account's (32 bytes)", body = Problem),
         (status = 401, description = "Wrong credentials or inactive account", body = Problem),
         (status = 429, description = "Too many failed logins; see Retry-After", body = Problem),
     ))]
@@ -55,6 +56,10 @@ async fn login(
     ClientAddress(address): ClientAddress,
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<Json<SessionView>, ApiError> {
+    // Bounded before it costs anything: the username becomes a throttle key.
+    if body.username.len() > Username::MAX_BYTES {
+        return Err(ApiError::field("/username", "too_long", "a username has at most 32 bytes"));
+    }
     let session = state.service.login(&body.username, &body.password, address).await?;
     Ok(Json(session.into()))
 }
@@ -106,14 +111,16 @@ async fn me(State(state): State<AuthState>, Authenticated(caller): Authenticated
         (status = 204, description = "Password changed"),
         (status = 400, description = "Wrong current password or invalid new one", body = Problem),
         (status = 401, description = "No or invalid access token", body = Problem),
+        (status = 429, description = "Too many wrong passwords; see Retry-After", body = Problem),
     ))]
 async fn change_password(
     State(state): State<AuthState>,
     Authenticated(caller): Authenticated,
+    ClientAddress(address): ClientAddress,
     ValidJson(body): ValidJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
     let new = NewPassword::parse(body.new_password, "/newPassword").map_err(|v| ApiError::Validation(vec![v]))?;
-    state.service.change_password(&caller, &body.current_password, new).await?;
+    state.service.change_password(&caller, &body.current_password, new, address).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -92,7 +92,7 @@ async fn admin_changes_are_audited_with_before_and_after() {
 }
 
 #[tokio::test]
-async fn admins_cannot_demote_or_deactivate_themselves() {
+async fn admins_cannot_change_their_own_roles_or_active_state() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let me: Value = app.get("/api/v1/auth/me", Some(&admin)).await.json().await.unwrap();
@@ -100,10 +100,10 @@ async fn admins_cannot_demote_or_deactivate_themselves() {
     let response = app
         .send_json(Method::PUT, &format!("/api/v1/users/{id}/roles"), Some(&admin), &json!({ "roles": ["USER"] }))
         .await;
-    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let response =
         app.send_json(Method::PATCH, &format!("/api/v1/users/{id}"), Some(&admin), &json!({ "isActive": false })).await;
-    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let response = app
         .send_json(Method::PUT, &format!("/api/v1/users/{id}/roles"), Some(&admin), &json!({ "roles": ["SUPERUSER"] }))
         .await;

@@ -255,12 +255,22 @@ async fn events_that_are_not_running_refuse_claims() {
     let players = players(&app, "late", 1).await;
     let token = &players[0].1;
     let (event_id, _) = active_event(&app, json!([points("p", 1, 10)]), "ALL_OR_NOTHING").await;
-    set_status(&app, &admin, &event_id, "INACTIVE").await;
+    set_status(&app, &admin, &event_id, "EXPIRED").await;
     let (status, request) = claim(&app, token, &event_id, None).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(status_of(&request), ClaimStatus::ValidationFailedEventNotActive);
     assert!(request["claimSlot"].is_null(), "a failed claim holds no slot");
     assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(10)]);
+
+    // Paused: hidden from players, so no claim is recorded at all; staff who may claim get
+    // the recorded failure.
+    let (paused, _) = active_event(&app, json!([points("p", 1, 10)]), "ALL_OR_NOTHING").await;
+    set_status(&app, &admin, &paused, "INACTIVE").await;
+    let (status, _) = claim(&app, token, &paused, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, request) = claim(&app, &admin, &paused, None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(status_of(&request), ClaimStatus::ValidationFailedEventNotActive);
 
     let draft = create_event(&app, &admin, &event_body("draft")).await;
     let (status, _) = claim(&app, token, draft["id"].as_str().unwrap(), None).await;

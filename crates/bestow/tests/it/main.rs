@@ -16,6 +16,7 @@ mod granter;
 mod mongo;
 mod process;
 mod roles;
+mod security;
 mod split;
 mod tls;
 mod tokens;

@@ -17,7 +17,7 @@ use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use serde_json::json;
 
-use crate::domain::lifecycle::EventStatus;
+use crate::domain::lifecycle::{EventStatus, visible_to_players};
 use crate::domain::saga::{ClaimRequest, ClaimStatus};
 use crate::store::EventStore;
 use saga::{ClaimSaga, DriveError, Started, StartedClaim};
@@ -85,9 +85,12 @@ impl ClaimService {
         request_id: String,
     ) -> Result<(ClaimRequest, Submission), ApiError> {
         let event = self.events.event(event_id).await?;
-        // Drafts were never published: to players they do not exist.
+        // The catalog's visibility rule: paused, archived and draft events do not exist for
+        // players, and drafts, never published, for nobody. A claim on an event that exists
+        // but is not running is recorded and ends VALIDATION_FAILED_EVENT_NOT_ACTIVE.
         let event = event
             .filter(|e| e.status != EventStatus::Draft)
+            .filter(|e| caller.can(Permission::ReadAllEvents) || visible_to_players(e.status))
             .ok_or_else(|| ApiError::not_found("EVENT_NOT_FOUND", "no such event"))?;
         let now = bestow_core::time::now();
         let request =

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::condition::{Condition, parse_optional_conditions};
 use super::lifecycle::{EventStatus, definition_editable};
-use super::reward::{RewardDefinition, RewardId, RewardInput};
+use super::reward::{MAX_TOTAL_STOCK, RewardDefinition, RewardId, RewardInput};
 use super::validation::{FieldError, child_pointer};
 
 /// Longest `eventName`, in characters.
@@ -69,7 +69,11 @@ pub struct EventInput {
     pub event_name: String,
     #[serde(default)]
     pub description: String,
+    /// RFC 3339, years 1970–9999.
+    #[serde(deserialize_with = "bestow_core::time::bounded")]
     pub start_date: DateTime<Utc>,
+    /// RFC 3339, years 1970–9999; after `startDate`.
+    #[serde(deserialize_with = "bestow_core::time::bounded")]
     pub end_date: DateTime<Utc>,
     /// Condition tree, e.g. `{"type":"LOGIN_STREAK","days":7}`; absent or null for none.
     #[serde(default)]
@@ -145,7 +149,11 @@ impl EventInput {
 pub struct EventPatch {
     pub event_name: Option<String>,
     pub description: Option<String>,
+    /// RFC 3339, years 1970–9999.
+    #[serde(default, deserialize_with = "bestow_core::time::bounded_option")]
     pub start_date: Option<DateTime<Utc>>,
+    /// RFC 3339, years 1970–9999.
+    #[serde(default, deserialize_with = "bestow_core::time::bounded_option")]
     pub end_date: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Object>)]
@@ -294,8 +302,10 @@ impl RewardPatch {
                 let message = "addStock cannot be combined with other changes";
                 return Err(RewardPatchError::Invalid(vec![FieldError::new("/addStock", "invalid", message)]));
             }
-            if add <= 0 {
-                return Err(RewardPatchError::Invalid(vec![FieldError::out_of_range("/addStock", "must be positive")]));
+            let total_after = reward.reward().stock().total_stock().unwrap_or(0).checked_add(add);
+            if add <= 0 || total_after.is_none_or(|total| total > MAX_TOTAL_STOCK) {
+                let message = format!("must be positive, and keep totalStock at most {MAX_TOTAL_STOCK}");
+                return Err(RewardPatchError::Invalid(vec![FieldError::out_of_range("/addStock", message)]));
             }
             return Ok(RewardChange::TopUp(add));
         }

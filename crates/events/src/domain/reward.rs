@@ -19,6 +19,9 @@ pub const MAX_DESCRIPTION_CHARS: usize = 1_000;
 pub const MAX_GRANT_AMOUNT: i64 = 1_000_000_000_000;
 /// Largest number of units of one reward a single player receives.
 pub const MAX_QUANTITY_PER_USER: i64 = 10_000;
+/// Largest `totalStock` of a reward, top-ups included: far inside `i64`, so no stock counter
+/// can overflow however many top-ups race.
+pub const MAX_TOTAL_STOCK: i64 = 1_000_000_000_000;
 /// The seed's spelling of "unlimited" for `totalStock` (besides `null`).
 const UNLIMITED_STOCK: i64 = -1;
 
@@ -39,6 +42,16 @@ pub enum RewardType {
 impl RewardType {
     /// Every reward type.
     pub const ALL: [Self; 4] = [Self::Point, Self::Item, Self::Coupon, Self::VirtualCurrency];
+
+    /// Members of `details` that are the reward itself rather than its description: whoever
+    /// reads them has it (a coupon's code redeems the coupon). Only staff, and players in
+    /// their wallet or in a claim that granted them the reward, read them.
+    pub fn secret_details(self) -> &'static [&'static str] {
+        match self {
+            Self::Coupon => &["couponCode"],
+            Self::Point | Self::Item | Self::VirtualCurrency => &[],
+        }
+    }
 
     /// The stored spelling, e.g. `"VIRTUAL_CURRENCY"`.
     pub fn as_str(self) -> &'static str {
@@ -215,10 +228,12 @@ pub fn parse_stock(
         }
     };
     let total_stock = total_stock.filter(|&total| total != UNLIMITED_STOCK);
-    if total_stock.is_some_and(|total| total < quantity_per_user.unwrap_or(1)) {
+    if total_stock.is_some_and(|total| total < quantity_per_user.unwrap_or(1) || total > MAX_TOTAL_STOCK) {
         errors.push(FieldError::out_of_range(
             child_pointer(pointer_prefix, "totalStock"),
-            "must be -1 or null for unlimited stock, or at least 1 and at least quantityPerUser",
+            format!(
+                "must be -1 or null for unlimited stock, or from quantityPerUser (at least 1) to {MAX_TOTAL_STOCK}"
+            ),
         ));
     }
     match quantity_per_user {

@@ -513,7 +513,7 @@ impl ClaimRequest {
     /// The request rescheduled after a transient failure.
     fn rescheduled(&self, reason: String, at: DateTime<Utc>, retry_at: DateTime<Utc>) -> Self {
         let mut next = self.clone();
-        next.retry_count += 1;
+        next.retry_count = next.retry_count.saturating_add(1);
         next.updated_at = at;
         next.next_attempt_at = Some(retry_at);
         next.failure_reason = Some(reason);
@@ -597,7 +597,7 @@ impl ClaimRequest {
         let mut next = self.clone();
         next.updated_at = at;
         let reward = next.rewards_to_process.get_mut(index)?;
-        reward.attempt_count += 1;
+        reward.attempt_count = reward.attempt_count.saturating_add(1);
         let attempts = reward.attempt_count;
         let verdict = match outcome {
             CallOutcome::Succeeded => {

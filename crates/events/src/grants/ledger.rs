@@ -132,6 +132,15 @@ pub struct WalletCoupon {
     pub granted_at: DateTime<Utc>,
 }
 
+/// `balance + per_unit × units`, checked: a sum past `i64::MAX` (possible only with extreme
+/// rewards granted many times) stays at `i64::MAX` and is logged, never wraps.
+fn add_units(balance: i64, per_unit: i64, units: i64) -> i64 {
+    per_unit.checked_mul(units).and_then(|added| balance.checked_add(added)).unwrap_or_else(|| {
+        tracing::error!(balance, per_unit, units, "wallet balance overflows; shown as the largest value");
+        i64::MAX
+    })
+}
+
 impl Wallet {
     /// Sums a player's ledger entries.
     pub fn of(user_id: &str, entries: &[LedgerEntry]) -> Self {
@@ -139,20 +148,19 @@ impl Wallet {
         let mut items: BTreeMap<String, WalletItem> = BTreeMap::new();
         for entry in entries {
             match &entry.details {
-                RewardDetails::Point { points } => wallet.points += points * entry.quantity,
+                RewardDetails::Point { points } => wallet.points = add_units(wallet.points, *points, entry.quantity),
                 RewardDetails::VirtualCurrency { currency, amount } => {
-                    *wallet.currencies.entry(currency.clone()).or_default() += amount * entry.quantity;
+                    let balance = wallet.currencies.entry(currency.clone()).or_default();
+                    *balance = add_units(*balance, *amount, entry.quantity);
                 }
                 RewardDetails::Item { item_id, item_name, item_grade } => {
-                    items
-                        .entry(item_id.clone())
-                        .or_insert_with(|| WalletItem {
-                            item_id: item_id.clone(),
-                            item_name: item_name.clone(),
-                            item_grade: item_grade.clone(),
-                            quantity: 0,
-                        })
-                        .quantity += entry.quantity;
+                    let item = items.entry(item_id.clone()).or_insert_with(|| WalletItem {
+                        item_id: item_id.clone(),
+                        item_name: item_name.clone(),
+                        item_grade: item_grade.clone(),
+                        quantity: 0,
+                    });
+                    item.quantity = add_units(item.quantity, 1, entry.quantity);
                 }
                 RewardDetails::Coupon { coupon_code, discount_rate, description } => {
                     wallet.coupons.push(WalletCoupon {

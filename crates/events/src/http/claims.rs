@@ -13,6 +13,7 @@ use bestow_core::page::{Page, PageParams, PageRequest};
 use bestow_core::problem::Problem;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,6 +22,7 @@ use super::EventsState;
 use crate::claims::store::ClaimFilter;
 use crate::claims::{Resolution, Submission};
 use crate::domain::saga::{ClaimRequest, ClaimStatus};
+use crate::view::{Audience, claim_view};
 
 pub(super) fn router() -> OpenApiRouter<EventsState> {
     OpenApiRouter::new()
@@ -68,9 +70,9 @@ fn parse_uuid(text: &str) -> Option<String> {
     well_formed.then(|| text.to_ascii_lowercase())
 }
 
-fn with_location(status: StatusCode, request: &ClaimRequest) -> Response {
+fn with_location(status: StatusCode, request: &ClaimRequest, audience: Audience) -> Response {
     let location = HeaderValue::from_str(&format!("/api/v1/claims/{}", request.request_id)).ok();
-    let mut response = (status, Json(request)).into_response();
+    let mut response = (status, Json(claim_view(request, audience))).into_response();
     if let Some(location) = location {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -109,7 +111,7 @@ async fn submit_claim(
         (Submission::Created, true) => StatusCode::CREATED,
         (Submission::Replayed, true) => StatusCode::OK,
     };
-    Ok(with_location(status, &request))
+    Ok(with_location(status, &request, Audience::of(&caller.principal)))
 }
 
 /// Filters of the caller's own claims.
@@ -131,14 +133,16 @@ async fn my_claims(
     State(state): State<EventsState>,
     ValidQuery(query): ValidQuery<MyClaimsQuery>,
     ValidQuery(page): ValidQuery<PageParams>,
-) -> Result<Json<Page<ClaimRequest>>, ApiError> {
+) -> Result<Json<Page<Value>>, ApiError> {
+    let audience = Audience::of(&caller);
     let filter = ClaimFilter {
         user_id: Some(caller.user_id),
         event_id: query.event_id,
         status: query.status,
         ..ClaimFilter::default()
     };
-    Ok(Json(state.claims.list(&filter, PageRequest::try_from(&page)?).await?))
+    let page = state.claims.list(&filter, PageRequest::try_from(&page)?).await?;
+    Ok(Json(page.map(|request| claim_view(&request, audience))))
 }
 
 /// Filters of the claim history.
@@ -150,9 +154,11 @@ struct ClaimsQuery {
     event_id: Option<String>,
     #[param(value_type = Option<String>)]
     status: Option<ClaimStatus>,
-    /// Created at or after (RFC 3339).
+    /// Created at or after (RFC 3339, years 1970–9999).
+    #[serde(default, deserialize_with = "bestow_core::time::bounded_option")]
     from: Option<DateTime<Utc>>,
-    /// Created before (RFC 3339).
+    /// Created before (RFC 3339, years 1970–9999).
+    #[serde(default, deserialize_with = "bestow_core::time::bounded_option")]
     to: Option<DateTime<Utc>>,
 }
 
@@ -187,8 +193,9 @@ async fn get_claim(
     Authenticated(caller): Authenticated,
     State(state): State<EventsState>,
     Path(request_id): Path<String>,
-) -> Result<Json<ClaimRequest>, ApiError> {
-    Ok(Json(state.claims.get(&caller, &request_id).await?))
+) -> Result<Json<Value>, ApiError> {
+    let request = state.claims.get(&caller, &request_id).await?;
+    Ok(Json(claim_view(&request, Audience::of(&caller))))
 }
 
 /// Retries the failed compensation of a claim that needs a human (ADMIN); audited.

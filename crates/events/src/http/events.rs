@@ -20,7 +20,7 @@ use super::{EventsState, etag, if_match};
 use crate::domain::event::{Event, EventInput, EventPatch};
 use crate::domain::lifecycle::EventStatus;
 use crate::store::{EventFilter, EventSortKey};
-use crate::view::EventView;
+use crate::view::{Audience, EventView};
 
 pub(super) fn router() -> OpenApiRouter<EventsState> {
     OpenApiRouter::new()
@@ -29,9 +29,9 @@ pub(super) fn router() -> OpenApiRouter<EventsState> {
         .routes(routes!(set_status))
 }
 
-/// The event with its `ETag`.
-fn with_etag(status: StatusCode, event: &Event) -> Response {
-    (status, [(header::ETAG, etag(event.version))], Json(EventView::from(event))).into_response()
+/// The event as `audience` may read it, with its `ETag`.
+fn with_etag(status: StatusCode, event: &Event, audience: Audience) -> Response {
+    (status, [(header::ETAG, etag(event.version))], Json(EventView::new(event, audience))).into_response()
 }
 
 /// Creates a DRAFT event; rewards may be given inline (OPERATOR, ADMIN).
@@ -49,7 +49,7 @@ async fn create_event(
 ) -> Result<Response, ApiError> {
     let actor = AuditActor::user(&caller.principal, request_id);
     let event = state.catalog.create(&actor, input).await?;
-    Ok(with_etag(StatusCode::CREATED, &event))
+    Ok(with_etag(StatusCode::CREATED, &event, Audience::Staff))
 }
 
 /// Filters and order of the event list.
@@ -60,7 +60,8 @@ struct EventListQuery {
     /// Only events in this status.
     #[param(value_type = Option<String>)]
     status: Option<EventStatus>,
-    /// Only events running at this instant (`startDate <= activeAt < endDate`).
+    /// Only events running at this instant (`startDate <= activeAt < endDate`; years 1970–9999).
+    #[serde(default, deserialize_with = "bestow_core::time::bounded_option")]
     active_at: Option<DateTime<Utc>>,
     /// Case-insensitive part of the event name.
     q: Option<String>,
@@ -96,7 +97,8 @@ async fn list_events(
         descending,
     };
     let page = state.catalog.list(&caller, filter, PageRequest::try_from(&page)?).await?;
-    Ok(Json(page.map(|event| EventView::from(&event))))
+    let audience = Audience::of(&caller);
+    Ok(Json(page.map(|event| EventView::new(&event, audience))))
 }
 
 /// One event, with its `ETag`; 404 for players when it is not ACTIVE or EXPIRED.
@@ -108,7 +110,8 @@ async fn get_event(
     State(state): State<EventsState>,
     Path(event_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(with_etag(StatusCode::OK, &state.catalog.get(&caller, &event_id).await?))
+    let event = state.catalog.get(&caller, &event_id).await?;
+    Ok(with_etag(StatusCode::OK, &event, Audience::of(&caller)))
 }
 
 /// Partial update (OPERATOR, ADMIN). Honours `If-Match` with the `ETag` of a previous read.
@@ -131,7 +134,7 @@ async fn patch_event(
     let expected = if_match(&headers)?;
     let actor = AuditActor::user(&caller.principal, request_id);
     let event = state.catalog.patch(&actor, &event_id, patch, expected).await?;
-    Ok(with_etag(StatusCode::OK, &event))
+    Ok(with_etag(StatusCode::OK, &event, Audience::Staff))
 }
 
 /// The requested status.
@@ -160,7 +163,7 @@ async fn set_status(
 ) -> Result<Response, ApiError> {
     let actor = AuditActor::user(&caller.principal, request_id);
     let event = state.catalog.set_status(&actor, &event_id, change.status).await?;
-    Ok(with_etag(StatusCode::OK, &event))
+    Ok(with_etag(StatusCode::OK, &event, Audience::Staff))
 }
 
 /// Deletes a DRAFT event (ADMIN).

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::EventsState;
 use crate::domain::event::RewardPatch;
 use crate::domain::reward::RewardInput;
-use crate::view::RewardView;
+use crate::view::{Audience, RewardView};
 
 pub(super) fn router() -> OpenApiRouter<EventsState> {
     OpenApiRouter::new().routes(routes!(add_reward, list_rewards)).routes(routes!(patch_reward, delete_reward))
@@ -50,7 +50,8 @@ async fn list_rewards(
     Path(event_id): Path<String>,
 ) -> Result<Json<Vec<RewardView>>, ApiError> {
     let rewards = state.catalog.rewards(&caller, &event_id).await?;
-    Ok(Json(rewards.iter().map(RewardView::from).collect()))
+    let audience = Audience::of(&caller);
+    Ok(Json(rewards.iter().map(|reward| RewardView::new(reward, audience)).collect()))
 }
 
 /// Tops up stock (`addStock`, any time) or changes the definition (DRAFT or INACTIVE;
