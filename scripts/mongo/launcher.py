@@ -4,30 +4,47 @@ Usage: launcher.py PORT [SET_NAME]
 
 No real `mongod` can be installed on these machines; mongoeco (PyPI) speaks the MongoDB wire
 protocol over an in-memory engine. A few of its replies differ from a real server in ways the
-Rust driver refuses, so this launcher patches them in-process, at the two points where every
-message passes (decoding a request, encoding a reply), and changes nothing else:
+Rust driver refuses, and its transactions lose writes, so this launcher patches it in-process
+(monkey-patching at start-up; the installed package is never edited): at the two points where
+every message passes (decoding a request, encoding a reply), and in its wire session store and
+command executor for transactions (point 5). It changes nothing else:
 
 1. Requests: the Rust driver sends `limit`, `batchSize`, `skip` as int64; mongoeco's
    validation only accepts plain ints. They are turned into plain ints after decoding.
 2. Replies: cursor ids go out as int32 where the driver expects int64 (it then fails to
    decode every `find`/`aggregate` reply). They are re-encoded as int64.
 3. Replies: some error replies (and write errors) lack `code`, which the driver requires to
-   parse an error. A code is added: 11000 for duplicate keys (the adapter relies on it), and
-   112 WriteConflict with the `TransientTransactionError` label for mongoeco's optimistic
-   commit check ("Write conflict during transaction commit"), as mongod labels a write
-   conflict in a transaction, so that the adapter's retry loop sees what it sees in
-   production. mongoeco checks conflicts engine-wide (any commit in between conflicts), so
-   parallel tests meet far more of them than a real server would.
+   parse an error. A code is added: 11000 for duplicate keys (the adapter relies on it), 8
+   UnknownError otherwise (write conflicts get theirs from point 5).
 4. Replies: `hello` describes a standalone server, and the driver refuses transactions on a
    standalone. The reply is made to describe the primary of a one-member replica set
    (`setName`, `hosts`, `primary`, `me`), which is what production runs (ARCHITECTURE.md §3).
    mongoeco runs transactions either way; only the driver's topology check changes.
+5. Transactions, which mongoeco gets wrong in a way that loses acknowledged writes: when a
+   commit fails its write-conflict check, mongoeco raises before it clears the session's
+   transaction state and before its memory engine drops the session's MVCC snapshot; a later
+   `startTransaction` on that session id is ignored; and every command bound to a session
+   runs inside the session's open snapshot, whatever its `autocommit`/`txnNumber` say. The
+   driver returns the session id to its pool after a failed commit, so its next user (plain
+   inserts included) was acknowledged and never committed. The launcher keeps, per wire
+   session, the txnNumber of its latest transaction and whether it is active, committed or
+   aborted, and answers as a replica set member does:
+   - a failed commit aborts the transaction (snapshot dropped); a write conflict is answered
+     `code 112 WriteConflict` with the `TransientTransactionError` label (mongoeco answers
+     `{"ok": 0, "errmsg": "Write conflict during transaction commit"}`);
+   - `startTransaction` aborts whatever transaction the session still has open, then starts;
+   - a command outside a transaction (no `autocommit: false`) on a session with an open
+     transaction aborts it first and runs outside it;
+   - a statement, commit or abort whose txnNumber is not the session's active transaction is
+     answered `251 NoSuchTransaction`, labelled `TransientTransactionError`; a commit retried
+     after it succeeded is answered ok (committing is idempotent);
+   - a statement of a transaction that fails (an error reply, a write error, an exception)
+     aborts the transaction, as mongod does.
 
-5. Sessions: when a commit fails (its write-conflict check), mongoeco leaves the session's
-   transaction open with its stale snapshot, and `startTransaction` on a session whose
-   transaction is open is ignored, so every retry of the driver meets the same stale snapshot
-   (and its own earlier writes). mongod aborts a transaction whose commit fails, and a new
-   `startTransaction` (new txnNumber) replaces an open one; the patch does both.
+What it still cannot imitate (mongoeco's engine, not its wire replies): conflicts are found
+at commit time and engine-wide (any commit since a transaction's snapshot conflicts with it,
+whichever documents it touched), where mongod finds them per document at the write; there is
+no transaction lifetime limit, no lock wait, no replica set behind the `hello` reply.
 
 What these tests cannot prove about mongod is listed in crates/store-mongo/README.md.
 """
@@ -42,7 +59,12 @@ import sys
 from bson.int64 import Int64
 
 from mongoeco.core.bson_scalars import BsonInt32, BsonInt64
+from mongoeco.errors import OperationFailure
+from mongoeco.session import ClientSession
 from mongoeco.wire import proxy
+from mongoeco.wire._executor_support import WIRE_INTERNAL_KEYS
+from mongoeco.wire.executor import WireCommandExecutor
+from mongoeco.wire.requests import WireRequestContext
 from mongoeco.wire.sessions import WireSessionStore
 
 
@@ -95,6 +117,151 @@ def _fix_reply(document: dict, set_name: str, address: str) -> None:
         )
 
 
+# Transactions, as a replica set member runs them (see the module docstring, point 5).
+_NO_SUCH_TRANSACTION = 251
+_TRANSIENT = "TransientTransactionError"
+_ENDING_COMMANDS = ("commitTransaction", "abortTransaction")
+
+
+@dataclasses.dataclass
+class _Transaction:
+    """What the launcher knows of a wire session's latest transaction (mongoeco keeps none of
+    it: its session only knows whether *a* transaction is open)."""
+
+    number: int | None = None
+    state: str = "none"  # "active", "committed" or "aborted"
+
+
+def _transaction_of(session: ClientSession) -> _Transaction:
+    transaction = getattr(session, "_bestow_transaction", None)
+    if transaction is None:
+        transaction = _Transaction()
+        session._bestow_transaction = transaction
+    return transaction
+
+
+def _as_int(value: object) -> int | None:
+    if isinstance(value, BsonInt32 | BsonInt64):
+        return value.value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    return None
+
+
+def _command_name(body: dict) -> str:
+    return next((key for key in body if key not in WIRE_INTERNAL_KEYS), "")
+
+
+def _abort(session: ClientSession) -> None:
+    """Aborts the session's open transaction, if any: mongoeco drops its MVCC snapshot and every
+    later command on the session runs outside it again."""
+    if session.transaction_active:
+        session.abort_transaction()
+    transaction = _transaction_of(session)
+    if transaction.state == "active":
+        transaction.state = "aborted"
+
+
+def _write_conflict() -> OperationFailure:
+    return OperationFailure(
+        "Write conflict during transaction commit",
+        code=_WRITE_CONFLICT,
+        details={"codeName": "WriteConflict"},
+        error_labels=(_TRANSIENT,),
+    )
+
+
+def _no_such_transaction(number: int | None, state: str) -> OperationFailure:
+    reason = "has been aborted" if state == "aborted" else "is not in progress"
+    return OperationFailure(
+        f"Transaction with txnNumber {number} {reason}",
+        code=_NO_SUCH_TRANSACTION,
+        details={"codeName": "NoSuchTransaction"},
+        error_labels=(_TRANSIENT,),
+    )
+
+
+def _install_transaction_patches() -> None:
+    start_metadata = WireSessionStore._apply_transaction_metadata
+    commit = WireSessionStore.commit_transaction
+    abort = WireSessionStore.abort_transaction
+    execute = WireCommandExecutor.execute_prepared
+
+    def apply_transaction_metadata(session: ClientSession, body: dict) -> None:
+        # Runs for every command bound to a session, before it executes.
+        transaction = _transaction_of(session)
+        number = _as_int(body.get("txnNumber"))
+        if body.get("startTransaction") is True:
+            # A new txnNumber replaces the session's open transaction (mongoeco ignored it and
+            # went on in the old snapshot).
+            _abort(session)
+            start_metadata(session, body)
+            transaction.number, transaction.state = number, "active"
+            return
+        if body.get("autocommit") is False:
+            # A statement, commit or abort of transaction `number`.
+            if transaction.number == number and transaction.state == "active" and session.transaction_active:
+                return
+            if (
+                _command_name(body) == "commitTransaction"
+                and transaction.number == number
+                and transaction.state == "committed"
+            ):
+                return  # a retried commit that succeeded: mongoeco answers ok, as mongod does
+            state = transaction.state if transaction.number == number else "none"
+            _abort(session)
+            raise _no_such_transaction(number, state)
+        # A command outside any transaction (a pooled session's next user, an implicit session,
+        # a retryable write with a new txnNumber): mongoeco would run it in the open snapshot,
+        # acknowledge it and drop it with the snapshot.
+        _abort(session)
+
+    def commit_transaction(self: WireSessionStore, body: dict) -> dict:
+        session = self._require_session(body)
+        try:
+            reply = commit(self, body)
+        except Exception as error:
+            # mongoeco raises before it clears the session's transaction and MVCC snapshot.
+            _abort(session)
+            if "write conflict" in str(error).lower():
+                raise _write_conflict() from error
+            raise
+        transaction = _transaction_of(session)
+        if transaction.state == "active":
+            transaction.state = "committed"
+        return reply
+
+    def abort_transaction(self: WireSessionStore, body: dict) -> dict:
+        session = self._require_session(body)
+        reply = abort(self, body)
+        _abort(session)
+        return reply
+
+    async def execute_prepared(self: WireCommandExecutor, context: WireRequestContext) -> dict:
+        # A statement of a transaction that fails aborts the transaction, as on mongod.
+        session = context.session
+        in_transaction = (
+            session is not None
+            and context.raw_body.get("autocommit") is False
+            and context.command_name not in _ENDING_COMMANDS
+        )
+        try:
+            reply = await execute(self, context)
+        except Exception:
+            if in_transaction:
+                _abort(session)
+            raise
+        if in_transaction and (reply.get("ok") in (0, 0.0) or reply.get("writeErrors")):
+            _abort(session)
+        return reply
+
+    WireSessionStore._apply_transaction_metadata = staticmethod(apply_transaction_metadata)
+    WireSessionStore.commit_transaction = commit_transaction
+    WireSessionStore.abort_transaction = abort_transaction
+    WireCommandExecutor.execute_prepared = execute_prepared
+
+
+
 def install_patches(set_name: str, address: str) -> None:
     decode = proxy.decode_op_msg
     encode = proxy.encode_op_msg_response
@@ -113,25 +280,7 @@ def install_patches(set_name: str, address: str) -> None:
     proxy.decode_op_msg = decode_op_msg
     proxy.encode_op_msg_response = encode_op_msg_response
 
-    commit = WireSessionStore.commit_transaction
-    apply_metadata = WireSessionStore._apply_transaction_metadata
-
-    def commit_transaction(self, body):
-        try:
-            return commit(self, body)
-        except Exception:
-            session = self._require_session(body)
-            if session.transaction_active:
-                session.abort_transaction()
-            raise
-
-    def apply_transaction_metadata(session, body):
-        if body.get("startTransaction") is True and session.transaction_active:
-            session.abort_transaction()
-        return apply_metadata(session, body)
-
-    WireSessionStore.commit_transaction = commit_transaction
-    WireSessionStore._apply_transaction_metadata = staticmethod(apply_transaction_metadata)
+    _install_transaction_patches()
 
 
 async def serve(port: int, set_name: str) -> None:

@@ -1,6 +1,9 @@
 //! Many concurrent claims against a limited-stock reward: the stock never oversells and each
 //! player holds at most one claim slot, whether the reservation comes with the insert or with
-//! a later commit.
+//! a later commit. And the test server's transactions, through the driver alone: a write
+//! conflict is answered as a replica set answers it (code 112, labelled
+//! `TransientTransactionError`, the transaction aborted), and a failed commit does not leave
+//! its pooled session inside a dead transaction that swallows later acknowledged writes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -18,6 +21,9 @@ use bestow_events::domain::reward::RewardId;
 use bestow_events::domain::saga::{ClaimRequest, Validation};
 use bestow_events::store::EventStore;
 use bestow_store_mongo::MongoEventStore;
+use bson::{Document, doc};
+use mongodb::error::ErrorKind;
+use mongodb::{Client, ClientSession, Collection};
 use serde_json::json;
 
 const STOCK: i64 = 5;
@@ -126,4 +132,188 @@ async fn concurrent_commits_never_oversell_nor_double_claim() {
     }
     let outcomes = tasks.join_all().await;
     check(&store, &event, outcomes).await;
+}
+
+const WRITE_CONFLICT: i32 = 112;
+const TRANSIENT: &str = "TransientTransactionError";
+
+fn command_code(error: &mongodb::error::Error) -> Option<i32> {
+    match error.kind.as_ref() {
+        ErrorKind::Command(command) => Some(command.code),
+        _ => None,
+    }
+}
+
+/// A client of its own (its own session pool) and a fresh collection holding `{_id: "hot", n: 0}`.
+async fn raw_collection() -> (Client, Collection<Document>) {
+    let client = Client::with_uri_str(support::uri()).await.unwrap();
+    let collection = client.database(&format!("{}_raw", support::unique_prefix())).collection::<Document>("docs");
+    collection.insert_one(doc! { "_id": "hot", "n": 0_i64 }).await.unwrap();
+    (client, collection)
+}
+
+async fn hot_counter(collection: &Collection<Document>) -> i64 {
+    let document = collection.find_one(doc! { "_id": "hot" }).await.unwrap().unwrap();
+    // mongoeco stores the result of `$inc` as int32; mongod keeps int64.
+    match document.get("n") {
+        Some(bson::Bson::Int64(n)) => *n,
+        Some(bson::Bson::Int32(n)) => i64::from(*n),
+        other => panic!("n is {other:?}"),
+    }
+}
+
+/// One transaction that increments the hot counter: read (the snapshot starts here), wait for
+/// the other party, write, wait again, commit. The waits put both transactions' writes after
+/// both snapshots, so that one of them must conflict. On mongod the second writer fails at its
+/// write; on mongoeco both writes succeed and the second commit fails; either way the failure
+/// is returned.
+async fn increment(
+    collection: &Collection<Document>,
+    session: &mut ClientSession,
+    barrier: &tokio::sync::Barrier,
+) -> Result<(), mongodb::error::Error> {
+    session.start_transaction().await?;
+    let read = collection.find_one(doc! { "_id": "hot" }).session(&mut *session).await;
+    barrier.wait().await;
+    let written = match read {
+        Ok(_) => {
+            collection.update_one(doc! { "_id": "hot" }, doc! { "$inc": { "n": 1_i64 } }).session(&mut *session).await
+        }
+        Err(error) => Err(error),
+    };
+    barrier.wait().await;
+    match written {
+        Ok(_) => session.commit_transaction().await,
+        Err(error) => {
+            let _ = session.abort_transaction().await;
+            Err(error)
+        }
+    }
+}
+
+fn assert_write_conflict(error: &mongodb::error::Error) {
+    assert_eq!(command_code(error), Some(WRITE_CONFLICT), "a write conflict is code 112: {error:?}");
+    assert!(error.contains_label(TRANSIENT), "a write conflict is labelled {TRANSIENT}: {error:?}");
+}
+
+/// Two [`increment`]s at once, each on its own session of `client`: their outcomes with their
+/// sessions.
+async fn race(
+    client: &Client,
+    collection: &Collection<Document>,
+) -> [(Result<(), mongodb::error::Error>, ClientSession); 2] {
+    let barrier = tokio::sync::Barrier::new(2);
+    let (mut first, mut second) = (client.start_session().await.unwrap(), client.start_session().await.unwrap());
+    let (a, b) =
+        tokio::join!(increment(collection, &mut first, &barrier), increment(collection, &mut second, &barrier));
+    [(a, first), (b, second)]
+}
+
+/// Rounds of [`race`] until one ends in one commit and one conflict. A round where both
+/// conflict can happen on mongoeco only (a commit of a parallel test conflicts with both, see
+/// the crate README); a round where both commit is a lost update and fails the test.
+const ROUNDS: usize = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_transactions_on_one_document_end_in_one_commit_and_one_labelled_conflict() {
+    let (client, collection) = raw_collection().await;
+    let mut committed = 0;
+    for _ in 0..ROUNDS {
+        let [(a, first), (b, second)] = race(&client, &collection).await;
+        let (error, winner, mut loser) = match (a, b) {
+            (Ok(()), Ok(())) => panic!("two transactions incrementing one document both committed"),
+            (Err(a), Err(b)) => {
+                assert_write_conflict(&a);
+                assert_write_conflict(&b);
+                assert_eq!(hot_counter(&collection).await, committed, "a conflicting transaction left nothing behind");
+                continue;
+            }
+            (Ok(()), Err(error)) => (error, first, second),
+            (Err(error), Ok(())) => (error, second, first),
+        };
+        assert_write_conflict(&error);
+        committed += 1;
+        assert_eq!(hot_counter(&collection).await, committed, "one increment, the committed one");
+        drop(winner);
+        // The driver's answer to the label: the whole transaction again, on the same session.
+        // It must read the committed counter, not the aborted snapshot, and commit.
+        let alone = tokio::sync::Barrier::new(1);
+        for _ in 0..ROUNDS {
+            match increment(&collection, &mut loser, &alone).await {
+                Ok(()) => {
+                    committed += 1;
+                    break;
+                }
+                Err(error) => assert_write_conflict(&error),
+            }
+        }
+        assert_eq!(hot_counter(&collection).await, committed, "the retried transaction commits");
+        assert_eq!(committed, 2);
+        return;
+    }
+    panic!("{ROUNDS} rounds of two conflicting transactions never ended in one commit and one conflict");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_writes_survive_a_failed_commit_on_a_pooled_session() {
+    let (client, collection) = raw_collection().await;
+    let [(a, first), (b, second)] = race(&client, &collection).await;
+    let committed = i64::from(a.is_ok()) + i64::from(b.is_ok());
+    assert!(committed < 2, "two transactions incrementing one document both committed");
+    for error in [&a, &b].into_iter().filter_map(|outcome| outcome.as_ref().err()) {
+        assert_write_conflict(error);
+    }
+    let (other, loser) = if a.is_err() { (second, first) } else { (first, second) };
+
+    // Both server sessions go back to the client's pool (checked in by a spawned task; the pool
+    // hands out the most recently returned first): a failed one last, so that the plain writes
+    // below run on its session id first.
+    drop(other);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    drop(loser);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Sequential writes reuse the loser's session; concurrent ones spread over the pool.
+    const WRITES: i64 = 20;
+    for i in 0..WRITES {
+        collection.insert_one(doc! { "_id": format!("seq-{i}"), "i": i }).await.unwrap();
+    }
+    collection.update_one(doc! { "_id": "hot" }, doc! { "$set": { "plain": true } }).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..WRITES {
+        let collection = collection.clone();
+        tasks.spawn(async move { collection.insert_one(doc! { "_id": format!("par-{i}"), "i": i }).await.map(drop) });
+    }
+    for outcome in tasks.join_all().await {
+        outcome.unwrap();
+    }
+
+    // Read back through another client (another pool, other session ids).
+    let reader = Client::with_uri_str(support::uri()).await.unwrap();
+    let stored = reader.database(collection.namespace().db.as_str()).collection::<Document>("docs");
+    let count = stored.count_documents(doc! { "i": { "$exists": true } }).await.unwrap();
+    assert_eq!(count, u64::try_from(2 * WRITES).unwrap(), "every acknowledged insert is stored");
+    assert_eq!(hot_counter(&stored).await, committed, "only the committed increment is stored");
+    let hot = stored.find_one(doc! { "_id": "hot" }).await.unwrap().unwrap();
+    assert_eq!(hot.get_bool("plain").ok(), Some(true), "the acknowledged update is stored");
+}
+
+#[tokio::test]
+async fn a_failed_statement_aborts_its_transaction() {
+    const NO_SUCH_TRANSACTION: i32 = 251;
+    let (client, collection) = raw_collection().await;
+    let mut session = client.start_session().await.unwrap();
+    session.start_transaction().await.unwrap();
+    collection.insert_one(doc! { "_id": "early" }).session(&mut session).await.unwrap();
+    let duplicate = collection.insert_one(doc! { "_id": "hot" }).session(&mut session).await.unwrap_err();
+    assert!(matches!(duplicate.kind.as_ref(), ErrorKind::Write(_)), "a duplicate key: {duplicate:?}");
+    // As on mongod, the failure ended the transaction: the next statement and the commit
+    // find none, and nothing of it is stored.
+    let late = collection.insert_one(doc! { "_id": "late" }).session(&mut session).await.unwrap_err();
+    assert_eq!(command_code(&late), Some(NO_SUCH_TRANSACTION), "{late:?}");
+    assert!(late.contains_label(TRANSIENT), "{late:?}");
+    let commit = session.commit_transaction().await.unwrap_err();
+    assert_eq!(command_code(&commit), Some(NO_SUCH_TRANSACTION), "{commit:?}");
+    drop(session);
+    let ids = collection.distinct("_id", doc! {}).await.unwrap();
+    assert_eq!(ids, vec![bson::Bson::String("hot".into())]);
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use bestow_events::domain::saga::ClaimStatus;
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
@@ -63,7 +64,8 @@ enum Bench {
         #[arg(long, default_value_t = 4)]
         clients: usize,
     },
-    /// End-to-end claims/s with and without stock contention, and the raw SQLite ceiling.
+    /// End-to-end claims/s with and without stock contention, and the raw SQLite ceiling; then,
+    /// 5 s after the last answer, every answered claim read back (stored? still pending?).
     Claims {
         /// Concurrent clients.
         #[arg(long, default_value_t = 64)]
@@ -77,6 +79,15 @@ enum Bench {
         /// Longest duration of each phase, in seconds.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Storage of the server: `sqlite` (files in a temporary data dir) or `mongodb` (the
+        /// server named by `BESTOW_TEST_MONGODB_URI`, else the test server started with
+        /// `scripts/mongo/server start` and stopped at the end).
+        #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "mongodb"])]
+        storage: String,
+        /// The server's fast-path wait (`claim_wait_ms`): how long a claim waits for a final
+        /// status before it is answered 202.
+        #[arg(long, default_value_t = 2000)]
+        claim_wait_ms: u64,
     },
     /// Latency and throughput of the same request straight to the events process and through
     /// the gateway (split mode, three processes), in alternating rounds.
@@ -101,7 +112,9 @@ async fn main() -> anyhow::Result<()> {
         Bench::Eligibility { total, player_activities, requests, clients } => {
             eligibility(total, player_activities, requests, clients).await
         }
-        Bench::Claims { clients, players, events, seconds } => claims(clients, players, events, seconds).await,
+        Bench::Claims { clients, players, events, seconds, storage, claim_wait_ms } => {
+            claims(clients, players, events, seconds, &storage, claim_wait_ms).await
+        }
         Bench::Gateway { clients, seconds, rounds } => gateway::gateway(clients, seconds, rounds).await,
     }
 }
@@ -592,20 +605,80 @@ async fn eligibility(total: usize, player_activities: usize, requests: usize, cl
     Ok(())
 }
 
+/// The MongoDB-wire test server of `scripts/mongo/server`, stopped on drop when this process
+/// started it.
+struct MongoTestServer {
+    uri: String,
+    started: bool,
+}
+
+impl MongoTestServer {
+    fn start() -> anyhow::Result<Self> {
+        if let Ok(uri) = std::env::var("BESTOW_TEST_MONGODB_URI") {
+            return Ok(Self { uri, started: false });
+        }
+        let output = Command::new("scripts/mongo/server")
+            .arg("start")
+            .stderr(Stdio::inherit())
+            .output()
+            .context("cannot run scripts/mongo/server (run through scripts/bench, from the repository)")?;
+        if !output.status.success() {
+            bail!("scripts/mongo/server start failed");
+        }
+        let uri = String::from_utf8(output.stdout)?.trim().to_owned();
+        Ok(Self { uri, started: true })
+    }
+}
+
+impl Drop for MongoTestServer {
+    fn drop(&mut self) {
+        if self.started {
+            let _ = Command::new("scripts/mongo/server").arg("stop").status();
+        }
+    }
+}
+
 /// Claims end to end: `clients` concurrent clients against a real server, first spread over
 /// `events` events with unlimited stock (no contention), then all on one reward with limited
-/// stock (contention); and, in the same run, the storage ceiling: raw conditional-update
-/// transactions/s with the server's SQLite settings.
-async fn claims(clients: usize, users: usize, events: usize, seconds: u64) -> anyhow::Result<()> {
-    println!("claims benchmark: {clients} clients, {users} players, {events} events, up to {seconds}s per phase");
-    let ceiling = storage_ceiling(clients, Duration::from_secs(3)).await?;
-    println!("storage ceiling (SQLite WAL, conditional UPDATE + INSERT per txn): {ceiling:10.0} txn/s");
-
-    let server = Server::start(&[
+/// stock (contention); with SQLite, in the same run, the storage ceiling: raw
+/// conditional-update transactions/s with the server's SQLite settings. Then, 5 s after the
+/// last answer, every answered claim is read back: stored at all, final or still pending.
+async fn claims(
+    clients: usize,
+    users: usize,
+    events: usize,
+    seconds: u64,
+    storage: &str,
+    claim_wait_ms: u64,
+) -> anyhow::Result<()> {
+    println!(
+        "claims benchmark ({storage}): {clients} clients, {users} players, {events} events, up to {seconds}s per phase, \
+         fast-path wait {claim_wait_ms} ms"
+    );
+    let mut envs = vec![
         ("BESTOW_BCRYPT_COST", "4".to_owned()),
         ("BESTOW_ADMIN_PASSWORD", "bench-admin-password".to_owned()),
-        ("BESTOW_CLAIM_WAIT_MS", "10000".to_owned()),
-    ])?;
+        ("BESTOW_CLAIM_WAIT_MS", claim_wait_ms.to_string()),
+    ];
+    let mut ceiling = None;
+    let mongo = if storage == "mongodb" {
+        let mongo = MongoTestServer::start()?;
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let prefix = format!("bench{:08x}", nanos ^ std::process::id());
+        println!("storage: MongoDB at {} (databases {prefix}_auth_db, {prefix}_event_db)", mongo.uri);
+        envs.push(("BESTOW_STORAGE", "mongodb".to_owned()));
+        envs.push(("BESTOW_MONGODB_URI", mongo.uri.clone()));
+        envs.push(("BESTOW_AUTH_DATABASE", format!("{prefix}_auth_db")));
+        envs.push(("BESTOW_EVENT_DATABASE", format!("{prefix}_event_db")));
+        Some(mongo)
+    } else {
+        let rate = storage_ceiling(clients, Duration::from_secs(3)).await?;
+        println!("storage ceiling (SQLite WAL, conditional UPDATE + INSERT per txn): {rate:10.0} txn/s");
+        ceiling = Some(rate);
+        None
+    };
+
+    let server = Server::start(&envs)?;
     let client = bestow_core::outbound::client_builder().pool_max_idle_per_host(clients * 2).build()?;
     let admin = login(&client, &server.base, "admin", "bench-admin-password").await?;
     let players = register_players(&client, &server.base, users).await?;
@@ -626,25 +699,42 @@ async fn claims(clients: usize, users: usize, events: usize, seconds: u64) -> an
     let pairs: Vec<(String, String)> = players.iter().map(|token| (token.clone(), hot.clone())).collect();
     let mut contended = run_claims(&client, &server.base, pairs, clients, Duration::from_secs(seconds)).await;
     contended.print("stock contention");
+
+    // 5 s after the last answer, every answered claim must be stored, and should be final.
+    let last_answer = open.last_answer.max(contended.last_answer);
+    tokio::time::sleep_until(tokio::time::Instant::from_std(last_answer + Duration::from_secs(5))).await;
+    let open_settled = settle(&client, &server.base, &admin, &open.request_ids, clients).await;
+    let hot_settled = settle(&client, &server.base, &admin, &contended.request_ids, clients).await;
+    open_settled.print("no contention");
+    hot_settled.print("stock contention");
+
     let event: Value =
         client.get(format!("{}/api/v1/events/{hot}", server.base)).bearer_auth(&admin).send().await?.json().await?;
     let remaining = event["rewards"][0]["remainingStock"].as_i64().unwrap_or(-1);
-    let granted = i64::try_from(contended.successes).unwrap_or(i64::MAX);
+    let granted = i64::try_from(hot_settled.granted).unwrap_or(i64::MAX);
     let oversold = granted + remaining - stock;
     println!(
-        "  stock {stock}: granted {granted}, remaining {remaining}, out of stock {}; oversell: {oversold} (must be 0)",
+        "  stock {stock}: granted {granted} (stored as SUCCESS_ALL_GRANTED), remaining {remaining}, \
+         answered out of stock {}; oversell: {oversold} (must be 0)",
         contended.out_of_stock
     );
-    println!(
-        "ratio successful claims/s to storage ceiling: {:.3} (a claim commits 3 write transactions: the validated and reserved request, the ledger grant, grant + conclusion)",
-        open.rate() / ceiling
-    );
+    if let Some(ceiling) = ceiling {
+        println!(
+            "ratio successful claims/s to storage ceiling: {:.3} (a claim commits 3 write transactions: the validated and reserved request, the ledger grant, grant + conclusion)",
+            open.rate() / ceiling
+        );
+    }
     match server.peak_rss_mib() {
         Some(mib) => println!("server peak RSS:          {mib:8.1} MiB"),
         None => println!("server peak RSS:          unavailable"),
     }
-    if oversold != 0 {
+    drop(server);
+    drop(mongo);
+    if oversold != 0 || remaining < 0 {
         bail!("stock invariant broken");
+    }
+    if open_settled.not_stored + hot_settled.not_stored != 0 {
+        bail!("answered claims are not stored");
     }
     Ok(())
 }
@@ -654,12 +744,34 @@ struct ClaimRun {
     attempts: usize,
     successes: usize,
     out_of_stock: usize,
+    /// Answered with a final status (201, or 200 for a replay) within the fast-path wait.
+    answered_final: usize,
+    /// Answered 202: still in progress when the fast-path wait ran out.
+    answered_pending: usize,
     other: usize,
     elapsed: f64,
     latencies: Vec<Duration>,
+    /// The `requestId` of every answer that carried one.
+    request_ids: Vec<String>,
+    last_answer: Instant,
 }
 
 impl ClaimRun {
+    fn new() -> Self {
+        Self {
+            attempts: 0,
+            successes: 0,
+            out_of_stock: 0,
+            answered_final: 0,
+            answered_pending: 0,
+            other: 0,
+            elapsed: 0.0,
+            latencies: Vec::new(),
+            request_ids: Vec::new(),
+            last_answer: Instant::now(),
+        }
+    }
+
     fn rate(&self) -> f64 {
         self.successes as f64 / self.elapsed
     }
@@ -668,7 +780,7 @@ impl ClaimRun {
         let latency = percentiles(&mut self.latencies);
         println!(
             "{name}: {} claims in {:.2}s: {:8.1} successful claims/s ({:.1} claims/s), p50 {:6.1} ms, p99 {:6.1} ms; \
-             success {}, out of stock {}, other {}",
+             success {}, out of stock {}, other {}; answered final within the fast-path wait {} ({:.1} %), 202 {}",
             self.attempts,
             self.elapsed,
             self.rate(),
@@ -677,9 +789,85 @@ impl ClaimRun {
             latency.p99,
             self.successes,
             self.out_of_stock,
-            self.other
+            self.other,
+            self.answered_final,
+            100.0 * self.answered_final as f64 / self.attempts.max(1) as f64,
+            self.answered_pending,
         );
     }
+}
+
+/// Answered claims read back (`GET /api/v1/claims/{requestId}` as admin).
+#[derive(Default)]
+struct Settled {
+    read: usize,
+    /// Answered with a `requestId` that the server answers 404 for: an acknowledged write lost.
+    not_stored: usize,
+    /// Stored, not final.
+    pending: usize,
+    /// Stored as SUCCESS_ALL_GRANTED.
+    granted: usize,
+    /// Neither 200 nor 404.
+    unreadable: usize,
+}
+
+impl Settled {
+    fn print(&self, name: &str) {
+        println!(
+            "  {name}, 5 s after the last answer: {} answered claims read back: still pending {}, \
+             answered but not stored {} (must be 0), granted {}, unreadable {}",
+            self.read, self.pending, self.not_stored, self.granted, self.unreadable
+        );
+    }
+}
+
+async fn settle(client: &reqwest::Client, base: &str, admin: &str, ids: &[String], clients: usize) -> Settled {
+    let ids = Arc::new(ids.to_vec());
+    let next = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..clients.max(1) {
+        let (client, base, admin, ids, next) =
+            (client.clone(), base.to_owned(), admin.to_owned(), ids.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut settled = Settled::default();
+            loop {
+                let index = usize::try_from(next.fetch_add(1, Ordering::Relaxed)).unwrap_or(usize::MAX);
+                let Some(id) = ids.get(index) else { break };
+                settled.read += 1;
+                let response = client.get(format!("{base}/api/v1/claims/{id}")).bearer_auth(&admin).send().await;
+                let Ok(response) = response else {
+                    settled.unreadable += 1;
+                    continue;
+                };
+                match response.status().as_u16() {
+                    404 => settled.not_stored += 1,
+                    200 => {
+                        let status =
+                            response.json::<Value>().await.ok().and_then(|v| v["status"].as_str().map(str::to_owned));
+                        match status.as_deref().map(str::parse::<ClaimStatus>) {
+                            Some(Ok(ClaimStatus::SuccessAllGranted)) => settled.granted += 1,
+                            Some(Ok(status)) if status.is_final() => {}
+                            Some(Ok(_)) => settled.pending += 1,
+                            _ => settled.unreadable += 1,
+                        }
+                    }
+                    _ => settled.unreadable += 1,
+                }
+            }
+            settled
+        }));
+    }
+    let mut total = Settled::default();
+    for worker in workers {
+        if let Ok(settled) = worker.await {
+            total.read += settled.read;
+            total.not_stored += settled.not_stored;
+            total.pending += settled.pending;
+            total.granted += settled.granted;
+            total.unreadable += settled.unreadable;
+        }
+    }
+    total
 }
 
 async fn run_claims(
@@ -696,8 +884,7 @@ async fn run_claims(
     for _ in 0..clients {
         let (client, base, pairs, next) = (client.clone(), base.to_owned(), pairs.clone(), next.clone());
         workers.push(tokio::spawn(async move {
-            let mut run =
-                ClaimRun { attempts: 0, successes: 0, out_of_stock: 0, other: 0, elapsed: 0.0, latencies: Vec::new() };
+            let mut run = ClaimRun::new();
             loop {
                 let index = usize::try_from(next.fetch_add(1, Ordering::Relaxed)).unwrap_or(usize::MAX);
                 let Some((token, event)) = pairs.get(index) else { break };
@@ -707,17 +894,33 @@ async fn run_claims(
                 let sent = Instant::now();
                 let response =
                     client.post(format!("{base}/api/v1/events/{event}/claims")).bearer_auth(token).send().await;
-                let status = match response {
+                let answer = match response {
                     Ok(response) => {
-                        response.json::<Value>().await.ok().and_then(|v| v["status"].as_str().map(str::to_owned))
+                        let code = response.status().as_u16();
+                        response.json::<Value>().await.ok().map(|body| (code, body))
                     }
                     Err(_) => None,
                 };
+                run.last_answer = Instant::now();
                 run.latencies.push(sent.elapsed());
                 run.attempts += 1;
-                match status.as_deref() {
+                if let Some((code, body)) = &answer {
+                    if let Some(id) = body["requestId"].as_str() {
+                        run.request_ids.push(id.to_owned());
+                    }
+                    let status = body["status"].as_str().and_then(|s| s.parse::<ClaimStatus>().ok());
+                    match (code, status) {
+                        (200 | 201, Some(status)) if status.is_final() => run.answered_final += 1,
+                        (202, _) => run.answered_pending += 1,
+                        _ => {}
+                    }
+                }
+                let status = answer.as_ref().and_then(|(_, body)| body["status"].as_str());
+                match status {
                     Some("SUCCESS_ALL_GRANTED") => run.successes += 1,
                     Some("INVENTORY_ALLOCATION_FAILED_OUT_OF_STOCK") => run.out_of_stock += 1,
+                    // Answered 202: counted above, read back after the run.
+                    _ if matches!(answer, Some((202, _))) => {}
                     other => {
                         run.other += 1;
                         if run.other <= 3 {
@@ -729,15 +932,21 @@ async fn run_claims(
             run
         }));
     }
-    let mut total =
-        ClaimRun { attempts: 0, successes: 0, out_of_stock: 0, other: 0, elapsed: 0.0, latencies: Vec::new() };
+    let mut total = ClaimRun::new();
+    total.last_answer = started;
     for worker in workers {
         if let Ok(run) = worker.await {
             total.attempts += run.attempts;
             total.successes += run.successes;
             total.out_of_stock += run.out_of_stock;
+            total.answered_final += run.answered_final;
+            total.answered_pending += run.answered_pending;
             total.other += run.other;
             total.latencies.extend(run.latencies);
+            total.request_ids.extend(run.request_ids);
+            if run.attempts > 0 {
+                total.last_answer = total.last_answer.max(run.last_answer);
+            }
         }
     }
     total.elapsed = started.elapsed().as_secs_f64();
