@@ -119,6 +119,10 @@ async fn drop_unfit_request_id(mut request: Request) -> Request {
 /// Reads the whole request body within the deadline before any handler sees it, so that a
 /// client dripping its body holds nothing but its own connection, and only until the deadline.
 async fn read_body_in_time(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
+    // Most requests (every GET) carry no body at all: nothing to wait for.
+    if http_body::Body::size_hint(request.body()).exact() == Some(0) {
+        return next.run(request).await;
+    }
     let (parts, body) = request.into_parts();
     match tokio::time::timeout(limits.timeout, axum::body::to_bytes(body, limits.max_bytes)).await {
         Err(_) => ApiError::RequestTimeout.into_response(),

@@ -144,13 +144,28 @@ pub fn event_snapshot(event: &Event) -> Value {
     serde_json::to_value(EventView::from(event)).unwrap_or(Value::Null)
 }
 
+/// A claim as its audience may read it (see [`claim_view`]).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ClaimView {
+    /// Nothing to hide: the stored claim as it is.
+    Whole(Box<ClaimRequest>),
+    /// Secret details removed.
+    Redacted(Value),
+}
+
 /// A claim as `audience` may read it: a player sees the secret details of a reward only when
 /// this claim granted it (`grantStatus` `SUCCESS`).
-pub fn claim_view(request: &ClaimRequest, audience: Audience) -> Value {
-    let mut body = serde_json::to_value(request).unwrap_or(Value::Null);
-    if audience == Audience::Staff {
-        return body;
+pub fn claim_view(request: ClaimRequest, audience: Audience) -> ClaimView {
+    let hides_something = audience == Audience::Player
+        && request.rewards_to_process.iter().any(|reward| {
+            reward.grant_status != GrantStatus::Success
+                && !reward.reward_definition.reward().reward_type().secret_details().is_empty()
+        });
+    if !hides_something {
+        return ClaimView::Whole(Box::new(request));
     }
+    let mut body = serde_json::to_value(&request).unwrap_or(Value::Null);
     let rewards = body.get_mut("rewardsToProcess").and_then(Value::as_array_mut);
     for (reward, processed) in rewards.into_iter().flatten().zip(&request.rewards_to_process) {
         if processed.grant_status != GrantStatus::Success
@@ -159,5 +174,5 @@ pub fn claim_view(request: &ClaimRequest, audience: Audience) -> Value {
             hide_secret_details(processed.reward_definition.reward().reward_type(), details);
         }
     }
-    body
+    ClaimView::Redacted(body)
 }

@@ -13,7 +13,6 @@ use bestow_core::page::{Page, PageParams, PageRequest};
 use bestow_core::problem::Problem;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -22,7 +21,7 @@ use super::EventsState;
 use crate::claims::store::ClaimFilter;
 use crate::claims::{Resolution, Submission};
 use crate::domain::saga::{ClaimRequest, ClaimStatus};
-use crate::view::{Audience, claim_view};
+use crate::view::{Audience, ClaimView, claim_view};
 
 pub(super) fn router() -> OpenApiRouter<EventsState> {
     OpenApiRouter::new()
@@ -70,7 +69,7 @@ fn parse_uuid(text: &str) -> Option<String> {
     well_formed.then(|| text.to_ascii_lowercase())
 }
 
-fn with_location(status: StatusCode, request: &ClaimRequest, audience: Audience) -> Response {
+fn with_location(status: StatusCode, request: ClaimRequest, audience: Audience) -> Response {
     let location = HeaderValue::from_str(&format!("/api/v1/claims/{}", request.request_id)).ok();
     let mut response = (status, Json(claim_view(request, audience))).into_response();
     if let Some(location) = location {
@@ -111,7 +110,7 @@ async fn submit_claim(
         (Submission::Created, true) => StatusCode::CREATED,
         (Submission::Replayed, true) => StatusCode::OK,
     };
-    Ok(with_location(status, &request, Audience::of(&caller.principal)))
+    Ok(with_location(status, request, Audience::of(&caller.principal)))
 }
 
 /// Filters of the caller's own claims.
@@ -133,7 +132,7 @@ async fn my_claims(
     State(state): State<EventsState>,
     ValidQuery(query): ValidQuery<MyClaimsQuery>,
     ValidQuery(page): ValidQuery<PageParams>,
-) -> Result<Json<Page<Value>>, ApiError> {
+) -> Result<Json<Page<ClaimView>>, ApiError> {
     let audience = Audience::of(&caller);
     let filter = ClaimFilter {
         user_id: Some(caller.user_id),
@@ -142,7 +141,7 @@ async fn my_claims(
         ..ClaimFilter::default()
     };
     let page = state.claims.list(&filter, PageRequest::try_from(&page)?).await?;
-    Ok(Json(page.map(|request| claim_view(&request, audience))))
+    Ok(Json(page.map(|request| claim_view(request, audience))))
 }
 
 /// Filters of the claim history.
@@ -193,9 +192,9 @@ async fn get_claim(
     Authenticated(caller): Authenticated,
     State(state): State<EventsState>,
     Path(request_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ClaimView>, ApiError> {
     let request = state.claims.get(&caller, &request_id).await?;
-    Ok(Json(claim_view(&request, Audience::of(&caller))))
+    Ok(Json(claim_view(request, Audience::of(&caller))))
 }
 
 /// Retries the failed compensation of a claim that needs a human (ADMIN); audited.
