@@ -109,7 +109,10 @@ pub fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
     prepare_empty_dir(target)?;
     for file in &manifest.files {
         let partial = target.join(format!("{}.partial", file.name));
-        write_private(&partial, &std::fs::read(from.join(&file.name))?)?;
+        let mut source = File::open(from.join(&file.name))?;
+        let mut copy = create_private(&partial)?;
+        std::io::copy(&mut source, &mut copy)?;
+        copy.sync_all()?;
         std::fs::rename(&partial, target.join(&file.name))?;
         println!("restored {} ({} bytes)", file.name, file.bytes);
     }
@@ -141,13 +144,18 @@ fn prepare_empty_dir(dir: &Path) -> anyhow::Result<()> {
     builder.create(dir).with_context(|| format!("cannot create {}", dir.display()))
 }
 
-/// Writes `bytes` to a new file readable by its owner only, and flushes it to disk.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Creates a new file readable by its owner only.
+fn create_private(path: &Path) -> anyhow::Result<File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file: File = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    options.open(path).with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// Writes `bytes` to a new file readable by its owner only, and flushes it to disk.
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut file = create_private(path)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     Ok(())
