@@ -1,4 +1,5 @@
-//! `bestow admin …`: account administration straight on the data dir, audited as `cli`.
+//! `bestow admin …`: account administration straight on the data dir, audited as `cli`, and
+//! backups of it (see [`crate::backup`]).
 
 use std::io::BufRead;
 
@@ -15,6 +16,22 @@ use crate::config::Config;
 
 /// Runs one admin command and prints its result to stdout.
 pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
+    // Backup and restore work on files: they must not open (or, restoring, create) the stores.
+    match command {
+        AdminCommand::Backup(args) => {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || crate::backup::backup(&config, &args.to)).await?
+        }
+        AdminCommand::Restore(args) => {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || crate::backup::restore(&config, &args.from)).await?
+        }
+        command => accounts(config, command).await,
+    }
+}
+
+/// The account and key commands, on the auth service.
+async fn accounts(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
     let auth = build_auth(config).await?.service;
     let actor = AuditActor::system("cli");
     match command {
@@ -66,6 +83,7 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             let kid = auth.keys().rotate()?;
             println!("new signing key {kid}; restart running servers to sign with it");
         }
+        AdminCommand::Backup(_) | AdminCommand::Restore(_) => bail!("backup and restore do not open the stores"),
     }
     Ok(())
 }

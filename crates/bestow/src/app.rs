@@ -187,8 +187,10 @@ impl Application {
         let router = Router::new()
             .merge(bestow_gateway::in_process(api, policy))
             .merge(documentation(openapi))
-            .merge(ops_routes(config, readiness));
-        Self::bind(config, edge_layers(router, config)?, events.background).await
+            .merge(ops_routes(config, readiness.clone()));
+        let mut background = events.background;
+        background.push(crate::gauges::sample_readiness(readiness));
+        Self::bind(config, edge_layers(router, config)?, background).await
     }
 
     /// Binds `config.listen` for `router`.
@@ -355,7 +357,8 @@ fn build_events_on<S: EventDatabase>(
         service_keys: Arc::new(ServiceKeys::new(event_db.clone())),
         eligibility,
     };
-    Ok(EventsParts { state, readiness, background: vec![expiry, recovery] })
+    let gauges = crate::gauges::sample_claims_and_stock(event_db.clone(), event_db.clone());
+    Ok(EventsParts { state, readiness, background: vec![expiry, recovery, gauges] })
 }
 
 pub(crate) fn announce(outcome: Bootstrap) {

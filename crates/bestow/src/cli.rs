@@ -28,6 +28,8 @@ pub enum Command {
     /// Administer accounts directly in the data dir (works while the server runs).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Exit 0 when the server on `listen` answers `GET /readyz` with 200 (container health checks).
+    Healthcheck,
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,6 +42,25 @@ pub enum AdminCommand {
     ListUsers,
     /// Add a new token signing key; tokens signed with older keys keep verifying.
     RotateSigningKey,
+    /// Copy both SQLite databases and the signing keys into a new or empty directory; safe
+    /// while the server runs (SQLite's online backup).
+    Backup(BackupArgs),
+    /// Restore a backup made by `admin backup` into an empty data dir (the server stopped).
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Directory to write the backup into; created if absent, must be empty otherwise.
+    #[arg(long)]
+    pub to: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Directory of a complete backup (with its `bestow-backup.json`).
+    #[arg(long)]
+    pub from: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -3,8 +3,11 @@
 
 pub mod admin;
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod gauges;
+pub mod healthcheck;
 mod split;
 
 pub use app::Application;

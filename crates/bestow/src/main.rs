@@ -26,6 +26,7 @@ async fn main() -> ExitCode {
         Command::Events => serve(Application::build_events_service(&config).await).await,
         Command::Gateway => serve(Application::build_gateway(&config).await).await,
         Command::Admin(command) => bestow::admin::run(&config, command).await,
+        Command::Healthcheck => bestow::healthcheck::run(&config).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -50,8 +50,9 @@ impl Application {
             .merge(trust_gateway(api, credential))
             .merge(internal)
             .merge(documentation(openapi))
-            .merge(ops_routes(config, readiness));
-        Self::bind(config, edge_layers(router, config)?, Vec::new()).await
+            .merge(ops_routes(config, readiness.clone()));
+        let background = vec![crate::gauges::sample_readiness(readiness)];
+        Self::bind(config, edge_layers(router, config)?, background).await
     }
 
     /// The events service alone, asking auth (`auth_url`) about users and keys.
@@ -69,8 +70,10 @@ impl Application {
         let router = Router::new()
             .merge(trust_gateway(api, credential))
             .merge(documentation(openapi))
-            .merge(ops_routes(config, vec![events.readiness]));
-        Self::bind(config, edge_layers(router, config)?, events.background).await
+            .merge(ops_routes(config, vec![events.readiness.clone()]));
+        let mut background = events.background;
+        background.push(crate::gauges::sample_readiness(vec![events.readiness]));
+        Self::bind(config, edge_layers(router, config)?, background).await
     }
 
     /// The gateway alone: the route table, rate limits and CORS in front of auth (`auth_url`)
@@ -92,9 +95,10 @@ impl Application {
         openapi.merge(bestow_events::http::openapi());
         let router = Router::new()
             .merge(documentation(openapi))
-            .merge(ops_routes(config, readiness))
+            .merge(ops_routes(config, readiness.clone()))
             .merge(bestow_gateway::proxied(policy, Arc::new(proxy)));
-        Self::bind(config, edge_layers(router, config)?, Vec::new()).await
+        let background = vec![crate::gauges::sample_readiness(readiness)];
+        Self::bind(config, edge_layers(router, config)?, background).await
     }
 }
 

@@ -1,8 +1,10 @@
 //! Structured logs and the Prometheus recorder, set up once per process.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
 
@@ -28,9 +30,29 @@ pub fn init_logging(format: LogFormat, filter: &str) -> Result<(), String> {
     installed.map_err(|e| format!("cannot install the log subscriber: {e}"))
 }
 
+/// Upper bounds (seconds) of the latency histograms' buckets: from a cached read (1 ms) to a
+/// claim that waited for a slow webhook (30 s).
+const LATENCY_BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// A gauge nobody set for this long is dropped from the output: the stock of an event that is
+/// no longer ACTIVE, for instance, stops being reported instead of freezing at its last value.
+const GAUGE_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// The process-wide Prometheus recorder; installed on first use. `None` only when another
 /// recorder was installed first (never in this binary).
+///
+/// Histograms are exported with buckets rather than as summaries, so that Prometheus can
+/// aggregate them across processes (`histogram_quantile` over two events replicas).
 pub fn metrics_handle() -> Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().ok()).clone()
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(&LATENCY_BUCKETS)
+                .ok()?
+                .idle_timeout(MetricKindMask::GAUGE, Some(GAUGE_IDLE_TIMEOUT))
+                .install_recorder()
+                .ok()
+        })
+        .clone()
 }

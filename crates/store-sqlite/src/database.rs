@@ -6,9 +6,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bestow_core::store::StoreError;
 use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags, ffi};
 use tokio::sync::Semaphore;
 
@@ -110,6 +112,55 @@ fn restrict_to_owner(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// How long an online backup keeps retrying while the source is busy or locked.
+const BACKUP_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Copies the database at `source` into a new file `target` with SQLite's online backup API.
+///
+/// The whole copy is one step, hence one read transaction: the copy is the state of one
+/// instant even while a running server (another process) keeps writing, and it includes
+/// what is still in the write-ahead log. Writers are not blocked (WAL). Fails if `source`
+/// does not exist or `target` does.
+pub fn backup_database(source: &Path, target: &Path) -> Result<(), StoreError> {
+    if target.exists() {
+        return Err(StoreError::Unavailable(format!("{} already exists", target.display())));
+    }
+    // No CREATE flag: a wrong path must fail, not back up a fresh empty database.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let from = Connection::open_with_flags(source, flags).map_err(map_error)?;
+    from.busy_timeout(Duration::from_secs(5)).map_err(map_error)?;
+    // The copy holds what the original does (password hashes): private from its first byte.
+    restrict_to_owner(target)?;
+    let mut to = Connection::open(target).map_err(map_error)?;
+    let deadline = Instant::now() + BACKUP_PATIENCE;
+    let backup = Backup::new(&from, &mut to).map_err(map_error)?;
+    loop {
+        match backup.step(-1).map_err(map_error)? {
+            StepResult::Done => break,
+            StepResult::More | StepResult::Busy | StepResult::Locked if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            _ => return Err(StoreError::Unavailable(format!("{} stayed busy; backup abandoned", source.display()))),
+        }
+    }
+    drop(backup);
+    // A self-contained file: no `-wal`/`-shm` beside the copy.
+    to.pragma_update(None, "journal_mode", "DELETE").map_err(map_error)?;
+    Ok(())
+}
+
+/// Runs SQLite's `PRAGMA integrity_check` on the database file at `path`, read-only.
+pub fn check_integrity(path: &Path) -> Result<(), StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags).map_err(map_error)?;
+    let verdict: String = connection.query_row("PRAGMA integrity_check", [], |row| row.get(0)).map_err(map_error)?;
+    if verdict == "ok" {
+        Ok(())
+    } else {
+        Err(StoreError::Unavailable(format!("{} failed its integrity check: {verdict}", path.display())))
+    }
+}
+
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags).map_err(map_error)?;
@@ -168,4 +219,44 @@ pub(crate) fn from_text(text: &str) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|at| at.with_timezone(&Utc))
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_online_backup_copies_committed_rows_into_a_standalone_file() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let source = dir.path().join("source.db");
+        let db = Database::open(&source, &["CREATE TABLE t (n INTEGER)"]).unwrap();
+        db.write(|c| c.execute_batch("INSERT INTO t VALUES (1), (2), (3)").map_err(map_error)).await.unwrap();
+
+        let target = dir.path().join("copy.db");
+        backup_database(&source, &target).unwrap();
+        check_integrity(&target).unwrap();
+        let copy = Connection::open(&target).unwrap();
+        let (rows, version): (i64, i64) = (
+            copy.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap(),
+            copy.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap(),
+        );
+        assert_eq!((rows, version), (3, 1), "rows still in the WAL and the schema version are copied");
+        let mode: String = copy.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "delete");
+
+        assert!(backup_database(&source, &target).is_err(), "an existing target is never overwritten");
+        let missing = dir.path().join("missing.db");
+        assert!(backup_database(&missing, &dir.path().join("other.db")).is_err());
+        assert!(!missing.exists(), "a wrong source path creates nothing");
+    }
+
+    #[test]
+    fn a_damaged_file_fails_the_integrity_check() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("junk.db");
+        std::fs::write(&path, b"not a database at all, just bytes").unwrap();
+        assert!(check_integrity(&path).is_err());
+    }
 }

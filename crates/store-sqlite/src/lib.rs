@@ -13,5 +13,5 @@ mod events;
 mod filters;
 
 pub use auth::SqliteAuthStore;
-pub use database::Database;
+pub use database::{Database, backup_database, check_integrity};
 pub use events::SqliteEventStore;

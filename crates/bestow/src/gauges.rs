@@ -1,0 +1,111 @@
+//! Gauges sampled from storage and from the readiness checks, for dashboards and alerts:
+//! what a counter incremented on the request path cannot tell (how much stock is left, how
+//! many claims are still under way and for how long, whether a dependency answers).
+//!
+//! | metric | labels | meaning |
+//! |---|---|---|
+//! | `claims_in_progress` | `status` | claims in each non-final status |
+//! | `claims_oldest_in_progress_seconds` | | age of the oldest non-final claim (0 when none) |
+//! | `reward_stock_remaining` | `event_id`, `reward` | units left of each limited reward of an ACTIVE event |
+//! | `reward_stock_total` | `event_id`, `reward` | units that exist of that reward |
+//! | `dependency_ready` | `dependency` | 1 when the readiness check answers, else 0 |
+//!
+//! Every events process samples the same database, so replicas report the same values:
+//! aggregate them with `max`, not `sum`. Series of events that stop being ACTIVE are dropped
+//! by the exporter's idle timeout (see `bestow_core::telemetry`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bestow_core::http::ReadinessCheck;
+use bestow_core::page::PageRequest;
+use bestow_events::EventStore;
+use bestow_events::claims::store::{ClaimFilter, ClaimStore};
+use bestow_events::domain::lifecycle::EventStatus;
+use bestow_events::domain::saga::ClaimStatus;
+use bestow_events::store::EventFilter;
+use tokio::task::JoinHandle;
+
+/// How often the gauges are refreshed: below Prometheus' usual 15 s scrape interval.
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// ACTIVE events whose stock is reported, at most (one page of the event list per 100).
+const MAX_EVENTS: u32 = 1_000;
+
+/// Starts sampling claim and stock gauges from the events database every [`SAMPLE_EVERY`].
+pub fn sample_claims_and_stock(claims: Arc<dyn ClaimStore>, events: Arc<dyn EventStore>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(SAMPLE_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(error) = sample_claims(claims.as_ref()).await {
+                tracing::warn!(%error, "could not sample the claim gauges");
+            }
+            if let Err(error) = sample_stock(events.as_ref()).await {
+                tracing::warn!(%error, "could not sample the stock gauges");
+            }
+        }
+    })
+}
+
+/// Starts publishing the outcome of each readiness check every [`SAMPLE_EVERY`].
+pub fn sample_readiness(checks: Vec<Arc<dyn ReadinessCheck>>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(SAMPLE_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            for check in &checks {
+                let ready = matches!(tokio::time::timeout(Duration::from_secs(2), check.check()).await, Ok(Ok(())));
+                metrics::gauge!("dependency_ready", "dependency" => check.name()).set(if ready { 1.0 } else { 0.0 });
+            }
+        }
+    })
+}
+
+async fn sample_claims(claims: &dyn ClaimStore) -> Result<(), bestow_core::store::StoreError> {
+    let now = bestow_core::time::now();
+    let mut oldest = None;
+    for status in ClaimStatus::ALL.into_iter().filter(|status| !status.is_final()) {
+        let count = claims.count_by_status(status).await?;
+        metrics::gauge!("claims_in_progress", "status" => status.as_str()).set(count as f64);
+        if count == 0 {
+            continue;
+        }
+        // Newest first: the last page of one holds the oldest claim in this status.
+        let filter = ClaimFilter { status: Some(status), ..ClaimFilter::default() };
+        let last = PageRequest { page: u32::try_from(count).unwrap_or(u32::MAX), limit: 1 };
+        let (page, _) = claims.list_requests(&filter, last).await?;
+        if let Some(claim) = page.first() {
+            oldest =
+                Some(oldest.map_or(claim.created_at, |at: chrono::DateTime<chrono::Utc>| at.min(claim.created_at)));
+        }
+    }
+    let age = oldest.map_or(0.0, |at| (now - at).as_seconds_f64().max(0.0));
+    metrics::gauge!("claims_oldest_in_progress_seconds").set(age);
+    Ok(())
+}
+
+async fn sample_stock(events: &dyn EventStore) -> Result<(), bestow_core::store::StoreError> {
+    let filter = EventFilter { statuses: Some(vec![EventStatus::Active]), ..EventFilter::default() };
+    let mut page = PageRequest { page: 1, limit: 100 };
+    loop {
+        let (items, total) = events.list_events(&filter, page).await?;
+        for event in &items {
+            for reward in &event.rewards {
+                let (Some(remaining), Some(total)) = (reward.remaining_stock(), reward.reward().stock().total_stock())
+                else {
+                    continue;
+                };
+                let labels = [("event_id", event.id.clone()), ("reward", reward.reward().reward_name().to_owned())];
+                metrics::gauge!("reward_stock_remaining", &labels).set(remaining as f64);
+                metrics::gauge!("reward_stock_total", &labels).set(total as f64);
+            }
+        }
+        let seen = u64::from(page.page) * u64::from(page.limit);
+        if items.is_empty() || seen >= total || seen >= u64::from(MAX_EVENTS) {
+            return Ok(());
+        }
+        page.page += 1;
+    }
+}

@@ -1,0 +1,213 @@
+//! `bestow admin backup` / `restore` under claim load: a backup taken from a running
+//! `bestow serve` while players claim (some claims held mid-saga by a granter that is down)
+//! is restored into an empty data dir; a server started on it signs in the same accounts,
+//! accepts tokens signed before the backup, finishes every claim the backup caught under way,
+//! and keeps the stock invariant.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use bestow_events::domain::saga::ClaimStatus;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::crash::{call, token};
+use crate::granter::{Faults, SECRET, TestGranter};
+use crate::process::ServeProcess;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_bestow");
+const ADMIN_PASSWORD: &str = "backup-admin-password";
+const PLAYER_PASSWORD: &str = "backup-player-password";
+const PLAYERS: usize = 40;
+/// Fewer units than players: the last claims run out of stock.
+const STOCK: i64 = 30;
+
+fn envs(granter_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("BESTOW_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
+        ("BESTOW_WEBHOOK_URL", granter_url.to_owned()),
+        ("BESTOW_WEBHOOK_SECRET", SECRET.to_owned()),
+        ("BESTOW_CLAIM_WAIT_MS", "100".to_owned()),
+        ("BESTOW_CLAIM_LEASE_MS", "800".to_owned()),
+        ("BESTOW_RECOVERY_SWEEP_MS", "100".to_owned()),
+        ("BESTOW_SAGA_RETRY_BASE_MS", "50".to_owned()),
+        ("BESTOW_SAGA_MAX_ATTEMPTS", "30".to_owned()),
+        ("BESTOW_LOG_LEVEL", "warn".to_owned()),
+    ]
+}
+
+fn start(dir: &Path, envs: &[(&'static str, String)]) -> ServeProcess {
+    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    ServeProcess::start(dir, &envs)
+}
+
+/// `bestow admin <args>` on `data_dir`.
+fn admin(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(BINARY).arg("admin").args(args).env_clear().env("BESTOW_DATA_DIR", data_dir).output().unwrap()
+}
+
+fn claim_statuses(database: &Path) -> Vec<ClaimStatus> {
+    let connection = rusqlite::Connection::open(database).unwrap();
+    let mut statement = connection.prepare("SELECT status FROM user_reward_requests").unwrap();
+    statement.query_map([], |row| row.get::<_, String>(0)).unwrap().map(|s| s.unwrap().parse().unwrap()).collect()
+}
+
+async fn claim(client: &reqwest::Client, base: &str, event_id: &str, player: &str, key: &str) {
+    let response = client
+        .post(format!("{base}/api/v1/events/{event_id}/claims"))
+        .bearer_auth(player)
+        .header("idempotency-key", key)
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(response.status().as_u16(), 200..=202), "claim answered {}", response.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_claim_load_restores_to_a_consistent_server() {
+    let (granter, url) = TestGranter::start(Faults::default()).await;
+    let source = tempfile::TempDir::new().unwrap();
+    let server = start(source.path(), &envs(&url));
+    let (base, client) = (server.base.clone(), bestow_core::outbound::client().unwrap());
+
+    let admin_token = token(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let now = chrono::Utc::now();
+    let event = json!({
+        "eventName": "backup under load", "startDate": (now - chrono::Duration::hours(1)).to_rfc3339(),
+        "endDate": (now + chrono::Duration::days(1)).to_rfc3339(),
+        "rewards": [{ "rewardType": "POINT", "rewardName": "points", "details": { "points": 5 },
+                      "quantityPerUser": 1, "totalStock": STOCK }],
+    });
+    let event = call(&client, Method::POST, format!("{base}/api/v1/events"), Some(&admin_token), Some(event)).await;
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    let status = json!({ "status": "ACTIVE" });
+    call(&client, Method::PUT, format!("{base}/api/v1/events/{event_id}/status"), Some(&admin_token), Some(status))
+        .await;
+    let mut players = Vec::new();
+    for n in 0..PLAYERS {
+        let name = format!("player{n}");
+        let body = json!({ "username": name, "password": PLAYER_PASSWORD });
+        call(&client, Method::POST, format!("{base}/api/v1/auth/register"), None, Some(body)).await;
+        players.push(token(&client, &base, &name, PLAYER_PASSWORD).await);
+    }
+
+    let mut claims = JoinSet::new();
+    let send = |claims: &mut JoinSet<()>, range: std::ops::Range<usize>| {
+        for n in range {
+            let (client, base, event_id, player) = (client.clone(), base.clone(), event_id.clone(), players[n].clone());
+            claims.spawn(async move {
+                tokio::time::sleep(Duration::from_millis(15 * (n as u64 % 20))).await;
+                claim(&client, &base, &event_id, &player, &uuid::Uuid::new_v4().to_string()).await;
+            });
+        }
+    };
+    // A few claims end before the backup; then the studio goes down, and the claims that
+    // reserve stock wait in PENDING_REWARD_GRANT, retrying.
+    send(&mut claims, 0..5);
+    while claims.join_next().await.is_some() {}
+    for _ in 0..100 {
+        if granter.ledger().granted.len() == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    granter.set_faults(Faults { grants_down: true, ..Faults::default() });
+    send(&mut claims, 5..PLAYERS / 2);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The second half claims while the backup runs.
+    send(&mut claims, PLAYERS / 2..PLAYERS);
+    let backups = tempfile::TempDir::new().unwrap();
+    let backup_dir = backups.path().join("under-load");
+    let backed_up = {
+        let (data, target) = (source.path().to_owned(), backup_dir.clone());
+        tokio::task::spawn_blocking(move || admin(&data, &["backup", "--to", target.to_str().unwrap()])).await.unwrap()
+    };
+    assert!(backed_up.status.success(), "backup failed: {}", String::from_utf8_lossy(&backed_up.stderr));
+    let report = String::from_utf8_lossy(&backed_up.stdout);
+    assert!(report.contains("backup complete"), "{report}");
+    for file in ["auth.db", "event.db", "signing-keys.json", bestow::backup::MANIFEST] {
+        assert!(backup_dir.join(file).is_file(), "{file} in the backup");
+    }
+    assert!(!backup_dir.join("event.db-wal").exists(), "the copy is one self-contained file");
+    claims.join_all().await;
+    granter.set_faults(Faults::default());
+
+    let in_backup = claim_statuses(&backup_dir.join("event.db"));
+    let under_way = in_backup.iter().filter(|status| !status.is_final()).count();
+    assert!(in_backup.len() > under_way, "the backup holds finished claims too: {in_backup:?}");
+    assert!(under_way > 0, "the backup caught claims mid-saga: {in_backup:?}");
+    eprintln!("the backup holds {} claims, {under_way} of them under way", in_backup.len());
+
+    // A backup is never written over anything, and restore wants a complete backup and an
+    // empty data dir.
+    let refused = admin(source.path(), &["backup", "--to", backup_dir.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not empty"));
+    let incomplete = backups.path().join("incomplete");
+    std::fs::create_dir(&incomplete).unwrap();
+    std::fs::copy(backup_dir.join("event.db"), incomplete.join("event.db")).unwrap();
+    let refused = admin(&backups.path().join("other"), &["restore", "--from", incomplete.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a complete backup"));
+    let refused = admin(source.path(), &["restore", "--from", backup_dir.to_str().unwrap()]);
+    assert!(!refused.status.success(), "restore over a live data dir");
+
+    let restored = tempfile::TempDir::new().unwrap();
+    let data_dir = restored.path().join("data");
+    let output = admin(&data_dir, &["restore", "--from", backup_dir.to_str().unwrap()]);
+    assert!(output.status.success(), "restore failed: {}", String::from_utf8_lossy(&output.stderr));
+    let restored_server = start(&data_dir, &envs(&url));
+    let base = restored_server.base.clone();
+
+    // The signing keys came along: a token issued before the backup still verifies.
+    let me = client.get(format!("{base}/api/v1/auth/me")).bearer_auth(&players[0]).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let admin_token = token(&client, &base, "admin", ADMIN_PASSWORD).await;
+
+    // Recovery finishes every claim the backup caught under way.
+    let list = format!("{base}/api/v1/claims?eventId={event_id}&limit=100");
+    let mut listed = Value::Null;
+    for _ in 0..300 {
+        listed = call(&client, Method::GET, list.clone(), Some(&admin_token), None).await;
+        let statuses: Vec<ClaimStatus> = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["status"].as_str().unwrap().parse().unwrap())
+            .collect();
+        if statuses.iter().all(|status| status.is_final()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), in_backup.len(), "the restored server holds exactly the backed-up claims");
+    for claim in items {
+        let status: ClaimStatus = claim["status"].as_str().unwrap().parse().unwrap();
+        assert!(status.is_final(), "still under way after recovery: {claim}");
+        assert_ne!(status, ClaimStatus::CompensationFailedManualInterventionRequired, "{claim}");
+    }
+
+    // totalStock = remainingStock + Σ units reserved and not returned.
+    let event = call(&client, Method::GET, format!("{base}/api/v1/events/{event_id}"), Some(&admin_token), None).await;
+    let reserved: i64 = items
+        .iter()
+        .flat_map(|claim| claim["rewardsToProcess"].as_array().unwrap().iter())
+        .filter(|reward| reward["stockReserved"] == true)
+        .map(|reward| reward["rewardDefinition"]["quantityPerUser"].as_i64().unwrap())
+        .sum();
+    let reward = &event["rewards"][0];
+    assert_eq!(reward["totalStock"].as_i64().unwrap(), STOCK);
+    assert_eq!(reward["remainingStock"].as_i64().unwrap() + reserved, STOCK, "stock invariant: {event}");
+    let granted = items.iter().filter(|c| c["status"] == "SUCCESS_ALL_GRANTED").count();
+    assert_eq!(granted as i64, reserved, "every reserved unit belongs to a granted claim");
+    assert!(granted > 0, "recovery granted the claims caught under way");
+    {
+        let ledger = granter.ledger();
+        assert!(ledger.applications.values().all(|&n| n == 1), "a grant was applied twice");
+    }
+    restored_server.stop();
+    server.stop();
+}
