@@ -103,12 +103,14 @@ impl Permission {
     }
 }
 
-/// An authenticated caller, as proven by a verified access token.
+/// An authenticated caller: who a verified access token proves, with what the account may do
+/// now ([`crate::accounts`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// `users._id` as a hex string.
     pub user_id: String,
     pub username: String,
+    /// The account's current roles, not the ones the token was issued with.
     pub roles: Vec<Role>,
 }
 

@@ -385,24 +385,29 @@ fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
 
 #[tokio::test]
 async fn slowloris_connections_do_not_starve_clients_and_are_closed_in_time() {
-    let app = spawn(|config| config.header_timeout_ms = 1_500).await;
+    let header_timeout = Duration::from_secs(4);
+    let app = spawn(|config| config.header_timeout_ms = header_timeout.as_millis() as u64).await;
     let addr = app.addr;
     let opened = Instant::now();
     let mut slow: Vec<TcpStream> =
         tokio::task::spawn_blocking(move || (0..200).map(|_| half_a_header(addr)).collect()).await.unwrap();
 
+    // Served while all 200 are still held open (well inside the header timeout).
     let started = Instant::now();
     let health = app.get("/healthz", None).await;
     assert_eq!(health.status(), StatusCode::OK);
-    assert!(started.elapsed() < Duration::from_millis(1_000), "a normal client waited {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(2), "a normal client waited {:?}", started.elapsed());
 
+    let deadline = opened + header_timeout + Duration::from_secs(4);
     let all_closed = tokio::task::spawn_blocking(move || {
-        slow.iter_mut().all(|stream| closed_within(stream, Duration::from_secs(5)))
+        slow.iter_mut().all(|stream| {
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));
+            closed_within(stream, left)
+        })
     })
     .await
     .unwrap();
-    assert!(all_closed, "a slowloris connection outlived the header timeout");
-    assert!(opened.elapsed() < Duration::from_secs(8));
+    assert!(all_closed, "a slowloris connection outlived the header timeout by 4 s");
 }
 
 #[tokio::test]
