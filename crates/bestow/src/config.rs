@@ -287,11 +287,11 @@ impl Config {
         {
             return fail("admin_password", "must be 8 to 72 bytes");
         }
-        for (key, url) in [("auth_url", &self.auth_url), ("events_url", &self.events_url)] {
-            if let Some(url) = url
-                && bestow_core::http::service_base_url(url).is_none()
+        for (key, urls) in [("auth_url", &self.auth_url), ("events_url", &self.events_url)] {
+            if let Some(urls) = urls
+                && bestow_gateway::instances::Instances::parse(urls).is_err()
             {
-                return fail(key, "must be an http://host:port URL");
+                return fail(key, "must be an http://host:port URL, or several separated by commas");
             }
         }
         if self.internal_secret.as_ref().is_some_and(|secret| secret.len() < 16) {
@@ -324,6 +324,13 @@ impl Config {
     /// A split-mode setting the current command cannot run without.
     pub fn required<'a>(&self, key: &str, value: &'a Option<String>) -> Result<&'a str, ConfigError> {
         value.as_deref().ok_or_else(|| ConfigError(format!("setting `{key}` is required in split mode")))
+    }
+
+    /// The first instance of `auth_url`: where events and the gateway fetch keys and account
+    /// standings (auth replicas share the key file and the database, so any one will do).
+    pub fn first_auth_url(&self) -> Result<&str, ConfigError> {
+        let urls = self.required("auth_url", &self.auth_url)?;
+        Ok(urls.split(',').map(str::trim).find(|url| !url.is_empty()).unwrap_or(urls))
     }
 
     /// `internal_secret` as a credential; required in split mode.
@@ -441,6 +448,8 @@ mod tests {
         };
         assert_eq!(named("http://127.0.0.1:8081"), "");
         assert_eq!(named("http://auth.internal:8081/"), "");
+        assert_eq!(named("http://a1.internal:8081,http://a2.internal:8081"), "");
+        assert!(named("http://a1.internal:8081,a2.internal:8081").contains("auth_url"));
         for bad in ["https://auth.internal", "http://auth.internal/prefix", "auth.internal:8081", "http://"] {
             assert!(named(bad).contains("auth_url"), "{bad} was accepted");
         }

@@ -58,7 +58,7 @@ impl Application {
     /// The events service alone, asking auth (`auth_url`) about users and keys.
     pub async fn build_events_service(config: &Config) -> anyhow::Result<Self> {
         let credential = config.service_credential()?;
-        let auth_url = config.required("auth_url", &config.auth_url)?;
+        let auth_url = config.first_auth_url()?;
         crate::app::install_metrics()?;
         let keys = RemoteKeySet::new(auth_url, SERVICE_CALL_TIMEOUT).map_err(anyhow::Error::msg)?;
         let accounts = remote_accounts(auth_url, &credential)?;
@@ -85,8 +85,9 @@ impl Application {
             events: config.required("events_url", &config.events_url)?.to_owned(),
         };
         crate::app::install_metrics()?;
-        let keys = RemoteKeySet::new(&upstreams.auth, SERVICE_CALL_TIMEOUT).map_err(anyhow::Error::msg)?;
-        let standings = AccountStandings::new(remote_accounts(&upstreams.auth, &credential)?);
+        let auth_url = config.first_auth_url()?;
+        let keys = RemoteKeySet::new(auth_url, SERVICE_CALL_TIMEOUT).map_err(anyhow::Error::msg)?;
+        let standings = AccountStandings::new(remote_accounts(auth_url, &credential)?);
         let policy = gateway_policy(config, TokenVerifier::new(Arc::new(keys), Arc::new(standings)));
         let readiness = vec![upstream_probe("auth", &upstreams.auth)?, upstream_probe("events", &upstreams.events)?];
         let proxy = Proxy::new(upstreams, config.proxy_settings(), credential).map_err(anyhow::Error::msg)?;
@@ -109,18 +110,26 @@ fn remote_accounts(auth_url: &str, credential: &ServiceCredential) -> anyhow::Re
     Ok(Arc::new(accounts))
 }
 
-/// A readiness check that a service answers its `/healthz`.
-fn upstream_probe(name: &'static str, base: &str) -> anyhow::Result<Arc<dyn ReadinessCheck>> {
+/// A readiness check that at least one instance of a service answers its `/healthz`.
+fn upstream_probe(name: &'static str, bases: &str) -> anyhow::Result<Arc<dyn ReadinessCheck>> {
     let client = bestow_core::outbound::client_builder()
         .timeout(SERVICE_CALL_TIMEOUT)
         .build()
         .context("cannot build a client")?;
-    let url = format!("{}/healthz", base.trim_end_matches('/'));
+    let instances = bestow_gateway::instances::Instances::parse(bases).map_err(anyhow::Error::msg)?;
+    let urls: Vec<String> = instances.bases().map(|base| format!("{base}/healthz")).collect();
     Ok(Arc::new(Probe::new(name, move || {
-        let (client, url) = (client.clone(), url.clone());
+        let (client, urls) = (client.clone(), urls.clone());
         async move {
-            let response = client.get(&url).send().await.map_err(|error| error.to_string())?;
-            if response.status().is_success() { Ok(()) } else { Err(format!("answered {}", response.status())) }
+            let mut failures = Vec::new();
+            for url in &urls {
+                match client.get(url).send().await {
+                    Ok(response) if response.status().is_success() => return Ok(()),
+                    Ok(response) => failures.push(format!("{url} answered {}", response.status())),
+                    Err(error) => failures.push(format!("{url}: {error}")),
+                }
+            }
+            Err(failures.join("; "))
         }
     })))
 }

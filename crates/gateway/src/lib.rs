@@ -3,8 +3,10 @@
 //! One route table ([`routes`]) decides which service owns a request and who may make it;
 //! [`policy`] applies it together with per-address and per-user rate limits before any
 //! service sees the request. Behind the policy, the services are reached in-process in
-//! all-in-one mode ([`in_process`]) or over HTTP in split mode ([`proxied`], via [`proxy`]).
+//! all-in-one mode ([`in_process`]) or over HTTP in split mode ([`proxied`], via [`proxy`]),
+//! spread over each service's [`instances`].
 
+pub mod instances;
 pub mod policy;
 pub mod proxy;
 pub mod rate_limit;

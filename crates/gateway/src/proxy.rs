@@ -5,25 +5,29 @@
 //! forwarding headers), and the gateway adds its own `x-forwarded-for` vouched for by the
 //! shared credential. The request id travels unchanged. Bodies are small JSON documents, so
 //! they are buffered (within the body limit) rather than streamed.
+//!
+//! A service may run as several instances ([`Instances`]): requests are spread over them, and
+//! one that refuses a connection is skipped, the request going to the next instance.
 
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use axum::response::Response;
 use bestow_core::ApiError;
-use bestow_core::http::{FORWARDED_FOR, SERVICE_TOKEN, service_base_url};
+use bestow_core::http::{FORWARDED_FOR, SERVICE_TOKEN};
 use bestow_core::secret::ServiceCredential;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::instances::Instances;
 use crate::routes::Upstream;
 
-/// Where the services listen.
+/// Where the services listen: each a comma-separated list of `http://host:port` instances.
 #[derive(Debug, Clone)]
 pub struct Upstreams {
     pub auth: String,
@@ -48,7 +52,8 @@ pub struct ProxySettings {
 /// handling would only add work to every request.
 pub struct Proxy {
     client: Client<HttpConnector, Full<Bytes>>,
-    upstreams: Upstreams,
+    auth: Instances,
+    events: Instances,
     credential: ServiceCredential,
     body_limit: usize,
     timeout: Duration,
@@ -56,7 +61,7 @@ pub struct Proxy {
 
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Proxy").field("upstreams", &self.upstreams).finish_non_exhaustive()
+        f.debug_struct("Proxy").field("auth", &self.auth).field("events", &self.events).finish_non_exhaustive()
     }
 }
 
@@ -85,13 +90,8 @@ impl Proxy {
         connector.set_connect_timeout(Some(settings.connect_timeout));
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
-        let base = |url: &str| {
-            service_base_url(url)
-                .map(str::to_owned)
-                .ok_or_else(|| format!("service URL {url:?} must be http://host:port"))
-        };
-        let upstreams = Upstreams { auth: base(&upstreams.auth)?, events: base(&upstreams.events)? };
-        Ok(Self { client, upstreams, credential, body_limit: settings.body_limit, timeout: settings.timeout })
+        let (auth, events) = (Instances::parse(&upstreams.auth)?, Instances::parse(&upstreams.events)?);
+        Ok(Self { client, auth, events, credential, body_limit: settings.body_limit, timeout: settings.timeout })
     }
 
     /// Sends `request` to `upstream` and returns its answer, or the 502/503/504 that explains
@@ -103,11 +103,11 @@ impl Proxy {
         client: Option<IpAddr>,
     ) -> Result<Response, ApiError> {
         let (mut parts, body) = request.into_parts();
-        let base = match upstream {
-            Upstream::Auth => &self.upstreams.auth,
-            Upstream::Events => &self.upstreams.events,
+        let instances = match upstream {
+            Upstream::Auth => &self.auth,
+            Upstream::Events => &self.events,
         };
-        let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
         // A client gets as long to send its body as a service gets to answer; past the body
         // limit, or gone mid-body, it is refused.
         let body = tokio::time::timeout(self.timeout, axum::body::to_bytes(body, self.body_limit))
@@ -127,23 +127,34 @@ impl Proxy {
             headers.insert(FORWARDED_FOR, value);
         }
 
-        let uri: Uri = format!("{base}{path}")
-            .parse()
-            .map_err(|error| ApiError::BadGateway(format!("{upstream:?}: bad target {path:?}: {error}")))?;
-        let mut outgoing = axum::http::Request::new(Full::new(body));
-        *outgoing.method_mut() = parts.method;
-        *outgoing.uri_mut() = uri;
-        *outgoing.headers_mut() = headers;
-
         let call = async {
-            let answer = self.client.request(outgoing).await.map_err(|error| {
-                let cause = format!("{upstream:?}: {error}");
-                // Refused or not connected within the connect timeout: the service is down.
-                if error.is_connect() { ApiError::Unavailable(cause) } else { ApiError::BadGateway(cause) }
-            })?;
-            let (parts, body) = answer.into_parts();
-            let body = body.collect().await.map_err(|error| ApiError::BadGateway(format!("{upstream:?}: {error}")))?;
-            Ok::<_, ApiError>((parts, body.to_bytes()))
+            let mut refused = None;
+            for index in instances.order(Instant::now()) {
+                let uri: Uri = format!("{}{path}", instances.base(index))
+                    .parse()
+                    .map_err(|error| ApiError::BadGateway(format!("{upstream:?}: bad target {path:?}: {error}")))?;
+                let mut outgoing = axum::http::Request::new(Full::new(body.clone()));
+                *outgoing.method_mut() = parts.method.clone();
+                *outgoing.uri_mut() = uri;
+                *outgoing.headers_mut() = headers.clone();
+                let answer = match self.client.request(outgoing).await {
+                    Ok(answer) => answer,
+                    // Refused or not connected within the connect timeout: nothing was sent,
+                    // so the next instance gets the same request.
+                    Err(error) if error.is_connect() => {
+                        instances.refused(index, Instant::now());
+                        refused = Some(format!("{upstream:?} at {}: {error}", instances.base(index)));
+                        continue;
+                    }
+                    Err(error) => return Err(ApiError::BadGateway(format!("{upstream:?}: {error}"))),
+                };
+                instances.answered(index);
+                let (parts, body) = answer.into_parts();
+                let body =
+                    body.collect().await.map_err(|error| ApiError::BadGateway(format!("{upstream:?}: {error}")))?;
+                return Ok::<_, ApiError>((parts, body.to_bytes()));
+            }
+            Err(ApiError::Unavailable(refused.unwrap_or_else(|| format!("{upstream:?}: no instance"))))
         };
         let (parts, body) = tokio::time::timeout(self.timeout, call).await.map_err(|_| {
             ApiError::GatewayTimeout(format!("{upstream:?}: no answer within {} ms", self.timeout.as_millis()))

@@ -192,3 +192,107 @@ async fn an_unreachable_database_is_a_503_and_stuck_claims_finish_when_it_return
     assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
     app.stop().await;
 }
+
+/// Two events processes behind one gateway (`BESTOW_EVENTS_URL` lists both); one is killed
+/// while claims are arriving. Requests keep being served by the other, and every claim ends
+/// final once clients retry with their keys.
+#[tokio::test]
+async fn the_gateway_spreads_over_two_events_instances_and_survives_losing_one() {
+    use crate::process::ServeProcess;
+    use crate::split::SECRET;
+
+    let uri = mongodb_uri();
+    let (auth_db, event_db) = fresh_databases();
+    let storage = [
+        ("BESTOW_STORAGE", "mongodb"),
+        ("BESTOW_MONGODB_URI", uri.as_str()),
+        ("BESTOW_AUTH_DATABASE", auth_db.as_str()),
+        ("BESTOW_EVENT_DATABASE", event_db.as_str()),
+    ];
+    let split = SplitDeployment::start_with(&storage, &[]);
+    let second_dir = tempfile::TempDir::new().unwrap();
+    let mut second_env = vec![("BESTOW_INTERNAL_SECRET", SECRET), ("BESTOW_AUTH_URL", split.auth.base.as_str())];
+    second_env.extend_from_slice(&storage);
+    let second = ServeProcess::start_command("events", second_dir.path(), &second_env);
+    let both = format!("{},{}", split.events.base, second.base);
+    let gateway_dir = tempfile::TempDir::new().unwrap();
+    let gateway = ServeProcess::start_command(
+        "gateway",
+        gateway_dir.path(),
+        &[
+            ("BESTOW_INTERNAL_SECRET", SECRET),
+            ("BESTOW_AUTH_URL", split.auth.base.as_str()),
+            ("BESTOW_EVENTS_URL", both.as_str()),
+            ("BESTOW_RATE_LIMIT_ADDRESS_PER_SEC", "0"),
+            ("BESTOW_RATE_LIMIT_USER_PER_SEC", "0"),
+        ],
+    );
+    let api = Client::new(&gateway.base);
+    let admin = api.login("admin", ADMIN_PASSWORD).await;
+    let now = chrono::Utc::now();
+    let event = json!({
+        "eventName": "two instances", "startDate": (now - chrono::Duration::days(1)).to_rfc3339(),
+        "endDate": (now + chrono::Duration::days(1)).to_rfc3339(),
+        "rewards": [{ "rewardType": "POINT", "rewardName": "p", "details": { "points": 10 },
+                      "quantityPerUser": 1, "totalStock": -1 }],
+    });
+    let (status, event) = api.post("/api/v1/events", Some(&admin), event).await;
+    assert_eq!(status, StatusCode::CREATED, "{event}");
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &format!("/api/v1/events/{event_id}/status"),
+            Some(&admin),
+            Some(json!({ "status": "ACTIVE" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut players = Vec::new();
+    for i in 0..24 {
+        let name = format!("spread{i}");
+        let (status, _) =
+            api.post("/api/v1/auth/register", None, json!({ "username": name, "password": "player-password" })).await;
+        assert_eq!(status, StatusCode::CREATED);
+        players.push(api.login(&name, "player-password").await);
+    }
+
+    // Each player claims with one key, retrying on 5xx (a request in flight on the instance
+    // that dies) until the claim is recorded, then waits for its final status.
+    let mut claims = JoinSet::new();
+    for (i, token) in players.iter().enumerate() {
+        let (api, token, event_id) = (api.clone(), token.clone(), event_id.clone());
+        let key = uuid::Uuid::new_v4().to_string();
+        claims.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(40 * i as u64)).await;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let request_id = loop {
+                let (status, request) = api.claim(&token, &event_id, &key).await;
+                if status.is_success() {
+                    break request["requestId"].as_str().unwrap().to_owned();
+                }
+                assert!(status.is_server_error(), "{status}: {request}");
+                assert!(Instant::now() < deadline, "claim never recorded: {status}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
+            api.final_claim(&token, &request_id).await
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second_output = second.stop();
+    assert!(second_output.contains("/claims"), "the second instance served no claim before it died");
+
+    // With one instance gone, requests go to the other: none fails.
+    for _ in 0..20 {
+        assert_eq!(api.get("/api/v1/events", Some(&admin)).await.0, StatusCode::OK);
+    }
+    let finals: Vec<serde_json::Value> = claims.join_all().await;
+    for request in &finals {
+        assert_eq!(request["status"], "SUCCESS_ALL_GRANTED", "{request}");
+    }
+    let (status, all) = api.get(&format!("/api/v1/claims?eventId={event_id}&limit=100"), Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(all["total"], 24, "one claim per player, none twice");
+    drop(gateway);
+    split.stop();
+}

@@ -16,7 +16,7 @@ use bestow::Config;
 use crate::helpers::{ADMIN_PASSWORD, TestApp, test_config};
 use crate::process::ServeProcess;
 
-const SECRET: &str = "split-mode-shared-secret";
+pub(crate) const SECRET: &str = "split-mode-shared-secret";
 
 /// A minimal client of one base URL.
 #[derive(Clone)]
