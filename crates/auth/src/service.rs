@@ -261,6 +261,9 @@ impl AuthService {
         let (_, after) =
             self.store.change_user(target_id, &change, Some(&audit)).await.map_err(|error| match error {
                 StoreError::NotFound => ApiError::not_found("USER_NOT_FOUND", "no such user"),
+                StoreError::Conflict(_) => {
+                    ApiError::conflict("USER_CHANGED", "the account changed at the same time; read it again and retry")
+                }
                 other => other.into(),
             })?;
         self.standings.forget(target_id);

@@ -73,8 +73,9 @@ async fn get_user(
     request_body = SetRolesRequest, security(("bearer" = [])),
     responses(
         (status = 200, body = UserView),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, description = "Would remove the caller's own ADMIN role", body = Problem),
+        (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, description = "Not an ADMIN, or the caller's own account (`SELF_CHANGE_FORBIDDEN`)", body = Problem),
+        (status = 404, body = Problem), (status = 409, description = "The account changed concurrently", body = Problem),
     ))]
 async fn set_roles(
     caller: Authorized<require::ManageUsers>,
@@ -95,8 +96,9 @@ async fn set_roles(
     request_body = PatchUserRequest, security(("bearer" = [])),
     responses(
         (status = 200, body = UserView),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, description = "An admin deactivating itself", body = Problem),
+        (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, description = "Not an ADMIN, or the caller's own account (`SELF_CHANGE_FORBIDDEN`)", body = Problem),
+        (status = 404, body = Problem), (status = 409, description = "The account changed concurrently", body = Problem),
     ))]
 async fn patch_user(
     caller: Authorized<require::ManageUsers>,
