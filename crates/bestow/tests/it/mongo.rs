@@ -43,6 +43,29 @@ pub(crate) fn on_mongodb(config: &mut Config) {
     on_mongodb_at(config, &mongodb_uri());
 }
 
+/// Fresh databases on the test server, for split-mode processes (as `BESTOW_*` variables).
+struct SplitDatabases {
+    uri: String,
+    auth: String,
+    event: String,
+}
+
+impl SplitDatabases {
+    fn fresh() -> Self {
+        let (auth, event) = fresh_databases();
+        Self { uri: mongodb_uri(), auth, event }
+    }
+
+    fn env(&self) -> [(&'static str, &str); 4] {
+        [
+            ("BESTOW_STORAGE", "mongodb"),
+            ("BESTOW_MONGODB_URI", self.uri.as_str()),
+            ("BESTOW_AUTH_DATABASE", self.auth.as_str()),
+            ("BESTOW_EVENT_DATABASE", self.event.as_str()),
+        ]
+    }
+}
+
 #[tokio::test]
 async fn the_scenario_on_mongodb_observes_the_same_as_on_sqlite_in_both_modes() {
     let app = TestApp::spawn().await;
@@ -57,14 +80,8 @@ async fn the_scenario_on_mongodb_observes_the_same_as_on_sqlite_in_both_modes() 
     app.stop().await;
     assert_eq!(on_sqlite, all_in_one, "all-in-one on MongoDB differs from SQLite");
 
-    let uri = mongodb_uri();
-    let (auth_db, event_db) = fresh_databases();
-    let storage = [
-        ("BESTOW_STORAGE", "mongodb"),
-        ("BESTOW_MONGODB_URI", uri.as_str()),
-        ("BESTOW_AUTH_DATABASE", auth_db.as_str()),
-        ("BESTOW_EVENT_DATABASE", event_db.as_str()),
-    ];
+    let databases = SplitDatabases::fresh();
+    let storage = databases.env();
     let split = SplitDeployment::start_with(&storage, &[]);
     let three_processes = scenario(&split.gateway()).await;
     split.stop();
@@ -201,14 +218,8 @@ async fn the_gateway_spreads_over_two_events_instances_and_survives_losing_one()
     use crate::process::ServeProcess;
     use crate::split::SECRET;
 
-    let uri = mongodb_uri();
-    let (auth_db, event_db) = fresh_databases();
-    let storage = [
-        ("BESTOW_STORAGE", "mongodb"),
-        ("BESTOW_MONGODB_URI", uri.as_str()),
-        ("BESTOW_AUTH_DATABASE", auth_db.as_str()),
-        ("BESTOW_EVENT_DATABASE", event_db.as_str()),
-    ];
+    let databases = SplitDatabases::fresh();
+    let storage = databases.env();
     let split = SplitDeployment::start_with(&storage, &[]);
     let second_dir = tempfile::TempDir::new().unwrap();
     let mut second_env = vec![("BESTOW_INTERNAL_SECRET", SECRET), ("BESTOW_AUTH_URL", split.auth.base.as_str())];
