@@ -220,10 +220,13 @@ async fn the_gateway_spreads_over_two_events_instances_and_survives_losing_one()
 
     let databases = SplitDatabases::fresh();
     let storage = databases.env();
-    let split = SplitDeployment::start_with(&storage, &[]);
+    // A claim the dying instance recorded is resumed by the other once its lease runs out.
+    let recovery = [("BESTOW_CLAIM_LEASE_MS", "2000"), ("BESTOW_RECOVERY_SWEEP_MS", "200")];
+    let split = SplitDeployment::start_with(&storage, &recovery);
     let second_dir = tempfile::TempDir::new().unwrap();
     let mut second_env = vec![("BESTOW_INTERNAL_SECRET", SECRET), ("BESTOW_AUTH_URL", split.auth.base.as_str())];
     second_env.extend_from_slice(&storage);
+    second_env.extend_from_slice(&recovery);
     let second = ServeProcess::start_command("events", second_dir.path(), &second_env);
     let both = format!("{},{}", split.events.base, second.base);
     let gateway_dir = tempfile::TempDir::new().unwrap();
