@@ -83,11 +83,12 @@ impl AccountStandings {
     /// The standing of `user_id`: remembered if fresh, else asked for now.
     pub async fn current(&self, user_id: &str) -> Result<Option<Standing>, StandingUnavailable> {
         let now = Instant::now();
+        // One clone of the entry, out of the lock; a fresh one is returned as it is.
         let remembered = self.lock().get(user_id).cloned();
-        if let Some(known) = &remembered
+        if let Some(known) = remembered.as_ref()
             && now.duration_since(known.fetched) < self.fresh_for
         {
-            return Ok(known.standing.clone());
+            return Ok(remembered.and_then(|known| known.standing));
         }
         match self.source.standing(user_id).await {
             Ok(standing) => {
