@@ -35,8 +35,10 @@ fn advanced(current: &ClaimRequest, next: ClaimRequest) -> ClaimRequest {
     ClaimRequest { version: current.version + 1, ..next }
 }
 
+/// A named reservation of `units` of the event's first reward, as the driver makes them.
 fn reserve(event: &Event, units: i64) -> Vec<StockChange> {
-    vec![StockChange { reward_id: event.rewards[0].reward_id().as_str().into(), delta: -units }]
+    let reward_id = event.rewards[0].reward_id().as_str();
+    vec![StockChange::reserve(reward_id, units, Some(&format!("{}:{reward_id}", bestow_core::ids::new_object_id())))]
 }
 
 async fn remaining(store: &impl EventStore, event: &Event) -> Option<i64> {
@@ -92,7 +94,7 @@ pub async fn a_refused_reservation_writes_nothing<S: EventStore + ClaimStore>(st
     let event = active_event(store, Some(1)).await;
     let now = bestow_core::time::now();
     let one = request(&event, "u1", "33333333-3333-4333-8333-333333333331");
-    let one_reserved = advanced(&one, one.after_validation(Validation::Passed, now).after_allocation(now));
+    let one_reserved = advanced(&one, one.after_validation(Validation::Passed, now).after_allocation("a1", now));
     assert_eq!(store.insert_request(&one_reserved, &reserve(&event, 1)).await.unwrap(), Inserted::Created);
     assert_eq!(remaining(store, &event).await, Some(0));
     let two = request(&event, "u2", "33333333-3333-4333-8333-333333333332");
@@ -101,7 +103,7 @@ pub async fn a_refused_reservation_writes_nothing<S: EventStore + ClaimStore>(st
     assert!(matches!(refused, Err(StoreError::Conflict(CONFLICT_STOCK))), "{refused:?}");
     assert!(store.request(&two.request_id).await.unwrap().is_none(), "the refused insert wrote nothing");
     store.insert_request(&two, &[]).await.unwrap();
-    let refused = store.commit(&two, &advanced(&two, two.after_allocation(now)), &reserve(&event, 1), None).await;
+    let refused = store.commit(&two, &advanced(&two, two.after_allocation("a1", now)), &reserve(&event, 1), None).await;
     assert!(matches!(refused, Err(StoreError::Conflict(CONFLICT_STOCK))), "{refused:?}");
     assert_eq!(store.request(&two.request_id).await.unwrap().unwrap().status, ClaimStatus::PendingValidation);
     assert_eq!(remaining(store, &event).await, Some(0), "stock never goes negative");
@@ -136,7 +138,7 @@ pub async fn stock_moves_per_reward_all_or_nothing<S: EventStore + ClaimStore>(s
     event.status = EventStatus::Active;
     store.insert_event(&event, &audit("event.create", &event.id)).await.unwrap();
     let ids: Vec<String> = event.rewards.iter().map(|r| r.reward_id().as_str().to_owned()).collect();
-    let change = |index: usize, delta: i64| StockChange { reward_id: ids[index].clone(), delta };
+    let change = |index: usize, delta: i64| StockChange { reward_id: ids[index].clone(), delta, reservation_id: None };
     let stocks = || async {
         let stored = store.event(&event.id).await.unwrap().unwrap();
         stored.rewards.iter().map(|r| r.remaining_stock().unwrap()).collect::<Vec<_>>()
@@ -159,8 +161,9 @@ pub async fn stock_moves_per_reward_all_or_nothing<S: EventStore + ClaimStore>(s
     let returned = advanced(&one, one.after_validation(Validation::Passed, now));
     store.commit(&one, &returned, &[change(1, 1)], None).await.unwrap();
     assert_eq!(stocks().await, [1, 1]);
-    let again =
-        store.commit(&returned, &advanced(&returned, returned.after_allocation(now)), &[change(1, 1)], None).await;
+    let again = store
+        .commit(&returned, &advanced(&returned, returned.after_allocation("a1", now)), &[change(1, 1)], None)
+        .await;
     assert!(again.is_err(), "a return above the total was accepted");
     assert_eq!(stocks().await, [1, 1]);
     assert_eq!(store.request(&one.request_id).await.unwrap().unwrap().status, returned.status);

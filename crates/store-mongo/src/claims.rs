@@ -30,8 +30,12 @@ use crate::common::{
     in_transaction, is_duplicate_key, json_to_bson, map_error, read_date, text, text_to_date, text_to_id, tx_error,
 };
 use crate::events::{MongoEventStore, event_in, index};
+use crate::stock_holds::{self, Hold, Shortage};
 
 const WHAT: &str = "claim";
+
+/// How long a reservation waits for units held by other claims in flight.
+const SHORTAGE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub(crate) fn request_indexes() -> Vec<IndexModel> {
     let slot = IndexOptions::builder()
@@ -303,6 +307,11 @@ impl ClaimStore for MongoEventStore {
             })?;
             return if replaced.matched_count == 0 { Err(StoreError::Conflict(CONFLICT_VERSION)) } else { Ok(()) };
         }
+        let holds: Option<Vec<Hold>> =
+            stock.iter().map(|change| Hold::of(change, &current.request_id, current.version)).collect();
+        if let (Some(holds), None) = (holds, audit) {
+            return self.commit_with_holds(current, filter, document, &holds).await;
+        }
         let (event_id, stock, audit) = (next.event_id.clone(), stock.to_vec(), audit.map(audit_document));
         in_transaction(&self.client, |session| {
             let (requests, events, logs) = (self.requests.clone(), self.events.clone(), self.audit.clone());
@@ -351,6 +360,79 @@ impl ClaimStore for MongoEventStore {
     async fn count_by_status(&self, status: ClaimStatus) -> Result<u64, StoreError> {
         self.ready().await?;
         self.requests.count_documents(doc! { "status": status.as_str() }).await.map_err(map_error)
+    }
+
+    /// Reservations go through [`Self::commit`]'s holds, for requests already stored.
+    fn reserves_with_insert(&self) -> bool {
+        false
+    }
+
+    async fn settle_stray_reservations(&self, older_than: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.ready().await?;
+        stock_holds::settle_stray(self, older_than).await
+    }
+}
+
+impl MongoEventStore {
+    /// Takes `hold`; `Ok(false)` when the stock is gone for good. While units the reward lacks
+    /// are held by other claims in flight, which may yet give them back, it tries again
+    /// shortly, for [`SHORTAGE_PATIENCE`] at most: "out of stock" means reserved for good.
+    async fn take_hold(&self, event_id: &str, hold: &Hold, recorded: &[&str]) -> Result<bool, StoreError> {
+        let started = std::time::Instant::now();
+        loop {
+            if stock_holds::take(&self.events, event_id, hold).await? {
+                return Ok(true);
+            }
+            match stock_holds::shortage(&self.events, event_id, hold, recorded).await? {
+                Shortage::Recovered => {}
+                Shortage::InFlight if started.elapsed() < SHORTAGE_PATIENCE => {
+                    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(5..=25))).await;
+                }
+                Shortage::InFlight | Shortage::Exhausted => return Ok(false),
+            }
+        }
+    }
+
+    /// A commit whose only stock changes are named reservations: each taken as a hold on the
+    /// event (one atomic write each), then the request's compare-and-set, then the holds
+    /// dropped, or given back if the compare-and-set lost. No transaction: see `stock_holds`.
+    async fn commit_with_holds(
+        &self,
+        current: &ClaimRequest,
+        filter: Document,
+        document: Document,
+        holds: &[Hold],
+    ) -> Result<(), StoreError> {
+        let event_id = current.event_id.as_str();
+        let recorded: Vec<&str> =
+            current.rewards_to_process.iter().filter_map(|r| r.stock_reservation_id.as_deref()).collect();
+        for (taken, hold) in holds.iter().enumerate() {
+            let outcome = self.take_hold(event_id, hold, &recorded).await;
+            if !matches!(outcome, Ok(true)) {
+                // This hold may have been written even if the answer was lost: give it back too.
+                let written = if outcome.is_err() { taken + 1 } else { taken };
+                stock_holds::give_back_all(&self.events, event_id, &holds[..written]).await;
+                return Err(outcome.err().unwrap_or(StoreError::Conflict(CONFLICT_STOCK)));
+            }
+        }
+        let outcome = match self.requests.replace_one(filter, document).await {
+            Ok(replaced) if replaced.matched_count == 1 => Ok(()),
+            Ok(_) => Err(StoreError::Conflict(CONFLICT_VERSION)),
+            Err(error) if is_duplicate_key(&error) => Err(StoreError::Conflict(CONFLICT_CLAIM_SLOT)),
+            // Whether the request was written is unknown: recovery settles the holds.
+            Err(error) => return Err(map_error(error)),
+        };
+        match outcome {
+            Ok(()) => {
+                for hold in holds {
+                    if let Err(error) = stock_holds::drop_recorded(&self.events, event_id, hold).await {
+                        tracing::warn!(%error, hold = %hold.hold_id, "could not drop a recorded stock hold; recovery will");
+                    }
+                }
+            }
+            Err(_) => stock_holds::give_back_all(&self.events, event_id, holds).await,
+        }
+        outcome
     }
 }
 

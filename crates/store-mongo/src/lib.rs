@@ -7,7 +7,9 @@
 //! timestamps). Uniqueness lives in unique indexes created at connect time; writes that touch
 //! more than one document commit in one transaction, so the server must be a replica set (a
 //! single-node one is fine). Stock moves by single conditional updates matching the reward
-//! with `$elemMatch`.
+//! with `$elemMatch`; a claim's reservation is one such update that also records a hold on the
+//! event, outside any transaction (see `stock_holds`), so a crowd on one reward does not
+//! serialise on it.
 
 mod activities;
 mod audit;
@@ -15,6 +17,7 @@ mod auth;
 mod claims;
 mod common;
 mod events;
+mod stock_holds;
 
 pub use auth::{AUTH_DB, MongoAuthStore};
 pub use events::{EVENT_DB, MongoEventStore};

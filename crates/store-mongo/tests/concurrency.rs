@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use bestow_core::audit::AuditActor;
 use bestow_core::store::StoreError;
-use bestow_events::claims::store::{CONFLICT_CLAIM_SLOT, CONFLICT_STOCK, ClaimStore, Inserted, StockChange};
+use bestow_events::claims::store::{
+    CONFLICT_CLAIM_SLOT, CONFLICT_STOCK, CONFLICT_VERSION, ClaimStore, Inserted, StockChange,
+};
 use bestow_events::domain::event::{Event, EventInput, Provenance};
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::reward::RewardId;
@@ -65,12 +67,15 @@ fn reserved(current: &ClaimRequest) -> ClaimRequest {
     let now = bestow_core::time::now();
     ClaimRequest {
         version: current.version + 1,
-        ..current.after_validation(Validation::Passed, now).after_allocation(now)
+        ..current.after_validation(Validation::Passed, now).after_allocation("a1", now)
     }
 }
 
+/// A named reservation of one unit, as the driver makes them: on MongoDB a commit takes it as
+/// a hold on the event.
 fn reserve(event: &Event) -> Vec<StockChange> {
-    vec![StockChange { reward_id: event.rewards[0].reward_id().as_str().into(), delta: -1 }]
+    let reward_id = event.rewards[0].reward_id().as_str();
+    vec![StockChange::reserve(reward_id, 1, Some(&format!("{}:{reward_id}", bestow_core::ids::new_object_id())))]
 }
 
 /// Checks the outcome of every attempt and the stored state.
@@ -316,4 +321,84 @@ async fn a_failed_statement_aborts_its_transaction() {
     drop(session);
     let ids = collection.distinct("_id", doc! {}).await.unwrap();
     assert_eq!(ids, vec![bson::Bson::String("hot".into())]);
+}
+
+/// A hold as a writer takes it (see the adapter's `stock_holds`): `units` of the first reward
+/// for `request`, whose compare-and-set expects its current version.
+fn hold(event: &Event, hold_id: &str, request: &ClaimRequest) -> Document {
+    doc! {
+        "holdId": hold_id,
+        "requestId": &request.request_id,
+        "rewardId": bson::oid::ObjectId::parse_str(event.rewards[0].reward_id().as_str()).unwrap(),
+        "units": 1_i64,
+        "heldBy": request.version,
+        "heldAt": bson::DateTime::now(),
+    }
+}
+
+/// Two writers took a hold and died, one after its request recorded the reservation and one
+/// before. Recovery keeps the first's unit, gives the second's back, and fences the second
+/// writer off: were it to come back, its record of the reservation would be refused.
+#[tokio::test]
+async fn stray_holds_are_kept_or_given_back_by_what_their_request_recorded() {
+    let (store, db_name) = support::fresh_event_store().await;
+    let event = limited_event(&store).await;
+    let (recorded, orphan) = (request(&event, 1, 0), request(&event, 2, 0));
+    for current in [&recorded, &orphan] {
+        store.insert_request(current, &[]).await.unwrap();
+    }
+    let recorded_next = reserved(&recorded);
+    let recorded_hold = recorded_next.rewards_to_process[0].stock_reservation_id.clone().unwrap();
+    let raw = Client::with_uri_str(support::uri()).await.unwrap().database(&db_name);
+    let events = raw.collection::<Document>("events");
+    let taken = events
+        .update_one(
+            doc! { "_id": bson::oid::ObjectId::parse_str(&event.id).unwrap() },
+            doc! {
+                "$inc": { "rewards.0.remainingStock": -2_i64 },
+                "$push": { "stockHolds": { "$each": [
+                    hold(&event, &recorded_hold, &recorded),
+                    hold(&event, "lost:hold", &orphan),
+                ] } },
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(taken.modified_count, 1);
+    store.commit(&recorded, &recorded_next, &[], None).await.unwrap();
+
+    let now = bestow_core::time::now();
+    assert_eq!(store.settle_stray_reservations(now - chrono::TimeDelta::hours(1)).await.unwrap(), 0, "too young");
+    assert_eq!(store.event(&event.id).await.unwrap().unwrap().rewards[0].remaining_stock(), Some(STOCK - 2));
+    assert_eq!(store.settle_stray_reservations(now + chrono::TimeDelta::seconds(1)).await.unwrap(), 2);
+    let stored = events.find_one(doc! {}).await.unwrap().unwrap();
+    assert!(stored.get_array("stockHolds").unwrap().is_empty(), "both holds settled: {stored:?}");
+    assert_eq!(
+        store.event(&event.id).await.unwrap().unwrap().rewards[0].remaining_stock(),
+        Some(STOCK - 1),
+        "the recorded unit stays reserved, the other one is back"
+    );
+    let late = store.commit(&orphan, &reserved(&orphan), &[], None).await;
+    assert!(matches!(late, Err(StoreError::Conflict(CONFLICT_VERSION))), "the dead writer is fenced off: {late:?}");
+    assert_eq!(store.settle_stray_reservations(now + chrono::TimeDelta::seconds(1)).await.unwrap(), 0);
+}
+
+/// A commit whose compare-and-set loses gives its hold back at once.
+#[tokio::test]
+async fn a_hold_whose_commit_lost_is_given_back_at_once() {
+    let (store, db_name) = support::fresh_event_store().await;
+    let event = limited_event(&store).await;
+    let current = request(&event, 1, 0);
+    store.insert_request(&current, &[]).await.unwrap();
+    let moved_on = ClaimRequest {
+        version: current.version + 1,
+        ..current.after_validation(Validation::Passed, bestow_core::time::now())
+    };
+    store.commit(&current, &moved_on, &[], None).await.unwrap();
+    let stale = store.commit(&current, &reserved(&current), &reserve(&event), None).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(CONFLICT_VERSION))), "{stale:?}");
+    let raw = Client::with_uri_str(support::uri()).await.unwrap().database(&db_name);
+    let stored = raw.collection::<Document>("events").find_one(doc! {}).await.unwrap().unwrap();
+    assert!(stored.get_array("stockHolds").unwrap().is_empty(), "{stored:?}");
+    assert_eq!(store.event(&event.id).await.unwrap().unwrap().rewards[0].remaining_stock(), Some(STOCK));
 }

@@ -97,9 +97,10 @@ async fn events_and_requests_have_the_seed_fields_and_types() {
     store.insert_request(&request, &[]).await.unwrap();
     let next = ClaimRequest {
         version: request.version + 1,
-        ..request.after_validation(Validation::Passed, now).after_allocation(now)
+        ..request.after_validation(Validation::Passed, now).after_allocation("a1", now)
     };
-    let reserve = StockChange { reward_id: event.rewards[0].reward_id().as_str().into(), delta: -1 };
+    let reward_id = event.rewards[0].reward_id().as_str();
+    let reserve = StockChange::reserve(reward_id, 1, Some(&format!("a1:{reward_id}")));
     store.commit(&request, &next, &[reserve], None).await.unwrap();
     let db = raw(&db_name).await;
 
@@ -131,6 +132,7 @@ async fn events_and_requests_have_the_seed_fields_and_types() {
         other => panic!("remainingStock: {other:?}"),
     };
     assert_eq!(remaining, 9, "the reservation moved the embedded counter");
+    assert_eq!(stored.get_array("stockHolds").map(Vec::len).unwrap_or(0), 0, "the recorded hold is dropped");
     let coupon = rewards[1].as_document().unwrap();
     assert_eq!(coupon.get_document("details").unwrap().get_f64("discountRate").unwrap(), 0.1);
     assert_eq!(coupon.get("totalStock"), Some(&Bson::Null), "unlimited stock is null");

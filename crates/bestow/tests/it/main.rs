@@ -15,6 +15,7 @@ mod docs;
 mod events;
 mod gauges;
 mod granter;
+mod hot_reward;
 mod mongo;
 mod process;
 mod roles;

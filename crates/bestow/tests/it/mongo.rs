@@ -43,20 +43,20 @@ pub(crate) fn on_mongodb(config: &mut Config) {
     on_mongodb_at(config, &mongodb_uri());
 }
 
-/// Fresh databases on the test server, for split-mode processes (as `BESTOW_*` variables).
-struct SplitDatabases {
+/// Fresh databases on the test server, for `bestow` processes (as `BESTOW_*` variables).
+pub(crate) struct SplitDatabases {
     uri: String,
     auth: String,
     event: String,
 }
 
 impl SplitDatabases {
-    fn fresh() -> Self {
+    pub(crate) fn fresh() -> Self {
         let (auth, event) = fresh_databases();
         Self { uri: mongodb_uri(), auth, event }
     }
 
-    fn env(&self) -> [(&'static str, &str); 4] {
+    pub(crate) fn env(&self) -> [(&'static str, &str); 4] {
         [
             ("BESTOW_STORAGE", "mongodb"),
             ("BESTOW_MONGODB_URI", self.uri.as_str()),

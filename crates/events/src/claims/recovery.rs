@@ -29,6 +29,14 @@ pub async fn run_recovery(saga: Arc<ClaimSaga>, interval: Duration) {
 /// One pass of the sweeper; returns how many requests it resumed.
 pub async fn sweep(saga: &Arc<ClaimSaga>, slots: &Arc<Semaphore>) -> usize {
     let now = bestow_core::time::now();
+    // A reservation still in flight after a whole lease was orphaned by a crash or a lost
+    // lease: settle it before resuming the requests, so they find the stock as it really is.
+    let older_than = now - chrono::TimeDelta::from_std(saga.lease()).unwrap_or(chrono::TimeDelta::MAX);
+    match saga.claims.settle_stray_reservations(older_than).await {
+        Ok(0) => {}
+        Ok(settled) => tracing::info!(settled, "recovery settled stray stock reservations"),
+        Err(error) => tracing::warn!(%error, "recovery could not settle stray stock reservations"),
+    }
     let due = match saga.claims.due_requests(now, BATCH).await {
         Ok(due) => due,
         Err(error) => {

@@ -108,6 +108,11 @@ impl ClaimSaga {
         Self { claims, events, directory, conditions, granter, settings, worker, faults }
     }
 
+    /// How long a worker owns a request between commits.
+    pub fn lease(&self) -> Duration {
+        self.settings.lease
+    }
+
     /// The lease this worker would take now.
     fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + TimeDelta::from_std(self.settings.lease).unwrap_or(TimeDelta::seconds(30))
@@ -137,7 +142,13 @@ impl ClaimSaga {
         first.lease_owner = Some(self.worker.clone());
         first.lease_expires_at = Some(self.lease_until(bestow_core::time::now()));
         let started = Instant::now();
-        let plan = self.plan(NextStep::Validate, &first, &mut context, folds_before_insert).await?;
+        // A store that cannot reserve with the insert gets the reservation in the next commit.
+        let reserves_with_insert = self.claims.reserves_with_insert();
+        let may_fold = |request: &ClaimRequest, step: NextStep| match step {
+            NextStep::Allocate if !reserves_with_insert && holds_limited_stock(request) => false,
+            _ => folds_before_insert(request, step),
+        };
+        let plan = self.plan(NextStep::Validate, &first, &mut context, &may_fold).await?;
         let mut next = self.stamp(plan.next.clone(), &first);
         next.version = first.version;
         plan.labels.iter().for_each(|label| self.faults.checkpoint(label, "before"));
@@ -185,7 +196,7 @@ impl ClaimSaga {
                 return Ok(current);
             }
             let started = Instant::now();
-            let plan = self.plan(step, &current, &mut context, folds_into_commit).await?;
+            let plan = self.plan(step, &current, &mut context, &folds_into_commit).await?;
             let mut next = self.stamp(plan.next.clone(), &current);
             plan.labels.iter().for_each(|label| self.faults.checkpoint(label, "before"));
             match self.claims.commit(&current, &next, &plan.stock, None).await {
@@ -199,6 +210,13 @@ impl ClaimSaga {
                     let refused = refusal_of(conflict, &current, &plan).ok_or(StoreError::Conflict(conflict))?;
                     next = self.stamp(refused, &current);
                     self.claims.commit(&current, &next, &[], None).await?;
+                }
+                Err(error @ StoreError::Unavailable(_)) => {
+                    // The store gave up (its own bounded retries of conflicts included): hand
+                    // the request back for a prompt retry instead of holding it until the
+                    // lease runs out.
+                    self.postpone(&current).await;
+                    return Err(error.into());
                 }
                 Err(error) => return Err(error.into()),
             }
@@ -220,7 +238,7 @@ impl ClaimSaga {
         step: NextStep,
         current: &ClaimRequest,
         context: &mut RunContext,
-        may_fold: fn(&ClaimRequest, NextStep) -> bool,
+        may_fold: &(dyn Fn(&ClaimRequest, NextStep) -> bool + Sync),
     ) -> Result<PlannedCommit, DriveError> {
         let (mut next, mut stock) = self.perform(step, current, context).await?;
         let mut labels = vec![checkpoint_name(step)];
@@ -239,6 +257,17 @@ impl ClaimSaga {
             labels.push(checkpoint_name(step));
         }
         Ok(PlannedCommit { next, stock, labels, before_allocation })
+    }
+
+    /// Releases the lease of `current` with its next attempt due shortly (jittered, so that
+    /// claims that collided do not collide again). If even that commit fails, the lease's
+    /// expiry hands the request to recovery.
+    async fn postpone(&self, current: &ClaimRequest) {
+        let delay = TimeDelta::milliseconds(rand::rng().random_range(POSTPONE_MS));
+        let postponed = self.stamp(current.postponed(bestow_core::time::now() + delay), current);
+        if let Err(error) = self.claims.commit(current, &postponed, &[], None).await {
+            tracing::warn!(%error, request_id = %current.request_id, "could not hand a claim back; recovery resumes it when its lease ends");
+        }
     }
 
     /// Bumps the version and carries the lease: renewed while the saga goes on, released when
@@ -273,14 +302,16 @@ impl ClaimSaga {
                 current.after_condition_check(outcome, &self.settings.condition_retry, now, jitter)
             }
             NextStep::Allocate => {
-                let reserve = current
+                let next = current.after_allocation(&bestow_core::ids::new_object_id(), now);
+                let reserve = next
                     .rewards_to_process
                     .iter()
                     .filter_map(|r| {
-                        r.reservation().map(|units| StockChange { reward_id: r.reward_id().to_owned(), delta: -units })
+                        let units = r.reservation()?;
+                        Some(StockChange::reserve(r.reward_id(), units, r.stock_reservation_id.as_deref()))
                     })
                     .collect();
-                return Ok((current.after_allocation(now), reserve));
+                return Ok((next, reserve));
             }
             NextStep::StartGranting => current.start_granting(now),
             NextStep::Grant(index) => match self.user_state_for_grant(&current.user_id, context).await {
@@ -350,6 +381,9 @@ impl ClaimSaga {
         Ok(state)
     }
 }
+
+/// How soon a request whose commit the store could not take is attempted again, in ms.
+const POSTPONE_MS: std::ops::RangeInclusive<i64> = 50..=250;
 
 /// How long a player's "active" answer from the directory stands within one driver run.
 const RECENT_USER_CHECK: Duration = Duration::from_secs(1);
@@ -432,8 +466,13 @@ pub(crate) fn returns_of(request: &ClaimRequest, indices: &[usize]) -> Vec<Stock
         .iter()
         .filter_map(|&i| request.rewards_to_process.get(i))
         .filter(|r| r.stock_reserved)
-        .filter_map(|r| r.reservation().map(|units| StockChange { reward_id: r.reward_id().to_owned(), delta: units }))
+        .filter_map(|r| r.reservation().map(|units| StockChange::give_back(r.reward_id(), units)))
         .collect()
+}
+
+/// Whether a request has a reward of limited stock to reserve.
+fn holds_limited_stock(request: &ClaimRequest) -> bool {
+    request.rewards_to_process.iter().any(|r| r.reservation().is_some())
 }
 
 /// Names of the crash checkpoints, one per step.

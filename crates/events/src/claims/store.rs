@@ -19,6 +19,20 @@ use crate::domain::saga::{ClaimRequest, ClaimStatus};
 pub struct StockChange {
     pub reward_id: String,
     pub delta: i64,
+    /// The reservation's `stockReservationId`, which the committed document records.
+    pub reservation_id: Option<String>,
+}
+
+impl StockChange {
+    /// Reserves `units` of `reward_id` as reservation `reservation_id`.
+    pub fn reserve(reward_id: &str, units: i64, reservation_id: Option<&str>) -> Self {
+        Self { reward_id: reward_id.to_owned(), delta: -units, reservation_id: reservation_id.map(str::to_owned) }
+    }
+
+    /// Gives `units` of `reward_id` back.
+    pub fn give_back(reward_id: &str, units: i64) -> Self {
+        Self { reward_id: reward_id.to_owned(), delta: units, reservation_id: None }
+    }
 }
 
 /// Outcome of inserting a new request.
@@ -95,4 +109,19 @@ pub trait ClaimStore: Send + Sync {
     async fn due_requests(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>, StoreError>;
 
     async fn count_by_status(&self, status: ClaimStatus) -> Result<u64, StoreError>;
+
+    /// Whether [`Self::insert_request`] can reserve stock atomically with the insert. A store
+    /// that answers `false` receives reservations only through [`Self::commit`], for requests
+    /// it already holds.
+    fn reserves_with_insert(&self) -> bool {
+        true
+    }
+
+    /// Settles the reservations a store made in a separate write from the request that should
+    /// record them and that are still in flight at `older_than`: kept if the request recorded
+    /// them, given back otherwise (after fencing off the writer that made them). Returns how
+    /// many it settled. Stores that reserve in the request's own transaction have none.
+    async fn settle_stray_reservations(&self, _older_than: DateTime<Utc>) -> Result<usize, StoreError> {
+        Ok(0)
+    }
 }

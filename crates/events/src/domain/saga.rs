@@ -182,6 +182,11 @@ pub struct RewardToProcess {
     /// Stock of this reward is reserved for this claim (and not yet returned).
     #[serde(default)]
     pub stock_reserved: bool,
+    /// The identity of this reward's stock reservation, set when it is made and kept after a
+    /// return: a store that reserves and records in two writes uses it to tell whether a
+    /// reservation it finds in flight belongs to this claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stock_reservation_id: Option<String>,
     /// A grant attempt ended without an answer (timeout, 5xx): the granter may have applied
     /// it, so a compensation must revoke it even though it is not marked `SUCCESS`.
     #[serde(default)]
@@ -447,6 +452,7 @@ impl ClaimRequest {
                 attempt_count: 0,
                 last_failure_reason: None,
                 stock_reserved: false,
+                stock_reservation_id: None,
                 grant_uncertain: false,
             })
             .collect();
@@ -565,13 +571,22 @@ impl ClaimRequest {
         }
     }
 
-    /// Stock reserved for every limited reward (committed together with this document).
-    pub fn after_allocation(&self, at: DateTime<Utc>) -> Self {
+    /// Stock reserved for every limited reward (committed together with this document); each
+    /// reservation is named `{allocation}:{rewardId}`.
+    pub fn after_allocation(&self, allocation: &str, at: DateTime<Utc>) -> Self {
         let mut next = self.moved(ClaimStatus::InventoryAllocated, SagaStep::AllocateInventory, at, None);
         for reward in &mut next.rewards_to_process {
             reward.stock_reserved = reward.reservation().is_some();
+            if reward.stock_reserved {
+                reward.stock_reservation_id = Some(format!("{allocation}:{}", reward.reward_id()));
+            }
         }
         next
+    }
+
+    /// The same state, to be attempted again from `until`: its last commit could not be made.
+    pub fn postponed(&self, until: DateTime<Utc>) -> Self {
+        Self { next_attempt_at: Some(until), ..self.clone() }
     }
 
     /// No stock was reserved: `status` is one of the INVENTORY_ALLOCATION failures.
@@ -962,7 +977,7 @@ mod tests {
                     "out of stock".into(),
                     now,
                 ),
-                NextStep::Allocate => request.after_allocation(now),
+                NextStep::Allocate => request.after_allocation("a1", now),
                 NextStep::StartGranting => request.start_granting(now),
                 NextStep::Grant(_) if c == 255 => request.after_user_deactivated(now),
                 NextStep::Grant(i) => request.after_grant(i, outcome(c), &policy(), now, 0.5),
@@ -1076,7 +1091,7 @@ mod tests {
         let mut request = request(&[Some(5), Some(5), Some(5)], GrantPolicy::AllOrNothing);
         request =
             request.after_validation(Validation::Passed, now).after_condition_check(Ok(true), &policy(), now, 0.0);
-        request = request.after_allocation(now).start_granting(now);
+        request = request.after_allocation("a1", now).start_granting(now);
         request = request.after_grant(0, CallOutcome::Succeeded, &policy(), now, 0.0);
         request = request.after_grant(1, CallOutcome::Succeeded, &policy(), now, 0.0);
         request = request.after_grant(2, CallOutcome::Permanent("400".into()), &policy(), now, 0.0);
@@ -1113,7 +1128,7 @@ mod tests {
         let mut request = request(&[Some(5), Some(5)], GrantPolicy::PartialAllowed);
         request =
             request.after_validation(Validation::Passed, now).after_condition_check(Ok(true), &policy(), now, 0.0);
-        request = request.after_allocation(now).start_granting(now);
+        request = request.after_allocation("a1", now).start_granting(now);
         request = request.after_grant(0, CallOutcome::Succeeded, &once, now, 0.0);
         request = request.after_grant(1, CallOutcome::Transient("timed out".into()), &once, now, 0.0);
         assert_eq!(request.rewards_to_process[1].grant_status, GrantStatus::FailedExternal);
