@@ -68,7 +68,7 @@ async fn send_claim(
         .await
 }
 
-fn envs(granter_url: &str, crash_at: Option<&str>) -> Vec<(&'static str, String)> {
+fn envs(granter_url: &str, crash_at: Option<&str>, storage: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
     let mut envs = vec![
         ("BESTOW_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
         ("BESTOW_WEBHOOK_URL", granter_url.to_owned()),
@@ -81,6 +81,7 @@ fn envs(granter_url: &str, crash_at: Option<&str>) -> Vec<(&'static str, String)
     if let Some(point) = crash_at {
         envs.push(("BESTOW_TEST_CRASH_AT", point.to_owned()));
     }
+    envs.extend_from_slice(storage);
     envs
 }
 
@@ -89,12 +90,19 @@ fn start(dir: &std::path::Path, envs: &[(&'static str, String)]) -> ServeProcess
     ServeProcess::start(dir, &envs)
 }
 
-/// Runs one crash scenario; returns a description of what went wrong, if anything.
-async fn scenario(point: String, compensate: bool) {
+/// Runs one crash scenario, on SQLite files in a temporary data dir, or on fresh MongoDB
+/// databases when `on_mongodb`.
+async fn scenario(point: String, compensate: bool, on_mongodb: bool) {
+    let storage: Vec<(&'static str, String)> = if on_mongodb {
+        let databases = crate::mongo::SplitDatabases::fresh();
+        databases.env().iter().map(|(key, value)| (*key, (*value).to_owned())).collect()
+    } else {
+        Vec::new()
+    };
     let faults = Faults { refuse_reward_name: compensate.then(|| "refused".to_owned()), ..Faults::default() };
     let (granter, url) = TestGranter::start(faults).await;
     let dir = tempfile::TempDir::new().unwrap();
-    let mut server = start(dir.path(), &envs(&url, Some(&point)));
+    let mut server = start(dir.path(), &envs(&url, Some(&point), &storage));
     let (base, client) = (server.base.clone(), bestow_core::outbound::client().unwrap());
 
     let login = |name: &str, password: &str| json!({ "username": name, "password": password });
@@ -128,7 +136,7 @@ async fn scenario(point: String, compensate: bool) {
     assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(86), "{point}: the process crashed on purpose");
     drop(server);
 
-    let server = start(dir.path(), &envs(&url, None));
+    let server = start(dir.path(), &envs(&url, None, &storage));
     let base = server.base.clone();
     let admin = token(&client, &base, "admin", ADMIN_PASSWORD).await;
     // The player got no answer, so it retries with the same key: a replay if the claim was
@@ -174,6 +182,16 @@ async fn scenario(point: String, compensate: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_at_any_step_recovers_without_leaks_or_double_grants() {
+    every_crash_point(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_at_any_step_recovers_without_leaks_or_double_grants_on_mongodb() {
+    every_crash_point(true).await;
+}
+
+/// Every crash point of the success path and of the compensation path, four at a time.
+async fn every_crash_point(on_mongodb: bool) {
     let mut points = Vec::new();
     for step in SUCCESS_PATH {
         for phase in ["before", "after"] {
@@ -191,7 +209,7 @@ async fn a_crash_at_any_step_recovers_without_leaks_or_double_grants() {
         let slots = slots.clone();
         set.spawn(async move {
             let _slot = slots.acquire().await.unwrap();
-            scenario(point, compensate).await;
+            scenario(point, compensate, on_mongodb).await;
         });
     }
     for outcome in set.join_all().await {
