@@ -19,6 +19,7 @@ mod hot_reward;
 mod mongo;
 mod process;
 mod roles;
+mod saga_driver;
 mod security;
 mod split;
 mod tls;

@@ -1,0 +1,170 @@
+//! The saga driver against a store that gives up on a commit, as a MongoDB store does once its
+//! bounded retries of labelled write conflicts run out: the claim is handed back for a prompt
+//! retry, not held until its lease runs out. Real SQLite stores underneath, the real directory,
+//! eligibility checker and ledger granter.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bestow::config::Config;
+use bestow_auth::accounts::StoreAccounts;
+use bestow_auth::domain::User;
+use bestow_auth::store::AuthStore;
+use bestow_core::audit::{AuditActor, AuditEntry};
+use bestow_core::identity::Role;
+use bestow_core::page::PageRequest;
+use bestow_core::store::StoreError;
+use bestow_events::activities::StoredActivityProvider;
+use bestow_events::claims::fault::FaultSwitch;
+use bestow_events::claims::saga::{ClaimSaga, Started};
+use bestow_events::claims::store::{ClaimFilter, ClaimStore, Inserted, StockChange};
+use bestow_events::directory::AccountDirectory;
+use bestow_events::domain::event::{Event, EventInput, Provenance};
+use bestow_events::domain::lifecycle::EventStatus;
+use bestow_events::domain::reward::RewardId;
+use bestow_events::domain::saga::{ClaimRequest, ClaimStatus};
+use bestow_events::eligibility::EligibilityChecker;
+use bestow_events::grants::ledger::LedgerGranter;
+use bestow_events::store::EventStore;
+use bestow_store_sqlite::{SqliteAuthStore, SqliteEventStore};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+/// SQLite claims, except that the first commit carrying stock fails `Unavailable`; and, as on
+/// MongoDB, stock is reserved by a commit after the insert.
+struct GivesUpOnce {
+    store: Arc<SqliteEventStore>,
+    gave_up: AtomicBool,
+}
+
+#[async_trait]
+impl ClaimStore for GivesUpOnce {
+    async fn insert_request(&self, request: &ClaimRequest, stock: &[StockChange]) -> Result<Inserted, StoreError> {
+        self.store.insert_request(request, stock).await
+    }
+
+    async fn request(&self, request_id: &str) -> Result<Option<ClaimRequest>, StoreError> {
+        self.store.request(request_id).await
+    }
+
+    async fn list_requests(
+        &self,
+        filter: &ClaimFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<ClaimRequest>, u64), StoreError> {
+        self.store.list_requests(filter, page).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        request_id: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ClaimRequest>, StoreError> {
+        self.store.acquire_lease(request_id, owner, until, now).await
+    }
+
+    async fn commit(
+        &self,
+        current: &ClaimRequest,
+        next: &ClaimRequest,
+        stock: &[StockChange],
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
+        if !stock.is_empty() && !self.gave_up.swap(true, Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("write conflicts kept coming".into()));
+        }
+        self.store.commit(current, next, stock, audit).await
+    }
+
+    async fn due_requests(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.store.due_requests(now, limit).await
+    }
+
+    async fn count_by_status(&self, status: ClaimStatus) -> Result<u64, StoreError> {
+        self.store.count_by_status(status).await
+    }
+
+    fn reserves_with_insert(&self) -> bool {
+        false
+    }
+}
+
+async fn player(auth: &SqliteAuthStore) -> String {
+    let now = bestow_core::time::now();
+    let user = User {
+        id: bestow_core::ids::new_object_id(),
+        username: "driven".into(),
+        password_hash: "not a login".into(),
+        roles: vec![Role::User],
+        created_at: now,
+        updated_at: now,
+        is_active: true,
+        session_version: 0,
+    };
+    auth.insert_user(&user, None).await.unwrap();
+    user.id
+}
+
+async fn limited_event(store: &SqliteEventStore) -> Event {
+    let input: EventInput = serde_json::from_value(json!({
+        "eventName": "driven", "startDate": "2026-01-01T00:00:00Z", "endDate": "2099-01-01T00:00:00Z",
+        "rewards": [{ "rewardType": "POINT", "rewardName": "p", "details": { "points": 1 },
+                      "quantityPerUser": 1, "totalStock": 5 }],
+    }))
+    .unwrap();
+    let provenance = Provenance {
+        event_id: bestow_core::ids::new_object_id(),
+        created_by: "operator".into(),
+        now: bestow_core::time::now(),
+    };
+    let mut event = input.into_event(provenance, || RewardId::generated(bestow_core::ids::new_object_id())).unwrap();
+    event.status = EventStatus::Active;
+    let audit = AuditActor::system("test").entry("event.create", ("event", &event.id), None, None);
+    store.insert_event(&event, &audit).await.unwrap();
+    event
+}
+
+#[tokio::test]
+async fn a_commit_the_store_gives_up_on_is_handed_back_for_a_prompt_retry() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let auth = Arc::new(SqliteAuthStore::open(&dir.path().join("auth.db")).unwrap());
+    let events = Arc::new(SqliteEventStore::open(&dir.path().join("event.db")).unwrap());
+    let user_id = player(&auth).await;
+    let event = limited_event(&events).await;
+    let claims = Arc::new(GivesUpOnce { store: events.clone(), gave_up: AtomicBool::new(false) });
+    // A lease far longer than the test: only a hand-back lets the claim go on in time.
+    let mut settings = Config::default().saga_settings();
+    settings.lease = Duration::from_secs(600);
+    let saga = ClaimSaga::new(
+        claims.clone(),
+        events.clone(),
+        Arc::new(AccountDirectory(Arc::new(StoreAccounts(auth)))),
+        Arc::new(EligibilityChecker::new(Arc::new(StoredActivityProvider::new(events.clone())))),
+        Arc::new(LedgerGranter::new(events.clone())),
+        settings,
+        FaultSwitch::default(),
+    );
+    let now = bestow_core::time::now();
+    let request =
+        ClaimRequest::new(bestow_core::ids::new_object_id(), uuid::Uuid::new_v4().to_string(), user_id, &event, now);
+    let request_id = request.request_id.clone();
+    let Started::Created(started) = saga.start(request, event.clone()).await.unwrap() else { panic!("a replay") };
+    assert!(saga.continue_started(started).await.is_err(), "the store gave up on the reservation");
+
+    let handed_back = claims.request(&request_id).await.unwrap().unwrap();
+    assert_eq!(handed_back.status, ClaimStatus::PendingInventoryAllocation);
+    assert_eq!(handed_back.lease_owner, None, "the lease is released");
+    let due = handed_back.next_attempt_at.expect("a retry is scheduled");
+    assert!(due <= bestow_core::time::now() + chrono::TimeDelta::milliseconds(250), "retry due at {due}");
+    assert_eq!(events.event(&event.id).await.unwrap().unwrap().rewards[0].remaining_stock(), Some(5));
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(claims.due_requests(bestow_core::time::now(), 10).await.unwrap(), vec![request_id.clone()]);
+    let done = saga.drive(&request_id).await.unwrap().unwrap();
+    assert_eq!(done.status, ClaimStatus::SuccessAllGranted);
+    assert_eq!(events.event(&event.id).await.unwrap().unwrap().rewards[0].remaining_stock(), Some(4));
+}
