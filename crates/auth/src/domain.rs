@@ -33,22 +33,23 @@ impl Username {
     }
 }
 
-/// A new password: 8 to 72 bytes. bcrypt reads at most 72 bytes, so a longer password is
-/// refused rather than silently truncated.
+/// A new password: 8 to 72 characters (what a JSON Schema `minLength`/`maxLength` says). One
+/// that bcrypt could not read whole (over 72 bytes, possible with non-ASCII characters) is
+/// pre-hashed by [`crate::password::PasswordHasher`], never truncated.
 #[derive(Clone)]
 pub struct NewPassword(String);
 
 impl NewPassword {
-    pub const MIN_BYTES: usize = 8;
-    pub const MAX_BYTES: usize = 72;
+    pub const MIN_CHARS: usize = 8;
+    pub const MAX_CHARS: usize = 72;
 
     pub fn parse(raw: String, pointer: &str) -> Result<Self, FieldViolation> {
-        match raw.len() {
-            n if n < Self::MIN_BYTES => {
-                Err(FieldViolation::new(pointer, "too_short", "a password has at least 8 bytes"))
+        match raw.chars().count() {
+            n if n < Self::MIN_CHARS => {
+                Err(FieldViolation::new(pointer, "too_short", "a password has at least 8 characters"))
             }
-            n if n > Self::MAX_BYTES => {
-                Err(FieldViolation::new(pointer, "too_long", "a password has at most 72 bytes"))
+            n if n > Self::MAX_CHARS => {
+                Err(FieldViolation::new(pointer, "too_long", "a password has at most 72 characters"))
             }
             _ => Ok(Self(raw)),
         }
@@ -208,9 +209,10 @@ mod tests {
         assert!(NewPassword::parse("12345678".into(), "/p").is_ok());
         assert!(NewPassword::parse("x".repeat(72), "/p").is_ok());
         assert_eq!(NewPassword::parse("x".repeat(73), "/p").err().map(|v| v.code), Some("too_long".into()));
-        // 24 three-byte characters are 72 bytes; 25 are 75.
-        assert!(NewPassword::parse("한".repeat(24), "/p").is_ok());
-        assert!(NewPassword::parse("한".repeat(25), "/p").is_err());
+        // Characters, not bytes: 72 three-byte characters are 216 bytes.
+        assert!(NewPassword::parse("한".repeat(72), "/p").is_ok());
+        assert!(NewPassword::parse("한".repeat(73), "/p").is_err());
+        assert!(NewPassword::parse("한".repeat(7), "/p").is_err(), "21 bytes, but 7 characters");
     }
 
     #[test]

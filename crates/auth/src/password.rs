@@ -28,15 +28,15 @@ impl PasswordHasher {
 
     pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
         let cost = self.cost;
-        let password = password.to_owned();
-        self.run(move || bcrypt::hash(password, cost).map_err(ApiError::internal)).await
+        let input = bcrypt_input(password);
+        self.run(move || bcrypt::hash(input, cost).map_err(ApiError::internal)).await
     }
 
     /// `true` when `password` matches `hash`. A malformed hash never matches.
     pub async fn verify(&self, password: &str, hash: &str) -> Result<bool, ApiError> {
-        let password = password.to_owned();
+        let input = bcrypt_input(password);
         let hash = hash.to_owned();
-        self.run(move || Ok(bcrypt::verify(password, &hash).unwrap_or(false))).await
+        self.run(move || Ok(bcrypt::verify(input, &hash).unwrap_or(false))).await
     }
 
     async fn run<T: Send + 'static>(
@@ -45,6 +45,20 @@ impl PasswordHasher {
     ) -> Result<T, ApiError> {
         let _slot = self.slots.acquire().await.map_err(ApiError::internal)?;
         tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)?
+    }
+}
+
+/// What bcrypt hashes: the password itself when bcrypt reads it whole (72 bytes or fewer),
+/// otherwise its SHA-256 in base64 (44 bytes, no NUL), so that two long passwords sharing
+/// their first 72 bytes never verify as each other.
+fn bcrypt_input(password: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    const BCRYPT_READS: usize = 72;
+    if password.len() <= BCRYPT_READS {
+        password.to_owned()
+    } else {
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(password.as_bytes()))
     }
 }
 
@@ -60,6 +74,19 @@ mod tests {
         assert!(hasher.verify("correct horse", &hash).await?);
         assert!(!hasher.verify("wrong horse", &hash).await?);
         assert!(!hasher.verify("x", "not a hash").await?);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn long_passwords_are_not_truncated() -> Result<(), ApiError> {
+        let hasher = PasswordHasher::new(4);
+        // 24 three-byte characters fill bcrypt's 72 bytes; the two differ only after them.
+        let (one, other) = ("한".repeat(24) + "one", "한".repeat(24) + "two");
+        let hash = hasher.hash(&one).await?;
+        assert!(hasher.verify(&one, &hash).await?);
+        assert!(!hasher.verify(&other, &hash).await?, "a shared 72-byte prefix must not be enough");
+        let short = hasher.hash("exactly-72-bytes-or-less").await?;
+        assert!(bcrypt::verify("exactly-72-bytes-or-less", &short).unwrap(), "short passwords are hashed as they are");
         Ok(())
     }
 }

@@ -151,7 +151,7 @@ impl AuthService {
         let user = self.store.user_by_username(username).await?;
         let hash = user.as_ref().map_or(self.decoy_hash.as_str(), |u| u.password_hash.as_str());
         // Longer passwords were never accepted, so they cannot match.
-        let matches = password.len() <= NewPassword::MAX_BYTES && self.hasher.verify(password, hash).await?;
+        let matches = password.chars().count() <= NewPassword::MAX_CHARS && self.hasher.verify(password, hash).await?;
         match user {
             Some(user) if matches && user.is_active => {
                 self.throttle.succeeded(attempt);
@@ -232,7 +232,7 @@ impl AuthService {
             .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
         let user = self.user(&caller.user_id).await?;
         let matches =
-            current.len() <= NewPassword::MAX_BYTES && self.hasher.verify(current, &user.password_hash).await?;
+            current.chars().count() <= NewPassword::MAX_CHARS && self.hasher.verify(current, &user.password_hash).await?;
         if !matches {
             tracing::info!(user_id = %user.id, ?address, "password change refused: wrong current password");
             return Err(ApiError::field("/currentPassword", "mismatch", "the current password is wrong"));

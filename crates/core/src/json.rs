@@ -37,8 +37,52 @@ where
     }
 }
 
-/// Deserialises `bytes` as `T`, mapping errors to field violations.
+/// Deserialises `bytes` as `T`, mapping errors to field violations. A number written with a
+/// zero fraction (`5.0`, `1e2`) is an integer, as JSON Schema counts it: where the direct
+/// parse meets one in an integer field, the body is read again with such numbers as integers.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match parse_json_exactly(bytes) {
+        Err(ApiError::Validation(violations)) if violations.iter().any(|v| v.message.contains("floating point")) => {
+            let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+                return Err(ApiError::Validation(violations));
+            };
+            if !integral_floats_as_integers(&mut value) {
+                return Err(ApiError::Validation(violations));
+            }
+            serde_path_to_error::deserialize(value).map_err(|error| {
+                let pointer = to_pointer(&error.path().to_string());
+                ApiError::Validation(vec![violation(&pointer, &error.inner().to_string())])
+            })
+        }
+        other => other,
+    }
+}
+
+/// Rewrites every number with a zero fraction that an `i64` holds exactly as that integer;
+/// `true` if it changed anything.
+fn integral_floats_as_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    /// Integers up to 2^53 are exact in an `f64`.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        Value::Number(number) if number.is_f64() => match number.as_f64() {
+            Some(float) if float.fract() == 0.0 && float.abs() <= EXACT => {
+                #[allow(clippy::cast_possible_truncation)]
+                let integer = float as i64;
+                *value = Value::from(integer);
+                true
+            }
+            _ => false,
+        },
+        Value::Array(items) => items.iter_mut().fold(false, |changed, item| integral_floats_as_integers(item) | changed),
+        Value::Object(members) => {
+            members.values_mut().fold(false, |changed, member| integral_floats_as_integers(member) | changed)
+        }
+        _ => false,
+    }
+}
+
+fn parse_json_exactly<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let inner = error.inner();
@@ -149,13 +193,11 @@ mod tests {
     }
 
     #[derive(Debug, Deserialize)]
-    #[allow(dead_code)]
     struct Outer {
         rewards: Vec<Inner>,
     }
 
     #[derive(Debug, Deserialize)]
-    #[allow(dead_code)]
     struct Inner {
         points: u32,
     }
@@ -183,6 +225,16 @@ mod tests {
     fn nested_type_errors_carry_the_path() {
         let v = first_violation(parse_json::<Outer>(br#"{"rewards":[{"points":1},{"points":"x"}]}"#));
         assert_eq!(v.pointer, "/rewards/1/points");
+    }
+
+    #[test]
+    fn numbers_with_a_zero_fraction_are_integers() {
+        let outer = parse_json::<Outer>(br#"{"rewards":[{"points":1},{"points":2.0},{"points":3e1}]}"#).unwrap();
+        assert_eq!(outer.rewards.iter().map(|r| r.points).collect::<Vec<_>>(), [1, 2, 30]);
+        let v = first_violation(parse_json::<Outer>(br#"{"rewards":[{"points":2.5}]}"#));
+        assert_eq!(v.pointer, "/rewards/0/points");
+        let v = first_violation(parse_json::<Outer>(br#"{"rewards":[{"points":-2.0}]}"#));
+        assert_eq!(v.pointer, "/rewards/0/points", "still out of an unsigned field's range");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod ids;
 pub mod json;
 pub mod jwks;
+pub mod openapi;
 pub mod outbound;
 pub mod page;
 pub mod problem;

@@ -8,14 +8,18 @@ use crate::problem::ApiError;
 /// The largest page a client may ask for.
 pub const MAX_LIMIT: u32 = 100;
 const DEFAULT_LIMIT: u32 = 20;
+/// Pages past this are refused: nobody pages a hundred million items.
+const MAX_PAGE: u32 = 1_000_000;
 
 /// Raw pagination parameters, flattened into each list's query type.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// 1-based page number (default 1).
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<u32>,
     /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -39,8 +43,8 @@ impl TryFrom<&PageParams> for PageRequest {
     fn try_from(params: &PageParams) -> Result<Self, Self::Error> {
         let page = params.page.unwrap_or(1);
         let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-        if page == 0 {
-            return Err(ApiError::field("?page", "out_of_range", "page starts at 1"));
+        if page == 0 || page > MAX_PAGE {
+            return Err(ApiError::field("?page", "out_of_range", format!("page must be 1 to {MAX_PAGE}")));
         }
         if limit == 0 || limit > MAX_LIMIT {
             return Err(ApiError::field("?limit", "out_of_range", format!("limit must be 1 to {MAX_LIMIT}")));

@@ -124,6 +124,7 @@ pub struct ActivityInput {
     /// Without one, every send is stored anew.
     pub activity_id: Option<String>,
     /// The player (`users._id`), at most 128 characters.
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     pub user_id: String,
     /// `LOGIN`, `FRIEND_INVITED`, `QUEST_COMPLETED`, `LEVEL_UP`, `PURCHASE` or any custom type
     /// matching `[A-Z][A-Z0-9_]{0,63}`.

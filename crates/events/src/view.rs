@@ -50,7 +50,6 @@ pub struct EventView {
     /// The condition tree in the seed's JSON shape, or null for none.
     #[schema(value_type = Option<Object>)]
     pub conditions: Option<Value>,
-    #[schema(value_type = String, example = "DRAFT")]
     pub status: EventStatus,
     pub rewards: Vec<RewardView>,
     pub created_by: String,
@@ -58,7 +57,6 @@ pub struct EventView {
     pub updated_at: DateTime<Utc>,
     /// IANA time zone of the event's calendar days.
     pub timezone: String,
-    #[schema(value_type = String, example = "ALL_OR_NOTHING")]
     pub grant_policy: GrantPolicy,
     /// Changes with every write; also sent as the `ETag` header.
     pub version: i64,

@@ -19,7 +19,7 @@ pub(super) fn router() -> OpenApiRouter<AuthState> {
 
 /// Auth-side mutations (account creation, roles, activation, bootstrap), newest first
 /// (AUDITOR, ADMIN).
-#[utoipa::path(get, path = "/api/v1/auth/audit-logs", tag = "audit", params(AuditQuery, PageParams),
+#[utoipa::path(get, path = "/api/v1/auth/audit-logs", operation_id = "list_auth_audit_logs", tag = "audit", params(AuditQuery, PageParams),
     security(("bearer" = [])),
     responses(
         (status = 200, body = Page<AuditEntry>),

@@ -39,15 +39,20 @@ impl From<User> for UserView {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3 to 32 of `[A-Za-z0-9_.-]`, unique ignoring case.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{3,32}$", min_length = 3, max_length = 32, example = "alice")]
     pub username: String,
-    /// 8 to 72 bytes.
+    /// 8 to 72 characters.
+    #[schema(min_length = 8, max_length = 72, example = "correct horse battery")]
     pub password: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// At most 32 characters, as every username.
+    #[schema(max_length = 32, example = "alice")]
     pub username: String,
+    #[schema(example = "correct horse battery")]
     pub password: String,
 }
 
@@ -61,7 +66,8 @@ pub struct RefreshRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ChangePasswordRequest {
     pub current_password: String,
-    /// 8 to 72 bytes.
+    /// 8 to 72 characters.
+    #[schema(min_length = 8, max_length = 72)]
     pub new_password: String,
 }
 
@@ -95,7 +101,8 @@ impl From<Session> for SessionView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetRolesRequest {
-    /// The complete new role list.
+    /// The complete new role list, at least one role.
+    #[schema(min_items = 1)]
     pub roles: Vec<Role>,
 }
 

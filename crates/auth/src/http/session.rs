@@ -47,7 +47,7 @@ async fn register(
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = SessionView),
-        (status = 400, description = "A username longer than any account's (32 bytes)", body = Problem),
+        (status = 400, description = "A username longer than any account's (32 characters)", body = Problem),
         (status = 401, description = "Wrong credentials or inactive account", body = Problem),
         (status = 429, description = "Too many failed logins; see Retry-After", body = Problem),
     ))]
@@ -57,8 +57,8 @@ async fn login(
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<Json<SessionView>, ApiError> {
     // Bounded before it costs anything: the username becomes a throttle key.
-    if body.username.len() > Username::MAX_BYTES {
-        return Err(ApiError::field("/username", "too_long", "a username has at most 32 bytes"));
+    if body.username.chars().count() > Username::MAX_BYTES {
+        return Err(ApiError::field("/username", "too_long", "a username has at most 32 characters"));
     }
     let session = state.service.login(&body.username, &body.password, address).await?;
     Ok(Json(session.into()))

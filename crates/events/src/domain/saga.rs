@@ -244,7 +244,6 @@ pub struct EventSnapshot {
     pub end_date: DateTime<Utc>,
     #[schema(value_type = Option<Object>)]
     pub conditions: Option<Condition>,
-    #[schema(value_type = String)]
     pub status: EventStatus,
     pub timezone: String,
     pub grant_policy: GrantPolicy,

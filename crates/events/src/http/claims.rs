@@ -82,7 +82,7 @@ fn with_location(status: StatusCode, request: ClaimRequest, audience: Audience) 
 /// is the request's `status`: 201 when final, 202 while in progress (poll
 /// `GET /api/v1/claims/{requestId}`), 200 when the `Idempotency-Key` replays an earlier claim.
 #[utoipa::path(post, path = "/api/v1/events/{eventId}/claims", tag = "claims",
-    params(("eventId" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "UUID; replays return the stored request")),
+    params(("eventId" = String, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$", description = "UUID; replays return the stored request")),
     request_body(content = Option<ClaimBody>, description = "Optional; empty or `{}`"),
     security(("bearer" = [])),
     responses(
@@ -118,7 +118,6 @@ async fn submit_claim(
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 struct MyClaimsQuery {
-    #[param(value_type = Option<String>)]
     status: Option<ClaimStatus>,
     event_id: Option<String>,
 }
@@ -151,7 +150,6 @@ async fn my_claims(
 struct ClaimsQuery {
     user_id: Option<String>,
     event_id: Option<String>,
-    #[param(value_type = Option<String>)]
     status: Option<ClaimStatus>,
     /// Created at or after (RFC 3339, years 1970–9999).
     #[serde(default, deserialize_with = "bestow_core::time::bounded_option")]
@@ -221,7 +219,8 @@ struct ResolveBody {
     /// `ROLLED_BACK` (grants taken back by hand; stock is returned) or `KEEP_GRANTED`
     /// (the player keeps what was granted; the rest of the stock is returned).
     resolution: Resolution,
-    /// Why, for the audit log.
+    /// Why, for the audit log: 1 to 2000 characters.
+    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
     note: String,
 }
 

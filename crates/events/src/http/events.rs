@@ -58,7 +58,6 @@ async fn create_event(
 #[into_params(parameter_in = Query)]
 struct EventListQuery {
     /// Only events in this status.
-    #[param(value_type = Option<String>)]
     status: Option<EventStatus>,
     /// Only events running at this instant (`startDate <= activeAt < endDate`; years 1970–9999).
     #[serde(default, deserialize_with = "bestow_core::time::bounded_option")]
@@ -66,6 +65,7 @@ struct EventListQuery {
     /// Case-insensitive part of the event name.
     q: Option<String>,
     /// `startDate`, `-startDate`, `createdAt` (default) or `-createdAt`.
+    #[param(pattern = "^-?(startDate|createdAt)$")]
     sort: Option<String>,
 }
 
@@ -142,7 +142,6 @@ async fn patch_event(
 #[serde(deny_unknown_fields)]
 struct StatusChange {
     /// `ACTIVE`, `INACTIVE`, `EXPIRED` or `ARCHIVED`.
-    #[schema(value_type = String)]
     status: EventStatus,
 }
 
