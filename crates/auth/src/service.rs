@@ -231,8 +231,8 @@ impl AuthService {
             .begin(&caller.username, address)
             .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
         let user = self.user(&caller.user_id).await?;
-        let matches =
-            current.chars().count() <= NewPassword::MAX_CHARS && self.hasher.verify(current, &user.password_hash).await?;
+        let matches = current.chars().count() <= NewPassword::MAX_CHARS
+            && self.hasher.verify(current, &user.password_hash).await?;
         if !matches {
             tracing::info!(user_id = %user.id, ?address, "password change refused: wrong current password");
             return Err(ApiError::field("/currentPassword", "mismatch", "the current password is wrong"));

@@ -74,7 +74,9 @@ fn integral_floats_as_integers(value: &mut serde_json::Value) -> bool {
             }
             _ => false,
         },
-        Value::Array(items) => items.iter_mut().fold(false, |changed, item| integral_floats_as_integers(item) | changed),
+        Value::Array(items) => {
+            items.iter_mut().fold(false, |changed, item| integral_floats_as_integers(item) | changed)
+        }
         Value::Object(members) => {
             members.values_mut().fold(false, |changed, member| integral_floats_as_integers(member) | changed)
         }

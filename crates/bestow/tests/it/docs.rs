@@ -14,19 +14,61 @@ async fn openapi_document_matches_the_snapshot() {
     let app = TestApp::spawn().await;
     let document: Value = app.get("/openapi.json", None).await.json().await.unwrap();
     let rendered = serde_json::to_string_pretty(&document).unwrap() + "\n";
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(SNAPSHOT, &rendered).unwrap();
-    }
     let expected = std::fs::read_to_string(SNAPSHOT).unwrap_or_default();
+    if expected != rendered && std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        eprintln!("updating {SNAPSHOT}:\n{}", changed_lines(&expected, &rendered));
+        std::fs::write(SNAPSHOT, &rendered).unwrap();
+        return;
+    }
     assert!(
         expected == rendered,
-        "the OpenAPI document changed; review and run `UPDATE_SNAPSHOTS=1 cargo test -p bestow openapi`"
+        "the OpenAPI document changed; review the change and run `UPDATE_SNAPSHOTS=1 cargo test -p bestow openapi`:\n{}",
+        changed_lines(&expected, &rendered)
     );
     for path in
         ["/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/users/{userId}/roles", "/.well-known/jwks.json"]
     {
         assert!(document["paths"].get(path).is_some(), "{path} documented");
     }
+}
+
+/// What changed from `old` to `new`, one line per JSON pointer: `+` added, `-` removed, `~`
+/// changed (with both values, shortened). Objects are compared member by member; arrays and
+/// scalars as a whole.
+fn changed_lines(old: &str, new: &str) -> String {
+    let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+    let mut lines = Vec::new();
+    compare("", &parse(old), &parse(new), &mut lines);
+    lines.join("\n")
+}
+
+fn compare(pointer: &str, old: &Value, new: &Value, lines: &mut Vec<String>) {
+    let short = |value: &Value| {
+        let text = value.to_string();
+        if text.chars().count() > 160 { format!("{}…", text.chars().take(160).collect::<String>()) } else { text }
+    };
+    match (old, new) {
+        (Value::Object(old), Value::Object(new)) => {
+            for (key, value) in old {
+                let at = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+                match new.get(key) {
+                    Some(other) => compare(&at, value, other, lines),
+                    None => lines.push(format!("- {at}: {}", short(value))),
+                }
+            }
+            for (key, value) in new.iter().filter(|(key, _)| !old.contains_key(*key)) {
+                lines.push(format!("+ {pointer}/{}: {}", key.replace('~', "~0").replace('/', "~1"), short(value)));
+            }
+        }
+        (old, new) if old != new => lines.push(format!("~ {pointer}: {} → {}", short(old), short(new))),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_snapshot_diff_names_each_change() {
+    let diff = changed_lines(r#"{"a":1,"b":{"c":[1],"d":"x"}}"#, r#"{"a":1,"b":{"c":[1,2],"e":true}}"#);
+    assert_eq!(diff, "~ /b/c: [1] → [1,2]\n- /b/d: \"x\"\n+ /b/e: true");
 }
 
 #[tokio::test]
