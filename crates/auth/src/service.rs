@@ -235,7 +235,11 @@ impl AuthService {
             && self.hasher.verify(current, &user.password_hash).await?;
         if !matches {
             tracing::info!(user_id = %user.id, ?address, "password change refused: wrong current password");
-            return Err(ApiError::field("/currentPassword", "mismatch", "the current password is wrong"));
+            // A well-formed request whose proof of the account failed: refused, not malformed.
+            return Err(ApiError::Refused {
+                code: "CURRENT_PASSWORD_WRONG",
+                detail: "the current password is wrong".to_owned(),
+            });
         }
         self.throttle.succeeded(attempt);
         let hash = self.hasher.hash(new.expose()).await?;

@@ -7,6 +7,7 @@
 //! credentials and roles, rate limits, a dependency that is down).
 
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::schema::{ArrayItems, KnownFormat, Schema, SchemaFormat};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 
 /// Media type of every error body (RFC 9457).
@@ -14,10 +15,22 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 const PROBLEM_SCHEMA: &str = "#/components/schemas/Problem";
 
+/// The years the server accepts in a timestamp (`bestow_core::time`), as a pattern on
+/// `date-time` strings: JSON Schema's format alone allows years 0000 to 9999.
+const DATE_TIME_YEARS: &str = "^(19[7-9][0-9]|[2-9][0-9]{3})-";
+
 /// Completes `openapi` as described in the module docs.
 pub fn finish(openapi: &mut OpenApi) {
+    if let Some(components) = &mut openapi.components {
+        components.schemas.values_mut().for_each(bound_dates);
+    }
     for item in openapi.paths.paths.values_mut() {
         for operation in operations(item) {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if let RefOr::T(parameter) = parameter {
+                    parameter.schema.iter_mut().for_each(bound_dates);
+                }
+            }
             declare_common_statuses(operation);
             for (status, response) in &mut operation.responses.responses {
                 if let RefOr::T(response) = response {
@@ -26,6 +39,28 @@ pub fn finish(openapi: &mut OpenApi) {
                 }
             }
         }
+    }
+}
+
+/// Adds [`DATE_TIME_YEARS`] to every `date-time` string in `schema`.
+fn bound_dates(schema: &mut RefOr<Schema>) {
+    let RefOr::T(schema) = schema else { return };
+    match schema {
+        Schema::Object(object) => {
+            if matches!(object.format, Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))) {
+                object.pattern.get_or_insert_with(|| DATE_TIME_YEARS.to_owned());
+            }
+            object.properties.values_mut().for_each(bound_dates);
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                bound_dates(items);
+            }
+        }
+        Schema::OneOf(one_of) => one_of.items.iter_mut().for_each(bound_dates),
+        Schema::AllOf(all_of) => all_of.items.iter_mut().for_each(bound_dates),
+        Schema::AnyOf(any_of) => any_of.items.iter_mut().for_each(bound_dates),
+        _ => {}
     }
 }
 

@@ -108,7 +108,7 @@ impl ActivityProvider for StoredActivityProvider {
 pub struct ActivityBatch {
     /// 1 to 1000 activities. Each is validated on its own; any bad item rejects the whole
     /// batch, with every problem located at `/activities/{index}/{field}`.
-    #[schema(value_type = Vec<ActivityInput>)]
+    #[schema(value_type = Vec<ActivityInput>, min_items = 1, max_items = 1000)]
     pub activities: Vec<Value>,
 }
 
@@ -129,7 +129,7 @@ pub struct ActivityInput {
     /// `LOGIN`, `FRIEND_INVITED`, `QUEST_COMPLETED`, `LEVEL_UP`, `PURCHASE` or any custom type
     /// matching `[A-Z][A-Z0-9_]{0,63}`.
     #[serde(rename = "type")]
-    #[schema(example = "LOGIN")]
+    #[schema(example = "LOGIN", pattern = "^[A-Z][A-Z0-9_]{0,63}$")]
     pub activity_type: String,
     /// When it happened (RFC 3339); at most 5 minutes in the future.
     pub occurred_at: DateTime<Utc>,

@@ -94,10 +94,10 @@ pub trait ServiceKeyStore: Send + Sync {
 #[serde(deny_unknown_fields)]
 pub struct ServiceKeyInput {
     /// What the key is for, e.g. the game server that holds it; at most 100 characters.
-    #[schema(example = "game-server-eu")]
+    #[schema(example = "game-server-eu", min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
     /// At least one of: `activities:write`.
-    #[schema(example = json!(["activities:write"]))]
+    #[schema(example = json!(["activities:write"]), min_items = 1)]
     pub scopes: Vec<Scope>,
 }
 

@@ -143,8 +143,8 @@ async fn change_password_checks_the_current_one() {
     let path = "/api/v1/auth/me/password";
     let wrong = json!({ "currentPassword": "not-it-at-all", "newPassword": "a-brand-new-secret" });
     let response = app.send_json(Method::PUT, path, Some(&token), &wrong).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(pointers(&problem(response).await), vec!["/currentPassword"]);
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(problem(response).await["code"], "CURRENT_PASSWORD_WRONG");
     let short = json!({ "currentPassword": PASSWORD, "newPassword": "short" });
     let response = app.send_json(Method::PUT, path, Some(&token), &short).await;
     assert_eq!(pointers(&problem(response).await), vec!["/newPassword"]);

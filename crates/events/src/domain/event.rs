@@ -66,7 +66,11 @@ impl Event {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventInput {
+    /// Not blank, at most 200 characters.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub event_name: String,
+    /// At most 5000 characters.
+    #[schema(max_length = 5000)]
     #[serde(default)]
     pub description: String,
     /// RFC 3339, years 1970–9999.
@@ -77,13 +81,16 @@ pub struct EventInput {
     pub end_date: DateTime<Utc>,
     /// Condition tree, e.g. `{"type":"LOGIN_STREAK","days":7}`; absent or null for none.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::schemas::ConditionTree>)]
     pub conditions: Option<Value>,
+    /// `UTC` when absent.
     #[serde(default)]
+    #[schema(value_type = Option<super::schemas::TimeZoneName>)]
     pub timezone: Option<String>,
     #[serde(default)]
     pub grant_policy: Option<GrantPolicy>,
     #[serde(default)]
+    #[schema(value_type = Vec<super::schemas::RewardSpec>)]
     pub rewards: Vec<RewardInput>,
 }
 
@@ -147,7 +154,11 @@ impl EventInput {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventPatch {
+    /// Not blank, at most 200 characters.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub event_name: Option<String>,
+    /// At most 5000 characters.
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
     /// RFC 3339, years 1970–9999.
     #[serde(default, deserialize_with = "bestow_core::time::bounded_option")]
@@ -155,9 +166,11 @@ pub struct EventPatch {
     /// RFC 3339, years 1970–9999.
     #[serde(default, deserialize_with = "bestow_core::time::bounded_option")]
     pub end_date: Option<DateTime<Utc>>,
+    /// The new condition tree; `null` removes the conditions.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::schemas::ConditionTree>)]
     pub conditions: Option<Option<Value>>,
+    #[schema(value_type = Option<super::schemas::TimeZoneName>)]
     pub timezone: Option<String>,
     pub grant_policy: Option<GrantPolicy>,
 }
@@ -249,12 +262,19 @@ impl EventPatch {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RewardPatch {
+    /// Not blank, at most 200 characters.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub reward_name: Option<String>,
+    /// The members of the reward's type (see `RewardSpec`).
     #[schema(value_type = Option<Object>)]
     pub details: Option<Value>,
+    #[schema(minimum = 1, maximum = 10_000)]
     pub quantity_per_user: Option<i64>,
-    /// `-1` for unlimited.
+    /// `-1` for unlimited, else at least `quantityPerUser`.
+    #[schema(minimum = -1, maximum = 1_000_000_000_000_i64)]
     pub total_stock: Option<i64>,
+    /// Units added to both counters; the total stays at most 10^12.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub add_stock: Option<i64>,
 }
 

@@ -7,6 +7,7 @@
 //! - [`evaluate`]: evaluation of a condition tree against activity facts, with progress.
 //! - [`event`]: the event aggregate and the operator inputs that create and change it.
 //! - [`saga`]: the claim saga as a pure state machine over the request document.
+//! - [`schemas`]: OpenAPI schemas of the inputs above that the derive cannot describe.
 
 pub mod condition;
 pub mod evaluate;
@@ -14,4 +15,5 @@ pub mod event;
 pub mod lifecycle;
 pub mod reward;
 pub mod saga;
+pub mod schemas;
 pub mod validation;

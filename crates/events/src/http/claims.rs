@@ -83,7 +83,7 @@ fn with_location(status: StatusCode, request: ClaimRequest, audience: Audience) 
 /// `GET /api/v1/claims/{requestId}`), 200 when the `Idempotency-Key` replays an earlier claim.
 #[utoipa::path(post, path = "/api/v1/events/{eventId}/claims", tag = "claims",
     params(("eventId" = String, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$", description = "UUID; replays return the stored request")),
-    request_body(content = Option<ClaimBody>, description = "Optional; empty or `{}`"),
+    request_body(content = Option<ClaimBody>, description = "Optional: empty, `null` or `{}`"),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Replay of an earlier claim", body = ClaimRequest),
@@ -101,7 +101,7 @@ async fn submit_claim(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     if !body.iter().all(u8::is_ascii_whitespace) {
-        parse_json::<ClaimBody>(&body)?;
+        parse_json::<Option<ClaimBody>>(&body)?;
     }
     let request_id = request_id(&headers)?;
     let (request, submission) = state.claims.submit(&caller.principal, &event_id, request_id).await?;

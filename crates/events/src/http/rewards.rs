@@ -23,7 +23,7 @@ pub(super) fn router() -> OpenApiRouter<EventsState> {
 /// Adds a reward; `rewardId` is generated and `details` checked per `rewardType`
 /// (OPERATOR, ADMIN; DRAFT or INACTIVE events).
 #[utoipa::path(post, path = "/api/v1/events/{eventId}/rewards", tag = "rewards", params(("eventId" = String, Path)),
-    request_body = RewardInput, security(("bearer" = [])),
+    request_body = crate::domain::schemas::RewardSpec, security(("bearer" = [])),
     responses(
         (status = 201, body = RewardView), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),

@@ -1,0 +1,234 @@
+//! OpenAPI schemas of the inputs the derive cannot describe, because the domain reads them
+//! field by field to report every problem at once: the condition tree (a recursive `oneOf` of
+//! its node types), a reward (one shape per `rewardType`, its `details` with it) and time zone
+//! names. Each states the rules the parsers in this module's siblings enforce; what JSON Schema
+//! cannot say (a tree's depth and size, `totalStock` against `quantityPerUser`) is in the
+//! descriptions.
+
+use std::borrow::Cow;
+
+use serde_json::{Value, json};
+use utoipa::openapi::{RefOr, Schema};
+
+use super::condition::{MAX_COUNT, MAX_DAYS, MAX_DEPTH, MAX_NODES, MAX_PURCHASE_AMOUNT, MAX_QUEST_ID_CHARS};
+use super::reward::{MAX_DESCRIPTION_CHARS, MAX_GRANT_AMOUNT, MAX_NAME_CHARS, MAX_QUANTITY_PER_USER, MAX_TOTAL_STOCK};
+
+/// An activity type: `LOGIN`, `QUEST_COMPLETED`, … or any custom one of this shape.
+pub const ACTIVITY_TYPE_PATTERN: &str = "^[A-Z][A-Z0-9_]{0,63}$";
+/// Some character that is not white space: "not blank".
+const NOT_BLANK: &str = "\\S";
+
+fn schema(value: Value) -> RefOr<Schema> {
+    serde_json::from_value(value).unwrap_or_else(|error| panic!("a documentation schema is malformed: {error}"))
+}
+
+fn text(max_chars: usize) -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": max_chars, "pattern": NOT_BLANK })
+}
+
+fn whole(max: i64) -> Value {
+    json!({ "type": "integer", "format": "int64", "minimum": 1, "maximum": max })
+}
+
+/// A node of `{type, …members}` with exactly these members.
+fn node(type_name: &str, description: &str, members: Value) -> Value {
+    let mut properties = json!({ "type": { "type": "string", "enum": [type_name] } });
+    let mut required = vec![json!("type")];
+    if let (Some(all), Value::Object(members)) = (properties.as_object_mut(), members) {
+        for (name, member) in members {
+            required.push(json!(name));
+            all.insert(name, member);
+        }
+    }
+    json!({
+        "type": "object", "description": description, "properties": properties,
+        "required": required, "additionalProperties": false,
+    })
+}
+
+/// A `oneOf` of named components, chosen by the member `tag` (the variants are registered by
+/// [`register`]): generated clients turn each variant into a type of its own.
+fn one_of(description: &str, tag: &str, variants: &[(String, Value)]) -> RefOr<Schema> {
+    let refs: Vec<Value> =
+        variants.iter().map(|(name, _)| json!({ "$ref": format!("#/components/schemas/{name}") })).collect();
+    let mapping: serde_json::Map<String, Value> = variants
+        .iter()
+        .map(|(name, variant)| {
+            let tag_value = variant["properties"][tag]["enum"][0].as_str().unwrap_or_default().to_owned();
+            (tag_value, json!(format!("#/components/schemas/{name}")))
+        })
+        .collect();
+    schema(json!({
+        "description": description, "oneOf": refs,
+        "discriminator": { "propertyName": tag, "mapping": mapping },
+    }))
+}
+
+fn register(variants: Vec<(String, Value)>, schemas: &mut Vec<(String, RefOr<Schema>)>) {
+    schemas.extend(variants.into_iter().map(|(name, variant)| (name, schema(variant))));
+}
+
+/// The node types of a condition tree, each a named component.
+fn condition_nodes() -> Vec<(String, Value)> {
+    let nested = json!({ "$ref": "#/components/schemas/Condition" });
+    let list = json!({ "type": "array", "minItems": 1, "items": nested });
+    [
+        ("ConditionAnd", node("AND", "Met when every sub-condition is met.", json!({ "subConditions": list }))),
+        ("ConditionOr", node("OR", "Met when any sub-condition is met.", json!({ "subConditions": list }))),
+        ("ConditionNot", node("NOT", "Met when its condition is not.", json!({ "condition": nested }))),
+        ("ConditionLoginStreak",
+            node("LOGIN_STREAK", "Logged in on `days` consecutive calendar days.", json!({ "days": whole(MAX_DAYS) }))),
+        ("ConditionLoginDays",
+            node("LOGIN_DAYS", "Logged in on `days` distinct calendar days.", json!({ "days": whole(MAX_DAYS) }))),
+        ("ConditionFriendInvite", node("FRIEND_INVITE", "Invited `count` friends.", json!({ "count": whole(MAX_COUNT) }))),
+        ("ConditionQuestComplete",
+            node("QUEST_COMPLETE", "Completed the quest `questId`.", json!({ "questId": text(MAX_QUEST_ID_CHARS) }))),
+        ("ConditionLevelReached", node("LEVEL_REACHED", "Reached level `level`.", json!({ "level": whole(MAX_COUNT) }))),
+        ("ConditionPurchaseTotal", node("PURCHASE_TOTAL", "Purchases add up to at least `amount`.",
+            json!({ "amount": { "type": "number", "exclusiveMinimum": 0, "maximum": MAX_PURCHASE_AMOUNT } }))),
+        ("ConditionActivityCount", node("ACTIVITY_COUNT", "Sent `count` activities of `activityType`.", json!({
+            "activityType": { "type": "string", "pattern": ACTIVITY_TYPE_PATTERN },
+            "count": whole(MAX_COUNT),
+        }))),
+    ]
+    .into_iter()
+    .map(|(name, node)| (name.to_owned(), node))
+    .collect()
+}
+
+/// The condition tree of an event (`conditions`), documentation only.
+pub struct ConditionTree;
+
+impl utoipa::PartialSchema for ConditionTree {
+    fn schema() -> RefOr<Schema> {
+        let description = format!(
+            "A node of a condition tree, by its `type`. A tree nests at most {MAX_DEPTH} levels and has at most \
+             {MAX_NODES} nodes."
+        );
+        one_of(&description, "type", &condition_nodes())
+    }
+}
+
+impl utoipa::ToSchema for ConditionTree {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Condition")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        register(condition_nodes(), schemas);
+    }
+}
+
+/// The shapes of a reward by `rewardType`, each a named component.
+fn reward_shapes() -> Vec<(String, Value)> {
+    let optional_text = |max: usize| json!({ "type": ["string", "null"], "maxLength": max });
+    let shape = |reward_type: &str, details: Value, example: Value| {
+        json!({
+            "type": "object",
+            "description": format!("A reward of type `{reward_type}`."),
+            "properties": {
+                "rewardType": { "type": "string", "enum": [reward_type] },
+                "rewardName": text(MAX_NAME_CHARS),
+                "details": details,
+                "quantityPerUser": whole(MAX_QUANTITY_PER_USER),
+                "totalStock": {
+                    "type": ["integer", "null"], "format": "int64", "minimum": -1, "maximum": MAX_TOTAL_STOCK,
+                    "description": "Units in total, at least `quantityPerUser`; `-1`, null or absent for unlimited \
+                                    (0 is refused).",
+                },
+            },
+            "required": ["rewardType", "rewardName", "details", "quantityPerUser"],
+            "additionalProperties": false,
+            "example": example,
+        })
+    };
+    let details = |properties: Value, required: Value| {
+        json!({ "type": "object", "properties": properties, "required": required, "additionalProperties": false })
+    };
+    vec![
+        ("PointReward".to_owned(), shape("POINT",
+            details(json!({ "points": whole(MAX_GRANT_AMOUNT) }), json!(["points"])),
+            json!({ "rewardType": "POINT", "rewardName": "1000 points", "details": { "points": 1000 },
+                    "quantityPerUser": 1, "totalStock": -1 }))),
+        ("ItemReward".to_owned(), shape("ITEM",
+            details(json!({
+                "itemId": text(MAX_NAME_CHARS), "itemName": text(MAX_NAME_CHARS),
+                "itemGrade": optional_text(MAX_NAME_CHARS),
+            }), json!(["itemId", "itemName"])),
+            json!({ "rewardType": "ITEM", "rewardName": "Red potion",
+                    "details": { "itemId": "item_code_123", "itemName": "Red potion", "itemGrade": "RARE" },
+                    "quantityPerUser": 1, "totalStock": 500 }))),
+        ("CouponReward".to_owned(), shape("COUPON",
+            details(json!({
+                "couponCode": text(MAX_NAME_CHARS),
+                "discountRate": { "type": "number", "exclusiveMinimum": 0, "maximum": 1 },
+                "description": optional_text(MAX_DESCRIPTION_CHARS),
+            }), json!(["couponCode", "discountRate"])),
+            json!({ "rewardType": "COUPON", "rewardName": "10% off",
+                    "details": { "couponCode": "WELCOME2025", "discountRate": 0.1 },
+                    "quantityPerUser": 1, "totalStock": 100 }))),
+        ("VirtualCurrencyReward".to_owned(), shape("VIRTUAL_CURRENCY",
+            details(json!({ "currency": text(MAX_NAME_CHARS), "amount": whole(MAX_GRANT_AMOUNT) }),
+                json!(["currency", "amount"])),
+            json!({ "rewardType": "VIRTUAL_CURRENCY", "rewardName": "100 gems",
+                    "details": { "currency": "GEM", "amount": 100 }, "quantityPerUser": 1 }))),
+    ]
+}
+
+/// A reward as an operator sends it (`rewards[]` of a new event, `POST …/rewards`),
+/// documentation only.
+pub struct RewardSpec;
+
+impl utoipa::PartialSchema for RewardSpec {
+    fn schema() -> RefOr<Schema> {
+        one_of("A reward, by its `rewardType`; `details` has the members of that type.", "rewardType", &reward_shapes())
+    }
+}
+
+impl utoipa::ToSchema for RewardSpec {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("RewardSpec")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        register(reward_shapes(), schemas);
+    }
+}
+
+/// An IANA time zone name, documentation only.
+pub struct TimeZoneName;
+
+impl utoipa::PartialSchema for TimeZoneName {
+    fn schema() -> RefOr<Schema> {
+        let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|zone| zone.name()).collect();
+        schema(json!({
+            "type": "string", "enum": names, "example": "Asia/Seoul",
+            "description": "An IANA time zone; calendar days of conditions are counted in it.",
+        }))
+    }
+}
+
+impl utoipa::ToSchema for TimeZoneName {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("TimeZone")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use utoipa::PartialSchema;
+
+    use super::*;
+
+    #[test]
+    fn the_documentation_schemas_are_well_formed() {
+        for (name, schema) in
+            [("Condition", ConditionTree::schema()), ("RewardSpec", RewardSpec::schema()), ("TimeZone", TimeZoneName::schema())]
+        {
+            let RefOr::T(schema) = schema else { panic!("{name} is a reference") };
+            let rendered = serde_json::to_value(&schema).unwrap();
+            assert!(rendered.get("oneOf").is_some() || rendered.get("enum").is_some(), "{name}: {rendered}");
+        }
+    }
+}
