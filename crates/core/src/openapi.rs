@@ -7,7 +7,7 @@
 //! credentials and roles, rate limits, a dependency that is down).
 
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
-use utoipa::openapi::schema::{ArrayItems, KnownFormat, Schema, SchemaFormat};
+use utoipa::openapi::schema::{ArrayItems, KnownFormat, Schema, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 
 /// Media type of every error body (RFC 9457).
@@ -28,6 +28,7 @@ pub fn finish(openapi: &mut OpenApi) {
         for operation in operations(item) {
             for parameter in operation.parameters.iter_mut().flatten() {
                 if let RefOr::T(parameter) = parameter {
+                    parameter.schema.iter_mut().for_each(never_null);
                     parameter.schema.iter_mut().for_each(bound_dates);
                 }
             }
@@ -38,6 +39,19 @@ pub fn finish(openapi: &mut OpenApi) {
                     problems_as_problem_json(response);
                 }
             }
+        }
+    }
+}
+
+/// An optional parameter is absent or has a value: `null` is not one (an optional header
+/// would otherwise be documented as accepting the text `null`).
+fn never_null(schema: &mut RefOr<Schema>) {
+    if let RefOr::T(Schema::Object(object)) = schema
+        && let SchemaType::Array(types) = &mut object.schema_type
+    {
+        types.retain(|kind| *kind != Type::Null);
+        if let [single] = types.as_slice() {
+            object.schema_type = SchemaType::Type(single.clone());
         }
     }
 }

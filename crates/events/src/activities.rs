@@ -122,6 +122,7 @@ pub struct ActivityInput {
     /// The sender's unique id of this activity (at most 128 characters). A re-sent activity
     /// with an `activityId` already stored is ignored, so batches can be retried safely.
     /// Without one, every send is stored anew.
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     pub activity_id: Option<String>,
     /// The player (`users._id`), at most 128 characters.
     #[schema(min_length = 1, max_length = 128, pattern = "\\S")]

@@ -10,8 +10,8 @@ use bestow_core::store::StoreError;
 use chrono::{DateTime, Utc};
 
 use crate::domain::event::{
-    Event, EventInput, EventPatch, PatchError, Provenance, RewardChange, RewardPatch, RewardPatchError, add_reward,
-    remove_reward,
+    Event, EventInput, EventPatch, PatchError, Provenance, RewardChange, RewardPatch, RewardPatchError, RewardRefusal,
+    add_reward, remove_reward,
 };
 use crate::domain::lifecycle::{ActivationFacts, EventStatus, check_transition, deletable, visible_to_players};
 use crate::domain::reward::{RewardDefinition, RewardId, RewardInput};
@@ -264,6 +264,12 @@ impl EventCatalog {
 
 fn reward_refusal(error: RewardPatchError) -> ApiError {
     match error {
+        RewardPatchError::Refused(RewardRefusal::Full) => {
+            ApiError::conflict("TOO_MANY_REWARDS", RewardRefusal::Full.to_string())
+        }
+        RewardPatchError::Refused(RewardRefusal::StockCeiling) => {
+            ApiError::conflict("STOCK_CEILING", RewardRefusal::StockCeiling.to_string())
+        }
         RewardPatchError::Refused(refusal) => ApiError::conflict("REWARD_NOT_EDITABLE", refusal.to_string()),
         RewardPatchError::Invalid(errors) => invalid(errors),
     }

@@ -75,9 +75,11 @@ pub struct EventInput {
     pub description: String,
     /// RFC 3339, years 1970–9999.
     #[serde(deserialize_with = "bestow_core::time::bounded")]
+    #[schema(example = "2026-12-01T00:00:00Z")]
     pub start_date: DateTime<Utc>,
     /// RFC 3339, years 1970–9999; after `startDate`.
     #[serde(deserialize_with = "bestow_core::time::bounded")]
+    #[schema(example = "2026-12-08T00:00:00Z")]
     pub end_date: DateTime<Utc>,
     /// Condition tree, e.g. `{"type":"LOGIN_STREAK","days":7}`; absent or null for none.
     #[serde(default)]
@@ -90,7 +92,8 @@ pub struct EventInput {
     #[serde(default)]
     pub grant_policy: Option<GrantPolicy>,
     #[serde(default)]
-    #[schema(value_type = Vec<super::schemas::RewardSpec>)]
+    /// At most 20.
+    #[schema(value_type = Vec<super::schemas::RewardSpec>, max_items = 20)]
     pub rewards: Vec<RewardInput>,
 }
 
@@ -300,6 +303,10 @@ pub enum RewardRefusal {
         "rewards cannot be added or removed while the event is {0} (adding needs DRAFT or INACTIVE, removing DRAFT)"
     )]
     RewardsLocked(EventStatus),
+    #[error("an event has at most {MAX_REWARDS} rewards")]
+    Full,
+    #[error("the top-up would take totalStock over {MAX_TOTAL_STOCK}")]
+    StockCeiling,
 }
 
 impl RewardPatch {
@@ -322,10 +329,14 @@ impl RewardPatch {
                 let message = "addStock cannot be combined with other changes";
                 return Err(RewardPatchError::Invalid(vec![FieldError::new("/addStock", "invalid", message)]));
             }
-            let total_after = reward.reward().stock().total_stock().unwrap_or(0).checked_add(add);
-            if add <= 0 || total_after.is_none_or(|total| total > MAX_TOTAL_STOCK) {
-                let message = format!("must be positive, and keep totalStock at most {MAX_TOTAL_STOCK}");
+            if add <= 0 || add > MAX_TOTAL_STOCK {
+                let message = format!("must be from 1 to {MAX_TOTAL_STOCK} units");
                 return Err(RewardPatchError::Invalid(vec![FieldError::out_of_range("/addStock", message)]));
+            }
+            // A well-formed top-up that the current total cannot take: a conflict with the state.
+            let total_after = reward.reward().stock().total_stock().unwrap_or(0).checked_add(add);
+            if total_after.is_none_or(|total| total > MAX_TOTAL_STOCK) {
+                return Err(RewardPatchError::Refused(RewardRefusal::StockCeiling));
             }
             return Ok(RewardChange::TopUp(add));
         }
@@ -373,8 +384,7 @@ pub fn add_reward(event: &Event, reward: RewardDefinition, now: DateTime<Utc>) -
         return Err(RewardPatchError::Refused(RewardRefusal::RewardsLocked(event.status)));
     }
     if event.rewards.len() >= MAX_REWARDS {
-        let message = format!("an event has at most {MAX_REWARDS} rewards");
-        return Err(RewardPatchError::Invalid(vec![FieldError::out_of_range("/", message)]));
+        return Err(RewardPatchError::Refused(RewardRefusal::Full));
     }
     let mut next = event.clone();
     next.rewards.push(reward);

@@ -26,6 +26,14 @@ fn text(max_chars: usize) -> Value {
     json!({ "type": "string", "minLength": 1, "maxLength": max_chars, "pattern": NOT_BLANK })
 }
 
+/// `schema`, or null (which a patch reads as "unchanged").
+fn nullable(mut schema: Value) -> Value {
+    if let Some(kind) = schema.get("type").and_then(Value::as_str).map(str::to_owned) {
+        schema["type"] = json!([kind, "null"]);
+    }
+    schema
+}
+
 fn whole(max: i64) -> Value {
     json!({ "type": "integer", "format": "int64", "minimum": 1, "maximum": max })
 }
@@ -76,20 +84,45 @@ fn condition_nodes() -> Vec<(String, Value)> {
         ("ConditionAnd", node("AND", "Met when every sub-condition is met.", json!({ "subConditions": list }))),
         ("ConditionOr", node("OR", "Met when any sub-condition is met.", json!({ "subConditions": list }))),
         ("ConditionNot", node("NOT", "Met when its condition is not.", json!({ "condition": nested }))),
-        ("ConditionLoginStreak",
-            node("LOGIN_STREAK", "Logged in on `days` consecutive calendar days.", json!({ "days": whole(MAX_DAYS) }))),
-        ("ConditionLoginDays",
-            node("LOGIN_DAYS", "Logged in on `days` distinct calendar days.", json!({ "days": whole(MAX_DAYS) }))),
-        ("ConditionFriendInvite", node("FRIEND_INVITE", "Invited `count` friends.", json!({ "count": whole(MAX_COUNT) }))),
-        ("ConditionQuestComplete",
-            node("QUEST_COMPLETE", "Completed the quest `questId`.", json!({ "questId": text(MAX_QUEST_ID_CHARS) }))),
-        ("ConditionLevelReached", node("LEVEL_REACHED", "Reached level `level`.", json!({ "level": whole(MAX_COUNT) }))),
-        ("ConditionPurchaseTotal", node("PURCHASE_TOTAL", "Purchases add up to at least `amount`.",
-            json!({ "amount": { "type": "number", "exclusiveMinimum": 0, "maximum": MAX_PURCHASE_AMOUNT } }))),
-        ("ConditionActivityCount", node("ACTIVITY_COUNT", "Sent `count` activities of `activityType`.", json!({
-            "activityType": { "type": "string", "pattern": ACTIVITY_TYPE_PATTERN },
-            "count": whole(MAX_COUNT),
-        }))),
+        (
+            "ConditionLoginStreak",
+            node("LOGIN_STREAK", "Logged in on `days` consecutive calendar days.", json!({ "days": whole(MAX_DAYS) })),
+        ),
+        (
+            "ConditionLoginDays",
+            node("LOGIN_DAYS", "Logged in on `days` distinct calendar days.", json!({ "days": whole(MAX_DAYS) })),
+        ),
+        (
+            "ConditionFriendInvite",
+            node("FRIEND_INVITE", "Invited `count` friends.", json!({ "count": whole(MAX_COUNT) })),
+        ),
+        (
+            "ConditionQuestComplete",
+            node("QUEST_COMPLETE", "Completed the quest `questId`.", json!({ "questId": text(MAX_QUEST_ID_CHARS) })),
+        ),
+        (
+            "ConditionLevelReached",
+            node("LEVEL_REACHED", "Reached level `level`.", json!({ "level": whole(MAX_COUNT) })),
+        ),
+        (
+            "ConditionPurchaseTotal",
+            node(
+                "PURCHASE_TOTAL",
+                "Purchases add up to at least `amount`.",
+                json!({ "amount": { "type": "number", "exclusiveMinimum": 0, "maximum": MAX_PURCHASE_AMOUNT } }),
+            ),
+        ),
+        (
+            "ConditionActivityCount",
+            node(
+                "ACTIVITY_COUNT",
+                "Sent `count` activities of `activityType`.",
+                json!({
+                    "activityType": { "type": "string", "pattern": ACTIVITY_TYPE_PATTERN },
+                    "count": whole(MAX_COUNT),
+                }),
+            ),
+        ),
     ]
     .into_iter()
     .map(|(name, node)| (name.to_owned(), node))
@@ -119,9 +152,80 @@ impl utoipa::ToSchema for ConditionTree {
     }
 }
 
+/// `totalStock`: `-1` (or null) for unlimited, else a number of units.
+fn total_stock() -> Value {
+    json!({
+        "description": "Units in total, at least `quantityPerUser`; `-1`, null or absent for unlimited.",
+        "oneOf": [
+            { "type": "integer", "enum": [-1] },
+            { "type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_TOTAL_STOCK },
+            { "type": "null" },
+        ],
+    })
+}
+
+/// A change of one reward (`PATCH …/rewards/{rewardId}`), documentation only: a top-up alone,
+/// or a redefinition.
+pub struct RewardChangeSpec;
+
+fn reward_changes() -> Vec<(String, Value)> {
+    vec![
+        (
+            "RewardTopUp".to_owned(),
+            json!({
+                "type": "object",
+                "description": "Adds units to both stock counters; allowed in any status but ARCHIVED. The total stays \
+                                at most 10^12.",
+                "properties": { "addStock": whole(MAX_TOTAL_STOCK) },
+                "required": ["addStock"],
+                "additionalProperties": false,
+                "example": { "addStock": 100 },
+            }),
+        ),
+        (
+            "RewardRedefinition".to_owned(),
+            json!({
+                "type": "object",
+                "description": "Changes the definition while the event is DRAFT or INACTIVE (`totalStock` only while \
+                                DRAFT); `details` has the members of the reward's type.",
+                "properties": {
+                    "rewardName": nullable(text(MAX_NAME_CHARS)),
+                    "details": { "type": ["object", "null"] },
+                    "quantityPerUser": nullable(whole(MAX_QUANTITY_PER_USER)),
+                    "totalStock": total_stock(),
+                    "addStock": { "type": "null", "description": "Absent or null: a top-up goes alone." },
+                },
+                "additionalProperties": false,
+                "example": { "rewardName": "2000 points" },
+            }),
+        ),
+    ]
+}
+
+impl utoipa::PartialSchema for RewardChangeSpec {
+    fn schema() -> RefOr<Schema> {
+        let refs: Vec<Value> = reward_changes()
+            .iter()
+            .map(|(name, _)| json!({ "$ref": format!("#/components/schemas/{name}") }))
+            .collect();
+        schema(json!({ "description": "A top-up, or a redefinition.", "oneOf": refs }))
+    }
+}
+
+impl utoipa::ToSchema for RewardChangeSpec {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("RewardChange")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        register(reward_changes(), schemas);
+    }
+}
+
 /// The shapes of a reward by `rewardType`, each a named component.
 fn reward_shapes() -> Vec<(String, Value)> {
-    let optional_text = |max: usize| json!({ "type": ["string", "null"], "maxLength": max });
+    let optional_text =
+        |max: usize| json!({ "type": ["string", "null"], "minLength": 1, "maxLength": max, "pattern": NOT_BLANK });
     let shape = |reward_type: &str, details: Value, example: Value| {
         json!({
             "type": "object",
@@ -131,47 +235,69 @@ fn reward_shapes() -> Vec<(String, Value)> {
                 "rewardName": text(MAX_NAME_CHARS),
                 "details": details,
                 "quantityPerUser": whole(MAX_QUANTITY_PER_USER),
-                "totalStock": {
-                    "type": ["integer", "null"], "format": "int64", "minimum": -1, "maximum": MAX_TOTAL_STOCK,
-                    "description": "Units in total, at least `quantityPerUser`; `-1`, null or absent for unlimited \
-                                    (0 is refused).",
-                },
+                "totalStock": total_stock(),
             },
             "required": ["rewardType", "rewardName", "details", "quantityPerUser"],
             "additionalProperties": false,
             "example": example,
         })
     };
-    let details = |properties: Value, required: Value| {
-        json!({ "type": "object", "properties": properties, "required": required, "additionalProperties": false })
-    };
+    let details = |properties: Value, required: Value| json!({ "type": "object", "properties": properties, "required": required, "additionalProperties": false });
     vec![
-        ("PointReward".to_owned(), shape("POINT",
-            details(json!({ "points": whole(MAX_GRANT_AMOUNT) }), json!(["points"])),
-            json!({ "rewardType": "POINT", "rewardName": "1000 points", "details": { "points": 1000 },
-                    "quantityPerUser": 1, "totalStock": -1 }))),
-        ("ItemReward".to_owned(), shape("ITEM",
-            details(json!({
-                "itemId": text(MAX_NAME_CHARS), "itemName": text(MAX_NAME_CHARS),
-                "itemGrade": optional_text(MAX_NAME_CHARS),
-            }), json!(["itemId", "itemName"])),
-            json!({ "rewardType": "ITEM", "rewardName": "Red potion",
+        (
+            "PointReward".to_owned(),
+            shape(
+                "POINT",
+                details(json!({ "points": whole(MAX_GRANT_AMOUNT) }), json!(["points"])),
+                json!({ "rewardType": "POINT", "rewardName": "1000 points", "details": { "points": 1000 },
+                    "quantityPerUser": 1, "totalStock": -1 }),
+            ),
+        ),
+        (
+            "ItemReward".to_owned(),
+            shape(
+                "ITEM",
+                details(
+                    json!({
+                        "itemId": text(MAX_NAME_CHARS), "itemName": text(MAX_NAME_CHARS),
+                        "itemGrade": optional_text(MAX_NAME_CHARS),
+                    }),
+                    json!(["itemId", "itemName"]),
+                ),
+                json!({ "rewardType": "ITEM", "rewardName": "Red potion",
                     "details": { "itemId": "item_code_123", "itemName": "Red potion", "itemGrade": "RARE" },
-                    "quantityPerUser": 1, "totalStock": 500 }))),
-        ("CouponReward".to_owned(), shape("COUPON",
-            details(json!({
-                "couponCode": text(MAX_NAME_CHARS),
-                "discountRate": { "type": "number", "exclusiveMinimum": 0, "maximum": 1 },
-                "description": optional_text(MAX_DESCRIPTION_CHARS),
-            }), json!(["couponCode", "discountRate"])),
-            json!({ "rewardType": "COUPON", "rewardName": "10% off",
+                    "quantityPerUser": 1, "totalStock": -1 }),
+            ),
+        ),
+        (
+            "CouponReward".to_owned(),
+            shape(
+                "COUPON",
+                details(
+                    json!({
+                        "couponCode": text(MAX_NAME_CHARS),
+                        "discountRate": { "type": "number", "exclusiveMinimum": 0, "maximum": 1 },
+                        "description": optional_text(MAX_DESCRIPTION_CHARS),
+                    }),
+                    json!(["couponCode", "discountRate"]),
+                ),
+                json!({ "rewardType": "COUPON", "rewardName": "10% off",
                     "details": { "couponCode": "WELCOME2025", "discountRate": 0.1 },
-                    "quantityPerUser": 1, "totalStock": 100 }))),
-        ("VirtualCurrencyReward".to_owned(), shape("VIRTUAL_CURRENCY",
-            details(json!({ "currency": text(MAX_NAME_CHARS), "amount": whole(MAX_GRANT_AMOUNT) }),
-                json!(["currency", "amount"])),
-            json!({ "rewardType": "VIRTUAL_CURRENCY", "rewardName": "100 gems",
-                    "details": { "currency": "GEM", "amount": 100 }, "quantityPerUser": 1 }))),
+                    "quantityPerUser": 1, "totalStock": -1 }),
+            ),
+        ),
+        (
+            "VirtualCurrencyReward".to_owned(),
+            shape(
+                "VIRTUAL_CURRENCY",
+                details(
+                    json!({ "currency": text(MAX_NAME_CHARS), "amount": whole(MAX_GRANT_AMOUNT) }),
+                    json!(["currency", "amount"]),
+                ),
+                json!({ "rewardType": "VIRTUAL_CURRENCY", "rewardName": "100 gems",
+                    "details": { "currency": "GEM", "amount": 100 }, "quantityPerUser": 1 }),
+            ),
+        ),
     ]
 }
 
@@ -223,9 +349,11 @@ mod tests {
 
     #[test]
     fn the_documentation_schemas_are_well_formed() {
-        for (name, schema) in
-            [("Condition", ConditionTree::schema()), ("RewardSpec", RewardSpec::schema()), ("TimeZone", TimeZoneName::schema())]
-        {
+        for (name, schema) in [
+            ("Condition", ConditionTree::schema()),
+            ("RewardSpec", RewardSpec::schema()),
+            ("TimeZone", TimeZoneName::schema()),
+        ] {
             let RefOr::T(schema) = schema else { panic!("{name} is a reference") };
             let rendered = serde_json::to_value(&schema).unwrap();
             assert!(rendered.get("oneOf").is_some() || rendered.get("enum").is_some(), "{name}: {rendered}");

@@ -189,9 +189,11 @@ impl<'a> ObjectReader<'a> {
             self.push(FieldError::wrong_type(pointer, "an integer"));
             return None;
         };
-        let converted = number.as_i64().filter(|n| range.contains(n)).and_then(|n| T::try_from(n).ok());
+        let converted = integer_of(number).filter(|n| range.contains(n)).and_then(|n| T::try_from(n).ok());
+        // An integer, as JSON Schema counts it, however large; a fraction is not.
+        let integral = number.is_i64() || number.is_u64() || number.as_f64().is_some_and(|f| f.fract() == 0.0);
         if converted.is_none() {
-            self.push(if number.is_f64() {
+            self.push(if !integral {
                 FieldError::wrong_type(pointer, "an integer")
             } else {
                 FieldError::out_of_range(pointer, format!("must be from {} to {}", range.start(), range.end()))
@@ -245,6 +247,17 @@ impl<'a> ObjectReader<'a> {
             _ => Err(self.errors),
         }
     }
+}
+
+/// The integer `number` is, as JSON Schema counts it: `5` and `5.0` alike.
+fn integer_of(number: &serde_json::Number) -> Option<i64> {
+    /// Integers up to 2^53 are exact in an `f64`.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    number.as_i64().or_else(|| {
+        let float = number.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= EXACT)?;
+        #[allow(clippy::cast_possible_truncation)]
+        Some(float as i64)
+    })
 }
 
 #[cfg(test)]

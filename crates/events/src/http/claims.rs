@@ -82,7 +82,7 @@ fn with_location(status: StatusCode, request: ClaimRequest, audience: Audience) 
 /// is the request's `status`: 201 when final, 202 while in progress (poll
 /// `GET /api/v1/claims/{requestId}`), 200 when the `Idempotency-Key` replays an earlier claim.
 #[utoipa::path(post, path = "/api/v1/events/{eventId}/claims", tag = "claims",
-    params(("eventId" = String, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$", description = "UUID; replays return the stored request")),
+    params(("eventId" = String, Path), ("Idempotency-Key" = Option<String>, Header, format = Uuid, description = "A UUID (8-4-4-4-12 hex digits); replays return the stored request")),
     request_body(content = Option<ClaimBody>, description = "Optional: empty, `null` or `{}`"),
     security(("bearer" = [])),
     responses(

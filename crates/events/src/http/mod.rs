@@ -53,6 +53,69 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     routes().into_openapi()
 }
 
+/// The OpenAPI links between the events operations: what a client (or a fuzzer) can do next
+/// with the event it created or the claim it made, and with which value of the answer.
+/// Operations absent from `openapi` (a process that does not document events) are skipped.
+pub fn link_operations(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::link::LinkBuilder;
+    let link = |operation_id: &str, parameter: &str, value: &str| {
+        RefOr::T(LinkBuilder::new().operation_id(operation_id).parameter(parameter, value).build())
+    };
+    let event_id = "$response.body#/id";
+    let activate = RefOr::T(
+        LinkBuilder::new()
+            .operation_id("set_status")
+            .parameter("eventId", event_id)
+            .request_body(Some(serde_json::json!({ "status": "ACTIVE" })))
+            .build(),
+    );
+    let links = [
+        (
+            "/api/v1/events",
+            "post",
+            "201",
+            vec![
+                ("GetEvent", link("get_event", "eventId", event_id)),
+                ("ActivateEvent", activate),
+                ("AddReward", link("add_reward", "eventId", event_id)),
+                ("ClaimReward", link("submit_claim", "eventId", event_id)),
+                ("CheckEligibility", link("eligibility", "eventId", event_id)),
+            ],
+        ),
+        (
+            "/api/v1/events/{eventId}/status",
+            "put",
+            "200",
+            vec![("ClaimReward", link("submit_claim", "eventId", event_id))],
+        ),
+        (
+            "/api/v1/events/{eventId}/claims",
+            "post",
+            "201",
+            vec![("GetClaim", link("get_claim", "requestId", "$response.body#/requestId"))],
+        ),
+        (
+            "/api/v1/events/{eventId}/claims",
+            "post",
+            "202",
+            vec![("GetClaim", link("get_claim", "requestId", "$response.body#/requestId"))],
+        ),
+    ];
+    for (path, method, status, named) in links {
+        let Some(item) = openapi.paths.paths.get_mut(path) else { continue };
+        let operation = match method {
+            "post" => item.post.as_mut(),
+            "put" => item.put.as_mut(),
+            _ => None,
+        };
+        let response = operation.and_then(|operation| operation.responses.responses.get_mut(status));
+        if let Some(RefOr::T(response)) = response {
+            response.links.extend(named.into_iter().map(|(name, link)| (name.to_owned(), link)));
+        }
+    }
+}
+
 fn routes() -> OpenApiRouter<EventsState> {
     OpenApiRouter::new()
         .merge(events::router())

@@ -58,7 +58,7 @@ async fn list_rewards(
 /// `totalStock` only while DRAFT) (OPERATOR, ADMIN).
 #[utoipa::path(patch, path = "/api/v1/events/{eventId}/rewards/{rewardId}", tag = "rewards",
     params(("eventId" = String, Path), ("rewardId" = String, Path)),
-    request_body = RewardPatch, security(("bearer" = [])),
+    request_body = crate::domain::schemas::RewardChangeSpec, security(("bearer" = [])),
     responses(
         (status = 200, body = RewardView), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
