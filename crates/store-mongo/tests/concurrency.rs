@@ -12,43 +12,29 @@ mod support;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bestow_core::audit::AuditActor;
 use bestow_core::store::StoreError;
 use bestow_events::claims::store::{
     CONFLICT_CLAIM_SLOT, CONFLICT_STOCK, CONFLICT_VERSION, ClaimStore, Inserted, StockChange,
 };
-use bestow_events::domain::event::{Event, EventInput, Provenance};
+use bestow_events::domain::event::Event;
 use bestow_events::domain::lifecycle::EventStatus;
-use bestow_events::domain::reward::RewardId;
 use bestow_events::domain::saga::{ClaimRequest, Validation};
 use bestow_events::store::EventStore;
 use bestow_store_mongo::MongoEventStore;
 use bson::{Document, doc};
 use mongodb::error::ErrorKind;
 use mongodb::{Client, ClientSession, Collection};
-use serde_json::json;
 
 const STOCK: i64 = 5;
 const PLAYERS: usize = 12;
 /// Requests per player: the extra ones must lose the claim slot.
 const REQUESTS_PER_PLAYER: usize = 2;
 
+/// An ACTIVE event with one reward of `STOCK` units, stored.
 async fn limited_event(store: &MongoEventStore) -> Event {
-    let input: EventInput = serde_json::from_value(json!({
-        "eventName": "rush", "startDate": "2026-01-01T00:00:00Z", "endDate": "2030-01-01T00:00:00Z",
-        "rewards": [{ "rewardType": "POINT", "rewardName": "p", "details": { "points": 1 },
-                      "quantityPerUser": 1, "totalStock": STOCK }],
-    }))
-    .unwrap();
-    let provenance = Provenance {
-        event_id: bestow_core::ids::new_object_id(),
-        created_by: "operator".into(),
-        now: bestow_core::time::now(),
-    };
-    let mut event = input.into_event(provenance, || RewardId::generated(bestow_core::ids::new_object_id())).unwrap();
+    let mut event = bestow_store_contract::events::event(Some(STOCK));
     event.status = EventStatus::Active;
-    let audit = AuditActor::system("test").entry("event.create", ("event", &event.id), None, None);
-    store.insert_event(&event, &audit).await.unwrap();
+    store.insert_event(&event, &bestow_store_contract::events::audit("event.create", &event.id)).await.unwrap();
     event
 }
 

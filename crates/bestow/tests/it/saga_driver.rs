@@ -12,7 +12,7 @@ use bestow::config::Config;
 use bestow_auth::accounts::StoreAccounts;
 use bestow_auth::domain::User;
 use bestow_auth::store::AuthStore;
-use bestow_core::audit::{AuditActor, AuditEntry};
+use bestow_core::audit::AuditEntry;
 use bestow_core::identity::Role;
 use bestow_core::page::PageRequest;
 use bestow_core::store::StoreError;
@@ -21,16 +21,14 @@ use bestow_events::claims::fault::FaultSwitch;
 use bestow_events::claims::saga::{ClaimSaga, Started};
 use bestow_events::claims::store::{ClaimFilter, ClaimStore, Inserted, StockChange};
 use bestow_events::directory::AccountDirectory;
-use bestow_events::domain::event::{Event, EventInput, Provenance};
+use bestow_events::domain::event::Event;
 use bestow_events::domain::lifecycle::EventStatus;
-use bestow_events::domain::reward::RewardId;
 use bestow_events::domain::saga::{ClaimRequest, ClaimStatus};
 use bestow_events::eligibility::EligibilityChecker;
 use bestow_events::grants::ledger::LedgerGranter;
 use bestow_events::store::EventStore;
 use bestow_store_sqlite::{SqliteAuthStore, SqliteEventStore};
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 /// SQLite claims, except that the first commit carrying stock fails `Unavailable`; and, as on
 /// MongoDB, stock is reserved by a commit after the insert.
@@ -109,22 +107,11 @@ async fn player(auth: &SqliteAuthStore) -> String {
     user.id
 }
 
+/// An ACTIVE event with one reward of 5 units, stored.
 async fn limited_event(store: &SqliteEventStore) -> Event {
-    let input: EventInput = serde_json::from_value(json!({
-        "eventName": "driven", "startDate": "2026-01-01T00:00:00Z", "endDate": "2099-01-01T00:00:00Z",
-        "rewards": [{ "rewardType": "POINT", "rewardName": "p", "details": { "points": 1 },
-                      "quantityPerUser": 1, "totalStock": 5 }],
-    }))
-    .unwrap();
-    let provenance = Provenance {
-        event_id: bestow_core::ids::new_object_id(),
-        created_by: "operator".into(),
-        now: bestow_core::time::now(),
-    };
-    let mut event = input.into_event(provenance, || RewardId::generated(bestow_core::ids::new_object_id())).unwrap();
+    let mut event = bestow_store_contract::events::event(Some(5));
     event.status = EventStatus::Active;
-    let audit = AuditActor::system("test").entry("event.create", ("event", &event.id), None, None);
-    store.insert_event(&event, &audit).await.unwrap();
+    store.insert_event(&event, &bestow_store_contract::events::audit("event.create", &event.id)).await.unwrap();
     event
 }
 
