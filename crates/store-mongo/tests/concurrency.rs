@@ -81,16 +81,23 @@ async fn check(store: &MongoEventStore, event: &Event, outcomes: Vec<(usize, Res
     assert_eq!(remaining, Some(0), "stock never goes negative and every reservation is counted");
 }
 
+/// Inserts that reserve in the same transaction at once. The test server makes any two
+/// concurrent transactions conflict (see the crate README), so a few are in flight at a time,
+/// enough to race, and not so many that retries starve one past its time budget.
+const INSERTS_IN_FLIGHT: usize = 6;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_inserts_never_oversell_nor_double_claim() {
     let (store, _db) = support::fresh_event_store().await;
     let store = Arc::new(store);
     let event = Arc::new(limited_event(&store).await);
+    let slots = Arc::new(tokio::sync::Semaphore::new(INSERTS_IN_FLIGHT));
     let mut tasks = tokio::task::JoinSet::new();
     for player in 0..PLAYERS {
         for attempt in 0..REQUESTS_PER_PLAYER {
-            let (store, event) = (store.clone(), event.clone());
+            let (store, event, slots) = (store.clone(), event.clone(), slots.clone());
             tasks.spawn(async move {
+                let _slot = slots.acquire_owned().await.unwrap();
                 let next = reserved(&request(&event, player, attempt));
                 let outcome = store.insert_request(&next, &reserve(&event)).await.map(|inserted| {
                     assert_eq!(inserted, Inserted::Created);
