@@ -182,17 +182,23 @@ impl KeySource for SigningKeys {
 /// A JSON Web Key Set (RFC 7517) of Ed25519 public keys.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Jwks {
+    /// The public keys that verify access tokens, current and previous.
     pub keys: Vec<Jwk>,
 }
 
 /// One public key (RFC 8037 `OKP`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Jwk {
+    /// Key type: `OKP`.
     pub kty: String,
+    /// Curve: `Ed25519`.
     pub crv: String,
+    /// Algorithm: `EdDSA`.
     pub alg: String,
+    /// Use: `sig`.
     #[serde(rename = "use")]
     pub key_use: String,
+    /// Key id, as in the `kid` of a token header.
     pub kid: String,
     /// base64url public key.
     pub x: String,

@@ -14,19 +14,25 @@ use crate::identity::Principal;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
+    /// Identifier of the entry.
     pub id: String,
     /// `users._id` of the actor, or `system` for start-up bootstrap.
     pub actor_id: String,
+    /// Username of the actor at the time.
     pub actor_username: String,
     /// Dotted action name, e.g. `user.roles.set`, `event.create`.
     pub action: String,
     /// Kind of the target, e.g. `user`, `event`.
     pub target_type: String,
+    /// Identifier of the target.
     pub target_id: String,
+    /// The target before the change (absent for a creation).
     #[schema(value_type = Option<Object>)]
     pub before: Option<Value>,
+    /// The target after the change (absent for a deletion).
     #[schema(value_type = Option<Object>)]
     pub after: Option<Value>,
+    /// When the change was committed.
     pub at: DateTime<Utc>,
     /// The `x-request-id` of the HTTP request that caused it, when there was one.
     pub request_id: Option<String>,

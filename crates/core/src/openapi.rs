@@ -6,7 +6,9 @@
 //! and every operation lists the statuses of the shared machinery (a refused body or query,
 //! credentials and roles, rate limits, a dependency that is down).
 
+use std::collections::BTreeMap;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+
 use utoipa::openapi::schema::{ArrayItems, KnownFormat, Schema, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 
@@ -23,6 +25,7 @@ const DATE_TIME_YEARS: &str = "^(19[7-9][0-9]|[2-9][0-9]{3})-";
 pub fn finish(openapi: &mut OpenApi) {
     if let Some(components) = &mut openapi.components {
         components.schemas.values_mut().for_each(bound_dates);
+        describe_optional_references(&mut components.schemas);
     }
     for item in openapi.paths.paths.values_mut() {
         for operation in operations(item) {
@@ -39,6 +42,33 @@ pub fn finish(openapi: &mut OpenApi) {
                     problems_as_problem_json(response);
                 }
             }
+        }
+    }
+}
+
+/// An optional member of a named type (`oneOf: [{$ref}, {type: null}]`) loses its doc comment
+/// in the derive: it gets the description of the type it refers to.
+fn describe_optional_references(schemas: &mut BTreeMap<String, RefOr<Schema>>) {
+    let description_of = |schema: &RefOr<Schema>| match schema {
+        RefOr::T(Schema::Object(object)) => object.description.clone(),
+        RefOr::T(Schema::OneOf(one_of)) => one_of.description.clone(),
+        _ => None,
+    };
+    let known: BTreeMap<String, String> = schemas
+        .iter()
+        .filter_map(|(name, schema)| Some((format!("#/components/schemas/{name}"), description_of(schema)?)))
+        .collect();
+    for schema in schemas.values_mut() {
+        let RefOr::T(Schema::Object(object)) = schema else { continue };
+        for property in object.properties.values_mut() {
+            let RefOr::T(Schema::OneOf(one_of)) = property else { continue };
+            if one_of.description.is_some() {
+                continue;
+            }
+            one_of.description = one_of.items.iter().find_map(|item| match item {
+                RefOr::Ref(reference) => known.get(&reference.ref_location).cloned(),
+                RefOr::T(_) => None,
+            });
         }
     }
 }

@@ -56,8 +56,11 @@ impl TryFrom<&PageParams> for PageRequest {
 /// One page of a list.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
+    /// The items of this page.
     pub items: Vec<T>,
+    /// This page's number, from 1.
     pub page: u32,
+    /// Items per page.
     pub limit: u32,
     /// Items matching the filters, over all pages.
     pub total: u64,

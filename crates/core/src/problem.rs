@@ -42,6 +42,7 @@ pub struct Problem {
     pub kind: &'static str,
     /// The HTTP status phrase.
     pub title: &'static str,
+    /// The HTTP status code.
     pub status: u16,
     /// Stable machine code, e.g. `VALIDATION_FAILED`, `EVENT_NOT_FOUND`.
     pub code: &'static str,

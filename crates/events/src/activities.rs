@@ -105,6 +105,10 @@ impl ActivityProvider for StoredActivityProvider {
 /// The body of `POST /api/v1/activities`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "activities": [
+    { "activityId": "login-42-2026-11-30", "userId": "6b0f5cc28f55b97276d7a209", "type": "LOGIN",
+      "occurredAt": "2026-11-30T09:00:00Z" }
+] }))]
 pub struct ActivityBatch {
     /// 1 to 1000 activities. Each is validated on its own; any bad item rejects the whole
     /// batch, with every problem located at `/activities/{index}/{field}`.

@@ -105,9 +105,13 @@ pub struct ServiceKeyInput {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceKeyView {
+    /// Identifier of the key.
     pub id: String,
+    /// What the key is for.
     pub name: String,
+    /// What the key allows.
     pub scopes: Vec<Scope>,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
     /// User id of the admin who created it.
     pub created_by: String,
@@ -132,12 +136,16 @@ impl From<&ServiceKey> for ServiceKeyView {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedServiceKey {
+    /// Identifier of the key.
     pub id: String,
+    /// What the key is for.
     pub name: String,
+    /// What the key allows.
     pub scopes: Vec<Scope>,
     /// Send it as `X-Api-Key`. Shown once; only its digest is stored.
     #[schema(example = "bsk_3q2-7wE…")]
     pub secret: String,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
 }
 

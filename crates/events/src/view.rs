@@ -43,20 +43,30 @@ fn hide_secret_details(reward_type: RewardType, details: &mut Value) {
 pub struct EventView {
     /// `events._id`.
     pub id: String,
+    /// Display name.
     pub event_name: String,
+    /// Longer text shown to players.
     pub description: String,
+    /// When claims open.
     pub start_date: DateTime<Utc>,
+    /// When claims close.
     pub end_date: DateTime<Utc>,
     /// The condition tree in the seed's JSON shape, or null for none.
     #[schema(value_type = Option<Object>)]
     pub conditions: Option<Value>,
+    /// Where the event is in its lifecycle.
     pub status: EventStatus,
+    /// What a claim receives.
     pub rewards: Vec<RewardView>,
+    /// User id of the operator who created it.
     pub created_by: String,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
     /// IANA time zone of the event's calendar days.
     pub timezone: String,
+    /// What happens when some rewards of a claim fail for good.
     pub grant_policy: GrantPolicy,
     /// Changes with every write; also sent as the `ETag` header.
     pub version: i64,
@@ -66,12 +76,16 @@ pub struct EventView {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RewardView {
+    /// Identifier of the reward within its event.
     pub reward_id: String,
     /// `POINT`, `ITEM`, `COUPON` or `VIRTUAL_CURRENCY`.
     pub reward_type: String,
+    /// Display name.
     pub reward_name: String,
+    /// What one unit of the reward is; the members of its type.
     #[schema(value_type = Object)]
     pub details: Value,
+    /// Units one claim receives.
     pub quantity_per_user: i64,
     /// Null when unlimited.
     pub total_stock: Option<i64>,

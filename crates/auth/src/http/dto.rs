@@ -14,10 +14,15 @@ use crate::service::Session;
 pub struct UserView {
     /// `users._id`.
     pub id: String,
+    /// Unique ignoring case.
     pub username: String,
+    /// The roles the account holds now.
     pub roles: Vec<Role>,
+    /// False once deactivated: no sign-in, no request.
     pub is_active: bool,
+    /// When the account was created.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -52,6 +57,7 @@ pub struct LoginRequest {
     /// At most 32 characters, as every username.
     #[schema(max_length = 32, example = "alice")]
     pub username: String,
+    /// The account password.
     #[schema(example = "correct horse battery")]
     pub password: String,
 }
@@ -59,12 +65,15 @@ pub struct LoginRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RefreshRequest {
+    /// The refresh token of the last session answer.
     pub refresh_token: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({ "currentPassword": "correct horse battery", "newPassword": "a brand new secret" }))]
 pub struct ChangePasswordRequest {
+    /// The password in use now.
     pub current_password: String,
     /// 8 to 72 characters.
     #[schema(min_length = 8, max_length = 72)]
@@ -83,6 +92,7 @@ pub struct SessionView {
     pub token_type: &'static str,
     /// Lifetime of the access token in seconds.
     pub expires_in: u64,
+    /// The signed-in account.
     pub user: UserView,
 }
 
@@ -100,6 +110,7 @@ impl From<Session> for SessionView {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "roles": ["USER", "OPERATOR"] }))]
 pub struct SetRolesRequest {
     /// The complete new role list, at least one role.
     #[schema(min_items = 1)]
@@ -108,6 +119,8 @@ pub struct SetRolesRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({ "isActive": false }))]
 pub struct PatchUserRequest {
+    /// False deactivates the account at once; true reactivates it.
     pub is_active: bool,
 }

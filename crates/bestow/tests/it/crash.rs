@@ -133,7 +133,7 @@ async fn scenario(point: String, compensate: bool, on_mongodb: bool) {
     // The claim crashes the server mid-saga: the connection drops without an answer.
     let claim = send_claim(&client, &base, &player, &event_id).await;
     assert!(claim.is_err() || claim.is_ok_and(|r| r.status() != StatusCode::CREATED), "{point}: the process answered");
-    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(86), "{point}: the process crashed on purpose");
+    assert_eq!(server.wait_exit(Duration::from_secs(30)), Some(86), "{point}: the process crashed on purpose");
     drop(server);
 
     let server = start(dir.path(), &envs(&url, None, &storage));

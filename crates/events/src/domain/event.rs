@@ -65,6 +65,14 @@ impl Event {
 /// A new event as an operator sends it.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({
+    "eventName": "7-day login streak", "description": "Log in 7 days in a row for a rare potion",
+    "startDate": "2026-12-01T00:00:00Z", "endDate": "2026-12-31T00:00:00Z", "timezone": "Asia/Seoul",
+    "conditions": { "type": "LOGIN_STREAK", "days": 7 },
+    "rewards": [{ "rewardType": "ITEM", "rewardName": "Rare potion",
+                  "details": { "itemId": "potion_rare", "itemName": "Rare potion", "itemGrade": "RARE" },
+                  "quantityPerUser": 1, "totalStock": 1000 }]
+}))]
 pub struct EventInput {
     /// Not blank, at most 200 characters.
     #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
@@ -89,6 +97,7 @@ pub struct EventInput {
     #[serde(default)]
     #[schema(value_type = Option<super::schemas::TimeZoneName>)]
     pub timezone: Option<String>,
+    /// `ALL_OR_NOTHING` (default) or `PARTIAL_ALLOWED`.
     #[serde(default)]
     pub grant_policy: Option<GrantPolicy>,
     #[serde(default)]
@@ -173,8 +182,10 @@ pub struct EventPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<super::schemas::ConditionTree>)]
     pub conditions: Option<Option<Value>>,
+    /// New IANA time zone.
     #[schema(value_type = Option<super::schemas::TimeZoneName>)]
     pub timezone: Option<String>,
+    /// New grant policy.
     pub grant_policy: Option<GrantPolicy>,
 }
 

@@ -176,8 +176,11 @@ pub struct RewardToProcess {
     /// A copy of the event's reward at claim time.
     #[schema(value_type = Object)]
     pub reward_definition: RewardDefinition,
+    /// How far the grant of this reward got.
     pub grant_status: GrantStatus,
+    /// Grant or revoke attempts made so far.
     pub attempt_count: u32,
+    /// Why the last attempt failed, if it did.
     pub last_failure_reason: Option<String>,
     /// Stock of this reward is reserved for this claim (and not yet returned).
     #[serde(default)]
@@ -218,7 +221,9 @@ pub struct CompensatingAction {
     pub step: String,
     /// `INCREMENT_STOCK`, `REVOKE_GRANT` or `MANUAL_REVOKE`.
     pub action: String,
+    /// The reward the action undid.
     pub reward_id: String,
+    /// When it was done.
     pub timestamp: DateTime<Utc>,
 }
 
@@ -226,9 +231,13 @@ pub struct CompensatingAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryEntry {
+    /// The status the request entered.
     pub status: ClaimStatus,
+    /// The saga step that moved it.
     pub step: SagaStep,
+    /// When.
     pub at: DateTime<Utc>,
+    /// Why, when there is more to say (a failure reason, an admin note).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -238,16 +247,26 @@ pub struct HistoryEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventSnapshot {
+    /// The event name at claim time.
     pub event_name: String,
+    /// The event description at claim time.
     pub description: String,
+    /// Start of the event at claim time.
     pub start_date: DateTime<Utc>,
+    /// End of the event at claim time.
     pub end_date: DateTime<Utc>,
+    /// The condition tree the claim is judged by.
     #[schema(value_type = Option<Object>)]
     pub conditions: Option<Condition>,
+    /// The event status at claim time.
     pub status: EventStatus,
+    /// The event time zone at claim time.
     pub timezone: String,
+    /// The grant policy the claim follows.
     pub grant_policy: GrantPolicy,
+    /// Who created the event.
     pub created_by: String,
+    /// The event version copied.
     pub version: i64,
 }
 
@@ -297,24 +316,39 @@ pub struct ClaimRequest {
     pub id: String,
     /// UUID; the saga id and the idempotency key.
     pub request_id: String,
+    /// The claiming player (`users._id`).
     pub user_id: String,
+    /// The claimed event.
     pub event_id: String,
+    /// The event as it was when the claim was made.
     pub event_snapshot: EventSnapshot,
+    /// Where the claim stands; the final statuses are its business outcome.
     pub status: ClaimStatus,
+    /// The saga step the claim is at.
     pub current_saga_step: SagaStep,
+    /// Each reward of the event and how far its grant got.
     pub rewards_to_process: Vec<RewardToProcess>,
+    /// Why the claim failed, if it did.
     pub failure_reason: Option<String>,
+    /// Retries of external calls so far.
     pub retry_count: u32,
+    /// Grants revoked and stock returned while compensating, in order.
     pub compensating_actions_log: Vec<CompensatingAction>,
+    /// When the claim became final with every reward granted.
     pub claimed_at: Option<DateTime<Utc>>,
+    /// When the claim was recorded.
     pub created_at: DateTime<Utc>,
+    /// When the claim last changed.
     pub updated_at: DateTime<Utc>,
     /// `userId:eventId` while this request holds the player's one claim on the event.
     pub claim_slot: Option<String>,
+    /// The worker driving the claim now, if any.
     pub lease_owner: Option<String>,
+    /// Until when that worker owns it.
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// Earliest time of the next attempt after a transient failure.
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Every status the claim went through, oldest first.
     pub history: Vec<HistoryEntry>,
     /// Incremented by every write: the compare-and-set token.
     pub version: i64,

@@ -26,6 +26,12 @@ fn text(max_chars: usize) -> Value {
     json!({ "type": "string", "minLength": 1, "maxLength": max_chars, "pattern": NOT_BLANK })
 }
 
+/// `schema` with a description.
+fn about(mut schema: Value, description: &str) -> Value {
+    schema["description"] = json!(description);
+    schema
+}
+
 /// `schema`, or null (which a patch reads as "unchanged").
 fn nullable(mut schema: Value) -> Value {
     if let Some(kind) = schema.get("type").and_then(Value::as_str).map(str::to_owned) {
@@ -40,7 +46,7 @@ fn whole(max: i64) -> Value {
 
 /// A node of `{type, …members}` with exactly these members.
 fn node(type_name: &str, description: &str, members: Value) -> Value {
-    let mut properties = json!({ "type": { "type": "string", "enum": [type_name] } });
+    let mut properties = json!({ "type": { "type": "string", "enum": [type_name], "description": "The node type." } });
     let mut required = vec![json!("type")];
     if let (Some(all), Value::Object(members)) = (properties.as_object_mut(), members) {
         for (name, member) in members {
@@ -81,35 +87,35 @@ fn condition_nodes() -> Vec<(String, Value)> {
     let nested = json!({ "$ref": "#/components/schemas/Condition" });
     let list = json!({ "type": "array", "minItems": 1, "items": nested });
     [
-        ("ConditionAnd", node("AND", "Met when every sub-condition is met.", json!({ "subConditions": list }))),
-        ("ConditionOr", node("OR", "Met when any sub-condition is met.", json!({ "subConditions": list }))),
-        ("ConditionNot", node("NOT", "Met when its condition is not.", json!({ "condition": nested }))),
+        ("ConditionAnd", node("AND", "Met when every sub-condition is met.", json!({ "subConditions": about(list.clone(), "The conjuncts, at least one.") }))),
+        ("ConditionOr", node("OR", "Met when any sub-condition is met.", json!({ "subConditions": about(list, "The disjuncts, at least one.") }))),
+        ("ConditionNot", node("NOT", "Met when its condition is not.", json!({ "condition": about(nested, "The negated condition.") }))),
         (
             "ConditionLoginStreak",
-            node("LOGIN_STREAK", "Logged in on `days` consecutive calendar days.", json!({ "days": whole(MAX_DAYS) })),
+            node("LOGIN_STREAK", "Logged in on `days` consecutive calendar days.", json!({ "days": about(whole(MAX_DAYS), "Length of the streak, in calendar days.") })),
         ),
         (
             "ConditionLoginDays",
-            node("LOGIN_DAYS", "Logged in on `days` distinct calendar days.", json!({ "days": whole(MAX_DAYS) })),
+            node("LOGIN_DAYS", "Logged in on `days` distinct calendar days.", json!({ "days": about(whole(MAX_DAYS), "Number of distinct days with a login.") })),
         ),
         (
             "ConditionFriendInvite",
-            node("FRIEND_INVITE", "Invited `count` friends.", json!({ "count": whole(MAX_COUNT) })),
+            node("FRIEND_INVITE", "Invited `count` friends.", json!({ "count": about(whole(MAX_COUNT), "Number of invitations.") })),
         ),
         (
             "ConditionQuestComplete",
-            node("QUEST_COMPLETE", "Completed the quest `questId`.", json!({ "questId": text(MAX_QUEST_ID_CHARS) })),
+            node("QUEST_COMPLETE", "Completed the quest `questId`.", json!({ "questId": about(text(MAX_QUEST_ID_CHARS), "The game's quest identifier.") })),
         ),
         (
             "ConditionLevelReached",
-            node("LEVEL_REACHED", "Reached level `level`.", json!({ "level": whole(MAX_COUNT) })),
+            node("LEVEL_REACHED", "Reached level `level`.", json!({ "level": about(whole(MAX_COUNT), "The level to reach.") })),
         ),
         (
             "ConditionPurchaseTotal",
             node(
                 "PURCHASE_TOTAL",
                 "Purchases add up to at least `amount`.",
-                json!({ "amount": { "type": "number", "exclusiveMinimum": 0, "maximum": MAX_PURCHASE_AMOUNT } }),
+                json!({ "amount": { "type": "number", "exclusiveMinimum": 0, "maximum": MAX_PURCHASE_AMOUNT, "description": "Sum of the purchase amounts." } }),
             ),
         ),
         (
@@ -118,8 +124,8 @@ fn condition_nodes() -> Vec<(String, Value)> {
                 "ACTIVITY_COUNT",
                 "Sent `count` activities of `activityType`.",
                 json!({
-                    "activityType": { "type": "string", "pattern": ACTIVITY_TYPE_PATTERN },
-                    "count": whole(MAX_COUNT),
+                    "activityType": { "type": "string", "pattern": ACTIVITY_TYPE_PATTERN, "description": "The activity type counted." },
+                    "count": about(whole(MAX_COUNT), "Number of activities of that type."),
                 }),
             ),
         ),
@@ -176,7 +182,7 @@ fn reward_changes() -> Vec<(String, Value)> {
                 "type": "object",
                 "description": "Adds units to both stock counters; allowed in any status but ARCHIVED. The total stays \
                                 at most 10^12.",
-                "properties": { "addStock": whole(MAX_TOTAL_STOCK) },
+                "properties": { "addStock": about(whole(MAX_TOTAL_STOCK), "Units added to both stock counters.") },
                 "required": ["addStock"],
                 "additionalProperties": false,
                 "example": { "addStock": 100 },
@@ -189,9 +195,9 @@ fn reward_changes() -> Vec<(String, Value)> {
                 "description": "Changes the definition while the event is DRAFT or INACTIVE (`totalStock` only while \
                                 DRAFT); `details` has the members of the reward's type.",
                 "properties": {
-                    "rewardName": nullable(text(MAX_NAME_CHARS)),
-                    "details": { "type": ["object", "null"] },
-                    "quantityPerUser": nullable(whole(MAX_QUANTITY_PER_USER)),
+                    "rewardName": about(nullable(text(MAX_NAME_CHARS)), "New display name."),
+                    "details": { "type": ["object", "null"], "description": "New details, with the members of the reward's type." },
+                    "quantityPerUser": about(nullable(whole(MAX_QUANTITY_PER_USER)), "New units per claim."),
                     "totalStock": total_stock(),
                     "addStock": { "type": "null", "description": "Absent or null: a top-up goes alone." },
                 },
@@ -231,10 +237,10 @@ fn reward_shapes() -> Vec<(String, Value)> {
             "type": "object",
             "description": format!("A reward of type `{reward_type}`."),
             "properties": {
-                "rewardType": { "type": "string", "enum": [reward_type] },
-                "rewardName": text(MAX_NAME_CHARS),
-                "details": details,
-                "quantityPerUser": whole(MAX_QUANTITY_PER_USER),
+                "rewardType": { "type": "string", "enum": [reward_type], "description": "The reward type." },
+                "rewardName": about(text(MAX_NAME_CHARS), "Display name, e.g. `1000 points`."),
+                "details": about(details, "What one unit of this reward is."),
+                "quantityPerUser": about(whole(MAX_QUANTITY_PER_USER), "Units one claim receives."),
                 "totalStock": total_stock(),
             },
             "required": ["rewardType", "rewardName", "details", "quantityPerUser"],

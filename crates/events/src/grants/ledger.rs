@@ -103,11 +103,15 @@ impl RewardGranter for LedgerGranter {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Wallet {
+    /// The player.
     pub user_id: String,
+    /// Points granted, in total.
     pub points: i64,
     /// Balance per virtual currency, e.g. `{"GEM": 50}`.
     pub currencies: BTreeMap<String, i64>,
+    /// Items granted.
     pub items: Vec<WalletItem>,
+    /// Coupons granted.
     pub coupons: Vec<WalletCoupon>,
     /// Number of grants behind these balances.
     pub grants: usize,
@@ -116,19 +120,28 @@ pub struct Wallet {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WalletItem {
+    /// The game's identifier of the item.
     pub item_id: String,
+    /// Display name of the item.
     pub item_name: String,
+    /// Grade, e.g. `RARE`, if the reward has one.
     pub item_grade: Option<String>,
+    /// Units held.
     pub quantity: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WalletCoupon {
+    /// The code to redeem.
     pub coupon_code: String,
+    /// Fraction taken off, in (0, 1].
     pub discount_rate: f64,
+    /// Text shown with the coupon, if any.
     pub description: Option<String>,
+    /// Units held.
     pub quantity: i64,
+    /// When it was granted.
     pub granted_at: DateTime<Utc>,
 }
 

@@ -215,6 +215,7 @@ async fn retry_claim(
 /// How an admin settles a claim.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "resolution": "KEEP_GRANTED", "note": "the item was granted by hand in the game" }))]
 struct ResolveBody {
     /// `ROLLED_BACK` (grants taken back by hand; stock is returned) or `KEEP_GRANTED`
     /// (the player keeps what was granted; the rest of the stock is returned).

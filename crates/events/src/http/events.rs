@@ -140,6 +140,7 @@ async fn patch_event(
 /// The requested status.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "status": "ACTIVE" }))]
 struct StatusChange {
     /// `ACTIVE`, `INACTIVE`, `EXPIRED` or `ARCHIVED`.
     status: EventStatus,
