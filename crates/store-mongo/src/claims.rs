@@ -302,10 +302,7 @@ impl ClaimStore for MongoEventStore {
         if stock.is_empty() && audit.is_none() {
             // Most saga steps change the request alone: one compare-and-set on one document,
             // atomic without a transaction (and without its commit-time conflicts).
-            let replaced = self.requests.replace_one(filter, document).await.map_err(|error| {
-                if is_duplicate_key(&error) { StoreError::Conflict(CONFLICT_CLAIM_SLOT) } else { map_error(error) }
-            })?;
-            return if replaced.matched_count == 0 { Err(StoreError::Conflict(CONFLICT_VERSION)) } else { Ok(()) };
+            return self.replace_request(filter, document).await;
         }
         let holds: Option<Vec<Hold>> =
             stock.iter().map(|change| Hold::of(change, &current.request_id, current.version)).collect();
@@ -415,24 +412,32 @@ impl MongoEventStore {
                 return Err(outcome.err().unwrap_or(StoreError::Conflict(CONFLICT_STOCK)));
             }
         }
-        let outcome = match self.requests.replace_one(filter, document).await {
-            Ok(replaced) if replaced.matched_count == 1 => Ok(()),
-            Ok(_) => Err(StoreError::Conflict(CONFLICT_VERSION)),
-            Err(error) if is_duplicate_key(&error) => Err(StoreError::Conflict(CONFLICT_CLAIM_SLOT)),
-            // Whether the request was written is unknown: recovery settles the holds.
-            Err(error) => return Err(map_error(error)),
-        };
-        match outcome {
+        match self.replace_request(filter, document).await {
             Ok(()) => {
                 for hold in holds {
                     if let Err(error) = stock_holds::drop_recorded(&self.events, event_id, hold).await {
                         tracing::warn!(%error, hold = %hold.hold_id, "could not drop a recorded stock hold; recovery will");
                     }
                 }
+                Ok(())
             }
-            Err(_) => stock_holds::give_back_all(&self.events, event_id, holds).await,
+            Err(conflict @ StoreError::Conflict(_)) => {
+                stock_holds::give_back_all(&self.events, event_id, holds).await;
+                Err(conflict)
+            }
+            // Whether the request was written is unknown: recovery settles the holds.
+            Err(unknown) => Err(unknown),
         }
-        outcome
+    }
+
+    /// The compare-and-set of one request document, outside any transaction:
+    /// `Conflict(CONFLICT_VERSION)` when it moved on, `Conflict(CONFLICT_CLAIM_SLOT)` when the
+    /// new document takes a slot another request holds.
+    async fn replace_request(&self, filter: Document, document: Document) -> Result<(), StoreError> {
+        let replaced = self.requests.replace_one(filter, document).await.map_err(|error| {
+            if is_duplicate_key(&error) { StoreError::Conflict(CONFLICT_CLAIM_SLOT) } else { map_error(error) }
+        })?;
+        if replaced.matched_count == 0 { Err(StoreError::Conflict(CONFLICT_VERSION)) } else { Ok(()) }
     }
 }
 

@@ -100,6 +100,8 @@ impl MongoEventStore {
                         index(doc! { "status": 1, "endDate": 1 }, "events_status_endDate", false),
                         index(doc! { "startDate": 1, "_id": 1 }, "events_startDate", false),
                         index(doc! { "createdAt": 1, "_id": 1 }, "events_createdAt", false),
+                        // Recovery looks for stale stock holds on every sweep.
+                        index(doc! { "stockHolds.heldAt": 1 }, "events_stockHolds_heldAt", false),
                     ],
                 )
                 .await?;
