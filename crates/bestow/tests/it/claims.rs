@@ -235,6 +235,15 @@ async fn idempotency_keys_replay_and_are_never_shared() {
         assert_eq!(body["code"], "IDEMPOTENCY_KEY_REUSED");
         assert!(!body.to_string().contains(&players[0].0), "reveals nothing about the first claim");
     }
+    // An optional body may be `null`, as the document allows.
+    let null_body = app
+        .request(Method::POST, &format!("/api/v1/events/{second_event}/claims"), Some(&players[1].1))
+        .header("content-type", "application/json")
+        .body("null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(null_body.status(), StatusCode::CREATED);
     let bad = app
         .request(Method::POST, &format!("/api/v1/events/{first_event}/claims"), Some(&players[1].1))
         .header("idempotency-key", "abc")

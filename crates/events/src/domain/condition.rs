@@ -332,6 +332,12 @@ mod tests {
     }
 
     #[test]
+    fn a_number_with_a_zero_fraction_counts_as_an_integer() {
+        let condition = parse_condition(&json!({"type": "LOGIN_STREAK", "days": 7.0}), "/c").unwrap();
+        assert_eq!(condition, Condition::LoginStreak { days: 7 });
+    }
+
+    #[test]
     fn valid_trees_round_trip_to_the_stored_shape() {
         let cases = [
             json!({"type": "LOGIN_STREAK", "days": 7}),

@@ -520,6 +520,17 @@ mod tests {
     }
 
     #[test]
+    fn a_full_event_refuses_another_reward_as_a_state_conflict() {
+        let mut event = input(base()).into_event(provenance(), reward_ids()).unwrap();
+        let reward = event.rewards[0].clone();
+        while event.rewards.len() < MAX_REWARDS {
+            event = add_reward(&event, reward.clone(), Utc::now()).unwrap();
+        }
+        let refused = add_reward(&event, reward, Utc::now());
+        assert!(matches!(refused, Err(RewardPatchError::Refused(RewardRefusal::Full))), "{refused:?}");
+    }
+
+    #[test]
     fn patched_schedules_are_checked_as_a_whole() {
         let event = input(base()).into_event(provenance(), reward_ids()).unwrap();
         let patch = EventPatch { start_date: Some(event.end_date), ..EventPatch::default() };
