@@ -28,6 +28,7 @@ use bestow_events::claims::saga::ClaimSaga;
 use bestow_events::claims::store::ClaimStore;
 use bestow_events::directory::{AccountDirectory, UserDirectory};
 use bestow_events::eligibility::EligibilityChecker;
+use bestow_events::event_screen::EventScreen;
 use bestow_events::expiry::run_expiry;
 use bestow_events::external_facts::HttpActivityProvider;
 use bestow_events::grants::ledger::LedgerGranter;
@@ -350,6 +351,8 @@ fn build_events_on<S: EventDatabase>(
         let store = event_store.clone();
         async move { store.ping().await }
     }));
+    let claim_store: Arc<dyn ClaimStore> = event_db.clone();
+    let screen = Arc::new(EventScreen::new(catalog.clone(), claim_store, eligibility.clone()));
     let state = EventsState {
         catalog,
         verifier,
@@ -358,6 +361,7 @@ fn build_events_on<S: EventDatabase>(
         activities: Arc::new(ActivityIngestion::new(event_db.clone())),
         service_keys: Arc::new(ServiceKeys::new(event_db.clone())),
         eligibility,
+        screen,
     };
     let gauges = crate::gauges::sample_claims_and_stock(event_db.clone(), event_db.clone());
     Ok(EventsParts { state, readiness, background: vec![expiry, recovery, gauges] })

@@ -123,7 +123,7 @@ impl EventCatalog {
         if if_match.is_some_and(|version| version != current.version) {
             return Err(ApiError::PreconditionFailed);
         }
-        let next = patch.apply(&current, bestow_core::time::now()).map_err(|error| match error {
+        let next = patch.apply(&current, bestow_core::time::now(), new_reward_id).map_err(|error| match error {
             PatchError::Refused(refusal) => ApiError::conflict("EVENT_NOT_EDITABLE", refusal.to_string()),
             PatchError::Invalid(errors) => invalid(errors),
         })?;
@@ -136,7 +136,7 @@ impl EventCatalog {
         let current = self.load(id).await?;
         let now = bestow_core::time::now();
         let facts = ActivationFacts {
-            reward_count: current.rewards.len(),
+            reward_count: current.fewest_rewards_per_claim(),
             start_date: current.start_date,
             end_date: current.end_date,
             now,

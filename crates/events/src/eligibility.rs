@@ -11,8 +11,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::activities::{ActivityProvider, FactError};
-use crate::domain::evaluate::{EvaluationContext, NodeProgress, evaluate, fact_query};
+use crate::domain::evaluate::{EvaluationContext, FactQuery, NodeProgress, evaluate, fact_query};
 use crate::domain::event::Event;
+use crate::domain::recurrence::Period;
+use crate::domain::saga::ClaimTarget;
+use crate::domain::tier::Tier;
 
 /// The verdict on one player and one event.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -45,27 +48,64 @@ impl EligibilityChecker {
         Self { provider }
     }
 
-    /// Evaluates `event`'s conditions for `user_id` at `now`; fails only when the facts
-    /// cannot be read.
-    pub async fn check(&self, user_id: &str, event: &Event, now: DateTime<Utc>) -> Result<Eligibility, FactError> {
-        let Some(condition) = &event.conditions else {
-            return Ok(Eligibility { eligible: true, conditions: None });
-        };
+    /// Evaluates the conditions a claim of `target` is judged by (the event's, and its tier's)
+    /// for `user_id` at `now`, counting within `target`'s period for a recurring event; fails
+    /// only when the facts cannot be read.
+    pub async fn check(
+        &self,
+        user_id: &str,
+        event: &Event,
+        target: &ClaimTarget,
+        now: DateTime<Utc>,
+    ) -> Result<Eligibility, FactError> {
+        let tiers = [target.tier.as_ref()];
+        let mut verdicts = self.check_tiers(user_id, event, &tiers, target.period, now).await?;
+        Ok(verdicts.pop().unwrap_or(Eligibility { eligible: true, conditions: None }))
+    }
+
+    /// [`Self::check`] of several tiers of one event in one `period`, from one read of the facts.
+    pub async fn check_tiers(
+        &self,
+        user_id: &str,
+        event: &Event,
+        tiers: &[Option<&Tier>],
+        period: Option<Period>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Eligibility>, FactError> {
         let context = EvaluationContext {
             window_start: event.start_date,
             window_end: event.end_date,
             timezone: event.timezone,
             now,
+            period,
         };
-        let query = fact_query(condition, &context);
-        // Before the event starts nothing can count yet; no need to ask anyone.
-        let facts = match query.from {
-            Some(from) if from >= query.to => Vec::new(),
-            _ => self.provider.facts(user_id, &query).await?,
+        let conditions: Vec<_> = tiers.iter().map(|tier| event.conditions_of(*tier)).collect();
+        let query = conditions.iter().flatten().map(|condition| fact_query(condition, &context)).reduce(union);
+        let facts = match &query {
+            // Nothing to count, or nothing can count yet: no need to ask anyone.
+            None => Vec::new(),
+            Some(query) if query.from.is_some_and(|from| from >= query.to) => Vec::new(),
+            Some(query) => self.provider.facts(user_id, query).await?,
         };
-        let evaluation = evaluate(condition, &facts, &context);
-        Ok(Eligibility { eligible: evaluation.met, conditions: Some(evaluation.root) })
+        Ok(conditions
+            .iter()
+            .map(|condition| match condition {
+                None => Eligibility { eligible: true, conditions: None },
+                Some(condition) => {
+                    let evaluation = evaluate(condition, &facts, &context);
+                    Eligibility { eligible: evaluation.met, conditions: Some(evaluation.root) }
+                }
+            })
+            .collect())
     }
+}
+
+/// A query loading what both `a` and `b` load.
+fn union(mut a: FactQuery, b: FactQuery) -> FactQuery {
+    a.types.extend(b.types);
+    a.from = a.from.zip(b.from).map(|(a, b)| a.min(b));
+    a.to = a.to.max(b.to);
+    a
 }
 
 #[cfg(test)]
@@ -129,7 +169,7 @@ mod tests {
         let (checker, provider) = checker(Ok(facts));
         let event = event(Some(json!({"type": "LOGIN_STREAK", "days": 5})));
         let now = at("2026-03-10T00:00:00Z");
-        let eligibility = checker.check("player", &event, now).await.unwrap();
+        let eligibility = checker.check("player", &event, &ClaimTarget::default(), now).await.unwrap();
         assert_eq!(
             serde_json::to_value(&eligibility).unwrap(),
             json!({"eligible": false, "conditions": {"type": "LOGIN_STREAK", "met": false, "current": 3, "target": 5}})
@@ -145,6 +185,7 @@ mod tests {
                     window_end: event.end_date,
                     timezone: event.timezone,
                     now,
+                    period: None,
                 }
             )
         );
@@ -154,7 +195,7 @@ mod tests {
     #[tokio::test]
     async fn no_conditions_means_eligible_without_asking() {
         let (checker, provider) = checker(Err(FactError::Transient("down".into())));
-        let eligibility = checker.check("player", &event(None), at("2026-03-10T00:00:00Z")).await.unwrap();
+        let eligibility = checker.check("player", &event(None), &ClaimTarget::default(), at("2026-03-10T00:00:00Z")).await.unwrap();
         assert_eq!(eligibility, Eligibility { eligible: true, conditions: None });
         assert!(provider.asked.lock().unwrap().is_empty());
     }
@@ -163,7 +204,7 @@ mod tests {
     async fn before_the_start_nothing_counts_and_nothing_is_asked() {
         let (checker, provider) = checker(Ok(vec![login("2026-02-20T00:00:00Z")]));
         let event = event(Some(json!({"type": "LOGIN_DAYS", "days": 1})));
-        let eligibility = checker.check("player", &event, at("2026-02-25T00:00:00Z")).await.unwrap();
+        let eligibility = checker.check("player", &event, &ClaimTarget::default(), at("2026-02-25T00:00:00Z")).await.unwrap();
         assert!(!eligibility.eligible);
         assert!(provider.asked.lock().unwrap().is_empty());
     }
@@ -172,7 +213,7 @@ mod tests {
     async fn provider_failures_are_passed_on() {
         let (checker, _) = checker(Err(FactError::Transient("down".into())));
         let event = event(Some(json!({"type": "LOGIN_DAYS", "days": 1})));
-        let error = checker.check("player", &event, at("2026-03-10T00:00:00Z")).await.unwrap_err();
+        let error = checker.check("player", &event, &ClaimTarget::default(), at("2026-03-10T00:00:00Z")).await.unwrap_err();
         assert_eq!(error, FactError::Transient("down".into()));
     }
 }

@@ -6,6 +6,7 @@
 //! cases); [`grants`] the granters; [`directory`] the port to the auth service; [`activities`]
 //! the ingestion of game activities and the fact providers ([`external_facts`] for an
 //! operator's HTTP endpoint); [`eligibility`] evaluates conditions on those facts;
+//! [`event_screen`] draws the player's event screen from all of the above;
 //! [`service_keys`] the API keys of game servers; [`http`] maps it all to the routes of `API.md`.
 
 pub mod activities;
@@ -14,6 +15,7 @@ pub mod claims;
 pub mod directory;
 pub mod domain;
 pub mod eligibility;
+pub mod event_screen;
 pub mod expiry;
 pub mod external_facts;
 pub mod grants;

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::domain::event::{Event, GrantPolicy};
 use crate::domain::lifecycle::EventStatus;
+use crate::domain::recurrence::Recurrence;
 use crate::domain::reward::{RewardDefinition, RewardType};
 use crate::domain::saga::{ClaimRequest, GrantStatus};
 
@@ -56,8 +57,13 @@ pub struct EventView {
     pub conditions: Option<Value>,
     /// Where the event is in its lifecycle.
     pub status: EventStatus,
-    /// What a claim receives.
+    /// What a claim receives; empty when the event pays by `tiers`.
     pub rewards: Vec<RewardView>,
+    /// When the event pays again; null for a one-time event.
+    pub recurrence: Option<Recurrence>,
+    /// The reward tiers, each paid once per player (and period); null for an event whose
+    /// `rewards` are its only tier.
+    pub tiers: Option<Vec<TierView>>,
     /// User id of the operator who created it.
     pub created_by: String,
     /// When it was created.
@@ -120,18 +126,41 @@ impl From<&RewardDefinition> for RewardView {
     }
 }
 
+/// A reward tier of an event.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TierView {
+    /// Unique within the event; what a claim names in its body.
+    pub tier_id: String,
+    /// Display name.
+    pub tier_name: String,
+    /// What the tier requires on top of the event's conditions, or null.
+    #[schema(value_type = Option<Object>)]
+    pub conditions: Option<Value>,
+    /// What a claim of this tier receives.
+    pub rewards: Vec<RewardView>,
+}
+
 impl EventView {
     /// The event as `audience` may read it.
     pub fn new(event: &Event, audience: Audience) -> Self {
-        let mut view = Self::from(event);
-        view.rewards = event.rewards.iter().map(|reward| RewardView::new(reward, audience)).collect();
-        view
+        Self::with(event, |reward| RewardView::new(reward, audience))
     }
-}
 
-/// The whole event, as staff read it and the audit log records it.
-impl From<&Event> for EventView {
-    fn from(event: &Event) -> Self {
+    fn with(event: &Event, view_of: impl Fn(&RewardDefinition) -> RewardView) -> Self {
+        let tiers = (!event.tiers.is_empty()).then(|| {
+            event
+                .tiers
+                .iter()
+                .map(|tier| TierView {
+                    tier_id: tier.tier_id.clone(),
+                    tier_name: tier.tier_name.clone(),
+                    conditions: tier.conditions.as_ref().and_then(|c| serde_json::to_value(c).ok()),
+                    rewards: event.rewards_of(Some(tier)).iter().map(&view_of).collect(),
+                })
+                .collect()
+        });
+        let rewards = if tiers.is_some() { Vec::new() } else { event.rewards.iter().map(&view_of).collect() };
         Self {
             id: event.id.clone(),
             event_name: event.event_name.clone(),
@@ -140,7 +169,9 @@ impl From<&Event> for EventView {
             end_date: event.end_date,
             conditions: event.conditions.as_ref().and_then(|c| serde_json::to_value(c).ok()),
             status: event.status,
-            rewards: event.rewards.iter().map(RewardView::from).collect(),
+            rewards,
+            recurrence: event.recurrence,
+            tiers,
             created_by: event.created_by.clone(),
             created_at: event.created_at,
             updated_at: event.updated_at,
@@ -148,6 +179,13 @@ impl From<&Event> for EventView {
             grant_policy: event.grant_policy,
             version: event.version,
         }
+    }
+}
+
+/// The whole event, as staff read it and the audit log records it.
+impl From<&Event> for EventView {
+    fn from(event: &Event) -> Self {
+        Self::with(event, |reward| RewardView::from(reward))
     }
 }
 

@@ -74,7 +74,9 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/api/v1/events/{eventId}/rewards", Events, Signed),
     route("PATCH", "/api/v1/events/{eventId}/rewards/{rewardId}", Events, Permitted(ManageEvents)),
     route("DELETE", "/api/v1/events/{eventId}/rewards/{rewardId}", Events, Permitted(ManageEvents)),
-    route("GET", "/api/v1/events/{eventId}/eligibility", Events, Permitted(ClaimRewards)),
+    // Players for themselves, staff for a player (`?userId=`): the service tells them apart.
+    route("GET", "/api/v1/events/{eventId}/eligibility", Events, Signed),
+    route("GET", "/api/v1/me/events", Events, Permitted(ClaimRewards)),
     route("POST", "/api/v1/events/{eventId}/claims", Events, Permitted(ClaimRewards)),
     route("GET", "/api/v1/claims/me", Events, Signed),
     route("GET", "/api/v1/claims", Events, Permitted(ReadAllClaims)),

@@ -91,7 +91,7 @@ fn request_document(request: &ClaimRequest) -> Result<Document, StoreError> {
         }
     }
     text_to_id(&mut document, "eventId");
-    for key in ["createdAt", "updatedAt", "claimedAt", "leaseExpiresAt", "nextAttemptAt"] {
+    for key in ["createdAt", "updatedAt", "claimedAt", "leaseExpiresAt", "nextAttemptAt", "periodStart"] {
         text_to_date(&mut document, key);
     }
     if let Some(Bson::Document(snapshot)) = document.get_mut("eventSnapshot") {

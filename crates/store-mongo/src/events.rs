@@ -175,6 +175,36 @@ fn conditions_bson(event: &Event) -> Bson {
     event.conditions.as_ref().and_then(|c| serde_json::to_value(c).ok()).map_or(Bson::Null, |v| json_to_bson(&v))
 }
 
+fn recurrence_bson(event: &Event) -> Bson {
+    event.recurrence.as_ref().and_then(|r| serde_json::to_value(r).ok()).map_or(Bson::Null, |v| json_to_bson(&v))
+}
+
+/// `tiers`: null without tiers; each tier names its rewards (kept, with their stock, in the
+/// event's `rewards`) by `rewardIds`, ObjectIds like `rewards[].rewardId`.
+fn tiers_bson(event: &Event) -> Bson {
+    if event.tiers.is_empty() {
+        return Bson::Null;
+    }
+    let tiers = event
+        .tiers
+        .iter()
+        .map(|tier| {
+            let conditions = tier
+                .conditions
+                .as_ref()
+                .and_then(|c| serde_json::to_value(c).ok())
+                .map_or(Bson::Null, |v| json_to_bson(&v));
+            Bson::Document(doc! {
+                "tierId": &tier.tier_id,
+                "tierName": &tier.tier_name,
+                "conditions": conditions,
+                "rewardIds": tier.reward_ids.iter().map(|id| id_bson(id.as_str())).collect::<Vec<_>>(),
+            })
+        })
+        .collect::<Vec<_>>();
+    Bson::Array(tiers)
+}
+
 /// The fields an edit writes (everything but `_id`, `rewards`, `createdBy`, `createdAt`).
 fn editable_fields(event: &Event) -> Document {
     doc! {
@@ -188,6 +218,8 @@ fn editable_fields(event: &Event) -> Document {
         "timezone": event.timezone.name(),
         "grantPolicy": grant_policy_text(event.grant_policy),
         "version": event.version,
+        "recurrence": recurrence_bson(event),
+        "tiers": tiers_bson(event),
     }
 }
 
@@ -233,6 +265,14 @@ pub(crate) fn event_from_document(document: &Document) -> Result<Event, StoreErr
             Some(Bson::Int64(version)) => *version,
             Some(Bson::Int32(version)) => i64::from(*version),
             _ => return Err(corrupt(WHAT, "missing `version`")),
+        },
+        recurrence: match document.get("recurrence") {
+            None | Some(Bson::Null) => None,
+            Some(value) => Some(serde_json::from_value(bson_to_json(value)).map_err(|e| corrupt(WHAT, e))?),
+        },
+        tiers: match document.get("tiers") {
+            None | Some(Bson::Null) => Vec::new(),
+            Some(value) => serde_json::from_value(bson_to_json(value)).map_err(|e| corrupt(WHAT, e))?,
         },
     })
 }

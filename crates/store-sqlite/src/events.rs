@@ -60,9 +60,21 @@ const CATALOG_SCHEMA: &str = r"
 
 ";
 
+/// Recurring events and reward tiers: both JSON in their seed shape (`tiers[].rewardIds`
+/// names rows of `event_rewards`, where every reward's stock lives).
+const RECURRENCE_AND_TIERS: &str = r"
+    ALTER TABLE events ADD COLUMN recurrence TEXT;
+    ALTER TABLE events ADD COLUMN tiers TEXT;
+";
+
 /// Migrations of `event.db`, in order; each runs once.
-const MIGRATIONS: &[&str] =
-    &[CATALOG_SCHEMA, AUDIT_SCHEMA, crate::activities::ACTIVITIES_SCHEMA, crate::claims::CLAIMS_SCHEMA];
+const MIGRATIONS: &[&str] = &[
+    CATALOG_SCHEMA,
+    AUDIT_SCHEMA,
+    crate::activities::ACTIVITIES_SCHEMA,
+    crate::claims::CLAIMS_SCHEMA,
+    RECURRENCE_AND_TIERS,
+];
 
 /// The event store on SQLite.
 #[derive(Debug, Clone)]
@@ -78,7 +90,7 @@ impl SqliteEventStore {
 }
 
 const EVENT_COLUMNS: &str = "_id, eventName, description, startDate, endDate, conditions, status, createdBy, \
-                             createdAt, updatedAt, timezone, grantPolicy, version";
+                             createdAt, updatedAt, timezone, grantPolicy, version, recurrence, tiers";
 
 fn corrupt(index: usize, reason: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -112,6 +124,15 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         timezone: timezone.parse().map_err(|e| corrupt(10, e))?,
         grant_policy: serde_json::from_value::<GrantPolicy>(Value::String(grant_policy)).map_err(|e| corrupt(11, e))?,
         version: row.get(12)?,
+        recurrence: row
+            .get::<_, Option<String>>(13)?
+            .map(|text| serde_json::from_str(&text).map_err(|e| corrupt(13, e)))
+            .transpose()?,
+        tiers: row
+            .get::<_, Option<String>>(14)?
+            .map(|text| serde_json::from_str(&text).map_err(|e| corrupt(14, e)))
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 
@@ -163,6 +184,14 @@ pub(crate) fn select_event(connection: &Connection, id: &str) -> Result<Option<E
 
 fn conditions_text(event: &Event) -> Option<String> {
     event.conditions.as_ref().and_then(|c| serde_json::to_string(c).ok())
+}
+
+fn recurrence_text(event: &Event) -> Option<String> {
+    event.recurrence.as_ref().and_then(|r| serde_json::to_string(r).ok())
+}
+
+fn tiers_text(event: &Event) -> Option<String> {
+    (!event.tiers.is_empty()).then(|| serde_json::to_string(&event.tiers).ok()).flatten()
 }
 
 fn grant_policy_text(policy: GrantPolicy) -> String {
@@ -238,7 +267,8 @@ fn update_event_row(tx: &Transaction<'_>, event: &Event, expected_version: i64) 
     let changed = tx
         .execute(
             "UPDATE events SET eventName = ?3, description = ?4, startDate = ?5, endDate = ?6, conditions = ?7,
-                 status = ?8, updatedAt = ?9, timezone = ?10, grantPolicy = ?11, version = ?12
+                 status = ?8, updatedAt = ?9, timezone = ?10, grantPolicy = ?11, version = ?12,
+                 recurrence = ?13, tiers = ?14
              WHERE _id = ?1 AND version = ?2",
             params![
                 event.id,
@@ -253,6 +283,8 @@ fn update_event_row(tx: &Transaction<'_>, event: &Event, expected_version: i64) 
                 event.timezone.name(),
                 grant_policy_text(event.grant_policy),
                 event.version,
+                recurrence_text(event),
+                tiers_text(event),
             ],
         )
         .map_err(map_error)?;
@@ -277,7 +309,7 @@ impl EventStore for SqliteEventStore {
             .write(move |connection| {
                 let tx = connection.transaction().map_err(map_error)?;
                 tx.execute(
-                    &format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+                    &format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
                     params![
                         event.id,
                         event.event_name,
@@ -292,6 +324,8 @@ impl EventStore for SqliteEventStore {
                         event.timezone.name(),
                         grant_policy_text(event.grant_policy),
                         event.version,
+                        recurrence_text(&event),
+                        tiers_text(&event),
                     ],
                 )
                 .map_err(map_error)?;

@@ -15,10 +15,12 @@ use bestow_core::audit::AuditActor;
 use bestow_core::identity::{Permission, Principal};
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use crate::domain::event::Event;
 use crate::domain::lifecycle::{EventStatus, visible_to_players};
-use crate::domain::saga::{ClaimRequest, ClaimStatus};
+use crate::domain::saga::{ClaimRequest, ClaimStatus, ClaimTarget};
 use crate::store::EventStore;
 use saga::{ClaimSaga, DriveError, Started, StartedClaim};
 use store::{ClaimFilter, ClaimStore};
@@ -61,6 +63,28 @@ fn claim_not_found() -> ApiError {
     ApiError::not_found("CLAIM_NOT_FOUND", "no such claim")
 }
 
+/// What a claim of `tier_id` on `event` made at `now` is for: the tier (required exactly when
+/// the event has tiers) and, for a recurring event, the current period.
+pub fn claim_target(event: &Event, tier_id: Option<&str>, now: DateTime<Utc>) -> Result<ClaimTarget, ApiError> {
+    let tier = match tier_id {
+        None if !event.tiers.is_empty() => {
+            return Err(ApiError::BadRequest {
+                code: "TIER_REQUIRED",
+                detail: "`tierId` is required: this event pays by tier".to_owned(),
+            });
+        }
+        None => None,
+        Some(id) => Some(
+            event
+                .tier(id)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found("TIER_NOT_FOUND", "this event has no tier with that `tierId`"))?,
+        ),
+    };
+    let period = event.recurrence.map(|recurrence| recurrence.period_at(now, event.timezone));
+    Ok(ClaimTarget { tier, period })
+}
+
 impl ClaimService {
     pub fn new(
         claims: Arc<dyn ClaimStore>,
@@ -83,6 +107,7 @@ impl ClaimService {
         caller: &Principal,
         event_id: &str,
         request_id: String,
+        tier_id: Option<&str>,
     ) -> Result<(ClaimRequest, Submission), ApiError> {
         let event = self.events.event(event_id).await?;
         // The catalog's visibility rule: paused, archived and draft events do not exist for
@@ -93,12 +118,17 @@ impl ClaimService {
             .filter(|e| caller.can(Permission::ReadAllEvents) || visible_to_players(e.status))
             .ok_or_else(|| ApiError::not_found("EVENT_NOT_FOUND", "no such event"))?;
         let now = bestow_core::time::now();
-        let request =
-            ClaimRequest::new(bestow_core::ids::new_object_id(), request_id, caller.user_id.clone(), &event, now);
+        let target = claim_target(&event, tier_id, now)?;
+        let (id, user_id) = (bestow_core::ids::new_object_id(), caller.user_id.clone());
+        let request = ClaimRequest::for_target(id, request_id, user_id, &event, &target, now);
         match self.saga.start(request, event).await.map_err(|error| match error {
             DriveError::Store(store) => ApiError::from(store),
         })? {
-            Started::Replayed(stored) if stored.user_id == caller.user_id && stored.event_id == event_id => {
+            Started::Replayed(stored)
+                if stored.user_id == caller.user_id
+                    && stored.event_id == event_id
+                    && stored.tier_id.as_deref() == tier_id =>
+            {
                 Ok((*stored, Submission::Replayed))
             }
             Started::Replayed(_) => Err(ApiError::Unprocessable {

@@ -20,7 +20,9 @@ use crate::activities::FactError;
 use crate::directory::{UserDirectory, UserState};
 use crate::domain::event::Event;
 use crate::domain::lifecycle::accepts_claims;
-use crate::domain::saga::{CallOutcome, ClaimRequest, ClaimStatus, NextStep, RetryPolicy, Validation, next_step};
+use crate::domain::saga::{
+    CallOutcome, ClaimRequest, ClaimStatus, ClaimTarget, NextStep, RetryPolicy, Validation, next_step,
+};
 use crate::eligibility::EligibilityChecker;
 use crate::grants::{Grant, RewardGranter};
 use crate::store::EventStore;
@@ -28,14 +30,26 @@ use crate::store::EventStore;
 /// Decides whether a player meets an event's conditions.
 #[async_trait]
 pub trait ConditionCheck: Send + Sync {
-    /// `Ok(met)`, or the failure of the fact source.
-    async fn conditions_met(&self, user_id: &str, event: &Event, now: DateTime<Utc>) -> Result<bool, CallOutcome>;
+    /// `Ok(met)` for a claim of `target`, or the failure of the fact source.
+    async fn conditions_met(
+        &self,
+        user_id: &str,
+        event: &Event,
+        target: &ClaimTarget,
+        now: DateTime<Utc>,
+    ) -> Result<bool, CallOutcome>;
 }
 
 #[async_trait]
 impl ConditionCheck for EligibilityChecker {
-    async fn conditions_met(&self, user_id: &str, event: &Event, now: DateTime<Utc>) -> Result<bool, CallOutcome> {
-        match self.check(user_id, event, now).await {
+    async fn conditions_met(
+        &self,
+        user_id: &str,
+        event: &Event,
+        target: &ClaimTarget,
+        now: DateTime<Utc>,
+    ) -> Result<bool, CallOutcome> {
+        match self.check(user_id, event, target, now).await {
             Ok(eligibility) => Ok(eligibility.eligible),
             Err(FactError::Transient(reason)) => Err(CallOutcome::Transient(reason)),
             Err(FactError::Permanent(reason)) => Err(CallOutcome::Permanent(reason)),
@@ -298,7 +312,9 @@ impl ClaimSaga {
             NextStep::Validate => current.after_validation(self.validate(current, now, context).await?, now),
             NextStep::CheckConditions => {
                 let event = current.snapshot_event();
-                let outcome = self.conditions.conditions_met(&current.user_id, &event, now).await;
+                // The claim is judged in the period it was made in, even when checked later.
+                let target = ClaimTarget { tier: event.tiers.first().cloned(), period: current.period() };
+                let outcome = self.conditions.conditions_met(&current.user_id, &event, &target, now).await;
                 current.after_condition_check(outcome, &self.settings.condition_retry, now, jitter)
             }
             NextStep::Allocate => {

@@ -72,32 +72,56 @@ pub enum Condition {
     LoginStreak {
         /// Length of the streak, `1..=MAX_DAYS`.
         days: u32,
+        /// `EVENT` to count over the whole event window in a recurring event; omitted for the
+        /// current period (the default).
+        #[serde(skip_serializing_if = "Scope::is_period")]
+        scope: Scope,
     },
     /// Logged in on `days` distinct calendar days.
     LoginDays {
         /// Number of days, `1..=MAX_DAYS`.
         days: u32,
+        /// `EVENT` to count over the whole event window in a recurring event; omitted for the
+        /// current period (the default).
+        #[serde(skip_serializing_if = "Scope::is_period")]
+        scope: Scope,
     },
     /// Invited `count` friends.
     FriendInvite {
         /// Number of invitations, `1..=MAX_COUNT`.
         count: u32,
+        /// `EVENT` to count over the whole event window in a recurring event; omitted for the
+        /// current period (the default).
+        #[serde(skip_serializing_if = "Scope::is_period")]
+        scope: Scope,
     },
     /// Completed the quest `quest_id`.
     QuestComplete {
         /// The game's quest identifier.
         quest_id: String,
+        /// `EVENT` to count over the whole event window in a recurring event; omitted for the
+        /// current period (the default).
+        #[serde(skip_serializing_if = "Scope::is_period")]
+        scope: Scope,
     },
     /// Reached level `level`.
     LevelReached {
         /// The level, `1..=MAX_COUNT`.
         level: u32,
+        /// `EVENT` to count over the whole event window in a recurring event; omitted for the
+        /// current period (the default).
+        #[serde(skip_serializing_if = "Scope::is_period")]
+        scope: Scope,
     },
     /// Spent at least `amount` in total.
     PurchaseTotal {
         /// Positive, possibly fractional, at most [`MAX_PURCHASE_AMOUNT`].
         #[serde(serialize_with = "serialize_number")]
         amount: f64,
+        /// `EVENT` to count over the whole event window in a recurring event; omitted for the
+        /// current period (the default).
+        #[serde(skip_serializing_if = "Scope::is_period")]
+        scope: Scope,
     },
     /// Did `count` activities of type `activity_type`.
     ActivityCount {
@@ -105,10 +129,46 @@ pub enum Condition {
         activity_type: ActivityType,
         /// Number of activities, `1..=MAX_COUNT`.
         count: u32,
+        /// `EVENT` to count over the whole event window in a recurring event; omitted for the
+        /// current period (the default).
+        #[serde(skip_serializing_if = "Scope::is_period")]
+        scope: Scope,
     },
 }
 
+/// Which activities a leaf counts in a recurring event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Scope {
+    /// Those of the current period (the event window for a one-time event).
+    #[default]
+    Period,
+    /// Those of the whole event window, e.g. a 7-day streak rewarded weekly.
+    Event,
+}
+
+impl Scope {
+    /// Whether this is the default scope, which the stored shape omits.
+    pub fn is_period(&self) -> bool {
+        *self == Self::Period
+    }
+}
+
 impl Condition {
+    /// The scope of a leaf; [`Scope::Period`] for composites.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Self::And { .. } | Self::Or { .. } | Self::Not { .. } => Scope::Period,
+            Self::LoginStreak { scope, .. }
+            | Self::LoginDays { scope, .. }
+            | Self::FriendInvite { scope, .. }
+            | Self::QuestComplete { scope, .. }
+            | Self::LevelReached { scope, .. }
+            | Self::PurchaseTotal { scope, .. }
+            | Self::ActivityCount { scope, .. } => *scope,
+        }
+    }
+
     /// The node's `type` as stored, e.g. `"LOGIN_STREAK"`.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -259,24 +319,36 @@ impl TreeParser {
                 let parsed = self.node(child, &reader.pointer_to("condition"), depth + 1);
                 reader.absorb(parsed).map(|condition| Condition::Not { condition: Box::new(condition) })
             }),
-            "LOGIN_STREAK" => reader.required_int("days", 1..=MAX_DAYS).map(|days| Condition::LoginStreak { days }),
-            "LOGIN_DAYS" => reader.required_int("days", 1..=MAX_DAYS).map(|days| Condition::LoginDays { days }),
+            "LOGIN_STREAK" => {
+                let days = reader.required_int("days", 1..=MAX_DAYS);
+                scoped(&mut reader, days, |days, scope| Condition::LoginStreak { days, scope })
+            }
+            "LOGIN_DAYS" => {
+                let days = reader.required_int("days", 1..=MAX_DAYS);
+                scoped(&mut reader, days, |days, scope| Condition::LoginDays { days, scope })
+            }
             "FRIEND_INVITE" => {
-                reader.required_int("count", 1..=MAX_COUNT).map(|count| Condition::FriendInvite { count })
+                let count = reader.required_int("count", 1..=MAX_COUNT);
+                scoped(&mut reader, count, |count, scope| Condition::FriendInvite { count, scope })
             }
-            "QUEST_COMPLETE" => reader
-                .required_text("questId", MAX_QUEST_ID_CHARS)
-                .map(|quest_id| Condition::QuestComplete { quest_id: quest_id.to_owned() }),
+            "QUEST_COMPLETE" => {
+                let quest_id = reader.required_text("questId", MAX_QUEST_ID_CHARS).map(str::to_owned);
+                scoped(&mut reader, quest_id, |quest_id, scope| Condition::QuestComplete { quest_id, scope })
+            }
             "LEVEL_REACHED" => {
-                reader.required_int("level", 1..=MAX_COUNT).map(|level| Condition::LevelReached { level })
+                let level = reader.required_int("level", 1..=MAX_COUNT);
+                scoped(&mut reader, level, |level, scope| Condition::LevelReached { level, scope })
             }
-            "PURCHASE_TOTAL" => reader
-                .required_positive_number("amount", MAX_PURCHASE_AMOUNT)
-                .map(|amount| Condition::PurchaseTotal { amount }),
+            "PURCHASE_TOTAL" => {
+                let amount = reader.required_positive_number("amount", MAX_PURCHASE_AMOUNT);
+                scoped(&mut reader, amount, |amount, scope| Condition::PurchaseTotal { amount, scope })
+            }
             "ACTIVITY_COUNT" => {
                 let activity_type = reader.required_parsed("activityType");
                 let count = reader.required_int("count", 1..=MAX_COUNT);
-                activity_type.zip(count).map(|(activity_type, count)| Condition::ActivityCount { activity_type, count })
+                scoped(&mut reader, activity_type.zip(count), |(activity_type, count), scope| {
+                    Condition::ActivityCount { activity_type, count, scope }
+                })
             }
             unknown => {
                 // The members of an unknown type cannot be checked, so this is the only error.
@@ -310,6 +382,20 @@ impl TreeParser {
     }
 }
 
+/// Reads a leaf's optional `scope` (`PERIOD` or `EVENT`) and builds the leaf from its members.
+fn scoped<T>(reader: &mut ObjectReader<'_>, members: Option<T>, build: impl FnOnce(T, Scope) -> Condition) -> Option<Condition> {
+    let scope = match reader.optional("scope") {
+        None => Some(Scope::Period),
+        Some(Value::String(text)) if text == "PERIOD" => Some(Scope::Period),
+        Some(Value::String(text)) if text == "EVENT" => Some(Scope::Event),
+        Some(_) => {
+            reader.push(FieldError::new(reader.pointer_to("scope"), "invalid", "must be PERIOD or EVENT"));
+            None
+        }
+    };
+    Some(build(members?, scope?))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -334,7 +420,7 @@ mod tests {
     #[test]
     fn a_number_with_a_zero_fraction_counts_as_an_integer() {
         let condition = parse_condition(&json!({"type": "LOGIN_STREAK", "days": 7.0}), "/c").unwrap();
-        assert_eq!(condition, Condition::LoginStreak { days: 7 });
+        assert_eq!(condition, Condition::LoginStreak { days: 7, scope: Scope::Period });
     }
 
     #[test]
@@ -449,7 +535,7 @@ mod tests {
         let cases = [
             (None, Ok(None)),
             (Some(json!(null)), Ok(None)),
-            (Some(leaf.clone()), Ok(Some(Condition::LoginDays { days: 1 }))),
+            (Some(leaf.clone()), Ok(Some(Condition::LoginDays { days: 1, scope: Scope::Period }))),
             (Some(json!({})), Err(vec![("/conditions/type", "required")])),
         ];
         for (value, expected) in cases {

@@ -20,7 +20,9 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{condition::Condition, validation::serialize_number};
+use super::condition::{Condition, Scope};
+use super::recurrence::Period;
+use super::validation::serialize_number;
 
 /// Activity type reported when a player logs in.
 pub const LOGIN: &str = "LOGIN";
@@ -57,12 +59,25 @@ pub struct EvaluationContext {
     pub timezone: Tz,
     /// The evaluation instant; activities at or after it are ignored.
     pub now: DateTime<Utc>,
+    /// The period of a recurring event being judged: leaves of [`Scope::Period`] count only
+    /// the activities within it (and within the window). `None` for a one-time event.
+    pub period: Option<Period>,
 }
 
 impl EvaluationContext {
     /// The exclusive upper bound of counting: `min(window_end, now)`.
     pub fn effective_end(&self) -> DateTime<Utc> {
         self.window_end.min(self.now)
+    }
+
+    /// The half-open interval a leaf of `scope` counts in, before the `now` bound.
+    fn bounds(&self, scope: Scope) -> (DateTime<Utc>, DateTime<Utc>) {
+        match (scope, self.period) {
+            (Scope::Period, Some(period)) => {
+                (self.window_start.max(period.start), self.window_end.min(period.end))
+            }
+            _ => (self.window_start, self.window_end),
+        }
     }
 }
 
@@ -171,8 +186,16 @@ pub struct FactQuery {
 pub fn fact_query(condition: &Condition, context: &EvaluationContext) -> FactQuery {
     FactQuery {
         types: relevant_activity_types(condition),
-        from: (!needs_history(condition)).then_some(context.window_start),
+        from: (!needs_history(condition)).then(|| earliest_start(condition, context)),
         to: context.effective_end(),
+    }
+}
+
+/// The earliest instant some leaf of `condition` counts from.
+fn earliest_start(condition: &Condition, context: &EvaluationContext) -> DateTime<Utc> {
+    match condition.children() {
+        [] => context.bounds(condition.scope()).0,
+        children => children.iter().map(|child| earliest_start(child, context)).min().unwrap_or(context.window_start),
     }
 }
 
@@ -185,30 +208,28 @@ fn needs_history(condition: &Condition) -> bool {
 struct FactView<'a> {
     /// Facts before the effective end of the window, including those before its start.
     history: Vec<&'a ActivityFact>,
-    window_start: DateTime<Utc>,
-    timezone: Tz,
+    context: EvaluationContext,
 }
 
 impl<'a> FactView<'a> {
     fn new(facts: &'a [ActivityFact], context: &EvaluationContext) -> Self {
         let end = context.effective_end();
-        Self {
-            history: facts.iter().filter(|fact| fact.occurred_at < end).collect(),
-            window_start: context.window_start,
-            timezone: context.timezone,
-        }
+        Self { history: facts.iter().filter(|fact| fact.occurred_at < end).collect(), context: *context }
     }
 
     fn of_type<'s>(&'s self, activity_type: &'s str) -> impl Iterator<Item = &'a ActivityFact> + 's {
         self.history.iter().copied().filter(move |fact| fact.activity_type == activity_type)
     }
 
-    fn in_window<'s>(&'s self, activity_type: &'s str) -> impl Iterator<Item = &'a ActivityFact> + 's {
-        self.of_type(activity_type).filter(|fact| fact.occurred_at >= self.window_start)
+    /// Facts of `activity_type` within the interval a leaf of `scope` counts in.
+    fn counted<'s>(&'s self, activity_type: &'s str, scope: Scope) -> impl Iterator<Item = &'a ActivityFact> + 's {
+        let (start, end) = self.context.bounds(scope);
+        self.of_type(activity_type).filter(move |fact| start <= fact.occurred_at && fact.occurred_at < end)
     }
 
-    fn login_dates(&self) -> BTreeSet<NaiveDate> {
-        self.in_window(LOGIN).map(|fact| fact.occurred_at.with_timezone(&self.timezone).date_naive()).collect()
+    fn login_dates(&self, scope: Scope) -> BTreeSet<NaiveDate> {
+        let timezone = self.context.timezone;
+        self.counted(LOGIN, scope).map(|fact| fact.occurred_at.with_timezone(&timezone).date_naive()).collect()
     }
 
     fn progress(&self, condition: &Condition) -> NodeProgress {
@@ -229,28 +250,31 @@ impl<'a> FactView<'a> {
                 let met = !child.met;
                 composite(kind, met, indicator(met), 1.0, vec![child])
             }
-            Condition::LoginStreak { days } => leaf(kind, longest_run(&self.login_dates()) as f64, f64::from(*days)),
-            Condition::LoginDays { days } => leaf(kind, self.login_dates().len() as f64, f64::from(*days)),
-            Condition::FriendInvite { count } => {
-                leaf(kind, self.in_window(FRIEND_INVITED).count() as f64, f64::from(*count))
+            Condition::LoginStreak { days, scope } => {
+                leaf(kind, longest_run(&self.login_dates(*scope)) as f64, f64::from(*days))
             }
-            Condition::QuestComplete { quest_id } => {
+            Condition::LoginDays { days, scope } => leaf(kind, self.login_dates(*scope).len() as f64, f64::from(*days)),
+            Condition::FriendInvite { count, scope } => {
+                leaf(kind, self.counted(FRIEND_INVITED, *scope).count() as f64, f64::from(*count))
+            }
+            Condition::QuestComplete { quest_id, scope } => {
                 let completed = self
-                    .in_window(QUEST_COMPLETED)
+                    .counted(QUEST_COMPLETED, *scope)
                     .any(|fact| fact.attributes.get("questId").and_then(Value::as_str) == Some(quest_id));
                 leaf(kind, indicator(completed), 1.0)
             }
-            Condition::LevelReached { level } => {
+            Condition::LevelReached { level, .. } => {
                 let highest =
                     self.of_type(LEVEL_UP).filter_map(|fact| fact.attributes.get("level")?.as_i64()).max().unwrap_or(0);
                 leaf(kind, highest as f64, f64::from(*level))
             }
-            Condition::PurchaseTotal { amount } => {
-                let total = self.in_window(PURCHASE).filter_map(|fact| fact.attributes.get("amount")?.as_f64()).sum();
+            Condition::PurchaseTotal { amount, scope } => {
+                let total =
+                    self.counted(PURCHASE, *scope).filter_map(|fact| fact.attributes.get("amount")?.as_f64()).sum();
                 leaf(kind, total, *amount)
             }
-            Condition::ActivityCount { activity_type, count } => {
-                leaf(kind, self.in_window(activity_type.as_str()).count() as f64, f64::from(*count))
+            Condition::ActivityCount { activity_type, count, scope } => {
+                leaf(kind, self.counted(activity_type.as_str(), *scope).count() as f64, f64::from(*count))
             }
         }
     }
@@ -325,6 +349,7 @@ mod tests {
             window_end: instant("2026-04-01T00:00:00Z"),
             timezone: UTC,
             now: instant("2026-03-20T00:00:00Z"),
+            period: None,
         }
     }
 
@@ -559,6 +584,7 @@ mod tests {
             window_end: instant("2027-01-01T00:00:00Z"),
             timezone,
             now: instant(now),
+            period: None,
         };
         let march_seoul = in_zone(Seoul, "2026-02-01T00:00:00Z", "2026-12-01T00:00:00Z");
         let march_utc = in_zone(UTC, "2026-02-01T00:00:00Z", "2026-12-01T00:00:00Z");
@@ -625,7 +651,7 @@ mod tests {
             assert_eq!(query, expected);
         }
         let ended = EvaluationContext { now: instant("2026-05-01T00:00:00Z"), ..context };
-        assert_eq!(fact_query(&Condition::LoginDays { days: 1 }, &ended).to, ended.window_end);
+        assert_eq!(fact_query(&Condition::LoginDays { days: 1, scope: Scope::Period }, &ended).to, ended.window_end);
     }
 
     #[test]
@@ -639,14 +665,14 @@ mod tests {
     /// Small thresholds and few activity kinds, so random trees are met about as often as not.
     fn leaf_strategy() -> impl Strategy<Value = Condition> {
         prop_oneof![
-            (1u32..4).prop_map(|days| Condition::LoginStreak { days }),
-            (1u32..5).prop_map(|days| Condition::LoginDays { days }),
-            (1u32..3).prop_map(|count| Condition::FriendInvite { count }),
-            prop::sample::select(vec!["q1", "q2"]).prop_map(|id| Condition::QuestComplete { quest_id: id.to_owned() }),
-            (1u32..8).prop_map(|level| Condition::LevelReached { level }),
-            (1u32..200).prop_map(|amount| Condition::PurchaseTotal { amount: f64::from(amount) / 2.0 }),
+            (1u32..4).prop_map(|days| Condition::LoginStreak { days, scope: Scope::Period }),
+            (1u32..5).prop_map(|days| Condition::LoginDays { days, scope: Scope::Period }),
+            (1u32..3).prop_map(|count| Condition::FriendInvite { count, scope: Scope::Period }),
+            prop::sample::select(vec!["q1", "q2"]).prop_map(|id| Condition::QuestComplete { quest_id: id.to_owned(), scope: Scope::Period }),
+            (1u32..8).prop_map(|level| Condition::LevelReached { level, scope: Scope::Period }),
+            (1u32..200).prop_map(|amount| Condition::PurchaseTotal { amount: f64::from(amount) / 2.0, scope: Scope::Period }),
             (1u32..3)
-                .prop_map(|count| Condition::ActivityCount { activity_type: "BOSS_KILLED".parse().unwrap(), count }),
+                .prop_map(|count| Condition::ActivityCount { activity_type: "BOSS_KILLED".parse().unwrap(), count, scope: Scope::Period }),
         ]
     }
 
@@ -691,6 +717,7 @@ mod tests {
             window_end: instant("2026-03-31T00:00:00Z"),
             timezone: Seoul,
             now: instant("2026-03-25T00:00:00Z"),
+            period: None,
         }
     }
 

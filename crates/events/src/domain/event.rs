@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use super::condition::{Condition, parse_optional_conditions};
 use super::lifecycle::{EventStatus, definition_editable};
+use super::recurrence::{Recurrence, RecurrenceInput};
 use super::reward::{MAX_TOTAL_STOCK, RewardDefinition, RewardId, RewardInput};
+pub use super::tier::{MAX_TIERS, Tier, TierInput};
 use super::validation::{FieldError, child_pointer};
 
 /// Longest `eventName`, in characters.
@@ -53,12 +55,49 @@ pub struct Event {
     pub grant_policy: GrantPolicy,
     /// Incremented by every write; the `ETag`.
     pub version: i64,
+    /// When the event pays again; `None` for a one-time event.
+    pub recurrence: Option<Recurrence>,
+    /// The reward tiers; empty for an event whose `rewards` are one implicit tier. With tiers,
+    /// `rewards` holds the rewards of every tier, each named by exactly one tier.
+    pub tiers: Vec<Tier>,
 }
 
 impl Event {
     /// The reward with id `reward_id`.
     pub fn reward(&self, reward_id: &str) -> Option<&RewardDefinition> {
         self.rewards.iter().find(|r| r.reward_id().as_str() == reward_id)
+    }
+
+    /// The tier with id `tier_id`.
+    pub fn tier(&self, tier_id: &str) -> Option<&Tier> {
+        self.tiers.iter().find(|tier| tier.tier_id == tier_id)
+    }
+
+    /// What a claim of `tier` (`None` for an event without tiers) receives.
+    pub fn rewards_of(&self, tier: Option<&Tier>) -> Vec<RewardDefinition> {
+        match tier {
+            None => self.rewards.clone(),
+            Some(tier) => {
+                self.rewards.iter().filter(|reward| tier.reward_ids.contains(reward.reward_id())).cloned().collect()
+            }
+        }
+    }
+
+    /// The conditions a claim of `tier` is judged by: the event's, and the tier's on top.
+    pub fn conditions_of(&self, tier: Option<&Tier>) -> Option<Condition> {
+        match (self.conditions.clone(), tier.and_then(|tier| tier.conditions.clone())) {
+            (Some(gate), Some(own)) => Some(Condition::And { sub_conditions: vec![gate, own] }),
+            (gate, own) => own.or(gate),
+        }
+    }
+
+    /// The fewest rewards any claim of the event would receive (what activation requires).
+    pub fn fewest_rewards_per_claim(&self) -> usize {
+        if self.tiers.is_empty() {
+            self.rewards.len()
+        } else {
+            self.tiers.iter().map(|tier| tier.reward_ids.len()).min().unwrap_or(0)
+        }
     }
 }
 
@@ -101,9 +140,18 @@ pub struct EventInput {
     #[serde(default)]
     pub grant_policy: Option<GrantPolicy>,
     #[serde(default)]
-    /// At most 20.
+    /// At most 20; empty when the event has `tiers`.
     #[schema(value_type = Vec<super::schemas::RewardSpec>, max_items = 20)]
     pub rewards: Vec<RewardInput>,
+    /// When the event pays again (once per player and period); absent or null for a one-time
+    /// event.
+    #[serde(default)]
+    pub recurrence: Option<RecurrenceInput>,
+    /// Reward tiers, each paid once per player (and period), instead of `rewards`; at most 50.
+    /// A top-level `conditions` then gates every tier.
+    #[serde(default)]
+    #[schema(max_items = 50, min_items = 1)]
+    pub tiers: Option<Vec<TierInput>>,
 }
 
 /// Who creates an event, and the identifiers and clock the caller supplies (this module
@@ -140,8 +188,23 @@ impl EventInput {
                 Err(found) => errors.extend(found),
             }
         }
-        match (name, timezone, conditions) {
-            (Some(event_name), Some(timezone), Some(conditions)) if errors.is_empty() => Ok(Event {
+        let recurrence = parse_recurrence(self.recurrence.as_ref()).map_err(|found| errors.extend(found)).ok();
+        let mut tiers = Vec::new();
+        if let Some(inputs) = self.tiers {
+            if !rewards.is_empty() {
+                let message = "an event has either rewards or tiers, never both";
+                errors.push(FieldError::new("/tiers", "invalid", message));
+            }
+            match super::tier::validate_tiers(inputs, "/tiers", &mut new_reward_id) {
+                Ok((valid, tier_rewards)) => {
+                    tiers = valid;
+                    rewards.extend(tier_rewards);
+                }
+                Err(found) => errors.extend(found),
+            }
+        }
+        match (name, timezone, conditions, recurrence) {
+            (Some(event_name), Some(timezone), Some(conditions), Some(recurrence)) if errors.is_empty() => Ok(Event {
                 id: provenance.event_id,
                 event_name,
                 description: self.description,
@@ -156,6 +219,8 @@ impl EventInput {
                 timezone,
                 grant_policy: self.grant_policy.unwrap_or_default(),
                 version: 1,
+                recurrence,
+                tiers,
             }),
             _ => Err(errors),
         }
@@ -187,6 +252,24 @@ pub struct EventPatch {
     pub timezone: Option<String>,
     /// New grant policy.
     pub grant_policy: Option<GrantPolicy>,
+    /// The new recurrence; `null` makes the event one-time.
+    #[serde(default, deserialize_with = "present_recurrence")]
+    #[schema(value_type = Option<RecurrenceInput>)]
+    pub recurrence: Option<Option<RecurrenceInput>>,
+    /// New tiers, replacing the event's (DRAFT only: their rewards are new rewards).
+    #[schema(max_items = 50, min_items = 1)]
+    pub tiers: Option<Vec<TierInput>>,
+}
+
+fn present_recurrence<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<RecurrenceInput>>, D::Error> {
+    Option::<RecurrenceInput>::deserialize(deserializer).map(Some)
+}
+
+/// Validates an optional recurrence input at `/recurrence`.
+fn parse_recurrence(input: Option<&RecurrenceInput>) -> Result<Option<Recurrence>, Vec<FieldError>> {
+    input.map(|input| input.validate("/recurrence")).transpose()
 }
 
 /// Distinguishes an absent member (`None`) from an explicit `null` (`Some(None)`).
@@ -200,9 +283,13 @@ pub enum PatchRefusal {
     #[error("an {0} event cannot be changed")]
     Archived(EventStatus),
     #[error(
-        "conditions, dates, timezone and grant policy change only while the event is DRAFT or INACTIVE (it is {0})"
+        "conditions, dates, timezone, grant policy and recurrence change only while the event is DRAFT or INACTIVE (it is {0})"
     )]
     DefinitionLocked(EventStatus),
+    #[error("tiers are replaced only while the event is DRAFT (it is {0}); their rewards can be topped up any time")]
+    TiersLocked(EventStatus),
+    #[error("an event without tiers keeps its rewards; tiers can replace them only while it has none")]
+    RewardsPresent,
 }
 
 /// Outcome of checking a patch against an event.
@@ -220,16 +307,29 @@ impl EventPatch {
             || self.conditions.is_some()
             || self.timezone.is_some()
             || self.grant_policy.is_some()
+            || self.recurrence.is_some()
     }
 
     /// `event` with the patch applied at `now`, version bumped. Name and description may
     /// change in any status but ARCHIVED; the definition only while DRAFT or INACTIVE.
-    pub fn apply(self, event: &Event, now: DateTime<Utc>) -> Result<Event, PatchError> {
+    /// New tiers bring new rewards, named by `new_reward_id`.
+    pub fn apply(
+        self,
+        event: &Event,
+        now: DateTime<Utc>,
+        mut new_reward_id: impl FnMut() -> RewardId,
+    ) -> Result<Event, PatchError> {
         if event.status == EventStatus::Archived {
             return Err(PatchError::Refused(PatchRefusal::Archived(event.status)));
         }
         if self.changes_definition() && !definition_editable(event.status) {
             return Err(PatchError::Refused(PatchRefusal::DefinitionLocked(event.status)));
+        }
+        if self.tiers.is_some() && event.status != EventStatus::Draft {
+            return Err(PatchError::Refused(PatchRefusal::TiersLocked(event.status)));
+        }
+        if self.tiers.is_some() && event.tiers.is_empty() && !event.rewards.is_empty() {
+            return Err(PatchError::Refused(PatchRefusal::RewardsPresent));
         }
         let mut next = event.clone();
         let mut errors = Vec::new();
@@ -261,6 +361,21 @@ impl EventPatch {
             }
         }
         next.grant_policy = self.grant_policy.unwrap_or(next.grant_policy);
+        if let Some(recurrence) = self.recurrence {
+            match parse_recurrence(recurrence.as_ref()) {
+                Ok(parsed) => next.recurrence = parsed,
+                Err(found) => errors.extend(found),
+            }
+        }
+        if let Some(inputs) = self.tiers {
+            match super::tier::validate_tiers(inputs, "/tiers", &mut new_reward_id) {
+                Ok((tiers, rewards)) => {
+                    next.tiers = tiers;
+                    next.rewards = rewards;
+                }
+                Err(found) => errors.extend(found),
+            }
+        }
         if !errors.is_empty() {
             return Err(PatchError::Invalid(errors));
         }
@@ -318,6 +433,8 @@ pub enum RewardRefusal {
     Full,
     #[error("the top-up would take totalStock over {MAX_TOTAL_STOCK}")]
     StockCeiling,
+    #[error("the rewards of an event with tiers are added by replacing its tiers")]
+    Tiered,
 }
 
 impl RewardPatch {
@@ -394,6 +511,9 @@ pub fn add_reward(event: &Event, reward: RewardDefinition, now: DateTime<Utc>) -
     if !definition_editable(event.status) {
         return Err(RewardPatchError::Refused(RewardRefusal::RewardsLocked(event.status)));
     }
+    if !event.tiers.is_empty() {
+        return Err(RewardPatchError::Refused(RewardRefusal::Tiered));
+    }
     if event.rewards.len() >= MAX_REWARDS {
         return Err(RewardPatchError::Refused(RewardRefusal::Full));
     }
@@ -411,6 +531,9 @@ pub fn remove_reward(event: &Event, reward_id: &RewardId, now: DateTime<Utc>) ->
     }
     let mut next = event.clone();
     next.rewards.retain(|r| r.reward_id() != reward_id);
+    for tier in &mut next.tiers {
+        tier.reward_ids.retain(|id| id != reward_id);
+    }
     next.updated_at = now;
     next.version += 1;
     Ok(next)
@@ -510,13 +633,13 @@ mod tests {
         let mut event = input(base()).into_event(provenance(), reward_ids()).unwrap();
         event.status = EventStatus::Active;
         let rename = EventPatch { event_name: Some("Renamed".into()), ..EventPatch::default() };
-        let renamed = rename.apply(&event, Utc::now()).unwrap();
+        let renamed = rename.apply(&event, Utc::now(), reward_ids()).unwrap();
         assert_eq!((renamed.event_name.as_str(), renamed.version), ("Renamed", 2));
         let clear = EventPatch { conditions: Some(None), ..EventPatch::default() };
-        assert!(matches!(clear.apply(&event, Utc::now()), Err(PatchError::Refused(PatchRefusal::DefinitionLocked(_)))));
+        assert!(matches!(clear.apply(&event, Utc::now(), reward_ids()), Err(PatchError::Refused(PatchRefusal::DefinitionLocked(_)))));
         event.status = EventStatus::Inactive;
         let clear = EventPatch { conditions: Some(None), ..EventPatch::default() };
-        assert_eq!(clear.apply(&event, Utc::now()).unwrap().conditions, None);
+        assert_eq!(clear.apply(&event, Utc::now(), reward_ids()).unwrap().conditions, None);
     }
 
     #[test]
@@ -534,6 +657,6 @@ mod tests {
     fn patched_schedules_are_checked_as_a_whole() {
         let event = input(base()).into_event(provenance(), reward_ids()).unwrap();
         let patch = EventPatch { start_date: Some(event.end_date), ..EventPatch::default() };
-        assert!(matches!(patch.apply(&event, Utc::now()), Err(PatchError::Invalid(_))));
+        assert!(matches!(patch.apply(&event, Utc::now(), reward_ids()), Err(PatchError::Invalid(_))));
     }
 }

@@ -5,6 +5,8 @@
 //! - [`reward`]: reward types and details, stock policy and top-ups, stored reward definitions.
 //! - [`condition`]: the eligibility condition tree and its parser.
 //! - [`evaluate`]: evaluation of a condition tree against activity facts, with progress.
+//! - [`recurrence`]: resets of recurring events and the periods they make.
+//! - [`tier`]: reward tiers, each paid once per player (and period).
 //! - [`event`]: the event aggregate and the operator inputs that create and change it.
 //! - [`saga`]: the claim saga as a pure state machine over the request document.
 //! - [`schemas`]: OpenAPI schemas of the inputs above that the derive cannot describe.
@@ -13,7 +15,9 @@ pub mod condition;
 pub mod evaluate;
 pub mod event;
 pub mod lifecycle;
+pub mod recurrence;
 pub mod reward;
 pub mod saga;
 pub mod schemas;
+pub mod tier;
 pub mod validation;

@@ -20,10 +20,14 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use std::fmt::Write as _;
+
 use super::condition::Condition;
 use super::event::{Event, GrantPolicy};
 use super::lifecycle::EventStatus;
+use super::recurrence::{Period, Recurrence};
 use super::reward::RewardDefinition;
+use super::tier::Tier;
 
 /// `user_reward_requests.status`, exactly the seed's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -268,6 +272,32 @@ pub struct EventSnapshot {
     pub created_by: String,
     /// The event version copied.
     pub version: i64,
+    /// The event's recurrence at claim time; null for a one-time event.
+    #[serde(default)]
+    pub recurrence: Option<Recurrence>,
+    /// The claimed tier at claim time; null for an event without tiers.
+    #[serde(default)]
+    pub tier: Option<TierSnapshot>,
+}
+
+/// The claimed tier as it was when the claim was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TierSnapshot {
+    /// The tier's id.
+    pub tier_id: String,
+    /// The tier's name at claim time.
+    pub tier_name: String,
+    /// The tier's own conditions (judged together with the event's).
+    #[schema(value_type = Option<Object>)]
+    pub conditions: Option<Condition>,
+}
+
+/// What one claim is for: a tier of an event with tiers, in a period of a recurring event.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClaimTarget {
+    pub tier: Option<Tier>,
+    pub period: Option<Period>,
 }
 
 impl EventSnapshot {
@@ -283,11 +313,14 @@ impl EventSnapshot {
             grant_policy: event.grant_policy,
             created_by: event.created_by.clone(),
             version: event.version,
+            recurrence: event.recurrence,
+            tier: None,
         }
     }
 
     /// The snapshot as an event (with the rewards of the claim), for condition evaluation.
     pub fn to_event(&self, event_id: &str, rewards: Vec<RewardDefinition>) -> Event {
+        let reward_ids: Vec<_> = rewards.iter().map(|reward| reward.reward_id().clone()).collect();
         Event {
             id: event_id.to_owned(),
             event_name: self.event_name.clone(),
@@ -303,6 +336,17 @@ impl EventSnapshot {
             timezone: self.timezone.parse().unwrap_or(chrono_tz::Tz::UTC),
             grant_policy: self.grant_policy,
             version: self.version,
+            recurrence: self.recurrence,
+            tiers: self
+                .tier
+                .iter()
+                .map(|tier| Tier {
+                    tier_id: tier.tier_id.clone(),
+                    tier_name: tier.tier_name.clone(),
+                    conditions: tier.conditions.clone(),
+                    reward_ids: reward_ids.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -356,6 +400,12 @@ pub struct ClaimRequest {
     /// then undoes only what failed and the claim ends `REWARD_PARTIALLY_GRANTED`.
     #[serde(default)]
     pub keep_grants: bool,
+    /// The claimed tier; null for an event without tiers.
+    #[serde(default)]
+    pub tier_id: Option<String>,
+    /// Start of the period claimed in (UTC); null for a one-time event.
+    #[serde(default)]
+    pub period_start: Option<DateTime<Utc>>,
 }
 
 /// How one counted attempt of an external call ended.
@@ -474,13 +524,25 @@ impl RetryPolicy {
 const MANUAL_NOTE: &str = "compensation kept failing; an admin must retry or resolve";
 
 impl ClaimRequest {
-    /// A new request in `PENDING_VALIDATION`.
+    /// A new request in `PENDING_VALIDATION` for the event's only tier, once ever.
     pub fn new(id: String, request_id: String, user_id: String, event: &Event, now: DateTime<Utc>) -> Self {
+        Self::for_target(id, request_id, user_id, event, &ClaimTarget::default(), now)
+    }
+
+    /// A new request in `PENDING_VALIDATION` for `target` (a tier, a period) of `event`.
+    pub fn for_target(
+        id: String,
+        request_id: String,
+        user_id: String,
+        event: &Event,
+        target: &ClaimTarget,
+        now: DateTime<Utc>,
+    ) -> Self {
         let rewards_to_process = event
-            .rewards
-            .iter()
+            .rewards_of(target.tier.as_ref())
+            .into_iter()
             .map(|definition| RewardToProcess {
-                reward_definition: definition.clone(),
+                reward_definition: definition,
                 grant_status: GrantStatus::PendingGrant,
                 attempt_count: 0,
                 last_failure_reason: None,
@@ -494,7 +556,14 @@ impl ClaimRequest {
             request_id,
             user_id,
             event_id: event.id.clone(),
-            event_snapshot: EventSnapshot::of(event),
+            event_snapshot: EventSnapshot {
+                tier: target.tier.as_ref().map(|tier| TierSnapshot {
+                    tier_id: tier.tier_id.clone(),
+                    tier_name: tier.tier_name.clone(),
+                    conditions: tier.conditions.clone(),
+                }),
+                ..EventSnapshot::of(event)
+            },
             status: ClaimStatus::PendingValidation,
             current_saga_step: SagaStep::ValidateUserAndEvent,
             rewards_to_process,
@@ -516,12 +585,30 @@ impl ClaimRequest {
             }],
             version: 1,
             keep_grants: false,
+            tier_id: target.tier.as_ref().map(|tier| tier.tier_id.clone()),
+            period_start: target.period.map(|period| period.start),
         }
     }
 
-    /// The slot a successful claim holds: one per player and event.
+    /// The slot a successful claim holds: one per player and event, and per tier and period
+    /// when the event has them (`userId:eventId[:tierId][@periodStartMillis]`; tier ids hold
+    /// no `:` or `@`).
     pub fn slot(&self) -> String {
-        format!("{}:{}", self.user_id, self.event_id)
+        let mut slot = format!("{}:{}", self.user_id, self.event_id);
+        if let Some(tier_id) = &self.tier_id {
+            let _ = write!(slot, ":{tier_id}");
+        }
+        if let Some(start) = self.period_start {
+            let _ = write!(slot, "@{}", start.timestamp_millis());
+        }
+        slot
+    }
+
+    /// The period this request was made in, for a recurring event.
+    pub fn period(&self) -> Option<Period> {
+        let recurrence = self.event_snapshot.recurrence?;
+        let timezone = self.event_snapshot.timezone.parse().unwrap_or(chrono_tz::Tz::UTC);
+        Some(recurrence.period_at(self.period_start?, timezone))
     }
 
     /// The snapshot as an event, for condition evaluation.

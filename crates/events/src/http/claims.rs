@@ -33,10 +33,14 @@ pub(super) fn router() -> OpenApiRouter<EventsState> {
         .routes(routes!(resolve_claim))
 }
 
-/// The body of a claim submission: empty, or an empty object.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct ClaimBody {}
+/// The body of a claim submission: empty, an empty object, or the tier claimed.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ClaimBody {
+    /// The tier claimed: required for an event with tiers, absent otherwise.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "day-1")]
+    tier_id: Option<String>,
+}
 
 /// `Idempotency-Key` as a UUID, or a new one.
 fn request_id(headers: &HeaderMap) -> Result<String, ApiError> {
@@ -83,14 +87,15 @@ fn with_location(status: StatusCode, request: ClaimRequest, audience: Audience) 
 /// `GET /api/v1/claims/{requestId}`), 200 when the `Idempotency-Key` replays an earlier claim.
 #[utoipa::path(post, path = "/api/v1/events/{eventId}/claims", tag = "claims",
     params(("eventId" = String, Path), ("Idempotency-Key" = Option<String>, Header, format = Uuid, description = "A UUID (8-4-4-4-12 hex digits); replays return the stored request")),
-    request_body(content = Option<ClaimBody>, description = "Optional: empty, `null` or `{}`"),
+    request_body(content = Option<ClaimBody>, description = "Empty, `null` or `{}` for an event without tiers; `{\"tierId\": …}` for one with tiers"),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Replay of an earlier claim", body = ClaimRequest),
         (status = 201, description = "Recorded and final", body = ClaimRequest),
         (status = 202, description = "Recorded, still in progress", body = ClaimRequest),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem),
+        (status = 400, description = "A bad body or key, or `TIER_REQUIRED`", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "`EVENT_NOT_FOUND`, or `TIER_NOT_FOUND`", body = Problem),
         (status = 422, description = "The key was used for another request", body = Problem),
     ))]
 async fn submit_claim(
@@ -100,11 +105,14 @@ async fn submit_claim(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        parse_json::<Option<ClaimBody>>(&body)?;
-    }
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        ClaimBody::default()
+    } else {
+        parse_json::<Option<ClaimBody>>(&body)?.unwrap_or_default()
+    };
     let request_id = request_id(&headers)?;
-    let (request, submission) = state.claims.submit(&caller.principal, &event_id, request_id).await?;
+    let tier_id = body.tier_id.as_deref();
+    let (request, submission) = state.claims.submit(&caller.principal, &event_id, request_id, tier_id).await?;
     let status = match (submission, request.status.is_final()) {
         (_, false) => StatusCode::ACCEPTED,
         (Submission::Created, true) => StatusCode::CREATED,

@@ -4,37 +4,67 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use bestow_core::ApiError;
-use bestow_core::extract::{Authorized, require};
+use bestow_core::extract::Authenticated;
+use bestow_core::json::ValidQuery;
+use bestow_core::identity::Permission;
 use bestow_core::problem::Problem;
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::EventsState;
+use crate::claims::claim_target;
 use crate::eligibility::Eligibility;
+
+/// Whose eligibility, for which tier.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct EligibilityQuery {
+    /// The tier to preview: required for an event with tiers.
+    #[param(max_length = 64)]
+    tier_id: Option<String>,
+    /// Staff only (OPERATOR, AUDITOR, ADMIN): preview for this player instead of the caller.
+    #[param(max_length = 64)]
+    user_id: Option<String>,
+}
 
 pub(super) fn router() -> OpenApiRouter<EventsState> {
     OpenApiRouter::new().routes(routes!(eligibility))
 }
 
-/// Whether the caller meets the event's conditions now, with `met`, `current` and `target` for
-/// every node of the condition tree (USER). 404 when the event is not visible to the caller;
-/// 503 when the activity facts cannot be read.
+/// Whether the caller meets the conditions of the event (and of tier `tierId`) now, in the
+/// current period of a recurring event, with `met`, `current` and `target` for every node of
+/// the condition tree (USER; staff with `userId`, for that player). 404 when the event or tier
+/// is not visible to the caller; 503 when the activity facts cannot be read.
 #[utoipa::path(get, path = "/api/v1/events/{eventId}/eligibility", tag = "eligibility",
-    params(("eventId" = String, Path)), security(("bearer" = [])),
+    params(("eventId" = String, Path), EligibilityQuery), security(("bearer" = [])),
     responses(
-        (status = 200, body = Eligibility), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem),
+        (status = 200, body = Eligibility),
+        (status = 400, description = "A bad query, or `TIER_REQUIRED`", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "`EVENT_NOT_FOUND`, or `TIER_NOT_FOUND`", body = Problem),
         (status = 503, description = "The fact provider failed", body = Problem),
     ))]
 async fn eligibility(
-    caller: Authorized<require::ClaimRewards>,
+    Authenticated(principal): Authenticated,
     State(state): State<EventsState>,
     Path(event_id): Path<String>,
+    ValidQuery(query): ValidQuery<EligibilityQuery>,
 ) -> Result<Json<Eligibility>, ApiError> {
-    let event = state.catalog.get(&caller.principal, &event_id).await?;
+    let principal = &principal;
+    let user_id = match query.user_id {
+        None if principal.can(Permission::ClaimRewards) => principal.user_id.clone(),
+        Some(user_id) if principal.can(Permission::ReadAllClaims) => user_id,
+        _ => return Err(ApiError::Forbidden),
+    };
+    let event = state.catalog.get(principal, &event_id).await?;
+    let now = bestow_core::time::now();
+    let target = claim_target(&event, query.tier_id.as_deref(), now)?;
     let eligibility = state
         .eligibility
-        .check(&caller.principal.user_id, &event, bestow_core::time::now())
+        .check(&user_id, &event, &target, now)
         .await
         .map_err(|error| ApiError::Unavailable(error.to_string()))?;
     Ok(Json(eligibility))

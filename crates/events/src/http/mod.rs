@@ -5,6 +5,7 @@ mod audit;
 mod claims;
 mod eligibility;
 mod events;
+mod me_events;
 mod rewards;
 mod service_keys;
 mod wallets;
@@ -21,6 +22,7 @@ use crate::activities::ActivityIngestion;
 use crate::catalog::EventCatalog;
 use crate::claims::ClaimService;
 use crate::eligibility::EligibilityChecker;
+use crate::event_screen::EventScreen;
 use crate::grants::ledger::LedgerStore;
 use crate::service_keys::ServiceKeys;
 
@@ -34,6 +36,7 @@ pub struct EventsState {
     pub activities: Arc<ActivityIngestion>,
     pub service_keys: Arc<ServiceKeys>,
     pub eligibility: Arc<EligibilityChecker>,
+    pub screen: Arc<EventScreen>,
 }
 
 impl FromRef<EventsState> for TokenVerifier {
@@ -125,6 +128,7 @@ fn routes() -> OpenApiRouter<EventsState> {
         .merge(activities::router())
         .merge(service_keys::router())
         .merge(eligibility::router())
+        .merge(me_events::router())
         .merge(audit::router())
 }
 

@@ -1,0 +1,228 @@
+//! The player's event screen (`GET /api/v1/me/events`): every running event with, per tier,
+//! the player's progress, this period's claim and whether a claim would pay now. One call
+//! draws a game's event screen.
+//!
+//! Per event it reads the player's facts once (for all tiers together) and this period's
+//! claims of the player once.
+
+use std::sync::Arc;
+
+use bestow_core::ApiError;
+use bestow_core::identity::Principal;
+use bestow_core::page::{Page, PageRequest};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::catalog::EventCatalog;
+use crate::claims::store::{ClaimFilter, ClaimStore};
+use crate::domain::evaluate::NodeProgress;
+use crate::domain::event::{Event, GrantPolicy};
+use crate::domain::lifecycle::{EventStatus, accepts_claims};
+use crate::domain::recurrence::{Period, Recurrence};
+use crate::domain::saga::{ClaimRequest, ClaimStatus};
+use crate::domain::tier::Tier;
+use crate::eligibility::EligibilityChecker;
+use crate::store::{EventFilter, EventSortKey};
+use crate::view::{Audience, EventView, RewardView};
+
+/// Most claims of one player on one event read to find this period's latest per tier.
+const CLAIMS_READ_PER_EVENT: u32 = 500;
+
+/// One event on the player's screen: the player view of the event, its current period and
+/// where the player stands on each tier.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScreenEvent {
+    /// `events._id`.
+    pub id: String,
+    /// Display name.
+    pub event_name: String,
+    /// Longer text shown to players.
+    pub description: String,
+    /// When claims open.
+    pub start_date: DateTime<Utc>,
+    /// When claims close.
+    pub end_date: DateTime<Utc>,
+    /// The event's condition tree (every tier requires it), or null.
+    #[schema(value_type = Option<Object>)]
+    pub conditions: Option<Value>,
+    /// Always `ACTIVE` here.
+    pub status: EventStatus,
+    /// What a claim receives; empty when the event pays by tiers (see each tier's `rewards`).
+    pub rewards: Vec<RewardView>,
+    /// IANA time zone of the event's calendar days and resets.
+    pub timezone: String,
+    /// What happens when some rewards of a claim fail for good.
+    pub grant_policy: GrantPolicy,
+    /// When the event pays again; null for a one-time event.
+    pub recurrence: Option<Recurrence>,
+    /// The period claims are counted in now: the event's whole window for a one-time event.
+    pub current_period: Period,
+    /// When the current period ends and claims pay again; null for a one-time event, and when
+    /// the event ends first.
+    pub next_reset_at: Option<DateTime<Utc>>,
+    /// One entry per tier, in order; one entry with `tierId` null for an event without tiers.
+    pub tiers: Vec<ScreenTier>,
+}
+
+/// Where the player stands on one tier.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScreenTier {
+    /// The tier to name in a claim; null for an event without tiers.
+    pub tier_id: Option<String>,
+    /// The tier's name; null for an event without tiers.
+    pub tier_name: Option<String>,
+    /// The tier's own conditions (on top of the event's), or null.
+    #[schema(value_type = Option<Object>)]
+    pub conditions: Option<Value>,
+    /// What a claim of this tier receives.
+    pub rewards: Vec<RewardView>,
+    /// Whether the player meets the event's and the tier's conditions now.
+    pub eligible: bool,
+    /// The condition tree with each node's progress, as the eligibility preview gives it; null
+    /// without conditions.
+    #[schema(value_type = Option<Object>)]
+    pub progress: Option<NodeProgress>,
+    /// The player's latest claim of this tier in the current period, or null.
+    pub claim: Option<ClaimSummary>,
+    /// Whether a claim now would pay: eligible, not yet paid this period, and stock left.
+    pub claimable: bool,
+}
+
+/// A claim, as the event screen shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimSummary {
+    /// Poll `GET /api/v1/claims/{requestId}` for the whole claim.
+    pub request_id: String,
+    /// Where the claim stands.
+    pub status: ClaimStatus,
+}
+
+/// Draws event screens.
+pub struct EventScreen {
+    catalog: Arc<EventCatalog>,
+    claims: Arc<dyn ClaimStore>,
+    eligibility: Arc<EligibilityChecker>,
+}
+
+impl std::fmt::Debug for EventScreen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventScreen").finish_non_exhaustive()
+    }
+}
+
+impl EventScreen {
+    pub fn new(catalog: Arc<EventCatalog>, claims: Arc<dyn ClaimStore>, eligibility: Arc<EligibilityChecker>) -> Self {
+        Self { catalog, claims, eligibility }
+    }
+
+    /// One page of the events running now, as `player` stands on them, soonest to end first.
+    pub async fn page(&self, player: &Principal, page: PageRequest) -> Result<Page<ScreenEvent>, ApiError> {
+        let now = bestow_core::time::now();
+        let filter = EventFilter {
+            statuses: Some(vec![EventStatus::Active]),
+            active_at: Some(now),
+            name_contains: None,
+            sort: EventSortKey::StartDate,
+            descending: false,
+        };
+        let events = self.catalog.list(player, filter, page).await?;
+        let mut items = Vec::with_capacity(events.items.len());
+        for event in &events.items {
+            items.push(self.screen_event(&player.user_id, event, now).await?);
+        }
+        Ok(Page::new(items, page, events.total))
+    }
+
+    async fn screen_event(&self, user_id: &str, event: &Event, now: DateTime<Utc>) -> Result<ScreenEvent, ApiError> {
+        let period = event.recurrence.map(|recurrence| recurrence.period_at(now, event.timezone));
+        let tiers: Vec<Option<&Tier>> =
+            if event.tiers.is_empty() { vec![None] } else { event.tiers.iter().map(Some).collect() };
+        let verdicts = self
+            .eligibility
+            .check_tiers(user_id, event, &tiers, period, now)
+            .await
+            .map_err(|error| ApiError::Unavailable(error.to_string()))?;
+        let claims = self.claims_this_period(user_id, event, period).await?;
+        let open = accepts_claims(event.status, event.start_date, event.end_date, now);
+        let screen_tiers = tiers
+            .iter()
+            .zip(verdicts)
+            .map(|(tier, verdict)| {
+                let tier_id = tier.map(|tier| tier.tier_id.clone());
+                let latest = claims.iter().find(|claim| claim.tier_id == tier_id);
+                let paid = claims.iter().any(|claim| claim.tier_id == tier_id && holds_success(claim));
+                let rewards = event.rewards_of(*tier);
+                let stock_left = rewards.iter().all(|reward| {
+                    reward.remaining_stock().is_none_or(|left| left >= reward.reward().stock().quantity_per_user())
+                });
+                ScreenTier {
+                    tier_name: tier.map(|tier| tier.tier_name.clone()),
+                    conditions: tier
+                        .and_then(|tier| tier.conditions.as_ref())
+                        .and_then(|conditions| serde_json::to_value(conditions).ok()),
+                    rewards: rewards.iter().map(|reward| RewardView::new(reward, Audience::Player)).collect(),
+                    claimable: open && verdict.eligible && !paid && stock_left,
+                    eligible: verdict.eligible,
+                    progress: verdict.conditions,
+                    claim: latest.map(|claim| ClaimSummary {
+                        request_id: claim.request_id.clone(),
+                        status: claim.status,
+                    }),
+                    tier_id,
+                }
+            })
+            .collect();
+        let view = EventView::new(event, Audience::Player);
+        let current_period =
+            period.unwrap_or(Period { start: event.start_date, end: event.end_date });
+        Ok(ScreenEvent {
+            id: view.id,
+            event_name: view.event_name,
+            description: view.description,
+            start_date: view.start_date,
+            end_date: view.end_date,
+            conditions: view.conditions,
+            status: view.status,
+            rewards: view.rewards,
+            timezone: view.timezone,
+            grant_policy: view.grant_policy,
+            recurrence: view.recurrence,
+            next_reset_at: period.map(|period| period.end).filter(|reset| *reset < event.end_date),
+            current_period,
+            tiers: screen_tiers,
+        })
+    }
+
+    /// The player's claims of `event` in `period` (all of them for a one-time event), newest
+    /// first.
+    async fn claims_this_period(
+        &self,
+        user_id: &str,
+        event: &Event,
+        period: Option<Period>,
+    ) -> Result<Vec<ClaimRequest>, ApiError> {
+        let filter = ClaimFilter {
+            user_id: Some(user_id.to_owned()),
+            event_id: Some(event.id.clone()),
+            // A claim of this period was made in it.
+            from: period.map(|period| period.start),
+            ..ClaimFilter::default()
+        };
+        let page = PageRequest { page: 1, limit: CLAIMS_READ_PER_EVENT };
+        let (claims, _) = self.claims.list_requests(&filter, page).await?;
+        let start = period.map(|period| period.start);
+        Ok(claims.into_iter().filter(|claim| claim.period_start == start).collect())
+    }
+}
+
+/// Whether the claim holds (or is on its way to holding) this period's success of its tier:
+/// it holds the claim slot, or it succeeded.
+fn holds_success(claim: &ClaimRequest) -> bool {
+    claim.claim_slot.is_some()
+        || matches!(claim.status, ClaimStatus::SuccessAllGranted | ClaimStatus::RewardPartiallyGranted)
+}
