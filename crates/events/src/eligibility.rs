@@ -195,7 +195,8 @@ mod tests {
     #[tokio::test]
     async fn no_conditions_means_eligible_without_asking() {
         let (checker, provider) = checker(Err(FactError::Transient("down".into())));
-        let eligibility = checker.check("player", &event(None), &ClaimTarget::default(), at("2026-03-10T00:00:00Z")).await.unwrap();
+        let eligibility =
+            checker.check("player", &event(None), &ClaimTarget::default(), at("2026-03-10T00:00:00Z")).await.unwrap();
         assert_eq!(eligibility, Eligibility { eligible: true, conditions: None });
         assert!(provider.asked.lock().unwrap().is_empty());
     }
@@ -204,7 +205,8 @@ mod tests {
     async fn before_the_start_nothing_counts_and_nothing_is_asked() {
         let (checker, provider) = checker(Ok(vec![login("2026-02-20T00:00:00Z")]));
         let event = event(Some(json!({"type": "LOGIN_DAYS", "days": 1})));
-        let eligibility = checker.check("player", &event, &ClaimTarget::default(), at("2026-02-25T00:00:00Z")).await.unwrap();
+        let eligibility =
+            checker.check("player", &event, &ClaimTarget::default(), at("2026-02-25T00:00:00Z")).await.unwrap();
         assert!(!eligibility.eligible);
         assert!(provider.asked.lock().unwrap().is_empty());
     }
@@ -213,7 +215,8 @@ mod tests {
     async fn provider_failures_are_passed_on() {
         let (checker, _) = checker(Err(FactError::Transient("down".into())));
         let event = event(Some(json!({"type": "LOGIN_DAYS", "days": 1})));
-        let error = checker.check("player", &event, &ClaimTarget::default(), at("2026-03-10T00:00:00Z")).await.unwrap_err();
+        let error =
+            checker.check("player", &event, &ClaimTarget::default(), at("2026-03-10T00:00:00Z")).await.unwrap_err();
         assert_eq!(error, FactError::Transient("down".into()));
     }
 }

@@ -169,17 +169,14 @@ impl EventScreen {
                     claimable: open && verdict.eligible && !paid && stock_left,
                     eligible: verdict.eligible,
                     progress: verdict.conditions,
-                    claim: latest.map(|claim| ClaimSummary {
-                        request_id: claim.request_id.clone(),
-                        status: claim.status,
-                    }),
+                    claim: latest
+                        .map(|claim| ClaimSummary { request_id: claim.request_id.clone(), status: claim.status }),
                     tier_id,
                 }
             })
             .collect();
         let view = EventView::new(event, Audience::Player);
-        let current_period =
-            period.unwrap_or(Period { start: event.start_date, end: event.end_date });
+        let current_period = period.unwrap_or(Period { start: event.start_date, end: event.end_date });
         Ok(ScreenEvent {
             id: view.id,
             event_name: view.event_name,

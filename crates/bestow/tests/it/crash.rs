@@ -59,13 +59,61 @@ async fn send_claim(
     base: &str,
     player: &str,
     event_id: &str,
+    shape: Shape,
 ) -> reqwest::Result<reqwest::Response> {
-    client
+    let mut request = client
         .post(format!("{base}/api/v1/events/{event_id}/claims"))
         .bearer_auth(player)
-        .header("idempotency-key", KEY)
-        .send()
-        .await
+        .header("idempotency-key", KEY);
+    if shape == Shape::TieredDaily {
+        request = request.json(&json!({ "tierId": "second" }));
+    }
+    request.send().await
+}
+
+/// The event a crash scenario claims on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// The seed's shape: one-time, its rewards one implicit tier.
+    OneTime,
+    /// A daily event whose claim names the second of two tiers.
+    TieredDaily,
+}
+
+/// The event of a scenario: two rewards (the second refused when compensating), as the
+/// event's rewards or as those of its second tier.
+fn event_body(shape: Shape) -> Value {
+    let now = chrono::Utc::now();
+    let rewards = json!([
+        { "rewardType": "POINT", "rewardName": "granted", "details": { "points": 5 }, "quantityPerUser": 2, "totalStock": 10 },
+        { "rewardType": "ITEM", "rewardName": "refused", "details": { "itemId": "i", "itemName": "I" }, "quantityPerUser": 1, "totalStock": 10 },
+    ]);
+    let mut event = json!({
+        "eventName": "crash", "startDate": (now - chrono::Duration::hours(1)).to_rfc3339(),
+        "endDate": (now + chrono::Duration::days(1)).to_rfc3339(),
+    });
+    match shape {
+        Shape::OneTime => event["rewards"] = rewards,
+        Shape::TieredDaily => {
+            event["recurrence"] = json!({ "period": "DAILY", "resetTime": "05:00" });
+            event["timezone"] = json!("Asia/Seoul");
+            event["tiers"] = json!([
+                { "tierId": "first", "tierName": "First", "rewards": [
+                    { "rewardType": "POINT", "rewardName": "other", "details": { "points": 1 }, "quantityPerUser": 1, "totalStock": 10 }
+                ] },
+                { "tierId": "second", "tierName": "Second", "rewards": rewards },
+            ]);
+        }
+    }
+    event
+}
+
+/// The rewards the scenario's claim is for, as the event now stands.
+fn claimed_rewards(event: &Value, shape: Shape) -> &Vec<Value> {
+    match shape {
+        Shape::OneTime => event["rewards"].as_array().unwrap(),
+        Shape::TieredDaily => event["tiers"][1]["rewards"].as_array().unwrap(),
+    }
 }
 
 fn envs(granter_url: &str, crash_at: Option<&str>, storage: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
@@ -92,7 +140,7 @@ fn start(dir: &std::path::Path, envs: &[(&'static str, String)]) -> ServeProcess
 
 /// Runs one crash scenario, on SQLite files in a temporary data dir, or on fresh MongoDB
 /// databases when `on_mongodb`.
-async fn scenario(point: String, compensate: bool, on_mongodb: bool) {
+async fn scenario(point: String, compensate: bool, on_mongodb: bool, shape: Shape) {
     let storage: Vec<(&'static str, String)> = if on_mongodb {
         let databases = crate::mongo::SplitDatabases::fresh();
         databases.env().iter().map(|(key, value)| (*key, (*value).to_owned())).collect()
@@ -107,15 +155,7 @@ async fn scenario(point: String, compensate: bool, on_mongodb: bool) {
 
     let login = |name: &str, password: &str| json!({ "username": name, "password": password });
     let admin = token(&client, &base, "admin", ADMIN_PASSWORD).await;
-    let now = chrono::Utc::now();
-    let event = json!({
-        "eventName": "crash", "startDate": (now - chrono::Duration::hours(1)).to_rfc3339(),
-        "endDate": (now + chrono::Duration::days(1)).to_rfc3339(),
-        "rewards": [
-            { "rewardType": "POINT", "rewardName": "granted", "details": { "points": 5 }, "quantityPerUser": 2, "totalStock": 10 },
-            { "rewardType": "ITEM", "rewardName": "refused", "details": { "itemId": "i", "itemName": "I" }, "quantityPerUser": 1, "totalStock": 10 },
-        ],
-    });
+    let event = event_body(shape);
     let event = call(&client, reqwest::Method::POST, format!("{base}/api/v1/events"), Some(&admin), Some(event)).await;
     let event_id = event["id"].as_str().unwrap().to_owned();
     let status_url = format!("{base}/api/v1/events/{event_id}/status");
@@ -131,7 +171,7 @@ async fn scenario(point: String, compensate: bool, on_mongodb: bool) {
     let player = token(&client, &base, "victim", "victim-password").await;
 
     // The claim crashes the server mid-saga: the connection drops without an answer.
-    let claim = send_claim(&client, &base, &player, &event_id).await;
+    let claim = send_claim(&client, &base, &player, &event_id, shape).await;
     assert!(claim.is_err() || claim.is_ok_and(|r| r.status() != StatusCode::CREATED), "{point}: the process answered");
     assert_eq!(server.wait_exit(Duration::from_secs(30)), Some(86), "{point}: the process crashed on purpose");
     drop(server);
@@ -142,7 +182,7 @@ async fn scenario(point: String, compensate: bool, on_mongodb: bool) {
     // The player got no answer, so it retries with the same key: a replay if the claim was
     // recorded before the crash, a new claim if it was not.
     let player = token(&client, &base, "victim", "victim-password").await;
-    let retried = send_claim(&client, &base, &player, &event_id).await.unwrap();
+    let retried = send_claim(&client, &base, &player, &event_id, shape).await.unwrap();
     assert!(matches!(retried.status().as_u16(), 200..=202), "{point}: retry answered {}", retried.status());
     let mut request = Value::Null;
     for _ in 0..300 {
@@ -158,9 +198,13 @@ async fn scenario(point: String, compensate: bool, on_mongodb: bool) {
     // totalStock = remainingStock + Σ reserved-and-not-returned.
     let event =
         call(&client, reqwest::Method::GET, format!("{base}/api/v1/events/{event_id}"), Some(&admin), None).await;
-    for (reward, held) in
-        event["rewards"].as_array().unwrap().iter().zip(request["rewardsToProcess"].as_array().unwrap())
-    {
+    if shape == Shape::TieredDaily {
+        assert_eq!(request["tierId"], "second", "{point}: {request}");
+        assert!(request["periodStart"].is_string(), "{point}: {request}");
+    }
+    let claimed = claimed_rewards(&event, shape);
+    assert_eq!(claimed.len(), request["rewardsToProcess"].as_array().unwrap().len(), "{point}");
+    for (reward, held) in claimed.iter().zip(request["rewardsToProcess"].as_array().unwrap()) {
         let reserved = if held["stockReserved"] == true {
             held["rewardDefinition"]["quantityPerUser"].as_i64().unwrap()
         } else {
@@ -182,16 +226,21 @@ async fn scenario(point: String, compensate: bool, on_mongodb: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_at_any_step_recovers_without_leaks_or_double_grants() {
-    every_crash_point(false).await;
+    every_crash_point(false, Shape::OneTime).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_at_any_step_recovers_without_leaks_or_double_grants_on_mongodb() {
-    every_crash_point(true).await;
+    every_crash_point(true, Shape::OneTime).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_at_any_step_of_a_tier_claim_in_a_daily_event_recovers() {
+    every_crash_point(false, Shape::TieredDaily).await;
 }
 
 /// Every crash point of the success path and of the compensation path.
-async fn every_crash_point(on_mongodb: bool) {
+async fn every_crash_point(on_mongodb: bool, shape: Shape) {
     let mut points = Vec::new();
     for step in SUCCESS_PATH {
         for phase in ["before", "after"] {
@@ -211,7 +260,7 @@ async fn every_crash_point(on_mongodb: bool) {
         let slots = slots.clone();
         set.spawn(async move {
             let _slot = slots.acquire().await.unwrap();
-            scenario(point, compensate, on_mongodb).await;
+            scenario(point, compensate, on_mongodb, shape).await;
         });
     }
     for outcome in set.join_all().await {

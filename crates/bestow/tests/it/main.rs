@@ -16,6 +16,7 @@ mod events;
 mod gauges;
 mod granter;
 mod hot_reward;
+mod live_ops;
 mod mongo;
 mod process;
 mod roles;

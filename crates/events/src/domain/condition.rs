@@ -383,7 +383,11 @@ impl TreeParser {
 }
 
 /// Reads a leaf's optional `scope` (`PERIOD` or `EVENT`) and builds the leaf from its members.
-fn scoped<T>(reader: &mut ObjectReader<'_>, members: Option<T>, build: impl FnOnce(T, Scope) -> Condition) -> Option<Condition> {
+fn scoped<T>(
+    reader: &mut ObjectReader<'_>,
+    members: Option<T>,
+    build: impl FnOnce(T, Scope) -> Condition,
+) -> Option<Condition> {
     let scope = match reader.optional("scope") {
         None => Some(Scope::Period),
         Some(Value::String(text)) if text == "PERIOD" => Some(Scope::Period),

@@ -73,9 +73,7 @@ impl EvaluationContext {
     /// The half-open interval a leaf of `scope` counts in, before the `now` bound.
     fn bounds(&self, scope: Scope) -> (DateTime<Utc>, DateTime<Utc>) {
         match (scope, self.period) {
-            (Scope::Period, Some(period)) => {
-                (self.window_start.max(period.start), self.window_end.min(period.end))
-            }
+            (Scope::Period, Some(period)) => (self.window_start.max(period.start), self.window_end.min(period.end)),
             _ => (self.window_start, self.window_end),
         }
     }
@@ -668,11 +666,16 @@ mod tests {
             (1u32..4).prop_map(|days| Condition::LoginStreak { days, scope: Scope::Period }),
             (1u32..5).prop_map(|days| Condition::LoginDays { days, scope: Scope::Period }),
             (1u32..3).prop_map(|count| Condition::FriendInvite { count, scope: Scope::Period }),
-            prop::sample::select(vec!["q1", "q2"]).prop_map(|id| Condition::QuestComplete { quest_id: id.to_owned(), scope: Scope::Period }),
+            prop::sample::select(vec!["q1", "q2"])
+                .prop_map(|id| Condition::QuestComplete { quest_id: id.to_owned(), scope: Scope::Period }),
             (1u32..8).prop_map(|level| Condition::LevelReached { level, scope: Scope::Period }),
-            (1u32..200).prop_map(|amount| Condition::PurchaseTotal { amount: f64::from(amount) / 2.0, scope: Scope::Period }),
-            (1u32..3)
-                .prop_map(|count| Condition::ActivityCount { activity_type: "BOSS_KILLED".parse().unwrap(), count, scope: Scope::Period }),
+            (1u32..200)
+                .prop_map(|amount| Condition::PurchaseTotal { amount: f64::from(amount) / 2.0, scope: Scope::Period }),
+            (1u32..3).prop_map(|count| Condition::ActivityCount {
+                activity_type: "BOSS_KILLED".parse().unwrap(),
+                count,
+                scope: Scope::Period
+            }),
         ]
     }
 

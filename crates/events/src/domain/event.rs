@@ -636,7 +636,10 @@ mod tests {
         let renamed = rename.apply(&event, Utc::now(), reward_ids()).unwrap();
         assert_eq!((renamed.event_name.as_str(), renamed.version), ("Renamed", 2));
         let clear = EventPatch { conditions: Some(None), ..EventPatch::default() };
-        assert!(matches!(clear.apply(&event, Utc::now(), reward_ids()), Err(PatchError::Refused(PatchRefusal::DefinitionLocked(_)))));
+        assert!(matches!(
+            clear.apply(&event, Utc::now(), reward_ids()),
+            Err(PatchError::Refused(PatchRefusal::DefinitionLocked(_)))
+        ));
         event.status = EventStatus::Inactive;
         let clear = EventPatch { conditions: Some(None), ..EventPatch::default() };
         assert_eq!(clear.apply(&event, Utc::now(), reward_ids()).unwrap().conditions, None);

@@ -112,12 +112,11 @@ impl RecurrenceInput {
         let mut errors = Vec::new();
         let reset_time = match self.reset_time.as_deref() {
             None => Some(NaiveTime::MIN),
-            Some(text) => hh_mm::parse(text)
-                .or_else(|| {
-                    let message = "must be a local time `HH:MM` from 00:00 to 23:59";
-                    errors.push(FieldError::new(format!("{pointer}/resetTime"), "invalid", message));
-                    None
-                }),
+            Some(text) => hh_mm::parse(text).or_else(|| {
+                let message = "must be a local time `HH:MM` from 00:00 to 23:59";
+                errors.push(FieldError::new(format!("{pointer}/resetTime"), "invalid", message));
+                None
+            }),
         };
         let weekly = self.period == RecurrencePeriod::Weekly;
         let monthly = self.period == RecurrencePeriod::Monthly;

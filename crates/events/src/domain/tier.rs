@@ -169,7 +169,8 @@ mod tests {
             assert!(pointers.contains(&expected), "{expected} in {pointers:?}");
         }
         assert!(pointers.iter().any(|p| p.starts_with("/tiers/2/rewards/0")), "{pointers:?}");
-        let too_many: Vec<Value> = (0..=MAX_TIERS).map(|n| json!({"tierName": n.to_string(), "rewards": [point_reward()]})).collect();
+        let too_many: Vec<Value> =
+            (0..=MAX_TIERS).map(|n| json!({"tierName": n.to_string(), "rewards": [point_reward()]})).collect();
         let errors = validate_tiers(inputs(Value::Array(too_many)), "/tiers", &mut ids()).unwrap_err();
         assert_eq!(errors[0].pointer, "/tiers");
     }
