@@ -6,11 +6,11 @@ use bestow_events::claims::store::{
 };
 use bestow_events::domain::event::Event;
 use bestow_events::domain::lifecycle::EventStatus;
-use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, Validation};
+use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, ClaimTarget, Validation};
 use bestow_events::grants::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
 use bestow_events::store::EventStore;
 
-use crate::events::{audit, event, event_with_stocks};
+use crate::events::{audit, event, event_with_stocks, tiered_daily_event};
 
 /// An active event with `stock` units, stored.
 async fn active_event(store: &impl EventStore, stock: Option<i64>) -> Event {
@@ -78,6 +78,38 @@ pub async fn the_claim_slot_is_unique<S: EventStore + ClaimStore>(store: &S) {
         .commit(&second, &advanced(&second, second.after_validation(Validation::Passed, now)), &[], None)
         .await
         .unwrap();
+}
+
+/// A player holds one claim slot per tier and period: other tiers and the next period are
+/// free, the same tier in the same period is taken; `tierId` and `periodStart` read back.
+pub async fn the_claim_slot_is_one_per_tier_and_period<S: EventStore + ClaimStore>(store: &S) {
+    let mut event = tiered_daily_event();
+    event.status = EventStatus::Active;
+    store.insert_event(&event, &audit("event.create", &event.id)).await.unwrap();
+    let now = bestow_core::time::now();
+    let recurrence = event.recurrence.unwrap();
+    let today = recurrence.period_at(now, event.timezone);
+    let tomorrow = recurrence.period_at(today.end, event.timezone);
+    let claims = [
+        ("t1", today, "44444444-4444-4444-8444-444444444441", true),
+        ("t2", today, "44444444-4444-4444-8444-444444444442", true),
+        ("t1", tomorrow, "44444444-4444-4444-8444-444444444443", true),
+        ("t1", today, "44444444-4444-4444-8444-444444444444", false),
+    ];
+    for (tier, period, request_id, free) in claims {
+        let target = ClaimTarget { tier: event.tier(tier).cloned(), period: Some(period) };
+        let id = bestow_core::ids::new_object_id();
+        let request = ClaimRequest::for_target(id, request_id.into(), "u1".into(), &event, &target, now);
+        let validated = advanced(&request, request.after_validation(Validation::Passed, now));
+        let inserted = store.insert_request(&validated, &[]).await;
+        assert_eq!(inserted.is_ok(), free, "{tier} from {}: {inserted:?}", period.start);
+        if free {
+            let stored = store.request(request_id).await.unwrap().unwrap();
+            assert_eq!((stored.tier_id.as_deref(), stored.period_start), (Some(tier), Some(period.start)));
+            assert_eq!(stored.rewards_to_process.len(), 1, "only the tier's rewards");
+            assert_eq!(stored, validated);
+        }
+    }
 }
 
 fn retry() -> bestow_events::domain::saga::RetryPolicy {

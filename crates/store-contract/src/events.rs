@@ -39,6 +39,51 @@ pub fn event_with_stocks(stocks: &[i64]) -> Event {
     input.into_event(provenance, || RewardId::generated(bestow_core::ids::new_object_id())).unwrap()
 }
 
+/// A DRAFT daily event (Seoul, 05:00) with two tiers: the first gated by a streak counted over
+/// the whole event, each with its own limited reward.
+pub fn tiered_daily_event() -> Event {
+    let reward = |name: &str| {
+        json!({ "rewardType": "POINT", "rewardName": name, "details": { "points": 10 },
+                "quantityPerUser": 1, "totalStock": 5 })
+    };
+    let input: EventInput = serde_json::from_value(json!({
+        "eventName": "tiers", "startDate": "2026-01-01T00:00:00Z", "endDate": "2030-01-01T00:00:00Z",
+        "timezone": "Asia/Seoul", "recurrence": { "period": "DAILY", "resetTime": "05:00" },
+        "tiers": [
+            { "tierId": "t1", "tierName": "One", "rewards": [reward("one")],
+              "conditions": { "type": "LOGIN_STREAK", "days": 3, "scope": "EVENT" } },
+            { "tierId": "t2", "tierName": "Two", "rewards": [reward("two")] },
+        ],
+    }))
+    .unwrap();
+    let provenance = Provenance {
+        event_id: bestow_core::ids::new_object_id(),
+        created_by: "operator".into(),
+        now: bestow_core::time::now(),
+    };
+    input.into_event(provenance, || RewardId::generated(bestow_core::ids::new_object_id())).unwrap()
+}
+
+/// Recurrence and tiers (with their conditions and the rewards they name) read back as
+/// written, and a tier's reward stock is topped up like any other.
+pub async fn recurrence_and_tiers_round_trip(store: &impl EventStore) {
+    let event = tiered_daily_event();
+    store.insert_event(&event, &audit("event.create", &event.id)).await.unwrap();
+    assert_eq!(store.event(&event.id).await.unwrap().unwrap(), event);
+    let second_reward = event.tiers[1].reward_ids[0].as_str().to_owned();
+    let topped = store.top_up(&event.id, &second_reward, 3, bestow_core::time::now(), builder()).await.unwrap();
+    let stored = store.event(&event.id).await.unwrap().unwrap();
+    assert_eq!(stored, topped);
+    assert_eq!((stored.tiers.clone(), stored.recurrence), (event.tiers.clone(), event.recurrence));
+    let stocks: Vec<_> = stored.rewards.iter().map(|r| r.remaining_stock()).collect();
+    assert_eq!(stocks, [Some(5), Some(8)]);
+    let mut one_time = stored.clone();
+    one_time.recurrence = None;
+    one_time.version += 1;
+    store.replace_event(&one_time, stored.version, &audit("event.update", &event.id)).await.unwrap();
+    assert_eq!(store.event(&event.id).await.unwrap().unwrap().recurrence, None);
+}
+
 pub fn audit(action: &str, target: &str) -> AuditEntry {
     AuditActor::system("contract").entry(action, ("event", target), None, None)
 }

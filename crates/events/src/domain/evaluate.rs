@@ -618,6 +618,29 @@ mod tests {
     }
 
     #[test]
+    fn a_recurring_event_counts_the_current_period_unless_a_leaf_asks_for_the_whole_event() {
+        // The week of Monday March 16th, inside the March window, evaluated on the 20th.
+        let week = Period { start: instant("2026-03-16T00:00:00Z"), end: instant("2026-03-23T00:00:00Z") };
+        let weekly = EvaluationContext { period: Some(week), ..march() };
+        let logins = [login("2026-03-10T10:00:00Z"), login("2026-03-15T23:59:59Z"), login("2026-03-16T00:00:00Z")];
+        let in_period = leaf_condition(json!({"type": "LOGIN_DAYS", "days": 2}));
+        let in_event = leaf_condition(json!({"type": "LOGIN_DAYS", "days": 2, "scope": "EVENT"}));
+        assert_eq!(verdict(&in_period, &logins, &weekly), (false, 1.0, 2.0));
+        assert_eq!(verdict(&in_event, &logins, &weekly), (true, 2.0, 2.0));
+        assert_eq!(verdict(&in_period, &logins, &march()), (true, 2.0, 2.0), "a one-time event has no period");
+        // A claim judged after its period ended counts nothing from the next one.
+        let later = EvaluationContext { now: instant("2026-03-25T00:00:00Z"), ..weekly };
+        let next_week = [login("2026-03-16T01:00:00Z"), login("2026-03-23T01:00:00Z")];
+        assert_eq!(verdict(&in_period, &next_week, &later), (false, 1.0, 2.0));
+        // The query starts where the earliest leaf counts from.
+        assert_eq!(fact_query(&in_period, &weekly).from, Some(week.start));
+        let both = leaf_condition(json!({"type": "OR", "subConditions": [
+            {"type": "LOGIN_DAYS", "days": 2}, {"type": "FRIEND_INVITE", "count": 1, "scope": "EVENT"}
+        ]}));
+        assert_eq!(fact_query(&both, &weekly).from, Some(weekly.window_start));
+    }
+
+    #[test]
     fn fact_queries_load_only_what_is_needed() {
         let context = march();
         let cases = [
