@@ -62,6 +62,20 @@ def _stock_fits(reward):
     return not (numbers and total >= 1) or total >= quantity
 
 
+def _list(value):
+    return value if isinstance(value, list) else []
+
+
+def _tiers_fit(tiers):
+    """Tier ids are unique; each tier's conditions and rewards fit like an event's."""
+    tiers = [tier for tier in _list(tiers) if isinstance(tier, dict)]
+    ids = [tier.get("tierId") for tier in tiers if isinstance(tier.get("tierId"), str)]
+    return len(ids) == len(set(ids)) and all(
+        _tree_fits(tier.get("conditions"))[0] and all(_stock_fits(reward) for reward in _list(tier.get("rewards")))
+        for tier in tiers
+    )
+
+
 @schemathesis.hook("filter_body")
 @_only("POST", "/api/v1/events")
 def keep_consistent_new_events(ctx, body):
@@ -71,8 +85,15 @@ def keep_consistent_new_events(ctx, body):
     start, end = _parse(start), _parse(end)
     if start is not None and end is not None and not start < end:
         return False
-    rewards = body.get("rewards") if isinstance(body.get("rewards"), list) else []
-    return _tree_fits(body.get("conditions"))[0] and all(_stock_fits(reward) for reward in rewards)
+    rewards = _list(body.get("rewards"))
+    # An event has top-level rewards or tiers, never both.
+    if rewards and isinstance(body.get("tiers"), list):
+        return False
+    return (
+        _tree_fits(body.get("conditions"))[0]
+        and all(_stock_fits(reward) for reward in rewards)
+        and _tiers_fit(body.get("tiers"))
+    )
 
 
 @schemathesis.hook("filter_body")
@@ -83,7 +104,12 @@ def keep_patches_that_leave_the_schedule_alone(ctx, body):
     # case and turn it into a valid request.
     if not isinstance(body, dict):
         return True
-    return "startDate" not in body and "endDate" not in body and _tree_fits(body.get("conditions"))[0]
+    return (
+        "startDate" not in body
+        and "endDate" not in body
+        and _tree_fits(body.get("conditions"))[0]
+        and _tiers_fit(body.get("tiers"))
+    )
 
 
 @schemathesis.hook("filter_body")

@@ -146,6 +146,7 @@ pub struct EventInput {
     /// When the event pays again (once per player and period); absent or null for a one-time
     /// event.
     #[serde(default)]
+    #[schema(value_type = Option<super::schemas::RecurrenceSpec>)]
     pub recurrence: Option<RecurrenceInput>,
     /// Reward tiers, each paid once per player (and period), instead of `rewards`; at most 50.
     /// A top-level `conditions` then gates every tier.
@@ -254,7 +255,7 @@ pub struct EventPatch {
     pub grant_policy: Option<GrantPolicy>,
     /// The new recurrence; `null` makes the event one-time.
     #[serde(default, deserialize_with = "present_recurrence")]
-    #[schema(value_type = Option<RecurrenceInput>)]
+    #[schema(value_type = Option<super::schemas::RecurrenceSpec>)]
     pub recurrence: Option<Option<RecurrenceInput>>,
     /// New tiers, replacing the event's (DRAFT only: their rewards are new rewards).
     #[schema(max_items = 50, min_items = 1)]

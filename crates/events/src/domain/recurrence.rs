@@ -90,19 +90,17 @@ impl Period {
     }
 }
 
-/// `recurrence` as an operator sends it.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+/// `recurrence` as an operator sends it (documented by `schemas::RecurrenceSpec`).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RecurrenceInput {
     /// `DAILY`, `WEEKLY` or `MONTHLY`.
     pub period: RecurrencePeriod,
     /// Local time of the reset, `HH:MM`; `00:00` when absent.
-    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "05:00")]
     pub reset_time: Option<String>,
     /// WEEKLY only; `MONDAY` when absent.
     pub reset_weekday: Option<ResetWeekday>,
     /// MONTHLY only, 1 to 28; 1 when absent.
-    #[schema(minimum = 1, maximum = 28)]
     pub reset_day: Option<i64>,
 }
 

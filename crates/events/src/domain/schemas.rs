@@ -82,6 +82,17 @@ fn register(variants: Vec<(String, Value)>, schemas: &mut Vec<(String, RefOr<Sch
     schemas.extend(variants.into_iter().map(|(name, variant)| (name, schema(variant))));
 }
 
+/// A leaf node, which may also say which activities it counts in a recurring event.
+fn leaf(type_name: &str, description: &str, members: Value) -> Value {
+    let mut leaf = node(type_name, description, members);
+    leaf["properties"]["scope"] = json!({
+        "type": "string", "enum": ["PERIOD", "EVENT"],
+        "description": "In a recurring event: `PERIOD` (the default) counts the current period's activities, \
+                        `EVENT` those of the whole event window.",
+    });
+    leaf
+}
+
 /// The node types of a condition tree, each a named component.
 fn condition_nodes() -> Vec<(String, Value)> {
     let nested = json!({ "$ref": "#/components/schemas/Condition" });
@@ -92,23 +103,23 @@ fn condition_nodes() -> Vec<(String, Value)> {
         ("ConditionNot", node("NOT", "Met when its condition is not.", json!({ "condition": about(nested, "The negated condition.") }))),
         (
             "ConditionLoginStreak",
-            node("LOGIN_STREAK", "Logged in on `days` consecutive calendar days.", json!({ "days": about(whole(MAX_DAYS), "Length of the streak, in calendar days.") })),
+            leaf("LOGIN_STREAK", "Logged in on `days` consecutive calendar days.", json!({ "days": about(whole(MAX_DAYS), "Length of the streak, in calendar days.") })),
         ),
         (
             "ConditionLoginDays",
-            node("LOGIN_DAYS", "Logged in on `days` distinct calendar days.", json!({ "days": about(whole(MAX_DAYS), "Number of distinct days with a login.") })),
+            leaf("LOGIN_DAYS", "Logged in on `days` distinct calendar days.", json!({ "days": about(whole(MAX_DAYS), "Number of distinct days with a login.") })),
         ),
         (
             "ConditionFriendInvite",
-            node("FRIEND_INVITE", "Invited `count` friends.", json!({ "count": about(whole(MAX_COUNT), "Number of invitations.") })),
+            leaf("FRIEND_INVITE", "Invited `count` friends.", json!({ "count": about(whole(MAX_COUNT), "Number of invitations.") })),
         ),
         (
             "ConditionQuestComplete",
-            node("QUEST_COMPLETE", "Completed the quest `questId`.", json!({ "questId": about(text(MAX_QUEST_ID_CHARS), "The game's quest identifier.") })),
+            leaf("QUEST_COMPLETE", "Completed the quest `questId`.", json!({ "questId": about(text(MAX_QUEST_ID_CHARS), "The game's quest identifier.") })),
         ),
         (
             "ConditionLevelReached",
-            node("LEVEL_REACHED", "Reached level `level`.", json!({ "level": about(whole(MAX_COUNT), "The level to reach.") })),
+            leaf("LEVEL_REACHED", "Reached level `level`.", json!({ "level": about(whole(MAX_COUNT), "The level to reach.") })),
         ),
         (
             "ConditionPurchaseTotal",
@@ -327,6 +338,69 @@ impl utoipa::ToSchema for RewardSpec {
     }
 }
 
+/// The shapes of `recurrence`, one per period: each period has only its own members.
+fn recurrence_shapes() -> Vec<(String, Value)> {
+    let reset_time = json!({
+        "type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "05:00",
+        "description": "Local wall-clock time of the reset in the event's timezone, `HH:MM`; `00:00` when absent.",
+    });
+    let shape = |period: &str, description: &str, extra: Value| {
+        let mut properties = json!({
+            "period": { "type": "string", "enum": [period], "description": "How often the event resets." },
+            "resetTime": reset_time.clone(),
+        });
+        if let (Some(all), Value::Object(extra)) = (properties.as_object_mut(), extra) {
+            all.extend(extra);
+        }
+        json!({ "type": "object", "description": description, "properties": properties,
+                "required": ["period"], "additionalProperties": false })
+    };
+    let weekdays = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"];
+    vec![
+        ("RecurrenceDaily".to_owned(), shape("DAILY", "Resets every day at `resetTime`.", json!({}))),
+        (
+            "RecurrenceWeekly".to_owned(),
+            shape(
+                "WEEKLY",
+                "Resets every week on `resetWeekday` at `resetTime`.",
+                json!({ "resetWeekday": { "type": "string", "enum": weekdays, "description": "Day of the reset; `MONDAY` when absent." } }),
+            ),
+        ),
+        (
+            "RecurrenceMonthly".to_owned(),
+            shape(
+                "MONTHLY",
+                "Resets every month on day `resetDay` at `resetTime`.",
+                json!({ "resetDay": { "type": "integer", "minimum": 1, "maximum": super::recurrence::MAX_RESET_DAY,
+                                      "description": "Day of the month of the reset, a day every month has; 1 when absent." } }),
+            ),
+        ),
+    ]
+}
+
+/// `recurrence` as an operator sends it, documentation only.
+pub struct RecurrenceSpec;
+
+impl utoipa::PartialSchema for RecurrenceSpec {
+    fn schema() -> RefOr<Schema> {
+        one_of(
+            "When a recurring event pays again: one success per player (and tier) per period.",
+            "period",
+            &recurrence_shapes(),
+        )
+    }
+}
+
+impl utoipa::ToSchema for RecurrenceSpec {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("RecurrenceSpec")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        register(recurrence_shapes(), schemas);
+    }
+}
+
 /// An IANA time zone name, documentation only.
 pub struct TimeZoneName;
 
@@ -358,6 +432,7 @@ mod tests {
         for (name, schema) in [
             ("Condition", ConditionTree::schema()),
             ("RewardSpec", RewardSpec::schema()),
+            ("RecurrenceSpec", RecurrenceSpec::schema()),
             ("TimeZone", TimeZoneName::schema()),
         ] {
             let RefOr::T(schema) = schema else { panic!("{name} is a reference") };

@@ -64,6 +64,28 @@ enum Bench {
         #[arg(long, default_value_t = 4)]
         clients: usize,
     },
+    /// Latency of the player's event screen, `GET /api/v1/me/events`: every running event with
+    /// its tiers' progress, for a player with many activities in a store holding many more.
+    EventScreen {
+        /// Activities in the store, the player's included (pushed in batches of 1000).
+        #[arg(long, default_value_t = 1_000_000)]
+        total: usize,
+        /// Activities of the measured player.
+        #[arg(long, default_value_t = 10_000)]
+        player_activities: usize,
+        /// Active events on the screen.
+        #[arg(long, default_value_t = 10)]
+        events: usize,
+        /// Tiers per event.
+        #[arg(long, default_value_t = 7)]
+        tiers: usize,
+        /// Sequential screen requests measured.
+        #[arg(long, default_value_t = 300)]
+        requests: usize,
+        /// Concurrent clients while seeding.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+    },
     /// End-to-end claims/s with and without stock contention, and the raw SQLite ceiling; then,
     /// 5 s after the last answer, every answered claim read back (stored? still pending?).
     Claims {
@@ -111,6 +133,9 @@ async fn main() -> anyhow::Result<()> {
         Bench::Ingest { batches, clients } => ingest(batches, clients).await,
         Bench::Eligibility { total, player_activities, requests, clients } => {
             eligibility(total, player_activities, requests, clients).await
+        }
+        Bench::EventScreen { total, player_activities, events, tiers, requests, clients } => {
+            event_screen(Seeding { total, player_activities, clients }, events, tiers, requests).await
         }
         Bench::Claims { clients, players, events, seconds, storage, claim_wait_ms } => {
             claims(clients, players, events, seconds, &storage, claim_wait_ms).await
@@ -497,39 +522,9 @@ async fn eligibility(total: usize, player_activities: usize, requests: usize, cl
         "eligibility benchmark: {total} activities in the store, {player_activities} of them the player's, \
          {requests} sequential requests"
     );
-    let setup = IngestionSetup::start().await?;
+    let (setup, player_token) = Seeding { total, player_activities, clients }.seed().await?;
     let base = setup.server.base.clone();
-    let credentials = json!({ "username": "bench-player", "password": "bench-player-password" });
-    let user: Value =
-        setup.client.post(format!("{base}/api/v1/auth/register")).json(&credentials).send().await?.json().await?;
-    let player = user["id"].as_str().context("player registration failed")?.to_owned();
-    let session: Value =
-        setup.client.post(format!("{base}/api/v1/auth/login")).json(&credentials).send().await?.json().await?;
-    let player_token = session["accessToken"].as_str().context("player login failed")?.to_owned();
-
-    // The player's activities are spread evenly over the batches, as a live game would send them.
     let now = chrono::Utc::now();
-    let batches = total.div_ceil(BATCH);
-    let mut player_left = (0..player_activities).map(|k| player_activity(&player, k, player_activities, now));
-    let mut background = 0;
-    let bodies: Vec<String> = (0..batches)
-        .map(|b| {
-            let size = BATCH.min(total - b * BATCH);
-            let players_share = player_activities.div_ceil(batches).min(size);
-            let mut items: Vec<Value> = player_left.by_ref().take(players_share).collect();
-            while items.len() < size {
-                items.push(background_activity(background, now));
-                background += 1;
-            }
-            batch_body(items)
-        })
-        .collect();
-    let (stored, elapsed, _) = setup.push_all(bodies, clients).await?;
-    println!(
-        "seeded:                   {stored} activities in {:.1} s ({:.0} activities/s)",
-        elapsed.as_secs_f64(),
-        stored as f64 / elapsed.as_secs_f64()
-    );
 
     // Every condition reads the player's activities; LEVEL_REACHED makes the query load all of
     // them, whatever their date.
@@ -547,26 +542,7 @@ async fn eligibility(total: usize, player_activities: usize, requests: usize, cl
         "rewards": [{ "rewardType": "POINT", "rewardName": "bench points", "details": { "points": 10 },
                       "quantityPerUser": 1, "totalStock": -1 }],
     });
-    let created: Value = setup
-        .client
-        .post(format!("{base}/api/v1/events"))
-        .bearer_auth(&setup.admin_token)
-        .json(&event)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let event_id = created["id"].as_str().context("event creation failed")?.to_owned();
-    let activated = setup
-        .client
-        .put(format!("{base}/api/v1/events/{event_id}/status"))
-        .bearer_auth(&setup.admin_token)
-        .json(&json!({ "status": "ACTIVE" }))
-        .send()
-        .await?;
-    if !activated.status().is_success() {
-        bail!("event activation failed: {}", activated.status());
-    }
+    let event_id = activated_event(&setup, &event).await?;
 
     let url = format!("{base}/api/v1/events/{event_id}/eligibility");
     let mut latencies = Vec::with_capacity(requests);
@@ -596,6 +572,158 @@ async fn eligibility(total: usize, player_activities: usize, requests: usize, cl
     println!("player's progress:        eligible={} [{}]", last["eligible"], progress.join(", "));
     println!(
         "GET eligibility:          p50 {:7.2} ms  p99 {:7.2} ms  max {:7.2} ms  (n={}; target p99 <= 10 ms)",
+        latency.p50, latency.p99, latency.max, latency.count
+    );
+    match setup.server.peak_rss_mib() {
+        Some(mib) => println!("server peak RSS:          {mib:8.1} MiB"),
+        None => println!("server peak RSS:          unavailable"),
+    }
+    Ok(())
+}
+
+/// A store of `total` activities, `player_activities` of them one player's.
+struct Seeding {
+    total: usize,
+    player_activities: usize,
+    clients: usize,
+}
+
+impl Seeding {
+    /// Starts a server, registers the player and pushes the activities; returns the setup and
+    /// the player's access token.
+    async fn seed(&self) -> anyhow::Result<(IngestionSetup, String)> {
+        let Self { total, player_activities, clients } = *self;
+        if player_activities > total {
+            bail!("--player-activities must not exceed --total");
+        }
+        let setup = IngestionSetup::start().await?;
+        let base = setup.server.base.clone();
+        let credentials = json!({ "username": "bench-player", "password": "bench-player-password" });
+        let user: Value =
+            setup.client.post(format!("{base}/api/v1/auth/register")).json(&credentials).send().await?.json().await?;
+        let player = user["id"].as_str().context("player registration failed")?.to_owned();
+        let session: Value =
+            setup.client.post(format!("{base}/api/v1/auth/login")).json(&credentials).send().await?.json().await?;
+        let player_token = session["accessToken"].as_str().context("player login failed")?.to_owned();
+
+        // The player's activities are spread evenly over the batches, as a live game would send them.
+        let now = chrono::Utc::now();
+        let batches = total.div_ceil(BATCH);
+        let mut player_left = (0..player_activities).map(|k| player_activity(&player, k, player_activities, now));
+        let mut background = 0;
+        let bodies: Vec<String> = (0..batches)
+            .map(|b| {
+                let size = BATCH.min(total - b * BATCH);
+                let players_share = player_activities.div_ceil(batches).min(size);
+                let mut items: Vec<Value> = player_left.by_ref().take(players_share).collect();
+                while items.len() < size {
+                    items.push(background_activity(background, now));
+                    background += 1;
+                }
+                batch_body(items)
+            })
+            .collect();
+        let (stored, elapsed, _) = setup.push_all(bodies, clients).await?;
+        println!(
+            "seeded:                   {stored} activities in {:.1} s ({:.0} activities/s)",
+            elapsed.as_secs_f64(),
+            stored as f64 / elapsed.as_secs_f64()
+        );
+        Ok((setup, player_token))
+    }
+}
+
+/// Creates and activates `event` as the admin; returns its id.
+async fn activated_event(setup: &IngestionSetup, event: &Value) -> anyhow::Result<String> {
+    let base = &setup.server.base;
+    let created: Value = setup
+        .client
+        .post(format!("{base}/api/v1/events"))
+        .bearer_auth(&setup.admin_token)
+        .json(event)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let event_id = created["id"].as_str().with_context(|| format!("event creation failed: {created}"))?.to_owned();
+    let activated = setup
+        .client
+        .put(format!("{base}/api/v1/events/{event_id}/status"))
+        .bearer_auth(&setup.admin_token)
+        .json(&json!({ "status": "ACTIVE" }))
+        .send()
+        .await?;
+    if !activated.status().is_success() {
+        bail!("event activation failed: {}", activated.status());
+    }
+    Ok(event_id)
+}
+
+/// The event-screen benchmark: `events` running events of `tiers` tiers each (daily, weekly
+/// and one-time; streaks, login days, purchases and custom activities), all reading the
+/// player's activities.
+async fn event_screen(seeding: Seeding, events: usize, tiers: usize, requests: usize) -> anyhow::Result<()> {
+    println!(
+        "event-screen benchmark: {} activities in the store, {} of them the player's, {events} events x {tiers} tiers, \
+         {requests} sequential requests",
+        seeding.total, seeding.player_activities
+    );
+    let (setup, player_token) = seeding.seed().await?;
+    let now = chrono::Utc::now();
+    for e in 0..events {
+        let recurrence = match e % 3 {
+            0 => json!({ "period": "DAILY", "resetTime": "05:00" }),
+            1 => json!({ "period": "WEEKLY", "resetWeekday": "MONDAY" }),
+            _ => Value::Null,
+        };
+        let tier_list: Vec<Value> = (1..=tiers)
+            .map(|t| {
+                let conditions = match t % 4 {
+                    0 => json!({ "type": "LOGIN_DAYS", "days": t, "scope": "EVENT" }),
+                    1 => json!({ "type": "PURCHASE_TOTAL", "amount": 10 * t }),
+                    2 => json!({ "type": "ACTIVITY_COUNT", "activityType": "BOSS_KILLED", "count": t }),
+                    _ => json!({ "type": "LOGIN_STREAK", "days": t }),
+                };
+                json!({ "tierName": format!("tier {t}"), "conditions": conditions,
+                        "rewards": [{ "rewardType": "POINT", "rewardName": format!("tier {t} points"),
+                                      "details": { "points": 10 * t }, "quantityPerUser": 1, "totalStock": 1000 }] })
+            })
+            .collect();
+        let event = json!({
+            "eventName": format!("screen {e}"), "startDate": (now - chrono::Duration::days(90)).to_rfc3339(),
+            "endDate": (now + chrono::Duration::days(30)).to_rfc3339(), "timezone": "Asia/Seoul",
+            "recurrence": recurrence, "conditions": { "type": "LOGIN_DAYS", "days": 1 }, "tiers": tier_list,
+        });
+        activated_event(&setup, &event).await?;
+    }
+
+    let url = format!("{}/api/v1/me/events?limit=100", setup.server.base);
+    let mut latencies = Vec::with_capacity(requests);
+    let mut last = Value::Null;
+    for round in 0..requests + 20 {
+        let started = Instant::now();
+        let response = setup.client.get(&url).bearer_auth(&player_token).send().await?;
+        if !response.status().is_success() {
+            bail!("event screen: HTTP {}", response.status());
+        }
+        last = response.json().await?;
+        // The first 20 warm the caches and connections.
+        if round >= 20 {
+            latencies.push(started.elapsed());
+        }
+    }
+    let items = last["items"].as_array().map_or(0, Vec::len);
+    let entries: Vec<&Value> = last["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|item| item["tiers"].as_array().into_iter().flatten())
+        .collect();
+    let claimable = entries.iter().filter(|tier| tier["claimable"] == true).count();
+    println!("screen:                   {items} events, {} tier entries, {claimable} claimable", entries.len());
+    let latency = percentiles(&mut latencies);
+    println!(
+        "GET /api/v1/me/events:    p50 {:7.2} ms  p99 {:7.2} ms  max {:7.2} ms  (n={}; target p99 <= 20 ms)",
         latency.p50, latency.p99, latency.max, latency.count
     );
     match setup.server.peak_rss_mib() {
