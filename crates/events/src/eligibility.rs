@@ -11,7 +11,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::activities::{ActivityProvider, FactError};
-use crate::domain::evaluate::{EvaluationContext, FactQuery, NodeProgress, evaluate, fact_query};
+use crate::domain::condition::Condition;
+use crate::domain::evaluate::{ActivityFact, EvaluationContext, FactQuery, NodeProgress, evaluate, fact_query};
 use crate::domain::event::Event;
 use crate::domain::recurrence::Period;
 use crate::domain::saga::ClaimTarget;
@@ -60,7 +61,7 @@ impl EligibilityChecker {
     ) -> Result<Eligibility, FactError> {
         let tiers = [target.tier.as_ref()];
         let mut verdicts = self.check_tiers(user_id, event, &tiers, target.period, now).await?;
-        Ok(verdicts.pop().unwrap_or(Eligibility { eligible: true, conditions: None }))
+        Ok(verdicts.pop().unwrap_or_default())
     }
 
     /// [`Self::check`] of several tiers of one event in one `period`, from one read of the facts.
@@ -72,6 +73,35 @@ impl EligibilityChecker {
         period: Option<Period>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Eligibility>, FactError> {
+        let judgement = Judgement::new(event, tiers, period, now);
+        let mut verdicts = self.judge_all(user_id, std::slice::from_ref(&judgement)).await?;
+        Ok(verdicts.pop().unwrap_or_default())
+    }
+
+    /// The verdicts of several judgements of one player, from one read of the facts they
+    /// need together.
+    pub async fn judge_all(&self, user_id: &str, judgements: &[Judgement]) -> Result<Vec<Vec<Eligibility>>, FactError> {
+        let query = judgements.iter().filter_map(|judgement| judgement.query.clone()).reduce(union);
+        let facts = match &query {
+            None => Vec::new(),
+            Some(query) => self.provider.facts(user_id, query).await?,
+        };
+        Ok(judgements.iter().map(|judgement| judgement.verdicts(&facts)).collect())
+    }
+}
+
+/// The conditions of some tiers of one event, to be judged in one period at one instant, and
+/// the facts they need.
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    context: EvaluationContext,
+    conditions: Vec<Option<Condition>>,
+    /// `None` when no condition can count anything yet.
+    query: Option<FactQuery>,
+}
+
+impl Judgement {
+    pub fn new(event: &Event, tiers: &[Option<&Tier>], period: Option<Period>, now: DateTime<Utc>) -> Self {
         let context = EvaluationContext {
             window_start: event.start_date,
             window_end: event.end_date,
@@ -80,23 +110,36 @@ impl EligibilityChecker {
             period,
         };
         let conditions: Vec<_> = tiers.iter().map(|tier| event.conditions_of(*tier)).collect();
-        let query = conditions.iter().flatten().map(|condition| fact_query(condition, &context)).reduce(union);
-        let facts = match &query {
-            // Nothing to count, or nothing can count yet: no need to ask anyone.
-            None => Vec::new(),
-            Some(query) if query.from.is_some_and(|from| from >= query.to) => Vec::new(),
-            Some(query) => self.provider.facts(user_id, query).await?,
-        };
-        Ok(conditions
+        let query = conditions
+            .iter()
+            .flatten()
+            .map(|condition| fact_query(condition, &context))
+            .reduce(union)
+            // Before the event starts nothing can count yet: no need to ask anyone.
+            .filter(|query| query.from.is_none_or(|from| from < query.to));
+        Self { context, conditions, query }
+    }
+
+    /// The verdict of each tier on `facts` (which may hold more than the query asked for: the
+    /// evaluator applies the window itself).
+    fn verdicts(&self, facts: &[ActivityFact]) -> Vec<Eligibility> {
+        self.conditions
             .iter()
             .map(|condition| match condition {
-                None => Eligibility { eligible: true, conditions: None },
+                None => Eligibility::default(),
                 Some(condition) => {
-                    let evaluation = evaluate(condition, &facts, &context);
+                    let evaluation = evaluate(condition, facts, &self.context);
                     Eligibility { eligible: evaluation.met, conditions: Some(evaluation.root) }
                 }
             })
-            .collect())
+            .collect()
+    }
+}
+
+/// An event without conditions: always eligible.
+impl Default for Eligibility {
+    fn default() -> Self {
+        Self { eligible: true, conditions: None }
     }
 }
 

@@ -2,8 +2,8 @@
 //! the player's progress, this period's claim and whether a claim would pay now. One call
 //! draws a game's event screen.
 //!
-//! Per event it reads the player's facts once (for all tiers together) and this period's
-//! claims of the player once.
+//! A page reads the player's facts once (for every tier of every event on it together) and,
+//! concurrently, this period's claims of the player per event.
 
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ use crate::domain::lifecycle::{EventStatus, accepts_claims};
 use crate::domain::recurrence::{Period, Recurrence};
 use crate::domain::saga::{ClaimRequest, ClaimStatus};
 use crate::domain::tier::Tier;
-use crate::eligibility::EligibilityChecker;
+use crate::eligibility::{Eligibility, EligibilityChecker, Judgement};
 use crate::store::{EventFilter, EventSortKey};
 use crate::view::{Audience, EventView, RewardView};
 
@@ -131,89 +131,119 @@ impl EventScreen {
             descending: false,
         };
         let events = self.catalog.list(player, filter, page).await?;
-        let mut items = Vec::with_capacity(events.items.len());
-        for event in &events.items {
-            items.push(self.screen_event(&player.user_id, event, now).await?);
-        }
+        let periods: Vec<Option<Period>> =
+            events.items.iter().map(|event| event.recurrence.map(|r| r.period_at(now, event.timezone))).collect();
+        let judgements: Vec<Judgement> = events
+            .items
+            .iter()
+            .zip(&periods)
+            .map(|(event, period)| Judgement::new(event, &tiers_of(event), *period, now))
+            .collect();
+        // One read of the player's facts for the whole page, and each event's claims meanwhile.
+        let claims = self.claims_this_period(&player.user_id, &events.items, &periods);
+        let verdicts = self.eligibility.judge_all(&player.user_id, &judgements);
+        let (claims, verdicts) = tokio::join!(claims, verdicts);
+        let (claims, verdicts) = (claims?, verdicts.map_err(|error| ApiError::Unavailable(error.to_string()))?);
+        let items = events
+            .items
+            .iter()
+            .zip(periods)
+            .zip(verdicts.into_iter().zip(claims))
+            .map(|((event, period), (verdicts, claims))| screen_event(event, period, verdicts, &claims, now))
+            .collect();
         Ok(Page::new(items, page, events.total))
     }
 
-    async fn screen_event(&self, user_id: &str, event: &Event, now: DateTime<Utc>) -> Result<ScreenEvent, ApiError> {
-        let period = event.recurrence.map(|recurrence| recurrence.period_at(now, event.timezone));
-        let tiers: Vec<Option<&Tier>> =
-            if event.tiers.is_empty() { vec![None] } else { event.tiers.iter().map(Some).collect() };
-        let verdicts = self
-            .eligibility
-            .check_tiers(user_id, event, &tiers, period, now)
-            .await
-            .map_err(|error| ApiError::Unavailable(error.to_string()))?;
-        let claims = self.claims_this_period(user_id, event, period).await?;
-        let open = accepts_claims(event.status, event.start_date, event.end_date, now);
-        let screen_tiers = tiers
-            .iter()
-            .zip(verdicts)
-            .map(|(tier, verdict)| {
-                let tier_id = tier.map(|tier| tier.tier_id.clone());
-                let latest = claims.iter().find(|claim| claim.tier_id == tier_id);
-                let paid = claims.iter().any(|claim| claim.tier_id == tier_id && holds_success(claim));
-                let rewards = event.rewards_of(*tier);
-                let stock_left = rewards.iter().all(|reward| {
-                    reward.remaining_stock().is_none_or(|left| left >= reward.reward().stock().quantity_per_user())
-                });
-                ScreenTier {
-                    tier_name: tier.map(|tier| tier.tier_name.clone()),
-                    conditions: tier
-                        .and_then(|tier| tier.conditions.as_ref())
-                        .and_then(|conditions| serde_json::to_value(conditions).ok()),
-                    rewards: rewards.iter().map(|reward| RewardView::new(reward, Audience::Player)).collect(),
-                    claimable: open && verdict.eligible && !paid && stock_left,
-                    eligible: verdict.eligible,
-                    progress: verdict.conditions,
-                    claim: latest
-                        .map(|claim| ClaimSummary { request_id: claim.request_id.clone(), status: claim.status }),
-                    tier_id,
-                }
-            })
-            .collect();
-        let view = EventView::new(event, Audience::Player);
-        let current_period = period.unwrap_or(Period { start: event.start_date, end: event.end_date });
-        Ok(ScreenEvent {
-            id: view.id,
-            event_name: view.event_name,
-            description: view.description,
-            start_date: view.start_date,
-            end_date: view.end_date,
-            conditions: view.conditions,
-            status: view.status,
-            rewards: view.rewards,
-            timezone: view.timezone,
-            grant_policy: view.grant_policy,
-            recurrence: view.recurrence,
-            next_reset_at: period.map(|period| period.end).filter(|reset| *reset < event.end_date),
-            current_period,
-            tiers: screen_tiers,
-        })
-    }
-
-    /// The player's claims of `event` in `period` (all of them for a one-time event), newest
-    /// first.
+    /// The player's claims of each event in its period (all of them for a one-time event),
+    /// newest first, read concurrently.
     async fn claims_this_period(
         &self,
         user_id: &str,
-        event: &Event,
-        period: Option<Period>,
-    ) -> Result<Vec<ClaimRequest>, ApiError> {
-        let filter = ClaimFilter {
-            user_id: Some(user_id.to_owned()),
-            event_id: Some(event.id.clone()),
-            // A claim of this period was made in it.
-            from: period.map(|period| period.start),
-            ..ClaimFilter::default()
-        };
-        let page = PageRequest { page: 1, limit: CLAIMS_READ_PER_EVENT };
-        let (claims, _) = self.claims.list_requests(&filter, page).await?;
-        let start = period.map(|period| period.start);
-        Ok(claims.into_iter().filter(|claim| claim.period_start == start).collect())
+        events: &[Event],
+        periods: &[Option<Period>],
+    ) -> Result<Vec<Vec<ClaimRequest>>, ApiError> {
+        let mut reads = tokio::task::JoinSet::new();
+        for (index, (event, period)) in events.iter().zip(periods).enumerate() {
+            let claims = self.claims.clone();
+            let start = period.map(|period| period.start);
+            let filter = ClaimFilter {
+                user_id: Some(user_id.to_owned()),
+                event_id: Some(event.id.clone()),
+                // A claim of this period was made in it.
+                from: start,
+                ..ClaimFilter::default()
+            };
+            reads.spawn(async move {
+                let page = PageRequest { page: 1, limit: CLAIMS_READ_PER_EVENT };
+                let (found, _) = claims.list_requests(&filter, page).await?;
+                let found: Vec<ClaimRequest> = found.into_iter().filter(|claim| claim.period_start == start).collect();
+                Ok::<_, ApiError>((index, found))
+            });
+        }
+        let mut claims = vec![Vec::new(); events.len()];
+        while let Some(read) = reads.join_next().await {
+            let (index, found) = read.map_err(ApiError::internal)??;
+            claims[index] = found;
+        }
+        Ok(claims)
+    }
+}
+
+/// The claim targets of an event: each tier, or the event's only implicit tier.
+fn tiers_of(event: &Event) -> Vec<Option<&Tier>> {
+    if event.tiers.is_empty() { vec![None] } else { event.tiers.iter().map(Some).collect() }
+}
+
+/// One event as the player stands on it, from its verdicts and this period's claims.
+fn screen_event(
+    event: &Event,
+    period: Option<Period>,
+    verdicts: Vec<Eligibility>,
+    claims: &[ClaimRequest],
+    now: DateTime<Utc>,
+) -> ScreenEvent {
+    let open = accepts_claims(event.status, event.start_date, event.end_date, now);
+    let tiers = tiers_of(event)
+        .into_iter()
+        .zip(verdicts)
+        .map(|(tier, verdict)| {
+            let tier_id = tier.map(|tier| tier.tier_id.clone());
+            let latest = claims.iter().find(|claim| claim.tier_id == tier_id);
+            let paid = claims.iter().any(|claim| claim.tier_id == tier_id && holds_success(claim));
+            let rewards = event.rewards_of(tier);
+            let stock_left = rewards.iter().all(|reward| {
+                reward.remaining_stock().is_none_or(|left| left >= reward.reward().stock().quantity_per_user())
+            });
+            ScreenTier {
+                tier_name: tier.map(|tier| tier.tier_name.clone()),
+                conditions: tier
+                    .and_then(|tier| tier.conditions.as_ref())
+                    .and_then(|conditions| serde_json::to_value(conditions).ok()),
+                rewards: rewards.iter().map(|reward| RewardView::new(reward, Audience::Player)).collect(),
+                claimable: open && verdict.eligible && !paid && stock_left,
+                eligible: verdict.eligible,
+                progress: verdict.conditions,
+                claim: latest.map(|claim| ClaimSummary { request_id: claim.request_id.clone(), status: claim.status }),
+                tier_id,
+            }
+        })
+        .collect();
+    let view = EventView::new(event, Audience::Player);
+    ScreenEvent {
+        id: view.id,
+        event_name: view.event_name,
+        description: view.description,
+        start_date: view.start_date,
+        end_date: view.end_date,
+        conditions: view.conditions,
+        status: view.status,
+        rewards: view.rewards,
+        timezone: view.timezone,
+        grant_policy: view.grant_policy,
+        recurrence: view.recurrence,
+        next_reset_at: period.map(|period| period.end).filter(|reset| *reset < event.end_date),
+        current_period: period.unwrap_or(Period { start: event.start_date, end: event.end_date }),
+        tiers,
     }
 }
 

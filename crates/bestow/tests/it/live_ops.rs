@@ -526,3 +526,23 @@ async fn staff_preview_a_players_eligibility_and_players_only_their_own() {
     assert_eq!(own["conditions"]["current"], 1);
     assert_eq!(app.get("/api/v1/me/events", Some(&auditor)).await.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_event_screen_never_shows_secret_reward_details() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let (_, player) = app.user_with_roles("screened", &["USER"]).await;
+    let coupon = json!({ "rewardType": "COUPON", "rewardName": "10% off",
+                         "details": { "couponCode": "SECRET-CODE-1", "discountRate": 0.1 },
+                         "quantityPerUser": 1, "totalStock": 10 });
+    let tiers = json!([{ "tierId": "coupon", "tierName": "Coupon", "rewards": [coupon] }]);
+    let event = live_event(&app, &admin, json!({ "tiers": tiers })).await;
+    let before = screen(&app, &player, &event).await;
+    assert_eq!(before["tiers"][0]["rewards"][0]["details"], json!({ "discountRate": 0.1 }), "{before}");
+    let paid = claim(&app, &player, &event, Some("coupon")).await;
+    assert_eq!(paid["status"], "SUCCESS_ALL_GRANTED", "{paid}");
+    let page = app.get("/api/v1/me/events", Some(&player)).await.text().await.unwrap();
+    assert!(!page.contains("SECRET-CODE-1"), "{page}");
+    // The player reads the code where it was granted to them: the claim that granted it.
+    assert_eq!(paid["rewardsToProcess"][0]["rewardDefinition"]["details"]["couponCode"], "SECRET-CODE-1");
+}
