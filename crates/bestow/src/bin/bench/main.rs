@@ -344,10 +344,7 @@ async fn auth(cost: u32, duration: Duration, clients: usize) -> anyhow::Result<(
         "GET /auth/me under load:  p50 {:7.2} ms  p99 {:7.2} ms  max {:7.2} ms  (n={}, errors {me_errors}; target p99 < 20 ms)",
         me.p50, me.p99, me.max, me.count
     );
-    match server.peak_rss_mib() {
-        Some(mib) => println!("server peak RSS:          {mib:8.1} MiB"),
-        None => println!("server peak RSS:          unavailable"),
-    }
+    print_peak_rss(&server);
     Ok(())
 }
 
@@ -507,10 +504,7 @@ async fn ingest(batches: usize, clients: usize) -> anyhow::Result<()> {
         "re-sent {sent} activities:  {stored_again} stored, {:9.0} activities/s checked",
         sent as f64 / elapsed.as_secs_f64()
     );
-    match setup.server.peak_rss_mib() {
-        Some(mib) => println!("server peak RSS:          {mib:8.1} MiB"),
-        None => println!("server peak RSS:          unavailable"),
-    }
+    print_peak_rss(&setup.server);
     Ok(())
 }
 
@@ -545,20 +539,7 @@ async fn eligibility(total: usize, player_activities: usize, requests: usize, cl
     let event_id = activated_event(&setup, &event).await?;
 
     let url = format!("{base}/api/v1/events/{event_id}/eligibility");
-    let mut latencies = Vec::with_capacity(requests);
-    let mut last = Value::Null;
-    for round in 0..requests + 20 {
-        let started = Instant::now();
-        let response = setup.client.get(&url).bearer_auth(&player_token).send().await?;
-        if !response.status().is_success() {
-            bail!("eligibility: HTTP {}", response.status());
-        }
-        last = response.json().await?;
-        // The first 20 warm the caches and connections.
-        if round >= 20 {
-            latencies.push(started.elapsed());
-        }
-    }
+    let (mut latencies, last) = timed_gets(&setup.client, &url, &player_token, requests).await?;
     let latency = percentiles(&mut latencies);
     let progress: Vec<String> = last["conditions"]["children"]
         .as_array()
@@ -574,10 +555,7 @@ async fn eligibility(total: usize, player_activities: usize, requests: usize, cl
         "GET eligibility:          p50 {:7.2} ms  p99 {:7.2} ms  max {:7.2} ms  (n={}; target p99 <= 10 ms)",
         latency.p50, latency.p99, latency.max, latency.count
     );
-    match setup.server.peak_rss_mib() {
-        Some(mib) => println!("server peak RSS:          {mib:8.1} MiB"),
-        None => println!("server peak RSS:          unavailable"),
-    }
+    print_peak_rss(&setup.server);
     Ok(())
 }
 
@@ -631,6 +609,37 @@ impl Seeding {
         );
         Ok((setup, player_token))
     }
+}
+
+fn print_peak_rss(server: &Server) {
+    match server.peak_rss_mib() {
+        Some(mib) => println!("server peak RSS:          {mib:8.1} MiB"),
+        None => println!("server peak RSS:          unavailable"),
+    }
+}
+
+/// Times `requests` sequential GETs of `url` with `token`, after 20 that warm the caches and
+/// connections; returns the latencies and the last answer.
+async fn timed_gets(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    requests: usize,
+) -> anyhow::Result<(Vec<Duration>, Value)> {
+    let mut latencies = Vec::with_capacity(requests);
+    let mut last = Value::Null;
+    for round in 0..requests + 20 {
+        let started = Instant::now();
+        let response = client.get(url).bearer_auth(token).send().await?;
+        if !response.status().is_success() {
+            bail!("GET {url}: HTTP {}", response.status());
+        }
+        last = response.json().await?;
+        if round >= 20 {
+            latencies.push(started.elapsed());
+        }
+    }
+    Ok((latencies, last))
 }
 
 /// Creates and activates `event` as the admin; returns its id.
@@ -698,20 +707,7 @@ async fn event_screen(seeding: Seeding, events: usize, tiers: usize, requests: u
     }
 
     let url = format!("{}/api/v1/me/events?limit=100", setup.server.base);
-    let mut latencies = Vec::with_capacity(requests);
-    let mut last = Value::Null;
-    for round in 0..requests + 20 {
-        let started = Instant::now();
-        let response = setup.client.get(&url).bearer_auth(&player_token).send().await?;
-        if !response.status().is_success() {
-            bail!("event screen: HTTP {}", response.status());
-        }
-        last = response.json().await?;
-        // The first 20 warm the caches and connections.
-        if round >= 20 {
-            latencies.push(started.elapsed());
-        }
-    }
+    let (mut latencies, last) = timed_gets(&setup.client, &url, &player_token, requests).await?;
     let items = last["items"].as_array().map_or(0, Vec::len);
     let entries: Vec<&Value> = last["items"]
         .as_array()
@@ -726,10 +722,7 @@ async fn event_screen(seeding: Seeding, events: usize, tiers: usize, requests: u
         "GET /api/v1/me/events:    p50 {:7.2} ms  p99 {:7.2} ms  max {:7.2} ms  (n={}; target p99 <= 20 ms)",
         latency.p50, latency.p99, latency.max, latency.count
     );
-    match setup.server.peak_rss_mib() {
-        Some(mib) => println!("server peak RSS:          {mib:8.1} MiB"),
-        None => println!("server peak RSS:          unavailable"),
-    }
+    print_peak_rss(&setup.server);
     Ok(())
 }
 
@@ -852,10 +845,7 @@ async fn claims(
             open.rate() / ceiling
         );
     }
-    match server.peak_rss_mib() {
-        Some(mib) => println!("server peak RSS:          {mib:8.1} MiB"),
-        None => println!("server peak RSS:          unavailable"),
-    }
+    print_peak_rss(&server);
     drop(server);
     drop(mongo);
     if oversold != 0 || remaining < 0 {
