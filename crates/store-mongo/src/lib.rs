@@ -17,6 +17,8 @@ mod auth;
 mod claims;
 mod common;
 mod events;
+mod ledger;
+mod service_keys;
 mod stock_holds;
 
 pub use auth::{AUTH_DB, MongoAuthStore};

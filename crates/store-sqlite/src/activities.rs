@@ -1,5 +1,5 @@
-//! `event.db`: the SQLite adapters of [`ActivityStore`] and [`ServiceKeyStore`], implemented
-//! by [`SqliteEventStore`] on the same database as the catalog.
+//! `event.db`: the SQLite adapter of [`ActivityStore`], implemented by [`SqliteEventStore`] on
+//! the same database as the catalog (its schema also holds the service keys' table).
 //!
 //! `activities` is append-only: rows are inserted, never updated or deleted. Uniqueness of
 //! `activityId` lives in a unique index, and a re-sent activity is skipped by
@@ -10,17 +10,12 @@
 //! costs about five times the scan itself.
 
 use async_trait::async_trait;
-use bestow_core::audit::{AuditBuilder, AuditEntry};
-use bestow_core::page::PageRequest;
 use bestow_core::store::StoreError;
 use bestow_events::activities::{ActivityStore, NewActivity};
 use bestow_events::domain::evaluate::{ActivityFact, FactQuery};
-use bestow_events::service_keys::{Scope, ServiceKey, ServiceKeyStore};
-use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, Row, params};
 use serde_json::{Map, Value};
 
-use crate::audit::insert_audit;
 use crate::database::{from_text, map_error, to_text};
 use crate::events::SqliteEventStore;
 
@@ -49,7 +44,7 @@ pub(crate) const ACTIVITIES_SCHEMA: &str = r"
     CREATE INDEX service_keys_createdAt ON service_keys (createdAt, _id);
 ";
 
-fn corrupt(index: usize, reason: impl std::fmt::Display) -> rusqlite::Error {
+pub(crate) fn corrupt(index: usize, reason: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         index,
         rusqlite::types::Type::Text,
@@ -141,106 +136,6 @@ impl ActivityStore for SqliteEventStore {
             facts.extend(scan.map_err(|e| StoreError::Unavailable(format!("fact scan failed: {e}")))??);
         }
         Ok(facts)
-    }
-}
-
-const KEY_COLUMNS: &str = "_id, name, scopes, secretDigest, createdAt, createdBy, revokedAt";
-
-fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ServiceKey> {
-    let scopes: Vec<String> = serde_json::from_str(&row.get::<_, String>(2)?).map_err(|e| corrupt(2, e))?;
-    Ok(ServiceKey {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        scopes: scopes.iter().map(|s| s.parse::<Scope>()).collect::<Result<_, _>>().map_err(|e| corrupt(2, e))?,
-        secret_digest: row.get(3)?,
-        created_at: from_text(&row.get::<_, String>(4)?)?,
-        created_by: row.get(5)?,
-        revoked_at: row.get::<_, Option<String>>(6)?.as_deref().map(from_text).transpose()?,
-    })
-}
-
-fn select_key(connection: &Connection, column: &str, value: &str) -> Result<Option<ServiceKey>, StoreError> {
-    let sql = format!("SELECT {KEY_COLUMNS} FROM service_keys WHERE {column} = ?1");
-    connection.prepare_cached(&sql).map_err(map_error)?.query_row([value], key_from_row).optional().map_err(map_error)
-}
-
-#[async_trait]
-impl ServiceKeyStore for SqliteEventStore {
-    async fn insert_service_key(&self, key: &ServiceKey, audit: &AuditEntry) -> Result<(), StoreError> {
-        let (key, audit) = (key.clone(), audit.clone());
-        let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
-        let scopes = serde_json::to_string(&scopes).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        self.db
-            .write(move |connection| {
-                let tx = connection.transaction().map_err(map_error)?;
-                tx.execute(
-                    &format!("INSERT INTO service_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-                    params![
-                        key.id,
-                        key.name,
-                        scopes,
-                        key.secret_digest,
-                        to_text(key.created_at),
-                        key.created_by,
-                        key.revoked_at.map(to_text),
-                    ],
-                )
-                .map_err(map_error)?;
-                insert_audit(&tx, &audit)?;
-                tx.commit().map_err(map_error)
-            })
-            .await
-    }
-
-    async fn list_service_keys(&self, page: PageRequest) -> Result<(Vec<ServiceKey>, u64), StoreError> {
-        self.db
-            .read(move |connection| {
-                let total: i64 = connection
-                    .query_row("SELECT COUNT(*) FROM service_keys", [], |row| row.get(0))
-                    .map_err(map_error)?;
-                let mut statement = connection
-                    .prepare_cached(&format!(
-                        "SELECT {KEY_COLUMNS} FROM service_keys ORDER BY createdAt DESC, _id DESC LIMIT ?1 OFFSET ?2"
-                    ))
-                    .map_err(map_error)?;
-                let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
-                let keys = statement
-                    .query_map(params![i64::from(page.limit), offset], key_from_row)
-                    .map_err(map_error)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(map_error)?;
-                Ok((keys, u64::try_from(total).unwrap_or(0)))
-            })
-            .await
-    }
-
-    async fn service_key_by_digest(&self, digest: &str) -> Result<Option<ServiceKey>, StoreError> {
-        let digest = digest.to_owned();
-        self.db.read(move |connection| select_key(connection, "secretDigest", &digest)).await
-    }
-
-    async fn revoke_service_key(
-        &self,
-        id: &str,
-        at: DateTime<Utc>,
-        audit: AuditBuilder<ServiceKey>,
-    ) -> Result<ServiceKey, StoreError> {
-        let id = id.to_owned();
-        self.db
-            .write(move |connection| {
-                let tx = connection.transaction().map_err(map_error)?;
-                let before = select_key(&tx, "_id", &id)?.ok_or(StoreError::NotFound)?;
-                if before.revoked_at.is_some() {
-                    return Ok(before);
-                }
-                tx.execute("UPDATE service_keys SET revokedAt = ?2 WHERE _id = ?1", params![id, to_text(at)])
-                    .map_err(map_error)?;
-                let after = ServiceKey { revoked_at: Some(at), ..before.clone() };
-                insert_audit(&tx, &audit(&before, &after))?;
-                tx.commit().map_err(map_error)?;
-                Ok(after)
-            })
-            .await
     }
 }
 

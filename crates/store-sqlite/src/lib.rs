@@ -11,6 +11,8 @@ mod claims;
 mod database;
 mod events;
 mod filters;
+mod ledger;
+mod service_keys;
 
 pub use auth::SqliteAuthStore;
 pub use database::{Database, backup_database, check_integrity};
