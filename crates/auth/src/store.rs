@@ -56,7 +56,7 @@ pub trait AuthStore: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Inserts `user` (and `audit`, in the same transaction).
-    /// `Conflict("username")` when the name is taken in any letter case.
+    /// `Conflict(Username)` when the name is taken in any letter case.
     async fn insert_user(&self, user: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError>;
 
     async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError>;

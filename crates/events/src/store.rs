@@ -47,7 +47,7 @@ pub trait EventStore: Send + Sync {
     async fn list_events(&self, filter: &EventFilter, page: PageRequest) -> Result<(Vec<Event>, u64), StoreError>;
 
     /// Replaces the stored event by `event` if its stored version is `expected_version`
-    /// (`Conflict("version")` otherwise, `NotFound` if absent). Rewards absent from `event` are
+    /// (`Conflict(Conflict::Version)` otherwise, `NotFound` if absent). Rewards absent from `event` are
     /// removed and new ones inserted. Stock counters of existing rewards are written only while
     /// the stored event is DRAFT: afterwards claims move them and a stale copy must not.
     async fn replace_event(&self, event: &Event, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError>;
@@ -57,7 +57,7 @@ pub trait EventStore: Send + Sync {
 
     /// Adds `add` units to both `totalStock` and `remainingStock` of a limited reward in one
     /// conditional update, bumps the event's version, and returns the event after it.
-    /// `Conflict("unlimited")` for unlimited stock, `NotFound` for an unknown event or reward.
+    /// `Conflict(UnlimitedStock)` for unlimited stock, `NotFound` for an unknown event or reward.
     async fn top_up(
         &self,
         event_id: &str,

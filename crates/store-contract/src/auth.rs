@@ -5,7 +5,7 @@ use bestow_auth::store::{AuthStore, RefreshToken, Rotation, UserFilter};
 use bestow_core::audit::{AuditActor, AuditQuery};
 use bestow_core::identity::Role;
 use bestow_core::page::PageRequest;
-use bestow_core::store::StoreError;
+use bestow_core::store::{Conflict, StoreError};
 use chrono::TimeDelta;
 
 fn user(name: &str) -> User {
@@ -16,7 +16,7 @@ fn user(name: &str) -> User {
 pub async fn usernames_are_unique_ignoring_case(store: &impl AuthStore) {
     store.insert_user(&user("Alice"), None).await.unwrap();
     let clash = store.insert_user(&user("aLICE"), None).await;
-    assert!(matches!(clash, Err(StoreError::Conflict("username"))), "a second Alice must conflict: {clash:?}");
+    assert!(matches!(clash, Err(StoreError::Conflict(Conflict::Username))), "a second Alice must conflict: {clash:?}");
     let found = store.user_by_username("ALICE").await.unwrap().expect("found ignoring case");
     assert_eq!(found.username, "Alice", "the spelling is kept");
     assert_eq!(store.count_users().await.unwrap(), 1);

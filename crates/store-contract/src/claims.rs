@@ -1,9 +1,7 @@
 //! Contract of [`ClaimStore`] and [`LedgerStore`].
 
-use bestow_core::store::StoreError;
-use bestow_events::claims::store::{
-    CONFLICT_CLAIM_SLOT, CONFLICT_STOCK, CONFLICT_VERSION, ClaimStore, Inserted, StockChange,
-};
+use bestow_core::store::{Conflict, StoreError};
+use bestow_events::claims::store::{ClaimStore, Inserted, StockChange};
 use bestow_events::domain::event::Event;
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, ClaimTarget, Validation};
@@ -70,7 +68,7 @@ pub async fn the_claim_slot_is_unique<S: EventStore + ClaimStore>(store: &S) {
     store.insert_request(&second, &[]).await.unwrap();
     let taken =
         store.commit(&second, &advanced(&second, second.after_validation(Validation::Passed, now)), &[], None).await;
-    assert!(matches!(taken, Err(StoreError::Conflict(CONFLICT_CLAIM_SLOT))), "{taken:?}");
+    assert!(matches!(taken, Err(StoreError::Conflict(Conflict::ClaimSlot))), "{taken:?}");
     assert_eq!(store.request(&second.request_id).await.unwrap().unwrap().status, ClaimStatus::PendingValidation);
     let released = advanced(&first_validated, first_validated.after_condition_check(Ok(false), &retry(), now, 0.0));
     store.commit(&first_validated, &released, &[], None).await.unwrap();
@@ -132,11 +130,11 @@ pub async fn a_refused_reservation_writes_nothing<S: EventStore + ClaimStore>(st
     let two = request(&event, "u2", "33333333-3333-4333-8333-333333333332");
     let refused =
         store.insert_request(&advanced(&two, two.after_validation(Validation::Passed, now)), &reserve(&event, 1)).await;
-    assert!(matches!(refused, Err(StoreError::Conflict(CONFLICT_STOCK))), "{refused:?}");
+    assert!(matches!(refused, Err(StoreError::Conflict(Conflict::Stock))), "{refused:?}");
     assert!(store.request(&two.request_id).await.unwrap().is_none(), "the refused insert wrote nothing");
     store.insert_request(&two, &[]).await.unwrap();
     let refused = store.commit(&two, &advanced(&two, two.after_allocation("a1", now)), &reserve(&event, 1), None).await;
-    assert!(matches!(refused, Err(StoreError::Conflict(CONFLICT_STOCK))), "{refused:?}");
+    assert!(matches!(refused, Err(StoreError::Conflict(Conflict::Stock))), "{refused:?}");
     assert_eq!(store.request(&two.request_id).await.unwrap().unwrap().status, ClaimStatus::PendingValidation);
     assert_eq!(remaining(store, &event).await, Some(0), "stock never goes negative");
 }
@@ -157,7 +155,7 @@ pub async fn commit_is_compare_and_set<S: EventStore + ClaimStore>(store: &S) {
             None,
         )
         .await;
-    assert!(matches!(stale, Err(StoreError::Conflict(CONFLICT_VERSION))), "{stale:?}");
+    assert!(matches!(stale, Err(StoreError::Conflict(Conflict::Version))), "{stale:?}");
     assert_eq!(store.request(&current.request_id).await.unwrap().unwrap().status, ClaimStatus::PendingConditionCheck);
     assert_eq!(remaining(store, &event).await, Some(5));
 }
@@ -184,7 +182,7 @@ pub async fn stock_moves_per_reward_all_or_nothing<S: EventStore + ClaimStore>(s
     let two = request(&event, "u2", "55555555-5555-4555-8555-555555555552");
     for refused in [vec![change(0, -1), change(1, -1)], vec![change(1, -1)]] {
         let outcome = store.insert_request(&two, &refused).await;
-        assert!(matches!(outcome, Err(StoreError::Conflict(CONFLICT_STOCK))), "{outcome:?}");
+        assert!(matches!(outcome, Err(StoreError::Conflict(Conflict::Stock))), "{outcome:?}");
         assert_eq!(stocks().await, [2, 0], "an exhausted reward moved, or the other one did");
     }
     assert_eq!(store.insert_request(&two, &[change(0, -1)]).await.unwrap(), Inserted::Created);

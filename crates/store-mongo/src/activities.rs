@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use bestow_core::store::StoreError;
+use bestow_core::store::{Conflict, StoreError};
 use bestow_events::activities::{ActivityStore, NewActivity};
 use bestow_events::domain::evaluate::{ActivityFact, FactQuery};
 use bson::{Bson, Document, doc};
@@ -83,14 +83,18 @@ impl ActivityStore for MongoEventStore {
                         .collect();
                     let count = u64::try_from(new.len()).unwrap_or(u64::MAX);
                     if !new.is_empty() {
-                        collection.insert_many(new).session(&mut *session).await.map_err(tx_error("activityId"))?;
+                        collection
+                            .insert_many(new)
+                            .session(&mut *session)
+                            .await
+                            .map_err(tx_error(Conflict::ActivityId))?;
                     }
                     TxResult::Ok(count)
                 })
             })
             .await;
             match outcome {
-                Err(StoreError::Conflict("activityId")) => continue,
+                Err(StoreError::Conflict(Conflict::ActivityId)) => continue,
                 other => return other,
             }
         }

@@ -11,7 +11,7 @@ use bestow_auth::store::{AuditBuilder, AuthStore, RefreshToken, Rotation, UserFi
 use bestow_core::audit::{AuditEntry, AuditQuery};
 use bestow_core::identity::Role;
 use bestow_core::page::PageRequest;
-use bestow_core::store::StoreError;
+use bestow_core::store::{Conflict, StoreError};
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
 use mongodb::options::IndexOptions;
@@ -190,14 +190,14 @@ impl AuthStore for MongoAuthStore {
         let Some(audit) = audit.map(audit_document) else {
             // Self-service sign-up is not audited: one document, atomic on its own.
             return self.users.insert_one(user).await.map(drop).map_err(|error| {
-                if is_duplicate_key(&error) { StoreError::Conflict("username") } else { map_error(error) }
+                if is_duplicate_key(&error) { StoreError::Conflict(Conflict::Username) } else { map_error(error) }
             });
         };
         let audit = Some(audit);
         in_transaction(&self.client, |session| {
             let (users, logs, user, audit) = (self.users.clone(), self.audit.clone(), user.clone(), audit.clone());
             Box::pin(async move {
-                users.insert_one(user).session(&mut *session).await.map_err(tx_error("username"))?;
+                users.insert_one(user).session(&mut *session).await.map_err(tx_error(Conflict::Username))?;
                 if let Some(entry) = audit {
                     logs.insert_one(entry).session(&mut *session).await?;
                 }
@@ -273,7 +273,7 @@ impl AuthStore for MongoAuthStore {
             Box::pin(async move {
                 let changed = users.update_one(filter, update).session(&mut *session).await?;
                 if changed.matched_count == 0 {
-                    return Err(StoreError::Conflict("user changed concurrently").into());
+                    return Err(StoreError::Conflict(Conflict::Version).into());
                 }
                 if let Some(entry) = entry {
                     logs.insert_one(entry).session(&mut *session).await?;

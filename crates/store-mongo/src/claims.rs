@@ -11,10 +11,8 @@
 use async_trait::async_trait;
 use bestow_core::audit::AuditEntry;
 use bestow_core::page::PageRequest;
-use bestow_core::store::StoreError;
-use bestow_events::claims::store::{
-    CONFLICT_CLAIM_SLOT, CONFLICT_STOCK, CONFLICT_VERSION, ClaimFilter, ClaimStore, Inserted, StockChange,
-};
+use bestow_core::store::{Conflict, StoreError};
+use bestow_events::claims::store::{ClaimFilter, ClaimStore, Inserted, StockChange};
 use bestow_events::domain::saga::{ClaimRequest, ClaimStatus};
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
@@ -161,7 +159,7 @@ async fn apply_stock(
         };
         if matched == 0 {
             return Err(if change.delta < 0 {
-                StoreError::Conflict(CONFLICT_STOCK)
+                StoreError::Conflict(Conflict::Stock)
             } else {
                 // Returning more than was taken would break the stock invariant: refuse loudly.
                 StoreError::Unavailable(format!("stock return of {} exceeds totalStock", change.reward_id))
@@ -172,11 +170,6 @@ async fn apply_stock(
     Ok(())
 }
 
-/// Why an insert wrote nothing: the `requestId` or the claim slot is taken. A failed write
-/// aborts a transaction on the server, so this is an error of the attempt (which aborts it),
-/// told apart from the others afterwards.
-const TAKEN: &str = "requestId or claim slot";
-
 #[async_trait]
 impl ClaimStore for MongoEventStore {
     async fn insert_request(&self, request: &ClaimRequest, stock: &[StockChange]) -> Result<Inserted, StoreError> {
@@ -184,30 +177,33 @@ impl ClaimStore for MongoEventStore {
         let document = request_document(request)?;
         let (event_id, stock) = (request.event_id.clone(), stock.to_vec());
         // Without stock to move, the insert is one document: atomic without a transaction.
-        let outcome =
-            if stock.is_empty() {
-                self.requests.insert_one(document).await.map(drop).map_err(|error| {
-                    if is_duplicate_key(&error) { StoreError::Conflict(TAKEN) } else { map_error(error) }
+        let outcome = if stock.is_empty() {
+            self.requests.insert_one(document).await.map(drop).map_err(|error| {
+                if is_duplicate_key(&error) { StoreError::Conflict(Conflict::RequestOrSlot) } else { map_error(error) }
+            })
+        } else {
+            in_transaction(&self.client, |session| {
+                let (requests, events, document, event_id, stock) =
+                    (self.requests.clone(), self.events.clone(), document.clone(), event_id.clone(), stock.clone());
+                Box::pin(async move {
+                    requests
+                        .insert_one(document)
+                        .session(&mut *session)
+                        .await
+                        .map_err(tx_error(Conflict::RequestOrSlot))?;
+                    apply_stock(&events, &mut *session, &event_id, &stock).await?;
+                    TxResult::Ok(())
                 })
-            } else {
-                in_transaction(&self.client, |session| {
-                    let (requests, events, document, event_id, stock) =
-                        (self.requests.clone(), self.events.clone(), document.clone(), event_id.clone(), stock.clone());
-                    Box::pin(async move {
-                        requests.insert_one(document).session(&mut *session).await.map_err(tx_error(TAKEN))?;
-                        apply_stock(&events, &mut *session, &event_id, &stock).await?;
-                        TxResult::Ok(())
-                    })
-                })
-                .await
-            };
+            })
+            .await
+        };
         match outcome {
             Ok(()) => Ok(Inserted::Created),
             // Either the request id (a replay) or the claim slot is taken: read which after
             // the aborted attempt.
-            Err(StoreError::Conflict(TAKEN)) => match self.request(&request.request_id).await? {
+            Err(StoreError::Conflict(Conflict::RequestOrSlot)) => match self.request(&request.request_id).await? {
                 Some(stored) => Ok(Inserted::Existing(Box::new(stored))),
-                None => Err(StoreError::Conflict(CONFLICT_CLAIM_SLOT)),
+                None => Err(StoreError::Conflict(Conflict::ClaimSlot)),
             },
             Err(other) => Err(other),
         }
@@ -318,9 +314,9 @@ impl ClaimStore for MongoEventStore {
                     .replace_one(filter, document)
                     .session(&mut *session)
                     .await
-                    .map_err(tx_error(CONFLICT_CLAIM_SLOT))?;
+                    .map_err(tx_error(Conflict::ClaimSlot))?;
                 if replaced.matched_count == 0 {
-                    return Err(StoreError::Conflict(CONFLICT_VERSION).into());
+                    return Err(StoreError::Conflict(Conflict::Version).into());
                 }
                 apply_stock(&events, &mut *session, &event_id, &stock).await?;
                 if let Some(entry) = audit {
@@ -407,7 +403,7 @@ impl MongoEventStore {
                 // This hold may have been written even if the answer was lost: give it back too.
                 let written = if outcome.is_err() { taken + 1 } else { taken };
                 stock_holds::give_back_all(&self.events, event_id, &holds[..written]).await;
-                return Err(outcome.err().unwrap_or(StoreError::Conflict(CONFLICT_STOCK)));
+                return Err(outcome.err().unwrap_or(StoreError::Conflict(Conflict::Stock)));
             }
         }
         match self.replace_request(filter, document).await {
@@ -429,12 +425,12 @@ impl MongoEventStore {
     }
 
     /// The compare-and-set of one request document, outside any transaction:
-    /// `Conflict(CONFLICT_VERSION)` when it moved on, `Conflict(CONFLICT_CLAIM_SLOT)` when the
+    /// `Conflict(Conflict::Version)` when it moved on, `Conflict(Conflict::ClaimSlot)` when the
     /// new document takes a slot another request holds.
     async fn replace_request(&self, filter: Document, document: Document) -> Result<(), StoreError> {
         let replaced = self.requests.replace_one(filter, document).await.map_err(|error| {
-            if is_duplicate_key(&error) { StoreError::Conflict(CONFLICT_CLAIM_SLOT) } else { map_error(error) }
+            if is_duplicate_key(&error) { StoreError::Conflict(Conflict::ClaimSlot) } else { map_error(error) }
         })?;
-        if replaced.matched_count == 0 { Err(StoreError::Conflict(CONFLICT_VERSION)) } else { Ok(()) }
+        if replaced.matched_count == 0 { Err(StoreError::Conflict(Conflict::Version)) } else { Ok(()) }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bestow_core::store::StoreError;
+use bestow_core::store::{Conflict, StoreError};
 use bson::oid::ObjectId;
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -72,7 +72,7 @@ fn is_transient(error: &StoreError, labels: Option<&mongodb::error::Error>) -> b
 /// Maps driver errors: a duplicate key is a conflict, everything else is unavailability.
 pub(crate) fn map_error(error: mongodb::error::Error) -> StoreError {
     match error_code(&error) {
-        Some(DUPLICATE_KEY) => StoreError::Conflict("unique constraint"),
+        Some(DUPLICATE_KEY) => StoreError::Conflict(Conflict::Duplicate),
         _ => StoreError::Unavailable(error.to_string()),
     }
 }
@@ -100,7 +100,7 @@ impl From<mongodb::error::Error> for TxError {
 pub(crate) type TxResult<T> = Result<T, TxError>;
 
 /// Maps a driver error inside a transaction to a [`TxError`] with `conflict` for a duplicate key.
-pub(crate) fn tx_error(conflict: &'static str) -> impl FnOnce(mongodb::error::Error) -> TxError {
+pub(crate) fn tx_error(conflict: Conflict) -> impl FnOnce(mongodb::error::Error) -> TxError {
     move |driver| {
         let error = if is_duplicate_key(&driver) { StoreError::Conflict(conflict) } else { map_error(driver.clone()) };
         TxError { error, driver: Some(driver) }

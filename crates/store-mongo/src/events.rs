@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use bestow_core::audit::{AuditBuilder, AuditEntry, AuditQuery};
 use bestow_core::page::PageRequest;
-use bestow_core::store::StoreError;
+use bestow_core::store::{Conflict, StoreError};
 use bestow_events::domain::condition::Condition;
 use bestow_events::domain::event::{Event, GrantPolicy};
 use bestow_events::domain::lifecycle::EventStatus;
@@ -405,7 +405,7 @@ impl EventStore for MongoEventStore {
             .await?;
             match outcome {
                 Ok(()) => return Ok(()),
-                Err(EditLost::Version) => return Err(StoreError::Conflict("version")),
+                Err(EditLost::Version) => return Err(StoreError::Conflict(Conflict::Version)),
                 // A claim moved a counter since the read: read again and carry the new value.
                 Err(EditLost::Counters) => continue,
             }
@@ -422,7 +422,7 @@ impl EventStore for MongoEventStore {
             Box::pin(async move {
                 let deleted = events.delete_one(filter).session(&mut *session).await?;
                 if deleted.deleted_count == 0 {
-                    return Err(StoreError::Conflict("version").into());
+                    return Err(StoreError::Conflict(Conflict::Version).into());
                 }
                 logs.insert_one(audit).session(&mut *session).await?;
                 TxResult::Ok(())
@@ -462,7 +462,7 @@ impl EventStore for MongoEventStore {
                     .await?;
                 let Some(after) = after else {
                     let known = before.reward(&reward_id).is_some();
-                    return Err(if known { StoreError::Conflict("unlimited") } else { StoreError::NotFound }.into());
+                    return Err(if known { StoreError::Conflict(Conflict::UnlimitedStock) } else { StoreError::NotFound }.into());
                 };
                 let after = event_from_document(&after)?;
                 logs.insert_one(audit_document(&audit(&before, &after))).session(&mut *session).await?;
@@ -507,7 +507,7 @@ impl EventStore for MongoEventStore {
                         .session(&mut *session)
                         .await?;
                     if written.matched_count == 0 {
-                        return Err(StoreError::Conflict("version").into());
+                        return Err(StoreError::Conflict(Conflict::Version).into());
                     }
                     logs.insert_one(audit_document(&audit(&before, &after))).session(&mut *session).await?;
                     expired.push(after);

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use bestow_core::audit::{AuditBuilder, AuditEntry};
 use bestow_core::page::PageRequest;
-use bestow_core::store::StoreError;
+use bestow_core::store::{Conflict, StoreError};
 use bestow_events::service_keys::{Scope, ServiceKey, ServiceKeyStore};
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
@@ -55,7 +55,7 @@ impl ServiceKeyStore for MongoEventStore {
         in_transaction(&self.client, |session| {
             let (keys, logs, key, audit) = (self.keys.clone(), self.audit.clone(), key.clone(), audit.clone());
             Box::pin(async move {
-                keys.insert_one(key).session(&mut *session).await.map_err(tx_error("secretDigest"))?;
+                keys.insert_one(key).session(&mut *session).await.map_err(tx_error(Conflict::KeyDigest))?;
                 logs.insert_one(audit).session(&mut *session).await?;
                 TxResult::Ok(())
             })
@@ -97,7 +97,7 @@ impl ServiceKeyStore for MongoEventStore {
                     .await?;
                 if written.matched_count == 0 {
                     // Revoked concurrently since the read: the first revocation stands.
-                    return Err(StoreError::Conflict("revokedAt").into());
+                    return Err(StoreError::Conflict(Conflict::AlreadyRevoked).into());
                 }
                 let after = ServiceKey { revoked_at: Some(at), ..before.clone() };
                 logs.insert_one(audit_document(&audit(&before, &after))).session(&mut *session).await?;

@@ -12,10 +12,8 @@ mod support;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bestow_core::store::StoreError;
-use bestow_events::claims::store::{
-    CONFLICT_CLAIM_SLOT, CONFLICT_STOCK, CONFLICT_VERSION, ClaimStore, Inserted, StockChange,
-};
+use bestow_core::store::{Conflict, StoreError};
+use bestow_events::claims::store::{ClaimStore, Inserted, StockChange};
 use bestow_events::domain::event::Event;
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::saga::{ClaimRequest, Validation};
@@ -70,7 +68,7 @@ async fn check(store: &MongoEventStore, event: &Event, outcomes: Vec<(usize, Res
     for (player, outcome) in &outcomes {
         match outcome {
             Ok(()) => *won_by_player.entry(*player).or_default() += 1,
-            Err(StoreError::Conflict(CONFLICT_STOCK | CONFLICT_CLAIM_SLOT)) => {}
+            Err(StoreError::Conflict(Conflict::Stock | Conflict::ClaimSlot)) => {}
             Err(other) => panic!("a claim failed with neither a stock nor a slot conflict: {other:?}"),
         }
     }
@@ -372,7 +370,7 @@ async fn stray_holds_are_kept_or_given_back_by_what_their_request_recorded() {
         "the recorded unit stays reserved, the other one is back"
     );
     let late = store.commit(&orphan, &reserved(&orphan), &[], None).await;
-    assert!(matches!(late, Err(StoreError::Conflict(CONFLICT_VERSION))), "the dead writer is fenced off: {late:?}");
+    assert!(matches!(late, Err(StoreError::Conflict(Conflict::Version))), "the dead writer is fenced off: {late:?}");
     assert_eq!(store.settle_stray_reservations(now + chrono::TimeDelta::seconds(1)).await.unwrap(), 0);
 }
 
@@ -389,7 +387,7 @@ async fn a_hold_whose_commit_lost_is_given_back_at_once() {
     };
     store.commit(&current, &moved_on, &[], None).await.unwrap();
     let stale = store.commit(&current, &reserved(&current), &reserve(&event), None).await;
-    assert!(matches!(stale, Err(StoreError::Conflict(CONFLICT_VERSION))), "{stale:?}");
+    assert!(matches!(stale, Err(StoreError::Conflict(Conflict::Version))), "{stale:?}");
     let raw = Client::with_uri_str(support::uri()).await.unwrap().database(&db_name);
     let stored = raw.collection::<Document>("events").find_one(doc! {}).await.unwrap().unwrap();
     assert!(stored.get_array("stockHolds").unwrap().is_empty(), "{stored:?}");

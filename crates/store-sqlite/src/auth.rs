@@ -6,7 +6,7 @@ use bestow_auth::store::{AuditBuilder, AuthStore, RefreshToken, Rotation, UserFi
 use bestow_core::audit::{AuditEntry, AuditQuery};
 use bestow_core::identity::Role;
 use bestow_core::page::PageRequest;
-use bestow_core::store::StoreError;
+use bestow_core::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
@@ -152,7 +152,7 @@ impl AuthStore for SqliteAuthStore {
                     ],
                 )
                 .map_err(|e| match map_error(e) {
-                    StoreError::Conflict(_) => StoreError::Conflict("username"),
+                    StoreError::Conflict(_) => StoreError::Conflict(Conflict::Username),
                     other => other,
                 })?;
                 if let Some(entry) = &audit {
@@ -246,7 +246,7 @@ impl AuthStore for SqliteAuthStore {
                     )
                     .map_err(map_error)?;
                 if changed == 0 {
-                    return Err(StoreError::Conflict("user changed concurrently"));
+                    return Err(StoreError::Conflict(Conflict::Version));
                 }
                 if let Some(entry) = &entry {
                     insert_audit(&tx, entry)?;

@@ -8,10 +8,8 @@
 use async_trait::async_trait;
 use bestow_core::audit::AuditEntry;
 use bestow_core::page::PageRequest;
-use bestow_core::store::StoreError;
-use bestow_events::claims::store::{
-    CONFLICT_CLAIM_SLOT, CONFLICT_STOCK, CONFLICT_VERSION, ClaimFilter, ClaimStore, Inserted, StockChange,
-};
+use bestow_core::store::{Conflict, StoreError};
+use bestow_events::claims::store::{ClaimFilter, ClaimStore, Inserted, StockChange};
 use bestow_events::domain::saga::{ClaimRequest, ClaimStatus};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
@@ -110,7 +108,7 @@ fn apply_stock(tx: &Transaction<'_>, event_id: &str, changes: &[StockChange]) ->
         .map_err(map_error)?;
         if changed == 0 {
             return Err(if change.delta < 0 {
-                StoreError::Conflict(CONFLICT_STOCK)
+                StoreError::Conflict(Conflict::Stock)
             } else {
                 // Returning more than was taken would break the stock invariant: refuse loudly.
                 StoreError::Unavailable(format!("stock return of {} exceeds totalStock", change.reward_id))
@@ -161,7 +159,7 @@ impl ClaimStore for SqliteEventStore {
                         // Either the request id (a replay) or the claim slot is taken.
                         return match select_request(&tx, &request.request_id)? {
                             Some(stored) => Ok(Inserted::Existing(Box::new(stored))),
-                            None => Err(StoreError::Conflict(CONFLICT_CLAIM_SLOT)),
+                            None => Err(StoreError::Conflict(Conflict::ClaimSlot)),
                         };
                     }
                     Err(other) => return Err(other),
@@ -276,7 +274,7 @@ impl ClaimStore for SqliteEventStore {
                     *version == expected.version && status == expected.status.as_str() && *lease == expected.lease_owner
                 });
                 if !unchanged {
-                    return Err(StoreError::Conflict(CONFLICT_VERSION));
+                    return Err(StoreError::Conflict(Conflict::Version));
                 }
                 // The row first: a taken claim slot is reported before a lack of stock.
                 update_row(&tx, expected.version, &next)?;
@@ -345,11 +343,11 @@ fn update_row(tx: &Transaction<'_>, expected_version: i64, request: &ClaimReques
         ])
         .map_err(|error| match map_error(error) {
             // The only unique column an update can collide on is the claim slot.
-            StoreError::Conflict(_) => StoreError::Conflict(CONFLICT_CLAIM_SLOT),
+            StoreError::Conflict(_) => StoreError::Conflict(Conflict::ClaimSlot),
             other => other,
         })?;
     if changed == 0 {
-        return Err(StoreError::Conflict(CONFLICT_VERSION));
+        return Err(StoreError::Conflict(Conflict::Version));
     }
     Ok(())
 }

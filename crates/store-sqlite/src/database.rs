@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bestow_core::store::StoreError;
+use bestow_core::store::{Conflict, StoreError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags, ffi};
@@ -203,7 +203,7 @@ fn migrate(connection: &mut Connection, migrations: &[&str]) -> Result<(), Store
 pub(crate) fn map_error(error: rusqlite::Error) -> StoreError {
     match &error {
         rusqlite::Error::SqliteFailure(code, _) if code.code == ffi::ErrorCode::ConstraintViolation => {
-            StoreError::Conflict("unique constraint")
+            StoreError::Conflict(Conflict::Duplicate)
         }
         rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
         _ => StoreError::Unavailable(error.to_string()),

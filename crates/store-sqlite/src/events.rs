@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use bestow_core::audit::{AuditBuilder, AuditEntry, AuditQuery};
 use bestow_core::page::PageRequest;
-use bestow_core::store::StoreError;
+use bestow_core::store::{Conflict, StoreError};
 use bestow_events::domain::condition::Condition;
 use bestow_events::domain::event::{Event, GrantPolicy};
 use bestow_events::domain::lifecycle::EventStatus;
@@ -294,7 +294,7 @@ fn update_event_row(tx: &Transaction<'_>, event: &Event, expected_version: i64) 
     let exists: bool = tx
         .query_row("SELECT EXISTS (SELECT 1 FROM events WHERE _id = ?1)", [&event.id], |row| row.get(0))
         .map_err(map_error)?;
-    Err(if exists { StoreError::Conflict("version") } else { StoreError::NotFound })
+    Err(if exists { StoreError::Conflict(Conflict::Version) } else { StoreError::NotFound })
 }
 
 #[async_trait]
@@ -410,7 +410,7 @@ impl EventStore for SqliteEventStore {
                     .execute("DELETE FROM events WHERE _id = ?1 AND version = ?2", params![id, expected_version])
                     .map_err(map_error)?;
                 if deleted == 0 {
-                    return Err(StoreError::Conflict("version"));
+                    return Err(StoreError::Conflict(Conflict::Version));
                 }
                 insert_audit(&tx, &audit)?;
                 tx.commit().map_err(map_error)
@@ -441,7 +441,11 @@ impl EventStore for SqliteEventStore {
                     .map_err(map_error)?;
                 if changed == 0 {
                     let known = before.reward(&reward_id).is_some();
-                    return Err(if known { StoreError::Conflict("unlimited") } else { StoreError::NotFound });
+                    return Err(if known {
+                        StoreError::Conflict(Conflict::UnlimitedStock)
+                    } else {
+                        StoreError::NotFound
+                    });
                 }
                 tx.execute(
                     "UPDATE events SET version = version + 1, updatedAt = ?2 WHERE _id = ?1",

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bestow_core::store::StoreError;
+use bestow_core::store::{Conflict, StoreError};
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng;
 
 use super::fault::FaultSwitch;
-use super::store::{CONFLICT_CLAIM_SLOT, CONFLICT_STOCK, CONFLICT_VERSION, ClaimStore, Inserted, StockChange};
+use super::store::{ClaimStore, Inserted, StockChange};
 use crate::activities::FactError;
 use crate::directory::{UserDirectory, UserState};
 use crate::domain::event::Event;
@@ -215,7 +215,7 @@ impl ClaimSaga {
             plan.labels.iter().for_each(|label| self.faults.checkpoint(label, "before"));
             match self.claims.commit(&current, &next, &plan.stock, None).await {
                 Ok(()) => {}
-                Err(StoreError::Conflict(CONFLICT_VERSION)) => {
+                Err(StoreError::Conflict(Conflict::Version)) => {
                     // Another worker took over (our lease expired): it owns the request now.
                     tracing::info!(request_id = %current.request_id, "lost the lease; leaving the request to its new owner");
                     return Ok(self.claims.request(&current.request_id).await?.unwrap_or(current));
@@ -427,11 +427,11 @@ struct PlannedCommit {
 
 /// The document to commit instead when the store refuses a planned commit for a business
 /// reason: the claim slot is held by another request, or the stock ran out.
-fn refusal_of(conflict: &str, current: &ClaimRequest, plan: &PlannedCommit) -> Option<ClaimRequest> {
+fn refusal_of(conflict: Conflict, current: &ClaimRequest, plan: &PlannedCommit) -> Option<ClaimRequest> {
     let now = bestow_core::time::now();
     match conflict {
-        CONFLICT_CLAIM_SLOT => Some(current.after_validation(Validation::AlreadyClaimed, now)),
-        CONFLICT_STOCK => Some(plan.before_allocation.as_ref().unwrap_or(current).after_failed_allocation(
+        Conflict::ClaimSlot => Some(current.after_validation(Validation::AlreadyClaimed, now)),
+        Conflict::Stock => Some(plan.before_allocation.as_ref().unwrap_or(current).after_failed_allocation(
             ClaimStatus::InventoryAllocationFailedOutOfStock,
             "not enough stock left for this claim".to_owned(),
             now,

@@ -55,21 +55,14 @@ pub struct ClaimFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// Why a commit was refused.
-pub const CONFLICT_VERSION: &str = "version";
-/// Another request of the same player holds the claim slot of the event.
-pub const CONFLICT_CLAIM_SLOT: &str = "claim slot";
-/// A reservation found too little stock; nothing was written.
-pub const CONFLICT_STOCK: &str = "stock";
-
 /// Storage of claim requests.
 #[async_trait]
 pub trait ClaimStore: Send + Sync {
     /// Inserts `request`, possibly already advanced by its first steps, and applies `stock` in
     /// the same transaction. When its `requestId` exists (unique) the stored request is
     /// returned and nothing is written. Errors, with nothing written:
-    /// `Conflict(CONFLICT_CLAIM_SLOT)` when its claim slot is held by another request,
-    /// `Conflict(CONFLICT_STOCK)` when a reservation finds too little stock.
+    /// `Conflict(ClaimSlot)` when its claim slot is held by another request,
+    /// `Conflict(Stock)` when a reservation finds too little stock.
     async fn insert_request(&self, request: &ClaimRequest, stock: &[StockChange]) -> Result<Inserted, StoreError>;
 
     async fn request(&self, request_id: &str) -> Result<Option<ClaimRequest>, StoreError>;
@@ -93,9 +86,9 @@ pub trait ClaimStore: Send + Sync {
 
     /// Replaces `current` by `next` (compare-and-set on version, status and lease holder),
     /// applies `stock` atomically with it, and appends `audit` if given. Errors:
-    /// `Conflict(CONFLICT_VERSION)` when the stored request moved on,
-    /// `Conflict(CONFLICT_CLAIM_SLOT)` when `next` takes a slot another request holds,
-    /// `Conflict(CONFLICT_STOCK)` when a reservation finds too little stock.
+    /// `Conflict(Version)` when the stored request moved on,
+    /// `Conflict(ClaimSlot)` when `next` takes a slot another request holds,
+    /// `Conflict(Stock)` when a reservation finds too little stock.
     async fn commit(
         &self,
         current: &ClaimRequest,
