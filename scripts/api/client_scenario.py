@@ -20,7 +20,7 @@ from bestow_client.api.events import create_event, set_status
 from bestow_client.api.users import set_roles
 from bestow_client.models import (
     ClaimBody,
-    ClaimRequest,
+    ClaimView,
     EventInput,
     EventView,
     LoginRequest,
@@ -86,10 +86,10 @@ def main(base, admin_password):
 
     key = str(uuid.uuid4())
     claim = submit_claim.sync(created.id, client=player, body=ClaimBody(), idempotency_key=key)
-    claim = expect(claim, ClaimRequest, "claim")
+    claim = expect(claim, ClaimView, "claim")
     assert claim.request_id == key, claim.request_id
 
-    read = expect(get_claim.sync(key, client=auditor), ClaimRequest, "the auditor's read of the claim")
+    read = expect(get_claim.sync(key, client=auditor), ClaimView, "the auditor's read of the claim")
     assert read.status == "SUCCESS_ALL_GRANTED", read.status
     trail = list_audit_logs.sync(client=auditor, target_id=created.id)
     trail = expect(trail, PageAuditEntry, "the audit log")

@@ -11,7 +11,9 @@ use crate::domain::event::{Event, GrantPolicy};
 use crate::domain::lifecycle::EventStatus;
 use crate::domain::recurrence::Recurrence;
 use crate::domain::reward::{RewardDefinition, RewardType};
-use crate::domain::saga::{ClaimRequest, GrantStatus};
+use crate::domain::saga::{
+    ClaimRequest, ClaimStatus, CompensatingAction, EventSnapshot, GrantStatus, HistoryEntry, SagaStep,
+};
 
 /// Who reads a view. Staff read rewards whole; a player never reads a reward's secret details
 /// ([`RewardType::secret_details`]) except where the reward was granted to them (their wallet,
@@ -194,35 +196,107 @@ pub fn event_snapshot(event: &Event) -> Value {
     serde_json::to_value(EventView::from(event)).unwrap_or(Value::Null)
 }
 
-/// A claim as its audience may read it (see [`claim_view`]).
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum ClaimView {
-    /// Nothing to hide: the stored claim as it is.
-    Whole(Box<ClaimRequest>),
-    /// Secret details removed.
-    Redacted(Value),
+/// A claim as a client reads it: the seed's `user_reward_requests` fields and the additions
+/// that mean something to a client (`history`, `nextAttemptAt`, `tierId`, `periodStart`). The
+/// saga's bookkeeping (lease, claim slot, `keepGrants`, compare-and-set `version`) stays in
+/// storage.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimView {
+    /// `_id`, ObjectId hex.
+    pub id: String,
+    /// UUID; the saga id and the idempotency key.
+    pub request_id: String,
+    /// The claiming player (`users._id`).
+    pub user_id: String,
+    /// The claimed event.
+    pub event_id: String,
+    /// The event as it was when the claim was made.
+    pub event_snapshot: EventSnapshot,
+    /// Where the claim stands; the final statuses are its business outcome.
+    pub status: ClaimStatus,
+    /// The saga step the claim is at.
+    pub current_saga_step: SagaStep,
+    /// Each reward of the claim and how far its grant got.
+    pub rewards_to_process: Vec<ProcessedRewardView>,
+    /// Why the claim failed, if it did.
+    pub failure_reason: Option<String>,
+    /// Retries of external calls so far.
+    pub retry_count: u32,
+    /// Grants revoked and stock returned while compensating, in order.
+    pub compensating_actions_log: Vec<CompensatingAction>,
+    /// When the claim became final with every reward granted.
+    pub claimed_at: Option<DateTime<Utc>>,
+    /// When the claim was recorded.
+    pub created_at: DateTime<Utc>,
+    /// When the claim last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When the next attempt is due after a transient failure, if one is scheduled.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Every status the claim went through, oldest first.
+    pub history: Vec<HistoryEntry>,
+    /// The claimed tier; null for an event without tiers.
+    pub tier_id: Option<String>,
+    /// Start of the period claimed in (UTC); null for a one-time event.
+    pub period_start: Option<DateTime<Utc>>,
 }
 
-/// A claim as `audience` may read it: a player sees the secret details of a reward only when
-/// this claim granted it (`grantStatus` `SUCCESS`).
-pub fn claim_view(request: ClaimRequest, audience: Audience) -> ClaimView {
-    let hides_something = audience == Audience::Player
-        && request.rewards_to_process.iter().any(|reward| {
-            reward.grant_status != GrantStatus::Success
-                && !reward.reward_definition.reward().reward_type().secret_details().is_empty()
-        });
-    if !hides_something {
-        return ClaimView::Whole(Box::new(request));
-    }
-    let mut body = serde_json::to_value(&request).unwrap_or(Value::Null);
-    let rewards = body.get_mut("rewardsToProcess").and_then(Value::as_array_mut);
-    for (reward, processed) in rewards.into_iter().flatten().zip(&request.rewards_to_process) {
-        if processed.grant_status != GrantStatus::Success
-            && let Some(details) = reward.pointer_mut("/rewardDefinition/details")
-        {
-            hide_secret_details(processed.reward_definition.reward().reward_type(), details);
+/// One reward of a claim.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessedRewardView {
+    /// A copy of the event's reward at claim time.
+    pub reward_definition: RewardView,
+    /// How far the grant of this reward got.
+    pub grant_status: GrantStatus,
+    /// Grant or revoke attempts made so far.
+    pub attempt_count: u32,
+    /// Why the last attempt failed, if it did.
+    pub last_failure_reason: Option<String>,
+    /// Stock of this reward is reserved for this claim (and not yet returned).
+    pub stock_reserved: bool,
+    /// A grant attempt ended without an answer, so a compensation revokes it too.
+    pub grant_uncertain: bool,
+}
+
+impl ClaimView {
+    /// The claim as `audience` may read it: a player sees the secret details of a reward only
+    /// when this claim granted it (`grantStatus` `SUCCESS`).
+    pub fn new(request: ClaimRequest, audience: Audience) -> Self {
+        let rewards_to_process = request
+            .rewards_to_process
+            .iter()
+            .map(|reward| {
+                let reader = if reward.grant_status == GrantStatus::Success { Audience::Staff } else { audience };
+                ProcessedRewardView {
+                    reward_definition: RewardView::new(&reward.reward_definition, reader),
+                    grant_status: reward.grant_status,
+                    attempt_count: reward.attempt_count,
+                    last_failure_reason: reward.last_failure_reason.clone(),
+                    stock_reserved: reward.stock_reserved,
+                    grant_uncertain: reward.grant_uncertain,
+                }
+            })
+            .collect();
+        Self {
+            id: request.id,
+            request_id: request.request_id,
+            user_id: request.user_id,
+            event_id: request.event_id,
+            event_snapshot: request.event_snapshot,
+            status: request.status,
+            current_saga_step: request.current_saga_step,
+            rewards_to_process,
+            failure_reason: request.failure_reason,
+            retry_count: request.retry_count,
+            compensating_actions_log: request.compensating_actions_log,
+            claimed_at: request.claimed_at,
+            created_at: request.created_at,
+            updated_at: request.updated_at,
+            next_attempt_at: request.next_attempt_at,
+            history: request.history,
+            tier_id: request.tier_id,
+            period_start: request.period_start,
         }
     }
-    ClaimView::Redacted(body)
 }

@@ -77,6 +77,17 @@ async fn claim(app: &TestApp, token: &str, event_id: &str, key: Option<&str>) ->
     (response.status(), response.json().await.unwrap())
 }
 
+/// The claim slot the stored request holds (clients never see it: it is saga bookkeeping).
+fn stored_claim_slot(app: &TestApp, request: &Value) -> Option<String> {
+    let db = rusqlite::Connection::open(app.data_dir.path().join("event.db")).unwrap();
+    db.query_row(
+        "SELECT claimSlot FROM user_reward_requests WHERE requestId = ?1",
+        [request["requestId"].as_str().unwrap()],
+        |row| row.get(0),
+    )
+    .unwrap()
+}
+
 fn status_of(request: &Value) -> ClaimStatus {
     request["status"].as_str().unwrap().parse().unwrap()
 }
@@ -268,7 +279,11 @@ async fn events_that_are_not_running_refuse_claims() {
     let (status, request) = claim(&app, token, &event_id, None).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(status_of(&request), ClaimStatus::ValidationFailedEventNotActive);
-    assert!(request["claimSlot"].is_null(), "a failed claim holds no slot");
+    assert_eq!(stored_claim_slot(&app, &request), None, "a failed claim holds no slot");
+    // The saga's bookkeeping stays in storage: a client reads the claim view.
+    for bookkeeping in ["claimSlot", "leaseOwner", "leaseExpiresAt", "keepGrants", "version"] {
+        assert!(request.get(bookkeeping).is_none(), "{bookkeeping} in {request}");
+    }
     assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(10)]);
 
     // Paused: hidden from players, so no claim is recorded at all; staff who may claim get
@@ -372,7 +387,7 @@ async fn a_refused_grant_is_compensated_in_reverse_order() {
     );
     assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(10), Some(10), Some(10)]);
     assert!(granter.ledger().granted.is_empty(), "everything granted was revoked");
-    assert!(request["claimSlot"].is_null());
+    assert_eq!(stored_claim_slot(&app, request), None);
 
     // Under PARTIAL_ALLOWED the player keeps what was granted; the refused reward's stock returns.
     let (partial_event, _) = active_event(&app, rewards, "PARTIAL_ALLOWED").await;
@@ -537,7 +552,7 @@ async fn a_player_who_meets_the_condition_later_can_claim_again() {
     let (status, first) = claim(&app, token, &event_id, None).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(status_of(&first), ClaimStatus::ConditionNotMet);
-    assert!(first["claimSlot"].is_null());
+    assert_eq!(stored_claim_slot(&app, &first), None);
 
     let logins: Vec<Value> = [3, 1]
         .iter()
@@ -578,6 +593,6 @@ async fn an_unreachable_fact_provider_ends_the_claim_as_an_external_failure() {
     let request = final_claim(&app, &players[0].1, request["requestId"].as_str().unwrap()).await;
     assert_eq!(status_of(&request), ClaimStatus::ConditionCheckFailedExternal);
     assert!(request["retryCount"].as_u64().unwrap() >= 1, "transient failures were retried: {request}");
-    assert!(request["claimSlot"].is_null());
+    assert_eq!(stored_claim_slot(&app, &request), None);
     assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(100)]);
 }

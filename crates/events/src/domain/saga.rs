@@ -174,11 +174,10 @@ pub enum GrantStatus {
 }
 
 /// One reward of a claim: what was promised and how far its grant got.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RewardToProcess {
     /// A copy of the event's reward at claim time.
-    #[schema(value_type = Object)]
     pub reward_definition: RewardDefinition,
     /// How far the grant of this reward got.
     pub grant_status: GrantStatus,
@@ -352,8 +351,9 @@ impl EventSnapshot {
 }
 
 /// A `user_reward_requests` document: the seed's fields plus the saga's bookkeeping
-/// (`claimSlot`, lease, retry schedule, history, version).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+/// (`claimSlot`, lease, retry schedule, history, version). Clients read it as a
+/// [`crate::view::ClaimView`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClaimRequest {
     /// `_id`, ObjectId hex.

@@ -21,7 +21,7 @@ use super::EventsState;
 use crate::claims::store::ClaimFilter;
 use crate::claims::{Resolution, Submission};
 use crate::domain::saga::{ClaimRequest, ClaimStatus};
-use crate::view::{Audience, ClaimView, claim_view};
+use crate::view::{Audience, ClaimView};
 
 pub(super) fn router() -> OpenApiRouter<EventsState> {
     OpenApiRouter::new()
@@ -75,7 +75,7 @@ fn parse_uuid(text: &str) -> Option<String> {
 
 fn with_location(status: StatusCode, request: ClaimRequest, audience: Audience) -> Response {
     let location = HeaderValue::from_str(&format!("/api/v1/claims/{}", request.request_id)).ok();
-    let mut response = (status, Json(claim_view(request, audience))).into_response();
+    let mut response = (status, Json(ClaimView::new(request, audience))).into_response();
     if let Some(location) = location {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -90,9 +90,9 @@ fn with_location(status: StatusCode, request: ClaimRequest, audience: Audience) 
     request_body(content = Option<ClaimBody>, description = "Empty, `null` or `{}` for an event without tiers; `{\"tierId\": …}` for one with tiers"),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Replay of an earlier claim", body = ClaimRequest),
-        (status = 201, description = "Recorded and final", body = ClaimRequest),
-        (status = 202, description = "Recorded, still in progress", body = ClaimRequest),
+        (status = 200, description = "Replay of an earlier claim", body = ClaimView),
+        (status = 201, description = "Recorded and final", body = ClaimView),
+        (status = 202, description = "Recorded, still in progress", body = ClaimView),
         (status = 400, description = "A bad body or key, or `TIER_REQUIRED`", body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, description = "`EVENT_NOT_FOUND`, or `TIER_NOT_FOUND`", body = Problem),
@@ -133,7 +133,7 @@ struct MyClaimsQuery {
 /// The caller's own claims, newest first.
 #[utoipa::path(get, path = "/api/v1/claims/me", tag = "claims", params(MyClaimsQuery, PageParams),
     security(("bearer" = [])),
-    responses((status = 200, body = Page<ClaimRequest>), (status = 400, body = Problem), (status = 401, body = Problem)))]
+    responses((status = 200, body = Page<ClaimView>), (status = 400, body = Problem), (status = 401, body = Problem)))]
 async fn my_claims(
     Authenticated(caller): Authenticated,
     State(state): State<EventsState>,
@@ -148,7 +148,7 @@ async fn my_claims(
         ..ClaimFilter::default()
     };
     let page = state.claims.list(&filter, PageRequest::try_from(&page)?).await?;
-    Ok(Json(page.map(|request| claim_view(request, audience))))
+    Ok(Json(page.map(|request| ClaimView::new(request, audience))))
 }
 
 /// Filters of the claim history.
@@ -171,7 +171,7 @@ struct ClaimsQuery {
 #[utoipa::path(get, path = "/api/v1/claims", tag = "claims", params(ClaimsQuery, PageParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = Page<ClaimRequest>), (status = 400, body = Problem),
+        (status = 200, body = Page<ClaimView>), (status = 400, body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem),
     ))]
 async fn all_claims(
@@ -179,7 +179,7 @@ async fn all_claims(
     State(state): State<EventsState>,
     ValidQuery(query): ValidQuery<ClaimsQuery>,
     ValidQuery(page): ValidQuery<PageParams>,
-) -> Result<Json<Page<ClaimRequest>>, ApiError> {
+) -> Result<Json<Page<ClaimView>>, ApiError> {
     let filter = ClaimFilter {
         user_id: query.user_id,
         event_id: query.event_id,
@@ -187,27 +187,28 @@ async fn all_claims(
         from: query.from,
         to: query.to,
     };
-    Ok(Json(state.claims.list(&filter, PageRequest::try_from(&page)?).await?))
+    let page = state.claims.list(&filter, PageRequest::try_from(&page)?).await?;
+    Ok(Json(page.map(|request| ClaimView::new(request, Audience::Staff))))
 }
 
 /// One claim: to its owner and to OPERATOR, AUDITOR, ADMIN; 404 to other players.
 #[utoipa::path(get, path = "/api/v1/claims/{requestId}", tag = "claims", params(("requestId" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = ClaimRequest), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = ClaimView), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn get_claim(
     Authenticated(caller): Authenticated,
     State(state): State<EventsState>,
     Path(request_id): Path<String>,
 ) -> Result<Json<ClaimView>, ApiError> {
     let request = state.claims.get(&caller, &request_id).await?;
-    Ok(Json(claim_view(request, Audience::of(&caller))))
+    Ok(Json(ClaimView::new(request, Audience::of(&caller))))
 }
 
 /// Retries the failed compensation of a claim that needs a human (ADMIN); audited.
 #[utoipa::path(post, path = "/api/v1/claims/{requestId}/retry", tag = "claims", params(("requestId" = String, Path)),
     security(("bearer" = [])),
     responses(
-        (status = 202, body = ClaimRequest), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 202, body = ClaimView), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, description = "Not waiting for a human", body = Problem),
     ))]
 async fn retry_claim(
@@ -215,9 +216,10 @@ async fn retry_claim(
     RequestId(request_id_header): RequestId,
     State(state): State<EventsState>,
     Path(request_id): Path<String>,
-) -> Result<(StatusCode, Json<ClaimRequest>), ApiError> {
+) -> Result<(StatusCode, Json<ClaimView>), ApiError> {
     let actor = AuditActor::user(&caller.principal, request_id_header);
-    Ok((StatusCode::ACCEPTED, Json(state.claims.retry(&actor, &request_id).await?)))
+    let request = state.claims.retry(&actor, &request_id).await?;
+    Ok((StatusCode::ACCEPTED, Json(ClaimView::new(request, Audience::Staff))))
 }
 
 /// How an admin settles a claim.
@@ -237,7 +239,7 @@ struct ResolveBody {
 #[utoipa::path(post, path = "/api/v1/claims/{requestId}/resolve", tag = "claims", params(("requestId" = String, Path)),
     request_body = ResolveBody, security(("bearer" = [])),
     responses(
-        (status = 200, body = ClaimRequest), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 200, body = ClaimView), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, description = "Not waiting for a human", body = Problem),
     ))]
@@ -247,13 +249,14 @@ async fn resolve_claim(
     State(state): State<EventsState>,
     Path(request_id): Path<String>,
     ValidJson(body): ValidJson<ResolveBody>,
-) -> Result<Json<ClaimRequest>, ApiError> {
+) -> Result<Json<ClaimView>, ApiError> {
     let note = body.note.trim();
     if note.is_empty() || note.chars().count() > 2000 {
         return Err(ApiError::field("/note", "required", "a note of 1 to 2000 characters is required"));
     }
     let actor = AuditActor::user(&caller.principal, request_id_header);
-    Ok(Json(state.claims.resolve(&actor, &request_id, body.resolution, note).await?))
+    let request = state.claims.resolve(&actor, &request_id, body.resolution, note).await?;
+    Ok(Json(ClaimView::new(request, Audience::Staff)))
 }
 
 #[cfg(test)]
