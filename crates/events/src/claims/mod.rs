@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::domain::event::Event;
 use crate::domain::lifecycle::{EventStatus, visible_to_players};
-use crate::domain::saga::{ClaimRequest, ClaimStatus, ClaimTarget};
+use crate::domain::saga::{ClaimRequest, ClaimTarget, Transition};
 use crate::store::EventStore;
 use saga::{ClaimSaga, DriveError, Started, StartedClaim};
 use store::{ClaimFilter, ClaimStore};
@@ -123,6 +123,7 @@ impl ClaimService {
         let request = ClaimRequest::for_target(id, request_id, user_id, &event, &target, now);
         match self.saga.start(request, event).await.map_err(|error| match error {
             DriveError::Store(store) => ApiError::from(store),
+            DriveError::NoSuchReward(_) => ApiError::internal(error),
         })? {
             Started::Replayed(stored)
                 if stored.user_id == caller.user_id
@@ -192,7 +193,7 @@ impl ClaimService {
         let current = self.claims.request(request_id).await?.ok_or_else(claim_not_found)?;
         let note = format!("retried by {}", actor.actor_username);
         let next = current.admin_retry(bestow_core::time::now(), &note).ok_or_else(not_parked)?;
-        self.settle(actor, "claim.retry", &current, next, json!({})).await
+        self.settle(actor, "claim.retry", &current, next.into(), json!({})).await
     }
 
     /// An admin's resolution of a parked request, with a note; audited.
@@ -205,11 +206,11 @@ impl ClaimService {
     ) -> Result<ClaimRequest, ApiError> {
         let current = self.claims.request(request_id).await?.ok_or_else(claim_not_found)?;
         let text = format!("resolved by {}: {note}", actor.actor_username);
-        let next = current
-            .admin_resolve(resolution == Resolution::RolledBack, bestow_core::time::now(), &text)
+        let transition = current
+            .resolve_by_admin(resolution == Resolution::RolledBack, bestow_core::time::now(), &text)
             .ok_or_else(not_parked)?;
         let detail = json!({ "resolution": resolution, "note": note });
-        self.settle(actor, "claim.resolve", &current, next, detail).await
+        self.settle(actor, "claim.resolve", &current, transition, detail).await
     }
 
     async fn settle(
@@ -217,9 +218,10 @@ impl ClaimService {
         actor: &AuditActor,
         action: &str,
         current: &ClaimRequest,
-        mut next: ClaimRequest,
+        transition: Transition,
         detail: serde_json::Value,
     ) -> Result<ClaimRequest, ApiError> {
+        let Transition { mut next, stock } = transition;
         next.version = current.version + 1;
         let snapshot = |r: &ClaimRequest| json!({ "status": r.status, "currentSagaStep": r.current_saga_step });
         let mut after = snapshot(&next);
@@ -227,13 +229,7 @@ impl ClaimService {
             after.extend(detail.clone());
         }
         let audit = actor.entry(action, ("claim", &current.request_id), Some(snapshot(current)), Some(after));
-        // A resolution that keeps grants returns the stock of the rest in the same commit.
-        let returns = if next.status == ClaimStatus::RewardPartiallyGranted {
-            saga::returns_of(current, &current.partial_returns())
-        } else {
-            Vec::new()
-        };
-        self.claims.commit(current, &next, &returns, Some(&audit)).await.map_err(|error| match error {
+        self.claims.commit(current, &next, &stock, Some(&audit)).await.map_err(|error| match error {
             StoreError::Conflict(_) => {
                 ApiError::conflict("CLAIM_CHANGED", "the claim changed meanwhile; read it again")
             }

@@ -21,7 +21,7 @@ use crate::directory::{UserDirectory, UserState};
 use crate::domain::event::Event;
 use crate::domain::lifecycle::accepts_claims;
 use crate::domain::saga::{
-    CallOutcome, ClaimRequest, ClaimStatus, ClaimTarget, NextStep, RetryPolicy, Validation, next_step,
+    CallOutcome, ClaimRequest, ClaimStatus, ClaimTarget, NextStep, RetryPolicy, Transition, Validation, next_step,
 };
 use crate::eligibility::EligibilityChecker;
 use crate::grants::{Grant, RewardGranter};
@@ -106,6 +106,9 @@ pub struct StartedClaim {
 pub enum DriveError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The machine named a reward the request does not have.
+    #[error("the request has no reward {0}")]
+    NoSuchReward(usize),
 }
 
 impl ClaimSaga {
@@ -254,7 +257,7 @@ impl ClaimSaga {
         context: &mut RunContext,
         may_fold: &(dyn Fn(&ClaimRequest, NextStep) -> bool + Sync),
     ) -> Result<PlannedCommit, DriveError> {
-        let (mut next, mut stock) = self.perform(step, current, context).await?;
+        let Transition { mut next, mut stock } = self.perform(step, current, context).await?;
         let mut labels = vec![checkpoint_name(step)];
         let mut before_allocation = None;
         while !next.status.is_final() && next.next_attempt_at.is_none() {
@@ -265,7 +268,7 @@ impl ClaimSaga {
             if step == NextStep::Allocate {
                 before_allocation = Some(next.clone());
             }
-            let (folded, more_stock) = self.perform(step, &next, context).await?;
+            let Transition { next: folded, stock: more_stock } = self.perform(step, &next, context).await?;
             next = folded;
             stock.extend(more_stock);
             labels.push(checkpoint_name(step));
@@ -305,7 +308,7 @@ impl ClaimSaga {
         step: NextStep,
         current: &ClaimRequest,
         context: &mut RunContext,
-    ) -> Result<(ClaimRequest, Vec<StockChange>), DriveError> {
+    ) -> Result<Transition, DriveError> {
         let now = bestow_core::time::now();
         let jitter: f64 = rand::rng().random();
         let next = match step {
@@ -317,22 +320,11 @@ impl ClaimSaga {
                 let outcome = self.conditions.conditions_met(&current.user_id, &event, &target, now).await;
                 current.after_condition_check(outcome, &self.settings.condition_retry, now, jitter)
             }
-            NextStep::Allocate => {
-                let next = current.after_allocation(&bestow_core::ids::new_object_id(), now);
-                let reserve = next
-                    .rewards_to_process
-                    .iter()
-                    .filter_map(|r| {
-                        let units = r.reservation()?;
-                        Some(StockChange::reserve(r.reward_id(), units, r.stock_reservation_id.as_deref()))
-                    })
-                    .collect();
-                return Ok((next, reserve));
-            }
+            NextStep::Allocate => return Ok(current.allocate(&bestow_core::ids::new_object_id(), now)),
             NextStep::StartGranting => current.start_granting(now),
             NextStep::Grant(index) => match self.user_state_for_grant(&current.user_id, context).await {
                 Ok(UserState::Active) => {
-                    let outcome = self.granter.grant(&grant_of(current, index)).await;
+                    let outcome = self.granter.grant(&grant_of(current, index)?).await;
                     current.after_grant(index, outcome, &self.settings.grant_retry, now, jitter)
                 }
                 Ok(UserState::Inactive | UserState::Unknown) => current.after_user_deactivated(now),
@@ -341,26 +333,18 @@ impl ClaimSaga {
                 }
             },
             NextStep::ConcludeGrants => current.conclude_grants(now),
-            NextStep::StartCompensation => {
-                let next = current.start_compensation(now);
-                let partial = next.status == ClaimStatus::RewardPartiallyGranted;
-                let returns = if partial { returns_of(current, &current.partial_returns()) } else { Vec::new() };
-                return Ok((next, returns));
-            }
+            NextStep::StartCompensation => return Ok(current.begin_compensation(now)),
             NextStep::Revoke(index) => {
-                let outcome = self.granter.revoke(&grant_of(current, index)).await;
+                let outcome = self.granter.revoke(&grant_of(current, index)?).await;
                 current.after_revoke(index, outcome, &self.settings.compensation_retry, now, jitter)
             }
             NextStep::RewardsCompensated => current.rewards_compensated(now),
             NextStep::StartInventoryCompensation => current.start_inventory_compensation(now),
-            NextStep::ReturnStock => {
-                let returns = returns_of(current, &current.held_reservations());
-                return Ok((current.after_stock_returned(now), returns));
-            }
+            NextStep::ReturnStock => return Ok(current.return_held_stock(now)),
             NextStep::RollBack => current.roll_back(now),
             NextStep::Done => current.clone(),
         };
-        Ok((next, Vec::new()))
+        Ok(next.into())
     }
 
     async fn validate(
@@ -459,31 +443,23 @@ fn folds_into_commit(_: &ClaimRequest, step: NextStep) -> bool {
 /// client waiting, so a condition check only when there is nothing to check.
 fn folds_before_insert(request: &ClaimRequest, step: NextStep) -> bool {
     match step {
-        NextStep::CheckConditions => request.event_snapshot.conditions.is_none(),
+        NextStep::CheckConditions => !request.has_conditions(),
         NextStep::Allocate | NextStep::StartGranting => true,
         _ => false,
     }
 }
 
-fn grant_of(request: &ClaimRequest, index: usize) -> Grant {
-    let reward = &request.rewards_to_process[index.min(request.rewards_to_process.len().saturating_sub(1))];
-    Grant {
+/// The grant of reward `index` of `request`; an index the request does not have is a corrupt
+/// document, not a reason to grant another reward.
+fn grant_of(request: &ClaimRequest, index: usize) -> Result<Grant, DriveError> {
+    let reward = request.rewards_to_process.get(index).ok_or(DriveError::NoSuchReward(index))?;
+    Ok(Grant {
         key: reward.grant_key(&request.request_id),
         request_id: request.request_id.clone(),
         user_id: request.user_id.clone(),
         event_id: request.event_id.clone(),
         reward: reward.reward_definition.clone(),
-    }
-}
-
-/// Stock returns of the rewards at `indices` that hold a reservation.
-pub(crate) fn returns_of(request: &ClaimRequest, indices: &[usize]) -> Vec<StockChange> {
-    indices
-        .iter()
-        .filter_map(|&i| request.rewards_to_process.get(i))
-        .filter(|r| r.stock_reserved)
-        .filter_map(|r| r.reservation().map(|units| StockChange::give_back(r.reward_id(), units)))
-        .collect()
+    })
 }
 
 /// Whether a request has a reward of limited stock to reserve.

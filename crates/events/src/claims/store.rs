@@ -13,27 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::saga::{ClaimRequest, ClaimStatus};
 
-/// A change of one reward's `remainingStock`: negative reserves (only if that much remains),
-/// positive returns (only up to `totalStock`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StockChange {
-    pub reward_id: String,
-    pub delta: i64,
-    /// The reservation's `stockReservationId`, which the committed document records.
-    pub reservation_id: Option<String>,
-}
-
-impl StockChange {
-    /// Reserves `units` of `reward_id` as reservation `reservation_id`.
-    pub fn reserve(reward_id: &str, units: i64, reservation_id: Option<&str>) -> Self {
-        Self { reward_id: reward_id.to_owned(), delta: -units, reservation_id: reservation_id.map(str::to_owned) }
-    }
-
-    /// Gives `units` of `reward_id` back.
-    pub fn give_back(reward_id: &str, units: i64) -> Self {
-        Self { reward_id: reward_id.to_owned(), delta: units, reservation_id: None }
-    }
-}
+pub use crate::domain::saga::StockChange;
 
 /// Outcome of inserting a new request.
 #[derive(Debug, Clone, PartialEq)]

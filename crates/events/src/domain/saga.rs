@@ -1,9 +1,11 @@
 //! The claim saga as a pure state machine over the `user_reward_requests` document.
 //!
 //! [`next_step`] reads a request and says what must happen next; the `ClaimRequest::after_*`
-//! methods apply the outcome of that step and return the new document. The driver
-//! (`crate::saga`) performs the I/O and persists each new document with a compare-and-set, so
-//! a crash between any two steps resumes from the stored status alone.
+//! methods apply the outcome of that step and return the new document, and the steps that move
+//! stock (`allocate`, `begin_compensation`, `return_held_stock`, `resolve_by_admin`) return a
+//! [`Transition`]: the document and the stock changes that commit with it. The driver
+//! (`crate::claims::saga`) performs the I/O and commits each transition whole with a
+//! compare-and-set, so a crash between any two steps resumes from the stored status alone.
 //!
 //! ```text
 //! PENDING_VALIDATION ─► VALIDATION_FAILED_{USER_INACTIVE, EVENT_NOT_ACTIVE, ALREADY_CLAIMED}
@@ -297,6 +299,43 @@ pub struct TierSnapshot {
 pub struct ClaimTarget {
     pub tier: Option<Tier>,
     pub period: Option<Period>,
+}
+
+/// A change of one reward's `remainingStock` that must commit with a claim's next document:
+/// negative reserves (only if that much remains), positive returns (only up to `totalStock`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockChange {
+    pub reward_id: String,
+    pub delta: i64,
+    /// The reservation's `stockReservationId`, which the committed document records.
+    pub reservation_id: Option<String>,
+}
+
+impl StockChange {
+    /// Reserves `units` of `reward_id` as reservation `reservation_id`.
+    pub fn reserve(reward_id: &str, units: i64, reservation_id: Option<&str>) -> Self {
+        Self { reward_id: reward_id.to_owned(), delta: -units, reservation_id: reservation_id.map(str::to_owned) }
+    }
+
+    /// Gives `units` of `reward_id` back.
+    pub fn give_back(reward_id: &str, units: i64) -> Self {
+        Self { reward_id: reward_id.to_owned(), delta: units, reservation_id: None }
+    }
+}
+
+/// One step of the machine: the next document and the stock changes that commit with it.
+/// The driver performs the step's calls, then commits exactly this.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub next: ClaimRequest,
+    pub stock: Vec<StockChange>,
+}
+
+impl From<ClaimRequest> for Transition {
+    /// A step that moves no stock.
+    fn from(next: ClaimRequest) -> Self {
+        Self { next, stock: Vec::new() }
+    }
 }
 
 impl EventSnapshot {
@@ -704,6 +743,63 @@ impl ClaimRequest {
         next
     }
 
+    /// [`Self::after_allocation`] with the reservation of every limited reward.
+    pub fn allocate(&self, allocation: &str, at: DateTime<Utc>) -> Transition {
+        let next = self.after_allocation(allocation, at);
+        let stock = next
+            .rewards_to_process
+            .iter()
+            .filter_map(|reward| {
+                let units = reward.reservation()?;
+                Some(StockChange::reserve(reward.reward_id(), units, reward.stock_reservation_id.as_deref()))
+            })
+            .collect();
+        Transition { next, stock }
+    }
+
+    /// [`Self::start_compensation`] with the stock a partial grant returns at once.
+    pub fn begin_compensation(&self, at: DateTime<Utc>) -> Transition {
+        let next = self.start_compensation(at);
+        let stock = if next.status == ClaimStatus::RewardPartiallyGranted {
+            self.returns_of(&self.partial_returns())
+        } else {
+            Vec::new()
+        };
+        Transition { next, stock }
+    }
+
+    /// [`Self::after_stock_returned`] with the return of every held reservation.
+    pub fn return_held_stock(&self, at: DateTime<Utc>) -> Transition {
+        Transition { next: self.after_stock_returned(at), stock: self.returns_of(&self.held_reservations()) }
+    }
+
+    /// [`Self::admin_resolve`] with the stock a resolution that keeps the grants returns.
+    pub fn resolve_by_admin(&self, rolled_back: bool, at: DateTime<Utc>, note: &str) -> Option<Transition> {
+        let next = self.admin_resolve(rolled_back, at, note)?;
+        let stock = if next.status == ClaimStatus::RewardPartiallyGranted {
+            self.returns_of(&self.partial_returns())
+        } else {
+            Vec::new()
+        };
+        Some(Transition { next, stock })
+    }
+
+    /// Returns of the rewards at `indices` that hold a reservation.
+    fn returns_of(&self, indices: &[usize]) -> Vec<StockChange> {
+        indices
+            .iter()
+            .filter_map(|&i| self.rewards_to_process.get(i))
+            .filter(|reward| reward.stock_reserved)
+            .filter_map(|reward| reward.reservation().map(|units| StockChange::give_back(reward.reward_id(), units)))
+            .collect()
+    }
+
+    /// Whether the claim is judged by some condition: the event's or its tier's.
+    pub fn has_conditions(&self) -> bool {
+        self.event_snapshot.conditions.is_some()
+            || self.event_snapshot.tier.as_ref().is_some_and(|tier| tier.conditions.is_some())
+    }
+
     /// The same state, to be attempted again from `until`: its last commit could not be made.
     pub fn postponed(&self, until: DateTime<Utc>) -> Self {
         Self { next_attempt_at: Some(until), ..self.clone() }
@@ -1070,56 +1166,105 @@ mod tests {
         }
     }
 
-    /// Drives a request with outcomes drawn from `choices`; an admin steps in (retry twice,
-    /// then resolve) when the saga parks. Returns the final request and the steps taken.
+    /// Drives a request with outcomes drawn from `choices`, as the driver does: each step's
+    /// transition is committed whole, its stock changes applied to the rewards' counters. An
+    /// admin steps in (retry twice, then resolve) when the saga parks. After every commit,
+    /// `totalStock = remainingStock + Σ reserved` for every limited reward. Returns the final
+    /// request and the steps taken.
     fn simulate(mut request: ClaimRequest, choices: &[u8]) -> (ClaimRequest, usize) {
         let now = Utc::now();
         let mut draws = choices.iter().copied().cycle();
         let mut admin_retries = 0;
+        let mut counters = StockCounters::of(&request);
         for steps in 0..500 {
             let c = draws.next().unwrap_or(0);
-            request = match next_step(&request) {
-                NextStep::Validate => request.after_validation(
-                    [Validation::Passed, Validation::Passed, Validation::UserInactive, Validation::AlreadyClaimed]
-                        [usize::from(c % 4)],
-                    now,
-                ),
+            let transition: Transition = match next_step(&request) {
+                NextStep::Validate => request
+                    .after_validation(
+                        [Validation::Passed, Validation::Passed, Validation::UserInactive, Validation::AlreadyClaimed]
+                            [usize::from(c % 4)],
+                        now,
+                    )
+                    .into(),
                 NextStep::CheckConditions => {
                     let result = match c % 4 {
                         0 | 1 => Ok(true),
                         2 => Ok(false),
                         _ => Err(outcome(c / 4)),
                     };
-                    request.after_condition_check(result, &policy(), now, 0.5)
+                    request.after_condition_check(result, &policy(), now, 0.5).into()
                 }
-                NextStep::Allocate if c % 3 == 0 => request.after_failed_allocation(
-                    ClaimStatus::InventoryAllocationFailedOutOfStock,
-                    "out of stock".into(),
-                    now,
-                ),
-                NextStep::Allocate => request.after_allocation("a1", now),
-                NextStep::StartGranting => request.start_granting(now),
-                NextStep::Grant(_) if c == 255 => request.after_user_deactivated(now),
-                NextStep::Grant(i) => request.after_grant(i, outcome(c), &policy(), now, 0.5),
-                NextStep::ConcludeGrants => request.conclude_grants(now),
-                NextStep::StartCompensation => request.start_compensation(now),
-                NextStep::Revoke(i) => request.after_revoke(i, outcome(c), &policy(), now, 0.5),
-                NextStep::RewardsCompensated => request.rewards_compensated(now),
-                NextStep::StartInventoryCompensation => request.start_inventory_compensation(now),
-                NextStep::ReturnStock => request.after_stock_returned(now),
-                NextStep::RollBack => request.roll_back(now),
+                NextStep::Allocate if c % 3 == 0 => request
+                    .after_failed_allocation(
+                        ClaimStatus::InventoryAllocationFailedOutOfStock,
+                        "out of stock".into(),
+                        now,
+                    )
+                    .into(),
+                NextStep::Allocate => request.allocate("a1", now),
+                NextStep::StartGranting => request.start_granting(now).into(),
+                NextStep::Grant(_) if c == 255 => request.after_user_deactivated(now).into(),
+                NextStep::Grant(i) => request.after_grant(i, outcome(c), &policy(), now, 0.5).into(),
+                NextStep::ConcludeGrants => request.conclude_grants(now).into(),
+                NextStep::StartCompensation => request.begin_compensation(now),
+                NextStep::Revoke(i) => request.after_revoke(i, outcome(c), &policy(), now, 0.5).into(),
+                NextStep::RewardsCompensated => request.rewards_compensated(now).into(),
+                NextStep::StartInventoryCompensation => request.start_inventory_compensation(now).into(),
+                NextStep::ReturnStock => request.return_held_stock(now),
+                NextStep::RollBack => request.roll_back(now).into(),
                 NextStep::Done if request.status == ClaimStatus::CompensationFailedManualInterventionRequired => {
                     admin_retries += 1;
                     if admin_retries <= 2 {
-                        request.admin_retry(now, "retry").unwrap()
+                        request.admin_retry(now, "retry").unwrap().into()
                     } else {
-                        request.admin_resolve(c % 2 == 0, now, "resolved by hand").unwrap()
+                        request.resolve_by_admin(c % 2 == 0, now, "resolved by hand").unwrap()
                     }
                 }
                 NextStep::Done => return (request, steps),
             };
+            counters.commit(&transition);
+            request = transition.next;
         }
         (request, 500)
+    }
+
+    /// The stock counters of a claim's limited rewards, as a store holds them for it alone.
+    struct StockCounters {
+        /// `(rewardId, totalStock, remainingStock)`.
+        rewards: Vec<(String, i64, i64)>,
+    }
+
+    impl StockCounters {
+        fn of(request: &ClaimRequest) -> Self {
+            let rewards = request
+                .rewards_to_process
+                .iter()
+                .filter_map(|r| {
+                    let total = r.reward_definition.reward().stock().total_stock()?;
+                    Some((r.reward_id().to_owned(), total, total))
+                })
+                .collect();
+            Self { rewards }
+        }
+
+        /// Applies `transition`'s stock changes as a store commits them with its document, and
+        /// checks the invariant against the committed document.
+        fn commit(&mut self, transition: &Transition) {
+            for change in &transition.stock {
+                let (_, total, remaining) = self
+                    .rewards
+                    .iter_mut()
+                    .find(|(id, ..)| *id == change.reward_id)
+                    .unwrap_or_else(|| panic!("a stock change of an unlimited or unknown reward: {change:?}"));
+                *remaining += change.delta;
+                assert!((0..=*total).contains(remaining), "{change:?} takes the counter out of 0..=total");
+            }
+            for (id, total, remaining) in &self.rewards {
+                let reward = transition.next.rewards_to_process.iter().find(|r| r.reward_id() == id).unwrap();
+                let reserved = if reward.stock_reserved { reward.reservation().unwrap_or(0) } else { 0 };
+                assert_eq!(*total, remaining + reserved, "{id} at {}", transition.next.status);
+            }
+        }
     }
 
     fn check_invariants(request: &ClaimRequest) {
