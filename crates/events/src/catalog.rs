@@ -232,6 +232,7 @@ impl EventCatalog {
     }
 
     /// Expires every ACTIVE or INACTIVE event past its `endDate`; returns how many.
+    #[tracing::instrument(name = "expiry_sweep", skip(self))]
     pub async fn expire_due(&self, now: DateTime<Utc>) -> Result<usize, ApiError> {
         let actor = AuditActor::system("expiry");
         let audit: AuditBuilder<Event> = Arc::new(move |before, after| {

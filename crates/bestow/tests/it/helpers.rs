@@ -46,6 +46,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(data_dir: TempDir, config: Config) -> Self {
+        init_test_log();
         let app = Application::build(&config).await.expect("application builds");
         let addr = app.local_addr().expect("bound");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -118,6 +119,17 @@ impl TestApp {
             assert_eq!(response.status(), StatusCode::OK, "set roles of {username}");
         }
         (id, token_of(&self.session(username, PASSWORD).await))
+    }
+}
+
+/// `TEST_LOG=1` (or a filter such as `TEST_LOG=bestow_events=debug`) prints the in-process
+/// server's logs, with their spans (claim, saga_step, recovery_sweep, expiry_sweep), under the
+/// test's output; without it tests run silent.
+fn init_test_log() {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let filter = if filter.is_empty() || filter == "1" { "info" } else { filter.as_str() };
+        // Several apps in one test share the process's subscriber: the first installs it.
+        let _ = bestow_core::telemetry::init_logging(bestow_core::telemetry::LogFormat::Text, filter);
     }
 }
 

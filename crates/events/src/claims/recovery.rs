@@ -27,6 +27,7 @@ pub async fn run_recovery(saga: Arc<ClaimSaga>, interval: Duration) {
 }
 
 /// One pass of the sweeper; returns how many requests it resumed.
+#[tracing::instrument(name = "recovery_sweep", skip_all)]
 pub async fn sweep(saga: &Arc<ClaimSaga>, slots: &Arc<Semaphore>) -> usize {
     let now = bestow_core::time::now();
     // A reservation still in flight after a whole lease was orphaned by a crash or a lost

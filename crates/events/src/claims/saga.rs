@@ -153,6 +153,7 @@ impl ClaimSaga {
     /// commits their outcome, the claim slot and the reservation in one transaction. A crash
     /// before that commit leaves nothing behind: the client, who got no answer, retries with
     /// its key. A replayed key returns the stored request untouched.
+    #[tracing::instrument(name = "claim", skip_all, fields(request_id = %request.request_id))]
     pub async fn start(&self, request: ClaimRequest, event: Event) -> Result<Started, DriveError> {
         let mut context = RunContext { fresh_event: Some(event), user_checked_at: None };
         let mut first = request;
@@ -198,6 +199,7 @@ impl ClaimSaga {
 
     fn record(&self, label: &'static str, started: Instant, next: &ClaimRequest) {
         metrics::histogram!("saga_step_seconds", "step" => label).record(started.elapsed().as_secs_f64());
+        tracing::debug!(step = label, status = next.status.as_str(), "saga step committed");
         if next.next_attempt_at.is_some() {
             metrics::counter!("saga_retries_total", "step" => label).increment(1);
         }
@@ -206,6 +208,7 @@ impl ClaimSaga {
         }
     }
 
+    #[tracing::instrument(name = "claim", skip_all, fields(request_id = %current.request_id))]
     async fn run(&self, mut current: ClaimRequest, mut context: RunContext) -> Result<ClaimRequest, DriveError> {
         loop {
             let step = next_step(&current);
@@ -303,6 +306,7 @@ impl ClaimSaga {
 
     /// Does the I/O of `step` and returns the next document with the stock changes that must
     /// commit with it.
+    #[tracing::instrument(name = "saga_step", skip_all, fields(request_id = %current.request_id, step = checkpoint_name(step)))]
     async fn perform(
         &self,
         step: NextStep,

@@ -5,9 +5,7 @@
 //! `TransientTransactionError`, the transaction aborted), and a failed commit does not leave
 //! its pooled session inside a dead transaction that swallows later acknowledged writes.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::sync::Arc;

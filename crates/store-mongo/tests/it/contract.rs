@@ -1,7 +1,7 @@
 //! The storage contract (`bestow-store-contract`) run against the MongoDB adapters, each check
 //! in a fresh, uniquely named database on the test server (`BESTOW_TEST_MONGODB_URI`).
 
-mod support;
+use crate::support;
 
 use bestow_store_contract::contract_suite;
 use support::{fresh_auth_store, fresh_event_store};

@@ -1,9 +1,7 @@
 //! What the contract suite cannot show for MongoDB: readiness against a live server and
 //! against an unreachable one.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

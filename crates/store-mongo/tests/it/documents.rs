@@ -1,9 +1,7 @@
 //! What the adapters write, read back RAW from the collections: the seed's collection and field
 //! names with the seed's BSON types (`data-model.ko.md`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
+use crate::support;
 
 use bestow_auth::domain::{User, Username};
 use bestow_auth::store::AuthStore;
