@@ -20,10 +20,10 @@ use std::time::Duration;
 use bestow_core::http::ReadinessCheck;
 use bestow_core::page::PageRequest;
 use bestow_events::EventStore;
+use bestow_events::catalog::store::EventFilter;
 use bestow_events::claims::store::{ClaimFilter, ClaimStore};
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::saga::ClaimStatus;
-use bestow_events::store::EventFilter;
 use tokio::task::JoinHandle;
 
 /// How often the gauges are refreshed: below Prometheus' usual 15 s scrape interval.

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bestow_core::accounts::AccountSource;
+use bestow_core::accounts::{AccountSource, StandingUnavailable};
 
 /// What the directory knows of a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,8 +22,8 @@ pub enum UserState {
 /// Answers whether a user may receive rewards.
 #[async_trait]
 pub trait UserDirectory: Send + Sync {
-    /// `Err` with a reason when the directory cannot be reached.
-    async fn user_state(&self, user_id: &str) -> Result<UserState, String>;
+    /// `Err` when the directory cannot be reached.
+    async fn user_state(&self, user_id: &str) -> Result<UserState, StandingUnavailable>;
 }
 
 /// The directory over an [`AccountSource`].
@@ -31,12 +31,11 @@ pub struct AccountDirectory(pub Arc<dyn AccountSource>);
 
 #[async_trait]
 impl UserDirectory for AccountDirectory {
-    async fn user_state(&self, user_id: &str) -> Result<UserState, String> {
-        match self.0.standing(user_id).await {
-            Ok(Some(standing)) if standing.is_active => Ok(UserState::Active),
-            Ok(Some(_)) => Ok(UserState::Inactive),
-            Ok(None) => Ok(UserState::Unknown),
-            Err(unavailable) => Err(unavailable.to_string()),
-        }
+    async fn user_state(&self, user_id: &str) -> Result<UserState, StandingUnavailable> {
+        Ok(match self.0.standing(user_id).await? {
+            Some(standing) if standing.is_active => UserState::Active,
+            Some(_) => UserState::Inactive,
+            None => UserState::Unknown,
+        })
     }
 }

@@ -16,15 +16,15 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::catalog::EventCatalog;
+use crate::catalog::store::{EventFilter, EventSortKey};
 use crate::claims::store::{ClaimFilter, ClaimStore};
+use crate::conditions::eligibility::{Eligibility, EligibilityChecker, Judgement};
 use crate::domain::evaluate::NodeProgress;
 use crate::domain::event::{Event, GrantPolicy};
 use crate::domain::lifecycle::{EventStatus, accepts_claims};
 use crate::domain::recurrence::{Period, Recurrence};
 use crate::domain::saga::{ClaimRequest, ClaimStatus};
 use crate::domain::tier::Tier;
-use crate::eligibility::{Eligibility, EligibilityChecker, Judgement};
-use crate::store::{EventFilter, EventSortKey};
 use crate::view::{Audience, EventView, RewardView};
 
 /// Most claims of one player on one event read to find this period's latest per tier.

@@ -1,28 +1,31 @@
 //! The events service: event catalog, conditions and activities, and the claim saga.
 //!
-//! Layout: [`domain`] is pure (lifecycle, rewards, conditions, evaluation, the event
-//! aggregate); [`store`] is the storage port; [`catalog`] holds the use cases; [`expiry`] the
-//! background task that ends events; [`claims`] the claim saga (driver, recovery, API use
-//! cases); [`grants`] the granters; [`directory`] the port to the auth service; [`activities`]
-//! the ingestion of game activities and the fact providers ([`external_facts`] for an
-//! operator's HTTP endpoint); [`eligibility`] evaluates conditions on those facts;
-//! [`event_screen`] draws the player's event screen from all of the above;
-//! [`service_keys`] the API keys of game servers; [`http`] maps it all to the routes of `API.md`.
+//! Layout, by capability:
+//! - [`domain`]: the pure rules (lifecycle, rewards, tiers, recurrence, the condition tree and
+//!   its evaluation, the event aggregate, the claim saga as a state machine). No I/O.
+//! - [`catalog`]: events and rewards — the use cases, the storage port
+//!   ([`catalog::store`]) and the expiry sweeper ([`catalog::expiry`]).
+//! - [`conditions`]: what conditions are judged on — game activities and their storage
+//!   ([`conditions::activities`]), the operator's fact endpoint
+//!   ([`conditions::external_facts`]), and the eligibility checker
+//!   ([`conditions::eligibility`]).
+//! - [`claims`]: the claim use cases, the saga's driver ([`claims::driver`]), its storage port,
+//!   the recovery sweeper and the test-only fault switch.
+//! - [`grants`]: the granters (built-in ledger, webhook).
+//! - [`event_screen`]: the player's event screen, drawn from all of the above.
+//! - [`directory`]: the port to the auth service; [`service_keys`]: the API keys of game
+//!   servers; [`view`]: what clients read; [`http`]: the routes of `API.md`.
 
-pub mod activities;
 pub mod catalog;
 pub mod claims;
+pub mod conditions;
 pub mod directory;
 pub mod domain;
-pub mod eligibility;
 pub mod event_screen;
-pub mod expiry;
-pub mod external_facts;
 pub mod grants;
 pub mod http;
 pub mod service_keys;
-pub mod store;
 pub mod view;
 
 pub use catalog::EventCatalog;
-pub use store::EventStore;
+pub use catalog::store::EventStore;

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use bestow_core::audit::{AuditActor, AuditBuilder, AuditQuery};
 use bestow_core::page::PageRequest;
 use bestow_core::store::StoreError;
-use bestow_events::activities::{ActivityStore, NewActivity};
+use bestow_events::catalog::store::EventStore;
+use bestow_events::conditions::activities::{ActivityStore, NewActivity};
 use bestow_events::domain::evaluate::{ActivityFact, FactQuery};
 use bestow_events::service_keys::{Scope, ServiceKey, ServiceKeyStore};
-use bestow_events::store::EventStore;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 

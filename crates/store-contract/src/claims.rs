@@ -1,12 +1,12 @@
 //! Contract of [`ClaimStore`] and [`LedgerStore`].
 
 use bestow_core::store::{Conflict, StoreError};
+use bestow_events::catalog::store::EventStore;
 use bestow_events::claims::store::{ClaimStore, Inserted, StockChange};
 use bestow_events::domain::event::Event;
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, ClaimTarget, Validation};
 use bestow_events::grants::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
-use bestow_events::store::EventStore;
 
 use crate::events::{audit, event, event_with_stocks, tiered_daily_event};
 

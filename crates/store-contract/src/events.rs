@@ -5,10 +5,10 @@ use std::sync::Arc;
 use bestow_core::audit::{AuditActor, AuditBuilder, AuditEntry};
 use bestow_core::page::PageRequest;
 use bestow_core::store::StoreError;
+use bestow_events::catalog::store::{EventFilter, EventSortKey, EventStore};
 use bestow_events::domain::event::{Event, EventInput, Provenance};
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::reward::RewardId;
-use bestow_events::store::{EventFilter, EventSortKey, EventStore};
 use serde_json::json;
 
 /// A DRAFT event with one POINT reward of `stock` units (`None`: unlimited).

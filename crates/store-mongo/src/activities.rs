@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use bestow_core::store::{Conflict, StoreError};
-use bestow_events::activities::{ActivityStore, NewActivity};
+use bestow_events::conditions::activities::{ActivityStore, NewActivity};
 use bestow_events::domain::evaluate::{ActivityFact, FactQuery};
 use bson::{Bson, Document, doc};
 

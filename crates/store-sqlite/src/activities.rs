@@ -11,7 +11,7 @@
 
 use async_trait::async_trait;
 use bestow_core::store::StoreError;
-use bestow_events::activities::{ActivityStore, NewActivity};
+use bestow_events::conditions::activities::{ActivityStore, NewActivity};
 use bestow_events::domain::evaluate::{ActivityFact, FactQuery};
 use rusqlite::{Connection, Row, params};
 use serde_json::{Map, Value};

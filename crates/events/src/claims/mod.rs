@@ -1,10 +1,10 @@
 //! Claims: the API's use cases around the saga (submit with idempotency, read, list, admin
-//! retry and resolve), the [`saga`] driver, its [`store`] port, the [`recovery`] sweeper and
+//! retry and resolve), the saga's [`driver`], its [`store`] port, the [`recovery`] sweeper and
 //! the test-only [`fault`] switch.
 
+pub mod driver;
 pub mod fault;
 pub mod recovery;
-pub mod saga;
 pub mod store;
 
 use std::sync::Arc;
@@ -18,11 +18,11 @@ use bestow_core::store::StoreError;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use crate::catalog::store::EventStore;
 use crate::domain::event::Event;
 use crate::domain::lifecycle::{EventStatus, visible_to_players};
 use crate::domain::saga::{ClaimRequest, ClaimTarget, Transition};
-use crate::store::EventStore;
-use saga::{ClaimSaga, DriveError, Started, StartedClaim};
+use driver::{ClaimSaga, DriveError, Started, StartedClaim};
 use store::{ClaimFilter, ClaimStore};
 
 /// How a submission was answered.
@@ -123,6 +123,7 @@ impl ClaimService {
         let request = ClaimRequest::for_target(id, request_id, user_id, &event, &target, now);
         match self.saga.start(request, event).await.map_err(|error| match error {
             DriveError::Store(store) => ApiError::from(store),
+            DriveError::Directory(unavailable) => ApiError::Unavailable(unavailable.to_string()),
             DriveError::NoSuchReward(_) => ApiError::internal(error),
         })? {
             Started::Replayed(stored)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use super::saga::ClaimSaga;
+use super::driver::ClaimSaga;
 use crate::domain::saga::ClaimStatus;
 
 /// Requests resumed per sweep, at most.

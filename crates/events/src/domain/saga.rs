@@ -4,7 +4,7 @@
 //! methods apply the outcome of that step and return the new document, and the steps that move
 //! stock (`allocate`, `begin_compensation`, `return_held_stock`, `resolve_by_admin`) return a
 //! [`Transition`]: the document and the stock changes that commit with it. The driver
-//! (`crate::claims::saga`) performs the I/O and commits each transition whole with a
+//! (`crate::claims::driver`) performs the I/O and commits each transition whole with a
 //! compare-and-set, so a crash between any two steps resumes from the stored status alone.
 //!
 //! ```text

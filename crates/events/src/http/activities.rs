@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::EventsState;
-use crate::activities::{ActivityBatch, IngestionReceipt};
+use crate::conditions::activities::{ActivityBatch, IngestionReceipt};
 use crate::service_keys::Scope;
 
 /// The header carrying a service key's secret.

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::EventsState;
 use crate::claims::claim_target;
-use crate::eligibility::Eligibility;
+use crate::conditions::eligibility::Eligibility;
 
 /// Whose eligibility, for which tier.
 #[derive(Debug, Deserialize, IntoParams)]

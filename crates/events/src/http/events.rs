@@ -17,9 +17,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{EventsState, etag, if_match};
+use crate::catalog::store::{EventFilter, EventSortKey};
 use crate::domain::event::{Event, EventInput, EventPatch};
 use crate::domain::lifecycle::EventStatus;
-use crate::store::{EventFilter, EventSortKey};
 use crate::view::{Audience, EventView};
 
 pub(super) fn router() -> OpenApiRouter<EventsState> {

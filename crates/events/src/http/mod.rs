@@ -18,10 +18,10 @@ use bestow_core::ApiError;
 use bestow_core::token::TokenVerifier;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::activities::ActivityIngestion;
 use crate::catalog::EventCatalog;
 use crate::claims::ClaimService;
-use crate::eligibility::EligibilityChecker;
+use crate::conditions::activities::ActivityIngestion;
+use crate::conditions::eligibility::EligibilityChecker;
 use crate::event_screen::EventScreen;
 use crate::grants::ledger::LedgerStore;
 use crate::service_keys::ServiceKeys;

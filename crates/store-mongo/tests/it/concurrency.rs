@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bestow_core::store::{Conflict, StoreError};
+use bestow_events::catalog::store::EventStore;
 use bestow_events::claims::store::{ClaimStore, Inserted, StockChange};
 use bestow_events::domain::event::Event;
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::saga::{ClaimRequest, Validation};
-use bestow_events::store::EventStore;
 use bestow_store_mongo::MongoEventStore;
 use bson::{Document, doc};
 use mongodb::error::ErrorKind;

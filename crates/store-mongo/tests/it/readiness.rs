@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bestow_auth::store::AuthStore;
 use bestow_core::store::StoreError;
-use bestow_events::store::EventStore;
+use bestow_events::catalog::store::EventStore;
 use bestow_store_mongo::{MongoAuthStore, MongoEventStore};
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::activities::{ActivityProvider, FactError};
+use crate::conditions::activities::{ActivityProvider, FactError};
 use crate::domain::condition::Condition;
 use crate::domain::evaluate::{ActivityFact, EvaluationContext, FactQuery, NodeProgress, evaluate, fact_query};
 use crate::domain::event::Event;

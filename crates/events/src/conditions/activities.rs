@@ -5,7 +5,7 @@
 //!   (`userId`, `type`, `occurredAt`), the shape of every [`FactQuery`].
 //! - [`ActivityProvider`]: where the evaluator's facts come from, with [`FactError`] saying
 //!   whether another attempt may help. [`StoredActivityProvider`] reads the store;
-//!   [`crate::external_facts::HttpActivityProvider`] asks an operator's HTTP endpoint.
+//!   [`crate::conditions::external_facts::HttpActivityProvider`] asks an operator's HTTP endpoint.
 //! - [`ActivityIngestion`]: validates a pushed batch item by item and stores it idempotently.
 
 use std::sync::Arc;

@@ -1,4 +1,8 @@
-//! The event catalog's use cases: events, their rewards and lifecycle, visibility, audit.
+//! The event catalog's use cases: events, their rewards and lifecycle, visibility, audit;
+//! its storage port ([`store`]) and the sweeper that expires events ([`expiry`]).
+
+pub mod expiry;
+pub mod store;
 
 use std::sync::Arc;
 
@@ -9,6 +13,7 @@ use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use chrono::{DateTime, Utc};
 
+use crate::catalog::store::{EventFilter, EventStore};
 use crate::domain::event::{
     Event, EventInput, EventPatch, PatchError, Provenance, RewardChange, RewardPatch, RewardPatchError, RewardRefusal,
     add_reward, remove_reward,
@@ -16,7 +21,6 @@ use crate::domain::event::{
 use crate::domain::lifecycle::{ActivationFacts, EventStatus, check_transition, deletable, visible_to_players};
 use crate::domain::reward::{RewardDefinition, RewardId, RewardInput};
 use crate::domain::validation::FieldError;
-use crate::store::{EventFilter, EventStore};
 use crate::view::event_snapshot;
 
 /// Events, rewards and their lifecycle.

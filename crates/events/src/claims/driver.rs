@@ -10,22 +10,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bestow_core::accounts::StandingUnavailable;
 use bestow_core::store::{Conflict, StoreError};
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng;
 
 use super::fault::FaultSwitch;
 use super::store::{ClaimStore, Inserted, StockChange};
-use crate::activities::FactError;
+use crate::catalog::store::EventStore;
+use crate::conditions::activities::FactError;
+use crate::conditions::eligibility::EligibilityChecker;
 use crate::directory::{UserDirectory, UserState};
 use crate::domain::event::Event;
 use crate::domain::lifecycle::accepts_claims;
 use crate::domain::saga::{
     CallOutcome, ClaimRequest, ClaimStatus, ClaimTarget, NextStep, RetryPolicy, Transition, Validation, next_step,
 };
-use crate::eligibility::EligibilityChecker;
 use crate::grants::{Grant, RewardGranter};
-use crate::store::EventStore;
 
 /// Decides whether a player meets an event's conditions.
 #[async_trait]
@@ -106,6 +107,9 @@ pub struct StartedClaim {
 pub enum DriveError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The user directory could not say whether the player is active.
+    #[error("user directory: {0}")]
+    Directory(#[from] StandingUnavailable),
     /// The machine named a reward the request does not have.
     #[error("the request has no reward {0}")]
     NoSuchReward(usize),
@@ -332,8 +336,9 @@ impl ClaimSaga {
                     current.after_grant(index, outcome, &self.settings.grant_retry, now, jitter)
                 }
                 Ok(UserState::Inactive | UserState::Unknown) => current.after_user_deactivated(now),
-                Err(reason) => {
-                    current.after_grant(index, CallOutcome::Transient(reason), &self.settings.grant_retry, now, jitter)
+                Err(unavailable) => {
+                    let outcome = CallOutcome::Transient(unavailable.to_string());
+                    current.after_grant(index, outcome, &self.settings.grant_retry, now, jitter)
                 }
             },
             NextStep::ConcludeGrants => current.conclude_grants(now),
@@ -360,7 +365,7 @@ impl ClaimSaga {
         match self.directory.user_state(&current.user_id).await {
             Ok(UserState::Active) => context.user_checked_at = Some(Instant::now()),
             Ok(UserState::Inactive | UserState::Unknown) => return Ok(Validation::UserInactive),
-            Err(reason) => return Err(StoreError::Unavailable(format!("user directory: {reason}")).into()),
+            Err(unavailable) => return Err(unavailable.into()),
         }
         // The live event, not the snapshot: a deactivation before validation must count.
         let event = match context.fresh_event.take() {
@@ -374,7 +379,11 @@ impl ClaimSaga {
     /// The player's state before a grant. A check made moments ago in this same run stands: a
     /// deactivation inside that window cannot be told apart from one just after the grant.
     /// After a retry or a crash the run is new and the directory is asked again.
-    async fn user_state_for_grant(&self, user_id: &str, context: &mut RunContext) -> Result<UserState, String> {
+    async fn user_state_for_grant(
+        &self,
+        user_id: &str,
+        context: &mut RunContext,
+    ) -> Result<UserState, StandingUnavailable> {
         if context.user_checked_at.is_some_and(|at| at.elapsed() < RECENT_USER_CHECK) {
             return Ok(UserState::Active);
         }

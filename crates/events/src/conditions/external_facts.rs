@@ -25,7 +25,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::activities::{ActivityProvider, FactError};
+use crate::conditions::activities::{ActivityProvider, FactError};
 use crate::domain::evaluate::{ActivityFact, FactQuery};
 use crate::domain::saga::RetryPolicy;
 use crate::grants::webhook::sign;
