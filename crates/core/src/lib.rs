@@ -22,7 +22,7 @@ pub mod secret;
 pub mod server;
 pub mod store;
 pub mod telemetry;
-pub mod time;
 pub mod token;
 
+pub use bestow_clock as time;
 pub use problem::{ApiError, FieldViolation};

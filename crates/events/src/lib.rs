@@ -1,7 +1,7 @@
 //! The events service: event catalog, conditions and activities, and the claim saga.
 //!
 //! Layout, by capability:
-//! - [`domain`]: the pure rules (lifecycle, rewards, tiers, recurrence, the condition tree and
+//! - [`domain`] (the crate `bestow-events-domain`): the pure rules (lifecycle, rewards, tiers, recurrence, the condition tree and
 //!   its evaluation, the event aggregate, the claim saga as a state machine). No I/O.
 //! - [`catalog`]: events and rewards — the use cases, the storage port
 //!   ([`catalog::store`]) and the expiry sweeper ([`catalog::expiry`]).
@@ -20,12 +20,13 @@ pub mod catalog;
 pub mod claims;
 pub mod conditions;
 pub mod directory;
-pub mod domain;
 pub mod event_screen;
 pub mod grants;
 pub mod http;
 pub mod service_keys;
 pub mod view;
 
+/// The pure rules, in a crate of their own so the compiler enforces that they do no I/O.
+pub use bestow_events_domain as domain;
 pub use catalog::EventCatalog;
 pub use catalog::store::EventStore;

@@ -391,7 +391,7 @@ impl EventSnapshot {
 
 /// A `user_reward_requests` document: the seed's fields plus the saga's bookkeeping
 /// (`claimSlot`, lease, retry schedule, history, version). Clients read it as a
-/// [`crate::view::ClaimView`].
+/// `bestow_events::view::ClaimView`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClaimRequest {
@@ -1122,8 +1122,8 @@ pub fn step_name(step: SagaStep) -> &'static str {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::domain::event::{EventInput, Provenance};
-    use crate::domain::reward::RewardId;
+    use crate::event::{EventInput, Provenance};
+    use crate::reward::RewardId;
     use proptest::prelude::*;
     use serde_json::json;
 

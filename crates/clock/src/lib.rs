@@ -1,4 +1,6 @@
-//! The platform's notion of "now".
+//! The platform's notion of "now", and the range of instants clients may send. A crate of
+//! its own so that the pure domain can bound client dates without depending on the HTTP
+//! kernel (`bestow-core` re-exports it as `bestow_core::time`).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -57,7 +57,7 @@ impl fmt::Display for FieldError {
 }
 
 /// Joins errors into one line, for contexts that only carry a message (serde `Deserialize`).
-pub(crate) fn summarize(errors: &[FieldError]) -> String {
+pub fn summarize(errors: &[FieldError]) -> String {
     errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
@@ -71,7 +71,7 @@ pub fn child_pointer(parent: &str, token: impl fmt::Display) -> String {
 }
 
 /// Checks that `text`, found at `pointer`, is not blank and has at most `max_chars` characters.
-pub(crate) fn check_text(text: &str, pointer: &str, max_chars: usize) -> Result<(), FieldError> {
+pub fn check_text(text: &str, pointer: &str, max_chars: usize) -> Result<(), FieldError> {
     if text.trim().is_empty() {
         Err(FieldError::new(pointer, "required", "must not be blank"))
     } else if text.chars().count() > max_chars {
@@ -83,7 +83,7 @@ pub(crate) fn check_text(text: &str, pointer: &str, max_chars: usize) -> Result<
 
 /// Serializes a number as a JSON integer when it has no fractional part, so `50000` read from
 /// an operator's document is written back as `50000`, not `50000.0`.
-pub(crate) fn serialize_number<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+pub fn serialize_number<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
     // Beyond 2^53 not every integer is representable, so the float form is the honest one.
     const MAX_EXACT_INTEGER: f64 = 9_007_199_254_740_992.0;
     if value.fract() == 0.0 && value.abs() <= MAX_EXACT_INTEGER {
@@ -97,7 +97,7 @@ pub(crate) fn serialize_number<S: Serializer>(value: &f64, serializer: S) -> Res
 ///
 /// Every getter returns `None` exactly when it has recorded an error (or, for optional members,
 /// when the member is absent), and [`ObjectReader::finish`] reports members nobody asked for.
-pub(crate) struct ObjectReader<'a> {
+pub struct ObjectReader<'a> {
     object: &'a Map<String, Value>,
     pointer: &'a str,
     known_keys: Vec<&'static str>,
@@ -106,7 +106,7 @@ pub(crate) struct ObjectReader<'a> {
 
 impl<'a> ObjectReader<'a> {
     /// Starts reading `value`, which must be a JSON object.
-    pub(crate) fn new(value: &'a Value, pointer: &'a str) -> Result<Self, Vec<FieldError>> {
+    pub fn new(value: &'a Value, pointer: &'a str) -> Result<Self, Vec<FieldError>> {
         match value {
             Value::Object(object) => Ok(Self { object, pointer, known_keys: Vec::new(), errors: Vec::new() }),
             Value::Null => Err(vec![FieldError::required(pointer)]),
@@ -115,28 +115,28 @@ impl<'a> ObjectReader<'a> {
     }
 
     /// The pointer of member `key` of this object.
-    pub(crate) fn pointer_to(&self, key: &str) -> String {
+    pub fn pointer_to(&self, key: &str) -> String {
         child_pointer(self.pointer, key)
     }
 
     /// Records an error found by the caller, e.g. in a nested document.
-    pub(crate) fn push(&mut self, error: FieldError) {
+    pub fn push(&mut self, error: FieldError) {
         self.errors.push(error);
     }
 
     /// Keeps the value of `result`, or records its errors.
-    pub(crate) fn absorb<T>(&mut self, result: Result<T, Vec<FieldError>>) -> Option<T> {
+    pub fn absorb<T>(&mut self, result: Result<T, Vec<FieldError>>) -> Option<T> {
         result.map_err(|errors| self.errors.extend(errors)).ok()
     }
 
     /// Member `key`, absent when missing or `null`.
-    pub(crate) fn optional(&mut self, key: &'static str) -> Option<&'a Value> {
+    pub fn optional(&mut self, key: &'static str) -> Option<&'a Value> {
         self.known_keys.push(key);
         self.object.get(key).filter(|value| !value.is_null())
     }
 
     /// Member `key`, which must be present and not `null`.
-    pub(crate) fn required(&mut self, key: &'static str) -> Option<&'a Value> {
+    pub fn required(&mut self, key: &'static str) -> Option<&'a Value> {
         let value = self.optional(key);
         if value.is_none() {
             self.push(FieldError::required(self.pointer_to(key)));
@@ -145,13 +145,13 @@ impl<'a> ObjectReader<'a> {
     }
 
     /// A non-blank string member of at most `max_chars` characters.
-    pub(crate) fn required_text(&mut self, key: &'static str, max_chars: usize) -> Option<&'a str> {
+    pub fn required_text(&mut self, key: &'static str, max_chars: usize) -> Option<&'a str> {
         let value = self.required(key)?;
         self.text(key, value, max_chars)
     }
 
     /// Like [`ObjectReader::required_text`], but the member may be absent or `null`.
-    pub(crate) fn optional_text(&mut self, key: &'static str, max_chars: usize) -> Option<&'a str> {
+    pub fn optional_text(&mut self, key: &'static str, max_chars: usize) -> Option<&'a str> {
         let value = self.optional(key)?;
         self.text(key, value, max_chars)
     }
@@ -167,7 +167,7 @@ impl<'a> ObjectReader<'a> {
 
     /// A string member parsed into `T`; a parse failure is recorded as `invalid` with the
     /// parser's message.
-    pub(crate) fn required_parsed<T>(&mut self, key: &'static str) -> Option<T>
+    pub fn required_parsed<T>(&mut self, key: &'static str) -> Option<T>
     where
         T: FromStr,
         T::Err: fmt::Display,
@@ -182,7 +182,7 @@ impl<'a> ObjectReader<'a> {
     }
 
     /// An integer member within `range`, converted to `T` (the range must fit in `T`).
-    pub(crate) fn required_int<T: TryFrom<i64>>(&mut self, key: &'static str, range: RangeInclusive<i64>) -> Option<T> {
+    pub fn required_int<T: TryFrom<i64>>(&mut self, key: &'static str, range: RangeInclusive<i64>) -> Option<T> {
         let value = self.required(key)?;
         let pointer = self.pointer_to(key);
         let Some(number) = value.as_number() else {
@@ -203,7 +203,7 @@ impl<'a> ObjectReader<'a> {
     }
 
     /// A number member in `(0, max]`; fractions are allowed.
-    pub(crate) fn required_positive_number(&mut self, key: &'static str, max: f64) -> Option<f64> {
+    pub fn required_positive_number(&mut self, key: &'static str, max: f64) -> Option<f64> {
         let value = self.required(key)?;
         let pointer = self.pointer_to(key);
         match value.as_f64() {
@@ -217,7 +217,7 @@ impl<'a> ObjectReader<'a> {
     }
 
     /// An array member, possibly empty.
-    pub(crate) fn required_array(&mut self, key: &'static str) -> Option<&'a [Value]> {
+    pub fn required_array(&mut self, key: &'static str) -> Option<&'a [Value]> {
         let value = self.required(key)?;
         let array = value.as_array().map(Vec::as_slice);
         if array.is_none() {
@@ -228,12 +228,12 @@ impl<'a> ObjectReader<'a> {
 
     /// The errors recorded so far, without checking for unknown members: for when the schema
     /// of the object is itself unknown (e.g. its `type` was bad).
-    pub(crate) fn into_errors(self) -> Vec<FieldError> {
+    pub fn into_errors(self) -> Vec<FieldError> {
         self.errors
     }
 
     /// Ends reading: `value` if no error was recorded and no unknown member is present.
-    pub(crate) fn finish<T>(mut self, value: Option<T>) -> Result<T, Vec<FieldError>> {
+    pub fn finish<T>(mut self, value: Option<T>) -> Result<T, Vec<FieldError>> {
         for key in self.object.keys() {
             if !self.known_keys.contains(&key.as_str()) {
                 self.errors.push(FieldError::unknown_field(self.pointer_to(key)));

@@ -121,11 +121,11 @@ pub struct EventInput {
     #[serde(default)]
     pub description: String,
     /// RFC 3339, years 1970–9999.
-    #[serde(deserialize_with = "bestow_core::time::bounded")]
+    #[serde(deserialize_with = "bestow_clock::bounded")]
     #[schema(example = "2026-12-01T00:00:00Z")]
     pub start_date: DateTime<Utc>,
     /// RFC 3339, years 1970–9999; after `startDate`.
-    #[serde(deserialize_with = "bestow_core::time::bounded")]
+    #[serde(deserialize_with = "bestow_clock::bounded")]
     #[schema(example = "2026-12-08T00:00:00Z")]
     pub end_date: DateTime<Utc>,
     /// Condition tree, e.g. `{"type":"LOGIN_STREAK","days":7}`; absent or null for none.
@@ -239,10 +239,10 @@ pub struct EventPatch {
     #[schema(max_length = 5000)]
     pub description: Option<String>,
     /// RFC 3339, years 1970–9999.
-    #[serde(default, deserialize_with = "bestow_core::time::bounded_option")]
+    #[serde(default, deserialize_with = "bestow_clock::bounded_option")]
     pub start_date: Option<DateTime<Utc>>,
     /// RFC 3339, years 1970–9999.
-    #[serde(default, deserialize_with = "bestow_core::time::bounded_option")]
+    #[serde(default, deserialize_with = "bestow_clock::bounded_option")]
     pub end_date: Option<DateTime<Utc>>,
     /// The new condition tree; `null` removes the conditions.
     #[serde(default, deserialize_with = "present")]
