@@ -21,6 +21,11 @@ use ipnet::IpNet;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
+/// The client address a trusted gateway forwarded; set only by `crate::http::trust_gateway`,
+/// read by the `ClientAddress` extractor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardedClient(pub IpAddr);
+
 /// Networks whose `X-Forwarded-For` is believed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies(Vec<IpNet>);

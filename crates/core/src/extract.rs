@@ -111,9 +111,7 @@ where
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddress(pub Option<std::net::IpAddr>);
 
-/// The client address a trusted gateway forwarded; set only by [`crate::http::trust_gateway`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ForwardedClient(pub std::net::IpAddr);
+pub use crate::client::ForwardedClient;
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
@@ -140,5 +138,43 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let id = parts.headers.get(crate::http::REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
         Ok(Self(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use axum::Router;
+    use axum::http::{HeaderName, Request};
+
+    use super::ClientAddress;
+    use crate::http::{FORWARDED_FOR, SERVICE_TOKEN, trust_gateway};
+    use crate::secret::ServiceCredential;
+
+    async fn client_address_seen(headers: &[(&HeaderName, &str)]) -> String {
+        let router = Router::new()
+            .route("/", get(|ClientAddress(address): ClientAddress| async move { format!("{address:?}") }));
+        let router = trust_gateway(router, ServiceCredential::new("shared-secret-for-tests"));
+        let mut request = Request::builder().uri("/");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = router.oneshot(request.body(Body::empty()).unwrap_or_default()).await;
+        let body = response.map(|r| r.into_body()).map_err(|e| e.to_string());
+        let bytes = axum::body::to_bytes(body.unwrap_or_default(), 1024).await.unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_forwarded_address_counts_only_next_to_the_credential() {
+        let vouched =
+            client_address_seen(&[(&SERVICE_TOKEN, "shared-secret-for-tests"), (&FORWARDED_FOR, "203.0.113.9")]).await;
+        assert_eq!(vouched, "Some(203.0.113.9)");
+        let forged = client_address_seen(&[(&SERVICE_TOKEN, "a-guess"), (&FORWARDED_FOR, "203.0.113.9")]).await;
+        assert_eq!(forged, "None", "no connection info in this test, and the header is ignored");
+        assert_eq!(client_address_seen(&[(&FORWARDED_FOR, "203.0.113.9")]).await, "None");
     }
 }
