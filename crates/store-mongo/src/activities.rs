@@ -16,7 +16,7 @@ use crate::common::{
     TxResult, collect, collect_session, date, document_to_json, id_bson, in_transaction, json_to_document, map_error,
     read_date, text, tx_error,
 };
-use crate::events::MongoEventStore;
+use crate::event_db::MongoEventStore;
 
 /// How often a batch is retried when a concurrent batch stored one of its ids first.
 const BATCH_ATTEMPTS: usize = 5;

@@ -16,8 +16,8 @@ use bestow_events::claims::store::{ClaimFilter, ClaimStore, Inserted, StockChang
 use bestow_events::domain::saga::{ClaimRequest, ClaimStatus};
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
-use mongodb::options::{IndexOptions, ReturnDocument};
-use mongodb::{ClientSession, Collection, IndexModel};
+use mongodb::options::ReturnDocument;
+use mongodb::{ClientSession, Collection};
 use serde_json::Value;
 
 use crate::audit::audit_document;
@@ -25,29 +25,14 @@ use crate::common::{
     TxResult, collect, corrupt, date, document_to_json, each_in_array, find_page, id_bson, in_transaction,
     is_duplicate_key, json_to_bson, map_error, text, text_to_date, text_to_id, tx_error,
 };
-use crate::events::{MongoEventStore, event_in, index};
+use crate::event_db::MongoEventStore;
+use crate::events::event_in;
 use crate::stock_holds::{self, Hold, Shortage};
 
 const WHAT: &str = "claim";
 
 /// How long a reservation waits for units held by other claims in flight.
 const SHORTAGE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
-
-pub(crate) fn request_indexes() -> Vec<IndexModel> {
-    let slot = IndexOptions::builder()
-        .name("user_reward_requests_claimSlot".to_owned())
-        .unique(true)
-        .partial_filter_expression(doc! { "claimSlot": { "$type": "string" } })
-        .build();
-    vec![
-        index(doc! { "requestId": 1 }, "user_reward_requests_requestId", true),
-        IndexModel::builder().keys(doc! { "claimSlot": 1 }).options(slot).build(),
-        index(doc! { "userId": 1, "createdAt": -1 }, "user_reward_requests_user", false),
-        index(doc! { "eventId": 1, "createdAt": -1 }, "user_reward_requests_event", false),
-        index(doc! { "status": 1, "createdAt": -1 }, "user_reward_requests_status", false),
-        index(doc! { "status": 1, "updatedAt": 1 }, "user_reward_requests_due", false),
-    ]
-}
 
 /// Statuses the saga still works on.
 fn non_final() -> Vec<&'static str> {

@@ -1,5 +1,4 @@
-//! `event_db`: the MongoDB adapter of [`EventStore`], and [`MongoEventStore`], which also
-//! implements the claim, ledger, activity and service-key ports on the same database.
+//! `event_db`: the MongoDB adapter of [`EventStore`].
 //!
 //! Rewards are embedded in the event document as the seed has them. Stock counters move only
 //! by conditional updates that match the reward with `$elemMatch` (two dotted conditions could
@@ -18,131 +17,19 @@ use bestow_events::domain::reward::RewardDefinition;
 use bestow_events::view::RewardView;
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
-use mongodb::options::{IndexOptions, ReturnDocument};
-use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
+use mongodb::options::ReturnDocument;
+use mongodb::{ClientSession, Collection};
 use serde_json::Value;
-use tokio::sync::OnceCell;
 
-use crate::audit::{AUDIT_LOGS, audit_document, audit_indexes, list_audit};
+use crate::audit::{audit_document, list_audit};
 use crate::common::{
-    TxResult, bson_to_json, collect_session, corrupt, create_indexes, date, escape_regex, find_page, id_bson,
-    in_transaction, json_to_bson, json_to_document, map_error, read_date, read_id, text,
+    TxResult, bson_to_json, collect_session, corrupt, date, escape_regex, find_page, id_bson, in_transaction,
+    json_to_bson, json_to_document, map_error, read_date, read_id, text,
 };
-
-pub(crate) const EVENTS: &str = "events";
-pub(crate) const USER_REWARD_REQUESTS: &str = "user_reward_requests";
-pub(crate) const REWARD_LEDGER: &str = "reward_ledger";
-pub(crate) const ACTIVITIES: &str = "activities";
-pub(crate) const SERVICE_KEYS: &str = "service_keys";
-/// Default name of the event database.
-pub const EVENT_DB: &str = "event_db";
+use crate::event_db::MongoEventStore;
 
 /// How often an edit is retried when a claim moved a counter between its read and its write.
 const EDIT_ATTEMPTS: usize = 10;
-
-/// The event store on MongoDB: events, claims, the ledger, activities and service keys.
-#[derive(Clone)]
-pub struct MongoEventStore {
-    pub(crate) client: Client,
-    pub(crate) db: Database,
-    pub(crate) events: Collection<Document>,
-    pub(crate) requests: Collection<Document>,
-    pub(crate) ledger: Collection<Document>,
-    pub(crate) activities: Collection<Document>,
-    pub(crate) keys: Collection<Document>,
-    pub(crate) audit: Collection<Document>,
-    indexes: std::sync::Arc<OnceCell<()>>,
-}
-
-impl std::fmt::Debug for MongoEventStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MongoEventStore").field("db", &self.db.name()).finish_non_exhaustive()
-    }
-}
-
-pub(crate) fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
-    let options = IndexOptions::builder().name(name.to_owned()).unique(unique.then_some(true)).build();
-    IndexModel::builder().keys(keys).options(options).build()
-}
-
-impl MongoEventStore {
-    /// A store on database `db_name` at `uri`. The connection is lazy: a server that is down
-    /// now fails the first operations (`Unavailable`), not this call. Indexes are created now
-    /// if the server answers, otherwise before the first operation that reaches it.
-    pub async fn connect(uri: &str, db_name: &str) -> Result<Self, StoreError> {
-        let client = crate::common::client(uri).await?;
-        let db = client.database(db_name);
-        let store = Self {
-            events: db.collection(EVENTS),
-            requests: db.collection(USER_REWARD_REQUESTS),
-            ledger: db.collection(REWARD_LEDGER),
-            activities: db.collection(ACTIVITIES),
-            keys: db.collection(SERVICE_KEYS),
-            audit: db.collection(AUDIT_LOGS),
-            client,
-            db,
-            indexes: std::sync::Arc::new(OnceCell::new()),
-        };
-        if let Err(error) = store.ready().await {
-            tracing::warn!(%error, "event_db indexes not created yet; retrying on first use");
-        }
-        Ok(store)
-    }
-
-    /// Creates the indexes once (idempotent on the server as well).
-    pub(crate) async fn ready(&self) -> Result<(), StoreError> {
-        self.indexes
-            .get_or_try_init(|| async {
-                create_indexes(
-                    &self.db,
-                    EVENTS,
-                    vec![
-                        index(doc! { "status": 1, "endDate": 1 }, "events_status_endDate", false),
-                        index(doc! { "startDate": 1, "_id": 1 }, "events_startDate", false),
-                        index(doc! { "createdAt": 1, "_id": 1 }, "events_createdAt", false),
-                        // Recovery looks for stale stock holds on every sweep.
-                        index(doc! { "stockHolds.heldAt": 1 }, "events_stockHolds_heldAt", false),
-                    ],
-                )
-                .await?;
-                create_indexes(&self.db, USER_REWARD_REQUESTS, crate::claims::request_indexes()).await?;
-                create_indexes(
-                    &self.db,
-                    REWARD_LEDGER,
-                    vec![
-                        index(doc! { "grantKey": 1 }, "reward_ledger_grantKey", true),
-                        index(doc! { "userId": 1, "grantedAt": 1 }, "reward_ledger_user", false),
-                    ],
-                )
-                .await?;
-                create_indexes(
-                    &self.db,
-                    ACTIVITIES,
-                    vec![
-                        index(doc! { "activityId": 1 }, "activities_activityId", true),
-                        index(
-                            doc! { "userId": 1, "type": 1, "occurredAt": 1 },
-                            "activities_user_type_occurredAt",
-                            false,
-                        ),
-                    ],
-                )
-                .await?;
-                create_indexes(
-                    &self.db,
-                    SERVICE_KEYS,
-                    vec![
-                        index(doc! { "secretDigest": 1 }, "service_keys_secretDigest", true),
-                        index(doc! { "createdAt": -1, "_id": -1 }, "service_keys_createdAt", false),
-                    ],
-                )
-                .await?;
-                create_indexes(&self.db, AUDIT_LOGS, audit_indexes()).await
-            })
-            .await
-            .map(drop)
-    }
-}
 
 /// A reward as embedded in `events.rewards` (and copied into claims): the seed's fields,
 /// `rewardId` an ObjectId, `totalStock`/`remainingStock` null when unlimited.

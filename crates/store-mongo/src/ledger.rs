@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::common::{
     bson_to_json, collect, corrupt, date, id_bson, is_duplicate_key, json_to_bson, map_error, read_date, text,
 };
-use crate::events::MongoEventStore;
+use crate::event_db::MongoEventStore;
 
 fn ledger_document(entry: &LedgerEntry) -> Result<Document, StoreError> {
     let details = serde_json::to_value(&entry.details).map_err(|e| corrupt("ledger", e))?;

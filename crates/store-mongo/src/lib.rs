@@ -16,10 +16,11 @@ mod audit;
 mod auth;
 mod claims;
 mod common;
+mod event_db;
 mod events;
 mod ledger;
 mod service_keys;
 mod stock_holds;
 
 pub use auth::{AUTH_DB, MongoAuthStore};
-pub use events::{EVENT_DB, MongoEventStore};
+pub use event_db::{EVENT_DB, MongoEventStore};

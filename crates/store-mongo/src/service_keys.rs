@@ -14,7 +14,7 @@ use crate::common::{
     TxResult, corrupt, date, find_page, id_bson, in_transaction, map_error, optional_date, read_date, read_id,
     read_optional_date, text, tx_error,
 };
-use crate::events::MongoEventStore;
+use crate::event_db::MongoEventStore;
 
 fn key_document(key: &ServiceKey) -> Document {
     doc! {

@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use mongodb::Collection;
 
 use crate::common::{collect, date, id_bson, id_text, map_error, read_date, text};
-use crate::events::MongoEventStore;
+use crate::event_db::MongoEventStore;
 
 const WHAT: &str = "stock hold";
 

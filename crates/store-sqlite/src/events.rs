@@ -1,8 +1,5 @@
-//! `event.db`: the SQLite adapter of [`EventStore`].
-//!
-//! The seed embeds rewards in the event document; here they live in `event_rewards`, one row
-//! per reward with the seed's field names, so that a stock change is a single conditional
-//! `UPDATE` of one row. A `CHECK` keeps `remainingStock` from ever going below zero.
+//! `event.db`: the SQLite adapter of [`EventStore`]: events in `events`, their rewards in
+//! `event_rewards` (see [`crate::event_db`] for the schema).
 
 use std::sync::LazyLock;
 
@@ -20,74 +17,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde_json::{Value, json};
 
-use crate::audit::{AUDIT_SCHEMA, insert_audit, list_audit};
-use crate::database::{Database, from_text, map_error, to_text};
+use crate::audit::{insert_audit, list_audit};
+use crate::database::{from_text, map_error, to_text};
+use crate::event_db::SqliteEventStore;
 use crate::filters::{Filters, count, page_values};
-
-/// Schema of the catalog: events and their rewards.
-const CATALOG_SCHEMA: &str = r"
-    CREATE TABLE events (
-        _id          TEXT PRIMARY KEY,
-        eventName    TEXT NOT NULL,
-        description  TEXT NOT NULL,
-        startDate    TEXT NOT NULL,
-        endDate      TEXT NOT NULL,
-        conditions   TEXT,
-        status       TEXT NOT NULL,
-        createdBy    TEXT NOT NULL,
-        createdAt    TEXT NOT NULL,
-        updatedAt    TEXT NOT NULL,
-        timezone     TEXT NOT NULL,
-        grantPolicy  TEXT NOT NULL,
-        version      INTEGER NOT NULL
-    ) STRICT;
-    CREATE INDEX events_status_endDate ON events (status, endDate);
-    CREATE INDEX events_startDate ON events (startDate, _id);
-    CREATE INDEX events_createdAt ON events (createdAt, _id);
-
-    CREATE TABLE event_rewards (
-        eventId          TEXT NOT NULL REFERENCES events (_id) ON DELETE CASCADE,
-        rewardId         TEXT NOT NULL,
-        position         INTEGER NOT NULL,
-        rewardType       TEXT NOT NULL,
-        rewardName       TEXT NOT NULL,
-        details          TEXT NOT NULL,
-        quantityPerUser  INTEGER NOT NULL,
-        totalStock       INTEGER,
-        remainingStock   INTEGER CHECK (remainingStock IS NULL OR remainingStock >= 0),
-        PRIMARY KEY (eventId, rewardId)
-    ) STRICT;
-
-";
-
-/// Recurring events and reward tiers: both JSON in their seed shape (`tiers[].rewardIds`
-/// names rows of `event_rewards`, where every reward's stock lives).
-const RECURRENCE_AND_TIERS: &str = r"
-    ALTER TABLE events ADD COLUMN recurrence TEXT;
-    ALTER TABLE events ADD COLUMN tiers TEXT;
-";
-
-/// Migrations of `event.db`, in order; each runs once.
-const MIGRATIONS: &[&str] = &[
-    CATALOG_SCHEMA,
-    AUDIT_SCHEMA,
-    crate::activities::ACTIVITIES_SCHEMA,
-    crate::claims::CLAIMS_SCHEMA,
-    RECURRENCE_AND_TIERS,
-];
-
-/// The event store on SQLite.
-#[derive(Debug, Clone)]
-pub struct SqliteEventStore {
-    pub(crate) db: Database,
-}
-
-impl SqliteEventStore {
-    /// Opens `event.db` at `path`, creating or migrating its schema.
-    pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
-        Ok(Self { db: Database::open(path, MIGRATIONS)? })
-    }
-}
 
 const EVENT_COLUMNS: &str = "_id, eventName, description, startDate, endDate, conditions, status, createdBy, \
                              createdAt, updatedAt, timezone, grantPolicy, version, recurrence, tiers";

@@ -10,7 +10,7 @@ use rusqlite::params;
 
 use crate::claims::corrupt;
 use crate::database::{from_text, map_error, to_text};
-use crate::events::SqliteEventStore;
+use crate::event_db::SqliteEventStore;
 
 #[async_trait]
 impl LedgerStore for SqliteEventStore {

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod claims;
 mod database;
+mod event_db;
 mod events;
 mod filters;
 mod ledger;
@@ -16,4 +17,4 @@ mod service_keys;
 
 pub use auth::SqliteAuthStore;
 pub use database::{Database, backup_database, check_integrity};
-pub use events::SqliteEventStore;
+pub use event_db::SqliteEventStore;

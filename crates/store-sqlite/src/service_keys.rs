@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::activities::corrupt;
 use crate::audit::insert_audit;
 use crate::database::{from_text, map_error, to_text};
-use crate::events::SqliteEventStore;
+use crate::event_db::SqliteEventStore;
 
 const KEY_COLUMNS: &str = "_id, name, scopes, secretDigest, createdAt, createdBy, revokedAt";
 

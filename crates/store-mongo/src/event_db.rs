@@ -1,0 +1,144 @@
+//! `event_db` on MongoDB: [`MongoEventStore`], one handle on the database that implements
+//! every port of the events service (each in the file named after it: `events.rs`,
+//! `claims.rs`, `ledger.rs`, `activities.rs`, `service_keys.rs`), its collections and their
+//! indexes.
+
+use bson::{Document, doc};
+use mongodb::options::IndexOptions;
+use mongodb::{Client, Collection, Database, IndexModel};
+use tokio::sync::OnceCell;
+
+use bestow_core::store::StoreError;
+
+use crate::audit::{AUDIT_LOGS, audit_indexes};
+use crate::common::create_indexes;
+
+pub(crate) const EVENTS: &str = "events";
+pub(crate) const USER_REWARD_REQUESTS: &str = "user_reward_requests";
+pub(crate) const REWARD_LEDGER: &str = "reward_ledger";
+pub(crate) const ACTIVITIES: &str = "activities";
+pub(crate) const SERVICE_KEYS: &str = "service_keys";
+/// Default name of the event database.
+pub const EVENT_DB: &str = "event_db";
+
+/// The event store on MongoDB: events, claims, the ledger, activities and service keys.
+#[derive(Clone)]
+pub struct MongoEventStore {
+    pub(crate) client: Client,
+    pub(crate) db: Database,
+    pub(crate) events: Collection<Document>,
+    pub(crate) requests: Collection<Document>,
+    pub(crate) ledger: Collection<Document>,
+    pub(crate) activities: Collection<Document>,
+    pub(crate) keys: Collection<Document>,
+    pub(crate) audit: Collection<Document>,
+    indexes: std::sync::Arc<OnceCell<()>>,
+}
+
+impl std::fmt::Debug for MongoEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoEventStore").field("db", &self.db.name()).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
+    let options = IndexOptions::builder().name(name.to_owned()).unique(unique.then_some(true)).build();
+    IndexModel::builder().keys(keys).options(options).build()
+}
+
+impl MongoEventStore {
+    /// A store on database `db_name` at `uri`. The connection is lazy: a server that is down
+    /// now fails the first operations (`Unavailable`), not this call. Indexes are created now
+    /// if the server answers, otherwise before the first operation that reaches it.
+    pub async fn connect(uri: &str, db_name: &str) -> Result<Self, StoreError> {
+        let client = crate::common::client(uri).await?;
+        let db = client.database(db_name);
+        let store = Self {
+            events: db.collection(EVENTS),
+            requests: db.collection(USER_REWARD_REQUESTS),
+            ledger: db.collection(REWARD_LEDGER),
+            activities: db.collection(ACTIVITIES),
+            keys: db.collection(SERVICE_KEYS),
+            audit: db.collection(AUDIT_LOGS),
+            client,
+            db,
+            indexes: std::sync::Arc::new(OnceCell::new()),
+        };
+        if let Err(error) = store.ready().await {
+            tracing::warn!(%error, "event_db indexes not created yet; retrying on first use");
+        }
+        Ok(store)
+    }
+
+    /// Creates the indexes once (idempotent on the server as well).
+    pub(crate) async fn ready(&self) -> Result<(), StoreError> {
+        self.indexes
+            .get_or_try_init(|| async {
+                create_indexes(
+                    &self.db,
+                    EVENTS,
+                    vec![
+                        index(doc! { "status": 1, "endDate": 1 }, "events_status_endDate", false),
+                        index(doc! { "startDate": 1, "_id": 1 }, "events_startDate", false),
+                        index(doc! { "createdAt": 1, "_id": 1 }, "events_createdAt", false),
+                        // Recovery looks for stale stock holds on every sweep.
+                        index(doc! { "stockHolds.heldAt": 1 }, "events_stockHolds_heldAt", false),
+                    ],
+                )
+                .await?;
+                create_indexes(&self.db, USER_REWARD_REQUESTS, request_indexes()).await?;
+                create_indexes(
+                    &self.db,
+                    REWARD_LEDGER,
+                    vec![
+                        index(doc! { "grantKey": 1 }, "reward_ledger_grantKey", true),
+                        index(doc! { "userId": 1, "grantedAt": 1 }, "reward_ledger_user", false),
+                    ],
+                )
+                .await?;
+                create_indexes(
+                    &self.db,
+                    ACTIVITIES,
+                    vec![
+                        index(doc! { "activityId": 1 }, "activities_activityId", true),
+                        index(
+                            doc! { "userId": 1, "type": 1, "occurredAt": 1 },
+                            "activities_user_type_occurredAt",
+                            false,
+                        ),
+                    ],
+                )
+                .await?;
+                create_indexes(
+                    &self.db,
+                    SERVICE_KEYS,
+                    vec![
+                        index(doc! { "secretDigest": 1 }, "service_keys_secretDigest", true),
+                        index(doc! { "createdAt": -1, "_id": -1 }, "service_keys_createdAt", false),
+                    ],
+                )
+                .await?;
+                create_indexes(&self.db, AUDIT_LOGS, audit_indexes()).await
+            })
+            .await
+            .map(drop)
+    }
+}
+
+/// Indexes of `user_reward_requests`: unique `requestId`, the partial unique claim slot, and
+/// the orders lists and recovery read.
+pub(crate) fn request_indexes() -> Vec<IndexModel> {
+    let slot = IndexOptions::builder()
+        .name("user_reward_requests_claimSlot".to_owned())
+        .unique(true)
+        .partial_filter_expression(doc! { "claimSlot": { "$type": "string" } })
+        .build();
+    vec![
+        index(doc! { "requestId": 1 }, "user_reward_requests_requestId", true),
+        IndexModel::builder().keys(doc! { "claimSlot": 1 }).options(slot).build(),
+        index(doc! { "userId": 1, "createdAt": -1 }, "user_reward_requests_user", false),
+        index(doc! { "eventId": 1, "createdAt": -1 }, "user_reward_requests_event", false),
+        index(doc! { "status": 1, "createdAt": -1 }, "user_reward_requests_status", false),
+        index(doc! { "status": 1, "updatedAt": 1 }, "user_reward_requests_due", false),
+    ]
+}
