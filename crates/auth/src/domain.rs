@@ -162,8 +162,14 @@ impl UserChange {
         matches!(self, UserChange::PasswordHash(_) | UserChange::Active(false))
     }
 
-    /// Applies the change to `user` (the store does this inside its transaction).
-    pub fn apply(&self, user: &mut User, at: DateTime<Utc>) {
+    /// `user` after the change at `at`: what the store writes if `user` is still stored.
+    pub fn applied_to(&self, user: &User, at: DateTime<Utc>) -> User {
+        let mut next = user.clone();
+        self.apply(&mut next, at);
+        next
+    }
+
+    fn apply(&self, user: &mut User, at: DateTime<Utc>) {
         match self {
             UserChange::Roles(roles) => user.roles = normalize_roles(roles.clone()),
             UserChange::Active(active) => user.is_active = *active,

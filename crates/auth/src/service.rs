@@ -243,7 +243,8 @@ impl AuthService {
         }
         self.throttle.succeeded(attempt);
         let hash = self.hasher.hash(new.expose()).await?;
-        self.store.change_user(&user.id, &UserChange::PasswordHash(hash), None).await?;
+        let changed = UserChange::PasswordHash(hash).applied_to(&user, bestow_core::time::now());
+        self.store.replace_user(&user, &changed, None).await?;
         self.standings.forget(&user.id);
         self.store.revoke_user_tokens(&user.id, bestow_core::time::now()).await?;
         tracing::info!(user_id = %user.id, "password changed; sessions ended");
@@ -259,17 +260,17 @@ impl AuthService {
     pub async fn change_user(&self, actor: &AuditActor, target_id: &str, change: UserChange) -> Result<User, ApiError> {
         check_admin_change(&actor.actor_id, target_id, &change)?;
         let action = change.action();
-        let audit = |before: &User, after: &User| -> AuditEntry {
-            actor.entry(action, ("user", &after.id), Some(before.audit_snapshot()), Some(after.audit_snapshot()))
-        };
-        let (_, after) =
-            self.store.change_user(target_id, &change, Some(&audit)).await.map_err(|error| match error {
-                StoreError::NotFound => ApiError::not_found("USER_NOT_FOUND", "no such user"),
-                StoreError::Conflict(_) => {
-                    ApiError::conflict("USER_CHANGED", "the account changed at the same time; read it again and retry")
-                }
-                other => other.into(),
-            })?;
+        let not_found = || ApiError::not_found("USER_NOT_FOUND", "no such user");
+        let before = self.store.user_by_id(target_id).await?.ok_or_else(not_found)?;
+        let after = change.applied_to(&before, bestow_core::time::now());
+        let audit =
+            actor.entry(action, ("user", &after.id), Some(before.audit_snapshot()), Some(after.audit_snapshot()));
+        self.store.replace_user(&before, &after, Some(&audit)).await.map_err(|error| match error {
+            StoreError::Conflict(_) => {
+                ApiError::conflict("USER_CHANGED", "the account changed at the same time; read it again and retry")
+            }
+            other => other.into(),
+        })?;
         self.standings.forget(target_id);
         if change.ends_sessions() {
             self.store.revoke_user_tokens(target_id, bestow_core::time::now()).await?;

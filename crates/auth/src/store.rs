@@ -11,7 +11,7 @@ use bestow_core::page::PageRequest;
 use bestow_core::store::StoreError;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{User, UserChange};
+use crate::domain::User;
 
 /// Filters of the admin user list.
 #[derive(Debug, Clone, Default)]
@@ -46,9 +46,6 @@ pub enum Rotation {
     AlreadyUsed,
 }
 
-/// Builds the audit entry of a user change from the user before and after it.
-pub type AuditBuilder<'a> = dyn Fn(&User, &User) -> AuditEntry + Send + Sync + 'a;
-
 /// Storage of users, refresh tokens and the auth audit log.
 #[async_trait]
 pub trait AuthStore: Send + Sync {
@@ -69,14 +66,10 @@ pub trait AuthStore: Send + Sync {
 
     async fn count_users(&self) -> Result<u64, StoreError>;
 
-    /// Applies `change` to user `id` and returns the user before and after it. When `audit`
-    /// is given, `audit(before, after)` builds the entry stored in the same transaction.
-    async fn change_user(
-        &self,
-        id: &str,
-        change: &UserChange,
-        audit: Option<&AuditBuilder<'_>>,
-    ) -> Result<(User, User), StoreError>;
+    /// Replaces user `expected` by `next` (a change the service decided) if the stored user is
+    /// still `expected` — a compare-and-set on its mutable fields — and appends `audit` in the
+    /// same transaction. `Conflict(Version)` when the user changed meanwhile (or is gone).
+    async fn replace_user(&self, expected: &User, next: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError>;
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError>;
 

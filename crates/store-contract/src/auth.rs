@@ -27,20 +27,25 @@ pub async fn audited_changes_commit_with_their_entry(store: &impl AuthStore) {
     let bob = user("bob");
     store.insert_user(&bob, None).await.unwrap();
     let actor = AuditActor::system("contract");
-    let build = |before: &User, after: &User| {
-        actor.entry("user.roles.set", ("user", &after.id), Some(before.audit_snapshot()), Some(after.audit_snapshot()))
-    };
     let change = UserChange::Roles(vec![Role::Operator, Role::User]);
-    let (before, after) = store.change_user(&bob.id, &change, Some(&build)).await.unwrap();
-    assert_eq!((before.roles, after.roles.clone()), (vec![Role::User], vec![Role::User, Role::Operator]));
+    let after = change.applied_to(&bob, bestow_core::time::now());
+    let entry =
+        actor.entry("user.roles.set", ("user", &bob.id), Some(bob.audit_snapshot()), Some(after.audit_snapshot()));
+    store.replace_user(&bob, &after, Some(&entry)).await.unwrap();
+    assert_eq!((bob.roles.clone(), after.roles.clone()), (vec![Role::User], vec![Role::User, Role::Operator]));
     let stored = store.user_by_id(&bob.id).await.unwrap().unwrap();
     assert_eq!(stored.roles, after.roles);
     let query = AuditQuery { target_id: Some(bob.id.clone()), ..AuditQuery::default() };
     let (entries, total) = store.list_audit(&query, PageRequest { page: 1, limit: 10 }).await.unwrap();
     assert_eq!(total, 1);
     assert_eq!(entries[0].after.as_ref().unwrap()["roles"], serde_json::json!(["USER", "OPERATOR"]));
-    let missing = store.change_user("ffffffffffffffffffffffff", &change, None).await;
-    assert!(matches!(missing, Err(StoreError::NotFound)));
+    // The stored user is no longer `bob` as read: a second writer from that read loses.
+    let stale = UserChange::Active(false).applied_to(&bob, bestow_core::time::now());
+    let lost = store.replace_user(&bob, &stale, Some(&entry)).await;
+    assert!(matches!(lost, Err(StoreError::Conflict(Conflict::Version))), "{lost:?}");
+    assert!(store.user_by_id(&bob.id).await.unwrap().unwrap().is_active, "the lost change wrote nothing");
+    let (_, total) = store.list_audit(&query, PageRequest { page: 1, limit: 10 }).await.unwrap();
+    assert_eq!(total, 1, "nor its audit entry");
 }
 
 /// A refresh token rotates once: the second rotation of the same token stores no new token and
@@ -88,7 +93,10 @@ pub async fn user_lists_filter_by_role_activity_and_prefix(store: &impl AuthStor
     let admins = UserFilter { role: Some(Role::Admin), ..Default::default() };
     assert_eq!(store.list_users(&admins, page).await.unwrap().1, 1);
     let bob = store.user_by_username("BOB").await.unwrap().unwrap();
-    store.change_user(&bob.id, &UserChange::Active(false), None).await.unwrap();
+    store
+        .replace_user(&bob, &UserChange::Active(false).applied_to(&bob, bestow_core::time::now()), None)
+        .await
+        .unwrap();
     let inactive = UserFilter { is_active: Some(false), ..Default::default() };
     let (users, total) = store.list_users(&inactive, page).await.unwrap();
     assert_eq!((users[0].username.as_str(), total), ("Bob", 1));

@@ -6,8 +6,8 @@
 //! - `audit_logs`: see [`crate::audit`].
 
 use async_trait::async_trait;
-use bestow_auth::domain::{User, UserChange};
-use bestow_auth::store::{AuditBuilder, AuthStore, RefreshToken, Rotation, UserFilter};
+use bestow_auth::domain::User;
+use bestow_auth::store::{AuthStore, RefreshToken, Rotation, UserFilter};
 use bestow_core::audit::{AuditEntry, AuditQuery};
 use bestow_core::identity::Role;
 use bestow_core::page::PageRequest;
@@ -241,16 +241,10 @@ impl AuthStore for MongoAuthStore {
         self.users.count_documents(doc! {}).await.map_err(map_error)
     }
 
-    async fn change_user(
-        &self,
-        id: &str,
-        change: &UserChange,
-        audit: Option<&AuditBuilder<'_>>,
-    ) -> Result<(User, User), StoreError> {
-        let before = self.user_by_id(id).await?.ok_or(StoreError::NotFound)?;
-        let mut after = before.clone();
-        change.apply(&mut after, bestow_core::time::now());
-        let entry = audit.map(|build| audit_document(&build(&before, &after)));
+    async fn replace_user(&self, expected: &User, next: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
+        self.ready().await?;
+        let (before, after) = (expected, next);
+        let entry = audit.map(audit_document);
         // Compare-and-set on the document as read: a concurrent change makes this a conflict
         // instead of silently overwriting it.
         let filter = doc! {
@@ -281,8 +275,7 @@ impl AuthStore for MongoAuthStore {
                 TxResult::Ok(())
             })
         })
-        .await?;
-        Ok((before, after))
+        .await
     }
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {

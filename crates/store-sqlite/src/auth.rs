@@ -1,8 +1,8 @@
 //! `auth.db`: the SQLite adapter of [`AuthStore`]. Columns carry the seed's field names.
 
 use async_trait::async_trait;
-use bestow_auth::domain::{User, UserChange};
-use bestow_auth::store::{AuditBuilder, AuthStore, RefreshToken, Rotation, UserFilter};
+use bestow_auth::domain::User;
+use bestow_auth::store::{AuthStore, RefreshToken, Rotation, UserFilter};
 use bestow_core::audit::{AuditEntry, AuditQuery};
 use bestow_core::identity::Role;
 use bestow_core::page::PageRequest;
@@ -209,17 +209,8 @@ impl AuthStore for SqliteAuthStore {
         self.db.read(|c| count(c, "users", &Filters::default())).await
     }
 
-    async fn change_user(
-        &self,
-        id: &str,
-        change: &UserChange,
-        audit: Option<&AuditBuilder<'_>>,
-    ) -> Result<(User, User), StoreError> {
-        let before = self.user_by_id(id).await?.ok_or(StoreError::NotFound)?;
-        let mut after = before.clone();
-        change.apply(&mut after, bestow_core::time::now());
-        let entry = audit.map(|build| build(&before, &after));
-        let (expected, updated) = (before.clone(), after.clone());
+    async fn replace_user(&self, expected: &User, next: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
+        let (expected, updated, entry) = (expected.clone(), next.clone(), audit.cloned());
         self.db
             .write(move |connection| {
                 let tx = connection.transaction().map_err(map_error)?;
@@ -253,8 +244,7 @@ impl AuthStore for SqliteAuthStore {
                 }
                 tx.commit().map_err(map_error)
             })
-            .await?;
-        Ok((before, after))
+            .await
     }
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
