@@ -91,6 +91,19 @@ impl Event {
         }
     }
 
+    /// The event ended by the expiry sweep at `now`, if it is live or paused and its
+    /// `endDate` has been reached.
+    pub fn expired(&self, now: DateTime<Utc>) -> Option<Event> {
+        if !super::lifecycle::should_expire(self.status, self.end_date, now) {
+            return None;
+        }
+        let mut next = self.clone();
+        next.status = EventStatus::Expired;
+        next.updated_at = now;
+        next.version += 1;
+        Some(next)
+    }
+
     /// The fewest rewards any claim of the event would receive (what activation requires).
     pub fn fewest_rewards_per_claim(&self) -> usize {
         if self.tiers.is_empty() {

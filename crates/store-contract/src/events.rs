@@ -199,8 +199,11 @@ pub async fn event_lists_filter_sort_and_page_and_due_events_expire(store: &impl
     let none = EventFilter { statuses: Some(vec![]), ..Default::default() };
     assert_eq!(store.list_events(&none, page).await.unwrap().1, 0);
 
-    let expired = store.expire_due("2026-05-01T00:00:00Z".parse().unwrap(), builder()).await.unwrap();
-    assert_eq!(expired.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), [events[0].id.as_str()]);
+    let due = store.due_to_expire("2026-05-01T00:00:00Z".parse().unwrap()).await.unwrap();
+    assert_eq!(due, [events[0].id.clone()]);
+    let expired = events[0].expired("2026-05-01T00:00:00Z".parse().unwrap()).unwrap();
+    store.replace_event(&expired, events[0].version, &audit("event.expire", &expired.id)).await.unwrap();
     let stored = store.event(&events[0].id).await.unwrap().unwrap();
     assert_eq!((stored.status, stored.version), (EventStatus::Expired, events[0].version + 1));
+    assert!(store.due_to_expire("2026-05-01T00:00:00Z".parse().unwrap()).await.unwrap().is_empty());
 }

@@ -23,8 +23,8 @@ use serde_json::Value;
 
 use crate::audit::{audit_document, list_audit};
 use crate::common::{
-    TxResult, bson_to_json, collect_session, corrupt, date, escape_regex, find_page, id_bson, in_transaction,
-    json_to_bson, json_to_document, map_error, read_date, read_id, text,
+    TxResult, bson_to_json, collect, corrupt, date, escape_regex, find_page, id_bson, in_transaction, json_to_bson,
+    json_to_document, map_error, read_date, read_id, text,
 };
 use crate::event_db::MongoEventStore;
 
@@ -359,50 +359,15 @@ impl EventStore for MongoEventStore {
         .await
     }
 
-    async fn expire_due(&self, now: DateTime<Utc>, audit: AuditBuilder<Event>) -> Result<Vec<Event>, StoreError> {
+    async fn due_to_expire(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
         self.ready().await?;
-        in_transaction(&self.client, |session| {
-            let (events, logs, audit) = (self.events.clone(), self.audit.clone(), audit.clone());
-            Box::pin(async move {
-                let due = doc! {
-                    "status": { "$in": [EventStatus::Active.as_str(), EventStatus::Inactive.as_str()] },
-                    "endDate": { "$lte": date(now) },
-                };
-                let cursor = events.find(due).session(&mut *session).await?;
-                let documents = collect_session(cursor, &mut *session).await?;
-                let mut expired = Vec::with_capacity(documents.len());
-                for document in &documents {
-                    // One unreadable document must not stop the sweep for every other event.
-                    let before = match event_from_document(document) {
-                        Ok(before) => before,
-                        Err(error) => {
-                            tracing::error!(event_id = ?document.get("_id"), %error, "cannot read an event due to expire; skipped");
-                            continue;
-                        }
-                    };
-                    let mut after = before.clone();
-                    after.status = EventStatus::Expired;
-                    after.updated_at = now;
-                    after.version += 1;
-                    let written = events
-                        .update_one(
-                            doc! { "_id": id_bson(&before.id), "version": before.version },
-                            doc! { "$set": {
-                                "status": after.status.as_str(), "updatedAt": date(now), "version": after.version,
-                            } },
-                        )
-                        .session(&mut *session)
-                        .await?;
-                    if written.matched_count == 0 {
-                        return Err(StoreError::Conflict(Conflict::Version).into());
-                    }
-                    logs.insert_one(audit_document(&audit(&before, &after))).session(&mut *session).await?;
-                    expired.push(after);
-                }
-                TxResult::Ok(expired)
-            })
-        })
-        .await
+        let due = doc! {
+            "status": { "$in": [EventStatus::Active.as_str(), EventStatus::Inactive.as_str()] },
+            "endDate": { "$lte": date(now) },
+        };
+        let cursor = self.events.find(due).projection(doc! { "_id": 1 }).await.map_err(map_error)?;
+        let documents = collect(cursor).await?;
+        Ok(documents.iter().filter_map(|document| document.get_object_id("_id").ok()).map(|id| id.to_hex()).collect())
     }
 
     async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<(Vec<AuditEntry>, u64), StoreError> {

@@ -393,43 +393,17 @@ impl EventStore for SqliteEventStore {
             .await
     }
 
-    async fn expire_due(&self, now: DateTime<Utc>, audit: AuditBuilder<Event>) -> Result<Vec<Event>, StoreError> {
+    async fn due_to_expire(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
         self.db
-            .write(move |connection| {
-                let tx = connection.transaction().map_err(map_error)?;
-                let due: Vec<String> = {
-                    let mut statement = tx
-                        .prepare_cached(
-                            "SELECT _id FROM events WHERE status IN ('ACTIVE', 'INACTIVE') AND endDate <= ?1",
-                        )
-                        .map_err(map_error)?;
-                    statement
-                        .query_map([to_text(now)], |row| row.get(0))
-                        .map_err(map_error)?
-                        .collect::<rusqlite::Result<_>>()
-                        .map_err(map_error)?
-                };
-                let mut expired = Vec::with_capacity(due.len());
-                for id in due {
-                    // One unreadable row must not stop the sweep for every other event.
-                    let before = match select_event(&tx, &id) {
-                        Ok(Some(before)) => before,
-                        Ok(None) => continue,
-                        Err(error) => {
-                            tracing::error!(event_id = %id, %error, "cannot read an event due to expire; skipped");
-                            continue;
-                        }
-                    };
-                    let mut after = before.clone();
-                    after.status = EventStatus::Expired;
-                    after.updated_at = now;
-                    after.version += 1;
-                    update_event_row(&tx, &after, before.version)?;
-                    insert_audit(&tx, &audit(&before, &after))?;
-                    expired.push(after);
-                }
-                tx.commit().map_err(map_error)?;
-                Ok(expired)
+            .read(move |connection| {
+                let mut statement = connection
+                    .prepare_cached("SELECT _id FROM events WHERE status IN ('ACTIVE', 'INACTIVE') AND endDate <= ?1")
+                    .map_err(map_error)?;
+                statement
+                    .query_map([to_text(now)], |row| row.get(0))
+                    .map_err(map_error)?
+                    .collect::<rusqlite::Result<_>>()
+                    .map_err(map_error)
             })
             .await
     }

@@ -239,10 +239,28 @@ impl EventCatalog {
     #[tracing::instrument(name = "expiry_sweep", skip(self))]
     pub async fn expire_due(&self, now: DateTime<Utc>) -> Result<usize, ApiError> {
         let actor = AuditActor::system("expiry");
-        let audit: AuditBuilder<Event> = Arc::new(move |before, after| {
-            actor.entry("event.expire", ("event", &after.id), Some(event_snapshot(before)), Some(event_snapshot(after)))
-        });
-        Ok(self.store.expire_due(now, audit).await?.len())
+        let mut expired = 0;
+        for id in self.store.due_to_expire(now).await? {
+            // One unreadable event must not stop the sweep for every other one.
+            let event = match self.store.event(&id).await {
+                Ok(Some(event)) => event,
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::error!(event_id = %id, %error, "cannot read an event due to expire; skipped");
+                    continue;
+                }
+            };
+            let Some(next) = event.expired(now) else { continue };
+            let audit =
+                actor.entry("event.expire", ("event", &id), Some(event_snapshot(&event)), Some(event_snapshot(&next)));
+            match self.store.replace_event(&next, event.version, &audit).await {
+                Ok(()) => expired += 1,
+                // Changed meanwhile (paused, archived, edited): the next sweep judges it again.
+                Err(StoreError::Conflict(_) | StoreError::NotFound) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(expired)
     }
 
     pub async fn audit_log(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, ApiError> {

@@ -67,9 +67,9 @@ pub trait EventStore: Send + Sync {
         audit: AuditBuilder<Event>,
     ) -> Result<Event, StoreError>;
 
-    /// Moves every ACTIVE or INACTIVE event whose `endDate <= now` to EXPIRED, auditing each;
-    /// returns the events it expired.
-    async fn expire_due(&self, now: DateTime<Utc>, audit: AuditBuilder<Event>) -> Result<Vec<Event>, StoreError>;
+    /// Ids of the ACTIVE or INACTIVE events whose `endDate <= now`: what the expiry sweep ends
+    /// (each with [`EventStore::replace_event`], as the domain decides).
+    async fn due_to_expire(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
 
     /// One page of events-side audit entries, newest first.
     async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<(Vec<AuditEntry>, u64), StoreError>;
