@@ -15,10 +15,12 @@ use chrono::{DateTime, Utc};
 
 use crate::catalog::store::{EventFilter, EventStore};
 use crate::domain::event::{
-    Event, EventInput, EventPatch, PatchError, Provenance, RewardChange, RewardPatch, RewardPatchError, RewardRefusal,
-    add_reward, remove_reward,
+    Event, EventInput, EventPatch, PatchError, PatchRefusal, Provenance, RewardChange, RewardPatch, RewardPatchError,
+    RewardRefusal, add_reward, remove_reward,
 };
-use crate::domain::lifecycle::{ActivationFacts, EventStatus, check_transition, deletable, visible_to_players};
+use crate::domain::lifecycle::{
+    ActivationFacts, EventStatus, LifecycleError, check_transition, deletable, visible_to_players,
+};
 use crate::domain::reward::{RewardDefinition, RewardId, RewardInput};
 use crate::domain::validation::FieldError;
 use crate::view::event_snapshot;
@@ -41,27 +43,70 @@ pub fn invalid(errors: Vec<FieldError>) -> ApiError {
     )
 }
 
-fn event_not_found() -> ApiError {
-    ApiError::not_found("EVENT_NOT_FOUND", "no such event")
+/// Why a catalog use case failed. The HTTP layer (`crate::http::errors`) maps each to its
+/// problem details; nothing here knows a status code.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("no such event")]
+    EventNotFound,
+    #[error("no such reward in this event")]
+    RewardNotFound,
+    /// Bad field values, each at its JSON pointer.
+    #[error("request validation failed")]
+    Invalid(Vec<FieldError>),
+    /// The client's `If-Match` names a version that is no longer the event's.
+    #[error("the event changed since it was read")]
+    Stale,
+    /// Another write won the compare-and-set (no `If-Match` was sent).
+    #[error("the event changed meanwhile; read it again")]
+    ChangedMeanwhile,
+    #[error(transparent)]
+    NotEditable(#[from] PatchRefusal),
+    #[error(transparent)]
+    Transition(#[from] LifecycleError),
+    #[error("only DRAFT events can be deleted; this one is {0}")]
+    NotDeletable(EventStatus),
+    #[error("an unlimited reward cannot be topped up")]
+    StockUnlimited,
+    /// A reward change the event's state does not allow.
+    #[error(transparent)]
+    Reward(#[from] RewardRefusal),
+    /// A reward removal the event's state does not allow.
+    #[error("{0}")]
+    RewardsLocked(RewardRefusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-fn reward_not_found() -> ApiError {
-    ApiError::not_found("REWARD_NOT_FOUND", "no such reward in this event")
+impl From<RewardPatchError> for CatalogError {
+    fn from(error: RewardPatchError) -> Self {
+        match error {
+            RewardPatchError::Refused(refusal) => Self::Reward(refusal),
+            RewardPatchError::Invalid(errors) => Self::Invalid(errors),
+        }
+    }
+}
+
+impl From<PatchError> for CatalogError {
+    fn from(error: PatchError) -> Self {
+        match error {
+            PatchError::Refused(refusal) => Self::NotEditable(refusal),
+            PatchError::Invalid(errors) => Self::Invalid(errors),
+        }
+    }
 }
 
 fn new_reward_id() -> RewardId {
     RewardId::generated(bestow_core::ids::new_object_id())
 }
 
-/// Maps a lost compare-and-set: with `If-Match` it is a stale precondition (412), without one
-/// it is a concurrent edit (409).
-fn lost_race(error: StoreError, had_if_match: bool) -> ApiError {
+/// A lost compare-and-set: with `If-Match` it is a stale precondition, without one a
+/// concurrent edit.
+fn lost_race(error: StoreError, had_if_match: bool) -> CatalogError {
     match error {
-        StoreError::Conflict(_) if had_if_match => ApiError::PreconditionFailed,
-        StoreError::Conflict(_) => {
-            ApiError::conflict("CONCURRENT_UPDATE", "the event changed meanwhile; read it again")
-        }
-        StoreError::NotFound => event_not_found(),
+        StoreError::Conflict(_) if had_if_match => CatalogError::Stale,
+        StoreError::Conflict(_) => CatalogError::ChangedMeanwhile,
+        StoreError::NotFound => CatalogError::EventNotFound,
         other => other.into(),
     }
 }
@@ -76,23 +121,23 @@ impl EventCatalog {
     }
 
     /// Creates a DRAFT event owned by the caller.
-    pub async fn create(&self, actor: &AuditActor, input: EventInput) -> Result<Event, ApiError> {
+    pub async fn create(&self, actor: &AuditActor, input: EventInput) -> Result<Event, CatalogError> {
         let provenance = Provenance {
             event_id: bestow_core::ids::new_object_id(),
             created_by: actor.actor_id.clone(),
             now: bestow_core::time::now(),
         };
-        let event = input.into_event(provenance, new_reward_id).map_err(invalid)?;
+        let event = input.into_event(provenance, new_reward_id).map_err(CatalogError::Invalid)?;
         let audit = actor.entry("event.create", ("event", &event.id), None, Some(event_snapshot(&event)));
         self.store.insert_event(&event, &audit).await?;
         Ok(event)
     }
 
     /// The event, if the caller may see it (players see ACTIVE and EXPIRED events only).
-    pub async fn get(&self, caller: &Principal, id: &str) -> Result<Event, ApiError> {
+    pub async fn get(&self, caller: &Principal, id: &str) -> Result<Event, CatalogError> {
         let event = self.load(id).await?;
         if !caller.can(Permission::ReadAllEvents) && !visible_to_players(event.status) {
-            return Err(event_not_found());
+            return Err(CatalogError::EventNotFound);
         }
         Ok(event)
     }
@@ -103,7 +148,7 @@ impl EventCatalog {
         caller: &Principal,
         mut filter: EventFilter,
         page: PageRequest,
-    ) -> Result<Page<Event>, ApiError> {
+    ) -> Result<Page<Event>, CatalogError> {
         if !caller.can(Permission::ReadAllEvents) {
             let visible: Vec<EventStatus> = EventStatus::ALL.into_iter().filter(|s| visible_to_players(*s)).collect();
             filter.statuses = Some(match filter.statuses {
@@ -122,21 +167,18 @@ impl EventCatalog {
         id: &str,
         patch: EventPatch,
         if_match: Option<i64>,
-    ) -> Result<Event, ApiError> {
+    ) -> Result<Event, CatalogError> {
         let current = self.load(id).await?;
         if if_match.is_some_and(|version| version != current.version) {
-            return Err(ApiError::PreconditionFailed);
+            return Err(CatalogError::Stale);
         }
-        let next = patch.apply(&current, bestow_core::time::now(), new_reward_id).map_err(|error| match error {
-            PatchError::Refused(refusal) => ApiError::conflict("EVENT_NOT_EDITABLE", refusal.to_string()),
-            PatchError::Invalid(errors) => invalid(errors),
-        })?;
+        let next = patch.apply(&current, bestow_core::time::now(), new_reward_id)?;
         self.replace(actor, "event.update", &current, &next, if_match.is_some()).await?;
         Ok(next)
     }
 
     /// Moves the event to `status` if the lifecycle allows it.
-    pub async fn set_status(&self, actor: &AuditActor, id: &str, status: EventStatus) -> Result<Event, ApiError> {
+    pub async fn set_status(&self, actor: &AuditActor, id: &str, status: EventStatus) -> Result<Event, CatalogError> {
         let current = self.load(id).await?;
         let now = bestow_core::time::now();
         let facts = ActivationFacts {
@@ -145,8 +187,7 @@ impl EventCatalog {
             end_date: current.end_date,
             now,
         };
-        check_transition(current.status, status, &facts)
-            .map_err(|refusal| ApiError::conflict(refusal.code(), refusal.to_string()))?;
+        check_transition(current.status, status, &facts)?;
         let mut next = current.clone();
         next.status = status;
         next.updated_at = now;
@@ -156,11 +197,10 @@ impl EventCatalog {
     }
 
     /// Deletes a DRAFT event.
-    pub async fn delete(&self, actor: &AuditActor, id: &str) -> Result<(), ApiError> {
+    pub async fn delete(&self, actor: &AuditActor, id: &str) -> Result<(), CatalogError> {
         let current = self.load(id).await?;
         if !deletable(current.status) {
-            let detail = format!("only DRAFT events can be deleted; this one is {}", current.status);
-            return Err(ApiError::conflict("EVENT_NOT_DELETABLE", detail));
+            return Err(CatalogError::NotDeletable(current.status));
         }
         let audit = actor.entry("event.delete", ("event", id), Some(event_snapshot(&current)), None);
         self.store.delete_event(id, current.version, &audit).await.map_err(|e| lost_race(e, false))
@@ -172,16 +212,16 @@ impl EventCatalog {
         actor: &AuditActor,
         id: &str,
         input: RewardInput,
-    ) -> Result<RewardDefinition, ApiError> {
+    ) -> Result<RewardDefinition, CatalogError> {
         let current = self.load(id).await?;
-        let reward = input.validate("").map_err(invalid)?.into_definition(new_reward_id());
-        let next = add_reward(&current, reward.clone(), bestow_core::time::now()).map_err(reward_refusal)?;
+        let reward = input.validate("").map_err(CatalogError::Invalid)?.into_definition(new_reward_id());
+        let next = add_reward(&current, reward.clone(), bestow_core::time::now())?;
         self.replace(actor, "reward.create", &current, &next, false).await?;
         Ok(reward)
     }
 
     /// The rewards of an event the caller may see.
-    pub async fn rewards(&self, caller: &Principal, id: &str) -> Result<Vec<RewardDefinition>, ApiError> {
+    pub async fn rewards(&self, caller: &Principal, id: &str) -> Result<Vec<RewardDefinition>, CatalogError> {
         Ok(self.get(caller, id).await?.rewards)
     }
 
@@ -192,14 +232,14 @@ impl EventCatalog {
         id: &str,
         reward_id: &str,
         patch: RewardPatch,
-    ) -> Result<RewardDefinition, ApiError> {
+    ) -> Result<RewardDefinition, CatalogError> {
         let current = self.load(id).await?;
-        let reward = current.reward(reward_id).ok_or_else(reward_not_found)?.clone();
+        let reward = current.reward(reward_id).ok_or(CatalogError::RewardNotFound)?.clone();
         let now = bestow_core::time::now();
-        let after = match patch.plan(&current, &reward, now).map_err(reward_refusal)? {
+        let after = match patch.plan(&current, &reward, now)? {
             RewardChange::TopUp(add) => {
                 if reward.reward().stock().is_unlimited() {
-                    return Err(ApiError::conflict("STOCK_UNLIMITED", "an unlimited reward cannot be topped up"));
+                    return Err(CatalogError::StockUnlimited);
                 }
                 let actor = actor.clone();
                 let audit: AuditBuilder<Event> = Arc::new(move |before, after| {
@@ -211,10 +251,8 @@ impl EventCatalog {
                     )
                 });
                 self.store.top_up(id, reward_id, add, now, audit).await.map_err(|error| match error {
-                    StoreError::NotFound => reward_not_found(),
-                    StoreError::Conflict(_) => {
-                        ApiError::conflict("STOCK_UNLIMITED", "an unlimited reward cannot be topped up")
-                    }
+                    StoreError::NotFound => CatalogError::RewardNotFound,
+                    StoreError::Conflict(_) => CatalogError::StockUnlimited,
                     other => other.into(),
                 })?
             }
@@ -223,21 +261,21 @@ impl EventCatalog {
                 *next
             }
         };
-        after.reward(reward_id).cloned().ok_or_else(reward_not_found)
+        after.reward(reward_id).cloned().ok_or(CatalogError::RewardNotFound)
     }
 
     /// Removes a reward (DRAFT events only).
-    pub async fn delete_reward(&self, actor: &AuditActor, id: &str, reward_id: &str) -> Result<(), ApiError> {
+    pub async fn delete_reward(&self, actor: &AuditActor, id: &str, reward_id: &str) -> Result<(), CatalogError> {
         let current = self.load(id).await?;
-        let reward = current.reward(reward_id).ok_or_else(reward_not_found)?;
+        let reward = current.reward(reward_id).ok_or(CatalogError::RewardNotFound)?;
         let next = remove_reward(&current, reward.reward_id(), bestow_core::time::now())
-            .map_err(|refusal| ApiError::conflict("REWARDS_LOCKED", refusal.to_string()))?;
+            .map_err(CatalogError::RewardsLocked)?;
         self.replace(actor, "reward.delete", &current, &next, false).await
     }
 
     /// Expires every ACTIVE or INACTIVE event past its `endDate`; returns how many.
     #[tracing::instrument(name = "expiry_sweep", skip(self))]
-    pub async fn expire_due(&self, now: DateTime<Utc>) -> Result<usize, ApiError> {
+    pub async fn expire_due(&self, now: DateTime<Utc>) -> Result<usize, CatalogError> {
         let actor = AuditActor::system("expiry");
         let mut expired = 0;
         for id in self.store.due_to_expire(now).await? {
@@ -263,13 +301,13 @@ impl EventCatalog {
         Ok(expired)
     }
 
-    pub async fn audit_log(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, ApiError> {
+    pub async fn audit_log(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, CatalogError> {
         let (entries, total) = self.store.list_audit(query, page).await?;
         Ok(Page::new(entries, page, total))
     }
 
-    async fn load(&self, id: &str) -> Result<Event, ApiError> {
-        self.store.event(id).await?.ok_or_else(event_not_found)
+    async fn load(&self, id: &str) -> Result<Event, CatalogError> {
+        self.store.event(id).await?.ok_or(CatalogError::EventNotFound)
     }
 
     async fn replace(
@@ -279,21 +317,8 @@ impl EventCatalog {
         current: &Event,
         next: &Event,
         had_if_match: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), CatalogError> {
         let audit = actor.entry(action, ("event", &next.id), Some(event_snapshot(current)), Some(event_snapshot(next)));
         self.store.replace_event(next, current.version, &audit).await.map_err(|e| lost_race(e, had_if_match))
-    }
-}
-
-fn reward_refusal(error: RewardPatchError) -> ApiError {
-    match error {
-        RewardPatchError::Refused(RewardRefusal::Full) => {
-            ApiError::conflict("TOO_MANY_REWARDS", RewardRefusal::Full.to_string())
-        }
-        RewardPatchError::Refused(RewardRefusal::StockCeiling) => {
-            ApiError::conflict("STOCK_CEILING", RewardRefusal::StockCeiling.to_string())
-        }
-        RewardPatchError::Refused(refusal) => ApiError::conflict("REWARD_NOT_EDITABLE", refusal.to_string()),
-        RewardPatchError::Invalid(errors) => invalid(errors),
     }
 }

@@ -4,6 +4,7 @@ mod activities;
 mod audit;
 mod claims;
 mod eligibility;
+mod errors;
 mod events;
 mod me_events;
 mod rewards;
