@@ -10,7 +10,6 @@ pub mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bestow_core::ApiError;
 use bestow_core::audit::AuditActor;
 use bestow_core::identity::{Permission, Principal};
 use bestow_core::page::{Page, PageRequest};
@@ -59,27 +58,41 @@ impl std::fmt::Debug for ClaimService {
     }
 }
 
-fn claim_not_found() -> ApiError {
-    ApiError::not_found("CLAIM_NOT_FOUND", "no such claim")
+/// Why a claim use case failed. The HTTP layer (`crate::http::errors`) maps each to its
+/// problem details. A claim's business outcome is never one of these: it is the request's
+/// `status`.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error("no such event")]
+    EventNotFound,
+    #[error("no such claim")]
+    ClaimNotFound,
+    /// The event pays by tier and the claim named none.
+    #[error("`tierId` is required: this event pays by tier")]
+    TierRequired,
+    #[error("this event has no tier with that `tierId`")]
+    TierNotFound,
+    /// The idempotency key named another player's or another target's request.
+    #[error("this Idempotency-Key was already used for a different request")]
+    KeyReused,
+    /// Only parked claims can be retried or resolved.
+    #[error("only claims in COMPENSATION_FAILED_MANUAL_INTERVENTION_REQUIRED can be retried or resolved")]
+    NotParked,
+    #[error("the claim changed meanwhile; read it again")]
+    ChangedMeanwhile,
+    #[error(transparent)]
+    Drive(#[from] DriveError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// What a claim of `tier_id` on `event` made at `now` is for: the tier (required exactly when
 /// the event has tiers) and, for a recurring event, the current period.
-pub fn claim_target(event: &Event, tier_id: Option<&str>, now: DateTime<Utc>) -> Result<ClaimTarget, ApiError> {
+pub fn claim_target(event: &Event, tier_id: Option<&str>, now: DateTime<Utc>) -> Result<ClaimTarget, ClaimError> {
     let tier = match tier_id {
-        None if !event.tiers.is_empty() => {
-            return Err(ApiError::BadRequest {
-                code: "TIER_REQUIRED",
-                detail: "`tierId` is required: this event pays by tier".to_owned(),
-            });
-        }
+        None if !event.tiers.is_empty() => return Err(ClaimError::TierRequired),
         None => None,
-        Some(id) => Some(
-            event
-                .tier(id)
-                .cloned()
-                .ok_or_else(|| ApiError::not_found("TIER_NOT_FOUND", "this event has no tier with that `tierId`"))?,
-        ),
+        Some(id) => Some(event.tier(id).cloned().ok_or(ClaimError::TierNotFound)?),
     };
     let period = event.recurrence.map(|recurrence| recurrence.period_at(now, event.timezone));
     Ok(ClaimTarget { tier, period })
@@ -108,7 +121,7 @@ impl ClaimService {
         event_id: &str,
         request_id: String,
         tier_id: Option<&str>,
-    ) -> Result<(ClaimRequest, Submission), ApiError> {
+    ) -> Result<(ClaimRequest, Submission), ClaimError> {
         let event = self.events.event(event_id).await?;
         // The catalog's visibility rule: paused, archived and draft events do not exist for
         // players, and drafts, never published, for nobody. A claim on an event that exists
@@ -116,16 +129,12 @@ impl ClaimService {
         let event = event
             .filter(|e| e.status != EventStatus::Draft)
             .filter(|e| caller.can(Permission::ReadAllEvents) || visible_to_players(e.status))
-            .ok_or_else(|| ApiError::not_found("EVENT_NOT_FOUND", "no such event"))?;
+            .ok_or(ClaimError::EventNotFound)?;
         let now = bestow_core::time::now();
         let target = claim_target(&event, tier_id, now)?;
         let (id, user_id) = (bestow_core::ids::new_object_id(), caller.user_id.clone());
         let request = ClaimRequest::for_target(id, request_id, user_id, &event, &target, now);
-        match self.saga.start(request, event).await.map_err(|error| match error {
-            DriveError::Store(store) => ApiError::from(store),
-            DriveError::Directory(unavailable) => ApiError::Unavailable(unavailable.to_string()),
-            DriveError::NoSuchReward(_) => ApiError::internal(error),
-        })? {
+        match self.saga.start(request, event).await? {
             Started::Replayed(stored)
                 if stored.user_id == caller.user_id
                     && stored.event_id == event_id
@@ -133,10 +142,7 @@ impl ClaimService {
             {
                 Ok((*stored, Submission::Replayed))
             }
-            Started::Replayed(_) => Err(ApiError::Unprocessable {
-                code: "IDEMPOTENCY_KEY_REUSED",
-                detail: "this Idempotency-Key was already used for a different request".to_owned(),
-            }),
+            Started::Replayed(_) => Err(ClaimError::KeyReused),
             Started::Created(started) => Ok((self.drive_for_a_while(started).await, Submission::Created)),
         }
     }
@@ -158,14 +164,14 @@ impl ClaimService {
     }
 
     /// Drives a request someone else may hold, and waits for it up to the fast-path wait.
-    async fn drive_unleased(&self, request_id: &str) -> Result<ClaimRequest, ApiError> {
+    async fn drive_unleased(&self, request_id: &str) -> Result<ClaimRequest, ClaimError> {
         let saga = self.saga.clone();
         let id = request_id.to_owned();
         let driving = tokio::spawn(async move { saga.drive(&id).await });
         if let Ok(Ok(Ok(Some(latest)))) = tokio::time::timeout(self.fast_path_wait, driving).await {
             return Ok(latest);
         }
-        self.claims.request(request_id).await?.ok_or_else(claim_not_found)
+        self.claims.request(request_id).await?.ok_or(ClaimError::ClaimNotFound)
     }
 
     async fn latest(&self, request: &ClaimRequest) -> ClaimRequest {
@@ -176,24 +182,24 @@ impl ClaimService {
     }
 
     /// A request, to its owner and to those who read every claim; 404 to anyone else.
-    pub async fn get(&self, caller: &Principal, request_id: &str) -> Result<ClaimRequest, ApiError> {
-        let request = self.claims.request(request_id).await?.ok_or_else(claim_not_found)?;
+    pub async fn get(&self, caller: &Principal, request_id: &str) -> Result<ClaimRequest, ClaimError> {
+        let request = self.claims.request(request_id).await?.ok_or(ClaimError::ClaimNotFound)?;
         if request.user_id != caller.user_id && !caller.can(Permission::ReadAllClaims) {
-            return Err(claim_not_found());
+            return Err(ClaimError::ClaimNotFound);
         }
         Ok(request)
     }
 
-    pub async fn list(&self, filter: &ClaimFilter, page: PageRequest) -> Result<Page<ClaimRequest>, ApiError> {
+    pub async fn list(&self, filter: &ClaimFilter, page: PageRequest) -> Result<Page<ClaimRequest>, ClaimError> {
         let (requests, total) = self.claims.list_requests(filter, page).await?;
         Ok(Page::new(requests, page, total))
     }
 
     /// An admin's retry of a request parked for manual intervention (409 otherwise); audited.
-    pub async fn retry(&self, actor: &AuditActor, request_id: &str) -> Result<ClaimRequest, ApiError> {
-        let current = self.claims.request(request_id).await?.ok_or_else(claim_not_found)?;
+    pub async fn retry(&self, actor: &AuditActor, request_id: &str) -> Result<ClaimRequest, ClaimError> {
+        let current = self.claims.request(request_id).await?.ok_or(ClaimError::ClaimNotFound)?;
         let note = format!("retried by {}", actor.actor_username);
-        let next = current.admin_retry(bestow_core::time::now(), &note).ok_or_else(not_parked)?;
+        let next = current.admin_retry(bestow_core::time::now(), &note).ok_or(ClaimError::NotParked)?;
         self.settle(actor, "claim.retry", &current, next.into(), json!({})).await
     }
 
@@ -204,12 +210,12 @@ impl ClaimService {
         request_id: &str,
         resolution: Resolution,
         note: &str,
-    ) -> Result<ClaimRequest, ApiError> {
-        let current = self.claims.request(request_id).await?.ok_or_else(claim_not_found)?;
+    ) -> Result<ClaimRequest, ClaimError> {
+        let current = self.claims.request(request_id).await?.ok_or(ClaimError::ClaimNotFound)?;
         let text = format!("resolved by {}: {note}", actor.actor_username);
         let transition = current
             .resolve_by_admin(resolution == Resolution::RolledBack, bestow_core::time::now(), &text)
-            .ok_or_else(not_parked)?;
+            .ok_or(ClaimError::NotParked)?;
         let detail = json!({ "resolution": resolution, "note": note });
         self.settle(actor, "claim.resolve", &current, transition, detail).await
     }
@@ -221,7 +227,7 @@ impl ClaimService {
         current: &ClaimRequest,
         transition: Transition,
         detail: serde_json::Value,
-    ) -> Result<ClaimRequest, ApiError> {
+    ) -> Result<ClaimRequest, ClaimError> {
         let Transition { mut next, stock } = transition;
         next.version = current.version + 1;
         let snapshot = |r: &ClaimRequest| json!({ "status": r.status, "currentSagaStep": r.current_saga_step });
@@ -231,18 +237,9 @@ impl ClaimService {
         }
         let audit = actor.entry(action, ("claim", &current.request_id), Some(snapshot(current)), Some(after));
         self.claims.commit(current, &next, &stock, Some(&audit)).await.map_err(|error| match error {
-            StoreError::Conflict(_) => {
-                ApiError::conflict("CLAIM_CHANGED", "the claim changed meanwhile; read it again")
-            }
+            StoreError::Conflict(_) => ClaimError::ChangedMeanwhile,
             other => other.into(),
         })?;
         self.drive_unleased(&next.request_id).await
     }
-}
-
-fn not_parked() -> ApiError {
-    ApiError::conflict(
-        "CLAIM_NOT_PARKED",
-        "only claims in COMPENSATION_FAILED_MANUAL_INTERVENTION_REQUIRED can be retried or resolved",
-    )
 }

@@ -4,6 +4,8 @@
 use bestow_core::ApiError;
 
 use crate::catalog::{CatalogError, invalid};
+use crate::claims::ClaimError;
+use crate::claims::driver::DriveError;
 use crate::domain::event::RewardRefusal;
 
 impl From<CatalogError> for ApiError {
@@ -24,6 +26,24 @@ impl From<CatalogError> for ApiError {
             CatalogError::Reward(_) => ApiError::conflict("REWARD_NOT_EDITABLE", detail),
             CatalogError::RewardsLocked(_) => ApiError::conflict("REWARDS_LOCKED", detail),
             CatalogError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<ClaimError> for ApiError {
+    fn from(error: ClaimError) -> Self {
+        let detail = error.to_string();
+        match error {
+            ClaimError::EventNotFound => ApiError::not_found("EVENT_NOT_FOUND", detail),
+            ClaimError::ClaimNotFound => ApiError::not_found("CLAIM_NOT_FOUND", detail),
+            ClaimError::TierRequired => ApiError::BadRequest { code: "TIER_REQUIRED", detail },
+            ClaimError::TierNotFound => ApiError::not_found("TIER_NOT_FOUND", detail),
+            ClaimError::KeyReused => ApiError::Unprocessable { code: "IDEMPOTENCY_KEY_REUSED", detail },
+            ClaimError::NotParked => ApiError::conflict("CLAIM_NOT_PARKED", detail),
+            ClaimError::ChangedMeanwhile => ApiError::conflict("CLAIM_CHANGED", detail),
+            ClaimError::Drive(DriveError::Store(store)) | ClaimError::Store(store) => store.into(),
+            ClaimError::Drive(DriveError::Directory(unavailable)) => ApiError::Unavailable(unavailable.to_string()),
+            ClaimError::Drive(error @ DriveError::NoSuchReward(_)) => ApiError::internal(error),
         }
     }
 }
