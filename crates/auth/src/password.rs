@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use bestow_core::ApiError;
 use tokio::sync::Semaphore;
 
 /// Hashes and verifies passwords at a configured bcrypt cost.
@@ -26,14 +25,14 @@ impl PasswordHasher {
         self.cost
     }
 
-    pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: &str) -> Result<String, HashingFailed> {
         let cost = self.cost;
         let input = bcrypt_input(password);
-        self.run(move || bcrypt::hash(input, cost).map_err(ApiError::internal)).await
+        self.run(move || bcrypt::hash(input, cost).map_err(HashingFailed::from)).await
     }
 
     /// `true` when `password` matches `hash`. A malformed hash never matches.
-    pub async fn verify(&self, password: &str, hash: &str) -> Result<bool, ApiError> {
+    pub async fn verify(&self, password: &str, hash: &str) -> Result<bool, HashingFailed> {
         let input = bcrypt_input(password);
         let hash = hash.to_owned();
         self.run(move || Ok(bcrypt::verify(input, &hash).unwrap_or(false))).await
@@ -41,16 +40,27 @@ impl PasswordHasher {
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let _slot = self.slots.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)?
+        work: impl FnOnce() -> Result<T, HashingFailed> + Send + 'static,
+    ) -> Result<T, HashingFailed> {
+        let _slot = self.slots.acquire().await.map_err(|closed| HashingFailed(Box::new(closed)))?;
+        tokio::task::spawn_blocking(work).await.map_err(|panicked| HashingFailed(Box::new(panicked)))?
     }
 }
 
 /// What bcrypt hashes: the password itself when bcrypt reads it whole (72 bytes or fewer),
 /// otherwise its SHA-256 in base64 (44 bytes, no NUL), so that two long passwords sharing
 /// their first 72 bytes never verify as each other.
+/// bcrypt failed, or its worker did: a server fault, with its cause.
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed")]
+pub struct HashingFailed(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+impl From<bcrypt::BcryptError> for HashingFailed {
+    fn from(error: bcrypt::BcryptError) -> Self {
+        Self(Box::new(error))
+    }
+}
+
 fn bcrypt_input(password: &str) -> String {
     use base64::Engine;
     use sha2::Digest;
@@ -67,7 +77,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn hashes_verify_and_wrong_passwords_do_not() -> Result<(), ApiError> {
+    async fn hashes_verify_and_wrong_passwords_do_not() -> Result<(), HashingFailed> {
         let hasher = PasswordHasher::new(4);
         let hash = hasher.hash("correct horse").await?;
         assert!(hash.starts_with("$2"));
@@ -78,7 +88,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn long_passwords_are_not_truncated() -> Result<(), ApiError> {
+    async fn long_passwords_are_not_truncated() -> Result<(), HashingFailed> {
         let hasher = PasswordHasher::new(4);
         // 24 three-byte characters fill bcrypt's 72 bytes; the two differ only after them.
         let (one, other) = ("한".repeat(24) + "one", "한".repeat(24) + "two");

@@ -4,7 +4,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bestow_core::ApiError;
 use bestow_core::accounts::AccountStandings;
 use bestow_core::audit::{AuditActor, AuditEntry, AuditQuery};
 use bestow_core::identity::{Principal, Role};
@@ -59,7 +58,37 @@ impl std::fmt::Debug for AuthService {
     }
 }
 
-const BAD_CREDENTIALS: &str = "invalid username or password";
+/// Why an auth use case failed. The HTTP layer (`crate::http::errors`) maps each to its
+/// problem details; nothing here knows a status code.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown user, wrong password and inactive account alike.
+    #[error("invalid username or password")]
+    BadCredentials,
+    #[error("too many login attempts; retry in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
+    #[error("the refresh token is invalid or expired")]
+    InvalidRefreshToken,
+    #[error("that username is taken")]
+    UsernameTaken,
+    #[error("no such user")]
+    UserNotFound,
+    #[error("the current password is wrong")]
+    CurrentPasswordWrong,
+    #[error(transparent)]
+    SelfChange(#[from] crate::domain::SelfChange),
+    #[error("the account changed at the same time; read it again and retry")]
+    UserChanged,
+    #[error(transparent)]
+    Hashing(#[from] crate::password::HashingFailed),
+    #[error(transparent)]
+    Keys(#[from] crate::signing::KeyError),
+    /// A blocking task of the service died.
+    #[error("a background task failed")]
+    Task(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Longest refresh token looked up; issued ones are 43 characters.
 const MAX_REFRESH_TOKEN_CHARS: usize = 128;
@@ -76,7 +105,7 @@ impl AuthService {
         store: Arc<dyn AuthStore>,
         keys: Arc<SigningKeys>,
         settings: AuthSettings,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, AuthError> {
         let hasher = PasswordHasher::new(settings.bcrypt_cost);
         let decoy_hash = hasher.hash(&bestow_core::secret::random_password(16)).await?;
         let standings = Arc::new(AccountStandings::new(Arc::new(StoreAccounts(store.clone()))));
@@ -105,12 +134,9 @@ impl AuthService {
     }
 
     /// Adds a signing key that signs from now on, and audits it.
-    pub async fn rotate_signing_key(&self, actor: &AuditActor) -> Result<String, ApiError> {
+    pub async fn rotate_signing_key(&self, actor: &AuditActor) -> Result<String, AuthError> {
         let keys = self.keys.clone();
-        let kid = tokio::task::spawn_blocking(move || keys.rotate())
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
+        let kid = tokio::task::spawn_blocking(move || keys.rotate()).await??;
         self.store.append_audit(&actor.entry("signing_key.rotate", ("signing_key", &kid), None, None)).await?;
         tracing::info!(%kid, "rotated the token signing key");
         Ok(kid)
@@ -127,13 +153,13 @@ impl AuthService {
         password: NewPassword,
         roles: Vec<Role>,
         actor: Option<&AuditActor>,
-    ) -> Result<User, ApiError> {
+    ) -> Result<User, AuthError> {
         let hash = self.hasher.hash(password.expose()).await?;
         let user = User::new(&username, hash, roles);
         let audit =
             actor.map(|actor| actor.entry("user.create", ("user", &user.id), None, Some(user.audit_snapshot())));
         self.store.insert_user(&user, audit.as_ref()).await.map_err(|error| match error {
-            StoreError::Conflict(_) => ApiError::conflict("USERNAME_TAKEN", "that username is taken"),
+            StoreError::Conflict(_) => AuthError::UsernameTaken,
             other => other.into(),
         })?;
         tracing::info!(user_id = %user.id, username = %user.username, roles = ?user.roles, "account created");
@@ -143,10 +169,10 @@ impl AuthService {
     /// Checks credentials and opens a session. Unknown user, wrong password and inactive
     /// account all give the same 401. `username` must already be bounded
     /// ([`Username::MAX_BYTES`]): it becomes a throttle key.
-    pub async fn login(&self, username: &str, password: &str, address: Option<IpAddr>) -> Result<Session, ApiError> {
+    pub async fn login(&self, username: &str, password: &str, address: Option<IpAddr>) -> Result<Session, AuthError> {
         let attempt = self.throttle.begin(username, address).map_err(|retry_after_secs| {
             tracing::warn!(username = %loggable(username), ?address, "login throttled");
-            ApiError::TooManyRequests { retry_after_secs }
+            AuthError::Throttled { retry_after_secs }
         })?;
         let user = self.store.user_by_username(username).await?;
         let hash = user.as_ref().map_or(self.decoy_hash.as_str(), |u| u.password_hash.as_str());
@@ -161,19 +187,19 @@ impl AuthService {
             // The attempt stays counted as a failure.
             Some(user) => {
                 tracing::info!(user_id = %user.id, username = %user.username, ?address, "login refused");
-                Err(ApiError::Unauthorized(BAD_CREDENTIALS))
+                Err(AuthError::BadCredentials)
             }
             None => {
                 tracing::info!(username = %loggable(username), ?address, "login refused: no such account");
-                Err(ApiError::Unauthorized(BAD_CREDENTIALS))
+                Err(AuthError::BadCredentials)
             }
         }
     }
 
     /// Exchanges a refresh token for a new pair. A token used twice revokes its whole family:
     /// one of the two users of the token is a thief, and we cannot tell which.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<Session, ApiError> {
-        let invalid = || ApiError::Unauthorized("the refresh token is invalid or expired");
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Session, AuthError> {
+        let invalid = || AuthError::InvalidRefreshToken;
         // Issued tokens are 43 characters; anything far longer is not one, and is not hashed.
         if refresh_token.len() > MAX_REFRESH_TOKEN_CHARS {
             return Err(invalid());
@@ -202,7 +228,7 @@ impl AuthService {
     }
 
     /// Revokes the caller's refresh token. Tokens of other users are left alone.
-    pub async fn logout(&self, caller: &Principal, refresh_token: &str) -> Result<(), ApiError> {
+    pub async fn logout(&self, caller: &Principal, refresh_token: &str) -> Result<(), AuthError> {
         let digest = bestow_core::secret::digest(refresh_token);
         if let Some(token) = self.store.refresh_token_by_digest(&digest).await?
             && token.user_id == caller.user_id
@@ -212,8 +238,8 @@ impl AuthService {
         Ok(())
     }
 
-    pub async fn user(&self, id: &str) -> Result<User, ApiError> {
-        self.store.user_by_id(id).await?.ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "no such user"))
+    pub async fn user(&self, id: &str) -> Result<User, AuthError> {
+        self.store.user_by_id(id).await?.ok_or(AuthError::UserNotFound)
     }
 
     /// Changes the caller's own password after checking the current one; every session of the
@@ -225,21 +251,18 @@ impl AuthService {
         current: &str,
         new: NewPassword,
         address: Option<IpAddr>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AuthError> {
         let attempt = self
             .throttle
             .begin(&caller.username, address)
-            .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
+            .map_err(|retry_after_secs| AuthError::Throttled { retry_after_secs })?;
         let user = self.user(&caller.user_id).await?;
         let matches = current.chars().count() <= NewPassword::MAX_CHARS
             && self.hasher.verify(current, &user.password_hash).await?;
         if !matches {
             tracing::info!(user_id = %user.id, ?address, "password change refused: wrong current password");
             // A well-formed request whose proof of the account failed: refused, not malformed.
-            return Err(ApiError::Refused {
-                code: "CURRENT_PASSWORD_WRONG",
-                detail: "the current password is wrong".to_owned(),
-            });
+            return Err(AuthError::CurrentPasswordWrong);
         }
         self.throttle.succeeded(attempt);
         let hash = self.hasher.hash(new.expose()).await?;
@@ -251,24 +274,26 @@ impl AuthService {
         Ok(())
     }
 
-    pub async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, ApiError> {
+    pub async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, AuthError> {
         let (users, total) = self.store.list_users(filter, page).await?;
         Ok(Page::new(users, page, total))
     }
 
     /// An admin's change to an account, audited with before and after.
-    pub async fn change_user(&self, actor: &AuditActor, target_id: &str, change: UserChange) -> Result<User, ApiError> {
+    pub async fn change_user(
+        &self,
+        actor: &AuditActor,
+        target_id: &str,
+        change: UserChange,
+    ) -> Result<User, AuthError> {
         check_admin_change(&actor.actor_id, target_id, &change)?;
         let action = change.action();
-        let not_found = || ApiError::not_found("USER_NOT_FOUND", "no such user");
-        let before = self.store.user_by_id(target_id).await?.ok_or_else(not_found)?;
+        let before = self.store.user_by_id(target_id).await?.ok_or(AuthError::UserNotFound)?;
         let after = change.applied_to(&before, bestow_core::time::now());
         let audit =
             actor.entry(action, ("user", &after.id), Some(before.audit_snapshot()), Some(after.audit_snapshot()));
         self.store.replace_user(&before, &after, Some(&audit)).await.map_err(|error| match error {
-            StoreError::Conflict(_) => {
-                ApiError::conflict("USER_CHANGED", "the account changed at the same time; read it again and retry")
-            }
+            StoreError::Conflict(_) => AuthError::UserChanged,
             other => other.into(),
         })?;
         self.standings.forget(target_id);
@@ -279,18 +304,18 @@ impl AuthService {
         Ok(after)
     }
 
-    pub async fn audit_log(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, ApiError> {
+    pub async fn audit_log(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, AuthError> {
         let (entries, total) = self.store.list_audit(query, page).await?;
         Ok(Page::new(entries, page, total))
     }
 
-    async fn open_session(&self, user: User, family_id: String) -> Result<Session, ApiError> {
+    async fn open_session(&self, user: User, family_id: String) -> Result<Session, AuthError> {
         let (session, token) = self.new_session(user, family_id)?;
         self.store.insert_refresh_token(&token).await?;
         Ok(session)
     }
 
-    fn new_session(&self, user: User, family_id: String) -> Result<(Session, RefreshToken), ApiError> {
+    fn new_session(&self, user: User, family_id: String) -> Result<(Session, RefreshToken), AuthError> {
         let now = bestow_core::time::now();
         let claims = AccessClaims {
             sub: user.id.clone(),
@@ -303,7 +328,7 @@ impl AuthService {
             exp: now.timestamp() + i64::try_from(self.settings.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2),
             jti: bestow_core::ids::new_object_id(),
         };
-        let access_token = self.keys.sign(&claims).map_err(ApiError::internal)?;
+        let access_token = self.keys.sign(&claims)?;
         let refresh_token = bestow_core::secret::random_token();
         let record = RefreshToken {
             id: bestow_core::ids::new_object_id(),

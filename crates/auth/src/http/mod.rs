@@ -2,6 +2,7 @@
 
 mod audit;
 mod dto;
+mod errors;
 pub mod internal;
 mod jwks;
 mod session;
