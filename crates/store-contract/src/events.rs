@@ -26,11 +26,15 @@ pub fn event_with_stocks(stocks: &[i64]) -> Event {
                     "quantityPerUser": 1, "totalStock": stock })
         })
         .collect();
-    let input: EventInput = serde_json::from_value(json!({
+    draft(json!({
         "eventName": "contract", "startDate": "2026-01-01T00:00:00Z", "endDate": "2030-01-01T00:00:00Z",
         "rewards": rewards,
     }))
-    .unwrap();
+}
+
+/// The DRAFT event an operator's `input` creates.
+fn draft(input: serde_json::Value) -> Event {
+    let input: EventInput = serde_json::from_value(input).unwrap();
     let provenance = Provenance {
         event_id: bestow_core::ids::new_object_id(),
         created_by: "operator".into(),
@@ -46,7 +50,7 @@ pub fn tiered_daily_event() -> Event {
         json!({ "rewardType": "POINT", "rewardName": name, "details": { "points": 10 },
                 "quantityPerUser": 1, "totalStock": 5 })
     };
-    let input: EventInput = serde_json::from_value(json!({
+    draft(json!({
         "eventName": "tiers", "startDate": "2026-01-01T00:00:00Z", "endDate": "2030-01-01T00:00:00Z",
         "timezone": "Asia/Seoul", "recurrence": { "period": "DAILY", "resetTime": "05:00" },
         "tiers": [
@@ -55,13 +59,6 @@ pub fn tiered_daily_event() -> Event {
             { "tierId": "t2", "tierName": "Two", "rewards": [reward("two")] },
         ],
     }))
-    .unwrap();
-    let provenance = Provenance {
-        event_id: bestow_core::ids::new_object_id(),
-        created_by: "operator".into(),
-        now: bestow_core::time::now(),
-    };
-    input.into_event(provenance, || RewardId::generated(bestow_core::ids::new_object_id())).unwrap()
 }
 
 /// Recurrence and tiers (with their conditions and the rewards they name) read back as
