@@ -759,13 +759,7 @@ impl ClaimRequest {
 
     /// [`Self::start_compensation`] with the stock a partial grant returns at once.
     pub fn begin_compensation(&self, at: DateTime<Utc>) -> Transition {
-        let next = self.start_compensation(at);
-        let stock = if next.status == ClaimStatus::RewardPartiallyGranted {
-            self.returns_of(&self.partial_returns())
-        } else {
-            Vec::new()
-        };
-        Transition { next, stock }
+        self.ending_partially(self.start_compensation(at))
     }
 
     /// [`Self::after_stock_returned`] with the return of every held reservation.
@@ -775,13 +769,18 @@ impl ClaimRequest {
 
     /// [`Self::admin_resolve`] with the stock a resolution that keeps the grants returns.
     pub fn resolve_by_admin(&self, rolled_back: bool, at: DateTime<Utc>, note: &str) -> Option<Transition> {
-        let next = self.admin_resolve(rolled_back, at, note)?;
+        Some(self.ending_partially(self.admin_resolve(rolled_back, at, note)?))
+    }
+
+    /// `next` with the stock it returns when it ends the claim partially granted: that of
+    /// every reward reserved and not granted.
+    fn ending_partially(&self, next: ClaimRequest) -> Transition {
         let stock = if next.status == ClaimStatus::RewardPartiallyGranted {
             self.returns_of(&self.partial_returns())
         } else {
             Vec::new()
         };
-        Some(Transition { next, stock })
+        Transition { next, stock }
     }
 
     /// Returns of the rewards at `indices` that hold a reservation.

@@ -59,23 +59,9 @@ impl EligibilityChecker {
         target: &ClaimTarget,
         now: DateTime<Utc>,
     ) -> Result<Eligibility, FactError> {
-        let tiers = [target.tier.as_ref()];
-        let mut verdicts = self.check_tiers(user_id, event, &tiers, target.period, now).await?;
-        Ok(verdicts.pop().unwrap_or_default())
-    }
-
-    /// [`Self::check`] of several tiers of one event in one `period`, from one read of the facts.
-    pub async fn check_tiers(
-        &self,
-        user_id: &str,
-        event: &Event,
-        tiers: &[Option<&Tier>],
-        period: Option<Period>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Eligibility>, FactError> {
-        let judgement = Judgement::new(event, tiers, period, now);
+        let judgement = Judgement::new(event, &[target.tier.as_ref()], target.period, now);
         let mut verdicts = self.judge_all(user_id, std::slice::from_ref(&judgement)).await?;
-        Ok(verdicts.pop().unwrap_or_default())
+        Ok(verdicts.pop().and_then(|mut tiers| tiers.pop()).unwrap_or_default())
     }
 
     /// The verdicts of several judgements of one player, from one read of the facts they
