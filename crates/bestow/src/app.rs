@@ -185,8 +185,10 @@ impl Application {
             .merge(bestow_auth::http::router(auth_state))
             .merge(bestow_events::http::router(events.state))
             .split_for_parts();
+        let gateway = bestow_gateway::in_process(api, policy);
         let router = Router::new()
-            .merge(bestow_gateway::in_process(api, policy))
+            .merge(bestow_console::router(gateway.clone()))
+            .merge(gateway)
             .merge(documentation(openapi))
             .merge(ops_routes(config, readiness.clone()));
         let mut background = events.background;

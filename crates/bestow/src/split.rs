@@ -94,10 +94,12 @@ impl Application {
         let mut openapi = api_doc();
         openapi.merge(bestow_auth::http::openapi());
         openapi.merge(bestow_events::http::openapi());
+        let gateway = bestow_gateway::proxied(policy, Arc::new(proxy));
         let router = Router::new()
             .merge(documentation(openapi))
             .merge(ops_routes(config, readiness.clone()))
-            .merge(bestow_gateway::proxied(policy, Arc::new(proxy)));
+            .merge(bestow_console::router(gateway.clone()))
+            .merge(gateway);
         let background = vec![crate::gauges::sample_readiness(readiness)];
         Self::bind(config, edge_layers(router, config)?, background).await
     }

@@ -37,10 +37,8 @@ pub use rate_limit::Rate;
 /// limit) exactly as in split mode.
 pub fn in_process(services: Router, policy: Arc<GatewayPolicy>) -> Router {
     let unrouted = || async { ApiError::route_not_found() };
-    services
-        .route("/", any(unrouted))
-        .route("/{*path}", any(unrouted))
-        .layer(middleware::from_fn_with_state(policy, admit_then_serve))
+    // `/` is the console's (it redirects there).
+    services.route("/{*path}", any(unrouted)).layer(middleware::from_fn_with_state(policy, admit_then_serve))
 }
 
 async fn admit_then_serve(State(policy): State<Arc<GatewayPolicy>>, mut request: Request, next: Next) -> Response {
@@ -61,10 +59,8 @@ async fn admit_then_serve(State(policy): State<Arc<GatewayPolicy>>, mut request:
 pub fn proxied(policy: Arc<GatewayPolicy>, proxy: Arc<Proxy>) -> Router {
     // A catch-all route rather than a fallback: the process's own 404 fallback stays in place
     // and the gateway's static routes (health, docs) still take precedence.
-    Router::new()
-        .route("/", any(admit_then_forward))
-        .route("/{*path}", any(admit_then_forward))
-        .with_state((policy, proxy))
+    // `/` is the console's (it redirects there).
+    Router::new().route("/{*path}", any(admit_then_forward)).with_state((policy, proxy))
 }
 
 async fn admit_then_forward(

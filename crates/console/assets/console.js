@@ -1,0 +1,206 @@
+// Bestow console: small enhancements over server-rendered pages. Every page works without it;
+// with it, forms ask for confirmation, dashboards refresh, and condition trees get an editor.
+"use strict";
+
+// Forms with data-confirm ask before they post.
+document.addEventListener("submit", (event) => {
+  const message = event.target.dataset && event.target.dataset.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+});
+
+// Copy buttons: data-copy names the element whose text is copied.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-copy]");
+  if (!button) return;
+  const source = document.querySelector(button.dataset.copy);
+  if (source && navigator.clipboard) {
+    navigator.clipboard.writeText(source.textContent.trim()).then(() => { button.textContent = "Copied"; });
+  }
+});
+
+// Live regions: data-refresh is re-fetched every data-interval milliseconds.
+function startRefresh(element) {
+  const interval = Number(element.dataset.interval || 5000);
+  const tick = async () => {
+    try {
+      const response = await fetch(element.dataset.refresh, { credentials: "same-origin", redirect: "error" });
+      if (response.ok) element.innerHTML = await response.text();
+    } catch (_) { /* the next tick tries again */ }
+  };
+  setInterval(tick, interval);
+}
+
+// Reward rows: the detail fields shown follow the type; "Add a reward" copies the last row.
+function showDetailsFor(row) {
+  const type = row.querySelector("[data-reward-type]").value;
+  row.querySelectorAll("[data-for-type]").forEach((field) => { field.hidden = field.dataset.forType !== type; });
+}
+
+function addRewardRow(button) {
+  const rows = button.parentElement.querySelectorAll(".reward-row");
+  const last = rows[rows.length - 1];
+  const index = rows.length;
+  const copy = last.cloneNode(true);
+  copy.dataset.index = String(index);
+  copy.querySelectorAll(".field-error").forEach((error) => error.remove());
+  copy.querySelectorAll("[name], [id], label[for]").forEach((element) => {
+    for (const attribute of ["name", "id", "for"]) {
+      const value = element.getAttribute(attribute);
+      if (value) element.setAttribute(attribute, value.replace(/(rewards\.|reward-)\d+/, `$1${index}`));
+    }
+    if (element.tagName === "INPUT") element.value = "";
+  });
+  button.before(copy);
+  showDetailsFor(copy);
+}
+
+document.addEventListener("change", (event) => {
+  if (event.target.matches("[data-reward-type]")) showDetailsFor(event.target.closest(".reward-row"));
+});
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-add-reward]");
+  if (button) addRewardRow(button);
+});
+
+// The condition-tree editor: edits the JSON in its textarea as a tree of nodes. Groups (AND,
+// OR) hold sub-conditions, NOT holds one; leaves have their own fields. Errors from the server
+// (data-errors: [{pointer, message}], pointers relative to the tree) are shown at their node.
+const LEAF_FIELDS = {
+  LOGIN_STREAK: [["days", "number"]],
+  LOGIN_DAYS: [["days", "number"]],
+  FRIEND_INVITE: [["count", "number"]],
+  QUEST_COMPLETE: [["questId", "text"]],
+  LEVEL_REACHED: [["level", "number"]],
+  PURCHASE_TOTAL: [["amount", "number"]],
+  ACTIVITY_COUNT: [["activityType", "text"], ["count", "number"]],
+};
+
+class ConditionEditor extends HTMLElement {
+  connectedCallback() {
+    this.textarea = this.querySelector("textarea");
+    this.types = JSON.parse(this.dataset.types || "[]");
+    this.errors = JSON.parse(this.dataset.errors || "[]");
+    let tree = null;
+    try { tree = this.textarea.value.trim() ? JSON.parse(this.textarea.value) : null; } catch (_) { return; }
+    this.tree = tree;
+    this.textarea.closest("condition-editor").querySelector("label").hidden = true;
+    this.textarea.hidden = true;
+    this.root = document.createElement("div");
+    this.root.className = "cond-root";
+    this.append(this.root);
+    this.render();
+  }
+
+  save() {
+    this.textarea.value = this.tree === null ? "" : JSON.stringify(this.tree);
+  }
+
+  render() {
+    this.root.replaceChildren();
+    if (this.tree === null) {
+      this.root.append(this.button("Add a condition", () => { this.tree = { type: "AND", subConditions: [] }; this.changed(); }));
+    } else {
+      this.root.append(this.node(this.tree, "", (next) => { this.tree = next; }));
+    }
+  }
+
+  changed() {
+    this.save();
+    this.render();
+  }
+
+  button(text, action) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = text;
+    button.addEventListener("click", action);
+    return button;
+  }
+
+  labelled(text, control) {
+    const label = document.createElement("label");
+    label.textContent = text + " ";
+    label.append(control);
+    return label;
+  }
+
+  node(condition, pointer, replace) {
+    const box = document.createElement("div");
+    box.className = "cond-node";
+    box.dataset.pointer = pointer;
+    const head = document.createElement("div");
+    head.className = "cond-head";
+    const type = document.createElement("select");
+    for (const name of this.types) type.append(new Option(name, name, false, name === condition.type));
+    type.addEventListener("change", () => { replace(this.blank(type.value, condition)); this.changed(); });
+    head.append(this.labelled("Type", type));
+    for (const [field, kind] of LEAF_FIELDS[condition.type] || []) {
+      const input = document.createElement("input");
+      input.type = kind;
+      input.value = condition[field] ?? "";
+      input.addEventListener("change", () => {
+        condition[field] = kind === "number" && input.value !== "" ? Number(input.value) : input.value;
+        this.save();
+      });
+      head.append(this.labelled(field, input));
+    }
+    if (LEAF_FIELDS[condition.type]) {
+      const scope = document.createElement("select");
+      scope.append(new Option("this period", ""), new Option("whole event", "EVENT", false, condition.scope === "EVENT"));
+      scope.addEventListener("change", () => {
+        if (scope.value) condition.scope = scope.value; else delete condition.scope;
+        this.save();
+      });
+      head.append(this.labelled("scope", scope));
+    }
+    head.append(this.button("Remove", () => { replace(null); this.changed(); }));
+    box.append(head);
+    for (const error of this.errors.filter((e) => e.pointer === pointer || (pointer === "" && e.pointer === "/"))) {
+      box.classList.add("has-error");
+      const message = document.createElement("p");
+      message.className = "node-error";
+      message.setAttribute("role", "alert");
+      message.textContent = error.message;
+      box.append(message);
+    }
+    const children = document.createElement("div");
+    children.className = "cond-children";
+    if (condition.type === "AND" || condition.type === "OR") {
+      const list = condition.subConditions || (condition.subConditions = []);
+      list.forEach((child, index) => {
+        children.append(this.node(child, `${pointer}/subConditions/${index}`, (next) => {
+          if (next === null) list.splice(index, 1); else list[index] = next;
+        }));
+      });
+      children.append(this.button("Add a sub-condition", () => { list.push({ type: "LOGIN_DAYS", days: 1 }); this.changed(); }));
+    } else if (condition.type === "NOT") {
+      if (condition.condition) {
+        children.append(this.node(condition.condition, `${pointer}/condition`, (next) => {
+          if (next === null) delete condition.condition; else condition.condition = next;
+        }));
+      } else {
+        children.append(this.button("Add the negated condition", () => { condition.condition = { type: "LOGIN_DAYS", days: 1 }; this.changed(); }));
+      }
+    }
+    box.append(children);
+    return box;
+  }
+
+  blank(type, previous) {
+    if (type === "AND" || type === "OR") {
+      const kept = previous.subConditions || (previous.condition ? [previous.condition] : []);
+      return { type, subConditions: kept };
+    }
+    if (type === "NOT") return { type, condition: previous.subConditions ? previous.subConditions[0] : undefined };
+    const leaf = { type };
+    for (const [field, kind] of LEAF_FIELDS[type] || []) leaf[field] = kind === "number" ? 1 : "";
+    return leaf;
+  }
+}
+
+customElements.define("condition-editor", ConditionEditor);
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-refresh]").forEach(startRefresh);
+  document.querySelectorAll(".reward-row").forEach(showDetailsFor);
+});

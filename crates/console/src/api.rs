@@ -1,0 +1,205 @@
+//! The console's only way to read or change anything: a request to the HTTP API, sent in
+//! process through the same router (and so the same gateway admission, permission checks and
+//! audit) that serves API clients, with the signed-in user's access token.
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use bestow_core::client::ClientIp;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, IF_MATCH};
+use http::{HeaderValue, Method, Request, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// Largest API reply the console reads; a page of 100 claims is far below it.
+const MAX_REPLY_BYTES: usize = 8 * 1024 * 1024;
+
+/// The API as the console sees it.
+#[derive(Clone)]
+pub struct Api {
+    router: Router,
+}
+
+/// One API call: method, path with query, and what goes with it.
+#[derive(Debug)]
+pub struct Call<'a> {
+    method: Method,
+    path: String,
+    bearer: Option<&'a str>,
+    body: Option<Value>,
+    if_match: Option<String>,
+    client: Option<ClientIp>,
+}
+
+impl<'a> Call<'a> {
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        Self { method, path: path.into(), bearer: None, body: None, if_match: None, client: None }
+    }
+
+    pub fn get(path: impl Into<String>) -> Self {
+        Self::new(Method::GET, path)
+    }
+
+    pub fn post(path: impl Into<String>, body: Value) -> Self {
+        Self::new(Method::POST, path).json(body)
+    }
+
+    pub fn json(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    pub fn bearer(mut self, token: &'a str) -> Self {
+        self.bearer = Some(token);
+        self
+    }
+
+    pub fn if_match(mut self, version: Option<String>) -> Self {
+        self.if_match = version;
+        self
+    }
+
+    /// The browser's address, so rate limits and audit entries name the real client.
+    pub fn from_client(mut self, client: Option<ClientIp>) -> Self {
+        self.client = client;
+        self
+    }
+}
+
+/// What the API answered.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub etag: Option<String>,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn is_success(&self) -> bool {
+        self.status.is_success()
+    }
+
+    /// The body as `T`, or the failure as a [`Failure`].
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Failure> {
+        if !self.is_success() {
+            return Err(self.failure());
+        }
+        serde_json::from_slice(&self.body)
+            .map_err(|error| Failure::unexpected(format!("unreadable API reply: {error}")))
+    }
+
+    /// The problem details of a failed call.
+    pub fn failure(&self) -> Failure {
+        let problem: Value = serde_json::from_slice(&self.body).unwrap_or(Value::Null);
+        let text = |key: &str| problem.get(key).and_then(Value::as_str).map(str::to_owned);
+        Failure {
+            status: self.status,
+            title: text("title").unwrap_or_else(|| self.status.canonical_reason().unwrap_or("Error").to_owned()),
+            detail: text("detail"),
+            code: text("code"),
+            violations: problem
+                .get("errors")
+                .and_then(Value::as_array)
+                .map(|errors| {
+                    errors
+                        .iter()
+                        .map(|error| {
+                            let field =
+                                |key: &str| error.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+                            Violation { pointer: field("pointer"), message: field("message") }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A refused or failed API call, as shown to the operator.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub status: StatusCode,
+    pub title: String,
+    pub detail: Option<String>,
+    /// The API's machine-readable code (e.g. `VERSION_MISMATCH`).
+    pub code: Option<String>,
+    /// The offending fields, for a validation failure.
+    pub violations: Vec<Violation>,
+}
+
+/// One offending field: a JSON pointer (RFC 6901) into what the console sent, and why.
+#[derive(Debug, Clone)]
+pub struct Violation {
+    pub pointer: String,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn unexpected(detail: String) -> Self {
+        Self {
+            status: StatusCode::BAD_GATEWAY,
+            title: "The API answered unexpectedly".to_owned(),
+            detail: Some(detail),
+            code: None,
+            violations: Vec::new(),
+        }
+    }
+
+    /// One line for the operator.
+    pub fn message(&self) -> String {
+        match &self.detail {
+            Some(detail) if !detail.is_empty() => format!("{}: {detail}", self.title),
+            _ => self.title.clone(),
+        }
+    }
+
+    /// Lost an `If-Match` race: someone else changed the record first.
+    pub fn is_stale_version(&self) -> bool {
+        self.status == StatusCode::PRECONDITION_FAILED
+    }
+}
+
+impl Api {
+    /// The API's response as it is, body streamed (for downloads).
+    pub async fn forward(&self, call: Call<'_>) -> Result<axum::response::Response, Failure> {
+        let mut request = Request::builder().method(call.method).uri(&call.path);
+        if let Some(token) = call.bearer {
+            let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| Failure::unexpected("the session's token is not a header value".to_owned()))?;
+            request = request.header(AUTHORIZATION, value);
+        }
+        if let Some(version) = &call.if_match {
+            request = request.header(IF_MATCH, version.as_str());
+        }
+        let body = match call.body {
+            Some(json) => {
+                request = request.header(CONTENT_TYPE, "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        let mut request = request.body(body).map_err(|error| Failure::unexpected(error.to_string()))?;
+        if let Some(client) = call.client {
+            request.extensions_mut().insert(client);
+        }
+        Ok(self.router.clone().oneshot(request).await.unwrap_or_else(|never| match never {}))
+    }
+
+    /// `router` serves the API exactly as clients reach it (the gateway in front).
+    pub fn new(router: Router) -> Self {
+        Self { router }
+    }
+
+    pub async fn send(&self, call: Call<'_>) -> Result<Reply, Failure> {
+        let response = self.forward(call).await?;
+        let (parts, body) = response.into_parts();
+        let header =
+            |name: http::HeaderName| parts.headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned);
+        let (status, etag, content_type) = (parts.status, header(http::header::ETAG), header(CONTENT_TYPE));
+        let body = to_bytes(body, MAX_REPLY_BYTES)
+            .await
+            .map_err(|error| Failure::unexpected(format!("cannot read the API's reply: {error}")))?;
+        Ok(Reply { status, etag, content_type, body: body.to_vec() })
+    }
+}

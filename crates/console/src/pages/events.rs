@@ -1,0 +1,442 @@
+//! Events: the list, one event with its lifecycle and stock, the form, and the live dashboard.
+
+use axum::Router;
+use axum::extract::{Path, Query};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use bestow_core::identity::Permission;
+use bestow_events_domain::lifecycle::EventStatus;
+use http::{Method, StatusCode};
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::event_form::{self, EventForm};
+use super::{Nothing, Outcome, change_then_show, segment, shown, text, with_query};
+use crate::ConsoleState;
+use crate::api::{Call, Failure};
+use crate::chart;
+use crate::layout::{self, Section};
+use crate::session::{Checked, Staff};
+
+pub fn routes() -> Router<ConsoleState> {
+    Router::new()
+        .route("/console/events", get(list))
+        .route("/console/events/new", get(new_form).post(create))
+        .route("/console/events/{id}", get(show))
+        .route("/console/events/{id}/edit", get(edit_form).post(update))
+        .route("/console/events/{id}/status", post(change_status))
+        .route("/console/events/{id}/delete", post(delete))
+        .route("/console/events/{id}/rewards/{reward}/top-up", post(top_up))
+        .route("/console/events/{id}/dashboard", get(dashboard))
+        .route("/console/events/{id}/dashboard/live", get(dashboard_live))
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: Option<u32>,
+}
+
+async fn list(staff: Staff, Query(query): Query<ListQuery>) -> Response {
+    layout::render(list_page(&staff, &query).await)
+}
+
+async fn list_page(staff: &Staff, query: &ListQuery) -> Result<Markup, Failure> {
+    let page = query.page.unwrap_or(1).to_string();
+    let filters = [("status", query.status.as_str()), ("q", query.q.as_str())];
+    let path = with_query("/api/v1/events", &[filters[0], filters[1], ("page", &page), ("limit", "20")]);
+    let found: Value = staff.get(path).await?;
+    let items = found["items"].as_array().cloned().unwrap_or_default();
+    let body = html! {
+        div.heading {
+            h1 { "Events" }
+            @if staff.account.can(Permission::ManageEvents) {
+                a.button href="/console/events/new" { "New event" }
+            }
+        }
+        form.filters method="get" action="/console/events" role="search" {
+            label for="status" { "Status" }
+            select #status name="status" {
+                option value="" { "Any" }
+                @for status in EventStatus::ALL {
+                    option value=(status.as_str()) selected[query.status == status.as_str()] { (status.as_str()) }
+                }
+            }
+            label for="q" { "Name contains" }
+            input #q name="q" type="search" value=(query.q);
+            button type="submit" { "Filter" }
+        }
+        table.list {
+            thead { tr { th { "Name" } th { "Status" } th { "Starts" } th { "Ends" } th { "Time zone" } th { "Rewards" } } }
+            tbody {
+                @for event in &items {
+                    tr {
+                        td { a href=(format!("/console/events/{}", segment(text(event, "id")))) { (text(event, "eventName")) } }
+                        td { (layout::badge(text(event, "status"))) }
+                        td { (text(event, "startDate")) }
+                        td { (text(event, "endDate")) }
+                        td { (text(event, "timezone")) }
+                        td { (event["rewards"].as_array().map_or(0, Vec::len)) }
+                    }
+                }
+                @if items.is_empty() { tr { td colspan="6" { "No events match." } } }
+            }
+        }
+        (layout::pager(&with_query("/console/events", &filters), found["page"].as_u64().unwrap_or(1) as u32, found["limit"].as_u64().unwrap_or(20) as u32, found["total"].as_u64().unwrap_or(0)))
+    };
+    Ok(layout::page(staff, Section::Events, "Events", body))
+}
+
+async fn new_form(staff: Staff) -> Response {
+    let form =
+        EventForm { timezone: "UTC".to_owned(), grant_policy: "ALL_OR_NOTHING".to_owned(), ..EventForm::default() };
+    form_page(&staff, "/console/events/new", &form, true, None, StatusCode::OK)
+}
+
+fn form_page(
+    staff: &Staff,
+    action: &str,
+    form: &EventForm,
+    creating: bool,
+    failure: Option<&Failure>,
+    status: StatusCode,
+) -> Response {
+    let title = if creating { "New event" } else { "Edit event" };
+    let body = html! { h1 { (title) } (event_form::render(staff, action, form, creating, failure)) };
+    (status, layout::page(staff, Section::Events, title, body)).into_response()
+}
+
+/// A form the API (or the form itself) refused, shown again as typed, with the reasons.
+fn refused_form(staff: &Staff, action: &str, form: &EventForm, creating: bool, failure: Failure) -> Response {
+    let status = if failure.status.is_client_error() { failure.status } else { StatusCode::BAD_GATEWAY };
+    form_page(staff, action, form, creating, Some(&failure), status)
+}
+
+fn malformed(violations: Vec<crate::api::Violation>) -> Failure {
+    Failure {
+        status: StatusCode::BAD_REQUEST,
+        title: "Some fields need attention".to_owned(),
+        detail: None,
+        code: Some("VALIDATION_FAILED".to_owned()),
+        violations,
+    }
+}
+
+async fn create(staff: Staff, Checked(pairs): Checked<Vec<(String, String)>>) -> Response {
+    let form = EventForm::from_pairs(&pairs);
+    let action = "/console/events/new";
+    let body = match form.to_body(true) {
+        Ok(body) => body,
+        Err(violations) => return refused_form(&staff, action, &form, true, malformed(violations)),
+    };
+    let created = match staff.send(Call::post("/api/v1/events", body)).await.and_then(|reply| reply.parse::<Value>()) {
+        Ok(created) => created,
+        Err(failure) => return refused_form(&staff, action, &form, true, failure),
+    };
+    Redirect::to(&format!("/console/events/{}?notice=created", segment(text(&created, "id")))).into_response()
+}
+
+async fn show(staff: Staff, Path(id): Path<String>, Query(outcome): Query<Outcome>) -> Response {
+    layout::render(event_page(&staff, &id, &outcome).await)
+}
+
+async fn event_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup, Failure> {
+    let event: Value = staff.get(format!("/api/v1/events/{}", segment(id))).await?;
+    let base = format!("/console/events/{}", segment(id));
+    let status = text(&event, "status").parse::<EventStatus>().ok();
+    let manage = staff.account.can(Permission::ManageEvents);
+    let body = html! {
+        (outcome.render(&[("created", "Event created."), ("saved", "Changes saved."), ("status", "Status changed."), ("topped-up", "Stock topped up.")]))
+        div.heading {
+            h1 { (text(&event, "eventName")) " " (layout::badge(text(&event, "status"))) }
+            nav.actions aria-label="Event" {
+                a.button href=(format!("{base}/dashboard")) { "Dashboard" }
+                a.button href=(with_query("/console/claims", &[("eventId", id)])) { "Claims" }
+                @if manage && matches!(status, Some(EventStatus::Draft | EventStatus::Inactive)) {
+                    a.button href=(format!("{base}/edit")) { "Edit" }
+                }
+            }
+        }
+        p { (text(&event, "description")) }
+        dl.facts {
+            dt { "Starts" } dd { (text(&event, "startDate")) }
+            dt { "Ends" } dd { (text(&event, "endDate")) }
+            dt { "Time zone" } dd { (text(&event, "timezone")) }
+            dt { "Grant policy" } dd { (text(&event, "grantPolicy")) }
+            dt { "Recurrence" } dd { (shown(&event, "recurrence")) }
+            dt { "Version" } dd { (shown(&event, "version")) }
+        }
+        @if manage {
+            @if let Some(status) = status {
+                section.lifecycle aria-label="Lifecycle" {
+                    h2 { "Lifecycle" }
+                    @for next in EventStatus::ALL.into_iter().filter(|next| status.can_become(*next)) {
+                        form.inline method="post" action=(format!("{base}/status")) data-confirm=(format!("Change the status to {next}?")) {
+                            (layout::csrf(staff))
+                            input type="hidden" name="status" value=(next.as_str());
+                            button type="submit" name="to" value=(next.as_str()) { "Make " (next.as_str()) }
+                        }
+                    }
+                    @if status == EventStatus::Draft && staff.account.can(Permission::DeleteEvents) {
+                        form.inline method="post" action=(format!("{base}/delete")) data-confirm="Delete this draft for good?" {
+                            (layout::csrf(staff))
+                            button.danger type="submit" { "Delete draft" }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-label="Conditions" {
+            h2 { "Conditions" }
+            (layout::json_block(&event["conditions"]))
+        }
+        section aria-label="Rewards" {
+            h2 { "Rewards" }
+            (rewards_table(staff, &base, event["rewards"].as_array().map(Vec::as_slice).unwrap_or_default(), manage))
+        }
+        @if let Some(tiers) = event["tiers"].as_array() {
+            section aria-label="Tiers" {
+                h2 { "Tiers" }
+                @for tier in tiers {
+                    h3 { (text(tier, "tierName")) " " code { (text(tier, "tierId")) } }
+                    (layout::json_block(&tier["conditions"]))
+                    (rewards_table(staff, &base, tier["rewards"].as_array().map(Vec::as_slice).unwrap_or_default(), manage))
+                }
+            }
+        }
+        section aria-label="Eligibility preview" {
+            h2 { "Eligibility of a player" }
+            form.filters method="get" action="/console/players/eligibility" {
+                input type="hidden" name="eventId" value=(id);
+                label for="preview-user" { "Player id" }
+                input #preview-user name="userId" required;
+                @if let Some(tiers) = event["tiers"].as_array() {
+                    label for="preview-tier" { "Tier" }
+                    select #preview-tier name="tierId" {
+                        @for tier in tiers { option value=(text(tier, "tierId")) { (text(tier, "tierName")) } }
+                    }
+                }
+                button type="submit" { "Preview" }
+            }
+        }
+    };
+    Ok(layout::page(staff, Section::Events, text(&event, "eventName"), body))
+}
+
+fn rewards_table(staff: &Staff, base: &str, rewards: &[Value], manage: bool) -> Markup {
+    html! {
+        table.list {
+            thead { tr { th { "Reward" } th { "Type" } th { "Details" } th { "Per player" } th { "Stock left" } @if manage { th { "Top up" } } } }
+            tbody {
+                @for reward in rewards {
+                    tr {
+                        td { (text(reward, "rewardName")) }
+                        td { (text(reward, "rewardType")) }
+                        td { code { (reward["details"].to_string()) } }
+                        td { (shown(reward, "quantityPerUser")) }
+                        td data-testid="stock" {
+                            @match (reward["remainingStock"].as_i64(), reward["totalStock"].as_i64()) {
+                                (Some(left), Some(total)) => { (left) " of " (total) }
+                                _ => { "unlimited" }
+                            }
+                        }
+                        @if manage {
+                            td {
+                                @if reward["totalStock"].is_i64() {
+                                    form.inline method="post" action=(format!("{base}/rewards/{}/top-up", segment(text(reward, "rewardId")))) {
+                                        (layout::csrf(staff))
+                                        label.visually-hidden for=(format!("top-up-{}", text(reward, "rewardId"))) { "Units to add to " (text(reward, "rewardName")) }
+                                        input id=(format!("top-up-{}", text(reward, "rewardId"))) name="addStock" inputmode="numeric" size="6" required;
+                                        button type="submit" { "Add" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn edit_form(staff: Staff, Path(id): Path<String>) -> Response {
+    let reply = match staff.send(Call::get(format!("/api/v1/events/{}", segment(&id)))).await {
+        Ok(reply) => reply,
+        Err(failure) => return layout::failure_page(&failure),
+    };
+    let event: Value = match reply.parse() {
+        Ok(event) => event,
+        Err(failure) => return layout::failure_page(&failure),
+    };
+    let form = EventForm::of_event(&event, reply.etag.clone());
+    form_page(&staff, &format!("/console/events/{}/edit", segment(&id)), &form, false, None, StatusCode::OK)
+}
+
+async fn update(staff: Staff, Path(id): Path<String>, Checked(pairs): Checked<Vec<(String, String)>>) -> Response {
+    let form = EventForm::from_pairs(&pairs);
+    let action = format!("/console/events/{}/edit", segment(&id));
+    let body = match form.to_body(false) {
+        Ok(body) => body,
+        Err(violations) => return refused_form(&staff, &action, &form, false, malformed(violations)),
+    };
+    let version = Some(form.version.clone()).filter(|version| !version.is_empty());
+    let call = Call::new(Method::PATCH, format!("/api/v1/events/{}", segment(&id))).json(body).if_match(version);
+    match staff.send(call).await.and_then(|reply| reply.parse::<Value>()) {
+        Ok(_) => Redirect::to(&format!("/console/events/{}?notice=saved", segment(&id))).into_response(),
+        Err(failure) if failure.is_stale_version() => {
+            let stale = Failure {
+                title: "Someone else changed this event while you were editing".to_owned(),
+                detail: Some(
+                    "Your changes were not saved. Reload the form to start from the current version.".to_owned(),
+                ),
+                ..failure
+            };
+            let reload = html! {
+                h1 { "Edit event" }
+                (layout::failure(&stale))
+                p { a.button data-testid="reload" href=(action.clone()) { "Reload the current version" } }
+                (event_form::render(&staff, &action, &form, false, None))
+            };
+            (StatusCode::PRECONDITION_FAILED, layout::page(&staff, Section::Events, "Edit event", reload))
+                .into_response()
+        }
+        Err(failure) => refused_form(&staff, &action, &form, false, failure),
+    }
+}
+
+#[derive(Deserialize)]
+struct StatusForm {
+    status: String,
+}
+
+async fn change_status(staff: Staff, Path(id): Path<String>, Checked(form): Checked<StatusForm>) -> Response {
+    let call = Call::new(Method::PUT, format!("/api/v1/events/{}/status", segment(&id)))
+        .json(json!({ "status": form.status }));
+    change_then_show(&staff, call, &format!("/console/events/{}", segment(&id)), "status").await
+}
+
+#[derive(Deserialize)]
+struct TopUpForm {
+    #[serde(rename = "addStock")]
+    add_stock: String,
+}
+
+async fn top_up(
+    staff: Staff,
+    Path((id, reward)): Path<(String, String)>,
+    Checked(form): Checked<TopUpForm>,
+) -> Response {
+    let Ok(units) = form.add_stock.trim().parse::<i64>() else {
+        return back_with_error(&id, "The units to add must be a whole number.");
+    };
+    let path = format!("/api/v1/events/{}/rewards/{}", segment(&id), segment(&reward));
+    let call = Call::new(Method::PATCH, path).json(json!({ "addStock": units }));
+    change_then_show(&staff, call, &format!("/console/events/{}", segment(&id)), "topped-up").await
+}
+
+fn back_with_error(id: &str, message: &str) -> Response {
+    Redirect::to(&with_query(&format!("/console/events/{}", segment(id)), &[("error", message)])).into_response()
+}
+
+async fn delete(staff: Staff, Path(id): Path<String>, Checked(_): Checked<Nothing>) -> Response {
+    match staff.send(Call::new(Method::DELETE, format!("/api/v1/events/{}", segment(&id)))).await {
+        Ok(reply) if reply.is_success() => Redirect::to("/console/events").into_response(),
+        Ok(reply) => back_with_error(&id, &reply.failure().message()),
+        Err(failure) => back_with_error(&id, &failure.message()),
+    }
+}
+
+async fn dashboard(staff: Staff, Path(id): Path<String>) -> Response {
+    layout::render(dashboard_page(&staff, &id).await)
+}
+
+async fn dashboard_page(staff: &Staff, id: &str) -> Result<Markup, Failure> {
+    let event: Value = staff.get(format!("/api/v1/events/{}", segment(id))).await?;
+    let figures = dashboard_figures(staff, id).await?;
+    let live = format!("/console/events/{}/dashboard/live", segment(id));
+    let body = html! {
+        div.heading {
+            h1 { "Dashboard: " (text(&event, "eventName")) " " (layout::badge(text(&event, "status"))) }
+            nav.actions aria-label="Event" { a.button href=(format!("/console/events/{}", segment(id))) { "Event" } }
+        }
+        p.hint { "Refreshed every 5 seconds while this page is open." }
+        div #live data-refresh=(live) data-interval="5000" { (figures) }
+    };
+    Ok(layout::page(staff, Section::Events, "Dashboard", body))
+}
+
+/// Only the figures, for the page's periodic refresh.
+async fn dashboard_live(staff: Staff, Path(id): Path<String>) -> Response {
+    match dashboard_figures(&staff, &id).await {
+        Ok(figures) => figures.into_response(),
+        Err(failure) => (failure.status, layout::failure(&failure)).into_response(),
+    }
+}
+
+async fn dashboard_figures(staff: &Staff, id: &str) -> Result<Markup, Failure> {
+    let stats: Value = staff.get(format!("/api/v1/events/{}/stats", segment(id))).await?;
+    let per_minute: Vec<u64> = stats["claimsPerMinute"]
+        .as_array()
+        .map(|minutes| minutes.iter().map(|minute| minute["count"].as_u64().unwrap_or(0)).collect())
+        .unwrap_or_default();
+    let last_hour: u64 = per_minute.iter().sum();
+    let by_status = stats["claimsByStatus"].as_object().cloned().unwrap_or_default();
+    Ok(html! {
+        div.cards {
+            div.card { span.figure data-testid="claims-last-hour" { (last_hour) } span { "claims in the last hour" } }
+            div.card {
+                span.figure data-testid="claims-succeeded" { (by_status.get("SUCCESS_ALL_GRANTED").and_then(Value::as_u64).unwrap_or(0)) }
+                span { "granted in full" }
+            }
+        }
+        section aria-label="Claims per minute" {
+            h2 { "Claims per minute, last hour" }
+            (layout::trusted(chart::bars("Claims per minute over the last hour", &per_minute, 720, 160)))
+        }
+        div.columns {
+            section aria-label="Claims by status" {
+                h2 { "Claims by status" }
+                table.list data-testid="by-status" {
+                    tbody {
+                        @for (status, count) in by_status.iter().filter(|(_, count)| count.as_u64().unwrap_or(0) > 0) {
+                            tr { td { (layout::badge(status)) } td { (count.to_string()) } }
+                        }
+                    }
+                }
+            }
+            section aria-label="Stock" {
+                h2 { "Stock left" }
+                table.list {
+                    tbody {
+                        @for reward in stats["stock"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                            tr {
+                                td { (text(reward, "rewardName")) }
+                                td data-testid="stock-left" {
+                                    @match (reward["remainingStock"].as_i64(), reward["totalStock"].as_i64()) {
+                                        (Some(left), Some(total)) => { (left) " of " (total) }
+                                        _ => { "unlimited" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section aria-label="Failures by reason" {
+                h2 { "Failures by reason" }
+                table.list {
+                    tbody {
+                        @for failure in stats["failuresByReason"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                            tr { td { (text(failure, "reason")) } td { (shown(failure, "count")) } }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}

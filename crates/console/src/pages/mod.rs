@@ -1,0 +1,124 @@
+//! One module per section of the console; each handler reads or changes through the API and
+//! renders what came back.
+
+mod audit;
+mod claims;
+mod event_form;
+mod events;
+mod home;
+mod players;
+mod service_keys;
+mod sign_in;
+
+use axum::Router;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::ConsoleState;
+use crate::api::Call;
+use crate::layout;
+use crate::session::Staff;
+
+pub fn routes() -> Router<ConsoleState> {
+    Router::new()
+        .route("/console", get(|| async { Redirect::permanent("/console/") }))
+        .route("/console/", get(home::show))
+        .merge(sign_in::routes())
+        .merge(events::routes())
+        .merge(claims::routes())
+        .merge(players::routes())
+        .merge(audit::routes())
+        .merge(service_keys::routes())
+}
+
+/// A form with nothing but its CSRF token.
+#[derive(Deserialize)]
+struct Nothing {}
+
+/// What the page shown after a change says about it: `?notice=` (a code the page words) or
+/// `?error=` (the API's refusal).
+#[derive(Deserialize, Default)]
+struct Outcome {
+    #[serde(default)]
+    notice: String,
+    #[serde(default)]
+    error: String,
+}
+
+impl Outcome {
+    /// The notice worded by `wording` (code → text), or the error.
+    fn render(&self, wording: &[(&str, &str)]) -> Markup {
+        let notice = wording.iter().find_map(|(code, text)| (*code == self.notice).then_some(*text));
+        html! {
+            @if let Some(text) = notice { (layout::notice(text)) }
+            @if !self.error.is_empty() { div.alert.error role="alert" { (self.error) } }
+        }
+    }
+}
+
+/// Sends a change, then shows `page` again with `?notice=<notice>`, or with the API's refusal.
+async fn change_then_show(staff: &Staff, call: Call<'_>, page: &str, notice: &str) -> Response {
+    let refusal = match staff.send(call).await {
+        Ok(reply) if reply.is_success() => {
+            return Redirect::to(&with_query(page, &[("notice", notice)])).into_response();
+        }
+        Ok(reply) => reply.failure().message(),
+        Err(failure) => failure.message(),
+    };
+    Redirect::to(&with_query(page, &[("error", &refusal)])).into_response()
+}
+
+/// A string member of an API object, or "" (absent or not a string).
+fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// A member shown as text whatever its JSON type: strings bare, null as a dash.
+fn shown(value: &Value, key: &str) -> String {
+    match value.get(key) {
+        None | Some(Value::Null) => "—".to_owned(),
+        Some(Value::String(text)) => text.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// An API path with a query string of the non-empty `pairs`.
+fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
+    let kept: Vec<(&str, &str)> = pairs.iter().copied().filter(|(_, value)| !value.trim().is_empty()).collect();
+    if kept.is_empty() {
+        return path.to_owned();
+    }
+    let query = serde_urlencoded::to_string(&kept).unwrap_or_default();
+    format!("{path}?{query}")
+}
+
+/// Percent-encodes one path segment taken from user input or an API reply.
+fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_keep_only_what_was_filled_in() {
+        assert_eq!(with_query("/a", &[("q", ""), ("status", "ACTIVE")]), "/a?status=ACTIVE");
+        assert_eq!(with_query("/a", &[("q", " ")]), "/a");
+        assert_eq!(with_query("/a", &[("q", "a&b=c")]), "/a?q=a%26b%3Dc");
+    }
+
+    #[test]
+    fn segments_cannot_escape_their_path() {
+        assert_eq!(segment("../users"), "..%2Fusers");
+        assert_eq!(segment("abc123"), "abc123");
+    }
+}
