@@ -86,6 +86,23 @@ enum Bench {
         #[arg(long, default_value_t = 4)]
         clients: usize,
     },
+    /// Latency of the operator console's event dashboard, `GET /api/v1/events/{id}/stats`, for
+    /// an event with many claims stored (made through the API, one per player: successes until
+    /// the stock runs out, then out-of-stock failures).
+    EventStats {
+        /// Claims stored for the event (one player each).
+        #[arg(long, default_value_t = 10_000)]
+        claims: usize,
+        /// Units of the event's reward: that many claims succeed, the rest fail out of stock.
+        #[arg(long, default_value_t = 8_000)]
+        stock: i64,
+        /// Sequential dashboard requests measured.
+        #[arg(long, default_value_t = 300)]
+        requests: usize,
+        /// Concurrent clients while seeding.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+    },
     /// End-to-end claims/s with and without stock contention, and the raw SQLite ceiling; then,
     /// 5 s after the last answer, every answered claim read back (stored? still pending?).
     Claims {
@@ -137,6 +154,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::EventScreen { total, player_activities, events, tiers, requests, clients } => {
             event_screen(Seeding { total, player_activities, clients }, events, tiers, requests).await
         }
+        Bench::EventStats { claims, stock, requests, clients } => event_stats(claims, stock, requests, clients).await,
         Bench::Claims { clients, players, events, seconds, storage, claim_wait_ms } => {
             claims(clients, players, events, seconds, &storage, claim_wait_ms).await
         }
@@ -723,6 +741,49 @@ async fn event_screen(seeding: Seeding, events: usize, tiers: usize, requests: u
         latency.p50, latency.p99, latency.max, latency.count
     );
     print_peak_rss(&setup.server);
+    Ok(())
+}
+
+/// The event-dashboard benchmark: `claims` claims of as many players on one event with `stock`
+/// units, stored through the API, then `requests` sequential dashboard requests as the admin.
+async fn event_stats(claims: usize, stock: i64, requests: usize, clients: usize) -> anyhow::Result<()> {
+    println!(
+        "event-stats benchmark: {claims} claims (one per player) on one event with {stock} units, \
+         {requests} sequential requests"
+    );
+    let server = Server::start(&[
+        ("BESTOW_BCRYPT_COST", "4".to_owned()),
+        ("BESTOW_ADMIN_PASSWORD", BENCH_ADMIN_PASSWORD.to_owned()),
+    ])?;
+    let client = bestow_core::outbound::client_builder().pool_max_idle_per_host(clients * 2).build()?;
+    let admin = login(&client, &server.base, "admin", BENCH_ADMIN_PASSWORD).await?;
+    let players = register_players(&client, &server.base, claims).await?;
+    let event = active_event(&client, &server.base, &admin, "dashboard", Some(stock)).await?;
+    let pairs: Vec<(String, String)> = players.into_iter().map(|token| (token, event.clone())).collect();
+    let mut seeded = run_claims(&client, &server.base, pairs, clients, Duration::from_secs(3_600)).await;
+    seeded.print("seeded");
+
+    let url = format!("{}/api/v1/events/{event}/stats", server.base);
+    let (mut latencies, last) = timed_gets(&client, &url, &admin, requests).await?;
+    let by_status = last["claimsByStatus"].as_object().map(|statuses| {
+        let stored: u64 = statuses.values().filter_map(Value::as_u64).sum();
+        (stored, statuses.get("SUCCESS_ALL_GRANTED").and_then(Value::as_u64).unwrap_or(0))
+    });
+    let (stored, granted) = by_status.unwrap_or_default();
+    let last_hour: u64 =
+        last["claimsPerMinute"].as_array().into_iter().flatten().filter_map(|m| m["count"].as_u64()).sum();
+    let reasons = last["failuresByReason"].as_array().map_or(0, Vec::len);
+    println!(
+        "dashboard:                {stored} claims stored, {granted} SUCCESS_ALL_GRANTED, {last_hour} in the last hour, \
+         {reasons} failure reasons, remaining stock {}",
+        last["stock"][0]["remainingStock"]
+    );
+    let latency = percentiles(&mut latencies);
+    println!(
+        "GET /api/v1/events/{{id}}/stats: p50 {:7.2} ms  p99 {:7.2} ms  max {:7.2} ms  (n={}; target p99 < 50 ms)",
+        latency.p50, latency.p99, latency.max, latency.count
+    );
+    print_peak_rss(&server);
     Ok(())
 }
 

@@ -91,6 +91,19 @@ pub struct AuditQuery {
     pub to: Option<DateTime<Utc>>,
 }
 
+impl AuditQuery {
+    /// The query an export runs with: these filters, up to the export's start
+    /// ([`crate::export::up_to_now`]).
+    pub fn for_export(self) -> Self {
+        Self { to: crate::export::up_to_now(self.to), ..self }
+    }
+}
+
+/// The columns of `GET …/audit-logs/export`: [`AuditEntry`]'s field names, `before` and `after`
+/// (JSON cells) last since they are the widest.
+pub const AUDIT_COLUMNS: &[&str] =
+    &["id", "at", "actorId", "actorUsername", "action", "targetType", "targetId", "requestId", "before", "after"];
+
 /// Builds the audit entry of a change from the target before and after it; stores call it
 /// inside the transaction that makes the change, so the entry and the change commit together.
 pub type AuditBuilder<T> = std::sync::Arc<dyn Fn(&T, &T) -> AuditEntry + Send + Sync>;

@@ -3,11 +3,13 @@
 //! Everything two or more services need and nothing that belongs to one of them:
 //! problem details, the JSON and query extractors that speak them, identity and the
 //! role→permission table, access-token verification, and the HTTP plumbing every process
-//! shares (request ids, logs, health, metrics).
+//! shares (request ids, logs, health, metrics), and the CSV exports both services stream.
 
 pub mod accounts;
 pub mod audit;
 pub mod client;
+pub mod csv;
+pub mod export;
 pub mod extract;
 pub mod http;
 pub mod identity;

@@ -9,6 +9,7 @@
 //! - [`tier`]: reward tiers, each paid once per player (and period).
 //! - [`event`]: the event aggregate and the operator inputs that create and change it.
 //! - [`saga`]: the claim saga as a pure state machine over the request document.
+//! - [`stats`]: the event dashboard's claim figures, shaped from what a store counts.
 //! - [`schemas`]: OpenAPI schemas of the inputs above that the derive cannot describe.
 
 pub mod condition;
@@ -19,5 +20,6 @@ pub mod recurrence;
 pub mod reward;
 pub mod saga;
 pub mod schemas;
+pub mod stats;
 pub mod tier;
 pub mod validation;

@@ -32,7 +32,8 @@ use super::reward::RewardDefinition;
 use super::tier::Tier;
 
 /// `user_reward_requests.status`, exactly the seed's values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+// `Ord` follows the declaration, which is the seed's order: lists of statuses keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ClaimStatus {
     PendingValidation,
@@ -134,6 +135,13 @@ impl ClaimStatus {
                 | Self::FailedRolledBack
                 | Self::CompensationFailedManualInterventionRequired
         )
+    }
+
+    /// Final statuses in which the claim failed: it paid nothing (or awaits a human to settle
+    /// what it paid). Every final status but `SUCCESS_ALL_GRANTED` and
+    /// `REWARD_PARTIALLY_GRANTED`.
+    pub fn is_failure(self) -> bool {
+        self.is_final() && !matches!(self, Self::SuccessAllGranted | Self::RewardPartiallyGranted)
     }
 }
 

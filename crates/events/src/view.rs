@@ -12,7 +12,7 @@ use crate::domain::lifecycle::EventStatus;
 use crate::domain::recurrence::Recurrence;
 use crate::domain::reward::{RewardDefinition, RewardType};
 use crate::domain::saga::{
-    ClaimRequest, ClaimStatus, CompensatingAction, EventSnapshot, GrantStatus, HistoryEntry, SagaStep,
+    ClaimRequest, ClaimStatus, CompensatingAction, EventSnapshot, GrantStatus, HistoryEntry, RewardToProcess, SagaStep,
 };
 
 /// Who reads a view. Staff read rewards whole; a player never reads a reward's secret details
@@ -263,11 +263,26 @@ impl ClaimView {
     /// The claim as `audience` may read it: a player sees the secret details of a reward only
     /// when this claim granted it (`grantStatus` `SUCCESS`).
     pub fn new(request: ClaimRequest, audience: Audience) -> Self {
+        Self::read_by(
+            request,
+            |reward| if reward.grant_status == GrantStatus::Success { Audience::Staff } else { audience },
+        )
+    }
+
+    /// The claim as a row of an export: no secret details at all, whoever asks. A file is
+    /// copied, mailed and kept far longer than a screen is looked at, and a coupon's code in it
+    /// would be the coupon itself.
+    pub fn exported(request: ClaimRequest) -> Self {
+        Self::read_by(request, |_| Audience::Player)
+    }
+
+    /// The claim with each reward's details as `reader` of that reward may read them.
+    fn read_by(request: ClaimRequest, reader: impl Fn(&RewardToProcess) -> Audience) -> Self {
         let rewards_to_process = request
             .rewards_to_process
             .iter()
             .map(|reward| {
-                let reader = if reward.grant_status == GrantStatus::Success { Audience::Staff } else { audience };
+                let reader = reader(reward);
                 ProcessedRewardView {
                     reward_definition: RewardView::new(&reward.reward_definition, reader),
                     grant_status: reward.grant_status,

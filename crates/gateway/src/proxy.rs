@@ -3,8 +3,9 @@
 //! Header hygiene both ways: hop-by-hop headers are dropped; from the client, so is anything
 //! that could pass for identity or for our service credential (`x-bestow-*`, `x-user-*`,
 //! forwarding headers), and the gateway adds its own `x-forwarded-for` vouched for by the
-//! shared credential. The request id travels unchanged. Bodies are small JSON documents, so
-//! they are buffered (within the body limit) rather than streamed.
+//! shared credential. The request id travels unchanged. Requests and most answers are small
+//! JSON documents, so they are buffered (within the body limit); an answer the service streams
+//! (an export, sent without a `Content-Length`) is streamed on.
 //!
 //! A service may run as several instances ([`Instances`]): requests are spread over them, and
 //! one that refuses a connection is skipped, the request going to the next instance.
@@ -150,16 +151,22 @@ impl Proxy {
                 };
                 instances.answered(index);
                 let (parts, body) = answer.into_parts();
+                // A body of unknown length is one the service streams (a CSV export of every
+                // row): it is passed on as it comes, so the gateway holds a chunk, not the
+                // file, and the timeout covers the answer's head only.
+                if !parts.headers.contains_key(header::CONTENT_LENGTH) {
+                    return Ok((parts, Body::new(body)));
+                }
                 let body =
                     body.collect().await.map_err(|error| ApiError::BadGateway(format!("{upstream:?}: {error}")))?;
-                return Ok::<_, ApiError>((parts, body.to_bytes()));
+                return Ok::<_, ApiError>((parts, Body::from(body.to_bytes())));
             }
             Err(ApiError::Unavailable(refused.unwrap_or_else(|| format!("{upstream:?}: no instance"))))
         };
         let (parts, body) = tokio::time::timeout(self.timeout, call).await.map_err(|_| {
             ApiError::GatewayTimeout(format!("{upstream:?}: no answer within {} ms", self.timeout.as_millis()))
         })??;
-        let mut response = Response::from_parts(parts, Body::from(body));
+        let mut response = Response::from_parts(parts, body);
         drop_connection_headers(response.headers_mut());
         Ok(response)
     }

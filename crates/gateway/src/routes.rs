@@ -57,6 +57,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/api/v1/auth/me", Auth, Signed),
     route("PUT", "/api/v1/auth/me/password", Auth, Signed),
     route("GET", "/api/v1/auth/audit-logs", Auth, Permitted(ReadAuditLogs)),
+    route("GET", "/api/v1/auth/audit-logs/export", Auth, Permitted(ReadAuditLogs)),
     route("POST", "/api/v1/auth/signing-keys", Auth, Permitted(ManageSigningKeys)),
     route("GET", "/api/v1/users", Auth, Permitted(ManageUsers)),
     route("GET", "/api/v1/users/{userId}", Auth, Permitted(ManageUsers)),
@@ -74,12 +75,15 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/api/v1/events/{eventId}/rewards", Events, Signed),
     route("PATCH", "/api/v1/events/{eventId}/rewards/{rewardId}", Events, Permitted(ManageEvents)),
     route("DELETE", "/api/v1/events/{eventId}/rewards/{rewardId}", Events, Permitted(ManageEvents)),
+    route("GET", "/api/v1/events/{eventId}/stats", Events, Permitted(ReadAllClaims)),
     // Players for themselves, staff for a player (`?userId=`): the service tells them apart.
     route("GET", "/api/v1/events/{eventId}/eligibility", Events, Signed),
     route("GET", "/api/v1/me/events", Events, Permitted(ClaimRewards)),
     route("POST", "/api/v1/events/{eventId}/claims", Events, Permitted(ClaimRewards)),
     route("GET", "/api/v1/claims/me", Events, Signed),
     route("GET", "/api/v1/claims", Events, Permitted(ReadAllClaims)),
+    // Before `{requestId}`, which would take `export` for a request id open to any token.
+    route("GET", "/api/v1/claims/export", Events, Permitted(ReadAllClaims)),
     route("GET", "/api/v1/claims/{requestId}", Events, Signed),
     route("POST", "/api/v1/claims/{requestId}/retry", Events, Permitted(InterveneInClaims)),
     route("POST", "/api/v1/claims/{requestId}/resolve", Events, Permitted(InterveneInClaims)),
@@ -90,6 +94,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/api/v1/service-keys", Events, Permitted(ManageServiceKeys)),
     route("DELETE", "/api/v1/service-keys/{keyId}", Events, Permitted(ManageServiceKeys)),
     route("GET", "/api/v1/audit-logs", Events, Permitted(ReadAuditLogs)),
+    route("GET", "/api/v1/audit-logs/export", Events, Permitted(ReadAuditLogs)),
 ];
 
 /// What the table says about a request.
@@ -157,6 +162,7 @@ mod tests {
     #[test]
     fn literal_routes_win_over_parameters_by_order() {
         assert_eq!(found(Method::GET, "/api/v1/claims/me"), Some((Events, Signed)));
+        assert_eq!(found(Method::GET, "/api/v1/claims/export"), Some((Events, Permitted(ReadAllClaims))));
         assert_eq!(found(Method::GET, "/api/v1/claims/0123"), Some((Events, Signed)));
         assert_eq!(found(Method::GET, "/api/v1/claims"), Some((Events, Permitted(ReadAllClaims))));
     }

@@ -1,5 +1,6 @@
 //! The reverse proxy against real HTTP upstreams on loopback: header hygiene as the upstream
-//! sees it, and the 502/503/504 answers of a broken, absent or slow upstream.
+//! sees it, the 502/503/504 answers of a broken, absent or slow upstream, and a streamed answer
+//! passed on as it comes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,6 +18,7 @@ use axum::routing::{any, get};
 use bestow_core::secret::ServiceCredential;
 use bestow_gateway::routes::Upstream;
 use bestow_gateway::{Proxy, ProxySettings, Upstreams};
+use http_body_util::BodyExt;
 use tokio::net::TcpListener;
 
 const SECRET: &str = "a-shared-secret-of-tests";
@@ -51,6 +53,18 @@ fn echo() -> Router {
             get(|| async {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 "too late"
+            }),
+        )
+        .route(
+            "/stream",
+            get(|| async {
+                let (chunks, receiver) = tokio::sync::mpsc::channel(2);
+                tokio::spawn(async move {
+                    let _ = chunks.send("first").await;
+                    tokio::time::sleep(Duration::from_millis(600)).await;
+                    let _ = chunks.send("second").await;
+                });
+                Body::new(ChannelBody(receiver))
             }),
         )
         .route(
@@ -170,4 +184,35 @@ async fn a_broken_answer_is_a_502_and_an_oversized_body_a_413() {
         proxy.forward(Upstream::Auth, oversized, None).await.unwrap_err().status(),
         StatusCode::PAYLOAD_TOO_LARGE
     );
+}
+
+/// An answer body of unknown length: the chunks its channel gives, as they come.
+struct ChannelBody(tokio::sync::mpsc::Receiver<&'static str>);
+
+impl axum::body::HttpBody for ChannelBody {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.0.poll_recv(cx).map(|chunk| chunk.map(|chunk| Ok(http_body::Frame::data(chunk.into()))))
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_answer_is_passed_on_as_it_comes_even_past_the_timeout() {
+    let base = serve(echo()).await;
+    let proxy = proxy(&base, &base, Duration::from_millis(300));
+    let started = Instant::now();
+    let streamed = Request::builder().uri("/stream").body(Body::empty()).unwrap();
+    let response = proxy.forward(Upstream::Events, streamed, None).await.unwrap();
+    assert!(response.headers().get("content-length").is_none());
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(first, "first");
+    assert!(started.elapsed() < Duration::from_millis(500), "the first chunk came before the last was sent");
+    assert_eq!(body.collect().await.unwrap().to_bytes(), "second");
+    assert!(started.elapsed() >= Duration::from_millis(600), "the whole body, after the call's timeout");
 }

@@ -6,6 +6,7 @@ use bestow_events::claims::store::{ClaimStore, Inserted, StockChange};
 use bestow_events::domain::event::Event;
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, ClaimTarget, Validation};
+use bestow_events::domain::stats::{FailureCount, MinuteCount, minute_of, series_start};
 use bestow_events::grants::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
 
 use crate::events::{audit, event, event_with_stocks, tiered_daily_event};
@@ -197,6 +198,76 @@ pub async fn stock_moves_per_reward_all_or_nothing<S: EventStore + ClaimStore>(s
     assert!(again.is_err(), "a return above the total was accepted");
     assert_eq!(stocks().await, [1, 1]);
     assert_eq!(store.request(&one.request_id).await.unwrap().unwrap().status, returned.status);
+}
+
+/// An event's claims are counted per status, per minute of creation from `since` on, and, for
+/// the failed ones, per status and `failureReason` as the last commit left it; another event's
+/// claims and an in-flight claim's retry reason are not counted.
+pub async fn event_claim_stats_count_per_status_minute_and_failure_reason<S: EventStore + ClaimStore>(store: &S) {
+    use ClaimStatus as S;
+    let (event, other) = (active_event(store, None).await, active_event(store, None).await);
+    let now = bestow_core::time::now();
+    let ten_minutes_ago = now - chrono::TimeDelta::minutes(10);
+    let before_the_hour = series_start(now) - chrono::TimeDelta::minutes(5);
+    let claims = [
+        (&event, S::SuccessAllGranted, None, now),
+        (&event, S::SuccessAllGranted, None, ten_minutes_ago),
+        (&event, S::InventoryAllocationFailedOutOfStock, Some("out of stock"), now),
+        (&event, S::InventoryAllocationFailedOutOfStock, Some("out of stock"), before_the_hour),
+        (&event, S::FailedRolledBack, None, now),
+        (&event, S::PendingRewardGrant, Some("the granter timed out; retrying"), ten_minutes_ago),
+        (&other, S::SuccessAllGranted, None, now),
+    ];
+    for (n, (target, status, reason, created_at)) in claims.into_iter().enumerate() {
+        let mut claim = request(target, &format!("u{n}"), &format!("66666666-6666-4666-8666-{n:012}"));
+        (claim.status, claim.failure_reason, claim.created_at) = (status, reason.map(Into::into), created_at);
+        store.insert_request(&claim, &[]).await.unwrap();
+    }
+    // A failure written by a commit, not by the insert.
+    let pending = request(&event, "u9", "66666666-6666-4666-8666-000000000009");
+    let pending = ClaimRequest { created_at: ten_minutes_ago, ..pending };
+    store.insert_request(&pending, &[]).await.unwrap();
+    let not_met = advanced(&pending, pending.after_condition_check(Ok(false), &retry(), now, 0.0));
+    store.commit(&pending, &not_met, &[], None).await.unwrap();
+
+    let stats = store.event_claim_stats(&event.id, series_start(now)).await.unwrap();
+    let mut statuses: Vec<(S, u64)> = stats.statuses.iter().map(|group| (group.status, group.count)).collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            (S::ConditionNotMet, 1),
+            (S::InventoryAllocationFailedOutOfStock, 2),
+            (S::PendingRewardGrant, 1),
+            (S::SuccessAllGranted, 2),
+            (S::FailedRolledBack, 1),
+        ],
+        "claims per status"
+    );
+    let mut minutes = stats.minutes.clone();
+    minutes.sort_by_key(|group| group.minute);
+    assert_eq!(
+        minutes,
+        [
+            MinuteCount { minute: minute_of(ten_minutes_ago), count: 3 },
+            MinuteCount { minute: minute_of(now), count: 3 },
+        ],
+        "claims per minute of creation, from `since` on"
+    );
+    let mut failures = stats.failures.clone();
+    failures.sort_by_key(|group| group.status);
+    let failure = |status, reason: Option<&str>, count| FailureCount { status, reason: reason.map(Into::into), count };
+    assert_eq!(
+        failures,
+        [
+            failure(S::ConditionNotMet, not_met.failure_reason.as_deref(), 1),
+            failure(S::InventoryAllocationFailedOutOfStock, Some("out of stock"), 2),
+            failure(S::FailedRolledBack, None, 1),
+        ],
+        "failed claims per status and reason"
+    );
+    let unknown = store.event_claim_stats(&bestow_core::ids::new_object_id(), series_start(now)).await.unwrap();
+    assert_eq!(unknown, Default::default(), "an event without claims has no groups");
 }
 
 /// Grants are idempotent by key; a revoke is a tombstone that refuses a later grant.

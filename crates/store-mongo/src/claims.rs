@@ -12,8 +12,9 @@ use async_trait::async_trait;
 use bestow_core::audit::AuditEntry;
 use bestow_core::page::PageRequest;
 use bestow_core::store::{Conflict, StoreError};
-use bestow_events::claims::store::{ClaimFilter, ClaimStore, Inserted, StockChange};
+use bestow_events::claims::store::{ClaimFilter, ClaimStats, ClaimStore, Inserted, StockChange};
 use bestow_events::domain::saga::{ClaimRequest, ClaimStatus};
+use bestow_events::domain::stats::{FailureCount, MinuteCount, StatusCount};
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
 use mongodb::options::ReturnDocument;
@@ -90,6 +91,23 @@ fn request_from_document(document: &Document) -> Result<ClaimRequest, StoreError
         json.insert("id".to_owned(), id);
     }
     serde_json::from_value(Value::Object(json)).map_err(|e| corrupt(WHAT, e))
+}
+
+/// The status a `$group` stage grouped by.
+fn group_status(value: Option<&Bson>) -> Result<ClaimStatus, StoreError> {
+    match value {
+        Some(Bson::String(status)) => status.parse().map_err(|e: String| corrupt(WHAT, e)),
+        other => Err(corrupt(WHAT, format!("a claim status that is not a string: {other:?}"))),
+    }
+}
+
+/// The `count` of a `$group` stage (an int32 or an int64 by the server's choice).
+fn group_count(group: &Document) -> u64 {
+    match group.get("count") {
+        Some(Bson::Int32(count)) => u64::try_from(*count).unwrap_or(0),
+        Some(Bson::Int64(count)) => u64::try_from(*count).unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// Compare-and-set filter: the stored request is still `expected`.
@@ -336,6 +354,56 @@ impl ClaimStore for MongoEventStore {
     async fn count_by_status(&self, status: ClaimStatus) -> Result<u64, StoreError> {
         self.ready().await?;
         self.requests.count_documents(doc! { "status": status.as_str() }).await.map_err(map_error)
+    }
+
+    async fn event_claim_stats(&self, event_id: &str, since: DateTime<Utc>) -> Result<ClaimStats, StoreError> {
+        self.ready().await?;
+        let failures: Vec<&str> = ClaimStatus::ALL.iter().filter(|s| s.is_failure()).map(|s| s.as_str()).collect();
+        // One pass over the event's requests (found by the `(eventId, createdAt)` index), cut
+        // down to the three fields counted, then grouped three ways on the server.
+        let pipeline = vec![
+            doc! { "$match": { "eventId": id_bson(event_id) } },
+            doc! { "$project": { "_id": 0, "status": 1, "createdAt": 1, "failureReason": 1 } },
+            doc! { "$facet": {
+                "statuses": [ { "$group": { "_id": "$status", "count": { "$sum": 1 } } } ],
+                "minutes": [
+                    { "$match": { "createdAt": { "$gte": date(since) } } },
+                    { "$group": {
+                        "_id": { "$dateTrunc": { "date": "$createdAt", "unit": "minute" } },
+                        "count": { "$sum": 1 },
+                    } },
+                ],
+                "failures": [
+                    { "$match": { "status": { "$in": failures } } },
+                    { "$group": { "_id": { "status": "$status", "reason": "$failureReason" }, "count": { "$sum": 1 } } },
+                ],
+            } },
+        ];
+        let cursor = self.requests.aggregate(pipeline).await.map_err(map_error)?;
+        let facets = collect(cursor).await?.into_iter().next().unwrap_or_default();
+        let groups = |name: &str| -> Vec<Document> {
+            facets.get_array(name).into_iter().flatten().filter_map(|group| group.as_document().cloned()).collect()
+        };
+        let statuses = groups("statuses")
+            .iter()
+            .map(|group| Ok(StatusCount { status: group_status(group.get("_id"))?, count: group_count(group) }))
+            .collect::<Result<_, StoreError>>()?;
+        let minutes = groups("minutes")
+            .iter()
+            .map(|group| {
+                let minute = group.get_datetime("_id").map_err(|e| corrupt(WHAT, e))?.to_chrono();
+                Ok(MinuteCount { minute, count: group_count(group) })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let failures = groups("failures")
+            .iter()
+            .map(|group| {
+                let key = group.get_document("_id").map_err(|e| corrupt(WHAT, e))?;
+                let reason = key.get_str("reason").ok().map(str::to_owned);
+                Ok(FailureCount { status: group_status(key.get("status"))?, reason, count: group_count(group) })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(ClaimStats { statuses, minutes, failures })
     }
 
     /// Reservations go through [`Self::commit`]'s holds, for requests already stored.

@@ -9,24 +9,25 @@ use async_trait::async_trait;
 use bestow_core::audit::AuditEntry;
 use bestow_core::page::PageRequest;
 use bestow_core::store::{Conflict, StoreError};
-use bestow_events::claims::store::{ClaimFilter, ClaimStore, Inserted, StockChange};
+use bestow_events::claims::store::{ClaimFilter, ClaimStats, ClaimStore, Inserted, StockChange};
 use bestow_events::domain::saga::{ClaimRequest, ClaimStatus};
+use bestow_events::domain::stats::{FailureCount, MinuteCount, StatusCount};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
 use crate::audit::insert_audit;
-use crate::database::{map_error, to_text};
+use crate::database::{from_text, map_error, to_text};
 use crate::event_db::SqliteEventStore;
 use crate::filters::{Filters, count, page_values};
 
 /// Statuses the saga still works on, as an SQL list.
 fn non_final_list() -> String {
-    ClaimStatus::ALL
-        .iter()
-        .filter(|s| !s.is_final())
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    status_list(|s| !s.is_final())
+}
+
+/// The statuses `keep` selects, as an SQL list.
+fn status_list(keep: impl Fn(ClaimStatus) -> bool) -> String {
+    ClaimStatus::ALL.iter().filter(|s| keep(**s)).map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ")
 }
 
 pub(crate) fn corrupt(error: impl std::fmt::Display) -> StoreError {
@@ -82,8 +83,8 @@ fn insert_row(connection: &Connection, request: &ClaimRequest) -> Result<(), Sto
     connection
         .prepare_cached(
             "INSERT INTO user_reward_requests (_id, requestId, userId, eventId, status, currentSagaStep, claimSlot,
-                 leaseOwner, leaseExpiresAt, nextAttemptAt, createdAt, updatedAt, version, document)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 leaseOwner, leaseExpiresAt, nextAttemptAt, createdAt, updatedAt, version, document, failureReason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )
         .map_err(map_error)?
         .execute(params![
@@ -101,6 +102,7 @@ fn insert_row(connection: &Connection, request: &ClaimRequest) -> Result<(), Sto
             to_text(request.updated_at),
             request.version,
             document_of(request)?,
+            request.failure_reason,
         ])
         .map_err(map_error)?;
     Ok(())
@@ -277,6 +279,72 @@ impl ClaimStore for SqliteEventStore {
             })
             .await
     }
+
+    async fn event_claim_stats(&self, event_id: &str, since: DateTime<Utc>) -> Result<ClaimStats, StoreError> {
+        let (event_id, since) = (event_id.to_owned(), to_text(since));
+        // Each query reads one index only: (eventId, status, failureReason) for the first and
+        // the last, (eventId, createdAt) for the minutes. A minute is the first 16 characters
+        // of the fixed-width UTC timestamp text.
+        let failures = format!(
+            "SELECT status, failureReason, COUNT(*) FROM user_reward_requests
+             WHERE eventId = ?1 AND status IN ({}) GROUP BY status, failureReason",
+            status_list(ClaimStatus::is_failure)
+        );
+        self.db
+            .read(move |connection| {
+                // One read transaction: the three counts see the same claims.
+                let tx = connection.unchecked_transaction().map_err(map_error)?;
+                let statuses = tx
+                    .prepare_cached(
+                        "SELECT status, COUNT(*) FROM user_reward_requests WHERE eventId = ?1 GROUP BY status",
+                    )
+                    .map_err(map_error)?
+                    .query_map([&event_id], |row| {
+                        Ok(StatusCount { status: status_of(&row.get::<_, String>(0)?)?, count: count_of(row.get(1)?) })
+                    })
+                    .map_err(map_error)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(map_error)?;
+                let minutes = tx
+                    .prepare_cached(
+                        "SELECT substr(createdAt, 1, 16), COUNT(*) FROM user_reward_requests
+                         WHERE eventId = ?1 AND createdAt >= ?2 GROUP BY 1",
+                    )
+                    .map_err(map_error)?
+                    .query_map(params![event_id, since], |row| {
+                        let minute = from_text(&format!("{}:00Z", row.get::<_, String>(0)?))?;
+                        Ok(MinuteCount { minute, count: count_of(row.get(1)?) })
+                    })
+                    .map_err(map_error)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(map_error)?;
+                let failures = tx
+                    .prepare_cached(&failures)
+                    .map_err(map_error)?
+                    .query_map([&event_id], |row| {
+                        let status = status_of(&row.get::<_, String>(0)?)?;
+                        Ok(FailureCount { status, reason: row.get(1)?, count: count_of(row.get(2)?) })
+                    })
+                    .map_err(map_error)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(map_error)?;
+                tx.finish().map_err(map_error)?;
+                Ok(ClaimStats { statuses, minutes, failures })
+            })
+            .await
+    }
+}
+
+/// A stored status, read back.
+fn status_of(text: &str) -> rusqlite::Result<ClaimStatus> {
+    text.parse().map_err(|error: String| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, error.into())
+    })
+}
+
+/// A `COUNT(*)`, which is never negative.
+fn count_of(count: i64) -> u64 {
+    u64::try_from(count).unwrap_or(0)
 }
 
 /// Writes `request` over the row whose version is `expected_version`.
@@ -284,7 +352,8 @@ fn update_row(tx: &Transaction<'_>, expected_version: i64, request: &ClaimReques
     let changed = tx
         .prepare_cached(
             "UPDATE user_reward_requests SET status = ?3, currentSagaStep = ?4, claimSlot = ?5, leaseOwner = ?6,
-                 leaseExpiresAt = ?7, nextAttemptAt = ?8, updatedAt = ?9, version = ?10, document = ?11
+                 leaseExpiresAt = ?7, nextAttemptAt = ?8, updatedAt = ?9, version = ?10, document = ?11,
+                 failureReason = ?12
              WHERE requestId = ?1 AND version = ?2",
         )
         .map_err(map_error)?
@@ -300,6 +369,7 @@ fn update_row(tx: &Transaction<'_>, expected_version: i64, request: &ClaimReques
             to_text(request.updated_at),
             request.version,
             document_of(request)?,
+            request.failure_reason,
         ])
         .map_err(|error| match map_error(error) {
             // The only unique column an update can collide on is the claim slot.

@@ -44,14 +44,15 @@ async fn admin_routes_refuse_everyone_but_admins() {
         assert!(response.status().is_success(), "{method} {path} as ADMIN: {}", response.status());
     }
 
-    // The auth audit log is for AUDITOR and ADMIN.
-    let path = "/api/v1/auth/audit-logs";
-    assert_eq!(app.get(path, None).await.status(), StatusCode::UNAUTHORIZED);
-    for token in [&user, &operator] {
-        assert_eq!(app.get(path, Some(token)).await.status(), StatusCode::FORBIDDEN);
-    }
-    for token in [&auditor, &admin] {
-        assert_eq!(app.get(path, Some(token)).await.status(), StatusCode::OK);
+    // The auth audit log and its export are for AUDITOR and ADMIN.
+    for path in ["/api/v1/auth/audit-logs", "/api/v1/auth/audit-logs/export"] {
+        assert_eq!(app.get(path, None).await.status(), StatusCode::UNAUTHORIZED, "{path}");
+        for token in [&user, &operator] {
+            assert_eq!(app.get(path, Some(token)).await.status(), StatusCode::FORBIDDEN, "{path}");
+        }
+        for token in [&auditor, &admin] {
+            assert_eq!(app.get(path, Some(token)).await.status(), StatusCode::OK, "{path}");
+        }
     }
 }
 

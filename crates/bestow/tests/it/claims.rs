@@ -31,7 +31,7 @@ pub(crate) async fn app_with(webhook: Option<&str>, configure: impl FnOnce(&mut 
 }
 
 /// Registers `count` players named `{prefix}{i}` and returns their (id, token).
-async fn players(app: &Arc<TestApp>, prefix: &str, count: usize) -> Vec<(String, String)> {
+pub(crate) async fn players(app: &Arc<TestApp>, prefix: &str, count: usize) -> Vec<(String, String)> {
     let mut set = JoinSet::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(32));
     for i in 0..count {
@@ -49,7 +49,7 @@ async fn players(app: &Arc<TestApp>, prefix: &str, count: usize) -> Vec<(String,
 }
 
 /// Creates and activates an event with `rewards` (no conditions); returns its id and reward ids.
-async fn active_event(app: &TestApp, rewards: Value, policy: &str) -> (String, Vec<String>) {
+pub(crate) async fn active_event(app: &TestApp, rewards: Value, policy: &str) -> (String, Vec<String>) {
     let operator = app.admin_token().await;
     let mut body = event_body("claimable");
     body["conditions"] = Value::Null;
@@ -63,7 +63,7 @@ async fn active_event(app: &TestApp, rewards: Value, policy: &str) -> (String, V
     (id, rewards)
 }
 
-fn points(name: &str, quantity: i64, stock: i64) -> Value {
+pub(crate) fn points(name: &str, quantity: i64, stock: i64) -> Value {
     json!({ "rewardType": "POINT", "rewardName": name, "details": { "points": 100 },
             "quantityPerUser": quantity, "totalStock": stock })
 }
@@ -93,7 +93,7 @@ fn status_of(request: &Value) -> ClaimStatus {
 }
 
 /// Polls a claim until it is final (20 s at most).
-async fn final_claim(app: &TestApp, token: &str, request_id: &str) -> Value {
+pub(crate) async fn final_claim(app: &TestApp, token: &str, request_id: &str) -> Value {
     for _ in 0..200 {
         let request: Value = app.get(&format!("/api/v1/claims/{request_id}"), Some(token)).await.json().await.unwrap();
         if status_of(&request).is_final() {
@@ -105,7 +105,7 @@ async fn final_claim(app: &TestApp, token: &str, request_id: &str) -> Value {
 }
 
 /// Claims concurrently for every player and returns each final request.
-async fn claim_all(app: &Arc<TestApp>, players: &[(String, String)], event_id: &str) -> Vec<Value> {
+pub(crate) async fn claim_all(app: &Arc<TestApp>, players: &[(String, String)], event_id: &str) -> Vec<Value> {
     claim_all_at_most(app, players, event_id, players.len()).await
 }
 

@@ -114,6 +114,7 @@ async fn every_events_route_against_every_role() {
             (Method::DELETE, format!("/api/v1/events/{id}/rewards/{reward}"), None)
         }),
         ("audit log", [401, 403, 403, 200, 200], |_, _| (Method::GET, "/api/v1/audit-logs".into(), None)),
+        ("audit log export", [401, 403, 403, 200, 200], |_, _| (Method::GET, "/api/v1/audit-logs/export".into(), None)),
     ];
     for (name, expected, call) in routes {
         for ((role, token), want) in roles.iter().zip(expected) {

@@ -49,6 +49,7 @@ async fn every_claim_wallet_activity_and_key_route_against_every_role() {
         ),
         ("my claims", Method::GET, "/api/v1/claims/me".into(), None, [401, 200, 200, 200, 200]),
         ("all claims", Method::GET, "/api/v1/claims".into(), None, [401, 403, 200, 200, 200]),
+        ("export claims", Method::GET, "/api/v1/claims/export".into(), None, [401, 403, 200, 200, 200]),
         ("one claim", Method::GET, format!("/api/v1/claims/{request_id}"), None, [401, 200, 200, 200, 200]),
         ("retry", Method::POST, format!("/api/v1/claims/{request_id}/retry"), None, [401, 403, 403, 403, 409]),
         (
@@ -60,6 +61,7 @@ async fn every_claim_wallet_activity_and_key_route_against_every_role() {
         ),
         ("my wallet", Method::GET, "/api/v1/wallet/me".into(), None, [401, 200, 200, 200, 200]),
         ("a wallet", Method::GET, format!("/api/v1/wallets/{player_id}"), None, [401, 403, 200, 200, 200]),
+        ("event stats", Method::GET, format!("/api/v1/events/{event_id}/stats"), None, [401, 403, 200, 200, 200]),
         ("eligibility", Method::GET, format!("/api/v1/events/{event_id}/eligibility"), None, [401, 200, 403, 403, 200]),
         (
             "a player's eligibility",

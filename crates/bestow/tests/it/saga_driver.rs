@@ -19,7 +19,7 @@ use bestow_core::store::StoreError;
 use bestow_events::catalog::store::EventStore;
 use bestow_events::claims::driver::{ClaimSaga, Started};
 use bestow_events::claims::fault::FaultSwitch;
-use bestow_events::claims::store::{ClaimFilter, ClaimStore, Inserted, StockChange};
+use bestow_events::claims::store::{ClaimFilter, ClaimStats, ClaimStore, Inserted, StockChange};
 use bestow_events::conditions::activities::StoredActivityProvider;
 use bestow_events::conditions::eligibility::EligibilityChecker;
 use bestow_events::directory::AccountDirectory;
@@ -84,6 +84,10 @@ impl ClaimStore for GivesUpOnce {
 
     async fn count_by_status(&self, status: ClaimStatus) -> Result<u64, StoreError> {
         self.store.count_by_status(status).await
+    }
+
+    async fn event_claim_stats(&self, event_id: &str, since: DateTime<Utc>) -> Result<ClaimStats, StoreError> {
+        self.store.event_claim_stats(event_id, since).await
     }
 
     fn reserves_with_insert(&self) -> bool {

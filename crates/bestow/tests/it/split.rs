@@ -307,6 +307,18 @@ pub(crate) async fn scenario(api: &Client) -> Vec<String> {
     note("auditor reads the auth audit log", status, &log["total"].to_string());
     let (status, _) = api.get("/api/v1/audit-logs", Some(&alice)).await;
     note("player reads the audit log", status, "");
+    // The auditors' exports: every row the list counts (through the gateway in split mode).
+    for list in ["/api/v1/claims", "/api/v1/audit-logs", "/api/v1/auth/audit-logs"] {
+        let response = api.request(Method::GET, &format!("{list}/export"), Some(&auditor)).send().await.unwrap();
+        let status = response.status();
+        let media_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let rows = crate::exports::parse_csv(&response.text().await.unwrap()).len() - 1;
+        let (_, listed) = api.get(list, Some(&auditor)).await;
+        let outcome = format!("{} {rows} rows, as listed: {}", media_type.unwrap_or_default(), listed["total"] == rows);
+        note(&format!("auditor exports {list}"), status, &outcome);
+    }
+    let (status, _) = api.get("/api/v1/claims/export", Some(&alice)).await;
+    note("player exports the claims", status, "");
 
     // Identity comes from the token only.
     let forged = api
@@ -377,6 +389,8 @@ async fn the_scenario_observes_the_same_in_all_in_one_and_split_mode() {
         "alice's wallet: 200 100",
         "remaining stock: 200 4",
         "player reads the audit log: 403 ",
+        "auditor exports /api/v1/claims: 200 text/csv; charset=utf-8 3 rows, as listed: true",
+        "player exports the claims: 403 ",
         "forged identity headers: 403 ",
         "bob's history with alice's id in headers: 200 1 claims, alice's: false",
         "history without a token: 401 ",

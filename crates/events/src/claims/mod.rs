@@ -1,10 +1,11 @@
 //! Claims: the API's use cases around the saga (submit with idempotency, read, list, admin
-//! retry and resolve), the saga's [`driver`], its [`store`] port, the [`recovery`] sweeper and
-//! the test-only [`fault`] switch.
+//! retry and resolve, an event's dashboard figures in [`stats`]), the saga's [`driver`], its
+//! [`store`] port, the [`recovery`] sweeper and the test-only [`fault`] switch.
 
 pub mod driver;
 pub mod fault;
 pub mod recovery;
+pub mod stats;
 pub mod store;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::domain::event::Event;
 use crate::domain::lifecycle::{EventStatus, visible_to_players};
 use crate::domain::saga::{ClaimRequest, ClaimTarget, Transition};
 use driver::{ClaimSaga, DriveError, Started, StartedClaim};
+use stats::EventStats;
 use store::{ClaimFilter, ClaimStore};
 
 /// How a submission was answered.
@@ -193,6 +195,13 @@ impl ClaimService {
     pub async fn list(&self, filter: &ClaimFilter, page: PageRequest) -> Result<Page<ClaimRequest>, ClaimError> {
         let (requests, total) = self.claims.list_requests(filter, page).await?;
         Ok(Page::new(requests, page, total))
+    }
+
+    /// The dashboard figures of `event` now: its claims counted by the store, and its stock.
+    pub async fn event_stats(&self, event: &Event) -> Result<EventStats, ClaimError> {
+        let now = bestow_core::time::now();
+        let counted = self.claims.event_claim_stats(&event.id, crate::domain::stats::series_start(now)).await?;
+        Ok(EventStats::new(event, &counted, now))
     }
 
     /// An admin's retry of a request parked for manual intervention (409 otherwise); audited.

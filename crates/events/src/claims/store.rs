@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::saga::{ClaimRequest, ClaimStatus};
 
 pub use crate::domain::saga::StockChange;
+pub use crate::domain::stats::ClaimStats;
 
 /// Outcome of inserting a new request.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +83,13 @@ pub trait ClaimStore: Send + Sync {
     async fn due_requests(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>, StoreError>;
 
     async fn count_by_status(&self, status: ClaimStatus) -> Result<u64, StoreError>;
+
+    /// The claims of `event_id` counted for its dashboard, by the database (never by reading
+    /// the requests): per status; per minute of `createdAt` (UTC, the minute's start) for the
+    /// claims created at or after `since`; and, for the claims in a failure status
+    /// ([`ClaimStatus::is_failure`]), per status and `failureReason`. Groups without claims
+    /// may be left out; an unknown event has none.
+    async fn event_claim_stats(&self, event_id: &str, since: DateTime<Utc>) -> Result<ClaimStats, StoreError>;
 
     /// Whether [`Self::insert_request`] can reserve stock atomically with the insert. A store
     /// that answers `false` receives reservations only through [`Self::commit`], for requests

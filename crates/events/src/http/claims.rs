@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bestow_core::ApiError;
 use bestow_core::audit::AuditActor;
+use bestow_core::export::{CsvDownload, CsvExport, up_to_now};
 use bestow_core::extract::{Authenticated, Authorized, RequestId, require};
 use bestow_core::json::{ValidJson, ValidQuery, parse_json};
 use bestow_core::page::{Page, PageParams, PageRequest};
@@ -28,6 +29,7 @@ pub(super) fn router() -> OpenApiRouter<EventsState> {
         .routes(routes!(submit_claim))
         .routes(routes!(my_claims))
         .routes(routes!(all_claims))
+        .routes(routes!(export_claims))
         .routes(routes!(get_claim))
         .routes(routes!(retry_claim))
         .routes(routes!(resolve_claim))
@@ -180,15 +182,59 @@ async fn all_claims(
     ValidQuery(query): ValidQuery<ClaimsQuery>,
     ValidQuery(page): ValidQuery<PageParams>,
 ) -> Result<Json<Page<ClaimView>>, ApiError> {
-    let filter = ClaimFilter {
-        user_id: query.user_id,
-        event_id: query.event_id,
-        status: query.status,
-        from: query.from,
-        to: query.to,
-    };
-    let page = state.claims.list(&filter, PageRequest::try_from(&page)?).await?;
+    let page = state.claims.list(&query.into(), PageRequest::try_from(&page)?).await?;
     Ok(Json(page.map(|request| ClaimView::new(request, Audience::Staff))))
+}
+
+impl From<ClaimsQuery> for ClaimFilter {
+    fn from(query: ClaimsQuery) -> Self {
+        Self { user_id: query.user_id, event_id: query.event_id, status: query.status, from: query.from, to: query.to }
+    }
+}
+
+/// `GET /api/v1/claims/export`: one claim a row, the columns named as [`ClaimView`]'s fields.
+/// Nested values (rewards with their grant status, compensations, history) are JSON cells.
+const CLAIMS_CSV: CsvExport = CsvExport {
+    filename: "claims.csv",
+    columns: &[
+        "id",
+        "requestId",
+        "userId",
+        "eventId",
+        "tierId",
+        "periodStart",
+        "status",
+        "currentSagaStep",
+        "failureReason",
+        "retryCount",
+        "createdAt",
+        "updatedAt",
+        "claimedAt",
+        "nextAttemptAt",
+        "rewardsToProcess",
+        "compensatingActionsLog",
+        "history",
+    ],
+};
+
+/// Every claim matching the filters of `GET /api/v1/claims`, as CSV (OPERATOR, AUDITOR, ADMIN).
+///
+/// Streamed, newest first: every matching row, no pagination. Secret reward details (a coupon's
+/// code) are never exported.
+#[utoipa::path(get, path = "/api/v1/claims/export", tag = "claims", params(ClaimsQuery),
+    security(("bearer" = [])), responses(CsvDownload))]
+async fn export_claims(
+    _caller: Authorized<require::ReadAllClaims>,
+    State(state): State<EventsState>,
+    ValidQuery(query): ValidQuery<ClaimsQuery>,
+) -> Result<Response, ApiError> {
+    let filter = ClaimFilter { to: up_to_now(query.to), ..query.into() };
+    CLAIMS_CSV
+        .stream((state.claims, filter), |(claims, filter), page| async move {
+            let page = claims.list(&filter, page).await?;
+            Ok(page.items.into_iter().map(ClaimView::exported).collect())
+        })
+        .await
 }
 
 /// One claim: to its owner and to OPERATOR, AUDITOR, ADMIN; 404 to other players.

@@ -9,6 +9,7 @@ mod events;
 mod me_events;
 mod rewards;
 mod service_keys;
+mod stats;
 mod wallets;
 
 use std::sync::Arc;
@@ -131,6 +132,7 @@ fn routes() -> OpenApiRouter<EventsState> {
         .merge(eligibility::router())
         .merge(me_events::router())
         .merge(audit::router())
+        .merge(stats::router())
 }
 
 /// The `ETag` of an event version.

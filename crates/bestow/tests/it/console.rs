@@ -1,0 +1,493 @@
+//! The operator console at the HTML level: real HTTP against the real server, a cookie jar,
+//! forms posted as a browser posts them. The browser tests (`console_browser.rs`) drive the
+//! main flows end to end in Chromium; these cover the rules and the details.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::claims::{active_event, app_with, claim_all, players, points};
+use crate::granter::{Faults, TestGranter};
+use crate::helpers::{ADMIN_PASSWORD, PASSWORD, TestApp};
+
+/// A browser's view of the console: cookies kept, redirects not followed.
+pub struct ConsoleClient {
+    base: String,
+    http: reqwest::Client,
+    cookies: HashMap<String, String>,
+}
+
+/// A console answer.
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> &str {
+        self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default()
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers.get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+    }
+}
+
+impl ConsoleClient {
+    pub fn new(app: &TestApp) -> Self {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { base: app.url(""), http, cookies: HashMap::new() }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let response = request.header("cookie", self.cookie_header()).send().await.expect("console request");
+        let (status, headers) = (response.status(), response.headers().clone());
+        for line in headers.get_all(SET_COOKIE) {
+            let line = line.to_str().unwrap();
+            let (pair, attributes) = line.split_once(';').unwrap_or((line, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Page { status, headers, body: response.text().await.unwrap() }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    /// Posts `fields` as a form, with the CSRF token the console gave this browser.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.cookies.get("bestow_csrf").cloned().unwrap_or_default();
+        let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        form.extend_from_slice(fields);
+        self.post_raw(path, &form).await
+    }
+
+    pub async fn post_raw(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode(form));
+        self.send(request).await
+    }
+
+    pub async fn sign_in(&mut self, username: &str, password: &str) -> Page {
+        self.get("/console/sign-in").await;
+        self.post("/console/sign-in", &[("username", username), ("password", password)]).await
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<&String> {
+        self.cookies.get(name)
+    }
+}
+
+/// `pairs` as `application/x-www-form-urlencoded`.
+fn encode(pairs: &[(&str, &str)]) -> String {
+    let mut url = reqwest::Url::parse("http://form.invalid/").unwrap();
+    url.query_pairs_mut().extend_pairs(pairs);
+    url.query().unwrap_or_default().to_owned()
+}
+
+async fn signed_in(app: &TestApp, username: &str, password: &str) -> ConsoleClient {
+    let mut console = ConsoleClient::new(app);
+    let page = console.sign_in(username, password).await;
+    assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/console/"), "{}", page.body);
+    console
+}
+
+fn nav_links(body: &str) -> Vec<&'static str> {
+    ["Events", "Claims", "Players", "Audit log", "Service keys"]
+        .into_iter()
+        .filter(|label| body.contains(&format!("\">{label}</a></li>")))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_root_leads_to_a_sign_in_form_and_a_session_lives_in_strict_http_only_cookies() {
+    let app = TestApp::spawn().await;
+    let mut console = ConsoleClient::new(&app);
+    let root = console.get("/").await;
+    assert_eq!((root.status, root.location()), (StatusCode::SEE_OTHER, "/console/"));
+    let home = console.get("/console/").await;
+    assert_eq!((home.status, home.location()), (StatusCode::SEE_OTHER, "/console/sign-in"));
+
+    let form = console.get("/console/sign-in").await;
+    assert_eq!(form.status, StatusCode::OK);
+    for field in ["username", "password"] {
+        assert!(form.body.contains(&format!("<label for=\"{field}\">")), "a label for {field}");
+        assert!(form.body.contains(&format!("name=\"{field}\"")));
+    }
+    assert!(form.headers["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    assert!(!form.body.contains("http://") && !form.body.contains("https://"), "nothing from another origin");
+
+    let wrong = console.post("/console/sign-in", &[("username", "admin"), ("password", "nope")]).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("Wrong username or password"));
+
+    let page = console.post("/console/sign-in", &[("username", "admin"), ("password", ADMIN_PASSWORD)]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let cookies = page.set_cookies();
+    for name in ["bestow_access", "bestow_refresh", "bestow_csrf"] {
+        let line = cookies.iter().find(|c| c.starts_with(&format!("{name}="))).expect(name);
+        assert!(
+            line.contains("HttpOnly") && line.contains("SameSite=Strict") && line.contains("Path=/console"),
+            "{line}"
+        );
+        assert!(!line.contains("Secure"), "plain HTTP here");
+    }
+    let home = console.get("/console/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert_eq!(nav_links(&home.body), ["Events", "Claims", "Players", "Audit log", "Service keys"]);
+    assert_eq!(home.headers["cache-control"], "no-store");
+
+    // Behind an HTTPS proxy the cookies are Secure too.
+    let mut behind_tls = ConsoleClient::new(&app);
+    behind_tls.get("/console/sign-in").await;
+    let csrf = behind_tls.cookie("bestow_csrf").unwrap().clone();
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url("/console/sign-in"))
+        .header("x-forwarded-proto", "https")
+        .header("cookie", format!("bestow_csrf={csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode(&[("csrf", csrf.as_str()), ("username", "admin"), ("password", ADMIN_PASSWORD)]))
+        .send()
+        .await
+        .unwrap();
+    let secure = response.headers().get_all(SET_COOKIE).iter().all(|c| c.to_str().unwrap().contains("; Secure"));
+    assert!(secure, "every cookie Secure behind HTTPS");
+}
+
+#[tokio::test]
+async fn forms_without_the_sessions_csrf_token_or_from_another_origin_are_refused() {
+    let app = TestApp::spawn().await;
+    let mut console = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+    // The attack: a page elsewhere posts to the console with the victim's cookies.
+    let forged = console.post_raw("/console/service-keys", &[("name", "forged")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let guessed = console.post_raw("/console/service-keys", &[("csrf", "guess"), ("name", "forged")]).await;
+    assert_eq!(guessed.status, StatusCode::FORBIDDEN);
+    let csrf = console.cookie("bestow_csrf").unwrap().clone();
+    let cross_origin = reqwest::Client::new()
+        .post(app.url("/console/service-keys"))
+        .header("origin", "http://evil.example")
+        .header("cookie", console.cookie_header())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode(&[("csrf", csrf.as_str()), ("name", "forged")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_origin.status(), StatusCode::FORBIDDEN);
+    let sign_out = console.post_raw("/console/sign-out", &[]).await;
+    assert_eq!(sign_out.status, StatusCode::FORBIDDEN, "a forged sign-out is refused too");
+
+    let admin = app.admin_token().await;
+    let keys: Value = app.get("/api/v1/service-keys", Some(&admin)).await.json().await.unwrap();
+    assert_eq!(keys["total"], 0, "no forged key was created");
+    let page = console.post("/console/service-keys", &[("name", "game-server-1")]).await;
+    assert_eq!(page.status, StatusCode::CREATED);
+    assert!(page.body.contains("data-testid=\"new-secret\">bsk_"), "the secret is shown once");
+    let listed = console.get("/console/service-keys").await;
+    assert!(listed.body.contains("game-server-1") && !listed.body.contains("bsk_"), "and never again");
+}
+
+#[tokio::test]
+async fn a_player_is_told_the_console_is_for_staff_and_gets_no_session() {
+    let app = TestApp::spawn().await;
+    app.register("player1", PASSWORD).await;
+    let mut console = ConsoleClient::new(&app);
+    let page = console.sign_in("player1", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("The console is for staff"));
+    assert!(!page.body.contains("Events</a>"), "no navigation");
+    assert!(console.cookie("bestow_access").is_none() && console.cookie("bestow_refresh").is_none());
+}
+
+#[tokio::test]
+async fn navigation_shows_what_each_role_may_use_and_the_api_decides_the_rest() {
+    let app = TestApp::spawn().await;
+    app.user_with_roles("operator1", &["OPERATOR"]).await;
+    app.user_with_roles("auditor1", &["AUDITOR"]).await;
+    let mut operator = signed_in(&app, "operator1", PASSWORD).await;
+    let home = operator.get("/console/").await;
+    assert_eq!(nav_links(&home.body), ["Events", "Claims", "Players"]);
+    // A section not in the menu is still refused by the API itself.
+    assert_eq!(operator.get("/console/service-keys").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(operator.get("/console/audit").await.status, StatusCode::FORBIDDEN);
+    let denied = operator.post("/console/service-keys", &[("name", "sneaky")]).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+
+    let mut auditor = signed_in(&app, "auditor1", PASSWORD).await;
+    assert_eq!(nav_links(&auditor.get("/console/").await.body), ["Events", "Claims", "Players", "Audit log"]);
+    assert_eq!(auditor.get("/console/audit").await.status, StatusCode::OK);
+    assert!(!auditor.get("/console/events").await.body.contains("New event"), "auditors read only");
+}
+
+#[tokio::test]
+async fn deactivation_and_role_changes_reach_an_open_console_session() {
+    let app = TestApp::spawn().await;
+    let (operator_id, _) = app.user_with_roles("operator1", &["OPERATOR"]).await;
+    let (other_id, _) = app.user_with_roles("operator2", &["OPERATOR"]).await;
+    let mut operator = signed_in(&app, "operator1", PASSWORD).await;
+    let mut other = signed_in(&app, "operator2", PASSWORD).await;
+    let mut admin = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+
+    let page = admin.post(&format!("/console/players/{operator_id}/active"), &[("isActive", "false")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(page.location().ends_with("notice=saved"), "{}", page.location());
+    let page = admin.post(&format!("/console/players/{other_id}/roles"), &[("roles", "USER")]).await;
+    assert!(page.location().ends_with("notice=saved"), "{}", page.location());
+
+    // The API applies account changes within 5 s; the console asks the API on every page.
+    let mut outcome = (StatusCode::OK, StatusCode::OK);
+    for _ in 0..60 {
+        outcome = (operator.get("/console/events").await.status, other.get("/console/events").await.status);
+        if outcome == (StatusCode::SEE_OTHER, StatusCode::FORBIDDEN) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        outcome,
+        (StatusCode::SEE_OTHER, StatusCode::FORBIDDEN),
+        "deactivated: signed out; now a player: refused"
+    );
+    assert!(other.get("/console/events").await.body.contains("The console is for staff"));
+
+    // Nobody changes their own account, from the console either.
+    let me: Value = app.get("/api/v1/auth/me", Some(&app.admin_token().await)).await.json().await.unwrap();
+    let own = admin.get(&format!("/console/players/{}", me["id"].as_str().unwrap())).await;
+    assert!(own.body.contains("Nobody changes their own roles") && !own.body.contains("Save roles"));
+    let page =
+        admin.post(&format!("/console/players/{}/active", me["id"].as_str().unwrap()), &[("isActive", "false")]).await;
+    assert!(page.location().contains("error="), "the API refuses: {}", page.location());
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_and_its_refresh_token() {
+    let app = TestApp::spawn().await;
+    let mut console = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+    let refresh = console.cookie("bestow_refresh").unwrap().clone();
+    let page = console.post("/console/sign-out", &[]).await;
+    assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/console/sign-in"));
+    assert!(console.cookie("bestow_access").is_none());
+    let reused = app.post("/api/v1/auth/refresh", None, &json!({ "refreshToken": refresh })).await;
+    assert_eq!(reused.status(), StatusCode::UNAUTHORIZED, "the refresh token no longer works");
+    assert_eq!(console.get("/console/").await.location(), "/console/sign-in");
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_renewed_with_the_refresh_cookie() {
+    let app = TestApp::spawn().await;
+    let mut console = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+    console.cookies.insert("bestow_access".into(), "expired.or.forged".into());
+    let page = console.get("/console/events").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.set_cookies().iter().any(|c| c.starts_with("bestow_access=ey")), "a new access token");
+    assert_eq!(console.get("/console/events").await.status, StatusCode::OK);
+}
+
+const NESTED: &str = r#"{"type":"AND","subConditions":[{"type":"LOGIN_DAYS","days":1},{"type":"NOT","condition":{"type":"LEVEL_REACHED","level":99}}]}"#;
+
+fn event_form<'a>(name: &'a str, conditions: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("eventName", name),
+        ("description", "from the console"),
+        ("startDate", "2020-01-01T00:00"),
+        ("endDate", "2099-01-01T00:00"),
+        ("timezone", "Asia/Seoul"),
+        ("grantPolicy", "ALL_OR_NOTHING"),
+        ("conditions", conditions),
+        ("recurrence", ""),
+        ("tiers", ""),
+        ("rewards.0.rewardType", "POINT"),
+        ("rewards.0.rewardName", "Welcome points"),
+        ("rewards.0.points", "100"),
+        ("rewards.0.totalStock", "5"),
+        ("rewards.1.rewardType", "COUPON"),
+        ("rewards.1.rewardName", "Welcome coupon"),
+        ("rewards.1.couponCode", "WELCOME"),
+        ("rewards.1.discountRate", "0.1"),
+        ("rewards.2.rewardType", "ITEM"),
+    ]
+}
+
+#[tokio::test]
+async fn operators_create_edit_activate_top_up_and_delete_events_from_forms() {
+    let app = TestApp::spawn().await;
+    app.user_with_roles("operator1", &["OPERATOR"]).await;
+    let mut console = signed_in(&app, "operator1", PASSWORD).await;
+
+    // Server validation errors come back at the node of the condition tree they concern.
+    let bad = r#"{"type":"AND","subConditions":[{"type":"LOGIN_DAYS","days":0}]}"#;
+    let refused = console.post("/console/events/new", &event_form("Bad", bad)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("&quot;pointer&quot;:&quot;/subConditions/0/days&quot;"), "{}", refused.body);
+    assert!(refused.body.contains("value=\"Welcome points\""), "the form comes back as typed");
+
+    let created = console.post("/console/events/new", &event_form("Winter login", NESTED)).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let page_path = created.location().split('?').next().unwrap().to_owned();
+    let event_id = page_path.rsplit('/').next().unwrap().to_owned();
+    let event: Value =
+        app.get(&format!("/api/v1/events/{event_id}"), Some(&app.admin_token().await)).await.json().await.unwrap();
+    assert_eq!(event["conditions"], serde_json::from_str::<Value>(NESTED).unwrap());
+    assert_eq!(event["startDate"], "2019-12-31T15:00:00Z", "the form's times are the event's time zone");
+    assert_eq!(event["rewards"].as_array().unwrap().len(), 2);
+
+    let page = console.get(created.location()).await;
+    assert!(page.body.contains("Event created."));
+    // DRAFT may only become ACTIVE; OPERATOR may not delete (ADMIN only).
+    assert!(page.body.contains(">Make ACTIVE</button>") && !page.body.contains("Make ARCHIVED"));
+    assert!(!page.body.contains("Delete draft"));
+
+    // An edit that lost an If-Match race says so and offers a reload.
+    let edit = console.get(&format!("{page_path}/edit")).await;
+    let version =
+        edit.body.split("name=\"version\" value=\"").nth(1).unwrap().split('"').next().unwrap().replace("&quot;", "\"");
+    let admin = app.admin_token().await;
+    let patched = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/events/{event_id}"),
+            Some(&admin),
+            &json!({ "description": "changed elsewhere" }),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    let mut fields = event_form("Winter login 2", NESTED);
+    fields.push(("version", &version));
+    let stale = console.post(&format!("{page_path}/edit"), &fields).await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    assert!(stale.body.contains("Someone else changed this event") && stale.body.contains("data-testid=\"reload\""));
+
+    let activated = console.post(&format!("{page_path}/status"), &[("status", "ACTIVE")]).await;
+    assert!(activated.location().ends_with("notice=status"), "{}", activated.location());
+    let page = console.get(&page_path).await;
+    assert!(page.body.contains(">Make INACTIVE</button>") && page.body.contains(">Make EXPIRED</button>"));
+    assert!(!page.body.contains(">Make ACTIVE</button>"));
+
+    let points_id = event["rewards"][0]["rewardId"].as_str().unwrap();
+    let topped = console.post(&format!("{page_path}/rewards/{points_id}/top-up"), &[("addStock", "10")]).await;
+    assert!(topped.location().ends_with("notice=topped-up"), "{}", topped.location());
+    assert!(console.get(&page_path).await.body.contains("15 of 15"));
+    let not_a_number = console.post(&format!("{page_path}/rewards/{points_id}/top-up"), &[("addStock", "ten")]).await;
+    assert!(not_a_number.location().contains("error="));
+
+    // An ADMIN deletes a draft.
+    let mut admin_console = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+    let draft = admin_console.post("/console/events/new", &event_form("Draft to delete", "")).await;
+    let draft_path = draft.location().split('?').next().unwrap().to_owned();
+    assert!(admin_console.get(&draft_path).await.body.contains("Delete draft"));
+    let deleted = admin_console.post(&format!("{draft_path}/delete"), &[]).await;
+    assert_eq!(deleted.location(), "/console/events");
+    assert_eq!(admin_console.get(&draft_path).await.status, StatusCode::NOT_FOUND);
+
+    let list = console.get("/console/events?status=ACTIVE&q=winter").await;
+    assert!(list.body.contains("Winter login") && !list.body.contains("Draft to delete"));
+}
+
+#[tokio::test]
+async fn claims_search_timeline_queue_and_exports_act_through_the_api() {
+    let faults = Faults { refuse_reward_name: Some("refused".into()), revokes_down: true, ..Faults::default() };
+    let (granter, url) = TestGranter::start(faults.clone()).await;
+    let app = Arc::new(app_with(Some(&url), |_| {}).await);
+    let (event_id, _) =
+        active_event(&app, json!([points("granted", 1, 10), points("refused", 1, 10)]), "ALL_OR_NOTHING").await;
+    let stuck = claim_all(&app, &players(&app, "stuck", 2).await, &event_id).await;
+    let (first, second) = (stuck[0]["requestId"].as_str().unwrap(), stuck[1]["requestId"].as_str().unwrap());
+    app.user_with_roles("operator1", &["OPERATOR"]).await;
+
+    let mut admin = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+    let queue = admin.get("/console/claims/queue").await;
+    assert!(queue.body.contains(first) && queue.body.contains(second));
+    let home = admin.get("/console/").await;
+    assert!(home.body.contains("data-testid=\"manual-queue\">2<"));
+
+    let page = admin.get(&format!("/console/claims/{first}")).await;
+    assert!(page.body.contains("data-testid=\"timeline\""));
+    for status in ["PENDING_VALIDATION", "PENDING_REWARD_GRANT", "COMPENSATION_FAILED_MANUAL_INTERVENTION_REQUIRED"] {
+        assert!(page.body.contains(status), "timeline has {status}");
+    }
+    assert!(page.body.contains("Retry compensation") && page.body.contains("name=\"note\""));
+
+    // OPERATOR sees the claim but not the intervention, and the API refuses it anyway.
+    let mut operator = signed_in(&app, "operator1", PASSWORD).await;
+    assert!(!operator.get(&format!("/console/claims/{first}")).await.body.contains("Retry compensation"));
+    let refused = operator
+        .post(&format!("/console/claims/{first}/resolve"), &[("resolution", "KEEP_GRANTED"), ("note", "x")])
+        .await;
+    assert!(refused.location().contains("error="));
+
+    // A note is required.
+    let no_note = admin
+        .post(&format!("/console/claims/{second}/resolve"), &[("resolution", "KEEP_GRANTED"), ("note", " ")])
+        .await;
+    assert!(no_note.location().contains("error="), "{}", no_note.location());
+    let resolved = admin
+        .post(&format!("/console/claims/{second}/resolve"), &[("resolution", "KEEP_GRANTED"), ("note", "kept by hand")])
+        .await;
+    assert!(resolved.location().ends_with("notice=resolved"), "{}", resolved.location());
+    granter.set_faults(Faults { revokes_down: false, ..faults });
+    let retried = admin.post(&format!("/console/claims/{first}/retry"), &[]).await;
+    assert!(retried.location().ends_with("notice=retried"), "{}", retried.location());
+
+    let search = admin.get(&format!("/console/claims?eventId={event_id}&status=REWARD_PARTIALLY_GRANTED")).await;
+    assert!(search.body.contains(second) && !search.body.contains(first));
+
+    let export = admin.get(&format!("/console/claims/export?eventId={event_id}")).await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert!(export.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(export.body.contains(first) && export.body.contains(second));
+    let audit = admin.get("/console/audit?action=claim.resolve").await;
+    assert!(audit.body.contains("kept by hand"), "before/after shown");
+    let audit_csv = admin.get("/console/audit/export/events?action=claim.resolve").await;
+    assert!(audit_csv.body.contains("claim.resolve"));
+    let accounts_csv = admin.get("/console/audit/export/auth").await;
+    assert_eq!(accounts_csv.status, StatusCode::OK);
+    assert!(accounts_csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+}
+
+#[tokio::test]
+async fn the_dashboard_and_player_pages_show_the_apis_figures() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    let (event_id, _) = active_event(&app, json!([points("daily points", 1, 10)]), "ALL_OR_NOTHING").await;
+    let players = players(&app, "fan", 3).await;
+    claim_all(&app, &players, &event_id).await;
+    let mut admin = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+
+    let live = admin.get(&format!("/console/events/{event_id}/dashboard/live")).await;
+    assert_eq!(live.status, StatusCode::OK, "{}", live.body);
+    assert!(live.body.contains("data-testid=\"claims-last-hour\">3<"), "{}", live.body);
+    assert!(live.body.contains("data-testid=\"claims-succeeded\">3<"));
+    assert!(live.body.contains("7 of 10"), "stock left");
+    assert!(live.body.contains("<svg class=\"chart\""));
+    let page = admin.get(&format!("/console/events/{event_id}/dashboard")).await;
+    assert!(page.body.contains(&format!("data-refresh=\"/console/events/{event_id}/dashboard/live\"")));
+
+    let (player_id, _) = &players[0];
+    let found = admin.get("/console/players?q=fan").await;
+    assert!(found.body.contains(&format!("/console/players/{player_id}")));
+    let player = admin.get(&format!("/console/players/{player_id}")).await;
+    assert!(player.body.contains("data-testid=\"points\">100<"), "the wallet");
+    assert!(player.body.contains("SUCCESS_ALL_GRANTED"), "their claims");
+    let preview = admin.get(&format!("/console/players/eligibility?userId={player_id}&eventId={event_id}")).await;
+    assert!(preview.body.contains("data-testid=\"eligible\">true<"), "{}", preview.body);
+}

@@ -1,0 +1,245 @@
+//! The console's main flow in a real headless Chromium, driven over W3C WebDriver by Debian's
+//! `chromedriver` (`scripts/test` installs both when missing). `BESTOW_SCREENSHOTS=<dir>` also
+//! saves a PNG of each main page there (`scripts/screenshots`).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::claims::{app_with, players};
+use crate::helpers::ADMIN_PASSWORD;
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A `chromedriver` process and one browser session on it, ended on drop.
+struct Browser {
+    driver: Child,
+    http: reqwest::Client,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = Command::new(&driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {driver_path} ({e}); scripts/test installs chromium-driver"));
+        let http = reqwest::Client::new();
+        let profile = tempfile::TempDir::new().unwrap();
+        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            // The console's confirmations (window.confirm) are accepted, as an operator would.
+            "unhandledPromptBehavior": "accept",
+            "goog:chromeOptions": {
+                "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()),
+                "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                         "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                         "--window-size=1280,800", format!("--user-data-dir={}", profile.path().display())]
+            }
+        }}});
+        let base = format!("http://127.0.0.1:{port}");
+        let mut session = None;
+        for _ in 0..100 {
+            if let Ok(response) = http.post(format!("{base}/session")).json(&capabilities).send().await {
+                let body: Value = response.json().await.unwrap();
+                session = Some(
+                    body["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {body}")).to_owned(),
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let session = format!("{base}/session/{}", session.expect("chromedriver answers"));
+        Self { driver, http, session, _profile: profile }
+    }
+
+    async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let request = self.http.request(method, format!("{}{path}", self.session));
+        let request = if body.is_null() { request } else { request.json(&body) };
+        let reply: Value = request.send().await.unwrap().json().await.unwrap();
+        reply["value"].clone()
+    }
+
+    async fn go(&self, url: &str) {
+        self.command(reqwest::Method::POST, "/url", json!({ "url": url })).await;
+    }
+
+    /// The first element matching `css`, waiting up to 10 s for it to appear.
+    async fn find(&self, css: &str) -> String {
+        for _ in 0..100 {
+            let found =
+                self.command(reqwest::Method::POST, "/element", json!({ "using": "css selector", "value": css })).await;
+            if let Some(id) = found[ELEMENT].as_str() {
+                return id.to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no element {css} on {}", self.text("body").await);
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        self.command(reqwest::Method::POST, &format!("/element/{element}/clear"), json!({})).await;
+        self.command(reqwest::Method::POST, &format!("/element/{element}/value"), json!({ "text": text })).await;
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.find(css).await;
+        self.command(reqwest::Method::POST, &format!("/element/{element}/click"), json!({})).await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let found =
+            self.command(reqwest::Method::POST, "/element", json!({ "using": "css selector", "value": css })).await;
+        match found[ELEMENT].as_str() {
+            Some(element) => self
+                .command(reqwest::Method::GET, &format!("/element/{element}/text"), Value::Null)
+                .await
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            None => String::new(),
+        }
+    }
+
+    /// Waits up to 10 s for `css`'s text to contain `expected`.
+    async fn wait_for_text(&self, css: &str, expected: &str) {
+        let mut seen = String::new();
+        for _ in 0..100 {
+            seen = self.text(css).await;
+            if seen.contains(expected) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css} never showed {expected:?}; it shows {seen:?}");
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.command(reqwest::Method::POST, "/execute/sync", json!({ "script": script, "args": [] })).await
+    }
+
+    /// Saves a PNG of the page as `name` when `BESTOW_SCREENSHOTS` names a directory.
+    async fn screenshot(&self, name: &str) {
+        let Ok(dir) = std::env::var("BESTOW_SCREENSHOTS") else { return };
+        let png = self.command(reqwest::Method::GET, "/screenshot", Value::Null).await;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(PathBuf::from(dir).join(format!("{name}.png")), bytes).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[tokio::test]
+async fn an_operator_runs_an_event_from_sign_in_to_sign_out_in_chromium() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    let browser = Browser::start().await;
+    let base = app.url("");
+
+    browser.go(&format!("{base}/")).await;
+    browser.wait_for_text("h1", "Sign in").await;
+    browser.screenshot("sign-in").await;
+    browser.type_into("input[name=username]", "admin").await;
+    browser.type_into("input[name=password]", ADMIN_PASSWORD).await;
+    browser.click("form.sign-in button[type=submit]").await;
+    browser.wait_for_text("h1", "Welcome, admin").await;
+    let cookies = browser.script("return document.cookie").await;
+    assert_eq!(cookies, "", "the session cookies are HttpOnly: scripts cannot read them");
+
+    // Create an event with a nested condition (built in the tree editor) and two rewards.
+    browser.go(&format!("{base}/console/events/new")).await;
+    browser.type_into("#eventName", "Browser winter event").await;
+    browser
+        .script(
+            "for (const [id, value] of [['startDate', '2020-01-01T00:00'], ['endDate', '2099-01-01T00:00']]) \
+         { document.getElementById(id).value = value; }",
+        )
+        .await;
+    browser.click("condition-editor button").await; // "Add a condition": an AND group
+    browser.click("condition-editor .cond-children > button").await; // a sub-condition
+    browser.click("condition-editor .cond-children > button").await; // and another
+    browser.script(
+        "const selects = document.querySelectorAll('condition-editor .cond-children .cond-node > .cond-head select');\
+         selects[selects.length - 2].value = 'OR'; selects[selects.length - 2].dispatchEvent(new Event('change'));",
+    )
+    .await;
+    // Inside the OR group, one sub-condition of its own.
+    browser.script("document.querySelector('condition-editor .cond-children .cond-children > button').click()").await;
+    let tree: Value = serde_json::from_str(
+        browser.script("return document.getElementById('conditions').value").await.as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(tree["type"], "AND");
+    assert_eq!(tree["subConditions"][1]["type"], "OR", "{tree}");
+    assert_eq!(tree["subConditions"][1]["subConditions"][0]["type"], "LOGIN_DAYS", "{tree}");
+    browser.screenshot("event-form").await;
+    browser.type_into("#reward-0-rewardName", "Snow points").await;
+    browser.type_into("#reward-0-points", "100").await;
+    browser.type_into("#reward-0-totalStock", "50").await;
+    let rows = "return document.querySelectorAll('.reward-row').length";
+    let before = browser.script(rows).await.as_u64().unwrap();
+    browser.click("[data-add-reward]").await;
+    assert_eq!(browser.script(rows).await.as_u64().unwrap(), before + 1, "Add a reward adds a row");
+    browser
+        .script("const type = document.getElementById('reward-1-rewardType'); type.value = 'VIRTUAL_CURRENCY'; type.dispatchEvent(new Event('change', {bubbles: true}));")
+        .await;
+    browser.type_into("#reward-1-rewardName", "Snow gems").await;
+    browser.type_into("#reward-1-currency", "GEM").await;
+    browser.type_into("#reward-1-amount", "5").await;
+    browser.click(".event-form .actions button[type=submit]").await;
+    browser.wait_for_text("main", "Event created.").await;
+
+    // Activate it (the confirmation is accepted).
+    browser.click("form[action$='/status'] button[value=ACTIVE]").await;
+    browser.wait_for_text("main", "Status changed.").await;
+    let url = browser.command(reqwest::Method::GET, "/url", Value::Null).await;
+    let event_id =
+        url.as_str().unwrap().split("/console/events/").nth(1).unwrap().split('?').next().unwrap().to_owned();
+    browser.screenshot("event").await;
+
+    // A claim made through the API appears on the live dashboard.
+    browser.go(&format!("{base}/console/events/{event_id}/dashboard")).await;
+    browser.wait_for_text("[data-testid=claims-last-hour]", "0").await;
+    let player = &players(&app, "browserfan", 1).await[0];
+    let eligible_now = app.post(&format!("/api/v1/events/{event_id}/claims"), Some(&player.1), &json!({})).await;
+    assert!(eligible_now.status().is_success() || eligible_now.status() == StatusCode::ACCEPTED);
+    browser.wait_for_text("[data-testid=claims-last-hour]", "1").await;
+    browser.screenshot("dashboard").await;
+
+    // The claim's page and the CSV export.
+    browser.go(&format!("{base}/console/claims?eventId={event_id}")).await;
+    browser.click("[data-testid=claims] tbody a").await;
+    browser.wait_for_text("[data-testid=timeline]", "PENDING_VALIDATION").await;
+    browser.screenshot("claim").await;
+    let csv = browser
+        .script("return fetch('/console/claims/export').then(r => r.headers.get('content-type') + '\\n' + r.status)")
+        .await;
+    assert!(csv.as_str().unwrap().starts_with("text/csv"), "{csv}");
+    browser.go(&format!("{base}/console/audit")).await;
+    browser.wait_for_text("[data-testid=audit]", "event.create").await;
+    browser.screenshot("audit-log").await;
+    browser.go(&format!("{base}/console/players?q=browser")).await;
+    browser.screenshot("players").await;
+
+    browser.click("form.sign-out button").await;
+    browser.wait_for_text("h1", "Sign in").await;
+    browser.go(&format!("{base}/console/events")).await;
+    browser.wait_for_text("h1", "Sign in").await;
+}

@@ -1,0 +1,193 @@
+//! The claim figures of the event dashboard: what a claim store counts for one event
+//! ([`ClaimStats`]) and how those counts are shaped for the console — every status with its
+//! count, zeros included; the last hour minute by minute; the failures ranked by reason.
+//!
+//! The store counts (in the database, without reading the requests); these functions only fill
+//! in what it had no rows for, and order.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use serde::Serialize;
+
+use super::saga::ClaimStatus;
+
+/// Minutes in the per-minute series: the last hour, the current minute included.
+pub const SERIES_MINUTES: i64 = 60;
+
+/// Claims of one event in one status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCount {
+    pub status: ClaimStatus,
+    pub count: u64,
+}
+
+/// Claims created within one minute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MinuteCount {
+    /// Start of the minute (UTC).
+    pub minute: DateTime<Utc>,
+    /// Claims created in that minute.
+    pub count: u64,
+}
+
+/// Failed claims in one status that record one `failureReason` (or none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureCount {
+    pub status: ClaimStatus,
+    pub reason: Option<String>,
+    pub count: u64,
+}
+
+/// Failed claims that give one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReasonCount {
+    /// The `failureReason` the claims recorded, or, for claims that recorded none, their status.
+    pub reason: String,
+    /// Failed claims giving it.
+    pub count: u64,
+}
+
+/// What a claim store counts for one event. A group without claims may be absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimStats {
+    /// Claims per status.
+    pub statuses: Vec<StatusCount>,
+    /// Claims created from the series start on, per minute of creation.
+    pub minutes: Vec<MinuteCount>,
+    /// Claims in a failure status ([`ClaimStatus::is_failure`]), per status and reason.
+    pub failures: Vec<FailureCount>,
+}
+
+/// Start of the minute holding `at`.
+pub fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(TimeDelta::minutes(1)).unwrap_or(at)
+}
+
+/// Start of the per-minute series that ends with the minute of `now`: the claims created from
+/// then on are the ones counted per minute.
+pub fn series_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    minute_of(now) - TimeDelta::minutes(SERIES_MINUTES - 1)
+}
+
+impl ClaimStats {
+    /// Every status, in the seed's order, with its count: zero when no claim has it.
+    pub fn status_totals(&self) -> BTreeMap<ClaimStatus, u64> {
+        let mut totals: BTreeMap<ClaimStatus, u64> = ClaimStatus::ALL.into_iter().map(|status| (status, 0)).collect();
+        for group in &self.statuses {
+            *totals.entry(group.status).or_default() += group.count;
+        }
+        totals
+    }
+
+    /// One entry per minute of the hour that ends with the minute of `now`, oldest first, zero
+    /// for a minute without claims. Counts outside that hour are left out.
+    pub fn minute_series(&self, now: DateTime<Utc>) -> Vec<MinuteCount> {
+        let start = series_start(now);
+        let mut series: Vec<MinuteCount> = (0..SERIES_MINUTES)
+            .map(|offset| MinuteCount { minute: start + TimeDelta::minutes(offset), count: 0 })
+            .collect();
+        for group in &self.minutes {
+            let offset = (minute_of(group.minute) - start).num_minutes();
+            if let Some(slot) = usize::try_from(offset).ok().and_then(|index| series.get_mut(index)) {
+                slot.count += group.count;
+            }
+        }
+        series
+    }
+
+    /// Failed claims per reason, most frequent first (ties in the order of the reason). Claims
+    /// that recorded no reason count under their status.
+    pub fn failure_reasons(&self) -> Vec<ReasonCount> {
+        let mut per_reason: BTreeMap<&str, u64> = BTreeMap::new();
+        for group in &self.failures {
+            let reason = group.reason.as_deref().filter(|reason| !reason.trim().is_empty());
+            *per_reason.entry(reason.unwrap_or(group.status.as_str())).or_default() += group.count;
+        }
+        let mut reasons: Vec<ReasonCount> =
+            per_reason.into_iter().map(|(reason, count)| ReasonCount { reason: reason.to_owned(), count }).collect();
+        // Stable: equal counts keep the reasons' order.
+        reasons.sort_by_key(|reason| std::cmp::Reverse(reason.count));
+        reasons
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn every_status_is_listed_in_the_seeds_order_with_zeros() {
+        let stats = ClaimStats {
+            statuses: vec![
+                StatusCount { status: ClaimStatus::SuccessAllGranted, count: 7 },
+                StatusCount { status: ClaimStatus::ConditionNotMet, count: 2 },
+            ],
+            ..ClaimStats::default()
+        };
+        let totals = stats.status_totals();
+        assert_eq!(totals.len(), ClaimStatus::ALL.len());
+        assert_eq!(totals.keys().copied().collect::<Vec<_>>(), ClaimStatus::ALL.to_vec());
+        assert_eq!(totals[&ClaimStatus::SuccessAllGranted], 7);
+        assert_eq!(totals[&ClaimStatus::ConditionNotMet], 2);
+        assert_eq!(totals.values().sum::<u64>(), 9);
+        let json = serde_json::to_string(&totals).unwrap();
+        assert!(json.starts_with(r#"{"PENDING_VALIDATION":0,"VALIDATION_FAILED_USER_INACTIVE":0,"#), "{json}");
+        assert!(json.contains(r#""SUCCESS_ALL_GRANTED":7"#), "{json}");
+    }
+
+    #[test]
+    fn the_series_is_the_sixty_minutes_up_to_now_oldest_first() {
+        let now = at("2025-05-01T12:30:45.500Z");
+        assert_eq!(series_start(now), at("2025-05-01T11:31:00Z"));
+        let stats = ClaimStats {
+            minutes: vec![
+                MinuteCount { minute: at("2025-05-01T12:30:00Z"), count: 3 },
+                MinuteCount { minute: at("2025-05-01T11:31:00Z"), count: 1 },
+                MinuteCount { minute: at("2025-05-01T12:00:00Z"), count: 5 },
+                // Outside the hour: left out.
+                MinuteCount { minute: at("2025-05-01T11:30:00Z"), count: 100 },
+                MinuteCount { minute: at("2025-05-01T12:31:00Z"), count: 100 },
+            ],
+            ..ClaimStats::default()
+        };
+        let series = stats.minute_series(now);
+        assert_eq!(series.len(), 60);
+        assert_eq!(series[0], MinuteCount { minute: at("2025-05-01T11:31:00Z"), count: 1 });
+        assert_eq!(series[29], MinuteCount { minute: at("2025-05-01T12:00:00Z"), count: 5 });
+        assert_eq!(series[59], MinuteCount { minute: at("2025-05-01T12:30:00Z"), count: 3 });
+        assert!(series.windows(2).all(|pair| pair[1].minute - pair[0].minute == TimeDelta::minutes(1)));
+        assert_eq!(series.iter().map(|m| m.count).sum::<u64>(), 9);
+    }
+
+    #[test]
+    fn failures_are_ranked_by_reason_with_the_status_standing_in_for_a_missing_one() {
+        let failure =
+            |status, reason: Option<&str>, count| FailureCount { status, reason: reason.map(Into::into), count };
+        let stats = ClaimStats {
+            failures: vec![
+                failure(ClaimStatus::ConditionNotMet, Some("the event's conditions are not met"), 2),
+                failure(ClaimStatus::InventoryAllocationFailedOutOfStock, Some("out of stock"), 5),
+                failure(ClaimStatus::FailedRolledBack, None, 2),
+                failure(ClaimStatus::RewardGrantFailedExternal, Some("out of stock"), 1),
+            ],
+            ..ClaimStats::default()
+        };
+        let reasons: Vec<(String, u64)> = stats.failure_reasons().into_iter().map(|r| (r.reason, r.count)).collect();
+        assert_eq!(
+            reasons,
+            [
+                ("out of stock".to_owned(), 6),
+                ("FAILED_ROLLED_BACK".to_owned(), 2),
+                ("the event's conditions are not met".to_owned(), 2),
+            ]
+        );
+    }
+}
