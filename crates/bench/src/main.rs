@@ -15,6 +15,7 @@ use bestow_events::domain::saga::ClaimStatus;
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
+mod console;
 mod gateway;
 
 #[derive(Debug, Parser)]
@@ -86,8 +87,9 @@ enum Bench {
         #[arg(long, default_value_t = 4)]
         clients: usize,
     },
-    /// Latency of the operator console's event dashboard, `GET /api/v1/events/{id}/stats`, for
-    /// an event with many claims stored (made through the API, one per player: successes until
+    /// Latency of the operator console's event dashboard, `GET /api/v1/events/{id}/stats`, and of
+    /// the console's pages (dashboard, event, claims, a claim, home), for an event with many
+    /// claims stored (made through the API, one per player: successes until
     /// the stock runs out, then out-of-stock failures).
     EventStats {
         /// Claims stored for the event (one player each).
@@ -783,6 +785,26 @@ async fn event_stats(claims: usize, stock: i64, requests: usize, clients: usize)
         "GET /api/v1/events/{{id}}/stats: p50 {:7.2} ms  p99 {:7.2} ms  max {:7.2} ms  (n={}; target p99 < 50 ms)",
         latency.p50, latency.p99, latency.max, latency.count
     );
+    let console = console::ConsoleSession::sign_in(&server.base, "admin", BENCH_ADMIN_PASSWORD).await?;
+    let claims: Value = client
+        .get(format!("{}/api/v1/claims?eventId={event}&limit=1", server.base))
+        .bearer_auth(&admin)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let request_id = claims["items"][0]["requestId"].as_str().unwrap_or_default().to_owned();
+    println!("console pages (server-side, HTML only, {} requests each):", requests / 3);
+    for page in [
+        format!("/console/events/{event}/dashboard"),
+        format!("/console/events/{event}/dashboard/live"),
+        format!("/console/events/{event}"),
+        format!("/console/claims?eventId={event}"),
+        format!("/console/claims/{request_id}"),
+        "/console/".to_owned(),
+    ] {
+        console.time_page(&page, requests / 3).await?;
+    }
     print_peak_rss(&server);
     Ok(())
 }

@@ -148,10 +148,15 @@ impl Failure {
 
     /// One line for the operator.
     pub fn message(&self) -> String {
-        match &self.detail {
+        let mut message = match &self.detail {
             Some(detail) if !detail.is_empty() => format!("{}: {detail}", self.title),
             _ => self.title.clone(),
+        };
+        let fields: Vec<String> = self.violations.iter().map(|v| format!("{} {}", v.pointer, v.message)).collect();
+        if !fields.is_empty() {
+            message.push_str(&format!(" ({})", fields.join("; ")));
         }
+        message
     }
 
     /// Lost an `If-Match` race: someone else changed the record first.

@@ -40,8 +40,13 @@ impl Page {
 
 impl ConsoleClient {
     pub fn new(app: &TestApp) -> Self {
+        Self::at(&app.url(""))
+    }
+
+    /// A browser of the server at `base` (all-in-one, or the gateway in split mode).
+    pub fn at(base: &str) -> Self {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { base: app.url(""), http, cookies: HashMap::new() }
+        Self { base: base.trim_end_matches('/').to_owned(), http, cookies: HashMap::new() }
     }
 
     fn cookie_header(&self) -> String {
@@ -391,10 +396,32 @@ async fn operators_create_edit_activate_top_up_and_delete_events_from_forms() {
     let not_a_number = console.post(&format!("{page_path}/rewards/{points_id}/top-up"), &[("addStock", "ten")]).await;
     assert!(not_a_number.location().contains("error="));
 
-    // An ADMIN deletes a draft.
+    // Rewards of a draft are added and removed from the event page.
     let mut admin_console = signed_in(&app, "admin", ADMIN_PASSWORD).await;
     let draft = admin_console.post("/console/events/new", &event_form("Draft to delete", "")).await;
     let draft_path = draft.location().split('?').next().unwrap().to_owned();
+    let fields = [
+        ("rewards.0.rewardType", "ITEM"),
+        ("rewards.0.rewardName", "Sled"),
+        ("rewards.0.itemId", "sled-1"),
+        ("rewards.0.itemName", "Sled"),
+    ];
+    let added = admin_console.post(&format!("{draft_path}/rewards"), &fields).await;
+    assert!(added.location().ends_with("notice=reward-added"), "{}", added.location());
+    let refused = admin_console
+        .post(&format!("{draft_path}/rewards"), &[("rewards.0.rewardType", "ITEM"), ("rewards.0.rewardName", "No id")])
+        .await;
+    assert!(refused.location().contains("error=") && refused.location().contains("itemId"), "{}", refused.location());
+    let page = admin_console.get(&draft_path).await;
+    assert!(page.body.contains("Sled") && page.body.matches(">Remove</button>").count() == 3);
+    let draft_id = draft_path.rsplit('/').next().unwrap();
+    let draft_event: Value = app.get(&format!("/api/v1/events/{draft_id}"), Some(&admin)).await.json().await.unwrap();
+    let sled = draft_event["rewards"][2]["rewardId"].as_str().unwrap();
+    let removed = admin_console.post(&format!("{draft_path}/rewards/{sled}/delete"), &[]).await;
+    assert!(removed.location().ends_with("notice=reward-removed"), "{}", removed.location());
+    assert!(!admin_console.get(&draft_path).await.body.contains("Sled"));
+
+    // An ADMIN deletes a draft.
     assert!(admin_console.get(&draft_path).await.body.contains("Delete draft"));
     let deleted = admin_console.post(&format!("{draft_path}/delete"), &[]).await;
     assert_eq!(deleted.location(), "/console/events");
@@ -490,4 +517,61 @@ async fn the_dashboard_and_player_pages_show_the_apis_figures() {
     assert!(player.body.contains("SUCCESS_ALL_GRANTED"), "their claims");
     let preview = admin.get(&format!("/console/players/eligibility?userId={player_id}&eventId={event_id}")).await;
     assert!(preview.body.contains("data-testid=\"eligible\">true<"), "{}", preview.body);
+}
+
+/// Every visible form control of `html` has a label: `<label for=id>` or a wrapping `<label>`.
+fn unlabelled_controls(html: &str) -> Vec<String> {
+    let mut missing = Vec::new();
+    for tag in ["<input", "<select", "<textarea"] {
+        for (at, _) in html.match_indices(tag) {
+            let end = html[at..].find('>').map_or(html.len(), |i| at + i);
+            let element = &html[at..=end.min(html.len() - 1)];
+            if element.contains("type=\"hidden\"") {
+                continue;
+            }
+            let by_id = element
+                .split(" id=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .is_some_and(|id| html.contains(&format!("for=\"{id}\"")));
+            let before = &html[..at];
+            let wrapped = before.rfind("<label").is_some_and(|open| !before[open..].contains("</label>"));
+            if !by_id && !wrapped {
+                missing.push(element.to_owned());
+            }
+        }
+    }
+    missing
+}
+
+#[tokio::test]
+async fn every_input_of_the_main_pages_has_a_label() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    let (event_id, _) = active_event(&app, json!([points("p", 1, 10)]), "ALL_OR_NOTHING").await;
+    let players = players(&app, "labelled", 1).await;
+    let claims = claim_all(&app, &players, &event_id).await;
+    let request_id = claims[0]["requestId"].as_str().unwrap();
+    let player_id = &players[0].0;
+    let mut admin = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+    let pages = [
+        "/console/sign-in".to_owned(),
+        "/console/".to_owned(),
+        "/console/events".to_owned(),
+        "/console/events/new".to_owned(),
+        format!("/console/events/{event_id}"),
+        format!("/console/events/{event_id}/dashboard"),
+        "/console/claims".to_owned(),
+        "/console/claims/queue".to_owned(),
+        format!("/console/claims/{request_id}"),
+        "/console/players".to_owned(),
+        format!("/console/players/{player_id}"),
+        "/console/audit".to_owned(),
+        "/console/service-keys".to_owned(),
+    ];
+    for path in pages {
+        let page = admin.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert_eq!(unlabelled_controls(&page.body), Vec::<String>::new(), "{path}");
+    }
+    assert_eq!(unlabelled_controls(r#"<input id="x" name="x">"#).len(), 1, "the check finds a missing label");
 }

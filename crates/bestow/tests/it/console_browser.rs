@@ -12,7 +12,8 @@ use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::claims::{app_with, players};
+use crate::claims::{active_event, app_with, claim_all, players, points};
+use crate::granter::{Faults, TestGranter};
 use crate::helpers::ADMIN_PASSWORD;
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -26,7 +27,12 @@ struct Browser {
 }
 
 impl Browser {
+    /// A desktop-sized window (1280×800).
     async fn start() -> Self {
+        Self::start_sized(1280, 800).await
+    }
+
+    async fn start_sized(width: u32, height: u32) -> Self {
         let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let driver = Command::new(&driver_path)
@@ -45,7 +51,7 @@ impl Browser {
                 "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()),
                 "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                          "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                         "--window-size=1280,800", format!("--user-data-dir={}", profile.path().display())]
+                         format!("--window-size={width},{height}"), format!("--user-data-dir={}", profile.path().display())]
             }
         }}});
         let base = format!("http://127.0.0.1:{port}");
@@ -242,4 +248,38 @@ async fn an_operator_runs_an_event_from_sign_in_to_sign_out_in_chromium() {
     browser.wait_for_text("h1", "Sign in").await;
     browser.go(&format!("{base}/console/events")).await;
     browser.wait_for_text("h1", "Sign in").await;
+}
+
+#[tokio::test]
+async fn an_admin_resolves_a_stuck_claim_from_the_queue_on_a_tablet_sized_window() {
+    let faults = Faults { refuse_reward_name: Some("refused".into()), revokes_down: true, ..Faults::default() };
+    let (_granter, url) = TestGranter::start(faults).await;
+    let app = Arc::new(app_with(Some(&url), |_| {}).await);
+    let (event_id, _) =
+        active_event(&app, json!([points("granted", 1, 10), points("refused", 1, 10)]), "ALL_OR_NOTHING").await;
+    let stuck = claim_all(&app, &players(&app, "stuck", 1).await, &event_id).await;
+    let request_id = stuck[0]["requestId"].as_str().unwrap().to_owned();
+    let browser = Browser::start_sized(820, 1180).await;
+    let base = app.url("");
+
+    browser.go(&format!("{base}/console/sign-in")).await;
+    browser.type_into("input[name=username]", "admin").await;
+    browser.type_into("input[name=password]", ADMIN_PASSWORD).await;
+    browser.click("form.sign-in button[type=submit]").await;
+    browser.wait_for_text("[data-testid=manual-queue]", "1").await;
+    browser.click("a[href='/console/claims/queue']").await;
+    browser.wait_for_text("[data-testid=claims]", &request_id).await;
+    browser.screenshot("queue-tablet").await;
+    browser.click("[data-testid=claims] tbody a").await;
+    browser.type_into("#note", "granted the missing points by hand in the game").await;
+    browser.script("document.getElementById('resolution').value = 'KEEP_GRANTED'").await;
+    browser.screenshot("claim-tablet").await;
+    browser.click("form.resolve button[type=submit]").await; // the confirmation is accepted
+    browser.wait_for_text("main", "Claim resolved.").await;
+    browser.wait_for_text("h1", "REWARD_PARTIALLY_GRANTED").await;
+
+    let admin = app.admin_token().await;
+    let log: Value = app.get("/api/v1/audit-logs?action=claim.resolve", Some(&admin)).await.json().await.unwrap();
+    assert_eq!(log["items"][0]["after"]["note"], "granted the missing points by hand in the game");
+    assert_eq!(log["items"][0]["actorUsername"], "admin", "the console acted as the signed-in admin");
 }

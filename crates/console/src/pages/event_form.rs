@@ -342,6 +342,20 @@ pub fn render(staff: &Staff, action: &str, form: &EventForm, creating: bool, fai
     }
 }
 
+/// The body of `POST /api/v1/events/{id}/rewards` from a form with one reward row (index 0).
+pub fn new_reward_body(pairs: &[(String, String)]) -> Result<Value, Vec<Violation>> {
+    let form = EventForm::from_pairs(pairs);
+    let row = form.rewards.first().ok_or_else(|| vec![violation("/rewardName", "is required")])?;
+    let mut errors = Vec::new();
+    let body = row.to_body(0, &mut errors);
+    if errors.is_empty() { Ok(body) } else { Err(errors) }
+}
+
+/// Fields for one new reward (row 0), for the event page's "Add a reward" form.
+pub fn new_reward_fields() -> Markup {
+    reward_row(0, &RewardRow::default(), &[])
+}
+
 fn reward_row(index: usize, row: &RewardRow, violations: &[Violation]) -> Markup {
     let name = |field: &str| format!("rewards.{index}.{field}");
     let id = |field: &str| format!("reward-{index}-{field}");

@@ -27,7 +27,9 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/console/events/{id}/edit", get(edit_form).post(update))
         .route("/console/events/{id}/status", post(change_status))
         .route("/console/events/{id}/delete", post(delete))
+        .route("/console/events/{id}/rewards", post(add_reward))
         .route("/console/events/{id}/rewards/{reward}/top-up", post(top_up))
+        .route("/console/events/{id}/rewards/{reward}/delete", post(remove_reward))
         .route("/console/events/{id}/dashboard", get(dashboard))
         .route("/console/events/{id}/dashboard/live", get(dashboard_live))
 }
@@ -151,7 +153,7 @@ async fn event_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
     let status = text(&event, "status").parse::<EventStatus>().ok();
     let manage = staff.account.can(Permission::ManageEvents);
     let body = html! {
-        (outcome.render(&[("created", "Event created."), ("saved", "Changes saved."), ("status", "Status changed."), ("topped-up", "Stock topped up.")]))
+        (outcome.render(&[("created", "Event created."), ("saved", "Changes saved."), ("status", "Status changed."), ("topped-up", "Stock topped up."), ("reward-added", "Reward added."), ("reward-removed", "Reward removed.")]))
         div.heading {
             h1 { (text(&event, "eventName")) " " (layout::badge(text(&event, "status"))) }
             nav.actions aria-label="Event" {
@@ -197,7 +199,18 @@ async fn event_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
         }
         section aria-label="Rewards" {
             h2 { "Rewards" }
-            (rewards_table(staff, &base, event["rewards"].as_array().map(Vec::as_slice).unwrap_or_default(), manage))
+            @let definitions_open = manage && matches!(status, Some(EventStatus::Draft | EventStatus::Inactive));
+            (rewards_table(staff, &base, event["rewards"].as_array().map(Vec::as_slice).unwrap_or_default(), manage, definitions_open && status == Some(EventStatus::Draft)))
+            @if definitions_open && event["tiers"].is_null() {
+                details.add-reward {
+                    summary { "Add a reward" }
+                    form.event-form method="post" action=(format!("{base}/rewards")) {
+                        (layout::csrf(staff))
+                        (event_form::new_reward_fields())
+                        button type="submit" { "Add reward" }
+                    }
+                }
+            }
         }
         @if let Some(tiers) = event["tiers"].as_array() {
             section aria-label="Tiers" {
@@ -205,7 +218,7 @@ async fn event_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
                 @for tier in tiers {
                     h3 { (text(tier, "tierName")) " " code { (text(tier, "tierId")) } }
                     (layout::json_block(&tier["conditions"]))
-                    (rewards_table(staff, &base, tier["rewards"].as_array().map(Vec::as_slice).unwrap_or_default(), manage))
+                    (rewards_table(staff, &base, tier["rewards"].as_array().map(Vec::as_slice).unwrap_or_default(), manage, false))
                 }
             }
         }
@@ -228,7 +241,8 @@ async fn event_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
     Ok(layout::page(staff, Section::Events, text(&event, "eventName"), body))
 }
 
-fn rewards_table(staff: &Staff, base: &str, rewards: &[Value], manage: bool) -> Markup {
+/// The rewards with their stock; `manage` offers top-ups, `removable` a remove button (drafts).
+fn rewards_table(staff: &Staff, base: &str, rewards: &[Value], manage: bool, removable: bool) -> Markup {
     html! {
         table.list {
             thead { tr { th { "Reward" } th { "Type" } th { "Details" } th { "Per player" } th { "Stock left" } @if manage { th { "Top up" } } } }
@@ -253,6 +267,12 @@ fn rewards_table(staff: &Staff, base: &str, rewards: &[Value], manage: bool) -> 
                                         label.visually-hidden for=(format!("top-up-{}", text(reward, "rewardId"))) { "Units to add to " (text(reward, "rewardName")) }
                                         input id=(format!("top-up-{}", text(reward, "rewardId"))) name="addStock" inputmode="numeric" size="6" required;
                                         button type="submit" { "Add" }
+                                    }
+                                }
+                                @if removable {
+                                    form.inline method="post" action=(format!("{base}/rewards/{}/delete", segment(text(reward, "rewardId")))) data-confirm="Remove this reward?" {
+                                        (layout::csrf(staff))
+                                        button.danger type="submit" { "Remove" }
                                     }
                                 }
                             }
@@ -324,6 +344,24 @@ async fn change_status(staff: Staff, Path(id): Path<String>, Checked(form): Chec
 struct TopUpForm {
     #[serde(rename = "addStock")]
     add_stock: String,
+}
+
+async fn add_reward(staff: Staff, Path(id): Path<String>, Checked(pairs): Checked<Vec<(String, String)>>) -> Response {
+    let body = match event_form::new_reward_body(&pairs) {
+        Ok(body) => body,
+        Err(violations) => return back_with_error(&id, &malformed(violations).message()),
+    };
+    let call = Call::post(format!("/api/v1/events/{}/rewards", segment(&id)), body);
+    change_then_show(&staff, call, &format!("/console/events/{}", segment(&id)), "reward-added").await
+}
+
+async fn remove_reward(
+    staff: Staff,
+    Path((id, reward)): Path<(String, String)>,
+    Checked(_): Checked<Nothing>,
+) -> Response {
+    let call = Call::new(Method::DELETE, format!("/api/v1/events/{}/rewards/{}", segment(&id), segment(&reward)));
+    change_then_show(&staff, call, &format!("/console/events/{}", segment(&id)), "reward-removed").await
 }
 
 async fn top_up(
