@@ -5,10 +5,10 @@ use axum::extract::Query;
 use axum::response::Response;
 use axum::routing::get;
 use maud::{Markup, html};
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::{text, with_query};
+use super::filters::Filters;
+use super::text;
 use crate::ConsoleState;
 use crate::api::{Call, Failure};
 use crate::layout::{self, Section};
@@ -24,56 +24,26 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/console/audit/export/auth", get(export_auth))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct AuditSearch {
-    #[serde(default)]
-    actor: String,
-    #[serde(default)]
-    action: String,
-    #[serde(default)]
-    target_id: String,
-    #[serde(default)]
-    from: String,
-    #[serde(default)]
-    to: String,
-    #[serde(default)]
-    page: Option<u32>,
-}
+/// The audit lists' filters, as both services take them.
+const AUDIT_FILTERS: [&str; 5] = ["actor", "action", "targetId", "from", "to"];
 
-impl AuditSearch {
-    fn filters(&self) -> [(&'static str, &str); 5] {
-        [
-            ("actor", &self.actor),
-            ("action", &self.action),
-            ("targetId", &self.target_id),
-            ("from", &self.from),
-            ("to", &self.to),
-        ]
-    }
-}
-
-async fn show(staff: Staff, Query(query): Query<AuditSearch>) -> Response {
-    layout::render(audit_page(&staff, &query).await)
+async fn show(staff: Staff, Query(query): Query<Vec<(String, String)>>) -> Response {
+    layout::render(audit_page(&staff, &Filters::read(&query, &AUDIT_FILTERS)).await)
 }
 
 /// The events service's audit log as CSV, streamed from the API.
-async fn export_events(staff: Staff, Query(query): Query<AuditSearch>) -> Response {
-    staff.forward(Call::get(with_query("/api/v1/audit-logs/export", &query.filters()))).await
+async fn export_events(staff: Staff, Query(query): Query<Vec<(String, String)>>) -> Response {
+    staff.forward(Call::get(Filters::read(&query, &AUDIT_FILTERS).on("/api/v1/audit-logs/export"))).await
 }
 
 /// The auth service's audit log as CSV, streamed from the API.
-async fn export_auth(staff: Staff, Query(query): Query<AuditSearch>) -> Response {
-    staff.forward(Call::get(with_query("/api/v1/auth/audit-logs/export", &query.filters()))).await
+async fn export_auth(staff: Staff, Query(query): Query<Vec<(String, String)>>) -> Response {
+    staff.forward(Call::get(Filters::read(&query, &AUDIT_FILTERS).on("/api/v1/auth/audit-logs/export"))).await
 }
 
-async fn audit_page(staff: &Staff, query: &AuditSearch) -> Result<Markup, Failure> {
-    let page = query.page.unwrap_or(1);
-    let (page_text, limit) = (page.to_string(), PER_SERVICE.to_string());
-    let mut params = query.filters().to_vec();
-    params.extend([("page", page_text.as_str()), ("limit", limit.as_str())]);
-    let events: Value = staff.get(with_query("/api/v1/audit-logs", &params)).await?;
-    let auth: Value = staff.get(with_query("/api/v1/auth/audit-logs", &params)).await?;
+async fn audit_page(staff: &Staff, filters: &Filters) -> Result<Markup, Failure> {
+    let events: Value = staff.get(filters.api_page("/api/v1/audit-logs", PER_SERVICE)).await?;
+    let auth: Value = staff.get(filters.api_page("/api/v1/auth/audit-logs", PER_SERVICE)).await?;
     let mut entries: Vec<(&str, &Value)> = Vec::new();
     for (service, found) in [("events", &events), ("auth", &auth)] {
         entries.extend(
@@ -88,21 +58,16 @@ async fn audit_page(staff: &Staff, query: &AuditSearch) -> Result<Markup, Failur
         div.heading {
             h1 { "Audit log" }
             nav.actions aria-label="Exports" {
-                a.button href=(with_query("/console/audit/export/events", &query.filters())) download { "Export events CSV" }
-                a.button href=(with_query("/console/audit/export/auth", &query.filters())) download { "Export accounts CSV" }
+                a.button href=(filters.on("/console/audit/export/events")) download { "Export events CSV" }
+                a.button href=(filters.on("/console/audit/export/auth")) download { "Export accounts CSV" }
             }
         }
         form.filters method="get" action="/console/audit" role="search" {
-            label for="actor" { "Actor id" }
-            input #actor name="actor" value=(query.actor);
-            label for="action" { "Action" }
-            input #action name="action" value=(query.action);
-            label for="targetId" { "Target id" }
-            input #targetId name="targetId" value=(query.target_id);
-            label for="from" { "From (RFC 3339)" }
-            input #from name="from" value=(query.from);
-            label for="to" { "To" }
-            input #to name="to" value=(query.to);
+            (filters.text_input("actor", "Actor id", ""))
+            (filters.text_input("action", "Action", "claim.resolve"))
+            (filters.text_input("targetId", "Target id", ""))
+            (filters.text_input("from", "From (RFC 3339)", "2026-12-01T00:00:00Z"))
+            (filters.text_input("to", "To", ""))
             button type="submit" { "Filter" }
         }
         p.hint { (total) " entries in all, from both services." }
@@ -123,7 +88,7 @@ async fn audit_page(staff: &Staff, query: &AuditSearch) -> Result<Markup, Failur
                 @if entries.is_empty() { tr { td colspan="7" { "No entries match." } } }
             }
         }
-        (layout::pager(&with_query("/console/audit", &query.filters()), page, PER_SERVICE, longest))
+        (layout::pager(&filters.on("/console/audit"), filters.page, PER_SERVICE, longest))
     };
     Ok(layout::page(staff, Section::AuditLog, "Audit log", body))
 }

@@ -10,7 +10,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Nothing, Outcome, change_then_show, segment, shown, text, with_query};
+use super::filters::{Filters, PAGE_SIZE};
+use super::{Nothing, Outcome, change_then_show, segment, shown, text};
 use crate::ConsoleState;
 use crate::api::{Call, Failure};
 use crate::layout::{self, Section};
@@ -29,56 +30,27 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/console/claims/{id}/resolve", post(resolve))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct ClaimSearch {
-    #[serde(default)]
-    user_id: String,
-    #[serde(default)]
-    event_id: String,
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    from: String,
-    #[serde(default)]
-    to: String,
-    #[serde(default)]
-    page: Option<u32>,
-}
+/// The claims list's filters, as `GET /api/v1/claims` takes them.
+const CLAIM_FILTERS: [&str; 5] = ["userId", "eventId", "status", "from", "to"];
 
-impl ClaimSearch {
-    fn filters(&self) -> [(&'static str, &str); 5] {
-        [
-            ("userId", &self.user_id),
-            ("eventId", &self.event_id),
-            ("status", &self.status),
-            ("from", &self.from),
-            ("to", &self.to),
-        ]
-    }
-}
-
-async fn search(staff: Staff, Query(query): Query<ClaimSearch>) -> Response {
-    layout::render(search_page(&staff, &query, false).await)
+async fn search(staff: Staff, Query(query): Query<Vec<(String, String)>>) -> Response {
+    layout::render(search_page(&staff, &Filters::read(&query, &CLAIM_FILTERS), false).await)
 }
 
 /// The claims CSV, streamed from the API as it writes it.
-async fn export(staff: Staff, Query(query): Query<ClaimSearch>) -> Response {
-    staff.forward(Call::get(with_query("/api/v1/claims/export", &query.filters()))).await
+async fn export(staff: Staff, Query(query): Query<Vec<(String, String)>>) -> Response {
+    staff.forward(Call::get(Filters::read(&query, &CLAIM_FILTERS).on("/api/v1/claims/export"))).await
 }
 
-async fn queue(staff: Staff, Query(mut query): Query<ClaimSearch>) -> Response {
-    query.status = NEEDS_A_PERSON.to_owned();
-    layout::render(search_page(&staff, &query, true).await)
+async fn queue(staff: Staff, Query(query): Query<Vec<(String, String)>>) -> Response {
+    let mut filters = Filters::read(&query, &CLAIM_FILTERS);
+    filters.set("status", NEEDS_A_PERSON);
+    layout::render(search_page(&staff, &filters, true).await)
 }
 
-async fn search_page(staff: &Staff, query: &ClaimSearch, queue: bool) -> Result<Markup, Failure> {
-    let page = query.page.unwrap_or(1).to_string();
-    let mut params: Vec<(&str, &str)> = query.filters().to_vec();
-    params.extend([("page", page.as_str()), ("limit", "20")]);
-    let found: Value = staff.get(with_query("/api/v1/claims", &params)).await?;
+async fn search_page(staff: &Staff, filters: &Filters, queue: bool) -> Result<Markup, Failure> {
+    let found: Value = staff.get(filters.api_page("/api/v1/claims", PAGE_SIZE)).await?;
     let items = found["items"].as_array().cloned().unwrap_or_default();
-    let export = with_query("/console/claims/export", &query.filters());
     let (title, base) =
         if queue { ("Waiting for a person", "/console/claims/queue") } else { ("Claims", "/console/claims") };
     let body = html! {
@@ -87,33 +59,23 @@ async fn search_page(staff: &Staff, query: &ClaimSearch, queue: bool) -> Result<
             nav.actions aria-label="Claims" {
                 @if queue { a.button href="/console/claims" { "All claims" } }
                 @else { a.button href="/console/claims/queue" { "Manual-intervention queue" } }
-                a.button href=(export) download data-testid="export-claims" { "Export CSV" }
+                a.button href=(filters.on("/console/claims/export")) download data-testid="export-claims" { "Export CSV" }
             }
         }
         @if queue {
             p.hint { "These claims could not be compensated automatically. An ADMIN retries the compensation or settles each one with a note." }
         } @else {
             form.filters method="get" action="/console/claims" role="search" {
-                label for="userId" { "Player id" }
-                input #userId name="userId" value=(query.user_id);
-                label for="eventId" { "Event id" }
-                input #eventId name="eventId" value=(query.event_id);
-                label for="status" { "Status" }
-                select #status name="status" {
-                    option value="" { "Any" }
-                    @for status in ClaimStatus::ALL {
-                        option value=(status.as_str()) selected[query.status == status.as_str()] { (status.as_str()) }
-                    }
-                }
-                label for="from" { "From (RFC 3339)" }
-                input #from name="from" placeholder="2026-12-01T00:00:00Z" value=(query.from);
-                label for="to" { "To" }
-                input #to name="to" placeholder="2026-12-02T00:00:00Z" value=(query.to);
+                (filters.text_input("userId", "Player id", ""))
+                (filters.text_input("eventId", "Event id", ""))
+                (filters.select("status", "Status", ClaimStatus::ALL.map(ClaimStatus::as_str)))
+                (filters.text_input("from", "From (RFC 3339)", "2026-12-01T00:00:00Z"))
+                (filters.text_input("to", "To", "2026-12-02T00:00:00Z"))
                 button type="submit" { "Search" }
             }
         }
         (claims_table(&items))
-        (layout::pager(&with_query(base, &query.filters()), found["page"].as_u64().unwrap_or(1) as u32, found["limit"].as_u64().unwrap_or(20) as u32, found["total"].as_u64().unwrap_or(0)))
+        (filters.pager(base, &found))
     };
     Ok(layout::page(staff, Section::Claims, title, body))
 }

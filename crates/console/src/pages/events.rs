@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::event_form::{self, EventForm};
+use super::filters::{Filters, PAGE_SIZE};
 use super::{Nothing, Outcome, change_then_show, segment, shown, text, with_query};
 use crate::ConsoleState;
 use crate::api::{Call, Failure};
@@ -34,25 +35,12 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/console/events/{id}/dashboard/live", get(dashboard_live))
 }
 
-#[derive(Deserialize, Default)]
-struct ListQuery {
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    q: String,
-    #[serde(default)]
-    page: Option<u32>,
+async fn list(staff: Staff, Query(query): Query<Vec<(String, String)>>) -> Response {
+    layout::render(list_page(&staff, &Filters::read(&query, &["status", "q"])).await)
 }
 
-async fn list(staff: Staff, Query(query): Query<ListQuery>) -> Response {
-    layout::render(list_page(&staff, &query).await)
-}
-
-async fn list_page(staff: &Staff, query: &ListQuery) -> Result<Markup, Failure> {
-    let page = query.page.unwrap_or(1).to_string();
-    let filters = [("status", query.status.as_str()), ("q", query.q.as_str())];
-    let path = with_query("/api/v1/events", &[filters[0], filters[1], ("page", &page), ("limit", "20")]);
-    let found: Value = staff.get(path).await?;
+async fn list_page(staff: &Staff, filters: &Filters) -> Result<Markup, Failure> {
+    let found: Value = staff.get(filters.api_page("/api/v1/events", PAGE_SIZE)).await?;
     let items = found["items"].as_array().cloned().unwrap_or_default();
     let body = html! {
         div.heading {
@@ -62,15 +50,8 @@ async fn list_page(staff: &Staff, query: &ListQuery) -> Result<Markup, Failure> 
             }
         }
         form.filters method="get" action="/console/events" role="search" {
-            label for="status" { "Status" }
-            select #status name="status" {
-                option value="" { "Any" }
-                @for status in EventStatus::ALL {
-                    option value=(status.as_str()) selected[query.status == status.as_str()] { (status.as_str()) }
-                }
-            }
-            label for="q" { "Name contains" }
-            input #q name="q" type="search" value=(query.q);
+            (filters.select("status", "Status", EventStatus::ALL.map(EventStatus::as_str)))
+            (filters.text_input("q", "Name contains", ""))
             button type="submit" { "Filter" }
         }
         table.list {
@@ -89,7 +70,7 @@ async fn list_page(staff: &Staff, query: &ListQuery) -> Result<Markup, Failure> 
                 @if items.is_empty() { tr { td colspan="6" { "No events match." } } }
             }
         }
-        (layout::pager(&with_query("/console/events", &filters), found["page"].as_u64().unwrap_or(1) as u32, found["limit"].as_u64().unwrap_or(20) as u32, found["total"].as_u64().unwrap_or(0)))
+        (filters.pager("/console/events", &found))
     };
     Ok(layout::page(staff, Section::Events, "Events", body))
 }

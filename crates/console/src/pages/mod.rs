@@ -5,6 +5,7 @@ mod audit;
 mod claims;
 mod event_form;
 mod events;
+mod filters;
 mod home;
 mod players;
 mod service_keys;
