@@ -65,25 +65,47 @@ pub struct Tokens {
     pub refresh_token: String,
 }
 
-/// A signed-in staff member: who they are and how to act as them.
-pub struct Staff {
-    pub account: Account,
-    pub csrf: String,
+/// The API tokens a browser presented, and where the browser is.
+struct Session {
     api: Api,
     access: String,
     refresh: Option<String>,
     client: Option<ClientIp>,
 }
 
+impl Session {
+    async fn send(&self, call: Call<'_>) -> Result<Reply, Failure> {
+        self.api.send(call.bearer(&self.access).from_client(self.client)).await
+    }
+
+    /// Trades the refresh token for a new pair and uses it; `None` when the session is over.
+    async fn renew(&mut self) -> Option<Tokens> {
+        let refresh = self.refresh.as_ref()?;
+        let call = Call::post("/api/v1/auth/refresh", json!({ "refreshToken": refresh })).from_client(self.client);
+        let tokens: Tokens = self.api.send(call).await.ok()?.parse().ok()?;
+        self.access = tokens.access_token.clone();
+        self.refresh = Some(tokens.refresh_token.clone());
+        Some(tokens)
+    }
+}
+
+/// A signed-in staff member: who they are and how to act as them.
+pub struct Staff {
+    pub account: Account,
+    pub csrf: String,
+    session: Session,
+}
+
 impl Staff {
     /// Sends `call` as this staff member.
     pub async fn send(&self, call: Call<'_>) -> Result<Reply, Failure> {
-        self.api.send(call.bearer(&self.access).from_client(self.client)).await
+        self.session.send(call).await
     }
 
     /// Sends `call` as this staff member and hands the API's response on as it is (downloads).
     pub async fn forward(&self, call: Call<'_>) -> Response {
-        match self.api.forward(call.bearer(&self.access).from_client(self.client)).await {
+        let session = &self.session;
+        match session.api.forward(call.bearer(&session.access).from_client(session.client)).await {
             Ok(response) => response,
             Err(failure) => layout::failure_page(&failure),
         }
@@ -96,7 +118,7 @@ impl Staff {
 
     /// Ends the session at the API: its refresh token stops working.
     pub async fn sign_out(&self) {
-        if let Some(refresh) = &self.refresh {
+        if let Some(refresh) = &self.session.refresh {
             let call = Call::post("/api/v1/auth/logout", json!({ "refreshToken": refresh }));
             if let Err(failure) = self.send(call).await {
                 tracing::warn!(reason = %failure.message(), "the console could not end a session at the API");
@@ -128,50 +150,37 @@ impl FromRequestParts<ConsoleState> for Staff {
 
     async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Self::Rejection> {
         let cookies = Cookies::of(&parts.headers);
-        let client = parts.extensions.get::<ClientIp>().copied();
         let csrf = cookies.get(CSRF_COOKIE).unwrap_or_default().to_owned();
         let Some(access) = cookies.get(ACCESS_COOKIE).map(str::to_owned) else {
             return Err(to_sign_in(&parts.headers));
         };
-        let mut staff = Staff {
-            account: Account { id: String::new(), username: String::new(), roles: Vec::new() },
-            csrf,
+        let mut session = Session {
             api: state.api.clone(),
             access,
             refresh: cookies.get(REFRESH_COOKIE).map(str::to_owned),
-            client,
+            client: parts.extensions.get::<ClientIp>().copied(),
         };
-        let mut reply = staff.send(Call::get("/api/v1/auth/me")).await.map_err(|f| layout::failure_page(&f))?;
+        let me = || Call::get("/api/v1/auth/me");
+        let mut reply = session.send(me()).await.map_err(|f| layout::failure_page(&f))?;
         if reply.status == StatusCode::UNAUTHORIZED {
-            let Some(tokens) = staff.renew().await else {
+            let Some(tokens) = session.renew().await else {
                 return Err(to_sign_in(&parts.headers));
             };
-            staff.access = tokens.access_token.clone();
-            staff.refresh = Some(tokens.refresh_token.clone());
             if let Some(renewal) = parts.extensions.get::<Renewal>()
                 && let Ok(mut slot) = renewal.0.lock()
             {
                 *slot = Some(tokens);
             }
-            reply = staff.send(Call::get("/api/v1/auth/me")).await.map_err(|f| layout::failure_page(&f))?;
+            reply = session.send(me()).await.map_err(|f| layout::failure_page(&f))?;
         }
         if reply.status == StatusCode::UNAUTHORIZED {
             return Err(to_sign_in(&parts.headers));
         }
-        staff.account = reply.parse().map_err(|f| layout::failure_page(&f))?;
-        if !staff.account.is_staff() {
+        let account: Account = reply.parse().map_err(|f| layout::failure_page(&f))?;
+        if !account.is_staff() {
             return Err(layout::staff_only());
         }
-        Ok(staff)
-    }
-}
-
-impl Staff {
-    /// Trades the refresh token for a new pair; `None` when the session is over.
-    async fn renew(&self) -> Option<Tokens> {
-        let refresh = self.refresh.as_ref()?;
-        let call = Call::post("/api/v1/auth/refresh", json!({ "refreshToken": refresh })).from_client(self.client);
-        self.api.send(call).await.ok()?.parse().ok()
+        Ok(Staff { account, csrf, session })
     }
 }
 
