@@ -26,7 +26,9 @@ use bestow_events::claims::fault::FaultSwitch;
 use bestow_events::claims::recovery::run_recovery;
 use bestow_events::claims::store::ClaimStore;
 use bestow_events::conditions::activities::ActivityStore;
-use bestow_events::conditions::activities::{ActivityIngestion, ActivityProvider, StoredActivityProvider};
+use bestow_events::conditions::activities::{
+    ActivityHistory, ActivityIngestion, ActivityProvider, StoredActivityProvider,
+};
 use bestow_events::conditions::eligibility::EligibilityChecker;
 use bestow_events::conditions::external_facts::HttpActivityProvider;
 use bestow_events::directory::{AccountDirectory, UserDirectory};
@@ -361,6 +363,7 @@ fn build_events_on<S: EventDatabase>(
         claims,
         ledger: event_db.clone(),
         activities: Arc::new(ActivityIngestion::new(event_db.clone())),
+        activity_history: Arc::new(ActivityHistory::new(event_db.clone())),
         service_keys: Arc::new(ServiceKeys::new(event_db.clone())),
         eligibility,
         screen,

@@ -88,6 +88,8 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/api/v1/claims/{requestId}/retry", Events, Permitted(InterveneInClaims)),
     route("POST", "/api/v1/claims/{requestId}/resolve", Events, Permitted(InterveneInClaims)),
     route("POST", "/api/v1/activities", Events, ServiceKeyOr(WriteActivities)),
+    // Staff only: a service key writes activities, it never reads them.
+    route("GET", "/api/v1/activities", Events, Permitted(ReadAllClaims)),
     route("GET", "/api/v1/wallet/me", Events, Signed),
     route("GET", "/api/v1/wallets/{userId}", Events, Permitted(ReadAllClaims)),
     route("POST", "/api/v1/service-keys", Events, Permitted(ManageServiceKeys)),

@@ -7,7 +7,7 @@ use bestow_core::audit::{AuditActor, AuditBuilder, AuditQuery};
 use bestow_core::page::PageRequest;
 use bestow_core::store::StoreError;
 use bestow_events::catalog::store::EventStore;
-use bestow_events::conditions::activities::{ActivityStore, NewActivity};
+use bestow_events::conditions::activities::{Activity, ActivityStore, NewActivity};
 use bestow_events::domain::evaluate::{ActivityFact, FactQuery};
 use bestow_events::service_keys::{Scope, ServiceKey, ServiceKeyStore};
 use chrono::{DateTime, Utc};
@@ -87,6 +87,60 @@ pub async fn facts_match_user_types_and_a_half_open_window(store: &impl Activity
     assert_eq!(store.facts("u1", &query(&["LOGIN"], None, "2026-03-10T00:00:00Z")).await.unwrap().len(), 2);
     assert!(store.facts("u1", &query(&[], None, "2027-01-01T00:00:00Z")).await.unwrap().is_empty());
     assert!(store.facts("nobody", &query(&["LOGIN"], None, "2027-01-01T00:00:00Z")).await.unwrap().is_empty());
+}
+
+/// A player's history: only that player's activities, of the asked type when one is given,
+/// newest `occurredAt` first, paged with the total over all pages, every stored field intact;
+/// ties of `occurredAt` come in one fixed order, so paging neither repeats nor skips one.
+pub async fn recent_activities_are_a_players_newest_first_and_paged(store: &impl ActivityStore) {
+    store
+        .insert_batch(vec![
+            activity("first-login", "u1", "LOGIN", "2026-03-01T00:00:00Z", json!({})),
+            activity("order-1", "u1", "PURCHASE", "2026-03-05T00:00:00.5Z", json!({"amount": 9.5})),
+            activity("third-login", "u1", "LOGIN", "2026-03-03T00:00:00Z", json!({})),
+            activity("boss", "u1", "BOSS_KILLED", "2026-03-04T00:00:00Z", json!({"boss": "ifrit"})),
+            activity("second-login", "u1", "LOGIN", "2026-03-02T00:00:00Z", json!({})),
+            activity("other", "u2", "LOGIN", "2026-03-06T00:00:00Z", json!({})),
+        ])
+        .await
+        .unwrap();
+    let ids = |activities: &[Activity]| activities.iter().map(|a| a.activity_id.clone()).collect::<Vec<_>>();
+    let page = |page, limit| PageRequest { page, limit };
+
+    let (first, total) = store.recent("u1", None, page(1, 2)).await.unwrap();
+    assert_eq!((ids(&first), total), (vec!["order-1".to_owned(), "boss".to_owned()], 5), "newest first");
+    let (second, total) = store.recent("u1", None, page(2, 2)).await.unwrap();
+    assert_eq!((ids(&second), total), (vec!["third-login".to_owned(), "second-login".to_owned()], 5));
+    let (third, _) = store.recent("u1", None, page(3, 2)).await.unwrap();
+    assert_eq!(ids(&third), ["first-login"]);
+    assert_eq!(store.recent("u1", None, page(4, 2)).await.unwrap(), (vec![], 5), "past the end");
+
+    let order = &first[0];
+    assert!(!order.id.is_empty());
+    assert_eq!(
+        (order.user_id.as_str(), order.activity_type.as_str(), order.occurred_at, order.received_at),
+        ("u1", "PURCHASE", at("2026-03-05T00:00:00.5Z"), at("2026-03-20T00:00:00Z"))
+    );
+    assert_eq!(order.attributes, json!({"amount": 9.5}).as_object().cloned().unwrap());
+    assert!(second[0].attributes.is_empty(), "no attributes read back as an empty object");
+
+    let login = "LOGIN".parse().unwrap();
+    let (logins, total) = store.recent("u1", Some(&login), page(1, 10)).await.unwrap();
+    assert_eq!((ids(&logins), total), (vec!["third-login".into(), "second-login".into(), "first-login".into()], 3));
+    let quest = "QUEST_COMPLETED".parse().unwrap();
+    assert_eq!(store.recent("u1", Some(&quest), page(1, 10)).await.unwrap(), (vec![], 0));
+    assert_eq!(store.recent("nobody", None, page(1, 10)).await.unwrap(), (vec![], 0));
+
+    let same_instant: Vec<NewActivity> =
+        (0..5).map(|i| activity(&format!("tie-{i}"), "u3", "LOGIN", "2026-03-07T00:00:00Z", json!({}))).collect();
+    store.insert_batch(same_instant).await.unwrap();
+    let mut paged = Vec::new();
+    for number in 1..=5 {
+        paged.extend(ids(&store.recent("u3", Some(&login), page(number, 1)).await.unwrap().0));
+    }
+    let (whole, _) = store.recent("u3", None, page(1, 5)).await.unwrap();
+    assert_eq!(paged, ids(&whole), "one order for ties, page after page");
+    assert_eq!(paged.iter().collect::<BTreeSet<_>>().len(), 5, "each tie exactly once");
 }
 
 /// Service keys have unique digests, are found by digest, and are revoked once (a second

@@ -2,19 +2,22 @@
 //! [`MongoEventStore`].
 //!
 //! `activities` is append-only and unique on `activityId`; the index on
-//! (`userId`, `type`, `occurredAt`) serves every fact query.
+//! (`userId`, `type`, `occurredAt`) serves every fact query, and the one on
+//! (`userId`, `occurredAt` descending, `_id` descending) a player's history, newest first.
 
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+use bestow_core::page::PageRequest;
 use bestow_core::store::{Conflict, StoreError};
-use bestow_events::conditions::activities::{ActivityStore, NewActivity};
+use bestow_events::conditions::activities::{Activity, ActivityStore, NewActivity};
+use bestow_events::domain::condition::ActivityType;
 use bestow_events::domain::evaluate::{ActivityFact, FactQuery};
 use bson::{Bson, Document, doc};
 
 use crate::common::{
-    TxResult, collect, collect_session, date, document_to_json, id_bson, in_transaction, json_to_document, map_error,
-    read_date, text, tx_error,
+    TxResult, collect, collect_session, corrupt, date, document_to_json, find_page, id_bson, in_transaction,
+    json_to_document, map_error, read_date, read_id, text, tx_error,
 };
 use crate::event_db::MongoEventStore;
 
@@ -33,15 +36,32 @@ fn activity_document(activity: &NewActivity) -> Document {
     }
 }
 
+const WHAT: &str = "activity";
+
+fn attributes_of(document: &Document) -> serde_json::Map<String, serde_json::Value> {
+    match document.get("attributes") {
+        Some(Bson::Document(attributes)) => document_to_json(attributes),
+        _ => serde_json::Map::new(),
+    }
+}
+
 fn fact_from_document(document: &Document) -> Result<ActivityFact, StoreError> {
-    const WHAT: &str = "activity";
     Ok(ActivityFact {
         activity_type: text(document, "type", WHAT)?,
         occurred_at: read_date(document, "occurredAt", WHAT)?,
-        attributes: match document.get("attributes") {
-            Some(Bson::Document(attributes)) => document_to_json(attributes),
-            _ => serde_json::Map::new(),
-        },
+        attributes: attributes_of(document),
+    })
+}
+
+fn activity_from_document(document: &Document) -> Result<Activity, StoreError> {
+    Ok(Activity {
+        id: read_id(document, WHAT)?,
+        activity_id: text(document, "activityId", WHAT)?,
+        user_id: text(document, "userId", WHAT)?,
+        activity_type: text(document, "type", WHAT)?.parse().map_err(|e| corrupt(WHAT, e))?,
+        occurred_at: read_date(document, "occurredAt", WHAT)?,
+        attributes: attributes_of(document),
+        received_at: read_date(document, "receivedAt", WHAT)?,
     })
 }
 
@@ -118,5 +138,22 @@ impl ActivityStore for MongoEventStore {
             .await
             .map_err(map_error)?;
         collect(cursor).await?.iter().map(fact_from_document).collect()
+    }
+
+    async fn recent(
+        &self,
+        user_id: &str,
+        activity_type: Option<&ActivityType>,
+        page: PageRequest,
+    ) -> Result<(Vec<Activity>, u64), StoreError> {
+        self.ready().await?;
+        let mut filter = doc! { "userId": user_id };
+        if let Some(activity_type) = activity_type {
+            filter.insert("type", activity_type.as_str());
+        }
+        let newest_first = doc! { "occurredAt": -1, "_id": -1 };
+        let (documents, total) = find_page(&self.activities, filter, newest_first, page).await?;
+        let activities = documents.iter().map(activity_from_document).collect::<Result<_, _>>()?;
+        Ok((activities, total))
     }
 }

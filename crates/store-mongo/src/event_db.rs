@@ -106,6 +106,8 @@ impl MongoEventStore {
                             "activities_user_type_occurredAt",
                             false,
                         ),
+                        // A player's history, newest first.
+                        index(doc! { "userId": 1, "occurredAt": -1, "_id": -1 }, "activities_user_occurredAt", false),
                     ],
                 )
                 .await?;

@@ -128,9 +128,22 @@ const CLAIM_STATS: &str = r"
     CREATE INDEX user_reward_requests_event_status ON user_reward_requests (eventId, status, failureReason);
 ";
 
+/// A player's activities newest first (`GET /api/v1/activities?userId=`): the page's order
+/// straight from the index, ties of `occurredAt` by `_id`.
+const ACTIVITY_HISTORY: &str = r"
+    CREATE INDEX activities_user_occurredAt ON activities (userId, occurredAt, _id);
+";
+
 /// Migrations of `event.db`, in order; each runs once.
-const MIGRATIONS: &[&str] =
-    &[CATALOG_SCHEMA, AUDIT_SCHEMA, ACTIVITIES_SCHEMA, CLAIMS_SCHEMA, RECURRENCE_AND_TIERS, CLAIM_STATS];
+const MIGRATIONS: &[&str] = &[
+    CATALOG_SCHEMA,
+    AUDIT_SCHEMA,
+    ACTIVITIES_SCHEMA,
+    CLAIMS_SCHEMA,
+    RECURRENCE_AND_TIERS,
+    CLAIM_STATS,
+    ACTIVITY_HISTORY,
+];
 
 /// The event store on SQLite.
 #[derive(Debug, Clone)]

@@ -354,3 +354,89 @@ async fn the_preview_reads_an_external_provider_and_reports_its_failure() {
     assert_eq!(unavailable["code"], "SERVICE_UNAVAILABLE");
     assert!(!unavailable.to_string().contains("127.0.0.1"), "the provider's address is not revealed");
 }
+
+/// `GET /api/v1/activities?{query}` as `token`, expecting 200.
+async fn recent(app: &TestApp, token: &str, query: &str) -> Value {
+    let response = app.get(&format!("/api/v1/activities?{query}"), Some(token)).await;
+    assert_eq!(response.status(), StatusCode::OK, "{query}");
+    response.json().await.unwrap()
+}
+
+fn activity_ids(page: &Value) -> Vec<&str> {
+    page["items"].as_array().unwrap().iter().map(|item| item["activityId"].as_str().unwrap()).collect()
+}
+
+/// Staff read a player's activities: only that player's, newest `occurredAt` first whatever
+/// the order they were pushed in, paged, of one type on request, with every stored field.
+/// Without `userId` the request is refused at `?userId`; players and service keys cannot read.
+pub(crate) async fn staff_read_a_players_recent_activities(app: TestApp) {
+    let admin = app.admin_token().await;
+    let (_, secret) = service_key(&app, &admin, "game").await;
+    let (player, player_token) = app.user_with_roles("player", &["USER"]).await;
+    let (other, _) = app.user_with_roles("other", &["USER"]).await;
+    let (_, operator) = app.user_with_roles("operator", &["OPERATOR"]).await;
+    let (_, auditor) = app.user_with_roles("auditor", &["AUDITOR"]).await;
+    let now = Utc::now();
+    let minutes_ago = |minutes| now - Duration::minutes(minutes);
+    let mut purchase = activity(Some("order-5"), &player, "PURCHASE", minutes_ago(10));
+    purchase["attributes"] = json!({ "amount": 4.99, "currency": "EUR" });
+    let batch = json!([
+        activity(Some("login-3"), &player, "LOGIN", minutes_ago(30)),
+        purchase,
+        activity(Some("login-1"), &player, "LOGIN", minutes_ago(50)),
+        activity(Some("level-4"), &player, "LEVEL_UP", minutes_ago(20)),
+        activity(Some("elsewhere"), &other, "LOGIN", minutes_ago(5)),
+    ]);
+    assert_eq!(push_ok(&app, &secret, batch).await, (5, 0));
+    let by_admin = json!({ "activities": [activity(Some("login-2"), &player, "LOGIN", minutes_ago(40))] });
+    assert_eq!(app.post("/api/v1/activities", Some(&admin), &by_admin).await.status(), StatusCode::ACCEPTED);
+
+    let first = recent(&app, &operator, &format!("userId={player}&limit=2")).await;
+    assert_eq!(activity_ids(&first), ["order-5", "level-4"], "newest first");
+    assert_eq!((first["page"].as_u64(), first["limit"].as_u64(), first["total"].as_u64()), (Some(1), Some(2), Some(5)));
+    let second = recent(&app, &auditor, &format!("userId={player}&limit=2&page=2")).await;
+    assert_eq!(activity_ids(&second), ["login-3", "login-2"]);
+    let third = recent(&app, &admin, &format!("userId={player}&limit=2&page=3")).await;
+    assert_eq!((activity_ids(&third), third["total"].as_u64()), (vec!["login-1"], Some(5)));
+
+    let order = &first["items"][0];
+    let mut fields: Vec<&str> = order.as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["activityId", "attributes", "id", "occurredAt", "receivedAt", "type", "userId"]);
+    assert_eq!((&order["userId"], &order["type"]), (&json!(player), &json!("PURCHASE")));
+    assert_eq!(order["attributes"], json!({ "amount": 4.99, "currency": "EUR" }));
+    assert_eq!(first["items"][1]["attributes"], json!({}), "no attributes read as an empty object");
+    let read_time = |field: &str| DateTime::parse_from_rfc3339(order[field].as_str().unwrap()).unwrap();
+    assert_eq!(read_time("occurredAt").timestamp_millis(), minutes_ago(10).timestamp_millis());
+    assert!(read_time("receivedAt") >= now - Duration::seconds(1), "{}", order["receivedAt"]);
+
+    let logins = recent(&app, &auditor, &format!("userId={player}&type=LOGIN")).await;
+    assert_eq!((activity_ids(&logins), logins["total"].as_u64()), (vec!["login-3", "login-2", "login-1"], Some(3)));
+    let none = recent(&app, &operator, &format!("userId={player}&type=QUEST_COMPLETED")).await;
+    assert_eq!((none["items"].clone(), none["total"].as_u64()), (json!([]), Some(0)));
+    let stranger = recent(&app, &operator, "userId=0123456789abcdef01234567").await;
+    assert_eq!((stranger["items"].clone(), stranger["total"].as_u64()), (json!([]), Some(0)));
+
+    for (query, pointer) in [
+        ("", "?userId"),
+        ("type=LOGIN&limit=5", "?userId"),
+        ("userId=", "?userId"),
+        (&format!("userId={player}&type=login") as &str, "?type"),
+        (&format!("userId={player}&limit=101"), "?limit"),
+    ] {
+        let refused = problem(app.get(&format!("/api/v1/activities?{query}"), Some(&operator)).await).await;
+        assert_eq!((refused["status"].as_u64(), refused["code"].as_str()), (Some(400), Some("VALIDATION_FAILED")));
+        assert_eq!(pointers(&refused), [pointer], "{query}");
+    }
+
+    let path = format!("/api/v1/activities?userId={player}");
+    let with_key = app.request(Method::GET, &path, None).header("x-api-key", &secret).send().await.unwrap();
+    assert_eq!(problem(with_key).await["code"], "UNAUTHORIZED", "a service key only writes");
+    let own = app.get(&path, Some(&player_token)).await;
+    assert_eq!(problem(own).await["code"], "FORBIDDEN", "not even a player's own");
+}
+
+#[tokio::test]
+async fn staff_read_a_players_recent_activities_on_sqlite() {
+    staff_read_a_players_recent_activities(TestApp::spawn().await).await;
+}

@@ -510,11 +510,15 @@ async fn the_dashboard_and_player_pages_show_the_apis_figures() {
     assert!(page.body.contains(&format!("data-refresh=\"/console/events/{event_id}/dashboard/live\"")));
 
     let (player_id, _) = &players[0];
+    let admin_token = app.admin_token().await;
+    let activity = json!({ "activities": [{ "userId": player_id, "type": "BOSS_KILLED", "occurredAt": chrono::Utc::now().to_rfc3339(), "attributes": { "boss": "yeti" } }] });
+    assert_eq!(app.post("/api/v1/activities", Some(&admin_token), &activity).await.status(), StatusCode::ACCEPTED);
     let found = admin.get("/console/players?q=fan").await;
     assert!(found.body.contains(&format!("/console/players/{player_id}")));
     let player = admin.get(&format!("/console/players/{player_id}")).await;
     assert!(player.body.contains("data-testid=\"points\">100<"), "the wallet");
     assert!(player.body.contains("SUCCESS_ALL_GRANTED"), "their claims");
+    assert!(player.body.contains("BOSS_KILLED") && player.body.contains("yeti"), "their recent activities");
     let preview = admin.get(&format!("/console/players/eligibility?userId={player_id}&eventId={event_id}")).await;
     assert!(preview.body.contains("data-testid=\"eligible\">true<"), "{}", preview.body);
 }

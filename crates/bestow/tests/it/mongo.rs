@@ -1,6 +1,7 @@
 //! The platform on MongoDB: the wire-compatible test server `scripts/test` starts (its URI in
 //! `BESTOW_TEST_MONGODB_URI`). The end-to-end scenario in both modes, the claim concurrency
-//! tests, a claims export of several pages, and a database that goes away and comes back.
+//! tests, a claims export of several pages, a player's activities read back by staff, and a
+//! database that goes away and comes back.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::activities::staff_read_a_players_recent_activities;
 use crate::claims::{app_with, crowd_never_oversells, one_success_per_player};
 use crate::exports::every_claim_is_exported;
 use crate::granter::{Faults, TestGranter};
@@ -105,6 +107,11 @@ async fn one_success_per_player_on_mongodb() {
 #[tokio::test]
 async fn every_claim_is_exported_on_mongodb() {
     every_claim_is_exported(app_with(None, on_mongodb).await).await;
+}
+
+#[tokio::test]
+async fn staff_read_a_players_recent_activities_on_mongodb() {
+    staff_read_a_players_recent_activities(app_with(None, on_mongodb).await).await;
 }
 
 /// A loopback TCP relay to the database that can be cut and restored on the same port: the

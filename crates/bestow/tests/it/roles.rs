@@ -72,6 +72,13 @@ async fn every_claim_wallet_activity_and_key_route_against_every_role() {
         ),
         ("my events", Method::GET, "/api/v1/me/events".into(), None, [401, 200, 403, 403, 200]),
         ("activities", Method::POST, "/api/v1/activities".into(), Some(activity), [401, 403, 403, 403, 202]),
+        (
+            "a player's activities",
+            Method::GET,
+            format!("/api/v1/activities?userId={player_id}"),
+            None,
+            [401, 403, 200, 200, 200],
+        ),
         ("create key", Method::POST, "/api/v1/service-keys".into(), Some(key("k")), [401, 403, 403, 403, 201]),
         ("list keys", Method::GET, "/api/v1/service-keys".into(), None, [401, 403, 403, 403, 200]),
     ];

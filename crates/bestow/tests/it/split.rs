@@ -13,6 +13,7 @@ use tempfile::TempDir;
 
 use bestow::Config;
 
+use crate::console::ConsoleClient;
 use crate::helpers::{ADMIN_PASSWORD, TestApp, test_config};
 use crate::process::ServeProcess;
 
@@ -265,6 +266,18 @@ pub(crate) async fn scenario(api: &Client) -> Vec<String> {
     }
     let (status, progress) = api.get(&format!("/api/v1/events/{event_id}/eligibility"), Some(&alice)).await;
     note("alice's eligibility", status, &format!("{} {}", progress["eligible"], progress["conditions"]["current"]));
+    // Staff read them back, newest first; neither the player nor a service key may.
+    let path = format!("/api/v1/activities?userId={alice_id}");
+    let (status, pushed) = api.get(&path, Some(&auditor)).await;
+    let ids: Vec<&str> = pushed["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|item| item["activityId"].as_str()).collect())
+        .unwrap_or_default();
+    note("auditor reads alice's activities", status, &ids.join(","));
+    let (status, _) = api.get(&path, Some(&alice)).await;
+    note("alice reads her activities", status, "");
+    let with_key = api.request(Method::GET, &path, None).header("x-api-key", &secret).send().await.unwrap();
+    note("a service key reads activities", with_key.status(), "");
 
     // Claims: a success, its replay, a second attempt, and a player who does not qualify.
     let key = uuid::Uuid::new_v4().to_string();
@@ -356,6 +369,21 @@ pub(crate) async fn scenario(api: &Client) -> Vec<String> {
         .await
         .unwrap();
     note("internal user route", internal.status(), "");
+
+    // The console, served by the same process (the gateway in split mode), acting through it.
+    let mut browser = ConsoleClient::at(&api.base);
+    let root = browser.get("/").await;
+    note("the root", root.status, root.location());
+    let refused = browser.sign_in("alice", password).await;
+    note("a player signs in to the console", refused.status, "");
+    let signed_in = browser.sign_in("admin", ADMIN_PASSWORD).await;
+    note("the admin signs in to the console", signed_in.status, signed_in.location());
+    let events = browser.get("/console/events").await;
+    note("the console lists events", events.status, &events.body.contains("Boss week").to_string());
+    let claims = browser.get("/console/claims?status=SUCCESS_ALL_GRANTED").await;
+    note("the console lists claims", claims.status, &claims.body.contains("Boss week").to_string());
+    let export = browser.get("/console/claims/export").await;
+    note("the console exports claims", export.status, &export.body.lines().count().to_string());
     transcript
 }
 
@@ -381,6 +409,9 @@ async fn the_scenario_observes_the_same_in_all_in_one_and_split_mode() {
         "first activity batch: 202 3 0",
         "replayed activity batch: 202 0 3",
         "alice's eligibility: 200 true 3",
+        "auditor reads alice's activities: 200 kill-0,kill-1,kill-2",
+        "alice reads her activities: 403 ",
+        "a service key reads activities: 401 ",
         "alice claims: 201 SUCCESS_ALL_GRANTED",
         "alice replays: 200 true",
         "alice claims again: 200 VALIDATION_FAILED_ALREADY_CLAIMED",
@@ -395,6 +426,11 @@ async fn the_scenario_observes_the_same_in_all_in_one_and_split_mode() {
         "bob's history with alice's id in headers: 200 1 claims, alice's: false",
         "history without a token: 401 ",
         "internal user route: 404 ",
+        "the root: 303 /console/",
+        "a player signs in to the console: 403 ",
+        "the admin signs in to the console: 303 /console/",
+        "the console lists events: 200 true",
+        "the console lists claims: 200 true",
     ];
     for line in expected {
         assert!(all_in_one.iter().any(|seen| seen == line), "missing {line:?} in\n{}", all_in_one.join("\n"));

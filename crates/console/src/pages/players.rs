@@ -98,6 +98,7 @@ async fn player_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Marku
     };
     let wallet: Value = staff.get(format!("/api/v1/wallets/{}", segment(id))).await?;
     let claims: Value = staff.get(with_query("/api/v1/claims", &[("userId", id), ("limit", "20")])).await?;
+    let activities: Value = staff.get(with_query("/api/v1/activities", &[("userId", id), ("limit", "10")])).await?;
     let events: Value = staff.get("/api/v1/events?status=ACTIVE&limit=100").await?;
     let oneself = staff.account.id == id;
     let base = format!("/console/players/{}", segment(id));
@@ -155,6 +156,22 @@ async fn player_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Marku
             h2 { "Latest claims" }
             (claims_table(claims["items"].as_array().map(Vec::as_slice).unwrap_or_default()))
             p { a href=(with_query("/console/claims", &[("userId", id)])) { "All claims of this player" } }
+        }
+        section aria-label="Recent activities" {
+            h2 { "Recent activities" }
+            table.list data-testid="activities" {
+                thead { tr { th { "When" } th { "Type" } th { "Attributes" } } }
+                tbody {
+                    @for activity in activities["items"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                        tr {
+                            td { (text(activity, "occurredAt")) }
+                            td { code { (text(activity, "type")) } }
+                            td { code { (activity["attributes"].to_string()) } }
+                        }
+                    }
+                    @if activities["total"].as_u64() == Some(0) { tr { td colspan="3" { "No activities recorded." } } }
+                }
+            }
         }
         section aria-label="Eligibility preview" {
             h2 { "Eligibility preview" }

@@ -7,11 +7,13 @@
 //!   whether another attempt may help. [`StoredActivityProvider`] reads the store;
 //!   [`crate::conditions::external_facts::HttpActivityProvider`] asks an operator's HTTP endpoint.
 //! - [`ActivityIngestion`]: validates a pushed batch item by item and stores it idempotently.
+//! - [`ActivityHistory`]: reads a player's stored activities back, newest first, for staff.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bestow_core::ApiError;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,6 +53,29 @@ pub struct NewActivity {
     pub received_at: DateTime<Utc>,
 }
 
+/// One stored activity as staff read it back: the stored fields, with `id` for `_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Activity {
+    /// `activities._id`.
+    pub id: String,
+    /// The sender's idempotency key, or the one generated when the sender gave none.
+    pub activity_id: String,
+    /// The player (`users._id`).
+    pub user_id: String,
+    /// `LOGIN`, `FRIEND_INVITED`, `QUEST_COMPLETED`, `LEVEL_UP`, `PURCHASE` or a custom type.
+    #[serde(rename = "type")]
+    #[schema(value_type = String, example = "LOGIN")]
+    pub activity_type: ActivityType,
+    /// When it happened, as the sender reported it (millisecond precision).
+    pub occurred_at: DateTime<Utc>,
+    /// Type-specific data; `{}` when the sender gave none.
+    #[schema(value_type = Object)]
+    pub attributes: Map<String, Value>,
+    /// When the events service received it.
+    pub received_at: DateTime<Utc>,
+}
+
 /// Append-only storage of activities.
 #[async_trait]
 pub trait ActivityStore: Send + Sync {
@@ -62,6 +87,15 @@ pub trait ActivityStore: Send + Sync {
     /// The activities of `user_id` whose type is in `query.types` and whose `occurredAt` lies
     /// in `[query.from, query.to)` (no lower bound when `from` is `None`), in no set order.
     async fn facts(&self, user_id: &str, query: &FactQuery) -> Result<Vec<ActivityFact>, StoreError>;
+
+    /// One page of the activities of `user_id` (only those of `activity_type` when given),
+    /// newest `occurredAt` first, ties by `_id` descending, and how many match over all pages.
+    async fn recent(
+        &self,
+        user_id: &str,
+        activity_type: Option<&ActivityType>,
+        page: PageRequest,
+    ) -> Result<(Vec<Activity>, u64), StoreError>;
 }
 
 /// Why facts could not be read.
@@ -250,6 +284,48 @@ impl ActivityIngestion {
     }
 }
 
+/// Reads a player's stored activities back for staff (the console's player page). Only what
+/// game servers pushed here: with an external fact provider nothing is stored.
+pub struct ActivityHistory {
+    store: Arc<dyn ActivityStore>,
+}
+
+impl ActivityHistory {
+    pub fn new(store: Arc<dyn ActivityStore>) -> Self {
+        Self { store }
+    }
+
+    /// One page of `user_id`'s activities (of `activity_type` when given), newest first. An
+    /// empty or over-long `userId` is a 400 at `?userId`; an unknown player has none.
+    pub async fn recent(
+        &self,
+        user_id: &str,
+        activity_type: Option<&ActivityType>,
+        page: PageRequest,
+    ) -> Result<Page<Activity>, ApiError> {
+        check_user_id(user_id)?;
+        let (activities, total) = self.store.recent(user_id, activity_type, page).await?;
+        Ok(Page::new(activities, page, total))
+    }
+}
+
+/// `?userId` as the query names a player: 1 to [`MAX_USER_ID_CHARS`] characters. A blank id
+/// is not refused: no activity was ever stored under one, so it simply has none.
+fn check_user_id(user_id: &str) -> Result<(), ApiError> {
+    let pointer = "?userId";
+    if user_id.is_empty() {
+        return Err(ApiError::field(pointer, "required", "userId must name a player"));
+    }
+    if user_id.chars().count() > MAX_USER_ID_CHARS {
+        return Err(ApiError::field(
+            pointer,
+            "out_of_range",
+            format!("must be at most {MAX_USER_ID_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -321,6 +397,18 @@ mod tests {
         ];
         let expected: Vec<(String, &str)> = expected.iter().map(|(p, c)| ((*p).to_owned(), *c)).collect();
         assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn the_history_names_a_player_by_1_to_128_characters() {
+        let pointer_of = |user_id: &str| match check_user_id(user_id) {
+            Err(ApiError::Validation(violations)) => Some(violations[0].pointer.clone()),
+            _ => None,
+        };
+        assert_eq!(pointer_of(""), Some("?userId".to_owned()));
+        assert_eq!(pointer_of(&"é".repeat(MAX_USER_ID_CHARS + 1)), Some("?userId".to_owned()));
+        assert_eq!(pointer_of(&"é".repeat(MAX_USER_ID_CHARS)), None, "characters, not bytes");
+        assert_eq!(pointer_of(" "), None);
     }
 
     #[test]

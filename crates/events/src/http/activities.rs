@@ -1,7 +1,10 @@
-//! `POST /api/v1/activities`: game servers push what players did.
+//! `/api/v1/activities`: game servers push what players did (`POST`); staff read a player's
+//! recent activities back (`GET`).
 //!
-//! The caller is an [`ActivityWriter`]: a game server with a service key (`X-Api-Key`) holding
-//! `activities:write`, or a person whose bearer token grants `WriteActivities` (ADMIN).
+//! A writer is an [`ActivityWriter`]: a game server with a service key (`X-Api-Key`) holding
+//! `activities:write`, or a person whose bearer token grants `WriteActivities` (ADMIN). A reader
+//! is a person whose token grants `ReadAllClaims` (OPERATOR, AUDITOR, ADMIN); a service key
+//! only writes.
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
@@ -10,20 +13,24 @@ use axum::http::request::Parts;
 use bestow_core::ApiError;
 use bestow_core::extract::{Authorized, bearer_token, require};
 use bestow_core::identity::Principal;
-use bestow_core::json::ValidJson;
+use bestow_core::json::{ValidJson, ValidQuery};
+use bestow_core::page::{Page, PageParams, PageRequest};
 use bestow_core::problem::Problem;
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::EventsState;
-use crate::conditions::activities::{ActivityBatch, IngestionReceipt};
+use crate::conditions::activities::{Activity, ActivityBatch, IngestionReceipt};
+use crate::domain::condition::ActivityType;
 use crate::service_keys::Scope;
 
 /// The header carrying a service key's secret.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
 pub(super) fn router() -> OpenApiRouter<EventsState> {
-    OpenApiRouter::new().routes(routes!(ingest_activities))
+    OpenApiRouter::new().routes(routes!(ingest_activities, recent_activities))
 }
 
 /// Who may push activities. With an `X-Api-Key` header the key decides (401 unknown or
@@ -86,4 +93,40 @@ async fn ingest_activities(
     let (writer_kind, writer_id) = writer.identity();
     tracing::debug!(writer_kind, writer_id, receipt.accepted, receipt.duplicates, "activities stored");
     Ok((StatusCode::ACCEPTED, Json(receipt)))
+}
+
+/// Whose activities, of which type.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+struct RecentActivitiesQuery {
+    /// The player (`users._id`), 1 to 128 characters: required.
+    #[param(min_length = 1, max_length = 128)]
+    user_id: String,
+    /// Only activities of this type.
+    #[serde(rename = "type")]
+    #[param(value_type = Option<String>, pattern = "^[A-Z][A-Z0-9_]{0,63}$", example = "LOGIN")]
+    activity_type: Option<ActivityType>,
+}
+
+/// A player's activities, newest first (OPERATOR, AUDITOR, ADMIN).
+///
+/// What game servers pushed, newest `occurredAt` first (equal times in one fixed order, so
+/// pages neither repeat nor skip one); a service key writes activities but cannot read them.
+/// With an external fact provider configured nothing is pushed here, so the list is empty.
+#[utoipa::path(get, path = "/api/v1/activities", tag = "activities", params(RecentActivitiesQuery, PageParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Page<Activity>),
+        (status = 400, description = "No `userId`, or a bad `type`, `page` or `limit`", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+    ))]
+async fn recent_activities(
+    _caller: Authorized<require::ReadAllClaims>,
+    State(state): State<EventsState>,
+    ValidQuery(query): ValidQuery<RecentActivitiesQuery>,
+    ValidQuery(page): ValidQuery<PageParams>,
+) -> Result<Json<Page<Activity>>, ApiError> {
+    let page = PageRequest::try_from(&page)?;
+    Ok(Json(state.activity_history.recent(&query.user_id, query.activity_type.as_ref(), page).await?))
 }

@@ -22,7 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::catalog::EventCatalog;
 use crate::claims::ClaimService;
-use crate::conditions::activities::ActivityIngestion;
+use crate::conditions::activities::{ActivityHistory, ActivityIngestion};
 use crate::conditions::eligibility::EligibilityChecker;
 use crate::event_screen::EventScreen;
 use crate::grants::ledger::LedgerStore;
@@ -36,6 +36,7 @@ pub struct EventsState {
     pub claims: Arc<ClaimService>,
     pub ledger: Arc<dyn LedgerStore>,
     pub activities: Arc<ActivityIngestion>,
+    pub activity_history: Arc<ActivityHistory>,
     pub service_keys: Arc<ServiceKeys>,
     pub eligibility: Arc<EligibilityChecker>,
     pub screen: Arc<EventScreen>,
