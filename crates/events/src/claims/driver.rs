@@ -52,8 +52,8 @@ impl ConditionCheck for EligibilityChecker {
     ) -> Result<bool, CallOutcome> {
         match self.check(user_id, event, target, now).await {
             Ok(eligibility) => Ok(eligibility.eligible),
-            Err(FactError::Transient(reason)) => Err(CallOutcome::Transient(reason)),
-            Err(FactError::Permanent(reason)) => Err(CallOutcome::Permanent(reason)),
+            Err(FactError::Transient(reason)) => Err(CallOutcome::Transient(reason.to_string())),
+            Err(FactError::Permanent(reason)) => Err(CallOutcome::Permanent(reason.to_string())),
         }
     }
 }

@@ -98,15 +98,46 @@ pub trait ActivityStore: Send + Sync {
     ) -> Result<(Vec<Activity>, u64), StoreError>;
 }
 
-/// Why facts could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why facts could not be read, and whether another attempt may help.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FactError {
     /// Timeout, connection failure, 5xx, unavailable storage: another attempt may succeed.
     #[error("facts temporarily unavailable: {0}")]
-    Transient(String),
+    Transient(#[source] FactFailure),
     /// A refusal or a malformed answer: another attempt would fail the same way.
     #[error("facts unavailable: {0}")]
-    Permanent(String),
+    Permanent(#[source] FactFailure),
+}
+
+/// What went wrong reading facts. Its text is what a claim records as its failure reason, so it
+/// never quotes the provider's URL or secrets.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FactFailure {
+    #[error("timed out")]
+    TimedOut,
+    #[error("connection failed")]
+    Unreachable,
+    #[error("request failed")]
+    RequestFailed,
+    /// The provider answered with this status.
+    #[error("HTTP {0}")]
+    Status(reqwest::StatusCode),
+    #[error("timed out reading the answer")]
+    AnswerTimedOut,
+    #[error("the answer was cut off")]
+    CutOff,
+    #[error("malformed answer: {0}")]
+    Malformed(#[source] Arc<serde_json::Error>),
+    /// The built-in provider's store failed.
+    #[error("{0}")]
+    Store(#[source] Arc<StoreError>),
+    /// Every attempt the retry policy allows failed; `last` is the last one's failure.
+    #[error("{last} (after {attempts} attempts)")]
+    GaveUp {
+        attempts: u32,
+        #[source]
+        last: Box<FactFailure>,
+    },
 }
 
 /// Where the condition evaluator's facts come from.
@@ -132,7 +163,10 @@ impl StoredActivityProvider {
 impl ActivityProvider for StoredActivityProvider {
     async fn facts(&self, user_id: &str, query: &FactQuery) -> Result<Vec<ActivityFact>, FactError> {
         // Whatever the store failed with, the facts exist and a later attempt may read them.
-        self.store.facts(user_id, query).await.map_err(|error| FactError::Transient(error.to_string()))
+        self.store
+            .facts(user_id, query)
+            .await
+            .map_err(|error| FactError::Transient(FactFailure::Store(Arc::new(error))))
     }
 }
 

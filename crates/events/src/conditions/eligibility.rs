@@ -140,6 +140,7 @@ fn union(mut a: FactQuery, b: FactQuery) -> FactQuery {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use crate::conditions::activities::FactFailure;
     use std::sync::Mutex;
 
     use async_trait::async_trait;
@@ -223,7 +224,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_conditions_means_eligible_without_asking() {
-        let (checker, provider) = checker(Err(FactError::Transient("down".into())));
+        let (checker, provider) = checker(Err(FactError::Transient(FactFailure::Unreachable)));
         let eligibility =
             checker.check("player", &event(None), &ClaimTarget::default(), at("2026-03-10T00:00:00Z")).await.unwrap();
         assert_eq!(eligibility, Eligibility { eligible: true, conditions: None });
@@ -242,10 +243,10 @@ mod tests {
 
     #[tokio::test]
     async fn provider_failures_are_passed_on() {
-        let (checker, _) = checker(Err(FactError::Transient("down".into())));
+        let (checker, _) = checker(Err(FactError::Transient(FactFailure::Unreachable)));
         let event = event(Some(json!({"type": "LOGIN_DAYS", "days": 1})));
         let error =
             checker.check("player", &event, &ClaimTarget::default(), at("2026-03-10T00:00:00Z")).await.unwrap_err();
-        assert_eq!(error, FactError::Transient("down".into()));
+        assert!(matches!(error, FactError::Transient(FactFailure::Unreachable)), "{error:?}");
     }
 }

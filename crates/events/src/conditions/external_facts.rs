@@ -18,6 +18,7 @@
 //! [`FactError::Transient`] once the retries are spent. Any other status, or an answer that
 //! is not the JSON above, is [`FactError::Permanent`] at once: asking again would not help.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,7 +26,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::conditions::activities::{ActivityProvider, FactError};
+use crate::conditions::activities::{ActivityProvider, FactError, FactFailure};
 use crate::domain::evaluate::{ActivityFact, FactQuery};
 use crate::domain::saga::RetryPolicy;
 use crate::grants::webhook::sign;
@@ -111,27 +112,23 @@ impl HttpActivityProvider {
             .await;
         let response = match sent {
             Ok(response) => response,
-            Err(error) if error.is_timeout() => return Err(FactError::Transient("timed out".to_owned())),
-            // reqwest's messages quote the URL; keep only the kind of failure.
-            Err(error) if error.is_connect() => return Err(FactError::Transient("connection failed".to_owned())),
-            Err(_) => return Err(FactError::Transient("request failed".to_owned())),
+            Err(error) if error.is_timeout() => return Err(FactError::Transient(FactFailure::TimedOut)),
+            // reqwest's errors quote the URL; keep only the kind of failure.
+            Err(error) if error.is_connect() => return Err(FactError::Transient(FactFailure::Unreachable)),
+            Err(_) => return Err(FactError::Transient(FactFailure::RequestFailed)),
         };
         let status = response.status();
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(FactError::Transient(format!("HTTP {status}")));
+            return Err(FactError::Transient(FactFailure::Status(status)));
         }
         if !status.is_success() {
-            return Err(FactError::Permanent(format!("HTTP {status}")));
+            return Err(FactError::Permanent(FactFailure::Status(status)));
         }
         let bytes = response.bytes().await.map_err(|error| {
-            if error.is_timeout() {
-                FactError::Transient("timed out reading the answer".to_owned())
-            } else {
-                FactError::Transient("the answer was cut off".to_owned())
-            }
+            FactError::Transient(if error.is_timeout() { FactFailure::AnswerTimedOut } else { FactFailure::CutOff })
         })?;
         let answer: FactsAnswer = serde_json::from_slice(&bytes)
-            .map_err(|error| FactError::Permanent(format!("malformed answer: {error}")))?;
+            .map_err(|error| FactError::Permanent(FactFailure::Malformed(Arc::new(error))))?;
         Ok(answer
             .activities
             .into_iter()
@@ -162,8 +159,8 @@ impl ActivityProvider for HttpActivityProvider {
                     tracing::debug!(attempts, %reason, "external facts failed; retrying");
                     tokio::time::sleep(delay.to_std().unwrap_or_default()).await;
                 }
-                Err(FactError::Transient(reason)) => {
-                    return Err(FactError::Transient(format!("{reason} (after {attempts} attempts)")));
+                Err(FactError::Transient(last)) => {
+                    return Err(FactError::Transient(FactFailure::GaveUp { attempts, last: Box::new(last) }));
                 }
                 other => return other,
             }
@@ -178,7 +175,6 @@ mod tests {
     //! to answer, fail with a status, or stall past the client's timeout.
 
     use std::collections::BTreeSet;
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Instant;
 
@@ -292,7 +288,8 @@ mod tests {
     async fn a_wrong_secret_is_refused_for_good() {
         let (endpoint, url) = endpoint(Behaviour::Answer).await;
         let error = provider(&url, "not-the-secret", 3).facts("player-1", &query()).await.unwrap_err();
-        assert_eq!(error, FactError::Permanent("HTTP 401 Unauthorized".to_owned()));
+        assert!(matches!(error, FactError::Permanent(FactFailure::Status(status)) if status == 401), "{error:?}");
+        assert_eq!(error.to_string(), "facts unavailable: HTTP 401 Unauthorized");
         assert_eq!(endpoint.calls.load(Ordering::SeqCst), 1, "4xx is not retried");
     }
 
@@ -308,7 +305,7 @@ mod tests {
     async fn persistent_5xx_end_transient_after_the_retries() {
         let (endpoint, url) = endpoint(Behaviour::Status(StatusCode::BAD_GATEWAY)).await;
         let error = provider(&url, SECRET, 3).facts("player-1", &query()).await.unwrap_err();
-        assert!(matches!(&error, FactError::Transient(reason) if reason.contains("502")), "{error:?}");
+        assert!(matches!(&error, FactError::Transient(reason) if reason.to_string().contains("502")), "{error:?}");
         assert_eq!(endpoint.calls.load(Ordering::SeqCst), 4, "first attempt and three retries");
     }
 
@@ -317,7 +314,10 @@ mod tests {
         let (endpoint, url) = endpoint(Behaviour::Stall).await;
         let started = Instant::now();
         let error = provider(&url, SECRET, 1).facts("player-1", &query()).await.unwrap_err();
-        assert!(matches!(&error, FactError::Transient(reason) if reason.contains("timed out")), "{error:?}");
+        assert!(
+            matches!(&error, FactError::Transient(reason) if reason.to_string().contains("timed out")),
+            "{error:?}"
+        );
         assert_eq!(endpoint.calls.load(Ordering::SeqCst), 2);
         assert!(started.elapsed() < Duration::from_secs(2), "each attempt is cut at the timeout");
     }
@@ -329,7 +329,10 @@ mod tests {
             .facts("player-1", &query())
             .await
             .unwrap_err();
-        assert!(matches!(&error, FactError::Transient(reason) if reason.contains("connection")), "{error:?}");
+        assert!(
+            matches!(&error, FactError::Transient(reason) if reason.to_string().contains("connection")),
+            "{error:?}"
+        );
     }
 
     #[tokio::test]
