@@ -26,7 +26,7 @@ use crate::domain::lifecycle::accepts_claims;
 use crate::domain::saga::{
     CallOutcome, ClaimRequest, ClaimStatus, ClaimTarget, NextStep, RetryPolicy, Transition, Validation, next_step,
 };
-use crate::grants::{Grant, RewardGranter};
+use crate::grants::{Grant, RewardGranter, call_outcome};
 
 /// Decides whether a player meets an event's conditions.
 #[async_trait]
@@ -332,7 +332,7 @@ impl ClaimSaga {
             NextStep::StartGranting => current.start_granting(now),
             NextStep::Grant(index) => match self.user_state_for_grant(&current.user_id, context).await {
                 Ok(UserState::Active) => {
-                    let outcome = self.granter.grant(&grant_of(current, index)?).await;
+                    let outcome = call_outcome(self.granter.grant(&grant_of(current, index)?).await);
                     current.after_grant(index, outcome, &self.settings.grant_retry, now, jitter)
                 }
                 Ok(UserState::Inactive | UserState::Unknown) => current.after_user_deactivated(now),
@@ -344,7 +344,7 @@ impl ClaimSaga {
             NextStep::ConcludeGrants => current.conclude_grants(now),
             NextStep::StartCompensation => return Ok(current.begin_compensation(now)),
             NextStep::Revoke(index) => {
-                let outcome = self.granter.revoke(&grant_of(current, index)?).await;
+                let outcome = call_outcome(self.granter.revoke(&grant_of(current, index)?).await);
                 current.after_revoke(index, outcome, &self.settings.compensation_retry, now, jitter)
             }
             NextStep::RewardsCompensated => current.rewards_compensated(now),

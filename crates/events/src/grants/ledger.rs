@@ -10,9 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Grant, RewardGranter};
+use super::{Grant, GrantError, GrantFailure, RewardGranter};
 use crate::domain::reward::RewardDetails;
-use crate::domain::saga::CallOutcome;
 
 /// One grant in the ledger.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,16 +64,9 @@ impl LedgerGranter {
     }
 }
 
-fn outcome_of(result: Result<(), StoreError>) -> CallOutcome {
-    match result {
-        Ok(()) => CallOutcome::Succeeded,
-        Err(error) => CallOutcome::Transient(format!("ledger: {error}")),
-    }
-}
-
 #[async_trait]
 impl RewardGranter for LedgerGranter {
-    async fn grant(&self, grant: &Grant) -> CallOutcome {
+    async fn grant(&self, grant: &Grant) -> Result<(), GrantError> {
         let reward = grant.reward.reward();
         let entry = LedgerEntry {
             grant_key: grant.key.clone(),
@@ -88,14 +80,16 @@ impl RewardGranter for LedgerGranter {
             granted_at: bestow_core::time::now(),
         };
         match self.store.record_grant(&entry).await {
-            Ok(LedgerGrant::Granted | LedgerGrant::AlreadyGranted) => CallOutcome::Succeeded,
-            Ok(LedgerGrant::Revoked) => CallOutcome::Permanent("the grant was already revoked".into()),
-            Err(error) => CallOutcome::Transient(format!("ledger: {error}")),
+            Ok(LedgerGrant::Granted | LedgerGrant::AlreadyGranted) => Ok(()),
+            Ok(LedgerGrant::Revoked) => Err(GrantError::Permanent(GrantFailure::AlreadyRevoked)),
+            // The ledger is this service's own database: whatever failed may work next time.
+            Err(error) => Err(GrantError::Transient(GrantFailure::Ledger(error))),
         }
     }
 
-    async fn revoke(&self, grant: &Grant) -> CallOutcome {
-        outcome_of(self.store.record_revoke(&grant.key, &grant.user_id, bestow_core::time::now()).await)
+    async fn revoke(&self, grant: &Grant) -> Result<(), GrantError> {
+        let revoked = self.store.record_revoke(&grant.key, &grant.user_id, bestow_core::time::now()).await;
+        revoked.map_err(|error| GrantError::Transient(GrantFailure::Ledger(error)))
     }
 }
 

@@ -15,8 +15,7 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
-use super::{Grant, RewardGranter};
-use crate::domain::saga::CallOutcome;
+use super::{Grant, GrantAction, GrantError, GrantFailure, RewardGranter};
 
 /// A webhook granter for one endpoint.
 pub struct WebhookGranter {
@@ -36,7 +35,7 @@ impl WebhookGranter {
         Ok(Self { client, base_url: base_url.trim_end_matches('/').to_owned(), secret: secret.to_owned() })
     }
 
-    async fn call(&self, action: &str, grant: &Grant) -> CallOutcome {
+    async fn call(&self, action: GrantAction, grant: &Grant) -> Result<(), GrantError> {
         let reward = grant.reward.reward();
         let body = json!({
             "grantKey": grant.key,
@@ -54,7 +53,7 @@ impl WebhookGranter {
         let signature = sign(&self.secret, &timestamp, &body);
         let sent = self
             .client
-            .post(format!("{}/{action}", self.base_url))
+            .post(format!("{}/{}", self.base_url, action.as_str()))
             .header("content-type", "application/json")
             .header("idempotency-key", &grant.key)
             .header("x-bestow-timestamp", &timestamp)
@@ -62,26 +61,23 @@ impl WebhookGranter {
             .body(body)
             .send()
             .await;
-        match sent {
-            Ok(response) => {
-                let status = response.status();
-                if status.is_success() || (action == "grant" && status == reqwest::StatusCode::CONFLICT) {
-                    CallOutcome::Succeeded
-                } else if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-                    CallOutcome::Transient(format!("{action}: HTTP {status}"))
-                } else {
-                    CallOutcome::Permanent(format!("{action}: HTTP {status}"))
-                }
+        // reqwest's errors quote the URL; keep only the kind of failure.
+        let status = match sent {
+            Ok(response) => response.status(),
+            Err(error) if error.is_timeout() => return Err(GrantError::Transient(GrantFailure::TimedOut { action })),
+            Err(error) if error.is_connect() => {
+                return Err(GrantError::Transient(GrantFailure::Unreachable { action }));
             }
-            Err(error) if error.is_timeout() => CallOutcome::Transient(format!("{action}: timed out")),
-            Err(error) => CallOutcome::Transient(format!("{action}: {}", without_url(&error))),
+            Err(_) => return Err(GrantError::Transient(GrantFailure::RequestFailed { action })),
+        };
+        if status.is_success() || (action == GrantAction::Grant && status == reqwest::StatusCode::CONFLICT) {
+            Ok(())
+        } else if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            Err(GrantError::Transient(GrantFailure::Status { action, status }))
+        } else {
+            Err(GrantError::Permanent(GrantFailure::Status { action, status }))
         }
     }
-}
-
-/// reqwest errors quote the URL; keep only the kind of failure.
-fn without_url(error: &reqwest::Error) -> String {
-    if error.is_connect() { "connection failed".to_owned() } else { "request failed".to_owned() }
 }
 
 /// Hex HMAC-SHA256 of `"{timestamp}.{body}"`.
@@ -97,12 +93,12 @@ pub fn sign(secret: &str, timestamp: &str, body: &str) -> String {
 
 #[async_trait]
 impl RewardGranter for WebhookGranter {
-    async fn grant(&self, grant: &Grant) -> CallOutcome {
-        self.call("grant", grant).await
+    async fn grant(&self, grant: &Grant) -> Result<(), GrantError> {
+        self.call(GrantAction::Grant, grant).await
     }
 
-    async fn revoke(&self, grant: &Grant) -> CallOutcome {
-        self.call("revoke", grant).await
+    async fn revoke(&self, grant: &Grant) -> Result<(), GrantError> {
+        self.call(GrantAction::Revoke, grant).await
     }
 }
 
