@@ -13,8 +13,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::crash::{call, token};
 use crate::granter::{Faults, SECRET, TestGranter};
+use crate::helpers::Client;
 use crate::process::ServeProcess;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_bestow");
@@ -71,8 +71,9 @@ async fn a_backup_taken_under_claim_load_restores_to_a_consistent_server() {
     let source = tempfile::TempDir::new().unwrap();
     let server = start(source.path(), &envs(&url));
     let (base, client) = (server.base.clone(), bestow_core::outbound::client().unwrap());
+    let api = Client::new(&base);
 
-    let admin_token = token(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let admin_token = api.login("admin", ADMIN_PASSWORD).await;
     let now = chrono::Utc::now();
     let event = json!({
         "eventName": "backup under load", "startDate": (now - chrono::Duration::hours(1)).to_rfc3339(),
@@ -80,17 +81,23 @@ async fn a_backup_taken_under_claim_load_restores_to_a_consistent_server() {
         "rewards": [{ "rewardType": "POINT", "rewardName": "points", "details": { "points": 5 },
                       "quantityPerUser": 1, "totalStock": STOCK }],
     });
-    let event = call(&client, Method::POST, format!("{base}/api/v1/events"), Some(&admin_token), Some(event)).await;
+    let event = api.expect(StatusCode::CREATED, Method::POST, "/api/v1/events", Some(&admin_token), Some(event)).await;
     let event_id = event["id"].as_str().unwrap().to_owned();
     let status = json!({ "status": "ACTIVE" });
-    call(&client, Method::PUT, format!("{base}/api/v1/events/{event_id}/status"), Some(&admin_token), Some(status))
-        .await;
+    api.expect(
+        StatusCode::OK,
+        Method::PUT,
+        &format!("/api/v1/events/{event_id}/status"),
+        Some(&admin_token),
+        Some(status),
+    )
+    .await;
     let mut players = Vec::new();
     for n in 0..PLAYERS {
         let name = format!("player{n}");
         let body = json!({ "username": name, "password": PLAYER_PASSWORD });
-        call(&client, Method::POST, format!("{base}/api/v1/auth/register"), None, Some(body)).await;
-        players.push(token(&client, &base, &name, PLAYER_PASSWORD).await);
+        api.expect(StatusCode::CREATED, Method::POST, "/api/v1/auth/register", None, Some(body)).await;
+        players.push(api.login(&name, PLAYER_PASSWORD).await);
     }
 
     let mut claims = JoinSet::new();
@@ -160,17 +167,18 @@ async fn a_backup_taken_under_claim_load_restores_to_a_consistent_server() {
     assert!(output.status.success(), "restore failed: {}", String::from_utf8_lossy(&output.stderr));
     let restored_server = start(&data_dir, &envs(&url));
     let base = restored_server.base.clone();
+    let api = Client::new(&base);
 
     // The signing keys came along: a token issued before the backup still verifies.
     let me = client.get(format!("{base}/api/v1/auth/me")).bearer_auth(&players[0]).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::OK);
-    let admin_token = token(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let admin_token = api.login("admin", ADMIN_PASSWORD).await;
 
     // Recovery finishes every claim the backup caught under way.
-    let list = format!("{base}/api/v1/claims?eventId={event_id}&limit=100");
+    let list = format!("/api/v1/claims?eventId={event_id}&limit=100");
     let mut listed = Value::Null;
     for _ in 0..300 {
-        listed = call(&client, Method::GET, list.clone(), Some(&admin_token), None).await;
+        listed = api.expect(StatusCode::OK, Method::GET, &list, Some(&admin_token), None).await;
         let statuses: Vec<ClaimStatus> = listed["items"]
             .as_array()
             .unwrap()
@@ -191,7 +199,8 @@ async fn a_backup_taken_under_claim_load_restores_to_a_consistent_server() {
     }
 
     // totalStock = remainingStock + Σ units reserved and not returned.
-    let event = call(&client, Method::GET, format!("{base}/api/v1/events/{event_id}"), Some(&admin_token), None).await;
+    let event =
+        api.expect(StatusCode::OK, Method::GET, &format!("/api/v1/events/{event_id}"), Some(&admin_token), None).await;
     let reserved: i64 = items
         .iter()
         .flat_map(|claim| claim["rewardsToProcess"].as_array().unwrap().iter())

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::granter::{Faults, SECRET, TestGranter};
+use crate::helpers::Client;
 use crate::process::ServeProcess;
 
 const ADMIN_PASSWORD: &str = "crash-admin-password";
@@ -28,30 +29,6 @@ const COMPENSATION_PATH: [&str; 6] = [
     "RETURN_STOCK",
     "ROLL_BACK",
 ];
-
-pub(crate) async fn call(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Value {
-    let mut request = client.request(method, url);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap().json().await.unwrap()
-}
-
-/// Signs in and returns the access token.
-pub(crate) async fn token(client: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
-    let body = json!({ "username": username, "password": password });
-    let session = call(client, reqwest::Method::POST, format!("{base}/api/v1/auth/login"), None, Some(body)).await;
-    session["accessToken"].as_str().unwrap().to_owned()
-}
 
 /// The player's claim, always under the same idempotency key.
 async fn send_claim(
@@ -152,23 +129,26 @@ async fn scenario(point: String, compensate: bool, on_mongodb: bool, shape: Shap
     let dir = tempfile::TempDir::new().unwrap();
     let mut server = start(dir.path(), &envs(&url, Some(&point), &storage));
     let (base, client) = (server.base.clone(), bestow_core::outbound::client().unwrap());
+    let api = Client::new(&base);
 
     let login = |name: &str, password: &str| json!({ "username": name, "password": password });
-    let admin = token(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let admin = api.login("admin", ADMIN_PASSWORD).await;
     let event = event_body(shape);
-    let event = call(&client, reqwest::Method::POST, format!("{base}/api/v1/events"), Some(&admin), Some(event)).await;
+    let event =
+        api.expect(StatusCode::CREATED, reqwest::Method::POST, "/api/v1/events", Some(&admin), Some(event)).await;
     let event_id = event["id"].as_str().unwrap().to_owned();
-    let status_url = format!("{base}/api/v1/events/{event_id}/status");
-    call(&client, reqwest::Method::PUT, status_url, Some(&admin), Some(json!({ "status": "ACTIVE" }))).await;
-    call(
-        &client,
+    let status_url = format!("/api/v1/events/{event_id}/status");
+    api.expect(StatusCode::OK, reqwest::Method::PUT, &status_url, Some(&admin), Some(json!({ "status": "ACTIVE" })))
+        .await;
+    api.expect(
+        StatusCode::CREATED,
         reqwest::Method::POST,
-        format!("{base}/api/v1/auth/register"),
+        "/api/v1/auth/register",
         None,
         Some(login("victim", "victim-password")),
     )
     .await;
-    let player = token(&client, &base, "victim", "victim-password").await;
+    let player = api.login("victim", "victim-password").await;
 
     // The claim crashes the server mid-saga: the connection drops without an answer.
     let claim = send_claim(&client, &base, &player, &event_id, shape).await;
@@ -178,15 +158,18 @@ async fn scenario(point: String, compensate: bool, on_mongodb: bool, shape: Shap
 
     let server = start(dir.path(), &envs(&url, None, &storage));
     let base = server.base.clone();
-    let admin = token(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let api = Client::new(&base);
+    let admin = api.login("admin", ADMIN_PASSWORD).await;
     // The player got no answer, so it retries with the same key: a replay if the claim was
     // recorded before the crash, a new claim if it was not.
-    let player = token(&client, &base, "victim", "victim-password").await;
+    let player = api.login("victim", "victim-password").await;
     let retried = send_claim(&client, &base, &player, &event_id, shape).await.unwrap();
     assert!(matches!(retried.status().as_u16(), 200..=202), "{point}: retry answered {}", retried.status());
     let mut request = Value::Null;
     for _ in 0..300 {
-        request = call(&client, reqwest::Method::GET, format!("{base}/api/v1/claims/{KEY}"), Some(&admin), None).await;
+        request = api
+            .expect(StatusCode::OK, reqwest::Method::GET, &format!("/api/v1/claims/{KEY}"), Some(&admin), None)
+            .await;
         if request["status"].as_str().and_then(|s| s.parse::<ClaimStatus>().ok()).is_some_and(ClaimStatus::is_final) {
             break;
         }
@@ -196,8 +179,9 @@ async fn scenario(point: String, compensate: bool, on_mongodb: bool, shape: Shap
     assert_eq!(request["status"], expected, "{point}: {request}");
 
     // totalStock = remainingStock + Σ reserved-and-not-returned.
-    let event =
-        call(&client, reqwest::Method::GET, format!("{base}/api/v1/events/{event_id}"), Some(&admin), None).await;
+    let event = api
+        .expect(StatusCode::OK, reqwest::Method::GET, &format!("/api/v1/events/{event_id}"), Some(&admin), None)
+        .await;
     if shape == Shape::TieredDaily {
         assert_eq!(request["tierId"], "second", "{point}: {request}");
         assert!(request["periodStart"].is_string(), "{point}: {request}");

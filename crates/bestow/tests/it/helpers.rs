@@ -4,7 +4,10 @@
 
 use std::net::SocketAddr;
 
+use std::time::{Duration, Instant};
+
 use bestow::{Application, Config};
+use bestow_events::domain::saga::ClaimStatus;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -17,7 +20,8 @@ pub const PASSWORD: &str = "correct-horse-battery";
 /// A running all-in-one server.
 pub struct TestApp {
     pub addr: SocketAddr,
-    pub client: reqwest::Client,
+    /// The API at this server, for calls whose status a test asserts itself.
+    pub api: Client,
     pub data_dir: TempDir,
     pub config: Config,
     stop: oneshot::Sender<()>,
@@ -53,7 +57,8 @@ impl TestApp {
         let task = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
-        Self { addr, client: bestow_core::outbound::client().unwrap(), data_dir, config, stop, task }
+        let api = Client::new(&format!("http://{addr}"));
+        Self { addr, api, data_dir, config, stop, task }
     }
 
     /// Shuts down gracefully and hands back the data dir and config for a restart.
@@ -68,11 +73,7 @@ impl TestApp {
     }
 
     pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
-        let builder = self.client.request(method, self.url(path));
-        match token {
-            Some(token) => builder.bearer_auth(token),
-            None => builder,
-        }
+        self.api.request(method, path, token)
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
@@ -150,4 +151,110 @@ pub fn pointers(problem: &Value) -> Vec<String> {
         .as_array()
         .map(|errors| errors.iter().filter_map(|e| e["pointer"].as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
+}
+
+/// The tests' one HTTP client of the API, at one base URL (an in-process app, a `bestow`
+/// process, or the gateway in split mode).
+#[derive(Clone)]
+pub(crate) struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub(crate) fn new(base: &str) -> Self {
+        Self::with_http(base, bestow_core::outbound::client().unwrap())
+    }
+
+    /// A client sending through `http` (e.g. one that trusts a test certificate).
+    pub(crate) fn with_http(base: &str, http: reqwest::Client) -> Self {
+        Self { base: base.trim_end_matches('/').to_owned(), http }
+    }
+
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The underlying HTTP client, for requests the API helpers do not cover (preflights).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn request(&self, method: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.request(method, path, token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Sends the call and checks its status; returns the body.
+    pub(crate) async fn expect(
+        &self,
+        expected: StatusCode,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Value {
+        let (status, body) = self.call(method.clone(), path, token, body).await;
+        assert_eq!(status, expected, "{method} {path}: {body}");
+        body
+    }
+
+    pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub(crate) async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub(crate) async fn login(&self, username: &str, password: &str) -> String {
+        let (status, session) =
+            self.post("/api/v1/auth/login", None, json!({ "username": username, "password": password })).await;
+        assert_eq!(status, StatusCode::OK, "login of {username}: {session}");
+        session["accessToken"].as_str().unwrap().to_owned()
+    }
+
+    pub(crate) async fn claim(&self, token: &str, event_id: &str, key: &str) -> (StatusCode, Value) {
+        let response = self
+            .request(Method::POST, &format!("/api/v1/events/{event_id}/claims"), Some(token))
+            .header("idempotency-key", key)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls a claim until its status is final (20 s at most).
+    pub(crate) async fn final_claim(&self, token: &str, request_id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, request) = self.get(&format!("/api/v1/claims/{request_id}"), Some(token)).await;
+            let claim_status = request["status"].as_str().and_then(|s| s.parse::<ClaimStatus>().ok());
+            if status == StatusCode::OK && claim_status.is_some_and(ClaimStatus::is_final) {
+                return request;
+            }
+            assert!(Instant::now() < deadline, "claim {request_id} is not final: {status} {request}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }

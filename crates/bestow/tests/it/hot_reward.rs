@@ -17,9 +17,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::helpers::ADMIN_PASSWORD;
+use crate::helpers::Client;
 use crate::mongo::SplitDatabases;
 use crate::process::ServeProcess;
-use crate::split::Client;
 
 /// The server's fast-path wait, as configured by default.
 const FAST_PATH_WAIT_MS: u64 = 2_000;

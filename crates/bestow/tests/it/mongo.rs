@@ -17,8 +17,9 @@ use crate::activities::staff_read_a_players_recent_activities;
 use crate::claims::{app_with, crowd_never_oversells, one_success_per_player};
 use crate::exports::every_claim_is_exported;
 use crate::granter::{Faults, TestGranter};
+use crate::helpers::Client;
 use crate::helpers::{ADMIN_PASSWORD, TestApp, test_config};
-use crate::split::{Client, SplitDeployment, scenario};
+use crate::split::{SplitDeployment, scenario};
 
 /// The test server's URI. Without it the run fails: a skipped MongoDB test proves nothing.
 pub(crate) fn mongodb_uri() -> String {

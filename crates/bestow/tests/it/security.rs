@@ -124,7 +124,7 @@ async fn a_password_change_ends_every_session_of_the_account() {
 async fn in_split_mode_a_deactivation_reaches_gateway_and_events_within_five_seconds() {
     let split = SplitDeployment::start(&[]);
     let api = split.gateway();
-    let events = crate::split::Client::new(&split.events.base);
+    let events = crate::helpers::Client::new(&split.events.base);
     let admin = api.login("admin", ADMIN_PASSWORD).await;
     let (status, user) =
         api.post("/api/v1/auth/register", None, json!({ "username": "sam", "password": PASSWORD })).await;

@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use bestow_events::domain::saga::ClaimStatus;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -14,87 +13,10 @@ use tempfile::TempDir;
 use bestow::Config;
 
 use crate::console::ConsoleClient;
-use crate::helpers::{ADMIN_PASSWORD, TestApp, test_config};
+use crate::helpers::{ADMIN_PASSWORD, Client, TestApp, test_config};
 use crate::process::ServeProcess;
 
 pub(crate) const SECRET: &str = "split-mode-shared-secret";
-
-/// A minimal client of one base URL.
-#[derive(Clone)]
-pub(crate) struct Client {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Client {
-    pub(crate) fn new(base: &str) -> Self {
-        Self { base: base.trim_end_matches('/').to_owned(), http: bestow_core::outbound::client().unwrap() }
-    }
-
-    pub(crate) fn request(&self, method: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
-        let request = self.http.request(method, format!("{}{path}", self.base));
-        match token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
-        }
-    }
-
-    pub(crate) async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self.request(method, path, token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
-        self.call(Method::GET, path, token, None).await
-    }
-
-    pub(crate) async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, token, Some(body)).await
-    }
-
-    pub(crate) async fn login(&self, username: &str, password: &str) -> String {
-        let (status, session) =
-            self.post("/api/v1/auth/login", None, json!({ "username": username, "password": password })).await;
-        assert_eq!(status, StatusCode::OK, "login of {username}: {session}");
-        session["accessToken"].as_str().unwrap().to_owned()
-    }
-
-    pub(crate) async fn claim(&self, token: &str, event_id: &str, key: &str) -> (StatusCode, Value) {
-        let response = self
-            .request(Method::POST, &format!("/api/v1/events/{event_id}/claims"), Some(token))
-            .header("idempotency-key", key)
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Polls a claim until its status is final (20 s at most).
-    pub(crate) async fn final_claim(&self, token: &str, request_id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let (status, request) = self.get(&format!("/api/v1/claims/{request_id}"), Some(token)).await;
-            let claim_status = request["status"].as_str().and_then(|s| s.parse::<ClaimStatus>().ok());
-            if status == StatusCode::OK && claim_status.is_some_and(ClaimStatus::is_final) {
-                return request;
-            }
-            assert!(Instant::now() < deadline, "claim {request_id} is not final: {status} {request}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
 
 /// Three `bestow` processes: auth, events and the gateway in front of them.
 pub(crate) struct SplitDeployment {
@@ -371,7 +293,7 @@ pub(crate) async fn scenario(api: &Client) -> Vec<String> {
     note("internal user route", internal.status(), "");
 
     // The console, served by the same process (the gateway in split mode), acting through it.
-    let mut browser = ConsoleClient::at(&api.base);
+    let mut browser = ConsoleClient::at(api.base());
     let root = browser.get("/").await;
     note("the root", root.status, root.location());
     let refused = browser.sign_in("alice", password).await;
@@ -671,7 +593,8 @@ async fn cors_answers_preflights_for_configured_origins_only() {
     let config = Config { cors_allowed_origins: "https://play.example".into(), ..test_config(&dir) };
     let app = TestApp::spawn_with(dir, config).await;
     let preflight = |origin: &'static str| {
-        app.client
+        app.api
+            .http()
             .request(Method::OPTIONS, app.url("/api/v1/events"))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
@@ -691,7 +614,8 @@ async fn cors_answers_preflights_for_configured_origins_only() {
     let config = test_config(&dir);
     let app = TestApp::spawn_with(dir, config).await;
     let response = app
-        .client
+        .api
+        .http()
         .get(app.url("/.well-known/jwks.json"))
         .header("origin", "https://play.example")
         .send()

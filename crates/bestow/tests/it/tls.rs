@@ -5,11 +5,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bestow_events::domain::saga::ClaimStatus;
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::crash::{call, token};
 use crate::granter::{Faults, SECRET, TestGranter};
+use crate::helpers::Client;
 use crate::process::ServeProcess;
 
 const ADMIN_PASSWORD: &str = "tls-admin-password";
@@ -31,9 +31,9 @@ async fn claim_through(webhook_url: &str, trusted_ca: Option<&std::path::Path>) 
     }
     let envs: Vec<(&str, &str)> = envs.iter().map(|(name, value)| (*name, value.as_str())).collect();
     let server = ServeProcess::start(dir.path(), &envs);
-    let (base, client) = (server.base.clone(), bestow_core::outbound::client().unwrap());
+    let api = Client::new(&server.base);
 
-    let admin = token(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let admin = api.login("admin", ADMIN_PASSWORD).await;
     let now = chrono::Utc::now();
     let event = json!({
         "eventName": "tls", "startDate": (now - chrono::Duration::hours(1)).to_rfc3339(),
@@ -41,21 +41,20 @@ async fn claim_through(webhook_url: &str, trusted_ca: Option<&std::path::Path>) 
         "rewards": [{ "rewardType": "POINT", "rewardName": "points", "details": { "points": 10 },
                       "quantityPerUser": 1, "totalStock": 5 }],
     });
-    let event = call(&client, Method::POST, format!("{base}/api/v1/events"), Some(&admin), Some(event)).await;
+    let event = api.expect(StatusCode::CREATED, Method::POST, "/api/v1/events", Some(&admin), Some(event)).await;
     let event_id = event["id"].as_str().unwrap().to_owned();
     let activate = Some(json!({ "status": "ACTIVE" }));
-    call(&client, Method::PUT, format!("{base}/api/v1/events/{event_id}/status"), Some(&admin), activate).await;
+    api.expect(StatusCode::OK, Method::PUT, &format!("/api/v1/events/{event_id}/status"), Some(&admin), activate).await;
     let player = json!({ "username": "player", "password": "player-password" });
-    call(&client, Method::POST, format!("{base}/api/v1/auth/register"), None, Some(player)).await;
-    let player = token(&client, &base, "player", "player-password").await;
+    api.expect(StatusCode::CREATED, Method::POST, "/api/v1/auth/register", None, Some(player)).await;
+    let player = api.login("player", "player-password").await;
 
-    let claim =
-        call(&client, Method::POST, format!("{base}/api/v1/events/{event_id}/claims"), Some(&player), None).await;
+    let claim = api.call(Method::POST, &format!("/api/v1/events/{event_id}/claims"), Some(&player), None).await.1;
     let request_id = claim["requestId"].as_str().unwrap().to_owned();
-    let url = format!("{base}/api/v1/claims/{request_id}");
+    let url = format!("/api/v1/claims/{request_id}");
     let mut claim = Value::Null;
     for _ in 0..100 {
-        claim = call(&client, Method::GET, url.clone(), Some(&admin), None).await;
+        claim = api.expect(StatusCode::OK, Method::GET, &url, Some(&admin), None).await;
         if claim["status"].as_str().and_then(|s| s.parse::<ClaimStatus>().ok()).is_some_and(ClaimStatus::is_final) {
             break;
         }
