@@ -81,9 +81,9 @@ impl Browser {
         self.command(reqwest::Method::POST, "/url", json!({ "url": url })).await;
     }
 
-    /// The first element matching `css`, waiting up to 10 s for it to appear.
+    /// The first element matching `css`, waiting up to 20 s for it to appear.
     async fn find(&self, css: &str) -> String {
-        for _ in 0..100 {
+        for _ in 0..200 {
             let found =
                 self.command(reqwest::Method::POST, "/element", json!({ "using": "css selector", "value": css })).await;
             if let Some(id) = found[ELEMENT].as_str() {
@@ -119,10 +119,11 @@ impl Browser {
         }
     }
 
-    /// Waits up to 10 s for `css`'s text to contain `expected`.
+    /// Waits up to 20 s (a loaded CI machine; the dashboard refreshes every 5 s) for `css`'s
+    /// text to contain `expected`.
     async fn wait_for_text(&self, css: &str, expected: &str) {
         let mut seen = String::new();
-        for _ in 0..100 {
+        for _ in 0..200 {
             seen = self.text(css).await;
             if seen.contains(expected) {
                 return;
