@@ -155,7 +155,7 @@ class ConditionEditor extends HTMLElement {
     }
     head.append(this.button("Remove", () => { replace(null); this.changed(); }));
     box.append(head);
-    for (const error of this.errors.filter((e) => e.pointer === pointer || (pointer === "" && e.pointer === "/"))) {
+    for (const error of this.errors.filter((e) => ConditionEditor.concerns(e.pointer, pointer))) {
       box.classList.add("has-error");
       const message = document.createElement("p");
       message.className = "node-error";
@@ -184,6 +184,14 @@ class ConditionEditor extends HTMLElement {
     }
     box.append(children);
     return box;
+  }
+
+  // An error concerns a node when it points at the node itself or at one of its own fields
+  // (e.g. "/subConditions/0/days" concerns "/subConditions/0"); deeper pointers are a child's.
+  static concerns(errorPointer, nodePointer) {
+    if (errorPointer === nodePointer || (nodePointer === "" && errorPointer === "/")) return true;
+    const rest = errorPointer.startsWith(nodePointer + "/") ? errorPointer.slice(nodePointer.length) : "";
+    return /^\/[A-Za-z]+$/.test(rest);
   }
 
   blank(type, previous) {

@@ -210,6 +210,20 @@ async fn an_operator_runs_an_event_from_sign_in_to_sign_out_in_chromium() {
     browser.type_into("#reward-1-rewardName", "Snow gems").await;
     browser.type_into("#reward-1-currency", "GEM").await;
     browser.type_into("#reward-1-amount", "5").await;
+
+    // A leaf the server refuses (0 days): the error comes back at that node of the tree.
+    let first_leaf = "condition-editor .cond-children .cond-node input[type=number]";
+    browser.type_into(first_leaf, "0").await;
+    browser.script(&format!("document.querySelector('{first_leaf}').dispatchEvent(new Event('change'))")).await;
+    browser.click(".event-form .actions button[type=submit]").await;
+    browser.find("condition-editor .cond-node.has-error .node-error").await;
+    let marked = browser
+        .script("return [...document.querySelectorAll('.cond-node.has-error')].map(n => n.dataset.pointer)")
+        .await;
+    assert_eq!(marked, json!(["/subConditions/0"]), "the refused leaf, and only it, is marked");
+    // Fixed in place, with everything else still as typed.
+    browser.type_into(first_leaf, "1").await;
+    browser.script(&format!("document.querySelector('{first_leaf}').dispatchEvent(new Event('change'))")).await;
     browser.click(".event-form .actions button[type=submit]").await;
     browser.wait_for_text("main", "Event created.").await;
 
