@@ -579,3 +579,49 @@ async fn every_input_of_the_main_pages_has_a_label() {
     }
     assert_eq!(unlabelled_controls(r#"<input id="x" name="x">"#).len(), 1, "the check finds a missing label");
 }
+
+#[tokio::test]
+async fn recurring_tiered_events_are_created_from_the_form_and_lists_page() {
+    let app = TestApp::spawn().await;
+    let mut console = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+    let tiers = r#"[{"tierId":"day1","tierName":"Day 1","conditions":{"type":"LOGIN_DAYS","days":1},
+                    "rewards":[{"rewardType":"POINT","rewardName":"Day 1 points","details":{"points":10},"quantityPerUser":1}]},
+                   {"tierId":"day7","tierName":"Day 7","conditions":{"type":"LOGIN_DAYS","days":7,"scope":"EVENT"},
+                    "rewards":[{"rewardType":"POINT","rewardName":"Day 7 points","details":{"points":70},"quantityPerUser":1,"totalStock":100}]}]"#;
+    let fields = [
+        ("eventName", "Attendance"),
+        ("startDate", "2026-01-01T05:00"),
+        ("endDate", "2026-02-01T05:00"),
+        ("timezone", "Asia/Seoul"),
+        ("grantPolicy", "ALL_OR_NOTHING"),
+        ("conditions", ""),
+        ("recurrence", r#"{"period":"DAILY","resetTime":"05:00"}"#),
+        ("tiers", tiers),
+    ];
+    let created = console.post("/console/events/new", &fields).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let event_id = created.location().split('?').next().unwrap().rsplit('/').next().unwrap().to_owned();
+    let admin = app.admin_token().await;
+    let event: Value = app.get(&format!("/api/v1/events/{event_id}"), Some(&admin)).await.json().await.unwrap();
+    assert_eq!(event["recurrence"]["period"], "DAILY");
+    assert_eq!(event["tiers"][1]["tierId"], "day7");
+    let page = console.get(created.location()).await;
+    assert!(page.body.contains("Day 7") && page.body.contains("100 of 100"), "tiers with their stock");
+    // The edit form holds them as JSON, ready to change.
+    let edit = console.get(&format!("/console/events/{event_id}/edit")).await;
+    assert!(edit.body.contains("DAILY") && edit.body.contains("day7"));
+
+    // Lists page through the API's pages, keeping their filters.
+    for n in 0..21 {
+        let body = crate::events::event_body(&format!("filler {n:02}"));
+        crate::events::create_event(&app, &admin, &body).await;
+    }
+    let first = console.get("/console/events?status=DRAFT").await;
+    assert!(
+        first.body.contains("Page 1 of 2")
+            && first.body.contains("rel=\"next\" href=\"/console/events?status=DRAFT&amp;page=2\"")
+    );
+    let second = console.get("/console/events?status=DRAFT&page=2").await;
+    assert!(second.body.contains("Page 2 of 2") && second.body.contains("rel=\"prev\""));
+    assert_eq!(second.body.matches("<td><a href=\"/console/events/").count(), 2, "22 drafts: 20 then 2");
+}
