@@ -173,11 +173,7 @@ impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         install_metrics()?;
         let auth = build_auth(config).await?;
-        announce(
-            bootstrap::ensure_admin(&auth.service, config.admin_password.as_deref())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-        );
+        announce(bootstrap::ensure_admin(&auth.service, config.admin_password.as_deref()).await?);
         let directory = Arc::new(AccountDirectory(Arc::new(StoreAccounts(auth.service.store().clone()))));
         let events = build_events(config, directory, auth.verifier.clone()).await?;
         let readiness = vec![auth.readiness(), events.readiness.clone()];

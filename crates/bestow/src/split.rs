@@ -36,11 +36,7 @@ impl Application {
         let credential = config.service_credential()?;
         crate::app::install_metrics()?;
         let auth = build_auth(config).await?;
-        announce(
-            bootstrap::ensure_admin(&auth.service, config.admin_password.as_deref())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-        );
+        announce(bootstrap::ensure_admin(&auth.service, config.admin_password.as_deref()).await?);
         let readiness = vec![auth.readiness()];
         let internal = bestow_auth::http::internal::router(auth.service.clone(), credential.clone());
         let state = AuthState { service: auth.service, verifier: auth.verifier };

@@ -7,17 +7,18 @@
 
 use std::sync::Arc;
 
-use bestow_core::ApiError;
 use bestow_core::identity::Principal;
 use bestow_core::page::{Page, PageRequest};
+use bestow_core::store::StoreError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::catalog::EventCatalog;
 use crate::catalog::store::{EventFilter, EventSortKey};
+use crate::catalog::{CatalogError, EventCatalog};
 use crate::claims::store::{ClaimFilter, ClaimStore};
+use crate::conditions::activities::FactError;
 use crate::conditions::eligibility::{Eligibility, EligibilityChecker, Judgement};
 use crate::domain::evaluate::NodeProgress;
 use crate::domain::event::{Event, GrantPolicy};
@@ -26,6 +27,22 @@ use crate::domain::recurrence::{Period, Recurrence};
 use crate::domain::saga::{ClaimRequest, ClaimStatus};
 use crate::domain::tier::Tier;
 use crate::view::{Audience, EventView, RewardView};
+
+/// Why the screen could not be drawn. The HTTP layer (`crate::http::errors`) maps each to its
+/// problem details.
+#[derive(Debug, thiserror::Error)]
+pub enum ScreenError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The player's facts could not be read.
+    #[error(transparent)]
+    Facts(#[from] FactError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A concurrent claim read panicked or was cancelled.
+    #[error("a claim read did not finish: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
 
 /// Most claims of one player on one event read to find this period's latest per tier.
 const CLAIMS_READ_PER_EVENT: u32 = 500;
@@ -121,7 +138,7 @@ impl EventScreen {
     }
 
     /// One page of the events running now, as `player` stands on them, soonest to end first.
-    pub async fn page(&self, player: &Principal, page: PageRequest) -> Result<Page<ScreenEvent>, ApiError> {
+    pub async fn page(&self, player: &Principal, page: PageRequest) -> Result<Page<ScreenEvent>, ScreenError> {
         let now = bestow_core::time::now();
         let filter = EventFilter {
             statuses: Some(vec![EventStatus::Active]),
@@ -143,7 +160,7 @@ impl EventScreen {
         let claims = self.claims_this_period(&player.user_id, &events.items, &periods);
         let verdicts = self.eligibility.judge_all(&player.user_id, &judgements);
         let (claims, verdicts) = tokio::join!(claims, verdicts);
-        let (claims, verdicts) = (claims?, verdicts.map_err(|error| ApiError::Unavailable(error.to_string()))?);
+        let (claims, verdicts) = (claims?, verdicts?);
         let items = events
             .items
             .iter()
@@ -161,7 +178,7 @@ impl EventScreen {
         user_id: &str,
         events: &[Event],
         periods: &[Option<Period>],
-    ) -> Result<Vec<Vec<ClaimRequest>>, ApiError> {
+    ) -> Result<Vec<Vec<ClaimRequest>>, ScreenError> {
         let mut reads = tokio::task::JoinSet::new();
         for (index, (event, period)) in events.iter().zip(periods).enumerate() {
             let claims = self.claims.clone();
@@ -177,12 +194,12 @@ impl EventScreen {
                 let page = PageRequest { page: 1, limit: CLAIMS_READ_PER_EVENT };
                 let (found, _) = claims.list_requests(&filter, page).await?;
                 let found: Vec<ClaimRequest> = found.into_iter().filter(|claim| claim.period_start == start).collect();
-                Ok::<_, ApiError>((index, found))
+                Ok::<_, StoreError>((index, found))
             });
         }
         let mut claims = vec![Vec::new(); events.len()];
         while let Some(read) = reads.join_next().await {
-            let (index, found) = read.map_err(ApiError::internal)??;
+            let (index, found) = read??;
             claims[index] = found;
         }
         Ok(claims)

@@ -8,16 +8,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bestow_core::ApiError;
-use bestow_core::audit::{AuditActor, AuditBuilder, AuditEntry};
+use bestow_core::audit::{AuditActor, AuditEntry};
 use bestow_core::page::{Page, PageRequest};
-use bestow_core::store::StoreError;
+use bestow_core::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::catalog::invalid;
 use crate::domain::validation::{FieldError, check_text};
 
 /// Prefix of every secret, so a leaked one is recognisable (e.g. by secret scanners).
@@ -78,15 +76,12 @@ pub trait ServiceKeyStore: Send + Sync {
     /// The key whose secret has `digest`, revoked or not.
     async fn service_key_by_digest(&self, digest: &str) -> Result<Option<ServiceKey>, StoreError>;
 
-    /// Marks the key revoked at `at` and appends `audit(before, after)`, in one transaction,
-    /// unless it is revoked already (then nothing changes). Returns the key as stored after;
-    /// `NotFound` for an unknown id.
-    async fn revoke_service_key(
-        &self,
-        id: &str,
-        at: DateTime<Utc>,
-        audit: AuditBuilder<ServiceKey>,
-    ) -> Result<ServiceKey, StoreError>;
+    /// The key with this id, revoked or not.
+    async fn service_key(&self, id: &str) -> Result<Option<ServiceKey>, StoreError>;
+
+    /// Marks the key revoked at `at` and appends `audit`, in one transaction, if it is not
+    /// revoked yet: `Conflict::AlreadyRevoked` when it is, `NotFound` for an unknown id.
+    async fn revoke_service_key(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), StoreError>;
 }
 
 /// A new key, as an admin asks for it.
@@ -154,8 +149,23 @@ fn snapshot(key: &ServiceKey) -> Value {
     serde_json::to_value(ServiceKeyView::from(key)).unwrap_or(Value::Null)
 }
 
-fn key_not_found() -> ApiError {
-    ApiError::not_found("SERVICE_KEY_NOT_FOUND", "no such service key")
+/// Why a service-key use case failed. The HTTP layer (`crate::http::errors`) maps each to its
+/// problem details.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceKeyError {
+    /// Bad field values, each at its JSON pointer.
+    #[error("request validation failed")]
+    Invalid(Vec<FieldError>),
+    #[error("no such service key")]
+    NotFound,
+    /// An unknown or revoked key: the caller is not authenticated.
+    #[error("the API key is invalid or revoked")]
+    Refused,
+    /// A working key without the scope the route needs.
+    #[error("the API key does not allow this")]
+    ScopeMissing,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Creating, listing, revoking and checking service keys.
@@ -175,14 +185,18 @@ impl ServiceKeys {
     }
 
     /// Creates a key and returns it with its secret.
-    pub async fn create(&self, actor: &AuditActor, input: ServiceKeyInput) -> Result<CreatedServiceKey, ApiError> {
+    pub async fn create(
+        &self,
+        actor: &AuditActor,
+        input: ServiceKeyInput,
+    ) -> Result<CreatedServiceKey, ServiceKeyError> {
         let mut errors = Vec::new();
         check_text(&input.name, "/name", MAX_KEY_NAME_CHARS).unwrap_or_else(|e| errors.push(e));
         if input.scopes.is_empty() {
             errors.push(FieldError::new("/scopes", "required", "must name at least one scope"));
         }
         if !errors.is_empty() {
-            return Err(invalid(errors));
+            return Err(ServiceKeyError::Invalid(errors));
         }
         let mut scopes: Vec<Scope> = Vec::with_capacity(input.scopes.len());
         for scope in input.scopes {
@@ -206,36 +220,39 @@ impl ServiceKeys {
     }
 
     /// One page of keys, newest first.
-    pub async fn list(&self, page: PageRequest) -> Result<Page<ServiceKeyView>, ApiError> {
+    pub async fn list(&self, page: PageRequest) -> Result<Page<ServiceKeyView>, ServiceKeyError> {
         let (keys, total) = self.store.list_service_keys(page).await?;
         Ok(Page::new(keys.iter().map(ServiceKeyView::from).collect(), page, total))
     }
 
     /// Revokes a key; revoking a revoked key changes nothing.
-    pub async fn revoke(&self, actor: &AuditActor, id: &str) -> Result<(), ApiError> {
-        let actor = actor.clone();
-        let audit: AuditBuilder<ServiceKey> = Arc::new(move |before, after| {
-            actor.entry("service_key.revoke", ("service_key", &after.id), Some(snapshot(before)), Some(snapshot(after)))
-        });
-        match self.store.revoke_service_key(id, bestow_core::time::now(), audit).await {
-            Ok(_) => Ok(()),
-            Err(StoreError::NotFound) => Err(key_not_found()),
+    pub async fn revoke(&self, actor: &AuditActor, id: &str) -> Result<(), ServiceKeyError> {
+        let key = self.store.service_key(id).await?.ok_or(ServiceKeyError::NotFound)?;
+        if key.revoked_at.is_some() {
+            return Ok(());
+        }
+        let at = bestow_core::time::now();
+        let revoked = ServiceKey { revoked_at: Some(at), ..key.clone() };
+        let audit =
+            actor.entry("service_key.revoke", ("service_key", &key.id), Some(snapshot(&key)), Some(snapshot(&revoked)));
+        match self.store.revoke_service_key(&key.id, at, &audit).await {
+            // A revocation that came first stands.
+            Ok(()) | Err(StoreError::Conflict(Conflict::AlreadyRevoked)) => Ok(()),
+            Err(StoreError::NotFound) => Err(ServiceKeyError::NotFound),
             Err(other) => Err(other.into()),
         }
     }
 
-    /// The key `secret` belongs to, if it is not revoked and holds `scope`: 401 for an unknown
-    /// or revoked key, 403 for a key without the scope.
-    pub async fn authenticate(&self, secret: &str, scope: Scope) -> Result<ServiceKey, ApiError> {
-        const REFUSED: &str = "the API key is invalid or revoked";
+    /// The key `secret` belongs to, if it is not revoked and holds `scope`.
+    pub async fn authenticate(&self, secret: &str, scope: Scope) -> Result<ServiceKey, ServiceKeyError> {
         if !secret.starts_with(SECRET_PREFIX) {
-            return Err(ApiError::Unauthorized(REFUSED));
+            return Err(ServiceKeyError::Refused);
         }
         let key = self.store.service_key_by_digest(&bestow_core::secret::digest(secret)).await?;
         match key {
             Some(key) if key.revoked_at.is_none() && key.scopes.contains(&scope) => Ok(key),
-            Some(key) if key.revoked_at.is_none() => Err(ApiError::Forbidden),
-            _ => Err(ApiError::Unauthorized(REFUSED)),
+            Some(key) if key.revoked_at.is_none() => Err(ServiceKeyError::ScopeMissing),
+            _ => Err(ServiceKeyError::Refused),
         }
     }
 }

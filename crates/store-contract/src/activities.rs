@@ -1,11 +1,10 @@
 //! Contract of [`ActivityStore`] and [`ServiceKeyStore`].
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use bestow_core::audit::{AuditActor, AuditBuilder, AuditQuery};
+use bestow_core::audit::{AuditActor, AuditQuery};
 use bestow_core::page::PageRequest;
-use bestow_core::store::StoreError;
+use bestow_core::store::{Conflict, StoreError};
 use bestow_events::catalog::store::EventStore;
 use bestow_events::conditions::activities::{Activity, ActivityStore, NewActivity};
 use bestow_events::domain::evaluate::{ActivityFact, FactQuery};
@@ -163,14 +162,16 @@ pub async fn service_keys_are_found_by_digest_and_revoked_once(store: &(impl Ser
     assert_eq!(store.service_key_by_digest("d1").await.unwrap(), Some(key.clone()));
     assert_eq!(store.service_key_by_digest("d2").await.unwrap(), None);
 
-    let builder: AuditBuilder<ServiceKey> =
-        Arc::new(move |_, after| actor.entry("service_key.revoke", ("service_key", &after.id), None, None));
-    let revoked = store.revoke_service_key(&key.id, at("2026-03-02T00:00:00Z"), builder.clone()).await.unwrap();
+    let revoke = actor.entry("service_key.revoke", ("service_key", &key.id), None, None);
+    store.revoke_service_key(&key.id, at("2026-03-02T00:00:00Z"), &revoke).await.unwrap();
+    let revoked = store.service_key(&key.id).await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(at("2026-03-02T00:00:00Z")));
-    let again = store.revoke_service_key(&key.id, at("2026-03-03T00:00:00Z"), builder.clone()).await.unwrap();
-    assert_eq!(again.revoked_at, Some(at("2026-03-02T00:00:00Z")), "the first revocation stands");
-    let unknown = store.revoke_service_key("nope", at("2026-03-03T00:00:00Z"), builder).await;
+    let again = store.revoke_service_key(&key.id, at("2026-03-03T00:00:00Z"), &revoke).await;
+    assert!(matches!(again, Err(StoreError::Conflict(Conflict::AlreadyRevoked))), "{again:?}");
+    assert_eq!(store.service_key(&key.id).await.unwrap(), Some(revoked.clone()), "the first revocation stands");
+    let unknown = store.revoke_service_key("nope", at("2026-03-03T00:00:00Z"), &revoke).await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+    assert_eq!(store.service_key("nope").await.unwrap(), None);
 
     let page = PageRequest { page: 1, limit: 10 };
     assert_eq!(store.list_service_keys(page).await.unwrap(), (vec![revoked], 1));

@@ -2,7 +2,7 @@
 //! servers, found by the digest of their secret, revoked once and never deleted.
 
 use async_trait::async_trait;
-use bestow_core::audit::{AuditBuilder, AuditEntry};
+use bestow_core::audit::AuditEntry;
 use bestow_core::page::PageRequest;
 use bestow_core::store::{Conflict, StoreError};
 use bestow_events::service_keys::{Scope, ServiceKey, ServiceKeyStore};
@@ -75,33 +75,33 @@ impl ServiceKeyStore for MongoEventStore {
         found.as_ref().map(key_from_document).transpose()
     }
 
-    async fn revoke_service_key(
-        &self,
-        id: &str,
-        at: DateTime<Utc>,
-        audit: AuditBuilder<ServiceKey>,
-    ) -> Result<ServiceKey, StoreError> {
+    async fn service_key(&self, id: &str) -> Result<Option<ServiceKey>, StoreError> {
         self.ready().await?;
-        let id = id_bson(id);
+        let found = self.keys.find_one(doc! { "_id": id_bson(id) }).await.map_err(map_error)?;
+        found.as_ref().map(key_from_document).transpose()
+    }
+
+    async fn revoke_service_key(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), StoreError> {
+        self.ready().await?;
+        let (id, audit) = (id_bson(id), audit_document(audit));
         in_transaction(&self.client, |session| {
             let (keys, logs, id, audit) = (self.keys.clone(), self.audit.clone(), id.clone(), audit.clone());
             Box::pin(async move {
-                let found = keys.find_one(doc! { "_id": id.clone() }).session(&mut *session).await?;
-                let before = key_from_document(&found.ok_or(StoreError::NotFound)?)?;
-                if before.revoked_at.is_some() {
-                    return Ok(before);
-                }
                 let written = keys
-                    .update_one(doc! { "_id": id, "revokedAt": Bson::Null }, doc! { "$set": { "revokedAt": date(at) } })
+                    .update_one(
+                        doc! { "_id": id.clone(), "revokedAt": Bson::Null },
+                        doc! { "$set": { "revokedAt": date(at) } },
+                    )
                     .session(&mut *session)
                     .await?;
                 if written.matched_count == 0 {
-                    // Revoked concurrently since the read: the first revocation stands.
-                    return Err(StoreError::Conflict(Conflict::AlreadyRevoked).into());
+                    let known = keys.find_one(doc! { "_id": id }).session(&mut *session).await?.is_some();
+                    let refusal =
+                        if known { StoreError::Conflict(Conflict::AlreadyRevoked) } else { StoreError::NotFound };
+                    return Err(refusal.into());
                 }
-                let after = ServiceKey { revoked_at: Some(at), ..before.clone() };
-                logs.insert_one(audit_document(&audit(&before, &after))).session(&mut *session).await?;
-                TxResult::Ok(after)
+                logs.insert_one(audit).session(&mut *session).await?;
+                TxResult::Ok(())
             })
         })
         .await

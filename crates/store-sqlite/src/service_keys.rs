@@ -2,9 +2,9 @@
 //! digest of their secret, revoked once and never deleted.
 
 use async_trait::async_trait;
-use bestow_core::audit::{AuditBuilder, AuditEntry};
+use bestow_core::audit::AuditEntry;
 use bestow_core::page::PageRequest;
-use bestow_core::store::StoreError;
+use bestow_core::store::{Conflict, StoreError};
 use bestow_events::service_keys::{Scope, ServiceKey, ServiceKeyStore};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -89,26 +89,30 @@ impl ServiceKeyStore for SqliteEventStore {
         self.db.read(move |connection| select_key(connection, "secretDigest", &digest)).await
     }
 
-    async fn revoke_service_key(
-        &self,
-        id: &str,
-        at: DateTime<Utc>,
-        audit: AuditBuilder<ServiceKey>,
-    ) -> Result<ServiceKey, StoreError> {
+    async fn service_key(&self, id: &str) -> Result<Option<ServiceKey>, StoreError> {
         let id = id.to_owned();
+        self.db.read(move |connection| select_key(connection, "_id", &id)).await
+    }
+
+    async fn revoke_service_key(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), StoreError> {
+        let (id, audit) = (id.to_owned(), audit.clone());
         self.db
             .write(move |connection| {
                 let tx = connection.transaction().map_err(map_error)?;
-                let before = select_key(&tx, "_id", &id)?.ok_or(StoreError::NotFound)?;
-                if before.revoked_at.is_some() {
-                    return Ok(before);
-                }
-                tx.execute("UPDATE service_keys SET revokedAt = ?2 WHERE _id = ?1", params![id, to_text(at)])
+                let revoked = tx
+                    .execute(
+                        "UPDATE service_keys SET revokedAt = ?2 WHERE _id = ?1 AND revokedAt IS NULL",
+                        params![id, to_text(at)],
+                    )
                     .map_err(map_error)?;
-                let after = ServiceKey { revoked_at: Some(at), ..before.clone() };
-                insert_audit(&tx, &audit(&before, &after))?;
-                tx.commit().map_err(map_error)?;
-                Ok(after)
+                if revoked == 0 {
+                    return Err(match select_key(&tx, "_id", &id)? {
+                        Some(_) => StoreError::Conflict(Conflict::AlreadyRevoked),
+                        None => StoreError::NotFound,
+                    });
+                }
+                insert_audit(&tx, &audit)?;
+                tx.commit().map_err(map_error)
             })
             .await
     }

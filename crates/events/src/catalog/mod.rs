@@ -6,7 +6,6 @@ pub mod store;
 
 use std::sync::Arc;
 
-use bestow_core::ApiError;
 use bestow_core::audit::{AuditActor, AuditBuilder, AuditEntry, AuditQuery};
 use bestow_core::identity::{Permission, Principal};
 use bestow_core::page::{Page, PageRequest};
@@ -34,13 +33,6 @@ impl std::fmt::Debug for EventCatalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventCatalog").finish_non_exhaustive()
     }
-}
-
-/// Converts domain field errors into the HTTP layer's field violations.
-pub fn invalid(errors: Vec<FieldError>) -> ApiError {
-    ApiError::Validation(
-        errors.into_iter().map(|e| bestow_core::FieldViolation::new(e.pointer, e.code, e.message)).collect(),
-    )
 }
 
 /// Why a catalog use case failed. The HTTP layer (`crate::http::errors`) maps each to its

@@ -12,7 +12,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bestow_core::ApiError;
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -20,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::catalog::invalid;
 use crate::domain::condition::ActivityType;
 use crate::domain::evaluate::{ActivityFact, FactQuery};
 use crate::domain::validation::{FieldError, ObjectReader, child_pointer};
@@ -292,6 +290,17 @@ pub fn parse_batch(batch: &ActivityBatch, now: DateTime<Utc>) -> Result<Vec<NewA
     if errors.is_empty() { Ok(activities) } else { Err(errors) }
 }
 
+/// Why storing or reading activities failed. The HTTP layer (`crate::http::errors`) maps each
+/// to its problem details.
+#[derive(Debug, thiserror::Error)]
+pub enum ActivityError {
+    /// Bad field values, each at its JSON pointer (nothing of the batch was stored).
+    #[error("request validation failed")]
+    Invalid(Vec<FieldError>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Accepts batches of activities from game servers.
 pub struct ActivityIngestion {
     store: Arc<dyn ActivityStore>,
@@ -310,8 +319,8 @@ impl ActivityIngestion {
 
     /// Validates `batch` (nothing is stored unless every item is valid) and stores the
     /// activities not stored before.
-    pub async fn ingest(&self, batch: &ActivityBatch) -> Result<IngestionReceipt, ApiError> {
-        let activities = parse_batch(batch, bestow_core::time::now()).map_err(invalid)?;
+    pub async fn ingest(&self, batch: &ActivityBatch) -> Result<IngestionReceipt, ActivityError> {
+        let activities = parse_batch(batch, bestow_core::time::now()).map_err(ActivityError::Invalid)?;
         let total = u64::try_from(activities.len()).unwrap_or(u64::MAX);
         let accepted = self.store.insert_batch(activities).await?;
         Ok(IngestionReceipt { accepted, duplicates: total.saturating_sub(accepted) })
@@ -336,8 +345,8 @@ impl ActivityHistory {
         user_id: &str,
         activity_type: Option<&ActivityType>,
         page: PageRequest,
-    ) -> Result<Page<Activity>, ApiError> {
-        check_user_id(user_id)?;
+    ) -> Result<Page<Activity>, ActivityError> {
+        check_user_id(user_id).map_err(|error| ActivityError::Invalid(vec![error]))?;
         let (activities, total) = self.store.recent(user_id, activity_type, page).await?;
         Ok(Page::new(activities, page, total))
     }
@@ -345,17 +354,13 @@ impl ActivityHistory {
 
 /// `?userId` as the query names a player: 1 to [`MAX_USER_ID_CHARS`] characters. A blank id
 /// is not refused: no activity was ever stored under one, so it simply has none.
-fn check_user_id(user_id: &str) -> Result<(), ApiError> {
+fn check_user_id(user_id: &str) -> Result<(), FieldError> {
     let pointer = "?userId";
     if user_id.is_empty() {
-        return Err(ApiError::field(pointer, "required", "userId must name a player"));
+        return Err(FieldError::new(pointer, "required", "userId must name a player"));
     }
     if user_id.chars().count() > MAX_USER_ID_CHARS {
-        return Err(ApiError::field(
-            pointer,
-            "out_of_range",
-            format!("must be at most {MAX_USER_ID_CHARS} characters"),
-        ));
+        return Err(FieldError::out_of_range(pointer, format!("must be at most {MAX_USER_ID_CHARS} characters")));
     }
     Ok(())
 }
@@ -435,10 +440,7 @@ mod tests {
 
     #[test]
     fn the_history_names_a_player_by_1_to_128_characters() {
-        let pointer_of = |user_id: &str| match check_user_id(user_id) {
-            Err(ApiError::Validation(violations)) => Some(violations[0].pointer.clone()),
-            _ => None,
-        };
+        let pointer_of = |user_id: &str| check_user_id(user_id).err().map(|error| error.pointer);
         assert_eq!(pointer_of(""), Some("?userId".to_owned()));
         assert_eq!(pointer_of(&"é".repeat(MAX_USER_ID_CHARS + 1)), Some("?userId".to_owned()));
         assert_eq!(pointer_of(&"é".repeat(MAX_USER_ID_CHARS)), None, "characters, not bytes");

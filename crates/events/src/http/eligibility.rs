@@ -62,10 +62,6 @@ async fn eligibility(
     let event = state.catalog.get(principal, &event_id).await?;
     let now = bestow_core::time::now();
     let target = claim_target(&event, query.tier_id.as_deref(), now)?;
-    let eligibility = state
-        .eligibility
-        .check(&user_id, &event, &target, now)
-        .await
-        .map_err(|error| ApiError::Unavailable(error.to_string()))?;
+    let eligibility = state.eligibility.check(&user_id, &event, &target, now).await?;
     Ok(Json(eligibility))
 }

@@ -3,10 +3,21 @@
 
 use bestow_core::ApiError;
 
-use crate::catalog::{CatalogError, invalid};
+use crate::catalog::CatalogError;
 use crate::claims::ClaimError;
 use crate::claims::driver::DriveError;
+use crate::conditions::activities::{ActivityError, FactError};
 use crate::domain::event::RewardRefusal;
+use crate::domain::validation::FieldError;
+use crate::event_screen::ScreenError;
+use crate::service_keys::ServiceKeyError;
+
+/// Domain field errors as the problem's field violations.
+fn invalid(errors: Vec<FieldError>) -> ApiError {
+    ApiError::Validation(
+        errors.into_iter().map(|e| bestow_core::FieldViolation::new(e.pointer, e.code, e.message)).collect(),
+    )
+}
 
 impl From<CatalogError> for ApiError {
     fn from(error: CatalogError) -> Self {
@@ -44,6 +55,45 @@ impl From<ClaimError> for ApiError {
             ClaimError::Drive(DriveError::Store(store)) | ClaimError::Store(store) => store.into(),
             ClaimError::Drive(DriveError::Directory(unavailable)) => ApiError::Unavailable(unavailable.to_string()),
             ClaimError::Drive(error @ DriveError::NoSuchReward(_)) => ApiError::internal(error),
+        }
+    }
+}
+
+impl From<ServiceKeyError> for ApiError {
+    fn from(error: ServiceKeyError) -> Self {
+        match error {
+            ServiceKeyError::Invalid(errors) => invalid(errors),
+            ServiceKeyError::NotFound => ApiError::not_found("SERVICE_KEY_NOT_FOUND", error.to_string()),
+            ServiceKeyError::Refused => ApiError::Unauthorized("the API key is invalid or revoked"),
+            ServiceKeyError::ScopeMissing => ApiError::Forbidden,
+            ServiceKeyError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<ActivityError> for ApiError {
+    fn from(error: ActivityError) -> Self {
+        match error {
+            ActivityError::Invalid(errors) => invalid(errors),
+            ActivityError::Store(store) => store.into(),
+        }
+    }
+}
+
+/// The player's facts are the studio's or our store's: unreadable now, perhaps not later.
+impl From<FactError> for ApiError {
+    fn from(error: FactError) -> Self {
+        ApiError::Unavailable(error.to_string())
+    }
+}
+
+impl From<ScreenError> for ApiError {
+    fn from(error: ScreenError) -> Self {
+        match error {
+            ScreenError::Catalog(catalog) => catalog.into(),
+            ScreenError::Facts(facts) => facts.into(),
+            ScreenError::Store(store) => store.into(),
+            ScreenError::Task(task) => ApiError::internal(task),
         }
     }
 }
