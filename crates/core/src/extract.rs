@@ -9,7 +9,8 @@ use std::marker::PhantomData;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::{header, request::Parts};
 
-use crate::identity::{Permission, Principal};
+use crate::identity::Principal;
+pub use crate::identity::{Requirement, require};
 use crate::problem::ApiError;
 use crate::token::TokenVerifier;
 
@@ -43,42 +44,6 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
-
-/// A permission, as a type, so that it can appear in a handler's signature.
-pub trait Requirement: Send + Sync + 'static {
-    const PERMISSION: Permission;
-}
-
-macro_rules! requirements {
-    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
-        /// Marker types naming each [`Permission`] for [`Authorized`].
-        pub mod require {
-            use super::{Permission, Requirement};
-            $(
-                $(#[$doc])*
-                #[derive(Debug)]
-                pub struct $name;
-                impl Requirement for $name {
-                    const PERMISSION: Permission = Permission::$name;
-                }
-            )*
-        }
-    };
-}
-
-requirements!(
-    ManageUsers,
-    ReadAuditLogs,
-    ManageEvents,
-    DeleteEvents,
-    ReadAllEvents,
-    ClaimRewards,
-    ReadAllClaims,
-    InterveneInClaims,
-    WriteActivities,
-    ManageServiceKeys,
-    ManageSigningKeys,
-);
 
 /// A caller holding permission `R`: 401 without a valid token, 403 without the permission.
 #[derive(Debug)]

@@ -52,9 +52,37 @@ impl FromStr for Role {
     }
 }
 
-/// Something a caller may be allowed to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Permission {
+/// Defines [`Permission`], [`Permission::ALL`] and a marker type per permission in [`require`]
+/// from one list, so a permission added here exists everywhere at once.
+macro_rules! permissions {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// Something a caller may be allowed to do.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Permission {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Permission {
+            /// Every permission.
+            pub const ALL: &'static [Permission] = &[$(Permission::$name),*];
+        }
+
+        /// Marker types naming each [`Permission`] for `crate::extract::Authorized`.
+        pub mod require {
+            use super::{Permission, Requirement};
+            $(
+                $(#[$doc])*
+                #[derive(Debug)]
+                pub struct $name;
+                impl Requirement for $name {
+                    const PERMISSION: Permission = Permission::$name;
+                }
+            )*
+        }
+    };
+}
+
+permissions!(
     /// List users, change roles, activate and deactivate accounts.
     ManageUsers,
     /// Read the audit logs of both services.
@@ -77,6 +105,11 @@ pub enum Permission {
     ManageServiceKeys,
     /// Rotate the keys that sign access tokens.
     ManageSigningKeys,
+);
+
+/// A permission, as a type, so that it can appear in a handler's signature.
+pub trait Requirement: Send + Sync + 'static {
+    const PERMISSION: Permission;
 }
 
 impl Permission {
@@ -127,20 +160,7 @@ mod tests {
     #[test]
     fn admin_holds_every_permission_and_user_only_claims() {
         use Permission::*;
-        let all = [
-            ManageUsers,
-            ReadAuditLogs,
-            ManageEvents,
-            DeleteEvents,
-            ReadAllEvents,
-            ClaimRewards,
-            ReadAllClaims,
-            InterveneInClaims,
-            WriteActivities,
-            ManageServiceKeys,
-            ManageSigningKeys,
-        ];
-        for permission in all {
+        for &permission in Permission::ALL {
             assert!(permission.granted_by(&[Role::Admin]), "{permission:?}");
             assert_eq!(permission.granted_by(&[Role::User]), permission == ClaimRewards, "{permission:?}");
         }
