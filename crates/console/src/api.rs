@@ -146,6 +146,17 @@ impl Failure {
         }
     }
 
+    /// A form field the console itself filled in came back altered.
+    pub fn bad_form(field: &str, message: &str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            title: "The form was altered".to_owned(),
+            detail: Some(format!("{field} {message}")),
+            code: None,
+            violations: Vec::new(),
+        }
+    }
+
     /// One line for the operator.
     pub fn message(&self) -> String {
         let mut message = match &self.detail {
@@ -175,7 +186,9 @@ impl Api {
             request = request.header(AUTHORIZATION, value);
         }
         if let Some(version) = &call.if_match {
-            request = request.header(IF_MATCH, version.as_str());
+            let value = HeaderValue::from_str(version)
+                .map_err(|_| Failure::bad_form("version", "is not a version the console wrote"))?;
+            request = request.header(IF_MATCH, value);
         }
         let body = match call.body {
             Some(json) => {
@@ -197,7 +210,13 @@ impl Api {
     }
 
     pub async fn send(&self, call: Call<'_>) -> Result<Reply, Failure> {
-        let response = self.forward(call).await?;
+        Reply::read(self.forward(call).await?).await
+    }
+}
+
+impl Reply {
+    /// Reads the API's `response` whole (at most [`MAX_REPLY_BYTES`]).
+    pub async fn read(response: axum::response::Response) -> Result<Self, Failure> {
         let (parts, body) = response.into_parts();
         let header =
             |name: http::HeaderName| parts.headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned);

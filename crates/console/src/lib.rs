@@ -12,6 +12,8 @@ mod layout;
 mod pages;
 pub mod session;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -27,12 +29,13 @@ use crate::api::Api;
 #[derive(Clone)]
 pub struct ConsoleState {
     api: Api,
+    renewals: Arc<session::RecentRenewals>,
 }
 
 /// The console's routes (`/` and `/console/...`), acting through `api`: the router that serves
 /// the HTTP API to clients, gateway included.
 pub fn router(api: Router) -> Router {
-    let state = ConsoleState { api: Api::new(api) };
+    let state = ConsoleState { api: Api::new(api), renewals: Arc::default() };
     let console = pages::routes()
         .route("/console/assets/{file}", get(assets::serve))
         .layer(middleware::from_fn(session::renew_cookies))

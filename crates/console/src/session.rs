@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::middleware::Next;
@@ -68,6 +69,7 @@ pub struct Tokens {
 /// The API tokens a browser presented, and where the browser is.
 struct Session {
     api: Api,
+    renewals: Arc<RecentRenewals>,
     access: String,
     refresh: Option<String>,
     client: Option<ClientIp>,
@@ -80,12 +82,41 @@ impl Session {
 
     /// Trades the refresh token for a new pair and uses it; `None` when the session is over.
     async fn renew(&mut self) -> Option<Tokens> {
-        let refresh = self.refresh.as_ref()?;
-        let call = Call::post("/api/v1/auth/refresh", json!({ "refreshToken": refresh })).from_client(self.client);
-        let tokens: Tokens = self.api.send(call).await.ok()?.parse().ok()?;
+        let tokens = self.renewals.renew(&self.api, self.refresh.as_ref()?, self.client).await?;
         self.access = tokens.access_token.clone();
         self.refresh = Some(tokens.refresh_token.clone());
         Some(tokens)
+    }
+}
+
+/// How long a renewal is shared with other requests that present the same refresh token.
+const SHARED_RENEWAL: Duration = Duration::from_secs(10);
+
+/// The renewals of the last few seconds, by the digest of the refresh token they used. A
+/// browser that opens several pages with one expired access token (tabs, the dashboard's live
+/// refresh) sends the same refresh token with each: the API rotates it on first use and reads a
+/// second use as theft, ending the session. The pages share one renewal instead.
+#[derive(Default)]
+pub struct RecentRenewals(tokio::sync::Mutex<HashMap<String, (Instant, Tokens)>>);
+
+impl RecentRenewals {
+    async fn renew(&self, api: &Api, refresh: &str, client: Option<ClientIp>) -> Option<Tokens> {
+        let key = bestow_core::secret::digest(refresh);
+        // Held across the call: renewals are rare (one per session per token lifetime).
+        let mut recent = self.0.lock().await;
+        recent.retain(|_, (at, _)| at.elapsed() < SHARED_RENEWAL);
+        if let Some((_, tokens)) = recent.get(&key) {
+            return Some(tokens.clone());
+        }
+        let call = Call::post("/api/v1/auth/refresh", json!({ "refreshToken": refresh })).from_client(client);
+        let tokens: Tokens = api.send(call).await.ok()?.parse().ok()?;
+        recent.insert(key, (Instant::now(), tokens.clone()));
+        Some(tokens)
+    }
+
+    /// Shares no renewal that handed out `refresh` any more (its session has ended).
+    async fn forget(&self, refresh: &str) {
+        self.0.lock().await.retain(|_, (_, tokens)| tokens.refresh_token != refresh);
     }
 }
 
@@ -102,13 +133,17 @@ impl Staff {
         self.session.send(call).await
     }
 
-    /// Sends `call` as this staff member and hands the API's response on as it is (downloads).
+    /// Sends `call` as this staff member and hands a successful response on as it is
+    /// (downloads); a refusal becomes a page, not a file saved under the download's name.
     pub async fn forward(&self, call: Call<'_>) -> Response {
         let session = &self.session;
-        match session.api.forward(call.bearer(&session.access).from_client(session.client)).await {
-            Ok(response) => response,
-            Err(failure) => layout::failure_page(&failure),
-        }
+        let answer = session.api.forward(call.bearer(&session.access).from_client(session.client)).await;
+        let refused = match answer {
+            Ok(response) if response.status().is_success() => return response,
+            Ok(response) => Reply::read(response).await.map_or_else(|failure| failure, |reply| reply.failure()),
+            Err(failure) => failure,
+        };
+        layout::failure_page(&refused)
     }
 
     /// `GET path`, parsed.
@@ -119,6 +154,7 @@ impl Staff {
     /// Ends the session at the API: its refresh token stops working.
     pub async fn sign_out(&self) {
         if let Some(refresh) = &self.session.refresh {
+            self.session.renewals.forget(refresh).await;
             let call = Call::post("/api/v1/auth/logout", json!({ "refreshToken": refresh }));
             if let Err(failure) = self.send(call).await {
                 tracing::warn!(reason = %failure.message(), "the console could not end a session at the API");
@@ -139,7 +175,12 @@ pub async fn renew_cookies(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(renewal.clone());
     let mut response = next.run(request).await;
     let renewed = renewal.0.lock().map(|mut slot| slot.take()).unwrap_or_default();
-    if let Some(tokens) = renewed {
+    // A page that set the session's cookies itself (sign-out, back to sign-in) has the last
+    // word: the renewed pair must not bring back a session it ended.
+    let session_decided = response.headers().get_all(SET_COOKIE).iter().any(|line| is_cookie(line, ACCESS_COOKIE));
+    if let Some(tokens) = renewed
+        && !session_decided
+    {
         set_session_cookies(response.headers_mut(), &tokens, secure);
     }
     response
@@ -156,6 +197,7 @@ impl FromRequestParts<ConsoleState> for Staff {
         };
         let mut session = Session {
             api: state.api.clone(),
+            renewals: state.renewals.clone(),
             access,
             refresh: cookies.get(REFRESH_COOKIE).map(str::to_owned),
             client: parts.extensions.get::<ClientIp>().copied(),
@@ -182,6 +224,11 @@ impl FromRequestParts<ConsoleState> for Staff {
         }
         Ok(Staff { account, csrf, session })
     }
+}
+
+/// Whether the `Set-Cookie` line sets the cookie `name`.
+fn is_cookie(line: &HeaderValue, name: &str) -> bool {
+    line.as_bytes().strip_prefix(name.as_bytes()).is_some_and(|rest| rest.starts_with(b"="))
 }
 
 /// Back to the sign-in page, forgetting the session's cookies.

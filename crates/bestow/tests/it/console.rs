@@ -15,6 +15,7 @@ use crate::granter::{Faults, TestGranter};
 use crate::helpers::{ADMIN_PASSWORD, PASSWORD, TestApp};
 
 /// A browser's view of the console: cookies kept, redirects not followed.
+#[derive(Clone)]
 pub struct ConsoleClient {
     base: String,
     http: reqwest::Client,
@@ -309,6 +310,58 @@ async fn an_expired_access_token_is_renewed_with_the_refresh_cookie() {
     assert_eq!(console.get("/console/events").await.status, StatusCode::OK);
 }
 
+#[tokio::test]
+async fn signing_out_with_an_expired_access_token_still_forgets_the_session() {
+    let app = TestApp::spawn().await;
+    let mut console = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+    console.cookies.insert("bestow_access".into(), "expired.or.forged".into());
+    let page = console.post("/console/sign-out", &[]).await;
+    assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/console/sign-in"));
+    assert_eq!(console.cookie("bestow_access"), None, "the renewed pair is not set again: {:?}", page.set_cookies());
+    assert_eq!(console.cookie("bestow_refresh"), None);
+    assert_eq!(console.get("/console/").await.location(), "/console/sign-in");
+}
+
+#[tokio::test]
+async fn pages_opened_at_once_with_an_expired_access_token_share_one_renewal() {
+    let app = TestApp::spawn().await;
+    let mut console = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+    console.cookies.insert("bestow_access".into(), "expired.or.forged".into());
+    // Tabs of one browser: the same cookies, sent together.
+    let mut tabs = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let mut tab = console.clone();
+        tabs.spawn(async move {
+            let page = tab.get("/console/events").await;
+            (page.status, page.location().to_owned(), tab)
+        });
+    }
+    let mut last = None;
+    while let Some(opened) = tabs.join_next().await {
+        let (status, location, tab) = opened.unwrap();
+        assert_eq!(status, StatusCode::OK, "no tab is sent to sign in ({location})");
+        last = Some(tab);
+    }
+    let mut tab = last.unwrap();
+    assert_eq!(tab.get("/console/events").await.status, StatusCode::OK, "and the session lives on");
+}
+
+#[tokio::test]
+async fn service_keys_are_listed_page_by_page() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    for index in 0..23 {
+        let body = json!({ "name": format!("game-server-{index:02}"), "scopes": ["activities:write"] });
+        assert_eq!(app.post("/api/v1/service-keys", Some(&admin), &body).await.status(), StatusCode::CREATED);
+    }
+    let mut console = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+    let first = console.get("/console/service-keys").await;
+    let second = console.get("/console/service-keys?page=2").await;
+    let listed = |body: &str| (0..23).filter(|i| body.contains(&format!("game-server-{i:02}<"))).count();
+    assert_eq!((listed(&first.body), listed(&second.body)), (20, 3), "newest 20 first, then the rest");
+    assert!(first.body.contains("/console/service-keys?page=2"), "the pager links the next page");
+}
+
 const NESTED: &str = r#"{"type":"AND","subConditions":[{"type":"LOGIN_DAYS","days":1},{"type":"NOT","condition":{"type":"LEVEL_REACHED","level":99}}]}"#;
 
 fn event_form<'a>(name: &'a str, conditions: &'a str) -> Vec<(&'a str, &'a str)> {
@@ -490,6 +543,11 @@ async fn claims_search_timeline_queue_and_exports_act_through_the_api() {
     let accounts_csv = admin.get("/console/audit/export/auth").await;
     assert_eq!(accounts_csv.status, StatusCode::OK);
     assert!(accounts_csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+
+    let refused = admin.get("/console/claims/export?from=yesterday").await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.headers["content-type"].to_str().unwrap().starts_with("text/html"), "a page, not a saved file");
+    assert!(refused.body.contains("from"), "naming the field: {}", refused.body);
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::filters::{Filters, PAGE_SIZE};
 use super::{Nothing, Outcome, change_then_show, segment, shown, text};
 use crate::ConsoleState;
 use crate::api::{Call, Failure};
@@ -21,13 +22,19 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/console/service-keys/{id}/revoke", post(revoke))
 }
 
-async fn list(staff: Staff, Query(outcome): Query<Outcome>) -> Response {
-    layout::render(list_page(&staff, None, &outcome).await)
+async fn list(staff: Staff, Query(outcome): Query<Outcome>, Query(query): Query<Vec<(String, String)>>) -> Response {
+    layout::render(list_page(&staff, None, &outcome, &Filters::read(&query, &[])).await)
 }
 
-async fn list_page(staff: &Staff, created: Option<&Value>, outcome: &Outcome) -> Result<Markup, Failure> {
-    let keys: Value = staff.get("/api/v1/service-keys?limit=100").await?;
-    let items = keys["items"].as_array().cloned().or_else(|| keys.as_array().cloned()).unwrap_or_default();
+/// One page of keys (revoked ones stay listed), with the secret of a key just `created`.
+async fn list_page(
+    staff: &Staff,
+    created: Option<&Value>,
+    outcome: &Outcome,
+    filters: &Filters,
+) -> Result<Markup, Failure> {
+    let keys: Value = staff.get(filters.api_page("/api/v1/service-keys", PAGE_SIZE)).await?;
+    let items = keys["items"].as_array().cloned().unwrap_or_default();
     let body = html! {
         h1 { "Service keys" }
         (outcome.render(&[("revoked", "Key revoked.")]))
@@ -67,6 +74,7 @@ async fn list_page(staff: &Staff, created: Option<&Value>, outcome: &Outcome) ->
                 }
             }
         }
+        (filters.pager("/console/service-keys", &keys))
     };
     Ok(layout::page(staff, Section::ServiceKeys, "Service keys", body))
 }
@@ -81,13 +89,15 @@ async fn create(staff: Staff, Checked(form): Checked<NewKey>) -> Response {
         .send(Call::post("/api/v1/service-keys", json!({ "name": form.name, "scopes": ["activities:write"] })))
         .await
         .and_then(|reply| reply.parse::<Value>());
+    let first_page = Filters::read(&[], &[]);
     let result = match created {
-        Ok(created) => {
-            list_page(&staff, Some(&created), &Outcome::default()).await.map(|page| (StatusCode::CREATED, page))
-        }
-        Err(failure) => list_page(&staff, None, &Outcome { error: failure.message(), ..Outcome::default() })
+        Ok(created) => list_page(&staff, Some(&created), &Outcome::default(), &first_page)
             .await
-            .map(|page| (failure.status, page)),
+            .map(|page| (StatusCode::CREATED, page)),
+        Err(failure) => {
+            let outcome = Outcome { error: failure.message(), ..Outcome::default() };
+            list_page(&staff, None, &outcome, &first_page).await.map(|page| (failure.status, page))
+        }
     };
     match result {
         Ok(page) => page.into_response(),
