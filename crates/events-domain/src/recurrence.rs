@@ -191,12 +191,13 @@ impl Recurrence {
     /// The instant of the reset on local date `day`.
     fn reset_on(&self, day: NaiveDate, timezone: Tz) -> DateTime<Utc> {
         let mut local = day.and_time(self.reset_time);
-        // A DST gap is at most a few hours; step through it to the first wall-clock time after.
-        for _ in 0..16 {
+        // A skipped wall-clock time lies in a DST gap: the gap ends at the first minute that
+        // exists. Gaps are an hour or less in practice; a day bounds the search.
+        for _ in 0..24 * 60 {
             if let Some(instant) = local.and_local_timezone(timezone).earliest() {
                 return instant.with_timezone(&Utc);
             }
-            local += TimeDelta::minutes(15);
+            local += TimeDelta::minutes(1);
         }
         local.and_utc()
     }
@@ -209,7 +210,8 @@ mod hh_mm {
 
     pub fn parse(text: &str) -> Option<NaiveTime> {
         let (hours, minutes) = text.split_once(':')?;
-        if hours.len() != 2 || minutes.len() != 2 {
+        let two_digits = |part: &str| part.len() == 2 && part.bytes().all(|byte| byte.is_ascii_digit());
+        if !two_digits(hours) || !two_digits(minutes) {
             return None;
         }
         NaiveTime::from_hms_opt(hours.parse().ok()?, minutes.parse().ok()?, 0)
@@ -274,6 +276,9 @@ mod tests {
         let gap = recurrence(json!({"period": "DAILY", "resetTime": "02:30"}));
         let spring = gap.period_at(at("2026-03-08T12:00:00-04:00"), new_york);
         assert_eq!(spring.start, at("2026-03-08T03:00:00-04:00"));
+        let off_the_quarter = recurrence(json!({"period": "DAILY", "resetTime": "02:10"}));
+        let spring = off_the_quarter.period_at(at("2026-03-08T12:00:00-04:00"), new_york);
+        assert_eq!(spring.start, at("2026-03-08T03:00:00-04:00"), "the gap's end, not 03:10");
         let overlap = recurrence(json!({"period": "DAILY", "resetTime": "01:30"}));
         let autumn = overlap.period_at(at("2026-11-01T12:00:00-05:00"), new_york);
         assert_eq!(autumn.start, at("2026-11-01T01:30:00-04:00"));
@@ -304,6 +309,7 @@ mod tests {
         };
         assert_eq!(errors(json!({"period": "DAILY", "resetTime": "24:00"})), ["/recurrence/resetTime"]);
         assert_eq!(errors(json!({"period": "DAILY", "resetTime": "5:00"})), ["/recurrence/resetTime"]);
+        assert_eq!(errors(json!({"period": "DAILY", "resetTime": "+5:00"})), ["/recurrence/resetTime"]);
         assert_eq!(errors(json!({"period": "DAILY", "resetWeekday": "MONDAY"})), ["/recurrence/resetWeekday"]);
         assert_eq!(errors(json!({"period": "MONTHLY", "resetDay": 29})), ["/recurrence/resetDay"]);
         assert_eq!(errors(json!({"period": "WEEKLY", "resetDay": 2})), ["/recurrence/resetDay"]);

@@ -44,8 +44,8 @@ pub enum ScreenError {
     Task(#[from] tokio::task::JoinError),
 }
 
-/// Most claims of one player on one event read to find this period's latest per tier.
-const CLAIMS_READ_PER_EVENT: u32 = 500;
+/// Claims of one player on one event read at a time, newest first.
+const CLAIMS_PER_READ: u32 = 500;
 
 /// One event on the player's screen: the player view of the event, its current period and
 /// where the player stands on each tier.
@@ -171,8 +171,10 @@ impl EventScreen {
         Ok(Page::new(items, page, events.total))
     }
 
-    /// The player's claims of each event in its period (all of them for a one-time event),
-    /// newest first, read concurrently.
+    /// Per event, the player's claims that decide its screen this period (all time for a
+    /// one-time event), newest first: the latest of each tier and those holding its success.
+    /// Events are read concurrently; each reads on until every tier's success is found or no
+    /// claim is left, so a success behind many refused retries still counts.
     async fn claims_this_period(
         &self,
         user_id: &str,
@@ -190,11 +192,27 @@ impl EventScreen {
                 from: start,
                 ..ClaimFilter::default()
             };
+            let tiers: Vec<Option<String>> =
+                tiers_of(event).into_iter().map(|tier| tier.map(|tier| tier.tier_id.clone())).collect();
             reads.spawn(async move {
-                let page = PageRequest { page: 1, limit: CLAIMS_READ_PER_EVENT };
-                let (found, _) = claims.list_requests(&filter, page).await?;
-                let found: Vec<ClaimRequest> = found.into_iter().filter(|claim| claim.period_start == start).collect();
-                Ok::<_, StoreError>((index, found))
+                let mut kept: Vec<ClaimRequest> = Vec::new();
+                let mut page = PageRequest { page: 1, limit: CLAIMS_PER_READ };
+                loop {
+                    let (found, total) = claims.list_requests(&filter, page).await?;
+                    for claim in found.into_iter().filter(|claim| claim.period_start == start) {
+                        let latest_of_tier = !kept.iter().any(|newer| newer.tier_id == claim.tier_id);
+                        if latest_of_tier || holds_success(&claim) {
+                            kept.push(claim);
+                        }
+                    }
+                    let settled = tiers
+                        .iter()
+                        .all(|tier| kept.iter().any(|claim| &claim.tier_id == tier && holds_success(claim)));
+                    if settled || page.offset() + u64::from(page.limit) >= total {
+                        return Ok::<_, StoreError>((index, kept));
+                    }
+                    page.page += 1;
+                }
             });
         }
         let mut claims = vec![Vec::new(); events.len()];

@@ -528,6 +528,23 @@ async fn staff_preview_a_players_eligibility_and_players_only_their_own() {
 }
 
 #[tokio::test]
+async fn a_success_behind_many_refused_retries_still_counts_on_the_screen() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let (_, player) = app.user_with_roles("persistent", &["USER"]).await;
+    let event = live_event(&app, &admin, json!({ "rewards": [points("once", 1000)] })).await;
+    assert_eq!(claim(&app, &player, &event, None).await["status"], "SUCCESS_ALL_GRANTED");
+    // More refused retries than the screen reads at a time, all newer than the success.
+    for _ in 0..510 {
+        let (status, body) = try_claim(&app, &player, &event, None).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let screen = screen(&app, &player, &event).await;
+    assert_eq!(claimable(&screen), [false], "the success still counts: {screen}");
+    assert_eq!(screen["tiers"][0]["claim"]["status"], "VALIDATION_FAILED_ALREADY_CLAIMED");
+}
+
+#[tokio::test]
 async fn the_event_screen_never_shows_secret_reward_details() {
     let app = app().await;
     let admin = app.admin_token().await;
