@@ -19,12 +19,12 @@ use bestow_core::store::StoreError;
 use bestow_events::conditions::activities::{Activity, ActivityStore, NewActivity};
 use bestow_events::domain::condition::ActivityType;
 use bestow_events::domain::evaluate::{ActivityFact, FactQuery};
-use rusqlite::{Connection, Row, params, params_from_iter};
+use rusqlite::{Connection, Row, params};
 use serde_json::{Map, Value};
 
 use crate::database::{from_text, map_error, to_text};
 use crate::event_db::SqliteEventStore;
-use crate::filters::{Filters, count, page_values};
+use crate::filters::Filters;
 
 pub(crate) fn corrupt(index: usize, reason: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -132,26 +132,7 @@ fn recent_source(user_id: &str, activity_type: Option<&ActivityType>) -> (&'stat
 
 /// The page of a player's activities, newest first; the page's bounds are the last parameters.
 fn recent_sql(source: &str, filters: &Filters) -> String {
-    format!(
-        "SELECT {ACTIVITY_COLUMNS} FROM {source} {} ORDER BY occurredAt DESC, _id DESC LIMIT ? OFFSET ?",
-        filters.where_clause()
-    )
-}
-
-fn select_recent(
-    connection: &Connection,
-    source: &str,
-    filters: &Filters,
-    page: PageRequest,
-) -> Result<(Vec<Activity>, u64), StoreError> {
-    let total = count(connection, source, filters)?;
-    let mut statement = connection.prepare_cached(&recent_sql(source, filters)).map_err(map_error)?;
-    let activities = statement
-        .query_map(params_from_iter(page_values(&filters.values, page).iter()), activity_from_row)
-        .map_err(map_error)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(map_error)?;
-    Ok((activities, total))
+    filters.page_sql(ACTIVITY_COLUMNS, source, "occurredAt DESC, _id DESC")
 }
 
 #[async_trait]
@@ -185,14 +166,21 @@ impl ActivityStore for SqliteEventStore {
         page: PageRequest,
     ) -> Result<(Vec<Activity>, u64), StoreError> {
         let (source, filters) = recent_source(user_id, activity_type);
-        self.db.read(move |connection| select_recent(connection, source, &filters, page)).await
+        self.db
+            .read(move |connection| {
+                filters.select_page(connection, source, &recent_sql(source, &filters), page, activity_from_row)
+            })
+            .await
     }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use rusqlite::params_from_iter;
+
     use super::*;
+    use crate::filters::page_values;
 
     fn store() -> (tempfile::TempDir, SqliteEventStore) {
         let dir = tempfile::TempDir::new().unwrap();

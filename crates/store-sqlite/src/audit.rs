@@ -3,10 +3,10 @@
 use bestow_core::audit::{AuditEntry, AuditQuery};
 use bestow_core::page::PageRequest;
 use bestow_core::store::StoreError;
-use rusqlite::{Connection, Row, params, params_from_iter};
+use rusqlite::{Connection, Row, params};
 
 use crate::database::{from_text, map_error, to_text};
-use crate::filters::{Filters, count, page_values};
+use crate::filters::Filters;
 
 /// The `audit_logs` table, the same in both databases: append-only, queried by time, actor
 /// and target.
@@ -99,17 +99,7 @@ pub(crate) fn list_audit(
     if let Some(to) = query.to {
         filters.add("at < ?", to_text(to));
     }
-    let total = count(connection, table, &filters)?;
-    let sql = format!(
-        "SELECT _id, actorId, actorUsername, action, targetType, targetId, before, after, at, requestId
-         FROM {table} {} ORDER BY at DESC, _id DESC LIMIT ? OFFSET ?",
-        filters.where_clause()
-    );
-    let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
-    let entries = statement
-        .query_map(params_from_iter(page_values(&filters.values, page).iter()), audit_from_row)
-        .map_err(map_error)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(map_error)?;
-    Ok((entries, total))
+    let columns = "_id, actorId, actorUsername, action, targetType, targetId, before, after, at, requestId";
+    let sql = filters.page_sql(columns, table, "at DESC, _id DESC");
+    filters.select_page(connection, table, &sql, page, audit_from_row)
 }

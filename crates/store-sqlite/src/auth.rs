@@ -8,11 +8,11 @@ use bestow_core::identity::Role;
 use bestow_core::page::PageRequest;
 use bestow_core::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::audit::{AUDIT_SCHEMA, insert_audit, list_audit};
 use crate::database::{Database, from_text, map_error, to_text};
-use crate::filters::{Filters, count, page_values, prefix_pattern};
+use crate::filters::{Filters, count, prefix_pattern};
 
 /// Schema of accounts and sessions.
 const ACCOUNTS_SCHEMA: &str = r"
@@ -189,18 +189,8 @@ impl AuthStore for SqliteAuthStore {
         }
         self.db
             .read(move |connection| {
-                let total = count(connection, "users", &filters)?;
-                let sql = format!(
-                    "SELECT {USER_COLUMNS} FROM users {} ORDER BY createdAt, _id LIMIT ? OFFSET ?",
-                    filters.where_clause()
-                );
-                let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
-                let users = statement
-                    .query_map(params_from_iter(page_values(&filters.values, page).iter()), user_from_row)
-                    .map_err(map_error)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(map_error)?;
-                Ok((users, total))
+                let sql = filters.page_sql(USER_COLUMNS, "users", "createdAt, _id");
+                filters.select_page(connection, "users", &sql, page, user_from_row)
             })
             .await
     }

@@ -13,12 +13,12 @@ use bestow_events::claims::store::{ClaimFilter, ClaimStats, ClaimStore, Inserted
 use bestow_events::domain::saga::{ClaimRequest, ClaimStatus};
 use bestow_events::domain::stats::{FailureCount, MinuteCount, StatusCount};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::audit::insert_audit;
 use crate::database::{from_text, map_error, to_text};
 use crate::event_db::SqliteEventStore;
-use crate::filters::{Filters, count, page_values};
+use crate::filters::{Filters, count};
 
 /// Statuses the saga still works on, as an SQL list.
 fn non_final_list() -> String {
@@ -161,19 +161,10 @@ impl ClaimStore for SqliteEventStore {
         }
         self.db
             .read(move |connection| {
-                let total = count(connection, "user_reward_requests", &filters)?;
-                let sql = format!(
-                    "SELECT document FROM user_reward_requests {} ORDER BY createdAt DESC, _id DESC LIMIT ? OFFSET ?",
-                    filters.where_clause()
-                );
-                let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
-                let documents = statement
-                    .query_map(params_from_iter(page_values(&filters.values, page).iter()), |row| {
-                        row.get::<_, String>(0)
-                    })
-                    .map_err(map_error)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(map_error)?;
+                let table = "user_reward_requests";
+                let sql = filters.page_sql("document", table, "createdAt DESC, _id DESC");
+                let (documents, total) =
+                    filters.select_page(connection, table, &sql, page, |row| row.get::<_, String>(0))?;
                 let requests = documents
                     .iter()
                     .map(|text| serde_json::from_str(text).map_err(corrupt))

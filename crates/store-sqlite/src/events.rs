@@ -14,13 +14,13 @@ use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::reward::RewardDefinition;
 use bestow_events::view::RewardView;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use serde_json::{Value, json};
 
 use crate::audit::{insert_audit, list_audit};
 use crate::database::{from_text, map_error, to_text};
 use crate::event_db::SqliteEventStore;
-use crate::filters::{Filters, count, page_values};
+use crate::filters::Filters;
 
 const EVENT_COLUMNS: &str = "_id, eventName, description, startDate, endDate, conditions, status, createdBy, \
                              createdAt, updatedAt, timezone, grantPolicy, version, recurrence, tiers";
@@ -297,17 +297,9 @@ impl EventStore for SqliteEventStore {
         let direction = if filter.descending { "DESC" } else { "ASC" };
         self.db
             .read(move |connection| {
-                let total = count(connection, "events", &filters)?;
-                let sql = format!(
-                    "SELECT {EVENT_COLUMNS} FROM events {} ORDER BY {column} {direction}, _id {direction} LIMIT ? OFFSET ?",
-                    filters.where_clause()
-                );
-                let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
-                let mut events = statement
-                    .query_map(params_from_iter(page_values(&filters.values, page).iter()), event_from_row)
-                    .map_err(map_error)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(map_error)?;
+                let order = format!("{column} {direction}, _id {direction}");
+                let sql = filters.page_sql(EVENT_COLUMNS, "events", &order);
+                let (mut events, total) = filters.select_page(connection, "events", &sql, page, event_from_row)?;
                 for event in &mut events {
                     load_rewards(connection, event)?;
                 }

@@ -3,7 +3,7 @@
 use bestow_core::page::PageRequest;
 use bestow_core::store::StoreError;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::{Connection, Row, params_from_iter};
 
 use crate::database::map_error;
 
@@ -28,6 +28,31 @@ impl Filters {
 
     pub(crate) fn where_clause(&self) -> String {
         if self.clauses.is_empty() { String::new() } else { format!("WHERE {}", self.clauses.join(" AND ")) }
+    }
+
+    /// `SELECT {columns} FROM {table}` of the matching rows, ordered by `order`, in pages.
+    pub(crate) fn page_sql(&self, columns: &str, table: &str, order: &str) -> String {
+        format!("SELECT {columns} FROM {table} {} ORDER BY {order} LIMIT ? OFFSET ?", self.where_clause())
+    }
+
+    /// One `page` of `table`'s matching rows, selected by `sql` (from [`Self::page_sql`]) and
+    /// read by `from_row`, with how many rows match in all.
+    pub(crate) fn select_page<T>(
+        &self,
+        connection: &Connection,
+        table: &str,
+        sql: &str,
+        page: PageRequest,
+        from_row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<(Vec<T>, u64), StoreError> {
+        let total = count(connection, table, self)?;
+        let mut statement = connection.prepare_cached(sql).map_err(map_error)?;
+        let rows = statement
+            .query_map(params_from_iter(page_values(&self.values, page).iter()), from_row)
+            .map_err(map_error)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(map_error)?;
+        Ok((rows, total))
     }
 }
 
