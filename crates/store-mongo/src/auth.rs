@@ -14,14 +14,13 @@ use bestow_core::page::PageRequest;
 use bestow_core::store::{Conflict, StoreError};
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
-use mongodb::options::IndexOptions;
-use mongodb::{Client, Collection, Database, IndexModel};
+use mongodb::{Client, Collection, Database};
 use tokio::sync::OnceCell;
 
 use crate::audit::{AUDIT_LOGS, audit_document, audit_indexes, list_audit};
 use crate::common::{
-    TxResult, corrupt, create_indexes, date, escape_regex, find_page, id_bson, in_transaction, is_duplicate_key,
-    map_error, optional_date, read_date, read_id, read_optional_date, text, tx_error,
+    TxResult, corrupt, create_indexes, date, escape_regex, find_page, id_bson, in_transaction, index, insert_audited,
+    is_duplicate_key, map_error, optional_date, read_date, read_id, read_optional_date, text,
 };
 
 const USERS: &str = "users";
@@ -44,11 +43,6 @@ impl std::fmt::Debug for MongoAuthStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MongoAuthStore").field("db", &self.db.name()).finish_non_exhaustive()
     }
-}
-
-fn named(keys: Document, name: &str, unique: bool) -> IndexModel {
-    let options = IndexOptions::builder().name(name.to_owned()).unique(unique.then_some(true)).build();
-    IndexModel::builder().keys(keys).options(options).build()
 }
 
 impl MongoAuthStore {
@@ -80,8 +74,8 @@ impl MongoAuthStore {
                     &self.db,
                     USERS,
                     vec![
-                        named(doc! { "usernameKey": 1 }, "users_usernameKey", true),
-                        named(doc! { "createdAt": 1, "_id": 1 }, "users_createdAt", false),
+                        index(doc! { "usernameKey": 1 }, "users_usernameKey", true),
+                        index(doc! { "createdAt": 1, "_id": 1 }, "users_createdAt", false),
                     ],
                 )
                 .await?;
@@ -89,9 +83,9 @@ impl MongoAuthStore {
                     &self.db,
                     REFRESH_TOKENS,
                     vec![
-                        named(doc! { "tokenDigest": 1 }, "refresh_tokens_digest", true),
-                        named(doc! { "familyId": 1 }, "refresh_tokens_family", false),
-                        named(doc! { "userId": 1 }, "refresh_tokens_user", false),
+                        index(doc! { "tokenDigest": 1 }, "refresh_tokens_digest", true),
+                        index(doc! { "familyId": 1 }, "refresh_tokens_family", false),
+                        index(doc! { "userId": 1 }, "refresh_tokens_user", false),
                     ],
                 )
                 .await?;
@@ -193,18 +187,7 @@ impl AuthStore for MongoAuthStore {
                 if is_duplicate_key(&error) { StoreError::Conflict(Conflict::Username) } else { map_error(error) }
             });
         };
-        let audit = Some(audit);
-        in_transaction(&self.client, |session| {
-            let (users, logs, user, audit) = (self.users.clone(), self.audit.clone(), user.clone(), audit.clone());
-            Box::pin(async move {
-                users.insert_one(user).session(&mut *session).await.map_err(tx_error(Conflict::Username))?;
-                if let Some(entry) = audit {
-                    logs.insert_one(entry).session(&mut *session).await?;
-                }
-                TxResult::Ok(())
-            })
-        })
-        .await
+        insert_audited(&self.client, (&self.users, user), (&self.audit, audit), Conflict::Username).await
     }
 
     async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {

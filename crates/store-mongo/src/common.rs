@@ -8,7 +8,7 @@ use bson::oid::ObjectId;
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, SecondsFormat, Utc};
 use mongodb::error::{ErrorKind, WriteFailure};
-use mongodb::options::{ClientOptions, ReadConcern, WriteConcern};
+use mongodb::options::{ClientOptions, IndexOptions, ReadConcern, WriteConcern};
 use mongodb::{Client, ClientSession, Collection, Database, IndexModel, SessionCursor};
 use serde_json::{Map, Number, Value};
 
@@ -38,6 +38,12 @@ pub(crate) async fn client(uri: &str) -> Result<Client, StoreError> {
 /// Cheap round trip: `Unavailable` when the server cannot be reached.
 pub(crate) async fn ping(db: &Database) -> Result<(), StoreError> {
     db.run_command(doc! { "ping": 1 }).await.map(drop).map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// An index on `keys` named `name`.
+pub(crate) fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
+    let options = IndexOptions::builder().name(name.to_owned()).unique(unique.then_some(true)).build();
+    IndexModel::builder().keys(keys).options(options).build()
 }
 
 /// Creates `indexes` on `collection`; creating an existing identical index is a no-op.
@@ -167,6 +173,26 @@ async fn commit(session: &mut ClientSession) -> Result<(), mongodb::error::Error
             other => return other,
         }
     }
+}
+
+/// Inserts `document` into `collection` and its `audit` entry into `audit_log`, in one
+/// transaction; a duplicate key in `collection` is `conflict`.
+pub(crate) async fn insert_audited(
+    client: &Client,
+    (collection, document): (&Collection<Document>, Document),
+    (audit_log, audit): (&Collection<Document>, Document),
+    conflict: Conflict,
+) -> Result<(), StoreError> {
+    in_transaction(client, |session| {
+        let (collection, audit_log) = (collection.clone(), audit_log.clone());
+        let (document, audit) = (document.clone(), audit.clone());
+        Box::pin(async move {
+            collection.insert_one(document).session(&mut *session).await.map_err(tx_error(conflict))?;
+            audit_log.insert_one(audit).session(&mut *session).await?;
+            TxResult::Ok(())
+        })
+    })
+    .await
 }
 
 /// Reads every document of a cursor opened in `session`.

@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 use bestow_core::store::StoreError;
 
 use crate::audit::{AUDIT_LOGS, audit_indexes};
-use crate::common::create_indexes;
+use crate::common::{create_indexes, index};
 
 pub(crate) const EVENTS: &str = "events";
 pub(crate) const USER_REWARD_REQUESTS: &str = "user_reward_requests";
@@ -39,11 +39,6 @@ impl std::fmt::Debug for MongoEventStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MongoEventStore").field("db", &self.db.name()).finish_non_exhaustive()
     }
-}
-
-pub(crate) fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
-    let options = IndexOptions::builder().name(name.to_owned()).unique(unique.then_some(true)).build();
-    IndexModel::builder().keys(keys).options(options).build()
 }
 
 impl MongoEventStore {

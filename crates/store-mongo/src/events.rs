@@ -23,8 +23,8 @@ use serde_json::Value;
 
 use crate::audit::{audit_document, list_audit};
 use crate::common::{
-    TxResult, bson_to_json, collect, corrupt, date, escape_regex, find_page, id_bson, in_transaction, json_to_bson,
-    json_to_document, map_error, read_date, read_id, text,
+    TxResult, bson_to_json, collect, corrupt, date, escape_regex, find_page, id_bson, in_transaction, insert_audited,
+    json_to_bson, json_to_document, map_error, read_date, read_id, text,
 };
 use crate::event_db::MongoEventStore;
 
@@ -214,15 +214,7 @@ impl EventStore for MongoEventStore {
     async fn insert_event(&self, event: &Event, audit: &AuditEntry) -> Result<(), StoreError> {
         self.ready().await?;
         let (event, audit) = (event_document(event), audit_document(audit));
-        in_transaction(&self.client, |session| {
-            let (events, logs, event, audit) = (self.events.clone(), self.audit.clone(), event.clone(), audit.clone());
-            Box::pin(async move {
-                events.insert_one(event).session(&mut *session).await?;
-                logs.insert_one(audit).session(&mut *session).await?;
-                TxResult::Ok(())
-            })
-        })
-        .await
+        insert_audited(&self.client, (&self.events, event), (&self.audit, audit), Conflict::Duplicate).await
     }
 
     async fn event(&self, id: &str) -> Result<Option<Event>, StoreError> {

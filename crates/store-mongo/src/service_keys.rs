@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::audit_document;
 use crate::common::{
-    TxResult, corrupt, date, find_page, id_bson, in_transaction, map_error, optional_date, read_date, read_id,
-    read_optional_date, text, tx_error,
+    TxResult, corrupt, date, find_page, id_bson, in_transaction, insert_audited, map_error, optional_date, read_date,
+    read_id, read_optional_date, text,
 };
 use crate::event_db::MongoEventStore;
 
@@ -52,15 +52,7 @@ impl ServiceKeyStore for MongoEventStore {
     async fn insert_service_key(&self, key: &ServiceKey, audit: &AuditEntry) -> Result<(), StoreError> {
         self.ready().await?;
         let (key, audit) = (key_document(key), audit_document(audit));
-        in_transaction(&self.client, |session| {
-            let (keys, logs, key, audit) = (self.keys.clone(), self.audit.clone(), key.clone(), audit.clone());
-            Box::pin(async move {
-                keys.insert_one(key).session(&mut *session).await.map_err(tx_error(Conflict::KeyDigest))?;
-                logs.insert_one(audit).session(&mut *session).await?;
-                TxResult::Ok(())
-            })
-        })
-        .await
+        insert_audited(&self.client, (&self.keys, key), (&self.audit, audit), Conflict::KeyDigest).await
     }
 
     async fn list_service_keys(&self, page: PageRequest) -> Result<(Vec<ServiceKey>, u64), StoreError> {
