@@ -3,7 +3,7 @@
 use axum::response::{IntoResponse, Response};
 use bestow_core::identity::Permission;
 use http::StatusCode;
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 
 use crate::api::Failure;
 use crate::assets;
@@ -184,9 +184,4 @@ pub fn badge(status: &str) -> Markup {
 pub fn json_block(value: &serde_json::Value) -> Markup {
     let text = serde_json::to_string_pretty(value).unwrap_or_default();
     html! { pre.json { (text) } }
-}
-
-/// Raw markup the console wrote itself (SVG charts).
-pub fn trusted(markup: String) -> Markup {
-    PreEscaped(markup)
 }
