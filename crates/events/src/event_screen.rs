@@ -137,7 +137,7 @@ impl EventScreen {
         Self { catalog, claims, eligibility }
     }
 
-    /// One page of the events running now, as `player` stands on them, soonest to end first.
+    /// One page of the events running now, as `player` stands on them, earliest started first.
     pub async fn page(&self, player: &Principal, page: PageRequest) -> Result<Page<ScreenEvent>, ScreenError> {
         let now = bestow_core::time::now();
         let filter = EventFilter {
