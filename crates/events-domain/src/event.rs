@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::condition::{Condition, parse_optional_conditions};
 use super::lifecycle::{EventStatus, definition_editable};
-use super::recurrence::{Recurrence, RecurrenceInput};
+use super::recurrence::{Period, Recurrence, RecurrenceInput};
 use super::reward::{MAX_TOTAL_STOCK, RewardDefinition, RewardId, RewardInput};
 pub use super::tier::{MAX_TIERS, Tier, TierInput};
 use super::validation::{FieldError, child_pointer};
@@ -63,6 +63,11 @@ pub struct Event {
 }
 
 impl Event {
+    /// The period `now` falls in, for a recurring event; `None` for a one-time event.
+    pub fn period_at(&self, now: DateTime<Utc>) -> Option<Period> {
+        self.recurrence.map(|recurrence| recurrence.period_at(now, self.timezone))
+    }
+
     /// The reward with id `reward_id`.
     pub fn reward(&self, reward_id: &str) -> Option<&RewardDefinition> {
         self.rewards.iter().find(|r| r.reward_id().as_str() == reward_id)
@@ -267,18 +272,12 @@ pub struct EventPatch {
     /// New grant policy.
     pub grant_policy: Option<GrantPolicy>,
     /// The new recurrence; `null` makes the event one-time.
-    #[serde(default, deserialize_with = "present_recurrence")]
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<super::schemas::RecurrenceSpec>)]
     pub recurrence: Option<Option<RecurrenceInput>>,
     /// New tiers, replacing the event's (DRAFT only: their rewards are new rewards).
     #[schema(max_items = 50, min_items = 1)]
     pub tiers: Option<Vec<TierInput>>,
-}
-
-fn present_recurrence<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<RecurrenceInput>>, D::Error> {
-    Option::<RecurrenceInput>::deserialize(deserializer).map(Some)
 }
 
 /// Validates an optional recurrence input at `/recurrence`.
@@ -287,8 +286,10 @@ fn parse_recurrence(input: Option<&RecurrenceInput>) -> Result<Option<Recurrence
 }
 
 /// Distinguishes an absent member (`None`) from an explicit `null` (`Some(None)`).
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<Value>>, D::Error> {
-    Option::<Value>::deserialize(deserializer).map(Some)
+fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Why a patch cannot be applied at all (as opposed to a bad field value).

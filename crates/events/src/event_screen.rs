@@ -148,8 +148,7 @@ impl EventScreen {
             descending: false,
         };
         let events = self.catalog.list(player, filter, page).await?;
-        let periods: Vec<Option<Period>> =
-            events.items.iter().map(|event| event.recurrence.map(|r| r.period_at(now, event.timezone))).collect();
+        let periods: Vec<Option<Period>> = events.items.iter().map(|event| event.period_at(now)).collect();
         let judgements: Vec<Judgement> = events
             .items
             .iter()

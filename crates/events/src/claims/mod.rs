@@ -96,8 +96,7 @@ pub fn claim_target(event: &Event, tier_id: Option<&str>, now: DateTime<Utc>) ->
         None => None,
         Some(id) => Some(event.tier(id).cloned().ok_or(ClaimError::TierNotFound)?),
     };
-    let period = event.recurrence.map(|recurrence| recurrence.period_at(now, event.timezone));
-    Ok(ClaimTarget { tier, period })
+    Ok(ClaimTarget { tier, period: event.period_at(now) })
 }
 
 impl ClaimService {
