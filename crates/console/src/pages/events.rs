@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::event_form::{self, EventForm};
 use super::filters::{Filters, PAGE_SIZE};
-use super::{Nothing, Outcome, change_then_show, segment, shown, text, with_query};
+use super::{Nothing, Outcome, back_with_error, change_then_show, refusal, segment, shown, text, with_query};
 use crate::ConsoleState;
 use crate::api::{Call, Failure};
 use crate::chart;
@@ -59,7 +59,7 @@ async fn list_page(staff: &Staff, filters: &Filters) -> Result<Markup, Failure> 
             tbody {
                 @for event in &items {
                     tr {
-                        td { a href=(format!("/console/events/{}", segment(text(event, "id")))) { (text(event, "eventName")) } }
+                        td { a href=(event_path(text(event, "id"))) { (text(event, "eventName")) } }
                         td { (layout::badge(text(event, "status"))) }
                         td { (text(event, "startDate")) }
                         td { (text(event, "endDate")) }
@@ -130,7 +130,7 @@ async fn show(staff: Staff, Path(id): Path<String>, Query(outcome): Query<Outcom
 
 async fn event_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup, Failure> {
     let event: Value = staff.get(format!("/api/v1/events/{}", segment(id))).await?;
-    let base = format!("/console/events/{}", segment(id));
+    let base = event_path(id);
     let status = text(&event, "status").parse::<EventStatus>().ok();
     let manage = staff.account.can(Permission::ManageEvents);
     let body = html! {
@@ -234,12 +234,7 @@ fn rewards_table(staff: &Staff, base: &str, rewards: &[Value], manage: bool, rem
                         td { (text(reward, "rewardType")) }
                         td { code { (reward["details"].to_string()) } }
                         td { (shown(reward, "quantityPerUser")) }
-                        td data-testid="stock" {
-                            @match (reward["remainingStock"].as_i64(), reward["totalStock"].as_i64()) {
-                                (Some(left), Some(total)) => { (left) " of " (total) }
-                                _ => { "unlimited" }
-                            }
-                        }
+                        td data-testid="stock" { (stock(reward)) }
                         @if manage {
                             td {
                                 @if reward["totalStock"].is_i64() {
@@ -318,7 +313,7 @@ struct StatusForm {
 async fn change_status(staff: Staff, Path(id): Path<String>, Checked(form): Checked<StatusForm>) -> Response {
     let call = Call::new(Method::PUT, format!("/api/v1/events/{}/status", segment(&id)))
         .json(json!({ "status": form.status }));
-    change_then_show(&staff, call, &format!("/console/events/{}", segment(&id)), "status").await
+    change_then_show(&staff, call, &event_path(&id), "status").await
 }
 
 #[derive(Deserialize)]
@@ -330,10 +325,10 @@ struct TopUpForm {
 async fn add_reward(staff: Staff, Path(id): Path<String>, Checked(pairs): Checked<Vec<(String, String)>>) -> Response {
     let body = match event_form::new_reward_body(&pairs) {
         Ok(body) => body,
-        Err(violations) => return back_with_error(&id, &malformed(violations).message()),
+        Err(violations) => return back_with_error(&event_path(&id), &malformed(violations).message()),
     };
     let call = Call::post(format!("/api/v1/events/{}/rewards", segment(&id)), body);
-    change_then_show(&staff, call, &format!("/console/events/{}", segment(&id)), "reward-added").await
+    change_then_show(&staff, call, &event_path(&id), "reward-added").await
 }
 
 async fn remove_reward(
@@ -342,7 +337,7 @@ async fn remove_reward(
     Checked(_): Checked<Nothing>,
 ) -> Response {
     let call = Call::new(Method::DELETE, format!("/api/v1/events/{}/rewards/{}", segment(&id), segment(&reward)));
-    change_then_show(&staff, call, &format!("/console/events/{}", segment(&id)), "reward-removed").await
+    change_then_show(&staff, call, &event_path(&id), "reward-removed").await
 }
 
 async fn top_up(
@@ -351,22 +346,32 @@ async fn top_up(
     Checked(form): Checked<TopUpForm>,
 ) -> Response {
     let Ok(units) = form.add_stock.trim().parse::<i64>() else {
-        return back_with_error(&id, "The units to add must be a whole number.");
+        return back_with_error(&event_path(&id), "The units to add must be a whole number.");
     };
     let path = format!("/api/v1/events/{}/rewards/{}", segment(&id), segment(&reward));
     let call = Call::new(Method::PATCH, path).json(json!({ "addStock": units }));
-    change_then_show(&staff, call, &format!("/console/events/{}", segment(&id)), "topped-up").await
+    change_then_show(&staff, call, &event_path(&id), "topped-up").await
 }
 
-fn back_with_error(id: &str, message: &str) -> Response {
-    Redirect::to(&with_query(&format!("/console/events/{}", segment(id)), &[("error", message)])).into_response()
+/// The console page of event `id`.
+fn event_path(id: &str) -> String {
+    format!("/console/events/{}", segment(id))
 }
 
 async fn delete(staff: Staff, Path(id): Path<String>, Checked(_): Checked<Nothing>) -> Response {
-    match staff.send(Call::new(Method::DELETE, format!("/api/v1/events/{}", segment(&id)))).await {
-        Ok(reply) if reply.is_success() => Redirect::to("/console/events").into_response(),
-        Ok(reply) => back_with_error(&id, &reply.failure().message()),
-        Err(failure) => back_with_error(&id, &failure.message()),
+    match refusal(staff.send(Call::new(Method::DELETE, format!("/api/v1/events/{}", segment(&id)))).await) {
+        None => Redirect::to("/console/events").into_response(),
+        Some(reason) => back_with_error(&event_path(&id), &reason),
+    }
+}
+
+/// A reward's stock: what is left of the total, or "unlimited".
+fn stock(reward: &Value) -> Markup {
+    html! {
+        @match (reward["remainingStock"].as_i64(), reward["totalStock"].as_i64()) {
+            (Some(left), Some(total)) => { (left) " of " (total) }
+            _ => { "unlimited" }
+        }
     }
 }
 
@@ -381,7 +386,7 @@ async fn dashboard_page(staff: &Staff, id: &str) -> Result<Markup, Failure> {
     let body = html! {
         div.heading {
             h1 { "Dashboard: " (text(&event, "eventName")) " " (layout::badge(text(&event, "status"))) }
-            nav.actions aria-label="Event" { a.button href=(format!("/console/events/{}", segment(id))) { "Event" } }
+            nav.actions aria-label="Event" { a.button href=(event_path(id)) { "Event" } }
         }
         p.hint { "Refreshed every 5 seconds while this page is open." }
         div #live data-refresh=(live) data-interval="5000" { (figures) }
@@ -435,12 +440,7 @@ async fn dashboard_figures(staff: &Staff, id: &str) -> Result<Markup, Failure> {
                         @for reward in stats["stock"].as_array().map(Vec::as_slice).unwrap_or_default() {
                             tr {
                                 td { (text(reward, "rewardName")) }
-                                td data-testid="stock-left" {
-                                    @match (reward["remainingStock"].as_i64(), reward["totalStock"].as_i64()) {
-                                        (Some(left), Some(total)) => { (left) " of " (total) }
-                                        _ => { "unlimited" }
-                                    }
-                                }
+                                td data-testid="stock-left" { (stock(reward)) }
                             }
                         }
                     }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::ConsoleState;
-use crate::api::Call;
+use crate::api::{Call, Failure, Reply};
 use crate::layout;
 use crate::session::Staff;
 
@@ -62,14 +62,24 @@ impl Outcome {
 
 /// Sends a change, then shows `page` again with `?notice=<notice>`, or with the API's refusal.
 async fn change_then_show(staff: &Staff, call: Call<'_>, page: &str, notice: &str) -> Response {
-    let refusal = match staff.send(call).await {
-        Ok(reply) if reply.is_success() => {
-            return Redirect::to(&with_query(page, &[("notice", notice)])).into_response();
-        }
-        Ok(reply) => reply.failure().message(),
-        Err(failure) => failure.message(),
-    };
-    Redirect::to(&with_query(page, &[("error", &refusal)])).into_response()
+    match refusal(staff.send(call).await) {
+        None => Redirect::to(&with_query(page, &[("notice", notice)])).into_response(),
+        Some(reason) => back_with_error(page, &reason),
+    }
+}
+
+/// Why the API refused a change, for the operator; `None` when it was made.
+fn refusal(answer: Result<Reply, Failure>) -> Option<String> {
+    match answer {
+        Ok(reply) if reply.is_success() => None,
+        Ok(reply) => Some(reply.failure().message()),
+        Err(failure) => Some(failure.message()),
+    }
+}
+
+/// Back to `page`, saying why a change was not made.
+fn back_with_error(page: &str, reason: &str) -> Response {
+    Redirect::to(&with_query(page, &[("error", reason)])).into_response()
 }
 
 /// A string member of an API object, or "" (absent or not a string).
