@@ -1,7 +1,7 @@
 //! The console's stylesheet and script, compiled into the binary and served under a name that
 //! carries their content hash, so browsers may cache them for good.
 
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
@@ -15,17 +15,23 @@ pub struct Asset {
     extension: &'static str,
     content_type: &'static str,
     body: &'static str,
-    hash: &'static LazyLock<String>,
+    /// The first bytes of the body's SHA-256, in hex; computed on first use.
+    hash: OnceLock<String>,
 }
 
 impl Asset {
+    const fn new(stem: &'static str, extension: &'static str, content_type: &'static str, body: &'static str) -> Self {
+        Self { stem, extension, content_type, body, hash: OnceLock::new() }
+    }
+
     /// Where pages link it: `/console/assets/<stem>-<hash>.<extension>`.
     pub fn path(&self) -> String {
         format!("/console/assets/{}", self.file_name())
     }
 
     fn file_name(&self) -> String {
-        format!("{}-{}.{}", self.stem, self.hash.as_str(), self.extension)
+        let hash = self.hash.get_or_init(|| short_hash(self.body));
+        format!("{}-{hash}.{}", self.stem, self.extension)
     }
 
     pub fn len(&self) -> usize {
@@ -42,25 +48,10 @@ fn short_hash(body: &str) -> String {
     digest[..6].iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-const STYLE_BODY: &str = include_str!("../assets/console.css");
-static STYLE_HASH: LazyLock<String> = LazyLock::new(|| short_hash(STYLE_BODY));
-pub static STYLE: Asset = Asset {
-    stem: "console",
-    extension: "css",
-    content_type: "text/css; charset=utf-8",
-    body: STYLE_BODY,
-    hash: &STYLE_HASH,
-};
-
-const SCRIPT_BODY: &str = include_str!("../assets/console.js");
-static SCRIPT_HASH: LazyLock<String> = LazyLock::new(|| short_hash(SCRIPT_BODY));
-pub static SCRIPT: Asset = Asset {
-    stem: "console",
-    extension: "js",
-    content_type: "text/javascript; charset=utf-8",
-    body: SCRIPT_BODY,
-    hash: &SCRIPT_HASH,
-};
+pub static STYLE: Asset =
+    Asset::new("console", "css", "text/css; charset=utf-8", include_str!("../assets/console.css"));
+pub static SCRIPT: Asset =
+    Asset::new("console", "js", "text/javascript; charset=utf-8", include_str!("../assets/console.js"));
 
 /// Every asset, for serving and for the size budget.
 pub static ALL: [&Asset; 2] = [&STYLE, &SCRIPT];
