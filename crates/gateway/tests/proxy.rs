@@ -125,26 +125,30 @@ async fn the_upstream_sees_no_client_identity_headers_and_the_vouched_client_add
     assert_eq!(seen["body"], "{\"a\":1}");
 }
 
+/// Forwards `request` to the events upstream, expecting a refusal within `limit`; returns
+/// the refusal's status.
+async fn refused_within(proxy: &Proxy, request: Request<Body>, limit: Duration) -> StatusCode {
+    let started = Instant::now();
+    let error = proxy.forward(Upstream::Events, request, None).await.unwrap_err();
+    assert!(started.elapsed() < limit, "{:?}", started.elapsed());
+    error.status()
+}
+
 #[tokio::test]
 async fn an_absent_upstream_is_a_prompt_503() {
     // A port that was just free: nothing listens there.
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
     let proxy = proxy(&format!("http://{closed}"), &format!("http://{closed}"), Duration::from_secs(5));
-    let started = Instant::now();
-    let error = proxy.forward(Upstream::Events, request("/echo", &[], ""), None).await.unwrap_err();
-    assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    let refusal = refused_within(&proxy, request("/echo", &[], ""), Duration::from_secs(1)).await;
+    assert_eq!(refusal, StatusCode::SERVICE_UNAVAILABLE);
 }
 
 #[tokio::test]
 async fn a_slow_upstream_is_a_504_within_the_timeout() {
     let base = serve(echo()).await;
     let proxy = proxy(&base, &base, Duration::from_millis(300));
-    let started = Instant::now();
     let slow = Request::builder().uri("/slow").body(Body::empty()).unwrap();
-    let error = proxy.forward(Upstream::Events, slow, None).await.unwrap_err();
-    assert_eq!(error.status(), StatusCode::GATEWAY_TIMEOUT);
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert_eq!(refused_within(&proxy, slow, Duration::from_millis(1500)).await, StatusCode::GATEWAY_TIMEOUT);
 }
 
 /// A request body whose sender stalls forever.
@@ -166,11 +170,8 @@ impl axum::body::HttpBody for StalledBody {
 async fn a_client_that_stalls_its_body_is_a_408_within_the_timeout() {
     let base = serve(echo()).await;
     let proxy = proxy(&base, &base, Duration::from_millis(300));
-    let started = Instant::now();
     let stalled = Request::builder().method("POST").uri("/echo").body(Body::new(StalledBody)).unwrap();
-    let error = proxy.forward(Upstream::Events, stalled, None).await.unwrap_err();
-    assert_eq!(error.status(), StatusCode::REQUEST_TIMEOUT);
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert_eq!(refused_within(&proxy, stalled, Duration::from_millis(1500)).await, StatusCode::REQUEST_TIMEOUT);
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::events::{create_event, event_body, set_status};
-use crate::helpers::{TestApp, pointers, problem, test_config};
+use crate::helpers::{Cast, TestApp, pointers, problem, test_config};
 
 /// Creates a service key as `admin` and returns (id, secret).
 async fn service_key(app: &TestApp, admin: &str, name: &str) -> (String, String) {
@@ -55,6 +55,33 @@ async fn active_event(app: &TestApp, operator: &str, conditions: Value) -> Strin
     let id = create_event(app, operator, &body).await["id"].as_str().unwrap().to_owned();
     assert_eq!(set_status(app, operator, &id, "ACTIVE").await.status(), StatusCode::OK);
     id
+}
+
+/// A game pushing one player's activities with a live service key, and an active event.
+struct Game {
+    app: TestApp,
+    /// The service key's secret.
+    secret: String,
+    /// The player's id and access token.
+    player: String,
+    user: String,
+    event: String,
+}
+
+impl Game {
+    async fn with(conditions: Value) -> Self {
+        let app = TestApp::spawn().await;
+        let admin = app.admin_token().await;
+        let (_, secret) = service_key(&app, &admin, "game").await;
+        let (player, user) = app.user_with_roles("player", &["USER"]).await;
+        let event = active_event(&app, &admin, conditions).await;
+        Self { app, secret, player, user, event }
+    }
+
+    /// An event asking for `count` BOSS_KILLED activities.
+    async fn with_boss_kills(count: u32) -> Self {
+        Self::with(json!({ "type": "ACTIVITY_COUNT", "activityType": "BOSS_KILLED", "count": count })).await
+    }
 }
 
 async fn eligibility(app: &TestApp, token: &str, event_id: &str) -> Value {
@@ -165,13 +192,7 @@ async fn pushing_activities_needs_a_live_key_or_an_admin() {
 
 #[tokio::test]
 async fn bad_batches_are_refused_whole_with_every_bad_field() {
-    let app = TestApp::spawn().await;
-    let admin = app.admin_token().await;
-    let (_, secret) = service_key(&app, &admin, "game").await;
-    let (player, user) = app.user_with_roles("player", &["USER"]).await;
-    let operator = app.user_with_roles("operator", &["OPERATOR"]).await.1;
-    let counted = json!({ "type": "ACTIVITY_COUNT", "activityType": "BOSS_KILLED", "count": 1000 });
-    let event = active_event(&app, &operator, counted).await;
+    let Game { app, secret, player, user, event } = Game::with_boss_kills(1000).await;
     let kill = |id: &str| activity(Some(id), &player, "BOSS_KILLED", Utc::now() - Duration::minutes(1));
 
     let too_many: Vec<Value> = (0..1001).map(|i| kill(&format!("k{i}"))).collect();
@@ -210,13 +231,7 @@ async fn bad_batches_are_refused_whole_with_every_bad_field() {
 
 #[tokio::test]
 async fn a_resent_batch_stores_nothing_new() {
-    let app = TestApp::spawn().await;
-    let admin = app.admin_token().await;
-    let (_, secret) = service_key(&app, &admin, "game").await;
-    let (player, user) = app.user_with_roles("player", &["USER"]).await;
-    let operator = app.user_with_roles("operator", &["OPERATOR"]).await.1;
-    let counted = json!({ "type": "ACTIVITY_COUNT", "activityType": "BOSS_KILLED", "count": 10 });
-    let event = active_event(&app, &operator, counted).await;
+    let Game { app, secret, player, user, event } = Game::with_boss_kills(10).await;
     let at = Utc::now() - Duration::minutes(5);
     let batch: Vec<Value> = (0..5).map(|i| activity(Some(&format!("kill-{i}")), &player, "BOSS_KILLED", at)).collect();
 
@@ -237,17 +252,12 @@ async fn a_resent_batch_stores_nothing_new() {
 
 #[tokio::test]
 async fn the_preview_shows_a_streak_part_way_through() {
-    let app = TestApp::spawn().await;
-    let admin = app.admin_token().await;
-    let (_, secret) = service_key(&app, &admin, "game").await;
-    let (player, user) = app.user_with_roles("player", &["USER"]).await;
-    let (other, other_token) = app.user_with_roles("other", &["USER"]).await;
-    let operator = app.user_with_roles("operator", &["OPERATOR"]).await.1;
     let conditions = json!({ "type": "AND", "subConditions": [
         { "type": "LOGIN_STREAK", "days": 7 },
         { "type": "LOGIN_DAYS", "days": 4 },
     ]});
-    let event = active_event(&app, &operator, conditions).await;
+    let Game { app, secret, player, user, event } = Game::with(conditions).await;
+    let (other, other_token) = app.user_with_roles("other", &["USER"]).await;
     // Seoul days: 6 days ago, then 3, 2 (twice) and 1 day ago: a streak of 3 over 4 days.
     let logins: Vec<Value> = [6, 3, 2, 2, 1]
         .into_iter()
@@ -274,9 +284,7 @@ async fn the_preview_shows_a_streak_part_way_through() {
 #[tokio::test]
 async fn the_preview_is_for_players_and_visible_events() {
     let app = TestApp::spawn().await;
-    let (_, user) = app.user_with_roles("player", &["USER"]).await;
-    let (_, operator) = app.user_with_roles("operator", &["OPERATOR"]).await;
-    let (_, auditor) = app.user_with_roles("auditor", &["AUDITOR"]).await;
+    let Cast { user, operator, auditor, .. } = Cast::of(&app).await;
     let mut unconditional = event_body("free for all");
     unconditional["conditions"] = Value::Null;
     let free = create_event(&app, &operator, &unconditional).await["id"].as_str().unwrap().to_owned();

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, problem};
+use crate::helpers::{Cast, PASSWORD, TestApp, problem};
 
 /// (method, path, body) of every ADMIN-only auth route, with `{id}` for a target user.
 fn admin_routes(target: &str) -> Vec<(Method, String, Option<Value>)> {
@@ -20,10 +20,7 @@ fn admin_routes(target: &str) -> Vec<(Method, String, Option<Value>)> {
 async fn admin_routes_refuse_everyone_but_admins() {
     let app = TestApp::spawn().await;
     let (target, _) = app.user_with_roles("target", &["USER"]).await;
-    let (_, user) = app.user_with_roles("plain-user", &["USER"]).await;
-    let (_, operator) = app.user_with_roles("operator", &["OPERATOR"]).await;
-    let (_, auditor) = app.user_with_roles("auditor", &["AUDITOR"]).await;
-    let admin = app.admin_token().await;
+    let Cast { user, operator, auditor, admin } = Cast::of(&app).await;
 
     for (method, path, body) in admin_routes(&target) {
         let call = |token: Option<String>| {
@@ -96,8 +93,7 @@ async fn admin_changes_are_audited_with_before_and_after() {
 async fn admins_cannot_change_their_own_roles_or_active_state() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let me: Value = app.get("/api/v1/auth/me", Some(&admin)).await.json().await.unwrap();
-    let id = me["id"].as_str().unwrap();
+    let id = &app.user_id(&admin).await;
     let response = app
         .send_json(Method::PUT, &format!("/api/v1/users/{id}/roles"), Some(&admin), &json!({ "roles": ["USER"] }))
         .await;

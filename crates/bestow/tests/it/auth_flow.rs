@@ -57,13 +57,7 @@ async fn bad_sign_ups_name_the_field_and_store_nothing() {
 #[tokio::test]
 async fn malformed_bodies_are_problems_not_500s() {
     let app = TestApp::spawn().await;
-    let raw = app
-        .request(Method::POST, "/api/v1/auth/register", None)
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let raw = app.send_raw(Method::POST, "/api/v1/auth/register", None, "{not json").await;
     assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
     assert_eq!(problem(raw).await["code"], "MALFORMED_JSON");
 

@@ -13,9 +13,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::granter::{Faults, SECRET, TestGranter};
-use crate::helpers::Client;
-use crate::process::ServeProcess;
+use crate::granter::{Faults, TestGranter};
+use crate::helpers::{Client, point_event};
+use crate::process::{ServeProcess, granting_envs};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_bestow");
 const ADMIN_PASSWORD: &str = "backup-admin-password";
@@ -25,17 +25,14 @@ const PLAYERS: usize = 40;
 const STOCK: i64 = 30;
 
 fn envs(granter_url: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("BESTOW_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
-        ("BESTOW_WEBHOOK_URL", granter_url.to_owned()),
-        ("BESTOW_WEBHOOK_SECRET", SECRET.to_owned()),
-        ("BESTOW_CLAIM_WAIT_MS", "100".to_owned()),
-        ("BESTOW_CLAIM_LEASE_MS", "800".to_owned()),
-        ("BESTOW_RECOVERY_SWEEP_MS", "100".to_owned()),
-        ("BESTOW_SAGA_RETRY_BASE_MS", "50".to_owned()),
-        ("BESTOW_SAGA_MAX_ATTEMPTS", "30".to_owned()),
-        ("BESTOW_LOG_LEVEL", "warn".to_owned()),
-    ]
+    let recovery = [
+        ("BESTOW_CLAIM_WAIT_MS", "100"),
+        ("BESTOW_CLAIM_LEASE_MS", "800"),
+        ("BESTOW_RECOVERY_SWEEP_MS", "100"),
+        ("BESTOW_SAGA_RETRY_BASE_MS", "50"),
+        ("BESTOW_SAGA_MAX_ATTEMPTS", "30"),
+    ];
+    granting_envs(ADMIN_PASSWORD, granter_url, &recovery)
 }
 
 fn start(dir: &Path, envs: &[(&'static str, String)]) -> ServeProcess {
@@ -74,24 +71,7 @@ async fn a_backup_taken_under_claim_load_restores_to_a_consistent_server() {
     let api = Client::new(&base);
 
     let admin_token = api.login("admin", ADMIN_PASSWORD).await;
-    let now = chrono::Utc::now();
-    let event = json!({
-        "eventName": "backup under load", "startDate": (now - chrono::Duration::hours(1)).to_rfc3339(),
-        "endDate": (now + chrono::Duration::days(1)).to_rfc3339(),
-        "rewards": [{ "rewardType": "POINT", "rewardName": "points", "details": { "points": 5 },
-                      "quantityPerUser": 1, "totalStock": STOCK }],
-    });
-    let event = api.expect(StatusCode::CREATED, Method::POST, "/api/v1/events", Some(&admin_token), Some(event)).await;
-    let event_id = event["id"].as_str().unwrap().to_owned();
-    let status = json!({ "status": "ACTIVE" });
-    api.expect(
-        StatusCode::OK,
-        Method::PUT,
-        &format!("/api/v1/events/{event_id}/status"),
-        Some(&admin_token),
-        Some(status),
-    )
-    .await;
+    let event_id = api.active_event(&admin_token, point_event("backup under load", 5, STOCK)).await;
     let mut players = Vec::new();
     for n in 0..PLAYERS {
         let name = format!("player{n}");

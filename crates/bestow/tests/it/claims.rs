@@ -68,12 +68,17 @@ pub(crate) fn points(name: &str, quantity: i64, stock: i64) -> Value {
             "quantityPerUser": quantity, "totalStock": stock })
 }
 
-async fn claim(app: &TestApp, token: &str, event_id: &str, key: Option<&str>) -> (StatusCode, Value) {
+/// Claims `event_id` as `token`, with `key` as the idempotency key if given.
+async fn send_claim(app: &TestApp, token: &str, event_id: &str, key: Option<&str>) -> reqwest::Response {
     let mut request = app.request(Method::POST, &format!("/api/v1/events/{event_id}/claims"), Some(token));
     if let Some(key) = key {
         request = request.header("idempotency-key", key);
     }
-    let response = request.send().await.unwrap();
+    request.send().await.unwrap()
+}
+
+async fn claim(app: &TestApp, token: &str, event_id: &str, key: Option<&str>) -> (StatusCode, Value) {
+    let response = send_claim(app, token, event_id, key).await;
     (response.status(), response.json().await.unwrap())
 }
 
@@ -235,32 +240,17 @@ async fn idempotency_keys_replay_and_are_never_shared() {
     assert_eq!(replay, original);
 
     for (token, event) in [(&players[1].1, &first_event), (&players[0].1, &second_event)] {
-        let response = app
-            .request(Method::POST, &format!("/api/v1/events/{event}/claims"), Some(token))
-            .header("idempotency-key", key)
-            .send()
-            .await
-            .unwrap();
+        let response = send_claim(&app, token, event, Some(key)).await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let body = problem(response).await;
         assert_eq!(body["code"], "IDEMPOTENCY_KEY_REUSED");
         assert!(!body.to_string().contains(&players[0].0), "reveals nothing about the first claim");
     }
     // An optional body may be `null`, as the document allows.
-    let null_body = app
-        .request(Method::POST, &format!("/api/v1/events/{second_event}/claims"), Some(&players[1].1))
-        .header("content-type", "application/json")
-        .body("null")
-        .send()
-        .await
-        .unwrap();
+    let claims = format!("/api/v1/events/{second_event}/claims");
+    let null_body = app.send_raw(Method::POST, &claims, Some(&players[1].1), "null").await;
     assert_eq!(null_body.status(), StatusCode::CREATED);
-    let bad = app
-        .request(Method::POST, &format!("/api/v1/events/{first_event}/claims"), Some(&players[1].1))
-        .header("idempotency-key", "abc")
-        .send()
-        .await
-        .unwrap();
+    let bad = send_claim(&app, &players[1].1, &first_event, Some("abc")).await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert_eq!(problem(bad).await["errors"][0]["pointer"], "Idempotency-Key");
     let body =
@@ -430,15 +420,21 @@ async fn a_player_deactivated_before_the_grant_is_compensated() {
     assert!(granter.ledger().granted.is_empty());
 }
 
-#[tokio::test]
-async fn a_revoke_that_keeps_failing_waits_for_an_admin() {
+/// Two players' claims on an ALL_OR_NOTHING event whose second reward the granter refuses and
+/// whose revokes it cannot take: both claims end waiting for an admin.
+pub(crate) async fn two_claims_stuck_in_compensation() -> (TestGranter, Faults, Arc<TestApp>, String, Vec<Value>) {
     let faults = Faults { refuse_reward_name: Some("refused".into()), revokes_down: true, ..Faults::default() };
     let (granter, url) = TestGranter::start(faults.clone()).await;
     let app = Arc::new(app_with(Some(&url), |_| {}).await);
     let (event_id, _) =
         active_event(&app, json!([points("granted", 1, 10), points("refused", 1, 10)]), "ALL_OR_NOTHING").await;
-    let players = players(&app, "stuck", 2).await;
-    let parked = claim_all(&app, &players, &event_id).await;
+    let stuck = claim_all(&app, &players(&app, "stuck", 2).await, &event_id).await;
+    (granter, faults, app, event_id, stuck)
+}
+
+#[tokio::test]
+async fn a_revoke_that_keeps_failing_waits_for_an_admin() {
+    let (granter, faults, app, event_id, parked) = two_claims_stuck_in_compensation().await;
     assert!(parked.iter().all(|r| status_of(r) == ClaimStatus::CompensationFailedManualInterventionRequired));
     assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(8), Some(8)], "stock stays reserved until settled");
 

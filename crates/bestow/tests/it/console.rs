@@ -10,8 +10,8 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::claims::{active_event, app_with, claim_all, players, points};
-use crate::granter::{Faults, TestGranter};
+use crate::claims::{active_event, app_with, claim_all, players, points, two_claims_stuck_in_compensation};
+use crate::granter::Faults;
 use crate::helpers::{ADMIN_PASSWORD, PASSWORD, TestApp};
 
 /// A browser's view of the console: cookies kept, redirects not followed.
@@ -114,6 +114,17 @@ async fn signed_in(app: &TestApp, username: &str, password: &str) -> ConsoleClie
     let page = console.sign_in(username, password).await;
     assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/console/"), "{}", page.body);
     console
+}
+
+/// The admin signed in to the console, whose access cookie has since gone bad.
+async fn admin_with_an_expired_access_token(app: &TestApp) -> ConsoleClient {
+    let mut console = signed_in(app, "admin", ADMIN_PASSWORD).await;
+    console.cookies.insert("bestow_access".into(), "expired.or.forged".into());
+    console
+}
+
+async fn assert_signed_out(console: &mut ConsoleClient) {
+    assert_eq!(console.get("/console/").await.location(), "/console/sign-in", "signed out");
 }
 
 fn nav_links(body: &str) -> Vec<&'static str> {
@@ -278,11 +289,10 @@ async fn deactivation_and_role_changes_reach_an_open_console_session() {
     assert!(other.get("/console/events").await.body.contains("The console is for staff"));
 
     // Nobody changes their own account, from the console either.
-    let me: Value = app.get("/api/v1/auth/me", Some(&app.admin_token().await)).await.json().await.unwrap();
-    let own = admin.get(&format!("/console/players/{}", me["id"].as_str().unwrap())).await;
+    let me = app.user_id(&app.admin_token().await).await;
+    let own = admin.get(&format!("/console/players/{me}")).await;
     assert!(own.body.contains("Nobody changes their own roles") && !own.body.contains("Save roles"));
-    let page =
-        admin.post(&format!("/console/players/{}/active", me["id"].as_str().unwrap()), &[("isActive", "false")]).await;
+    let page = admin.post(&format!("/console/players/{me}/active"), &[("isActive", "false")]).await;
     assert!(page.location().contains("error="), "the API refuses: {}", page.location());
 }
 
@@ -296,14 +306,13 @@ async fn signing_out_ends_the_session_and_its_refresh_token() {
     assert!(console.cookie("bestow_access").is_none());
     let reused = app.post("/api/v1/auth/refresh", None, &json!({ "refreshToken": refresh })).await;
     assert_eq!(reused.status(), StatusCode::UNAUTHORIZED, "the refresh token no longer works");
-    assert_eq!(console.get("/console/").await.location(), "/console/sign-in");
+    assert_signed_out(&mut console).await;
 }
 
 #[tokio::test]
 async fn an_expired_access_token_is_renewed_with_the_refresh_cookie() {
     let app = TestApp::spawn().await;
-    let mut console = signed_in(&app, "admin", ADMIN_PASSWORD).await;
-    console.cookies.insert("bestow_access".into(), "expired.or.forged".into());
+    let mut console = admin_with_an_expired_access_token(&app).await;
     let page = console.get("/console/events").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.set_cookies().iter().any(|c| c.starts_with("bestow_access=ey")), "a new access token");
@@ -313,20 +322,18 @@ async fn an_expired_access_token_is_renewed_with_the_refresh_cookie() {
 #[tokio::test]
 async fn signing_out_with_an_expired_access_token_still_forgets_the_session() {
     let app = TestApp::spawn().await;
-    let mut console = signed_in(&app, "admin", ADMIN_PASSWORD).await;
-    console.cookies.insert("bestow_access".into(), "expired.or.forged".into());
+    let mut console = admin_with_an_expired_access_token(&app).await;
     let page = console.post("/console/sign-out", &[]).await;
     assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/console/sign-in"));
     assert_eq!(console.cookie("bestow_access"), None, "the renewed pair is not set again: {:?}", page.set_cookies());
     assert_eq!(console.cookie("bestow_refresh"), None);
-    assert_eq!(console.get("/console/").await.location(), "/console/sign-in");
+    assert_signed_out(&mut console).await;
 }
 
 #[tokio::test]
 async fn pages_opened_at_once_with_an_expired_access_token_share_one_renewal() {
     let app = TestApp::spawn().await;
-    let mut console = signed_in(&app, "admin", ADMIN_PASSWORD).await;
-    console.cookies.insert("bestow_access".into(), "expired.or.forged".into());
+    let console = admin_with_an_expired_access_token(&app).await;
     // Tabs of one browser: the same cookies, sent together.
     let mut tabs = tokio::task::JoinSet::new();
     for _ in 0..4 {
@@ -486,12 +493,7 @@ async fn operators_create_edit_activate_top_up_and_delete_events_from_forms() {
 
 #[tokio::test]
 async fn claims_search_timeline_queue_and_exports_act_through_the_api() {
-    let faults = Faults { refuse_reward_name: Some("refused".into()), revokes_down: true, ..Faults::default() };
-    let (granter, url) = TestGranter::start(faults.clone()).await;
-    let app = Arc::new(app_with(Some(&url), |_| {}).await);
-    let (event_id, _) =
-        active_event(&app, json!([points("granted", 1, 10), points("refused", 1, 10)]), "ALL_OR_NOTHING").await;
-    let stuck = claim_all(&app, &players(&app, "stuck", 2).await, &event_id).await;
+    let (granter, faults, app, event_id, stuck) = two_claims_stuck_in_compensation().await;
     let (first, second) = (stuck[0]["requestId"].as_str().unwrap(), stuck[1]["requestId"].as_str().unwrap());
     app.user_with_roles("operator1", &["OPERATOR"]).await;
 

@@ -10,9 +10,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::granter::{Faults, SECRET, TestGranter};
+use crate::granter::{Faults, TestGranter};
 use crate::helpers::Client;
-use crate::process::ServeProcess;
+use crate::process::{ServeProcess, granting_envs};
 
 const ADMIN_PASSWORD: &str = "crash-admin-password";
 const KEY: &str = "5a1f0a4e-9c2b-4d8e-8f00-1c2d3e4f5a6b";
@@ -94,15 +94,9 @@ fn claimed_rewards(event: &Value, shape: Shape) -> &Vec<Value> {
 }
 
 fn envs(granter_url: &str, crash_at: Option<&str>, storage: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
-    let mut envs = vec![
-        ("BESTOW_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
-        ("BESTOW_WEBHOOK_URL", granter_url.to_owned()),
-        ("BESTOW_WEBHOOK_SECRET", SECRET.to_owned()),
-        ("BESTOW_CLAIM_LEASE_MS", "800".to_owned()),
-        ("BESTOW_RECOVERY_SWEEP_MS", "100".to_owned()),
-        ("BESTOW_SAGA_RETRY_BASE_MS", "20".to_owned()),
-        ("BESTOW_LOG_LEVEL", "warn".to_owned()),
-    ];
+    let recovery =
+        [("BESTOW_CLAIM_LEASE_MS", "800"), ("BESTOW_RECOVERY_SWEEP_MS", "100"), ("BESTOW_SAGA_RETRY_BASE_MS", "20")];
+    let mut envs = granting_envs(ADMIN_PASSWORD, granter_url, &recovery);
     if let Some(point) = crash_at {
         envs.push(("BESTOW_TEST_CRASH_AT", point.to_owned()));
     }

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, pointers, problem};
+use crate::helpers::{Cast, TestApp, pointers, problem};
 
 /// A valid event body with one limited POINT reward, running now.
 pub fn event_body(name: &str) -> Value {
@@ -24,23 +24,6 @@ pub fn second_reward() -> Value {
     json!({ "rewardType": "ITEM", "rewardName": "Red potion",
             "details": { "itemId": "potion_red", "itemName": "Red potion", "itemGrade": "RARE" },
             "quantityPerUser": 2, "totalStock": -1 })
-}
-
-/// Tokens of one user per role.
-pub struct Cast {
-    pub user: String,
-    pub operator: String,
-    pub auditor: String,
-    pub admin: String,
-}
-
-pub async fn cast(app: &TestApp) -> Cast {
-    Cast {
-        user: app.user_with_roles("player", &["USER"]).await.1,
-        operator: app.user_with_roles("operator", &["OPERATOR"]).await.1,
-        auditor: app.user_with_roles("auditor", &["AUDITOR"]).await.1,
-        admin: app.admin_token().await,
-    }
 }
 
 /// Creates an event as `token` and returns it.
@@ -80,14 +63,8 @@ async fn audit_total(app: &TestApp, token: &str, target: &str) -> u64 {
 #[tokio::test]
 async fn every_events_route_against_every_role() {
     let app = TestApp::spawn().await;
-    let cast = cast(&app).await;
-    let roles: [(&str, Option<&str>); 5] = [
-        ("anonymous", None),
-        ("USER", Some(&cast.user)),
-        ("OPERATOR", Some(&cast.operator)),
-        ("AUDITOR", Some(&cast.auditor)),
-        ("ADMIN", Some(&cast.admin)),
-    ];
+    let cast = Cast::of(&app).await;
+    let roles = cast.roles();
     // (name, expected status per role in the order above, request builder on a fresh DRAFT event)
     type Call = fn(&str, &str) -> (Method, String, Option<Value>);
     let routes: Vec<(&str, [u16; 5], Call)> = vec![
@@ -235,7 +212,7 @@ async fn the_whole_transition_table() {
 #[tokio::test]
 async fn lifecycle_rules() {
     let app = TestApp::spawn().await;
-    let cast = cast(&app).await;
+    let cast = Cast::of(&app).await;
     // Activation needs a reward.
     let mut bare = event_body("no rewards");
     bare["rewards"] = json!([]);
@@ -356,7 +333,7 @@ async fn concurrent_patches_with_the_same_if_match() {
 #[tokio::test]
 async fn every_mutation_leaves_exactly_one_audit_entry() {
     let app = TestApp::spawn().await;
-    let cast = cast(&app).await;
+    let cast = Cast::of(&app).await;
     let event = create_event(&app, &cast.operator, &event_body("audited")).await;
     let id = event["id"].as_str().unwrap().to_owned();
     let reward = event["rewards"][0]["rewardId"].as_str().unwrap().to_owned();

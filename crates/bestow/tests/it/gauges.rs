@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
 
 use crate::granter::{Faults, SECRET, TestGranter};
-use crate::helpers::{TestApp, test_config};
+use crate::helpers::{TestApp, point_event, test_config};
 
 /// The value of the first series starting with `prefix`, if any.
 fn value(metrics: &str, prefix: &str) -> Option<f64> {
@@ -41,18 +40,7 @@ async fn stock_claims_under_way_and_readiness_are_exported() {
     };
     let app = TestApp::spawn_with(dir, config).await;
     let admin = app.admin_token().await;
-    let now = chrono::Utc::now();
-    let event = json!({
-        "eventName": "gauges", "startDate": (now - chrono::Duration::hours(1)).to_rfc3339(),
-        "endDate": (now + chrono::Duration::days(1)).to_rfc3339(),
-        "rewards": [{ "rewardType": "POINT", "rewardName": "gauge points", "details": { "points": 1 },
-                      "quantityPerUser": 1, "totalStock": 10 }],
-    });
-    let event: Value = app.post("/api/v1/events", Some(&admin), &event).await.json().await.unwrap();
-    let event_id = event["id"].as_str().unwrap().to_owned();
-    let path = format!("/api/v1/events/{event_id}/status");
-    let activated = app.send_json(Method::PUT, &path, Some(&admin), &json!({ "status": "ACTIVE" })).await;
-    assert_eq!(activated.status(), StatusCode::OK);
+    let event_id = app.api.active_event(&admin, point_event("gauge", 1, 10)).await;
     let (_, player) = app.user_with_roles("gauge-player", &["USER"]).await;
     let claim = app
         .request(Method::POST, &format!("/api/v1/events/{event_id}/claims"), Some(&player))

@@ -84,6 +84,12 @@ impl TestApp {
         self.request(method, path, token).json(body).send().await.expect("request sent")
     }
 
+    /// Sends `body` as it is, labelled JSON.
+    pub async fn send_raw(&self, method: Method, path: &str, token: Option<&str>, body: &'static str) -> Response {
+        let request = self.request(method, path, token).header("content-type", "application/json");
+        request.body(body).send().await.expect("request sent")
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
         self.send_json(Method::POST, path, token, body).await
     }
@@ -108,6 +114,12 @@ impl TestApp {
     }
 
     /// Registers `username`, has the admin grant `roles`, and returns (user id, access token).
+    /// The account id behind `token`.
+    pub async fn user_id(&self, token: &str) -> String {
+        let me = self.api.expect(StatusCode::OK, Method::GET, "/api/v1/auth/me", Some(token), None).await;
+        me["id"].as_str().expect("id").to_owned()
+    }
+
     pub async fn user_with_roles(&self, username: &str, roles: &[&str]) -> (String, String) {
         let response = self.register(username, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::CREATED, "register {username}");
@@ -131,6 +143,48 @@ fn init_test_log() {
         let filter = if filter.is_empty() || filter == "1" { "info" } else { filter.as_str() };
         // Several apps in one test share the process's subscriber: the first installs it.
         let _ = bestow_core::telemetry::init_logging(bestow_core::telemetry::LogFormat::Text, filter);
+    }
+}
+
+/// An event with one POINT reward of `points` (`stock` units, -1 for unlimited), open from an
+/// hour ago for a day, without conditions.
+pub fn point_event(name: &str, points: i64, stock: i64) -> Value {
+    let now = chrono::Utc::now();
+    json!({
+        "eventName": name, "startDate": (now - chrono::Duration::hours(1)).to_rfc3339(),
+        "endDate": (now + chrono::Duration::days(1)).to_rfc3339(),
+        "rewards": [{ "rewardType": "POINT", "rewardName": format!("{name} points"), "details": { "points": points },
+                      "quantityPerUser": 1, "totalStock": stock }],
+    })
+}
+
+/// Tokens of one user per role.
+pub struct Cast {
+    pub user: String,
+    pub operator: String,
+    pub auditor: String,
+    pub admin: String,
+}
+
+impl Cast {
+    pub async fn of(app: &TestApp) -> Self {
+        Self {
+            user: app.user_with_roles("player", &["USER"]).await.1,
+            operator: app.user_with_roles("operator", &["OPERATOR"]).await.1,
+            auditor: app.user_with_roles("auditor", &["AUDITOR"]).await.1,
+            admin: app.admin_token().await,
+        }
+    }
+
+    /// Each role's token, anonymous first, in the order route tables list expected statuses.
+    pub fn roles(&self) -> [(&'static str, Option<&str>); 5] {
+        [
+            ("anonymous", None),
+            ("USER", Some(&self.user)),
+            ("OPERATOR", Some(&self.operator)),
+            ("AUDITOR", Some(&self.auditor)),
+            ("ADMIN", Some(&self.admin)),
+        ]
     }
 }
 
@@ -232,6 +286,22 @@ impl Client {
             self.post("/api/v1/auth/login", None, json!({ "username": username, "password": password })).await;
         assert_eq!(status, StatusCode::OK, "login of {username}: {session}");
         session["accessToken"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers a player and signs it in; returns its access token.
+    pub(crate) async fn player(&self, username: &str, password: &str) -> String {
+        let account = json!({ "username": username, "password": password });
+        self.expect(StatusCode::CREATED, Method::POST, "/api/v1/auth/register", None, Some(account)).await;
+        self.login(username, password).await
+    }
+
+    /// Creates the event `body` and activates it; returns its id.
+    pub(crate) async fn active_event(&self, token: &str, body: Value) -> String {
+        let event = self.expect(StatusCode::CREATED, Method::POST, "/api/v1/events", Some(token), Some(body)).await;
+        let id = event["id"].as_str().expect("event id").to_owned();
+        let active = Some(json!({ "status": "ACTIVE" }));
+        self.expect(StatusCode::OK, Method::PUT, &format!("/api/v1/events/{id}/status"), Some(token), active).await;
+        id
     }
 
     pub(crate) async fn claim(&self, token: &str, event_id: &str, key: &str) -> (StatusCode, Value) {

@@ -44,6 +44,13 @@ fn serve(dir: &std::path::Path, databases: &SplitDatabases, listen: &str) -> Ser
     ServeProcess::start(dir, &env)
 }
 
+/// `serve` on a fresh data dir and fresh MongoDB databases.
+fn serve_fresh() -> (tempfile::TempDir, SplitDatabases, ServeProcess) {
+    let (dir, databases) = (tempfile::TempDir::new().unwrap(), SplitDatabases::fresh());
+    let server = serve(dir.path(), &databases, "127.0.0.1:0");
+    (dir, databases, server)
+}
+
 /// Players and one active event with one reward of `stock` units, one per player.
 struct Crowd {
     api: Client,
@@ -65,12 +72,7 @@ impl Crowd {
                           "details": { "itemId": "sword", "itemName": "Launch sword", "itemGrade": "EPIC" },
                           "quantityPerUser": 1, "totalStock": stock }],
         });
-        let (status, event) = api.post("/api/v1/events", Some(&admin), event).await;
-        assert_eq!(status, StatusCode::CREATED, "{event}");
-        let event_id = event["id"].as_str().unwrap().to_owned();
-        let path = format!("/api/v1/events/{event_id}/status");
-        let (status, _) = api.call(Method::PUT, &path, Some(&admin), Some(json!({ "status": "ACTIVE" }))).await;
-        assert_eq!(status, StatusCode::OK);
+        let event_id = api.active_event(&admin, event).await;
         let slots = Arc::new(Semaphore::new(16));
         let mut joining = JoinSet::new();
         for i in 0..players {
@@ -190,6 +192,13 @@ impl Crowd {
         }
         total
     }
+
+    /// Checks that exactly `winners` claims succeeded, and that stock and wallets agree.
+    async fn assert_paid(&self, claims: &HashMap<String, Value>, winners: usize) {
+        assert_eq!(count(claims, "SUCCESS_ALL_GRANTED"), winners);
+        assert_eq!(self.check_stock().await, winners);
+        assert_eq!(self.grants().await, u64::try_from(winners).unwrap());
+    }
 }
 
 /// One claim's answer.
@@ -212,8 +221,7 @@ fn count(claims: &HashMap<String, Value>, status: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crowd_on_a_hot_reward_is_answered_final_and_loses_nothing_on_mongodb() {
-    let (dir, databases) = (tempfile::TempDir::new().unwrap(), SplitDatabases::fresh());
-    let server = serve(dir.path(), &databases, "127.0.0.1:0");
+    let (_dir, _databases, server) = serve_fresh();
     let crowd = Crowd::gather(&Client::new(&server.base), 200, 20).await;
 
     let answers = crowd.rush(1, 64, false).await;
@@ -221,17 +229,14 @@ async fn a_crowd_on_a_hot_reward_is_answered_final_and_loses_nothing_on_mongodb(
     assert!(answers.iter().all(|answer| matches!(answer.status.as_u16(), 201 | 202)));
     assert!(final_answers * 10 >= answers.len() * 9, "{final_answers} of {} answers final in time", answers.len());
     let claims = crowd.settled(&answers).await;
-    assert_eq!(count(&claims, "SUCCESS_ALL_GRANTED"), 20);
     assert_eq!(count(&claims, "INVENTORY_ALLOCATION_FAILED_OUT_OF_STOCK"), 180);
-    assert_eq!(crowd.check_stock().await, 20);
-    assert_eq!(crowd.grants().await, 20);
+    crowd.assert_paid(&claims, 20).await;
     drop(server);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn double_tapping_players_win_once_each_without_a_5xx_on_mongodb() {
-    let (dir, databases) = (tempfile::TempDir::new().unwrap(), SplitDatabases::fresh());
-    let server = serve(dir.path(), &databases, "127.0.0.1:0");
+    let (_dir, _databases, server) = serve_fresh();
     let crowd = Crowd::gather(&Client::new(&server.base), 200, 500).await;
 
     let answers = crowd.rush(5, 80, false).await;
@@ -245,15 +250,13 @@ async fn double_tapping_players_win_once_each_without_a_5xx_on_mongodb() {
     }
     assert!(wins.iter().all(|&won| won == 1), "wins per player: {wins:?}");
     assert_eq!(count(&claims, "VALIDATION_FAILED_ALREADY_CLAIMED"), 800);
-    assert_eq!(crowd.check_stock().await, 200);
-    assert_eq!(crowd.grants().await, 200);
+    crowd.assert_paid(&claims, 200).await;
     drop(server);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crowd_survives_the_process_being_killed_in_the_middle_on_mongodb() {
-    let (dir, databases) = (tempfile::TempDir::new().unwrap(), SplitDatabases::fresh());
-    let server = serve(dir.path(), &databases, "127.0.0.1:0");
+    let (dir, databases, server) = serve_fresh();
     let listen = server.base.trim_start_matches("http://").to_owned();
     let crowd = Arc::new(Crowd::gather(&Client::new(&server.base), 200, 20).await);
 

@@ -131,15 +131,26 @@ async fn mongo_app() -> TestApp {
     app_with(None, crate::mongo::on_mongodb).await
 }
 
-#[tokio::test]
-async fn a_daily_check_in_pays_once_a_day_and_again_after_the_reset() {
-    daily_check_in(app().await).await;
+/// Runs `scenario` as two tests: on SQLite, and on MongoDB.
+macro_rules! on_both_stores {
+    ($on_sqlite:ident, $on_mongodb:ident, $scenario:ident) => {
+        #[tokio::test]
+        async fn $on_sqlite() {
+            $scenario(app().await).await;
+        }
+
+        #[tokio::test]
+        async fn $on_mongodb() {
+            $scenario(mongo_app().await).await;
+        }
+    };
 }
 
-#[tokio::test]
-async fn a_daily_check_in_pays_once_a_day_and_again_after_the_reset_on_mongodb() {
-    daily_check_in(mongo_app().await).await;
-}
+on_both_stores!(
+    a_daily_check_in_pays_once_a_day_and_again_after_the_reset,
+    a_daily_check_in_pays_once_a_day_and_again_after_the_reset_on_mongodb,
+    daily_check_in
+);
 
 /// DAILY at 05:00 in Seoul, no conditions.
 async fn daily_check_in(app: TestApp) {
@@ -185,15 +196,11 @@ async fn daily_check_in(app: TestApp) {
     assert_eq!(wallet["points"], 20, "{wallet}");
 }
 
-#[tokio::test]
-async fn an_attendance_calendar_pays_each_day_reached_once() {
-    attendance_calendar(app().await).await;
-}
-
-#[tokio::test]
-async fn an_attendance_calendar_pays_each_day_reached_once_on_mongodb() {
-    attendance_calendar(mongo_app().await).await;
-}
+on_both_stores!(
+    an_attendance_calendar_pays_each_day_reached_once,
+    an_attendance_calendar_pays_each_day_reached_once_on_mongodb,
+    attendance_calendar
+);
 
 /// One event, 7 tiers: `LOGIN_DAYS` 1…7 over the event window.
 async fn attendance_calendar(app: TestApp) {

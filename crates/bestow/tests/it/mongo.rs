@@ -17,8 +17,7 @@ use crate::activities::staff_read_a_players_recent_activities;
 use crate::claims::{app_with, crowd_never_oversells, one_success_per_player};
 use crate::exports::every_claim_is_exported;
 use crate::granter::{Faults, TestGranter};
-use crate::helpers::Client;
-use crate::helpers::{ADMIN_PASSWORD, TestApp, test_config};
+use crate::helpers::{ADMIN_PASSWORD, Client, TestApp, point_event, test_config};
 use crate::split::{SplitDeployment, scenario};
 
 /// The test server's URI. Without it the run fails: a skipped MongoDB test proves nothing.
@@ -257,32 +256,10 @@ async fn the_gateway_spreads_over_two_events_instances_and_survives_losing_one()
     );
     let api = Client::new(&gateway.base);
     let admin = api.login("admin", ADMIN_PASSWORD).await;
-    let now = chrono::Utc::now();
-    let event = json!({
-        "eventName": "two instances", "startDate": (now - chrono::Duration::days(1)).to_rfc3339(),
-        "endDate": (now + chrono::Duration::days(1)).to_rfc3339(),
-        "rewards": [{ "rewardType": "POINT", "rewardName": "p", "details": { "points": 10 },
-                      "quantityPerUser": 1, "totalStock": -1 }],
-    });
-    let (status, event) = api.post("/api/v1/events", Some(&admin), event).await;
-    assert_eq!(status, StatusCode::CREATED, "{event}");
-    let event_id = event["id"].as_str().unwrap().to_owned();
-    let (status, _) = api
-        .call(
-            Method::PUT,
-            &format!("/api/v1/events/{event_id}/status"),
-            Some(&admin),
-            Some(json!({ "status": "ACTIVE" })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let event_id = api.active_event(&admin, point_event("two instances", 10, -1)).await;
     let mut players = Vec::new();
     for i in 0..24 {
-        let name = format!("spread{i}");
-        let (status, _) =
-            api.post("/api/v1/auth/register", None, json!({ "username": name, "password": "player-password" })).await;
-        assert_eq!(status, StatusCode::CREATED);
-        players.push(api.login(&name, "player-password").await);
+        players.push(api.player(&format!("spread{i}"), "player-password").await);
     }
 
     // Each player claims with one key, retrying on 5xx (a request in flight on the instance

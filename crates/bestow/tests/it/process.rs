@@ -120,6 +120,22 @@ impl Drop for ServeProcess {
     }
 }
 
+/// The settings of a `bestow serve` granting through the test granter at `webhook_url` and
+/// logging warnings, then `more` (a later setting wins).
+pub(crate) fn granting_envs(
+    admin_password: &str,
+    webhook_url: &str,
+    more: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
+    let base = [
+        ("BESTOW_ADMIN_PASSWORD", admin_password),
+        ("BESTOW_WEBHOOK_URL", webhook_url),
+        ("BESTOW_WEBHOOK_SECRET", crate::granter::SECRET),
+        ("BESTOW_LOG_LEVEL", "warn"),
+    ];
+    base.iter().chain(more).map(|(name, value)| (*name, (*value).to_owned())).collect()
+}
+
 async fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> (StatusCode, String) {
     let mut request = bestow_core::outbound::client().unwrap().post(format!("{base}{path}")).json(&body);
     if let Some(token) = token {

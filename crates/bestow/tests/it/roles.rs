@@ -5,8 +5,8 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::events::{cast, create_event, event_body, set_status};
-use crate::helpers::TestApp;
+use crate::events::{create_event, event_body, set_status};
+use crate::helpers::{Cast, TestApp};
 
 /// (name, method, path, body, expected status for anonymous, USER, OPERATOR, AUDITOR, ADMIN)
 type Route = (&'static str, Method, String, Option<Value>, [u16; 5]);
@@ -14,14 +14,13 @@ type Route = (&'static str, Method, String, Option<Value>, [u16; 5]);
 #[tokio::test]
 async fn every_claim_wallet_activity_and_key_route_against_every_role() {
     let app = TestApp::spawn().await;
-    let cast = cast(&app).await;
+    let cast = Cast::of(&app).await;
     let mut body = event_body("matrix");
     body["conditions"] = Value::Null;
     let event = create_event(&app, &cast.operator, &body).await;
     let event_id = event["id"].as_str().unwrap().to_owned();
     set_status(&app, &cast.operator, &event_id, "ACTIVE").await;
-    let player: Value = app.get("/api/v1/auth/me", Some(&cast.user)).await.json().await.unwrap();
-    let player_id = player["id"].as_str().unwrap().to_owned();
+    let player_id = app.user_id(&cast.user).await;
     let claim: Value = app
         .post(&format!("/api/v1/events/{event_id}/claims"), Some(&cast.user), &json!({}))
         .await
@@ -32,13 +31,7 @@ async fn every_claim_wallet_activity_and_key_route_against_every_role() {
     let key = |name: &str| json!({ "name": name, "scopes": ["activities:write"] });
     let activity = json!({ "activities": [{ "userId": player_id, "type": "LOGIN", "occurredAt": chrono::Utc::now().to_rfc3339() }] });
 
-    let roles: [(&str, Option<&str>); 5] = [
-        ("anonymous", None),
-        ("USER", Some(&cast.user)),
-        ("OPERATOR", Some(&cast.operator)),
-        ("AUDITOR", Some(&cast.auditor)),
-        ("ADMIN", Some(&cast.admin)),
-    ];
+    let roles = cast.roles();
     let routes: Vec<Route> = vec![
         (
             "claim",

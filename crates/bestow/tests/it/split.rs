@@ -13,7 +13,7 @@ use tempfile::TempDir;
 use bestow::Config;
 
 use crate::console::ConsoleClient;
-use crate::helpers::{ADMIN_PASSWORD, Client, TestApp, test_config};
+use crate::helpers::{ADMIN_PASSWORD, Client, TestApp, point_event, test_config};
 use crate::process::ServeProcess;
 
 pub(crate) const SECRET: &str = "split-mode-shared-secret";
@@ -397,20 +397,8 @@ async fn a_dead_events_process_is_a_prompt_503_and_a_restart_resumes_claims() {
     ]);
     let api = split.gateway();
     let admin = api.login("admin", ADMIN_PASSWORD).await;
-    api.post("/api/v1/auth/register", None, json!({ "username": "carol", "password": "correct-horse-battery" })).await;
-    let player = api.login("carol", "correct-horse-battery").await;
-    let now = chrono::Utc::now();
-    let event = json!({
-        "eventName": "Crash week", "description": "no conditions",
-        "startDate": (now - chrono::Duration::days(1)).to_rfc3339(),
-        "endDate": (now + chrono::Duration::days(7)).to_rfc3339(),
-        "rewards": [{ "rewardType": "POINT", "rewardName": "50 points", "details": { "points": 50 },
-                      "quantityPerUser": 1, "totalStock": 1 }],
-    });
-    let (_, created) = api.post("/api/v1/events", Some(&admin), event).await;
-    let event_id = created["id"].as_str().unwrap().to_owned();
-    let path = format!("/api/v1/events/{event_id}/status");
-    assert_eq!(api.call(Method::PUT, &path, Some(&admin), Some(json!({ "status": "ACTIVE" }))).await.0, StatusCode::OK);
+    let player = api.player("carol", "correct-horse-battery").await;
+    let event_id = api.active_event(&admin, point_event("Crash week", 50, 1)).await;
 
     let key = uuid::Uuid::new_v4().to_string();
     let (status, _) = api.claim(&player, &event_id, &key).await;
@@ -494,25 +482,25 @@ async fn the_gateway_refuses_early_and_carries_the_request_id() {
     }
 }
 
+/// Checks a call's status and problem code.
+fn assert_refused((status, problem): (StatusCode, Value), expected: StatusCode, code: &str) {
+    assert_eq!((status, problem["code"].as_str()), (expected, Some(code)), "{problem}");
+}
+
 #[tokio::test]
 async fn with_every_service_down_the_gateway_still_refuses_by_its_table() {
     let mut split = SplitDeployment::start(&[]);
     let api = split.gateway();
     let admin = api.login("admin", ADMIN_PASSWORD).await;
-    let (status, _) =
-        api.post("/api/v1/auth/register", None, json!({ "username": "pat", "password": "pat-password" })).await;
-    assert_eq!(status, StatusCode::CREATED);
-    let player = api.login("pat", "pat-password").await;
+    let player = api.player("pat", "pat-password").await;
     // The gateway learns auth's keys while auth is up.
     assert_eq!(api.get("/api/v1/events", Some(&player)).await.0, StatusCode::OK);
     let _ = split.kill_events();
     let _ = split.kill_auth();
 
     // No service could answer any of these: the answers are the gateway's own.
-    let (status, problem) = api.get("/api/v1/events", None).await;
-    assert_eq!((status, problem["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("UNAUTHORIZED")));
-    let (status, problem) = api.get("/api/v1/users", Some(&player)).await;
-    assert_eq!((status, problem["code"].as_str()), (StatusCode::FORBIDDEN, Some("FORBIDDEN")));
+    assert_refused(api.get("/api/v1/events", None).await, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    assert_refused(api.get("/api/v1/users", Some(&player)).await, StatusCode::FORBIDDEN, "FORBIDDEN");
     let (status, _) = api.post("/api/v1/events", Some(&player), json!({})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = api.get("/api/v1/events", Some("not-a-token")).await;
@@ -531,8 +519,11 @@ async fn a_token_is_not_refused_because_auth_is_unreachable() {
     let admin = api.login("admin", ADMIN_PASSWORD).await;
     let _ = split.kill_auth();
 
-    let (status, problem) = api.get("/api/v1/events", Some(&admin)).await;
-    assert_eq!((status, problem["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("SERVICE_UNAVAILABLE")));
+    assert_refused(
+        api.get("/api/v1/events", Some(&admin)).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    );
     split.stop();
 }
 

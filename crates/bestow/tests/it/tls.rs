@@ -2,15 +2,13 @@
 //! endpoint whose certificate it trusts, and refuses to talk to one it does not trust.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use bestow_events::domain::saga::ClaimStatus;
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use reqwest::Method;
+use serde_json::Value;
 
-use crate::granter::{Faults, SECRET, TestGranter};
-use crate::helpers::Client;
-use crate::process::ServeProcess;
+use crate::granter::{Faults, TestGranter};
+use crate::helpers::{Client, point_event};
+use crate::process::{ServeProcess, granting_envs};
 
 const ADMIN_PASSWORD: &str = "tls-admin-password";
 
@@ -18,14 +16,8 @@ const ADMIN_PASSWORD: &str = "tls-admin-password";
 /// sends the player's claim and returns the claim as the admin finally sees it.
 async fn claim_through(webhook_url: &str, trusted_ca: Option<&std::path::Path>) -> Value {
     let dir = tempfile::TempDir::new().unwrap();
-    let mut envs = vec![
-        ("BESTOW_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
-        ("BESTOW_WEBHOOK_URL", webhook_url.to_owned()),
-        ("BESTOW_WEBHOOK_SECRET", SECRET.to_owned()),
-        ("BESTOW_SAGA_MAX_ATTEMPTS", "2".to_owned()),
-        ("BESTOW_SAGA_RETRY_BASE_MS", "20".to_owned()),
-        ("BESTOW_LOG_LEVEL", "warn".to_owned()),
-    ];
+    let retries = [("BESTOW_SAGA_MAX_ATTEMPTS", "2"), ("BESTOW_SAGA_RETRY_BASE_MS", "20")];
+    let mut envs = granting_envs(ADMIN_PASSWORD, webhook_url, &retries);
     if let Some(ca) = trusted_ca {
         envs.push(("SSL_CERT_FILE", ca.display().to_string()));
     }
@@ -34,33 +26,12 @@ async fn claim_through(webhook_url: &str, trusted_ca: Option<&std::path::Path>) 
     let api = Client::new(&server.base);
 
     let admin = api.login("admin", ADMIN_PASSWORD).await;
-    let now = chrono::Utc::now();
-    let event = json!({
-        "eventName": "tls", "startDate": (now - chrono::Duration::hours(1)).to_rfc3339(),
-        "endDate": (now + chrono::Duration::days(1)).to_rfc3339(),
-        "rewards": [{ "rewardType": "POINT", "rewardName": "points", "details": { "points": 10 },
-                      "quantityPerUser": 1, "totalStock": 5 }],
-    });
-    let event = api.expect(StatusCode::CREATED, Method::POST, "/api/v1/events", Some(&admin), Some(event)).await;
-    let event_id = event["id"].as_str().unwrap().to_owned();
-    let activate = Some(json!({ "status": "ACTIVE" }));
-    api.expect(StatusCode::OK, Method::PUT, &format!("/api/v1/events/{event_id}/status"), Some(&admin), activate).await;
-    let player = json!({ "username": "player", "password": "player-password" });
-    api.expect(StatusCode::CREATED, Method::POST, "/api/v1/auth/register", None, Some(player)).await;
-    let player = api.login("player", "player-password").await;
+    let event_id = api.active_event(&admin, point_event("tls", 10, 5)).await;
+    let player = api.player("player", "player-password").await;
 
     let claim = api.call(Method::POST, &format!("/api/v1/events/{event_id}/claims"), Some(&player), None).await.1;
     let request_id = claim["requestId"].as_str().unwrap().to_owned();
-    let url = format!("/api/v1/claims/{request_id}");
-    let mut claim = Value::Null;
-    for _ in 0..100 {
-        claim = api.expect(StatusCode::OK, Method::GET, &url, Some(&admin), None).await;
-        if claim["status"].as_str().and_then(|s| s.parse::<ClaimStatus>().ok()).is_some_and(ClaimStatus::is_final) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    claim
+    api.final_claim(&admin, &request_id).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
