@@ -275,8 +275,7 @@ impl AuthService {
     }
 
     pub async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, AuthError> {
-        let (users, total) = self.store.list_users(filter, page).await?;
-        Ok(Page::new(users, page, total))
+        Ok(self.store.list_users(filter, page).await?)
     }
 
     /// An admin's change to an account, audited with before and after.
@@ -305,8 +304,7 @@ impl AuthService {
     }
 
     pub async fn audit_log(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, AuthError> {
-        let (entries, total) = self.store.list_audit(query, page).await?;
-        Ok(Page::new(entries, page, total))
+        Ok(self.store.list_audit(query, page).await?)
     }
 
     async fn open_session(&self, user: User, family_id: String) -> Result<Session, AuthError> {

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use bestow_core::audit::{AuditEntry, AuditQuery};
 use bestow_core::identity::Role;
-use bestow_core::page::PageRequest;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use chrono::{DateTime, Utc};
 
@@ -62,7 +62,7 @@ pub trait AuthStore: Send + Sync {
     async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
 
     /// One page of users ordered by creation, and the total matching `filter`.
-    async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<(Vec<User>, u64), StoreError>;
+    async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, StoreError>;
 
     async fn count_users(&self) -> Result<u64, StoreError>;
 
@@ -94,5 +94,5 @@ pub trait AuthStore: Send + Sync {
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
 
     /// One page of audit entries, newest first, and the total matching `query`.
-    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<(Vec<AuditEntry>, u64), StoreError>;
+    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, StoreError>;
 }

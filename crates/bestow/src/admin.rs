@@ -73,7 +73,7 @@ async fn accounts(config: &Config, command: AdminCommand) -> anyhow::Result<()> 
                     let state = if user.is_active { "active" } else { "inactive" };
                     println!("{}  {:<32}  {:<8}  {}", user.id, user.username, state, roles.join(","));
                 }
-                if u64::from(page.page) * u64::from(page.limit) >= users.total {
+                if users.is_last() {
                     break;
                 }
                 page.page += 1;

@@ -75,8 +75,8 @@ async fn sample_claims(claims: &dyn ClaimStore) -> Result<(), bestow_core::store
         // Newest first: the last page of one holds the oldest claim in this status.
         let filter = ClaimFilter { status: Some(status), ..ClaimFilter::default() };
         let last = PageRequest { page: u32::try_from(count).unwrap_or(u32::MAX), limit: 1 };
-        let (page, _) = claims.list_requests(&filter, last).await?;
-        if let Some(claim) = page.first() {
+        let page = claims.list_requests(&filter, last).await?;
+        if let Some(claim) = page.items.first() {
             oldest =
                 Some(oldest.map_or(claim.created_at, |at: chrono::DateTime<chrono::Utc>| at.min(claim.created_at)));
         }
@@ -90,8 +90,8 @@ async fn sample_stock(events: &dyn EventStore) -> Result<(), bestow_core::store:
     let filter = EventFilter { statuses: Some(vec![EventStatus::Active]), ..EventFilter::default() };
     let mut page = PageRequest { page: 1, limit: 100 };
     loop {
-        let (items, total) = events.list_events(&filter, page).await?;
-        for event in &items {
+        let events_page = events.list_events(&filter, page).await?;
+        for event in &events_page.items {
             for reward in &event.rewards {
                 let (Some(remaining), Some(total)) = (reward.remaining_stock(), reward.reward().stock().total_stock())
                 else {
@@ -103,7 +103,7 @@ async fn sample_stock(events: &dyn EventStore) -> Result<(), bestow_core::store:
             }
         }
         let seen = u64::from(page.page) * u64::from(page.limit);
-        if items.is_empty() || seen >= total || seen >= u64::from(MAX_EVENTS) {
+        if events_page.items.is_empty() || events_page.is_last() || seen >= u64::from(MAX_EVENTS) {
             return Ok(());
         }
         page.page += 1;

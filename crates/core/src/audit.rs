@@ -103,7 +103,3 @@ impl AuditQuery {
 /// (JSON cells) last since they are the widest.
 pub const AUDIT_COLUMNS: &[&str] =
     &["id", "at", "actorId", "actorUsername", "action", "targetType", "targetId", "requestId", "before", "after"];
-
-/// Builds the audit entry of a change from the target before and after it; stores call it
-/// inside the transaction that makes the change, so the entry and the change commit together.
-pub type AuditBuilder<T> = std::sync::Arc<dyn Fn(&T, &T) -> AuditEntry + Send + Sync>;

@@ -1,8 +1,11 @@
 //! Pagination: `?page=1&limit=20` in, `{items, page, limit, total}` out.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::json::ValidQuery;
 use crate::problem::ApiError;
 
 /// The largest page a client may ask for.
@@ -53,8 +56,18 @@ impl TryFrom<&PageParams> for PageRequest {
     }
 }
 
+/// A list handler takes the page it is asked for as an extractor: `?page` and `?limit`, checked.
+impl<S: Send + Sync> FromRequestParts<S> for PageRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ValidQuery(params) = ValidQuery::<PageParams>::from_request_parts(parts, state).await?;
+        Self::try_from(&params)
+    }
+}
+
 /// One page of a list.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, PartialEq, Serialize, ToSchema)]
 pub struct Page<T> {
     /// The items of this page.
     pub items: Vec<T>,
@@ -73,6 +86,17 @@ impl<T> Page<T> {
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page { items: self.items.into_iter().map(f).collect(), page: self.page, limit: self.limit, total: self.total }
+    }
+
+    /// The page with each item converted by `f`, or the first conversion's error.
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
+        let items = self.items.into_iter().map(f).collect::<Result<_, _>>()?;
+        Ok(Page { items, page: self.page, limit: self.limit, total: self.total })
+    }
+
+    /// Whether no item matching the filters lies past this page.
+    pub fn is_last(&self) -> bool {
+        u64::from(self.page) * u64::from(self.limit) >= self.total
     }
 }
 

@@ -570,7 +570,31 @@ impl RetryPolicy {
 
 const MANUAL_NOTE: &str = "compensation kept failing; an admin must retry or resolve";
 
+/// A worker's exclusive hold on driving a claim, taken at `from` until `until`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lease<'a> {
+    pub owner: &'a str,
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
 impl ClaimRequest {
+    /// Whether `lease` may be taken: the claim is not final, nobody holds a live lease and its
+    /// next attempt is due.
+    pub fn can_lease(&self, lease: &Lease<'_>) -> bool {
+        let lease_free = self.lease_expires_at.is_none_or(|expires| expires <= lease.from);
+        let due = self.next_attempt_at.is_none_or(|at| at <= lease.from);
+        !self.status.is_final() && lease_free && due
+    }
+
+    /// The request with `lease` taken: attempted now, one version on.
+    pub fn take_lease(&mut self, lease: &Lease<'_>) {
+        self.lease_owner = Some(lease.owner.to_owned());
+        self.lease_expires_at = Some(lease.until);
+        self.next_attempt_at = None;
+        self.version += 1;
+    }
+
     /// A new request in `PENDING_VALIDATION` for the event's only tier, once ever.
     pub fn new(id: String, request_id: String, user_id: String, event: &Event, now: DateTime<Utc>) -> Self {
         Self::for_target(id, request_id, user_id, event, &ClaimTarget::default(), now)
@@ -1163,6 +1187,25 @@ mod tests {
 
     fn request(stocks: &[Option<i64>], policy: GrantPolicy) -> ClaimRequest {
         ClaimRequest::new("r".into(), "req".into(), "u".into(), &event(stocks, policy), Utc::now())
+    }
+
+    #[test]
+    fn a_lease_is_taken_only_on_a_due_unfinished_claim_nobody_holds() {
+        let now = Utc::now();
+        let lease = |owner, from| Lease { owner, from, until: from + TimeDelta::seconds(30) };
+        let mut claim = request(&[Some(5)], GrantPolicy::AllOrNothing);
+        assert!(claim.can_lease(&lease("w1", now)));
+        claim.take_lease(&lease("w1", now));
+        assert_eq!((claim.lease_owner.as_deref(), claim.version), (Some("w1"), 2));
+        assert!(!claim.can_lease(&lease("w2", now + TimeDelta::seconds(29))), "the lease is live");
+        assert!(claim.can_lease(&lease("w2", now + TimeDelta::seconds(30))), "the lease ran out");
+
+        claim.lease_expires_at = None;
+        claim.next_attempt_at = Some(now + TimeDelta::seconds(5));
+        assert!(!claim.can_lease(&lease("w2", now)), "the next attempt is not due");
+        claim.next_attempt_at = None;
+        claim.status = ClaimStatus::SuccessAllGranted;
+        assert!(!claim.can_lease(&lease("w2", now)), "a final claim is never driven again");
     }
 
     fn outcome(choice: u8) -> CallOutcome {

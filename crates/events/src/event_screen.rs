@@ -197,8 +197,9 @@ impl EventScreen {
                 let mut kept: Vec<ClaimRequest> = Vec::new();
                 let mut page = PageRequest { page: 1, limit: CLAIMS_PER_READ };
                 loop {
-                    let (found, total) = claims.list_requests(&filter, page).await?;
-                    for claim in found.into_iter().filter(|claim| claim.period_start == start) {
+                    let found = claims.list_requests(&filter, page).await?;
+                    let last = found.is_last();
+                    for claim in found.items.into_iter().filter(|claim| claim.period_start == start) {
                         let latest_of_tier = !kept.iter().any(|newer| newer.tier_id == claim.tier_id);
                         if latest_of_tier || holds_success(&claim) {
                             kept.push(claim);
@@ -207,7 +208,7 @@ impl EventScreen {
                     let settled = tiers
                         .iter()
                         .all(|tier| kept.iter().any(|claim| &claim.tier_id == tier && holds_success(claim)));
-                    if settled || page.offset() + u64::from(page.limit) >= total {
+                    if settled || last {
                         return Ok::<_, StoreError>((index, kept));
                     }
                     page.page += 1;

@@ -71,7 +71,7 @@ pub trait ServiceKeyStore: Send + Sync {
     async fn insert_service_key(&self, key: &ServiceKey, audit: &AuditEntry) -> Result<(), StoreError>;
 
     /// One page of keys, newest first, revoked ones included.
-    async fn list_service_keys(&self, page: PageRequest) -> Result<(Vec<ServiceKey>, u64), StoreError>;
+    async fn list_service_keys(&self, page: PageRequest) -> Result<Page<ServiceKey>, StoreError>;
 
     /// The key whose secret has `digest`, revoked or not.
     async fn service_key_by_digest(&self, digest: &str) -> Result<Option<ServiceKey>, StoreError>;
@@ -221,8 +221,7 @@ impl ServiceKeys {
 
     /// One page of keys, newest first.
     pub async fn list(&self, page: PageRequest) -> Result<Page<ServiceKeyView>, ServiceKeyError> {
-        let (keys, total) = self.store.list_service_keys(page).await?;
-        Ok(Page::new(keys.iter().map(ServiceKeyView::from).collect(), page, total))
+        Ok(self.store.list_service_keys(page).await?.map(|key| ServiceKeyView::from(&key)))
     }
 
     /// Revokes a key; revoking a revoked key changes nothing.

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use bestow_core::audit::{AuditActor, AuditQuery};
-use bestow_core::page::PageRequest;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::{Conflict, StoreError};
 use bestow_events::catalog::store::EventStore;
 use bestow_events::conditions::activities::{Activity, ActivityStore, NewActivity};
@@ -106,13 +106,13 @@ pub async fn recent_activities_are_a_players_newest_first_and_paged(store: &impl
     let ids = |activities: &[Activity]| activities.iter().map(|a| a.activity_id.clone()).collect::<Vec<_>>();
     let page = |page, limit| PageRequest { page, limit };
 
-    let (first, total) = store.recent("u1", None, page(1, 2)).await.unwrap();
+    let Page { items: first, total, .. } = store.recent("u1", None, page(1, 2)).await.unwrap();
     assert_eq!((ids(&first), total), (vec!["order-1".to_owned(), "boss".to_owned()], 5), "newest first");
-    let (second, total) = store.recent("u1", None, page(2, 2)).await.unwrap();
+    let Page { items: second, total, .. } = store.recent("u1", None, page(2, 2)).await.unwrap();
     assert_eq!((ids(&second), total), (vec!["third-login".to_owned(), "second-login".to_owned()], 5));
-    let (third, _) = store.recent("u1", None, page(3, 2)).await.unwrap();
+    let Page { items: third, .. } = store.recent("u1", None, page(3, 2)).await.unwrap();
     assert_eq!(ids(&third), ["first-login"]);
-    assert_eq!(store.recent("u1", None, page(4, 2)).await.unwrap(), (vec![], 5), "past the end");
+    assert_eq!(page_of(store.recent("u1", None, page(4, 2)).await.unwrap()), (vec![], 5), "past the end");
 
     let order = &first[0];
     assert!(!order.id.is_empty());
@@ -124,20 +124,20 @@ pub async fn recent_activities_are_a_players_newest_first_and_paged(store: &impl
     assert!(second[0].attributes.is_empty(), "no attributes read back as an empty object");
 
     let login = "LOGIN".parse().unwrap();
-    let (logins, total) = store.recent("u1", Some(&login), page(1, 10)).await.unwrap();
+    let Page { items: logins, total, .. } = store.recent("u1", Some(&login), page(1, 10)).await.unwrap();
     assert_eq!((ids(&logins), total), (vec!["third-login".into(), "second-login".into(), "first-login".into()], 3));
     let quest = "QUEST_COMPLETED".parse().unwrap();
-    assert_eq!(store.recent("u1", Some(&quest), page(1, 10)).await.unwrap(), (vec![], 0));
-    assert_eq!(store.recent("nobody", None, page(1, 10)).await.unwrap(), (vec![], 0));
+    assert_eq!(page_of(store.recent("u1", Some(&quest), page(1, 10)).await.unwrap()), (vec![], 0));
+    assert_eq!(page_of(store.recent("nobody", None, page(1, 10)).await.unwrap()), (vec![], 0));
 
     let same_instant: Vec<NewActivity> =
         (0..5).map(|i| activity(&format!("tie-{i}"), "u3", "LOGIN", "2026-03-07T00:00:00Z", json!({}))).collect();
     store.insert_batch(same_instant).await.unwrap();
     let mut paged = Vec::new();
     for number in 1..=5 {
-        paged.extend(ids(&store.recent("u3", Some(&login), page(number, 1)).await.unwrap().0));
+        paged.extend(ids(&store.recent("u3", Some(&login), page(number, 1)).await.unwrap().items));
     }
-    let (whole, _) = store.recent("u3", None, page(1, 5)).await.unwrap();
+    let Page { items: whole, .. } = store.recent("u3", None, page(1, 5)).await.unwrap();
     assert_eq!(paged, ids(&whole), "one order for ties, page after page");
     assert_eq!(paged.iter().collect::<BTreeSet<_>>().len(), 5, "each tie exactly once");
 }
@@ -174,9 +174,14 @@ pub async fn service_keys_are_found_by_digest_and_revoked_once(store: &(impl Ser
     assert_eq!(store.service_key("nope").await.unwrap(), None);
 
     let page = PageRequest { page: 1, limit: 10 };
-    assert_eq!(store.list_service_keys(page).await.unwrap(), (vec![revoked], 1));
+    assert_eq!(page_of(store.list_service_keys(page).await.unwrap()), (vec![revoked], 1));
     let query = AuditQuery { target_id: Some(key.id.clone()), ..Default::default() };
-    let (entries, _) = EventStore::list_audit(store, &query, page).await.unwrap();
+    let Page { items: entries, .. } = EventStore::list_audit(store, &query, page).await.unwrap();
     let actions: Vec<_> = entries.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["service_key.revoke", "service_key.create"], "one entry per change");
+}
+
+/// A page's items and total, to compare with expected ones.
+fn page_of<T>(page: Page<T>) -> (Vec<T>, u64) {
+    (page.items, page.total)
 }

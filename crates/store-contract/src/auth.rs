@@ -4,7 +4,7 @@ use bestow_auth::domain::{User, UserChange, Username};
 use bestow_auth::store::{AuthStore, RefreshToken, Rotation, UserFilter};
 use bestow_core::audit::{AuditActor, AuditQuery};
 use bestow_core::identity::Role;
-use bestow_core::page::PageRequest;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::{Conflict, StoreError};
 use chrono::TimeDelta;
 
@@ -36,7 +36,8 @@ pub async fn audited_changes_commit_with_their_entry(store: &impl AuthStore) {
     let stored = store.user_by_id(&bob.id).await.unwrap().unwrap();
     assert_eq!(stored.roles, after.roles);
     let query = AuditQuery { target_id: Some(bob.id.clone()), ..AuditQuery::default() };
-    let (entries, total) = store.list_audit(&query, PageRequest { page: 1, limit: 10 }).await.unwrap();
+    let Page { items: entries, total, .. } =
+        store.list_audit(&query, PageRequest { page: 1, limit: 10 }).await.unwrap();
     assert_eq!(total, 1);
     assert_eq!(entries[0].after.as_ref().unwrap()["roles"], serde_json::json!(["USER", "OPERATOR"]));
     // The stored user is no longer `bob` as read: a second writer from that read loses.
@@ -44,7 +45,7 @@ pub async fn audited_changes_commit_with_their_entry(store: &impl AuthStore) {
     let lost = store.replace_user(&bob, &stale, Some(&entry)).await;
     assert!(matches!(lost, Err(StoreError::Conflict(Conflict::Version))), "{lost:?}");
     assert!(store.user_by_id(&bob.id).await.unwrap().unwrap().is_active, "the lost change wrote nothing");
-    let (_, total) = store.list_audit(&query, PageRequest { page: 1, limit: 10 }).await.unwrap();
+    let Page { total, .. } = store.list_audit(&query, PageRequest { page: 1, limit: 10 }).await.unwrap();
     assert_eq!(total, 1, "nor its audit entry");
 }
 
@@ -87,18 +88,18 @@ pub async fn user_lists_filter_by_role_activity_and_prefix(store: &impl AuthStor
     }
     let page = PageRequest { page: 1, limit: 10 };
     let prefix = UserFilter { username_prefix: Some("AL".into()), ..Default::default() };
-    let (users, total) = store.list_users(&prefix, page).await.unwrap();
+    let Page { items: users, total, .. } = store.list_users(&prefix, page).await.unwrap();
     assert_eq!(total, 2);
     assert_eq!(users.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["Alice", "alfred"], "creation order");
     let admins = UserFilter { role: Some(Role::Admin), ..Default::default() };
-    assert_eq!(store.list_users(&admins, page).await.unwrap().1, 1);
+    assert_eq!(store.list_users(&admins, page).await.unwrap().total, 1);
     let bob = store.user_by_username("BOB").await.unwrap().unwrap();
     store
         .replace_user(&bob, &UserChange::Active(false).applied_to(&bob, bestow_core::time::now()), None)
         .await
         .unwrap();
     let inactive = UserFilter { is_active: Some(false), ..Default::default() };
-    let (users, total) = store.list_users(&inactive, page).await.unwrap();
+    let Page { items: users, total, .. } = store.list_users(&inactive, page).await.unwrap();
     assert_eq!((users[0].username.as_str(), total), ("Bob", 1));
     assert_eq!(store.count_users().await.unwrap(), 3);
 }

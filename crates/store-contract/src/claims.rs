@@ -5,7 +5,7 @@ use bestow_events::catalog::store::EventStore;
 use bestow_events::claims::store::{ClaimStore, Inserted, StockChange};
 use bestow_events::domain::event::Event;
 use bestow_events::domain::lifecycle::EventStatus;
-use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, ClaimTarget, Validation};
+use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, ClaimTarget, Transition, Validation};
 use bestow_events::domain::stats::{FailureCount, MinuteCount, minute_of, series_start};
 use bestow_events::grants::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
 
@@ -67,14 +67,15 @@ pub async fn the_claim_slot_is_unique<S: EventStore + ClaimStore>(store: &S) {
     assert_eq!(store.insert_request(&first_validated, &[]).await.unwrap(), Inserted::Created);
     let second = request(&event, "u1", "22222222-2222-4222-8222-222222222222");
     store.insert_request(&second, &[]).await.unwrap();
-    let taken =
-        store.commit(&second, &advanced(&second, second.after_validation(Validation::Passed, now)), &[], None).await;
+    let taken = store
+        .commit(&second, &step(&advanced(&second, second.after_validation(Validation::Passed, now)), &[]), None)
+        .await;
     assert!(matches!(taken, Err(StoreError::Conflict(Conflict::ClaimSlot))), "{taken:?}");
     assert_eq!(store.request(&second.request_id).await.unwrap().unwrap().status, ClaimStatus::PendingValidation);
     let released = advanced(&first_validated, first_validated.after_condition_check(Ok(false), &retry(), now, 0.0));
-    store.commit(&first_validated, &released, &[], None).await.unwrap();
+    store.commit(&first_validated, &step(&released, &[]), None).await.unwrap();
     store
-        .commit(&second, &advanced(&second, second.after_validation(Validation::Passed, now)), &[], None)
+        .commit(&second, &step(&advanced(&second, second.after_validation(Validation::Passed, now)), &[]), None)
         .await
         .unwrap();
 }
@@ -134,7 +135,8 @@ pub async fn a_refused_reservation_writes_nothing<S: EventStore + ClaimStore>(st
     assert!(matches!(refused, Err(StoreError::Conflict(Conflict::Stock))), "{refused:?}");
     assert!(store.request(&two.request_id).await.unwrap().is_none(), "the refused insert wrote nothing");
     store.insert_request(&two, &[]).await.unwrap();
-    let refused = store.commit(&two, &advanced(&two, two.after_allocation("a1", now)), &reserve(&event, 1), None).await;
+    let refused =
+        store.commit(&two, &step(&advanced(&two, two.after_allocation("a1", now)), &reserve(&event, 1)), None).await;
     assert!(matches!(refused, Err(StoreError::Conflict(Conflict::Stock))), "{refused:?}");
     assert_eq!(store.request(&two.request_id).await.unwrap().unwrap().status, ClaimStatus::PendingValidation);
     assert_eq!(remaining(store, &event).await, Some(0), "stock never goes negative");
@@ -147,12 +149,11 @@ pub async fn commit_is_compare_and_set<S: EventStore + ClaimStore>(store: &S) {
     let current = request(&event, "u1", "44444444-4444-4444-8444-444444444444");
     store.insert_request(&current, &[]).await.unwrap();
     let next = advanced(&current, current.after_validation(Validation::Passed, now));
-    store.commit(&current, &next, &[], None).await.unwrap();
+    store.commit(&current, &step(&next, &[]), None).await.unwrap();
     let stale = store
         .commit(
             &current,
-            &advanced(&current, current.after_validation(Validation::UserInactive, now)),
-            &reserve(&event, 1),
+            &step(&advanced(&current, current.after_validation(Validation::UserInactive, now)), &reserve(&event, 1)),
             None,
         )
         .await;
@@ -190,10 +191,10 @@ pub async fn stock_moves_per_reward_all_or_nothing<S: EventStore + ClaimStore>(s
     assert_eq!(stocks().await, [1, 0]);
 
     let returned = advanced(&one, one.after_validation(Validation::Passed, now));
-    store.commit(&one, &returned, &[change(1, 1)], None).await.unwrap();
+    store.commit(&one, &step(&returned, &[change(1, 1)]), None).await.unwrap();
     assert_eq!(stocks().await, [1, 1]);
     let again = store
-        .commit(&returned, &advanced(&returned, returned.after_allocation("a1", now)), &[change(1, 1)], None)
+        .commit(&returned, &step(&advanced(&returned, returned.after_allocation("a1", now)), &[change(1, 1)]), None)
         .await;
     assert!(again.is_err(), "a return above the total was accepted");
     assert_eq!(stocks().await, [1, 1]);
@@ -228,7 +229,7 @@ pub async fn event_claim_stats_count_per_status_minute_and_failure_reason<S: Eve
     let pending = ClaimRequest { created_at: ten_minutes_ago, ..pending };
     store.insert_request(&pending, &[]).await.unwrap();
     let not_met = advanced(&pending, pending.after_condition_check(Ok(false), &retry(), now, 0.0));
-    store.commit(&pending, &not_met, &[], None).await.unwrap();
+    store.commit(&pending, &step(&not_met, &[]), None).await.unwrap();
 
     let stats = store.event_claim_stats(&event.id, series_start(now)).await.unwrap();
     let mut statuses: Vec<(S, u64)> = stats.statuses.iter().map(|group| (group.status, group.count)).collect();
@@ -293,4 +294,9 @@ pub async fn ledger_grants_are_idempotent_and_revokes_are_tombstones(store: &imp
     store.record_revoke("k2", "u1", bestow_core::time::now()).await.unwrap();
     assert_eq!(store.record_grant(&entry("k2")).await.unwrap(), LedgerGrant::Revoked, "a late grant is refused");
     assert!(store.entries("u1").await.unwrap().is_empty());
+}
+
+/// The step to `next` moving `stock`.
+pub fn step(next: &ClaimRequest, stock: &[StockChange]) -> Transition {
+    Transition { next: next.clone(), stock: stock.to_vec() }
 }

@@ -1,11 +1,9 @@
 //! Contract of [`EventStore`].
 
-use std::sync::Arc;
-
-use bestow_core::audit::{AuditActor, AuditBuilder, AuditEntry};
-use bestow_core::page::PageRequest;
+use bestow_core::audit::{AuditActor, AuditEntry};
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
-use bestow_events::catalog::store::{EventFilter, EventSortKey, EventStore};
+use bestow_events::catalog::store::{EventFilter, EventSortKey, EventStore, TopUp};
 use bestow_events::domain::event::{Event, EventInput, Provenance};
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::reward::RewardId;
@@ -68,7 +66,7 @@ pub async fn recurrence_and_tiers_round_trip(store: &impl EventStore) {
     store.insert_event(&event, &audit("event.create", &event.id)).await.unwrap();
     assert_eq!(store.event(&event.id).await.unwrap().unwrap(), event);
     let second_reward = event.tiers[1].reward_ids[0].as_str().to_owned();
-    let topped = store.top_up(&event.id, &second_reward, 3, bestow_core::time::now(), builder()).await.unwrap();
+    let topped = store.top_up(&top_up(&event.id, &second_reward, 3)).await.unwrap();
     let stored = store.event(&event.id).await.unwrap().unwrap();
     assert_eq!(stored, topped);
     assert_eq!((stored.tiers.clone(), stored.recurrence), (event.tiers.clone(), event.recurrence));
@@ -85,8 +83,10 @@ pub fn audit(action: &str, target: &str) -> AuditEntry {
     AuditActor::system("contract").entry(action, ("event", target), None, None)
 }
 
-fn builder() -> AuditBuilder<Event> {
-    Arc::new(|_: &Event, after: &Event| audit("event.test", &after.id))
+/// `add` units for `reward_id` of `event_id`, now, by the platform.
+fn top_up(event_id: &str, reward_id: &str, add: i64) -> TopUp {
+    let (event_id, reward_id) = (event_id.to_owned(), reward_id.to_owned());
+    TopUp { event_id, reward_id, add, at: bestow_core::time::now(), actor: AuditActor::system("contract") }
 }
 
 /// Writes are compare-and-set on `version`: a stale writer gets `Conflict`, a missing event
@@ -123,7 +123,7 @@ pub async fn counters_of_a_live_event_are_not_rewritten(store: &impl EventStore)
     active.version = 2;
     store.replace_event(&active, 1, &audit("event.status", &draft.id)).await.unwrap();
     let reward = draft.rewards[0].reward_id().as_str().to_owned();
-    store.top_up(&draft.id, &reward, 3, bestow_core::time::now(), builder()).await.unwrap();
+    store.top_up(&top_up(&draft.id, &reward, 3)).await.unwrap();
     // `active` still says 5 of 5: writing it back must keep the topped-up 8 of 8.
     let mut renamed = active.clone();
     renamed.event_name = "renamed".into();
@@ -140,16 +140,16 @@ pub async fn top_up_moves_both_counters(store: &impl EventStore) {
     let limited = event(Some(5));
     store.insert_event(&limited, &audit("event.create", &limited.id)).await.unwrap();
     let reward = limited.rewards[0].reward_id().as_str().to_owned();
-    let after = store.top_up(&limited.id, &reward, 10, bestow_core::time::now(), builder()).await.unwrap();
+    let after = store.top_up(&top_up(&limited.id, &reward, 10)).await.unwrap();
     assert_eq!(after.rewards[0].reward().stock().total_stock(), Some(15));
     assert_eq!(after.rewards[0].remaining_stock(), Some(15));
     assert_eq!(after.version, limited.version + 1);
     let unlimited = event(None);
     store.insert_event(&unlimited, &audit("event.create", &unlimited.id)).await.unwrap();
     let reward = unlimited.rewards[0].reward_id().as_str().to_owned();
-    let refused = store.top_up(&unlimited.id, &reward, 10, bestow_core::time::now(), builder()).await;
+    let refused = store.top_up(&top_up(&unlimited.id, &reward, 10)).await;
     assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
-    let unknown = store.top_up(&limited.id, "ffffffffffffffffffffffff", 1, bestow_core::time::now(), builder()).await;
+    let unknown = store.top_up(&top_up(&limited.id, "ffffffffffffffffffffffff", 1)).await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
 }
 
@@ -175,26 +175,27 @@ pub async fn event_lists_filter_sort_and_page_and_due_events_expire(store: &impl
     }
     let page = PageRequest { page: 1, limit: 10 };
     let by_start = EventFilter { sort: EventSortKey::StartDate, descending: true, ..Default::default() };
-    let (listed, total) = store.list_events(&by_start, PageRequest { page: 1, limit: 2 }).await.unwrap();
+    let Page { items: listed, total, .. } =
+        store.list_events(&by_start, PageRequest { page: 1, limit: 2 }).await.unwrap();
     assert_eq!(total, 3);
     let names: Vec<_> = listed.iter().map(|e| e.event_name.as_str()).collect();
     assert_eq!(names, ["Autumn draft", "summer (50%+) sale"]);
-    let (listed, _) = store.list_events(&by_start, PageRequest { page: 2, limit: 2 }).await.unwrap();
+    let Page { items: listed, .. } = store.list_events(&by_start, PageRequest { page: 2, limit: 2 }).await.unwrap();
     assert_eq!(listed[0].event_name, "Spring Login");
 
     let literal = EventFilter { name_contains: Some("(50%+)".into()), ..Default::default() };
-    assert_eq!(store.list_events(&literal, page).await.unwrap().1, 1, "metacharacters match literally");
+    assert_eq!(store.list_events(&literal, page).await.unwrap().total, 1, "metacharacters match literally");
     let any_case = EventFilter { name_contains: Some("SPRING".into()), ..Default::default() };
-    assert_eq!(store.list_events(&any_case, page).await.unwrap().1, 1, "case is ignored");
+    assert_eq!(store.list_events(&any_case, page).await.unwrap().total, 1, "case is ignored");
     let active = EventFilter {
         statuses: Some(vec![EventStatus::Active]),
         active_at: Some("2026-06-15T00:00:00Z".parse().unwrap()),
         ..Default::default()
     };
-    let (listed, total) = store.list_events(&active, page).await.unwrap();
+    let Page { items: listed, total, .. } = store.list_events(&active, page).await.unwrap();
     assert_eq!((listed[0].id.as_str(), total), (events[1].id.as_str(), 1));
     let none = EventFilter { statuses: Some(vec![]), ..Default::default() };
-    assert_eq!(store.list_events(&none, page).await.unwrap().1, 0);
+    assert_eq!(store.list_events(&none, page).await.unwrap().total, 0);
 
     let due = store.due_to_expire("2026-05-01T00:00:00Z".parse().unwrap()).await.unwrap();
     assert_eq!(due, [events[0].id.clone()]);

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use bestow_core::page::PageRequest;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::{Conflict, StoreError};
 use bestow_events::conditions::activities::{Activity, ActivityStore, NewActivity};
 use bestow_events::domain::condition::ActivityType;
@@ -145,15 +145,15 @@ impl ActivityStore for MongoEventStore {
         user_id: &str,
         activity_type: Option<&ActivityType>,
         page: PageRequest,
-    ) -> Result<(Vec<Activity>, u64), StoreError> {
+    ) -> Result<Page<Activity>, StoreError> {
         self.ready().await?;
         let mut filter = doc! { "userId": user_id };
         if let Some(activity_type) = activity_type {
             filter.insert("type", activity_type.as_str());
         }
         let newest_first = doc! { "occurredAt": -1, "_id": -1 };
-        let (documents, total) = find_page(&self.activities, filter, newest_first, page).await?;
-        let activities = documents.iter().map(activity_from_document).collect::<Result<_, _>>()?;
-        Ok((activities, total))
+        find_page(&self.activities, filter, newest_first, page)
+            .await?
+            .try_map(|activity| activity_from_document(&activity))
     }
 }

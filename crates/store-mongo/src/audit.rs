@@ -2,7 +2,7 @@
 //! and target.
 
 use bestow_core::audit::{AuditEntry, AuditQuery};
-use bestow_core::page::PageRequest;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use bson::{Bson, Document, doc};
 use mongodb::options::IndexOptions;
@@ -68,7 +68,7 @@ pub(crate) async fn list_audit(
     collection: &Collection<Document>,
     query: &AuditQuery,
     page: PageRequest,
-) -> Result<(Vec<AuditEntry>, u64), StoreError> {
+) -> Result<Page<AuditEntry>, StoreError> {
     let mut filter = Document::new();
     if let Some(actor) = &query.actor {
         filter.insert("actorId", actor);
@@ -89,7 +89,7 @@ pub(crate) async fn list_audit(
     if !at.is_empty() {
         filter.insert("at", at);
     }
-    let (documents, total) = find_page(collection, filter, doc! { "at": -1, "_id": -1 }, page).await?;
-    let entries = documents.iter().map(audit_from_document).collect::<Result<Vec<_>, _>>()?;
-    Ok((entries, total))
+    find_page(collection, filter, doc! { "at": -1, "_id": -1 }, page)
+        .await?
+        .try_map(|entry| audit_from_document(&entry))
 }

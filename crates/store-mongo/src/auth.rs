@@ -10,7 +10,7 @@ use bestow_auth::domain::User;
 use bestow_auth::store::{AuthStore, RefreshToken, Rotation, UserFilter};
 use bestow_core::audit::{AuditEntry, AuditQuery};
 use bestow_core::identity::Role;
-use bestow_core::page::PageRequest;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::{Conflict, StoreError};
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
@@ -202,7 +202,7 @@ impl AuthStore for MongoAuthStore {
         found.as_ref().map(user_from_document).transpose()
     }
 
-    async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<(Vec<User>, u64), StoreError> {
+    async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, StoreError> {
         self.ready().await?;
         let mut query = Document::new();
         if let Some(role) = filter.role {
@@ -215,8 +215,9 @@ impl AuthStore for MongoAuthStore {
             // On the lowercased key: a case-insensitive prefix that can use its index.
             query.insert("usernameKey", doc! { "$regex": format!("^{}", escape_regex(&prefix.to_lowercase())) });
         }
-        let (documents, total) = find_page(&self.users, query, doc! { "createdAt": 1, "_id": 1 }, page).await?;
-        Ok((documents.iter().map(user_from_document).collect::<Result<_, _>>()?, total))
+        find_page(&self.users, query, doc! { "createdAt": 1, "_id": 1 }, page)
+            .await?
+            .try_map(|user| user_from_document(&user))
     }
 
     async fn count_users(&self) -> Result<u64, StoreError> {
@@ -332,7 +333,7 @@ impl AuthStore for MongoAuthStore {
         self.audit.insert_one(audit_document(entry)).await.map(drop).map_err(map_error)
     }
 
-    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<(Vec<AuditEntry>, u64), StoreError> {
+    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, StoreError> {
         self.ready().await?;
         list_audit(&self.audit, query, page).await
     }

@@ -10,10 +10,10 @@
 
 use async_trait::async_trait;
 use bestow_core::audit::AuditEntry;
-use bestow_core::page::PageRequest;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::{Conflict, StoreError};
 use bestow_events::claims::store::{ClaimFilter, ClaimStats, ClaimStore, Inserted, StockChange};
-use bestow_events::domain::saga::{ClaimRequest, ClaimStatus};
+use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, Lease, Transition};
 use bestow_events::domain::stats::{FailureCount, MinuteCount, StatusCount};
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
@@ -218,11 +218,7 @@ impl ClaimStore for MongoEventStore {
         found.as_ref().map(request_from_document).transpose()
     }
 
-    async fn list_requests(
-        &self,
-        filter: &ClaimFilter,
-        page: PageRequest,
-    ) -> Result<(Vec<ClaimRequest>, u64), StoreError> {
+    async fn list_requests(&self, filter: &ClaimFilter, page: PageRequest) -> Result<Page<ClaimRequest>, StoreError> {
         self.ready().await?;
         let mut query = Document::new();
         if let Some(user) = &filter.user_id {
@@ -244,18 +240,13 @@ impl ClaimStore for MongoEventStore {
         if !created.is_empty() {
             query.insert("createdAt", created);
         }
-        let (documents, total) = find_page(&self.requests, query, doc! { "createdAt": -1, "_id": -1 }, page).await?;
-        Ok((documents.iter().map(request_from_document).collect::<Result<_, _>>()?, total))
+        let newest_first = doc! { "createdAt": -1, "_id": -1 };
+        find_page(&self.requests, query, newest_first, page).await?.try_map(|request| request_from_document(&request))
     }
 
-    async fn acquire_lease(
-        &self,
-        request_id: &str,
-        owner: &str,
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<ClaimRequest>, StoreError> {
+    async fn acquire_lease(&self, request_id: &str, lease: Lease<'_>) -> Result<Option<ClaimRequest>, StoreError> {
         self.ready().await?;
+        let now = lease.from;
         // One conditional update: non-final, lease free or expired, next attempt due.
         let filter = doc! {
             "requestId": request_id,
@@ -266,7 +257,7 @@ impl ClaimStore for MongoEventStore {
             ],
         };
         let update = doc! {
-            "$set": { "leaseOwner": owner, "leaseExpiresAt": date(until), "nextAttemptAt": Bson::Null },
+            "$set": { "leaseOwner": lease.owner, "leaseExpiresAt": date(lease.until), "nextAttemptAt": Bson::Null },
             "$inc": { "version": 1_i64 },
         };
         let before = self
@@ -280,21 +271,13 @@ impl ClaimStore for MongoEventStore {
         if let Some(previous) = &request.lease_owner {
             tracing::warn!(request_id, previous, "taking over a claim whose lease expired");
         }
-        request.lease_owner = Some(owner.to_owned());
-        request.lease_expires_at = Some(until);
-        request.next_attempt_at = None;
-        request.version += 1;
+        request.take_lease(&lease);
         Ok(Some(request))
     }
 
-    async fn commit(
-        &self,
-        current: &ClaimRequest,
-        next: &ClaimRequest,
-        stock: &[StockChange],
-        audit: Option<&AuditEntry>,
-    ) -> Result<(), StoreError> {
+    async fn commit(&self, from: &ClaimRequest, to: &Transition, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
         self.ready().await?;
+        let (current, next, stock) = (from, &to.next, to.stock.as_slice());
         let (filter, document) = (unchanged(current), request_document(next)?);
         if stock.is_empty() && audit.is_none() {
             // Most saga steps change the request alone: one compare-and-set on one document,

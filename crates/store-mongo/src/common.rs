@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use bestow_core::page::Page;
 use bestow_core::store::{Conflict, StoreError};
 use bson::oid::ObjectId;
 use bson::{Bson, Document, doc};
@@ -224,11 +225,11 @@ pub(crate) async fn find_page(
     filter: Document,
     sort: Document,
     page: bestow_core::page::PageRequest,
-) -> Result<(Vec<Document>, u64), StoreError> {
+) -> Result<Page<Document>, StoreError> {
     let total = collection.count_documents(filter.clone()).await.map_err(map_error)?;
     let (skip, limit) = page_bounds(page);
     let cursor = collection.find(filter).sort(sort).skip(skip).limit(limit).await.map_err(map_error)?;
-    Ok((collect(cursor).await?, total))
+    Ok(Page::new(collect(cursor).await?, page, total))
 }
 
 /// An id as stored: an ObjectId when it is one (24 lowercase hex digits, as every generated id

@@ -6,10 +6,10 @@
 //! rewrites the rewards array only if the counters it carries over are still the stored ones.
 
 use async_trait::async_trait;
-use bestow_core::audit::{AuditBuilder, AuditEntry, AuditQuery};
-use bestow_core::page::PageRequest;
+use bestow_core::audit::{AuditEntry, AuditQuery};
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::{Conflict, StoreError};
-use bestow_events::catalog::store::{EventFilter, EventSortKey, EventStore};
+use bestow_events::catalog::store::{EventFilter, EventSortKey, EventStore, TopUp};
 use bestow_events::domain::condition::Condition;
 use bestow_events::domain::event::{Event, GrantPolicy};
 use bestow_events::domain::lifecycle::EventStatus;
@@ -223,12 +223,12 @@ impl EventStore for MongoEventStore {
         found.as_ref().map(event_from_document).transpose()
     }
 
-    async fn list_events(&self, filter: &EventFilter, page: PageRequest) -> Result<(Vec<Event>, u64), StoreError> {
+    async fn list_events(&self, filter: &EventFilter, page: PageRequest) -> Result<Page<Event>, StoreError> {
         self.ready().await?;
         let mut query = Document::new();
         if let Some(statuses) = &filter.statuses {
             if statuses.is_empty() {
-                return Ok((Vec::new(), 0));
+                return Ok(Page::new(Vec::new(), page, 0));
             }
             let list: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
             query.insert("status", doc! { "$in": list });
@@ -248,8 +248,7 @@ impl EventStore for MongoEventStore {
         let mut sort = Document::new();
         sort.insert(column, direction);
         sort.insert("_id", direction);
-        let (documents, total) = find_page(&self.events, query, sort, page).await?;
-        Ok((documents.iter().map(event_from_document).collect::<Result<_, _>>()?, total))
+        find_page(&self.events, query, sort, page).await?.try_map(|event| event_from_document(&event))
     }
 
     async fn replace_event(&self, event: &Event, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError> {
@@ -310,41 +309,28 @@ impl EventStore for MongoEventStore {
         .await
     }
 
-    async fn top_up(
-        &self,
-        event_id: &str,
-        reward_id: &str,
-        add: i64,
-        at: DateTime<Utc>,
-        audit: AuditBuilder<Event>,
-    ) -> Result<Event, StoreError> {
+    async fn top_up(&self, top_up: &TopUp) -> Result<Event, StoreError> {
         self.ready().await?;
-        let (event_id, reward_id) = (event_id.to_owned(), reward_id.to_owned());
         in_transaction(&self.client, |session| {
-            let (events, logs, event_id, reward_id, audit) =
-                (self.events.clone(), self.audit.clone(), event_id.clone(), reward_id.clone(), audit.clone());
+            let (events, logs, top_up) = (self.events.clone(), self.audit.clone(), top_up.clone());
             Box::pin(async move {
-                let before = event_in(&events, &mut *session, &event_id).await?.ok_or(StoreError::NotFound)?;
+                let before = event_in(&events, &mut *session, &top_up.event_id).await?.ok_or(StoreError::NotFound)?;
                 // Relative to whatever the counters are now, so concurrent reservations are kept.
-                let filter = doc! {
-                    "_id": id_bson(&event_id),
-                    "rewards": { "$elemMatch": { "rewardId": id_bson(&reward_id), "totalStock": { "$ne": Bson::Null } } },
-                };
+                let limited = doc! { "rewardId": id_bson(&top_up.reward_id), "totalStock": { "$ne": Bson::Null } };
+                let filter = doc! { "_id": id_bson(&top_up.event_id), "rewards": { "$elemMatch": limited } };
+                let add = top_up.add;
                 let update = doc! {
                     "$inc": { "rewards.$.totalStock": add, "rewards.$.remainingStock": add, "version": 1_i64 },
-                    "$set": { "updatedAt": date(at) },
+                    "$set": { "updatedAt": date(top_up.at) },
                 };
                 let after = events
                     .find_one_and_update(filter, update)
                     .return_document(ReturnDocument::After)
                     .session(&mut *session)
                     .await?;
-                let Some(after) = after else {
-                    let known = before.reward(&reward_id).is_some();
-                    return Err(if known { StoreError::Conflict(Conflict::UnlimitedStock) } else { StoreError::NotFound }.into());
-                };
+                let Some(after) = after else { return Err(top_up.refusal(&before).into()) };
                 let after = event_from_document(&after)?;
-                logs.insert_one(audit_document(&audit(&before, &after))).session(&mut *session).await?;
+                logs.insert_one(audit_document(&top_up.audit_entry(&before, &after))).session(&mut *session).await?;
                 TxResult::Ok(after)
             })
         })
@@ -362,7 +348,7 @@ impl EventStore for MongoEventStore {
         Ok(documents.iter().filter_map(|document| document.get_object_id("_id").ok()).map(|id| id.to_hex()).collect())
     }
 
-    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<(Vec<AuditEntry>, u64), StoreError> {
+    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, StoreError> {
         self.ready().await?;
         list_audit(&self.audit, query, page).await
     }

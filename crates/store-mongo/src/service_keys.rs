@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use bestow_core::audit::AuditEntry;
-use bestow_core::page::PageRequest;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::{Conflict, StoreError};
 use bestow_events::service_keys::{Scope, ServiceKey, ServiceKeyStore};
 use bson::{Bson, Document, doc};
@@ -55,10 +55,10 @@ impl ServiceKeyStore for MongoEventStore {
         insert_audited(&self.client, (&self.keys, key), (&self.audit, audit), Conflict::KeyDigest).await
     }
 
-    async fn list_service_keys(&self, page: PageRequest) -> Result<(Vec<ServiceKey>, u64), StoreError> {
+    async fn list_service_keys(&self, page: PageRequest) -> Result<Page<ServiceKey>, StoreError> {
         self.ready().await?;
-        let (documents, total) = find_page(&self.keys, doc! {}, doc! { "createdAt": -1, "_id": -1 }, page).await?;
-        Ok((documents.iter().map(key_from_document).collect::<Result<_, _>>()?, total))
+        let newest_first = doc! { "createdAt": -1, "_id": -1 };
+        find_page(&self.keys, doc! {}, newest_first, page).await?.try_map(|key| key_from_document(&key))
     }
 
     async fn service_key_by_digest(&self, digest: &str) -> Result<Option<ServiceKey>, StoreError> {

@@ -14,7 +14,7 @@
 //! [`recent_source`]), sorting only ties of `occurredAt`.
 
 use async_trait::async_trait;
-use bestow_core::page::PageRequest;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use bestow_events::conditions::activities::{Activity, ActivityStore, NewActivity};
 use bestow_events::domain::condition::ActivityType;
@@ -164,7 +164,7 @@ impl ActivityStore for SqliteEventStore {
         user_id: &str,
         activity_type: Option<&ActivityType>,
         page: PageRequest,
-    ) -> Result<(Vec<Activity>, u64), StoreError> {
+    ) -> Result<Page<Activity>, StoreError> {
         let (source, filters) = recent_source(user_id, activity_type);
         self.db
             .read(move |connection| {

@@ -1,7 +1,7 @@
 //! The audit tables both databases keep (`auth_db.audit_logs`, `event_db.audit_logs`).
 
 use bestow_core::audit::{AuditEntry, AuditQuery};
-use bestow_core::page::PageRequest;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use rusqlite::{Connection, Row, params};
 
@@ -82,7 +82,7 @@ pub(crate) fn list_audit(
     table: &str,
     query: &AuditQuery,
     page: PageRequest,
-) -> Result<(Vec<AuditEntry>, u64), StoreError> {
+) -> Result<Page<AuditEntry>, StoreError> {
     let mut filters = Filters::default();
     if let Some(actor) = &query.actor {
         filters.add("actorId = ?", actor.clone());

@@ -5,7 +5,7 @@ use bestow_auth::domain::User;
 use bestow_auth::store::{AuthStore, RefreshToken, Rotation, UserFilter};
 use bestow_core::audit::{AuditEntry, AuditQuery};
 use bestow_core::identity::Role;
-use bestow_core::page::PageRequest;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -173,7 +173,7 @@ impl AuthStore for SqliteAuthStore {
         self.db.read(move |c| select_user(c, "username = ?1 COLLATE NOCASE", &username)).await
     }
 
-    async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<(Vec<User>, u64), StoreError> {
+    async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, StoreError> {
         let mut filters = Filters::default();
         if let Some(role) = filter.role {
             filters.add(
@@ -323,7 +323,7 @@ impl AuthStore for SqliteAuthStore {
         self.db.write(move |c| insert_audit(c, &entry)).await
     }
 
-    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<(Vec<AuditEntry>, u64), StoreError> {
+    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, StoreError> {
         let query = query.clone();
         self.db.read(move |c| list_audit(c, "audit_logs", &query, page)).await
     }

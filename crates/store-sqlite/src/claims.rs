@@ -7,10 +7,10 @@
 
 use async_trait::async_trait;
 use bestow_core::audit::AuditEntry;
-use bestow_core::page::PageRequest;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::{Conflict, StoreError};
 use bestow_events::claims::store::{ClaimFilter, ClaimStats, ClaimStore, Inserted, StockChange};
-use bestow_events::domain::saga::{ClaimRequest, ClaimStatus};
+use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, Lease, Transition};
 use bestow_events::domain::stats::{FailureCount, MinuteCount, StatusCount};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -138,11 +138,7 @@ impl ClaimStore for SqliteEventStore {
         self.db.read(move |c| select_request(c, &request_id)).await
     }
 
-    async fn list_requests(
-        &self,
-        filter: &ClaimFilter,
-        page: PageRequest,
-    ) -> Result<(Vec<ClaimRequest>, u64), StoreError> {
+    async fn list_requests(&self, filter: &ClaimFilter, page: PageRequest) -> Result<Page<ClaimRequest>, StoreError> {
         let mut filters = Filters::default();
         if let Some(user) = &filter.user_id {
             filters.add("userId = ?", user.clone());
@@ -163,42 +159,27 @@ impl ClaimStore for SqliteEventStore {
             .read(move |connection| {
                 let table = "user_reward_requests";
                 let sql = filters.page_sql("document", table, "createdAt DESC, _id DESC");
-                let (documents, total) =
-                    filters.select_page(connection, table, &sql, page, |row| row.get::<_, String>(0))?;
-                let requests = documents
-                    .iter()
-                    .map(|text| serde_json::from_str(text).map_err(corrupt))
-                    .collect::<Result<Vec<ClaimRequest>, _>>()?;
-                Ok((requests, total))
+                let documents = filters.select_page(connection, table, &sql, page, |row| row.get::<_, String>(0))?;
+                documents.try_map(|text| serde_json::from_str::<ClaimRequest>(&text).map_err(corrupt))
             })
             .await
     }
 
-    async fn acquire_lease(
-        &self,
-        request_id: &str,
-        owner: &str,
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<ClaimRequest>, StoreError> {
-        let (request_id, owner) = (request_id.to_owned(), owner.to_owned());
+    async fn acquire_lease(&self, request_id: &str, lease: Lease<'_>) -> Result<Option<ClaimRequest>, StoreError> {
+        let (request_id, owner, from, until) = (request_id.to_owned(), lease.owner.to_owned(), lease.from, lease.until);
         self.db
             .write(move |connection| {
+                let lease = Lease { owner: &owner, from, until };
                 let tx = connection.transaction().map_err(map_error)?;
                 let Some(mut request) = select_request(&tx, &request_id)? else { return Ok(None) };
-                let lease_free = request.lease_expires_at.is_none_or(|expires| expires <= now);
-                let due = request.next_attempt_at.is_none_or(|at| at <= now);
-                if request.status.is_final() || !lease_free || !due {
+                if !request.can_lease(&lease) {
                     return Ok(None);
                 }
                 let expected_version = request.version;
                 if let Some(previous) = &request.lease_owner {
                     tracing::warn!(request_id, previous, "taking over a claim whose lease expired");
                 }
-                request.lease_owner = Some(owner);
-                request.lease_expires_at = Some(until);
-                request.next_attempt_at = None;
-                request.version += 1;
+                request.take_lease(&lease);
                 update_row(&tx, expected_version, &request)?;
                 tx.commit().map_err(map_error)?;
                 Ok(Some(request))
@@ -206,14 +187,8 @@ impl ClaimStore for SqliteEventStore {
             .await
     }
 
-    async fn commit(
-        &self,
-        current: &ClaimRequest,
-        next: &ClaimRequest,
-        stock: &[StockChange],
-        audit: Option<&AuditEntry>,
-    ) -> Result<(), StoreError> {
-        let (expected, next, stock, audit) = (current.clone(), next.clone(), stock.to_vec(), audit.cloned());
+    async fn commit(&self, from: &ClaimRequest, to: &Transition, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
+        let (expected, next, stock, audit) = (from.clone(), to.next.clone(), to.stock.clone(), audit.cloned());
         self.db
             .write(move |connection| {
                 let tx = connection.transaction().map_err(map_error)?;

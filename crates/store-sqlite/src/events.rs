@@ -4,10 +4,10 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use bestow_core::audit::{AuditBuilder, AuditEntry, AuditQuery};
-use bestow_core::page::PageRequest;
+use bestow_core::audit::{AuditEntry, AuditQuery};
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::{Conflict, StoreError};
-use bestow_events::catalog::store::{EventFilter, EventSortKey, EventStore};
+use bestow_events::catalog::store::{EventFilter, EventSortKey, EventStore, TopUp};
 use bestow_events::domain::condition::Condition;
 use bestow_events::domain::event::{Event, GrantPolicy};
 use bestow_events::domain::lifecycle::EventStatus;
@@ -274,11 +274,11 @@ impl EventStore for SqliteEventStore {
         self.db.read(move |c| select_event(c, &id)).await
     }
 
-    async fn list_events(&self, filter: &EventFilter, page: PageRequest) -> Result<(Vec<Event>, u64), StoreError> {
+    async fn list_events(&self, filter: &EventFilter, page: PageRequest) -> Result<Page<Event>, StoreError> {
         let mut filters = Filters::default();
         if let Some(statuses) = &filter.statuses {
             if statuses.is_empty() {
-                return Ok((Vec::new(), 0));
+                return Ok(Page::new(Vec::new(), page, 0));
             }
             let list: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
             filters.add("status IN (SELECT value FROM json_each(?))", serde_json::to_string(&list).unwrap_or_default());
@@ -299,11 +299,11 @@ impl EventStore for SqliteEventStore {
             .read(move |connection| {
                 let order = format!("{column} {direction}, _id {direction}");
                 let sql = filters.page_sql(EVENT_COLUMNS, "events", &order);
-                let (mut events, total) = filters.select_page(connection, "events", &sql, page, event_from_row)?;
-                for event in &mut events {
+                let mut events = filters.select_page(connection, "events", &sql, page, event_from_row)?;
+                for event in &mut events.items {
                     load_rewards(connection, event)?;
                 }
-                Ok((events, total))
+                Ok(events)
             })
             .await
     }
@@ -343,19 +343,13 @@ impl EventStore for SqliteEventStore {
             .await
     }
 
-    async fn top_up(
-        &self,
-        event_id: &str,
-        reward_id: &str,
-        add: i64,
-        at: DateTime<Utc>,
-        audit: AuditBuilder<Event>,
-    ) -> Result<Event, StoreError> {
-        let (event_id, reward_id) = (event_id.to_owned(), reward_id.to_owned());
+    async fn top_up(&self, top_up: &TopUp) -> Result<Event, StoreError> {
+        let top_up = top_up.clone();
         self.db
             .write(move |connection| {
+                let TopUp { event_id, reward_id, add, at, .. } = &top_up;
                 let tx = connection.transaction().map_err(map_error)?;
-                let before = select_event(&tx, &event_id)?.ok_or(StoreError::NotFound)?;
+                let before = select_event(&tx, event_id)?.ok_or(StoreError::NotFound)?;
                 // Relative to whatever the counters are now, so concurrent reservations are kept.
                 let changed = tx
                     .execute(
@@ -365,20 +359,15 @@ impl EventStore for SqliteEventStore {
                     )
                     .map_err(map_error)?;
                 if changed == 0 {
-                    let known = before.reward(&reward_id).is_some();
-                    return Err(if known {
-                        StoreError::Conflict(Conflict::UnlimitedStock)
-                    } else {
-                        StoreError::NotFound
-                    });
+                    return Err(top_up.refusal(&before));
                 }
                 tx.execute(
                     "UPDATE events SET version = version + 1, updatedAt = ?2 WHERE _id = ?1",
-                    params![event_id, to_text(at)],
+                    params![event_id, to_text(*at)],
                 )
                 .map_err(map_error)?;
-                let after = select_event(&tx, &event_id)?.ok_or(StoreError::NotFound)?;
-                insert_audit(&tx, &audit(&before, &after))?;
+                let after = select_event(&tx, event_id)?.ok_or(StoreError::NotFound)?;
+                insert_audit(&tx, &top_up.audit_entry(&before, &after))?;
                 tx.commit().map_err(map_error)?;
                 Ok(after)
             })
@@ -400,7 +389,7 @@ impl EventStore for SqliteEventStore {
             .await
     }
 
-    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<(Vec<AuditEntry>, u64), StoreError> {
+    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, StoreError> {
         let query = query.clone();
         self.db.read(move |c| list_audit(c, "audit_logs", &query, page)).await
     }

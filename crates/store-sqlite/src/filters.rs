@@ -1,6 +1,6 @@
 //! Building `WHERE` clauses from optional filters, and paging.
 
-use bestow_core::page::PageRequest;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, Row, params_from_iter};
@@ -44,7 +44,7 @@ impl Filters {
         sql: &str,
         page: PageRequest,
         from_row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<(Vec<T>, u64), StoreError> {
+    ) -> Result<Page<T>, StoreError> {
         let total = count(connection, table, self)?;
         let mut statement = connection.prepare_cached(sql).map_err(map_error)?;
         let rows = statement
@@ -52,7 +52,7 @@ impl Filters {
             .map_err(map_error)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(map_error)?;
-        Ok((rows, total))
+        Ok(Page::new(rows, page, total))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use bestow_core::audit::AuditEntry;
-use bestow_core::page::PageRequest;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::{Conflict, StoreError};
 use bestow_events::service_keys::{Scope, ServiceKey, ServiceKeyStore};
 use chrono::{DateTime, Utc};
@@ -62,7 +62,7 @@ impl ServiceKeyStore for SqliteEventStore {
             .await
     }
 
-    async fn list_service_keys(&self, page: PageRequest) -> Result<(Vec<ServiceKey>, u64), StoreError> {
+    async fn list_service_keys(&self, page: PageRequest) -> Result<Page<ServiceKey>, StoreError> {
         self.db
             .read(move |connection| {
                 let total: i64 = connection
@@ -79,7 +79,7 @@ impl ServiceKeyStore for SqliteEventStore {
                     .map_err(map_error)?
                     .collect::<rusqlite::Result<Vec<_>>>()
                     .map_err(map_error)?;
-                Ok((keys, u64::try_from(total).unwrap_or(0)))
+                Ok(Page::new(keys, page, u64::try_from(total).unwrap_or(0)))
             })
             .await
     }

@@ -31,9 +31,9 @@ async fn list_audit_logs(
     _caller: Authorized<require::ReadAuditLogs>,
     State(state): State<AuthState>,
     ValidQuery(query): ValidQuery<AuditQuery>,
-    ValidQuery(page): ValidQuery<PageParams>,
+    page: PageRequest,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
-    Ok(Json(state.service.audit_log(&query, PageRequest::try_from(&page)?).await?))
+    Ok(Json(state.service.audit_log(&query, page).await?))
 }
 
 /// Every entry matching the filters of `GET /api/v1/auth/audit-logs`, as CSV (AUDITOR, ADMIN).

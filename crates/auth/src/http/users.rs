@@ -46,10 +46,10 @@ async fn list_users(
     _caller: Authorized<require::ManageUsers>,
     State(state): State<AuthState>,
     ValidQuery(query): ValidQuery<UserListQuery>,
-    ValidQuery(page): ValidQuery<PageParams>,
+    page: PageRequest,
 ) -> Result<Json<Page<UserView>>, ApiError> {
     let filter = UserFilter { role: query.role, is_active: query.is_active, username_prefix: query.q };
-    let page = state.service.list_users(&filter, PageRequest::try_from(&page)?).await?;
+    let page = state.service.list_users(&filter, page).await?;
     Ok(Json(page.map(UserView::from)))
 }
 

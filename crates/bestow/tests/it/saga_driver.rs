@@ -14,7 +14,7 @@ use bestow_auth::domain::User;
 use bestow_auth::store::AuthStore;
 use bestow_core::audit::AuditEntry;
 use bestow_core::identity::Role;
-use bestow_core::page::PageRequest;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use bestow_events::catalog::store::EventStore;
 use bestow_events::claims::driver::{ClaimSaga, Started};
@@ -25,7 +25,7 @@ use bestow_events::conditions::eligibility::EligibilityChecker;
 use bestow_events::directory::AccountDirectory;
 use bestow_events::domain::event::Event;
 use bestow_events::domain::lifecycle::EventStatus;
-use bestow_events::domain::saga::{ClaimRequest, ClaimStatus};
+use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, Lease, Transition};
 use bestow_events::grants::ledger::LedgerGranter;
 use bestow_store_sqlite::{SqliteAuthStore, SqliteEventStore};
 use chrono::{DateTime, Utc};
@@ -47,35 +47,19 @@ impl ClaimStore for GivesUpOnce {
         self.store.request(request_id).await
     }
 
-    async fn list_requests(
-        &self,
-        filter: &ClaimFilter,
-        page: PageRequest,
-    ) -> Result<(Vec<ClaimRequest>, u64), StoreError> {
+    async fn list_requests(&self, filter: &ClaimFilter, page: PageRequest) -> Result<Page<ClaimRequest>, StoreError> {
         self.store.list_requests(filter, page).await
     }
 
-    async fn acquire_lease(
-        &self,
-        request_id: &str,
-        owner: &str,
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<ClaimRequest>, StoreError> {
-        self.store.acquire_lease(request_id, owner, until, now).await
+    async fn acquire_lease(&self, request_id: &str, lease: Lease<'_>) -> Result<Option<ClaimRequest>, StoreError> {
+        self.store.acquire_lease(request_id, lease).await
     }
 
-    async fn commit(
-        &self,
-        current: &ClaimRequest,
-        next: &ClaimRequest,
-        stock: &[StockChange],
-        audit: Option<&AuditEntry>,
-    ) -> Result<(), StoreError> {
-        if !stock.is_empty() && !self.gave_up.swap(true, Ordering::SeqCst) {
+    async fn commit(&self, from: &ClaimRequest, to: &Transition, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
+        if !to.stock.is_empty() && !self.gave_up.swap(true, Ordering::SeqCst) {
             return Err(StoreError::Unavailable("write conflicts kept coming".into()));
         }
-        self.store.commit(current, next, stock, audit).await
+        self.store.commit(from, to, audit).await
     }
 
     async fn due_requests(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>, StoreError> {

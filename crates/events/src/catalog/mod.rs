@@ -6,13 +6,13 @@ pub mod store;
 
 use std::sync::Arc;
 
-use bestow_core::audit::{AuditActor, AuditBuilder, AuditEntry, AuditQuery};
+use bestow_core::audit::{AuditActor, AuditEntry, AuditQuery};
 use bestow_core::identity::{Permission, Principal};
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use chrono::{DateTime, Utc};
 
-use crate::catalog::store::{EventFilter, EventStore};
+use crate::catalog::store::{EventFilter, EventStore, TopUp};
 use crate::domain::event::{
     Event, EventInput, EventPatch, PatchError, PatchRefusal, Provenance, RewardChange, RewardPatch, RewardPatchError,
     RewardRefusal, add_reward, remove_reward,
@@ -148,8 +148,7 @@ impl EventCatalog {
                 None => visible,
             });
         }
-        let (events, total) = self.store.list_events(&filter, page).await?;
-        Ok(Page::new(events, page, total))
+        Ok(self.store.list_events(&filter, page).await?)
     }
 
     /// Applies a partial update; `if_match` is the version the client last read.
@@ -233,16 +232,14 @@ impl EventCatalog {
                 if reward.reward().stock().is_unlimited() {
                     return Err(CatalogError::StockUnlimited);
                 }
-                let actor = actor.clone();
-                let audit: AuditBuilder<Event> = Arc::new(move |before, after| {
-                    actor.entry(
-                        "reward.topup",
-                        ("event", &after.id),
-                        Some(event_snapshot(before)),
-                        Some(event_snapshot(after)),
-                    )
-                });
-                self.store.top_up(id, reward_id, add, now, audit).await.map_err(|error| match error {
+                let top_up = TopUp {
+                    event_id: id.to_owned(),
+                    reward_id: reward_id.to_owned(),
+                    add,
+                    at: now,
+                    actor: actor.clone(),
+                };
+                self.store.top_up(&top_up).await.map_err(|error| match error {
                     StoreError::NotFound => CatalogError::RewardNotFound,
                     StoreError::Conflict(_) => CatalogError::StockUnlimited,
                     other => other.into(),
@@ -294,8 +291,7 @@ impl EventCatalog {
     }
 
     pub async fn audit_log(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, CatalogError> {
-        let (entries, total) = self.store.list_audit(query, page).await?;
-        Ok(Page::new(entries, page, total))
+        Ok(self.store.list_audit(query, page).await?)
     }
 
     async fn load(&self, id: &str) -> Result<Event, CatalogError> {

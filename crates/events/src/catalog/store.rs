@@ -5,13 +5,42 @@
 //! reservations in the claim saga), never by rewriting a whole event read earlier.
 
 use async_trait::async_trait;
-use bestow_core::audit::{AuditBuilder, AuditEntry, AuditQuery};
-use bestow_core::page::PageRequest;
-use bestow_core::store::StoreError;
+use bestow_core::audit::{AuditActor, AuditEntry, AuditQuery};
+use bestow_core::page::{Page, PageRequest};
+use bestow_core::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
 
 use crate::domain::event::Event;
 use crate::domain::lifecycle::EventStatus;
+use crate::view::event_snapshot;
+
+/// `add` units for both stock counters of one limited reward, by `actor` at `at`.
+#[derive(Debug, Clone)]
+pub struct TopUp {
+    pub event_id: String,
+    pub reward_id: String,
+    pub add: i64,
+    pub at: DateTime<Utc>,
+    pub actor: AuditActor,
+}
+
+impl TopUp {
+    /// The audit entry of the top-up, from the event before and after it: the store knows the
+    /// after-state only inside the atomic increment, and commits the entry with it.
+    pub fn audit_entry(&self, before: &Event, after: &Event) -> AuditEntry {
+        let (before, after) = (Some(event_snapshot(before)), Some(event_snapshot(after)));
+        self.actor.entry("reward.topup", ("event", &self.event_id), before, after)
+    }
+
+    /// Why a top-up that moved no counter was refused, given the event before it: the reward
+    /// has unlimited stock, or the event has no such reward.
+    pub fn refusal(&self, before: &Event) -> StoreError {
+        match before.reward(&self.reward_id) {
+            Some(_) => StoreError::Conflict(Conflict::UnlimitedStock),
+            None => StoreError::NotFound,
+        }
+    }
+}
 
 /// Sort keys of the event list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,7 +73,7 @@ pub trait EventStore: Send + Sync {
 
     async fn event(&self, id: &str) -> Result<Option<Event>, StoreError>;
 
-    async fn list_events(&self, filter: &EventFilter, page: PageRequest) -> Result<(Vec<Event>, u64), StoreError>;
+    async fn list_events(&self, filter: &EventFilter, page: PageRequest) -> Result<Page<Event>, StoreError>;
 
     /// Replaces the stored event by `event` if its stored version is `expected_version`
     /// (`Conflict(Conflict::Version)` otherwise, `NotFound` if absent). Rewards absent from `event` are
@@ -58,19 +87,12 @@ pub trait EventStore: Send + Sync {
     /// Adds `add` units to both `totalStock` and `remainingStock` of a limited reward in one
     /// conditional update, bumps the event's version, and returns the event after it.
     /// `Conflict(UnlimitedStock)` for unlimited stock, `NotFound` for an unknown event or reward.
-    async fn top_up(
-        &self,
-        event_id: &str,
-        reward_id: &str,
-        add: i64,
-        at: DateTime<Utc>,
-        audit: AuditBuilder<Event>,
-    ) -> Result<Event, StoreError>;
+    async fn top_up(&self, top_up: &TopUp) -> Result<Event, StoreError>;
 
     /// Ids of the ACTIVE or INACTIVE events whose `endDate <= now`: what the expiry sweep ends
     /// (each with [`EventStore::replace_event`], as the domain decides).
     async fn due_to_expire(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
 
     /// One page of events-side audit entries, newest first.
-    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<(Vec<AuditEntry>, u64), StoreError>;
+    async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, StoreError>;
 }

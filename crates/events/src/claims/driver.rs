@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use bestow_core::accounts::StandingUnavailable;
 use bestow_core::store::{Conflict, StoreError};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -24,39 +23,10 @@ use crate::directory::{UserDirectory, UserState};
 use crate::domain::event::Event;
 use crate::domain::lifecycle::accepts_claims;
 use crate::domain::saga::{
-    CallOutcome, ClaimRequest, ClaimStatus, ClaimTarget, NextStep, RetryPolicy, Transition, Validation, next_step,
+    CallOutcome, ClaimRequest, ClaimStatus, ClaimTarget, Lease, NextStep, RetryPolicy, Transition, Validation,
+    next_step,
 };
 use crate::grants::{Grant, RewardGranter, call_outcome};
-
-/// Decides whether a player meets an event's conditions.
-#[async_trait]
-pub trait ConditionCheck: Send + Sync {
-    /// `Ok(met)` for a claim of `target`, or the failure of the fact source.
-    async fn conditions_met(
-        &self,
-        user_id: &str,
-        event: &Event,
-        target: &ClaimTarget,
-        now: DateTime<Utc>,
-    ) -> Result<bool, CallOutcome>;
-}
-
-#[async_trait]
-impl ConditionCheck for EligibilityChecker {
-    async fn conditions_met(
-        &self,
-        user_id: &str,
-        event: &Event,
-        target: &ClaimTarget,
-        now: DateTime<Utc>,
-    ) -> Result<bool, CallOutcome> {
-        match self.check(user_id, event, target, now).await {
-            Ok(eligibility) => Ok(eligibility.eligible),
-            Err(FactError::Transient(reason)) => Err(CallOutcome::Transient(reason.to_string())),
-            Err(FactError::Permanent(reason)) => Err(CallOutcome::Permanent(reason.to_string())),
-        }
-    }
-}
 
 /// Tunables of the saga.
 #[derive(Debug, Clone)]
@@ -73,7 +43,7 @@ pub struct ClaimSaga {
     pub(crate) claims: Arc<dyn ClaimStore>,
     events: Arc<dyn EventStore>,
     directory: Arc<dyn UserDirectory>,
-    conditions: Arc<dyn ConditionCheck>,
+    conditions: Arc<EligibilityChecker>,
     granter: Arc<dyn RewardGranter>,
     settings: SagaSettings,
     worker: String,
@@ -120,7 +90,7 @@ impl ClaimSaga {
         claims: Arc<dyn ClaimStore>,
         events: Arc<dyn EventStore>,
         directory: Arc<dyn UserDirectory>,
-        conditions: Arc<dyn ConditionCheck>,
+        conditions: Arc<EligibilityChecker>,
         granter: Arc<dyn RewardGranter>,
         settings: SagaSettings,
         faults: FaultSwitch,
@@ -143,8 +113,8 @@ impl ClaimSaga {
     /// (`None` if it does not exist).
     pub async fn drive(&self, request_id: &str) -> Result<Option<ClaimRequest>, DriveError> {
         let now = bestow_core::time::now();
-        let Some(leased) = self.claims.acquire_lease(request_id, &self.worker, self.lease_until(now), now).await?
-        else {
+        let lease = Lease { owner: &self.worker, from: now, until: self.lease_until(now) };
+        let Some(leased) = self.claims.acquire_lease(request_id, lease).await? else {
             return Ok(self.claims.request(request_id).await?);
         };
         self.run(leased, RunContext::default()).await.map(Some)
@@ -221,9 +191,9 @@ impl ClaimSaga {
             }
             let started = Instant::now();
             let plan = self.plan(step, &current, &mut context, &folds_into_commit).await?;
-            let mut next = self.stamp(plan.next.clone(), &current);
+            let mut step = Transition { next: self.stamp(plan.next.clone(), &current), stock: plan.stock.clone() };
             plan.labels.iter().for_each(|label| self.faults.checkpoint(label, "before"));
-            match self.claims.commit(&current, &next, &plan.stock, None).await {
+            match self.claims.commit(&current, &step, None).await {
                 Ok(()) => {}
                 Err(StoreError::Conflict(Conflict::Version)) => {
                     // Another worker took over (our lease expired): it owns the request now.
@@ -232,8 +202,8 @@ impl ClaimSaga {
                 }
                 Err(StoreError::Conflict(conflict)) => {
                     let refused = refusal_of(conflict, &current, &plan).ok_or(StoreError::Conflict(conflict))?;
-                    next = self.stamp(refused, &current);
-                    self.claims.commit(&current, &next, &[], None).await?;
+                    step = Transition::from(self.stamp(refused, &current));
+                    self.claims.commit(&current, &step, None).await?;
                 }
                 Err(error @ StoreError::Unavailable(_)) => {
                     // The store gave up (its own bounded retries of conflicts included): hand
@@ -245,9 +215,9 @@ impl ClaimSaga {
                 Err(error) => return Err(error.into()),
             }
             plan.labels.iter().for_each(|label| self.faults.checkpoint(label, "after"));
-            self.record(plan.labels[0], started, &next);
-            let parked = next.lease_owner.is_none();
-            current = next;
+            self.record(plan.labels[0], started, &step.next);
+            let parked = step.next.lease_owner.is_none();
+            current = step.next;
             if parked {
                 return Ok(current);
             }
@@ -289,7 +259,7 @@ impl ClaimSaga {
     async fn postpone(&self, current: &ClaimRequest) {
         let delay = TimeDelta::milliseconds(rand::rng().random_range(POSTPONE_MS));
         let postponed = self.stamp(current.postponed(bestow_core::time::now() + delay), current);
-        if let Err(error) = self.claims.commit(current, &postponed, &[], None).await {
+        if let Err(error) = self.claims.commit(current, &postponed.into(), None).await {
             tracing::warn!(%error, request_id = %current.request_id, "could not hand a claim back; recovery resumes it when its lease ends");
         }
     }
@@ -325,7 +295,11 @@ impl ClaimSaga {
                 let event = current.snapshot_event();
                 // The claim is judged in the period it was made in, even when checked later.
                 let target = ClaimTarget { tier: event.tiers.first().cloned(), period: current.period() };
-                let outcome = self.conditions.conditions_met(&current.user_id, &event, &target, now).await;
+                let outcome = match self.conditions.check(&current.user_id, &event, &target, now).await {
+                    Ok(eligibility) => Ok(eligibility.eligible),
+                    Err(FactError::Transient(reason)) => Err(CallOutcome::Transient(reason.to_string())),
+                    Err(FactError::Permanent(reason)) => Err(CallOutcome::Permanent(reason.to_string())),
+                };
                 current.after_condition_check(outcome, &self.settings.condition_retry, now, jitter)
             }
             NextStep::Allocate => return Ok(current.allocate(&bestow_core::ids::new_object_id(), now)),

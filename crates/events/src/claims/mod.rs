@@ -192,8 +192,7 @@ impl ClaimService {
     }
 
     pub async fn list(&self, filter: &ClaimFilter, page: PageRequest) -> Result<Page<ClaimRequest>, ClaimError> {
-        let (requests, total) = self.claims.list_requests(filter, page).await?;
-        Ok(Page::new(requests, page, total))
+        Ok(self.claims.list_requests(filter, page).await?)
     }
 
     /// The dashboard figures of `event` now: its claims counted by the store, and its stock.
@@ -233,18 +232,18 @@ impl ClaimService {
         actor: &AuditActor,
         action: &str,
         current: &ClaimRequest,
-        transition: Transition,
+        mut transition: Transition,
         detail: serde_json::Value,
     ) -> Result<ClaimRequest, ClaimError> {
-        let Transition { mut next, stock } = transition;
-        next.version = current.version + 1;
+        transition.next.version = current.version + 1;
+        let next = &transition.next;
         let snapshot = |r: &ClaimRequest| json!({ "status": r.status, "currentSagaStep": r.current_saga_step });
-        let mut after = snapshot(&next);
+        let mut after = snapshot(next);
         if let (Some(after), Some(detail)) = (after.as_object_mut(), detail.as_object()) {
             after.extend(detail.clone());
         }
         let audit = actor.entry(action, ("claim", &current.request_id), Some(snapshot(current)), Some(after));
-        self.claims.commit(current, &next, &stock, Some(&audit)).await.map_err(|error| match error {
+        self.claims.commit(current, &transition, Some(&audit)).await.map_err(|error| match error {
             StoreError::Conflict(_) => ClaimError::ChangedMeanwhile,
             other => other.into(),
         })?;

@@ -7,11 +7,11 @@
 
 use async_trait::async_trait;
 use bestow_core::audit::AuditEntry;
-use bestow_core::page::PageRequest;
+use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use chrono::{DateTime, Utc};
 
-use crate::domain::saga::{ClaimRequest, ClaimStatus};
+use crate::domain::saga::{ClaimRequest, ClaimStatus, Lease, Transition};
 
 pub use crate::domain::saga::StockChange;
 pub use crate::domain::stats::ClaimStats;
@@ -49,34 +49,18 @@ pub trait ClaimStore: Send + Sync {
     async fn request(&self, request_id: &str) -> Result<Option<ClaimRequest>, StoreError>;
 
     /// One page of requests, newest first, and the total matching `filter`.
-    async fn list_requests(
-        &self,
-        filter: &ClaimFilter,
-        page: PageRequest,
-    ) -> Result<(Vec<ClaimRequest>, u64), StoreError>;
+    async fn list_requests(&self, filter: &ClaimFilter, page: PageRequest) -> Result<Page<ClaimRequest>, StoreError>;
 
     /// Leases a non-final request to `owner` until `until` if nobody holds a live lease and
     /// its next attempt is due at `now`; returns it as leased, or `None`.
-    async fn acquire_lease(
-        &self,
-        request_id: &str,
-        owner: &str,
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<ClaimRequest>, StoreError>;
+    async fn acquire_lease(&self, request_id: &str, lease: Lease<'_>) -> Result<Option<ClaimRequest>, StoreError>;
 
-    /// Replaces `current` by `next` (compare-and-set on version, status and lease holder),
-    /// applies `stock` atomically with it, and appends `audit` if given. Errors:
+    /// Replaces the request `from` by `to.next` (compare-and-set on version, status and lease
+    /// holder), applies `to.stock` atomically with it, and appends `audit` if given. Errors:
     /// `Conflict(Version)` when the stored request moved on,
     /// `Conflict(ClaimSlot)` when `next` takes a slot another request holds,
     /// `Conflict(Stock)` when a reservation finds too little stock.
-    async fn commit(
-        &self,
-        current: &ClaimRequest,
-        next: &ClaimRequest,
-        stock: &[StockChange],
-        audit: Option<&AuditEntry>,
-    ) -> Result<(), StoreError>;
+    async fn commit(&self, from: &ClaimRequest, to: &Transition, audit: Option<&AuditEntry>) -> Result<(), StoreError>;
 
     /// `requestId`s of non-final requests whose lease is free or expired and whose next
     /// attempt is due: what the recovery sweeper resumes.

@@ -93,7 +93,7 @@ pub trait ActivityStore: Send + Sync {
         user_id: &str,
         activity_type: Option<&ActivityType>,
         page: PageRequest,
-    ) -> Result<(Vec<Activity>, u64), StoreError>;
+    ) -> Result<Page<Activity>, StoreError>;
 }
 
 /// Why facts could not be read, and whether another attempt may help.
@@ -347,8 +347,7 @@ impl ActivityHistory {
         page: PageRequest,
     ) -> Result<Page<Activity>, ActivityError> {
         check_user_id(user_id).map_err(|error| ActivityError::Invalid(vec![error]))?;
-        let (activities, total) = self.store.recent(user_id, activity_type, page).await?;
-        Ok(Page::new(activities, page, total))
+        Ok(self.store.recent(user_id, activity_type, page).await?)
     }
 }
 

@@ -125,8 +125,7 @@ async fn recent_activities(
     _caller: Authorized<require::ReadAllClaims>,
     State(state): State<EventsState>,
     ValidQuery(query): ValidQuery<RecentActivitiesQuery>,
-    ValidQuery(page): ValidQuery<PageParams>,
+    page: PageRequest,
 ) -> Result<Json<Page<Activity>>, ApiError> {
-    let page = PageRequest::try_from(&page)?;
     Ok(Json(state.activity_history.recent(&query.user_id, query.activity_type.as_ref(), page).await?))
 }

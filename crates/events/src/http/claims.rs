@@ -140,7 +140,7 @@ async fn my_claims(
     Authenticated(caller): Authenticated,
     State(state): State<EventsState>,
     ValidQuery(query): ValidQuery<MyClaimsQuery>,
-    ValidQuery(page): ValidQuery<PageParams>,
+    page: PageRequest,
 ) -> Result<Json<Page<ClaimView>>, ApiError> {
     let audience = Audience::of(&caller);
     let filter = ClaimFilter {
@@ -149,7 +149,7 @@ async fn my_claims(
         status: query.status,
         ..ClaimFilter::default()
     };
-    let page = state.claims.list(&filter, PageRequest::try_from(&page)?).await?;
+    let page = state.claims.list(&filter, page).await?;
     Ok(Json(page.map(|request| ClaimView::new(request, audience))))
 }
 
@@ -180,9 +180,9 @@ async fn all_claims(
     _caller: Authorized<require::ReadAllClaims>,
     State(state): State<EventsState>,
     ValidQuery(query): ValidQuery<ClaimsQuery>,
-    ValidQuery(page): ValidQuery<PageParams>,
+    page: PageRequest,
 ) -> Result<Json<Page<ClaimView>>, ApiError> {
-    let page = state.claims.list(&query.into(), PageRequest::try_from(&page)?).await?;
+    let page = state.claims.list(&query.into(), page).await?;
     Ok(Json(page.map(|request| ClaimView::new(request, Audience::Staff))))
 }
 

@@ -77,7 +77,7 @@ async fn list_events(
     Authenticated(caller): Authenticated,
     State(state): State<EventsState>,
     ValidQuery(query): ValidQuery<EventListQuery>,
-    ValidQuery(page): ValidQuery<PageParams>,
+    page: PageRequest,
 ) -> Result<Json<Page<EventView>>, ApiError> {
     let (sort, descending) = match query.sort.as_deref() {
         None | Some("createdAt") => (EventSortKey::CreatedAt, false),
@@ -96,7 +96,7 @@ async fn list_events(
         sort,
         descending,
     };
-    let page = state.catalog.list(&caller, filter, PageRequest::try_from(&page)?).await?;
+    let page = state.catalog.list(&caller, filter, page).await?;
     let audience = Audience::of(&caller);
     Ok(Json(page.map(|event| EventView::new(&event, audience))))
 }

@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::State;
 use bestow_core::ApiError;
 use bestow_core::extract::{Authorized, require};
-use bestow_core::json::ValidQuery;
 use bestow_core::page::{Page, PageParams, PageRequest};
 use bestow_core::problem::Problem;
 use utoipa_axum::router::OpenApiRouter;
@@ -31,8 +30,8 @@ pub(super) fn router() -> OpenApiRouter<EventsState> {
 async fn my_events(
     caller: Authorized<require::ClaimRewards>,
     State(state): State<EventsState>,
-    ValidQuery(page): ValidQuery<PageParams>,
+    page: PageRequest,
 ) -> Result<Json<Page<ScreenEvent>>, ApiError> {
-    let page = state.screen.page(&caller.principal, PageRequest::try_from(&page)?).await?;
+    let page = state.screen.page(&caller.principal, page).await?;
     Ok(Json(page))
 }

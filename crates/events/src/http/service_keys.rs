@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use bestow_core::ApiError;
 use bestow_core::audit::AuditActor;
 use bestow_core::extract::{Authorized, RequestId, require};
-use bestow_core::json::{ValidJson, ValidQuery};
+use bestow_core::json::ValidJson;
 use bestow_core::page::{Page, PageParams, PageRequest};
 use bestow_core::problem::Problem;
 use utoipa_axum::router::OpenApiRouter;
@@ -47,9 +47,9 @@ async fn create_service_key(
 async fn list_service_keys(
     _caller: Authorized<require::ManageServiceKeys>,
     State(state): State<EventsState>,
-    ValidQuery(page): ValidQuery<PageParams>,
+    page: PageRequest,
 ) -> Result<Json<Page<ServiceKeyView>>, ApiError> {
-    Ok(Json(state.service_keys.list(PageRequest::try_from(&page)?).await?))
+    Ok(Json(state.service_keys.list(page).await?))
 }
 
 /// Revokes a key at once; requests with it fail with 401 from then on (ADMIN). Revoking a

@@ -16,6 +16,7 @@ use bestow_events::claims::store::{ClaimStore, Inserted, StockChange};
 use bestow_events::domain::event::Event;
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::saga::{ClaimRequest, Validation};
+use bestow_store_contract::claims::step;
 use bestow_store_mongo::MongoEventStore;
 use bson::{Document, doc};
 use mongodb::error::ErrorKind;
@@ -122,7 +123,9 @@ async fn concurrent_commits_never_oversell_nor_double_claim() {
     let mut tasks = tokio::task::JoinSet::new();
     for (player, current) in pending {
         let (store, event) = (store.clone(), event.clone());
-        tasks.spawn(async move { (player, store.commit(&current, &reserved(&current), &reserve(&event), None).await) });
+        tasks.spawn(async move {
+            (player, store.commit(&current, &step(&reserved(&current), &reserve(&event)), None).await)
+        });
     }
     let outcomes = tasks.join_all().await;
     check(&store, &event, outcomes).await;
@@ -354,7 +357,7 @@ async fn stray_holds_are_kept_or_given_back_by_what_their_request_recorded() {
         .await
         .unwrap();
     assert_eq!(taken.modified_count, 1);
-    store.commit(&recorded, &recorded_next, &[], None).await.unwrap();
+    store.commit(&recorded, &step(&recorded_next, &[]), None).await.unwrap();
 
     let now = bestow_core::time::now();
     assert_eq!(store.settle_stray_reservations(now - chrono::TimeDelta::hours(1)).await.unwrap(), 0, "too young");
@@ -367,7 +370,7 @@ async fn stray_holds_are_kept_or_given_back_by_what_their_request_recorded() {
         Some(STOCK - 1),
         "the recorded unit stays reserved, the other one is back"
     );
-    let late = store.commit(&orphan, &reserved(&orphan), &[], None).await;
+    let late = store.commit(&orphan, &step(&reserved(&orphan), &[]), None).await;
     assert!(matches!(late, Err(StoreError::Conflict(Conflict::Version))), "the dead writer is fenced off: {late:?}");
     assert_eq!(store.settle_stray_reservations(now + chrono::TimeDelta::seconds(1)).await.unwrap(), 0);
 }
@@ -383,8 +386,8 @@ async fn a_hold_whose_commit_lost_is_given_back_at_once() {
         version: current.version + 1,
         ..current.after_validation(Validation::Passed, bestow_core::time::now())
     };
-    store.commit(&current, &moved_on, &[], None).await.unwrap();
-    let stale = store.commit(&current, &reserved(&current), &reserve(&event), None).await;
+    store.commit(&current, &step(&moved_on, &[]), None).await.unwrap();
+    let stale = store.commit(&current, &step(&reserved(&current), &reserve(&event)), None).await;
     assert!(matches!(stale, Err(StoreError::Conflict(Conflict::Version))), "{stale:?}");
     let raw = Client::with_uri_str(support::uri()).await.unwrap().database(&db_name);
     let stored = raw.collection::<Document>("events").find_one(doc! {}).await.unwrap().unwrap();

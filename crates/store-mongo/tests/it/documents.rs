@@ -13,6 +13,8 @@ use bestow_events::domain::event::{Event, EventInput, Provenance};
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::reward::RewardId;
 use bestow_events::domain::saga::{ClaimRequest, Validation};
+use bestow_store_contract::claims::step;
+use bestow_store_mongo::MongoEventStore;
 use bson::spec::ElementType;
 use bson::{Bson, Document, doc};
 use serde_json::json;
@@ -78,12 +80,18 @@ fn event_with_conditions() -> Event {
     event
 }
 
-#[tokio::test]
-async fn events_and_requests_have_the_seed_fields_and_types() {
+/// A fresh store (and its database's name) holding [`event_with_conditions`].
+async fn store_with_an_event() -> (MongoEventStore, String, Event) {
     let (store, db_name) = support::fresh_event_store().await;
     let event = event_with_conditions();
     let audit = AuditActor::system("test").entry("event.create", ("event", &event.id), None, None);
     store.insert_event(&event, &audit).await.unwrap();
+    (store, db_name, event)
+}
+
+#[tokio::test]
+async fn events_and_requests_have_the_seed_fields_and_types() {
+    let (store, db_name, event) = store_with_an_event().await;
     let now = bestow_core::time::now();
     let request = ClaimRequest::new(
         bestow_core::ids::new_object_id(),
@@ -99,7 +107,7 @@ async fn events_and_requests_have_the_seed_fields_and_types() {
     };
     let reward_id = event.rewards[0].reward_id().as_str();
     let reserve = StockChange::reserve(reward_id, 1, Some(&format!("a1:{reward_id}")));
-    store.commit(&request, &next, &[reserve], None).await.unwrap();
+    store.commit(&request, &step(&next, &[reserve]), None).await.unwrap();
     let db = raw(&db_name).await;
 
     let stored = only(&db, "events", doc! {}).await;
@@ -170,10 +178,7 @@ async fn events_and_requests_have_the_seed_fields_and_types() {
 
 #[tokio::test]
 async fn a_free_claim_slot_is_absent_and_indexes_exist() {
-    let (store, db_name) = support::fresh_event_store().await;
-    let event = event_with_conditions();
-    let audit = AuditActor::system("test").entry("event.create", ("event", &event.id), None, None);
-    store.insert_event(&event, &audit).await.unwrap();
+    let (store, db_name, event) = store_with_an_event().await;
     let request = ClaimRequest::new(
         bestow_core::ids::new_object_id(),
         "66666666-6666-4666-8666-666666666666".into(),
