@@ -24,6 +24,18 @@ pub fn travel(by: TimeDelta) {
     TRAVELLED_MS.fetch_add(by.num_milliseconds(), Ordering::Relaxed);
 }
 
+/// The `to` (exclusive) an export runs with: the client's, but never past the export's own
+/// start. The lists are newest first and paged by offset, so a row recorded while the export
+/// runs would push an already-written row onto the next page and write it twice; with `to`
+/// pinned, rows recorded later do not match. (A row that stops matching mid-export, e.g. a
+/// claim leaving the filtered `status`, can still move the pages under it: an export reads a
+/// live table, not a snapshot.) Instants are whole milliseconds, so "up to now" is "before
+/// the next millisecond".
+pub fn up_to_now(to: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    let next_millisecond = now() + TimeDelta::milliseconds(1);
+    Some(to.map_or(next_millisecond, |to| to.min(next_millisecond)))
+}
+
 /// `at` truncated to milliseconds.
 pub fn truncate(at: DateTime<Utc>) -> DateTime<Utc> {
     at.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(at)

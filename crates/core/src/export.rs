@@ -14,7 +14,6 @@ use std::task::{Context, Poll, ready};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, TimeDelta, Utc};
 use http_body::Frame;
 use serde::Serialize;
 
@@ -84,17 +83,7 @@ impl CsvExport {
 )]
 pub struct CsvDownload(pub String);
 
-/// The `to` (exclusive) an export runs with: the client's, but never past the export's own
-/// start. The lists are newest first and paged by offset, so a row recorded while the export
-/// runs would push an already-written row onto the next page and write it twice; with `to`
-/// pinned, rows recorded later do not match. (A row that stops matching mid-export, e.g. a
-/// claim leaving the filtered `status`, can still move the pages under it: an export reads a
-/// live table, not a snapshot.) Instants are whole milliseconds, so "up to now" is "before
-/// the next millisecond".
-pub fn up_to_now(to: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-    let next_millisecond = crate::time::now() + TimeDelta::milliseconds(1);
-    Some(to.map_or(next_millisecond, |to| to.min(next_millisecond)))
-}
+pub use bestow_clock::up_to_now;
 
 /// The page after `page`, unless `page` came back short and so was the last.
 fn after(page: PageRequest, fetched: usize) -> Option<PageRequest> {
@@ -167,6 +156,7 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use chrono::TimeDelta;
     use http_body_util::BodyExt;
     use serde_json::{Value, json};
 

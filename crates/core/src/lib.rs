@@ -6,14 +6,11 @@
 //! shares (request ids, logs, health, metrics), and the CSV exports both services stream.
 
 pub mod accounts;
-pub mod audit;
 pub mod client;
 pub mod csv;
 pub mod export;
 pub mod extract;
 pub mod http;
-pub mod identity;
-pub mod ids;
 pub mod json;
 pub mod jwks;
 pub mod openapi;
@@ -22,9 +19,9 @@ pub mod page;
 pub mod problem;
 pub mod secret;
 pub mod server;
-pub mod store;
 pub mod telemetry;
 pub mod token;
 
 pub use bestow_clock as time;
+pub use bestow_kernel::{audit, identity, ids, store};
 pub use problem::{ApiError, FieldViolation};

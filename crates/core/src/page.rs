@@ -1,15 +1,16 @@
-//! Pagination: `?page=1&limit=20` in, `{items, page, limit, total}` out.
+//! Pagination at the HTTP edge: `?page=1&limit=20` in, checked into a [`PageRequest`]; the
+//! page types themselves are the kernel's.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+pub use bestow_kernel::page::{MAX_LIMIT, Page, PageRequest};
 
 use crate::json::ValidQuery;
 use crate::problem::ApiError;
 
-/// The largest page a client may ask for.
-pub const MAX_LIMIT: u32 = 100;
 const DEFAULT_LIMIT: u32 = 20;
 /// Pages past this are refused: nobody pages a hundred million items.
 const MAX_PAGE: u32 = 1_000_000;
@@ -24,20 +25,6 @@ pub struct PageParams {
     /// Items per page, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
-}
-
-/// A validated page request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageRequest {
-    pub page: u32,
-    pub limit: u32,
-}
-
-impl PageRequest {
-    /// Rows to skip.
-    pub fn offset(&self) -> u64 {
-        u64::from(self.page - 1) * u64::from(self.limit)
-    }
 }
 
 impl TryFrom<&PageParams> for PageRequest {
@@ -56,47 +43,16 @@ impl TryFrom<&PageParams> for PageRequest {
     }
 }
 
-/// A list handler takes the page it is asked for as an extractor: `?page` and `?limit`, checked.
-impl<S: Send + Sync> FromRequestParts<S> for PageRequest {
+/// The page a list handler is asked for, as an extractor: `?page` and `?limit`, checked.
+#[derive(Debug, Clone, Copy)]
+pub struct ValidPage(pub PageRequest);
+
+impl<S: Send + Sync> FromRequestParts<S> for ValidPage {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let ValidQuery(params) = ValidQuery::<PageParams>::from_request_parts(parts, state).await?;
-        Self::try_from(&params)
-    }
-}
-
-/// One page of a list.
-#[derive(Debug, PartialEq, Serialize, ToSchema)]
-pub struct Page<T> {
-    /// The items of this page.
-    pub items: Vec<T>,
-    /// This page's number, from 1.
-    pub page: u32,
-    /// Items per page.
-    pub limit: u32,
-    /// Items matching the filters, over all pages.
-    pub total: u64,
-}
-
-impl<T> Page<T> {
-    pub fn new(items: Vec<T>, request: PageRequest, total: u64) -> Self {
-        Self { items, page: request.page, limit: request.limit, total }
-    }
-
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), page: self.page, limit: self.limit, total: self.total }
-    }
-
-    /// The page with each item converted by `f`, or the first conversion's error.
-    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
-        let items = self.items.into_iter().map(f).collect::<Result<_, _>>()?;
-        Ok(Page { items, page: self.page, limit: self.limit, total: self.total })
-    }
-
-    /// Whether no item matching the filters lies past this page.
-    pub fn is_last(&self) -> bool {
-        u64::from(self.page) * u64::from(self.limit) >= self.total
+        PageRequest::try_from(&params).map(ValidPage)
     }
 }
 

@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::store::StoreError;
+
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -229,6 +231,17 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    /// The fallback mapping. Services map `NotFound` and `Conflict` themselves where they
+    /// mean something to the client; what reaches here unmapped is a server-side fault.
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
+            other => ApiError::internal(other),
+        }
     }
 }
 

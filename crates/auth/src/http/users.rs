@@ -7,7 +7,7 @@ use bestow_core::audit::AuditActor;
 use bestow_core::extract::{Authorized, RequestId, require};
 use bestow_core::identity::Role;
 use bestow_core::json::{ValidJson, ValidQuery};
-use bestow_core::page::{Page, PageParams, PageRequest};
+use bestow_core::page::{Page, PageParams, ValidPage};
 use bestow_core::problem::Problem;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -46,7 +46,7 @@ async fn list_users(
     _caller: Authorized<require::ManageUsers>,
     State(state): State<AuthState>,
     ValidQuery(query): ValidQuery<UserListQuery>,
-    page: PageRequest,
+    ValidPage(page): ValidPage,
 ) -> Result<Json<Page<UserView>>, ApiError> {
     let filter = UserFilter { role: query.role, is_active: query.is_active, username_prefix: query.q };
     let page = state.service.list_users(&filter, page).await?;

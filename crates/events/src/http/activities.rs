@@ -14,7 +14,7 @@ use bestow_core::ApiError;
 use bestow_core::extract::{Authorized, bearer_token, require};
 use bestow_core::identity::Principal;
 use bestow_core::json::{ValidJson, ValidQuery};
-use bestow_core::page::{Page, PageParams, PageRequest};
+use bestow_core::page::{Page, PageParams, ValidPage};
 use bestow_core::problem::Problem;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -125,7 +125,7 @@ async fn recent_activities(
     _caller: Authorized<require::ReadAllClaims>,
     State(state): State<EventsState>,
     ValidQuery(query): ValidQuery<RecentActivitiesQuery>,
-    page: PageRequest,
+    ValidPage(page): ValidPage,
 ) -> Result<Json<Page<Activity>>, ApiError> {
     Ok(Json(state.activity_history.recent(&query.user_id, query.activity_type.as_ref(), page).await?))
 }

@@ -8,7 +8,7 @@ use bestow_core::audit::{AUDIT_COLUMNS, AuditEntry, AuditQuery};
 use bestow_core::export::{CsvDownload, CsvExport};
 use bestow_core::extract::{Authorized, require};
 use bestow_core::json::ValidQuery;
-use bestow_core::page::{Page, PageParams, PageRequest};
+use bestow_core::page::{Page, PageParams, ValidPage};
 use bestow_core::problem::Problem;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -31,7 +31,7 @@ async fn list_audit_logs(
     _caller: Authorized<require::ReadAuditLogs>,
     State(state): State<EventsState>,
     ValidQuery(query): ValidQuery<AuditQuery>,
-    page: PageRequest,
+    ValidPage(page): ValidPage,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     Ok(Json(state.catalog.audit_log(&query, page).await?))
 }

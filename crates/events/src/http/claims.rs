@@ -10,7 +10,7 @@ use bestow_core::audit::AuditActor;
 use bestow_core::export::{CsvDownload, CsvExport, up_to_now};
 use bestow_core::extract::{Authenticated, Authorized, RequestId, require};
 use bestow_core::json::{ValidJson, ValidQuery, parse_json};
-use bestow_core::page::{Page, PageParams, PageRequest};
+use bestow_core::page::{Page, PageParams, ValidPage};
 use bestow_core::problem::Problem;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -140,7 +140,7 @@ async fn my_claims(
     Authenticated(caller): Authenticated,
     State(state): State<EventsState>,
     ValidQuery(query): ValidQuery<MyClaimsQuery>,
-    page: PageRequest,
+    ValidPage(page): ValidPage,
 ) -> Result<Json<Page<ClaimView>>, ApiError> {
     let audience = Audience::of(&caller);
     let filter = ClaimFilter {
@@ -180,7 +180,7 @@ async fn all_claims(
     _caller: Authorized<require::ReadAllClaims>,
     State(state): State<EventsState>,
     ValidQuery(query): ValidQuery<ClaimsQuery>,
-    page: PageRequest,
+    ValidPage(page): ValidPage,
 ) -> Result<Json<Page<ClaimView>>, ApiError> {
     let page = state.claims.list(&query.into(), page).await?;
     Ok(Json(page.map(|request| ClaimView::new(request, Audience::Staff))))

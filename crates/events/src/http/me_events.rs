@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use bestow_core::ApiError;
 use bestow_core::extract::{Authorized, require};
-use bestow_core::page::{Page, PageParams, PageRequest};
+use bestow_core::page::{Page, PageParams, ValidPage};
 use bestow_core::problem::Problem;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,7 +30,7 @@ pub(super) fn router() -> OpenApiRouter<EventsState> {
 async fn my_events(
     caller: Authorized<require::ClaimRewards>,
     State(state): State<EventsState>,
-    page: PageRequest,
+    ValidPage(page): ValidPage,
 ) -> Result<Json<Page<ScreenEvent>>, ApiError> {
     let page = state.screen.page(&caller.principal, page).await?;
     Ok(Json(page))

@@ -7,7 +7,7 @@ use bestow_core::ApiError;
 use bestow_core::audit::AuditActor;
 use bestow_core::extract::{Authorized, RequestId, require};
 use bestow_core::json::ValidJson;
-use bestow_core::page::{Page, PageParams, PageRequest};
+use bestow_core::page::{Page, PageParams, ValidPage};
 use bestow_core::problem::Problem;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -47,7 +47,7 @@ async fn create_service_key(
 async fn list_service_keys(
     _caller: Authorized<require::ManageServiceKeys>,
     State(state): State<EventsState>,
-    page: PageRequest,
+    ValidPage(page): ValidPage,
 ) -> Result<Json<Page<ServiceKeyView>>, ApiError> {
     Ok(Json(state.service_keys.list(page).await?))
 }

@@ -73,7 +73,7 @@ impl AuditActor {
     }
 }
 
-/// Filters of `GET …/audit-logs` (pagination comes separately, as [`crate::page::PageParams`]).
+/// Filters of `GET …/audit-logs` (pagination comes separately, as `bestow_core::page::PageParams`).
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
@@ -93,9 +93,9 @@ pub struct AuditQuery {
 
 impl AuditQuery {
     /// The query an export runs with: these filters, up to the export's start
-    /// ([`crate::export::up_to_now`]).
+    /// ([`crate::time::up_to_now`]).
     pub fn for_export(self) -> Self {
-        Self { to: crate::export::up_to_now(self.to), ..self }
+        Self { to: crate::time::up_to_now(self.to), ..self }
     }
 }
 

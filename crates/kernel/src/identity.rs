@@ -1,7 +1,7 @@
 //! Who is calling and what they may do: roles, permissions and the one table between them.
 //!
 //! Handlers never test roles; they name the [`Permission`] they need (through the
-//! [`crate::extract::Authorized`] extractor) and this table decides. ADMIN holds every
+//! `bestow_core::extract::Authorized` extractor) and this table decides. ADMIN holds every
 //! permission; the other roles hold exactly what `API.md` gives them.
 
 use std::fmt;
@@ -137,7 +137,7 @@ impl Permission {
 }
 
 /// An authenticated caller: who a verified access token proves, with what the account may do
-/// now ([`crate::accounts`]).
+/// now (`bestow_core::accounts`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// `users._id` as a hex string.

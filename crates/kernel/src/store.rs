@@ -49,14 +49,3 @@ pub enum Conflict {
     #[error("a unique value is taken")]
     Duplicate,
 }
-
-impl From<StoreError> for crate::ApiError {
-    /// The fallback mapping. Services map `NotFound` and `Conflict` themselves where they
-    /// mean something to the client; what reaches here unmapped is a server-side fault.
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Unavailable(cause) => crate::ApiError::Unavailable(cause),
-            other => crate::ApiError::internal(other),
-        }
-    }
-}
