@@ -2,13 +2,13 @@
 
 use std::collections::BTreeSet;
 
-use bestow_core::audit::{AuditActor, AuditQuery};
-use bestow_core::page::{Page, PageRequest};
-use bestow_core::store::{Conflict, StoreError};
 use bestow_events::catalog::store::EventStore;
 use bestow_events::conditions::activities::{Activity, ActivityStore, NewActivity};
 use bestow_events::domain::evaluate::{ActivityFact, FactQuery};
 use bestow_events::service_keys::{Scope, ServiceKey, ServiceKeyStore};
+use bestow_kernel::audit::{AuditActor, AuditQuery};
+use bestow_kernel::page::{Page, PageRequest};
+use bestow_kernel::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
@@ -147,7 +147,7 @@ pub async fn recent_activities_are_a_players_newest_first_and_paged(store: &impl
 pub async fn service_keys_are_found_by_digest_and_revoked_once(store: &(impl ServiceKeyStore + EventStore)) {
     let actor = AuditActor::system("contract");
     let key = ServiceKey {
-        id: bestow_core::ids::new_object_id(),
+        id: bestow_kernel::ids::new_object_id(),
         name: "game-1".into(),
         scopes: vec![Scope::ActivitiesWrite],
         secret_digest: "d1".into(),
@@ -157,7 +157,7 @@ pub async fn service_keys_are_found_by_digest_and_revoked_once(store: &(impl Ser
     };
     let audit = actor.entry("service_key.create", ("service_key", &key.id), None, None);
     store.insert_service_key(&key, &audit).await.unwrap();
-    let same_digest = ServiceKey { id: bestow_core::ids::new_object_id(), ..key.clone() };
+    let same_digest = ServiceKey { id: bestow_kernel::ids::new_object_id(), ..key.clone() };
     assert!(matches!(store.insert_service_key(&same_digest, &audit).await, Err(StoreError::Conflict(_))));
     assert_eq!(store.service_key_by_digest("d1").await.unwrap(), Some(key.clone()));
     assert_eq!(store.service_key_by_digest("d2").await.unwrap(), None);

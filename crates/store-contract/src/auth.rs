@@ -2,10 +2,10 @@
 
 use bestow_auth::domain::{User, UserChange, Username};
 use bestow_auth::store::{AuthStore, RefreshToken, Rotation, UserFilter};
-use bestow_core::audit::{AuditActor, AuditQuery};
-use bestow_core::identity::Role;
-use bestow_core::page::{Page, PageRequest};
-use bestow_core::store::{Conflict, StoreError};
+use bestow_kernel::audit::{AuditActor, AuditQuery};
+use bestow_kernel::identity::Role;
+use bestow_kernel::page::{Page, PageRequest};
+use bestow_kernel::store::{Conflict, StoreError};
 use chrono::TimeDelta;
 
 fn user(name: &str) -> User {
@@ -28,7 +28,7 @@ pub async fn audited_changes_commit_with_their_entry(store: &impl AuthStore) {
     store.insert_user(&bob, None).await.unwrap();
     let actor = AuditActor::system("contract");
     let change = UserChange::Roles(vec![Role::Operator, Role::User]);
-    let after = change.applied_to(&bob, bestow_core::time::now());
+    let after = change.applied_to(&bob, bestow_kernel::time::now());
     let entry =
         actor.entry("user.roles.set", ("user", &bob.id), Some(bob.audit_snapshot()), Some(after.audit_snapshot()));
     store.replace_user(&bob, &after, Some(&entry)).await.unwrap();
@@ -41,7 +41,7 @@ pub async fn audited_changes_commit_with_their_entry(store: &impl AuthStore) {
     assert_eq!(total, 1);
     assert_eq!(entries[0].after.as_ref().unwrap()["roles"], serde_json::json!(["USER", "OPERATOR"]));
     // The stored user is no longer `bob` as read: a second writer from that read loses.
-    let stale = UserChange::Active(false).applied_to(&bob, bestow_core::time::now());
+    let stale = UserChange::Active(false).applied_to(&bob, bestow_kernel::time::now());
     let lost = store.replace_user(&bob, &stale, Some(&entry)).await;
     assert!(matches!(lost, Err(StoreError::Conflict(Conflict::Version))), "{lost:?}");
     assert!(store.user_by_id(&bob.id).await.unwrap().unwrap().is_active, "the lost change wrote nothing");
@@ -54,7 +54,7 @@ pub async fn audited_changes_commit_with_their_entry(store: &impl AuthStore) {
 pub async fn refresh_rotation_is_compare_and_set(store: &impl AuthStore) {
     let carol = user("carol");
     store.insert_user(&carol, None).await.unwrap();
-    let now = bestow_core::time::now();
+    let now = bestow_kernel::time::now();
     let token = |id: &str, digest: &str| RefreshToken {
         id: id.into(),
         family_id: "family".into(),
@@ -95,7 +95,7 @@ pub async fn user_lists_filter_by_role_activity_and_prefix(store: &impl AuthStor
     assert_eq!(store.list_users(&admins, page).await.unwrap().total, 1);
     let bob = store.user_by_username("BOB").await.unwrap().unwrap();
     store
-        .replace_user(&bob, &UserChange::Active(false).applied_to(&bob, bestow_core::time::now()), None)
+        .replace_user(&bob, &UserChange::Active(false).applied_to(&bob, bestow_kernel::time::now()), None)
         .await
         .unwrap();
     let inactive = UserFilter { is_active: Some(false), ..Default::default() };

@@ -1,6 +1,5 @@
 //! Contract of [`ClaimStore`] and [`LedgerStore`].
 
-use bestow_core::store::{Conflict, StoreError};
 use bestow_events::catalog::store::EventStore;
 use bestow_events::claims::store::{ClaimStore, Inserted, StockChange};
 use bestow_events::domain::event::Event;
@@ -8,6 +7,7 @@ use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, ClaimTarget, Transition, Validation};
 use bestow_events::domain::stats::{FailureCount, MinuteCount, minute_of, series_start};
 use bestow_events::grants::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
+use bestow_kernel::store::{Conflict, StoreError};
 
 use crate::events::{audit, event, event_with_stocks, tiered_daily_event};
 
@@ -21,11 +21,11 @@ async fn active_event(store: &impl EventStore, stock: Option<i64>) -> Event {
 
 fn request(event: &Event, user: &str, request_id: &str) -> ClaimRequest {
     ClaimRequest::new(
-        bestow_core::ids::new_object_id(),
+        bestow_kernel::ids::new_object_id(),
         request_id.into(),
         user.into(),
         event,
-        bestow_core::time::now(),
+        bestow_kernel::time::now(),
     )
 }
 
@@ -37,7 +37,7 @@ fn advanced(current: &ClaimRequest, next: ClaimRequest) -> ClaimRequest {
 /// A named reservation of `units` of the event's first reward, as the driver makes them.
 fn reserve(event: &Event, units: i64) -> Vec<StockChange> {
     let reward_id = event.rewards[0].reward_id().as_str();
-    vec![StockChange::reserve(reward_id, units, Some(&format!("{}:{reward_id}", bestow_core::ids::new_object_id())))]
+    vec![StockChange::reserve(reward_id, units, Some(&format!("{}:{reward_id}", bestow_kernel::ids::new_object_id())))]
 }
 
 async fn remaining(store: &impl EventStore, event: &Event) -> Option<i64> {
@@ -61,7 +61,7 @@ pub async fn request_ids_are_unique_and_replays_return_the_stored<S: EventStore 
 /// written; a released slot can be taken again.
 pub async fn the_claim_slot_is_unique<S: EventStore + ClaimStore>(store: &S) {
     let event = active_event(store, None).await;
-    let now = bestow_core::time::now();
+    let now = bestow_kernel::time::now();
     let first = request(&event, "u1", "22222222-2222-4222-8222-222222222221");
     let first_validated = advanced(&first, first.after_validation(Validation::Passed, now));
     assert_eq!(store.insert_request(&first_validated, &[]).await.unwrap(), Inserted::Created);
@@ -86,7 +86,7 @@ pub async fn the_claim_slot_is_one_per_tier_and_period<S: EventStore + ClaimStor
     let mut event = tiered_daily_event();
     event.status = EventStatus::Active;
     store.insert_event(&event, &audit("event.create", &event.id)).await.unwrap();
-    let now = bestow_core::time::now();
+    let now = bestow_kernel::time::now();
     let recurrence = event.recurrence.unwrap();
     let today = recurrence.period_at(now, event.timezone);
     let tomorrow = recurrence.period_at(today.end, event.timezone);
@@ -98,7 +98,7 @@ pub async fn the_claim_slot_is_one_per_tier_and_period<S: EventStore + ClaimStor
     ];
     for (tier, period, request_id, free) in claims {
         let target = ClaimTarget { tier: event.tier(tier).cloned(), period: Some(period) };
-        let id = bestow_core::ids::new_object_id();
+        let id = bestow_kernel::ids::new_object_id();
         let request = ClaimRequest::for_target(id, request_id.into(), "u1".into(), &event, &target, now);
         let validated = advanced(&request, request.after_validation(Validation::Passed, now));
         let inserted = store.insert_request(&validated, &[]).await;
@@ -124,7 +124,7 @@ fn retry() -> bestow_events::domain::saga::RetryPolicy {
 /// request keeps its status.
 pub async fn a_refused_reservation_writes_nothing<S: EventStore + ClaimStore>(store: &S) {
     let event = active_event(store, Some(1)).await;
-    let now = bestow_core::time::now();
+    let now = bestow_kernel::time::now();
     let one = request(&event, "u1", "33333333-3333-4333-8333-333333333331");
     let one_reserved = advanced(&one, one.after_validation(Validation::Passed, now).after_allocation("a1", now));
     assert_eq!(store.insert_request(&one_reserved, &reserve(&event, 1)).await.unwrap(), Inserted::Created);
@@ -145,7 +145,7 @@ pub async fn a_refused_reservation_writes_nothing<S: EventStore + ClaimStore>(st
 /// Commits are compare-and-set: a writer holding a stale copy conflicts and writes nothing.
 pub async fn commit_is_compare_and_set<S: EventStore + ClaimStore>(store: &S) {
     let event = active_event(store, Some(5)).await;
-    let now = bestow_core::time::now();
+    let now = bestow_kernel::time::now();
     let current = request(&event, "u1", "44444444-4444-4444-8444-444444444444");
     store.insert_request(&current, &[]).await.unwrap();
     let next = advanced(&current, current.after_validation(Validation::Passed, now));
@@ -175,7 +175,7 @@ pub async fn stock_moves_per_reward_all_or_nothing<S: EventStore + ClaimStore>(s
         let stored = store.event(&event.id).await.unwrap().unwrap();
         stored.rewards.iter().map(|r| r.remaining_stock().unwrap()).collect::<Vec<_>>()
     };
-    let now = bestow_core::time::now();
+    let now = bestow_kernel::time::now();
 
     let one = request(&event, "u1", "55555555-5555-4555-8555-555555555551");
     assert_eq!(store.insert_request(&one, &[change(0, -1), change(1, -1)]).await.unwrap(), Inserted::Created);
@@ -207,7 +207,7 @@ pub async fn stock_moves_per_reward_all_or_nothing<S: EventStore + ClaimStore>(s
 pub async fn event_claim_stats_count_per_status_minute_and_failure_reason<S: EventStore + ClaimStore>(store: &S) {
     use ClaimStatus as S;
     let (event, other) = (active_event(store, None).await, active_event(store, None).await);
-    let now = bestow_core::time::now();
+    let now = bestow_kernel::time::now();
     let ten_minutes_ago = now - chrono::TimeDelta::minutes(10);
     let before_the_hour = series_start(now) - chrono::TimeDelta::minutes(5);
     let claims = [
@@ -267,7 +267,7 @@ pub async fn event_claim_stats_count_per_status_minute_and_failure_reason<S: Eve
         ],
         "failed claims per status and reason"
     );
-    let unknown = store.event_claim_stats(&bestow_core::ids::new_object_id(), series_start(now)).await.unwrap();
+    let unknown = store.event_claim_stats(&bestow_kernel::ids::new_object_id(), series_start(now)).await.unwrap();
     assert_eq!(unknown, Default::default(), "an event without claims has no groups");
 }
 
@@ -283,15 +283,15 @@ pub async fn ledger_grants_are_idempotent_and_revokes_are_tombstones(store: &imp
         reward_name: "points".into(),
         details: event.rewards[0].reward().details().clone(),
         quantity: 1,
-        granted_at: bestow_core::time::now(),
+        granted_at: bestow_kernel::time::now(),
     };
     assert_eq!(store.record_grant(&entry("k1")).await.unwrap(), LedgerGrant::Granted);
     assert_eq!(store.record_grant(&entry("k1")).await.unwrap(), LedgerGrant::AlreadyGranted);
     assert_eq!(store.entries("u1").await.unwrap().len(), 1);
-    store.record_revoke("k1", "u1", bestow_core::time::now()).await.unwrap();
-    store.record_revoke("k1", "u1", bestow_core::time::now()).await.unwrap();
+    store.record_revoke("k1", "u1", bestow_kernel::time::now()).await.unwrap();
+    store.record_revoke("k1", "u1", bestow_kernel::time::now()).await.unwrap();
     assert!(store.entries("u1").await.unwrap().is_empty());
-    store.record_revoke("k2", "u1", bestow_core::time::now()).await.unwrap();
+    store.record_revoke("k2", "u1", bestow_kernel::time::now()).await.unwrap();
     assert_eq!(store.record_grant(&entry("k2")).await.unwrap(), LedgerGrant::Revoked, "a late grant is refused");
     assert!(store.entries("u1").await.unwrap().is_empty());
 }

@@ -1,12 +1,12 @@
 //! Contract of [`EventStore`].
 
-use bestow_core::audit::{AuditActor, AuditEntry};
-use bestow_core::page::{Page, PageRequest};
-use bestow_core::store::StoreError;
 use bestow_events::catalog::store::{EventFilter, EventSortKey, EventStore, TopUp};
 use bestow_events::domain::event::{Event, EventInput, Provenance};
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::reward::RewardId;
+use bestow_kernel::audit::{AuditActor, AuditEntry};
+use bestow_kernel::page::{Page, PageRequest};
+use bestow_kernel::store::StoreError;
 use serde_json::json;
 
 /// A DRAFT event with one POINT reward of `stock` units (`None`: unlimited).
@@ -34,11 +34,11 @@ pub fn event_with_stocks(stocks: &[i64]) -> Event {
 fn draft(input: serde_json::Value) -> Event {
     let input: EventInput = serde_json::from_value(input).unwrap();
     let provenance = Provenance {
-        event_id: bestow_core::ids::new_object_id(),
+        event_id: bestow_kernel::ids::new_object_id(),
         created_by: "operator".into(),
-        now: bestow_core::time::now(),
+        now: bestow_kernel::time::now(),
     };
-    input.into_event(provenance, || RewardId::generated(bestow_core::ids::new_object_id())).unwrap()
+    input.into_event(provenance, || RewardId::generated(bestow_kernel::ids::new_object_id())).unwrap()
 }
 
 /// A DRAFT daily event (Seoul, 05:00) with two tiers: the first gated by a streak counted over
@@ -86,7 +86,7 @@ pub fn audit(action: &str, target: &str) -> AuditEntry {
 /// `add` units for `reward_id` of `event_id`, now, by the platform.
 fn top_up(event_id: &str, reward_id: &str, add: i64) -> TopUp {
     let (event_id, reward_id) = (event_id.to_owned(), reward_id.to_owned());
-    TopUp { event_id, reward_id, add, at: bestow_core::time::now(), actor: AuditActor::system("contract") }
+    TopUp { event_id, reward_id, add, at: bestow_kernel::time::now(), actor: AuditActor::system("contract") }
 }
 
 /// Writes are compare-and-set on `version`: a stale writer gets `Conflict`, a missing event

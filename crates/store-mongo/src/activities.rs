@@ -8,11 +8,11 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use bestow_core::page::{Page, PageRequest};
-use bestow_core::store::{Conflict, StoreError};
 use bestow_events::conditions::activities::{Activity, ActivityStore, NewActivity};
 use bestow_events::domain::condition::ActivityType;
 use bestow_events::domain::evaluate::{ActivityFact, FactQuery};
+use bestow_kernel::page::{Page, PageRequest};
+use bestow_kernel::store::{Conflict, StoreError};
 use bson::{Bson, Document, doc};
 
 use crate::common::{
@@ -26,7 +26,7 @@ const BATCH_ATTEMPTS: usize = 5;
 
 fn activity_document(activity: &NewActivity) -> Document {
     doc! {
-        "_id": id_bson(&bestow_core::ids::new_object_id()),
+        "_id": id_bson(&bestow_kernel::ids::new_object_id()),
         "activityId": &activity.activity_id,
         "userId": &activity.user_id,
         "type": activity.activity_type.as_str(),

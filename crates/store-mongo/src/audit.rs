@@ -1,9 +1,9 @@
 //! `audit_logs`, the same collection in both databases: append-only, queried by time, actor
 //! and target.
 
-use bestow_core::audit::{AuditEntry, AuditQuery};
-use bestow_core::page::{Page, PageRequest};
-use bestow_core::store::StoreError;
+use bestow_kernel::audit::{AuditEntry, AuditQuery};
+use bestow_kernel::page::{Page, PageRequest};
+use bestow_kernel::store::StoreError;
 use bson::{Bson, Document, doc};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};

@@ -8,10 +8,10 @@
 use async_trait::async_trait;
 use bestow_auth::domain::User;
 use bestow_auth::store::{AuthStore, RefreshToken, Rotation, UserFilter};
-use bestow_core::audit::{AuditEntry, AuditQuery};
-use bestow_core::identity::Role;
-use bestow_core::page::{Page, PageRequest};
-use bestow_core::store::{Conflict, StoreError};
+use bestow_kernel::audit::{AuditEntry, AuditQuery};
+use bestow_kernel::identity::Role;
+use bestow_kernel::page::{Page, PageRequest};
+use bestow_kernel::store::{Conflict, StoreError};
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
 use mongodb::{Client, Collection, Database};

@@ -9,12 +9,12 @@
 //! with their stock changes and audit entry.
 
 use async_trait::async_trait;
-use bestow_core::audit::AuditEntry;
-use bestow_core::page::{Page, PageRequest};
-use bestow_core::store::{Conflict, StoreError};
 use bestow_events::claims::store::{ClaimFilter, ClaimStats, ClaimStore, Inserted, StockChange};
 use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, Lease, Transition};
 use bestow_events::domain::stats::{FailureCount, MinuteCount, StatusCount};
+use bestow_kernel::audit::AuditEntry;
+use bestow_kernel::page::{Page, PageRequest};
+use bestow_kernel::store::{Conflict, StoreError};
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
 use mongodb::options::ReturnDocument;

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use bestow_core::page::Page;
-use bestow_core::store::{Conflict, StoreError};
+use bestow_kernel::page::Page;
+use bestow_kernel::store::{Conflict, StoreError};
 use bson::oid::ObjectId;
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -215,7 +215,7 @@ pub(crate) async fn collect(cursor: mongodb::Cursor<Document>) -> Result<Vec<Doc
 }
 
 /// Skip and limit of a page.
-pub(crate) fn page_bounds(page: bestow_core::page::PageRequest) -> (u64, i64) {
+pub(crate) fn page_bounds(page: bestow_kernel::page::PageRequest) -> (u64, i64) {
     (page.offset(), i64::from(page.limit))
 }
 
@@ -224,7 +224,7 @@ pub(crate) async fn find_page(
     collection: &Collection<Document>,
     filter: Document,
     sort: Document,
-    page: bestow_core::page::PageRequest,
+    page: bestow_kernel::page::PageRequest,
 ) -> Result<Page<Document>, StoreError> {
     let total = collection.count_documents(filter.clone()).await.map_err(map_error)?;
     let (skip, limit) = page_bounds(page);

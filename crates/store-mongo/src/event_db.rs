@@ -8,7 +8,7 @@ use mongodb::options::IndexOptions;
 use mongodb::{Client, Collection, Database, IndexModel};
 use tokio::sync::OnceCell;
 
-use bestow_core::store::StoreError;
+use bestow_kernel::store::StoreError;
 
 use crate::audit::{AUDIT_LOGS, audit_indexes};
 use crate::common::{create_indexes, index};

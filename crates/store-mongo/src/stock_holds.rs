@@ -22,8 +22,8 @@
 //! atomic single-document write, conditional on the hold still being there, so two settlers
 //! (or a settler and the writer) never give the same units back twice.
 
-use bestow_core::store::StoreError;
 use bestow_events::claims::store::{ClaimStore, StockChange};
+use bestow_kernel::store::StoreError;
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
 use mongodb::Collection;
@@ -98,7 +98,7 @@ pub(crate) async fn take(events: &Collection<Document>, event_id: &str, hold: &H
             "rewardId": id_bson(&hold.reward_id),
             "units": hold.units,
             "heldBy": hold.held_by,
-            "heldAt": date(bestow_core::time::now()),
+            "heldAt": date(bestow_kernel::time::now()),
         } },
     };
     let written =

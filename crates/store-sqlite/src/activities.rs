@@ -14,11 +14,11 @@
 //! [`recent_source`]), sorting only ties of `occurredAt`.
 
 use async_trait::async_trait;
-use bestow_core::page::{Page, PageRequest};
-use bestow_core::store::StoreError;
 use bestow_events::conditions::activities::{Activity, ActivityStore, NewActivity};
 use bestow_events::domain::condition::ActivityType;
 use bestow_events::domain::evaluate::{ActivityFact, FactQuery};
+use bestow_kernel::page::{Page, PageRequest};
+use bestow_kernel::store::StoreError;
 use rusqlite::{Connection, Row, params};
 use serde_json::{Map, Value};
 
@@ -65,7 +65,7 @@ fn insert_activities(connection: &mut Connection, activities: &[NewActivity]) ->
             let attributes = (!activity.attributes.is_empty()).then(|| Value::Object(activity.attributes.clone()));
             inserted += statement
                 .execute(params![
-                    bestow_core::ids::new_object_id(),
+                    bestow_kernel::ids::new_object_id(),
                     activity.activity_id,
                     activity.user_id,
                     activity.activity_type.as_str(),

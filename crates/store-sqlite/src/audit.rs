@@ -1,8 +1,8 @@
 //! The audit tables both databases keep (`auth_db.audit_logs`, `event_db.audit_logs`).
 
-use bestow_core::audit::{AuditEntry, AuditQuery};
-use bestow_core::page::{Page, PageRequest};
-use bestow_core::store::StoreError;
+use bestow_kernel::audit::{AuditEntry, AuditQuery};
+use bestow_kernel::page::{Page, PageRequest};
+use bestow_kernel::store::StoreError;
 use rusqlite::{Connection, Row, params};
 
 use crate::database::{from_text, map_error, to_text};

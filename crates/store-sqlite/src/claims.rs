@@ -6,12 +6,12 @@
 //! same transaction as the request's compare-and-set.
 
 use async_trait::async_trait;
-use bestow_core::audit::AuditEntry;
-use bestow_core::page::{Page, PageRequest};
-use bestow_core::store::{Conflict, StoreError};
 use bestow_events::claims::store::{ClaimFilter, ClaimStats, ClaimStore, Inserted, StockChange};
 use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, Lease, Transition};
 use bestow_events::domain::stats::{FailureCount, MinuteCount, StatusCount};
+use bestow_kernel::audit::AuditEntry;
+use bestow_kernel::page::{Page, PageRequest};
+use bestow_kernel::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 

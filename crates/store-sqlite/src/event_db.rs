@@ -6,7 +6,7 @@
 //! per reward with the seed's field names, so that a stock change is a single conditional
 //! `UPDATE` of one row. A `CHECK` keeps `remainingStock` from ever going below zero.
 
-use bestow_core::store::StoreError;
+use bestow_kernel::store::StoreError;
 
 use crate::audit::AUDIT_SCHEMA;
 use crate::database::Database;

@@ -4,15 +4,15 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use bestow_core::audit::{AuditEntry, AuditQuery};
-use bestow_core::page::{Page, PageRequest};
-use bestow_core::store::{Conflict, StoreError};
 use bestow_events::catalog::store::{EventFilter, EventSortKey, EventStore, TopUp};
 use bestow_events::domain::condition::Condition;
 use bestow_events::domain::event::{Event, GrantPolicy};
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::reward::RewardDefinition;
 use bestow_events::view::RewardView;
+use bestow_kernel::audit::{AuditEntry, AuditQuery};
+use bestow_kernel::page::{Page, PageRequest};
+use bestow_kernel::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! Building `WHERE` clauses from optional filters, and paging.
 
-use bestow_core::page::{Page, PageRequest};
-use bestow_core::store::StoreError;
+use bestow_kernel::page::{Page, PageRequest};
+use bestow_kernel::store::StoreError;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, Row, params_from_iter};
 

@@ -2,10 +2,10 @@
 //! digest of their secret, revoked once and never deleted.
 
 use async_trait::async_trait;
-use bestow_core::audit::AuditEntry;
-use bestow_core::page::{Page, PageRequest};
-use bestow_core::store::{Conflict, StoreError};
 use bestow_events::service_keys::{Scope, ServiceKey, ServiceKeyStore};
+use bestow_kernel::audit::AuditEntry;
+use bestow_kernel::page::{Page, PageRequest};
+use bestow_kernel::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 

@@ -10,12 +10,12 @@ use crate::support;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bestow_core::store::{Conflict, StoreError};
 use bestow_events::catalog::store::EventStore;
 use bestow_events::claims::store::{ClaimStore, Inserted, StockChange};
 use bestow_events::domain::event::Event;
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::saga::{ClaimRequest, Validation};
+use bestow_kernel::store::{Conflict, StoreError};
 use bestow_store_contract::claims::step;
 use bestow_store_mongo::MongoEventStore;
 use bson::{Document, doc};
@@ -37,17 +37,17 @@ async fn limited_event(store: &MongoEventStore) -> Event {
 
 fn request(event: &Event, player: usize, attempt: usize) -> ClaimRequest {
     ClaimRequest::new(
-        bestow_core::ids::new_object_id(),
+        bestow_kernel::ids::new_object_id(),
         format!("00000000-0000-4000-8000-{player:06}{attempt:06}"),
         format!("player-{player}"),
         event,
-        bestow_core::time::now(),
+        bestow_kernel::time::now(),
     )
 }
 
 /// The request validated (taking the claim slot) and allocated, as the saga commits it.
 fn reserved(current: &ClaimRequest) -> ClaimRequest {
-    let now = bestow_core::time::now();
+    let now = bestow_kernel::time::now();
     ClaimRequest {
         version: current.version + 1,
         ..current.after_validation(Validation::Passed, now).after_allocation("a1", now)
@@ -58,7 +58,7 @@ fn reserved(current: &ClaimRequest) -> ClaimRequest {
 /// a hold on the event.
 fn reserve(event: &Event) -> Vec<StockChange> {
     let reward_id = event.rewards[0].reward_id().as_str();
-    vec![StockChange::reserve(reward_id, 1, Some(&format!("{}:{reward_id}", bestow_core::ids::new_object_id())))]
+    vec![StockChange::reserve(reward_id, 1, Some(&format!("{}:{reward_id}", bestow_kernel::ids::new_object_id())))]
 }
 
 /// Checks the outcome of every attempt and the stored state.
@@ -359,7 +359,7 @@ async fn stray_holds_are_kept_or_given_back_by_what_their_request_recorded() {
     assert_eq!(taken.modified_count, 1);
     store.commit(&recorded, &step(&recorded_next, &[]), None).await.unwrap();
 
-    let now = bestow_core::time::now();
+    let now = bestow_kernel::time::now();
     assert_eq!(store.settle_stray_reservations(now - chrono::TimeDelta::hours(1)).await.unwrap(), 0, "too young");
     assert_eq!(store.event(&event.id).await.unwrap().unwrap().rewards[0].remaining_stock(), Some(STOCK - 2));
     assert_eq!(store.settle_stray_reservations(now + chrono::TimeDelta::seconds(1)).await.unwrap(), 2);
@@ -384,7 +384,7 @@ async fn a_hold_whose_commit_lost_is_given_back_at_once() {
     store.insert_request(&current, &[]).await.unwrap();
     let moved_on = ClaimRequest {
         version: current.version + 1,
-        ..current.after_validation(Validation::Passed, bestow_core::time::now())
+        ..current.after_validation(Validation::Passed, bestow_kernel::time::now())
     };
     store.commit(&current, &step(&moved_on, &[]), None).await.unwrap();
     let stale = store.commit(&current, &step(&reserved(&current), &reserve(&event)), None).await;

@@ -5,14 +5,14 @@ use crate::support;
 
 use bestow_auth::domain::{User, Username};
 use bestow_auth::store::AuthStore;
-use bestow_core::audit::AuditActor;
-use bestow_core::identity::Role;
 use bestow_events::catalog::store::EventStore;
 use bestow_events::claims::store::{ClaimStore, StockChange};
 use bestow_events::domain::event::{Event, EventInput, Provenance};
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::reward::RewardId;
 use bestow_events::domain::saga::{ClaimRequest, Validation};
+use bestow_kernel::audit::AuditActor;
+use bestow_kernel::identity::Role;
 use bestow_store_contract::claims::step;
 use bestow_store_mongo::MongoEventStore;
 use bson::spec::ElementType;
@@ -71,11 +71,11 @@ fn event_with_conditions() -> Event {
     }))
     .unwrap();
     let provenance = Provenance {
-        event_id: bestow_core::ids::new_object_id(),
+        event_id: bestow_kernel::ids::new_object_id(),
         created_by: "operator-1".into(),
-        now: bestow_core::time::now(),
+        now: bestow_kernel::time::now(),
     };
-    let mut event = input.into_event(provenance, || RewardId::generated(bestow_core::ids::new_object_id())).unwrap();
+    let mut event = input.into_event(provenance, || RewardId::generated(bestow_kernel::ids::new_object_id())).unwrap();
     event.status = EventStatus::Active;
     event
 }
@@ -92,9 +92,9 @@ async fn store_with_an_event() -> (MongoEventStore, String, Event) {
 #[tokio::test]
 async fn events_and_requests_have_the_seed_fields_and_types() {
     let (store, db_name, event) = store_with_an_event().await;
-    let now = bestow_core::time::now();
+    let now = bestow_kernel::time::now();
     let request = ClaimRequest::new(
-        bestow_core::ids::new_object_id(),
+        bestow_kernel::ids::new_object_id(),
         "55555555-5555-4555-8555-555555555555".into(),
         "player-1".into(),
         &event,
@@ -180,11 +180,11 @@ async fn events_and_requests_have_the_seed_fields_and_types() {
 async fn a_free_claim_slot_is_absent_and_indexes_exist() {
     let (store, db_name, event) = store_with_an_event().await;
     let request = ClaimRequest::new(
-        bestow_core::ids::new_object_id(),
+        bestow_kernel::ids::new_object_id(),
         "66666666-6666-4666-8666-666666666666".into(),
         "player-2".into(),
         &event,
-        bestow_core::time::now(),
+        bestow_kernel::time::now(),
     );
     store.insert_request(&request, &[]).await.unwrap();
     let db = raw(&db_name).await;

@@ -6,8 +6,8 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use bestow_auth::store::AuthStore;
-use bestow_core::store::StoreError;
 use bestow_events::catalog::store::EventStore;
+use bestow_kernel::store::StoreError;
 use bestow_store_mongo::{MongoAuthStore, MongoEventStore};
 
 #[tokio::test]
