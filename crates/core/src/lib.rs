@@ -1,9 +1,11 @@
-//! The shared kernel of Bestow.
+//! The shared HTTP layer of Bestow.
 //!
-//! Everything two or more services need and nothing that belongs to one of them:
-//! problem details, the JSON and query extractors that speak them, identity and the
-//! role→permission table, access-token verification, and the HTTP plumbing every process
-//! shares (request ids, logs, health, metrics), and the CSV exports both services stream.
+//! Everything two or more services need at the HTTP edge and nothing that belongs to one of
+//! them: problem details, the JSON, query and page extractors that speak them, access-token
+//! verification, and the plumbing every process shares (request ids, logs, health, metrics),
+//! and the CSV exports both services stream. The HTTP-free vocabulary (ids, identity and
+//! roles, audit entries, pages, store errors) is `bestow-kernel`'s, re-exported here under
+//! the same module names.
 
 pub mod accounts;
 pub mod client;
