@@ -8,14 +8,13 @@
 
 pub mod accounts;
 pub mod bootstrap;
-pub mod domain;
 pub mod http;
 pub mod password;
 pub mod service;
 pub mod signing;
-pub mod store;
 pub mod throttle;
 
+pub use bestow_auth_domain::{domain, store};
 pub use service::{AuthService, AuthSettings};
 pub use signing::SigningKeys;
 pub use store::AuthStore;

@@ -16,22 +16,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::http::SERVICE_TOKEN;
-use crate::identity::Role;
 use crate::secret::ServiceCredential;
 
-/// What an account is allowed to be right now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Standing {
-    pub is_active: bool,
-    pub roles: Vec<Role>,
-    /// Moves whenever the account's sessions must end (password change or reset,
-    /// deactivation); tokens issued at an older version stop verifying.
-    pub session_version: i64,
-}
+pub use bestow_kernel::identity::Standing;
 
 /// The account store could not be asked.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -194,6 +184,7 @@ mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use super::*;
+    use crate::identity::Role;
 
     #[derive(Default)]
     struct Counting {

@@ -1,4 +1,5 @@
-//! Pure domain logic of the events service: no I/O, no clocks, no storage.
+//! Pure domain logic of the events service: no I/O, no clocks, no storage; the storage ports
+//! are traits declared here ([`ports`]) and implemented by the adapters.
 //!
 //! - [`validation`]: field errors with JSON pointers, shared by the parsers below.
 //! - [`lifecycle`]: event statuses, allowed transitions and what each status permits.
@@ -11,11 +12,14 @@
 //! - [`saga`]: the claim saga as a pure state machine over the request document.
 //! - [`stats`]: the event dashboard's claim figures, shaped from what a store counts.
 //! - [`schemas`]: OpenAPI schemas of the inputs above that the derive cannot describe.
+//! - [`view`]: how events, rewards and claims read to clients and in audit snapshots.
+//! - [`ports`]: the storage ports the adapters implement, in these terms.
 
 pub mod condition;
 pub mod evaluate;
 pub mod event;
 pub mod lifecycle;
+pub mod ports;
 pub mod recurrence;
 pub mod reward;
 pub mod saga;
@@ -23,3 +27,4 @@ pub mod schemas;
 pub mod stats;
 pub mod tier;
 pub mod validation;
+pub mod view;

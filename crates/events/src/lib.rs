@@ -24,9 +24,9 @@ pub mod event_screen;
 pub mod grants;
 pub mod http;
 pub mod service_keys;
-pub mod view;
 
 /// The pure rules, in a crate of their own so the compiler enforces that they do no I/O.
 pub use bestow_events_domain as domain;
+pub use bestow_events_domain::view;
 pub use catalog::EventCatalog;
 pub use catalog::store::EventStore;

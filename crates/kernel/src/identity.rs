@@ -153,6 +153,17 @@ impl Principal {
     }
 }
 
+/// What an account is allowed to be right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Standing {
+    pub is_active: bool,
+    pub roles: Vec<Role>,
+    /// Moves whenever the account's sessions must end (password change or reset,
+    /// deactivation); tokens issued at an older version stop verifying.
+    pub session_version: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,5 +9,6 @@ pub mod identity;
 pub mod ids;
 pub mod page;
 pub mod store;
+pub mod violation;
 
 pub use bestow_clock as time;

@@ -8,9 +8,9 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use bestow_events::conditions::activities::{Activity, ActivityStore, NewActivity};
-use bestow_events::domain::condition::ActivityType;
-use bestow_events::domain::evaluate::{ActivityFact, FactQuery};
+use bestow_events_domain::condition::ActivityType;
+use bestow_events_domain::evaluate::{ActivityFact, FactQuery};
+use bestow_events_domain::ports::activities::{Activity, ActivityStore, NewActivity};
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};
 use bson::{Bson, Document, doc};

@@ -6,8 +6,8 @@
 //! - `audit_logs`: see [`crate::audit`].
 
 use async_trait::async_trait;
-use bestow_auth::domain::User;
-use bestow_auth::store::{AuthStore, RefreshToken, Rotation, UserFilter};
+use bestow_auth_domain::domain::User;
+use bestow_auth_domain::store::{AuthStore, RefreshToken, Rotation, UserFilter};
 use bestow_kernel::audit::{AuditEntry, AuditQuery};
 use bestow_kernel::identity::Role;
 use bestow_kernel::page::{Page, PageRequest};

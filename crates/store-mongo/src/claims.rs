@@ -9,9 +9,9 @@
 //! with their stock changes and audit entry.
 
 use async_trait::async_trait;
-use bestow_events::claims::store::{ClaimFilter, ClaimStats, ClaimStore, Inserted, StockChange};
-use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, Lease, Transition};
-use bestow_events::domain::stats::{FailureCount, MinuteCount, StatusCount};
+use bestow_events_domain::ports::claims::{ClaimFilter, ClaimStats, ClaimStore, Inserted, StockChange};
+use bestow_events_domain::saga::{ClaimRequest, ClaimStatus, Lease, Transition};
+use bestow_events_domain::stats::{FailureCount, MinuteCount, StatusCount};
 use bestow_kernel::audit::AuditEntry;
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};

@@ -6,12 +6,12 @@
 //! rewrites the rewards array only if the counters it carries over are still the stored ones.
 
 use async_trait::async_trait;
-use bestow_events::catalog::store::{EventFilter, EventSortKey, EventStore, TopUp};
-use bestow_events::domain::condition::Condition;
-use bestow_events::domain::event::{Event, GrantPolicy};
-use bestow_events::domain::lifecycle::EventStatus;
-use bestow_events::domain::reward::RewardDefinition;
-use bestow_events::view::RewardView;
+use bestow_events_domain::condition::Condition;
+use bestow_events_domain::event::{Event, GrantPolicy};
+use bestow_events_domain::lifecycle::EventStatus;
+use bestow_events_domain::ports::catalog::{EventFilter, EventSortKey, EventStore, TopUp};
+use bestow_events_domain::reward::RewardDefinition;
+use bestow_events_domain::view::RewardView;
 use bestow_kernel::audit::{AuditEntry, AuditQuery};
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};

@@ -2,8 +2,8 @@
 //! (`reward_ledger`): one document per grant key, revokes as tombstones.
 
 use async_trait::async_trait;
-use bestow_events::domain::reward::{RewardType, parse_details};
-use bestow_events::grants::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
+use bestow_events_domain::ports::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
+use bestow_events_domain::reward::{RewardType, parse_details};
 use bestow_kernel::store::StoreError;
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};

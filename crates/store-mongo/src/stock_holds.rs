@@ -22,7 +22,7 @@
 //! atomic single-document write, conditional on the hold still being there, so two settlers
 //! (or a settler and the writer) never give the same units back twice.
 
-use bestow_events::claims::store::{ClaimStore, StockChange};
+use bestow_events_domain::ports::claims::{ClaimStore, StockChange};
 use bestow_kernel::store::StoreError;
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};

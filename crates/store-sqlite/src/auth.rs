@@ -1,8 +1,8 @@
 //! `auth.db`: the SQLite adapter of [`AuthStore`]. Columns carry the seed's field names.
 
 use async_trait::async_trait;
-use bestow_auth::domain::User;
-use bestow_auth::store::{AuthStore, RefreshToken, Rotation, UserFilter};
+use bestow_auth_domain::domain::User;
+use bestow_auth_domain::store::{AuthStore, RefreshToken, Rotation, UserFilter};
 use bestow_kernel::audit::{AuditEntry, AuditQuery};
 use bestow_kernel::identity::Role;
 use bestow_kernel::page::{Page, PageRequest};

@@ -6,9 +6,9 @@
 //! same transaction as the request's compare-and-set.
 
 use async_trait::async_trait;
-use bestow_events::claims::store::{ClaimFilter, ClaimStats, ClaimStore, Inserted, StockChange};
-use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, Lease, Transition};
-use bestow_events::domain::stats::{FailureCount, MinuteCount, StatusCount};
+use bestow_events_domain::ports::claims::{ClaimFilter, ClaimStats, ClaimStore, Inserted, StockChange};
+use bestow_events_domain::saga::{ClaimRequest, ClaimStatus, Lease, Transition};
+use bestow_events_domain::stats::{FailureCount, MinuteCount, StatusCount};
 use bestow_kernel::audit::AuditEntry;
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};
@@ -93,7 +93,7 @@ fn insert_row(connection: &Connection, request: &ClaimRequest) -> Result<(), Sto
             request.user_id,
             request.event_id,
             request.status.as_str(),
-            bestow_events::domain::saga::step_name(request.current_saga_step),
+            bestow_events_domain::saga::step_name(request.current_saga_step),
             request.claim_slot,
             request.lease_owner,
             request.lease_expires_at.map(to_text),
@@ -327,7 +327,7 @@ fn update_row(tx: &Transaction<'_>, expected_version: i64, request: &ClaimReques
             request.request_id,
             expected_version,
             request.status.as_str(),
-            bestow_events::domain::saga::step_name(request.current_saga_step),
+            bestow_events_domain::saga::step_name(request.current_saga_step),
             request.claim_slot,
             request.lease_owner,
             request.lease_expires_at.map(to_text),

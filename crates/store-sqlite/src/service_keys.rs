@@ -2,7 +2,7 @@
 //! digest of their secret, revoked once and never deleted.
 
 use async_trait::async_trait;
-use bestow_events::service_keys::{Scope, ServiceKey, ServiceKeyStore};
+use bestow_events_domain::ports::service_keys::{Scope, ServiceKey, ServiceKeyStore};
 use bestow_kernel::audit::AuditEntry;
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};

@@ -2,9 +2,8 @@
 
 use std::fmt;
 
-use bestow_core::FieldViolation;
-use bestow_core::accounts::Standing;
-use bestow_core::identity::Role;
+use bestow_kernel::identity::{Role, Standing};
+use bestow_kernel::violation::FieldViolation;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -35,7 +34,7 @@ impl Username {
 
 /// A new password: 8 to 72 characters (what a JSON Schema `minLength`/`maxLength` says). One
 /// that bcrypt could not read whole (over 72 bytes, possible with non-ASCII characters) is
-/// pre-hashed by [`crate::password::PasswordHasher`], never truncated.
+/// pre-hashed by `bestow_auth::password::PasswordHasher`, never truncated.
 #[derive(Clone)]
 pub struct NewPassword(String);
 
@@ -99,9 +98,9 @@ impl fmt::Debug for User {
 impl User {
     /// A new active account.
     pub fn new(username: &Username, password_hash: String, roles: Vec<Role>) -> Self {
-        let now = bestow_core::time::now();
+        let now = bestow_kernel::time::now();
         Self {
-            id: bestow_core::ids::new_object_id(),
+            id: bestow_kernel::ids::new_object_id(),
             username: username.as_str().to_owned(),
             password_hash,
             roles: normalize_roles(roles),
@@ -245,7 +244,7 @@ mod tests {
     #[test]
     fn password_changes_and_deactivation_end_sessions_and_role_changes_do_not() {
         let mut user = User::new(&Username("dana".into()), "h".into(), vec![Role::User]);
-        let now = bestow_core::time::now();
+        let now = bestow_kernel::time::now();
         UserChange::Roles(vec![Role::Operator]).apply(&mut user, now);
         UserChange::Active(true).apply(&mut user, now);
         assert_eq!(user.session_version, 0);

@@ -1,17 +1,17 @@
 //! How events, rewards and claims look to clients and in audit snapshots: the seed's
 //! documents with `id` for `_id`, as their [`Audience`] may read them.
 
-use bestow_core::identity::{Permission, Principal};
+use bestow_kernel::identity::{Permission, Principal};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::domain::event::{Event, GrantPolicy};
-use crate::domain::lifecycle::EventStatus;
-use crate::domain::recurrence::Recurrence;
-use crate::domain::reward::{RewardDefinition, RewardType};
-use crate::domain::saga::{
+use crate::event::{Event, GrantPolicy};
+use crate::lifecycle::EventStatus;
+use crate::recurrence::Recurrence;
+use crate::reward::{RewardDefinition, RewardType};
+use crate::saga::{
     ClaimRequest, ClaimStatus, CompensatingAction, EventSnapshot, GrantStatus, HistoryEntry, RewardToProcess, SagaStep,
 };
 

@@ -5,10 +5,10 @@
 //! token cannot both win.
 
 use async_trait::async_trait;
-use bestow_core::audit::{AuditEntry, AuditQuery};
-use bestow_core::identity::Role;
-use bestow_core::page::{Page, PageRequest};
-use bestow_core::store::StoreError;
+use bestow_kernel::audit::{AuditEntry, AuditQuery};
+use bestow_kernel::identity::Role;
+use bestow_kernel::page::{Page, PageRequest};
+use bestow_kernel::store::StoreError;
 use chrono::{DateTime, Utc};
 
 use crate::domain::User;

@@ -1,0 +1,70 @@
+//! The storage port of service keys, and a key as stored.
+
+use async_trait::async_trait;
+use bestow_kernel::audit::AuditEntry;
+use bestow_kernel::page::{Page, PageRequest};
+use bestow_kernel::store::StoreError;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What a key allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum Scope {
+    /// `POST /api/v1/activities`.
+    #[serde(rename = "activities:write")]
+    ActivitiesWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 1] = [Scope::ActivitiesWrite];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::ActivitiesWrite => "activities:write",
+        }
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == text).ok_or_else(|| format!("unknown scope `{text}`"))
+    }
+}
+
+/// A key as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceKey {
+    /// ObjectId hex.
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// `bestow_core::secret::digest` of the secret.
+    pub secret_digest: String,
+    pub created_at: DateTime<Utc>,
+    /// User id of the admin who created it.
+    pub created_by: String,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Storage of service keys.
+#[async_trait]
+pub trait ServiceKeyStore: Send + Sync {
+    /// Inserts a new key and its audit entry in one transaction.
+    async fn insert_service_key(&self, key: &ServiceKey, audit: &AuditEntry) -> Result<(), StoreError>;
+
+    /// One page of keys, newest first, revoked ones included.
+    async fn list_service_keys(&self, page: PageRequest) -> Result<Page<ServiceKey>, StoreError>;
+
+    /// The key whose secret has `digest`, revoked or not.
+    async fn service_key_by_digest(&self, digest: &str) -> Result<Option<ServiceKey>, StoreError>;
+
+    /// The key with this id, revoked or not.
+    async fn service_key(&self, id: &str) -> Result<Option<ServiceKey>, StoreError>;
+
+    /// Marks the key revoked at `at` and appends `audit`, in one transaction, if it is not
+    /// revoked yet: `Conflict::AlreadyRevoked` when it is, `NotFound` for an unknown id.
+    async fn revoke_service_key(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), StoreError>;
+}
