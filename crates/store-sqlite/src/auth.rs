@@ -136,8 +136,7 @@ impl AuthStore for SqliteAuthStore {
     async fn insert_user(&self, user: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
         let (user, audit) = (user.clone(), audit.cloned());
         self.db
-            .write(move |connection| {
-                let tx = connection.transaction().map_err(map_error)?;
+            .transaction(move |tx| {
                 tx.execute(
                     &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
                     params![
@@ -156,9 +155,9 @@ impl AuthStore for SqliteAuthStore {
                     other => other,
                 })?;
                 if let Some(entry) = &audit {
-                    insert_audit(&tx, entry)?;
+                    insert_audit(tx, entry)?;
                 }
-                tx.commit().map_err(map_error)
+                Ok(())
             })
             .await
     }
@@ -202,8 +201,7 @@ impl AuthStore for SqliteAuthStore {
     async fn replace_user(&self, expected: &User, next: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
         let (expected, updated, entry) = (expected.clone(), next.clone(), audit.cloned());
         self.db
-            .write(move |connection| {
-                let tx = connection.transaction().map_err(map_error)?;
+            .transaction(move |tx| {
                 // Compare-and-set on the row as read: a concurrent change makes this a conflict
                 // instead of silently overwriting it.
                 let changed = tx
@@ -230,9 +228,9 @@ impl AuthStore for SqliteAuthStore {
                     return Err(StoreError::Conflict(Conflict::Version));
                 }
                 if let Some(entry) = &entry {
-                    insert_audit(&tx, entry)?;
+                    insert_audit(tx, entry)?;
                 }
-                tx.commit().map_err(map_error)
+                Ok(())
             })
             .await
     }
@@ -266,8 +264,7 @@ impl AuthStore for SqliteAuthStore {
     ) -> Result<Rotation, StoreError> {
         let (old_id, family_id, new) = (old.id.clone(), old.family_id.clone(), new.clone());
         self.db
-            .write(move |connection| {
-                let tx = connection.transaction().map_err(map_error)?;
+            .transaction(move |tx| {
                 let won = tx
                     .execute(
                         "UPDATE refresh_tokens SET rotatedAt = ?1 WHERE _id = ?2 AND rotatedAt IS NULL AND revokedAt IS NULL",
@@ -280,11 +277,9 @@ impl AuthStore for SqliteAuthStore {
                         params![to_text(at), family_id],
                     )
                     .map_err(map_error)?;
-                    tx.commit().map_err(map_error)?;
                     return Ok(Rotation::AlreadyUsed);
                 }
-                insert_refresh(&tx, &new)?;
-                tx.commit().map_err(map_error)?;
+                insert_refresh(tx, &new)?;
                 Ok(Rotation::Rotated)
             })
             .await

@@ -113,21 +113,19 @@ impl ClaimStore for SqliteEventStore {
     async fn insert_request(&self, request: &ClaimRequest, stock: &[StockChange]) -> Result<Inserted, StoreError> {
         let (request, stock) = (request.clone(), stock.to_vec());
         self.db
-            .write(move |connection| {
-                let tx = connection.transaction().map_err(map_error)?;
-                match insert_row(&tx, &request) {
+            .transaction(move |tx| {
+                match insert_row(tx, &request) {
                     Ok(()) => {}
                     Err(StoreError::Conflict(_)) => {
                         // Either the request id (a replay) or the claim slot is taken.
-                        return match select_request(&tx, &request.request_id)? {
+                        return match select_request(tx, &request.request_id)? {
                             Some(stored) => Ok(Inserted::Existing(Box::new(stored))),
                             None => Err(StoreError::Conflict(Conflict::ClaimSlot)),
                         };
                     }
                     Err(other) => return Err(other),
                 }
-                apply_stock(&tx, &request.event_id, &stock)?;
-                tx.commit().map_err(map_error)?;
+                apply_stock(tx, &request.event_id, &stock)?;
                 Ok(Inserted::Created)
             })
             .await
@@ -168,10 +166,9 @@ impl ClaimStore for SqliteEventStore {
     async fn acquire_lease(&self, request_id: &str, lease: Lease<'_>) -> Result<Option<ClaimRequest>, StoreError> {
         let (request_id, owner, from, until) = (request_id.to_owned(), lease.owner.to_owned(), lease.from, lease.until);
         self.db
-            .write(move |connection| {
+            .transaction(move |tx| {
                 let lease = Lease { owner: &owner, from, until };
-                let tx = connection.transaction().map_err(map_error)?;
-                let Some(mut request) = select_request(&tx, &request_id)? else { return Ok(None) };
+                let Some(mut request) = select_request(tx, &request_id)? else { return Ok(None) };
                 if !request.can_lease(&lease) {
                     return Ok(None);
                 }
@@ -180,8 +177,7 @@ impl ClaimStore for SqliteEventStore {
                     tracing::warn!(request_id, previous, "taking over a claim whose lease expired");
                 }
                 request.take_lease(&lease);
-                update_row(&tx, expected_version, &request)?;
-                tx.commit().map_err(map_error)?;
+                update_row(tx, expected_version, &request)?;
                 Ok(Some(request))
             })
             .await
@@ -190,8 +186,7 @@ impl ClaimStore for SqliteEventStore {
     async fn commit(&self, from: &ClaimRequest, to: &Transition, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
         let (expected, next, stock, audit) = (from.clone(), to.next.clone(), to.stock.clone(), audit.cloned());
         self.db
-            .write(move |connection| {
-                let tx = connection.transaction().map_err(map_error)?;
+            .transaction(move |tx| {
                 let stored: Option<(i64, String, Option<String>)> = tx
                     .prepare_cached("SELECT version, status, leaseOwner FROM user_reward_requests WHERE requestId = ?1")
                     .map_err(map_error)?
@@ -205,12 +200,12 @@ impl ClaimStore for SqliteEventStore {
                     return Err(StoreError::Conflict(Conflict::Version));
                 }
                 // The row first: a taken claim slot is reported before a lack of stock.
-                update_row(&tx, expected.version, &next)?;
-                apply_stock(&tx, &next.event_id, &stock)?;
+                update_row(tx, expected.version, &next)?;
+                apply_stock(tx, &next.event_id, &stock)?;
                 if let Some(entry) = &audit {
-                    insert_audit(&tx, entry)?;
+                    insert_audit(tx, entry)?;
                 }
-                tx.commit().map_err(map_error)
+                Ok(())
             })
             .await
     }

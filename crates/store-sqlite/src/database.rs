@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bestow_kernel::store::{Conflict, StoreError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, OpenFlags, ffi};
+use rusqlite::{Connection, OpenFlags, Transaction, ffi};
 use tokio::sync::Semaphore;
 
 const READERS: usize = 4;
@@ -63,6 +63,22 @@ impl Database {
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("storage task failed: {e}")))?
+    }
+
+    /// Runs `work` in one transaction on the writer connection: committed when `work`
+    /// succeeds, rolled back when it fails.
+    pub async fn transaction<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.write(move |connection| {
+            let tx = connection.transaction().map_err(map_error)?;
+            let value = work(&tx)?;
+            tx.commit().map_err(map_error)?;
+            Ok(value)
+        })
+        .await
     }
 
     /// Runs `work` on a reader connection.

@@ -239,8 +239,7 @@ impl EventStore for SqliteEventStore {
     async fn insert_event(&self, event: &Event, audit: &AuditEntry) -> Result<(), StoreError> {
         let (event, audit) = (event.clone(), audit.clone());
         self.db
-            .write(move |connection| {
-                let tx = connection.transaction().map_err(map_error)?;
+            .transaction(move |tx| {
                 tx.execute(
                     &format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
                     params![
@@ -262,9 +261,9 @@ impl EventStore for SqliteEventStore {
                     ],
                 )
                 .map_err(map_error)?;
-                write_rewards(&tx, &event, true)?;
-                insert_audit(&tx, &audit)?;
-                tx.commit().map_err(map_error)
+                write_rewards(tx, &event, true)?;
+                insert_audit(tx, &audit)?;
+                Ok(())
             })
             .await
     }
@@ -311,17 +310,16 @@ impl EventStore for SqliteEventStore {
     async fn replace_event(&self, event: &Event, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError> {
         let (event, audit) = (event.clone(), audit.clone());
         self.db
-            .write(move |connection| {
-                let tx = connection.transaction().map_err(map_error)?;
+            .transaction(move |tx| {
                 let stored_status: Option<String> = tx
                     .query_row("SELECT status FROM events WHERE _id = ?1", [&event.id], |row| row.get(0))
                     .optional()
                     .map_err(map_error)?;
                 let was_draft = stored_status.as_deref() == Some(EventStatus::Draft.as_str());
-                update_event_row(&tx, &event, expected_version)?;
-                write_rewards(&tx, &event, was_draft)?;
-                insert_audit(&tx, &audit)?;
-                tx.commit().map_err(map_error)
+                update_event_row(tx, &event, expected_version)?;
+                write_rewards(tx, &event, was_draft)?;
+                insert_audit(tx, &audit)?;
+                Ok(())
             })
             .await
     }
@@ -329,16 +327,15 @@ impl EventStore for SqliteEventStore {
     async fn delete_event(&self, id: &str, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError> {
         let (id, audit) = (id.to_owned(), audit.clone());
         self.db
-            .write(move |connection| {
-                let tx = connection.transaction().map_err(map_error)?;
+            .transaction(move |tx| {
                 let deleted = tx
                     .execute("DELETE FROM events WHERE _id = ?1 AND version = ?2", params![id, expected_version])
                     .map_err(map_error)?;
                 if deleted == 0 {
                     return Err(StoreError::Conflict(Conflict::Version));
                 }
-                insert_audit(&tx, &audit)?;
-                tx.commit().map_err(map_error)
+                insert_audit(tx, &audit)?;
+                Ok(())
             })
             .await
     }
@@ -346,10 +343,9 @@ impl EventStore for SqliteEventStore {
     async fn top_up(&self, top_up: &TopUp) -> Result<Event, StoreError> {
         let top_up = top_up.clone();
         self.db
-            .write(move |connection| {
+            .transaction(move |tx| {
                 let TopUp { event_id, reward_id, add, at, .. } = &top_up;
-                let tx = connection.transaction().map_err(map_error)?;
-                let before = select_event(&tx, event_id)?.ok_or(StoreError::NotFound)?;
+                let before = select_event(tx, event_id)?.ok_or(StoreError::NotFound)?;
                 // Relative to whatever the counters are now, so concurrent reservations are kept.
                 let changed = tx
                     .execute(
@@ -366,9 +362,8 @@ impl EventStore for SqliteEventStore {
                     params![event_id, to_text(*at)],
                 )
                 .map_err(map_error)?;
-                let after = select_event(&tx, event_id)?.ok_or(StoreError::NotFound)?;
-                insert_audit(&tx, &top_up.audit_entry(&before, &after))?;
-                tx.commit().map_err(map_error)?;
+                let after = select_event(tx, event_id)?.ok_or(StoreError::NotFound)?;
+                insert_audit(tx, &top_up.audit_entry(&before, &after))?;
                 Ok(after)
             })
             .await

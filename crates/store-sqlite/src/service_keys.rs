@@ -41,8 +41,7 @@ impl ServiceKeyStore for SqliteEventStore {
         let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
         let scopes = serde_json::to_string(&scopes).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         self.db
-            .write(move |connection| {
-                let tx = connection.transaction().map_err(map_error)?;
+            .transaction(move |tx| {
                 tx.execute(
                     &format!("INSERT INTO service_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                     params![
@@ -56,8 +55,8 @@ impl ServiceKeyStore for SqliteEventStore {
                     ],
                 )
                 .map_err(map_error)?;
-                insert_audit(&tx, &audit)?;
-                tx.commit().map_err(map_error)
+                insert_audit(tx, &audit)?;
+                Ok(())
             })
             .await
     }
@@ -97,8 +96,7 @@ impl ServiceKeyStore for SqliteEventStore {
     async fn revoke_service_key(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), StoreError> {
         let (id, audit) = (id.to_owned(), audit.clone());
         self.db
-            .write(move |connection| {
-                let tx = connection.transaction().map_err(map_error)?;
+            .transaction(move |tx| {
                 let revoked = tx
                     .execute(
                         "UPDATE service_keys SET revokedAt = ?2 WHERE _id = ?1 AND revokedAt IS NULL",
@@ -106,13 +104,13 @@ impl ServiceKeyStore for SqliteEventStore {
                     )
                     .map_err(map_error)?;
                 if revoked == 0 {
-                    return Err(match select_key(&tx, "_id", &id)? {
+                    return Err(match select_key(tx, "_id", &id)? {
                         Some(_) => StoreError::Conflict(Conflict::AlreadyRevoked),
                         None => StoreError::NotFound,
                     });
                 }
-                insert_audit(&tx, &audit)?;
-                tx.commit().map_err(map_error)
+                insert_audit(tx, &audit)?;
+                Ok(())
             })
             .await
     }
