@@ -4,7 +4,7 @@ use bestow_events::catalog::store::EventStore;
 use bestow_events::claims::store::{ClaimStore, Inserted, StockChange};
 use bestow_events::domain::event::Event;
 use bestow_events::domain::lifecycle::EventStatus;
-use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, ClaimTarget, Transition, Validation};
+use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, ClaimTarget, Lease, Transition, Validation};
 use bestow_events::domain::stats::{FailureCount, MinuteCount, minute_of, series_start};
 use bestow_events::grants::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
 use bestow_kernel::store::{Conflict, StoreError};
@@ -160,6 +160,44 @@ pub async fn commit_is_compare_and_set<S: EventStore + ClaimStore>(store: &S) {
     assert!(matches!(stale, Err(StoreError::Conflict(Conflict::Version))), "{stale:?}");
     assert_eq!(store.request(&current.request_id).await.unwrap().unwrap().status, ClaimStatus::PendingConditionCheck);
     assert_eq!(remaining(store, &event).await, Some(5));
+}
+
+/// A lease goes to one worker at a time: a fresh claim is leased (one version on), a second
+/// worker is refused until the lease runs out and then takes it over; a final claim, a claim
+/// whose next attempt is not due and an unknown request are never leased.
+pub async fn a_lease_goes_to_one_worker_at_a_time<S: EventStore + ClaimStore>(store: &S) {
+    let event = active_event(store, Some(5)).await;
+    let now = bestow_kernel::time::now();
+    let lease = |owner, from| Lease { owner, from, until: from + chrono::TimeDelta::seconds(30) };
+    let claim = request(&event, "u1", "55555555-5555-4555-8555-555555555555");
+    store.insert_request(&claim, &[]).await.unwrap();
+
+    let taken = store.acquire_lease(&claim.request_id, lease("w1", now)).await.unwrap().expect("leased");
+    assert_eq!((taken.lease_owner.as_deref(), taken.version), (Some("w1"), claim.version + 1));
+    let stored = store.request(&claim.request_id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.lease_owner, stored.lease_expires_at, stored.version),
+        (taken.lease_owner, taken.lease_expires_at, taken.version)
+    );
+    let early = lease("w2", now + chrono::TimeDelta::seconds(29));
+    assert_eq!(store.acquire_lease(&claim.request_id, early).await.unwrap(), None, "the lease is live");
+    let late = lease("w2", now + chrono::TimeDelta::seconds(30));
+    let over = store.acquire_lease(&claim.request_id, late).await.unwrap().expect("an expired lease is taken over");
+    assert_eq!(over.lease_owner.as_deref(), Some("w2"));
+
+    let finished = request(&event, "u2", "66666666-6666-4666-8666-666666666666");
+    store.insert_request(&finished, &[]).await.unwrap();
+    let failed = advanced(&finished, finished.after_validation(Validation::UserInactive, now));
+    assert!(failed.status.is_final());
+    store.commit(&finished, &step(&failed, &[]), None).await.unwrap();
+    assert_eq!(store.acquire_lease(&finished.request_id, lease("w1", now)).await.unwrap(), None, "final");
+
+    let waiting = request(&event, "u3", "77777777-7777-4777-8777-777777777777");
+    store.insert_request(&waiting, &[]).await.unwrap();
+    let later = advanced(&waiting, waiting.postponed(now + chrono::TimeDelta::minutes(1)));
+    store.commit(&waiting, &step(&later, &[]), None).await.unwrap();
+    assert_eq!(store.acquire_lease(&waiting.request_id, lease("w1", now)).await.unwrap(), None, "not due");
+    assert_eq!(store.acquire_lease("88888888-8888-4888-8888-888888888888", lease("w1", now)).await.unwrap(), None);
 }
 
 /// Stock moves reward by reward, all or nothing across a request's rewards: an exhausted

@@ -85,8 +85,9 @@ pub fn audit(action: &str, target: &str) -> AuditEntry {
 
 /// `add` units for `reward_id` of `event_id`, now, by the platform.
 fn top_up(event_id: &str, reward_id: &str, add: i64) -> TopUp {
+    let audit = audit("reward.topup", event_id);
     let (event_id, reward_id) = (event_id.to_owned(), reward_id.to_owned());
-    TopUp { event_id, reward_id, add, at: bestow_kernel::time::now(), actor: AuditActor::system("contract") }
+    TopUp { event_id, reward_id, add, at: bestow_kernel::time::now(), audit }
 }
 
 /// Writes are compare-and-set on `version`: a stale writer gets `Conflict`, a missing event

@@ -113,13 +113,13 @@ impl TestApp {
         token_of(&self.session("admin", ADMIN_PASSWORD).await)
     }
 
-    /// Registers `username`, has the admin grant `roles`, and returns (user id, access token).
     /// The account id behind `token`.
     pub async fn user_id(&self, token: &str) -> String {
         let me = self.api.expect(StatusCode::OK, Method::GET, "/api/v1/auth/me", Some(token), None).await;
         me["id"].as_str().expect("id").to_owned()
     }
 
+    /// Registers `username`, has the admin grant `roles`, and returns (user id, access token).
     pub async fn user_with_roles(&self, username: &str, roles: &[&str]) -> (String, String) {
         let response = self.register(username, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::CREATED, "register {username}");

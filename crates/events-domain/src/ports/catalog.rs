@@ -5,7 +5,7 @@
 //! reservations in the claim saga), never by rewriting a whole event read earlier.
 
 use async_trait::async_trait;
-use bestow_kernel::audit::{AuditActor, AuditEntry, AuditQuery};
+use bestow_kernel::audit::{AuditEntry, AuditQuery};
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
@@ -14,22 +14,22 @@ use crate::event::Event;
 use crate::lifecycle::EventStatus;
 use crate::view::event_snapshot;
 
-/// `add` units for both stock counters of one limited reward, by `actor` at `at`.
+/// `add` units for both stock counters of one limited reward at `at`, audited as `audit`.
 #[derive(Debug, Clone)]
 pub struct TopUp {
     pub event_id: String,
     pub reward_id: String,
     pub add: i64,
     pub at: DateTime<Utc>,
-    pub actor: AuditActor,
+    /// The entry to commit with the top-up, without its `before` and `after`: the store knows
+    /// the after-state only inside the atomic increment.
+    pub audit: AuditEntry,
 }
 
 impl TopUp {
-    /// The audit entry of the top-up, from the event before and after it: the store knows the
-    /// after-state only inside the atomic increment, and commits the entry with it.
+    /// The audit entry of the top-up, completed with the event before and after it.
     pub fn audit_entry(&self, before: &Event, after: &Event) -> AuditEntry {
-        let (before, after) = (Some(event_snapshot(before)), Some(event_snapshot(after)));
-        self.actor.entry("reward.topup", ("event", &self.event_id), before, after)
+        AuditEntry { before: Some(event_snapshot(before)), after: Some(event_snapshot(after)), ..self.audit.clone() }
     }
 
     /// Why a top-up that moved no counter was refused, given the event before it: the reward

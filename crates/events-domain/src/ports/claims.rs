@@ -51,8 +51,9 @@ pub trait ClaimStore: Send + Sync {
     /// One page of requests, newest first, and the total matching `filter`.
     async fn list_requests(&self, filter: &ClaimFilter, page: PageRequest) -> Result<Page<ClaimRequest>, StoreError>;
 
-    /// Leases a non-final request to `owner` until `until` if nobody holds a live lease and
-    /// its next attempt is due at `now`; returns it as leased, or `None`.
+    /// Takes `lease` on a request if [`ClaimRequest::can_lease`] allows it (not final, no live
+    /// lease, next attempt due at `lease.from`), as one atomic step; returns the request as
+    /// leased ([`ClaimRequest::take_lease`]), or `None`.
     async fn acquire_lease(&self, request_id: &str, lease: Lease<'_>) -> Result<Option<ClaimRequest>, StoreError>;
 
     /// Replaces the request `from` by `to.next` (compare-and-set on version, status and lease

@@ -232,13 +232,8 @@ impl EventCatalog {
                 if reward.reward().stock().is_unlimited() {
                     return Err(CatalogError::StockUnlimited);
                 }
-                let top_up = TopUp {
-                    event_id: id.to_owned(),
-                    reward_id: reward_id.to_owned(),
-                    add,
-                    at: now,
-                    actor: actor.clone(),
-                };
+                let audit = actor.entry("reward.topup", ("event", id), None, None);
+                let top_up = TopUp { event_id: id.to_owned(), reward_id: reward_id.to_owned(), add, at: now, audit };
                 self.store.top_up(&top_up).await.map_err(|error| match error {
                     StoreError::NotFound => CatalogError::RewardNotFound,
                     StoreError::Conflict(_) => CatalogError::StockUnlimited,

@@ -8,7 +8,7 @@ use bestow_core::ApiError;
 use bestow_core::audit::AuditActor;
 use bestow_core::extract::{Authenticated, Authorized, RequestId, require};
 use bestow_core::json::{ValidJson, ValidQuery};
-use bestow_core::page::{Page, PageParams, ValidPage};
+use bestow_core::page::{Page, PageParams, PageRequest};
 use bestow_core::problem::Problem;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -77,7 +77,7 @@ async fn list_events(
     Authenticated(caller): Authenticated,
     State(state): State<EventsState>,
     ValidQuery(query): ValidQuery<EventListQuery>,
-    ValidPage(page): ValidPage,
+    ValidQuery(paging): ValidQuery<PageParams>,
 ) -> Result<Json<Page<EventView>>, ApiError> {
     let (sort, descending) = match query.sort.as_deref() {
         None | Some("createdAt") => (EventSortKey::CreatedAt, false),
@@ -89,6 +89,8 @@ async fn list_events(
             return Err(ApiError::field("?sort", "invalid", message));
         }
     };
+    // Checked after `?sort`, so a request wrong in both is told about the sort first.
+    let page = PageRequest::try_from(&paging)?;
     let filter = EventFilter {
         statuses: query.status.map(|status| vec![status]),
         active_at: query.active_at,
