@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::events::{create_event, event_body, set_status};
+use crate::fixtures::{create_event, event_body, set_status};
 use crate::helpers::{Cast, TestApp, pointers, problem, test_config};
 
 /// Creates a service key as `admin` and returns (id, secret).

@@ -9,78 +9,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::events::{create_event, event_body, set_status};
-use crate::granter::{Faults, SECRET, TestGranter};
-use crate::helpers::{PASSWORD, TestApp, problem, test_config, token_of};
-
-/// A server whose saga retries quickly, optionally granting through `webhook`.
-pub(crate) async fn app_with(webhook: Option<&str>, configure: impl FnOnce(&mut bestow::Config)) -> TestApp {
-    let dir = tempfile::TempDir::new().unwrap();
-    let mut config = test_config(&dir);
-    config.claim_wait_ms = 3_000;
-    config.recovery_sweep_ms = 100;
-    config.saga_retry_base_ms = 20;
-    config.claim_lease_ms = 2_000;
-    if let Some(url) = webhook {
-        config.webhook_url = Some(url.to_owned());
-        config.webhook_secret = Some(SECRET.to_owned());
-        config.webhook_timeout_ms = 300;
-    }
-    configure(&mut config);
-    TestApp::spawn_with(dir, config).await
-}
-
-/// Registers `count` players named `{prefix}{i}` and returns their (id, token).
-pub(crate) async fn players(app: &Arc<TestApp>, prefix: &str, count: usize) -> Vec<(String, String)> {
-    let mut set = JoinSet::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(32));
-    for i in 0..count {
-        let (app, slots, name) = (app.clone(), slots.clone(), format!("{prefix}{i}"));
-        set.spawn(async move {
-            let _slot = slots.acquire().await.unwrap();
-            let user: Value = app.register(&name, PASSWORD).await.json().await.unwrap();
-            let token = token_of(&app.session(&name, PASSWORD).await);
-            (i, user["id"].as_str().unwrap().to_owned(), token)
-        });
-    }
-    let mut players: Vec<(usize, String, String)> = set.join_all().await;
-    players.sort();
-    players.into_iter().map(|(_, id, token)| (id, token)).collect()
-}
-
-/// Creates and activates an event with `rewards` (no conditions); returns its id and reward ids.
-pub(crate) async fn active_event(app: &TestApp, rewards: Value, policy: &str) -> (String, Vec<String>) {
-    let operator = app.admin_token().await;
-    let mut body = event_body("claimable");
-    body["conditions"] = Value::Null;
-    body["rewards"] = rewards;
-    body["grantPolicy"] = json!(policy);
-    let event = create_event(app, &operator, &body).await;
-    let id = event["id"].as_str().unwrap().to_owned();
-    assert_eq!(set_status(app, &operator, &id, "ACTIVE").await.status(), StatusCode::OK);
-    let rewards =
-        event["rewards"].as_array().unwrap().iter().map(|r| r["rewardId"].as_str().unwrap().to_owned()).collect();
-    (id, rewards)
-}
-
-pub(crate) fn points(name: &str, quantity: i64, stock: i64) -> Value {
-    json!({ "rewardType": "POINT", "rewardName": name, "details": { "points": 100 },
-            "quantityPerUser": quantity, "totalStock": stock })
-}
-
-/// Claims `event_id` as `token`, with `key` as the idempotency key if given.
-async fn send_claim(app: &TestApp, token: &str, event_id: &str, key: Option<&str>) -> reqwest::Response {
-    let mut request = app.request(Method::POST, &format!("/api/v1/events/{event_id}/claims"), Some(token));
-    if let Some(key) = key {
-        request = request.header("idempotency-key", key);
-    }
-    request.send().await.unwrap()
-}
-
-async fn claim(app: &TestApp, token: &str, event_id: &str, key: Option<&str>) -> (StatusCode, Value) {
-    let response = send_claim(app, token, event_id, key).await;
-    (response.status(), response.json().await.unwrap())
-}
+use crate::fixtures::{
+    active_event, app_with, claim, claim_all, claim_all_at_most, create_event, event_body, final_claim, players,
+    points, send_claim, set_status, status_of, two_claims_stuck_in_compensation,
+};
+use crate::granter::{Faults, TestGranter};
+use crate::helpers::{TestApp, problem};
 
 /// The claim slot the stored request holds (clients never see it: it is saga bookkeeping).
 fn stored_claim_slot(app: &TestApp, request: &Value) -> Option<String> {
@@ -91,49 +25,6 @@ fn stored_claim_slot(app: &TestApp, request: &Value) -> Option<String> {
         |row| row.get(0),
     )
     .unwrap()
-}
-
-fn status_of(request: &Value) -> ClaimStatus {
-    request["status"].as_str().unwrap().parse().unwrap()
-}
-
-/// Polls a claim until it is final (20 s at most).
-pub(crate) async fn final_claim(app: &TestApp, token: &str, request_id: &str) -> Value {
-    for _ in 0..200 {
-        let request: Value = app.get(&format!("/api/v1/claims/{request_id}"), Some(token)).await.json().await.unwrap();
-        if status_of(&request).is_final() {
-            return request;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("claim {request_id} did not reach a final status");
-}
-
-/// Claims concurrently for every player and returns each final request.
-pub(crate) async fn claim_all(app: &Arc<TestApp>, players: &[(String, String)], event_id: &str) -> Vec<Value> {
-    claim_all_at_most(app, players, event_id, players.len()).await
-}
-
-/// Like [`claim_all`], with at most `concurrency` claims in flight at once.
-async fn claim_all_at_most(
-    app: &Arc<TestApp>,
-    players: &[(String, String)],
-    event_id: &str,
-    concurrency: usize,
-) -> Vec<Value> {
-    let mut set = JoinSet::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
-    for (_, token) in players {
-        let (app, token, event_id, slots) = (app.clone(), token.clone(), event_id.to_owned(), slots.clone());
-        set.spawn(async move {
-            let slot = slots.acquire().await.unwrap();
-            let (status, request) = claim(&app, &token, &event_id, None).await;
-            drop(slot);
-            assert!(matches!(status.as_u16(), 201 | 202), "{status}: {request}");
-            final_claim(&app, &token, request["requestId"].as_str().unwrap()).await
-        });
-    }
-    set.join_all().await
 }
 
 async fn remaining_stock(app: &TestApp, event_id: &str) -> Vec<Option<i64>> {
@@ -418,18 +309,6 @@ async fn a_player_deactivated_before_the_grant_is_compensated() {
     assert!(trail.contains(&"REWARD_GRANT_FAILED_USER_INACTIVE"), "{trail:?}");
     assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(10)]);
     assert!(granter.ledger().granted.is_empty());
-}
-
-/// Two players' claims on an ALL_OR_NOTHING event whose second reward the granter refuses and
-/// whose revokes it cannot take: both claims end waiting for an admin.
-pub(crate) async fn two_claims_stuck_in_compensation() -> (TestGranter, Faults, Arc<TestApp>, String, Vec<Value>) {
-    let faults = Faults { refuse_reward_name: Some("refused".into()), revokes_down: true, ..Faults::default() };
-    let (granter, url) = TestGranter::start(faults.clone()).await;
-    let app = Arc::new(app_with(Some(&url), |_| {}).await);
-    let (event_id, _) =
-        active_event(&app, json!([points("granted", 1, 10), points("refused", 1, 10)]), "ALL_OR_NOTHING").await;
-    let stuck = claim_all(&app, &players(&app, "stuck", 2).await, &event_id).await;
-    (granter, faults, app, event_id, stuck)
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::claims::{active_event, app_with, claim_all, players, points, two_claims_stuck_in_compensation};
+use crate::fixtures::{active_event, app_with, claim_all, players, points, two_claims_stuck_in_compensation};
 use crate::granter::Faults;
 use crate::helpers::{ADMIN_PASSWORD, PASSWORD, TestApp};
 
@@ -673,8 +673,8 @@ async fn recurring_tiered_events_are_created_from_the_form_and_lists_page() {
 
     // Lists page through the API's pages, keeping their filters.
     for n in 0..21 {
-        let body = crate::events::event_body(&format!("filler {n:02}"));
-        crate::events::create_event(&app, &admin, &body).await;
+        let body = crate::fixtures::event_body(&format!("filler {n:02}"));
+        crate::fixtures::create_event(&app, &admin, &body).await;
     }
     let first = console.get("/console/events?status=DRAFT").await;
     assert!(

@@ -12,7 +12,7 @@ use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::claims::{active_event, app_with, claim_all, players, points};
+use crate::fixtures::{active_event, app_with, claim_all, players, points};
 use crate::granter::{Faults, TestGranter};
 use crate::helpers::ADMIN_PASSWORD;
 

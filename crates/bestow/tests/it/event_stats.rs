@@ -5,8 +5,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::claims::app_with;
-use crate::events::{create_event, event_body, second_reward, set_status};
+use crate::fixtures::{app_with, create_event, event_body, second_reward, set_status};
 use crate::helpers::{TestApp, problem};
 
 async fn stats(app: &TestApp, token: &str, event_id: &str) -> Value {

@@ -3,39 +3,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::fixtures::{create_event, event_body, second_reward, set_status};
 use crate::helpers::{Cast, TestApp, pointers, problem};
-
-/// A valid event body with one limited POINT reward, running now.
-pub fn event_body(name: &str) -> Value {
-    let now = chrono::Utc::now();
-    json!({
-        "eventName": name,
-        "description": "log in three days in a row",
-        "startDate": (now - chrono::Duration::days(1)).to_rfc3339(),
-        "endDate": (now + chrono::Duration::days(30)).to_rfc3339(),
-        "conditions": { "type": "LOGIN_STREAK", "days": 3 },
-        "timezone": "Asia/Seoul",
-        "rewards": [{ "rewardType": "POINT", "rewardName": "1000 points", "details": { "points": 1000 },
-                      "quantityPerUser": 1, "totalStock": 100 }],
-    })
-}
-
-pub fn second_reward() -> Value {
-    json!({ "rewardType": "ITEM", "rewardName": "Red potion",
-            "details": { "itemId": "potion_red", "itemName": "Red potion", "itemGrade": "RARE" },
-            "quantityPerUser": 2, "totalStock": -1 })
-}
-
-/// Creates an event as `token` and returns it.
-pub async fn create_event(app: &TestApp, token: &str, body: &Value) -> Value {
-    let response = app.post("/api/v1/events", Some(token), body).await;
-    assert_eq!(response.status(), StatusCode::CREATED, "create event");
-    response.json().await.unwrap()
-}
-
-pub async fn set_status(app: &TestApp, token: &str, id: &str, status: &str) -> reqwest::Response {
-    app.send_json(Method::PUT, &format!("/api/v1/events/{id}/status"), Some(token), &json!({ "status": status })).await
-}
 
 /// An event driven to `status` through allowed transitions.
 async fn event_in(app: &TestApp, token: &str, status: &str) -> String {

@@ -7,8 +7,7 @@ use bestow_core::page::MAX_LIMIT;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::claims::app_with;
-use crate::events::{create_event, event_body, set_status};
+use crate::fixtures::{app_with, create_event, event_body, set_status};
 use crate::helpers::{TestApp, pointers, problem};
 
 /// The header rows: the API's JSON field names, in a fixed order.

@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::claims::app_with;
+use crate::fixtures::app_with;
 use crate::helpers::{TestApp, pointers, problem};
 
 /// Moves the server's clock (this process's) forward to `at`.

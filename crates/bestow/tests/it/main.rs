@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fixtures;
 mod helpers;
 
 mod activities;

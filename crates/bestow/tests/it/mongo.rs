@@ -14,8 +14,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::activities::staff_read_a_players_recent_activities;
-use crate::claims::{app_with, crowd_never_oversells, one_success_per_player};
+use crate::claims::{crowd_never_oversells, one_success_per_player};
 use crate::exports::every_claim_is_exported;
+use crate::fixtures::app_with;
 use crate::granter::{Faults, TestGranter};
 use crate::helpers::{ADMIN_PASSWORD, Client, TestApp, point_event, test_config};
 use crate::split::{SplitDeployment, scenario};

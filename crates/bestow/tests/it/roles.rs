@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::events::{create_event, event_body, set_status};
+use crate::fixtures::{create_event, event_body, set_status};
 use crate::helpers::{Cast, TestApp};
 
 /// (name, method, path, body, expected status for anonymous, USER, OPERATOR, AUDITOR, ADMIN)

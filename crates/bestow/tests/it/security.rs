@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::task::JoinSet;
 
-use crate::events::{create_event, event_body, set_status};
+use crate::fixtures::{create_event, event_body, set_status};
 use crate::helpers::{ADMIN_PASSWORD, PASSWORD, TestApp, pointers, problem, test_config, token_of};
 use crate::process::ServeProcess;
 use crate::split::SplitDeployment;
