@@ -1,7 +1,8 @@
 //! The auth service: accounts, sessions, roles, signing keys and the auth audit log.
 //!
 //! Layout: [`domain`] holds the pure rules (what a username or password may be, who may change
-//! whose roles); [`store`] is the storage port adapters implement; [`service`] orchestrates
+//! whose roles) and [`store`] the storage port adapters implement, both defined in
+//! `bestow-auth-domain` and re-exported here; [`service`] orchestrates
 //! them with [`password`] hashing, [`signing`] keys and the login [`throttle`]; [`http`] maps
 //! the service to the routes of `API.md`; [`accounts`] answers every request's question "does
 //! this account still stand, with which roles".

@@ -1,10 +1,11 @@
 //! The events service: event catalog, conditions and activities, and the claim saga.
 //!
 //! Layout, by capability:
-//! - [`domain`] (the crate `bestow-events-domain`): the pure rules (lifecycle, rewards, tiers, recurrence, the condition tree and
-//!   its evaluation, the event aggregate, the claim saga as a state machine). No I/O.
-//! - [`catalog`]: events and rewards — the use cases, the storage port
-//!   ([`catalog::store`]) and the expiry sweeper ([`catalog::expiry`]).
+//! - [`domain`] (the crate `bestow-events-domain`): the pure rules (lifecycle, rewards, tiers,
+//!   recurrence, the condition tree and its evaluation, the event aggregate, the claim saga as
+//!   a state machine), the views clients read and the storage ports. No I/O.
+//! - [`catalog`]: events and rewards — the use cases, the storage port (defined in the domain,
+//!   re-exported as [`catalog::store`]) and the expiry sweeper ([`catalog::expiry`]).
 //! - [`conditions`]: what conditions are judged on — game activities and their storage
 //!   ([`conditions::activities`]), the operator's fact endpoint
 //!   ([`conditions::external_facts`]), and the eligibility checker
@@ -14,7 +15,8 @@
 //! - [`grants`]: the granters (built-in ledger, webhook).
 //! - [`event_screen`]: the player's event screen, drawn from all of the above.
 //! - [`directory`]: the port to the auth service; [`service_keys`]: the API keys of game
-//!   servers; [`view`]: what clients read; [`http`]: the routes of `API.md`.
+//!   servers; [`view`]: what clients read (re-exported from the domain); [`http`]: the routes
+//!   of `API.md`.
 
 pub mod catalog;
 pub mod claims;
