@@ -140,13 +140,15 @@ impl ClaimSaga {
             NextStep::Allocate if !reserves_with_insert && holds_limited_stock(request) => false,
             _ => folds_before_insert(request, step),
         };
-        let plan = self.plan(NextStep::Validate, &first, &mut context, &may_fold).await?;
-        let mut next = self.stamp(plan.next.clone(), &first);
+        let PlannedCommit { next, stock, labels, before_allocation } =
+            self.plan(NextStep::Validate, &first, &mut context, &may_fold).await?;
+        let mut next = self.stamp(next, &first);
         next.version = first.version;
-        plan.labels.iter().for_each(|label| self.faults.checkpoint(label, "before"));
-        let inserted = match self.claims.insert_request(&next, &plan.stock).await {
+        labels.iter().for_each(|label| self.faults.checkpoint(label, "before"));
+        let inserted = match self.claims.insert_request(&next, &stock).await {
             Err(StoreError::Conflict(conflict)) => {
-                let refused = refusal_of(conflict, &first, &plan).ok_or(StoreError::Conflict(conflict))?;
+                let refused =
+                    refusal_of(conflict, &first, before_allocation.as_ref()).ok_or(StoreError::Conflict(conflict))?;
                 next = self.stamp(refused, &first);
                 next.version = first.version;
                 self.claims.insert_request(&next, &[]).await?
@@ -156,8 +158,8 @@ impl ClaimSaga {
         if let Inserted::Existing(stored) = inserted {
             return Ok(Started::Replayed(stored));
         }
-        plan.labels.iter().for_each(|label| self.faults.checkpoint(label, "after"));
-        self.record(plan.labels[0], started, &next);
+        labels.iter().for_each(|label| self.faults.checkpoint(label, "after"));
+        self.record(labels[0], started, &next);
         Ok(Started::Created(Box::new(StartedClaim { request: next, context })))
     }
 
@@ -190,10 +192,11 @@ impl ClaimSaga {
                 return Ok(current);
             }
             let started = Instant::now();
-            let plan = self.plan(step, &current, &mut context, &folds_into_commit).await?;
-            let mut step = Transition { next: self.stamp(plan.next.clone(), &current), stock: plan.stock.clone() };
-            plan.labels.iter().for_each(|label| self.faults.checkpoint(label, "before"));
-            match self.claims.commit(&current, &step, None).await {
+            let PlannedCommit { next, stock, labels, before_allocation } =
+                self.plan(step, &current, &mut context, &folds_into_commit).await?;
+            let mut transition = Transition { next: self.stamp(next, &current), stock };
+            labels.iter().for_each(|label| self.faults.checkpoint(label, "before"));
+            match self.claims.commit(&current, &transition, None).await {
                 Ok(()) => {}
                 Err(StoreError::Conflict(Conflict::Version)) => {
                     // Another worker took over (our lease expired): it owns the request now.
@@ -201,9 +204,10 @@ impl ClaimSaga {
                     return Ok(self.claims.request(&current.request_id).await?.unwrap_or(current));
                 }
                 Err(StoreError::Conflict(conflict)) => {
-                    let refused = refusal_of(conflict, &current, &plan).ok_or(StoreError::Conflict(conflict))?;
-                    step = Transition::from(self.stamp(refused, &current));
-                    self.claims.commit(&current, &step, None).await?;
+                    let refused = refusal_of(conflict, &current, before_allocation.as_ref())
+                        .ok_or(StoreError::Conflict(conflict))?;
+                    transition = Transition::from(self.stamp(refused, &current));
+                    self.claims.commit(&current, &transition, None).await?;
                 }
                 Err(error @ StoreError::Unavailable(_)) => {
                     // The store gave up (its own bounded retries of conflicts included): hand
@@ -214,10 +218,10 @@ impl ClaimSaga {
                 }
                 Err(error) => return Err(error.into()),
             }
-            plan.labels.iter().for_each(|label| self.faults.checkpoint(label, "after"));
-            self.record(plan.labels[0], started, &step.next);
-            let parked = step.next.lease_owner.is_none();
-            current = step.next;
+            labels.iter().for_each(|label| self.faults.checkpoint(label, "after"));
+            self.record(labels[0], started, &transition.next);
+            let parked = transition.next.lease_owner.is_none();
+            current = transition.next;
             if parked {
                 return Ok(current);
             }
@@ -398,11 +402,15 @@ struct PlannedCommit {
 
 /// The document to commit instead when the store refuses a planned commit for a business
 /// reason: the claim slot is held by another request, or the stock ran out.
-fn refusal_of(conflict: Conflict, current: &ClaimRequest, plan: &PlannedCommit) -> Option<ClaimRequest> {
+fn refusal_of(
+    conflict: Conflict,
+    current: &ClaimRequest,
+    before_allocation: Option<&ClaimRequest>,
+) -> Option<ClaimRequest> {
     let now = bestow_core::time::now();
     match conflict {
         Conflict::ClaimSlot => Some(current.after_validation(Validation::AlreadyClaimed, now)),
-        Conflict::Stock => Some(plan.before_allocation.as_ref().unwrap_or(current).after_failed_allocation(
+        Conflict::Stock => Some(before_allocation.unwrap_or(current).after_failed_allocation(
             ClaimStatus::InventoryAllocationFailedOutOfStock,
             "not enough stock left for this claim".to_owned(),
             now,
