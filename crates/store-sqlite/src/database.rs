@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bestow_kernel::store::{Conflict, StoreError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, OpenFlags, Transaction, ffi};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior, ffi};
 use tokio::sync::Semaphore;
 
 const READERS: usize = 4;
@@ -182,12 +182,14 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     let connection = Connection::open_with_flags(path, flags).map_err(map_error)?;
     // NORMAL is durable against process crashes in WAL mode; only an OS crash or power loss
     // can drop the last commits.
+    // The busy timeout first: switching a new file to WAL takes a lock that a second process
+    // starting at the same instant may hold.
     connection
         .execute_batch(
-            "PRAGMA journal_mode = WAL;
+            "PRAGMA busy_timeout = 5000;
+             PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;",
+             PRAGMA foreign_keys = ON;",
         )
         .map_err(map_error)?;
     // Every statement a store runs more than once is prepared once per connection.
@@ -199,14 +201,17 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     Ok(connection)
 }
 
+/// Runs the migrations the database has not had yet. Each runs in an immediate transaction
+/// (the write lock taken at its start) that reads the version again: several processes
+/// starting on a new data dir at once apply each migration exactly once, the later ones
+/// waiting for it and then skipping it.
 fn migrate(connection: &mut Connection, migrations: &[&str]) -> Result<(), StoreError> {
-    let version: usize = connection
-        .query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
-        .map_err(map_error)?
-        .try_into()
-        .unwrap_or(0);
-    for (index, script) in migrations.iter().enumerate().skip(version) {
-        let tx = connection.transaction().map_err(map_error)?;
+    for (index, script) in migrations.iter().enumerate() {
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_error)?;
+        let version = tx.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0)).map_err(map_error)?;
+        if usize::try_from(version).unwrap_or(0) > index {
+            continue;
+        }
         tx.execute_batch(script).map_err(map_error)?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1)).map_err(map_error)?;
         tx.commit().map_err(map_error)?;
@@ -266,6 +271,35 @@ mod tests {
         let missing = dir.path().join("missing.db");
         assert!(backup_database(&missing, &dir.path().join("other.db")).is_err());
         assert!(!missing.exists(), "a wrong source path creates nothing");
+    }
+
+    #[test]
+    fn processes_starting_at_once_on_a_new_file_each_migration_runs_once() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("new.db");
+        let migrations = ["CREATE TABLE a (n INTEGER)", "CREATE TABLE b (n INTEGER)", "INSERT INTO a VALUES (1)"];
+        let starters = 8;
+        let barrier = std::sync::Barrier::new(starters);
+        let opened: Vec<Result<Database, StoreError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..starters)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        Database::open(&path, &migrations)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+        });
+        for result in &opened {
+            assert!(result.is_ok(), "a starter failed: {result:?}");
+        }
+        let connection = Connection::open(&path).unwrap();
+        let (rows, version): (i64, i64) = (
+            connection.query_row("SELECT count(*) FROM a", [], |r| r.get(0)).unwrap(),
+            connection.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap(),
+        );
+        assert_eq!((rows, version), (1, 3), "every migration ran exactly once");
     }
 
     #[test]
