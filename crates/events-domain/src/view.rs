@@ -196,6 +196,23 @@ pub fn event_snapshot(event: &Event) -> Value {
     serde_json::to_value(EventView::from(event)).unwrap_or(Value::Null)
 }
 
+/// An audit snapshot as a row of an export: every reward in it, wherever it sits (an event's
+/// rewards, a tier's, a claim's), without its secret details. For the reason of
+/// [`ClaimView::exported`]: a file travels further than a screen.
+pub fn exported_snapshot(snapshot: &mut Value) {
+    match snapshot {
+        Value::Object(members) => {
+            let reward_type = members.get("rewardType").and_then(Value::as_str).and_then(|text| text.parse().ok());
+            if let (Some(reward_type), Some(details)) = (reward_type, members.get_mut("details")) {
+                hide_secret_details(reward_type, details);
+            }
+            members.values_mut().for_each(exported_snapshot);
+        }
+        Value::Array(items) => items.iter_mut().for_each(exported_snapshot),
+        _ => {}
+    }
+}
+
 /// A claim as a client reads it: the seed's `user_reward_requests` fields and the additions
 /// that mean something to a client (`history`, `nextAttemptAt`, `tierId`, `periodStart`). The
 /// saga's bookkeeping (lease, claim slot, `keepGrants`, compare-and-set `version`) stays in
@@ -313,5 +330,29 @@ impl ClaimView {
             tier_id: request.tier_id,
             period_start: request.period_start,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_exported_snapshot_keeps_no_secret_detail_wherever_the_reward_sits() {
+        let coupon = || json!({ "rewardType": "COUPON", "details": { "couponCode": "C", "discountRate": 0.5 } });
+        let mut snapshot = json!({
+            "rewards": [coupon()],
+            "tiers": [{ "tierId": "t", "rewards": [coupon()] }],
+            "rewardsToProcess": [{ "rewardDefinition": coupon() }],
+            "note": { "rewardType": "NOT_A_TYPE", "details": { "couponCode": "kept" } },
+        });
+        exported_snapshot(&mut snapshot);
+        let public = json!({ "discountRate": 0.5 });
+        assert_eq!(snapshot["rewards"][0]["details"], public);
+        assert_eq!(snapshot["tiers"][0]["rewards"][0]["details"], public);
+        assert_eq!(snapshot["rewardsToProcess"][0]["rewardDefinition"]["details"], public);
+        assert_eq!(snapshot["note"]["details"]["couponCode"], "kept", "only rewards are read as rewards");
     }
 }

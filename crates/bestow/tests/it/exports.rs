@@ -214,3 +214,37 @@ async fn audit_exports_quote_and_defuse_what_people_typed() {
         assert_eq!((&export["code"], pointers(&export)), (&json!("VALIDATION_FAILED"), vec!["?from".to_owned()]));
     }
 }
+
+/// A coupon's code is the coupon: it stays out of the audit export (the attack: an auditor's
+/// CSV handed around with every code in it), while the JSON list still shows it to staff and
+/// the export keeps the rest of the reward.
+#[tokio::test]
+async fn the_audit_export_holds_no_coupon_code() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (_, auditor) = app.user_with_roles("auditor", &["AUDITOR"]).await;
+    let mut body = event_body("coupon audit");
+    body["rewards"] = json!([{ "rewardType": "COUPON", "rewardName": "10% off",
+                               "details": { "couponCode": "SECRET-AUDIT-CODE", "discountRate": 0.1 },
+                               "quantityPerUser": 1, "totalStock": 10 }]);
+    let event_id = create_event(&app, &admin, &body).await["id"].as_str().unwrap().to_owned();
+    assert_eq!(set_status(&app, &admin, &event_id, "ACTIVE").await.status(), StatusCode::OK);
+
+    let path = format!("/api/v1/audit-logs/export?targetId={event_id}");
+    let text = download(&app, &path, &auditor, "audit-logs.csv").await;
+    assert!(!text.contains("SECRET-AUDIT-CODE"), "a coupon code in the audit export: {text}");
+    let entries = records(&parse_csv(&text));
+    let actions: Vec<&str> = entries.iter().map(|entry| entry["action"].as_str().unwrap()).collect();
+    assert_eq!(actions.len(), 2, "the creation and the activation: {actions:?}");
+    for entry in &entries {
+        let after: Value = serde_json::from_str(entry["after"].as_str().unwrap()).unwrap();
+        let reward = &after["rewards"][0];
+        assert_eq!((&reward["rewardType"], &reward["details"]), (&json!("COUPON"), &json!({ "discountRate": 0.1 })));
+    }
+    let listed: Value =
+        app.get(&format!("/api/v1/audit-logs?targetId={event_id}"), Some(&auditor)).await.json().await.unwrap();
+    assert_eq!(
+        listed["items"][0]["after"]["rewards"][0]["details"]["couponCode"], "SECRET-AUDIT-CODE",
+        "staff read it in the API"
+    );
+}

@@ -1,5 +1,6 @@
 //! `GET /api/v1/audit-logs` and its CSV export: the events side of the audit trail.
 
+use crate::domain::view::exported_snapshot;
 use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
@@ -38,7 +39,8 @@ async fn list_audit_logs(
 
 /// Every entry matching the filters of `GET /api/v1/audit-logs`, as CSV (AUDITOR, ADMIN).
 ///
-/// Streamed, newest first: every matching row, no pagination.
+/// Streamed, newest first: every matching row, no pagination. Rewards in the snapshots
+/// carry no secret details (a coupon's code); staff read those in the API.
 #[utoipa::path(get, path = "/api/v1/audit-logs/export", tag = "audit", params(AuditQuery),
     security(("bearer" = [])), responses(CsvDownload))]
 async fn export_audit_logs(
@@ -49,7 +51,11 @@ async fn export_audit_logs(
     let export = CsvExport { filename: "audit-logs.csv", columns: AUDIT_COLUMNS };
     export
         .stream((state.catalog, query.for_export()), |(catalog, query), page| async move {
-            Ok(catalog.audit_log(&query, page).await?.items)
+            let mut entries = catalog.audit_log(&query, page).await?.items;
+            for entry in &mut entries {
+                entry.before.iter_mut().chain(entry.after.iter_mut()).for_each(exported_snapshot);
+            }
+            Ok(entries)
         })
         .await
 }
