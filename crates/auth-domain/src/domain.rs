@@ -114,7 +114,12 @@ impl User {
     /// What every request is judged by: whether the account is active, its roles, and the
     /// session version its tokens must carry.
     pub fn standing(&self) -> Standing {
-        Standing { is_active: self.is_active, roles: self.roles.clone(), session_version: self.session_version }
+        Standing {
+            is_active: self.is_active,
+            roles: self.roles.clone(),
+            session_version: self.session_version,
+            ended_sessions: Vec::new(),
+        }
     }
 
     /// What the audit log records of an account: everything but the hash.

@@ -91,6 +91,16 @@ pub trait AuthStore: Send + Sync {
     /// Revokes every live token of a user (deactivation, password change).
     async fn revoke_user_tokens(&self, user_id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
 
+    /// The families (sessions) of `user_id` with a token revoked at or after `since`, each once,
+    /// the most recently revoked first, at most `limit`: the sessions whose access tokens may
+    /// still be unexpired and must stop working.
+    async fn ended_sessions(
+        &self,
+        user_id: &str,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
 
     /// One page of audit entries, newest first, and the total matching `query`.

@@ -43,6 +43,8 @@ pub struct AuthService {
     hasher: PasswordHasher,
     keys: Arc<SigningKeys>,
     throttle: LoginThrottle,
+    /// Accounts' standings as stored now.
+    accounts: Arc<StoreAccounts>,
     /// The standings this process judges requests by; forgotten here on every account change
     /// so that the change takes effect at once in this process.
     standings: Arc<AccountStandings>,
@@ -108,12 +110,14 @@ impl AuthService {
     ) -> Result<Self, AuthError> {
         let hasher = PasswordHasher::new(settings.bcrypt_cost);
         let decoy_hash = hasher.hash(&bestow_core::secret::random_password(16)).await?;
-        let standings = Arc::new(AccountStandings::new(Arc::new(StoreAccounts(store.clone()))));
+        let accounts = Arc::new(StoreAccounts::new(store.clone(), settings.access_token_ttl));
+        let standings = Arc::new(AccountStandings::new(accounts.clone()));
         Ok(Self {
             throttle: LoginThrottle::new(settings.throttle),
             store,
             hasher,
             keys,
+            accounts,
             standings,
             settings,
             decoy_hash,
@@ -123,6 +127,11 @@ impl AuthService {
     /// Account standings read from this service's store, for the token verifiers of the process.
     pub fn standings(&self) -> &Arc<AccountStandings> {
         &self.standings
+    }
+
+    /// Standings read from the store each time: what other processes and services are told.
+    pub fn accounts(&self) -> &Arc<StoreAccounts> {
+        &self.accounts
     }
 
     pub fn store(&self) -> &Arc<dyn AuthStore> {
@@ -227,13 +236,17 @@ impl AuthService {
         }
     }
 
-    /// Revokes the caller's refresh token. Tokens of other users are left alone.
+    /// Ends the caller's session: its refresh token and every access token issued in it (their
+    /// `sid`). Tokens of other users are left alone.
     pub async fn logout(&self, caller: &Principal, refresh_token: &str) -> Result<(), AuthError> {
         let digest = bestow_core::secret::digest(refresh_token);
         if let Some(token) = self.store.refresh_token_by_digest(&digest).await?
             && token.user_id == caller.user_id
         {
             self.store.revoke_family(&token.family_id, bestow_core::time::now()).await?;
+            // The session's access tokens stop working at once here, within the standings'
+            // freshness elsewhere.
+            self.standings.forget(&caller.user_id);
         }
         Ok(())
     }
@@ -325,6 +338,7 @@ impl AuthService {
             iat: now.timestamp(),
             exp: now.timestamp() + i64::try_from(self.settings.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2),
             jti: bestow_core::ids::new_object_id(),
+            sid: Some(family_id.clone()),
         };
         let access_token = self.keys.sign(&claims)?;
         let refresh_token = bestow_core::secret::random_token();

@@ -109,9 +109,8 @@ impl SigningKeys {
         let path = dir.join(KEY_FILE);
         let _lock = lock_key_file(&path)?;
         let file = if path.exists() {
-            let text = std::fs::read_to_string(&path).map_err(|source| KeyError::Io { path: path.clone(), source })?;
-            serde_json::from_str::<KeyFile>(&text)
-                .map_err(|e| KeyError::Invalid { path: path.clone(), reason: e.to_string() })?
+            let bytes = std::fs::read(&path).map_err(|source| KeyError::Io { path: path.clone(), source })?;
+            parse_key_file(&path, &bytes)?
         } else {
             let mut file = KeyFile::default();
             file.keys.push(new_stored_key());
@@ -128,10 +127,8 @@ impl SigningKeys {
         // Read, append and write under an exclusive lock of the key file: a rotation through
         // the API and one from the command line at the same time must both keep their key.
         let _lock = lock_key_file(&self.path)?;
-        let text =
-            std::fs::read_to_string(&self.path).map_err(|source| KeyError::Io { path: self.path.clone(), source })?;
-        let mut file: KeyFile = serde_json::from_str(&text)
-            .map_err(|e| KeyError::Invalid { path: self.path.clone(), reason: e.to_string() })?;
+        let bytes = std::fs::read(&self.path).map_err(|source| KeyError::Io { path: self.path.clone(), source })?;
+        let mut file = parse_key_file(&self.path, &bytes)?;
         file.keys.push(new_stored_key());
         write_key_file(&self.path, &file)?;
         let keys = load_keys(&self.path, &file)?;
@@ -211,6 +208,16 @@ fn new_stored_key() -> StoredKey {
     StoredKey { kid, created_at: bestow_core::time::now(), seed: URL_SAFE_NO_PAD.encode(seed) }
 }
 
+/// Checks that `bytes`, the content of a key file at `path`, hold a key set the server would
+/// load (a restore must not bring back one it would refuse); the number of keys.
+pub fn validate_key_file(path: &Path, bytes: &[u8]) -> Result<usize, KeyError> {
+    Ok(load_keys(path, &parse_key_file(path, bytes)?)?.len())
+}
+
+fn parse_key_file(path: &Path, bytes: &[u8]) -> Result<KeyFile, KeyError> {
+    serde_json::from_slice(bytes).map_err(|e| KeyError::Invalid { path: path.to_owned(), reason: e.to_string() })
+}
+
 fn load_keys(path: &Path, file: &KeyFile) -> Result<Vec<LoadedKey>, KeyError> {
     if file.keys.is_empty() {
         return Err(KeyError::Invalid { path: path.to_owned(), reason: "the key list is empty".into() });
@@ -264,6 +271,7 @@ mod tests {
             iat: now,
             exp: now + exp_offset,
             jti: "j".into(),
+            sid: None,
         }
     }
 
@@ -301,6 +309,19 @@ mod tests {
         assert_eq!(rotated.len(), 40);
         let kept = SigningKeys::load_or_create(&dir)?.jwks().keys.len();
         assert_eq!(kept, 41, "the first key and every rotated one");
+        Ok(())
+    }
+
+    #[test]
+    fn a_key_file_is_valid_only_if_the_server_would_load_it() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile_dir();
+        SigningKeys::load_or_create(&dir)?;
+        let path = dir.join(KEY_FILE);
+        assert_eq!(validate_key_file(&path, &std::fs::read(&path)?)?, 1);
+        let seed = r#"{"keys":[{"kid":"k","createdAt":"2025-01-01T00:00:00Z","seed":"AAAA"}]}"#;
+        for bad in ["not json", r#"{"keys":"none"}"#, r#"{"keys":[]}"#, r#"{"other":1}"#, seed] {
+            assert!(validate_key_file(&path, bad.as_bytes()).is_err(), "{bad}");
+        }
         Ok(())
     }
 

@@ -11,7 +11,6 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::middleware;
-use bestow_auth::accounts::StoreAccounts;
 use bestow_auth::bootstrap::{self, Bootstrap};
 use bestow_auth::http::AuthState;
 use bestow_auth::{AuthService, AuthStore, SigningKeys};
@@ -174,7 +173,7 @@ impl Application {
         install_metrics()?;
         let auth = build_auth(config).await?;
         announce(bootstrap::ensure_admin(&auth.service, config.admin_password.as_deref()).await?);
-        let directory = Arc::new(AccountDirectory(Arc::new(StoreAccounts(auth.service.store().clone()))));
+        let directory = Arc::new(AccountDirectory(auth.service.accounts().clone()));
         let events = build_events(config, directory, auth.verifier.clone()).await?;
         let readiness = vec![auth.readiness(), events.readiness.clone()];
         let policy = gateway_policy(config, auth.verifier.clone());

@@ -201,7 +201,7 @@ mod tests {
             }
             self.asked.fetch_add(1, Ordering::SeqCst);
             let is_active = self.active.load(Ordering::SeqCst);
-            Ok(Some(Standing { is_active, roles: vec![Role::User], session_version: 0 }))
+            Ok(Some(Standing { is_active, roles: vec![Role::User], session_version: 0, ended_sessions: Vec::new() }))
         }
     }
 
@@ -248,7 +248,8 @@ mod tests {
             }
             match id.as_str() {
                 "active" | "inactive" => axum::Json(serde_json::json!({
-                    "id": id, "isActive": id == "active", "roles": ["USER", "AUDITOR"], "sessionVersion": 3
+                    "id": id, "isActive": id == "active", "roles": ["USER", "AUDITOR"], "sessionVersion": 3,
+                    "endedSessions": ["ended"]
                 }))
                 .into_response(),
                 "broken" => crate::ApiError::internal("boom").into_response(),
@@ -275,7 +276,12 @@ mod tests {
         let active = accounts.standing("active").await.ok().flatten();
         assert_eq!(
             active,
-            Some(Standing { is_active: true, roles: vec![Role::User, Role::Auditor], session_version: 3 })
+            Some(Standing {
+                is_active: true,
+                roles: vec![Role::User, Role::Auditor],
+                session_version: 3,
+                ended_sessions: vec!["ended".into()],
+            })
         );
         assert!(accounts.standing("inactive").await.ok().flatten().is_some_and(|s| !s.is_active));
         assert_eq!(accounts.standing("gone").await.ok(), Some(None));

@@ -41,6 +41,10 @@ pub struct AccessClaims {
     pub exp: i64,
     /// Unique id of this token.
     pub jti: String,
+    /// The session (refresh-token family) the token was issued in; absent in tokens older
+    /// than it. When the session ends, its access tokens stop verifying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Finds the public key that verifies tokens carrying a given `kid`.
@@ -130,7 +134,8 @@ impl TokenVerifier {
     pub async fn admit(&self, claims: &AccessClaims) -> Result<Principal, TokenError> {
         let standing = self.standings.current(&claims.sub).await?;
         let standing = standing.filter(|s| s.is_active).ok_or(TokenError::AccountClosed)?;
-        if standing.session_version != claims.sv {
+        let session_ended = claims.sid.as_ref().is_some_and(|sid| standing.ended_sessions.contains(sid));
+        if standing.session_version != claims.sv || session_ended {
             return Err(TokenError::SessionEnded);
         }
         Ok(Principal { user_id: claims.sub.clone(), username: claims.name.clone(), roles: standing.roles })

@@ -162,6 +162,11 @@ pub struct Standing {
     /// Moves whenever the account's sessions must end (password change or reset,
     /// deactivation); tokens issued at an older version stop verifying.
     pub session_version: i64,
+    /// Sessions (`sid`, a refresh-token family) of the account that ended within an access
+    /// token's lifetime (sign-out, a stolen refresh token used again): their access tokens
+    /// stop verifying although the account's other sessions go on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ended_sessions: Vec<String>,
 }
 
 #[cfg(test)]

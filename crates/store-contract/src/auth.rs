@@ -80,6 +80,47 @@ pub async fn refresh_rotation_is_compare_and_set(store: &impl AuthStore) {
     );
 }
 
+/// The sessions ended lately are the families with a token revoked since the given instant,
+/// each once, newest first, up to the limit; a live family, an older revocation and another
+/// user's are not among them.
+pub async fn ended_sessions_are_the_families_revoked_lately(store: &impl AuthStore) {
+    let dave = user("dave");
+    let erin = user("erin");
+    store.insert_user(&dave, None).await.unwrap();
+    store.insert_user(&erin, None).await.unwrap();
+    let now = bestow_kernel::time::now();
+    let token = |id: &str, family: &str, owner: &User| RefreshToken {
+        id: id.into(),
+        family_id: family.into(),
+        user_id: owner.id.clone(),
+        token_digest: format!("digest-{id}"),
+        issued_at: now,
+        expires_at: now + TimeDelta::days(1),
+        rotated_at: None,
+        revoked_at: None,
+    };
+    for (id, family, owner) in [
+        ("a1", "old", &dave),
+        ("b1", "first", &dave),
+        ("b2", "first", &dave),
+        ("c1", "second", &dave),
+        ("d1", "live", &dave),
+        ("e1", "erins", &erin),
+    ] {
+        store.insert_refresh_token(&token(id, family, owner)).await.unwrap();
+    }
+    store.revoke_family("old", now - TimeDelta::hours(1)).await.unwrap();
+    store.revoke_family("first", now - TimeDelta::seconds(2)).await.unwrap();
+    store.revoke_family("second", now).await.unwrap();
+    store.revoke_family("erins", now).await.unwrap();
+    let since = now - TimeDelta::minutes(15);
+    assert_eq!(store.ended_sessions(&dave.id, since, 10).await.unwrap(), ["second", "first"]);
+    assert_eq!(store.ended_sessions(&dave.id, since, 1).await.unwrap(), ["second"], "the newest within the limit");
+    assert_eq!(store.ended_sessions(&erin.id, since, 10).await.unwrap(), ["erins"]);
+    store.revoke_user_tokens(&dave.id, now).await.unwrap();
+    assert_eq!(store.ended_sessions(&dave.id, since, 10).await.unwrap(), ["live", "second", "first"]);
+}
+
 /// User lists filter by role, activity and a username prefix ignoring case, in creation order.
 pub async fn user_lists_filter_by_role_activity_and_prefix(store: &impl AuthStore) {
     for (name, roles) in [("Alice", vec![Role::Admin]), ("alfred", vec![Role::User]), ("Bob", vec![Role::User])] {

@@ -19,7 +19,7 @@ pub mod events;
 #[macro_export]
 macro_rules! contract_suite {
     (auth: $auth:expr, events: $events:expr $(,)?) => {
-        $crate::contract_suite!(@checks $auth; auth::usernames_are_unique_ignoring_case, auth::audited_changes_commit_with_their_entry, auth::refresh_rotation_is_compare_and_set, auth::user_lists_filter_by_role_activity_and_prefix);
+        $crate::contract_suite!(@checks $auth; auth::usernames_are_unique_ignoring_case, auth::audited_changes_commit_with_their_entry, auth::refresh_rotation_is_compare_and_set, auth::ended_sessions_are_the_families_revoked_lately, auth::user_lists_filter_by_role_activity_and_prefix);
         $crate::contract_suite!(@checks $events; events::replace_is_compare_and_set_on_version, events::counters_of_a_live_event_are_not_rewritten, events::top_up_moves_both_counters, events::event_lists_filter_sort_and_page_and_due_events_expire, events::recurrence_and_tiers_round_trip);
         $crate::contract_suite!(@checks $events; claims::request_ids_are_unique_and_replays_return_the_stored, claims::the_claim_slot_is_unique, claims::the_claim_slot_is_one_per_tier_and_period, claims::a_refused_reservation_writes_nothing, claims::commit_is_compare_and_set, claims::a_lease_goes_to_one_worker_at_a_time, claims::stock_moves_per_reward_all_or_nothing, claims::ledger_grants_are_idempotent_and_revokes_are_tombstones, claims::event_claim_stats_count_per_status_minute_and_failure_reason);
         $crate::contract_suite!(@checks $events; activities::batches_are_idempotent_by_activity_id, activities::facts_match_user_types_and_a_half_open_window, activities::recent_activities_are_a_players_newest_first_and_paged, activities::service_keys_are_found_by_digest_and_revoked_once);

@@ -19,8 +19,8 @@ use tokio::sync::OnceCell;
 
 use crate::audit::{AUDIT_LOGS, audit_document, audit_indexes, list_audit};
 use crate::common::{
-    TxResult, corrupt, create_indexes, date, escape_regex, find_page, id_bson, in_transaction, index, insert_audited,
-    is_duplicate_key, map_error, optional_date, read_date, read_id, read_optional_date, text,
+    TxResult, collect, corrupt, create_indexes, date, escape_regex, find_page, id_bson, in_transaction, index,
+    insert_audited, is_duplicate_key, map_error, optional_date, read_date, read_id, read_optional_date, text,
 };
 
 const USERS: &str = "users";
@@ -86,6 +86,7 @@ impl MongoAuthStore {
                         index(doc! { "tokenDigest": 1 }, "refresh_tokens_digest", true),
                         index(doc! { "familyId": 1 }, "refresh_tokens_family", false),
                         index(doc! { "userId": 1 }, "refresh_tokens_user", false),
+                        index(doc! { "userId": 1, "revokedAt": 1 }, "refresh_tokens_user_revoked", false),
                     ],
                 )
                 .await?;
@@ -326,6 +327,28 @@ impl AuthStore for MongoAuthStore {
             .await
             .map(drop)
             .map_err(map_error)
+    }
+
+    async fn ended_sessions(
+        &self,
+        user_id: &str,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.ready().await?;
+        let pipeline = vec![
+            doc! { "$match": { "userId": user_id, "revokedAt": { "$gte": date(since) } } },
+            doc! { "$group": { "_id": "$familyId", "revokedAt": { "$max": "$revokedAt" } } },
+            doc! { "$sort": { "revokedAt": -1, "_id": 1 } },
+            // An int32: the test server takes no int64 here, and no limit needs one.
+            doc! { "$limit": i32::try_from(limit).unwrap_or(i32::MAX) },
+        ];
+        let cursor = self.tokens.aggregate(pipeline).await.map_err(map_error)?;
+        let groups = collect(cursor).await?;
+        groups
+            .iter()
+            .map(|group| group.get_str("_id").map(str::to_owned).map_err(|e| corrupt("refresh token", e)))
+            .collect()
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {

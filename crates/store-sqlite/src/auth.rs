@@ -47,8 +47,11 @@ const ACCOUNTS_SCHEMA: &str = r"
 /// `sessionVersion`: moves when an account's sessions must end (issue-13 hardening).
 const SESSION_VERSION: &str = "ALTER TABLE users ADD COLUMN sessionVersion INTEGER NOT NULL DEFAULT 0;";
 
+/// A user's revoked tokens by time: the sessions that ended lately, read with every standing.
+const ENDED_SESSIONS: &str = "CREATE INDEX refresh_tokens_user_revoked ON refresh_tokens (userId, revokedAt);";
+
 /// Migrations of `auth.db`, in order; each runs once.
-const MIGRATIONS: &[&str] = &[ACCOUNTS_SCHEMA, AUDIT_SCHEMA, SESSION_VERSION];
+const MIGRATIONS: &[&str] = &[ACCOUNTS_SCHEMA, AUDIT_SCHEMA, SESSION_VERSION, ENDED_SESSIONS];
 
 /// The auth store on SQLite.
 #[derive(Debug, Clone)]
@@ -309,6 +312,30 @@ impl AuthStore for SqliteAuthStore {
                 )
                 .map(drop)
                 .map_err(map_error)
+            })
+            .await
+    }
+
+    async fn ended_sessions(
+        &self,
+        user_id: &str,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let user_id = user_id.to_owned();
+        self.db
+            .read(move |c| {
+                let mut statement = c
+                    .prepare_cached(
+                        "SELECT familyId FROM refresh_tokens WHERE userId = ?1 AND revokedAt >= ?2
+                         GROUP BY familyId ORDER BY max(revokedAt) DESC, familyId LIMIT ?3",
+                    )
+                    .map_err(map_error)?;
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let families = statement
+                    .query_map(params![user_id, to_text(since), limit], |row| row.get(0))
+                    .map_err(map_error)?;
+                families.collect::<Result<_, _>>().map_err(map_error)
             })
             .await
     }

@@ -30,8 +30,8 @@ struct InternalState {
     credential: ServiceCredential,
 }
 
-/// `GET /internal/v1/users/{userId}`: whether an account exists, is active, its roles and
-/// session version.
+/// `GET /internal/v1/users/{userId}`: whether an account exists, is active, its roles,
+/// session version and the sessions that ended lately.
 pub fn router(service: Arc<AuthService>, credential: ServiceCredential) -> Router {
     Router::new()
         .route("/internal/v1/users/{user_id}", get(user_status))
@@ -47,7 +47,7 @@ async fn user_status(
     if !presented.is_some_and(|value| state.credential.verifies(value)) {
         return Err(ApiError::Unauthorized("a service credential is required"));
     }
-    let user = state.service.store().user_by_id(&user_id).await?;
-    let user = user.ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "no such user"))?;
-    Ok(Json(UserStatus { standing: user.standing(), id: user.id }))
+    let standing = state.service.accounts().read(&user_id).await?;
+    let standing = standing.ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "no such user"))?;
+    Ok(Json(UserStatus { id: user_id, standing }))
 }

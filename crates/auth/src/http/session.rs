@@ -78,7 +78,8 @@ async fn refresh(
     Ok(Json(state.service.refresh(&body.refresh_token).await?.into()))
 }
 
-/// Revokes the given refresh token (and its descendants).
+/// Ends the session of the given refresh token: the token, its descendants, and every access
+/// token issued in that session (refused within 2 s everywhere).
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
     security(("bearer" = [])),
     responses(

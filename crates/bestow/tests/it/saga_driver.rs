@@ -117,7 +117,7 @@ async fn a_commit_the_store_gives_up_on_is_handed_back_for_a_prompt_retry() {
     let saga = ClaimSaga::new(
         claims.clone(),
         events.clone(),
-        Arc::new(AccountDirectory(Arc::new(StoreAccounts(auth)))),
+        Arc::new(AccountDirectory(Arc::new(StoreAccounts::new(auth, Duration::from_secs(900))))),
         Arc::new(EligibilityChecker::new(Arc::new(StoredActivityProvider::new(events.clone())))),
         Arc::new(LedgerGranter::new(events.clone())),
         settings,

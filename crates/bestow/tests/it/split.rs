@@ -284,6 +284,24 @@ pub(crate) async fn scenario(api: &Client) -> Vec<String> {
     );
     let (status, _) = api.get("/api/v1/claims/me", None).await;
     note("history without a token", status, "");
+
+    // Signing out ends the session's access token too (within the standings' 2 s), not only
+    // its refresh token; the account's other sessions go on.
+    let (_, session) = api.post("/api/v1/auth/login", None, credentials("bob")).await;
+    let signed_out = session["accessToken"].as_str().unwrap().to_owned();
+    assert_eq!(api.get("/api/v1/claims/me", Some(&signed_out)).await.0, StatusCode::OK);
+    let refresh = json!({ "refreshToken": session["refreshToken"] });
+    let (status, _) = api.post("/api/v1/auth/logout", Some(&signed_out), refresh).await;
+    let mut after = StatusCode::OK;
+    for _ in 0..50 {
+        after = api.get("/api/v1/claims/me", Some(&signed_out)).await.0;
+        if after == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (other_session, _) = api.get("/api/v1/claims/me", Some(&bob)).await;
+    note("bob signs out, then uses that session's access token", status, &format!("{after} {other_session}"));
     let internal = api
         .request(Method::GET, &format!("/internal/v1/users/{alice_id}"), None)
         .header("x-bestow-service-token", SECRET)
@@ -347,6 +365,7 @@ async fn the_scenario_observes_the_same_in_all_in_one_and_split_mode() {
         "forged identity headers: 403 ",
         "bob's history with alice's id in headers: 200 1 claims, alice's: false",
         "history without a token: 401 ",
+        "bob signs out, then uses that session's access token: 204 401 Unauthorized 200 OK",
         "internal user route: 404 ",
         "the root: 303 /console/",
         "a player signs in to the console: 403 ",
