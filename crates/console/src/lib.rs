@@ -8,6 +8,7 @@
 pub mod api;
 pub mod assets;
 mod chart;
+mod flash;
 mod layout;
 mod pages;
 pub mod session;
@@ -38,6 +39,7 @@ pub fn router(api: Router) -> Router {
     let state = ConsoleState { api: Api::new(api), renewals: Arc::default() };
     let console = pages::routes()
         .route("/console/assets/{file}", get(assets::serve))
+        .layer(middleware::from_fn(flash::carry))
         .layer(middleware::from_fn(session::renew_cookies))
         .layer(middleware::from_fn(page_headers))
         .with_state(state);

@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bestow_core::client::ClientIp;
+use bestow_core::client::{ClientIp, ClientScheme};
 use bestow_core::identity::{Permission, Role};
 use http::header::{COOKIE, HOST, ORIGIN, SET_COOKIE};
 use http::request::Parts;
@@ -82,7 +82,7 @@ impl Session {
 
     /// Trades the refresh token for a new pair and uses it; `None` when the session is over.
     async fn renew(&mut self) -> Option<Tokens> {
-        let tokens = self.renewals.renew(&self.api, self.refresh.as_ref()?, self.client).await?;
+        let tokens = self.renewals.renew(&self.api, &self.access, self.refresh.as_ref()?, self.client).await?;
         self.access = tokens.access_token.clone();
         self.refresh = Some(tokens.refresh_token.clone());
         Some(tokens)
@@ -92,16 +92,19 @@ impl Session {
 /// How long a renewal is shared with other requests that present the same refresh token.
 const SHARED_RENEWAL: Duration = Duration::from_secs(10);
 
-/// The renewals of the last few seconds, by the digest of the refresh token they used. A
-/// browser that opens several pages with one expired access token (tabs, the dashboard's live
-/// refresh) sends the same refresh token with each: the API rotates it on first use and reads a
-/// second use as theft, ending the session. The pages share one renewal instead.
+/// The renewals of the last few seconds, by the digest of the token pair they were made for.
+/// A browser that opens several pages with one expired access token (tabs, the dashboard's
+/// live refresh) sends the same pair with each: the API rotates the refresh token on first use
+/// and reads a second use as theft, ending the session. The pages share one renewal instead.
+/// Only the same pair shares it: whoever presents the old refresh token with another access
+/// token (one who found it, not the browser that held both) goes to the API, whose reuse
+/// detection ends the session.
 #[derive(Default)]
 pub struct RecentRenewals(tokio::sync::Mutex<HashMap<String, (Instant, Tokens)>>);
 
 impl RecentRenewals {
-    async fn renew(&self, api: &Api, refresh: &str, client: Option<ClientIp>) -> Option<Tokens> {
-        let key = bestow_core::secret::digest(refresh);
+    async fn renew(&self, api: &Api, access: &str, refresh: &str, client: Option<ClientIp>) -> Option<Tokens> {
+        let key = bestow_core::secret::digest(&format!("{access}\n{refresh}"));
         // Held across the call: renewals are rare (one per session per token lifetime).
         let mut recent = self.0.lock().await;
         recent.retain(|_, (at, _)| at.elapsed() < SHARED_RENEWAL);
@@ -171,7 +174,7 @@ struct Renewal(Arc<Mutex<Option<Tokens>>>);
 /// renewed cookies on whatever the page answered.
 pub async fn renew_cookies(mut request: Request, next: Next) -> Response {
     let renewal = Renewal::default();
-    let secure = is_https(request.headers());
+    let secure = is_https(request.extensions());
     request.extensions_mut().insert(renewal.clone());
     let mut response = next.run(request).await;
     let renewed = renewal.0.lock().map(|mut slot| slot.take()).unwrap_or_default();
@@ -193,7 +196,7 @@ impl FromRequestParts<ConsoleState> for Staff {
         let cookies = Cookies::of(&parts.headers);
         let csrf = cookies.get(CSRF_COOKIE).unwrap_or_default().to_owned();
         let Some(access) = cookies.get(ACCESS_COOKIE).map(str::to_owned) else {
-            return Err(to_sign_in(&parts.headers));
+            return Err(to_sign_in(parts));
         };
         let mut session = Session {
             api: state.api.clone(),
@@ -206,7 +209,7 @@ impl FromRequestParts<ConsoleState> for Staff {
         let mut reply = session.send(me()).await.map_err(|f| layout::failure_page(&f))?;
         if reply.status == StatusCode::UNAUTHORIZED {
             let Some(tokens) = session.renew().await else {
-                return Err(to_sign_in(&parts.headers));
+                return Err(to_sign_in(parts));
             };
             if let Some(renewal) = parts.extensions.get::<Renewal>()
                 && let Ok(mut slot) = renewal.0.lock()
@@ -216,7 +219,7 @@ impl FromRequestParts<ConsoleState> for Staff {
             reply = session.send(me()).await.map_err(|f| layout::failure_page(&f))?;
         }
         if reply.status == StatusCode::UNAUTHORIZED {
-            return Err(to_sign_in(&parts.headers));
+            return Err(to_sign_in(parts));
         }
         let account: Account = reply.parse().map_err(|f| layout::failure_page(&f))?;
         if !account.is_staff() {
@@ -232,9 +235,9 @@ fn is_cookie(line: &HeaderValue, name: &str) -> bool {
 }
 
 /// Back to the sign-in page, forgetting the session's cookies.
-fn to_sign_in(headers: &HeaderMap) -> Response {
+fn to_sign_in(parts: &Parts) -> Response {
     let mut response = Redirect::to("/console/sign-in").into_response();
-    clear_session_cookies(response.headers_mut(), is_https(headers));
+    clear_session_cookies(response.headers_mut(), is_https(&parts.extensions));
     response
 }
 
@@ -315,13 +318,21 @@ pub fn new_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Served over HTTPS (by a proxy in front): cookies get `Secure`. Trusting the header is safe
-/// here: a forged one can only make a cookie stricter.
-pub fn is_https(headers: &HeaderMap) -> bool {
-    let forwarded_proto = headers.get("x-forwarded-proto").and_then(|value| value.to_str().ok());
-    let forwarded = headers.get("forwarded").and_then(|value| value.to_str().ok()).unwrap_or_default();
-    forwarded_proto.is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
-        || forwarded.to_ascii_lowercase().contains("proto=https")
+/// Whether the browser reached the console over HTTPS, as the trusted proxies in front say
+/// ([`ClientScheme`]; a client's own word is never taken): its cookies get `Secure`.
+pub fn is_https(extensions: &http::Extensions) -> bool {
+    extensions.get::<ClientScheme>() == Some(&ClientScheme::Https)
+}
+
+/// [`is_https`] as a handler's argument.
+pub struct Https(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for Https {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(is_https(&parts.extensions)))
+    }
 }
 
 /// A console cookie: HttpOnly, SameSite=Strict, for `/console` only, ending with the browser

@@ -54,20 +54,21 @@ impl TrustedProxies {
     /// untrusted hop of `X-Forwarded-For` (every such header, in order). When every hop is
     /// trusted, the left-most one; when a hop is unreadable, the last trusted address seen.
     pub fn client_of(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        self.client_hop(peer, headers).0
+    }
+
+    /// The client as [`Self::client_of`] finds it, and its position in `X-Forwarded-For`
+    /// (`None` when it is the peer).
+    fn client_hop(&self, peer: IpAddr, headers: &HeaderMap) -> (IpAddr, Option<usize>) {
         if !self.trusts(peer) {
-            return peer;
+            return (peer, None);
         }
-        let hops = headers
-            .get_all(crate::http::FORWARDED_FOR)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .collect::<Vec<_>>();
-        let mut client = peer;
-        for hop in hops.iter().rev() {
-            match hop.trim().parse::<IpAddr>() {
+        let hops = header_list(headers, crate::http::FORWARDED_FOR.as_str());
+        let mut client = (peer, None);
+        for (position, hop) in hops.iter().enumerate().rev() {
+            match hop.parse::<IpAddr>() {
                 Ok(address) => {
-                    client = address;
+                    client = (address, Some(position));
                     if !self.trusts(address) {
                         break;
                     }
@@ -77,6 +78,61 @@ impl TrustedProxies {
         }
         client
     }
+
+    /// The scheme the client used, as the trusted proxies report it: never believed from an
+    /// untrusted peer. `X-Forwarded-Proto` (else the `proto` of `Forwarded`) lists one scheme
+    /// per hop, like `X-Forwarded-For`; the client's is the one beside its address there, or,
+    /// when the two lists do not line up, the one the nearest proxy wrote (the right-most).
+    pub fn scheme_of(&self, peer: IpAddr, headers: &HeaderMap) -> ClientScheme {
+        if !self.trusts(peer) {
+            return ClientScheme::Http;
+        }
+        let mut schemes = header_list(headers, "x-forwarded-proto");
+        if schemes.is_empty() {
+            schemes = forwarded_protos(headers);
+        }
+        let hops = header_list(headers, crate::http::FORWARDED_FOR.as_str());
+        let scheme = match self.client_hop(peer, headers).1 {
+            Some(position) if schemes.len() == hops.len() => schemes.get(position),
+            _ => schemes.last(),
+        };
+        match scheme {
+            Some(scheme) if scheme.eq_ignore_ascii_case("https") => ClientScheme::Https,
+            _ => ClientScheme::Http,
+        }
+    }
+}
+
+/// Whether the client reached us (or the first trusted proxy) over HTTPS; set on each request
+/// by [`identify_client`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientScheme {
+    Http,
+    Https,
+}
+
+/// The comma-separated items of every `name` header, in order, trimmed.
+fn header_list(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|item| item.trim().to_owned())
+        .collect()
+}
+
+/// The `proto` parameter of each element of `Forwarded` (RFC 7239), "" where it has none.
+fn forwarded_protos(headers: &HeaderMap) -> Vec<String> {
+    header_list(headers, "forwarded")
+        .iter()
+        .map(|element| {
+            let proto = element.split(';').filter_map(|pair| pair.split_once('=')).find_map(|(key, value)| {
+                key.trim().eq_ignore_ascii_case("proto").then(|| value.trim().trim_matches('"').to_owned())
+            });
+            proto.unwrap_or_default()
+        })
+        .collect()
 }
 
 /// The key of `address` for limits: IPv4 as is (IPv4-mapped IPv6 as IPv4), IPv6 narrowed to
@@ -91,12 +147,15 @@ pub fn limit_key(address: IpAddr) -> IpAddr {
     }
 }
 
-/// Middleware that sets [`ClientIp`] on every request, from the peer and the trusted proxies.
+/// Middleware that sets [`ClientIp`] and [`ClientScheme`] on every request, from the peer and
+/// the trusted proxies.
 pub async fn identify_client(State(trusted): State<TrustedProxies>, mut request: Request, next: Next) -> Response {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
     if let Some(peer) = peer {
         let client = limit_key(trusted.client_of(peer, request.headers()));
+        let scheme = trusted.scheme_of(peer, request.headers());
         request.extensions_mut().insert(ClientIp(client));
+        request.extensions_mut().insert(scheme);
     }
     next.run(request).await
 }
@@ -136,6 +195,35 @@ mod tests {
         assert_eq!(trusted.client_of(ip("10.1.2.3"), &forwarded(&["10.9.9.9"])), ip("10.9.9.9"));
         assert_eq!(trusted.client_of(ip("10.1.2.3"), &HeaderMap::new()), ip("10.1.2.3"));
         assert_eq!(trusted.client_of(ip("10.1.2.3"), &forwarded(&["garbage, 10.2.2.2"])), ip("10.2.2.2"));
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(*name, HeaderValue::from_str(value).unwrap_or_else(|_| panic!()));
+        }
+        headers
+    }
+
+    #[test]
+    fn the_scheme_is_believed_only_from_a_trusted_proxy_and_read_exactly() {
+        let trusted: TrustedProxies = "10.0.0.0/8".parse().unwrap_or_default();
+        let https = |pairs: &[(&'static str, &str)], peer: &str| trusted.scheme_of(ip(peer), &headers(pairs));
+        // The attack: a client says https itself, or something that merely contains it.
+        assert_eq!(https(&[("x-forwarded-proto", "https")], "192.0.2.1"), ClientScheme::Http);
+        assert_eq!(https(&[("forwarded", "proto=https")], "192.0.2.1"), ClientScheme::Http);
+        assert_eq!(https(&[("x-forwarded-proto", "httpsX")], "10.0.0.1"), ClientScheme::Http);
+        assert_eq!(https(&[("forwarded", "proto=httpsX")], "10.0.0.1"), ClientScheme::Http);
+        // A trusted proxy's word, set or appended.
+        assert_eq!(https(&[("x-forwarded-proto", "HTTPS")], "10.0.0.1"), ClientScheme::Https);
+        assert_eq!(https(&[("x-forwarded-proto", "http, https")], "10.0.0.1"), ClientScheme::Https);
+        assert_eq!(https(&[("forwarded", "for=192.0.2.7;proto=\"https\"")], "10.0.0.1"), ClientScheme::Https);
+        assert_eq!(https(&[], "10.0.0.1"), ClientScheme::Http);
+        // One scheme per hop: the client's is the one beside its address.
+        let chain = [("x-forwarded-for", "203.0.113.7, 10.0.0.2"), ("x-forwarded-proto", "https, http")];
+        assert_eq!(https(&chain, "10.0.0.1"), ClientScheme::Https);
+        let forged = [("x-forwarded-for", "1.2.3.4, 203.0.113.7"), ("x-forwarded-proto", "https, http")];
+        assert_eq!(https(&forged, "10.0.0.1"), ClientScheme::Http, "the client's own claim to the left is ignored");
     }
 
     #[test]

@@ -123,6 +123,12 @@ async fn admin_with_an_expired_access_token(app: &TestApp) -> ConsoleClient {
     console
 }
 
+/// The text of a page's error alert, "" when it has none.
+fn alert(body: &str) -> &str {
+    let Some((_, rest)) = body.split_once("role=\"alert\">") else { return "" };
+    rest.split_once("</div>").map_or(rest, |(text, _)| text)
+}
+
 async fn assert_signed_out(console: &mut ConsoleClient) {
     assert_eq!(console.get("/console/").await.location(), "/console/sign-in", "signed out");
 }
@@ -171,25 +177,43 @@ async fn the_root_leads_to_a_sign_in_form_and_a_session_lives_in_strict_http_onl
     assert_eq!(home.status, StatusCode::OK);
     assert_eq!(nav_links(&home.body), ["Events", "Claims", "Players", "Audit log", "Service keys"]);
     assert_eq!(home.headers["cache-control"], "no-store");
+}
 
-    // Behind an HTTPS proxy the cookies are Secure too.
-    let mut behind_tls = ConsoleClient::new(&app);
-    behind_tls.get("/console/sign-in").await;
-    let csrf = behind_tls.cookie("bestow_csrf").unwrap().clone();
-    let response = reqwest::Client::builder()
+/// The cookies of a sign-in whose request carries `forwarded` (a proxy's headers).
+async fn sign_in_cookies(app: &TestApp, forwarded: &[(&str, &str)]) -> Vec<String> {
+    let mut browser = ConsoleClient::new(app);
+    browser.get("/console/sign-in").await;
+    let csrf = browser.cookie("bestow_csrf").unwrap().clone();
+    let mut request = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
         .post(app.url("/console/sign-in"))
-        .header("x-forwarded-proto", "https")
         .header("cookie", format!("bestow_csrf={csrf}"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(encode(&[("csrf", csrf.as_str()), ("username", "admin"), ("password", ADMIN_PASSWORD)]))
-        .send()
-        .await
-        .unwrap();
-    let secure = response.headers().get_all(SET_COOKIE).iter().all(|c| c.to_str().unwrap().contains("; Secure"));
-    assert!(secure, "every cookie Secure behind HTTPS");
+        .body(encode(&[("csrf", csrf.as_str()), ("username", "admin"), ("password", ADMIN_PASSWORD)]));
+    for (name, value) in forwarded {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    response.headers().get_all(SET_COOKIE).iter().map(|c| c.to_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn cookies_are_secure_when_a_trusted_proxy_says_https_and_only_then() {
+    let secure = |cookies: &[String]| !cookies.is_empty() && cookies.iter().all(|c| c.contains("; Secure"));
+    // Behind a trusted HTTPS proxy the cookies are Secure, whether it sets or appends.
+    let proxied = app_with(None, |config| config.trusted_proxies = "127.0.0.0/8".to_owned()).await;
+    for proto in ["https", "http, https"] {
+        assert!(secure(&sign_in_cookies(&proxied, &[("x-forwarded-proto", proto)]).await), "{proto}");
+    }
+    assert!(secure(&sign_in_cookies(&proxied, &[("forwarded", "for=192.0.2.1;proto=https")]).await));
+    assert!(!secure(&sign_in_cookies(&proxied, &[("forwarded", "proto=httpsX")]).await), "read exactly");
+    // The attack: a client that is no trusted proxy says https itself; it is not believed.
+    let direct = TestApp::spawn().await;
+    let cookies = sign_in_cookies(&direct, &[("x-forwarded-proto", "https")]).await;
+    assert!(cookies.iter().all(|c| !c.contains("Secure")), "{cookies:?}");
 }
 
 #[tokio::test]
@@ -301,11 +325,17 @@ async fn signing_out_ends_the_session_and_its_refresh_token() {
     let app = TestApp::spawn().await;
     let mut console = signed_in(&app, "admin", ADMIN_PASSWORD).await;
     let refresh = console.cookie("bestow_refresh").unwrap().clone();
+    let access = console.cookie("bestow_access").unwrap().clone();
+    let other_session = app.admin_token().await;
     let page = console.post("/console/sign-out", &[]).await;
     assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/console/sign-in"));
     assert!(console.cookie("bestow_access").is_none());
     let reused = app.post("/api/v1/auth/refresh", None, &json!({ "refreshToken": refresh })).await;
     assert_eq!(reused.status(), StatusCode::UNAUTHORIZED, "the refresh token no longer works");
+    // The attack: the access token copied before sign-out, used after it.
+    let me = app.get("/api/v1/auth/me", Some(&access)).await;
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED, "the session's access token ended with it");
+    assert_eq!(app.get("/api/v1/auth/me", Some(&other_session)).await.status(), StatusCode::OK, "not the others");
     assert_signed_out(&mut console).await;
 }
 
@@ -351,6 +381,28 @@ async fn pages_opened_at_once_with_an_expired_access_token_share_one_renewal() {
     }
     let mut tab = last.unwrap();
     assert_eq!(tab.get("/console/events").await.status, StatusCode::OK, "and the session lives on");
+}
+
+/// The attack: someone who found a browser's previous refresh token (not its access token)
+/// presents it just after that browser renewed. The shared renewal is not theirs; the API sees
+/// a rotated token used again and ends the session, the victim's renewed one included.
+#[tokio::test]
+async fn a_previous_refresh_token_from_another_browser_gets_no_shared_renewal() {
+    let app = TestApp::spawn().await;
+    let mut victim = admin_with_an_expired_access_token(&app).await;
+    let stale = victim.cookie("bestow_refresh").unwrap().clone();
+    assert_eq!(victim.get("/console/events").await.status, StatusCode::OK, "the victim's browser renewed");
+    let renewed = victim.cookie("bestow_refresh").unwrap().clone();
+    assert_ne!(renewed, stale);
+
+    let mut thief = ConsoleClient::new(&app);
+    thief.cookies.insert("bestow_access".into(), "some.other.token".into());
+    thief.cookies.insert("bestow_refresh".into(), stale);
+    let page = thief.get("/console/events").await;
+    assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/console/sign-in"));
+    assert!(!page.set_cookies().iter().any(|c| c.starts_with("bestow_access=ey")), "no tokens handed out");
+    let reused = app.post("/api/v1/auth/refresh", None, &json!({ "refreshToken": renewed })).await;
+    assert_eq!(reused.status(), StatusCode::UNAUTHORIZED, "reuse detection ended the session");
 }
 
 #[tokio::test]
@@ -471,9 +523,17 @@ async fn operators_create_edit_activate_top_up_and_delete_events_from_forms() {
     let refused = admin_console
         .post(&format!("{draft_path}/rewards"), &[("rewards.0.rewardType", "ITEM"), ("rewards.0.rewardName", "No id")])
         .await;
-    assert!(refused.location().contains("error=") && refused.location().contains("itemId"), "{}", refused.location());
-    let page = admin_console.get(&draft_path).await;
+    assert!(refused.location().ends_with("?error=refused"), "{}", refused.location());
+    let page = admin_console.get(refused.location()).await;
+    assert!(alert(&page.body).contains("itemId"), "the API's reason is shown, carried by the server");
     assert!(page.body.contains("Sled") && page.body.matches(">Remove</button>").count() == 3);
+    let again = admin_console.get(refused.location()).await;
+    assert_eq!(alert(&again.body), "The change was not made.", "the reason is shown once");
+
+    // The attack: a link to a console page with words of someone else's choosing in `?error=`.
+    let phishing = admin_console.get(&format!("{draft_path}?error=Your+account+is+locked.+Call+555-0100")).await;
+    assert!(!phishing.body.contains("Your account is locked"), "text from the link is not shown");
+    assert_eq!(alert(&phishing.body), "The change was not made.", "the console words a refusal itself");
     let draft_id = draft_path.rsplit('/').next().unwrap();
     let draft_event: Value = app.get(&format!("/api/v1/events/{draft_id}"), Some(&admin)).await.json().await.unwrap();
     let sled = draft_event["rewards"][2]["rewardId"].as_str().unwrap();

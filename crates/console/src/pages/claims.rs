@@ -102,7 +102,7 @@ pub fn claims_table(items: &[Value]) -> Markup {
     }
 }
 
-async fn show(staff: Staff, Path(id): Path<String>, Query(outcome): Query<Outcome>) -> Response {
+async fn show(staff: Staff, Path(id): Path<String>, outcome: Outcome) -> Response {
     layout::render(claim_page(&staff, &id, &outcome).await)
 }
 

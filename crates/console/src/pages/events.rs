@@ -124,7 +124,7 @@ async fn create(staff: Staff, Checked(pairs): Checked<Vec<(String, String)>>) ->
     Redirect::to(&format!("/console/events/{}?notice=created", segment(text(&created, "id")))).into_response()
 }
 
-async fn show(staff: Staff, Path(id): Path<String>, Query(outcome): Query<Outcome>) -> Response {
+async fn show(staff: Staff, Path(id): Path<String>, outcome: Outcome) -> Response {
     layout::render(event_page(&staff, &id, &outcome).await)
 }
 

@@ -12,14 +12,17 @@ mod service_keys;
 mod sign_in;
 
 use axum::Router;
+use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use http::request::Parts;
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::ConsoleState;
 use crate::api::{Call, Failure, Reply};
+use crate::flash::{self, Flash};
 use crate::layout;
 use crate::session::Staff;
 
@@ -39,14 +42,34 @@ pub fn routes() -> Router<ConsoleState> {
 #[derive(Deserialize)]
 struct Nothing {}
 
-/// What the page shown after a change says about it: `?notice=` (a code the page words) or
-/// `?error=` (the API's refusal).
-#[derive(Deserialize, Default)]
+/// What the page shown after a change says about it: `?notice=` (a code the page words), or
+/// the refusal the change's redirect carried ([`flash`]); `?error=` alone is worded here, never
+/// shown as sent.
+#[derive(Default)]
 struct Outcome {
-    #[serde(default)]
     notice: String,
-    #[serde(default)]
     error: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Outcome {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        #[derive(Deserialize, Default)]
+        struct Marks {
+            #[serde(default)]
+            notice: String,
+            #[serde(default)]
+            error: String,
+        }
+        let marks: Marks = serde_urlencoded::from_str(parts.uri.query().unwrap_or_default()).unwrap_or_default();
+        let error = match parts.extensions.get::<Flash>() {
+            Some(Flash(reason)) => reason.clone(),
+            None if !marks.error.is_empty() => "The change was not made.".to_owned(),
+            None => String::new(),
+        };
+        Ok(Self { notice: marks.notice, error })
+    }
 }
 
 impl Outcome {
@@ -79,7 +102,7 @@ fn refusal(answer: Result<Reply, Failure>) -> Option<String> {
 
 /// Back to `page`, saying why a change was not made.
 fn back_with_error(page: &str, reason: &str) -> Response {
-    Redirect::to(&with_query(page, &[("error", reason)])).into_response()
+    flash::redirect_with(&with_query(page, &[flash::REFUSED]), reason)
 }
 
 /// A string member of an API object, or "" (absent or not a string).

@@ -86,7 +86,7 @@ fn roles_of(user: &Value) -> Vec<&str> {
     user["roles"].as_array().map(|roles| roles.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
 }
 
-async fn show(staff: Staff, Path(id): Path<String>, Query(outcome): Query<Outcome>) -> Response {
+async fn show(staff: Staff, Path(id): Path<String>, outcome: Outcome) -> Response {
     layout::render(player_page(&staff, &id, &outcome).await)
 }
 

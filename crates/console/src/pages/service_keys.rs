@@ -22,7 +22,7 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/console/service-keys/{id}/revoke", post(revoke))
 }
 
-async fn list(staff: Staff, Query(outcome): Query<Outcome>, Query(query): Query<Vec<(String, String)>>) -> Response {
+async fn list(staff: Staff, outcome: Outcome, Query(query): Query<Vec<(String, String)>>) -> Response {
     layout::render(list_page(&staff, None, &outcome, &Filters::read(&query, &[])).await)
 }
 

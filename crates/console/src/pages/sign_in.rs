@@ -17,7 +17,7 @@ use crate::ConsoleState;
 use crate::api::Call;
 use crate::layout;
 use crate::session::{
-    Account, CSRF_COOKIE, Checked, Cookies, Staff, Tokens, clear_session_cookies, cookie, is_https, new_token,
+    Account, CSRF_COOKIE, Checked, Cookies, Https, Staff, Tokens, clear_session_cookies, cookie, new_token,
     set_session_cookies,
 };
 
@@ -26,12 +26,12 @@ pub fn routes() -> Router<ConsoleState> {
 }
 
 /// The sign-in form, with a CSRF token of its own (a cookie set here if there is none yet).
-async fn form(headers: HeaderMap) -> Response {
+async fn form(headers: HeaderMap, Https(secure): Https) -> Response {
     let existing = Cookies::of(&headers).get(CSRF_COOKIE).map(str::to_owned);
     let token = existing.clone().unwrap_or_else(new_token);
     let mut response = page(&token, "", None).into_response();
     if existing.is_none() {
-        response.headers_mut().append(SET_COOKIE, cookie(CSRF_COOKIE, Some(&token), is_https(&headers)));
+        response.headers_mut().append(SET_COOKIE, cookie(CSRF_COOKIE, Some(&token), secure));
     }
     response
 }
@@ -69,6 +69,7 @@ struct SignedIn {
 async fn submit(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
+    Https(secure): Https,
     client: Option<axum::Extension<ClientIp>>,
     Checked(credentials): Checked<Credentials>,
 ) -> Response {
@@ -100,7 +101,6 @@ async fn submit(
         }
         return layout::staff_only();
     }
-    let secure = is_https(&headers);
     let mut response = Redirect::to("/console/").into_response();
     set_session_cookies(response.headers_mut(), &signed_in.tokens, secure);
     // A new CSRF token for the new session.
@@ -109,11 +109,11 @@ async fn submit(
 }
 
 /// Ends the session at the API (the refresh token stops working) and forgets the cookies.
-async fn sign_out(headers: HeaderMap, staff: Result<Staff, Response>, Checked(_): Checked<Nothing>) -> Response {
+async fn sign_out(Https(secure): Https, staff: Result<Staff, Response>, Checked(_): Checked<Nothing>) -> Response {
     if let Ok(staff) = staff {
         staff.sign_out().await;
     }
     let mut response = Redirect::to("/console/sign-in").into_response();
-    clear_session_cookies(response.headers_mut(), is_https(&headers));
+    clear_session_cookies(response.headers_mut(), secure);
     response
 }
