@@ -78,8 +78,10 @@ async fn refresh(
     Ok(Json(state.service.refresh(&body.refresh_token).await?.into()))
 }
 
-/// Ends the session of the given refresh token: the token, its descendants, and every access
-/// token issued in that session (refused within 2 s everywhere).
+/// Ends the session of the given refresh token.
+///
+/// Revokes the token and its descendants; every access token issued in that session is refused
+/// from then on (within 2 s in every process).
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
     security(("bearer" = [])),
     responses(
