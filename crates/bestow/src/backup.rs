@@ -8,14 +8,22 @@
 //! copy of the accounts. Claims under way at that instant are copied with their lease and
 //! finished by the recovery sweeper of the server started on the restored dir. The manifest
 //! is written last: a backup dir without one is incomplete and is refused by `restore`.
+//!
+//! The manifest records the size and SHA-256 of each file. `restore` checks the whole backup
+//! before it writes anything: exactly the files a backup holds (a manifest name becomes a path
+//! in the data dir), regular files only (no symlinks), each matching its checksum, databases
+//! passing their integrity check, and a key file the server would load. The checksums catch
+//! damage and naive edits, not someone who rewrites the manifest too: store backups where only
+//! operators can write.
 
-use std::fs::File;
-use std::io::Write;
+use std::fs::{File, Metadata};
+use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, bail, ensure};
-use bestow_auth::signing::KEY_FILE;
+use bestow_auth::signing::{KEY_FILE, validate_key_file};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::config::{Config, Storage};
 
@@ -23,8 +31,10 @@ use crate::config::{Config, Storage};
 pub const MANIFEST: &str = "bestow-backup.json";
 /// The databases, in the order they are copied (see the module doc).
 const DATABASES: [&str; 2] = ["event.db", "auth.db"];
-/// Version of the backup layout.
-const FORMAT: u32 = 1;
+/// Every file of a backup but its manifest: the only names `restore` writes.
+const FILES: [&str; 3] = [DATABASES[0], DATABASES[1], KEY_FILE];
+/// Version of the backup layout; 2 added the checksums.
+const FORMAT: u32 = 2;
 
 /// What a backup dir holds.
 #[derive(Debug, Serialize, Deserialize)]
@@ -36,20 +46,48 @@ struct Manifest {
     files: Vec<BackedUpFile>,
 }
 
+/// The fields every format of the manifest has: read first, to name an old format plainly.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ManifestHead {
+    format: u32,
+    bestow_version: String,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct BackedUpFile {
     name: String,
     bytes: u64,
+    /// Lowercase hex SHA-256 of the content.
+    sha256: String,
+}
+
+impl BackedUpFile {
+    /// Describes the file `name` of `dir` as it is on disk.
+    fn read(dir: &Path, name: &str) -> anyhow::Result<Self> {
+        let path = dir.join(name);
+        let mut hasher = Sha256::new();
+        let bytes = std::io::copy(&mut open_regular(&path)?, &mut hasher)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Self { name: name.to_owned(), bytes, sha256 })
+    }
 }
 
 /// Copies the data dir of `config` into `target`, a new or empty directory.
 pub fn backup(config: &Config, target: &Path) -> anyhow::Result<()> {
     sqlite_only(config, "backup")?;
     let source = &config.data_dir;
-    for name in DATABASES.iter().chain([&KEY_FILE]) {
+    for name in FILES {
         let path = source.join(name);
-        ensure!(path.is_file(), "{} does not exist: is `data_dir` ({}) right?", path.display(), source.display());
+        ensure!(
+            path.symlink_metadata().is_ok(),
+            "{} does not exist: is `data_dir` ({}) right?",
+            path.display(),
+            source.display()
+        );
+        regular_file(&path)?;
     }
     prepare_empty_dir(target)?;
     let mut files = Vec::new();
@@ -62,13 +100,14 @@ pub fn backup(config: &Config, target: &Path) -> anyhow::Result<()> {
         #[cfg(unix)]
         std::fs::set_permissions(&partial, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
         std::fs::rename(&partial, target.join(name))?;
-        files.push(BackedUpFile { name: name.to_owned(), bytes: std::fs::metadata(target.join(name))?.len() });
+        files.push(BackedUpFile::read(target, name)?);
     }
     // The key file is replaced by rename, never rewritten in place: one read sees one version.
-    let keys = std::fs::read(source.join(KEY_FILE)).context("cannot read the signing keys")?;
-    serde_json::from_slice::<serde_json::Value>(&keys).context("the signing key file is not JSON")?;
+    let keys_path = source.join(KEY_FILE);
+    let keys = read_regular(&keys_path)?;
+    validate_key_file(&keys_path, &keys)?;
     write_private(&target.join(KEY_FILE), &keys)?;
-    files.push(BackedUpFile { name: KEY_FILE.to_owned(), bytes: keys.len() as u64 });
+    files.push(BackedUpFile::read(target, KEY_FILE)?);
 
     let manifest = Manifest {
         format: FORMAT,
@@ -80,43 +119,93 @@ pub fn backup(config: &Config, target: &Path) -> anyhow::Result<()> {
     write_private(&partial, &serde_json::to_vec_pretty(&manifest)?)?;
     std::fs::rename(&partial, target.join(MANIFEST))?;
     for file in &manifest.files {
-        println!("backed up {} ({} bytes)", file.name, file.bytes);
+        println!("backed up {} ({} bytes, sha256 {})", file.name, file.bytes, file.sha256);
     }
     println!("backup complete in {}", target.display());
     Ok(())
 }
 
 /// Restores the backup in `from` into the data dir of `config`, which must be new or empty.
+/// The whole backup is checked before anything is written.
 pub fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
     sqlite_only(config, "restore")?;
-    let text = std::fs::read(from.join(MANIFEST))
-        .with_context(|| format!("{} has no {MANIFEST}: not a complete backup", from.display()))?;
-    let manifest: Manifest = serde_json::from_slice(&text).with_context(|| format!("{MANIFEST} is not valid"))?;
-    ensure!(manifest.format == FORMAT, "backup format {} is not supported (expected {FORMAT})", manifest.format);
-    for name in DATABASES.iter().chain([&KEY_FILE]) {
-        ensure!(manifest.files.iter().any(|f| f.name == *name), "the backup lacks {name}");
-    }
+    let manifest = read_manifest(from)?;
     for file in &manifest.files {
-        let size =
-            std::fs::metadata(from.join(&file.name)).with_context(|| format!("the backup lacks {}", file.name))?;
-        ensure!(size.len() == file.bytes, "{} has {} bytes, the manifest says {}", file.name, size.len(), file.bytes);
-        if DATABASES.contains(&file.name.as_str()) {
-            bestow_store_sqlite::check_integrity(&from.join(&file.name))
-                .with_context(|| format!("{} in the backup is damaged", file.name))?;
-        }
+        verify(from, file)?;
     }
     let target = &config.data_dir;
     prepare_empty_dir(target)?;
     for file in &manifest.files {
         let partial = target.join(format!("{}.partial", file.name));
-        let mut source = File::open(from.join(&file.name))?;
         let mut copy = create_private(&partial)?;
-        std::io::copy(&mut source, &mut copy)?;
+        std::io::copy(&mut open_regular(&from.join(&file.name))?, &mut copy)?;
         copy.sync_all()?;
         std::fs::rename(&partial, target.join(&file.name))?;
         println!("restored {} ({} bytes)", file.name, file.bytes);
     }
     println!("restored the backup of {} into {}", manifest.created_at.to_rfc3339(), target.display());
+    Ok(())
+}
+
+/// The manifest of the backup in `from`, of this format and listing exactly [`FILES`].
+fn read_manifest(from: &Path) -> anyhow::Result<Manifest> {
+    let path = from.join(MANIFEST);
+    ensure!(path.symlink_metadata().is_ok(), "{} has no {MANIFEST}: not a complete backup", from.display());
+    let text = read_regular(&path)?;
+    let head: ManifestHead = serde_json::from_slice(&text).with_context(|| format!("{MANIFEST} is not valid"))?;
+    match head.format {
+        FORMAT => {}
+        1 => bail!(
+            "backup format 1 has no checksums: restore it with the version that made it (bestow {})",
+            head.bestow_version
+        ),
+        other => bail!("backup format {other} is not supported (expected {FORMAT})"),
+    }
+    let manifest: Manifest = serde_json::from_slice(&text).with_context(|| format!("{MANIFEST} is not valid"))?;
+    check_file_list(&manifest.files)?;
+    Ok(manifest)
+}
+
+/// Each name of the manifest becomes a path in the data dir: only the names a backup writes
+/// are accepted, each once, so `../x`, `/etc/x` or an extra file can never be written.
+fn check_file_list(files: &[BackedUpFile]) -> anyhow::Result<()> {
+    for (n, file) in files.iter().enumerate() {
+        ensure!(
+            FILES.contains(&file.name.as_str()),
+            "{MANIFEST} lists {:?}, which is not a file of a backup ({})",
+            file.name,
+            FILES.join(", ")
+        );
+        ensure!(files[..n].iter().all(|earlier| earlier.name != file.name), "{MANIFEST} lists {} twice", file.name);
+    }
+    for name in FILES {
+        ensure!(files.iter().any(|file| file.name == name), "the backup lacks {name}");
+    }
+    Ok(())
+}
+
+/// Checks one file of the backup against its manifest entry, then its content.
+fn verify(from: &Path, expected: &BackedUpFile) -> anyhow::Result<()> {
+    let path = from.join(&expected.name);
+    let found = BackedUpFile::read(from, &expected.name)?;
+    ensure!(
+        found.bytes == expected.bytes,
+        "{} has {} bytes, the manifest says {}",
+        path.display(),
+        found.bytes,
+        expected.bytes
+    );
+    ensure!(
+        found.sha256 == expected.sha256,
+        "{} does not match its checksum in {MANIFEST}: the backup is damaged or was edited",
+        path.display()
+    );
+    if expected.name == KEY_FILE {
+        validate_key_file(&path, &read_regular(&path)?)?;
+    } else {
+        bestow_store_sqlite::check_integrity(&path)
+            .with_context(|| format!("{} in the backup is damaged", expected.name))?;
+    }
     Ok(())
 }
 
@@ -130,18 +219,60 @@ fn sqlite_only(config: &Config, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates `dir` (owner-only) or checks that it is empty: nothing is ever overwritten.
+/// Creates `dir` (owner-only), or checks that it is an empty directory and narrows it to
+/// owner-only: it is to hold password hashes and signing keys. Nothing is ever overwritten,
+/// and a symlink is not followed.
 fn prepare_empty_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.exists() {
-        let mut entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
-        ensure!(entries.next().is_none(), "{} is not empty", dir.display());
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
+    let entry = match std::fs::symlink_metadata(dir) {
+        Ok(entry) => entry,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            return builder.create(dir).with_context(|| format!("cannot create {}", dir.display()));
+        }
+        Err(error) => return Err(error).with_context(|| format!("cannot read {}", dir.display())),
+    };
+    ensure!(!entry.file_type().is_symlink(), "{} is a symlink: name the directory itself", dir.display());
+    ensure!(entry.is_dir(), "{} is not a directory", dir.display());
+    let mut entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    ensure!(entries.next().is_none(), "{} is not empty", dir.display());
     #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).with_context(|| format!("cannot create {}", dir.display()))
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .with_context(|| format!("cannot make {} owner-only", dir.display()))?;
+    Ok(())
+}
+
+/// The entry at `path` if it is a regular file: a symlink is refused, never followed.
+fn regular_file(path: &Path) -> anyhow::Result<Metadata> {
+    let entry = std::fs::symlink_metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    ensure!(!entry.file_type().is_symlink(), "{} is a symlink, which bestow does not follow", path.display());
+    ensure!(entry.is_file(), "{} is not a regular file", path.display());
+    Ok(entry)
+}
+
+/// Opens the regular file at `path` for reading. The opened file must be the entry that was
+/// checked: a symlink swapped in between the check and the open is refused.
+fn open_regular(path: &Path) -> anyhow::Result<File> {
+    let entry = regular_file(path)?;
+    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let opened = file.metadata()?;
+        ensure!((opened.dev(), opened.ino()) == (entry.dev(), entry.ino()), "{} changed while opened", path.display());
+    }
+    #[cfg(not(unix))]
+    let _ = entry;
+    Ok(file)
+}
+
+/// The content of the regular file at `path` (a manifest or a key file: small).
+fn read_regular(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    open_regular(path)?.read_to_end(&mut bytes).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(bytes)
 }
 
 /// Creates a new file readable by its owner only.

@@ -10,6 +10,7 @@ mod activities;
 mod admin_routes;
 mod auth_flow;
 mod backup;
+mod backup_checks;
 mod claims;
 mod console;
 mod console_browser;
