@@ -163,6 +163,8 @@ pub struct Application {
     metrics: Option<TcpListener>,
     /// Background tasks, stopped when the server stops.
     background: Vec<JoinHandle<()>>,
+    /// The operator console is served here (all-in-one, the gateway): the start banner says where.
+    serves_console: bool,
 }
 
 impl Application {
@@ -190,7 +192,7 @@ impl Application {
             .merge(ops_routes(config, readiness.clone()));
         let mut background = events.background;
         background.push(crate::gauges::sample_readiness(readiness));
-        Self::bind(config, edge_layers(router, config)?, background).await
+        Ok(Self::bind(config, edge_layers(router, config)?, background).await?.serving_console())
     }
 
     /// Binds `config.listen` for `router`.
@@ -203,7 +205,12 @@ impl Application {
             ),
             None => None,
         };
-        Ok(Self { listener, router, limits: config.connection_limits(), metrics, background })
+        Ok(Self { listener, router, limits: config.connection_limits(), metrics, background, serves_console: false })
+    }
+
+    /// Marks this server as the one that serves the operator console.
+    pub(crate) fn serving_console(self) -> Self {
+        Self { serves_console: true, ..self }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -227,8 +234,13 @@ impl Application {
     ) -> anyhow::Result<()> {
         let addr = self.local_addr()?;
         tracing::info!(%addr, "bestow listening");
-        // A stable line on stdout for people and scripts that started the process.
+        // A stable first line on stdout for people and scripts that started the process, then
+        // where a newcomer goes next.
         println!("bestow listening on http://{addr}");
+        if self.serves_console {
+            println!("  console:  http://{addr}/console/");
+        }
+        println!("  API docs: http://{addr}/docs");
         if let Some(listener) = self.metrics.take() {
             if let Ok(metrics_addr) = listener.local_addr() {
                 println!("bestow metrics listening on http://{metrics_addr}");

@@ -97,7 +97,7 @@ impl Application {
             .merge(bestow_console::router(gateway.clone()))
             .merge(gateway);
         let background = vec![crate::gauges::sample_readiness(readiness)];
-        Self::bind(config, edge_layers(router, config)?, background).await
+        Ok(Self::bind(config, edge_layers(router, config)?, background).await?.serving_console())
     }
 }
 

@@ -145,6 +145,12 @@ async fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> (Stat
     (response.status(), response.text().await.unwrap())
 }
 
+/// The address in the banner of a process's `output`.
+fn server_base(output: &str) -> String {
+    let banner = output.lines().find(|line| line.contains("bestow listening on ")).expect("a banner");
+    banner.split("listening on ").nth(1).unwrap().trim().to_owned()
+}
+
 #[tokio::test]
 async fn first_start_prints_admin_credentials_once_and_they_work() {
     let dir = tempfile::TempDir::new().unwrap();
@@ -159,6 +165,12 @@ async fn first_start_prints_admin_credentials_once_and_they_work() {
     assert_eq!(session["user"]["roles"], json!(["ADMIN"]));
     let first_output = server.stop();
     assert_eq!(first_output.matches(&password).count(), 1, "printed exactly once, never logged");
+    // The banner says where a newcomer goes next.
+    let base = &server_base(&first_output);
+    for (label, path) in [("console:  ", "/console/"), ("API docs: ", "/docs")] {
+        let line = format!("  {label}{base}{path}");
+        assert!(first_output.lines().any(|printed| printed == line), "{line:?} in\n{first_output}");
+    }
 
     let server = ServeProcess::start(dir.path(), &[]);
     let second_output = server.stop();
