@@ -5,9 +5,12 @@
 //! Each database is copied with SQLite's online backup in one read transaction, so each copy
 //! is the state of one instant, with no half-done saga step (every step is one commit). The
 //! event database is copied before the auth database, so every user a claim names is in the
-//! copy of the accounts. Claims under way at that instant are copied with their lease and
-//! finished by the recovery sweeper of the server started on the restored dir. The manifest
-//! is written last: a backup dir without one is incomplete and is refused by `restore`.
+//! copy of the accounts. Claims under way at that instant are copied with their lease;
+//! `restore` releases those leases in the restored `event.db` (the workers holding them belong
+//! to the server the backup was taken from), so the recovery sweeper of the server started on
+//! the restored dir finishes those claims at its first sweep, not once `claim_lease_ms` has
+//! passed (a retry scheduled for later keeps its time). The manifest is written last: a
+//! backup dir without one is incomplete and is refused by `restore`.
 //!
 //! The manifest records the size and SHA-256 of each file. `restore` checks the whole backup
 //! before it writes anything: exactly the files a backup holds (a manifest name becomes a path
@@ -143,6 +146,12 @@ pub fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
         std::fs::rename(&partial, target.join(&file.name))?;
         println!("restored {} ({} bytes)", file.name, file.bytes);
     }
+    // The restored copy only, never the backup (which stays as its manifest describes it).
+    let released = bestow_store_sqlite::release_leases(&target.join(DATABASES[0])).context(
+        "the backup is restored, but the leases of its claims under way could not be released: \
+         the server finishes those claims once the leases run out (claim_lease_ms)",
+    )?;
+    println!("released the leases of {released} claims under way (the restored server resumes them at once)");
     println!("restored the backup of {} into {}", manifest.created_at.to_rfc3339(), target.display());
     Ok(())
 }

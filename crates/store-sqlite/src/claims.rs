@@ -296,6 +296,46 @@ impl ClaimStore for SqliteEventStore {
     }
 }
 
+/// Releases the lease of every claim under way in the `event.db` file at `path`, in one
+/// transaction, and returns how many it released: for a copy restored into a new data dir,
+/// whose leases name workers of another server that will never renew nor release them. The
+/// recovery sweeper of a server started on the file then resumes those claims at its first
+/// sweep instead of when the leases would have run out; a retry scheduled for later
+/// (`nextAttemptAt`) is kept. Each claim is written as a driver writes it: its document and
+/// its columns agree, one version on.
+///
+/// The file is opened as it is, without migrations (it carries its own schema version, and the
+/// server migrates it when it opens it) and without creating it: a wrong path fails. Nothing
+/// else may be using the file.
+pub fn release_leases(path: &std::path::Path) -> Result<u64, StoreError> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut connection = Connection::open_with_flags(path, flags).map_err(map_error)?;
+    connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(map_error)?;
+    let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(map_error)?;
+    let sql = format!(
+        "SELECT document FROM user_reward_requests
+         WHERE status IN ({}) AND (leaseOwner IS NOT NULL OR leaseExpiresAt IS NOT NULL)",
+        non_final_list()
+    );
+    let leased = tx
+        .prepare(&sql)
+        .map_err(map_error)?
+        .query_map([], |row| row.get::<_, String>(0))
+        .map_err(map_error)?
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(map_error)?;
+    for document in &leased {
+        let mut request: ClaimRequest = serde_json::from_str(document).map_err(corrupt)?;
+        let expected_version = request.version;
+        request.lease_owner = None;
+        request.lease_expires_at = None;
+        request.version += 1;
+        update_row(&tx, expected_version, &request)?;
+    }
+    tx.commit().map_err(map_error)?;
+    Ok(u64::try_from(leased.len()).unwrap_or(u64::MAX))
+}
+
 /// A stored status, read back.
 fn status_of(text: &str) -> rusqlite::Result<ClaimStatus> {
     text.parse().map_err(|error: String| {
@@ -341,4 +381,65 @@ fn update_row(tx: &Transaction<'_>, expected_version: i64, request: &ClaimReques
         return Err(StoreError::Conflict(Conflict::Version));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::TimeDelta;
+
+    use super::*;
+
+    fn claim(request_id: &str, now: DateTime<Utc>) -> ClaimRequest {
+        let event = bestow_store_contract::events::event(None);
+        ClaimRequest::new(bestow_kernel::ids::new_object_id(), request_id.into(), "u1".into(), &event, now)
+    }
+
+    #[tokio::test]
+    async fn releasing_leases_frees_claims_under_way_and_keeps_retry_times() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("event.db");
+        let store = SqliteEventStore::open(&path).unwrap();
+        let now = bestow_kernel::time::now();
+        let mut leased = claim("leased", now);
+        (leased.lease_owner, leased.lease_expires_at) =
+            (Some("dead-worker".into()), Some(now + TimeDelta::seconds(15)));
+        let mut waiting = claim("waiting", now);
+        waiting.next_attempt_at = Some(now + TimeDelta::seconds(10));
+        let mut done = claim("done", now);
+        done.status = ClaimStatus::SuccessAllGranted;
+        for request in [&leased, &waiting, &done] {
+            store.insert_request(request, &[]).await.unwrap();
+        }
+        assert!(store.due_requests(now, 10).await.unwrap().is_empty(), "nothing is due before");
+        drop(store);
+
+        assert_eq!(release_leases(&path).unwrap(), 1);
+        assert_eq!(release_leases(&path).unwrap(), 0, "a second run finds no lease");
+        assert!(release_leases(&dir.path().join("missing.db")).is_err(), "a wrong path fails");
+        assert!(!dir.path().join("missing.db").exists(), "and creates nothing");
+
+        let store = SqliteEventStore::open(&path).unwrap();
+        assert_eq!(store.due_requests(now, 10).await.unwrap(), vec!["leased".to_owned()]);
+        let released = store.request("leased").await.unwrap().unwrap();
+        let expected =
+            ClaimRequest { lease_owner: None, lease_expires_at: None, version: leased.version + 1, ..leased };
+        assert_eq!(released, expected, "the document: no lease, one version on");
+        let columns: (Option<String>, Option<String>, i64) = store
+            .db
+            .read(|c| {
+                c.query_row(
+                    "SELECT leaseOwner, leaseExpiresAt, version FROM user_reward_requests WHERE requestId = 'leased'",
+                    [],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .map_err(map_error)
+            })
+            .await
+            .unwrap();
+        assert_eq!(columns, (None, None, expected.version), "the columns agree with the document");
+        assert_eq!(store.request("waiting").await.unwrap().unwrap(), waiting, "a scheduled retry is kept");
+        assert_eq!(store.request("done").await.unwrap().unwrap(), done);
+    }
 }

@@ -16,5 +16,6 @@ mod ledger;
 mod service_keys;
 
 pub use auth::SqliteAuthStore;
+pub use claims::release_leases;
 pub use database::{Database, backup_database, check_integrity};
 pub use event_db::SqliteEventStore;

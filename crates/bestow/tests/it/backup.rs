@@ -1,16 +1,18 @@
 //! `bestow admin backup` / `restore` under claim load: a backup taken from a running
-//! `bestow serve` while players claim (some claims held mid-saga by a granter that is down)
-//! is restored into an empty data dir; a server started on it signs in the same accounts,
-//! accepts tokens signed before the backup, finishes every claim the backup caught under way,
-//! and keeps the stock invariant.
+//! `bestow serve` while players claim (some claims held mid-saga by a granter that is down,
+//! then hangs, so the backup holds claims leased for 15 s to the running server) is restored
+//! into an empty data dir; restore releases those leases, and a server started on it signs in
+//! the same accounts, accepts tokens signed before the backup, finishes every claim the backup
+//! caught under way within 3 s of its start, and keeps the stock invariant.
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bestow_events::domain::saga::ClaimStatus;
+use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::task::JoinSet;
 
 use crate::granter::{Faults, TestGranter};
@@ -27,7 +29,7 @@ const STOCK: i64 = 30;
 fn envs(granter_url: &str) -> Vec<(&'static str, String)> {
     let recovery = [
         ("BESTOW_CLAIM_WAIT_MS", "100"),
-        ("BESTOW_CLAIM_LEASE_MS", "800"),
+        ("BESTOW_CLAIM_LEASE_MS", "15000"),
         ("BESTOW_RECOVERY_SWEEP_MS", "100"),
         ("BESTOW_SAGA_RETRY_BASE_MS", "50"),
         ("BESTOW_SAGA_MAX_ATTEMPTS", "30"),
@@ -43,6 +45,21 @@ fn start(dir: &Path, envs: &[(&'static str, String)]) -> ServeProcess {
 /// `bestow admin <args>` on `data_dir`.
 fn admin(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(BINARY).arg("admin").args(args).env_clear().env("BESTOW_DATA_DIR", data_dir).output().unwrap()
+}
+
+/// When the lease of each claim under way in `database` that holds one runs out.
+fn lease_expiries(database: &Path) -> Vec<DateTime<Utc>> {
+    let connection = rusqlite::Connection::open(database).unwrap();
+    let mut statement = connection
+        .prepare("SELECT status, leaseExpiresAt FROM user_reward_requests WHERE leaseOwner IS NOT NULL")
+        .unwrap();
+    statement
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|(status, _)| !status.parse::<ClaimStatus>().unwrap().is_final())
+        .map(|(_, expires)| expires.parse().unwrap())
+        .collect()
 }
 
 fn claim_statuses(database: &Path) -> Vec<ClaimStatus> {
@@ -103,6 +120,10 @@ async fn a_backup_taken_under_claim_load_restores_to_a_consistent_server() {
     granter.set_faults(Faults { grants_down: true, ..Faults::default() });
     send(&mut claims, 5..PLAYERS / 2);
     tokio::time::sleep(Duration::from_millis(400)).await;
+    // Then it hangs: each grant call is held for 2 s, and the claim making it keeps its lease
+    // (15 s) meanwhile. The backup catches those leases; nothing can release them but restore.
+    granter.set_faults(Faults { slow_percent: 100, ..Faults::default() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
     // The second half claims while the backup runs.
     send(&mut claims, PLAYERS / 2..PLAYERS);
     let backups = tempfile::TempDir::new().unwrap();
@@ -125,7 +146,9 @@ async fn a_backup_taken_under_claim_load_restores_to_a_consistent_server() {
     let under_way = in_backup.iter().filter(|status| !status.is_final()).count();
     assert!(in_backup.len() > under_way, "the backup holds finished claims too: {in_backup:?}");
     assert!(under_way > 0, "the backup caught claims mid-saga: {in_backup:?}");
-    eprintln!("the backup holds {} claims, {under_way} of them under way", in_backup.len());
+    let leases = lease_expiries(&backup_dir.join("event.db"));
+    assert!(!leases.is_empty(), "the backup caught claims leased to the running server: {in_backup:?}");
+    eprintln!("the backup holds {} claims, {under_way} of them under way, {} leased", in_backup.len(), leases.len());
 
     // A backup is never written over anything, and restore wants a complete backup and an
     // empty data dir.
@@ -143,9 +166,18 @@ async fn a_backup_taken_under_claim_load_restores_to_a_consistent_server() {
 
     let restored = tempfile::TempDir::new().unwrap();
     let data_dir = restored.path().join("data");
+    let backed_up_events = std::fs::read(backup_dir.join("event.db")).unwrap();
     let output = admin(&data_dir, &["restore", "--from", backup_dir.to_str().unwrap()]);
     assert!(output.status.success(), "restore failed: {}", String::from_utf8_lossy(&output.stderr));
+    let report = String::from_utf8_lossy(&output.stdout);
+    let released = format!("released the leases of {} claims under way", leases.len());
+    assert!(report.contains(&released), "{report}");
+    assert!(std::fs::read(backup_dir.join("event.db")).unwrap() == backed_up_events, "the backup is left as it was");
     let restored_server = start(&data_dir, &envs(&url));
+    let (ready, ready_at) = (Instant::now(), Utc::now());
+    // Without the release, these claims would wait for their leases, well past the 3 s.
+    let soonest = leases.iter().min().unwrap();
+    assert!(*soonest > ready_at + chrono::TimeDelta::seconds(5), "a lease of the backup ends at {soonest}");
     let base = restored_server.base.clone();
     let api = Client::new(&base);
 
@@ -154,11 +186,11 @@ async fn a_backup_taken_under_claim_load_restores_to_a_consistent_server() {
     assert_eq!(me.status(), StatusCode::OK);
     let admin_token = api.login("admin", ADMIN_PASSWORD).await;
 
-    // Recovery finishes every claim the backup caught under way.
+    // Recovery finishes every claim the backup caught under way, within 3 s of the start.
     let list = format!("/api/v1/claims?eventId={event_id}&limit=100");
-    let mut listed = Value::Null;
-    for _ in 0..300 {
-        listed = api.expect(StatusCode::OK, Method::GET, &list, Some(&admin_token), None).await;
+    let (listed, elapsed) = loop {
+        let listed = api.expect(StatusCode::OK, Method::GET, &list, Some(&admin_token), None).await;
+        let elapsed = ready.elapsed();
         let statuses: Vec<ClaimStatus> = listed["items"]
             .as_array()
             .unwrap()
@@ -166,10 +198,19 @@ async fn a_backup_taken_under_claim_load_restores_to_a_consistent_server() {
             .map(|c| c["status"].as_str().unwrap().parse().unwrap())
             .collect();
         if statuses.iter().all(|status| status.is_final()) {
-            break;
+            break (listed, elapsed);
         }
+        assert!(
+            elapsed < Duration::from_secs(3),
+            "claims still under way {elapsed:?} after the restored server started: {statuses:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    eprintln!("every claim final {elapsed:?} after the restored server started");
+    assert!(
+        elapsed <= Duration::from_secs(3),
+        "the claims became final only {elapsed:?} after the restored server started"
+    );
     let items = listed["items"].as_array().unwrap();
     assert_eq!(items.len(), in_backup.len(), "the restored server holds exactly the backed-up claims");
     for claim in items {
