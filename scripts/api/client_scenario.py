@@ -20,14 +20,18 @@ from bestow_client.api.events import create_event, set_status
 from bestow_client.api.users import set_roles
 from bestow_client.models import (
     ClaimBody,
+    ClaimStatus,
     ClaimView,
     EventInput,
+    EventStatus,
     EventView,
     LoginRequest,
     PageAuditEntry,
     RegisterRequest,
     PointReward,
     PointRewardDetails,
+    PointRewardRewardType,
+    Role,
     SessionView,
     SetRolesRequest,
     StatusChange,
@@ -59,8 +63,8 @@ def main(base, admin_password):
 
     admin = session("admin", admin_password)
     tag = uuid.uuid4().hex[:8]
-    operator = newcomer(f"operator-{tag}", ["OPERATOR"])
-    auditor = newcomer(f"auditor-{tag}", ["AUDITOR"])
+    operator = newcomer(f"operator-{tag}", [Role.OPERATOR])
+    auditor = newcomer(f"auditor-{tag}", [Role.AUDITOR])
     player = newcomer(f"player-{tag}", [])
 
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -71,7 +75,7 @@ def main(base, admin_password):
         description="made through the generated client",
         rewards=[
             PointReward(
-                reward_type="POINT",
+                reward_type=PointRewardRewardType.POINT,
                 reward_name="500 points",
                 details=PointRewardDetails(points=500),
                 quantity_per_user=1,
@@ -80,9 +84,9 @@ def main(base, admin_password):
         ],
     )
     created = expect(create_event.sync(client=operator, body=event), EventView, "event creation")
-    active = set_status.sync(created.id, client=operator, body=StatusChange(status="ACTIVE"))
+    active = set_status.sync(created.id, client=operator, body=StatusChange(status=EventStatus.ACTIVE))
     active = expect(active, EventView, "event activation")
-    assert active.status == "ACTIVE", active.status
+    assert active.status == EventStatus.ACTIVE, active.status
 
     key = str(uuid.uuid4())
     claim = submit_claim.sync(created.id, client=player, body=ClaimBody(), idempotency_key=key)
@@ -90,7 +94,7 @@ def main(base, admin_password):
     assert claim.request_id == key, claim.request_id
 
     read = expect(get_claim.sync(key, client=auditor), ClaimView, "the auditor's read of the claim")
-    assert read.status == "SUCCESS_ALL_GRANTED", read.status
+    assert read.status == ClaimStatus.SUCCESS_ALL_GRANTED, read.status
     trail = list_audit_logs.sync(client=auditor, target_id=created.id)
     trail = expect(trail, PageAuditEntry, "the audit log")
     actions = sorted({entry.action for entry in trail.items})

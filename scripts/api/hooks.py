@@ -86,9 +86,6 @@ def keep_consistent_new_events(ctx, body):
     if start is not None and end is not None and not start < end:
         return False
     rewards = _list(body.get("rewards"))
-    # An event has top-level rewards or tiers, never both.
-    if rewards and isinstance(body.get("tiers"), list):
-        return False
     return (
         _tree_fits(body.get("conditions"))[0]
         and all(_stock_fits(reward) for reward in rewards)

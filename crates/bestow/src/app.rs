@@ -277,6 +277,7 @@ pub(crate) fn api_doc() -> utoipa::openapi::OpenApi {
 /// `/openapi.json` and the interactive docs at `/docs`.
 pub(crate) fn documentation(mut openapi: utoipa::openapi::OpenApi) -> Router {
     bestow_events::http::link_operations(&mut openapi);
+    bestow_events::http::state_member_rules(&mut openapi);
     bestow_core::openapi::finish(&mut openapi);
     SwaggerUi::new("/docs").url("/openapi.json", openapi).into()
 }

@@ -94,7 +94,7 @@ pub struct Evaluation {
 /// `current` and `target` are numbers (`f64`) because `PURCHASE_TOTAL` amounts may be
 /// fractional; whole values serialize as JSON integers. For leaves, `current` is capped at
 /// `target` (and floored at 0), so `current / target` is a progress ratio.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeProgress {
     /// The node's `type`, e.g. `LOGIN_STREAK`; serialized as `type` like in the condition.
@@ -110,6 +110,7 @@ pub struct NodeProgress {
     pub target: f64,
     /// Progress of the sub-conditions of `AND`, `OR` and `NOT`; omitted for leaves.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
     pub children: Vec<NodeProgress>,
 }
 

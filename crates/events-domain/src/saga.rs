@@ -269,7 +269,7 @@ pub struct EventSnapshot {
     /// End of the event at claim time.
     pub end_date: DateTime<Utc>,
     /// The condition tree the claim is judged by.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::schemas::ConditionTree>)]
     pub conditions: Option<Condition>,
     /// The event status at claim time.
     pub status: EventStatus,
@@ -298,7 +298,7 @@ pub struct TierSnapshot {
     /// The tier's name at claim time.
     pub tier_name: String,
     /// The tier's own conditions (judged together with the event's).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::schemas::ConditionTree>)]
     pub conditions: Option<Condition>,
 }
 

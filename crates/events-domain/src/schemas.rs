@@ -86,9 +86,9 @@ fn register(variants: Vec<(String, Value)>, schemas: &mut Vec<(String, RefOr<Sch
 fn leaf(type_name: &str, description: &str, members: Value) -> Value {
     let mut leaf = node(type_name, description, members);
     leaf["properties"]["scope"] = json!({
-        "type": "string", "enum": ["PERIOD", "EVENT"],
-        "description": "In a recurring event: `PERIOD` (the default) counts the current period's activities, \
-                        `EVENT` those of the whole event window.",
+        "type": ["string", "null"], "enum": ["PERIOD", "EVENT", null],
+        "description": "In a recurring event: `PERIOD` (the default, also when null) counts the current period's \
+                        activities, `EVENT` those of the whole event window.",
     });
     leaf
 }
@@ -341,8 +341,8 @@ impl utoipa::ToSchema for RewardSpec {
 /// The shapes of `recurrence`, one per period: each period has only its own members.
 fn recurrence_shapes() -> Vec<(String, Value)> {
     let reset_time = json!({
-        "type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "05:00",
-        "description": "Local wall-clock time of the reset in the event's timezone, `HH:MM`; `00:00` when absent.",
+        "type": ["string", "null"], "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "05:00",
+        "description": "Local wall-clock time of the reset in the event's timezone, `HH:MM`; `00:00` when absent or null.",
     });
     let shape = |period: &str, description: &str, extra: Value| {
         let mut properties = json!({
@@ -363,7 +363,8 @@ fn recurrence_shapes() -> Vec<(String, Value)> {
             shape(
                 "WEEKLY",
                 "Resets every week on `resetWeekday` at `resetTime`.",
-                json!({ "resetWeekday": { "type": "string", "enum": weekdays, "description": "Day of the reset; `MONDAY` when absent." } }),
+                json!({ "resetWeekday": { "type": ["string", "null"], "enum": weekdays.iter().map(|day| json!(day)).chain([Value::Null]).collect::<Vec<_>>(),
+                                          "description": "Day of the reset; `MONDAY` when absent or null." } }),
             ),
         ),
         (
@@ -371,8 +372,8 @@ fn recurrence_shapes() -> Vec<(String, Value)> {
             shape(
                 "MONTHLY",
                 "Resets every month on day `resetDay` at `resetTime`.",
-                json!({ "resetDay": { "type": "integer", "minimum": 1, "maximum": super::recurrence::MAX_RESET_DAY,
-                                      "description": "Day of the month of the reset, a day every month has; 1 when absent." } }),
+                json!({ "resetDay": { "type": ["integer", "null"], "minimum": 1, "maximum": super::recurrence::MAX_RESET_DAY,
+                                      "description": "Day of the month of the reset, a day every month has; 1 when absent or null." } }),
             ),
         ),
     ]
@@ -404,12 +405,22 @@ impl utoipa::ToSchema for RecurrenceSpec {
 /// An IANA time zone name, documentation only.
 pub struct TimeZoneName;
 
+/// The shape of every IANA zone name (`Asia/Seoul`, `America/Argentina/Buenos_Aires`, `GMT+0`).
+const TIME_ZONE_PATTERN: &str = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$";
+/// Longer than any IANA zone name (the longest has 32 characters).
+const TIME_ZONE_MAX_CHARS: usize = 64;
+
 impl utoipa::PartialSchema for TimeZoneName {
+    /// A string of the names' shape, not an enum of the ~600 names: generated clients would
+    /// get a 600-member enum, and some names differ only in signs their generators drop
+    /// (`GMT+0`, `GMT-0`, `GMT0`).
     fn schema() -> RefOr<Schema> {
-        let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|zone| zone.name()).collect();
         schema(json!({
-            "type": "string", "enum": names, "example": "Asia/Seoul",
-            "description": "An IANA time zone; calendar days of conditions are counted in it.",
+            "type": "string", "minLength": 1, "maxLength": TIME_ZONE_MAX_CHARS, "pattern": TIME_ZONE_PATTERN,
+            "example": "Asia/Seoul",
+            "description": "A name from the IANA time zone database (`Asia/Seoul`, `UTC`, `America/New_York`); \
+                            calendar days of conditions and periods are counted in it. A name the database does \
+                            not hold is refused (400).",
         }))
     }
 }
@@ -428,6 +439,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_time_zone_the_server_knows_fits_the_documented_shape() {
+        let pattern = regex::Regex::new(TIME_ZONE_PATTERN).unwrap();
+        for zone in chrono_tz::TZ_VARIANTS {
+            let name = zone.name();
+            assert!(pattern.is_match(name) && name.len() <= TIME_ZONE_MAX_CHARS, "{name}");
+        }
+        assert!(!pattern.is_match("../etc") && !pattern.is_match("Asia/") && !pattern.is_match(""));
+    }
+
+    #[test]
     fn the_documentation_schemas_are_well_formed() {
         for (name, schema) in [
             ("Condition", ConditionTree::schema()),
@@ -437,7 +458,8 @@ mod tests {
         ] {
             let RefOr::T(schema) = schema else { panic!("{name} is a reference") };
             let rendered = serde_json::to_value(&schema).unwrap();
-            assert!(rendered.get("oneOf").is_some() || rendered.get("enum").is_some(), "{name}: {rendered}");
+            let constrained = ["oneOf", "enum", "pattern"].iter().any(|key| rendered.get(key).is_some());
+            assert!(constrained, "{name}: {rendered}");
         }
     }
 }

@@ -55,7 +55,7 @@ pub struct EventView {
     /// When claims close.
     pub end_date: DateTime<Utc>,
     /// The condition tree in the seed's JSON shape, or null for none.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::schemas::ConditionTree>)]
     pub conditions: Option<Value>,
     /// Where the event is in its lifecycle.
     pub status: EventStatus,
@@ -137,7 +137,7 @@ pub struct TierView {
     /// Display name.
     pub tier_name: String,
     /// What the tier requires on top of the event's conditions, or null.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::schemas::ConditionTree>)]
     pub conditions: Option<Value>,
     /// What a claim of this tier receives.
     pub rewards: Vec<RewardView>,

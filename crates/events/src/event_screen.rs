@@ -63,7 +63,7 @@ pub struct ScreenEvent {
     /// When claims close.
     pub end_date: DateTime<Utc>,
     /// The event's condition tree (every tier requires it), or null.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::domain::schemas::ConditionTree>)]
     pub conditions: Option<Value>,
     /// Always `ACTIVE` here.
     pub status: EventStatus,
@@ -93,7 +93,7 @@ pub struct ScreenTier {
     /// The tier's name; null for an event without tiers.
     pub tier_name: Option<String>,
     /// The tier's own conditions (on top of the event's), or null.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::domain::schemas::ConditionTree>)]
     pub conditions: Option<Value>,
     /// What a claim of this tier receives.
     pub rewards: Vec<RewardView>,
@@ -101,7 +101,6 @@ pub struct ScreenTier {
     pub eligible: bool,
     /// The condition tree with each node's progress, as the eligibility preview gives it; null
     /// without conditions.
-    #[schema(value_type = Option<Object>)]
     pub progress: Option<NodeProgress>,
     /// The player's latest claim of this tier in the current period, or null.
     pub claim: Option<ClaimSummary>,

@@ -532,6 +532,19 @@ async fn staff_preview_a_players_eligibility_and_players_only_their_own() {
     let own: Value = app.get(&path, Some(&player)).await.json().await.unwrap();
     assert_eq!(own["conditions"]["current"], 1);
     assert_eq!(app.get("/api/v1/me/events", Some(&auditor)).await.status(), StatusCode::FORBIDDEN);
+
+    // The document bounds both ids at 64 characters, and so does the server.
+    let unknown = "0".repeat(64);
+    let response = app.get(&format!("{path}?userId={unknown}"), Some(&admin)).await;
+    assert_eq!(response.status(), StatusCode::OK, "an unknown player meets nothing");
+    for parameter in ["userId", "tierId"] {
+        let response = app.get(&format!("{path}?{parameter}={}", "0".repeat(65)), Some(&admin)).await;
+        let problem = crate::helpers::problem(response).await;
+        assert_eq!(
+            (problem["status"].as_u64(), crate::helpers::pointers(&problem)),
+            (Some(400), vec![format!("?{parameter}")])
+        );
+    }
 }
 
 #[tokio::test]

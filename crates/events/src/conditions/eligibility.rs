@@ -29,7 +29,6 @@ pub struct Eligibility {
     /// conditions. Each node: `type` (as in the condition), `met`, `current` and `target`
     /// (numbers; `current` never exceeds `target`), and `children` for `AND`, `OR` and `NOT`.
     /// For `AND`, `current` counts the met children; for `OR` and `NOT` it is 0 or 1.
-    #[schema(value_type = Option<Object>)]
     pub conditions: Option<NodeProgress>,
 }
 

@@ -75,6 +75,9 @@ impl FromRequestParts<EventsState> for ActivityWriter {
 /// Every item is validated; one bad item rejects the batch, and the problem lists every bad
 /// field as `/activities/{index}/{field}`. Activities whose `activityId` is already stored are
 /// skipped, so a batch can be re-sent safely.
+///
+/// Refused with 400 by a rule of the server's clock: an `occurredAt` more than 5 minutes in
+/// the future.
 #[utoipa::path(post, path = "/api/v1/activities", tag = "activities", request_body = ActivityBatch,
     security(("apiKey" = []), ("bearer" = [])),
     responses(

@@ -30,6 +30,21 @@ struct EligibilityQuery {
     user_id: Option<String>,
 }
 
+/// The documented bound of both parameters.
+const MAX_ID_CHARS: usize = 64;
+
+impl EligibilityQuery {
+    /// Refuses what the document refuses: an id longer than [`MAX_ID_CHARS`].
+    fn bounded(self) -> Result<Self, ApiError> {
+        for (pointer, value) in [("?tierId", &self.tier_id), ("?userId", &self.user_id)] {
+            if value.as_ref().is_some_and(|value| value.chars().count() > MAX_ID_CHARS) {
+                return Err(ApiError::field(pointer, "too_long", format!("at most {MAX_ID_CHARS} characters")));
+            }
+        }
+        Ok(self)
+    }
+}
+
 pub(super) fn router() -> OpenApiRouter<EventsState> {
     OpenApiRouter::new().routes(routes!(eligibility))
 }
@@ -38,6 +53,8 @@ pub(super) fn router() -> OpenApiRouter<EventsState> {
 /// current period of a recurring event, with `met`, `current` and `target` for every node of
 /// the condition tree (USER; staff with `userId`, for that player). 404 when the event or tier
 /// is not visible to the caller; 503 when the activity facts cannot be read.
+///
+/// Refused with 400 `TIER_REQUIRED` when the event pays by tiers and no `tierId` is given.
 #[utoipa::path(get, path = "/api/v1/events/{eventId}/eligibility", tag = "eligibility",
     params(("eventId" = String, Path), EligibilityQuery), security(("bearer" = [])),
     responses(
@@ -54,6 +71,7 @@ async fn eligibility(
     ValidQuery(query): ValidQuery<EligibilityQuery>,
 ) -> Result<Json<Eligibility>, ApiError> {
     let principal = &principal;
+    let query = query.bounded()?;
     let user_id = match query.user_id {
         None if principal.can(Permission::ClaimRewards) => principal.user_id.clone(),
         Some(user_id) if principal.can(Permission::ReadAllClaims) => user_id,

@@ -35,6 +35,11 @@ fn with_etag(status: StatusCode, event: &Event, audience: Audience) -> Response 
 }
 
 /// Creates a DRAFT event; rewards may be given inline (OPERATOR, ADMIN).
+///
+/// Refused with 400 by rules the schema cannot state, each naming its field: `endDate` not
+/// after `startDate`; a reward whose `totalStock` (other than `-1`) is below its
+/// `quantityPerUser`; two tiers with one `tierId`; a condition tree deeper than 5 levels or
+/// with more than 50 nodes; a `timezone` the IANA database does not hold.
 #[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = EventInput, security(("bearer" = [])),
     responses(
         (status = 201, description = "Created as DRAFT", body = EventView),
@@ -117,6 +122,11 @@ async fn get_event(
 }
 
 /// Partial update (OPERATOR, ADMIN). Honours `If-Match` with the `ETag` of a previous read.
+///
+/// Refused with 400 by rules of the stored event, each naming its field: new dates that,
+/// with the stored ones, do not keep `endDate` after `startDate`; the bounds of a new
+/// condition tree or tiers as on creation. Conditions, dates, time zone, grant policy and
+/// recurrence change only while the event is DRAFT or INACTIVE (409 otherwise).
 #[utoipa::path(patch, path = "/api/v1/events/{eventId}", tag = "events", params(("eventId" = String, Path)),
     request_body = EventPatch, security(("bearer" = [])),
     responses(

@@ -59,6 +59,23 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     routes().into_openapi()
 }
 
+/// Rules between members of an input that JSON Schema states but the derive cannot write: an
+/// event has top-level `rewards` or `tiers`, never both (`rewards` empty with `tiers` is
+/// fine). Schemas absent from `openapi` are skipped.
+pub fn state_member_rules(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    let Some(components) = &mut openapi.components else { return };
+    if let Some(RefOr::T(Schema::Object(input))) = components.schemas.get_mut("EventInput") {
+        let both = serde_json::json!({
+            "required": ["rewards", "tiers"],
+            "properties": { "rewards": { "minItems": 1 }, "tiers": { "type": "array" } },
+        });
+        // `not` is no member of utoipa's object schema; its extensions serialize flattened.
+        input.extensions.get_or_insert_with(Default::default).insert("not".to_owned(), both);
+    }
+}
+
 /// The OpenAPI links between the events operations: what a client (or a fuzzer) can do next
 /// with the event it created or the claim it made, and with which value of the answer.
 /// Operations absent from `openapi` (a process that does not document events) are skipped.

@@ -22,6 +22,8 @@ pub(super) fn router() -> OpenApiRouter<EventsState> {
 
 /// Adds a reward; `rewardId` is generated and `details` checked per `rewardType`
 /// (OPERATOR, ADMIN; DRAFT or INACTIVE events).
+///
+/// Refused with 400 when `totalStock` (other than `-1`) is below `quantityPerUser`.
 #[utoipa::path(post, path = "/api/v1/events/{eventId}/rewards", tag = "rewards", params(("eventId" = String, Path)),
     request_body = crate::domain::schemas::RewardSpec, security(("bearer" = [])),
     responses(
@@ -56,6 +58,11 @@ async fn list_rewards(
 
 /// Tops up stock (`addStock`, any time) or changes the definition (DRAFT or INACTIVE;
 /// `totalStock` only while DRAFT) (OPERATOR, ADMIN).
+///
+/// Refused with 400 by rules of the stored reward, each naming its field: `details` without
+/// the members of the stored reward's type; a `totalStock` below the stored
+/// `quantityPerUser`, or a `quantityPerUser` above the stored `totalStock`; a top-up that
+/// would take `totalStock` above 10^12.
 #[utoipa::path(patch, path = "/api/v1/events/{eventId}/rewards/{rewardId}", tag = "rewards",
     params(("eventId" = String, Path), ("rewardId" = String, Path)),
     request_body = crate::domain::schemas::RewardChangeSpec, security(("bearer" = [])),
