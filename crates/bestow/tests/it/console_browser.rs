@@ -2,11 +2,13 @@
 //! `chromedriver` (`scripts/test` installs both when missing). `BESTOW_SCREENSHOTS=<dir>` also
 //! saves a PNG of each main page there (`scripts/screenshots`).
 
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use reqwest::StatusCode;
@@ -18,12 +20,102 @@ use crate::helpers::ADMIN_PASSWORD;
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// A `chromedriver` process and one browser session on it, ended on drop.
+/// One browser session on a [`Driver`]; on drop the session is deleted (Chromium quits), then
+/// the driver ends everything it started, also when the test failed.
 struct Browser {
-    driver: Child,
     http: reqwest::Client,
     session: String,
-    _profile: tempfile::TempDir,
+    session_id: String,
+    driver: Driver,
+}
+
+/// A `chromedriver` in a process group of its own, and the profile directory of the Chromium it
+/// starts. On drop the group is ended (TERM, then KILL), then any process still naming the
+/// profile (Chromium's helpers may leave the group): nothing of a test's browser outlives it.
+struct Driver {
+    child: Child,
+    port: u16,
+    profile: tempfile::TempDir,
+    /// Chromium's processes, as last seen running: the drop waits until they are gone.
+    browser: Vec<u32>,
+}
+
+impl Driver {
+    fn start() -> Self {
+        let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(&driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {driver_path} ({e}); scripts/test installs chromium-driver"));
+        Self { child, port, profile: tempfile::TempDir::new().unwrap(), browser: Vec::new() }
+    }
+
+    fn user_data_dir(&self) -> String {
+        format!("--user-data-dir={}", self.profile.path().display())
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let user_data_dir = self.user_data_dir();
+        self.browser.extend(processes_naming(&user_data_dir));
+        let group = format!("-{}", self.child.id());
+        signal("TERM", std::slice::from_ref(&group));
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal("KILL", &[group]);
+        let _ = self.child.wait();
+        for _ in 0..100 {
+            let left: Vec<String> = processes_naming(&user_data_dir).iter().map(u32::to_string).collect();
+            if left.is_empty() {
+                break;
+            }
+            signal("KILL", &left);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Until the ended processes are reaped too (orphans, by their new parent).
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.browser.iter().any(|pid| PathBuf::from(format!("/proc/{pid}")).exists()) && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Sends `signal` to `targets` (pids, or `-pgid` for a process group) with kill(1): the tests
+/// use no unsafe code.
+fn signal(signal: &str, targets: &[String]) {
+    let _ = Command::new("kill")
+        .args(["-s", signal, "--"])
+        .args(targets)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// The processes whose command line has the argument `argument` (e.g. a browser's
+/// `--user-data-dir=…`), from /proc.
+fn processes_naming(argument: &str) -> Vec<u32> {
+    let needle = argument.as_bytes();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            // An argument ends at a NUL, or at a space where a process rewrote its title.
+            let named = cmdline.windows(needle.len()).enumerate().any(|(at, window)| {
+                window == needle && matches!(cmdline.get(at + needle.len()), None | Some(0 | b' '))
+            });
+            named.then_some(pid)
+        })
+        .collect()
 }
 
 impl Browser {
@@ -33,16 +125,8 @@ impl Browser {
     }
 
     async fn start_sized(width: u32, height: u32) -> Self {
-        let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let driver = Command::new(&driver_path)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {driver_path} ({e}); scripts/test installs chromium-driver"));
-        let http = reqwest::Client::new();
-        let profile = tempfile::TempDir::new().unwrap();
+        let driver = Driver::start();
+        let http = bestow_core::outbound::client().unwrap();
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             // The console's confirmations (window.confirm) are accepted, as an operator would.
@@ -51,10 +135,10 @@ impl Browser {
                 "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()),
                 "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                          "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                         format!("--window-size={width},{height}"), format!("--user-data-dir={}", profile.path().display())]
+                         format!("--window-size={width},{height}"), driver.user_data_dir()]
             }
         }}});
-        let base = format!("http://127.0.0.1:{port}");
+        let base = format!("http://127.0.0.1:{}", driver.port);
         let mut session = None;
         for _ in 0..100 {
             if let Ok(response) = http.post(format!("{base}/session")).json(&capabilities).send().await {
@@ -66,8 +150,15 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let session = format!("{base}/session/{}", session.expect("chromedriver answers"));
-        Self { driver, http, session, _profile: profile }
+        let session_id = session.expect("chromedriver answers");
+        Self { http, session: format!("{base}/session/{session_id}"), session_id, driver }
+    }
+
+    /// Ends the browser, then checks that no process of it is left.
+    fn quit(self) {
+        let user_data_dir = self.driver.user_data_dir();
+        drop(self);
+        assert_eq!(processes_naming(&user_data_dir), Vec::<u32>::new(), "processes of the browser left running");
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
@@ -148,10 +239,43 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Deletes the session, so that chromedriver quits Chromium; blocking, with a timeout (a
+    /// drop cannot await). The driver's drop then ends whatever is left.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        self.driver.browser = processes_naming(&self.driver.user_data_dir());
+        let address = SocketAddr::from(([127, 0, 0, 1], self.driver.port));
+        let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1)) else { return };
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let request = format!(
+            "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.session_id
+        );
+        if stream.write_all(request.as_bytes()).is_err() {
+            return;
+        }
+        // chromedriver answers once Chromium has quit, and keeps the connection open: read
+        // until the answer is complete.
+        let (mut reply, mut chunk) = (Vec::new(), [0; 1024]);
+        while let Ok(read @ 1..) = stream.read(&mut chunk) {
+            reply.extend_from_slice(&chunk[..read]);
+            if http_reply_complete(&reply) {
+                break;
+            }
+        }
     }
+}
+
+/// Whether `reply` holds an HTTP response's head and its whole `Content-Length` body.
+fn http_reply_complete(reply: &[u8]) -> bool {
+    let Some(head_end) = reply.windows(4).position(|window| window == b"\r\n\r\n") else { return false };
+    let head = String::from_utf8_lossy(&reply[..head_end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    reply.len() >= head_end + 4 + length
 }
 
 #[tokio::test]
@@ -263,6 +387,7 @@ async fn an_operator_runs_an_event_from_sign_in_to_sign_out_in_chromium() {
     browser.wait_for_text("h1", "Sign in").await;
     browser.go(&format!("{base}/console/events")).await;
     browser.wait_for_text("h1", "Sign in").await;
+    browser.quit();
 }
 
 #[tokio::test]
@@ -297,4 +422,23 @@ async fn an_admin_resolves_a_stuck_claim_from_the_queue_on_a_tablet_sized_window
     let log: Value = app.get("/api/v1/audit-logs?action=claim.resolve", Some(&admin)).await.json().await.unwrap();
     assert_eq!(log["items"][0]["after"]["note"], "granted the missing points by hand in the game");
     assert_eq!(log["items"][0]["actorUsername"], "admin", "the console acted as the signed-in admin");
+    browser.quit();
+}
+
+#[tokio::test]
+async fn a_browser_ends_with_every_process_it_started_also_when_its_test_fails() {
+    let (started, running) = tokio::sync::oneshot::channel();
+    let failing_test = tokio::spawn(async move {
+        let browser = Browser::start().await;
+        browser.go("about:blank").await;
+        let user_data_dir = browser.driver.user_data_dir();
+        let processes = processes_naming(&user_data_dir);
+        started.send((browser.driver.child.id(), user_data_dir, processes)).unwrap();
+        panic!("a deliberate failure, with the browser open");
+    });
+    assert!(failing_test.await.unwrap_err().is_panic());
+    let (driver, user_data_dir, processes) = running.await.unwrap();
+    assert!(processes.len() > 1, "Chromium and its helpers name their profile: {processes:?}");
+    assert_eq!(processes_naming(&user_data_dir), Vec::<u32>::new(), "processes of the browser left running");
+    assert!(!PathBuf::from(format!("/proc/{driver}")).exists(), "chromedriver ended and reaped");
 }
