@@ -18,13 +18,36 @@ document.addEventListener("click", (event) => {
   }
 });
 
+// Instants the server wrote in UTC (<time data-local>) are shown on the viewer's own clock,
+// with its zone; the UTC text stays as the element's title. Event dates (in the event's own
+// zone) are left as they are.
+const LOCAL_CLOCK = new Intl.DateTimeFormat("en-CA", {
+  year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  hourCycle: "h23", timeZoneName: "short",
+});
+
+function localTimes(root) {
+  root.querySelectorAll("time[data-local]").forEach((time) => {
+    const at = new Date(time.dateTime);
+    if (Number.isNaN(at.getTime())) return;
+    const part = Object.fromEntries(LOCAL_CLOCK.formatToParts(at).map(({ type, value }) => [type, value]));
+    const seconds = at.getUTCSeconds() || at.getUTCMilliseconds() ? `:${part.second}` : "";
+    time.title = time.textContent;
+    time.textContent = `${part.year}-${part.month}-${part.day} ${part.hour}:${part.minute}${seconds} ${part.timeZoneName}`;
+    time.removeAttribute("data-local");
+  });
+}
+
 // Live regions: data-refresh is re-fetched every data-interval milliseconds.
 function startRefresh(element) {
   const interval = Number(element.dataset.interval || 5000);
   const tick = async () => {
     try {
       const response = await fetch(element.dataset.refresh, { credentials: "same-origin", redirect: "error" });
-      if (response.ok) element.innerHTML = await response.text();
+      if (response.ok) {
+        element.innerHTML = await response.text();
+        localTimes(element);
+      }
     } catch (_) { /* the next tick tries again */ }
   };
   setInterval(tick, interval);
@@ -209,6 +232,7 @@ class ConditionEditor extends HTMLElement {
 customElements.define("condition-editor", ConditionEditor);
 
 document.addEventListener("DOMContentLoaded", () => {
+  localTimes(document);
   document.querySelectorAll("[data-refresh]").forEach(startRefresh);
   document.querySelectorAll(".reward-row").forEach(showDetailsFor);
 });

@@ -2,6 +2,8 @@
 
 use axum::response::{IntoResponse, Response};
 use bestow_core::identity::Permission;
+use chrono::{DateTime, SecondsFormat, Timelike, Utc};
+use chrono_tz::Tz;
 use http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
 
@@ -180,8 +182,112 @@ pub fn badge(status: &str) -> Markup {
     html! { span class=(format!("badge status-{}", status.to_ascii_lowercase())) { (status) } }
 }
 
-/// Pretty JSON for a `<pre>`.
+/// A JSON boolean in words: "yes", "no", or a dash when absent.
+pub fn yes_no(value: &serde_json::Value) -> &'static str {
+    match value.as_bool() {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "—",
+    }
+}
+
+/// The zone an instant is shown in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// A record's instant (a claim, an audit entry): UTC on the server, the viewer's own zone
+    /// once `console.js` has run.
+    Utc,
+    /// An event's own zone (its `timezone`): its dates mean that, whoever looks at them.
+    Event(Tz),
+}
+
+impl Zone {
+    /// The zone an event's `timezone` names; UTC (shown in the viewer's zone) when unknown.
+    pub fn of_event(timezone: &str) -> Self {
+        timezone.parse::<Tz>().map_or(Self::Utc, Self::Event)
+    }
+
+    fn tz(self) -> Tz {
+        match self {
+            Self::Utc => Tz::UTC,
+            Self::Event(tz) => tz,
+        }
+    }
+
+    /// `at` on this zone's clock.
+    pub fn local(self, at: DateTime<Utc>) -> DateTime<Tz> {
+        at.with_timezone(&self.tz())
+    }
+
+    /// The zone's name at `at` as people read it: `UTC`, `KST`, `CET`; `UTC+05:45` where the
+    /// zone has no letters of its own.
+    pub fn abbreviation(self, at: DateTime<Utc>) -> String {
+        let local = self.local(at);
+        let letters = local.format("%Z").to_string();
+        if letters.starts_with(['+', '-']) { format!("UTC{}", local.format("%:z")) } else { letters }
+    }
+
+    /// The zone in full at `at`, e.g. `Asia/Seoul, UTC+09:00`.
+    fn described(self, at: DateTime<Utc>) -> String {
+        format!("{}, UTC{}", self.tz().name(), self.local(at).format("%:z"))
+    }
+}
+
+/// `at` as text in `zone`: `2026-12-07 20:01 KST`, with seconds when it has any.
+pub fn instant_text(at: DateTime<Utc>, zone: Zone) -> String {
+    let pattern = if at.second() == 0 && at.nanosecond() == 0 { "%Y-%m-%d %H:%M" } else { "%Y-%m-%d %H:%M:%S" };
+    format!("{} {}", zone.local(at).format(pattern), zone.abbreviation(at))
+}
+
+/// An instant from the API (RFC 3339) as a `<time>` whose `datetime` is the instant in UTC and
+/// whose text is readable in `zone`; a dash when absent, the API's text when unreadable. Every
+/// page shows instants through this.
+pub fn instant(at: &str, zone: Zone) -> Markup {
+    let Ok(parsed) = DateTime::parse_from_rfc3339(at) else {
+        return html! { @if at.is_empty() { "—" } @else { (at) } };
+    };
+    let at = parsed.with_timezone(&Utc);
+    // HTML takes at most three digits of a second's fraction.
+    let precision = if at.nanosecond() == 0 { SecondsFormat::Secs } else { SecondsFormat::Millis };
+    let machine = at.to_rfc3339_opts(precision, true);
+    html! {
+        @match zone {
+            Zone::Utc => { time datetime=(machine) data-local { (instant_text(at, zone)) } }
+            Zone::Event(_) => { time datetime=(machine) title=(zone.described(at)) { (instant_text(at, zone)) } }
+        }
+    }
+}
+
+/// Pretty JSON for a `<pre>`, which scrolls when too wide: a region named `label` (unique on
+/// its page), focusable so that a keyboard can scroll it.
 pub fn json_block(value: &serde_json::Value) -> Markup {
     let text = serde_json::to_string_pretty(value).unwrap_or_default();
     html! { pre.json { (text) } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_are_shown_in_the_zone_asked_for_with_the_zone_named() {
+        let seoul = Zone::of_event("Asia/Seoul");
+        let shown = instant("2026-12-07T11:01:00Z", seoul).into_string();
+        assert_eq!(
+            shown,
+            r#"<time datetime="2026-12-07T11:01:00Z" title="Asia/Seoul, UTC+09:00">2026-12-07 20:01 KST</time>"#
+        );
+        let utc = instant("2026-12-07T11:01:02.123456+00:00", Zone::Utc).into_string();
+        assert_eq!(utc, r#"<time datetime="2026-12-07T11:01:02.123Z" data-local>2026-12-07 11:01:02 UTC</time>"#);
+        assert_eq!(instant("", Zone::Utc).into_string(), "—");
+        assert_eq!(instant("not <a> date", Zone::Utc).into_string(), "not &lt;a&gt; date");
+    }
+
+    #[test]
+    fn zones_without_letters_of_their_own_are_named_by_their_offset() {
+        let at = DateTime::parse_from_rfc3339("2026-07-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!(Zone::of_event("Asia/Kathmandu").abbreviation(at), "UTC+05:45");
+        assert_eq!(Zone::of_event("Europe/Paris").abbreviation(at), "CEST");
+        assert_eq!(Zone::of_event("Mars/Olympus").abbreviation(at), "UTC", "unknown: UTC");
+    }
 }

@@ -640,7 +640,172 @@ async fn the_dashboard_and_player_pages_show_the_apis_figures() {
     assert!(player.body.contains("SUCCESS_ALL_GRANTED"), "their claims");
     assert!(player.body.contains("BOSS_KILLED") && player.body.contains("yeti"), "their recent activities");
     let preview = admin.get(&format!("/console/players/eligibility?userId={player_id}&eventId={event_id}")).await;
-    assert!(preview.body.contains("data-testid=\"eligible\">true<"), "{}", preview.body);
+    assert!(preview.body.contains("data-testid=\"eligible\">yes<"), "in words: {}", preview.body);
+}
+
+/// The texts of the SVG elements of `svg` after `marker` (e.g. `data-tick>`).
+fn texts_after<'a>(svg: &'a str, marker: &str) -> Vec<&'a str> {
+    svg.split(marker).skip(1).map(|rest| rest.split('<').next().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn the_dashboard_chart_has_labelled_axes_on_the_events_clock() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    let (event_id, _) = active_event(&app, json!([points("daily points", 1, 10)]), "ALL_OR_NOTHING").await;
+    claim_all(&app, &players(&app, "charted", 3).await, &event_id).await;
+    let mut admin = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+    let live = admin.get(&format!("/console/events/{event_id}/dashboard/live")).await;
+    let svg = live.body.split("<svg").nth(1).and_then(|rest| rest.split("</svg>").next()).expect("a chart");
+
+    // The time axis: a tick every quarter hour of the hour shown, on Seoul's clock (the event's).
+    let ticks = texts_after(svg, "data-tick>");
+    assert_eq!(ticks.len(), 4, "{svg}");
+    assert!(ticks.iter().all(|tick| tick.len() == 5 && ["00", "15", "30", "45"].contains(&&tick[3..])), "{ticks:?}");
+    assert!(svg.contains(">Time (KST), one bar per minute"), "the axis names its zone: {svg}");
+    let seoul = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
+    let now = chrono::Utc::now().with_timezone(&seoul);
+    let this_minute =
+        [now, now - chrono::Duration::minutes(1)].map(|at| format!("<title>{} KST: ", at.format("%H:%M")));
+    let last_bar = svg.rsplit("<rect").next().unwrap();
+    assert!(
+        this_minute.iter().any(|title| last_bar.contains(title.as_str())),
+        "the last bar is now in Seoul: {last_bar}"
+    );
+    assert!(ticks.iter().all(|tick| svg.contains(&format!("<title>{tick} KST: "))), "ticks mark bars' minutes");
+
+    // The count axis: from 0 to the busiest minute, and named.
+    let counts: Vec<u64> =
+        texts_after(svg, "data-value=\"").iter().map(|v| v.split('"').next().unwrap().parse().unwrap()).collect();
+    assert_eq!((counts.len(), counts.iter().sum::<u64>()), (60, 3), "a bar a minute, every claim counted");
+    let most = counts.iter().max().unwrap();
+    assert!(svg.contains(">Claims per minute</text>"), "{svg}");
+    assert!(svg.contains("text-anchor=\"end\">0</text>"), "{svg}");
+    assert!(svg.contains(&format!("text-anchor=\"end\">{most}</text>")), "{svg}");
+    assert!(svg.contains(&format!("<desc>3 claims in 60 minutes; the most in one minute: {most}")), "{svg}");
+}
+
+#[tokio::test]
+async fn a_claim_page_names_its_player_to_those_who_may_read_accounts_and_says_yes_or_no() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    let (event_id, _) = active_event(&app, json!([points("daily points", 1, 10)]), "ALL_OR_NOTHING").await;
+    let players = players(&app, "named", 1).await;
+    let claims = claim_all(&app, &players, &event_id).await;
+    let (request_id, player_id) = (claims[0]["requestId"].as_str().unwrap(), &players[0].0);
+    app.user_with_roles("operator1", &["OPERATOR"]).await;
+
+    let mut admin = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+    let page = admin.get(&format!("/console/claims/{request_id}")).await;
+    let link = format!("data-testid=\"player\"><a href=\"/console/players/{player_id}\">");
+    assert!(page.body.contains(&format!("{link}named0</a>")), "the username, linking to the player: {}", page.body);
+    assert!(page.body.contains("data-testid=\"stock-held\">yes<"), "{}", page.body);
+    assert!(!page.body.contains(">true<") && !page.body.contains(">false<"), "no Rust booleans: {}", page.body);
+    // An OPERATOR may not read accounts: the id, and the page still shows.
+    let mut operator = signed_in(&app, "operator1", PASSWORD).await;
+    let page = operator.get(&format!("/console/claims/{request_id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(&format!("{link}<code>{player_id}</code></a>")), "{}", page.body);
+}
+
+#[tokio::test]
+async fn event_dates_are_on_the_events_clock_and_records_on_utcs_with_the_instant_kept() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    let admin = app.admin_token().await;
+    let mut body = crate::fixtures::event_body("Seoul evening");
+    body["startDate"] = json!("2026-12-07T11:01:00Z");
+    body["endDate"] = json!("2027-01-07T15:00:00Z");
+    let id = crate::fixtures::create_event(&app, &admin, &body).await["id"].as_str().unwrap().to_owned();
+    let mut console = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+    let page = console.get(&format!("/console/events/{id}")).await;
+    let start = r#"<time datetime="2026-12-07T11:01:00Z" title="Asia/Seoul, UTC+09:00">2026-12-07 20:01 KST</time>"#;
+    assert!(page.body.contains(&format!("data-testid=\"starts\">{start}")), "{}", page.body);
+    assert!(page.body.contains(">2027-01-08 00:00 KST</time>"), "past midnight in Seoul: {}", page.body);
+    assert!(!page.body.contains("2026-12-07T11:01:00Z<"), "no raw instant as text");
+    assert!(console.get("/console/events").await.body.contains(start), "the list too");
+
+    // A claim's own instants: UTC, said so, the browser's script turning them to the viewer's clock.
+    let (event_id, _) = active_event(&app, json!([points("p", 1, 10)]), "ALL_OR_NOTHING").await;
+    let claim = &claim_all(&app, &players(&app, "dated", 1).await, &event_id).await[0];
+    let created = claim["createdAt"].as_str().unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339(created).unwrap();
+    let page = console.get(&format!("/console/claims/{}", claim["requestId"].as_str().unwrap())).await;
+    let shown = format!("<time datetime=\"{}", at.format("%Y-%m-%dT%H:%M:%S"));
+    let text = format!("data-local>{} UTC</time>", at.format("%Y-%m-%d %H:%M:%S"));
+    assert!(page.body.contains(&shown) && page.body.contains(&text), "{shown} … {text} in {}", page.body);
+    assert!(!page.body.contains(&format!(">{created}<")), "no raw instant as text");
+}
+
+/// The part of `body` from the element with `id` to the end of its section.
+fn section<'a>(body: &'a str, id: &str) -> &'a str {
+    let start = body.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id} in {body}"));
+    body[start..].split("</section>").next().unwrap()
+}
+
+#[tokio::test]
+async fn the_home_page_shows_running_and_coming_events_and_the_latest_failures() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    app.user_with_roles("auditor1", &["AUDITOR"]).await;
+    let mut console = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+    let empty = console.get("/console/").await;
+    assert!(section(&empty.body, "running").contains("No event is running."), "{}", empty.body);
+    assert!(section(&empty.body, "failures").contains("data-testid=\"no-failures\""), "{}", empty.body);
+
+    // Running for a month with one unit for two players: one claim fails, out of stock.
+    let (month_id, _) = active_event(&app, json!([points("last unit", 1, 1)]), "ALL_OR_NOTHING").await;
+    let claims = claim_all(&app, &players(&app, "late", 2).await, &month_id).await;
+    let of = |status: &str| {
+        claims.iter().find(|c| c["status"] == status).unwrap_or_else(|| panic!("{status}: {claims:?}"))["requestId"]
+            .as_str()
+            .unwrap()
+    };
+    let (failed, granted) = (of("INVENTORY_ALLOCATION_FAILED_OUT_OF_STOCK"), of("SUCCESS_ALL_GRANTED"));
+    // Ending in 3 hours, starting in 2, and a draft starting in 1 (not active: neither).
+    let admin = app.admin_token().await;
+    let now = chrono::Utc::now();
+    let at = |hours: i64| json!((now + chrono::Duration::hours(hours)).to_rfc3339());
+    for (name, start, end, status) in [
+        ("Ends tonight", at(-24), at(3), Some("ACTIVE")),
+        ("Starts soon", at(2), at(48), Some("ACTIVE")),
+        ("Still a draft", at(1), at(48), None),
+    ] {
+        let mut body = crate::fixtures::event_body(name);
+        (body["startDate"], body["endDate"]) = (start, end);
+        let event = crate::fixtures::create_event(&app, &admin, &body).await;
+        if let Some(status) = status {
+            let id = event["id"].as_str().unwrap();
+            assert_eq!(crate::fixtures::set_status(&app, &admin, id, status).await.status(), StatusCode::OK);
+        }
+    }
+
+    let home = console.get("/console/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("data-testid=\"active-events\">2<"), "{}", home.body);
+    let running = section(&home.body, "running");
+    let order =
+        |part: &str, names: [&str; 2]| names.map(|name| part.find(name).unwrap_or_else(|| panic!("{name}: {part}")));
+    let [tonight, month] = order(running, ["Ends tonight", ">claimable<"]);
+    assert!(tonight < month, "the soonest end first: {running}");
+    assert!(running.contains("last unit: 0 of 1"), "the stock left: {running}");
+    assert!(running.contains("<td>in 2 h 5") && running.contains("days</td>"), "the time left: {running}");
+    assert!(running.contains(&format!("/console/events/{month_id}/dashboard")));
+    assert!(running.contains(" KST</time>") && !running.contains("Starts soon"), "{running}");
+    assert!(!home.body.contains("Still a draft"), "drafts neither run nor come");
+
+    assert!(home.body.contains("data-testid=\"coming-count\">2<"), "{}", home.body);
+    let coming = section(&home.body, "coming");
+    let [starts, ends] = order(coming, ["Starts soon", "Ends tonight"]);
+    assert!(starts < ends, "in the order they come: {coming}");
+    assert!(coming.contains("<td>Starts</td>") && coming.contains("<td>in 1 h 5"), "{coming}");
+    assert!(!coming.contains(">claimable<"), "a month away: {coming}");
+
+    assert!(home.body.contains("data-testid=\"failure-count\">1<"), "{}", home.body);
+    let failures = section(&home.body, "failures");
+    assert!(failures.contains(&format!("/console/claims/{failed}")) && !failures.contains(granted), "{failures}");
+    assert!(failures.contains("INVENTORY_ALLOCATION_FAILED_OUT_OF_STOCK</span></a> 1"), "{failures}");
+
+    // An AUDITOR reads the same (all that the API lets them read).
+    let mut auditor = signed_in(&app, "auditor1", PASSWORD).await;
+    let seen = auditor.get("/console/").await;
+    assert!(seen.body.contains("data-testid=\"failure-count\">1<") && seen.body.contains("Ends tonight"));
 }
 
 /// Every visible form control of `html` has a label: `<label for=id>` or a wrapping `<label>`.
@@ -727,6 +892,7 @@ async fn recurring_tiered_events_are_created_from_the_form_and_lists_page() {
     assert_eq!(event["tiers"][1]["tierId"], "day7");
     let page = console.get(created.location()).await;
     assert!(page.body.contains("Day 7") && page.body.contains("100 of 100"), "tiers with their stock");
+    assert!(page.body.contains("data-testid=\"recurrence\">Daily, resetting at 05:00 (Asia/Seoul)<"), "in words");
     // The edit form holds them as JSON, ready to change.
     let edit = console.get(&format!("/console/events/{event_id}/edit")).await;
     assert!(edit.body.contains("DAILY") && edit.body.contains("day7"));

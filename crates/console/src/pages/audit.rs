@@ -11,7 +11,7 @@ use super::filters::Filters;
 use super::text;
 use crate::ConsoleState;
 use crate::api::{Call, Failure};
-use crate::layout::{self, Section};
+use crate::layout::{self, Section, Zone};
 use crate::session::Staff;
 
 /// Entries read from each service per page.
@@ -76,7 +76,7 @@ async fn audit_page(staff: &Staff, filters: &Filters) -> Result<Markup, Failure>
             tbody {
                 @for (service, entry) in &entries {
                     tr {
-                        td { (text(entry, "at")) }
+                        td { (layout::instant(text(entry, "at"), Zone::Utc)) }
                         td { (service) }
                         td { (text(entry, "actorUsername")) }
                         td { code { (text(entry, "action")) } }

@@ -14,7 +14,7 @@ use super::filters::{Filters, PAGE_SIZE};
 use super::{Nothing, Outcome, change_then_show, segment, shown, text};
 use crate::ConsoleState;
 use crate::api::{Call, Failure};
-use crate::layout::{self, Section};
+use crate::layout::{self, Section, Zone};
 use crate::session::{Checked, Staff};
 
 /// The status of a claim whose compensation failed: it waits for an ADMIN.
@@ -93,7 +93,7 @@ pub fn claims_table(items: &[Value]) -> Markup {
                         td { a href=(format!("/console/events/{}", segment(text(claim, "eventId")))) { (claim["eventSnapshot"]["eventName"].as_str().unwrap_or(text(claim, "eventId"))) } }
                         td { (shown(claim, "tierId")) }
                         td { (layout::badge(text(claim, "status"))) }
-                        td { (text(claim, "createdAt")) }
+                        td { (layout::instant(text(claim, "createdAt"), Zone::Utc)) }
                     }
                 }
                 @if items.is_empty() { tr { td colspan="6" { "No claims match." } } }
@@ -110,22 +110,29 @@ async fn claim_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
     let claim: Value = staff.get(format!("/api/v1/claims/{}", segment(id))).await?;
     let base = format!("/console/claims/{}", segment(id));
     let waiting = text(&claim, "status") == NEEDS_A_PERSON;
+    let player = text(&claim, "userId");
+    let username = username(staff, player).await;
+    let event_zone = Zone::of_event(claim["eventSnapshot"]["timezone"].as_str().unwrap_or_default());
     let body = html! {
         (outcome.render(&[("retried", "Compensation retried."), ("resolved", "Claim resolved.")]))
         div.heading {
             h1 { "Claim " code { (text(&claim, "requestId")) } " " (layout::badge(text(&claim, "status"))) }
         }
         dl.facts {
-            dt { "Player" } dd { a href=(format!("/console/players/{}", segment(text(&claim, "userId")))) { (text(&claim, "userId")) } }
+            dt { "Player" } dd data-testid="player" {
+                a href=(format!("/console/players/{}", segment(player))) {
+                    @if let Some(username) = &username { (username) } @else { code { (player) } }
+                }
+            }
             dt { "Event" } dd { a href=(format!("/console/events/{}", segment(text(&claim, "eventId")))) { (claim["eventSnapshot"]["eventName"].as_str().unwrap_or_default()) } }
             dt { "Tier" } dd { (shown(&claim, "tierId")) }
-            dt { "Period start" } dd { (shown(&claim, "periodStart")) }
+            dt { "Period start" } dd { (layout::instant(text(&claim, "periodStart"), event_zone)) }
             dt { "Saga step" } dd { (text(&claim, "currentSagaStep")) }
             dt { "Failure reason" } dd data-testid="failure-reason" { (shown(&claim, "failureReason")) }
             dt { "Retries" } dd { (shown(&claim, "retryCount")) }
-            dt { "Next attempt" } dd { (shown(&claim, "nextAttemptAt")) }
-            dt { "Created" } dd { (text(&claim, "createdAt")) }
-            dt { "Claimed" } dd { (shown(&claim, "claimedAt")) }
+            dt { "Next attempt" } dd { (layout::instant(text(&claim, "nextAttemptAt"), Zone::Utc)) }
+            dt { "Created" } dd { (layout::instant(text(&claim, "createdAt"), Zone::Utc)) }
+            dt { "Claimed" } dd { (layout::instant(text(&claim, "claimedAt"), Zone::Utc)) }
         }
         @if waiting && staff.account.can(Permission::InterveneInClaims) {
             section.intervention aria-label="Intervention" {
@@ -153,7 +160,7 @@ async fn claim_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
         section aria-label="Rewards" {
             h2 { "Rewards" }
             table.list {
-                thead { tr { th { "Reward" } th { "Grant status" } th { "Attempts" } th { "Last failure" } th { "Stock held" } } }
+                thead { tr { th { "Reward" } th { "Grant status" } th { "Attempts" } th { "Last failure" } th { "Stock held" } th { "Outcome unknown" } } }
                 tbody {
                     @for reward in claim["rewardsToProcess"].as_array().map(Vec::as_slice).unwrap_or_default() {
                         tr {
@@ -161,7 +168,8 @@ async fn claim_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
                             td { (layout::badge(text(reward, "grantStatus"))) }
                             td { (shown(reward, "attemptCount")) }
                             td { (shown(reward, "lastFailureReason")) }
-                            td { (shown(reward, "stockReserved")) }
+                            td data-testid="stock-held" { (layout::yes_no(&reward["stockReserved"])) }
+                            td { (layout::yes_no(&reward["grantUncertain"])) }
                         }
                     }
                 }
@@ -172,7 +180,7 @@ async fn claim_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
             ol.timeline data-testid="timeline" {
                 @for entry in claim["history"].as_array().map(Vec::as_slice).unwrap_or_default() {
                     li {
-                        time { (text(entry, "at")) }
+                        (layout::instant(text(entry, "at"), Zone::Utc))
                         " " (layout::badge(text(entry, "status"))) " "
                         span.step { (text(entry, "step")) }
                         @if let Some(note) = entry["note"].as_str() { p.note { (note) } }
@@ -189,7 +197,7 @@ async fn claim_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
                     thead { tr { th { "When" } th { "Step" } th { "Action" } th { "Reward" } } }
                     tbody {
                         @for action in actions {
-                            tr { td { (text(action, "timestamp")) } td { (text(action, "step")) } td { (text(action, "action")) } td { (text(action, "rewardId")) } }
+                            tr { td { (layout::instant(text(action, "timestamp"), Zone::Utc)) } td { (text(action, "step")) } td { (text(action, "action")) } td { (text(action, "rewardId")) } }
                         }
                     }
                 }
@@ -197,6 +205,16 @@ async fn claim_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
         }
     };
     Ok(layout::page(staff, Section::Claims, "Claim", body))
+}
+
+/// The username of player `id` when the API lets this staff member read accounts (ADMIN);
+/// `None` otherwise, or when the account cannot be read: the page then shows the id.
+async fn username(staff: &Staff, id: &str) -> Option<String> {
+    if !staff.account.can(Permission::ManageUsers) || id.is_empty() {
+        return None;
+    }
+    let account: Value = staff.get(format!("/api/v1/users/{}", segment(id))).await.ok()?;
+    account["username"].as_str().filter(|name| !name.is_empty()).map(str::to_owned)
 }
 
 async fn retry(staff: Staff, Path(id): Path<String>, Checked(_): Checked<Nothing>) -> Response {

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use bestow_core::identity::Permission;
 use bestow_events_domain::lifecycle::EventStatus;
+use chrono::{DateTime, Utc};
 use http::{Method, StatusCode};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -17,7 +18,7 @@ use super::{Nothing, Outcome, back_with_error, change_then_show, refusal, segmen
 use crate::ConsoleState;
 use crate::api::{Call, Failure};
 use crate::chart;
-use crate::layout::{self, Section};
+use crate::layout::{self, Section, Zone};
 use crate::session::{Checked, Staff};
 
 pub fn routes() -> Router<ConsoleState> {
@@ -61,8 +62,9 @@ async fn list_page(staff: &Staff, filters: &Filters) -> Result<Markup, Failure> 
                     tr {
                         td { a href=(event_path(text(event, "id"))) { (text(event, "eventName")) } }
                         td { (layout::badge(text(event, "status"))) }
-                        td { (text(event, "startDate")) }
-                        td { (text(event, "endDate")) }
+                        @let zone = Zone::of_event(text(event, "timezone"));
+                        td { (layout::instant(text(event, "startDate"), zone)) }
+                        td { (layout::instant(text(event, "endDate"), zone)) }
                         td { (text(event, "timezone")) }
                         td { (event["rewards"].as_array().map_or(0, Vec::len)) }
                     }
@@ -133,6 +135,7 @@ async fn event_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
     let base = event_path(id);
     let status = text(&event, "status").parse::<EventStatus>().ok();
     let manage = staff.account.can(Permission::ManageEvents);
+    let zone = Zone::of_event(text(&event, "timezone"));
     let body = html! {
         (outcome.render(&[("created", "Event created."), ("saved", "Changes saved."), ("status", "Status changed."), ("topped-up", "Stock topped up."), ("reward-added", "Reward added."), ("reward-removed", "Reward removed.")]))
         div.heading {
@@ -147,11 +150,11 @@ async fn event_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
         }
         p { (text(&event, "description")) }
         dl.facts {
-            dt { "Starts" } dd { (text(&event, "startDate")) }
-            dt { "Ends" } dd { (text(&event, "endDate")) }
+            dt { "Starts" } dd data-testid="starts" { (layout::instant(text(&event, "startDate"), zone)) }
+            dt { "Ends" } dd data-testid="ends" { (layout::instant(text(&event, "endDate"), zone)) }
             dt { "Time zone" } dd { (text(&event, "timezone")) }
             dt { "Grant policy" } dd { (text(&event, "grantPolicy")) }
-            dt { "Recurrence" } dd { (shown(&event, "recurrence")) }
+            dt { "Recurrence" } dd data-testid="recurrence" { (recurrence(&event)) }
             dt { "Version" } dd { (shown(&event, "version")) }
         }
         @if manage {
@@ -365,8 +368,26 @@ async fn delete(staff: Staff, Path(id): Path<String>, Checked(_): Checked<Nothin
     }
 }
 
+/// An event's recurrence in words, its reset on the event's own clock.
+fn recurrence(event: &Value) -> String {
+    let recurrence = &event["recurrence"];
+    let Some(period) = recurrence["period"].as_str() else { return "None: one period from start to end".to_owned() };
+    let at = format!("{} ({})", text(recurrence, "resetTime"), text(event, "timezone"));
+    match period {
+        "DAILY" => format!("Daily, resetting at {at}"),
+        "WEEKLY" => {
+            let day = text(recurrence, "resetWeekday");
+            let day =
+                format!("{}{}", day.get(..1).unwrap_or_default(), day.get(1..).unwrap_or_default().to_lowercase());
+            format!("Weekly, resetting on {day} at {at}")
+        }
+        "MONTHLY" => format!("Monthly, resetting on day {} at {at}", shown(recurrence, "resetDay")),
+        other => format!("{other}, resetting at {at}"),
+    }
+}
+
 /// A reward's stock: what is left of the total, or "unlimited".
-fn stock(reward: &Value) -> Markup {
+pub(super) fn stock(reward: &Value) -> Markup {
     html! {
         @match (reward["remainingStock"].as_i64(), reward["totalStock"].as_i64()) {
             (Some(left), Some(total)) => { (left) " of " (total) }
@@ -381,7 +402,7 @@ async fn dashboard(staff: Staff, Path(id): Path<String>) -> Response {
 
 async fn dashboard_page(staff: &Staff, id: &str) -> Result<Markup, Failure> {
     let event: Value = staff.get(format!("/api/v1/events/{}", segment(id))).await?;
-    let figures = dashboard_figures(staff, id).await?;
+    let figures = dashboard_figures(staff, id, Zone::of_event(text(&event, "timezone"))).await?;
     let live = format!("/console/events/{}/dashboard/live", segment(id));
     let body = html! {
         div.heading {
@@ -396,19 +417,30 @@ async fn dashboard_page(staff: &Staff, id: &str) -> Result<Markup, Failure> {
 
 /// Only the figures, for the page's periodic refresh.
 async fn dashboard_live(staff: Staff, Path(id): Path<String>) -> Response {
-    match dashboard_figures(&staff, &id).await {
+    let figures = async {
+        let event: Value = staff.get(format!("/api/v1/events/{}", segment(&id))).await?;
+        dashboard_figures(&staff, &id, Zone::of_event(text(&event, "timezone"))).await
+    };
+    match figures.await {
         Ok(figures) => figures.into_response(),
         Err(failure) => (failure.status, layout::failure(&failure)).into_response(),
     }
 }
 
-async fn dashboard_figures(staff: &Staff, id: &str) -> Result<Markup, Failure> {
+/// The dashboard's figures, the chart's clock in the event's `zone`.
+async fn dashboard_figures(staff: &Staff, id: &str, zone: Zone) -> Result<Markup, Failure> {
     let stats: Value = staff.get(format!("/api/v1/events/{}/stats", segment(id))).await?;
-    let per_minute: Vec<u64> = stats["claimsPerMinute"]
+    let per_minute: Vec<(DateTime<Utc>, u64)> = stats["claimsPerMinute"]
         .as_array()
-        .map(|minutes| minutes.iter().map(|minute| minute["count"].as_u64().unwrap_or(0)).collect())
-        .unwrap_or_default();
-    let last_hour: u64 = per_minute.iter().sum();
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|minute| {
+            let at = DateTime::parse_from_rfc3339(text(minute, "minute")).ok()?.with_timezone(&Utc);
+            Some((at, minute["count"].as_u64().unwrap_or(0)))
+        })
+        .collect();
+    let last_hour: u64 = per_minute.iter().map(|(_, count)| count).sum();
     let by_status = stats["claimsByStatus"].as_object().cloned().unwrap_or_default();
     Ok(html! {
         div.cards {
@@ -420,7 +452,8 @@ async fn dashboard_figures(staff: &Staff, id: &str) -> Result<Markup, Failure> {
         }
         section aria-label="Claims per minute" {
             h2 { "Claims per minute, last hour" }
-            (chart::bars("Claims per minute over the last hour", &per_minute, 720, 160))
+            (chart::per_minute("Claims per minute over the last hour", &per_minute, zone, 720, 220))
+            p.hint { "Counted at " (layout::instant(text(&stats, "generatedAt"), zone)) "." }
         }
         div.columns {
             section aria-label="Claims by status" {

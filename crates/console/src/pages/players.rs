@@ -15,7 +15,7 @@ use super::claims::claims_table;
 use super::{Outcome, change_then_show, segment, shown, text, with_query};
 use crate::ConsoleState;
 use crate::api::{Call, Failure};
-use crate::layout::{self, Section};
+use crate::layout::{self, Section, Zone};
 use crate::session::{Checked, Staff};
 
 pub fn routes() -> Router<ConsoleState> {
@@ -71,7 +71,7 @@ async fn find_page(staff: &Staff, query: &FindQuery) -> Result<Markup, Failure> 
                         tr {
                             td { a href=(format!("/console/players/{}", segment(text(user, "id")))) { (text(user, "username")) } }
                             td { (roles_of(user).join(", ")) }
-                            td { (shown(user, "isActive")) }
+                            td { (layout::yes_no(&user["isActive"])) }
                             td { code { (text(user, "id")) } }
                         }
                     }
@@ -111,8 +111,8 @@ async fn player_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Marku
                 dl.facts {
                     dt { "Id" } dd { code { (text(account, "id")) } }
                     dt { "Roles" } dd data-testid="roles" { (roles_of(account).join(", ")) }
-                    dt { "Active" } dd data-testid="active" { (shown(account, "isActive")) }
-                    dt { "Created" } dd { (text(account, "createdAt")) }
+                    dt { "Active" } dd data-testid="active" { (layout::yes_no(&account["isActive"])) }
+                    dt { "Created" } dd { (layout::instant(text(account, "createdAt"), Zone::Utc)) }
                 }
                 @if oneself {
                     p.hint { "Nobody changes their own roles or active state." }
@@ -164,7 +164,7 @@ async fn player_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Marku
                 tbody {
                     @for activity in activities["items"].as_array().map(Vec::as_slice).unwrap_or_default() {
                         tr {
-                            td { (text(activity, "occurredAt")) }
+                            td { (layout::instant(text(activity, "occurredAt"), Zone::Utc)) }
                             td { code { (text(activity, "type")) } }
                             td { code { (activity["attributes"].to_string()) } }
                         }
@@ -215,7 +215,7 @@ async fn eligibility_page(staff: &Staff, query: &PreviewQuery) -> Result<Markup,
         dl.facts {
             dt { "Player" } dd { a href=(format!("/console/players/{}", segment(&query.user_id))) { (query.user_id) } }
             dt { "Event" } dd { a href=(format!("/console/events/{}", segment(&query.event_id))) { (query.event_id) } }
-            dt { "Eligible" } dd data-testid="eligible" { (shown(&result, "eligible")) }
+            dt { "Eligible" } dd data-testid="eligible" { (layout::yes_no(&result["eligible"])) }
         }
         @if !result["conditions"].is_null() {
             h2 { "Progress" }

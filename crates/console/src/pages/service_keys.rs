@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::filters::{Filters, PAGE_SIZE};
-use super::{Nothing, Outcome, change_then_show, segment, shown, text};
+use super::{Nothing, Outcome, change_then_show, segment, text};
 use crate::ConsoleState;
 use crate::api::{Call, Failure};
-use crate::layout::{self, Section};
+use crate::layout::{self, Section, Zone};
 use crate::session::{Checked, Staff};
 
 pub fn routes() -> Router<ConsoleState> {
@@ -60,8 +60,8 @@ async fn list_page(
                     tr {
                         td { (text(key, "name")) }
                         td { code { (key["scopes"].to_string()) } }
-                        td { (text(key, "createdAt")) }
-                        td { (shown(key, "revokedAt")) }
+                        td { (layout::instant(text(key, "createdAt"), Zone::Utc)) }
+                        td { (layout::instant(text(key, "revokedAt"), Zone::Utc)) }
                         td {
                             @if key["revokedAt"].is_null() {
                                 form.inline method="post" action=(format!("/console/service-keys/{}/revoke", segment(text(key, "id")))) data-confirm="Revoke this key? Game servers using it stop at once." {
