@@ -366,13 +366,44 @@ async fn an_operator_runs_an_event_from_sign_in_to_sign_out_in_chromium() {
     let eligible_now = app.post(&format!("/api/v1/events/{event_id}/claims"), Some(&player.1), &json!({})).await;
     assert!(eligible_now.status().is_success() || eligible_now.status() == StatusCode::ACCEPTED);
     browser.wait_for_text("[data-testid=claims-last-hour]", "1").await;
+    // The chart as drawn: a tick every quarter hour, both axes named, the lone claim's bar seen.
+    let chart = browser
+        .script(
+            "const svg = document.querySelector('svg.chart'); return { ticks: svg.querySelectorAll('[data-tick]').length, \
+             titles: [...svg.querySelectorAll('.axis-title')].filter(t => t.getBBox().width > 0).map(t => t.textContent), \
+             bars: [...svg.querySelectorAll('rect')].filter(r => r.getBoundingClientRect().height >= 1).length }",
+        )
+        .await;
+    assert_eq!(chart["ticks"], 4, "{chart}");
+    assert_eq!(chart["titles"][0], "Claims per minute", "{chart}");
+    assert!(chart["titles"][1].as_str().unwrap().starts_with("Time (UTC)"), "{chart}");
+    assert_eq!(chart["bars"], 1, "{chart}");
     browser.screenshot("dashboard").await;
+    // The home page: the event running, with its stock.
+    browser.go(&format!("{base}/console/")).await;
+    browser.wait_for_text("#running", "Browser winter event").await;
+    browser.wait_for_text("[data-testid=active-events]", "1").await;
+    browser.screenshot("home").await;
 
     // The claim's page and the CSV export.
     browser.go(&format!("{base}/console/claims?eventId={event_id}")).await;
     browser.click("[data-testid=claims] tbody a").await;
     browser.wait_for_text("[data-testid=timeline]", "PENDING_VALIDATION").await;
     browser.screenshot("claim").await;
+    // A viewer in Seoul sees the claim's times on their clock, the UTC text as the title.
+    let claim_page = browser.command(reqwest::Method::GET, "/url", Value::Null).await;
+    let seoul = |zone: &str| json!({ "cmd": "Emulation.setTimezoneOverride", "params": { "timezoneId": zone } });
+    browser.command(reqwest::Method::POST, "/goog/cdp/execute", seoul("Asia/Seoul")).await;
+    browser.go(claim_page.as_str().unwrap()).await;
+    let time = browser
+        .script("const t = document.querySelector('[data-testid=timeline] time'); return [t.dateTime, t.textContent, t.title]")
+        .await;
+    browser.command(reqwest::Method::POST, "/goog/cdp/execute", seoul("")).await;
+    let at = chrono::DateTime::parse_from_rfc3339(time[0].as_str().unwrap()).unwrap();
+    let in_seoul = at.with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap());
+    let (text, title) = (time[1].as_str().unwrap(), time[2].as_str().unwrap());
+    assert!(text.starts_with(&in_seoul.format("%Y-%m-%d %H:%M").to_string()) && !text.ends_with("UTC"), "{time}");
+    assert!(title.starts_with(&at.format("%Y-%m-%d %H:%M").to_string()) && title.ends_with(" UTC"), "{time}");
     let csv = browser
         .script("return fetch('/console/claims/export').then(r => r.headers.get('content-type') + '\\n' + r.status)")
         .await;
@@ -442,34 +473,3 @@ async fn a_browser_ends_with_every_process_it_started_also_when_its_test_fails()
     assert_eq!(processes_naming(&user_data_dir), Vec::<u32>::new(), "processes of the browser left running");
     assert!(!PathBuf::from(format!("/proc/{driver}")).exists(), "chromedriver ended and reaped");
 }
-    // The chart as drawn: a tick every quarter hour, both axes named, the lone claim's bar seen.
-    let chart = browser
-        .script(
-            "const svg = document.querySelector('svg.chart'); return { ticks: svg.querySelectorAll('[data-tick]').length, \
-             titles: [...svg.querySelectorAll('.axis-title')].filter(t => t.getBBox().width > 0).map(t => t.textContent), \
-             bars: [...svg.querySelectorAll('rect')].filter(r => r.getBoundingClientRect().height >= 1).length }",
-        )
-        .await;
-    assert_eq!(chart["ticks"], 4, "{chart}");
-    assert_eq!(chart["titles"][0], "Claims per minute", "{chart}");
-    assert!(chart["titles"][1].as_str().unwrap().starts_with("Time (UTC)"), "{chart}");
-    assert_eq!(chart["bars"], 1, "{chart}");
-    // The home page: the event running, with its stock.
-    browser.go(&format!("{base}/console/")).await;
-    browser.wait_for_text("#running", "Browser winter event").await;
-    browser.wait_for_text("[data-testid=active-events]", "1").await;
-    browser.screenshot("home").await;
-    // A viewer in Seoul sees the claim's times on their clock, the UTC text as the title.
-    let claim_page = browser.command(reqwest::Method::GET, "/url", Value::Null).await;
-    let seoul = |zone: &str| json!({ "cmd": "Emulation.setTimezoneOverride", "params": { "timezoneId": zone } });
-    browser.command(reqwest::Method::POST, "/goog/cdp/execute", seoul("Asia/Seoul")).await;
-    browser.go(claim_page.as_str().unwrap()).await;
-    let time = browser
-        .script("const t = document.querySelector('[data-testid=timeline] time'); return [t.dateTime, t.textContent, t.title]")
-        .await;
-    browser.command(reqwest::Method::POST, "/goog/cdp/execute", seoul("")).await;
-    let at = chrono::DateTime::parse_from_rfc3339(time[0].as_str().unwrap()).unwrap();
-    let in_seoul = at.with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap());
-    let (text, title) = (time[1].as_str().unwrap(), time[2].as_str().unwrap());
-    assert!(text.starts_with(&in_seoul.format("%Y-%m-%d %H:%M").to_string()) && !text.ends_with("UTC"), "{time}");
-    assert!(title.starts_with(&at.format("%Y-%m-%d %H:%M").to_string()) && title.ends_with(" UTC"), "{time}");
