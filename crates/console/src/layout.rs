@@ -260,9 +260,9 @@ pub fn instant(at: &str, zone: Zone) -> Markup {
 
 /// Pretty JSON for a `<pre>`, which scrolls when too wide: a region named `label` (unique on
 /// its page), focusable so that a keyboard can scroll it.
-pub fn json_block(value: &serde_json::Value) -> Markup {
+pub fn json_block(value: &serde_json::Value, label: &str) -> Markup {
     let text = serde_json::to_string_pretty(value).unwrap_or_default();
-    html! { pre.json { (text) } }
+    html! { pre.json tabindex="0" role="region" aria-label=(label) { (text) } }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The console's main flow in a real headless Chromium, driven over W3C WebDriver by Debian's
-//! `chromedriver` (`scripts/test` installs both when missing). `BESTOW_SCREENSHOTS=<dir>` also
+//! `chromedriver` (`scripts/test` installs both when missing), and axe-core's accessibility
+//! rules on every main page (`scripts/test` installs it too). `BESTOW_SCREENSHOTS=<dir>` also
 //! saves a PNG of each main page there (`scripts/screenshots`).
 
 use std::io::{Read, Write};
@@ -7,18 +8,41 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::fixtures::{active_event, app_with, claim_all, players, points};
+use crate::fixtures::{
+    active_event, app_with, claim, claim_all, create_event, event_body, players, points, set_status,
+};
 use crate::granter::{Faults, TestGranter};
 use crate::helpers::ADMIN_PASSWORD;
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// axe-core's rules the console meets: WCAG 2.0 and 2.1, A and AA, and Deque's best practices.
+const AXE_RUN: &str = "const done = arguments[arguments.length - 1];\
+    axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } })\
+      .then(result => done(result.violations.map(v => `${v.id} (${v.impact}): ${v.help}\\n` +\
+        v.nodes.map(n => `    ${n.target.join(' ')}: ${(n.failureSummary || '').replace(/\\s+/g, ' ')}`).join('\\n'))))\
+      .catch(error => done([`axe-core failed: ${error}`]));";
+
+/// axe-core's script: `BESTOW_AXE_JS` (set by `scripts/test`, which installs it), else where
+/// `scripts/test` puts it.
+fn axe_source() -> &'static str {
+    static SOURCE: OnceLock<String> = OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let path = std::env::var_os("BESTOW_AXE_JS").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.build/axe/node_modules/axe-core/axe.min.js")
+        });
+        std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("no axe-core at {} ({e}): run scripts/test, which installs it, or set BESTOW_AXE_JS", path.display())
+        })
+    })
+}
 
 /// One browser session on a [`Driver`]; on drop the session is deleted (Chromium quits), then
 /// the driver ends everything it started, also when the test failed.
@@ -226,6 +250,16 @@ impl Browser {
 
     async fn script(&self, script: &str) -> Value {
         self.command(reqwest::Method::POST, "/execute/sync", json!({ "script": script, "args": [] })).await
+    }
+
+    /// axe-core's violations on the current page, one text each (rule, impact, the nodes and
+    /// why), prefixed with `page`.
+    async fn accessibility_violations(&self, page: &str) -> Vec<String> {
+        self.script(axe_source()).await;
+        let found =
+            self.command(reqwest::Method::POST, "/execute/async", json!({ "script": AXE_RUN, "args": [] })).await;
+        let Some(violations) = found.as_array() else { panic!("axe-core did not run on {page}: {found}") };
+        violations.iter().map(|violation| format!("{page}: {}", violation.as_str().unwrap_or_default())).collect()
     }
 
     /// Saves a PNG of the page as `name` when `BESTOW_SCREENSHOTS` names a directory.
@@ -472,4 +506,69 @@ async fn a_browser_ends_with_every_process_it_started_also_when_its_test_fails()
     assert!(processes.len() > 1, "Chromium and its helpers name their profile: {processes:?}");
     assert_eq!(processes_naming(&user_data_dir), Vec::<u32>::new(), "processes of the browser left running");
     assert!(!PathBuf::from(format!("/proc/{driver}")).exists(), "chromedriver ended and reaped");
+}
+
+#[tokio::test]
+async fn every_console_page_passes_axe_core_in_chromium() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    let admin = app.admin_token().await;
+    // Data for every page: events in each state, granted and refused claims, a player, a key.
+    let streak = create_event(&app, &admin, &event_body("Axe streak event")).await;
+    let streak_id = streak["id"].as_str().unwrap().to_owned();
+    assert_eq!(set_status(&app, &admin, &streak_id, "ACTIVE").await.status(), StatusCode::OK);
+    create_event(&app, &admin, &event_body("Axe draft event")).await;
+    let (event_id, _) = active_event(&app, json!([points("Axe points", 1, 10)]), "ALL_OR_NOTHING").await;
+    let player = players(&app, "axe", 1).await.remove(0);
+    claim(&app, &player.1, &streak_id, None).await;
+    claim_all(&app, std::slice::from_ref(&player), &event_id).await;
+    let browser = Browser::start().await;
+    let base = app.url("");
+    let mut violations = Vec::new();
+
+    browser.go(&format!("{base}/console/sign-in")).await;
+    violations.extend(browser.accessibility_violations("sign-in").await);
+    // axe-core runs through WebDriver, not as a script of the page: the console's
+    // Content-Security-Policy stays in force, and refuses an inline script.
+    let inline = "const s = document.createElement('script'); s.textContent = 'window.inlineRan = true'; \
+                  document.head.append(s); return window.inlineRan === true";
+    assert_eq!(browser.script(inline).await, json!(false), "the CSP refuses inline scripts");
+    browser.type_into("input[name=username]", "admin").await;
+    browser.type_into("input[name=password]", ADMIN_PASSWORD).await;
+    browser.click("form.sign-in button[type=submit]").await;
+    browser.wait_for_text("h1", "Welcome, admin").await;
+    violations.extend(browser.accessibility_violations("home").await);
+    for (page, path) in [
+        ("events", "/console/events".to_owned()),
+        ("new event", "/console/events/new".to_owned()),
+        ("event", format!("/console/events/{streak_id}")),
+        ("dashboard", format!("/console/events/{event_id}/dashboard")),
+        ("claims", "/console/claims".to_owned()),
+        ("claims queue", "/console/claims/queue".to_owned()),
+        ("players", "/console/players?q=axe".to_owned()),
+        ("player", format!("/console/players/{}", player.0)),
+        ("audit log", "/console/audit".to_owned()),
+    ] {
+        browser.go(&format!("{base}{path}")).await;
+        browser.find("main h1").await;
+        violations.extend(browser.accessibility_violations(page).await);
+    }
+    browser.go(&format!("{base}/console/claims?eventId={streak_id}")).await;
+    browser.click("[data-testid=claims] tbody a").await;
+    browser.wait_for_text("h1", "CONDITION_NOT_MET").await;
+    violations.extend(browser.accessibility_violations("refused claim").await);
+    browser.go(&format!("{base}/console/claims?eventId={event_id}")).await;
+    browser.click("[data-testid=claims] tbody a").await;
+    browser.wait_for_text("h1", "GRANTED").await;
+    violations.extend(browser.accessibility_violations("granted claim").await);
+    browser.go(&format!("{base}/console/service-keys")).await;
+    browser.type_into("#name", "Axe game server").await;
+    browser.click("form.filters button[type=submit]").await;
+    browser.find("[data-testid=new-secret]").await;
+    violations.extend(browser.accessibility_violations("service key created").await);
+    browser.go(&format!("{base}/console/service-keys")).await;
+    browser.wait_for_text("[data-testid=service-keys]", "Axe game server").await;
+    violations.extend(browser.accessibility_violations("service keys").await);
+
+    assert!(violations.is_empty(), "axe-core finds {} violations:\n{}", violations.len(), violations.join("\n"));
+    browser.quit();
 }

@@ -81,8 +81,8 @@ async fn audit_page(staff: &Staff, filters: &Filters) -> Result<Markup, Failure>
                         td { (text(entry, "actorUsername")) }
                         td { code { (text(entry, "action")) } }
                         td { (text(entry, "targetType")) " " code { (text(entry, "targetId")) } }
-                        td { (layout::json_block(&entry["before"])) }
-                        td { (layout::json_block(&entry["after"])) }
+                        td { (layout::json_block(&entry["before"], &format!("Before {}, entry {}", text(entry, "action"), text(entry, "id")))) }
+                        td { (layout::json_block(&entry["after"], &format!("After {}, entry {}", text(entry, "action"), text(entry, "id")))) }
                     }
                 }
                 @if entries.is_empty() { tr { td colspan="7" { "No entries match." } } }

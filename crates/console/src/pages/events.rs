@@ -179,7 +179,7 @@ async fn event_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
         }
         section aria-label="Conditions" {
             h2 { "Conditions" }
-            (layout::json_block(&event["conditions"]))
+            (layout::json_block(&event["conditions"], "Conditions as JSON"))
         }
         section aria-label="Rewards" {
             h2 { "Rewards" }
@@ -201,7 +201,7 @@ async fn event_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
                 h2 { "Tiers" }
                 @for tier in tiers {
                     h3 { (text(tier, "tierName")) " " code { (text(tier, "tierId")) } }
-                    (layout::json_block(&tier["conditions"]))
+                    (layout::json_block(&tier["conditions"], &format!("Conditions of tier {} as JSON", text(tier, "tierId"))))
                     (rewards_table(staff, &base, tier["rewards"].as_array().map(Vec::as_slice).unwrap_or_default(), manage, false))
                 }
             }

@@ -54,7 +54,7 @@ async fn list_page(
             button type="submit" { "Create key" }
         }
         table.list data-testid="service-keys" {
-            thead { tr { th { "Name" } th { "Scopes" } th { "Created" } th { "Revoked" } th {} } }
+            thead { tr { th { "Name" } th { "Scopes" } th { "Created" } th { "Revoked" } th { span.visually-hidden { "Actions" } } } }
             tbody {
                 @for key in &items {
                     tr {
