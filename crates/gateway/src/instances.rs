@@ -2,10 +2,12 @@
 //!
 //! A service URL setting may list several instances (`http://e1:8082,http://e2:8082`). Requests
 //! go round-robin over the instances believed up. An instance that refuses a connection (or
-//! does not accept one within the connect timeout) is believed down for
+//! does not accept one within the connect timeout), or fails a request before answering it
+//! (the connection reset or closed: a killed process), is believed down for
 //! [`Instances::REST_AFTER_REFUSAL`] and skipped meanwhile; after that the next request tries it
 //! again, so it is back in the rotation as soon as it answers. A refused connection carried
-//! nothing, so the gateway sends the same request to the next instance at once.
+//! nothing, so the gateway sends the same request to the next instance at once; after a failed
+//! request it does so only when a resend is safe (see `crate::proxy`).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,7 +30,7 @@ pub struct Instances {
 }
 
 impl Instances {
-    /// How long an instance that refused a connection is left alone.
+    /// How long an instance that refused a connection, or failed a request, is left alone.
     pub const REST_AFTER_REFUSAL: Duration = Duration::from_secs(2);
 
     /// Parses a comma-separated list of `http://host:port` base URLs (at least one).
@@ -79,7 +81,7 @@ impl Instances {
         &self.all[index].base
     }
 
-    /// Records that instance `index` refused a connection.
+    /// Records that instance `index` refused a connection or failed a request unanswered.
     pub fn refused(&self, index: usize, now: Instant) {
         *self.lock(index) = Some(now + Self::REST_AFTER_REFUSAL);
     }

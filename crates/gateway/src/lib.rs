@@ -72,7 +72,7 @@ async fn admit_then_forward(
         Ok(admitted) => admitted,
         Err(refusal) => return refusal.into_response(),
     };
-    match proxy.forward(admitted.route.upstream, request, client).await {
+    match proxy.forward(admitted.route, request, client).await {
         Ok(response) => response,
         Err(failure) => failure.into_response(),
     }

@@ -8,14 +8,23 @@
 //! (an export, sent without a `Content-Length`) is streamed on.
 //!
 //! A service may run as several instances ([`Instances`]): requests are spread over them, and
-//! one that refuses a connection is skipped, the request going to the next instance.
+//! one that refuses a connection is skipped, the request going to the next instance. An
+//! instance that fails after it was sent the request (the connection reset or closed before
+//! the answer's head: typically a process killed mid-request) is skipped the same way, and the
+//! request is sent once more, to the next instance, when that is safe ([`may_resend`]): a
+//! `GET`/`HEAD`, or a request whose `Idempotency-Key` the route honours. Requests are buffered
+//! anyway (within the body limit), so a resend costs no extra memory. A request that got no
+//! answer head in time is never resent: its instance may still be working on it, and a slow
+//! instance is more often an overloaded database than a dead process, where sending the same
+//! work again would only add to the load. Resends are counted in `gateway_resends_total`.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 use axum::response::Response;
 use bestow_core::ApiError;
 use bestow_core::http::{FORWARDED_FOR, SERVICE_TOKEN};
@@ -26,7 +35,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::instances::Instances;
-use crate::routes::Upstream;
+use crate::routes::{Route, Upstream};
 
 /// Where the services listen: each a comma-separated list of `http://host:port` instances.
 #[derive(Debug, Clone)]
@@ -95,14 +104,10 @@ impl Proxy {
         Ok(Self { client, auth, events, credential, body_limit: settings.body_limit, timeout: settings.timeout })
     }
 
-    /// Sends `request` to `upstream` and returns its answer, or the 502/503/504 that explains
-    /// why there is none.
-    pub async fn forward(
-        &self,
-        upstream: Upstream,
-        request: Request,
-        client: Option<IpAddr>,
-    ) -> Result<Response, ApiError> {
+    /// Sends `request` to the service of `route` and returns its answer, or the 502/503/504
+    /// that explains why there is none.
+    pub async fn forward(&self, route: &Route, request: Request, client: Option<IpAddr>) -> Result<Response, ApiError> {
+        let upstream = route.upstream;
         let (mut parts, body) = request.into_parts();
         let instances = match upstream {
             Upstream::Auth => &self.auth,
@@ -110,12 +115,14 @@ impl Proxy {
         };
         let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
         // A client gets as long to send its body as a service gets to answer; past the body
-        // limit, or gone mid-body, it is refused.
+        // limit, or gone mid-body, it is refused. The body is kept whole (it is small), so
+        // that it can be sent to another instance.
         let body = tokio::time::timeout(self.timeout, axum::body::to_bytes(body, self.body_limit))
             .await
             .map_err(|_| ApiError::RequestTimeout)?
             .map_err(|_| ApiError::PayloadTooLarge)?;
 
+        let resendable = may_resend(&parts.method, &parts.headers, route.honours_idempotency_key);
         let mut headers = std::mem::take(&mut parts.headers);
         drop_connection_headers(&mut headers);
         drop_client_identity(&mut headers);
@@ -128,9 +135,17 @@ impl Proxy {
             headers.insert(FORWARDED_FOR, value);
         }
 
+        // Set while the request is being sent again, until the resend is counted (here, or
+        // below when the timeout overtakes it).
+        let resending = AtomicBool::new(false);
         let call = async {
             let mut refused = None;
+            // The failure of the instance that was sent the request, while a resend is due.
+            let mut failed: Option<String> = None;
             for index in instances.order(Instant::now()) {
+                if failed.is_some() {
+                    resending.store(true, Ordering::Relaxed);
+                }
                 let uri: Uri = format!("{}{path}", instances.base(index))
                     .parse()
                     .map_err(|error| ApiError::BadGateway(format!("{upstream:?}: bad target {path:?}: {error}")))?;
@@ -147,9 +162,26 @@ impl Proxy {
                         refused = Some(format!("{upstream:?} at {}: {error}", instances.base(index)));
                         continue;
                     }
-                    Err(error) => return Err(ApiError::BadGateway(format!("{upstream:?}: {error}"))),
+                    // Sent, and no answer: the instance may have acted on the request before
+                    // it failed. It is skipped for a while; the request goes to the next
+                    // instance once, if that is safe.
+                    Err(error) => {
+                        instances.refused(index, Instant::now());
+                        let failure = format!("{upstream:?} at {}: {error}", instances.base(index));
+                        if resendable && failed.is_none() {
+                            failed = Some(failure);
+                            continue;
+                        }
+                        if resending.swap(false, Ordering::Relaxed) {
+                            count_resend(upstream, "failed");
+                        }
+                        return Err(ApiError::BadGateway(failure));
+                    }
                 };
                 instances.answered(index);
+                if resending.swap(false, Ordering::Relaxed) {
+                    count_resend(upstream, "answered");
+                }
                 let (parts, body) = answer.into_parts();
                 // A body of unknown length is one the service streams (a CSV export of every
                 // row): it is passed on as it comes, so the gateway holds a chunk, not the
@@ -161,15 +193,53 @@ impl Proxy {
                     body.collect().await.map_err(|error| ApiError::BadGateway(format!("{upstream:?}: {error}")))?;
                 return Ok::<_, ApiError>((parts, Body::from(body.to_bytes())));
             }
-            Err(ApiError::Unavailable(refused.unwrap_or_else(|| format!("{upstream:?}: no instance"))))
+            match failed {
+                // No other instance took the request: its own failure is the answer.
+                Some(failure) => {
+                    if resending.swap(false, Ordering::Relaxed) {
+                        count_resend(upstream, "failed");
+                    }
+                    Err(ApiError::BadGateway(failure))
+                }
+                None => Err(ApiError::Unavailable(refused.unwrap_or_else(|| format!("{upstream:?}: no instance")))),
+            }
         };
         let (parts, body) = tokio::time::timeout(self.timeout, call).await.map_err(|_| {
+            if resending.load(Ordering::Relaxed) {
+                count_resend(upstream, "failed");
+            }
             ApiError::GatewayTimeout(format!("{upstream:?}: no answer within {} ms", self.timeout.as_millis()))
         })??;
         let mut response = Response::from_parts(parts, body);
         drop_connection_headers(response.headers_mut());
         Ok(response)
     }
+}
+
+/// Whether a request may be sent to a second instance after the first one failed with the
+/// request sent and no answer (it may have acted on it): a `GET` or `HEAD`, which changes
+/// nothing, or a request with an `Idempotency-Key` on a route whose service answers a repeated
+/// key with the first request's outcome. Anything else (a `POST`, `PUT`, `PATCH` or `DELETE`
+/// without a key, or with a key the route ignores) could be carried out twice, so its failure
+/// is the answer.
+pub fn may_resend(method: &Method, headers: &HeaderMap, route_honours_key: bool) -> bool {
+    if *method == Method::GET || *method == Method::HEAD {
+        return true;
+    }
+    route_honours_key && headers.get(IDEMPOTENCY_KEY).is_some_and(|key| !key.is_empty())
+}
+
+/// The header a client names its request with, to make a repetition harmless.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Counts a request sent again to another instance, by how the resend ended: `answered` (the
+/// other instance answered) or `failed` (it failed too, refused or gave no answer in time).
+fn count_resend(upstream: Upstream, outcome: &'static str) {
+    let upstream = match upstream {
+        Upstream::Auth => "auth",
+        Upstream::Events => "events",
+    };
+    metrics::counter!("gateway_resends_total", "upstream" => upstream, "outcome" => outcome).increment(1);
 }
 
 /// Removes what describes one connection rather than the message: hop-by-hop headers and
@@ -226,6 +296,33 @@ mod tests {
         let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         names.sort_unstable();
         assert_eq!(names, ["content-type", "x-request-id"]);
+    }
+
+    #[test]
+    fn only_reads_and_requests_with_a_key_their_route_honours_may_be_resent() {
+        let keyed = {
+            let mut headers = HeaderMap::new();
+            headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_static("0b0f3a3e-8a5e-4d5c-9a4e-3f1f6f0c2d11"));
+            headers
+        };
+        let empty_key = {
+            let mut headers = HeaderMap::new();
+            headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_static(""));
+            headers
+        };
+        let none = HeaderMap::new();
+        // Reads change nothing: always, key or not, whatever the route.
+        for method in [Method::GET, Method::HEAD] {
+            for (headers, honours) in [(&none, false), (&none, true), (&keyed, false)] {
+                assert!(may_resend(&method, headers, honours), "{method}");
+            }
+        }
+        for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            assert!(may_resend(&method, &keyed, true), "{method} with a key the route honours");
+            assert!(!may_resend(&method, &keyed, false), "{method} with a key the route ignores");
+            assert!(!may_resend(&method, &none, true), "{method} without a key");
+            assert!(!may_resend(&method, &empty_key, true), "{method} with an empty key");
+        }
     }
 
     #[test]

@@ -37,10 +37,20 @@ pub struct Route {
     pub pattern: &'static str,
     pub upstream: Upstream,
     pub access: Access,
+    /// The service answers a request repeating an `Idempotency-Key` with the first one's
+    /// outcome, so a keyed request may reach it twice (see [`crate::proxy::may_resend`]).
+    pub honours_idempotency_key: bool,
 }
 
 const fn route(method: &'static str, pattern: &'static str, upstream: Upstream, access: Access) -> Route {
-    Route { method, pattern, upstream, access }
+    Route { method, pattern, upstream, access, honours_idempotency_key: false }
+}
+
+impl Route {
+    /// This route with [`Route::honours_idempotency_key`] set.
+    const fn keyed(self) -> Self {
+        Self { honours_idempotency_key: true, ..self }
+    }
 }
 
 use Access::{Permitted, Public, ServiceKeyOr, Signed};
@@ -79,7 +89,8 @@ pub const ROUTES: &[Route] = &[
     // Players for themselves, staff for a player (`?userId=`): the service tells them apart.
     route("GET", "/api/v1/events/{eventId}/eligibility", Events, Signed),
     route("GET", "/api/v1/me/events", Events, Permitted(ClaimRewards)),
-    route("POST", "/api/v1/events/{eventId}/claims", Events, Permitted(ClaimRewards)),
+    // The key is the claim's request id: a repeated key answers the recorded claim.
+    route("POST", "/api/v1/events/{eventId}/claims", Events, Permitted(ClaimRewards)).keyed(),
     route("GET", "/api/v1/claims/me", Events, Signed),
     route("GET", "/api/v1/claims", Events, Permitted(ReadAllClaims)),
     // Before `{requestId}`, which would take `export` for a request id open to any token.
@@ -179,6 +190,13 @@ mod tests {
     #[test]
     fn head_is_routed_like_get() {
         assert_eq!(found(Method::HEAD, "/.well-known/jwks.json"), Some((Auth, Public)));
+    }
+
+    #[test]
+    fn only_the_claim_submission_honours_an_idempotency_key() {
+        let keyed: Vec<(&str, &str)> =
+            ROUTES.iter().filter(|r| r.honours_idempotency_key).map(|r| (r.method, r.pattern)).collect();
+        assert_eq!(keyed, [("POST", "/api/v1/events/{eventId}/claims")]);
     }
 
     #[test]

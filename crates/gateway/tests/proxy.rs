@@ -1,11 +1,14 @@
 //! The reverse proxy against real HTTP upstreams on loopback: header hygiene as the upstream
-//! sees it, the 502/503/504 answers of a broken, absent or slow upstream, and a streamed answer
-//! passed on as it comes.
+//! sees it, the 502/503/504 answers of a broken, absent or slow upstream, a streamed answer
+//! passed on as it comes, and which requests are sent to the next instance when theirs dies
+//! mid-request.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -16,9 +19,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use bestow_core::secret::ServiceCredential;
-use bestow_gateway::routes::Upstream;
+use bestow_gateway::routes::{Access, Route, Upstream};
 use bestow_gateway::{Proxy, ProxySettings, Upstreams};
 use http_body_util::BodyExt;
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
 const SECRET: &str = "a-shared-secret-of-tests";
@@ -73,6 +77,17 @@ fn echo() -> Router {
         )
 }
 
+/// A route to `upstream` (the proxy forwards the request's own path: only the service and
+/// whether it honours idempotency keys matter here).
+const fn to(upstream: Upstream, honours_idempotency_key: bool) -> Route {
+    Route { method: "POST", pattern: "/{any}", upstream, access: Access::Public, honours_idempotency_key }
+}
+
+const AUTH: Route = to(Upstream::Auth, false);
+const EVENTS: Route = to(Upstream::Events, false);
+/// Like the claim submission: a repeated `Idempotency-Key` is harmless.
+const KEYED: Route = to(Upstream::Events, true);
+
 fn proxy(auth: &str, events: &str, timeout: Duration) -> Proxy {
     let settings = ProxySettings { connect_timeout: Duration::from_millis(300), timeout, body_limit: 1024 };
     let upstreams = Upstreams { auth: auth.to_owned(), events: events.to_owned() };
@@ -108,7 +123,7 @@ async fn the_upstream_sees_no_client_identity_headers_and_the_vouched_client_add
         ("x-request-id", "req-1"),
         ("content-type", "application/json"),
     ];
-    let response = proxy.forward(Upstream::Auth, request("/echo?x=1", &forged, "{\"a\":1}"), Some(client.ip())).await;
+    let response = proxy.forward(&AUTH, request("/echo?x=1", &forged, "{\"a\":1}"), Some(client.ip())).await;
     let response = response.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().get("x-upstream-hop").is_none(), "hop-by-hop answer headers dropped");
@@ -129,7 +144,7 @@ async fn the_upstream_sees_no_client_identity_headers_and_the_vouched_client_add
 /// the refusal's status.
 async fn refused_within(proxy: &Proxy, request: Request<Body>, limit: Duration) -> StatusCode {
     let started = Instant::now();
-    let error = proxy.forward(Upstream::Events, request, None).await.unwrap_err();
+    let error = proxy.forward(&EVENTS, request, None).await.unwrap_err();
     assert!(started.elapsed() < limit, "{:?}", started.elapsed());
     error.status()
 }
@@ -179,12 +194,9 @@ async fn a_broken_answer_is_a_502_and_an_oversized_body_a_413() {
     let base = serve(echo()).await;
     let proxy = proxy(&base, &base, Duration::from_secs(2));
     let broken = Request::builder().uri("/broken").body(Body::empty()).unwrap();
-    assert_eq!(proxy.forward(Upstream::Events, broken, None).await.unwrap_err().status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(proxy.forward(&EVENTS, broken, None).await.unwrap_err().status(), StatusCode::BAD_GATEWAY);
     let oversized = request("/echo", &[], &"x".repeat(2048));
-    assert_eq!(
-        proxy.forward(Upstream::Auth, oversized, None).await.unwrap_err().status(),
-        StatusCode::PAYLOAD_TOO_LARGE
-    );
+    assert_eq!(proxy.forward(&AUTH, oversized, None).await.unwrap_err().status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 /// An answer body of unknown length: the chunks its channel gives, as they come.
@@ -208,7 +220,7 @@ async fn a_streamed_answer_is_passed_on_as_it_comes_even_past_the_timeout() {
     let proxy = proxy(&base, &base, Duration::from_millis(300));
     let started = Instant::now();
     let streamed = Request::builder().uri("/stream").body(Body::empty()).unwrap();
-    let response = proxy.forward(Upstream::Events, streamed, None).await.unwrap();
+    let response = proxy.forward(&EVENTS, streamed, None).await.unwrap();
     assert!(response.headers().get("content-length").is_none());
     let mut body = response.into_body();
     let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
@@ -216,4 +228,153 @@ async fn a_streamed_answer_is_passed_on_as_it_comes_even_past_the_timeout() {
     assert!(started.elapsed() < Duration::from_millis(500), "the first chunk came before the last was sent");
     assert_eq!(body.collect().await.unwrap().to_bytes(), "second");
     assert!(started.elapsed() >= Duration::from_millis(600), "the whole body, after the call's timeout");
+}
+
+/// How a failing instance treats the requests it is sent.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Reads the request, then closes the connection without an answer, as a process killed
+    /// mid-request does.
+    Dies,
+    /// Reads the request and never answers.
+    Hangs,
+}
+
+/// An instance that fails every request it is sent as `fault` says; its base URL and how many
+/// requests reached it.
+async fn failing(fault: Fault) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut connection, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut chunk = [0_u8; 1024];
+                while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+                    match connection.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => head.extend_from_slice(&chunk[..read]),
+                    }
+                }
+                counter.fetch_add(1, AtomicOrdering::SeqCst);
+                if let Fault::Hangs = fault {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                drop(connection);
+            });
+        }
+    });
+    (base, seen)
+}
+
+/// A healthy instance answering `/echo` with the body and `Idempotency-Key` it received; its
+/// base URL and how many requests reached it.
+async fn healthy() -> (String, Arc<AtomicUsize>) {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let router = Router::new().route(
+        "/echo",
+        any(move |headers: HeaderMap, body: String| {
+            counter.fetch_add(1, AtomicOrdering::SeqCst);
+            let key = headers.get("idempotency-key").map(|key| key.to_str().unwrap_or("?").to_owned());
+            async move { Json(serde_json::json!({ "body": body, "key": key })) }
+        }),
+    );
+    (serve(router).await, seen)
+}
+
+const KEY: (&str, &str) = ("idempotency-key", "0b0f3a3e-8a5e-4d5c-9a4e-3f1f6f0c2d11");
+
+fn get_request(path: &str) -> Request {
+    Request::builder().uri(path).body(Body::empty()).unwrap()
+}
+
+/// Whose requests a failing first instance gets resent to the healthy second one: the
+/// answer's status, and how many requests each instance saw.
+async fn through_a_dying_first_instance(route: &Route, request: Request) -> (StatusCode, usize, usize) {
+    let (dying, died) = failing(Fault::Dies).await;
+    let (alive, answered) = healthy().await;
+    // A fresh proxy sends its first request to the first instance listed.
+    let proxy = proxy("http://127.0.0.1:9", &format!("{dying},{alive}"), Duration::from_secs(5));
+    let status = match proxy.forward(route, request, None).await {
+        Ok(response) => {
+            let status = response.status();
+            let echoed = json_of(response).await;
+            assert_eq!((echoed["body"].as_str(), echoed["key"].as_str()), (Some("{\"a\":1}"), Some(KEY.1)), "{echoed}");
+            status
+        }
+        Err(error) => error.status(),
+    };
+    (status, died.load(AtomicOrdering::SeqCst), answered.load(AtomicOrdering::SeqCst))
+}
+
+#[tokio::test]
+async fn a_get_or_a_keyed_request_is_resent_to_the_next_instance_when_its_instance_dies_mid_request() {
+    let (dying, died) = failing(Fault::Dies).await;
+    let (alive, answered) = healthy().await;
+    let proxy = proxy("http://127.0.0.1:9", &format!("{dying},{alive}"), Duration::from_secs(5));
+    let started = Instant::now();
+    let response = proxy.forward(&EVENTS, get_request("/echo"), None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert_eq!((died.load(AtomicOrdering::SeqCst), answered.load(AtomicOrdering::SeqCst)), (1, 1));
+    // The instance that failed is skipped for a while: the next requests go to the other.
+    for _ in 0..4 {
+        assert_eq!(proxy.forward(&EVENTS, get_request("/echo"), None).await.unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!((died.load(AtomicOrdering::SeqCst), answered.load(AtomicOrdering::SeqCst)), (1, 5));
+
+    // A claim with its key: the same body and key reach the next instance.
+    let keyed = request("/echo", &[KEY], "{\"a\":1}");
+    assert_eq!(through_a_dying_first_instance(&KEYED, keyed).await, (StatusCode::OK, 1, 1));
+}
+
+#[tokio::test]
+async fn a_request_that_may_not_be_repeated_gets_its_instances_failure_as_the_answer() {
+    // No key: a POST the first instance may have carried out is not sent again.
+    let unkeyed = request("/echo", &[], "{\"a\":1}");
+    assert_eq!(through_a_dying_first_instance(&KEYED, unkeyed).await, (StatusCode::BAD_GATEWAY, 1, 0));
+    // A key on a route whose service ignores keys promises nothing.
+    let ignored = request("/echo", &[KEY], "{\"a\":1}");
+    assert_eq!(through_a_dying_first_instance(&EVENTS, ignored).await, (StatusCode::BAD_GATEWAY, 1, 0));
+    for method in ["PUT", "PATCH", "DELETE"] {
+        let mut unkeyed = request("/echo", &[], "{\"a\":1}");
+        *unkeyed.method_mut() = method.parse().unwrap();
+        assert_eq!(through_a_dying_first_instance(&KEYED, unkeyed).await, (StatusCode::BAD_GATEWAY, 1, 0), "{method}");
+    }
+}
+
+#[tokio::test]
+async fn a_request_is_resent_once_at_most() {
+    let (first, first_saw) = failing(Fault::Dies).await;
+    let (second, second_saw) = failing(Fault::Dies).await;
+    let (alive, answered) = healthy().await;
+    let proxy = proxy("http://127.0.0.1:9", &format!("{first},{second},{alive}"), Duration::from_secs(5));
+    let refusal = refused_within(&proxy, get_request("/echo"), Duration::from_secs(1)).await;
+    assert_eq!(refusal, StatusCode::BAD_GATEWAY);
+    let seen = [&first_saw, &second_saw, &answered].map(|seen| seen.load(AtomicOrdering::SeqCst));
+    assert_eq!(seen, [1, 1, 0], "the first instance, one resend, no third try");
+}
+
+#[tokio::test]
+async fn a_request_without_an_answer_in_time_is_not_resent() {
+    let (hanging, hung) = failing(Fault::Hangs).await;
+    let (alive, answered) = healthy().await;
+    let proxy = proxy("http://127.0.0.1:9", &format!("{hanging},{alive}"), Duration::from_millis(300));
+    let keyed = request("/echo", &[KEY], "{}");
+    let refusal = refused_within(&proxy, keyed, Duration::from_millis(1500)).await;
+    assert_eq!(refusal, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!((hung.load(AtomicOrdering::SeqCst), answered.load(AtomicOrdering::SeqCst)), (1, 0));
+}
+
+#[tokio::test]
+async fn a_single_instance_dying_mid_request_is_a_prompt_502_even_for_a_keyed_request() {
+    let (dying, died) = failing(Fault::Dies).await;
+    let proxy = proxy("http://127.0.0.1:9", &dying, Duration::from_secs(5));
+    let keyed = request("/echo", &[KEY], "{}");
+    let refusal = refused_within(&proxy, keyed, Duration::from_secs(1)).await;
+    assert_eq!((refusal, died.load(AtomicOrdering::SeqCst)), (StatusCode::BAD_GATEWAY, 1));
 }

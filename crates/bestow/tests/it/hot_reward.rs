@@ -4,7 +4,8 @@
 //! What a live game meets at the start of a popular event: most answers are final within the
 //! fast-path wait, the rest become final within seconds, nothing answered is lost, nobody is
 //! paid twice, and `totalStock = remainingStock + Σ reserved` holds exactly, even when the
-//! process is killed in the middle of the crowd.
+//! process is killed in the middle of the crowd. And in split mode, with two events processes
+//! behind the gateway, one killed in the middle of the crowd: no player sees it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use crate::helpers::ADMIN_PASSWORD;
 use crate::helpers::Client;
 use crate::mongo::SplitDatabases;
 use crate::process::ServeProcess;
+use crate::split::{SECRET, SplitDeployment};
 
 /// The server's fast-path wait, as configured by default.
 const FAST_PATH_WAIT_MS: u64 = 2_000;
@@ -281,4 +283,130 @@ async fn a_crowd_survives_the_process_being_killed_in_the_middle_on_mongodb() {
     assert_eq!(crowd.check_stock().await, granted);
     assert_eq!(crowd.grants().await, u64::try_from(granted).unwrap(), "one grant per successful claim");
     assert!(granted <= 20);
+}
+
+/// Split mode on fresh MongoDB databases: auth, two events processes sharing the event
+/// database, and a gateway spreading over both. The events processes and the gateway log
+/// warnings only, but for the events process `doomed`, whose request log tells when it is
+/// serving claims.
+struct Replicated {
+    split: SplitDeployment,
+    doomed: ServeProcess,
+    gateway: ServeProcess,
+    _dirs: [tempfile::TempDir; 2],
+    _databases: SplitDatabases,
+}
+
+impl Replicated {
+    fn start() -> Self {
+        let databases = SplitDatabases::fresh();
+        let storage = databases.env();
+        let wait = FAST_PATH_WAIT_MS.to_string();
+        // A claim the doomed process recorded is resumed by the other once its lease runs out.
+        let settings = [
+            ("BESTOW_CLAIM_WAIT_MS", wait.as_str()),
+            ("BESTOW_CLAIM_LEASE_MS", "2000"),
+            ("BESTOW_RECOVERY_SWEEP_MS", "200"),
+        ];
+        let quiet = [settings.as_slice(), &[("BESTOW_LOG_LEVEL", "warn")]].concat();
+        let split = SplitDeployment::start_with(&storage, &quiet);
+        let dirs = [tempfile::TempDir::new().unwrap(), tempfile::TempDir::new().unwrap()];
+        let mut doomed_env = vec![("BESTOW_INTERNAL_SECRET", SECRET), ("BESTOW_AUTH_URL", split.auth.base.as_str())];
+        doomed_env.extend_from_slice(&storage);
+        doomed_env.extend_from_slice(&settings);
+        doomed_env.push(("BESTOW_LOG_LEVEL", "info"));
+        let doomed = ServeProcess::start_command("events", dirs[0].path(), &doomed_env);
+        let both = format!("{},{}", split.events.base, doomed.base);
+        let gateway = ServeProcess::start_command(
+            "gateway",
+            dirs[1].path(),
+            &[
+                ("BESTOW_INTERNAL_SECRET", SECRET),
+                ("BESTOW_AUTH_URL", split.auth.base.as_str()),
+                ("BESTOW_EVENTS_URL", both.as_str()),
+                ("BESTOW_RATE_LIMIT_ADDRESS_PER_SEC", "0"),
+                ("BESTOW_RATE_LIMIT_USER_PER_SEC", "0"),
+                ("BESTOW_LOG_LEVEL", "warn"),
+            ],
+        );
+        Self { split, doomed, gateway, _dirs: dirs, _databases: databases }
+    }
+}
+
+/// The `gateway_resends_total` of the gateway at `base` for `outcome`, summed over upstreams.
+async fn resends(base: &str, outcome: &str) -> f64 {
+    let metrics = bestow_core::outbound::client()
+        .unwrap()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let label = format!("outcome=\"{outcome}\"");
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("gateway_resends_total{") && line.contains(&label))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crowd_through_the_gateway_sees_no_5xx_when_an_events_replica_is_killed_on_mongodb() {
+    const PLAYERS: usize = 120;
+    let started = Instant::now();
+    let Replicated { split, mut doomed, gateway, _dirs, _databases } = Replicated::start();
+    let crowd = Arc::new(Crowd::gather(&Client::new(&gateway.base), PLAYERS, PLAYERS as i64).await);
+    let replicated = Instant::now();
+
+    // One claim per player, each with its own key, never retried by the client: an answer
+    // that is a 5xx or a lost connection fails the test.
+    let rushing = {
+        let crowd = crowd.clone();
+        tokio::spawn(async move { crowd.rush(1, 32, false).await })
+    };
+    // SIGKILL the doomed process once it has answered a few claims, so that it dies with
+    // others under way.
+    let doomed = tokio::task::spawn_blocking(move || {
+        for _ in 0..8 {
+            doomed.wait_for("/claims");
+        }
+        doomed
+    })
+    .await
+    .unwrap();
+    let killed_at = Instant::now();
+    let output = doomed.stop();
+    assert!(!output.contains("panicked"), "{output}");
+    let answers = rushing.await.unwrap();
+    let answered = Instant::now();
+
+    assert_eq!(answers.len(), PLAYERS);
+    assert!(answers.iter().any(|answer| answer.at > killed_at), "the doomed process died before the crowd ended");
+    let claims = crowd.settled(&answers).await;
+    crowd.assert_paid(&claims, PLAYERS).await;
+    let mut wins = vec![0; PLAYERS];
+    for answer in &answers {
+        if claims[answer.request_id()]["status"] == "SUCCESS_ALL_GRANTED" {
+            wins[answer.player] += 1;
+        }
+    }
+    assert!(wins.iter().all(|&won| won == 1), "wins per player: {wins:?}");
+
+    // The claims the doomed process had under way were sent on by the gateway.
+    let (resent, failed) = (resends(&gateway.base, "answered").await, resends(&gateway.base, "failed").await);
+    assert!(resent >= 1.0, "no claim was under way on the killed process: the test proves nothing");
+    assert_eq!(failed, 0.0);
+    eprintln!(
+        "{PLAYERS} players: set up in {:?}, answered {:?} after the first claim ({:?} after the kill), \
+         {resent} resent, settled and checked {:?} after the last answer; {:?} in all",
+        replicated - started,
+        answered - replicated,
+        answered - killed_at,
+        answered.elapsed(),
+        started.elapsed()
+    );
+    drop(gateway);
+    split.stop();
 }
