@@ -1,12 +1,14 @@
 """Sanity checks of the Grafana dashboard and of the metric names in PromQL expressions.
 
-Usage: check_dashboard.py DASHBOARD.json ALERTS.yml SOURCE_DIR
+Usage: check_dashboard.py DASHBOARD.json ALERTS.yml SOURCE_DIR [RUNBOOKS.md]
 
 Fails (exit 1, one line per problem) when the dashboard is not a loadable Grafana dashboard
 (JSON, uid, title, schemaVersion, panels with unique ids inside the 24-column grid, not
 overlapping, each query with an expression and a refId) or when an expression of the
 dashboard or of an alert names a metric that no `metrics::counter!/gauge!/histogram!` call
-in SOURCE_DIR emits.
+in SOURCE_DIR emits. With RUNBOOKS.md, also when an alert rule lacks `severity: page` or
+`severity: warning`, or a `runbook_url` of the form RUNBOOKS.md#anchor whose anchor is the id
+of one of the file's headings (as GitHub and mdBook make it).
 """
 
 import json
@@ -125,7 +127,43 @@ def check_dashboard(dashboard, problems):
     return exprs
 
 
-def main(dashboard_path, alerts_path, source_dir):
+def heading_ids(markdown):
+    """The anchors of a Markdown file's headings: lower case, punctuation dropped, spaces to '-'."""
+    ids, fenced = set(), False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        match = None if fenced else re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if match:
+            text = match.group(1).lower()
+            ids.add(re.sub(r"\s", "-", re.sub(r"[^\w\s-]", "", text)))
+    return ids
+
+
+def check_runbooks(alerts_path, runbooks_path, problems):
+    """Every rule has a severity (page or warning) and a runbook_url pointing at a heading."""
+    runbooks = pathlib.Path(runbooks_path)
+    anchors = heading_ids(runbooks.read_text(encoding="utf-8"))
+    text = pathlib.Path(alerts_path).read_text(encoding="utf-8")
+    rules = re.split(r"^\s*- alert:\s*", text, flags=re.M)[1:]
+    if not rules:
+        problems.append(f"{alerts_path}: no alert rules found: the parser is broken")
+    for rule in rules:
+        name = rule.split()[0]
+        severity = re.search(r"^\s*severity:\s*(\S+)", rule, flags=re.M)
+        if not severity or severity.group(1).strip("'\"") not in ("page", "warning"):
+            problems.append(f"{alerts_path}: {name}: severity must be page or warning")
+        url = re.search(r"^\s*runbook_url:\s*(\S+)", rule, flags=re.M)
+        if not url:
+            problems.append(f"{alerts_path}: {name}: no runbook_url")
+            continue
+        target, _, anchor = url.group(1).strip("'\"").partition("#")
+        if pathlib.PurePath(target).name != runbooks.name or anchor not in anchors:
+            problems.append(f"{alerts_path}: {name}: runbook_url {url.group(1)} is no heading of {runbooks_path}")
+    return len(rules)
+
+
+def main(dashboard_path, alerts_path, source_dir, runbooks_path=None):
     problems = []
     try:
         dashboard = json.loads(pathlib.Path(dashboard_path).read_text(encoding="utf-8"))
@@ -136,6 +174,7 @@ def main(dashboard_path, alerts_path, source_dir):
     exprs += [(f"{alerts_path}", expr) for expr in alert_expressions(alerts_path)]
     if len(exprs) < 10:
         problems.append(f"only {len(exprs)} expressions found: the parser is broken")
+    rules = check_runbooks(alerts_path, runbooks_path, problems) if runbooks_path else 0
     known = emitted_metrics(source_dir) | SCRAPE_METRICS
     for where, expr in exprs:
         for name in sorted(metric_names(expr) - known):
@@ -145,8 +184,10 @@ def main(dashboard_path, alerts_path, source_dir):
     if problems:
         return 1
     print(f"{dashboard_path}: {len(dashboard['panels'])} panels; {len(exprs)} expressions name only emitted metrics")
+    if runbooks_path:
+        print(f"{alerts_path}: {rules} rules, each with a severity and a runbook in {runbooks_path}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:4]))
+    sys.exit(main(*sys.argv[1:5]))

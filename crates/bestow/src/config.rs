@@ -209,7 +209,9 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         // BESTOW_CONFIG names the file; BESTOW_TEST_CRASH_AT arms the fault switch, read by the saga itself.
-        figment = figment.merge(Env::prefixed("BESTOW_").ignore(&["config", "test_crash_at"]));
+        let env = Env::prefixed("BESTOW_").ignore(&["config", "test_crash_at"]);
+        figment = figment.merge(env.filter(|key| !key.as_str().to_ascii_lowercase().ends_with("_file")));
+        figment = figment.merge(Serialized::defaults(setting_files(std::env::vars_os())?));
         let config: Config = figment.extract().map_err(|error| {
             // One line per setting, naming it; figment's own text says where it came from.
             let lines: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
@@ -422,6 +424,26 @@ impl Config {
     }
 }
 
+/// `BESTOW_<NAME>_FILE=path` sets the string setting `<name>` to the file's content without its
+/// trailing line break: secrets mounted as files (compose or Kubernetes secrets) stay out of
+/// the environment. It overrides `BESTOW_<NAME>`.
+fn setting_files(
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Result<figment::value::Dict, ConfigError> {
+    let mut settings = figment::value::Dict::new();
+    for (key, path) in vars {
+        let Some(name) = key.to_str().and_then(|key| key.strip_prefix("BESTOW_")?.strip_suffix("_FILE")) else {
+            continue;
+        };
+        let name = name.to_ascii_lowercase();
+        let value = std::fs::read_to_string(&path).map_err(|error| {
+            ConfigError(format!("setting `{name}`: cannot read {}: {error}", Path::new(&path).display()))
+        })?;
+        settings.insert(name, value.trim_end_matches(['\n', '\r']).to_owned().into());
+    }
+    Ok(settings)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,6 +454,22 @@ mod tests {
         assert!(config.validate().is_ok());
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn a_file_variable_reads_the_setting_from_the_file() {
+        use std::ffi::OsString;
+        let path = std::env::temp_dir().join(format!("bestow-config-test-{}", std::process::id()));
+        std::fs::write(&path, "mongodb://bestow:pw@mongo:27017/\n").unwrap();
+        let vars = [("BESTOW_MONGODB_URI_FILE", path.as_os_str()), ("OTHER_FILE", path.as_os_str())];
+        let settings = setting_files(vars.into_iter().map(|(key, value)| (OsString::from(key), value.to_owned())));
+        std::fs::remove_file(&path).unwrap();
+        let settings = settings.unwrap();
+        assert_eq!(settings.len(), 1);
+        assert_eq!(settings["mongodb_uri"].as_str(), Some("mongodb://bestow:pw@mongo:27017/"));
+        let missing = [(OsString::from("BESTOW_ADMIN_PASSWORD_FILE"), path.clone().into_os_string())];
+        let error = setting_files(missing.into_iter()).unwrap_err().to_string();
+        assert!(error.contains("admin_password") && error.contains("cannot read"), "{error}");
     }
 
     #[test]
