@@ -498,7 +498,7 @@ def self_test(split: list[dict], all_in_one: list[dict], settings: set[str], dra
             "metrics on a Service",
             "publishes the metrics port",
             lambda d: of(d, "Service", "gateway")["spec"]["ports"].append(
-                {"name": "metrics", "port": 9090, "targetPort": "metrics"}
+                {"name": "metrics", "port": 9100, "targetPort": "metrics"}
             ),
         ),
         (
