@@ -16,16 +16,11 @@ use crate::config::Config;
 
 /// Runs one admin command and prints its result to stdout.
 pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
-    // Backup and restore work on files: they must not open (or, restoring, create) the stores.
+    // Backup and restore copy whole databases, not through the services: no bootstrap admin,
+    // no signing key created, nothing written before a restore's checks pass.
     match command {
-        AdminCommand::Backup(args) => {
-            let config = config.clone();
-            tokio::task::spawn_blocking(move || crate::backup::backup(&config, &args.to)).await?
-        }
-        AdminCommand::Restore(args) => {
-            let config = config.clone();
-            tokio::task::spawn_blocking(move || crate::backup::restore(&config, &args.from)).await?
-        }
+        AdminCommand::Backup(args) => crate::backup::backup(config, &args.to).await,
+        AdminCommand::Restore(args) => crate::backup::restore(config, &args.from).await,
         command => accounts(config, command).await,
     }
 }
@@ -83,7 +78,7 @@ async fn accounts(config: &Config, command: AdminCommand) -> anyhow::Result<()> 
             let kid = auth.keys().rotate()?;
             println!("new signing key {kid}; restart running servers to sign with it");
         }
-        AdminCommand::Backup(_) | AdminCommand::Restore(_) => bail!("backup and restore do not open the stores"),
+        AdminCommand::Backup(_) | AdminCommand::Restore(_) => bail!("backup and restore do not use the services"),
     }
     Ok(())
 }

@@ -51,6 +51,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::{Config, Storage};
+use crate::gauges::BackupRecords;
 
 /// The OpenAPI document's fixed parts; paths come from the routers.
 #[derive(OpenApi)]
@@ -313,13 +314,17 @@ pub(crate) struct EventsParts {
     pub background: Vec<JoinHandle<()>>,
 }
 
-/// Everything the events service keeps, all in one database (`event.db` or `event_db`).
+/// Everything the events service keeps, all in one database (`event.db` or `event_db`),
+/// including the record of completed backups.
 pub(crate) trait EventDatabase:
-    EventStore + ClaimStore + LedgerStore + ActivityStore + ServiceKeyStore + 'static
+    EventStore + ClaimStore + LedgerStore + ActivityStore + ServiceKeyStore + BackupRecords + 'static
 {
 }
 
-impl<T: EventStore + ClaimStore + LedgerStore + ActivityStore + ServiceKeyStore + 'static> EventDatabase for T {}
+impl<T: EventStore + ClaimStore + LedgerStore + ActivityStore + ServiceKeyStore + BackupRecords + 'static> EventDatabase
+    for T
+{
+}
 
 /// Opens the configured event database, builds the catalog, conditions and claim saga on it,
 /// and starts the expiry and recovery sweepers.
@@ -377,7 +382,8 @@ fn build_events_on<S: EventDatabase>(
         screen,
     };
     let gauges = crate::gauges::sample_claims_and_stock(event_db.clone(), event_db.clone());
-    Ok(EventsParts { state, readiness, background: vec![expiry, recovery, gauges] })
+    let backup_age = crate::gauges::sample_last_backup(event_db.clone());
+    Ok(EventsParts { state, readiness, background: vec![expiry, recovery, gauges, backup_age] })
 }
 
 pub(crate) fn announce(outcome: Bootstrap) {

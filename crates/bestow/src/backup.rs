@@ -1,23 +1,33 @@
-//! `bestow admin backup` and `bestow admin restore`: a copy of an SQLite data dir (both
-//! databases and the signing keys) taken while the server runs, and its restoration into an
-//! empty data dir.
+//! `bestow admin backup` and `bestow admin restore`: a copy of the data (both databases and
+//! the signing keys) taken while the server runs, and its restoration into an empty data dir
+//! (and, with MongoDB, empty databases). One manifest format serves both storages; what the
+//! copy of each holds and guarantees:
 //!
-//! Each database is copied with SQLite's online backup in one read transaction, so each copy
-//! is the state of one instant, with no half-done saga step (every step is one commit). The
-//! event database is copied before the auth database, so every user a claim names is in the
-//! copy of the accounts. Claims under way at that instant are copied with their lease;
-//! `restore` releases those leases in the restored `event.db` (the workers holding them belong
-//! to the server the backup was taken from), so the recovery sweeper of the server started on
-//! the restored dir finishes those claims at its first sweep, not once `claim_lease_ms` has
-//! passed (a retry scheduled for later keeps its time). The manifest is written last: a
-//! backup dir without one is incomplete and is refused by `restore`.
+//! **SQLite** (this file). Each database is copied with SQLite's online backup in one read
+//! transaction, so each copy is the state of one instant, with no half-done saga step (every
+//! step is one commit). The event database is copied before the auth database, so every user
+//! a claim names is in the copy of the accounts.
 //!
-//! The manifest records the size and SHA-256 of each file. `restore` checks the whole backup
-//! before it writes anything: exactly the files a backup holds (a manifest name becomes a path
-//! in the data dir), regular files only (no symlinks), each matching its checksum, databases
-//! passing their integrity check, and a key file the server would load. The checksums catch
-//! damage and naive edits, not someone who rewrites the manifest too: store backups where only
-//! operators can write.
+//! **MongoDB** (`backup/mongo.rs`). Every collection of both databases is read in one
+//! transaction at read concern `snapshot`: one instant across both databases. Each collection
+//! becomes one file of canonical Extended JSON lines (`auth_db.users.jsonl`, named after the
+//! database's role, whatever `auth_database` and `event_database` name it).
+//!
+//! Claims under way at that instant are copied with their lease; `restore` releases those
+//! leases in the restored copy (the workers holding them belong to the server the backup was
+//! taken from), so the recovery sweeper of the server started on it finishes those claims at
+//! its first sweep, not once `claim_lease_ms` has passed (a retry scheduled for later keeps its
+//! time). The manifest is written last: a backup dir without one is incomplete and is refused
+//! by `restore`. A completed backup is recorded in the event database (`backup_runs`), where
+//! the server reads the time of the newest one for `bestow_backup_last_success_timestamp_seconds`.
+//!
+//! The manifest records the storage, and the size and SHA-256 of each file. `restore` checks
+//! the whole backup before it writes anything: exactly the files a backup of that storage
+//! holds (a manifest name becomes a path in the data dir, or a collection), regular files only
+//! (no symlinks), each matching its checksum, databases passing their integrity check (every
+//! line one document, as many as the manifest says), and a key file the server would load.
+//! The checksums catch damage and naive edits, not someone who rewrites the manifest too:
+//! store backups where only operators can write.
 
 use std::fs::{File, Metadata};
 use std::io::{Read, Write};
@@ -25,18 +35,22 @@ use std::path::Path;
 
 use anyhow::{Context, bail, ensure};
 use bestow_auth::signing::{KEY_FILE, validate_key_file};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Config, Storage};
 
+mod mongo;
+
 /// The file naming what a backup holds; present only in a complete backup.
 pub const MANIFEST: &str = "bestow-backup.json";
-/// The databases, in the order they are copied (see the module doc).
+/// The SQLite databases, in the order they are copied (see the module doc).
 const DATABASES: [&str; 2] = ["event.db", "auth.db"];
-/// Every file of a backup but its manifest: the only names `restore` writes.
+/// Every file of an SQLite backup but its manifest: the only names `restore` writes.
 const FILES: [&str; 3] = [DATABASES[0], DATABASES[1], KEY_FILE];
-/// Version of the backup layout; 2 added the checksums.
+/// Version of the backup layout; 2 added the checksums (later also `storage`, optional when
+/// read, and the MongoDB layout; a binary from before `storage` refuses a manifest naming it).
 const FORMAT: u32 = 2;
 
 /// What a backup dir holds.
@@ -44,9 +58,23 @@ const FORMAT: u32 = 2;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Manifest {
     format: u32,
+    /// Absent in the SQLite backups made before MongoDB ones existed.
+    #[serde(default = "sqlite")]
+    storage: Storage,
     bestow_version: String,
-    created_at: chrono::DateTime<chrono::Utc>,
+    /// For MongoDB, the instant the snapshot was opened.
+    created_at: DateTime<Utc>,
     files: Vec<BackedUpFile>,
+}
+
+fn sqlite() -> Storage {
+    Storage::Sqlite
+}
+
+impl Manifest {
+    fn new(storage: Storage, created_at: DateTime<Utc>, files: Vec<BackedUpFile>) -> Self {
+        Self { format: FORMAT, storage, bestow_version: env!("CARGO_PKG_VERSION").to_owned(), created_at, files }
+    }
 }
 
 /// The fields every format of the manifest has: read first, to name an old format plainly.
@@ -64,6 +92,9 @@ struct BackedUpFile {
     bytes: u64,
     /// Lowercase hex SHA-256 of the content.
     sha256: String,
+    /// Documents in a MongoDB collection's file (one per line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    documents: Option<u64>,
 }
 
 impl BackedUpFile {
@@ -74,13 +105,61 @@ impl BackedUpFile {
         let bytes = std::io::copy(&mut open_regular(&path)?, &mut hasher)
             .with_context(|| format!("cannot read {}", path.display()))?;
         let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Self { name: name.to_owned(), bytes, sha256 })
+        Ok(Self { name: name.to_owned(), bytes, sha256, documents: None })
     }
 }
 
-/// Copies the data dir of `config` into `target`, a new or empty directory.
-pub fn backup(config: &Config, target: &Path) -> anyhow::Result<()> {
-    sqlite_only(config, "backup")?;
+/// Copies the data of `config` into `target`, a new or empty directory, then records the
+/// backup's success in the event database (read by the backup-age gauge).
+pub async fn backup(config: &Config, target: &Path) -> anyhow::Result<()> {
+    let started_at = bestow_core::time::now();
+    let manifest = match config.storage {
+        Storage::Sqlite => {
+            let (config, target) = (config.clone(), target.to_owned());
+            tokio::task::spawn_blocking(move || backup_sqlite(&config, &target)).await??
+        }
+        Storage::Mongodb => mongo::backup(config, target).await?,
+    };
+    for file in &manifest.files {
+        match file.documents {
+            Some(documents) => println!(
+                "backed up {} ({documents} documents, {} bytes, sha256 {})",
+                file.name, file.bytes, file.sha256
+            ),
+            None => println!("backed up {} ({} bytes, sha256 {})", file.name, file.bytes, file.sha256),
+        }
+    }
+    println!("backup complete in {}", target.display());
+    record(config, &manifest, started_at, target).await.with_context(|| {
+        format!(
+            "the backup in {} is complete, but its success could not be recorded for the backup-age alert",
+            target.display()
+        )
+    })
+}
+
+/// Records a completed backup in `backup_runs` of the event database: the SQLite file of the
+/// data dir (a running server holds it too: the write waits for its lock), or `event_db`.
+async fn record(config: &Config, manifest: &Manifest, started_at: DateTime<Utc>, target: &Path) -> anyhow::Result<()> {
+    let finished_at = bestow_core::time::now();
+    let location = std::fs::canonicalize(target).unwrap_or_else(|_| target.to_owned()).display().to_string();
+    let bytes = manifest.files.iter().map(|file| file.bytes).sum();
+    match config.storage {
+        Storage::Sqlite => {
+            let events = config.data_dir.join(DATABASES[0]);
+            tokio::task::spawn_blocking(move || {
+                bestow_store_sqlite::record_backup(&events, started_at, finished_at, &location, bytes)
+            })
+            .await??;
+        }
+        Storage::Mongodb => mongo::record(config, started_at, finished_at, &location, bytes).await?,
+    }
+    println!("recorded the backup's success at {}", finished_at.to_rfc3339());
+    Ok(())
+}
+
+/// Copies the SQLite data dir of `config` into `target`, a new or empty directory.
+fn backup_sqlite(config: &Config, target: &Path) -> anyhow::Result<Manifest> {
     let source = &config.data_dir;
     for name in FILES {
         let path = source.join(name);
@@ -105,46 +184,66 @@ pub fn backup(config: &Config, target: &Path) -> anyhow::Result<()> {
         std::fs::rename(&partial, target.join(name))?;
         files.push(BackedUpFile::read(target, name)?);
     }
-    // The key file is replaced by rename, never rewritten in place: one read sees one version.
+    files.push(copy_keys(source, target)?);
+    let manifest = Manifest::new(Storage::Sqlite, bestow_core::time::now(), files);
+    write_manifest(target, &manifest)?;
+    Ok(manifest)
+}
+
+/// Copies the signing keys of the data dir `source` into the backup `target`. The key file is
+/// replaced by rename, never rewritten in place: one read sees one version.
+fn copy_keys(source: &Path, target: &Path) -> anyhow::Result<BackedUpFile> {
     let keys_path = source.join(KEY_FILE);
     let keys = read_regular(&keys_path)?;
     validate_key_file(&keys_path, &keys)?;
     write_private(&target.join(KEY_FILE), &keys)?;
-    files.push(BackedUpFile::read(target, KEY_FILE)?);
+    BackedUpFile::read(target, KEY_FILE)
+}
 
-    let manifest = Manifest {
-        format: FORMAT,
-        bestow_version: env!("CARGO_PKG_VERSION").to_owned(),
-        created_at: bestow_core::time::now(),
-        files,
-    };
+/// Writes the manifest, last, by rename: a backup dir holding one is complete.
+fn write_manifest(target: &Path, manifest: &Manifest) -> anyhow::Result<()> {
     let partial = target.join(format!("{MANIFEST}.partial"));
-    write_private(&partial, &serde_json::to_vec_pretty(&manifest)?)?;
+    write_private(&partial, &serde_json::to_vec_pretty(manifest)?)?;
     std::fs::rename(&partial, target.join(MANIFEST))?;
-    for file in &manifest.files {
-        println!("backed up {} ({} bytes, sha256 {})", file.name, file.bytes, file.sha256);
-    }
-    println!("backup complete in {}", target.display());
     Ok(())
 }
 
-/// Restores the backup in `from` into the data dir of `config`, which must be new or empty.
-/// The whole backup is checked before anything is written.
-pub fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
-    sqlite_only(config, "restore")?;
-    let manifest = read_manifest(from)?;
-    for file in &manifest.files {
-        verify(from, file)?;
+/// Restores the backup in `from` into the data dir of `config`, which must be new or empty
+/// (and, with MongoDB, into its databases, which must be empty). The whole backup is checked
+/// before anything is written.
+pub async fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
+    let manifest = read_manifest(from, config.storage)?;
+    let (checked, from_owned) = (manifest, from.to_owned());
+    let manifest = tokio::task::spawn_blocking(move || {
+        for file in &checked.files {
+            verify(&from_owned, file)?;
+        }
+        anyhow::Ok(checked)
+    })
+    .await??;
+    match config.storage {
+        Storage::Sqlite => {
+            let (config, from) = (config.clone(), from.to_owned());
+            tokio::task::spawn_blocking(move || restore_sqlite(&config, &from, &manifest)).await?
+        }
+        Storage::Mongodb => mongo::restore(config, from, &manifest).await,
     }
+}
+
+/// What a backup of `storage` holds, and the setting that restores it.
+fn storage_name(storage: Storage) -> &'static str {
+    match storage {
+        Storage::Sqlite => "an SQLite data dir: restore it with storage = sqlite",
+        Storage::Mongodb => "MongoDB databases: restore it with storage = mongodb",
+    }
+}
+
+/// Restores a checked SQLite backup into the data dir of `config`, which must be new or empty.
+fn restore_sqlite(config: &Config, from: &Path, manifest: &Manifest) -> anyhow::Result<()> {
     let target = &config.data_dir;
     prepare_empty_dir(target)?;
     for file in &manifest.files {
-        let partial = target.join(format!("{}.partial", file.name));
-        let mut copy = create_private(&partial)?;
-        std::io::copy(&mut open_regular(&from.join(&file.name))?, &mut copy)?;
-        copy.sync_all()?;
-        std::fs::rename(&partial, target.join(&file.name))?;
-        println!("restored {} ({} bytes)", file.name, file.bytes);
+        restore_file(from, target, file)?;
     }
     // The restored copy only, never the backup (which stays as its manifest describes it).
     let released = bestow_store_sqlite::release_leases(&target.join(DATABASES[0])).context(
@@ -156,8 +255,21 @@ pub fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The manifest of the backup in `from`, of this format and listing exactly [`FILES`].
-fn read_manifest(from: &Path) -> anyhow::Result<Manifest> {
+/// Copies the checked file `file` of the backup `from` into the directory `target` (by
+/// rename of a complete, flushed, owner-only copy).
+fn restore_file(from: &Path, target: &Path, file: &BackedUpFile) -> anyhow::Result<()> {
+    let partial = target.join(format!("{}.partial", file.name));
+    let mut copy = create_private(&partial)?;
+    std::io::copy(&mut open_regular(&from.join(&file.name))?, &mut copy)?;
+    copy.sync_all()?;
+    std::fs::rename(&partial, target.join(&file.name))?;
+    println!("restored {} ({} bytes)", file.name, file.bytes);
+    Ok(())
+}
+
+/// The manifest of the backup in `from`, of this format, of `storage` and listing exactly the
+/// files of a backup of it.
+fn read_manifest(from: &Path, storage: Storage) -> anyhow::Result<Manifest> {
     let path = from.join(MANIFEST);
     ensure!(path.symlink_metadata().is_ok(), "{} has no {MANIFEST}: not a complete backup", from.display());
     let text = read_regular(&path)?;
@@ -171,13 +283,18 @@ fn read_manifest(from: &Path) -> anyhow::Result<Manifest> {
         other => bail!("backup format {other} is not supported (expected {FORMAT})"),
     }
     let manifest: Manifest = serde_json::from_slice(&text).with_context(|| format!("{MANIFEST} is not valid"))?;
-    check_file_list(&manifest.files)?;
+    ensure!(manifest.storage == storage, "this is a backup of {}", storage_name(manifest.storage));
+    match manifest.storage {
+        Storage::Sqlite => check_file_list(&manifest.files)?,
+        Storage::Mongodb => mongo::check_file_list(&manifest.files)?,
+    }
     Ok(manifest)
 }
 
-/// Each name of the manifest becomes a path in the data dir: only the names a backup writes
-/// are accepted, each once, so `../x`, `/etc/x` or an extra file can never be written.
+/// Each name of an SQLite manifest becomes a path in the data dir: only the names a backup
+/// writes are accepted, each once, so `../x`, `/etc/x` or an extra file can never be written.
 fn check_file_list(files: &[BackedUpFile]) -> anyhow::Result<()> {
+    ensure!(files.iter().all(|file| file.documents.is_none()), "{MANIFEST} counts documents in SQLite files");
     for (n, file) in files.iter().enumerate() {
         ensure!(
             FILES.contains(&file.name.as_str()),
@@ -193,7 +310,8 @@ fn check_file_list(files: &[BackedUpFile]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Checks one file of the backup against its manifest entry, then its content.
+/// Checks one file of the backup against its manifest entry, then its content (its name was
+/// checked against its storage's list first).
 fn verify(from: &Path, expected: &BackedUpFile) -> anyhow::Result<()> {
     let path = from.join(&expected.name);
     let found = BackedUpFile::read(from, &expected.name)?;
@@ -211,19 +329,11 @@ fn verify(from: &Path, expected: &BackedUpFile) -> anyhow::Result<()> {
     );
     if expected.name == KEY_FILE {
         validate_key_file(&path, &read_regular(&path)?)?;
+    } else if expected.name.ends_with(".jsonl") {
+        mongo::check_dump_file(&path, expected)?;
     } else {
         bestow_store_sqlite::check_integrity(&path)
             .with_context(|| format!("{} in the backup is damaged", expected.name))?;
-    }
-    Ok(())
-}
-
-fn sqlite_only(config: &Config, what: &str) -> anyhow::Result<()> {
-    if config.storage != Storage::Sqlite {
-        bail!(
-            "`bestow admin {what}` handles SQLite data dirs; with storage = mongodb use mongodump/mongorestore \
-             and copy {KEY_FILE} from the data dir (see docs/operations.md)"
-        );
     }
     Ok(())
 }

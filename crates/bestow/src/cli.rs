@@ -42,10 +42,11 @@ pub enum AdminCommand {
     ListUsers,
     /// Add a new token signing key; tokens signed with older keys keep verifying.
     RotateSigningKey,
-    /// Copy both SQLite databases and the signing keys into a new or empty directory; safe
-    /// while the server runs (SQLite's online backup).
+    /// Copy both databases (SQLite files, or every MongoDB collection read in one snapshot) and
+    /// the signing keys into a new or empty directory; safe while the server runs.
     Backup(BackupArgs),
-    /// Restore a backup made by `admin backup` into an empty data dir (the server stopped).
+    /// Restore a backup made by `admin backup` into an empty data dir (and, with MongoDB,
+    /// empty databases), the servers stopped.
     Restore(RestoreArgs),
 }
 

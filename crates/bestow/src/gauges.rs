@@ -9,6 +9,7 @@
 //! | `reward_stock_remaining` | `event_id`, `reward` | units left of each limited reward of an ACTIVE event |
 //! | `reward_stock_total` | `event_id`, `reward` | units that exist of that reward |
 //! | `dependency_ready` | `dependency` | 1 when the readiness check answers, else 0 |
+//! | `bestow_backup_last_success_timestamp_seconds` | | end of the newest backup in `backup_runs` (Unix time); absent before one |
 //!
 //! Every events process samples the same database, so replicas report the same values:
 //! aggregate them with `max`, not `sum`. Series of events that stop being ACTIVE are dropped
@@ -17,13 +18,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use bestow_core::http::ReadinessCheck;
 use bestow_core::page::PageRequest;
+use bestow_core::store::StoreError;
 use bestow_events::EventStore;
 use bestow_events::catalog::store::EventFilter;
 use bestow_events::claims::store::{ClaimFilter, ClaimStore};
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::saga::ClaimStatus;
+use bestow_store_mongo::MongoEventStore;
+use bestow_store_sqlite::SqliteEventStore;
+use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 
 /// How often the gauges are refreshed: below Prometheus' usual 15 s scrape interval.
@@ -58,6 +64,48 @@ pub fn sample_readiness(checks: Vec<Arc<dyn ReadinessCheck>>) -> JoinHandle<()> 
             for check in &checks {
                 let ready = matches!(tokio::time::timeout(Duration::from_secs(2), check.check()).await, Ok(Ok(())));
                 metrics::gauge!("dependency_ready", "dependency" => check.name()).set(if ready { 1.0 } else { 0.0 });
+            }
+        }
+    })
+}
+
+/// The record `bestow admin backup` keeps of the backups it completed (`backup_runs` in the
+/// event database), as the backup-age gauge reads it.
+#[async_trait]
+pub trait BackupRecords: Send + Sync {
+    /// When the newest recorded backup finished; `None` before the first.
+    async fn last_backup_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+}
+
+#[async_trait]
+impl BackupRecords for SqliteEventStore {
+    async fn last_backup_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.last_backup().await
+    }
+}
+
+#[async_trait]
+impl BackupRecords for MongoEventStore {
+    async fn last_backup_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.last_backup().await
+    }
+}
+
+/// Starts publishing when the newest backup finished, every [`SAMPLE_EVERY`]. Until a backup
+/// is recorded the gauge is absent (the alert on backup age covers that case with `absent`).
+pub fn sample_last_backup(records: Arc<dyn BackupRecords>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(SAMPLE_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match records.last_backup_at().await {
+                Ok(Some(at)) => {
+                    let seconds = at.timestamp_millis() as f64 / 1000.0;
+                    metrics::gauge!("bestow_backup_last_success_timestamp_seconds").set(seconds);
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "could not sample the backup-age gauge"),
             }
         }
     })

@@ -23,8 +23,8 @@ use crate::common::{
     insert_audited, is_duplicate_key, map_error, optional_date, read_date, read_id, read_optional_date, text,
 };
 
-const USERS: &str = "users";
-const REFRESH_TOKENS: &str = "refresh_tokens";
+pub(crate) const USERS: &str = "users";
+pub(crate) const REFRESH_TOKENS: &str = "refresh_tokens";
 /// Default name of the auth database.
 pub const AUTH_DB: &str = "auth_db";
 
@@ -64,6 +64,12 @@ impl MongoAuthStore {
             tracing::warn!(%error, "auth_db indexes not created yet; retrying on first use");
         }
         Ok(store)
+    }
+
+    /// Creates the indexes (once per store; creating them again is a no-op on the server as
+    /// well), failing if the server refuses: what a restore runs after loading a dump.
+    pub async fn create_indexes(&self) -> Result<(), StoreError> {
+        self.ready().await
     }
 
     /// Creates the indexes once (idempotent on the server as well).

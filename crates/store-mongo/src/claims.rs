@@ -401,6 +401,29 @@ impl ClaimStore for MongoEventStore {
 }
 
 impl MongoEventStore {
+    /// Releases the lease of every claim under way and returns how many it released: for
+    /// databases restored from a dump, whose leases name workers of another server that will
+    /// never renew nor release them. The recovery sweeper of a server started on them then
+    /// resumes those claims at its first sweep instead of when the leases would have run out;
+    /// a retry scheduled for later (`nextAttemptAt`) is kept. Each claim moves one `version`
+    /// on, as a driver's commit does (a writer still holding the old copy cannot commit it).
+    ///
+    /// Stock holds in flight (`stockHolds`) are left to recovery, which settles those older
+    /// than a lease: a restore comes long after the dump's instant. Nothing else may be using
+    /// the database.
+    pub async fn release_leases(&self) -> Result<u64, StoreError> {
+        let leased = doc! {
+            "status": { "$in": non_final() },
+            "$or": [ { "leaseOwner": { "$ne": Bson::Null } }, { "leaseExpiresAt": { "$ne": Bson::Null } } ],
+        };
+        let release = doc! {
+            "$set": { "leaseOwner": Bson::Null, "leaseExpiresAt": Bson::Null },
+            "$inc": { "version": 1_i64 },
+        };
+        let released = self.requests.update_many(leased, release).await.map_err(map_error)?;
+        Ok(released.modified_count)
+    }
+
     /// Takes `hold`; `Ok(false)` when the stock is gone for good. While units the reward lacks
     /// are held by other claims in flight, which may yet give them back, it tries again
     /// shortly, for [`SHORTAGE_PATIENCE`] at most: "out of stock" means reserved for good.

@@ -65,6 +65,12 @@ impl MongoEventStore {
         Ok(store)
     }
 
+    /// Creates the indexes (once per store; creating them again is a no-op on the server as
+    /// well), failing if the server refuses: what a restore runs after loading a dump.
+    pub async fn create_indexes(&self) -> Result<(), StoreError> {
+        self.ready().await
+    }
+
     /// Creates the indexes once (idempotent on the server as well).
     pub(crate) async fn ready(&self) -> Result<(), StoreError> {
         self.indexes

@@ -3,7 +3,7 @@
 //! Databases `auth_db` and `event_db` (names are parameters), collections as the seed names
 //! them (`users`, `events` with embedded `rewards`, `user_reward_requests`) plus the ones the
 //! design adds (`audit_logs`, `refresh_tokens`, `activities`, `reward_ledger`,
-//! `service_keys`). Documents use the seed's field names and BSON types (ObjectId ids, Date
+//! `service_keys`, and `backup_runs`, which `bestow admin backup` writes: see [`backup`]). Documents use the seed's field names and BSON types (ObjectId ids, Date
 //! timestamps). Uniqueness lives in unique indexes created at connect time; writes that touch
 //! more than one document commit in one transaction, so the server must be a replica set (a
 //! single-node one is fine). Stock moves by single conditional updates matching the reward
@@ -14,6 +14,7 @@
 mod activities;
 mod audit;
 mod auth;
+pub mod backup;
 mod claims;
 mod common;
 mod event_db;
@@ -23,4 +24,5 @@ mod service_keys;
 mod stock_holds;
 
 pub use auth::{AUTH_DB, MongoAuthStore};
+pub use backup::MongoBackup;
 pub use event_db::{EVENT_DB, MongoEventStore};

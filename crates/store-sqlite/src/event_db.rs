@@ -9,6 +9,7 @@
 use bestow_kernel::store::StoreError;
 
 use crate::audit::AUDIT_SCHEMA;
+use crate::backup_runs::BACKUP_RUNS_SCHEMA;
 use crate::database::Database;
 
 /// Schema of the catalog: events and their rewards.
@@ -143,6 +144,7 @@ const MIGRATIONS: &[&str] = &[
     RECURRENCE_AND_TIERS,
     CLAIM_STATS,
     ACTIVITY_HISTORY,
+    BACKUP_RUNS_SCHEMA,
 ];
 
 /// The event store on SQLite.

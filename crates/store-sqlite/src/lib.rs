@@ -7,6 +7,7 @@
 mod activities;
 mod audit;
 mod auth;
+mod backup_runs;
 mod claims;
 mod database;
 mod event_db;
@@ -16,6 +17,7 @@ mod ledger;
 mod service_keys;
 
 pub use auth::SqliteAuthStore;
+pub use backup_runs::record_backup;
 pub use claims::release_leases;
 pub use database::{Database, backup_database, check_integrity};
 pub use event_db::SqliteEventStore;

@@ -3,7 +3,8 @@
 //! then hangs, so the backup holds claims leased for 15 s to the running server) is restored
 //! into an empty data dir; restore releases those leases, and a server started on it signs in
 //! the same accounts, accepts tokens signed before the backup, finishes every claim the backup
-//! caught under way within 3 s of its start, and keeps the stock invariant.
+//! caught under way within 3 s of its start, and keeps the stock invariant. The running server
+//! reports the backup's time (`bestow_backup_last_success_timestamp_seconds`).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -25,6 +26,8 @@ const PLAYER_PASSWORD: &str = "backup-player-password";
 const PLAYERS: usize = 40;
 /// Fewer units than players: the last claims run out of stock.
 const STOCK: i64 = 30;
+/// The backup-age gauge: when the newest recorded backup finished.
+pub(crate) const GAUGE: &str = "bestow_backup_last_success_timestamp_seconds";
 
 fn envs(granter_url: &str) -> Vec<(&'static str, String)> {
     let recovery = [
@@ -66,6 +69,23 @@ fn claim_statuses(database: &Path) -> Vec<ClaimStatus> {
     let connection = rusqlite::Connection::open(database).unwrap();
     let mut statement = connection.prepare("SELECT status FROM user_reward_requests").unwrap();
     statement.query_map([], |row| row.get::<_, String>(0)).unwrap().map(|s| s.unwrap().parse().unwrap()).collect()
+}
+
+/// The value of the gauge on `/metrics` once it is there (sampled every 5 s).
+pub(crate) async fn backup_gauge(api: &Client) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let metrics = api.http().get(format!("{}/metrics", api.base())).send().await.unwrap().text().await.unwrap();
+        let value = metrics
+            .lines()
+            .find(|line| line.starts_with(GAUGE))
+            .and_then(|line| line.rsplit(' ').next()?.parse::<f64>().ok());
+        if let Some(value) = value {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{GAUGE} never appeared:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn claim(client: &reqwest::Client, base: &str, event_id: &str, player: &str, key: &str) {
@@ -128,6 +148,7 @@ async fn a_backup_taken_under_claim_load_restores_to_a_consistent_server() {
     send(&mut claims, PLAYERS / 2..PLAYERS);
     let backups = tempfile::TempDir::new().unwrap();
     let backup_dir = backups.path().join("under-load");
+    let before = Utc::now().timestamp_millis() as f64 / 1000.0;
     let backed_up = {
         let (data, target) = (source.path().to_owned(), backup_dir.clone());
         tokio::task::spawn_blocking(move || admin(&data, &["backup", "--to", target.to_str().unwrap()])).await.unwrap()
@@ -139,6 +160,7 @@ async fn a_backup_taken_under_claim_load_restores_to_a_consistent_server() {
         assert!(backup_dir.join(file).is_file(), "{file} in the backup");
     }
     assert!(!backup_dir.join("event.db-wal").exists(), "the copy is one self-contained file");
+    let after = Utc::now().timestamp_millis() as f64 / 1000.0;
     claims.join_all().await;
     granter.set_faults(Faults::default());
 
@@ -238,6 +260,10 @@ async fn a_backup_taken_under_claim_load_restores_to_a_consistent_server() {
         let ledger = granter.ledger();
         assert!(ledger.applications.values().all(|&n| n == 1), "a grant was applied twice");
     }
+    // The server backed up reads the record the backup left in its event.db: the backup-age
+    // signal (sampled every 5 s, hence checked last).
+    let gauge = backup_gauge(&Client::new(&server.base)).await;
+    assert!(before - 1.0 <= gauge && gauge <= after + 1.0, "{GAUGE} = {gauge}, backup between {before} and {after}");
     restored_server.stop();
     server.stop();
 }

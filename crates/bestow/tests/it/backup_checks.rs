@@ -1,8 +1,9 @@
 //! What `bestow admin restore` (and `backup`) refuse, each replayed as an attack on an honest
 //! backup: manifest names outside the backup's own files (a path out of the data dir, an extra
-//! or repeated file), an edited file or checksum, the checksum-less format 1, symlinks, and a
-//! key file the server would not load. Every refusal is one line, exits non-zero and writes
-//! nothing; the honest backup still restores, into a directory narrowed to owner-only.
+//! or repeated file), an edited file or checksum, the checksum-less format 1, a backup of the
+//! other storage, symlinks, and a key file the server would not load. Every refusal is one
+//! line, exits non-zero and writes nothing; the honest backup still restores, into a directory
+//! narrowed to owner-only.
 
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
@@ -56,12 +57,18 @@ impl Fixture {
 
 /// `bestow admin <args>` on `data_dir`.
 fn admin(data_dir: &Path, args: &[&str]) -> Output {
+    admin_with(data_dir, args, &[])
+}
+
+/// `bestow admin <args>` on `data_dir`, with more settings.
+fn admin_with(data_dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     Command::new(BINARY)
         .arg("admin")
         .args(args)
         .env_clear()
         .env("BESTOW_DATA_DIR", data_dir)
         .env("BESTOW_BCRYPT_COST", "4")
+        .envs(envs.iter().copied())
         .output()
         .unwrap()
 }
@@ -215,6 +222,22 @@ fn restore_refuses_an_edited_file_or_checksum() {
         refused(&restore(&data, &backup), &[file, "checksum"]);
         assert!(!data.exists(), "nothing written");
     }
+}
+
+#[test]
+fn restore_refuses_a_backup_of_the_other_storage() {
+    let fixture = Fixture::new();
+    let data = fixture.path("as-mongodb-data");
+    let on_mongodb = admin_with(
+        &data,
+        &["restore", "--from", fixture.backup.to_str().unwrap()],
+        &[("BESTOW_STORAGE", "mongodb"), ("BESTOW_MONGODB_URI", "mongodb://127.0.0.1:9/")],
+    );
+    refused(&on_mongodb, &["backup of an SQLite data dir", "storage = sqlite"]);
+    let relabelled = fixture.copy("relabelled");
+    edit_manifest(&relabelled, |manifest| manifest["storage"] = json!("mongodb"));
+    refused(&restore(&data, &relabelled), &["backup of MongoDB databases", "storage = mongodb"]);
+    assert!(!data.exists(), "nothing written");
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod admin_routes;
 mod auth_flow;
 mod backup;
 mod backup_checks;
+mod backup_mongo;
 mod claims;
 mod console;
 mod console_browser;
