@@ -39,9 +39,12 @@ impl Database {
     /// `migrations[i]` runs once, when `PRAGMA user_version` is `i`.
     pub fn open(path: &Path, migrations: &[&str]) -> Result<Self, StoreError> {
         restrict_to_owner(path)?;
-        let mut writer = connect(path)?;
-        migrate(&mut writer, migrations)?;
-        let readers = (0..READERS).map(|_| connect(path)).collect::<Result<Vec<_>, _>>()?;
+        let writer = patiently(|| {
+            let mut writer = connect(path)?;
+            migrate(&mut writer, migrations)?;
+            Ok(writer)
+        })?;
+        let readers = (0..READERS).map(|_| patiently(|| connect(path))).collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             path: Arc::new(path.to_owned()),
             writer: Arc::new(Mutex::new(writer)),
@@ -177,27 +180,44 @@ pub fn check_integrity(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-fn connect(path: &Path) -> Result<Connection, StoreError> {
+/// How long opening a database keeps trying while another process holds it.
+const OPEN_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Runs `open` again while SQLite answers "busy" without waiting: two processes opening a new
+/// file at once may both read it, then both ask for the lock that switches it to WAL, and
+/// SQLite refuses one of them at once rather than deadlock (its busy timeout does not apply).
+fn patiently<T>(mut open: impl FnMut() -> rusqlite::Result<T>) -> Result<T, StoreError> {
+    let deadline = Instant::now() + OPEN_PATIENCE;
+    loop {
+        match open() {
+            Err(rusqlite::Error::SqliteFailure(code, _))
+                if code.code == ffi::ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other.map_err(map_error),
+        }
+    }
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let connection = Connection::open_with_flags(path, flags).map_err(map_error)?;
-    // NORMAL is durable against process crashes in WAL mode; only an OS crash or power loss
-    // can drop the last commits.
+    let connection = Connection::open_with_flags(path, flags)?;
     // The busy timeout first: switching a new file to WAL takes a lock that a second process
-    // starting at the same instant may hold.
-    connection
-        .execute_batch(
-            "PRAGMA busy_timeout = 5000;
-             PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;",
-        )
-        .map_err(map_error)?;
+    // starting at the same instant may hold. NORMAL is durable against process crashes in WAL
+    // mode; only an OS crash or power loss can drop the last commits.
+    connection.execute_batch(
+        "PRAGMA busy_timeout = 5000;
+         PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;",
+    )?;
     // Every statement a store runs more than once is prepared once per connection.
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // Plans must not depend on bound values: otherwise SQLite re-plans a cached statement on
     // every new binding (a third of the time of reading an event). The one cost is that a
     // `LIKE ?` prefix search (admin user search) cannot use an index.
-    connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(map_error)?;
+    connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(connection)
 }
 
@@ -205,16 +225,16 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 /// (the write lock taken at its start) that reads the version again: several processes
 /// starting on a new data dir at once apply each migration exactly once, the later ones
 /// waiting for it and then skipping it.
-fn migrate(connection: &mut Connection, migrations: &[&str]) -> Result<(), StoreError> {
+fn migrate(connection: &mut Connection, migrations: &[&str]) -> rusqlite::Result<()> {
     for (index, script) in migrations.iter().enumerate() {
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_error)?;
-        let version = tx.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0)).map_err(map_error)?;
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = tx.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))?;
         if usize::try_from(version).unwrap_or(0) > index {
             continue;
         }
-        tx.execute_batch(script).map_err(map_error)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1)).map_err(map_error)?;
-        tx.commit().map_err(map_error)?;
+        tx.execute_batch(script)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))?;
+        tx.commit()?;
         tracing::info!(version = index + 1, "database schema migrated");
     }
     Ok(())
@@ -276,30 +296,33 @@ mod tests {
     #[test]
     fn processes_starting_at_once_on_a_new_file_each_migration_runs_once() {
         let dir = tempfile::TempDir::new().unwrap();
-        let path = dir.path().join("new.db");
         let migrations = ["CREATE TABLE a (n INTEGER)", "CREATE TABLE b (n INTEGER)", "INSERT INTO a VALUES (1)"];
         let starters = 8;
-        let barrier = std::sync::Barrier::new(starters);
-        let opened: Vec<Result<Database, StoreError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..starters)
-                .map(|_| {
-                    scope.spawn(|| {
-                        barrier.wait();
-                        Database::open(&path, &migrations)
+        // Several new files: the race is a matter of timing, each round another chance to lose it.
+        for round in 0..10 {
+            let path = dir.path().join(format!("new-{round}.db"));
+            let barrier = std::sync::Barrier::new(starters);
+            let opened: Vec<Result<Database, StoreError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..starters)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            barrier.wait();
+                            Database::open(&path, &migrations)
+                        })
                     })
-                })
-                .collect();
-            handles.into_iter().map(|handle| handle.join().unwrap()).collect()
-        });
-        for result in &opened {
-            assert!(result.is_ok(), "a starter failed: {result:?}");
+                    .collect();
+                handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+            });
+            for result in &opened {
+                assert!(result.is_ok(), "a starter failed in round {round}: {result:?}");
+            }
+            let connection = Connection::open(&path).unwrap();
+            let (rows, version): (i64, i64) = (
+                connection.query_row("SELECT count(*) FROM a", [], |r| r.get(0)).unwrap(),
+                connection.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap(),
+            );
+            assert_eq!((rows, version), (1, 3), "every migration ran exactly once");
         }
-        let connection = Connection::open(&path).unwrap();
-        let (rows, version): (i64, i64) = (
-            connection.query_row("SELECT count(*) FROM a", [], |r| r.get(0)).unwrap(),
-            connection.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap(),
-        );
-        assert_eq!((rows, version), (1, 3), "every migration ran exactly once");
     }
 
     #[test]
