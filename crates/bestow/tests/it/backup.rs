@@ -21,7 +21,7 @@ use crate::helpers::{Client, point_event};
 use crate::process::{ServeProcess, granting_envs};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_bestow");
-const ADMIN_PASSWORD: &str = "backup-admin-password";
+pub(crate) const ADMIN_PASSWORD: &str = "backup-admin-password";
 const PLAYER_PASSWORD: &str = "backup-player-password";
 const PLAYERS: usize = 40;
 /// Fewer units than players: the last claims run out of stock.
@@ -29,7 +29,9 @@ const STOCK: i64 = 30;
 /// The backup-age gauge: when the newest recorded backup finished.
 pub(crate) const GAUGE: &str = "bestow_backup_last_success_timestamp_seconds";
 
-fn envs(granter_url: &str) -> Vec<(&'static str, String)> {
+/// A granting server with long leases and quick recovery: claims caught under way in a backup
+/// finish after a restore only if their leases were released.
+pub(crate) fn envs(granter_url: &str) -> Vec<(&'static str, String)> {
     let recovery = [
         ("BESTOW_CLAIM_WAIT_MS", "100"),
         ("BESTOW_CLAIM_LEASE_MS", "15000"),
@@ -40,7 +42,7 @@ fn envs(granter_url: &str) -> Vec<(&'static str, String)> {
     granting_envs(ADMIN_PASSWORD, granter_url, &recovery)
 }
 
-fn start(dir: &Path, envs: &[(&'static str, String)]) -> ServeProcess {
+pub(crate) fn start(dir: &Path, envs: &[(&'static str, String)]) -> ServeProcess {
     let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     ServeProcess::start(dir, &envs)
 }

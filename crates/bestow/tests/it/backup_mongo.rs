@@ -18,14 +18,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::backup::{GAUGE, backup_gauge};
+use crate::backup::{ADMIN_PASSWORD, GAUGE, backup_gauge, start};
 use crate::granter::{Faults, TestGranter};
 use crate::helpers::{Client, point_event};
 use crate::mongo::SplitDatabases;
-use crate::process::{ServeProcess, granting_envs};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_bestow");
-const ADMIN_PASSWORD: &str = "drill-admin-password";
 const PLAYER_PASSWORD: &str = "drill-player-password";
 const PLAYERS: usize = 12;
 /// Fewer units than players: the last claims run out of stock.
@@ -74,21 +72,9 @@ impl Databases {
 }
 
 fn serve_envs(databases: &Databases, granter_url: &str) -> Vec<(&'static str, String)> {
-    let recovery = [
-        ("BESTOW_CLAIM_WAIT_MS", "100"),
-        ("BESTOW_CLAIM_LEASE_MS", "15000"),
-        ("BESTOW_RECOVERY_SWEEP_MS", "100"),
-        ("BESTOW_SAGA_RETRY_BASE_MS", "50"),
-        ("BESTOW_SAGA_MAX_ATTEMPTS", "30"),
-    ];
-    let mut envs = granting_envs(ADMIN_PASSWORD, granter_url, &recovery);
+    let mut envs = crate::backup::envs(granter_url);
     envs.extend(databases.env.iter().cloned());
     envs
-}
-
-fn start(dir: &Path, envs: &[(&'static str, String)]) -> ServeProcess {
-    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    ServeProcess::start(dir, &envs)
 }
 
 /// `bestow admin <args>` on the data dir `data_dir` and the drill's databases.
