@@ -7,7 +7,7 @@
 use std::marker::PhantomData;
 
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::{header, request::Parts};
+use axum::http::{HeaderMap, header, request::Parts};
 
 use crate::identity::Principal;
 pub use crate::identity::{Requirement, require};
@@ -29,7 +29,7 @@ where
         if let Some(principal) = parts.extensions.get::<Principal>() {
             return Ok(Self(principal.clone()));
         }
-        let token = bearer_token(parts).ok_or(ApiError::Unauthorized("a bearer token is required"))?;
+        let token = bearer_token(&parts.headers).ok_or(ApiError::Unauthorized("a bearer token is required"))?;
         let verifier = TokenVerifier::from_ref(state);
         let principal = verifier.verify(token).await?;
         // Cache for a second extractor in the same request.
@@ -38,9 +38,11 @@ where
     }
 }
 
-/// The bearer token of the request, if any.
-pub fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+/// The bearer token of a request, if any: `Authorization: Bearer <token>`, the scheme in any
+/// case, spaces around the token ignored. An empty token is no token, so every caller answers
+/// "a bearer token is required" for it rather than "invalid token".
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
@@ -141,5 +143,24 @@ mod tests {
         let forged = client_address_seen(&[(&SERVICE_TOKEN, "a-guess"), (&FORWARDED_FOR, "203.0.113.9")]).await;
         assert_eq!(forged, "None", "no connection info in this test, and the header is ignored");
         assert_eq!(client_address_seen(&[(&FORWARDED_FOR, "203.0.113.9")]).await, "None");
+    }
+
+    #[test]
+    fn a_bearer_token_needs_the_scheme_and_a_non_empty_token() {
+        let token_of = |value: &str| {
+            let mut headers = axum::http::HeaderMap::new();
+            if let Ok(value) = axum::http::HeaderValue::from_str(value) {
+                headers.insert(axum::http::header::AUTHORIZATION, value);
+            }
+            super::bearer_token(&headers).map(str::to_owned)
+        };
+        assert_eq!(token_of("Bearer abc.def"), Some("abc.def".to_owned()));
+        assert_eq!(token_of("bearer abc"), Some("abc".to_owned()), "the scheme is case-insensitive");
+        assert_eq!(token_of("BEARER abc"), Some("abc".to_owned()));
+        assert_eq!(token_of("Bearer   abc  "), Some("abc".to_owned()), "spaces around the token are ignored");
+        for no_token in ["Bearer ", "Bearer    ", "Bearer", "abc", "Basic abc", "Bearerabc", ""] {
+            assert_eq!(token_of(no_token), None, "{no_token:?}");
+        }
+        assert_eq!(super::bearer_token(&axum::http::HeaderMap::new()), None, "no header");
     }
 }

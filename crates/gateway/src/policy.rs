@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, Method};
 use bestow_core::ApiError;
+use bestow_core::extract::bearer_token;
 use bestow_core::identity::Principal;
 use bestow_core::token::TokenVerifier;
 
@@ -87,10 +88,4 @@ impl GatewayPolicy {
 fn too_many(wait: Duration) -> ApiError {
     // Whole seconds, rounded up: `Retry-After: 0` would invite an immediate retry.
     ApiError::TooManyRequests { retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64 }
-}
-
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }

@@ -63,7 +63,7 @@ impl FromRequestParts<EventsState> for ActivityWriter {
             let key = state.service_keys.authenticate(secret.trim(), Scope::ActivitiesWrite).await?;
             return Ok(Self::ServiceKey(key.id));
         }
-        if bearer_token(parts).is_none() {
+        if bearer_token(&parts.headers).is_none() {
             return Err(ApiError::Unauthorized("an API key (X-Api-Key) or a bearer token is required"));
         }
         let caller = Authorized::<require::WriteActivities>::from_request_parts(parts, state).await?;
