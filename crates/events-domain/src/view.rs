@@ -3,7 +3,7 @@
 
 use bestow_kernel::identity::{Permission, Principal};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -41,7 +41,7 @@ fn hide_secret_details(reward_type: RewardType, details: &mut Value) {
 }
 
 /// An event.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventView {
     /// `events._id`.
@@ -81,7 +81,7 @@ pub struct EventView {
 }
 
 /// A reward of an event, in the seed's `rewards[]` shape.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RewardView {
     /// Identifier of the reward within its event.
@@ -129,7 +129,7 @@ impl From<&RewardDefinition> for RewardView {
 }
 
 /// A reward tier of an event.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TierView {
     /// Unique within the event; what a claim names in its body.
@@ -217,7 +217,7 @@ pub fn exported_snapshot(snapshot: &mut Value) {
 /// that mean something to a client (`history`, `nextAttemptAt`, `tierId`, `periodStart`). The
 /// saga's bookkeeping (lease, claim slot, `keepGrants`, compare-and-set `version`) stays in
 /// storage.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClaimView {
     /// `_id`, ObjectId hex.
@@ -259,7 +259,7 @@ pub struct ClaimView {
 }
 
 /// One reward of a claim.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProcessedRewardView {
     /// A copy of the event's reward at claim time.
@@ -354,5 +354,88 @@ mod tests {
         assert_eq!(snapshot["tiers"][0]["rewards"][0]["details"], public);
         assert_eq!(snapshot["rewardsToProcess"][0]["rewardDefinition"]["details"], public);
         assert_eq!(snapshot["note"]["details"]["couponCode"], "kept", "only rewards are read as rewards");
+    }
+
+    /// Serializes `view` read back from `sent` twice over: what a client reads back must be
+    /// what the server sent, member for member.
+    fn round_trip<T: Serialize + for<'de> Deserialize<'de>>(sent: Value) -> Value {
+        let first = serde_json::to_value(serde_json::from_value::<T>(sent).expect("readable")).expect("writable");
+        let again =
+            serde_json::to_value(serde_json::from_value::<T>(first.clone()).expect("readable")).expect("writable");
+        assert_eq!(again, first);
+        first
+    }
+
+    fn coupon_reward() -> Value {
+        json!({
+            "rewardId": "r1", "rewardType": "COUPON", "rewardName": "Winter coupon",
+            "details": { "couponCode": "WINTER", "discountRate": 0.1 },
+            "quantityPerUser": 1, "totalStock": 50, "remainingStock": 49,
+        })
+    }
+
+    fn event_view() -> Value {
+        json!({
+            "id": "e".repeat(24), "eventName": "Winter", "description": "Log in", "status": "ACTIVE",
+            "startDate": "2026-12-01T00:00:00Z", "endDate": "2027-01-01T00:00:00.250Z",
+            "conditions": { "type": "AND", "subConditions": [{ "type": "LOGIN_STREAK", "days": 7 }] },
+            "rewards": [],
+            "recurrence": { "period": "WEEKLY", "resetTime": "05:00", "resetWeekday": "MONDAY" },
+            "tiers": [{ "tierId": "gold", "tierName": "Gold", "conditions": null, "rewards": [coupon_reward()] }],
+            "createdBy": "op", "createdAt": "2026-11-30T10:00:00Z", "updatedAt": "2026-11-30T10:05:00Z",
+            "timezone": "Asia/Seoul", "grantPolicy": "PARTIAL_ALLOWED", "version": 3,
+        })
+    }
+
+    #[test]
+    fn an_event_view_reads_back_as_it_was_sent() {
+        let sent = event_view();
+        let read = round_trip::<EventView>(sent.clone());
+        assert_eq!(read, sent);
+        let one_time = json!({ "recurrence": null, "tiers": null, "conditions": null, "rewards": [coupon_reward()] });
+        let mut sent = sent;
+        sent.as_object_mut().expect("an object").extend(one_time.as_object().expect("an object").clone());
+        assert_eq!(round_trip::<EventView>(sent.clone()), sent);
+    }
+
+    #[test]
+    fn a_claim_view_reads_back_as_it_was_sent() {
+        let at = "2026-12-07T11:01:02.123Z";
+        let sent = json!({
+            "id": "c".repeat(24), "requestId": "5f0c6a56-3c36-4b9f-9d55-1d5b1c2b8a3e", "userId": "u1",
+            "eventId": "e".repeat(24),
+            "eventSnapshot": {
+                "eventName": "Winter", "description": "Log in", "startDate": "2026-12-01T00:00:00Z",
+                "endDate": "2027-01-01T00:00:00Z", "conditions": { "type": "LOGIN_STREAK", "days": 7 },
+                "status": "ACTIVE", "timezone": "Asia/Seoul", "grantPolicy": "ALL_OR_NOTHING", "createdBy": "op",
+                "version": 3, "recurrence": null,
+                "tier": { "tierId": "gold", "tierName": "Gold", "conditions": null },
+            },
+            "status": "FAILED_ROLLED_BACK", "currentSagaStep": "COMPLETED",
+            "rewardsToProcess": [{
+                "rewardDefinition": coupon_reward(), "grantStatus": "REVOKED", "attemptCount": 2,
+                "lastFailureReason": "granter timed out", "stockReserved": false, "grantUncertain": true,
+            }],
+            "failureReason": "granter refused", "retryCount": 1,
+            "compensatingActionsLog": [{
+                "step": "ALLOCATE_INVENTORY", "action": "INCREMENT_STOCK", "rewardId": "r1", "timestamp": at,
+            }],
+            "claimedAt": null, "createdAt": at, "updatedAt": at, "nextAttemptAt": null,
+            "history": [
+                { "status": "PENDING_VALIDATION", "step": "VALIDATE_USER_AND_EVENT", "at": at },
+                { "status": "FAILED_ROLLED_BACK", "step": "COMPLETED", "at": at, "note": "granter refused" },
+            ],
+            "tierId": "gold", "periodStart": "2026-12-07T00:00:00Z",
+        });
+        let read = round_trip::<ClaimView>(sent.clone());
+        for member in ["eventSnapshot", "rewardsToProcess", "compensatingActionsLog", "history", "periodStart"] {
+            assert_eq!(read[member], sent[member], "{member}");
+        }
+    }
+
+    #[test]
+    fn a_page_of_views_reads_back_as_it_was_sent() {
+        let sent = json!({ "items": [event_view()], "page": 2, "limit": 1, "total": 5 });
+        assert_eq!(round_trip::<bestow_kernel::page::Page<EventView>>(sent.clone()), sent);
     }
 }

@@ -1,7 +1,7 @@
 //! One page of a list: what a store returns and what a list route answers
 //! (`{items, page, limit, total}`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// The largest page a client may ask for.
@@ -22,7 +22,7 @@ impl PageRequest {
 }
 
 /// One page of a list.
-#[derive(Debug, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Page<T> {
     /// The items of this page.
     pub items: Vec<T>,
