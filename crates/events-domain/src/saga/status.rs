@@ -1,0 +1,184 @@
+//! Where a claim stands: `status`, `currentSagaStep` and each reward's `grantStatus`, spelled
+//! as the seed spells them.
+
+use serde::{Deserialize, Serialize};
+
+/// `user_reward_requests.status`, exactly the seed's values.
+// `Ord` follows the declaration, which is the seed's order: lists of statuses keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClaimStatus {
+    PendingValidation,
+    ValidationFailedUserInactive,
+    ValidationFailedEventNotActive,
+    ValidationFailedAlreadyClaimed,
+    PendingConditionCheck,
+    ConditionCheckFailedExternal,
+    ConditionNotMet,
+    PendingInventoryAllocation,
+    InventoryAllocationFailedOutOfStock,
+    InventoryAllocationFailedConcurrency,
+    InventoryAllocationError,
+    InventoryAllocated,
+    PendingRewardGrant,
+    RewardGrantFailedExternal,
+    RewardGrantFailedUserInactive,
+    RewardPartiallyGranted,
+    SuccessAllGranted,
+    PendingCompensationInventory,
+    CompensatedInventory,
+    PendingCompensationReward,
+    CompensatedReward,
+    FailedRolledBack,
+    CompensationFailedManualInterventionRequired,
+}
+
+impl ClaimStatus {
+    pub const ALL: [ClaimStatus; 23] = [
+        Self::PendingValidation,
+        Self::ValidationFailedUserInactive,
+        Self::ValidationFailedEventNotActive,
+        Self::ValidationFailedAlreadyClaimed,
+        Self::PendingConditionCheck,
+        Self::ConditionCheckFailedExternal,
+        Self::ConditionNotMet,
+        Self::PendingInventoryAllocation,
+        Self::InventoryAllocationFailedOutOfStock,
+        Self::InventoryAllocationFailedConcurrency,
+        Self::InventoryAllocationError,
+        Self::InventoryAllocated,
+        Self::PendingRewardGrant,
+        Self::RewardGrantFailedExternal,
+        Self::RewardGrantFailedUserInactive,
+        Self::RewardPartiallyGranted,
+        Self::SuccessAllGranted,
+        Self::PendingCompensationInventory,
+        Self::CompensatedInventory,
+        Self::PendingCompensationReward,
+        Self::CompensatedReward,
+        Self::FailedRolledBack,
+        Self::CompensationFailedManualInterventionRequired,
+    ];
+
+    /// The seed's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingValidation => "PENDING_VALIDATION",
+            Self::ValidationFailedUserInactive => "VALIDATION_FAILED_USER_INACTIVE",
+            Self::ValidationFailedEventNotActive => "VALIDATION_FAILED_EVENT_NOT_ACTIVE",
+            Self::ValidationFailedAlreadyClaimed => "VALIDATION_FAILED_ALREADY_CLAIMED",
+            Self::PendingConditionCheck => "PENDING_CONDITION_CHECK",
+            Self::ConditionCheckFailedExternal => "CONDITION_CHECK_FAILED_EXTERNAL",
+            Self::ConditionNotMet => "CONDITION_NOT_MET",
+            Self::PendingInventoryAllocation => "PENDING_INVENTORY_ALLOCATION",
+            Self::InventoryAllocationFailedOutOfStock => "INVENTORY_ALLOCATION_FAILED_OUT_OF_STOCK",
+            Self::InventoryAllocationFailedConcurrency => "INVENTORY_ALLOCATION_FAILED_CONCURRENCY",
+            Self::InventoryAllocationError => "INVENTORY_ALLOCATION_ERROR",
+            Self::InventoryAllocated => "INVENTORY_ALLOCATED",
+            Self::PendingRewardGrant => "PENDING_REWARD_GRANT",
+            Self::RewardGrantFailedExternal => "REWARD_GRANT_FAILED_EXTERNAL",
+            Self::RewardGrantFailedUserInactive => "REWARD_GRANT_FAILED_USER_INACTIVE",
+            Self::RewardPartiallyGranted => "REWARD_PARTIALLY_GRANTED",
+            Self::SuccessAllGranted => "SUCCESS_ALL_GRANTED",
+            Self::PendingCompensationInventory => "PENDING_COMPENSATION_INVENTORY",
+            Self::CompensatedInventory => "COMPENSATED_INVENTORY",
+            Self::PendingCompensationReward => "PENDING_COMPENSATION_REWARD",
+            Self::CompensatedReward => "COMPENSATED_REWARD",
+            Self::FailedRolledBack => "FAILED_ROLLED_BACK",
+            Self::CompensationFailedManualInterventionRequired => "COMPENSATION_FAILED_MANUAL_INTERVENTION_REQUIRED",
+        }
+    }
+
+    /// Statuses the saga never leaves by itself. A request needing manual intervention is parked
+    /// here until an admin retries or resolves it.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::ValidationFailedUserInactive
+                | Self::ValidationFailedEventNotActive
+                | Self::ValidationFailedAlreadyClaimed
+                | Self::ConditionCheckFailedExternal
+                | Self::ConditionNotMet
+                | Self::InventoryAllocationFailedOutOfStock
+                | Self::InventoryAllocationFailedConcurrency
+                | Self::InventoryAllocationError
+                | Self::RewardPartiallyGranted
+                | Self::SuccessAllGranted
+                | Self::FailedRolledBack
+                | Self::CompensationFailedManualInterventionRequired
+        )
+    }
+
+    /// Final statuses in which the claim failed: it paid nothing (or awaits a human to settle
+    /// what it paid). Every final status but `SUCCESS_ALL_GRANTED` and
+    /// `REWARD_PARTIALLY_GRANTED`.
+    pub fn is_failure(self) -> bool {
+        self.is_final() && !matches!(self, Self::SuccessAllGranted | Self::RewardPartiallyGranted)
+    }
+}
+
+impl std::fmt::Display for ClaimStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ClaimStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s).ok_or_else(|| format!("unknown claim status `{s}`"))
+    }
+}
+
+/// `currentSagaStep`: the step a request is in, for recovery and for humans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SagaStep {
+    ValidateUserAndEvent,
+    CheckConditions,
+    AllocateInventory,
+    GrantRewards,
+    CompensateRewards,
+    CompensateInventory,
+    Completed,
+}
+
+/// `rewardsToProcess[].grantStatus`: the seed's values plus `REVOKED` for a grant that a
+/// compensation took back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum GrantStatus {
+    PendingGrant,
+    Success,
+    FailedExternal,
+    Revoked,
+}
+
+/// The seed's spelling of a step.
+pub fn step_name(step: SagaStep) -> &'static str {
+    match step {
+        SagaStep::ValidateUserAndEvent => "VALIDATE_USER_AND_EVENT",
+        SagaStep::CheckConditions => "CHECK_CONDITIONS",
+        SagaStep::AllocateInventory => "ALLOCATE_INVENTORY",
+        SagaStep::GrantRewards => "GRANT_REWARDS",
+        SagaStep::CompensateRewards => "COMPENSATE_REWARDS",
+        SagaStep::CompensateInventory => "COMPENSATE_INVENTORY",
+        SagaStep::Completed => "COMPLETED",
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn statuses_round_trip_through_the_seed_spelling() {
+        for status in ClaimStatus::ALL {
+            assert_eq!(status.as_str().parse::<ClaimStatus>().unwrap(), status);
+            assert_eq!(serde_json::to_value(status).unwrap(), json!(status.as_str()));
+        }
+    }
+}
