@@ -1,4 +1,5 @@
-//! The audit tables both databases keep (`auth_db.audit_logs`, `event_db.audit_logs`).
+//! The audit tables both databases keep (`auth_db.audit_logs`, `event_db.audit_logs`), created by
+//! `migrations/audit_logs.sql`: append-only, queried by time, actor and target.
 
 use bestow_kernel::audit::{AuditEntry, AuditQuery};
 use bestow_kernel::page::{Page, PageRequest};
@@ -7,26 +8,6 @@ use rusqlite::{Connection, Row, params};
 
 use crate::database::{from_text, map_error, to_text};
 use crate::filters::Filters;
-
-/// The `audit_logs` table, the same in both databases: append-only, queried by time, actor
-/// and target.
-pub(crate) const AUDIT_SCHEMA: &str = r"
-    CREATE TABLE audit_logs (
-        _id            TEXT PRIMARY KEY,
-        actorId        TEXT NOT NULL,
-        actorUsername  TEXT NOT NULL,
-        action         TEXT NOT NULL,
-        targetType     TEXT NOT NULL,
-        targetId       TEXT NOT NULL,
-        before         TEXT,
-        after          TEXT,
-        at             TEXT NOT NULL,
-        requestId      TEXT
-    ) STRICT;
-    CREATE INDEX audit_logs_at ON audit_logs (at, _id);
-    CREATE INDEX audit_logs_actor ON audit_logs (actorId, at);
-    CREATE INDEX audit_logs_target ON audit_logs (targetId, at);
-";
 
 /// Appends one entry (inside the caller's transaction).
 pub(crate) fn insert_audit(connection: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {

@@ -1,4 +1,5 @@
-//! `auth.db`: the SQLite adapter of [`AuthStore`]. Columns carry the seed's field names.
+//! `auth.db`: the SQLite adapter of [`AuthStore`]. Columns carry the seed's field names; the
+//! schema is `migrations/auth/`.
 
 use async_trait::async_trait;
 use bestow_auth_domain::domain::User;
@@ -10,48 +11,10 @@ use bestow_kernel::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::audit::{AUDIT_SCHEMA, insert_audit, list_audit};
+use crate::audit::{insert_audit, list_audit};
 use crate::database::{Database, from_text, map_error, to_text};
 use crate::filters::{Filters, count, prefix_pattern};
-
-/// Schema of accounts and sessions.
-const ACCOUNTS_SCHEMA: &str = r"
-    CREATE TABLE users (
-        _id        TEXT PRIMARY KEY,
-        username   TEXT NOT NULL COLLATE NOCASE,
-        password   TEXT NOT NULL,
-        roles      TEXT NOT NULL,
-        createdAt  TEXT NOT NULL,
-        updatedAt  TEXT NOT NULL,
-        isActive   INTEGER NOT NULL
-    ) STRICT;
-    CREATE UNIQUE INDEX users_username ON users (username COLLATE NOCASE);
-    CREATE INDEX users_createdAt ON users (createdAt, _id);
-
-    CREATE TABLE refresh_tokens (
-        _id          TEXT PRIMARY KEY,
-        familyId     TEXT NOT NULL,
-        userId       TEXT NOT NULL REFERENCES users (_id),
-        tokenDigest  TEXT NOT NULL,
-        issuedAt     TEXT NOT NULL,
-        expiresAt    TEXT NOT NULL,
-        rotatedAt    TEXT,
-        revokedAt    TEXT
-    ) STRICT;
-    CREATE UNIQUE INDEX refresh_tokens_digest ON refresh_tokens (tokenDigest);
-    CREATE INDEX refresh_tokens_family ON refresh_tokens (familyId);
-    CREATE INDEX refresh_tokens_user ON refresh_tokens (userId);
-
-";
-
-/// `sessionVersion`: moves when an account's sessions must end (issue-13 hardening).
-const SESSION_VERSION: &str = "ALTER TABLE users ADD COLUMN sessionVersion INTEGER NOT NULL DEFAULT 0;";
-
-/// A user's revoked tokens by time: the sessions that ended lately, read with every standing.
-const ENDED_SESSIONS: &str = "CREATE INDEX refresh_tokens_user_revoked ON refresh_tokens (userId, revokedAt);";
-
-/// Migrations of `auth.db`, in order; each runs once.
-const MIGRATIONS: &[&str] = &[ACCOUNTS_SCHEMA, AUDIT_SCHEMA, SESSION_VERSION, ENDED_SESSIONS];
+use crate::migrations::AUTH_MIGRATIONS;
 
 /// The auth store on SQLite.
 #[derive(Debug, Clone)]
@@ -62,7 +25,7 @@ pub struct SqliteAuthStore {
 impl SqliteAuthStore {
     /// Opens `auth.db` at `path`, creating or migrating its schema.
     pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
-        Ok(Self { db: Database::open(path, MIGRATIONS)? })
+        Ok(Self { db: Database::open(path, AUTH_MIGRATIONS)? })
     }
 }
 

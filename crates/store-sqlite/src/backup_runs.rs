@@ -8,17 +8,7 @@ use rusqlite::{Connection, OpenFlags, params};
 
 use crate::database::{from_text, map_error, to_text};
 use crate::event_db::SqliteEventStore;
-
-/// The table, created by the migration or by the first [`record_backup`] on a database an
-/// older server made, whichever comes first (hence `IF NOT EXISTS`).
-pub(crate) const BACKUP_RUNS_SCHEMA: &str = r"
-    CREATE TABLE IF NOT EXISTS backup_runs (
-        startedAt   TEXT NOT NULL,
-        finishedAt  TEXT NOT NULL,
-        location    TEXT NOT NULL,
-        bytes       INTEGER NOT NULL
-    ) STRICT;
-";
+use crate::migrations::BACKUP_RUNS;
 
 /// Records a completed backup in the `event.db` file at `path`, which a server may be using
 /// (the write waits up to 5 s for its lock). The file is opened as it is, without migrations
@@ -33,7 +23,8 @@ pub fn record_backup(
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags).map_err(map_error)?;
     connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(map_error)?;
-    connection.execute_batch(BACKUP_RUNS_SCHEMA).map_err(map_error)?;
+    // An older server's file may not have the table yet (the migration creates it if missing).
+    connection.execute_batch(BACKUP_RUNS).map_err(map_error)?;
     connection
         .execute(
             "INSERT INTO backup_runs (startedAt, finishedAt, location, bytes) VALUES (?1, ?2, ?3, ?4)",

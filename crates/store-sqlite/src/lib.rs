@@ -14,6 +14,7 @@ mod event_db;
 mod events;
 mod filters;
 mod ledger;
+mod migrations;
 mod service_keys;
 
 pub use auth::SqliteAuthStore;
