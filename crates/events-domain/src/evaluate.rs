@@ -94,7 +94,7 @@ pub struct Evaluation {
 /// `current` and `target` are numbers (`f64`) because `PURCHASE_TOTAL` amounts may be
 /// fractional; whole values serialize as JSON integers. For leaves, `current` is capped at
 /// `target` (and floored at 0), so `current / target` is a progress ratio.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeProgress {
     /// The node's `type`, e.g. `LOGIN_STREAK`; serialized as `type` like in the condition.
@@ -109,9 +109,30 @@ pub struct NodeProgress {
     #[serde(serialize_with = "serialize_number")]
     pub target: f64,
     /// Progress of the sub-conditions of `AND`, `OR` and `NOT`; omitted for leaves.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(no_recursion)]
     pub children: Vec<NodeProgress>,
+}
+
+/// The verdict on one player and one event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Eligibility {
+    /// Whether the event's conditions are met now (always true for an event without
+    /// conditions). A claim also needs the event to be ACTIVE and within its dates.
+    pub eligible: bool,
+    /// The condition tree with the progress of each node, or null when the event has no
+    /// conditions. Each node: `type` (as in the condition), `met`, `current` and `target`
+    /// (numbers; `current` never exceeds `target`), and `children` for `AND`, `OR` and `NOT`.
+    /// For `AND`, `current` counts the met children; for `OR` and `NOT` it is 0 or 1.
+    pub conditions: Option<NodeProgress>,
+}
+
+/// An event without conditions: always eligible.
+impl Default for Eligibility {
+    fn default() -> Self {
+        Self { eligible: true, conditions: None }
+    }
 }
 
 /// Evaluates `condition` against `facts` within `context` (see the module docs for the window).

@@ -13,6 +13,7 @@
 //! - [`stats`]: the event dashboard's claim figures, shaped from what a store counts.
 //! - [`schemas`]: OpenAPI schemas of the inputs above that the derive cannot describe.
 //! - [`view`]: how events, rewards and claims read to clients and in audit snapshots.
+//! - [`wallet`]: a player's wallet, the sum of their ledger entries.
 //! - [`ports`]: the storage ports the adapters implement, in these terms.
 
 pub mod condition;
@@ -28,3 +29,4 @@ pub mod stats;
 pub mod tier;
 pub mod validation;
 pub mod view;
+pub mod wallet;

@@ -1,43 +1,12 @@
 //! Request and response bodies of the auth routes.
 
 use bestow_core::identity::Role;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::User;
+pub use bestow_auth_domain::view::UserView;
+
 use crate::service::Session;
-
-/// An account as clients see it: never the password hash.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UserView {
-    /// `users._id`.
-    pub id: String,
-    /// Unique ignoring case.
-    pub username: String,
-    /// The roles the account holds now.
-    pub roles: Vec<Role>,
-    /// False once deactivated: no sign-in, no request.
-    pub is_active: bool,
-    /// When the account was created.
-    pub created_at: DateTime<Utc>,
-    /// When it last changed.
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<User> for UserView {
-    fn from(user: User) -> Self {
-        Self {
-            id: user.id,
-            username: user.username,
-            roles: user.roles,
-            is_active: user.is_active,
-            created_at: user.created_at,
-            updated_at: user.updated_at,
-        }
-    }
-}
 
 /// Self-service sign-up. Roles are never accepted here: every new account is a USER.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -7,30 +7,17 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::conditions::activities::{ActivityProvider, FactError};
 use crate::domain::condition::Condition;
-use crate::domain::evaluate::{ActivityFact, EvaluationContext, FactQuery, NodeProgress, evaluate, fact_query};
+use crate::domain::evaluate::{ActivityFact, EvaluationContext, FactQuery, evaluate, fact_query};
 use crate::domain::event::Event;
 use crate::domain::recurrence::Period;
 use crate::domain::saga::ClaimTarget;
 use crate::domain::tier::Tier;
 
-/// The verdict on one player and one event.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Eligibility {
-    /// Whether the event's conditions are met now (always true for an event without
-    /// conditions). A claim also needs the event to be ACTIVE and within its dates.
-    pub eligible: bool,
-    /// The condition tree with the progress of each node, or null when the event has no
-    /// conditions. Each node: `type` (as in the condition), `met`, `current` and `target`
-    /// (numbers; `current` never exceeds `target`), and `children` for `AND`, `OR` and `NOT`.
-    /// For `AND`, `current` counts the met children; for `OR` and `NOT` it is 0 or 1.
-    pub conditions: Option<NodeProgress>,
-}
+/// The verdict on one player and one event, a domain type so that clients read it back.
+pub use crate::domain::evaluate::Eligibility;
 
 /// Evaluates events' conditions against a player's facts.
 pub struct EligibilityChecker {
@@ -118,13 +105,6 @@ impl Judgement {
                 }
             })
             .collect()
-    }
-}
-
-/// An event without conditions: always eligible.
-impl Default for Eligibility {
-    fn default() -> Self {
-        Self { eligible: true, conditions: None }
     }
 }
 
