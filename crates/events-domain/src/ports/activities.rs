@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::StoreError;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
@@ -28,7 +28,7 @@ pub struct NewActivity {
 }
 
 /// One stored activity as staff read it back: the stored fields, with `id` for `_id`.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Activity {
     /// `activities._id`.

@@ -1,4 +1,5 @@
-//! The storage port of service keys, and a key as stored.
+//! The storage port of service keys, a key as stored, and a key as clients read it
+//! ([`ServiceKeyView`], [`CreatedServiceKey`]).
 
 use async_trait::async_trait;
 use bestow_kernel::audit::AuditEntry;
@@ -47,6 +48,54 @@ pub struct ServiceKey {
     /// User id of the admin who created it.
     pub created_by: String,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A key as listed: never its secret.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceKeyView {
+    /// Identifier of the key.
+    pub id: String,
+    /// What the key is for.
+    pub name: String,
+    /// What the key allows.
+    pub scopes: Vec<Scope>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// User id of the admin who created it.
+    pub created_by: String,
+    /// When it was revoked; null while it works.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<&ServiceKey> for ServiceKeyView {
+    fn from(key: &ServiceKey) -> Self {
+        Self {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            scopes: key.scopes.clone(),
+            created_at: key.created_at,
+            created_by: key.created_by.clone(),
+            revoked_at: key.revoked_at,
+        }
+    }
+}
+
+/// A key just created, with its secret: the only time the secret is shown.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedServiceKey {
+    /// Identifier of the key.
+    pub id: String,
+    /// What the key is for.
+    pub name: String,
+    /// What the key allows.
+    pub scopes: Vec<Scope>,
+    /// Send it as `X-Api-Key`. Shown once; only its digest is stored.
+    #[schema(example = "bsk_3q2-7wE…")]
+    pub secret: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
 }
 
 /// Storage of service keys.
