@@ -3,11 +3,12 @@
 //! Everything two or more services need at the HTTP edge and nothing that belongs to one of
 //! them: problem details, the JSON, query and page extractors that speak them, access-token
 //! verification, and the plumbing every process shares (request ids, logs, health, metrics),
-//! and the CSV exports both services stream. The HTTP-free vocabulary (ids, identity and
-//! roles, audit entries, pages, store errors) is `bestow-kernel`'s, re-exported here under
-//! the same module names.
+//! the CSV exports both services stream, and the audit-log resource both services answer
+//! (`audit_log`). The HTTP-free vocabulary (ids, identity and roles, audit entries, pages,
+//! store errors) is `bestow-kernel`'s, re-exported here under the same module names.
 
 pub mod accounts;
+pub mod audit_log;
 pub mod client;
 pub mod csv;
 pub mod export;
