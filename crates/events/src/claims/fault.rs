@@ -2,24 +2,25 @@
 //! commit of a given saga step, to prove that recovery handles a crash at any instant.
 //!
 //! Armed only by `BESTOW_TEST_CRASH_AT=<STEP>:<before|after>` (e.g.
-//! `ALLOCATE_INVENTORY:after`); a production deployment never sets it.
-
-/// Environment variable that arms the switch.
-pub const CRASH_AT_ENV: &str = "BESTOW_TEST_CRASH_AT";
+//! `ALLOCATE_INVENTORY:after`), and only in a debug build (the crash tests run the debug
+//! binary): a release build compiles the switch to nothing, so no setting of a production
+//! deployment can make it exit. `scripts/container-test` checks the release binary for it.
 
 /// Exit code of a deliberate crash.
 pub const CRASH_EXIT_CODE: i32 = 86;
 
-/// Where the process should crash, if anywhere.
+/// Where the process should crash, if anywhere; never armed in a release build.
 #[derive(Debug, Clone, Default)]
 pub struct FaultSwitch {
+    #[cfg(debug_assertions)]
     crash_at: Option<(String, String)>,
 }
 
+#[cfg(debug_assertions)]
 impl FaultSwitch {
-    /// Reads [`CRASH_AT_ENV`].
+    /// Reads `BESTOW_TEST_CRASH_AT`.
     pub fn from_env() -> Self {
-        let crash_at = std::env::var(CRASH_AT_ENV).ok().and_then(|value| {
+        let crash_at = std::env::var("BESTOW_TEST_CRASH_AT").ok().and_then(|value| {
             let (step, phase) = value.split_once(':')?;
             Some((step.to_owned(), phase.to_owned()))
         });
@@ -39,4 +40,16 @@ impl FaultSwitch {
             std::process::exit(CRASH_EXIT_CODE);
         }
     }
+}
+
+#[cfg(not(debug_assertions))]
+impl FaultSwitch {
+    /// An unarmed switch: a release build reads no fault setting.
+    pub fn from_env() -> Self {
+        Self {}
+    }
+
+    /// Does nothing: a release build never crashes on purpose.
+    #[inline(always)]
+    pub fn checkpoint(&self, _step: &str, _phase: &str) {}
 }
