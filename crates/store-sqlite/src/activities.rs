@@ -22,32 +22,24 @@ use bestow_kernel::store::StoreError;
 use rusqlite::{Connection, Row, params};
 use serde_json::{Map, Value};
 
-use crate::database::{from_text, map_error, to_text};
+use crate::columns::NamedColumns;
+use crate::database::{map_error, to_text};
 use crate::event_db::SqliteEventStore;
 use crate::filters::Filters;
 
-pub(crate) fn corrupt(index: usize, reason: impl std::fmt::Display) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        index,
-        rusqlite::types::Type::Text,
-        Box::<dyn std::error::Error + Send + Sync>::from(reason.to_string()),
-    )
-}
-
-/// The `attributes` column at `index`. Attributes are stored as NULL when empty, so most rows
-/// (logins) cost no JSON parse.
-fn attributes_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Map<String, Value>> {
-    match row.get_ref(index)?.as_str_or_null()? {
-        None => Ok(Map::new()),
-        Some(text) => serde_json::from_str(text).map_err(|e| corrupt(index, e)),
-    }
+/// The `attributes` column. Attributes are stored as NULL when empty, so most rows (logins)
+/// cost no JSON parse.
+fn attributes_of(row: &Row<'_>) -> rusqlite::Result<Map<String, Value>> {
+    Ok(row.optional_json("attributes")?.unwrap_or_default())
 }
 
 /// `occurredAt, attributes` → a fact of `activity_type`.
 fn fact_from_row(row: &Row<'_>, activity_type: &str) -> rusqlite::Result<ActivityFact> {
-    let attributes = attributes_at(row, 1)?;
-    let occurred_at = from_text(row.get_ref(0)?.as_str()?)?;
-    Ok(ActivityFact { activity_type: activity_type.to_owned(), occurred_at, attributes })
+    Ok(ActivityFact {
+        activity_type: activity_type.to_owned(),
+        occurred_at: row.time("occurredAt")?,
+        attributes: attributes_of(row)?,
+    })
 }
 
 fn insert_activities(connection: &mut Connection, activities: &[NewActivity]) -> Result<u64, StoreError> {
@@ -101,18 +93,18 @@ fn select_facts_of_type(
         .map_err(map_error)
 }
 
-/// The columns [`activity_from_row`] reads, in its order.
+/// The columns [`activity_from_row`] reads.
 const ACTIVITY_COLUMNS: &str = "_id, activityId, userId, type, occurredAt, attributes, receivedAt";
 
 fn activity_from_row(row: &Row<'_>) -> rusqlite::Result<Activity> {
     Ok(Activity {
-        id: row.get(0)?,
-        activity_id: row.get(1)?,
-        user_id: row.get(2)?,
-        activity_type: row.get_ref(3)?.as_str()?.parse().map_err(|e| corrupt(3, e))?,
-        occurred_at: from_text(row.get_ref(4)?.as_str()?)?,
-        attributes: attributes_at(row, 5)?,
-        received_at: from_text(row.get_ref(6)?.as_str()?)?,
+        id: row.get("_id")?,
+        activity_id: row.get("activityId")?,
+        user_id: row.get("userId")?,
+        activity_type: row.parsed("type")?,
+        occurred_at: row.time("occurredAt")?,
+        attributes: attributes_of(row)?,
+        received_at: row.time("receivedAt")?,
     })
 }
 

@@ -6,7 +6,8 @@ use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::StoreError;
 use rusqlite::{Connection, Row, params};
 
-use crate::database::{from_text, map_error, to_text};
+use crate::columns::NamedColumns;
+use crate::database::{map_error, to_text};
 use crate::filters::Filters;
 
 /// Appends one entry (inside the caller's transaction).
@@ -33,26 +34,17 @@ pub(crate) fn insert_audit(connection: &Connection, entry: &AuditEntry) -> Resul
 }
 
 fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
-    let json = |index: usize| -> rusqlite::Result<Option<serde_json::Value>> {
-        row.get::<_, Option<String>>(index)?
-            .map(|text| {
-                serde_json::from_str(&text).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
-                })
-            })
-            .transpose()
-    };
     Ok(AuditEntry {
-        id: row.get(0)?,
-        actor_id: row.get(1)?,
-        actor_username: row.get(2)?,
-        action: row.get(3)?,
-        target_type: row.get(4)?,
-        target_id: row.get(5)?,
-        before: json(6)?,
-        after: json(7)?,
-        at: from_text(&row.get::<_, String>(8)?)?,
-        request_id: row.get(9)?,
+        id: row.get("_id")?,
+        actor_id: row.get("actorId")?,
+        actor_username: row.get("actorUsername")?,
+        action: row.get("action")?,
+        target_type: row.get("targetType")?,
+        target_id: row.get("targetId")?,
+        before: row.optional_json("before")?,
+        after: row.optional_json("after")?,
+        at: row.time("at")?,
+        request_id: row.get("requestId")?,
     })
 }
 

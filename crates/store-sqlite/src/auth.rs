@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::audit::{insert_audit, list_audit};
-use crate::database::{Database, from_text, map_error, to_text};
+use crate::columns::NamedColumns;
+use crate::database::{Database, map_error, to_text};
 use crate::filters::{Filters, count, prefix_pattern};
 use crate::migrations::AUTH_MIGRATIONS;
 
@@ -32,17 +33,15 @@ impl SqliteAuthStore {
 const USER_COLUMNS: &str = "_id, username, password, roles, createdAt, updatedAt, isActive, sessionVersion";
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
-    let roles: String = row.get(3)?;
     Ok(User {
-        id: row.get(0)?,
-        username: row.get(1)?,
-        password_hash: row.get(2)?,
-        roles: serde_json::from_str::<Vec<Role>>(&roles)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e)))?,
-        created_at: from_text(&row.get::<_, String>(4)?)?,
-        updated_at: from_text(&row.get::<_, String>(5)?)?,
-        is_active: row.get(6)?,
-        session_version: row.get(7)?,
+        id: row.get("_id")?,
+        username: row.get("username")?,
+        password_hash: row.get("password")?,
+        roles: row.json::<Vec<Role>>("roles")?,
+        created_at: row.time("createdAt")?,
+        updated_at: row.time("updatedAt")?,
+        is_active: row.get("isActive")?,
+        session_version: row.get("sessionVersion")?,
     })
 }
 
@@ -58,18 +57,15 @@ fn select_user(connection: &Connection, clause: &str, key: &str) -> Result<Optio
 }
 
 fn refresh_from_row(row: &Row<'_>) -> rusqlite::Result<RefreshToken> {
-    let optional_time = |index: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
-        row.get::<_, Option<String>>(index)?.as_deref().map(from_text).transpose()
-    };
     Ok(RefreshToken {
-        id: row.get(0)?,
-        family_id: row.get(1)?,
-        user_id: row.get(2)?,
-        token_digest: row.get(3)?,
-        issued_at: from_text(&row.get::<_, String>(4)?)?,
-        expires_at: from_text(&row.get::<_, String>(5)?)?,
-        rotated_at: optional_time(6)?,
-        revoked_at: optional_time(7)?,
+        id: row.get("_id")?,
+        family_id: row.get("familyId")?,
+        user_id: row.get("userId")?,
+        token_digest: row.get("tokenDigest")?,
+        issued_at: row.time("issuedAt")?,
+        expires_at: row.time("expiresAt")?,
+        rotated_at: row.optional_time("rotatedAt")?,
+        revoked_at: row.optional_time("revokedAt")?,
     })
 }
 
@@ -296,7 +292,7 @@ impl AuthStore for SqliteAuthStore {
                     .map_err(map_error)?;
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);
                 let families = statement
-                    .query_map(params![user_id, to_text(since), limit], |row| row.get(0))
+                    .query_map(params![user_id, to_text(since), limit], |row| row.get("familyId"))
                     .map_err(map_error)?;
                 families.collect::<Result<_, _>>().map_err(map_error)
             })

@@ -1,5 +1,5 @@
 //! `event.db`: the SQLite adapter of [`EventStore`]: events in `events`, their rewards in
-//! `event_rewards` (see [`crate::event_db`] for the schema).
+//! `event_rewards` (schema in `migrations/event/`).
 
 use std::sync::LazyLock;
 
@@ -18,69 +18,49 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use serde_json::{Value, json};
 
 use crate::audit::{insert_audit, list_audit};
-use crate::database::{from_text, map_error, to_text};
+use crate::columns::{NamedColumns, corrupt};
+use crate::database::{map_error, to_text};
 use crate::event_db::SqliteEventStore;
 use crate::filters::Filters;
 
 const EVENT_COLUMNS: &str = "_id, eventName, description, startDate, endDate, conditions, status, createdBy, \
                              createdAt, updatedAt, timezone, grantPolicy, version, recurrence, tiers";
 
-fn corrupt(index: usize, reason: impl std::fmt::Display) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        index,
-        rusqlite::types::Type::Text,
-        Box::<dyn std::error::Error + Send + Sync>::from(reason.to_string()),
-    )
-}
-
 /// An event row without its rewards.
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
-    let conditions = row
-        .get::<_, Option<String>>(5)?
-        .map(|text| serde_json::from_str::<Condition>(&text).map_err(|e| corrupt(5, e)))
-        .transpose()?;
-    let status: String = row.get(6)?;
-    let timezone: String = row.get(10)?;
-    let grant_policy: String = row.get(11)?;
+    let grant_policy = Value::String(row.get("grantPolicy")?);
     Ok(Event {
-        id: row.get(0)?,
-        event_name: row.get(1)?,
-        description: row.get(2)?,
-        start_date: from_text(&row.get::<_, String>(3)?)?,
-        end_date: from_text(&row.get::<_, String>(4)?)?,
-        conditions,
-        status: status.parse::<EventStatus>().map_err(|e| corrupt(6, e))?,
+        id: row.get("_id")?,
+        event_name: row.get("eventName")?,
+        description: row.get("description")?,
+        start_date: row.time("startDate")?,
+        end_date: row.time("endDate")?,
+        conditions: row.optional_json::<Condition>("conditions")?,
+        status: row.parsed::<EventStatus>("status")?,
         rewards: Vec::new(),
-        created_by: row.get(7)?,
-        created_at: from_text(&row.get::<_, String>(8)?)?,
-        updated_at: from_text(&row.get::<_, String>(9)?)?,
-        timezone: timezone.parse().map_err(|e| corrupt(10, e))?,
-        grant_policy: serde_json::from_value::<GrantPolicy>(Value::String(grant_policy)).map_err(|e| corrupt(11, e))?,
-        version: row.get(12)?,
-        recurrence: row
-            .get::<_, Option<String>>(13)?
-            .map(|text| serde_json::from_str(&text).map_err(|e| corrupt(13, e)))
-            .transpose()?,
-        tiers: row
-            .get::<_, Option<String>>(14)?
-            .map(|text| serde_json::from_str(&text).map_err(|e| corrupt(14, e)))
-            .transpose()?
-            .unwrap_or_default(),
+        created_by: row.get("createdBy")?,
+        created_at: row.time("createdAt")?,
+        updated_at: row.time("updatedAt")?,
+        timezone: row.parsed("timezone")?,
+        grant_policy: serde_json::from_value::<GrantPolicy>(grant_policy)
+            .map_err(|e| corrupt(row, "grantPolicy", e))?,
+        version: row.get("version")?,
+        recurrence: row.optional_json("recurrence")?,
+        tiers: row.optional_json("tiers")?.unwrap_or_default(),
     })
 }
 
 fn reward_from_row(row: &Row<'_>) -> rusqlite::Result<RewardDefinition> {
-    let details: String = row.get(3)?;
     let document = json!({
-        "rewardId": row.get::<_, String>(0)?,
-        "rewardType": row.get::<_, String>(1)?,
-        "rewardName": row.get::<_, String>(2)?,
-        "details": serde_json::from_str::<Value>(&details).map_err(|e| corrupt(3, e))?,
-        "quantityPerUser": row.get::<_, i64>(4)?,
-        "totalStock": row.get::<_, Option<i64>>(5)?,
-        "remainingStock": row.get::<_, Option<i64>>(6)?,
+        "rewardId": row.get::<_, String>("rewardId")?,
+        "rewardType": row.get::<_, String>("rewardType")?,
+        "rewardName": row.get::<_, String>("rewardName")?,
+        "details": row.json::<Value>("details")?,
+        "quantityPerUser": row.get::<_, i64>("quantityPerUser")?,
+        "totalStock": row.get::<_, Option<i64>>("totalStock")?,
+        "remainingStock": row.get::<_, Option<i64>>("remainingStock")?,
     });
-    serde_json::from_value(document).map_err(|e| corrupt(0, e))
+    serde_json::from_value(document).map_err(|e| corrupt(row, "rewardId", e))
 }
 
 fn load_rewards(connection: &Connection, event: &mut Event) -> Result<(), StoreError> {
@@ -137,7 +117,7 @@ fn write_rewards(tx: &Transaction<'_>, event: &Event, write_counters: bool) -> R
     let ids: Vec<String> = event.rewards.iter().map(|r| r.reward_id().as_str().to_owned()).collect();
     let mut existing = tx.prepare_cached("SELECT rewardId FROM event_rewards WHERE eventId = ?1").map_err(map_error)?;
     let stored: Vec<String> = existing
-        .query_map([&event.id], |row| row.get(0))
+        .query_map([&event.id], |row| row.get("rewardId"))
         .map_err(map_error)?
         .collect::<rusqlite::Result<_>>()
         .map_err(map_error)?;
@@ -312,7 +292,7 @@ impl EventStore for SqliteEventStore {
         self.db
             .transaction(move |tx| {
                 let stored_status: Option<String> = tx
-                    .query_row("SELECT status FROM events WHERE _id = ?1", [&event.id], |row| row.get(0))
+                    .query_row("SELECT status FROM events WHERE _id = ?1", [&event.id], |row| row.get("status"))
                     .optional()
                     .map_err(map_error)?;
                 let was_draft = stored_status.as_deref() == Some(EventStatus::Draft.as_str());
@@ -376,7 +356,7 @@ impl EventStore for SqliteEventStore {
                     .prepare_cached("SELECT _id FROM events WHERE status IN ('ACTIVE', 'INACTIVE') AND endDate <= ?1")
                     .map_err(map_error)?;
                 statement
-                    .query_map([to_text(now)], |row| row.get(0))
+                    .query_map([to_text(now)], |row| row.get("_id"))
                     .map_err(map_error)?
                     .collect::<rusqlite::Result<_>>()
                     .map_err(map_error)

@@ -6,11 +6,30 @@ use bestow_events_domain::ports::ledger::{LedgerEntry, LedgerGrant, LedgerStore}
 use bestow_events_domain::reward::{RewardType, parse_details};
 use bestow_kernel::store::StoreError;
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{Row, params};
 
 use crate::claims::corrupt;
-use crate::database::{from_text, map_error, to_text};
+use crate::columns::NamedColumns;
+use crate::database::{map_error, to_text};
 use crate::event_db::SqliteEventStore;
+
+/// A granted row of `user_id`'s.
+fn entry_from_row(row: &Row<'_>, user_id: &str) -> rusqlite::Result<LedgerEntry> {
+    let reward_type = row.parsed::<RewardType>("rewardType")?;
+    let details = parse_details(reward_type, &row.json("details")?, "")
+        .map_err(|_| crate::columns::corrupt(row, "details", "bad reward details"))?;
+    Ok(LedgerEntry {
+        grant_key: row.get("grantKey")?,
+        request_id: row.get("requestId")?,
+        user_id: user_id.to_owned(),
+        event_id: row.get("eventId")?,
+        reward_id: row.get("rewardId")?,
+        reward_name: row.get("rewardName")?,
+        details,
+        quantity: row.get("quantity")?,
+        granted_at: row.time("grantedAt")?,
+    })
+}
 
 #[async_trait]
 impl LedgerStore for SqliteEventStore {
@@ -19,31 +38,33 @@ impl LedgerStore for SqliteEventStore {
         self.db
             .write(move |connection| {
                 let details = serde_json::to_string(&entry.details).map_err(corrupt)?;
-                let inserted = connection.prepare_cached("INSERT INTO reward_ledger (grantKey, userId, requestId, eventId, rewardId, rewardName, details,
+                let inserted = connection
+                    .prepare_cached(
+                        "INSERT INTO reward_ledger (grantKey, userId, requestId, eventId, rewardId, rewardName, details,
                              quantity, grantedAt, rewardType)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (grantKey) DO NOTHING").map_err(map_error)?.execute(
-
-                        params![
-                            entry.grant_key,
-                            entry.user_id,
-                            entry.request_id,
-                            entry.event_id,
-                            entry.reward_id,
-                            entry.reward_name,
-                            details,
-                            entry.quantity,
-                            to_text(entry.granted_at),
-                            entry.details.reward_type().as_str(),
-                        ],
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (grantKey) DO NOTHING",
                     )
+                    .map_err(map_error)?
+                    .execute(params![
+                        entry.grant_key,
+                        entry.user_id,
+                        entry.request_id,
+                        entry.event_id,
+                        entry.reward_id,
+                        entry.reward_name,
+                        details,
+                        entry.quantity,
+                        to_text(entry.granted_at),
+                        entry.details.reward_type().as_str(),
+                    ])
                     .map_err(map_error)?;
                 if inserted == 1 {
                     return Ok(LedgerGrant::Granted);
                 }
-                let revoked: Option<String> = connection.prepare_cached("SELECT revokedAt FROM reward_ledger WHERE grantKey = ?1").map_err(map_error)?.query_row(
- [&entry.grant_key], |row| {
-                        row.get(0)
-                    })
+                let revoked: Option<String> = connection
+                    .prepare_cached("SELECT revokedAt FROM reward_ledger WHERE grantKey = ?1")
+                    .map_err(map_error)?
+                    .query_row([&entry.grant_key], |row| row.get("revokedAt"))
                     .map_err(map_error)?;
                 Ok(if revoked.is_some() { LedgerGrant::Revoked } else { LedgerGrant::AlreadyGranted })
             })
@@ -79,41 +100,11 @@ impl LedgerStore for SqliteEventStore {
                          ORDER BY grantedAt",
                     )
                     .map_err(map_error)?;
-                let rows = statement
-                    .query_map([&user_id], |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, String>(2)?,
-                            row.get::<_, String>(3)?,
-                            row.get::<_, String>(4)?,
-                            row.get::<_, String>(5)?,
-                            row.get::<_, i64>(6)?,
-                            row.get::<_, String>(7)?,
-                            row.get::<_, String>(8)?,
-                        ))
-                    })
+                statement
+                    .query_map([&user_id], |row| entry_from_row(row, &user_id))
                     .map_err(map_error)?
                     .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(map_error)?;
-                rows.into_iter()
-                    .map(|(grant_key, request_id, event_id, reward_id, reward_name, details, quantity, granted_at, kind)| {
-                        let reward_type = kind.parse::<RewardType>().map_err(corrupt)?;
-                        let details = serde_json::from_str(&details).map_err(corrupt)?;
-                        let details = parse_details(reward_type, &details, "").map_err(|_| corrupt("bad reward details"))?;
-                        Ok(LedgerEntry {
-                            grant_key,
-                            request_id,
-                            user_id: user_id.clone(),
-                            event_id,
-                            reward_id,
-                            reward_name,
-                            details,
-                            quantity,
-                            granted_at: from_text(&granted_at).map_err(map_error)?,
-                        })
-                    })
-                    .collect()
+                    .map_err(map_error)
             })
             .await
     }

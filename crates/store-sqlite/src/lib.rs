@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod backup_runs;
 mod claims;
+mod columns;
 mod database;
 mod event_db;
 mod events;

@@ -9,23 +9,27 @@ use bestow_kernel::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::activities::corrupt;
 use crate::audit::insert_audit;
-use crate::database::{from_text, map_error, to_text};
+use crate::columns::{NamedColumns, corrupt};
+use crate::database::{map_error, to_text};
 use crate::event_db::SqliteEventStore;
 
 const KEY_COLUMNS: &str = "_id, name, scopes, secretDigest, createdAt, createdBy, revokedAt";
 
 fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ServiceKey> {
-    let scopes: Vec<String> = serde_json::from_str(&row.get::<_, String>(2)?).map_err(|e| corrupt(2, e))?;
+    let scopes: Vec<String> = row.json("scopes")?;
     Ok(ServiceKey {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        scopes: scopes.iter().map(|s| s.parse::<Scope>()).collect::<Result<_, _>>().map_err(|e| corrupt(2, e))?,
-        secret_digest: row.get(3)?,
-        created_at: from_text(&row.get::<_, String>(4)?)?,
-        created_by: row.get(5)?,
-        revoked_at: row.get::<_, Option<String>>(6)?.as_deref().map(from_text).transpose()?,
+        id: row.get("_id")?,
+        name: row.get("name")?,
+        scopes: scopes
+            .iter()
+            .map(|s| s.parse::<Scope>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| corrupt(row, "scopes", e))?,
+        secret_digest: row.get("secretDigest")?,
+        created_at: row.time("createdAt")?,
+        created_by: row.get("createdBy")?,
+        revoked_at: row.optional_time("revokedAt")?,
     })
 }
 
