@@ -86,22 +86,21 @@ document.addEventListener("click", (event) => {
 });
 
 // The condition-tree editor: edits the JSON in its textarea as a tree of nodes. Groups (AND,
-// OR) hold sub-conditions, NOT holds one; leaves have their own fields. Errors from the server
-// (data-errors: [{pointer, message}], pointers relative to the tree) are shown at their node.
-const LEAF_FIELDS = {
-  LOGIN_STREAK: [["days", "number"]],
-  LOGIN_DAYS: [["days", "number"]],
-  FRIEND_INVITE: [["count", "number"]],
-  QUEST_COMPLETE: [["questId", "text"]],
-  LEVEL_REACHED: [["level", "number"]],
-  PURCHASE_TOTAL: [["amount", "number"]],
-  ACTIVITY_COUNT: [["activityType", "text"], ["count", "number"]],
-};
+// OR) hold sub-conditions, NOT holds one; leaves have their own fields, as the server describes
+// them (data-leaves: [{name, summary, members: [{name, kind, description, …bounds}]}]). Errors
+// from the server (data-errors: [{pointer, message}], pointers relative to the tree) are shown
+// at their node.
+const NUMERIC_KINDS = ["whole", "positiveNumber"];
 
 class ConditionEditor extends HTMLElement {
   connectedCallback() {
     this.textarea = this.querySelector("textarea");
     this.types = JSON.parse(this.dataset.types || "[]");
+    // Leaf type => [[member, input type]].
+    this.leafFields = {};
+    for (const leaf of JSON.parse(this.dataset.leaves || "[]")) {
+      this.leafFields[leaf.name] = leaf.members.map((member) => [member.name, NUMERIC_KINDS.includes(member.kind) ? "number" : "text"]);
+    }
     this.errors = JSON.parse(this.dataset.errors || "[]");
     let tree = null;
     try { tree = this.textarea.value.trim() ? JSON.parse(this.textarea.value) : null; } catch (_) { return; }
@@ -157,7 +156,7 @@ class ConditionEditor extends HTMLElement {
     for (const name of this.types) type.append(new Option(name, name, false, name === condition.type));
     type.addEventListener("change", () => { replace(this.blank(type.value, condition)); this.changed(); });
     head.append(this.labelled("Type", type));
-    for (const [field, kind] of LEAF_FIELDS[condition.type] || []) {
+    for (const [field, kind] of this.leafFields[condition.type] || []) {
       const input = document.createElement("input");
       input.type = kind;
       input.value = condition[field] ?? "";
@@ -167,7 +166,7 @@ class ConditionEditor extends HTMLElement {
       });
       head.append(this.labelled(field, input));
     }
-    if (LEAF_FIELDS[condition.type]) {
+    if (this.leafFields[condition.type]) {
       const scope = document.createElement("select");
       scope.append(new Option("this period", ""), new Option("whole event", "EVENT", false, condition.scope === "EVENT"));
       scope.addEventListener("change", () => {
@@ -224,7 +223,7 @@ class ConditionEditor extends HTMLElement {
     }
     if (type === "NOT") return { type, condition: previous.subConditions ? previous.subConditions[0] : undefined };
     const leaf = { type };
-    for (const [field, kind] of LEAF_FIELDS[type] || []) leaf[field] = kind === "number" ? 1 : "";
+    for (const [field, kind] of this.leafFields[type] || []) leaf[field] = kind === "number" ? 1 : "";
     return leaf;
   }
 }

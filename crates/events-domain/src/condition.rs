@@ -1,6 +1,8 @@
-//! The eligibility condition tree of `events.conditions`: its typed form, the parser that
-//! builds it from an operator's JSON (reporting every bad node by JSON pointer), and its
-//! serialization back to exactly the stored shape.
+//! The eligibility condition tree of `events.conditions`: its typed form, one description per
+//! leaf type ([`LEAVES`]: name, members, bounds and wording, which the parser, the OpenAPI
+//! schema and the console's editor read), the parser that builds a tree from an operator's JSON
+//! (reporting every bad node by JSON pointer), and its serialization back to exactly the stored
+//! shape.
 //!
 //! ```json
 //! {"type": "AND", "subConditions": [
@@ -33,19 +35,219 @@ pub const MAX_QUEST_ID_CHARS: usize = 200;
 /// Longest `type` read; far above any real one, it bounds what an error message echoes back.
 const MAX_TYPE_CHARS: usize = 64;
 
-/// Every `type` a condition node may have.
-pub const CONDITION_TYPES: [&str; 10] = [
-    "AND",
-    "OR",
-    "NOT",
-    "LOGIN_STREAK",
-    "LOGIN_DAYS",
-    "FRIEND_INVITE",
-    "QUEST_COMPLETE",
-    "LEVEL_REACHED",
-    "PURCHASE_TOTAL",
-    "ACTIVITY_COUNT",
+/// The `type`s of the composite nodes, which hold other nodes; every other `type` is a leaf
+/// described in [`LEAVES`].
+pub const COMPOSITE_TYPES: [&str; 3] = ["AND", "OR", "NOT"];
+
+/// Every `type` a condition node may have: the composites, then the leaves.
+pub fn condition_types() -> impl Iterator<Item = &'static str> {
+    COMPOSITE_TYPES.into_iter().chain(LEAVES.iter().map(|leaf| leaf.name))
+}
+
+/// What one leaf `type` is: the one place its name, members, bounds and wording are written.
+/// The parser reads its members by it, the OpenAPI schema ([`super::schemas`]) and the
+/// console's condition editor are built from it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeafDescription {
+    /// The node's `type`, e.g. `LOGIN_STREAK`.
+    pub name: &'static str,
+    /// What meeting it means, in a sentence.
+    pub summary: &'static str,
+    /// Its members besides `type` and `scope`, in the order they are read and documented.
+    pub members: &'static [Member],
+    /// Whether the published schema lists the optional `scope` member (the parser accepts it on
+    /// every leaf). `false` only for the two leaves whose schema was published without it, so
+    /// that the OpenAPI document stays as published.
+    #[serde(skip)]
+    pub documents_scope: bool,
+    /// Builds the leaf from its members, once the parser has read them all without error.
+    #[serde(skip)]
+    build: fn(&MemberValues, Scope) -> Option<Condition>,
+}
+
+/// One member of a leaf: its name in the stored shape, its kind and bounds, and what it means.
+#[derive(Debug, Serialize)]
+pub struct Member {
+    /// The member's name, e.g. `questId`.
+    pub name: &'static str,
+    /// Its kind and bounds.
+    #[serde(flatten)]
+    pub kind: MemberKind,
+    /// What it means.
+    pub description: &'static str,
+}
+
+/// The kind of a leaf member and the bounds the parser enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum MemberKind {
+    /// A whole number from 1 to `max`.
+    Whole {
+        /// The largest value allowed.
+        max: i64,
+    },
+    /// A number greater than 0, possibly fractional, at most `max`.
+    PositiveNumber {
+        /// The largest value allowed.
+        max: f64,
+    },
+    /// A non-blank string of at most `max_chars` characters.
+    Text {
+        /// The most characters allowed.
+        #[serde(rename = "maxChars")]
+        max_chars: usize,
+    },
+    /// An [`ActivityType`].
+    ActivityType,
+}
+
+/// The values of a leaf's members, read by the parser according to its [`LeafDescription`].
+#[derive(Debug, Default)]
+pub struct MemberValues(Vec<(&'static str, MemberValue)>);
+
+#[derive(Debug)]
+enum MemberValue {
+    Whole(u32),
+    Number(f64),
+    Text(String),
+    ActivityType(ActivityType),
+}
+
+impl MemberValues {
+    fn get(&self, name: &str) -> Option<&MemberValue> {
+        self.0.iter().find(|(member, _)| *member == name).map(|(_, value)| value)
+    }
+
+    /// The whole number `name`, if the description declares it [`MemberKind::Whole`].
+    pub fn whole(&self, name: &str) -> Option<u32> {
+        match self.get(name)? {
+            MemberValue::Whole(value) => Some(*value),
+            _ => None,
+        }
+    }
+
+    /// The number `name`, if the description declares it [`MemberKind::PositiveNumber`].
+    pub fn number(&self, name: &str) -> Option<f64> {
+        match self.get(name)? {
+            MemberValue::Number(value) => Some(*value),
+            _ => None,
+        }
+    }
+
+    /// The text `name`, if the description declares it [`MemberKind::Text`].
+    pub fn text(&self, name: &str) -> Option<String> {
+        match self.get(name)? {
+            MemberValue::Text(value) => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    /// The activity type `name`, if the description declares it [`MemberKind::ActivityType`].
+    pub fn activity_type(&self, name: &str) -> Option<ActivityType> {
+        match self.get(name)? {
+            MemberValue::ActivityType(value) => Some(value.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Every leaf `type`, described once. A new leaf is its variant of [`Condition`] (with its arms
+/// in this file's `match`es), its description here and its evaluation in
+/// [`super::evaluate`].
+pub static LEAVES: &[LeafDescription] = &[
+    LeafDescription {
+        name: "LOGIN_STREAK",
+        summary: "Logged in on `days` consecutive calendar days.",
+        members: &[Member {
+            name: "days",
+            kind: MemberKind::Whole { max: MAX_DAYS },
+            description: "Length of the streak, in calendar days.",
+        }],
+        documents_scope: true,
+        build: |values, scope| Some(Condition::LoginStreak { days: values.whole("days")?, scope }),
+    },
+    LeafDescription {
+        name: "LOGIN_DAYS",
+        summary: "Logged in on `days` distinct calendar days.",
+        members: &[Member {
+            name: "days",
+            kind: MemberKind::Whole { max: MAX_DAYS },
+            description: "Number of distinct days with a login.",
+        }],
+        documents_scope: true,
+        build: |values, scope| Some(Condition::LoginDays { days: values.whole("days")?, scope }),
+    },
+    LeafDescription {
+        name: "FRIEND_INVITE",
+        summary: "Invited `count` friends.",
+        members: &[Member {
+            name: "count",
+            kind: MemberKind::Whole { max: MAX_COUNT },
+            description: "Number of invitations.",
+        }],
+        documents_scope: true,
+        build: |values, scope| Some(Condition::FriendInvite { count: values.whole("count")?, scope }),
+    },
+    LeafDescription {
+        name: "QUEST_COMPLETE",
+        summary: "Completed the quest `questId`.",
+        members: &[Member {
+            name: "questId",
+            kind: MemberKind::Text { max_chars: MAX_QUEST_ID_CHARS },
+            description: "The game's quest identifier.",
+        }],
+        documents_scope: true,
+        build: |values, scope| Some(Condition::QuestComplete { quest_id: values.text("questId")?, scope }),
+    },
+    LeafDescription {
+        name: "LEVEL_REACHED",
+        summary: "Reached level `level`.",
+        members: &[Member {
+            name: "level",
+            kind: MemberKind::Whole { max: MAX_COUNT },
+            description: "The level to reach.",
+        }],
+        documents_scope: true,
+        build: |values, scope| Some(Condition::LevelReached { level: values.whole("level")?, scope }),
+    },
+    LeafDescription {
+        name: "PURCHASE_TOTAL",
+        summary: "Purchases add up to at least `amount`.",
+        members: &[Member {
+            name: "amount",
+            kind: MemberKind::PositiveNumber { max: MAX_PURCHASE_AMOUNT },
+            description: "Sum of the purchase amounts.",
+        }],
+        documents_scope: false,
+        build: |values, scope| Some(Condition::PurchaseTotal { amount: values.number("amount")?, scope }),
+    },
+    LeafDescription {
+        name: "ACTIVITY_COUNT",
+        summary: "Sent `count` activities of `activityType`.",
+        members: &[
+            Member { name: "activityType", kind: MemberKind::ActivityType, description: "The activity type counted." },
+            Member {
+                name: "count",
+                kind: MemberKind::Whole { max: MAX_COUNT },
+                description: "Number of activities of that type.",
+            },
+        ],
+        documents_scope: false,
+        build: |values, scope| {
+            Some(Condition::ActivityCount {
+                activity_type: values.activity_type("activityType")?,
+                count: values.whole("count")?,
+                scope,
+            })
+        },
+    },
 ];
+
+/// The description of the leaf `type` `name`; `None` for composites and unknown types.
+pub fn leaf_description(name: &str) -> Option<&'static LeafDescription> {
+    LEAVES.iter().find(|leaf| leaf.name == name)
+}
 
 /// One node of a condition tree. Build it with [`parse_condition`]; it serializes to the
 /// stored shape, e.g. `{"type": "LOGIN_STREAK", "days": 7}`. The meaning of each node is
@@ -319,45 +521,20 @@ impl TreeParser {
                 let parsed = self.node(child, &reader.pointer_to("condition"), depth + 1);
                 reader.absorb(parsed).map(|condition| Condition::Not { condition: Box::new(condition) })
             }),
-            "LOGIN_STREAK" => {
-                let days = reader.required_int("days", 1..=MAX_DAYS);
-                scoped(&mut reader, days, |days, scope| Condition::LoginStreak { days, scope })
-            }
-            "LOGIN_DAYS" => {
-                let days = reader.required_int("days", 1..=MAX_DAYS);
-                scoped(&mut reader, days, |days, scope| Condition::LoginDays { days, scope })
-            }
-            "FRIEND_INVITE" => {
-                let count = reader.required_int("count", 1..=MAX_COUNT);
-                scoped(&mut reader, count, |count, scope| Condition::FriendInvite { count, scope })
-            }
-            "QUEST_COMPLETE" => {
-                let quest_id = reader.required_text("questId", MAX_QUEST_ID_CHARS).map(str::to_owned);
-                scoped(&mut reader, quest_id, |quest_id, scope| Condition::QuestComplete { quest_id, scope })
-            }
-            "LEVEL_REACHED" => {
-                let level = reader.required_int("level", 1..=MAX_COUNT);
-                scoped(&mut reader, level, |level, scope| Condition::LevelReached { level, scope })
-            }
-            "PURCHASE_TOTAL" => {
-                let amount = reader.required_positive_number("amount", MAX_PURCHASE_AMOUNT);
-                scoped(&mut reader, amount, |amount, scope| Condition::PurchaseTotal { amount, scope })
-            }
-            "ACTIVITY_COUNT" => {
-                let activity_type = reader.required_parsed("activityType");
-                let count = reader.required_int("count", 1..=MAX_COUNT);
-                scoped(&mut reader, activity_type.zip(count), |(activity_type, count), scope| {
-                    Condition::ActivityCount { activity_type, count, scope }
-                })
-            }
-            unknown => {
-                // The members of an unknown type cannot be checked, so this is the only error.
-                return Err(vec![FieldError::new(
-                    reader.pointer_to("type"),
-                    "unknown_type",
-                    format!("unknown condition type {unknown:?}; expected one of {}", CONDITION_TYPES.join(", ")),
-                )]);
-            }
+            leaf_type => match leaf_description(leaf_type) {
+                Some(leaf) => read_leaf(&mut reader, leaf),
+                None => {
+                    // The members of an unknown type cannot be checked, so this is the only error.
+                    return Err(vec![FieldError::new(
+                        reader.pointer_to("type"),
+                        "unknown_type",
+                        format!(
+                            "unknown condition type {leaf_type:?}; expected one of {}",
+                            condition_types().collect::<Vec<_>>().join(", ")
+                        ),
+                    )]);
+                }
+            },
         };
         reader.finish(parsed)
     }
@@ -382,12 +559,27 @@ impl TreeParser {
     }
 }
 
-/// Reads a leaf's optional `scope` (`PERIOD` or `EVENT`) and builds the leaf from its members.
-fn scoped<T>(
-    reader: &mut ObjectReader<'_>,
-    members: Option<T>,
-    build: impl FnOnce(T, Scope) -> Condition,
-) -> Option<Condition> {
+/// Reads a leaf's members as `leaf` describes them, then its optional `scope` (`PERIOD` or
+/// `EVENT`), and builds it.
+fn read_leaf(reader: &mut ObjectReader<'_>, leaf: &LeafDescription) -> Option<Condition> {
+    let mut values = MemberValues::default();
+    let mut all_read = true;
+    for member in leaf.members {
+        let value = match member.kind {
+            MemberKind::Whole { max } => reader.required_int(member.name, 1..=max).map(MemberValue::Whole),
+            MemberKind::PositiveNumber { max } => {
+                reader.required_positive_number(member.name, max).map(MemberValue::Number)
+            }
+            MemberKind::Text { max_chars } => {
+                reader.required_text(member.name, max_chars).map(|text| MemberValue::Text(text.to_owned()))
+            }
+            MemberKind::ActivityType => reader.required_parsed(member.name).map(MemberValue::ActivityType),
+        };
+        match value {
+            Some(value) => values.0.push((member.name, value)),
+            None => all_read = false,
+        }
+    }
     let scope = match reader.optional("scope") {
         None => Some(Scope::Period),
         Some(Value::String(text)) if text == "PERIOD" => Some(Scope::Period),
@@ -397,7 +589,10 @@ fn scoped<T>(
             None
         }
     };
-    Some(build(members?, scope?))
+    if !all_read {
+        return None;
+    }
+    (leaf.build)(&values, scope?)
 }
 
 #[cfg(test)]
@@ -573,5 +768,93 @@ mod tests {
             assert_eq!(text.parse::<ActivityType>().is_ok(), valid, "{text:?}");
         }
         assert!(serde_json::from_value::<ActivityType>(json!("x")).is_err());
+    }
+
+    /// An example of the variant after `previous` (the first one after `None`), so that
+    /// [`every_variant_has_exactly_one_description`] walks them all. The `match` has no
+    /// wildcard: a new variant does not compile until it is given an arm here, and that arm is
+    /// reached only when the variant before it returns it.
+    fn next_variant(previous: Option<&Condition>) -> Option<Condition> {
+        let scope = Scope::Period;
+        let leaf = || Box::new(Condition::LoginDays { days: 1, scope });
+        Some(match previous {
+            None => Condition::And { sub_conditions: vec![*leaf()] },
+            Some(Condition::And { .. }) => Condition::Or { sub_conditions: vec![*leaf()] },
+            Some(Condition::Or { .. }) => Condition::Not { condition: leaf() },
+            Some(Condition::Not { .. }) => Condition::LoginStreak { days: 1, scope },
+            Some(Condition::LoginStreak { .. }) => Condition::LoginDays { days: 1, scope },
+            Some(Condition::LoginDays { .. }) => Condition::FriendInvite { count: 1, scope },
+            Some(Condition::FriendInvite { .. }) => Condition::QuestComplete { quest_id: "q".to_owned(), scope },
+            Some(Condition::QuestComplete { .. }) => Condition::LevelReached { level: 1, scope },
+            Some(Condition::LevelReached { .. }) => Condition::PurchaseTotal { amount: 1.0, scope },
+            Some(Condition::PurchaseTotal { .. }) => {
+                Condition::ActivityCount { activity_type: "LOGIN".parse().unwrap(), count: 1, scope }
+            }
+            Some(Condition::ActivityCount { .. }) => return None,
+        })
+    }
+
+    /// A leaf of `leaf`'s type with a valid value for every described member.
+    fn example_of(leaf: &LeafDescription) -> Value {
+        let mut value = json!({ "type": leaf.name });
+        for member in leaf.members {
+            value[member.name] = match member.kind {
+                MemberKind::Whole { max } => json!(max),
+                MemberKind::PositiveNumber { max } => json!(max / 3.0),
+                MemberKind::Text { max_chars } => json!("q".repeat(max_chars)),
+                MemberKind::ActivityType => json!("BOSS_KILLED"),
+            };
+        }
+        value
+    }
+
+    #[test]
+    fn every_variant_has_exactly_one_description() {
+        let mut leaves = Vec::new();
+        let mut variant = next_variant(None);
+        while let Some(condition) = variant {
+            if condition.children().is_empty() {
+                leaves.push(condition.type_name());
+            } else {
+                assert!(COMPOSITE_TYPES.contains(&condition.type_name()), "{condition:?}");
+            }
+            variant = next_variant(Some(&condition));
+        }
+        let described: Vec<&str> = LEAVES.iter().map(|leaf| leaf.name).collect();
+        assert_eq!(described, leaves, "one description per leaf variant, in the variants' order");
+        let types: Vec<&str> = condition_types().collect();
+        assert_eq!(types.len(), COMPOSITE_TYPES.len() + LEAVES.len());
+    }
+
+    #[test]
+    fn the_parser_accepts_exactly_the_described_members() {
+        for leaf in LEAVES {
+            let example = example_of(leaf);
+            let condition = parse_condition(&example, "/c").unwrap();
+            assert_eq!(condition.type_name(), leaf.name);
+            assert_eq!(serde_json::to_value(&condition).unwrap(), example, "serializes to the described members");
+            let scoped = {
+                let mut value = example.clone();
+                value["scope"] = json!("EVENT");
+                value
+            };
+            assert_eq!(parse_condition(&scoped, "/c").unwrap().scope(), Scope::Event, "{}", leaf.name);
+            for member in leaf.members {
+                let mut missing = example.clone();
+                missing.as_object_mut().unwrap().remove(member.name);
+                let errors = parse_condition(&missing, "/c").unwrap_err();
+                assert_eq!(pointers_and_codes(&errors), [(format!("/c/{}", member.name).as_str(), "required")]);
+                let mut too_large = example.clone();
+                too_large[member.name] = match member.kind {
+                    MemberKind::Whole { max } => json!(max + 1),
+                    MemberKind::PositiveNumber { max } => json!(max * 2.0),
+                    MemberKind::Text { max_chars } => json!("q".repeat(max_chars + 1)),
+                    MemberKind::ActivityType => json!("lowercase"),
+                };
+                let errors = parse_condition(&too_large, "/c").unwrap_err();
+                assert_eq!(errors.len(), 1, "{}.{}", leaf.name, member.name);
+                assert_eq!(errors[0].pointer, format!("/c/{}", member.name));
+            }
+        }
     }
 }

@@ -1,5 +1,7 @@
-//! Rewards of an event (`events.rewards[]`): their types, typed details, stock policy, and the
-//! rule for topping stock up. Operators' documents are parsed here once into [`ValidReward`];
+//! Rewards of an event (`events.rewards[]`): their types, each described once
+//! ([`RewardDescription`]: its `details` members, bounds, labels and example, which the parser,
+//! the OpenAPI schema and the console's form read), typed details, stock policy, and the rule
+//! for topping stock up. Operators' documents are parsed here once into [`ValidReward`];
 //! stored rewards come back as [`RewardDefinition`] through the same checks.
 
 use std::{fmt, str::FromStr};
@@ -47,9 +49,16 @@ impl RewardType {
     /// reads them has it (a coupon's code redeems the coupon). Only staff, and players in
     /// their wallet or in a claim that granted them the reward, read them.
     pub fn secret_details(self) -> &'static [&'static str] {
+        self.description().secret_details
+    }
+
+    /// What this type is: its `details` members, their bounds and labels, and its example.
+    pub fn description(self) -> &'static RewardDescription {
         match self {
-            Self::Coupon => &["couponCode"],
-            Self::Point | Self::Item | Self::VirtualCurrency => &[],
+            Self::Point => &POINT,
+            Self::Item => &ITEM,
+            Self::Coupon => &COUPON,
+            Self::VirtualCurrency => &VIRTUAL_CURRENCY,
         }
     }
 
@@ -69,6 +78,161 @@ impl fmt::Display for RewardType {
         f.write_str(self.as_str())
     }
 }
+
+/// What one reward type is: the one place its `details` members, their bounds and labels are
+/// written. The parser ([`parse_details`]) reads `details` by it, the OpenAPI schema
+/// ([`super::schemas`]) and the console's reward form are built from it.
+#[derive(Debug)]
+pub struct RewardDescription {
+    /// The type described.
+    pub reward_type: RewardType,
+    /// The members of `details`, in the order they are read and documented. Member names are
+    /// unique across all reward types, so a form may name its fields by them.
+    pub details: &'static [DetailMember],
+    /// Members of `details` hidden from players ([`RewardType::secret_details`]).
+    pub secret_details: &'static [&'static str],
+    /// A whole reward of this type as an operator sends it (JSON), the schema's example.
+    pub example: &'static str,
+    /// Builds the details from their members, once the parser has read them all without error.
+    build: fn(&DetailValues) -> Option<RewardDetails>,
+}
+
+/// One member of a reward's `details`.
+#[derive(Debug)]
+pub struct DetailMember {
+    /// Its name in `details`, e.g. `itemId`.
+    pub name: &'static str,
+    /// Its kind and bounds.
+    pub kind: DetailKind,
+    /// How an operator's form labels it, e.g. `Item id`.
+    pub label: &'static str,
+}
+
+/// The kind of a `details` member and the bounds the parser enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetailKind {
+    /// A whole number from 1 to `max`.
+    Whole {
+        /// The largest value allowed.
+        max: i64,
+    },
+    /// A number in `(0, 1]`.
+    Fraction,
+    /// A non-blank string of at most `max_chars` characters.
+    Text {
+        /// The most characters allowed.
+        max_chars: usize,
+    },
+    /// Like [`DetailKind::Text`], but it may be absent or `null`.
+    OptionalText {
+        /// The most characters allowed.
+        max_chars: usize,
+    },
+}
+
+impl DetailKind {
+    /// Whether the member is a number (else a string).
+    pub fn is_numeric(self) -> bool {
+        matches!(self, Self::Whole { .. } | Self::Fraction)
+    }
+}
+
+/// The values of a reward's `details` members, read by the parser as its description says;
+/// an optional text that is absent has no value.
+#[derive(Debug, Default)]
+pub struct DetailValues(Vec<(&'static str, Value)>);
+
+impl DetailValues {
+    /// The whole number `name`.
+    pub fn whole(&self, name: &str) -> Option<i64> {
+        self.get(name)?.as_i64()
+    }
+
+    /// The number `name`.
+    pub fn number(&self, name: &str) -> Option<f64> {
+        self.get(name)?.as_f64()
+    }
+
+    /// The text `name`; `None` when it is absent.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.get(name)?.as_str().map(str::to_owned)
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(member, _)| *member == name).map(|(_, value)| value)
+    }
+}
+
+static POINT: RewardDescription = RewardDescription {
+    reward_type: RewardType::Point,
+    details: &[DetailMember { name: "points", kind: DetailKind::Whole { max: MAX_GRANT_AMOUNT }, label: "Points" }],
+    secret_details: &[],
+    example: r#"{"rewardType": "POINT", "rewardName": "1000 points", "details": {"points": 1000},
+                 "quantityPerUser": 1, "totalStock": -1}"#,
+    build: |values| Some(RewardDetails::Point { points: values.whole("points")? }),
+};
+
+static ITEM: RewardDescription = RewardDescription {
+    reward_type: RewardType::Item,
+    details: &[
+        DetailMember { name: "itemId", kind: DetailKind::Text { max_chars: MAX_NAME_CHARS }, label: "Item id" },
+        DetailMember { name: "itemName", kind: DetailKind::Text { max_chars: MAX_NAME_CHARS }, label: "Item name" },
+        DetailMember {
+            name: "itemGrade",
+            kind: DetailKind::OptionalText { max_chars: MAX_NAME_CHARS },
+            label: "Item grade (optional)",
+        },
+    ],
+    secret_details: &[],
+    example: r#"{"rewardType": "ITEM", "rewardName": "Red potion",
+                 "details": {"itemId": "item_code_123", "itemName": "Red potion", "itemGrade": "RARE"},
+                 "quantityPerUser": 1, "totalStock": -1}"#,
+    build: |values| {
+        Some(RewardDetails::Item {
+            item_id: values.text("itemId")?,
+            item_name: values.text("itemName")?,
+            item_grade: values.text("itemGrade"),
+        })
+    },
+};
+
+static COUPON: RewardDescription = RewardDescription {
+    reward_type: RewardType::Coupon,
+    details: &[
+        DetailMember { name: "couponCode", kind: DetailKind::Text { max_chars: MAX_NAME_CHARS }, label: "Coupon code" },
+        DetailMember { name: "discountRate", kind: DetailKind::Fraction, label: "Discount rate (0–1)" },
+        DetailMember {
+            name: "description",
+            kind: DetailKind::OptionalText { max_chars: MAX_DESCRIPTION_CHARS },
+            label: "Coupon description (optional)",
+        },
+    ],
+    secret_details: &["couponCode"],
+    example: r#"{"rewardType": "COUPON", "rewardName": "10% off",
+                 "details": {"couponCode": "WELCOME2025", "discountRate": 0.1},
+                 "quantityPerUser": 1, "totalStock": -1}"#,
+    build: |values| {
+        Some(RewardDetails::Coupon {
+            coupon_code: values.text("couponCode")?,
+            discount_rate: values.number("discountRate")?,
+            description: values.text("description"),
+        })
+    },
+};
+
+static VIRTUAL_CURRENCY: RewardDescription = RewardDescription {
+    reward_type: RewardType::VirtualCurrency,
+    details: &[
+        DetailMember { name: "currency", kind: DetailKind::Text { max_chars: MAX_NAME_CHARS }, label: "Currency" },
+        DetailMember { name: "amount", kind: DetailKind::Whole { max: MAX_GRANT_AMOUNT }, label: "Amount" },
+    ],
+    secret_details: &[],
+    example: r#"{"rewardType": "VIRTUAL_CURRENCY", "rewardName": "100 gems",
+                 "details": {"currency": "GEM", "amount": 100}, "quantityPerUser": 1}"#,
+    build: |values| {
+        Some(RewardDetails::VirtualCurrency { currency: values.text("currency")?, amount: values.whole("amount")? })
+    },
+};
 
 /// A string that is not one of the reward types.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -146,38 +310,25 @@ pub fn parse_details(
     pointer_prefix: &str,
 ) -> Result<RewardDetails, Vec<FieldError>> {
     let mut reader = ObjectReader::new(details, pointer_prefix)?;
-    let parsed = match reward_type {
-        RewardType::Point => {
-            reader.required_int("points", 1..=MAX_GRANT_AMOUNT).map(|points| RewardDetails::Point { points })
+    let description = reward_type.description();
+    let mut values = DetailValues::default();
+    let mut all_read = true;
+    for member in description.details {
+        let value = match member.kind {
+            DetailKind::Whole { max } => reader.required_int::<i64>(member.name, 1..=max).map(Value::from),
+            DetailKind::Fraction => reader.required_positive_number(member.name, 1.0).map(Value::from),
+            DetailKind::Text { max_chars } => reader.required_text(member.name, max_chars).map(Value::from),
+            // An absent optional member has no value; a bad one has its error recorded, which
+            // `finish` reports whatever `build` makes.
+            DetailKind::OptionalText { max_chars } => reader.optional_text(member.name, max_chars).map(Value::from),
+        };
+        match value {
+            Some(value) => values.0.push((member.name, value)),
+            None if matches!(member.kind, DetailKind::OptionalText { .. }) => {}
+            None => all_read = false,
         }
-        RewardType::Item => {
-            let item_id = reader.required_text("itemId", MAX_NAME_CHARS);
-            let item_name = reader.required_text("itemName", MAX_NAME_CHARS);
-            let item_grade = reader.optional_text("itemGrade", MAX_NAME_CHARS);
-            item_id.zip(item_name).map(|(item_id, item_name)| RewardDetails::Item {
-                item_id: item_id.to_owned(),
-                item_name: item_name.to_owned(),
-                item_grade: item_grade.map(str::to_owned),
-            })
-        }
-        RewardType::Coupon => {
-            let coupon_code = reader.required_text("couponCode", MAX_NAME_CHARS);
-            let discount_rate = reader.required_positive_number("discountRate", 1.0);
-            let description = reader.optional_text("description", MAX_DESCRIPTION_CHARS);
-            coupon_code.zip(discount_rate).map(|(coupon_code, discount_rate)| RewardDetails::Coupon {
-                coupon_code: coupon_code.to_owned(),
-                discount_rate,
-                description: description.map(str::to_owned),
-            })
-        }
-        RewardType::VirtualCurrency => {
-            let currency = reader.required_text("currency", MAX_NAME_CHARS);
-            let amount = reader.required_int("amount", 1..=MAX_GRANT_AMOUNT);
-            currency
-                .zip(amount)
-                .map(|(currency, amount)| RewardDetails::VirtualCurrency { currency: currency.to_owned(), amount })
-        }
-    };
+    }
+    let parsed = if all_read { (description.build)(&values) } else { None };
     reader.finish(parsed)
 }
 
@@ -839,5 +990,51 @@ mod tests {
         bad_details["details"]["discountRate"] = json!(2);
         let error = serde_json::from_value::<RewardDefinition>(bad_details).unwrap_err();
         assert!(error.to_string().contains("/details/discountRate"), "{error}");
+    }
+
+    #[test]
+    fn every_reward_type_has_exactly_one_description() {
+        let mut member_names = Vec::new();
+        for reward_type in RewardType::ALL {
+            let description = reward_type.description();
+            assert_eq!(description.reward_type, reward_type);
+            member_names.extend(description.details.iter().map(|member| member.name));
+            for secret in description.secret_details {
+                assert!(description.details.iter().any(|member| member.name == *secret), "{reward_type}.{secret}");
+            }
+        }
+        let mut unique = member_names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), member_names.len(), "detail member names are unique across types: {member_names:?}");
+    }
+
+    #[test]
+    fn the_parser_accepts_exactly_the_described_details() {
+        for reward_type in RewardType::ALL {
+            let description = reward_type.description();
+            let example: Value = serde_json::from_str(description.example).unwrap();
+            let input: RewardInput = serde_json::from_value(example.clone()).unwrap();
+            let valid = input.validate("/r").unwrap();
+            assert_eq!(valid.details.reward_type(), reward_type);
+            let details = &example["details"];
+            assert_eq!(&serde_json::to_value(&valid.details).unwrap(), details, "{reward_type}");
+            for member in description.details {
+                let mut missing = details.clone();
+                missing.as_object_mut().unwrap().remove(member.name);
+                let parsed = parse_details(reward_type, &missing, "/d");
+                match member.kind {
+                    DetailKind::OptionalText { .. } => assert!(parsed.is_ok(), "{reward_type}.{}", member.name),
+                    _ => assert_eq!(
+                        pointers_and_codes(&parsed.unwrap_err()),
+                        [(format!("/d/{}", member.name).as_str(), "required")]
+                    ),
+                }
+                let mut ill_typed = details.clone();
+                ill_typed[member.name] = if member.kind.is_numeric() { json!("1") } else { json!(1) };
+                let errors = parse_details(reward_type, &ill_typed, "/d").unwrap_err();
+                assert_eq!(pointers_and_codes(&errors), [(format!("/d/{}", member.name).as_str(), "wrong_type")]);
+            }
+        }
     }
 }

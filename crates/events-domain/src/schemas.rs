@@ -10,8 +10,10 @@ use std::borrow::Cow;
 use serde_json::{Value, json};
 use utoipa::openapi::{RefOr, Schema};
 
-use super::condition::{MAX_COUNT, MAX_DAYS, MAX_DEPTH, MAX_NODES, MAX_PURCHASE_AMOUNT, MAX_QUEST_ID_CHARS};
-use super::reward::{MAX_DESCRIPTION_CHARS, MAX_GRANT_AMOUNT, MAX_NAME_CHARS, MAX_QUANTITY_PER_USER, MAX_TOTAL_STOCK};
+use super::condition::{LEAVES, LeafDescription, MAX_DEPTH, MAX_NODES, MemberKind};
+use super::reward::{
+    DetailKind, MAX_NAME_CHARS, MAX_QUANTITY_PER_USER, MAX_TOTAL_STOCK, RewardDescription, RewardType,
+};
 
 /// An activity type: `LOGIN`, `QUEST_COMPLETED`, … or any custom one of this shape.
 pub const ACTIVITY_TYPE_PATTERN: &str = "^[A-Z][A-Z0-9_]{0,63}$";
@@ -82,68 +84,79 @@ fn register(variants: Vec<(String, Value)>, schemas: &mut Vec<(String, RefOr<Sch
     schemas.extend(variants.into_iter().map(|(name, variant)| (name, schema(variant))));
 }
 
-/// A leaf node, which may also say which activities it counts in a recurring event.
-fn leaf(type_name: &str, description: &str, members: Value) -> Value {
-    let mut leaf = node(type_name, description, members);
-    leaf["properties"]["scope"] = json!({
-        "type": ["string", "null"], "enum": ["PERIOD", "EVENT", null],
-        "description": "In a recurring event: `PERIOD` (the default, also when null) counts the current period's \
-                        activities, `EVENT` those of the whole event window.",
-    });
+/// The schema of a leaf member of `kind`.
+fn member_schema(kind: MemberKind) -> Value {
+    match kind {
+        MemberKind::Whole { max } => whole(max),
+        MemberKind::PositiveNumber { max } => json!({ "type": "number", "exclusiveMinimum": 0, "maximum": max }),
+        MemberKind::Text { max_chars } => text(max_chars),
+        MemberKind::ActivityType => json!({ "type": "string", "pattern": ACTIVITY_TYPE_PATTERN }),
+    }
+}
+
+/// A leaf node as its [`LeafDescription`] says, with `scope` where the description documents it.
+fn leaf(description: &LeafDescription) -> Value {
+    let members: serde_json::Map<String, Value> = description
+        .members
+        .iter()
+        .map(|member| (member.name.to_owned(), about(member_schema(member.kind), member.description)))
+        .collect();
+    let mut leaf = node(description.name, description.summary, Value::Object(members));
+    if description.documents_scope {
+        leaf["properties"]["scope"] = json!({
+            "type": ["string", "null"], "enum": ["PERIOD", "EVENT", null],
+            "description": "In a recurring event: `PERIOD` (the default, also when null) counts the current period's \
+                            activities, `EVENT` those of the whole event window.",
+        });
+    }
     leaf
 }
 
-/// The node types of a condition tree, each a named component.
+/// `LOGIN_STREAK` as a component name: `LoginStreak`.
+fn pascal_case(screaming_snake: &str) -> String {
+    screaming_snake
+        .split('_')
+        .flat_map(|word| {
+            let mut letters = word.chars();
+            letters.next().into_iter().chain(letters.flat_map(char::to_lowercase))
+        })
+        .collect()
+}
+
+/// The node types of a condition tree, each a named component: the composites, then every
+/// described leaf.
 fn condition_nodes() -> Vec<(String, Value)> {
     let nested = json!({ "$ref": "#/components/schemas/Condition" });
     let list = json!({ "type": "array", "minItems": 1, "items": nested });
-    [
-        ("ConditionAnd", node("AND", "Met when every sub-condition is met.", json!({ "subConditions": about(list.clone(), "The conjuncts, at least one.") }))),
-        ("ConditionOr", node("OR", "Met when any sub-condition is met.", json!({ "subConditions": about(list, "The disjuncts, at least one.") }))),
-        ("ConditionNot", node("NOT", "Met when its condition is not.", json!({ "condition": about(nested, "The negated condition.") }))),
+    let composites = [
         (
-            "ConditionLoginStreak",
-            leaf("LOGIN_STREAK", "Logged in on `days` consecutive calendar days.", json!({ "days": about(whole(MAX_DAYS), "Length of the streak, in calendar days.") })),
-        ),
-        (
-            "ConditionLoginDays",
-            leaf("LOGIN_DAYS", "Logged in on `days` distinct calendar days.", json!({ "days": about(whole(MAX_DAYS), "Number of distinct days with a login.") })),
-        ),
-        (
-            "ConditionFriendInvite",
-            leaf("FRIEND_INVITE", "Invited `count` friends.", json!({ "count": about(whole(MAX_COUNT), "Number of invitations.") })),
-        ),
-        (
-            "ConditionQuestComplete",
-            leaf("QUEST_COMPLETE", "Completed the quest `questId`.", json!({ "questId": about(text(MAX_QUEST_ID_CHARS), "The game's quest identifier.") })),
-        ),
-        (
-            "ConditionLevelReached",
-            leaf("LEVEL_REACHED", "Reached level `level`.", json!({ "level": about(whole(MAX_COUNT), "The level to reach.") })),
-        ),
-        (
-            "ConditionPurchaseTotal",
+            "ConditionAnd",
             node(
-                "PURCHASE_TOTAL",
-                "Purchases add up to at least `amount`.",
-                json!({ "amount": { "type": "number", "exclusiveMinimum": 0, "maximum": MAX_PURCHASE_AMOUNT, "description": "Sum of the purchase amounts." } }),
+                "AND",
+                "Met when every sub-condition is met.",
+                json!({ "subConditions": about(list.clone(), "The conjuncts, at least one.") }),
             ),
         ),
         (
-            "ConditionActivityCount",
+            "ConditionOr",
             node(
-                "ACTIVITY_COUNT",
-                "Sent `count` activities of `activityType`.",
-                json!({
-                    "activityType": { "type": "string", "pattern": ACTIVITY_TYPE_PATTERN, "description": "The activity type counted." },
-                    "count": about(whole(MAX_COUNT), "Number of activities of that type."),
-                }),
+                "OR",
+                "Met when any sub-condition is met.",
+                json!({ "subConditions": about(list, "The disjuncts, at least one.") }),
             ),
         ),
-    ]
-    .into_iter()
-    .map(|(name, node)| (name.to_owned(), node))
-    .collect()
+        (
+            "ConditionNot",
+            node(
+                "NOT",
+                "Met when its condition is not.",
+                json!({ "condition": about(nested, "The negated condition.") }),
+            ),
+        ),
+    ];
+    let leaves =
+        LEAVES.iter().map(|description| (format!("Condition{}", pascal_case(description.name)), leaf(description)));
+    composites.into_iter().map(|(name, node)| (name.to_owned(), node)).chain(leaves).collect()
 }
 
 /// The condition tree of an event (`conditions`), documentation only.
@@ -239,83 +252,56 @@ impl utoipa::ToSchema for RewardChangeSpec {
     }
 }
 
-/// The shapes of a reward by `rewardType`, each a named component.
+/// The schema of a `details` member of `kind`.
+fn detail_schema(kind: DetailKind) -> Value {
+    match kind {
+        DetailKind::Whole { max } => whole(max),
+        DetailKind::Fraction => json!({ "type": "number", "exclusiveMinimum": 0, "maximum": 1 }),
+        DetailKind::Text { max_chars } => text(max_chars),
+        DetailKind::OptionalText { max_chars } => nullable(text(max_chars)),
+    }
+}
+
+/// A reward of the type `description` describes.
+fn reward_shape(description: &RewardDescription) -> Value {
+    let reward_type = description.reward_type.as_str();
+    let properties: serde_json::Map<String, Value> =
+        description.details.iter().map(|member| (member.name.to_owned(), detail_schema(member.kind))).collect();
+    let required: Vec<&str> = description
+        .details
+        .iter()
+        .filter(|member| !matches!(member.kind, DetailKind::OptionalText { .. }))
+        .map(|member| member.name)
+        .collect();
+    let example = serde_json::from_str::<Value>(description.example)
+        .unwrap_or_else(|error| panic!("the example of {reward_type} is malformed: {error}"));
+    json!({
+        "type": "object",
+        "description": format!("A reward of type `{reward_type}`."),
+        "properties": {
+            "rewardType": { "type": "string", "enum": [reward_type], "description": "The reward type." },
+            "rewardName": about(text(MAX_NAME_CHARS), "Display name, e.g. `1000 points`."),
+            "details": about(
+                json!({ "type": "object", "properties": properties, "required": required, "additionalProperties": false }),
+                "What one unit of this reward is.",
+            ),
+            "quantityPerUser": about(whole(MAX_QUANTITY_PER_USER), "Units one claim receives."),
+            "totalStock": total_stock(),
+        },
+        "required": ["rewardType", "rewardName", "details", "quantityPerUser"],
+        "additionalProperties": false,
+        "example": example,
+    })
+}
+
+/// The shapes of a reward by `rewardType`, each a named component (`PointReward`, …).
 fn reward_shapes() -> Vec<(String, Value)> {
-    let optional_text =
-        |max: usize| json!({ "type": ["string", "null"], "minLength": 1, "maxLength": max, "pattern": NOT_BLANK });
-    let shape = |reward_type: &str, details: Value, example: Value| {
-        json!({
-            "type": "object",
-            "description": format!("A reward of type `{reward_type}`."),
-            "properties": {
-                "rewardType": { "type": "string", "enum": [reward_type], "description": "The reward type." },
-                "rewardName": about(text(MAX_NAME_CHARS), "Display name, e.g. `1000 points`."),
-                "details": about(details, "What one unit of this reward is."),
-                "quantityPerUser": about(whole(MAX_QUANTITY_PER_USER), "Units one claim receives."),
-                "totalStock": total_stock(),
-            },
-            "required": ["rewardType", "rewardName", "details", "quantityPerUser"],
-            "additionalProperties": false,
-            "example": example,
+    RewardType::ALL
+        .into_iter()
+        .map(|reward_type| {
+            (format!("{}Reward", pascal_case(reward_type.as_str())), reward_shape(reward_type.description()))
         })
-    };
-    let details = |properties: Value, required: Value| json!({ "type": "object", "properties": properties, "required": required, "additionalProperties": false });
-    vec![
-        (
-            "PointReward".to_owned(),
-            shape(
-                "POINT",
-                details(json!({ "points": whole(MAX_GRANT_AMOUNT) }), json!(["points"])),
-                json!({ "rewardType": "POINT", "rewardName": "1000 points", "details": { "points": 1000 },
-                    "quantityPerUser": 1, "totalStock": -1 }),
-            ),
-        ),
-        (
-            "ItemReward".to_owned(),
-            shape(
-                "ITEM",
-                details(
-                    json!({
-                        "itemId": text(MAX_NAME_CHARS), "itemName": text(MAX_NAME_CHARS),
-                        "itemGrade": optional_text(MAX_NAME_CHARS),
-                    }),
-                    json!(["itemId", "itemName"]),
-                ),
-                json!({ "rewardType": "ITEM", "rewardName": "Red potion",
-                    "details": { "itemId": "item_code_123", "itemName": "Red potion", "itemGrade": "RARE" },
-                    "quantityPerUser": 1, "totalStock": -1 }),
-            ),
-        ),
-        (
-            "CouponReward".to_owned(),
-            shape(
-                "COUPON",
-                details(
-                    json!({
-                        "couponCode": text(MAX_NAME_CHARS),
-                        "discountRate": { "type": "number", "exclusiveMinimum": 0, "maximum": 1 },
-                        "description": optional_text(MAX_DESCRIPTION_CHARS),
-                    }),
-                    json!(["couponCode", "discountRate"]),
-                ),
-                json!({ "rewardType": "COUPON", "rewardName": "10% off",
-                    "details": { "couponCode": "WELCOME2025", "discountRate": 0.1 },
-                    "quantityPerUser": 1, "totalStock": -1 }),
-            ),
-        ),
-        (
-            "VirtualCurrencyReward".to_owned(),
-            shape(
-                "VIRTUAL_CURRENCY",
-                details(
-                    json!({ "currency": text(MAX_NAME_CHARS), "amount": whole(MAX_GRANT_AMOUNT) }),
-                    json!(["currency", "amount"]),
-                ),
-                json!({ "rewardType": "VIRTUAL_CURRENCY", "rewardName": "100 gems",
-                    "details": { "currency": "GEM", "amount": 100 }, "quantityPerUser": 1 }),
-            ),
-        ),
-    ]
+        .collect()
 }
 
 /// A reward as an operator sends it (`rewards[]` of a new event, `POST …/rewards`),

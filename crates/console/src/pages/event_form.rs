@@ -1,8 +1,8 @@
 //! The event form: what an operator fills in, turned into the API's JSON body, and the API's
 //! validation errors shown back at the fields (and condition-tree nodes) they name.
 
-use bestow_events_domain::condition::CONDITION_TYPES;
-use bestow_events_domain::reward::RewardType;
+use bestow_events_domain::condition::{LEAVES, condition_types};
+use bestow_events_domain::reward::{DetailMember, RewardType};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use maud::{Markup, html};
@@ -42,18 +42,17 @@ pub struct RewardRow {
     pub fields: Map<String, Value>,
 }
 
-/// The detail fields each reward type takes: (form field, API field, label, is a number).
-const DETAIL_FIELDS: [(&str, &str, &str, &str, bool); 9] = [
-    ("POINT", "points", "points", "Points", true),
-    ("ITEM", "itemId", "itemId", "Item id", false),
-    ("ITEM", "itemName", "itemName", "Item name", false),
-    ("ITEM", "itemGrade", "itemGrade", "Item grade (optional)", false),
-    ("COUPON", "couponCode", "couponCode", "Coupon code", false),
-    ("COUPON", "discountRate", "discountRate", "Discount rate (0–1)", true),
-    ("COUPON", "couponDescription", "description", "Coupon description (optional)", false),
-    ("VIRTUAL_CURRENCY", "currency", "currency", "Currency", false),
-    ("VIRTUAL_CURRENCY", "amount", "amount", "Amount", true),
-];
+/// The detail fields each reward type takes, as its description says: (reward type, member).
+/// A field is named after its member, which is unique across reward types.
+fn detail_fields() -> impl Iterator<Item = (&'static str, &'static DetailMember)> {
+    RewardType::ALL.into_iter().flat_map(|reward_type| {
+        reward_type
+            .description()
+            .details
+            .iter()
+            .map(move |member| (reward_type.as_str(), member))
+    })
+}
 
 impl EventForm {
     /// Reads the posted pairs; unknown names are ignored.
@@ -74,18 +73,24 @@ impl EventForm {
                 "tiers" => form.tiers = value,
                 "version" => form.version = value,
                 other => {
-                    let Some((index, field)) = other.strip_prefix("rewards.").and_then(|rest| rest.split_once('.'))
+                    let Some((index, field)) = other
+                        .strip_prefix("rewards.")
+                        .and_then(|rest| rest.split_once('.'))
                     else {
                         continue;
                     };
-                    let Ok(index) = index.parse::<usize>() else { continue };
+                    let Ok(index) = index.parse::<usize>() else {
+                        continue;
+                    };
                     if index >= MAX_REWARD_ROWS {
                         continue;
                     }
                     if rows.len() <= index {
                         rows.resize_with(index + 1, RewardRow::default);
                     }
-                    rows[index].fields.insert(field.to_owned(), Value::String(value));
+                    rows[index]
+                        .fields
+                        .insert(field.to_owned(), Value::String(value));
                 }
             }
         }
@@ -129,8 +134,14 @@ impl EventForm {
     /// the fields that are not even well-formed.
     pub fn to_body(&self, with_rewards: bool) -> Result<Value, Vec<Violation>> {
         let mut errors = Vec::new();
-        let timezone = if self.timezone.trim().is_empty() { "UTC" } else { self.timezone.trim() };
-        let zone = timezone.parse::<Tz>().map_err(|_| violation("/timezone", "is not an IANA time zone name"));
+        let timezone = if self.timezone.trim().is_empty() {
+            "UTC"
+        } else {
+            self.timezone.trim()
+        };
+        let zone = timezone
+            .parse::<Tz>()
+            .map_err(|_| violation("/timezone", "is not an IANA time zone name"));
         let mut body = Map::new();
         body.insert("eventName".into(), json!(self.event_name));
         body.insert("description".into(), json!(self.description));
@@ -151,7 +162,10 @@ impl EventForm {
             }
             Err(error) => errors.push(error.clone()),
         }
-        for (key, text) in [("conditions", &self.conditions), ("recurrence", &self.recurrence)] {
+        for (key, text) in [
+            ("conditions", &self.conditions),
+            ("recurrence", &self.recurrence),
+        ] {
             match optional_json(text) {
                 Ok(value) => {
                     body.insert(key.into(), value);
@@ -167,38 +181,53 @@ impl EventForm {
             Err(message) => errors.push(violation("/tiers", &message)),
         }
         if with_rewards {
-            let rewards: Vec<Value> =
-                self.rewards.iter().enumerate().map(|(index, row)| row.to_body(index, &mut errors)).collect();
+            let rewards: Vec<Value> = self
+                .rewards
+                .iter()
+                .enumerate()
+                .map(|(index, row)| row.to_body(index, &mut errors))
+                .collect();
             body.insert("rewards".into(), Value::Array(rewards));
         }
-        if errors.is_empty() { Ok(Value::Object(body)) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(Value::Object(body))
+        } else {
+            Err(errors)
+        }
     }
 }
 
 impl RewardRow {
     fn get(&self, field: &str) -> &str {
-        self.fields.get(field).and_then(Value::as_str).unwrap_or_default()
+        self.fields
+            .get(field)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     fn is_blank(&self) -> bool {
-        self.fields
-            .iter()
-            .all(|(name, value)| name == "rewardType" || value.as_str().is_none_or(|v| v.trim().is_empty()))
+        self.fields.iter().all(|(name, value)| {
+            name == "rewardType" || value.as_str().is_none_or(|v| v.trim().is_empty())
+        })
     }
 
     fn to_body(&self, index: usize, errors: &mut Vec<Violation>) -> Value {
         let reward_type = self.get("rewardType");
         let mut details = Map::new();
-        for (of_type, field, api_field, _, numeric) in DETAIL_FIELDS {
-            let text = self.get(field).trim();
+        for (of_type, member) in detail_fields() {
+            let api_field = member.name;
+            let text = self.get(api_field).trim();
             if of_type != reward_type || text.is_empty() {
                 continue;
             }
-            let value = if numeric {
+            let value = if member.kind.is_numeric() {
                 match serde_json::from_str::<serde_json::Number>(text) {
                     Ok(number) => Value::Number(number),
                     Err(_) => {
-                        errors.push(violation(&format!("/rewards/{index}/details/{api_field}"), "must be a number"));
+                        errors.push(violation(
+                            &format!("/rewards/{index}/details/{api_field}"),
+                            "must be a number",
+                        ));
                         continue;
                     }
                 }
@@ -207,8 +236,7 @@ impl RewardRow {
             };
             details.insert(api_field.to_owned(), value);
         }
-        let mut reward =
-            json!({ "rewardType": reward_type, "rewardName": self.get("rewardName").trim(), "details": details });
+        let mut reward = json!({ "rewardType": reward_type, "rewardName": self.get("rewardName").trim(), "details": details });
         for (field, default) in [("quantityPerUser", Some(1)), ("totalStock", None)] {
             let text = self.get(field).trim();
             let value = if text.is_empty() {
@@ -217,7 +245,10 @@ impl RewardRow {
                 match text.parse::<i64>() {
                     Ok(number) => Value::from(number),
                     Err(_) => {
-                        errors.push(violation(&format!("/rewards/{index}/{field}"), "must be a whole number"));
+                        errors.push(violation(
+                            &format!("/rewards/{index}/{field}"),
+                            "must be a whole number",
+                        ));
                         continue;
                     }
                 }
@@ -229,7 +260,10 @@ impl RewardRow {
 }
 
 fn violation(pointer: &str, message: &str) -> Violation {
-    Violation { pointer: pointer.to_owned(), message: message.to_owned() }
+    Violation {
+        pointer: pointer.to_owned(),
+        message: message.to_owned(),
+    }
 }
 
 fn optional_json(text: &str) -> Result<Value, String> {
@@ -256,7 +290,13 @@ fn to_utc(text: &str, zone: &Tz) -> Result<DateTime<Utc>, &'static str> {
 }
 
 /// The form. `action` is where it posts; `failure` is what the API (or the form) refused.
-pub fn render(staff: &Staff, action: &str, form: &EventForm, creating: bool, failure: Option<&Failure>) -> Markup {
+pub fn render(
+    staff: &Staff,
+    action: &str,
+    form: &EventForm,
+    creating: bool,
+    failure: Option<&Failure>,
+) -> Markup {
     let violations: &[Violation] = failure.map_or(&[], |failure| &failure.violations);
     let errors_at = |pointer: &str| field_errors(violations, pointer);
     let condition_errors: Vec<Value> = violations
@@ -264,7 +304,11 @@ pub fn render(staff: &Staff, action: &str, form: &EventForm, creating: bool, fai
         .filter(|v| v.pointer.starts_with("/conditions"))
         .map(|v| json!({ "pointer": v.pointer.trim_start_matches("/conditions"), "message": v.message }))
         .collect();
-    let blank_rows = if creating { BLANK_REWARD_ROWS.max(usize::from(form.rewards.is_empty()) * 2) } else { 0 };
+    let blank_rows = if creating {
+        BLANK_REWARD_ROWS.max(usize::from(form.rewards.is_empty()) * 2)
+    } else {
+        0
+    };
     html! {
         @if let Some(failure) = failure { (layout::failure(failure)) }
         form.event-form method="post" action=(action) {
@@ -310,7 +354,7 @@ pub fn render(staff: &Staff, action: &str, form: &EventForm, creating: bool, fai
             }
             fieldset {
                 legend { "Conditions" }
-                condition-editor data-errors=(Value::Array(condition_errors).to_string()) data-types=(serde_json::to_string(&CONDITION_TYPES).unwrap_or_default()) {
+                condition-editor data-errors=(Value::Array(condition_errors).to_string()) data-types=(serde_json::to_string(&condition_types().collect::<Vec<_>>()).unwrap_or_default()) data-leaves=(serde_json::to_string(LEAVES).unwrap_or_default()) {
                     label for="conditions" { "Condition tree (JSON; empty for none)" }
                     textarea #conditions name="conditions" rows="6" spellcheck="false" { (form.conditions) }
                 }
@@ -345,10 +389,17 @@ pub fn render(staff: &Staff, action: &str, form: &EventForm, creating: bool, fai
 /// The body of `POST /api/v1/events/{id}/rewards` from a form with one reward row (index 0).
 pub fn new_reward_body(pairs: &[(String, String)]) -> Result<Value, Vec<Violation>> {
     let form = EventForm::from_pairs(pairs);
-    let row = form.rewards.first().ok_or_else(|| vec![violation("/rewardName", "is required")])?;
+    let row = form
+        .rewards
+        .first()
+        .ok_or_else(|| vec![violation("/rewardName", "is required")])?;
     let mut errors = Vec::new();
     let body = row.to_body(0, &mut errors);
-    if errors.is_empty() { Ok(body) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(body)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Fields for one new reward (row 0), for the event page's "Add a reward" form.
@@ -359,7 +410,11 @@ pub fn new_reward_fields() -> Markup {
 fn reward_row(index: usize, row: &RewardRow, violations: &[Violation]) -> Markup {
     let name = |field: &str| format!("rewards.{index}.{field}");
     let id = |field: &str| format!("reward-{index}-{field}");
-    let selected_type = if row.get("rewardType").is_empty() { "POINT" } else { row.get("rewardType") };
+    let selected_type = if row.get("rewardType").is_empty() {
+        "POINT"
+    } else {
+        row.get("rewardType")
+    };
     let base = format!("/rewards/{index}");
     html! {
         div.reward-row data-index=(index) {
@@ -389,11 +444,11 @@ fn reward_row(index: usize, row: &RewardRow, violations: &[Violation]) -> Markup
                 }
             }
             div.row.details {
-                @for (of_type, field, api_field, label, _) in DETAIL_FIELDS {
+                @for (of_type, member) in detail_fields() {
                     div data-for-type=(of_type) hidden[of_type != selected_type] {
-                        label for=(id(field)) { (label) }
-                        input id=(id(field)) name=(name(field)) value=(row.get(field));
-                        (field_errors(violations, &format!("{base}/details/{api_field}")))
+                        label for=(id(member.name)) { (member.label) }
+                        input id=(id(member.name)) name=(name(member.name)) value=(row.get(member.name));
+                        (field_errors(violations, &format!("{base}/details/{}", member.name)))
                     }
                 }
             }
@@ -416,7 +471,10 @@ mod tests {
     use super::*;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        items
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -448,7 +506,10 @@ mod tests {
         assert_eq!(rewards.len(), 2, "the blank third row is dropped");
         assert_eq!(rewards[0]["details"], json!({ "points": 100 }));
         assert_eq!(rewards[0]["totalStock"], Value::Null);
-        assert_eq!(rewards[1]["details"], json!({ "couponCode": "WINTER", "discountRate": 0.1 }));
+        assert_eq!(
+            rewards[1]["details"],
+            json!({ "couponCode": "WINTER", "discountRate": 0.1 })
+        );
         assert_eq!(rewards[1]["totalStock"], 50);
         assert_eq!(rewards[1]["quantityPerUser"], 1);
     }
@@ -467,7 +528,15 @@ mod tests {
         ]));
         let errors = form.to_body(true).expect_err("malformed");
         let pointers: Vec<&str> = errors.iter().map(|v| v.pointer.as_str()).collect();
-        assert_eq!(pointers, ["/startDate", "/endDate", "/conditions", "/rewards/0/details/points"]);
+        assert_eq!(
+            pointers,
+            [
+                "/startDate",
+                "/endDate",
+                "/conditions",
+                "/rewards/0/details/points"
+            ]
+        );
         assert!(errors[1].message.contains("clock change"));
     }
 
@@ -487,8 +556,10 @@ mod tests {
 
     #[test]
     fn reward_rows_past_the_limit_are_not_read() {
-        let form =
-            EventForm::from_pairs(&pairs(&[("rewards.999999999.rewardName", "x"), ("rewards.x.rewardName", "y")]));
+        let form = EventForm::from_pairs(&pairs(&[
+            ("rewards.999999999.rewardName", "x"),
+            ("rewards.x.rewardName", "y"),
+        ]));
         assert!(form.rewards.is_empty());
     }
 }
