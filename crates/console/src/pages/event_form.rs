@@ -46,11 +46,7 @@ pub struct RewardRow {
 /// A field is named after its member, which is unique across reward types.
 fn detail_fields() -> impl Iterator<Item = (&'static str, &'static DetailMember)> {
     RewardType::ALL.into_iter().flat_map(|reward_type| {
-        reward_type
-            .description()
-            .details
-            .iter()
-            .map(move |member| (reward_type.as_str(), member))
+        reward_type.description().details.iter().map(move |member| (reward_type.as_str(), member))
     })
 }
 
@@ -73,9 +69,7 @@ impl EventForm {
                 "tiers" => form.tiers = value,
                 "version" => form.version = value,
                 other => {
-                    let Some((index, field)) = other
-                        .strip_prefix("rewards.")
-                        .and_then(|rest| rest.split_once('.'))
+                    let Some((index, field)) = other.strip_prefix("rewards.").and_then(|rest| rest.split_once('.'))
                     else {
                         continue;
                     };
@@ -88,9 +82,7 @@ impl EventForm {
                     if rows.len() <= index {
                         rows.resize_with(index + 1, RewardRow::default);
                     }
-                    rows[index]
-                        .fields
-                        .insert(field.to_owned(), Value::String(value));
+                    rows[index].fields.insert(field.to_owned(), Value::String(value));
                 }
             }
         }
@@ -134,14 +126,8 @@ impl EventForm {
     /// the fields that are not even well-formed.
     pub fn to_body(&self, with_rewards: bool) -> Result<Value, Vec<Violation>> {
         let mut errors = Vec::new();
-        let timezone = if self.timezone.trim().is_empty() {
-            "UTC"
-        } else {
-            self.timezone.trim()
-        };
-        let zone = timezone
-            .parse::<Tz>()
-            .map_err(|_| violation("/timezone", "is not an IANA time zone name"));
+        let timezone = if self.timezone.trim().is_empty() { "UTC" } else { self.timezone.trim() };
+        let zone = timezone.parse::<Tz>().map_err(|_| violation("/timezone", "is not an IANA time zone name"));
         let mut body = Map::new();
         body.insert("eventName".into(), json!(self.event_name));
         body.insert("description".into(), json!(self.description));
@@ -162,10 +148,7 @@ impl EventForm {
             }
             Err(error) => errors.push(error.clone()),
         }
-        for (key, text) in [
-            ("conditions", &self.conditions),
-            ("recurrence", &self.recurrence),
-        ] {
+        for (key, text) in [("conditions", &self.conditions), ("recurrence", &self.recurrence)] {
             match optional_json(text) {
                 Ok(value) => {
                     body.insert(key.into(), value);
@@ -181,34 +164,23 @@ impl EventForm {
             Err(message) => errors.push(violation("/tiers", &message)),
         }
         if with_rewards {
-            let rewards: Vec<Value> = self
-                .rewards
-                .iter()
-                .enumerate()
-                .map(|(index, row)| row.to_body(index, &mut errors))
-                .collect();
+            let rewards: Vec<Value> =
+                self.rewards.iter().enumerate().map(|(index, row)| row.to_body(index, &mut errors)).collect();
             body.insert("rewards".into(), Value::Array(rewards));
         }
-        if errors.is_empty() {
-            Ok(Value::Object(body))
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(Value::Object(body)) } else { Err(errors) }
     }
 }
 
 impl RewardRow {
     fn get(&self, field: &str) -> &str {
-        self.fields
-            .get(field)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        self.fields.get(field).and_then(Value::as_str).unwrap_or_default()
     }
 
     fn is_blank(&self) -> bool {
-        self.fields.iter().all(|(name, value)| {
-            name == "rewardType" || value.as_str().is_none_or(|v| v.trim().is_empty())
-        })
+        self.fields
+            .iter()
+            .all(|(name, value)| name == "rewardType" || value.as_str().is_none_or(|v| v.trim().is_empty()))
     }
 
     fn to_body(&self, index: usize, errors: &mut Vec<Violation>) -> Value {
@@ -224,10 +196,7 @@ impl RewardRow {
                 match serde_json::from_str::<serde_json::Number>(text) {
                     Ok(number) => Value::Number(number),
                     Err(_) => {
-                        errors.push(violation(
-                            &format!("/rewards/{index}/details/{api_field}"),
-                            "must be a number",
-                        ));
+                        errors.push(violation(&format!("/rewards/{index}/details/{api_field}"), "must be a number"));
                         continue;
                     }
                 }
@@ -236,7 +205,8 @@ impl RewardRow {
             };
             details.insert(api_field.to_owned(), value);
         }
-        let mut reward = json!({ "rewardType": reward_type, "rewardName": self.get("rewardName").trim(), "details": details });
+        let mut reward =
+            json!({ "rewardType": reward_type, "rewardName": self.get("rewardName").trim(), "details": details });
         for (field, default) in [("quantityPerUser", Some(1)), ("totalStock", None)] {
             let text = self.get(field).trim();
             let value = if text.is_empty() {
@@ -245,10 +215,7 @@ impl RewardRow {
                 match text.parse::<i64>() {
                     Ok(number) => Value::from(number),
                     Err(_) => {
-                        errors.push(violation(
-                            &format!("/rewards/{index}/{field}"),
-                            "must be a whole number",
-                        ));
+                        errors.push(violation(&format!("/rewards/{index}/{field}"), "must be a whole number"));
                         continue;
                     }
                 }
@@ -260,10 +227,7 @@ impl RewardRow {
 }
 
 fn violation(pointer: &str, message: &str) -> Violation {
-    Violation {
-        pointer: pointer.to_owned(),
-        message: message.to_owned(),
-    }
+    Violation { pointer: pointer.to_owned(), message: message.to_owned() }
 }
 
 fn optional_json(text: &str) -> Result<Value, String> {
@@ -290,13 +254,7 @@ fn to_utc(text: &str, zone: &Tz) -> Result<DateTime<Utc>, &'static str> {
 }
 
 /// The form. `action` is where it posts; `failure` is what the API (or the form) refused.
-pub fn render(
-    staff: &Staff,
-    action: &str,
-    form: &EventForm,
-    creating: bool,
-    failure: Option<&Failure>,
-) -> Markup {
+pub fn render(staff: &Staff, action: &str, form: &EventForm, creating: bool, failure: Option<&Failure>) -> Markup {
     let violations: &[Violation] = failure.map_or(&[], |failure| &failure.violations);
     let errors_at = |pointer: &str| field_errors(violations, pointer);
     let condition_errors: Vec<Value> = violations
@@ -304,11 +262,7 @@ pub fn render(
         .filter(|v| v.pointer.starts_with("/conditions"))
         .map(|v| json!({ "pointer": v.pointer.trim_start_matches("/conditions"), "message": v.message }))
         .collect();
-    let blank_rows = if creating {
-        BLANK_REWARD_ROWS.max(usize::from(form.rewards.is_empty()) * 2)
-    } else {
-        0
-    };
+    let blank_rows = if creating { BLANK_REWARD_ROWS.max(usize::from(form.rewards.is_empty()) * 2) } else { 0 };
     html! {
         @if let Some(failure) = failure { (layout::failure(failure)) }
         form.event-form method="post" action=(action) {
@@ -389,17 +343,10 @@ pub fn render(
 /// The body of `POST /api/v1/events/{id}/rewards` from a form with one reward row (index 0).
 pub fn new_reward_body(pairs: &[(String, String)]) -> Result<Value, Vec<Violation>> {
     let form = EventForm::from_pairs(pairs);
-    let row = form
-        .rewards
-        .first()
-        .ok_or_else(|| vec![violation("/rewardName", "is required")])?;
+    let row = form.rewards.first().ok_or_else(|| vec![violation("/rewardName", "is required")])?;
     let mut errors = Vec::new();
     let body = row.to_body(0, &mut errors);
-    if errors.is_empty() {
-        Ok(body)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(body) } else { Err(errors) }
 }
 
 /// Fields for one new reward (row 0), for the event page's "Add a reward" form.
@@ -410,11 +357,7 @@ pub fn new_reward_fields() -> Markup {
 fn reward_row(index: usize, row: &RewardRow, violations: &[Violation]) -> Markup {
     let name = |field: &str| format!("rewards.{index}.{field}");
     let id = |field: &str| format!("reward-{index}-{field}");
-    let selected_type = if row.get("rewardType").is_empty() {
-        "POINT"
-    } else {
-        row.get("rewardType")
-    };
+    let selected_type = if row.get("rewardType").is_empty() { "POINT" } else { row.get("rewardType") };
     let base = format!("/rewards/{index}");
     html! {
         div.reward-row data-index=(index) {
@@ -471,10 +414,7 @@ mod tests {
     use super::*;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        items.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -506,10 +446,7 @@ mod tests {
         assert_eq!(rewards.len(), 2, "the blank third row is dropped");
         assert_eq!(rewards[0]["details"], json!({ "points": 100 }));
         assert_eq!(rewards[0]["totalStock"], Value::Null);
-        assert_eq!(
-            rewards[1]["details"],
-            json!({ "couponCode": "WINTER", "discountRate": 0.1 })
-        );
+        assert_eq!(rewards[1]["details"], json!({ "couponCode": "WINTER", "discountRate": 0.1 }));
         assert_eq!(rewards[1]["totalStock"], 50);
         assert_eq!(rewards[1]["quantityPerUser"], 1);
     }
@@ -528,15 +465,7 @@ mod tests {
         ]));
         let errors = form.to_body(true).expect_err("malformed");
         let pointers: Vec<&str> = errors.iter().map(|v| v.pointer.as_str()).collect();
-        assert_eq!(
-            pointers,
-            [
-                "/startDate",
-                "/endDate",
-                "/conditions",
-                "/rewards/0/details/points"
-            ]
-        );
+        assert_eq!(pointers, ["/startDate", "/endDate", "/conditions", "/rewards/0/details/points"]);
         assert!(errors[1].message.contains("clock change"));
     }
 
@@ -556,10 +485,8 @@ mod tests {
 
     #[test]
     fn reward_rows_past_the_limit_are_not_read() {
-        let form = EventForm::from_pairs(&pairs(&[
-            ("rewards.999999999.rewardName", "x"),
-            ("rewards.x.rewardName", "y"),
-        ]));
+        let form =
+            EventForm::from_pairs(&pairs(&[("rewards.999999999.rewardName", "x"), ("rewards.x.rewardName", "y")]));
         assert!(form.rewards.is_empty());
     }
 }
