@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::document::{ClaimRequest, CompensatingAction};
+use super::document::{ClaimRequest, CompensatingAction, CompensationKind};
 use super::status::{ClaimStatus, GrantStatus, SagaStep};
 use super::transition::Transition;
 
@@ -48,8 +48,8 @@ impl ClaimRequest {
                     reward.grant_status = GrantStatus::Revoked;
                     let reward_id = reward.reward_id().to_owned();
                     next.compensating_actions_log.push(CompensatingAction {
-                        step: "GRANT_REWARDS".into(),
-                        action: "MANUAL_REVOKE".into(),
+                        step: SagaStep::GrantRewards,
+                        action: CompensationKind::ManualRevoke,
                         reward_id,
                         timestamp: at,
                     });

@@ -62,13 +62,39 @@ impl RewardToProcess {
 #[serde(rename_all = "camelCase")]
 pub struct CompensatingAction {
     /// The step whose effect is undone, e.g. `ALLOCATE_INVENTORY`.
-    pub step: String,
+    // Documented as a string, as it was before it was typed: the published schema stays as is.
+    #[schema(value_type = String)]
+    pub step: SagaStep,
     /// `INCREMENT_STOCK`, `REVOKE_GRANT` or `MANUAL_REVOKE`.
-    pub action: String,
+    #[schema(value_type = String)]
+    pub action: CompensationKind,
     /// The reward the action undid.
     pub reward_id: String,
     /// When it was done.
     pub timestamp: DateTime<Utc>,
+}
+
+/// `compensatingActionsLog[].action`: how a compensation undid one reward's effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CompensationKind {
+    /// The reward's reserved stock was given back.
+    IncrementStock,
+    /// The granter took the reward's grant back.
+    RevokeGrant,
+    /// An admin took the grant back outside the platform and resolved the claim.
+    ManualRevoke,
+}
+
+impl CompensationKind {
+    /// The seed's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IncrementStock => "INCREMENT_STOCK",
+            Self::RevokeGrant => "REVOKE_GRANT",
+            Self::ManualRevoke => "MANUAL_REVOKE",
+        }
+    }
 }
 
 /// One status the request went through (an addition to the seed: the full trail).
@@ -242,5 +268,30 @@ impl ClaimRequest {
     pub fn has_conditions(&self) -> bool {
         self.event_snapshot.conditions.is_some()
             || self.event_snapshot.tier.as_ref().is_some_and(|tier| tier.conditions.is_some())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_compensating_action_is_stored_as_the_seed_spells_it() {
+        let at = "2026-05-01T12:00:00Z".parse().unwrap();
+        for (action, spelling) in [
+            (CompensationKind::IncrementStock, "INCREMENT_STOCK"),
+            (CompensationKind::RevokeGrant, "REVOKE_GRANT"),
+            (CompensationKind::ManualRevoke, "MANUAL_REVOKE"),
+        ] {
+            assert_eq!(action.as_str(), spelling);
+            let entry =
+                CompensatingAction { step: SagaStep::GrantRewards, action, reward_id: "r1".into(), timestamp: at };
+            let stored = json!({ "step": "GRANT_REWARDS", "action": spelling, "rewardId": "r1",
+                                 "timestamp": "2026-05-01T12:00:00Z" });
+            assert_eq!(serde_json::to_value(&entry).unwrap(), stored);
+            assert_eq!(serde_json::from_value::<CompensatingAction>(stored).unwrap(), entry);
+        }
     }
 }

@@ -4,9 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::document::{ClaimRequest, CompensatingAction, HistoryEntry};
+use super::document::{ClaimRequest, CompensatingAction, CompensationKind, HistoryEntry};
 use super::retry::{CallOutcome, RetryPolicy};
-use super::status::{ClaimStatus, GrantStatus, SagaStep, step_name};
+use super::status::{ClaimStatus, GrantStatus, SagaStep};
 use super::transition::{StockChange, Transition};
 use crate::event::GrantPolicy;
 
@@ -393,8 +393,8 @@ impl ClaimRequest {
                 reward.grant_status = GrantStatus::Revoked;
                 let reward_id = reward.reward_id().to_owned();
                 next.compensating_actions_log.push(CompensatingAction {
-                    step: "GRANT_REWARDS".into(),
-                    action: "REVOKE_GRANT".into(),
+                    step: SagaStep::GrantRewards,
+                    action: CompensationKind::RevokeGrant,
                     reward_id,
                     timestamp: at,
                 });
@@ -447,8 +447,8 @@ impl ClaimRequest {
             reward.stock_reserved = false;
             let reward_id = reward.reward_id().to_owned();
             self.compensating_actions_log.push(CompensatingAction {
-                step: step_name(step).into(),
-                action: "INCREMENT_STOCK".into(),
+                step,
+                action: CompensationKind::IncrementStock,
                 reward_id,
                 timestamp: at,
             });
@@ -622,7 +622,8 @@ mod tests {
             "every grant that may have been applied is revoked or kept: {:?}",
             request.status
         );
-        let returned = request.compensating_actions_log.iter().filter(|a| a.action == "INCREMENT_STOCK").count();
+        let returned =
+            request.compensating_actions_log.iter().filter(|a| a.action.as_str() == "INCREMENT_STOCK").count();
         let reserved_ever = request.history.iter().any(|h| h.status == S::InventoryAllocated) as usize
             * rewards.iter().filter(|r| r.reservation().is_some()).count();
         let still_held = rewards.iter().filter(|r| held(r)).count();
@@ -686,8 +687,11 @@ mod tests {
         request =
             request.rewards_compensated(now).start_inventory_compensation(now).after_stock_returned(now).roll_back(now);
         assert_eq!(request.status, ClaimStatus::FailedRolledBack);
-        let log: Vec<(String, String)> =
-            request.compensating_actions_log.iter().map(|a| (a.action.clone(), a.reward_id.clone())).collect();
+        let log: Vec<(String, String)> = request
+            .compensating_actions_log
+            .iter()
+            .map(|a| (a.action.as_str().to_owned(), a.reward_id.clone()))
+            .collect();
         let id = |i: usize| request.rewards_to_process[i].reward_id().to_owned();
         assert_eq!(
             log,

@@ -39,9 +39,9 @@ mod status;
 mod test_support;
 mod transition;
 
-pub use document::{ClaimRequest, CompensatingAction, HistoryEntry, RewardToProcess};
+pub use document::{ClaimRequest, CompensatingAction, CompensationKind, HistoryEntry, RewardToProcess};
 pub use machine::{NextStep, Validation, next_step};
 pub use retry::{CallOutcome, RetryPolicy};
 pub use snapshot::{EventSnapshot, TierSnapshot};
-pub use status::{ClaimStatus, GrantStatus, SagaStep, step_name};
+pub use status::{ClaimStatus, GrantStatus, SagaStep};
 pub use transition::{ClaimTarget, Lease, StockChange, Transition};

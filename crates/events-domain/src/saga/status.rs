@@ -155,16 +155,28 @@ pub enum GrantStatus {
     Revoked,
 }
 
-/// The seed's spelling of a step.
-pub fn step_name(step: SagaStep) -> &'static str {
-    match step {
-        SagaStep::ValidateUserAndEvent => "VALIDATE_USER_AND_EVENT",
-        SagaStep::CheckConditions => "CHECK_CONDITIONS",
-        SagaStep::AllocateInventory => "ALLOCATE_INVENTORY",
-        SagaStep::GrantRewards => "GRANT_REWARDS",
-        SagaStep::CompensateRewards => "COMPENSATE_REWARDS",
-        SagaStep::CompensateInventory => "COMPENSATE_INVENTORY",
-        SagaStep::Completed => "COMPLETED",
+impl SagaStep {
+    pub const ALL: [SagaStep; 7] = [
+        Self::ValidateUserAndEvent,
+        Self::CheckConditions,
+        Self::AllocateInventory,
+        Self::GrantRewards,
+        Self::CompensateRewards,
+        Self::CompensateInventory,
+        Self::Completed,
+    ];
+
+    /// The seed's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ValidateUserAndEvent => "VALIDATE_USER_AND_EVENT",
+            Self::CheckConditions => "CHECK_CONDITIONS",
+            Self::AllocateInventory => "ALLOCATE_INVENTORY",
+            Self::GrantRewards => "GRANT_REWARDS",
+            Self::CompensateRewards => "COMPENSATE_REWARDS",
+            Self::CompensateInventory => "COMPENSATE_INVENTORY",
+            Self::Completed => "COMPLETED",
+        }
     }
 }
 
@@ -180,5 +192,15 @@ mod tests {
             assert_eq!(status.as_str().parse::<ClaimStatus>().unwrap(), status);
             assert_eq!(serde_json::to_value(status).unwrap(), json!(status.as_str()));
         }
+    }
+
+    #[test]
+    fn steps_are_written_in_the_seed_spelling() {
+        for step in SagaStep::ALL {
+            assert_eq!(serde_json::to_value(step).unwrap(), json!(step.as_str()));
+            assert_eq!(serde_json::from_value::<SagaStep>(json!(step.as_str())).unwrap(), step);
+        }
+        assert_eq!(SagaStep::AllocateInventory.as_str(), "ALLOCATE_INVENTORY");
+        assert_eq!(SagaStep::GrantRewards.as_str(), "GRANT_REWARDS");
     }
 }
