@@ -31,6 +31,8 @@ pub const MAX_COUNT: i64 = 1_000_000;
 pub const MAX_PURCHASE_AMOUNT: f64 = 1e12;
 /// Longest allowed quest id.
 pub const MAX_QUEST_ID_CHARS: usize = 200;
+/// Longest allowed currency code of `SPEND_CURRENCY`, as long as a reward's currency.
+pub const MAX_CURRENCY_CHARS: usize = 200;
 
 /// Longest `type` read; far above any real one, it bounds what an error message echoes back.
 const MAX_TYPE_CHARS: usize = 64;
@@ -242,6 +244,30 @@ pub static LEAVES: &[LeafDescription] = &[
             })
         },
     },
+    LeafDescription {
+        name: "SPEND_CURRENCY",
+        summary: "Spent at least `amount` of the game currency `currency`.",
+        members: &[
+            Member {
+                name: "currency",
+                kind: MemberKind::Text { max_chars: MAX_CURRENCY_CHARS },
+                description: "The currency code, as `attributes.currency` of `SPEND` activities names it.",
+            },
+            Member {
+                name: "amount",
+                kind: MemberKind::PositiveNumber { max: MAX_PURCHASE_AMOUNT },
+                description: "Sum of the `attributes.amount` of those activities.",
+            },
+        ],
+        documents_scope: true,
+        build: |values, scope| {
+            Some(Condition::SpendCurrency {
+                currency: values.text("currency")?,
+                amount: values.number("amount")?,
+                scope,
+            })
+        },
+    },
 ];
 
 /// The description of the leaf `type` `name`; `None` for composites and unknown types.
@@ -336,6 +362,18 @@ pub enum Condition {
         #[serde(skip_serializing_if = "Scope::is_period")]
         scope: Scope,
     },
+    /// Spent at least `amount` of the game currency `currency`.
+    SpendCurrency {
+        /// The currency code, as the game reports it in `SPEND` activities.
+        currency: String,
+        /// Positive, possibly fractional, at most [`MAX_PURCHASE_AMOUNT`].
+        #[serde(serialize_with = "serialize_number")]
+        amount: f64,
+        /// `EVENT` to count over the whole event window in a recurring event; omitted for the
+        /// current period (the default).
+        #[serde(skip_serializing_if = "Scope::is_period")]
+        scope: Scope,
+    },
 }
 
 /// Which activities a leaf counts in a recurring event.
@@ -367,7 +405,8 @@ impl Condition {
             | Self::QuestComplete { scope, .. }
             | Self::LevelReached { scope, .. }
             | Self::PurchaseTotal { scope, .. }
-            | Self::ActivityCount { scope, .. } => *scope,
+            | Self::ActivityCount { scope, .. }
+            | Self::SpendCurrency { scope, .. } => *scope,
         }
     }
 
@@ -384,6 +423,7 @@ impl Condition {
             Self::LevelReached { .. } => "LEVEL_REACHED",
             Self::PurchaseTotal { .. } => "PURCHASE_TOTAL",
             Self::ActivityCount { .. } => "ACTIVITY_COUNT",
+            Self::SpendCurrency { .. } => "SPEND_CURRENCY",
         }
     }
 
@@ -398,7 +438,8 @@ impl Condition {
             | Self::QuestComplete { .. }
             | Self::LevelReached { .. }
             | Self::PurchaseTotal { .. }
-            | Self::ActivityCount { .. } => &[],
+            | Self::ActivityCount { .. }
+            | Self::SpendCurrency { .. } => &[],
         }
     }
 }
@@ -633,6 +674,8 @@ mod tests {
             json!({"type": "PURCHASE_TOTAL", "amount": 50000}),
             json!({"type": "PURCHASE_TOTAL", "amount": 9.99}),
             json!({"type": "ACTIVITY_COUNT", "activityType": "BOSS_KILLED_2", "count": 10}),
+            json!({"type": "SPEND_CURRENCY", "currency": "GEM", "amount": 500}),
+            json!({"type": "SPEND_CURRENCY", "currency": "GOLD", "amount": 2.5, "scope": "EVENT"}),
             json!({"type": "NOT", "condition": {"type": "LEVEL_REACHED", "level": 10}}),
             json!({"type": "AND", "subConditions": [
                 {"type": "LOGIN_STREAK", "days": 7},
@@ -671,6 +714,11 @@ mod tests {
                 json!({"type": "ACTIVITY_COUNT", "activityType": "boss_kill", "count": 0}),
                 vec![("/c/activityType", "invalid"), ("/c/count", "out_of_range")],
             ),
+            (
+                json!({"type": "SPEND_CURRENCY", "currency": "", "amount": 0}),
+                vec![("/c/currency", "required"), ("/c/amount", "out_of_range")],
+            ),
+            (json!({"type": "SPEND_CURRENCY", "amount": 5}), vec![("/c/currency", "required")]),
             (json!({"type": "LOGIN_STREAK", "days": 7, "hours": 1}), vec![("/c/hours", "unknown_field")]),
             (json!({"type": "DANCE", "moves": 3}), vec![("/c/type", "unknown_type")]),
             (json!({"type": "and", "subConditions": []}), vec![("/c/type", "unknown_type")]),
@@ -790,7 +838,10 @@ mod tests {
             Some(Condition::PurchaseTotal { .. }) => {
                 Condition::ActivityCount { activity_type: "LOGIN".parse().unwrap(), count: 1, scope }
             }
-            Some(Condition::ActivityCount { .. }) => return None,
+            Some(Condition::ActivityCount { .. }) => {
+                Condition::SpendCurrency { currency: "GEM".to_owned(), amount: 1.0, scope }
+            }
+            Some(Condition::SpendCurrency { .. }) => return None,
         })
     }
 

@@ -34,6 +34,9 @@ pub const QUEST_COMPLETED: &str = "QUEST_COMPLETED";
 pub const LEVEL_UP: &str = "LEVEL_UP";
 /// Activity type reported when a player pays; `attributes.amount` is the amount.
 pub const PURCHASE: &str = "PURCHASE";
+/// Activity type reported when a player spends a game currency; `attributes.currency` names
+/// the currency and `attributes.amount` is the amount.
+pub const SPEND: &str = "SPEND";
 
 /// One thing a player did, as stored (already de-duplicated by the store).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,6 +155,9 @@ impl Default for Eligibility {
 ///   `target` = `level`.
 /// - `PURCHASE_TOTAL {amount}`: the sum of numeric `attributes.amount` over `PURCHASE` activities
 ///   in the window (a negative amount, e.g. a refund, lowers it); met when the sum `>= amount`.
+/// - `SPEND_CURRENCY {currency, amount}`: the sum of numeric `attributes.amount` over `SPEND`
+///   activities in the window whose `attributes.currency` is `currency` (a negative amount, e.g.
+///   a refund, lowers it); met when the sum `>= amount`.
 /// - `ACTIVITY_COUNT {activityType, count}`: the number of activities of type `activityType` in
 ///   the window.
 ///
@@ -187,6 +193,7 @@ fn leaf_activity_type(condition: &Condition) -> Option<&str> {
         Condition::LevelReached { .. } => LEVEL_UP,
         Condition::PurchaseTotal { .. } => PURCHASE,
         Condition::ActivityCount { activity_type, .. } => activity_type.as_str(),
+        Condition::SpendCurrency { .. } => SPEND,
     })
 }
 
@@ -295,6 +302,14 @@ impl<'a> FactView<'a> {
             }
             Condition::ActivityCount { activity_type, count, scope } => {
                 leaf(kind, self.counted(activity_type.as_str(), *scope).count() as f64, f64::from(*count))
+            }
+            Condition::SpendCurrency { currency, amount, scope } => {
+                let total = self
+                    .counted(SPEND, *scope)
+                    .filter(|fact| fact.attributes.get("currency").and_then(Value::as_str) == Some(currency))
+                    .filter_map(|fact| fact.attributes.get("amount")?.as_f64())
+                    .sum();
+                leaf(kind, total, *amount)
             }
         }
     }
@@ -532,6 +547,29 @@ mod tests {
                     fact("BOSS_KILLED_2", "2026-03-03T00:00:00Z", json!({})),
                 ],
                 (true, 2.0, 2.0),
+            ),
+            (
+                "spending counts only the named currency, refunds subtract",
+                json!({"type": "SPEND_CURRENCY", "currency": "GEM", "amount": 100}),
+                vec![
+                    fact(SPEND, "2026-03-02T00:00:00Z", json!({"currency": "GEM", "amount": 70})),
+                    fact(SPEND, "2026-03-03T00:00:00Z", json!({"currency": "GOLD", "amount": 500})),
+                    fact(SPEND, "2026-03-04T00:00:00Z", json!({"amount": 500})),
+                    fact(SPEND, "2026-03-05T00:00:00Z", json!({"currency": "GEM", "amount": "30"})),
+                    fact(SPEND, "2026-03-06T00:00:00Z", json!({"currency": "GEM", "amount": -10.5})),
+                    fact(PURCHASE, "2026-03-07T00:00:00Z", json!({"currency": "GEM", "amount": 100})),
+                    fact(SPEND, "2026-03-25T00:00:00Z", json!({"currency": "GEM", "amount": 100})),
+                ],
+                (false, 59.5, 100.0),
+            ),
+            (
+                "spending reaches the amount",
+                json!({"type": "SPEND_CURRENCY", "currency": "GEM", "amount": 100}),
+                vec![
+                    fact(SPEND, "2026-03-02T00:00:00Z", json!({"currency": "GEM", "amount": 60})),
+                    fact(SPEND, "2026-03-19T23:59:59Z", json!({"currency": "GEM", "amount": 40})),
+                ],
+                (true, 100.0, 100.0),
             ),
         ];
         for (name, condition, facts, expected) in cases {

@@ -29,6 +29,7 @@ mod process;
 mod roles;
 mod saga_driver;
 mod security;
+mod spend_currency;
 mod split;
 mod tls;
 mod tokens;
