@@ -1,10 +1,25 @@
 //! The console's only way to read or change anything: a request to the HTTP API, sent in
 //! process through the same router (and so the same gateway admission, permission checks and
 //! audit) that serves API clients, with the signed-in user's access token.
+//!
+//! Every read the console makes is a [`Read`] named below, whose type says what the API
+//! answers: the API's own view types (`EventView`, `ClaimView`, `Page<T>`…), so the pages
+//! read fields, never JSON members by name.
+
+use std::marker::PhantomData;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
+use bestow_auth_domain::view::UserView;
+use bestow_core::audit::AuditEntry;
 use bestow_core::client::ClientIp;
+use bestow_core::page::Page;
+use bestow_events_domain::evaluate::Eligibility;
+use bestow_events_domain::ports::activities::Activity;
+use bestow_events_domain::ports::service_keys::ServiceKeyView;
+use bestow_events_domain::stats::EventStats;
+use bestow_events_domain::view::{ClaimView, EventView};
+use bestow_events_domain::wallet::Wallet;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, IF_MATCH};
 use http::{HeaderValue, Method, Request, StatusCode};
 use serde::de::DeserializeOwned;
@@ -64,6 +79,119 @@ impl<'a> Call<'a> {
         self.client = client;
         self
     }
+}
+
+/// A `GET` of the API whose answer is a `T`.
+#[derive(Debug)]
+pub struct Read<T> {
+    path: String,
+    reply: PhantomData<fn() -> T>,
+}
+
+impl<T> Read<T> {
+    fn at(path: impl Into<String>) -> Self {
+        Self { path: path.into(), reply: PhantomData }
+    }
+
+    /// The path with its query string.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The same read with `pairs` as its query string (blank values left out).
+    pub fn query(self, pairs: &[(&str, &str)]) -> Self {
+        Self::at(with_query(&self.path, pairs))
+    }
+
+    /// The same read with its path and query rewritten by `rewrite` (e.g. a list's filters).
+    pub fn rewritten(self, rewrite: impl FnOnce(&str) -> String) -> Self {
+        Self::at(rewrite(&self.path))
+    }
+}
+
+/// `GET /api/v1/events`.
+pub fn events() -> Read<Page<EventView>> {
+    Read::at("/api/v1/events")
+}
+
+/// `GET /api/v1/events/{id}`.
+pub fn event(id: &str) -> Read<EventView> {
+    Read::at(format!("/api/v1/events/{}", segment(id)))
+}
+
+/// `GET /api/v1/events/{id}/stats`: the event's dashboard.
+pub fn event_stats(id: &str) -> Read<EventStats> {
+    Read::at(format!("/api/v1/events/{}/stats", segment(id)))
+}
+
+/// `GET /api/v1/events/{id}/eligibility` (with `userId` and `tierId` in the query).
+pub fn eligibility(event_id: &str) -> Read<Eligibility> {
+    Read::at(format!("/api/v1/events/{}/eligibility", segment(event_id)))
+}
+
+/// `GET /api/v1/claims`.
+pub fn claims() -> Read<Page<ClaimView>> {
+    Read::at("/api/v1/claims")
+}
+
+/// `GET /api/v1/claims/{requestId}`.
+pub fn claim(request_id: &str) -> Read<ClaimView> {
+    Read::at(format!("/api/v1/claims/{}", segment(request_id)))
+}
+
+/// `GET /api/v1/users` (ADMIN).
+pub fn users() -> Read<Page<UserView>> {
+    Read::at("/api/v1/users")
+}
+
+/// `GET /api/v1/users/{id}` (ADMIN).
+pub fn user(id: &str) -> Read<UserView> {
+    Read::at(format!("/api/v1/users/{}", segment(id)))
+}
+
+/// `GET /api/v1/wallets/{userId}`.
+pub fn wallet(user_id: &str) -> Read<Wallet> {
+    Read::at(format!("/api/v1/wallets/{}", segment(user_id)))
+}
+
+/// `GET /api/v1/activities`.
+pub fn activities() -> Read<Page<Activity>> {
+    Read::at("/api/v1/activities")
+}
+
+/// `GET /api/v1/audit-logs`: the events service's audit log.
+pub fn events_audit_log() -> Read<Page<AuditEntry>> {
+    Read::at("/api/v1/audit-logs")
+}
+
+/// `GET /api/v1/auth/audit-logs`: the auth service's audit log.
+pub fn auth_audit_log() -> Read<Page<AuditEntry>> {
+    Read::at("/api/v1/auth/audit-logs")
+}
+
+/// `GET /api/v1/service-keys`.
+pub fn service_keys() -> Read<Page<ServiceKeyView>> {
+    Read::at("/api/v1/service-keys")
+}
+
+/// `path` with a query string of the non-blank `pairs`.
+pub fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
+    let kept: Vec<(&str, &str)> = pairs.iter().copied().filter(|(_, value)| !value.trim().is_empty()).collect();
+    if kept.is_empty() {
+        return path.to_owned();
+    }
+    let query = serde_urlencoded::to_string(&kept).unwrap_or_default();
+    format!("{path}?{query}")
+}
+
+/// Percent-encodes one path segment taken from user input or an API reply.
+pub fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 /// What the API answered.

@@ -182,13 +182,9 @@ pub fn badge(status: &str) -> Markup {
     html! { span class=(format!("badge status-{}", status.to_ascii_lowercase())) { (status) } }
 }
 
-/// A JSON boolean in words: "yes", "no", or a dash when absent.
-pub fn yes_no(value: &serde_json::Value) -> &'static str {
-    match value.as_bool() {
-        Some(true) => "yes",
-        Some(false) => "no",
-        None => "—",
-    }
+/// A boolean in words.
+pub fn yes_no(value: bool) -> &'static str {
+    if value { "yes" } else { "no" }
 }
 
 /// The zone an instant is shown in.
@@ -239,14 +235,19 @@ pub fn instant_text(at: DateTime<Utc>, zone: Zone) -> String {
     format!("{} {}", zone.local(at).format(pattern), zone.abbreviation(at))
 }
 
-/// An instant from the API (RFC 3339) as a `<time>` whose `datetime` is the instant in UTC and
-/// whose text is readable in `zone`; a dash when absent, the API's text when unreadable. Every
-/// page shows instants through this.
+/// An instant written as RFC 3339 shown as [`instant_at`] shows it; a dash when empty, the text
+/// itself when unreadable.
 pub fn instant(at: &str, zone: Zone) -> Markup {
-    let Ok(parsed) = DateTime::parse_from_rfc3339(at) else {
-        return html! { @if at.is_empty() { "—" } @else { (at) } };
-    };
-    let at = parsed.with_timezone(&Utc);
+    match DateTime::parse_from_rfc3339(at) {
+        Ok(parsed) => instant_at(parsed.with_timezone(&Utc), zone),
+        Err(_) => html! { @if at.is_empty() { "—" } @else { (at) } },
+    }
+}
+
+/// An instant as a `<time>` whose `datetime` is the instant in UTC and whose text is readable in
+/// `zone`; a dash when absent. Every page shows instants through this.
+pub fn instant_at(at: impl Into<Option<DateTime<Utc>>>, zone: Zone) -> Markup {
+    let Some(at) = at.into() else { return html! { "—" } };
     // HTML takes at most three digits of a second's fraction.
     let precision = if at.nanosecond() == 0 { SecondsFormat::Secs } else { SecondsFormat::Millis };
     let machine = at.to_rfc3339_opts(precision, true);
@@ -260,7 +261,7 @@ pub fn instant(at: &str, zone: Zone) -> Markup {
 
 /// Pretty JSON for a `<pre>`, which scrolls when too wide: a region named `label` (unique on
 /// its page), focusable so that a keyboard can scroll it.
-pub fn json_block(value: &serde_json::Value, label: &str) -> Markup {
+pub fn json_block(value: &impl serde::Serialize, label: &str) -> Markup {
     let text = serde_json::to_string_pretty(value).unwrap_or_default();
     html! { pre.json tabindex="0" role="region" aria-label=(label) { (text) } }
 }

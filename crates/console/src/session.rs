@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::ConsoleState;
-use crate::api::{Api, Call, Failure, Reply};
+use crate::api::{Api, Call, Failure, Read, Reply};
 use crate::layout;
 
 pub const ACCESS_COOKIE: &str = "bestow_access";
@@ -149,9 +149,9 @@ impl Staff {
         layout::failure_page(&refused)
     }
 
-    /// `GET path`, parsed.
-    pub async fn get<T: DeserializeOwned>(&self, path: impl Into<String>) -> Result<T, Failure> {
-        self.send(Call::get(path)).await?.parse()
+    /// What `read` answers, as its type.
+    pub async fn read<T: DeserializeOwned>(&self, read: Read<T>) -> Result<T, Failure> {
+        self.send(Call::get(read.path())).await?.parse()
     }
 
     /// Ends the session at the API: its refresh token stops working.

@@ -4,13 +4,12 @@ use axum::Router;
 use axum::extract::Query;
 use axum::response::Response;
 use axum::routing::get;
+use bestow_core::audit::AuditEntry;
 use maud::{Markup, html};
-use serde_json::Value;
 
 use super::filters::Filters;
-use super::text;
 use crate::ConsoleState;
-use crate::api::{Call, Failure};
+use crate::api::{self, Call, Failure};
 use crate::layout::{self, Section, Zone};
 use crate::session::Staff;
 
@@ -42,18 +41,15 @@ async fn export_auth(staff: Staff, Query(query): Query<Vec<(String, String)>>) -
 }
 
 async fn audit_page(staff: &Staff, filters: &Filters) -> Result<Markup, Failure> {
-    let events: Value = staff.get(filters.api_page("/api/v1/audit-logs", PER_SERVICE)).await?;
-    let auth: Value = staff.get(filters.api_page("/api/v1/auth/audit-logs", PER_SERVICE)).await?;
-    let mut entries: Vec<(&str, &Value)> = Vec::new();
+    let events = staff.read(filters.page_of(api::events_audit_log(), PER_SERVICE)).await?;
+    let auth = staff.read(filters.page_of(api::auth_audit_log(), PER_SERVICE)).await?;
+    let mut entries: Vec<(&str, &AuditEntry)> = Vec::new();
     for (service, found) in [("events", &events), ("auth", &auth)] {
-        entries.extend(
-            found["items"].as_array().map(Vec::as_slice).unwrap_or_default().iter().map(|entry| (service, entry)),
-        );
+        entries.extend(found.items.iter().map(|entry| (service, entry)));
     }
-    // RFC 3339 instants in UTC sort as text.
-    entries.sort_by(|(_, a), (_, b)| text(b, "at").cmp(text(a, "at")));
-    let total = events["total"].as_u64().unwrap_or(0) + auth["total"].as_u64().unwrap_or(0);
-    let longest = events["total"].as_u64().unwrap_or(0).max(auth["total"].as_u64().unwrap_or(0));
+    entries.sort_by_key(|(_, entry)| std::cmp::Reverse(entry.at));
+    let total = events.total + auth.total;
+    let longest = events.total.max(auth.total);
     let body = html! {
         div.heading {
             h1 { "Audit log" }
@@ -76,13 +72,13 @@ async fn audit_page(staff: &Staff, filters: &Filters) -> Result<Markup, Failure>
             tbody {
                 @for (service, entry) in &entries {
                     tr {
-                        td { (layout::instant(text(entry, "at"), Zone::Utc)) }
+                        td { (layout::instant_at(entry.at, Zone::Utc)) }
                         td { (service) }
-                        td { (text(entry, "actorUsername")) }
-                        td { code { (text(entry, "action")) } }
-                        td { (text(entry, "targetType")) " " code { (text(entry, "targetId")) } }
-                        td { (layout::json_block(&entry["before"], &format!("Before {}, entry {}", text(entry, "action"), text(entry, "id")))) }
-                        td { (layout::json_block(&entry["after"], &format!("After {}, entry {}", text(entry, "action"), text(entry, "id")))) }
+                        td { (entry.actor_username) }
+                        td { code { (entry.action) } }
+                        td { (entry.target_type) " " code { (entry.target_id) } }
+                        td { (layout::json_block(&entry.before, &format!("Before {}, entry {}", entry.action, entry.id))) }
+                        td { (layout::json_block(&entry.after, &format!("After {}, entry {}", entry.action, entry.id))) }
                     }
                 }
                 @if entries.is_empty() { tr { td colspan="7" { "No entries match." } } }

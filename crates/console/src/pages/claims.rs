@@ -6,19 +6,20 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use bestow_core::identity::Permission;
 use bestow_events_domain::saga::ClaimStatus;
+use bestow_events_domain::view::ClaimView;
 use maud::{Markup, html};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::filters::{Filters, PAGE_SIZE};
-use super::{Nothing, Outcome, change_then_show, segment, shown, text};
+use super::{Nothing, Outcome, change_then_show, segment, shown};
 use crate::ConsoleState;
-use crate::api::{Call, Failure};
+use crate::api::{self, Call, Failure};
 use crate::layout::{self, Section, Zone};
 use crate::session::{Checked, Staff};
 
 /// The status of a claim whose compensation failed: it waits for an ADMIN.
-const NEEDS_A_PERSON: &str = "COMPENSATION_FAILED_MANUAL_INTERVENTION_REQUIRED";
+const NEEDS_A_PERSON: ClaimStatus = ClaimStatus::CompensationFailedManualInterventionRequired;
 
 pub fn routes() -> Router<ConsoleState> {
     Router::new()
@@ -44,13 +45,12 @@ async fn export(staff: Staff, Query(query): Query<Vec<(String, String)>>) -> Res
 
 async fn queue(staff: Staff, Query(query): Query<Vec<(String, String)>>) -> Response {
     let mut filters = Filters::read(&query, &CLAIM_FILTERS);
-    filters.set("status", NEEDS_A_PERSON);
+    filters.set("status", NEEDS_A_PERSON.as_str());
     layout::render(search_page(&staff, &filters, true).await)
 }
 
 async fn search_page(staff: &Staff, filters: &Filters, queue: bool) -> Result<Markup, Failure> {
-    let found: Value = staff.get(filters.api_page("/api/v1/claims", PAGE_SIZE)).await?;
-    let items = found["items"].as_array().cloned().unwrap_or_default();
+    let found = staff.read(filters.page_of(api::claims(), PAGE_SIZE)).await?;
     let (title, base) =
         if queue { ("Waiting for a person", "/console/claims/queue") } else { ("Claims", "/console/claims") };
     let body = html! {
@@ -74,26 +74,26 @@ async fn search_page(staff: &Staff, filters: &Filters, queue: bool) -> Result<Ma
                 button type="submit" { "Search" }
             }
         }
-        (claims_table(&items))
+        (claims_table(&found.items))
         (filters.pager(base, &found))
     };
     Ok(layout::page(staff, Section::Claims, title, body))
 }
 
 /// Claims as rows linking to their pages.
-pub fn claims_table(items: &[Value]) -> Markup {
+pub fn claims_table(items: &[ClaimView]) -> Markup {
     html! {
         table.list data-testid="claims" {
             thead { tr { th { "Request" } th { "Player" } th { "Event" } th { "Tier" } th { "Status" } th { "Created" } } }
             tbody {
                 @for claim in items {
                     tr {
-                        td { a href=(format!("/console/claims/{}", segment(text(claim, "requestId")))) { code { (text(claim, "requestId")) } } }
-                        td { a href=(format!("/console/players/{}", segment(text(claim, "userId")))) { (text(claim, "userId")) } }
-                        td { a href=(format!("/console/events/{}", segment(text(claim, "eventId")))) { (claim["eventSnapshot"]["eventName"].as_str().unwrap_or(text(claim, "eventId"))) } }
-                        td { (shown(claim, "tierId")) }
-                        td { (layout::badge(text(claim, "status"))) }
-                        td { (layout::instant(text(claim, "createdAt"), Zone::Utc)) }
+                        td { a href=(format!("/console/claims/{}", segment(&claim.request_id.to_string()))) { code { (claim.request_id) } } }
+                        td { a href=(format!("/console/players/{}", segment(&claim.user_id.to_string()))) { (claim.user_id) } }
+                        td { a href=(format!("/console/events/{}", segment(&claim.event_id.to_string()))) { (claim.event_snapshot.event_name) } }
+                        td { (shown(&claim.tier_id)) }
+                        td { (layout::badge(claim.status.as_str())) }
+                        td { (layout::instant_at(claim.created_at, Zone::Utc)) }
                     }
                 }
                 @if items.is_empty() { tr { td colspan="6" { "No claims match." } } }
@@ -107,16 +107,16 @@ async fn show(staff: Staff, Path(id): Path<String>, outcome: Outcome) -> Respons
 }
 
 async fn claim_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup, Failure> {
-    let claim: Value = staff.get(format!("/api/v1/claims/{}", segment(id))).await?;
+    let claim = staff.read(api::claim(id)).await?;
     let base = format!("/console/claims/{}", segment(id));
-    let waiting = text(&claim, "status") == NEEDS_A_PERSON;
-    let player = text(&claim, "userId");
+    let waiting = claim.status == NEEDS_A_PERSON;
+    let player = &claim.user_id.to_string();
     let username = username(staff, player).await;
-    let event_zone = Zone::of_event(claim["eventSnapshot"]["timezone"].as_str().unwrap_or_default());
+    let event_zone = Zone::of_event(&claim.event_snapshot.timezone);
     let body = html! {
         (outcome.render(&[("retried", "Compensation retried."), ("resolved", "Claim resolved.")]))
         div.heading {
-            h1 { "Claim " code { (text(&claim, "requestId")) } " " (layout::badge(text(&claim, "status"))) }
+            h1 { "Claim " code { (claim.request_id) } " " (layout::badge(claim.status.as_str())) }
         }
         dl.facts {
             dt { "Player" } dd data-testid="player" {
@@ -124,15 +124,15 @@ async fn claim_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
                     @if let Some(username) = &username { (username) } @else { code { (player) } }
                 }
             }
-            dt { "Event" } dd { a href=(format!("/console/events/{}", segment(text(&claim, "eventId")))) { (claim["eventSnapshot"]["eventName"].as_str().unwrap_or_default()) } }
-            dt { "Tier" } dd { (shown(&claim, "tierId")) }
-            dt { "Period start" } dd { (layout::instant(text(&claim, "periodStart"), event_zone)) }
-            dt { "Saga step" } dd { (text(&claim, "currentSagaStep")) }
-            dt { "Failure reason" } dd data-testid="failure-reason" { (shown(&claim, "failureReason")) }
-            dt { "Retries" } dd { (shown(&claim, "retryCount")) }
-            dt { "Next attempt" } dd { (layout::instant(text(&claim, "nextAttemptAt"), Zone::Utc)) }
-            dt { "Created" } dd { (layout::instant(text(&claim, "createdAt"), Zone::Utc)) }
-            dt { "Claimed" } dd { (layout::instant(text(&claim, "claimedAt"), Zone::Utc)) }
+            dt { "Event" } dd { a href=(format!("/console/events/{}", segment(&claim.event_id.to_string()))) { (claim.event_snapshot.event_name) } }
+            dt { "Tier" } dd { (shown(&claim.tier_id)) }
+            dt { "Period start" } dd { (layout::instant_at(claim.period_start, event_zone)) }
+            dt { "Saga step" } dd { (shown(&claim.current_saga_step)) }
+            dt { "Failure reason" } dd data-testid="failure-reason" { (shown(&claim.failure_reason)) }
+            dt { "Retries" } dd { (claim.retry_count) }
+            dt { "Next attempt" } dd { (layout::instant_at(claim.next_attempt_at, Zone::Utc)) }
+            dt { "Created" } dd { (layout::instant_at(claim.created_at, Zone::Utc)) }
+            dt { "Claimed" } dd { (layout::instant_at(claim.claimed_at, Zone::Utc)) }
         }
         @if waiting && staff.account.can(Permission::InterveneInClaims) {
             section.intervention aria-label="Intervention" {
@@ -162,14 +162,14 @@ async fn claim_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
             table.list {
                 thead { tr { th { "Reward" } th { "Grant status" } th { "Attempts" } th { "Last failure" } th { "Stock held" } th { "Outcome unknown" } } }
                 tbody {
-                    @for reward in claim["rewardsToProcess"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                    @for reward in &claim.rewards_to_process {
                         tr {
-                            td { (reward["rewardDefinition"]["rewardName"].as_str().unwrap_or_default()) }
-                            td { (layout::badge(text(reward, "grantStatus"))) }
-                            td { (shown(reward, "attemptCount")) }
-                            td { (shown(reward, "lastFailureReason")) }
-                            td data-testid="stock-held" { (layout::yes_no(&reward["stockReserved"])) }
-                            td { (layout::yes_no(&reward["grantUncertain"])) }
+                            td { (reward.reward_definition.reward_name) }
+                            td { (layout::badge(&shown(&reward.grant_status))) }
+                            td { (reward.attempt_count) }
+                            td { (shown(&reward.last_failure_reason)) }
+                            td data-testid="stock-held" { (layout::yes_no(reward.stock_reserved)) }
+                            td { (layout::yes_no(reward.grant_uncertain)) }
                         }
                     }
                 }
@@ -178,26 +178,26 @@ async fn claim_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
         section aria-label="Saga history" {
             h2 { "Saga history" }
             ol.timeline data-testid="timeline" {
-                @for entry in claim["history"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                @for entry in &claim.history {
                     li {
-                        (layout::instant(text(entry, "at"), Zone::Utc))
-                        " " (layout::badge(text(entry, "status"))) " "
-                        span.step { (text(entry, "step")) }
-                        @if let Some(note) = entry["note"].as_str() { p.note { (note) } }
+                        (layout::instant_at(entry.at, Zone::Utc))
+                        " " (layout::badge(entry.status.as_str())) " "
+                        span.step { (shown(&entry.step)) }
+                        @if let Some(note) = &entry.note { p.note { (note) } }
                     }
                 }
             }
         }
         section aria-label="Compensating actions" {
             h2 { "Compensating actions" }
-            @let actions = claim["compensatingActionsLog"].as_array().map(Vec::as_slice).unwrap_or_default();
+            @let actions = &claim.compensating_actions_log;
             @if actions.is_empty() { p { "None." } }
             @else {
                 table.list {
                     thead { tr { th { "When" } th { "Step" } th { "Action" } th { "Reward" } } }
                     tbody {
                         @for action in actions {
-                            tr { td { (layout::instant(text(action, "timestamp"), Zone::Utc)) } td { (text(action, "step")) } td { (text(action, "action")) } td { (text(action, "rewardId")) } }
+                            tr { td { (layout::instant_at(action.timestamp, Zone::Utc)) } td { (shown(&action.step)) } td { (shown(&action.action)) } td { (action.reward_id) } }
                         }
                     }
                 }
@@ -213,8 +213,8 @@ async fn username(staff: &Staff, id: &str) -> Option<String> {
     if !staff.account.can(Permission::ManageUsers) || id.is_empty() {
         return None;
     }
-    let account: Value = staff.get(format!("/api/v1/users/{}", segment(id))).await.ok()?;
-    account["username"].as_str().filter(|name| !name.is_empty()).map(str::to_owned)
+    let account = staff.read(api::user(id)).await.ok()?;
+    Some(account.username).filter(|name| !name.is_empty())
 }
 
 async fn retry(staff: Staff, Path(id): Path<String>, Checked(_): Checked<Nothing>) -> Response {

@@ -3,9 +3,11 @@
 
 use bestow_events_domain::condition::{LEAVES, condition_types};
 use bestow_events_domain::reward::{DetailMember, RewardType};
+use bestow_events_domain::view::EventView;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use maud::{Markup, html};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::api::{Failure, Violation};
@@ -73,9 +75,7 @@ impl EventForm {
                     else {
                         continue;
                     };
-                    let Ok(index) = index.parse::<usize>() else {
-                        continue;
-                    };
+                    let Ok(index) = index.parse::<usize>() else { continue };
                     if index >= MAX_REWARD_ROWS {
                         continue;
                     }
@@ -91,32 +91,21 @@ impl EventForm {
     }
 
     /// The form filled from an event the API returned, for editing.
-    pub fn of_event(event: &Value, etag: Option<String>) -> Self {
-        let timezone = super::text(event, "timezone").to_owned();
-        let local = |key: &str| {
-            super::text(event, key)
-                .parse::<DateTime<Utc>>()
-                .ok()
-                .map(|at| match timezone.parse::<Tz>() {
-                    Ok(zone) => at.with_timezone(&zone).format(LOCAL_FORMAT).to_string(),
-                    Err(_) => at.format(LOCAL_FORMAT).to_string(),
-                })
-                .unwrap_or_default()
-        };
-        let pretty = |key: &str| match event.get(key) {
-            None | Some(Value::Null) => String::new(),
-            Some(value) => serde_json::to_string_pretty(value).unwrap_or_default(),
+    pub fn of_event(event: &EventView, etag: Option<String>) -> Self {
+        let local = |at: DateTime<Utc>| match event.timezone.parse::<Tz>() {
+            Ok(zone) => at.with_timezone(&zone).format(LOCAL_FORMAT).to_string(),
+            Err(_) => at.format(LOCAL_FORMAT).to_string(),
         };
         EventForm {
-            event_name: super::text(event, "eventName").to_owned(),
-            description: super::text(event, "description").to_owned(),
-            start_date: local("startDate"),
-            end_date: local("endDate"),
-            timezone: timezone.clone(),
-            grant_policy: super::text(event, "grantPolicy").to_owned(),
-            conditions: pretty("conditions"),
-            recurrence: pretty("recurrence"),
-            tiers: pretty("tiers"),
+            event_name: event.event_name.clone(),
+            description: event.description.clone(),
+            start_date: local(event.start_date),
+            end_date: local(event.end_date),
+            timezone: event.timezone.clone(),
+            grant_policy: super::shown(&event.grant_policy),
+            conditions: pretty(&event.conditions),
+            recurrence: pretty(&event.recurrence),
+            tiers: pretty(&event.tiers),
             rewards: Vec::new(),
             version: etag.unwrap_or_default(),
         }
@@ -228,6 +217,15 @@ impl RewardRow {
 
 fn violation(pointer: &str, message: &str) -> Violation {
     Violation { pointer: pointer.to_owned(), message: message.to_owned() }
+}
+
+/// A member of an API reply as an operator edits it: pretty JSON, members in the order they
+/// always had on the form (by name), or nothing for null.
+fn pretty<T: Serialize>(member: &Option<T>) -> String {
+    match member.as_ref().map(serde_json::to_value) {
+        Some(Ok(value)) => serde_json::to_string_pretty(&value).unwrap_or_default(),
+        None | Some(Err(_)) => String::new(),
+    }
 }
 
 fn optional_json(text: &str) -> Result<Value, String> {
@@ -471,11 +469,14 @@ mod tests {
 
     #[test]
     fn an_event_fills_the_form_in_its_own_time_zone() {
-        let event = json!({
+        let event: EventView = serde_json::from_value(json!({
             "eventName": "E", "description": "", "timezone": "Asia/Seoul", "grantPolicy": "PARTIAL_ALLOWED",
             "startDate": "2026-12-24T00:00:00Z", "endDate": "2026-12-25T00:00:00Z",
             "conditions": {"type": "LEVEL_REACHED", "level": 10}, "recurrence": null,
-        });
+            "id": "e1", "status": "DRAFT", "rewards": [], "tiers": null, "createdBy": "op", "version": 3,
+            "createdAt": "2026-12-01T00:00:00Z", "updatedAt": "2026-12-01T00:00:00Z",
+        }))
+        .expect("an event as the API sends it");
         let form = EventForm::of_event(&event, Some("\"3\"".to_owned()));
         assert_eq!(form.start_date, "2026-12-24T09:00");
         assert!(form.conditions.contains("LEVEL_REACHED"));

@@ -6,17 +6,20 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use bestow_core::identity::Permission;
 use bestow_events_domain::lifecycle::EventStatus;
+use bestow_events_domain::recurrence::RecurrencePeriod;
+use bestow_events_domain::saga::ClaimStatus;
+use bestow_events_domain::view::{EventView, RewardView};
 use chrono::{DateTime, Utc};
 use http::{Method, StatusCode};
 use maud::{Markup, html};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::event_form::{self, EventForm};
 use super::filters::{Filters, PAGE_SIZE};
-use super::{Nothing, Outcome, back_with_error, change_then_show, refusal, segment, shown, text, with_query};
+use super::{Nothing, Outcome, back_with_error, change_then_show, refusal, segment, shown, with_query};
 use crate::ConsoleState;
-use crate::api::{Call, Failure};
+use crate::api::{self, Call, Failure};
 use crate::chart;
 use crate::layout::{self, Section, Zone};
 use crate::session::{Checked, Staff};
@@ -41,8 +44,8 @@ async fn list(staff: Staff, Query(query): Query<Vec<(String, String)>>) -> Respo
 }
 
 async fn list_page(staff: &Staff, filters: &Filters) -> Result<Markup, Failure> {
-    let found: Value = staff.get(filters.api_page("/api/v1/events", PAGE_SIZE)).await?;
-    let items = found["items"].as_array().cloned().unwrap_or_default();
+    let found = staff.read(filters.page_of(api::events(), PAGE_SIZE)).await?;
+    let items = &found.items;
     let body = html! {
         div.heading {
             h1 { "Events" }
@@ -58,15 +61,15 @@ async fn list_page(staff: &Staff, filters: &Filters) -> Result<Markup, Failure> 
         table.list {
             thead { tr { th { "Name" } th { "Status" } th { "Starts" } th { "Ends" } th { "Time zone" } th { "Rewards" } } }
             tbody {
-                @for event in &items {
+                @for event in items {
                     tr {
-                        td { a href=(event_path(text(event, "id"))) { (text(event, "eventName")) } }
-                        td { (layout::badge(text(event, "status"))) }
-                        @let zone = Zone::of_event(text(event, "timezone"));
-                        td { (layout::instant(text(event, "startDate"), zone)) }
-                        td { (layout::instant(text(event, "endDate"), zone)) }
-                        td { (text(event, "timezone")) }
-                        td { (event["rewards"].as_array().map_or(0, Vec::len)) }
+                        td { a href=(event_path(&event.id.to_string())) { (event.event_name) } }
+                        td { (layout::badge(event.status.as_str())) }
+                        @let zone = Zone::of_event(&event.timezone);
+                        td { (layout::instant_at(event.start_date, zone)) }
+                        td { (layout::instant_at(event.end_date, zone)) }
+                        td { (event.timezone) }
+                        td { (event.rewards.len()) }
                     }
                 }
                 @if items.is_empty() { tr { td colspan="6" { "No events match." } } }
@@ -119,11 +122,12 @@ async fn create(staff: Staff, Checked(pairs): Checked<Vec<(String, String)>>) ->
         Ok(body) => body,
         Err(violations) => return refused_form(&staff, action, &form, true, malformed(violations)),
     };
-    let created = match staff.send(Call::post("/api/v1/events", body)).await.and_then(|reply| reply.parse::<Value>()) {
+    let created = staff.send(Call::post("/api/v1/events", body)).await.and_then(|reply| reply.parse::<EventView>());
+    let created = match created {
         Ok(created) => created,
         Err(failure) => return refused_form(&staff, action, &form, true, failure),
     };
-    Redirect::to(&format!("/console/events/{}?notice=created", segment(text(&created, "id")))).into_response()
+    Redirect::to(&format!("/console/events/{}?notice=created", segment(&created.id.to_string()))).into_response()
 }
 
 async fn show(staff: Staff, Path(id): Path<String>, outcome: Outcome) -> Response {
@@ -131,61 +135,59 @@ async fn show(staff: Staff, Path(id): Path<String>, outcome: Outcome) -> Respons
 }
 
 async fn event_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup, Failure> {
-    let event: Value = staff.get(format!("/api/v1/events/{}", segment(id))).await?;
+    let event = staff.read(api::event(id)).await?;
     let base = event_path(id);
-    let status = text(&event, "status").parse::<EventStatus>().ok();
+    let status = event.status;
     let manage = staff.account.can(Permission::ManageEvents);
-    let zone = Zone::of_event(text(&event, "timezone"));
+    let zone = Zone::of_event(&event.timezone);
     let body = html! {
         (outcome.render(&[("created", "Event created."), ("saved", "Changes saved."), ("status", "Status changed."), ("topped-up", "Stock topped up."), ("reward-added", "Reward added."), ("reward-removed", "Reward removed.")]))
         div.heading {
-            h1 { (text(&event, "eventName")) " " (layout::badge(text(&event, "status"))) }
+            h1 { (event.event_name) " " (layout::badge(event.status.as_str())) }
             nav.actions aria-label="Event" {
                 a.button href=(format!("{base}/dashboard")) { "Dashboard" }
                 a.button href=(with_query("/console/claims", &[("eventId", id)])) { "Claims" }
-                @if manage && matches!(status, Some(EventStatus::Draft | EventStatus::Inactive)) {
+                @if manage && matches!(status, EventStatus::Draft | EventStatus::Inactive) {
                     a.button href=(format!("{base}/edit")) { "Edit" }
                 }
             }
         }
-        p { (text(&event, "description")) }
+        p { (event.description) }
         dl.facts {
-            dt { "Starts" } dd data-testid="starts" { (layout::instant(text(&event, "startDate"), zone)) }
-            dt { "Ends" } dd data-testid="ends" { (layout::instant(text(&event, "endDate"), zone)) }
-            dt { "Time zone" } dd { (text(&event, "timezone")) }
-            dt { "Grant policy" } dd { (text(&event, "grantPolicy")) }
+            dt { "Starts" } dd data-testid="starts" { (layout::instant_at(event.start_date, zone)) }
+            dt { "Ends" } dd data-testid="ends" { (layout::instant_at(event.end_date, zone)) }
+            dt { "Time zone" } dd { (event.timezone) }
+            dt { "Grant policy" } dd { (shown(&event.grant_policy)) }
             dt { "Recurrence" } dd data-testid="recurrence" { (recurrence(&event)) }
-            dt { "Version" } dd { (shown(&event, "version")) }
+            dt { "Version" } dd { (event.version) }
         }
         @if manage {
-            @if let Some(status) = status {
-                section.lifecycle aria-label="Lifecycle" {
-                    h2 { "Lifecycle" }
-                    @for next in EventStatus::ALL.into_iter().filter(|next| status.can_become(*next)) {
-                        form.inline method="post" action=(format!("{base}/status")) data-confirm=(format!("Change the status to {next}?")) {
-                            (layout::csrf(staff))
-                            input type="hidden" name="status" value=(next.as_str());
-                            button type="submit" name="to" value=(next.as_str()) { "Make " (next.as_str()) }
-                        }
+            section.lifecycle aria-label="Lifecycle" {
+                h2 { "Lifecycle" }
+                @for next in EventStatus::ALL.into_iter().filter(|next| status.can_become(*next)) {
+                    form.inline method="post" action=(format!("{base}/status")) data-confirm=(format!("Change the status to {next}?")) {
+                        (layout::csrf(staff))
+                        input type="hidden" name="status" value=(next.as_str());
+                        button type="submit" name="to" value=(next.as_str()) { "Make " (next.as_str()) }
                     }
-                    @if status == EventStatus::Draft && staff.account.can(Permission::DeleteEvents) {
-                        form.inline method="post" action=(format!("{base}/delete")) data-confirm="Delete this draft for good?" {
-                            (layout::csrf(staff))
-                            button.danger type="submit" { "Delete draft" }
-                        }
+                }
+                @if status == EventStatus::Draft && staff.account.can(Permission::DeleteEvents) {
+                    form.inline method="post" action=(format!("{base}/delete")) data-confirm="Delete this draft for good?" {
+                        (layout::csrf(staff))
+                        button.danger type="submit" { "Delete draft" }
                     }
                 }
             }
         }
         section aria-label="Conditions" {
             h2 { "Conditions" }
-            (layout::json_block(&event["conditions"], "Conditions as JSON"))
+            (layout::json_block(&event.conditions, "Conditions as JSON"))
         }
         section aria-label="Rewards" {
             h2 { "Rewards" }
-            @let definitions_open = manage && matches!(status, Some(EventStatus::Draft | EventStatus::Inactive));
-            (rewards_table(staff, &base, event["rewards"].as_array().map(Vec::as_slice).unwrap_or_default(), manage, definitions_open && status == Some(EventStatus::Draft)))
-            @if definitions_open && event["tiers"].is_null() {
+            @let definitions_open = manage && matches!(status, EventStatus::Draft | EventStatus::Inactive);
+            (rewards_table(staff, &base, &event.rewards, manage, definitions_open && status == EventStatus::Draft))
+            @if definitions_open && event.tiers.is_none() {
                 details.add-reward {
                     summary { "Add a reward" }
                     form.event-form method="post" action=(format!("{base}/rewards")) {
@@ -196,13 +198,13 @@ async fn event_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
                 }
             }
         }
-        @if let Some(tiers) = event["tiers"].as_array() {
+        @if let Some(tiers) = &event.tiers {
             section aria-label="Tiers" {
                 h2 { "Tiers" }
                 @for tier in tiers {
-                    h3 { (text(tier, "tierName")) " " code { (text(tier, "tierId")) } }
-                    (layout::json_block(&tier["conditions"], &format!("Conditions of tier {} as JSON", text(tier, "tierId"))))
-                    (rewards_table(staff, &base, tier["rewards"].as_array().map(Vec::as_slice).unwrap_or_default(), manage, false))
+                    h3 { (tier.tier_name) " " code { (tier.tier_id) } }
+                    (layout::json_block(&tier.conditions, &format!("Conditions of tier {} as JSON", tier.tier_id)))
+                    (rewards_table(staff, &base, &tier.rewards, manage, false))
                 }
             }
         }
@@ -212,44 +214,44 @@ async fn event_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
                 input type="hidden" name="eventId" value=(id);
                 label for="preview-user" { "Player id" }
                 input #preview-user name="userId" required;
-                @if let Some(tiers) = event["tiers"].as_array() {
+                @if let Some(tiers) = &event.tiers {
                     label for="preview-tier" { "Tier" }
                     select #preview-tier name="tierId" {
-                        @for tier in tiers { option value=(text(tier, "tierId")) { (text(tier, "tierName")) } }
+                        @for tier in tiers { option value=(tier.tier_id) { (tier.tier_name) } }
                     }
                 }
                 button type="submit" { "Preview" }
             }
         }
     };
-    Ok(layout::page(staff, Section::Events, text(&event, "eventName"), body))
+    Ok(layout::page(staff, Section::Events, &event.event_name, body))
 }
 
 /// The rewards with their stock; `manage` offers top-ups, `removable` a remove button (drafts).
-fn rewards_table(staff: &Staff, base: &str, rewards: &[Value], manage: bool, removable: bool) -> Markup {
+fn rewards_table(staff: &Staff, base: &str, rewards: &[RewardView], manage: bool, removable: bool) -> Markup {
     html! {
         table.list {
             thead { tr { th { "Reward" } th { "Type" } th { "Details" } th { "Per player" } th { "Stock left" } @if manage { th { "Top up" } } } }
             tbody {
                 @for reward in rewards {
                     tr {
-                        td { (text(reward, "rewardName")) }
-                        td { (text(reward, "rewardType")) }
-                        td { code { (reward["details"].to_string()) } }
-                        td { (shown(reward, "quantityPerUser")) }
-                        td data-testid="stock" { (stock(reward)) }
+                        td { (reward.reward_name) }
+                        td { (reward.reward_type) }
+                        td { code { (reward.details.to_string()) } }
+                        td { (reward.quantity_per_user) }
+                        td data-testid="stock" { (stock(reward.remaining_stock, reward.total_stock)) }
                         @if manage {
                             td {
-                                @if reward["totalStock"].is_i64() {
-                                    form.inline method="post" action=(format!("{base}/rewards/{}/top-up", segment(text(reward, "rewardId")))) {
+                                @if reward.total_stock.is_some() {
+                                    form.inline method="post" action=(format!("{base}/rewards/{}/top-up", segment(&reward.reward_id))) {
                                         (layout::csrf(staff))
-                                        label.visually-hidden for=(format!("top-up-{}", text(reward, "rewardId"))) { "Units to add to " (text(reward, "rewardName")) }
-                                        input id=(format!("top-up-{}", text(reward, "rewardId"))) name="addStock" inputmode="numeric" size="6" required;
+                                        label.visually-hidden for=(format!("top-up-{}", reward.reward_id)) { "Units to add to " (reward.reward_name) }
+                                        input id=(format!("top-up-{}", reward.reward_id)) name="addStock" inputmode="numeric" size="6" required;
                                         button type="submit" { "Add" }
                                     }
                                 }
                                 @if removable {
-                                    form.inline method="post" action=(format!("{base}/rewards/{}/delete", segment(text(reward, "rewardId")))) data-confirm="Remove this reward?" {
+                                    form.inline method="post" action=(format!("{base}/rewards/{}/delete", segment(&reward.reward_id))) data-confirm="Remove this reward?" {
                                         (layout::csrf(staff))
                                         button.danger type="submit" { "Remove" }
                                     }
@@ -264,11 +266,11 @@ fn rewards_table(staff: &Staff, base: &str, rewards: &[Value], manage: bool, rem
 }
 
 async fn edit_form(staff: Staff, Path(id): Path<String>) -> Response {
-    let reply = match staff.send(Call::get(format!("/api/v1/events/{}", segment(&id)))).await {
+    let reply = match staff.send(Call::get(api::event(&id).path())).await {
         Ok(reply) => reply,
         Err(failure) => return layout::failure_page(&failure),
     };
-    let event: Value = match reply.parse() {
+    let event: EventView = match reply.parse() {
         Ok(event) => event,
         Err(failure) => return layout::failure_page(&failure),
     };
@@ -285,7 +287,7 @@ async fn update(staff: Staff, Path(id): Path<String>, Checked(pairs): Checked<Ve
     };
     let version = Some(form.version.clone()).filter(|version| !version.is_empty());
     let call = Call::new(Method::PATCH, format!("/api/v1/events/{}", segment(&id))).json(body).if_match(version);
-    match staff.send(call).await.and_then(|reply| reply.parse::<Value>()) {
+    match staff.send(call).await.and_then(|reply| reply.parse::<EventView>()) {
         Ok(_) => Redirect::to(&format!("/console/events/{}?notice=saved", segment(&id))).into_response(),
         Err(failure) if failure.is_stale_version() => {
             let stale = Failure {
@@ -369,27 +371,25 @@ async fn delete(staff: Staff, Path(id): Path<String>, Checked(_): Checked<Nothin
 }
 
 /// An event's recurrence in words, its reset on the event's own clock.
-fn recurrence(event: &Value) -> String {
-    let recurrence = &event["recurrence"];
-    let Some(period) = recurrence["period"].as_str() else { return "None: one period from start to end".to_owned() };
-    let at = format!("{} ({})", text(recurrence, "resetTime"), text(event, "timezone"));
-    match period {
-        "DAILY" => format!("Daily, resetting at {at}"),
-        "WEEKLY" => {
-            let day = text(recurrence, "resetWeekday");
+fn recurrence(event: &EventView) -> String {
+    let Some(recurrence) = &event.recurrence else { return "None: one period from start to end".to_owned() };
+    let at = format!("{} ({})", recurrence.reset_time.format("%H:%M"), event.timezone);
+    match recurrence.period {
+        RecurrencePeriod::Daily => format!("Daily, resetting at {at}"),
+        RecurrencePeriod::Weekly => {
+            let day = recurrence.reset_weekday.as_ref().map(shown).unwrap_or_default();
             let day =
                 format!("{}{}", day.get(..1).unwrap_or_default(), day.get(1..).unwrap_or_default().to_lowercase());
             format!("Weekly, resetting on {day} at {at}")
         }
-        "MONTHLY" => format!("Monthly, resetting on day {} at {at}", shown(recurrence, "resetDay")),
-        other => format!("{other}, resetting at {at}"),
+        RecurrencePeriod::Monthly => format!("Monthly, resetting on day {} at {at}", shown(&recurrence.reset_day)),
     }
 }
 
 /// A reward's stock: what is left of the total, or "unlimited".
-pub(super) fn stock(reward: &Value) -> Markup {
+pub(super) fn stock(remaining: Option<i64>, total: Option<i64>) -> Markup {
     html! {
-        @match (reward["remainingStock"].as_i64(), reward["totalStock"].as_i64()) {
+        @match (remaining, total) {
             (Some(left), Some(total)) => { (left) " of " (total) }
             _ => { "unlimited" }
         }
@@ -401,12 +401,12 @@ async fn dashboard(staff: Staff, Path(id): Path<String>) -> Response {
 }
 
 async fn dashboard_page(staff: &Staff, id: &str) -> Result<Markup, Failure> {
-    let event: Value = staff.get(format!("/api/v1/events/{}", segment(id))).await?;
-    let figures = dashboard_figures(staff, id, Zone::of_event(text(&event, "timezone"))).await?;
+    let event = staff.read(api::event(id)).await?;
+    let figures = dashboard_figures(staff, id, Zone::of_event(&event.timezone)).await?;
     let live = format!("/console/events/{}/dashboard/live", segment(id));
     let body = html! {
         div.heading {
-            h1 { "Dashboard: " (text(&event, "eventName")) " " (layout::badge(text(&event, "status"))) }
+            h1 { "Dashboard: " (event.event_name) " " (layout::badge(event.status.as_str())) }
             nav.actions aria-label="Event" { a.button href=(event_path(id)) { "Event" } }
         }
         p.hint { "Refreshed every 5 seconds while this page is open." }
@@ -418,8 +418,8 @@ async fn dashboard_page(staff: &Staff, id: &str) -> Result<Markup, Failure> {
 /// Only the figures, for the page's periodic refresh.
 async fn dashboard_live(staff: Staff, Path(id): Path<String>) -> Response {
     let figures = async {
-        let event: Value = staff.get(format!("/api/v1/events/{}", segment(&id))).await?;
-        dashboard_figures(&staff, &id, Zone::of_event(text(&event, "timezone"))).await
+        let event = staff.read(api::event(&id)).await?;
+        dashboard_figures(&staff, &id, Zone::of_event(&event.timezone)).await
     };
     match figures.await {
         Ok(figures) => figures.into_response(),
@@ -429,39 +429,35 @@ async fn dashboard_live(staff: Staff, Path(id): Path<String>) -> Response {
 
 /// The dashboard's figures, the chart's clock in the event's `zone`.
 async fn dashboard_figures(staff: &Staff, id: &str, zone: Zone) -> Result<Markup, Failure> {
-    let stats: Value = staff.get(format!("/api/v1/events/{}/stats", segment(id))).await?;
-    let per_minute: Vec<(DateTime<Utc>, u64)> = stats["claimsPerMinute"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|minute| {
-            let at = DateTime::parse_from_rfc3339(text(minute, "minute")).ok()?.with_timezone(&Utc);
-            Some((at, minute["count"].as_u64().unwrap_or(0)))
-        })
-        .collect();
+    let stats = staff.read(api::event_stats(id)).await?;
+    let per_minute: Vec<(DateTime<Utc>, u64)> =
+        stats.claims_per_minute.iter().map(|minute| (minute.minute, minute.count)).collect();
     let last_hour: u64 = per_minute.iter().map(|(_, count)| count).sum();
-    let by_status = stats["claimsByStatus"].as_object().cloned().unwrap_or_default();
+    let succeeded = stats.claims_by_status.get(&ClaimStatus::SuccessAllGranted).copied().unwrap_or(0);
+    // Listed by the status's name, as the console always has.
+    let mut by_status: Vec<(&str, u64)> =
+        stats.claims_by_status.iter().map(|(status, count)| (status.as_str(), *count)).collect();
+    by_status.sort_by_key(|(status, _)| *status);
     Ok(html! {
         div.cards {
             div.card { span.figure data-testid="claims-last-hour" { (last_hour) } span { "claims in the last hour" } }
             div.card {
-                span.figure data-testid="claims-succeeded" { (by_status.get("SUCCESS_ALL_GRANTED").and_then(Value::as_u64).unwrap_or(0)) }
+                span.figure data-testid="claims-succeeded" { (succeeded) }
                 span { "granted in full" }
             }
         }
         section aria-label="Claims per minute" {
             h2 { "Claims per minute, last hour" }
             (chart::per_minute("Claims per minute over the last hour", &per_minute, zone, 720, 220))
-            p.hint { "Counted at " (layout::instant(text(&stats, "generatedAt"), zone)) "." }
+            p.hint { "Counted at " (layout::instant_at(stats.generated_at, zone)) "." }
         }
         div.columns {
             section aria-label="Claims by status" {
                 h2 { "Claims by status" }
                 table.list data-testid="by-status" {
                     tbody {
-                        @for (status, count) in by_status.iter().filter(|(_, count)| count.as_u64().unwrap_or(0) > 0) {
-                            tr { td { (layout::badge(status)) } td { (count.to_string()) } }
+                        @for (status, count) in by_status.iter().filter(|(_, count)| *count > 0) {
+                            tr { td { (layout::badge(status)) } td { (count) } }
                         }
                     }
                 }
@@ -470,10 +466,10 @@ async fn dashboard_figures(staff: &Staff, id: &str, zone: Zone) -> Result<Markup
                 h2 { "Stock left" }
                 table.list {
                     tbody {
-                        @for reward in stats["stock"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                        @for reward in &stats.stock {
                             tr {
-                                td { (text(reward, "rewardName")) }
-                                td data-testid="stock-left" { (stock(reward)) }
+                                td { (reward.reward_name) }
+                                td data-testid="stock-left" { (stock(reward.remaining_stock, reward.total_stock)) }
                             }
                         }
                     }
@@ -483,8 +479,8 @@ async fn dashboard_figures(staff: &Staff, id: &str, zone: Zone) -> Result<Markup
                 h2 { "Failures by reason" }
                 table.list {
                     tbody {
-                        @for failure in stats["failuresByReason"].as_array().map(Vec::as_slice).unwrap_or_default() {
-                            tr { td { (text(failure, "reason")) } td { (shown(failure, "count")) } }
+                        @for failure in &stats.failures_by_reason {
+                            tr { td { (failure.reason) } td { (failure.count) } }
                         }
                     }
                 }

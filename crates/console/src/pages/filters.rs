@@ -1,10 +1,11 @@
 //! The filters of a list page: read from its query string, sent on to the API, shown back in
 //! the filter form, and carried by the pager's links.
 
+use bestow_core::page::Page;
 use maud::{Markup, html};
-use serde_json::Value;
 
 use super::with_query;
+use crate::api::Read;
 use crate::layout;
 
 /// Items per page of the console's lists.
@@ -52,6 +53,11 @@ impl Filters {
         with_query(path, &pairs)
     }
 
+    /// The API list `read` for this page of `limit` items.
+    pub fn page_of<T>(&self, read: Read<Page<T>>, limit: u32) -> Read<Page<T>> {
+        read.rewritten(|path| self.api_page(path, limit))
+    }
+
     /// A labelled text filter.
     pub fn text_input(&self, name: &str, label: &str, placeholder: &str) -> Markup {
         html! {
@@ -74,11 +80,8 @@ impl Filters {
     }
 
     /// The pager of an API `Page` answer, its links keeping these filters.
-    pub fn pager(&self, base: &str, found: &Value) -> Markup {
-        let number = |key: &str, default: u64| found[key].as_u64().unwrap_or(default);
-        let page = u32::try_from(number("page", 1)).unwrap_or(1);
-        let limit = u32::try_from(number("limit", u64::from(PAGE_SIZE))).unwrap_or(PAGE_SIZE);
-        layout::pager(&self.on(base), page, limit, number("total", 0))
+    pub fn pager<T>(&self, base: &str, found: &Page<T>) -> Markup {
+        layout::pager(&self.on(base), found.page, found.limit, found.total)
     }
 }
 

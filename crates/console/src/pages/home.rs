@@ -5,15 +5,15 @@
 use axum::response::Response;
 use bestow_core::identity::Permission;
 use bestow_events_domain::saga::ClaimStatus;
+use bestow_events_domain::view::{ClaimView, EventView};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use http::StatusCode;
 use maud::{Markup, html};
-use serde_json::Value;
 
 use super::claims::claims_table;
 use super::events::stock;
-use super::{segment, text, with_query};
-use crate::api::Failure;
+use super::{segment, with_query};
+use crate::api::{self, Failure};
 use crate::layout::{self, Section, Zone};
 use crate::session::Staff;
 
@@ -49,20 +49,21 @@ enum Coming {
 
 /// Failed claims of the last day: the latest few, and how many of each status.
 struct Failures {
-    latest: Vec<Value>,
+    latest: Vec<ClaimView>,
     by_status: Vec<(ClaimStatus, u64)>,
     since: String,
 }
 
 async fn overview(staff: &Staff, now: DateTime<Utc>) -> Result<Markup, Failure> {
     let window = TimeDelta::hours(WINDOW_HOURS);
-    let found: Option<Value> =
-        readable(staff.get(format!("/api/v1/events?status=ACTIVE&sort=startDate&limit={EVENTS_READ}")).await)?;
-    let events = found.as_ref().and_then(|found| found["items"].as_array()).map(Vec::as_slice).unwrap_or_default();
+    let limit = EVENTS_READ.to_string();
+    let active = api::events().query(&[("status", "ACTIVE"), ("sort", "startDate"), ("limit", &limit)]);
+    let found = readable(staff.read(active).await)?;
+    let events = found.as_ref().map(|found| found.items.as_slice()).unwrap_or_default();
     let mut running = Vec::new();
     let mut coming = Vec::new();
     for event in events {
-        let (Some(start), Some(end)) = (instant(event, "startDate"), instant(event, "endDate")) else { continue };
+        let (start, end) = (event.start_date, event.end_date);
         if start <= now && now < end {
             running.push((event, end));
             if end - now <= window {
@@ -74,13 +75,13 @@ async fn overview(staff: &Staff, now: DateTime<Utc>) -> Result<Markup, Failure> 
     }
     running.sort_by_key(|(_, end)| *end);
     coming.sort_by_key(|(_, _, at)| *at);
-    let unread = found.as_ref().and_then(|found| found["total"].as_u64()).unwrap_or(0).saturating_sub(EVENTS_READ);
+    let unread = found.as_ref().map_or(0, |found| found.total).saturating_sub(EVENTS_READ);
 
     let claims = staff.account.can(Permission::ReadAllClaims);
     let waiting = if claims {
-        let path =
-            format!("/api/v1/claims?status={}&limit=1", ClaimStatus::CompensationFailedManualInterventionRequired);
-        readable(staff.get::<Value>(path).await)?.and_then(|page| page["total"].as_u64())
+        let queue = ClaimStatus::CompensationFailedManualInterventionRequired;
+        readable(staff.read(api::claims().query(&[("status", queue.as_str()), ("limit", "1")])).await)?
+            .map(|page| page.total)
     } else {
         None
     };
@@ -121,8 +122,8 @@ async fn overview(staff: &Staff, now: DateTime<Utc>) -> Result<Markup, Failure> 
                     tbody {
                         @for (event, end) in &running {
                             tr {
-                                td { a href=(event_path(event)) { (text(event, "eventName")) } }
-                                td { (layout::instant(text(event, "endDate"), Zone::of_event(text(event, "timezone")))) }
+                                td { a href=(event_path(event)) { (event.event_name) } }
+                                td { (layout::instant_at(event.end_date, Zone::of_event(&event.timezone))) }
                                 td { (from_now(now, *end)) }
                                 td { (stock_left(event)) }
                                 @if claims { td { a href=(format!("{}/dashboard", event_path(event))) { "Dashboard" } } }
@@ -142,12 +143,9 @@ async fn overview(staff: &Staff, now: DateTime<Utc>) -> Result<Markup, Failure> 
                     tbody {
                         @for (event, what, at) in &coming {
                             tr {
-                                td { a href=(event_path(event)) { (text(event, "eventName")) } }
+                                td { a href=(event_path(event)) { (event.event_name) } }
                                 td { @match what { Coming::Start => { "Starts" } Coming::End => { "Ends" } } }
-                                td {
-                                    @let key = match what { Coming::Start => "startDate", Coming::End => "endDate" };
-                                    (layout::instant(text(event, key), Zone::of_event(text(event, "timezone"))))
-                                }
+                                td { (layout::instant_at(*at, Zone::of_event(&event.timezone))) }
                                 td { (from_now(now, *at)) }
                             }
                         }
@@ -188,15 +186,14 @@ async fn recent_failures(staff: &Staff, since: DateTime<Utc>) -> Result<Option<F
     let mut latest = Vec::new();
     let mut by_status = Vec::new();
     for status in FAILURES {
-        let path = with_query("/api/v1/claims", &[("status", status.as_str()), ("from", &since), ("limit", &limit)]);
-        let Some(page) = readable(staff.get::<Value>(path).await)? else { return Ok(None) };
-        let total = page["total"].as_u64().unwrap_or(0);
-        if total > 0 {
-            by_status.push((status, total));
+        let path = api::claims().query(&[("status", status.as_str()), ("from", &since), ("limit", &limit)]);
+        let Some(page) = readable(staff.read(path).await)? else { return Ok(None) };
+        if page.total > 0 {
+            by_status.push((status, page.total));
         }
-        latest.extend(page["items"].as_array().cloned().unwrap_or_default());
+        latest.extend(page.items);
     }
-    latest.sort_by_key(|claim| std::cmp::Reverse(instant(claim, "createdAt")));
+    latest.sort_by_key(|claim| std::cmp::Reverse(claim.created_at));
     latest.truncate(FAILURES_LISTED);
     by_status.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
     Ok(Some(Failures { latest, by_status, since }))
@@ -211,13 +208,8 @@ fn readable<T>(answer: Result<T, Failure>) -> Result<Option<T>, Failure> {
     }
 }
 
-/// An instant member of an API object.
-fn instant(value: &Value, key: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text(value, key)).ok().map(|at| at.with_timezone(&Utc))
-}
-
-fn event_path(event: &Value) -> String {
-    format!("/console/events/{}", segment(text(event, "id")))
+fn event_path(event: &EventView) -> String {
+    format!("/console/events/{}", segment(&event.id.to_string()))
 }
 
 /// The time until `at`, roughly: "in 12 min", "in 5 h 20 min", "in 3 days".
@@ -233,20 +225,19 @@ fn from_now(now: DateTime<Utc>, at: DateTime<Utc>) -> String {
 }
 
 /// The stock left of an event's limited rewards (its tiers' included), one line each.
-fn stock_left(event: &Value) -> Markup {
-    let tiers = event["tiers"].as_array().map(Vec::as_slice).unwrap_or_default();
-    let rewards: Vec<&Value> = event["rewards"]
-        .as_array()
-        .into_iter()
-        .chain(tiers.iter().filter_map(|tier| tier["rewards"].as_array()))
-        .flatten()
-        .filter(|reward| reward["totalStock"].is_i64())
+fn stock_left(event: &EventView) -> Markup {
+    let tiers = event.tiers.as_deref().unwrap_or_default();
+    let rewards: Vec<_> = event
+        .rewards
+        .iter()
+        .chain(tiers.iter().flat_map(|tier| &tier.rewards))
+        .filter(|reward| reward.total_stock.is_some())
         .collect();
     html! {
         @if rewards.is_empty() { "unlimited" }
         @for (index, reward) in rewards.iter().enumerate() {
             @if index > 0 { br; }
-            (text(reward, "rewardName")) ": " (stock(reward))
+            (reward.reward_name) ": " (stock(reward.remaining_stock, reward.total_stock))
         }
     }
 }

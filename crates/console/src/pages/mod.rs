@@ -17,11 +17,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use http::request::Parts;
 use maud::{Markup, html};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ConsoleState;
 use crate::api::{Call, Failure, Reply};
+pub(crate) use crate::api::{segment, with_query};
 use crate::flash::{self, Flash};
 use crate::layout;
 use crate::session::Staff;
@@ -105,38 +106,14 @@ fn back_with_error(page: &str, reason: &str) -> Response {
     flash::redirect_with(&with_query(page, &[flash::REFUSED]), reason)
 }
 
-/// A string member of an API object, or "" (absent or not a string).
-fn text<'a>(value: &'a Value, key: &str) -> &'a str {
-    value.get(key).and_then(Value::as_str).unwrap_or_default()
-}
-
-/// A member shown as text whatever its JSON type: strings bare, null as a dash.
-fn shown(value: &Value, key: &str) -> String {
-    match value.get(key) {
-        None | Some(Value::Null) => "—".to_owned(),
-        Some(Value::String(text)) => text.clone(),
-        Some(other) => other.to_string(),
+/// A value of an API reply as text, as the API spells it: strings and enum members bare,
+/// numbers as written, null (an absent optional) as a dash.
+fn shown<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::Null) | Err(_) => "—".to_owned(),
+        Ok(Value::String(text)) => text,
+        Ok(other) => other.to_string(),
     }
-}
-
-/// An API path with a query string of the non-empty `pairs`.
-fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
-    let kept: Vec<(&str, &str)> = pairs.iter().copied().filter(|(_, value)| !value.trim().is_empty()).collect();
-    if kept.is_empty() {
-        return path.to_owned();
-    }
-    let query = serde_urlencoded::to_string(&kept).unwrap_or_default();
-    format!("{path}?{query}")
-}
-
-/// Percent-encodes one path segment taken from user input or an API reply.
-fn segment(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -5,16 +5,18 @@ use axum::Router;
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use bestow_auth_domain::view::UserView;
 use bestow_core::identity::{Permission, Role};
+use bestow_events_domain::evaluate::NodeProgress;
 use http::Method;
 use maud::{Markup, html};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::claims::claims_table;
-use super::{Outcome, change_then_show, segment, shown, text, with_query};
+use super::{Outcome, change_then_show, segment, shown, with_query};
 use crate::ConsoleState;
-use crate::api::{Call, Failure};
+use crate::api::{self, Call, Failure};
 use crate::layout::{self, Section, Zone};
 use crate::session::{Checked, Staff};
 
@@ -44,8 +46,8 @@ async fn find(staff: Staff, Query(query): Query<FindQuery>) -> Response {
 
 async fn find_page(staff: &Staff, query: &FindQuery) -> Result<Markup, Failure> {
     let by_name = staff.account.can(Permission::ManageUsers);
-    let found: Option<Value> = if by_name && !query.q.trim().is_empty() {
-        Some(staff.get(with_query("/api/v1/users", &[("q", query.q.trim()), ("limit", "50")])).await?)
+    let found = if by_name && !query.q.trim().is_empty() {
+        Some(staff.read(api::users().query(&[("q", query.q.trim()), ("limit", "50")])).await?)
     } else {
         None
     };
@@ -67,12 +69,12 @@ async fn find_page(staff: &Staff, query: &FindQuery) -> Result<Markup, Failure> 
             table.list data-testid="players" {
                 thead { tr { th { "Username" } th { "Roles" } th { "Active" } th { "Id" } } }
                 tbody {
-                    @for user in found["items"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                    @for user in &found.items {
                         tr {
-                            td { a href=(format!("/console/players/{}", segment(text(user, "id")))) { (text(user, "username")) } }
+                            td { a href=(format!("/console/players/{}", segment(&user.id.to_string()))) { (user.username) } }
                             td { (roles_of(user).join(", ")) }
-                            td { (layout::yes_no(&user["isActive"])) }
-                            td { code { (text(user, "id")) } }
+                            td { (layout::yes_no(user.is_active)) }
+                            td { code { (user.id) } }
                         }
                     }
                 }
@@ -82,8 +84,8 @@ async fn find_page(staff: &Staff, query: &FindQuery) -> Result<Markup, Failure> 
     Ok(layout::page(staff, Section::Players, "Players", body))
 }
 
-fn roles_of(user: &Value) -> Vec<&str> {
-    user["roles"].as_array().map(|roles| roles.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+fn roles_of(user: &UserView) -> Vec<&'static str> {
+    user.roles.iter().map(|role| role.as_str()).collect()
 }
 
 async fn show(staff: Staff, Path(id): Path<String>, outcome: Outcome) -> Response {
@@ -91,28 +93,25 @@ async fn show(staff: Staff, Path(id): Path<String>, outcome: Outcome) -> Respons
 }
 
 async fn player_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup, Failure> {
-    let account: Option<Value> = if staff.account.can(Permission::ManageUsers) {
-        Some(staff.get(format!("/api/v1/users/{}", segment(id))).await?)
-    } else {
-        None
-    };
-    let wallet: Value = staff.get(format!("/api/v1/wallets/{}", segment(id))).await?;
-    let claims: Value = staff.get(with_query("/api/v1/claims", &[("userId", id), ("limit", "20")])).await?;
-    let activities: Value = staff.get(with_query("/api/v1/activities", &[("userId", id), ("limit", "10")])).await?;
-    let events: Value = staff.get("/api/v1/events?status=ACTIVE&limit=100").await?;
+    let account =
+        if staff.account.can(Permission::ManageUsers) { Some(staff.read(api::user(id)).await?) } else { None };
+    let wallet = staff.read(api::wallet(id)).await?;
+    let claims = staff.read(api::claims().query(&[("userId", id), ("limit", "20")])).await?;
+    let activities = staff.read(api::activities().query(&[("userId", id), ("limit", "10")])).await?;
+    let events = staff.read(api::events().query(&[("status", "ACTIVE"), ("limit", "100")])).await?;
     let oneself = staff.account.id == id;
     let base = format!("/console/players/{}", segment(id));
     let body = html! {
         (outcome.render(&[("saved", "Account updated.")]))
-        h1 { "Player " @if let Some(account) = &account { (text(account, "username")) } @else { code { (id) } } }
+        h1 { "Player " @if let Some(account) = &account { (account.username) } @else { code { (id) } } }
         @if let Some(account) = &account {
             section aria-label="Account" {
                 h2 { "Account" }
                 dl.facts {
-                    dt { "Id" } dd { code { (text(account, "id")) } }
+                    dt { "Id" } dd { code { (account.id) } }
                     dt { "Roles" } dd data-testid="roles" { (roles_of(account).join(", ")) }
-                    dt { "Active" } dd data-testid="active" { (layout::yes_no(&account["isActive"])) }
-                    dt { "Created" } dd { (layout::instant(text(account, "createdAt"), Zone::Utc)) }
+                    dt { "Active" } dd data-testid="active" { (layout::yes_no(account.is_active)) }
+                    dt { "Created" } dd { (layout::instant_at(account.created_at, Zone::Utc)) }
                 }
                 @if oneself {
                     p.hint { "Nobody changes their own roles or active state." }
@@ -132,7 +131,7 @@ async fn player_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Marku
                     }
                     form.inline method="post" action=(format!("{base}/active")) data-confirm="Change whether this account may sign in?" {
                         (layout::csrf(staff))
-                        @if account["isActive"].as_bool().unwrap_or(false) {
+                        @if account.is_active {
                             input type="hidden" name="isActive" value="false";
                             button.danger type="submit" { "Deactivate" }
                         } @else {
@@ -146,15 +145,15 @@ async fn player_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Marku
         section aria-label="Wallet" {
             h2 { "Wallet" }
             dl.facts {
-                dt { "Points" } dd data-testid="points" { (shown(&wallet, "points")) }
-                dt { "Currencies" } dd { code { (wallet["currencies"].to_string()) } }
-                dt { "Items" } dd { (wallet["items"].as_array().map_or(0, Vec::len)) }
-                dt { "Coupons" } dd { (wallet["coupons"].as_array().map_or(0, Vec::len)) }
+                dt { "Points" } dd data-testid="points" { (wallet.points) }
+                dt { "Currencies" } dd { code { (serde_json::to_string(&wallet.currencies).unwrap_or_default()) } }
+                dt { "Items" } dd { (wallet.items.len()) }
+                dt { "Coupons" } dd { (wallet.coupons.len()) }
             }
         }
         section aria-label="Claims" {
             h2 { "Latest claims" }
-            (claims_table(claims["items"].as_array().map(Vec::as_slice).unwrap_or_default()))
+            (claims_table(&claims.items))
             p { a href=(with_query("/console/claims", &[("userId", id)])) { "All claims of this player" } }
         }
         section aria-label="Recent activities" {
@@ -162,14 +161,14 @@ async fn player_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Marku
             table.list data-testid="activities" {
                 thead { tr { th { "When" } th { "Type" } th { "Attributes" } } }
                 tbody {
-                    @for activity in activities["items"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                    @for activity in &activities.items {
                         tr {
-                            td { (layout::instant(text(activity, "occurredAt"), Zone::Utc)) }
-                            td { code { (text(activity, "type")) } }
-                            td { code { (activity["attributes"].to_string()) } }
+                            td { (layout::instant_at(activity.occurred_at, Zone::Utc)) }
+                            td { code { (shown(&activity.activity_type)) } }
+                            td { code { (serde_json::to_string(&activity.attributes).unwrap_or_default()) } }
                         }
                     }
-                    @if activities["total"].as_u64() == Some(0) { tr { td colspan="3" { "No activities recorded." } } }
+                    @if activities.total == 0 { tr { td colspan="3" { "No activities recorded." } } }
                 }
             }
         }
@@ -179,8 +178,8 @@ async fn player_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Marku
                 input type="hidden" name="userId" value=(id);
                 label for="eventId" { "Active event" }
                 select #eventId name="eventId" {
-                    @for event in events["items"].as_array().map(Vec::as_slice).unwrap_or_default() {
-                        option value=(text(event, "id")) { (text(event, "eventName")) }
+                    @for event in &events.items {
+                        option value=(event.id) { (event.event_name) }
                     }
                 }
                 button type="submit" { "Preview" }
@@ -205,39 +204,47 @@ async fn eligibility(staff: Staff, Query(query): Query<PreviewQuery>) -> Respons
 }
 
 async fn eligibility_page(staff: &Staff, query: &PreviewQuery) -> Result<Markup, Failure> {
-    let path = with_query(
-        &format!("/api/v1/events/{}/eligibility", segment(&query.event_id)),
-        &[("userId", &query.user_id), ("tierId", &query.tier_id)],
-    );
-    let result: Value = staff.get(path).await?;
+    let read = api::eligibility(&query.event_id).query(&[("userId", &query.user_id), ("tierId", &query.tier_id)]);
+    let result = staff.read(read).await?;
     let body = html! {
         h1 { "Eligibility preview" }
         dl.facts {
             dt { "Player" } dd { a href=(format!("/console/players/{}", segment(&query.user_id))) { (query.user_id) } }
             dt { "Event" } dd { a href=(format!("/console/events/{}", segment(&query.event_id))) { (query.event_id) } }
-            dt { "Eligible" } dd data-testid="eligible" { (layout::yes_no(&result["eligible"])) }
+            dt { "Eligible" } dd data-testid="eligible" { (layout::yes_no(result.eligible)) }
         }
-        @if !result["conditions"].is_null() {
+        @if let Some(conditions) = &result.conditions {
             h2 { "Progress" }
-            (progress(&result["conditions"]))
+            (progress(conditions))
         }
     };
     Ok(layout::page(staff, Section::Players, "Eligibility", body))
 }
 
 /// A condition's progress as a nested list.
-fn progress(node: &Value) -> Markup {
+fn progress(node: &NodeProgress) -> Markup {
     html! {
         ul.progress {
-            li class=(if node["met"].as_bool().unwrap_or(false) { "met" } else { "unmet" }) {
-                strong { (text(node, "type")) } " "
-                (shown(node, "current")) " / " (shown(node, "target"))
-                @if node["met"].as_bool().unwrap_or(false) { " ✓" }
-                @for child in node["children"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            li class=(if node.met { "met" } else { "unmet" }) {
+                strong { (node.kind) } " "
+                (figure(node.current)) " / " (figure(node.target))
+                @if node.met { " ✓" }
+                @for child in &node.children {
                     (progress(child))
                 }
             }
         }
+    }
+}
+
+/// A progress figure as the API writes it: whole numbers without a fraction.
+fn figure(number: f64) -> String {
+    // The API writes a whole number up to 2^53 as an integer (beyond, not every one is exact).
+    const MAX_EXACT_INTEGER: f64 = 9_007_199_254_740_992.0;
+    if number.fract() == 0.0 && number.abs() <= MAX_EXACT_INTEGER {
+        format!("{}", number as i64)
+    } else {
+        serde_json::Number::from_f64(number).map_or_else(|| number.to_string(), |number| number.to_string())
     }
 }
 

@@ -4,15 +4,16 @@ use axum::Router;
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use bestow_events_domain::ports::service_keys::CreatedServiceKey;
 use http::{Method, StatusCode};
 use maud::{Markup, html};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::filters::{Filters, PAGE_SIZE};
-use super::{Nothing, Outcome, change_then_show, segment, text};
+use super::{Nothing, Outcome, change_then_show, segment};
 use crate::ConsoleState;
-use crate::api::{Call, Failure};
+use crate::api::{self, Call, Failure};
 use crate::layout::{self, Section, Zone};
 use crate::session::{Checked, Staff};
 
@@ -29,12 +30,11 @@ async fn list(staff: Staff, outcome: Outcome, Query(query): Query<Vec<(String, S
 /// One page of keys (revoked ones stay listed), with the secret of a key just `created`.
 async fn list_page(
     staff: &Staff,
-    created: Option<&Value>,
+    created: Option<&CreatedServiceKey>,
     outcome: &Outcome,
     filters: &Filters,
 ) -> Result<Markup, Failure> {
-    let keys: Value = staff.get(filters.api_page("/api/v1/service-keys", PAGE_SIZE)).await?;
-    let items = keys["items"].as_array().cloned().unwrap_or_default();
+    let keys = staff.read(filters.page_of(api::service_keys(), PAGE_SIZE)).await?;
     let body = html! {
         h1 { "Service keys" }
         (outcome.render(&[("revoked", "Key revoked.")]))
@@ -42,7 +42,7 @@ async fn list_page(
             div.alert.ok role="status" {
                 p { "Key created. Copy the secret now: it is shown only this once." }
                 div.secret {
-                    code #new-secret data-testid="new-secret" { (text(created, "secret")) }
+                    code #new-secret data-testid="new-secret" { (created.secret) }
                     button type="button" data-copy="#new-secret" { "Copy" }
                 }
             }
@@ -56,15 +56,15 @@ async fn list_page(
         table.list data-testid="service-keys" {
             thead { tr { th { "Name" } th { "Scopes" } th { "Created" } th { "Revoked" } th { span.visually-hidden { "Actions" } } } }
             tbody {
-                @for key in &items {
+                @for key in &keys.items {
                     tr {
-                        td { (text(key, "name")) }
-                        td { code { (key["scopes"].to_string()) } }
-                        td { (layout::instant(text(key, "createdAt"), Zone::Utc)) }
-                        td { (layout::instant(text(key, "revokedAt"), Zone::Utc)) }
+                        td { (key.name) }
+                        td { code { (serde_json::to_string(&key.scopes).unwrap_or_default()) } }
+                        td { (layout::instant_at(key.created_at, Zone::Utc)) }
+                        td { (layout::instant_at(key.revoked_at, Zone::Utc)) }
                         td {
-                            @if key["revokedAt"].is_null() {
-                                form.inline method="post" action=(format!("/console/service-keys/{}/revoke", segment(text(key, "id")))) data-confirm="Revoke this key? Game servers using it stop at once." {
+                            @if key.revoked_at.is_none() {
+                                form.inline method="post" action=(format!("/console/service-keys/{}/revoke", segment(&key.id.to_string()))) data-confirm="Revoke this key? Game servers using it stop at once." {
                                     (layout::csrf(staff))
                                     button.danger type="submit" { "Revoke" }
                                 }
@@ -88,7 +88,7 @@ async fn create(staff: Staff, Checked(form): Checked<NewKey>) -> Response {
     let created = staff
         .send(Call::post("/api/v1/service-keys", json!({ "name": form.name, "scopes": ["activities:write"] })))
         .await
-        .and_then(|reply| reply.parse::<Value>());
+        .and_then(|reply| reply.parse::<CreatedServiceKey>());
     let first_page = Filters::read(&[], &[]);
     let result = match created {
         Ok(created) => list_page(&staff, Some(&created), &Outcome::default(), &first_page)
