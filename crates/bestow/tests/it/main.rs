@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common_calls;
 mod fixtures;
 mod helpers;
 
@@ -15,6 +16,7 @@ mod backup_mongo;
 mod claims;
 mod console;
 mod console_browser;
+mod console_typed;
 mod crash;
 mod docs;
 mod event_stats;
