@@ -364,6 +364,19 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn an_eligibility_reads_back_as_it_was_sent() {
+        let sent = json!({ "eligible": false, "conditions": {
+            "type": "AND", "met": false, "current": 1, "target": 2, "children": [
+                { "type": "LOGIN_STREAK", "met": true, "current": 3, "target": 3 },
+                { "type": "PURCHASE_TOTAL", "met": false, "current": 12.5, "target": 50 },
+            ],
+        } });
+        let first = serde_json::to_value(serde_json::from_value::<Eligibility>(sent.clone()).unwrap()).unwrap();
+        let again = serde_json::to_value(serde_json::from_value::<Eligibility>(first.clone()).unwrap()).unwrap();
+        assert_eq!((&first, &again), (&sent, &sent));
+    }
+
     fn instant(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().to_utc()
     }

@@ -101,3 +101,25 @@ impl Wallet {
         wallet
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    #[test]
+    fn a_wallet_reads_back_as_it_was_sent() {
+        let sent = json!({
+            "userId": "u1", "points": 300, "currencies": { "GEM": 50, "GOLD": 7 },
+            "items": [{ "itemId": "potion_red", "itemName": "Red potion", "itemGrade": "RARE", "quantity": 2 }],
+            "coupons": [{ "couponCode": "WINTER", "discountRate": 0.1, "description": null, "quantity": 1,
+                          "grantedAt": "2026-12-07T11:01:02.123Z" }],
+            "grants": 4,
+        });
+        let read: Wallet = serde_json::from_value(sent.clone()).unwrap();
+        let first: Value = serde_json::to_value(&read).unwrap();
+        let again = serde_json::to_value(serde_json::from_value::<Wallet>(first.clone()).unwrap()).unwrap();
+        assert_eq!((&first, &again), (&sent, &sent));
+    }
+}
