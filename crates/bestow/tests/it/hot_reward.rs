@@ -154,26 +154,23 @@ impl Crowd {
     /// `totalStock = remainingStock + Σ units reserved by the event's claims`, over every claim
     /// stored (answered or not); returns the number of successful claims.
     async fn check_stock(&self) -> usize {
-        let (status, event) = self.api.get(&format!("/api/v1/events/{}", self.event_id), Some(&self.admin)).await;
-        assert_eq!(status, StatusCode::OK);
-        let reward = &event["rewards"][0];
-        assert_eq!(reward["totalStock"], self.stock);
-        let remaining = reward["remainingStock"].as_i64().unwrap();
+        let event = self.api.event(&self.admin, &self.event_id).await;
+        let reward = &event.rewards[0];
+        assert_eq!(reward.total_stock, Some(self.stock));
+        let remaining = reward.remaining_stock.unwrap();
         let (mut reserved, mut granted, mut page) = (0, 0, 1);
         loop {
-            let path = format!("/api/v1/claims?eventId={}&limit=100&page={page}", self.event_id);
-            let (status, claims) = self.api.get(&path, Some(&self.admin)).await;
-            assert_eq!(status, StatusCode::OK, "{claims}");
-            let items = claims["items"].as_array().unwrap();
-            for claim in items {
-                if claim["rewardsToProcess"][0]["stockReserved"] == true {
+            let claims =
+                self.api.claims(&self.admin, &format!("eventId={}&limit=100&page={page}", self.event_id)).await;
+            for claim in &claims.items {
+                if claim.rewards_to_process.first().is_some_and(|reward| reward.stock_reserved) {
                     reserved += 1;
                 }
-                if claim["status"] == "SUCCESS_ALL_GRANTED" {
+                if claim.status == ClaimStatus::SuccessAllGranted {
                     granted += 1;
                 }
             }
-            if items.len() < 100 {
+            if claims.items.len() < 100 {
                 break;
             }
             page += 1;
@@ -186,10 +183,9 @@ impl Crowd {
     async fn grants(&self) -> u64 {
         let mut total = 0;
         for (user_id, _) in &self.players {
-            let (status, wallet) = self.api.get(&format!("/api/v1/wallets/{user_id}"), Some(&self.admin)).await;
-            assert_eq!(status, StatusCode::OK, "{wallet}");
-            let grants = wallet["grants"].as_u64().unwrap();
-            assert!(grants <= 1, "a player was paid {grants} times: {wallet}");
+            let wallet = self.api.wallet(&self.admin, user_id).await;
+            let grants = u64::try_from(wallet.grants).unwrap();
+            assert!(grants <= 1, "a player was paid {grants} times: {wallet:?}");
             total += grants;
         }
         total
