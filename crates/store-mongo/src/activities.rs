@@ -13,56 +13,87 @@ use bestow_events_domain::evaluate::{ActivityFact, FactQuery};
 use bestow_events_domain::ports::activities::{Activity, ActivityStore, NewActivity};
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};
-use bson::{Bson, Document, doc};
+use bson::{Document, doc};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::common::{
-    TxResult, collect, collect_session, corrupt, date, document_to_json, find_page, id_bson, in_transaction,
-    json_to_document, map_error, read_date, read_id, text, tx_error,
+    TxResult, collect, collect_session, corrupt, date, find_page, in_transaction, map_error, tx_error,
 };
 use crate::event_db::MongoEventStore;
+use crate::fields::{from_document, json, object_id, to_document};
 
 /// How often a batch is retried when a concurrent batch stored one of its ids first.
 const BATCH_ATTEMPTS: usize = 5;
 
-fn activity_document(activity: &NewActivity) -> Document {
-    doc! {
-        "_id": id_bson(&bestow_kernel::ids::new_object_id()),
-        "activityId": &activity.activity_id,
-        "userId": &activity.user_id,
-        "type": activity.activity_type.as_str(),
-        "occurredAt": date(activity.occurred_at),
-        "attributes": json_to_document(&activity.attributes),
-        "receivedAt": date(activity.received_at),
-    }
+/// An activity as stored in `activities`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ActivityDocument {
+    #[serde(rename = "_id", with = "object_id")]
+    id: String,
+    activity_id: String,
+    user_id: String,
+    #[serde(rename = "type")]
+    activity_type: String,
+    occurred_at: bson::DateTime,
+    /// Always written as a document, empty when the activity has none.
+    #[serde(default, with = "json")]
+    attributes: Option<Map<String, Value>>,
+    received_at: bson::DateTime,
+}
+
+/// What a fact query reads of an activity (its projection).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FactDocument {
+    #[serde(rename = "type")]
+    activity_type: String,
+    occurred_at: bson::DateTime,
+    #[serde(default, with = "json")]
+    attributes: Option<Map<String, Value>>,
 }
 
 const WHAT: &str = "activity";
 
-fn attributes_of(document: &Document) -> serde_json::Map<String, serde_json::Value> {
-    match document.get("attributes") {
-        Some(Bson::Document(attributes)) => document_to_json(attributes),
-        _ => serde_json::Map::new(),
+fn activity_document(activity: &NewActivity) -> Result<Document, StoreError> {
+    let document = ActivityDocument {
+        id: bestow_kernel::ids::new_object_id(),
+        activity_id: activity.activity_id.clone(),
+        user_id: activity.user_id.clone(),
+        activity_type: activity.activity_type.as_str().to_owned(),
+        occurred_at: bson::DateTime::from_chrono(activity.occurred_at),
+        attributes: Some(activity.attributes.clone()),
+        received_at: bson::DateTime::from_chrono(activity.received_at),
+    };
+    to_document(&document, WHAT)
+}
+
+impl From<FactDocument> for ActivityFact {
+    fn from(document: FactDocument) -> Self {
+        Self {
+            activity_type: document.activity_type,
+            occurred_at: document.occurred_at.to_chrono(),
+            attributes: document.attributes.unwrap_or_default(),
+        }
     }
 }
 
-fn fact_from_document(document: &Document) -> Result<ActivityFact, StoreError> {
-    Ok(ActivityFact {
-        activity_type: text(document, "type", WHAT)?,
-        occurred_at: read_date(document, "occurredAt", WHAT)?,
-        attributes: attributes_of(document),
-    })
-}
+impl TryFrom<ActivityDocument> for Activity {
+    type Error = StoreError;
 
-fn activity_from_document(document: &Document) -> Result<Activity, StoreError> {
-    Ok(Activity {
-        id: read_id(document, WHAT)?,
-        activity_id: text(document, "activityId", WHAT)?,
-        user_id: text(document, "userId", WHAT)?,
-        activity_type: text(document, "type", WHAT)?.parse().map_err(|e| corrupt(WHAT, e))?,
-        occurred_at: read_date(document, "occurredAt", WHAT)?,
-        attributes: attributes_of(document),
-        received_at: read_date(document, "receivedAt", WHAT)?,
-    })
+    fn try_from(document: ActivityDocument) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: document.id,
+            activity_id: document.activity_id,
+            user_id: document.user_id,
+            activity_type: document.activity_type.parse().map_err(|e| corrupt(WHAT, e))?,
+            occurred_at: document.occurred_at.to_chrono(),
+            attributes: document.attributes.unwrap_or_default(),
+            received_at: document.received_at.to_chrono(),
+        })
+    }
 }
 
 #[async_trait]
@@ -75,7 +106,7 @@ impl ActivityStore for MongoEventStore {
             .iter()
             .filter(|activity| seen.insert(activity.activity_id.clone()))
             .map(activity_document)
-            .collect();
+            .collect::<Result<_, _>>()?;
         if unique.is_empty() {
             return Ok(0);
         }
@@ -137,7 +168,11 @@ impl ActivityStore for MongoEventStore {
             .projection(doc! { "_id": 0, "type": 1, "occurredAt": 1, "attributes": 1 })
             .await
             .map_err(map_error)?;
-        collect(cursor).await?.iter().map(fact_from_document).collect()
+        collect(cursor)
+            .await?
+            .into_iter()
+            .map(|document| from_document::<FactDocument>(document, WHAT).map(ActivityFact::from))
+            .collect()
     }
 
     async fn recent(
@@ -154,6 +189,6 @@ impl ActivityStore for MongoEventStore {
         let newest_first = doc! { "occurredAt": -1, "_id": -1 };
         find_page(&self.activities, filter, newest_first, page)
             .await?
-            .try_map(|activity| activity_from_document(&activity))
+            .try_map(|activity| from_document::<ActivityDocument>(activity, WHAT)?.try_into())
     }
 }

@@ -4,11 +4,15 @@
 use bestow_kernel::audit::{AuditEntry, AuditQuery};
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::StoreError;
-use bson::{Bson, Document, doc};
+use bson::{Document, doc};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
 
-use crate::common::{bson_to_json, corrupt, date, find_page, id_bson, json_to_bson, read_date, read_id, text};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::common::{date, find_page};
+use crate::fields::{from_document, json, object_id, to_document};
 
 pub(crate) const AUDIT_LOGS: &str = "audit_logs";
 
@@ -23,44 +27,64 @@ pub(crate) fn audit_indexes() -> Vec<IndexModel> {
     ]
 }
 
-/// The stored document of an entry; `before` and `after` are real documents.
-pub(crate) fn audit_document(entry: &AuditEntry) -> Document {
-    doc! {
-        "_id": id_bson(&entry.id),
-        "actorId": &entry.actor_id,
-        "actorUsername": &entry.actor_username,
-        "action": &entry.action,
-        "targetType": &entry.target_type,
-        "targetId": &entry.target_id,
-        "before": entry.before.as_ref().map_or(Bson::Null, json_to_bson),
-        "after": entry.after.as_ref().map_or(Bson::Null, json_to_bson),
-        "at": date(entry.at),
-        "requestId": entry.request_id.as_ref().map_or(Bson::Null, |id| Bson::String(id.clone())),
+/// An entry as stored; `before` and `after` are real documents.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditDocument {
+    #[serde(rename = "_id", with = "object_id")]
+    id: String,
+    actor_id: String,
+    actor_username: String,
+    action: String,
+    target_type: String,
+    target_id: String,
+    #[serde(default, with = "json")]
+    before: Option<Value>,
+    #[serde(default, with = "json")]
+    after: Option<Value>,
+    at: bson::DateTime,
+    request_id: Option<String>,
+}
+
+impl From<&AuditEntry> for AuditDocument {
+    fn from(entry: &AuditEntry) -> Self {
+        Self {
+            id: entry.id.clone(),
+            actor_id: entry.actor_id.clone(),
+            actor_username: entry.actor_username.clone(),
+            action: entry.action.clone(),
+            target_type: entry.target_type.clone(),
+            target_id: entry.target_id.clone(),
+            before: entry.before.clone(),
+            after: entry.after.clone(),
+            at: bson::DateTime::from_chrono(entry.at),
+            request_id: entry.request_id.clone(),
+        }
     }
 }
 
-fn audit_from_document(document: &Document) -> Result<AuditEntry, StoreError> {
-    const WHAT: &str = "audit";
-    let json = |key: &str| match document.get(key) {
-        None | Some(Bson::Null) => None,
-        Some(value) => Some(bson_to_json(value)),
-    };
-    Ok(AuditEntry {
-        id: read_id(document, WHAT)?,
-        actor_id: text(document, "actorId", WHAT)?,
-        actor_username: text(document, "actorUsername", WHAT)?,
-        action: text(document, "action", WHAT)?,
-        target_type: text(document, "targetType", WHAT)?,
-        target_id: text(document, "targetId", WHAT)?,
-        before: json("before"),
-        after: json("after"),
-        at: read_date(document, "at", WHAT)?,
-        request_id: match document.get("requestId") {
-            None | Some(Bson::Null) => None,
-            Some(Bson::String(id)) => Some(id.clone()),
-            Some(other) => return Err(corrupt(WHAT, format!("requestId is {other}"))),
-        },
-    })
+impl From<AuditDocument> for AuditEntry {
+    fn from(document: AuditDocument) -> Self {
+        Self {
+            id: document.id,
+            actor_id: document.actor_id,
+            actor_username: document.actor_username,
+            action: document.action,
+            target_type: document.target_type,
+            target_id: document.target_id,
+            before: document.before,
+            after: document.after,
+            at: document.at.to_chrono(),
+            request_id: document.request_id,
+        }
+    }
+}
+
+const WHAT: &str = "audit";
+
+/// The stored document of an entry.
+pub(crate) fn audit_document(entry: &AuditEntry) -> Result<Document, StoreError> {
+    to_document(&AuditDocument::from(entry), WHAT)
 }
 
 /// Entries matching `query`, newest first.
@@ -91,5 +115,5 @@ pub(crate) async fn list_audit(
     }
     find_page(collection, filter, doc! { "at": -1, "_id": -1 }, page)
         .await?
-        .try_map(|entry| audit_from_document(&entry))
+        .try_map(|entry| from_document::<AuditDocument>(entry, WHAT).map(AuditEntry::from))
 }

@@ -15,13 +15,15 @@ use bestow_kernel::store::{Conflict, StoreError};
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
 use mongodb::{Client, Collection, Database};
+use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
 use crate::audit::{AUDIT_LOGS, audit_document, audit_indexes, list_audit};
 use crate::common::{
     TxResult, collect, corrupt, create_indexes, date, escape_regex, find_page, id_bson, in_transaction, index,
-    insert_audited, is_duplicate_key, map_error, optional_date, read_date, read_id, read_optional_date, text,
+    insert_audited, is_duplicate_key, map_error,
 };
+use crate::fields::{from_document, object_id, to_document};
 
 pub(crate) const USERS: &str = "users";
 pub(crate) const REFRESH_TOKENS: &str = "refresh_tokens";
@@ -107,76 +109,111 @@ fn roles_bson(roles: &[Role]) -> Bson {
     Bson::Array(roles.iter().map(|role| Bson::String(role.as_str().to_owned())).collect())
 }
 
-fn user_document(user: &User) -> Document {
-    doc! {
-        "_id": id_bson(&user.id),
-        "username": &user.username,
-        "usernameKey": user.username.to_lowercase(),
-        "password": &user.password_hash,
-        "roles": roles_bson(&user.roles),
-        "createdAt": date(user.created_at),
-        "updatedAt": date(user.updated_at),
-        "isActive": user.is_active,
-        "sessionVersion": user.session_version,
+/// A user as stored in `users`: the seed's document, plus `usernameKey`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserDocument {
+    #[serde(rename = "_id", with = "object_id")]
+    id: String,
+    username: String,
+    /// The lowercased `username`, which carries the unique index.
+    username_key: String,
+    password: String,
+    roles: Vec<Role>,
+    created_at: bson::DateTime,
+    updated_at: bson::DateTime,
+    is_active: bool,
+    /// Absent in documents written before sessions had versions.
+    #[serde(default)]
+    session_version: i64,
+}
+
+impl From<&User> for UserDocument {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            username_key: user.username.to_lowercase(),
+            password: user.password_hash.clone(),
+            roles: user.roles.clone(),
+            created_at: bson::DateTime::from_chrono(user.created_at),
+            updated_at: bson::DateTime::from_chrono(user.updated_at),
+            is_active: user.is_active,
+            session_version: user.session_version,
+        }
     }
 }
 
-fn user_from_document(document: &Document) -> Result<User, StoreError> {
-    const WHAT: &str = "user";
-    let roles = document
-        .get_array("roles")
-        .map_err(|e| corrupt(WHAT, e))?
-        .iter()
-        .map(|role| match role {
-            Bson::String(name) => {
-                serde_json::from_value::<Role>(serde_json::Value::String(name.clone())).map_err(|e| corrupt(WHAT, e))
-            }
-            other => Err(corrupt(WHAT, format!("role {other}"))),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(User {
-        id: read_id(document, WHAT)?,
-        username: text(document, "username", WHAT)?,
-        password_hash: text(document, "password", WHAT)?,
-        roles,
-        created_at: read_date(document, "createdAt", WHAT)?,
-        updated_at: read_date(document, "updatedAt", WHAT)?,
-        is_active: document.get_bool("isActive").map_err(|e| corrupt(WHAT, e))?,
-        // Absent in documents written before sessions had versions.
-        session_version: match document.get("sessionVersion") {
-            None => 0,
-            Some(Bson::Int64(version)) => *version,
-            Some(Bson::Int32(version)) => i64::from(*version),
-            Some(other) => return Err(corrupt(WHAT, format!("sessionVersion {other}"))),
-        },
-    })
-}
-
-fn token_document(token: &RefreshToken) -> Document {
-    doc! {
-        "_id": id_bson(&token.id),
-        "familyId": &token.family_id,
-        "userId": &token.user_id,
-        "tokenDigest": &token.token_digest,
-        "issuedAt": date(token.issued_at),
-        "expiresAt": date(token.expires_at),
-        "rotatedAt": optional_date(token.rotated_at),
-        "revokedAt": optional_date(token.revoked_at),
+impl From<UserDocument> for User {
+    fn from(document: UserDocument) -> Self {
+        Self {
+            id: document.id,
+            username: document.username,
+            password_hash: document.password,
+            roles: document.roles,
+            created_at: document.created_at.to_chrono(),
+            updated_at: document.updated_at.to_chrono(),
+            is_active: document.is_active,
+            session_version: document.session_version,
+        }
     }
 }
 
-fn token_from_document(document: &Document) -> Result<RefreshToken, StoreError> {
-    const WHAT: &str = "refresh token";
-    Ok(RefreshToken {
-        id: read_id(document, WHAT)?,
-        family_id: text(document, "familyId", WHAT)?,
-        user_id: text(document, "userId", WHAT)?,
-        token_digest: text(document, "tokenDigest", WHAT)?,
-        issued_at: read_date(document, "issuedAt", WHAT)?,
-        expires_at: read_date(document, "expiresAt", WHAT)?,
-        rotated_at: read_optional_date(document, "rotatedAt", WHAT)?,
-        revoked_at: read_optional_date(document, "revokedAt", WHAT)?,
-    })
+const USER: &str = "user";
+
+fn user_from_document(document: Document) -> Result<User, StoreError> {
+    from_document::<UserDocument>(document, USER).map(User::from)
+}
+
+/// A refresh token as stored in `refresh_tokens` (its digest, never the token).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefreshTokenDocument {
+    #[serde(rename = "_id", with = "object_id")]
+    id: String,
+    family_id: String,
+    user_id: String,
+    token_digest: String,
+    issued_at: bson::DateTime,
+    expires_at: bson::DateTime,
+    rotated_at: Option<bson::DateTime>,
+    revoked_at: Option<bson::DateTime>,
+}
+
+impl From<&RefreshToken> for RefreshTokenDocument {
+    fn from(token: &RefreshToken) -> Self {
+        Self {
+            id: token.id.clone(),
+            family_id: token.family_id.clone(),
+            user_id: token.user_id.clone(),
+            token_digest: token.token_digest.clone(),
+            issued_at: bson::DateTime::from_chrono(token.issued_at),
+            expires_at: bson::DateTime::from_chrono(token.expires_at),
+            rotated_at: token.rotated_at.map(bson::DateTime::from_chrono),
+            revoked_at: token.revoked_at.map(bson::DateTime::from_chrono),
+        }
+    }
+}
+
+impl From<RefreshTokenDocument> for RefreshToken {
+    fn from(document: RefreshTokenDocument) -> Self {
+        Self {
+            id: document.id,
+            family_id: document.family_id,
+            user_id: document.user_id,
+            token_digest: document.token_digest,
+            issued_at: document.issued_at.to_chrono(),
+            expires_at: document.expires_at.to_chrono(),
+            rotated_at: document.rotated_at.map(|at| at.to_chrono()),
+            revoked_at: document.revoked_at.map(|at| at.to_chrono()),
+        }
+    }
+}
+
+const REFRESH_TOKEN: &str = "refresh token";
+
+fn token_document(token: &RefreshToken) -> Result<Document, StoreError> {
+    to_document(&RefreshTokenDocument::from(token), REFRESH_TOKEN)
 }
 
 #[async_trait]
@@ -187,8 +224,8 @@ impl AuthStore for MongoAuthStore {
 
     async fn insert_user(&self, user: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
         self.ready().await?;
-        let user = user_document(user);
-        let Some(audit) = audit.map(audit_document) else {
+        let user = to_document(&UserDocument::from(user), USER)?;
+        let Some(audit) = audit.map(audit_document).transpose()? else {
             // Self-service sign-up is not audited: one document, atomic on its own.
             return self.users.insert_one(user).await.map(drop).map_err(|error| {
                 if is_duplicate_key(&error) { StoreError::Conflict(Conflict::Username) } else { map_error(error) }
@@ -200,13 +237,13 @@ impl AuthStore for MongoAuthStore {
     async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
         self.ready().await?;
         let found = self.users.find_one(doc! { "_id": id_bson(id) }).await.map_err(map_error)?;
-        found.as_ref().map(user_from_document).transpose()
+        found.map(user_from_document).transpose()
     }
 
     async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
         self.ready().await?;
         let found = self.users.find_one(doc! { "usernameKey": username.to_lowercase() }).await.map_err(map_error)?;
-        found.as_ref().map(user_from_document).transpose()
+        found.map(user_from_document).transpose()
     }
 
     async fn list_users(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, StoreError> {
@@ -222,9 +259,7 @@ impl AuthStore for MongoAuthStore {
             // On the lowercased key: a case-insensitive prefix that can use its index.
             query.insert("usernameKey", doc! { "$regex": format!("^{}", escape_regex(&prefix.to_lowercase())) });
         }
-        find_page(&self.users, query, doc! { "createdAt": 1, "_id": 1 }, page)
-            .await?
-            .try_map(|user| user_from_document(&user))
+        find_page(&self.users, query, doc! { "createdAt": 1, "_id": 1 }, page).await?.try_map(user_from_document)
     }
 
     async fn count_users(&self) -> Result<u64, StoreError> {
@@ -235,7 +270,7 @@ impl AuthStore for MongoAuthStore {
     async fn replace_user(&self, expected: &User, next: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError> {
         self.ready().await?;
         let (before, after) = (expected, next);
-        let entry = audit.map(audit_document);
+        let entry = audit.map(audit_document).transpose()?;
         // Compare-and-set on the document as read: a concurrent change makes this a conflict
         // instead of silently overwriting it.
         let filter = doc! {
@@ -271,13 +306,15 @@ impl AuthStore for MongoAuthStore {
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<(), StoreError> {
         self.ready().await?;
-        self.tokens.insert_one(token_document(token)).await.map(drop).map_err(map_error)
+        self.tokens.insert_one(token_document(token)?).await.map(drop).map_err(map_error)
     }
 
     async fn refresh_token_by_digest(&self, digest: &str) -> Result<Option<RefreshToken>, StoreError> {
         self.ready().await?;
         let found = self.tokens.find_one(doc! { "tokenDigest": digest }).await.map_err(map_error)?;
-        found.as_ref().map(token_from_document).transpose()
+        found
+            .map(|document| from_document::<RefreshTokenDocument>(document, REFRESH_TOKEN).map(RefreshToken::from))
+            .transpose()
     }
 
     async fn rotate_refresh_token(
@@ -289,7 +326,7 @@ impl AuthStore for MongoAuthStore {
         self.ready().await?;
         let filter = doc! { "_id": id_bson(&old.id), "rotatedAt": Bson::Null, "revokedAt": Bson::Null };
         let family = doc! { "familyId": &old.family_id, "revokedAt": Bson::Null };
-        let new = token_document(new);
+        let new = token_document(new)?;
         in_transaction(&self.client, |session| {
             let (tokens, filter, family, new) = (self.tokens.clone(), filter.clone(), family.clone(), new.clone());
             Box::pin(async move {
@@ -353,17 +390,36 @@ impl AuthStore for MongoAuthStore {
         let groups = collect(cursor).await?;
         groups
             .iter()
-            .map(|group| group.get_str("_id").map(str::to_owned).map_err(|e| corrupt("refresh token", e)))
+            .map(|group| group.get_str("_id").map(str::to_owned).map_err(|e| corrupt(REFRESH_TOKEN, e)))
             .collect()
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         self.ready().await?;
-        self.audit.insert_one(audit_document(entry)).await.map(drop).map_err(map_error)
+        self.audit.insert_one(audit_document(entry)?).await.map(drop).map_err(map_error)
     }
 
     async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, StoreError> {
         self.ready().await?;
         list_audit(&self.audit, query, page).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use bestow_auth_domain::domain::Username;
+
+    use super::*;
+
+    /// A user written before sessions had versions (no `sessionVersion`) reads back at version 0.
+    #[test]
+    fn a_user_without_a_session_version_reads_back() {
+        let user = User::new(&Username::parse("Carol", "/username").unwrap(), "$2b$hash".into(), vec![Role::Admin]);
+        let mut document = to_document(&UserDocument::from(&user), USER).unwrap();
+        assert_eq!(document.get_str("usernameKey").unwrap(), "carol");
+        document.remove("sessionVersion");
+        assert_eq!(user_from_document(document).unwrap(), User { session_version: 0, ..user });
     }
 }

@@ -61,10 +61,10 @@ fn request_document(request: &ClaimRequest) -> Result<Document, StoreError> {
                             Bson::Document(item) => item,
                             _ => Document::new(),
                         };
-                        item.insert("rewardDefinition", crate::events::reward_document(&reward.reward_definition));
-                        Bson::Document(item)
+                        item.insert("rewardDefinition", crate::events::reward_document(&reward.reward_definition)?);
+                        Ok(Bson::Document(item))
                     })
-                    .collect::<Vec<_>>();
+                    .collect::<Result<Vec<_>, StoreError>>()?;
                 document.insert(key, rewards);
             }
             _ => {
@@ -289,7 +289,7 @@ impl ClaimStore for MongoEventStore {
         if let (Some(holds), None) = (holds, audit) {
             return self.commit_with_holds(current, filter, document, &holds).await;
         }
-        let (event_id, stock, audit) = (next.event_id.clone(), stock.to_vec(), audit.map(audit_document));
+        let (event_id, stock, audit) = (next.event_id.clone(), stock.to_vec(), audit.map(audit_document).transpose()?);
         in_transaction(&self.client, |session| {
             let (requests, events, logs) = (self.requests.clone(), self.events.clone(), self.audit.clone());
             let (filter, document, event_id, stock, audit) =

@@ -255,10 +255,6 @@ pub(crate) fn date(at: DateTime<Utc>) -> Bson {
     Bson::DateTime(bson::DateTime::from_chrono(at))
 }
 
-pub(crate) fn optional_date(at: Option<DateTime<Utc>>) -> Bson {
-    at.map_or(Bson::Null, date)
-}
-
 /// JSON as BSON: integers as int64, other numbers as double, objects as documents.
 pub(crate) fn json_to_bson(value: &Value) -> Bson {
     match value {
@@ -352,22 +348,4 @@ pub(crate) fn text(document: &Document, key: &str, what: &str) -> Result<String,
 /// Reads a required date field.
 pub(crate) fn read_date(document: &Document, key: &str, what: &str) -> Result<DateTime<Utc>, StoreError> {
     document.get_datetime(key).map(|at| at.to_chrono()).map_err(|e| corrupt(what, e))
-}
-
-/// Reads an optional (null or missing) date field.
-pub(crate) fn read_optional_date(
-    document: &Document,
-    key: &str,
-    what: &str,
-) -> Result<Option<DateTime<Utc>>, StoreError> {
-    match document.get(key) {
-        None | Some(Bson::Null) => Ok(None),
-        Some(Bson::DateTime(at)) => Ok(Some(at.to_chrono())),
-        Some(other) => Err(corrupt(what, format!("`{key}` is not a date: {other}"))),
-    }
-}
-
-/// Reads the `_id`.
-pub(crate) fn read_id(document: &Document, what: &str) -> Result<String, StoreError> {
-    document.get("_id").and_then(id_text).ok_or_else(|| corrupt(what, "missing `_id`"))
 }

@@ -10,7 +10,9 @@ use bestow_events_domain::condition::Condition;
 use bestow_events_domain::event::{Event, GrantPolicy};
 use bestow_events_domain::lifecycle::EventStatus;
 use bestow_events_domain::ports::catalog::{EventFilter, EventSortKey, EventStore, TopUp};
-use bestow_events_domain::reward::RewardDefinition;
+use bestow_events_domain::recurrence::Recurrence;
+use bestow_events_domain::reward::{RewardDefinition, RewardId};
+use bestow_events_domain::tier::Tier;
 use bestow_events_domain::view::RewardView;
 use bestow_kernel::audit::{AuditEntry, AuditQuery};
 use bestow_kernel::page::{Page, PageRequest};
@@ -19,149 +21,210 @@ use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
 use mongodb::options::ReturnDocument;
 use mongodb::{ClientSession, Collection};
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use crate::audit::{audit_document, list_audit};
 use crate::common::{
-    TxResult, bson_to_json, collect, corrupt, date, escape_regex, find_page, id_bson, in_transaction, insert_audited,
-    json_to_bson, json_to_document, map_error, read_date, read_id, text,
+    TxResult, collect, corrupt, date, escape_regex, find_page, id_bson, in_transaction, insert_audited, map_error,
 };
 use crate::event_db::MongoEventStore;
+use crate::fields::{from_document, json, object_id, object_ids, to_document};
 
 /// How often an edit is retried when a claim moved a counter between its read and its write.
 const EDIT_ATTEMPTS: usize = 10;
 
 /// A reward as embedded in `events.rewards` (and copied into claims): the seed's fields,
 /// `rewardId` an ObjectId, `totalStock`/`remainingStock` null when unlimited.
-pub(crate) fn reward_document(reward: &RewardDefinition) -> Document {
-    let view = RewardView::from(reward);
-    let details = match &view.details {
-        Value::Object(members) => Bson::Document(json_to_document(members)),
-        other => json_to_bson(other),
-    };
-    doc! {
-        "rewardId": id_bson(&view.reward_id),
-        "rewardType": view.reward_type,
-        "rewardName": view.reward_name,
-        "details": details,
-        "quantityPerUser": view.quantity_per_user,
-        "totalStock": view.total_stock.map_or(Bson::Null, Bson::Int64),
-        "remainingStock": view.remaining_stock.map_or(Bson::Null, Bson::Int64),
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RewardDocument {
+    #[serde(with = "object_id")]
+    reward_id: String,
+    reward_type: String,
+    reward_name: String,
+    #[serde(with = "json")]
+    details: Value,
+    quantity_per_user: i64,
+    total_stock: Option<i64>,
+    remaining_stock: Option<i64>,
+}
+
+impl From<&RewardDefinition> for RewardDocument {
+    fn from(reward: &RewardDefinition) -> Self {
+        let view = RewardView::from(reward);
+        Self {
+            reward_id: view.reward_id,
+            reward_type: view.reward_type,
+            reward_name: view.reward_name,
+            details: view.details,
+            quantity_per_user: view.quantity_per_user,
+            total_stock: view.total_stock,
+            remaining_stock: view.remaining_stock,
+        }
     }
 }
 
-pub(crate) fn reward_from_bson(value: &Bson) -> Result<RewardDefinition, StoreError> {
-    serde_json::from_value(bson_to_json(value)).map_err(|e| corrupt("reward", e))
+impl TryFrom<RewardDocument> for RewardDefinition {
+    type Error = StoreError;
+
+    /// Read with the domain's own checks (stock within bounds, details of the type).
+    fn try_from(document: RewardDocument) -> Result<Self, StoreError> {
+        let record = json!({
+            "rewardId": document.reward_id,
+            "rewardType": document.reward_type,
+            "rewardName": document.reward_name,
+            "details": document.details,
+            "quantityPerUser": document.quantity_per_user,
+            "totalStock": document.total_stock,
+            "remainingStock": document.remaining_stock,
+        });
+        serde_json::from_value(record).map_err(|e| corrupt("reward", e))
+    }
 }
 
-fn grant_policy_text(policy: GrantPolicy) -> String {
-    serde_json::to_value(policy).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+/// The stored document of a reward.
+pub(crate) fn reward_document(reward: &RewardDefinition) -> Result<Document, StoreError> {
+    to_document(&RewardDocument::from(reward), "reward")
 }
 
-fn conditions_bson(event: &Event) -> Bson {
-    event.conditions.as_ref().and_then(|c| serde_json::to_value(c).ok()).map_or(Bson::Null, |v| json_to_bson(&v))
-}
-
-fn recurrence_bson(event: &Event) -> Bson {
-    event.recurrence.as_ref().and_then(|r| serde_json::to_value(r).ok()).map_or(Bson::Null, |v| json_to_bson(&v))
-}
-
-/// `tiers`: null without tiers; each tier names its rewards (kept, with their stock, in the
+/// A tier as embedded in `events.tiers`: it names its rewards (kept, with their stock, in the
 /// event's `rewards`) by `rewardIds`, ObjectIds like `rewards[].rewardId`.
-fn tiers_bson(event: &Event) -> Bson {
-    if event.tiers.is_empty() {
-        return Bson::Null;
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TierDocument {
+    tier_id: String,
+    tier_name: String,
+    #[serde(default, with = "json")]
+    conditions: Option<Condition>,
+    #[serde(with = "object_ids")]
+    reward_ids: Vec<String>,
+}
+
+impl From<&Tier> for TierDocument {
+    fn from(tier: &Tier) -> Self {
+        Self {
+            tier_id: tier.tier_id.clone(),
+            tier_name: tier.tier_name.clone(),
+            conditions: tier.conditions.clone(),
+            reward_ids: tier.reward_ids.iter().map(|id| id.as_str().to_owned()).collect(),
+        }
     }
-    let tiers = event
-        .tiers
-        .iter()
-        .map(|tier| {
-            let conditions = tier
-                .conditions
-                .as_ref()
-                .and_then(|c| serde_json::to_value(c).ok())
-                .map_or(Bson::Null, |v| json_to_bson(&v));
-            Bson::Document(doc! {
-                "tierId": &tier.tier_id,
-                "tierName": &tier.tier_name,
-                "conditions": conditions,
-                "rewardIds": tier.reward_ids.iter().map(|id| id_bson(id.as_str())).collect::<Vec<_>>(),
-            })
+}
+
+impl TryFrom<TierDocument> for Tier {
+    type Error = StoreError;
+
+    fn try_from(document: TierDocument) -> Result<Self, StoreError> {
+        Ok(Self {
+            reward_ids: document
+                .reward_ids
+                .into_iter()
+                .map(|id| RewardId::try_from(id).map_err(|e| corrupt(WHAT, e)))
+                .collect::<Result<_, _>>()?,
+            tier_id: document.tier_id,
+            tier_name: document.tier_name,
+            conditions: document.conditions,
         })
-        .collect::<Vec<_>>();
-    Bson::Array(tiers)
-}
-
-/// The fields an edit writes (everything but `_id`, `rewards`, `createdBy`, `createdAt`).
-fn editable_fields(event: &Event) -> Document {
-    doc! {
-        "eventName": &event.event_name,
-        "description": &event.description,
-        "startDate": date(event.start_date),
-        "endDate": date(event.end_date),
-        "conditions": conditions_bson(event),
-        "status": event.status.as_str(),
-        "updatedAt": date(event.updated_at),
-        "timezone": event.timezone.name(),
-        "grantPolicy": grant_policy_text(event.grant_policy),
-        "version": event.version,
-        "recurrence": recurrence_bson(event),
-        "tiers": tiers_bson(event),
     }
 }
 
-fn event_document(event: &Event) -> Document {
-    let mut document = doc! { "_id": id_bson(&event.id) };
-    document.extend(editable_fields(event));
-    document.insert("rewards", event.rewards.iter().map(|r| Bson::Document(reward_document(r))).collect::<Vec<_>>());
-    document.insert("createdBy", &event.created_by);
-    document.insert("createdAt", date(event.created_at));
-    document
+/// An event as stored in `events`: the seed's fields with its rewards embedded, plus
+/// `timezone`, `grantPolicy`, `version`, `recurrence` and `tiers` (null when there are none).
+/// The claim path's `stockHolds` (see `stock_holds`) is written and read there, never here.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventDocument {
+    #[serde(rename = "_id", with = "object_id")]
+    id: String,
+    event_name: String,
+    description: String,
+    start_date: bson::DateTime,
+    end_date: bson::DateTime,
+    #[serde(default, with = "json")]
+    conditions: Option<Condition>,
+    status: String,
+    updated_at: bson::DateTime,
+    timezone: String,
+    grant_policy: GrantPolicy,
+    version: i64,
+    #[serde(default, with = "json")]
+    recurrence: Option<Recurrence>,
+    #[serde(default)]
+    tiers: Option<Vec<TierDocument>>,
+    rewards: Vec<RewardDocument>,
+    created_by: String,
+    created_at: bson::DateTime,
 }
 
-pub(crate) fn event_from_document(document: &Document) -> Result<Event, StoreError> {
-    const WHAT: &str = "event";
-    let conditions = match document.get("conditions") {
-        None | Some(Bson::Null) => None,
-        Some(value) => Some(serde_json::from_value::<Condition>(bson_to_json(value)).map_err(|e| corrupt(WHAT, e))?),
-    };
-    let rewards = document
-        .get_array("rewards")
-        .map_err(|e| corrupt(WHAT, e))?
-        .iter()
-        .map(reward_from_bson)
-        .collect::<Result<Vec<_>, _>>()?;
-    let status = text(document, "status", WHAT)?;
-    let grant_policy = text(document, "grantPolicy", WHAT)?;
-    Ok(Event {
-        id: read_id(document, WHAT)?,
-        event_name: text(document, "eventName", WHAT)?,
-        description: text(document, "description", WHAT)?,
-        start_date: read_date(document, "startDate", WHAT)?,
-        end_date: read_date(document, "endDate", WHAT)?,
-        conditions,
-        status: status.parse::<EventStatus>().map_err(|e| corrupt(WHAT, e))?,
-        rewards,
-        created_by: text(document, "createdBy", WHAT)?,
-        created_at: read_date(document, "createdAt", WHAT)?,
-        updated_at: read_date(document, "updatedAt", WHAT)?,
-        timezone: text(document, "timezone", WHAT)?.parse().map_err(|e| corrupt(WHAT, e))?,
-        grant_policy: serde_json::from_value::<GrantPolicy>(Value::String(grant_policy))
-            .map_err(|e| corrupt(WHAT, e))?,
-        version: match document.get("version") {
-            Some(Bson::Int64(version)) => *version,
-            Some(Bson::Int32(version)) => i64::from(*version),
-            _ => return Err(corrupt(WHAT, "missing `version`")),
-        },
-        recurrence: match document.get("recurrence") {
-            None | Some(Bson::Null) => None,
-            Some(value) => Some(serde_json::from_value(bson_to_json(value)).map_err(|e| corrupt(WHAT, e))?),
-        },
-        tiers: match document.get("tiers") {
-            None | Some(Bson::Null) => Vec::new(),
-            Some(value) => serde_json::from_value(bson_to_json(value)).map_err(|e| corrupt(WHAT, e))?,
-        },
-    })
+const WHAT: &str = "event";
+
+/// The fields an edit leaves alone; the rewards it rewrites on conditions of its own.
+const NOT_EDITED: [&str; 4] = ["_id", "rewards", "createdBy", "createdAt"];
+
+impl From<&Event> for EventDocument {
+    fn from(event: &Event) -> Self {
+        Self {
+            id: event.id.clone(),
+            event_name: event.event_name.clone(),
+            description: event.description.clone(),
+            start_date: bson::DateTime::from_chrono(event.start_date),
+            end_date: bson::DateTime::from_chrono(event.end_date),
+            conditions: event.conditions.clone(),
+            status: event.status.as_str().to_owned(),
+            updated_at: bson::DateTime::from_chrono(event.updated_at),
+            timezone: event.timezone.name().to_owned(),
+            grant_policy: event.grant_policy,
+            version: event.version,
+            recurrence: event.recurrence,
+            tiers: (!event.tiers.is_empty()).then(|| event.tiers.iter().map(TierDocument::from).collect()),
+            rewards: event.rewards.iter().map(RewardDocument::from).collect(),
+            created_by: event.created_by.clone(),
+            created_at: bson::DateTime::from_chrono(event.created_at),
+        }
+    }
+}
+
+impl TryFrom<EventDocument> for Event {
+    type Error = StoreError;
+
+    fn try_from(document: EventDocument) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: document.id,
+            event_name: document.event_name,
+            description: document.description,
+            start_date: document.start_date.to_chrono(),
+            end_date: document.end_date.to_chrono(),
+            conditions: document.conditions,
+            status: document.status.parse::<EventStatus>().map_err(|e| corrupt(WHAT, e))?,
+            rewards: document.rewards.into_iter().map(RewardDefinition::try_from).collect::<Result<_, _>>()?,
+            created_by: document.created_by,
+            created_at: document.created_at.to_chrono(),
+            updated_at: document.updated_at.to_chrono(),
+            timezone: document.timezone.parse().map_err(|e| corrupt(WHAT, e))?,
+            grant_policy: document.grant_policy,
+            version: document.version,
+            recurrence: document.recurrence,
+            tiers: document.tiers.unwrap_or_default().into_iter().map(Tier::try_from).collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+fn event_document(event: &Event) -> Result<Document, StoreError> {
+    to_document(&EventDocument::from(event), WHAT)
+}
+
+/// The fields an edit writes (everything but [`NOT_EDITED`]).
+fn editable_fields(event: &Event) -> Result<Document, StoreError> {
+    let mut fields = event_document(event)?;
+    for key in NOT_EDITED {
+        fields.remove(key);
+    }
+    Ok(fields)
+}
+
+pub(crate) fn event_from_document(document: Document) -> Result<Event, StoreError> {
+    from_document::<EventDocument>(document, WHAT)?.try_into()
 }
 
 /// Reads an event inside `session`.
@@ -171,20 +234,20 @@ pub(crate) async fn event_in(
     id: &str,
 ) -> TxResult<Option<Event>> {
     let found = events.find_one(doc! { "_id": id_bson(id) }).session(session).await?;
-    Ok(found.as_ref().map(event_from_document).transpose()?)
+    Ok(found.map(event_from_document).transpose()?)
 }
 
 /// The rewards array an edit writes: `event`'s rewards, with the stored counters of the
 /// rewards that already exist unless the stored event is still DRAFT; and the `$elemMatch`
 /// conditions that those carried-over counters are still the stored ones.
-fn edited_rewards(stored: &Event, event: &Event) -> (Vec<Bson>, Vec<Document>) {
+fn edited_rewards(stored: &Event, event: &Event) -> Result<(Vec<Bson>, Vec<Document>), StoreError> {
     let was_draft = stored.status == EventStatus::Draft;
     let mut rewards = Vec::with_capacity(event.rewards.len());
     let mut unchanged = Vec::new();
     for reward in &event.rewards {
-        let mut document = reward_document(reward);
+        let mut document = reward_document(reward)?;
         if let Some(kept) = stored.reward(reward.reward_id().as_str()).filter(|_| !was_draft) {
-            let kept = reward_document(kept);
+            let kept = reward_document(kept)?;
             for key in ["totalStock", "remainingStock"] {
                 document.insert(key, kept.get(key).cloned().unwrap_or(Bson::Null));
             }
@@ -196,7 +259,7 @@ fn edited_rewards(stored: &Event, event: &Event) -> (Vec<Bson>, Vec<Document>) {
         }
         rewards.push(Bson::Document(document));
     }
-    (rewards, unchanged)
+    Ok((rewards, unchanged))
 }
 
 /// Why an edit matched nothing.
@@ -213,14 +276,14 @@ impl EventStore for MongoEventStore {
 
     async fn insert_event(&self, event: &Event, audit: &AuditEntry) -> Result<(), StoreError> {
         self.ready().await?;
-        let (event, audit) = (event_document(event), audit_document(audit));
+        let (event, audit) = (event_document(event)?, audit_document(audit)?);
         insert_audited(&self.client, (&self.events, event), (&self.audit, audit), Conflict::Duplicate).await
     }
 
     async fn event(&self, id: &str) -> Result<Option<Event>, StoreError> {
         self.ready().await?;
         let found = self.events.find_one(doc! { "_id": id_bson(id) }).await.map_err(map_error)?;
-        found.as_ref().map(event_from_document).transpose()
+        found.map(event_from_document).transpose()
     }
 
     async fn list_events(&self, filter: &EventFilter, page: PageRequest) -> Result<Page<Event>, StoreError> {
@@ -248,12 +311,12 @@ impl EventStore for MongoEventStore {
         let mut sort = Document::new();
         sort.insert(column, direction);
         sort.insert("_id", direction);
-        find_page(&self.events, query, sort, page).await?.try_map(|event| event_from_document(&event))
+        find_page(&self.events, query, sort, page).await?.try_map(event_from_document)
     }
 
     async fn replace_event(&self, event: &Event, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError> {
         self.ready().await?;
-        let (event, audit) = (event.clone(), audit_document(audit));
+        let (event, audit) = (event.clone(), audit_document(audit)?);
         for _ in 0..EDIT_ATTEMPTS {
             let outcome = in_transaction(&self.client, |session| {
                 let (events, logs, event, audit) =
@@ -265,12 +328,12 @@ impl EventStore for MongoEventStore {
                     if stored.version != expected_version {
                         return Ok(Err(EditLost::Version));
                     }
-                    let (rewards, unchanged) = edited_rewards(&stored, &event);
+                    let (rewards, unchanged) = edited_rewards(&stored, &event)?;
                     let mut filter = doc! { "_id": id_bson(&event.id), "version": expected_version };
                     if !unchanged.is_empty() {
                         filter.insert("$and", unchanged);
                     }
-                    let mut fields = editable_fields(&event);
+                    let mut fields = editable_fields(&event)?;
                     fields.insert("rewards", rewards);
                     let written = events.update_one(filter, doc! { "$set": fields }).session(&mut *session).await?;
                     if written.matched_count == 0 {
@@ -293,7 +356,7 @@ impl EventStore for MongoEventStore {
 
     async fn delete_event(&self, id: &str, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError> {
         self.ready().await?;
-        let (filter, audit) = (doc! { "_id": id_bson(id), "version": expected_version }, audit_document(audit));
+        let (filter, audit) = (doc! { "_id": id_bson(id), "version": expected_version }, audit_document(audit)?);
         in_transaction(&self.client, |session| {
             let (events, logs, filter, audit) =
                 (self.events.clone(), self.audit.clone(), filter.clone(), audit.clone());
@@ -329,8 +392,8 @@ impl EventStore for MongoEventStore {
                     .session(&mut *session)
                     .await?;
                 let Some(after) = after else { return Err(top_up.refusal(&before).into()) };
-                let after = event_from_document(&after)?;
-                logs.insert_one(audit_document(&top_up.audit_entry(&before, &after))).session(&mut *session).await?;
+                let after = event_from_document(after)?;
+                logs.insert_one(audit_document(&top_up.audit_entry(&before, &after))?).session(&mut *session).await?;
                 TxResult::Ok(after)
             })
         })
@@ -351,5 +414,92 @@ impl EventStore for MongoEventStore {
     async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, StoreError> {
         self.ready().await?;
         list_audit(&self.audit, query, page).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use bestow_store_contract::events::{event, tiered_daily_event};
+    use bson::spec::ElementType;
+
+    use super::*;
+
+    /// The field order and BSON types every version has written, and the event read back.
+    #[test]
+    fn an_event_is_stored_in_the_seed_shape_and_reads_back() {
+        let event = tiered_daily_event();
+        let document = event_document(&event).unwrap();
+        let keys: Vec<&str> = document.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "_id",
+                "eventName",
+                "description",
+                "startDate",
+                "endDate",
+                "conditions",
+                "status",
+                "updatedAt",
+                "timezone",
+                "grantPolicy",
+                "version",
+                "recurrence",
+                "tiers",
+                "rewards",
+                "createdBy",
+                "createdAt"
+            ]
+        );
+        let types = |document: &Document, keys: &[&str]| -> Vec<ElementType> {
+            keys.iter().map(|key| document.get(*key).unwrap().element_type()).collect()
+        };
+        assert_eq!(
+            types(&document, &["_id", "startDate", "version", "conditions", "recurrence", "tiers"]),
+            [
+                ElementType::ObjectId,
+                ElementType::DateTime,
+                ElementType::Int64,
+                ElementType::Null,
+                ElementType::EmbeddedDocument,
+                ElementType::Array
+            ]
+        );
+        let tier = document.get_array("tiers").unwrap()[0].as_document().unwrap();
+        assert_eq!(tier.get_array("rewardIds").unwrap()[0].element_type(), ElementType::ObjectId);
+        assert_eq!(tier.get_document("conditions").unwrap().get("days"), Some(&Bson::Int64(3)));
+        let reward = document.get_array("rewards").unwrap()[0].as_document().unwrap();
+        assert_eq!(
+            types(reward, &["rewardId", "details", "quantityPerUser", "totalStock", "remainingStock"]),
+            [
+                ElementType::ObjectId,
+                ElementType::EmbeddedDocument,
+                ElementType::Int64,
+                ElementType::Int64,
+                ElementType::Int64
+            ]
+        );
+        assert_eq!(event_from_document(document).unwrap(), event);
+    }
+
+    /// A one-time event without tiers, its counters int32 (as a server may leave them after
+    /// `$inc`) and without the fields later versions added as null, reads back.
+    #[test]
+    fn an_older_event_document_reads_back() {
+        let event = event(Some(5));
+        let mut document = event_document(&event).unwrap();
+        assert_eq!(document.get("tiers"), Some(&Bson::Null), "no tiers are stored as null");
+        document.remove("recurrence");
+        document.remove("tiers");
+        document.insert("stockHolds", Vec::<Bson>::new());
+        if let Some(Bson::Array(rewards)) = document.get_mut("rewards") {
+            for reward in rewards.iter_mut().filter_map(Bson::as_document_mut) {
+                reward.insert("remainingStock", Bson::Int32(5));
+                reward.insert("quantityPerUser", Bson::Int32(1));
+            }
+        }
+        assert_eq!(event_from_document(document).unwrap(), event);
     }
 }

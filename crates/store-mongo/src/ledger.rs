@@ -5,59 +5,86 @@ use async_trait::async_trait;
 use bestow_events_domain::ports::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
 use bestow_events_domain::reward::{RewardType, parse_details};
 use bestow_kernel::store::StoreError;
-use bson::{Bson, Document, doc};
+use bson::{Bson, doc};
 use chrono::{DateTime, Utc};
 
-use crate::common::{
-    bson_to_json, collect, corrupt, date, id_bson, is_duplicate_key, json_to_bson, map_error, read_date, text,
-};
-use crate::event_db::MongoEventStore;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-fn ledger_document(entry: &LedgerEntry) -> Result<Document, StoreError> {
-    let details = serde_json::to_value(&entry.details).map_err(|e| corrupt("ledger", e))?;
-    Ok(doc! {
-        "grantKey": &entry.grant_key,
-        "userId": &entry.user_id,
-        "requestId": &entry.request_id,
-        "eventId": id_bson(&entry.event_id),
-        "rewardId": id_bson(&entry.reward_id),
-        "rewardName": &entry.reward_name,
-        "rewardType": entry.details.reward_type().as_str(),
-        "details": json_to_bson(&details),
-        "quantity": entry.quantity,
-        "grantedAt": date(entry.granted_at),
-        "revokedAt": Bson::Null,
-    })
+use crate::common::{collect, corrupt, date, is_duplicate_key, map_error};
+use crate::event_db::MongoEventStore;
+use crate::fields::{from_document, json, object_id, to_document};
+
+/// A grant (or a revoke's tombstone, which has only `grantKey`, `userId` and `revokedAt`) as
+/// stored in `reward_ledger`; the ledger reads only grants.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LedgerDocument {
+    grant_key: String,
+    user_id: String,
+    request_id: String,
+    #[serde(with = "object_id")]
+    event_id: String,
+    #[serde(with = "object_id")]
+    reward_id: String,
+    reward_name: String,
+    reward_type: String,
+    #[serde(with = "json")]
+    details: Value,
+    quantity: i64,
+    granted_at: bson::DateTime,
+    revoked_at: Option<bson::DateTime>,
 }
 
-fn ledger_from_document(document: &Document) -> Result<LedgerEntry, StoreError> {
-    const WHAT: &str = "ledger";
-    let id = |key: &str| document.get(key).and_then(crate::common::id_text).ok_or_else(|| corrupt(WHAT, key));
-    let reward_type = text(document, "rewardType", WHAT)?.parse::<RewardType>().map_err(|e| corrupt(WHAT, e))?;
-    let details = bson_to_json(document.get("details").unwrap_or(&Bson::Null));
-    let details = parse_details(reward_type, &details, "").map_err(|_| corrupt(WHAT, "bad reward details"))?;
-    Ok(LedgerEntry {
-        grant_key: text(document, "grantKey", WHAT)?,
-        request_id: text(document, "requestId", WHAT)?,
-        user_id: text(document, "userId", WHAT)?,
-        event_id: id("eventId")?,
-        reward_id: id("rewardId")?,
-        reward_name: text(document, "rewardName", WHAT)?,
-        details,
-        quantity: match document.get("quantity") {
-            Some(Bson::Int64(quantity)) => *quantity,
-            Some(Bson::Int32(quantity)) => i64::from(*quantity),
-            _ => return Err(corrupt(WHAT, "quantity")),
-        },
-        granted_at: read_date(document, "grantedAt", WHAT)?,
-    })
+const WHAT: &str = "ledger";
+
+impl TryFrom<&LedgerEntry> for LedgerDocument {
+    type Error = StoreError;
+
+    fn try_from(entry: &LedgerEntry) -> Result<Self, StoreError> {
+        Ok(Self {
+            grant_key: entry.grant_key.clone(),
+            user_id: entry.user_id.clone(),
+            request_id: entry.request_id.clone(),
+            event_id: entry.event_id.clone(),
+            reward_id: entry.reward_id.clone(),
+            reward_name: entry.reward_name.clone(),
+            reward_type: entry.details.reward_type().as_str().to_owned(),
+            details: serde_json::to_value(&entry.details).map_err(|e| corrupt(WHAT, e))?,
+            quantity: entry.quantity,
+            granted_at: bson::DateTime::from_chrono(entry.granted_at),
+            revoked_at: None,
+        })
+    }
+}
+
+impl TryFrom<LedgerDocument> for LedgerEntry {
+    type Error = StoreError;
+
+    fn try_from(document: LedgerDocument) -> Result<Self, StoreError> {
+        let reward_type = document.reward_type.parse::<RewardType>().map_err(|e| corrupt(WHAT, e))?;
+        let details =
+            parse_details(reward_type, &document.details, "").map_err(|_| corrupt(WHAT, "bad reward details"))?;
+        Ok(Self {
+            grant_key: document.grant_key,
+            request_id: document.request_id,
+            user_id: document.user_id,
+            event_id: document.event_id,
+            reward_id: document.reward_id,
+            reward_name: document.reward_name,
+            details,
+            quantity: document.quantity,
+            granted_at: document.granted_at.to_chrono(),
+        })
+    }
 }
 
 #[async_trait]
 impl LedgerStore for MongoEventStore {
     async fn record_grant(&self, entry: &LedgerEntry) -> Result<LedgerGrant, StoreError> {
         self.ready().await?;
-        match self.ledger.insert_one(ledger_document(entry)?).await {
+        let document = to_document(&LedgerDocument::try_from(entry)?, WHAT)?;
+        match self.ledger.insert_one(document).await {
             Ok(_) => return Ok(LedgerGrant::Granted),
             Err(error) if is_duplicate_key(&error) => {}
             Err(error) => return Err(map_error(error)),
@@ -95,6 +122,10 @@ impl LedgerStore for MongoEventStore {
             .sort(doc! { "grantedAt": 1 })
             .await
             .map_err(map_error)?;
-        collect(cursor).await?.iter().map(ledger_from_document).collect()
+        collect(cursor)
+            .await?
+            .into_iter()
+            .map(|document| from_document::<LedgerDocument>(document, WHAT)?.try_into())
+            .collect()
     }
 }

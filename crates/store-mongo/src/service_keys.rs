@@ -8,74 +8,96 @@ use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::audit::audit_document;
-use crate::common::{
-    TxResult, corrupt, date, find_page, id_bson, in_transaction, insert_audited, map_error, optional_date, read_date,
-    read_id, read_optional_date, text,
-};
+use crate::common::{TxResult, corrupt, date, find_page, id_bson, in_transaction, insert_audited, map_error};
 use crate::event_db::MongoEventStore;
+use crate::fields::{from_document, object_id, to_document};
 
-fn key_document(key: &ServiceKey) -> Document {
-    doc! {
-        "_id": id_bson(&key.id),
-        "name": &key.name,
-        "scopes": key.scopes.iter().map(|s| Bson::String(s.as_str().to_owned())).collect::<Vec<_>>(),
-        "secretDigest": &key.secret_digest,
-        "createdAt": date(key.created_at),
-        "createdBy": &key.created_by,
-        "revokedAt": optional_date(key.revoked_at),
+/// A key as stored in `service_keys`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServiceKeyDocument {
+    #[serde(rename = "_id", with = "object_id")]
+    id: String,
+    name: String,
+    scopes: Vec<String>,
+    secret_digest: String,
+    created_at: bson::DateTime,
+    created_by: String,
+    revoked_at: Option<bson::DateTime>,
+}
+
+impl From<&ServiceKey> for ServiceKeyDocument {
+    fn from(key: &ServiceKey) -> Self {
+        Self {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            scopes: key.scopes.iter().map(|scope| scope.as_str().to_owned()).collect(),
+            secret_digest: key.secret_digest.clone(),
+            created_at: bson::DateTime::from_chrono(key.created_at),
+            created_by: key.created_by.clone(),
+            revoked_at: key.revoked_at.map(bson::DateTime::from_chrono),
+        }
     }
 }
 
-fn key_from_document(document: &Document) -> Result<ServiceKey, StoreError> {
-    const WHAT: &str = "service key";
-    let scopes = document
-        .get_array("scopes")
-        .map_err(|e| corrupt(WHAT, e))?
-        .iter()
-        .map(|scope| scope.as_str().unwrap_or_default().parse::<Scope>().map_err(|e| corrupt(WHAT, e)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ServiceKey {
-        id: read_id(document, WHAT)?,
-        name: text(document, "name", WHAT)?,
-        scopes,
-        secret_digest: text(document, "secretDigest", WHAT)?,
-        created_at: read_date(document, "createdAt", WHAT)?,
-        created_by: text(document, "createdBy", WHAT)?,
-        revoked_at: read_optional_date(document, "revokedAt", WHAT)?,
-    })
+impl TryFrom<ServiceKeyDocument> for ServiceKey {
+    type Error = StoreError;
+
+    fn try_from(document: ServiceKeyDocument) -> Result<Self, StoreError> {
+        Ok(Self {
+            scopes: document
+                .scopes
+                .iter()
+                .map(|scope| scope.parse::<Scope>().map_err(|e| corrupt(WHAT, e)))
+                .collect::<Result<_, _>>()?,
+            id: document.id,
+            name: document.name,
+            secret_digest: document.secret_digest,
+            created_at: document.created_at.to_chrono(),
+            created_by: document.created_by,
+            revoked_at: document.revoked_at.map(|at| at.to_chrono()),
+        })
+    }
+}
+
+const WHAT: &str = "service key";
+
+fn key_from_document(document: Document) -> Result<ServiceKey, StoreError> {
+    from_document::<ServiceKeyDocument>(document, WHAT)?.try_into()
 }
 
 #[async_trait]
 impl ServiceKeyStore for MongoEventStore {
     async fn insert_service_key(&self, key: &ServiceKey, audit: &AuditEntry) -> Result<(), StoreError> {
         self.ready().await?;
-        let (key, audit) = (key_document(key), audit_document(audit));
+        let (key, audit) = (to_document(&ServiceKeyDocument::from(key), WHAT)?, audit_document(audit)?);
         insert_audited(&self.client, (&self.keys, key), (&self.audit, audit), Conflict::KeyDigest).await
     }
 
     async fn list_service_keys(&self, page: PageRequest) -> Result<Page<ServiceKey>, StoreError> {
         self.ready().await?;
         let newest_first = doc! { "createdAt": -1, "_id": -1 };
-        find_page(&self.keys, doc! {}, newest_first, page).await?.try_map(|key| key_from_document(&key))
+        find_page(&self.keys, doc! {}, newest_first, page).await?.try_map(key_from_document)
     }
 
     async fn service_key_by_digest(&self, digest: &str) -> Result<Option<ServiceKey>, StoreError> {
         self.ready().await?;
         let found = self.keys.find_one(doc! { "secretDigest": digest }).await.map_err(map_error)?;
-        found.as_ref().map(key_from_document).transpose()
+        found.map(key_from_document).transpose()
     }
 
     async fn service_key(&self, id: &str) -> Result<Option<ServiceKey>, StoreError> {
         self.ready().await?;
         let found = self.keys.find_one(doc! { "_id": id_bson(id) }).await.map_err(map_error)?;
-        found.as_ref().map(key_from_document).transpose()
+        found.map(key_from_document).transpose()
     }
 
     async fn revoke_service_key(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), StoreError> {
         self.ready().await?;
-        let (id, audit) = (id_bson(id), audit_document(audit));
+        let (id, audit) = (id_bson(id), audit_document(audit)?);
         in_transaction(&self.client, |session| {
             let (keys, logs, id, audit) = (self.keys.clone(), self.audit.clone(), id.clone(), audit.clone());
             Box::pin(async move {

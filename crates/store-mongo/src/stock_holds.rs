@@ -182,7 +182,7 @@ pub(crate) async fn shortage(
             }
         }
     }
-    let remaining = crate::events::event_from_document(&stored)?
+    let remaining = crate::events::event_from_document(stored)?
         .reward(&hold.reward_id)
         .and_then(|reward| reward.remaining_stock())
         .unwrap_or(0);
