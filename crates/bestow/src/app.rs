@@ -17,6 +17,7 @@ use bestow_auth::{AuthService, AuthStore, SigningKeys};
 use bestow_core::client::identify_client;
 use bestow_core::http::{BodyLimits, Probe, ReadinessCheck, metrics_router, ops_router, with_common_layers};
 use bestow_core::server::{ConnectionLimits, serve};
+use bestow_core::time::Clock;
 use bestow_core::token::TokenVerifier;
 use bestow_events::catalog::expiry::run_expiry;
 use bestow_events::claims::ClaimService;
@@ -166,6 +167,8 @@ pub struct Application {
     background: Vec<JoinHandle<()>>,
     /// The operator console is served here (all-in-one, the gateway): the start banner says where.
     serves_console: bool,
+    /// The business clock the events service reads, when this server runs it.
+    clock: Clock,
 }
 
 impl Application {
@@ -177,7 +180,8 @@ impl Application {
         let auth = build_auth(config).await?;
         announce(bootstrap::ensure_admin(&auth.service, config.admin_password.as_deref()).await?);
         let directory = Arc::new(AccountDirectory(auth.service.accounts().clone()));
-        let events = build_events(config, directory, auth.verifier.clone()).await?;
+        let clock = Clock::system();
+        let events = build_events(config, directory, auth.verifier.clone(), clock.clone()).await?;
         let readiness = vec![auth.readiness(), events.readiness.clone()];
         let policy = gateway_policy(config, auth.verifier.clone());
         let auth_state = AuthState { service: auth.service, verifier: auth.verifier };
@@ -193,7 +197,7 @@ impl Application {
             .merge(ops_routes(config, readiness.clone()));
         let mut background = events.background;
         background.push(crate::gauges::sample_readiness(readiness));
-        Ok(Self::bind(config, edge_layers(router, config)?, background).await?.serving_console())
+        Ok(Self::bind(config, edge_layers(router, config)?, background).await?.serving_console().reading(clock))
     }
 
     /// Binds `config.listen` for `router`.
@@ -206,12 +210,32 @@ impl Application {
             ),
             None => None,
         };
-        Ok(Self { listener, router, limits: config.connection_limits(), metrics, background, serves_console: false })
+        Ok(Self {
+            listener,
+            router,
+            limits: config.connection_limits(),
+            metrics,
+            background,
+            serves_console: false,
+            clock: Clock::system(),
+        })
     }
 
     /// Marks this server as the one that serves the operator console.
     pub(crate) fn serving_console(self) -> Self {
         Self { serves_console: true, ..self }
+    }
+
+    /// Marks `clock` as the one this server's events service reads.
+    pub(crate) fn reading(self, clock: Clock) -> Self {
+        Self { clock, ..self }
+    }
+
+    /// The business clock of this server's events service: event windows, periods, claims
+    /// (see [`bestow_core::time`]). Tests that start the server in-process hold it to move
+    /// this server's time alone.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -327,23 +351,24 @@ impl<T: EventStore + ClaimStore + LedgerStore + ActivityStore + ServiceKeyStore 
 }
 
 /// Opens the configured event database, builds the catalog, conditions and claim saga on it,
-/// and starts the expiry and recovery sweepers.
+/// and starts the expiry and recovery sweepers, all reading business time from `clock`.
 pub(crate) async fn build_events(
     config: &Config,
     directory: Arc<dyn UserDirectory>,
     verifier: TokenVerifier,
+    clock: Clock,
 ) -> anyhow::Result<EventsParts> {
     let data_dir = prepare_data_dir(&config.data_dir)?;
     match config.storage {
         Storage::Sqlite => {
             let store = SqliteEventStore::open(&data_dir.join("event.db")).context("cannot open the event database")?;
-            build_events_on(config, Arc::new(store), directory, verifier)
+            build_events_on(config, Arc::new(store), directory, verifier, clock)
         }
         Storage::Mongodb => {
             let store = MongoEventStore::connect(mongodb_uri(config)?, &config.event_database)
                 .await
                 .context("cannot open the event database")?;
-            build_events_on(config, Arc::new(store), directory, verifier)
+            build_events_on(config, Arc::new(store), directory, verifier, clock)
         }
     }
 }
@@ -357,11 +382,12 @@ fn build_events_on<S: EventDatabase>(
     event_db: Arc<S>,
     directory: Arc<dyn UserDirectory>,
     verifier: TokenVerifier,
+    clock: Clock,
 ) -> anyhow::Result<EventsParts> {
     let event_store: Arc<dyn EventStore> = event_db.clone();
-    let catalog = Arc::new(EventCatalog::new(event_store.clone()));
+    let catalog = Arc::new(EventCatalog::new(event_store.clone(), clock.clone()));
     let eligibility = Arc::new(EligibilityChecker::new(fact_provider(config, &event_db)?));
-    let claims = build_claims(config, &event_db, directory, eligibility.clone())?;
+    let claims = build_claims(config, &event_db, directory, eligibility.clone(), &clock)?;
     let recovery = tokio::spawn(run_recovery(claims.saga().clone(), Duration::from_millis(config.recovery_sweep_ms)));
     let expiry = tokio::spawn(run_expiry(catalog.clone(), Duration::from_secs(config.expiry_sweep_secs)));
     let readiness: Arc<dyn ReadinessCheck> = Arc::new(Probe::new("event_store", move || {
@@ -369,19 +395,20 @@ fn build_events_on<S: EventDatabase>(
         async move { store.ping().await }
     }));
     let claim_store: Arc<dyn ClaimStore> = event_db.clone();
-    let screen = Arc::new(EventScreen::new(catalog.clone(), claim_store, eligibility.clone()));
+    let screen = Arc::new(EventScreen::new(catalog.clone(), claim_store, eligibility.clone(), clock.clone()));
     let state = EventsState {
         catalog,
         verifier,
         claims,
         ledger: event_db.clone(),
-        activities: Arc::new(ActivityIngestion::new(event_db.clone())),
+        activities: Arc::new(ActivityIngestion::new(event_db.clone(), clock.clone())),
         activity_history: Arc::new(ActivityHistory::new(event_db.clone())),
-        service_keys: Arc::new(ServiceKeys::new(event_db.clone())),
+        service_keys: Arc::new(ServiceKeys::new(event_db.clone(), clock.clone())),
         eligibility,
         screen,
+        clock: clock.clone(),
     };
-    let gauges = crate::gauges::sample_claims_and_stock(event_db.clone(), event_db.clone());
+    let gauges = crate::gauges::sample_claims_and_stock(event_db.clone(), event_db.clone(), clock);
     let backup_age = crate::gauges::sample_last_backup(event_db.clone());
     Ok(EventsParts { state, readiness, background: vec![expiry, recovery, gauges, backup_age] })
 }
@@ -420,8 +447,9 @@ fn build_claims<S: EventDatabase>(
     event_db: &Arc<S>,
     directory: Arc<dyn UserDirectory>,
     eligibility: Arc<EligibilityChecker>,
+    clock: &Clock,
 ) -> anyhow::Result<Arc<ClaimService>> {
-    let ledger: Arc<dyn RewardGranter> = Arc::new(LedgerGranter::new(event_db.clone()));
+    let ledger: Arc<dyn RewardGranter> = Arc::new(LedgerGranter::new(event_db.clone(), clock.clone()));
     let mut granter = RoutedGranter::new(ledger.clone());
     if let (Some(url), Some(secret)) = (&config.webhook_url, &config.webhook_secret) {
         let webhook: Arc<dyn RewardGranter> = Arc::new(
@@ -442,6 +470,7 @@ fn build_claims<S: EventDatabase>(
         Arc::new(granter),
         config.saga_settings(),
         FaultSwitch::from_env(),
+        clock.clone(),
     ));
     Ok(Arc::new(ClaimService::new(
         event_db.clone(),

@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use bestow_core::http::ReadinessCheck;
 use bestow_core::page::PageRequest;
 use bestow_core::store::StoreError;
+use bestow_core::time::Clock;
 use bestow_events::EventStore;
 use bestow_events::catalog::store::EventFilter;
 use bestow_events::claims::store::{ClaimFilter, ClaimStore};
@@ -37,14 +38,19 @@ pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 /// ACTIVE events whose stock is reported, at most (one page of the event list per 100).
 const MAX_EVENTS: u32 = 1_000;
 
-/// Starts sampling claim and stock gauges from the events database every [`SAMPLE_EVERY`].
-pub fn sample_claims_and_stock(claims: Arc<dyn ClaimStore>, events: Arc<dyn EventStore>) -> JoinHandle<()> {
+/// Starts sampling claim and stock gauges from the events database every [`SAMPLE_EVERY`]; a
+/// claim's age is measured on `clock`, the one that stamped it.
+pub fn sample_claims_and_stock(
+    claims: Arc<dyn ClaimStore>,
+    events: Arc<dyn EventStore>,
+    clock: Clock,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(SAMPLE_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            if let Err(error) = sample_claims(claims.as_ref()).await {
+            if let Err(error) = sample_claims(claims.as_ref(), &clock).await {
                 tracing::warn!(%error, "could not sample the claim gauges");
             }
             if let Err(error) = sample_stock(events.as_ref()).await {
@@ -111,8 +117,8 @@ pub fn sample_last_backup(records: Arc<dyn BackupRecords>) -> JoinHandle<()> {
     })
 }
 
-async fn sample_claims(claims: &dyn ClaimStore) -> Result<(), bestow_core::store::StoreError> {
-    let now = bestow_core::time::now();
+async fn sample_claims(claims: &dyn ClaimStore, clock: &Clock) -> Result<(), bestow_core::store::StoreError> {
+    let now = clock.now();
     let mut oldest = None;
     for status in ClaimStatus::ALL.into_iter().filter(|status| !status.is_final()) {
         let count = claims.count_by_status(status).await?;

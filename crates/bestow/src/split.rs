@@ -60,7 +60,8 @@ impl Application {
         let accounts = remote_accounts(auth_url, &credential)?;
         let directory = Arc::new(AccountDirectory(accounts.clone()));
         let verifier = TokenVerifier::new(Arc::new(keys), Arc::new(AccountStandings::new(accounts)));
-        let events = build_events(config, directory, verifier).await?;
+        let clock = bestow_core::time::Clock::system();
+        let events = build_events(config, directory, verifier, clock.clone()).await?;
         let (api, openapi) =
             OpenApiRouter::with_openapi(api_doc()).merge(bestow_events::http::router(events.state)).split_for_parts();
         let router = Router::new()
@@ -69,7 +70,7 @@ impl Application {
             .merge(ops_routes(config, vec![events.readiness.clone()]));
         let mut background = events.background;
         background.push(crate::gauges::sample_readiness(vec![events.readiness]));
-        Self::bind(config, edge_layers(router, config)?, background).await
+        Ok(Self::bind(config, edge_layers(router, config)?, background).await?.reading(clock))
     }
 
     /// The gateway alone: the route table, rate limits and CORS in front of auth (`auth_url`)

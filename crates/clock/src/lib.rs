@@ -1,27 +1,66 @@
 //! The platform's notion of "now", and the range of instants clients may send. A crate of
 //! its own so that the pure domain can bound client dates without depending on the HTTP
 //! kernel (`bestow-core` re-exports it as `bestow_core::time`).
+//!
+//! Two clocks, chosen per use:
+//! - a [`Clock`] handle for business time: what the events service stamps and judges by
+//!   (event windows and expiry, recurring periods, claims and their leases and retries,
+//!   activities, grants, service keys). The wiring makes one per application and hands it to
+//!   every service that reads it, so a test moves its own application's time and nothing else
+//!   ([`Clock::travel`], built only with the `travel` feature that tests enable);
+//! - the wall clock ([`now`]) for what must never move with a test's clock: tokens and
+//!   sessions (verifiers check `exp` against the system clock), the auth service's
+//!   throttles and key rotation, the audit trail (when a person acted), backups and the
+//!   gauges compared with Prometheus' own time.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
-/// How far [`travel`] moved this process's clock, in milliseconds.
-static TRAVELLED_MS: AtomicI64 = AtomicI64::new(0);
-
-/// Now, truncated to milliseconds: the precision of a MongoDB `Date`, so a value reads back
-/// from either store exactly as it was written.
-pub fn now() -> DateTime<Utc> {
-    let travelled = TimeDelta::milliseconds(TRAVELLED_MS.load(Ordering::Relaxed));
-    truncate(Utc::now().checked_add_signed(travelled).unwrap_or_else(Utc::now))
+/// A handle on business time: the wall clock, plus how far tests moved this clock. Clones
+/// share the clock; every [`Clock::system`] is a clock of its own, so two applications in one
+/// process (parallel tests) never move each other's time.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    /// How far [`Clock::travel`] moved this clock, in milliseconds; zero in the product,
+    /// where nothing can move it.
+    travelled_ms: Arc<AtomicI64>,
 }
 
-/// Moves this process's clock (as [`now`] reads it) by `by`: for tests of daily resets and
-/// expiries, which cannot wait for hours. Tests run one per process, so the move is theirs
-/// alone. Nothing in the product calls it, and no setting or route reaches it.
-#[doc(hidden)]
-pub fn travel(by: TimeDelta) {
-    TRAVELLED_MS.fetch_add(by.num_milliseconds(), Ordering::Relaxed);
+impl Clock {
+    /// A clock that reads the wall clock.
+    pub fn system() -> Self {
+        Self::default()
+    }
+
+    /// Now on this clock, truncated to milliseconds (see [`now`]).
+    pub fn now(&self) -> DateTime<Utc> {
+        let travelled = TimeDelta::milliseconds(self.travelled_ms.load(Ordering::Relaxed));
+        let wall = now();
+        wall.checked_add_signed(travelled).unwrap_or(wall)
+    }
+
+    /// [`up_to_now`] on this clock: for exports of what this clock stamped.
+    pub fn up_to_now(&self, to: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        pinned_to(self.now(), to)
+    }
+
+    /// Moves this clock (and its clones) by `by`: for tests of daily resets and expiries,
+    /// which cannot wait for hours. Only built with the `travel` feature, which the test
+    /// builds enable: no product build can move its clock, and no setting or route reaches it.
+    #[cfg(feature = "travel")]
+    #[doc(hidden)]
+    pub fn travel(&self, by: TimeDelta) {
+        self.travelled_ms.fetch_add(by.num_milliseconds(), Ordering::Relaxed);
+    }
+}
+
+/// The wall clock now, truncated to milliseconds: the precision of a MongoDB `Date`, so a
+/// value reads back from either store exactly as it was written. Business time reads a
+/// [`Clock`] instead; this is for what never moves with it (see the module docs).
+pub fn now() -> DateTime<Utc> {
+    truncate(Utc::now())
 }
 
 /// The `to` (exclusive) an export runs with: the client's, but never past the export's own
@@ -30,9 +69,15 @@ pub fn travel(by: TimeDelta) {
 /// pinned, rows recorded later do not match. (A row that stops matching mid-export, e.g. a
 /// claim leaving the filtered `status`, can still move the pages under it: an export reads a
 /// live table, not a snapshot.) Instants are whole milliseconds, so "up to now" is "before
-/// the next millisecond".
+/// the next millisecond". On the wall clock: [`Clock::up_to_now`] pins exports of business
+/// records.
 pub fn up_to_now(to: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-    let next_millisecond = now() + TimeDelta::milliseconds(1);
+    pinned_to(now(), to)
+}
+
+/// `to`, never past the millisecond after `now`.
+fn pinned_to(now: DateTime<Utc>, to: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    let next_millisecond = now + TimeDelta::milliseconds(1);
     Some(to.map_or(next_millisecond, |to| to.min(next_millisecond)))
 }
 
@@ -91,6 +136,17 @@ mod tests {
         assert!(parse("1969-12-31T23:59:59Z").is_err());
         assert!(parse("+10000-01-01T00:00:00Z").is_err());
         assert!(parse("-0001-01-01T00:00:00Z").is_err());
+    }
+
+    #[cfg(feature = "travel")]
+    #[test]
+    fn a_clock_moves_with_its_clones_and_alone() {
+        let (moved, other) = (Clock::system(), Clock::system());
+        let clone = moved.clone();
+        moved.travel(TimeDelta::days(2));
+        assert!(clone.now() - now() > TimeDelta::days(2) - TimeDelta::minutes(1), "clones share the move");
+        assert!(other.now() - now() < TimeDelta::minutes(1), "another clock stays on the wall clock");
+        assert_eq!(clone.up_to_now(None).map(|to| to - clone.now() <= TimeDelta::milliseconds(1)), Some(true));
     }
 
     #[derive(serde::Deserialize)]

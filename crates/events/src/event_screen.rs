@@ -10,6 +10,7 @@ use std::sync::Arc;
 use bestow_core::identity::Principal;
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
+use bestow_core::time::Clock;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -123,6 +124,8 @@ pub struct EventScreen {
     catalog: Arc<EventCatalog>,
     claims: Arc<dyn ClaimStore>,
     eligibility: Arc<EligibilityChecker>,
+    /// Which events run and which period is current.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for EventScreen {
@@ -132,13 +135,18 @@ impl std::fmt::Debug for EventScreen {
 }
 
 impl EventScreen {
-    pub fn new(catalog: Arc<EventCatalog>, claims: Arc<dyn ClaimStore>, eligibility: Arc<EligibilityChecker>) -> Self {
-        Self { catalog, claims, eligibility }
+    pub fn new(
+        catalog: Arc<EventCatalog>,
+        claims: Arc<dyn ClaimStore>,
+        eligibility: Arc<EligibilityChecker>,
+        clock: Clock,
+    ) -> Self {
+        Self { catalog, claims, eligibility, clock }
     }
 
     /// One page of the events running now, as `player` stands on them, earliest started first.
     pub async fn page(&self, player: &Principal, page: PageRequest) -> Result<Page<ScreenEvent>, ScreenError> {
-        let now = bestow_core::time::now();
+        let now = self.clock.now();
         let filter = EventFilter {
             statuses: Some(vec![EventStatus::Active]),
             active_at: Some(now),

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use bestow_core::audit::AuditActor;
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::{Conflict, StoreError};
+use bestow_core::time::Clock;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -111,6 +112,8 @@ pub enum ServiceKeyError {
 /// Creating, listing, revoking and checking service keys.
 pub struct ServiceKeys {
     store: Arc<dyn ServiceKeyStore>,
+    /// Stamps creations and revocations.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for ServiceKeys {
@@ -120,8 +123,8 @@ impl std::fmt::Debug for ServiceKeys {
 }
 
 impl ServiceKeys {
-    pub fn new(store: Arc<dyn ServiceKeyStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn ServiceKeyStore>, clock: Clock) -> Self {
+        Self { store, clock }
     }
 
     /// Creates a key and returns it with its secret.
@@ -150,7 +153,7 @@ impl ServiceKeys {
             name: input.name.trim().to_owned(),
             scopes,
             secret_digest: bestow_core::secret::digest(&secret),
-            created_at: bestow_core::time::now(),
+            created_at: self.clock.now(),
             created_by: actor.actor_id.clone(),
             revoked_at: None,
         };
@@ -170,7 +173,7 @@ impl ServiceKeys {
         if key.revoked_at.is_some() {
             return Ok(());
         }
-        let at = bestow_core::time::now();
+        let at = self.clock.now();
         let revoked = ServiceKey { revoked_at: Some(at), ..key.clone() };
         let audit =
             actor.entry("service_key.revoke", ("service_key", &key.id), Some(snapshot(&key)), Some(snapshot(&revoked)));

@@ -284,8 +284,10 @@ impl ClaimStore for MongoEventStore {
             // atomic without a transaction (and without its commit-time conflicts).
             return self.replace_request(filter, document).await;
         }
-        let holds: Option<Vec<Hold>> =
-            stock.iter().map(|change| Hold::of(change, &current.request_id, current.version)).collect();
+        let holds: Option<Vec<Hold>> = stock
+            .iter()
+            .map(|change| Hold::of(change, &current.request_id, current.version, next.updated_at))
+            .collect();
         if let (Some(holds), None) = (holds, audit) {
             return self.commit_with_holds(current, filter, document, &holds).await;
         }

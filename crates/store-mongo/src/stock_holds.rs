@@ -42,12 +42,15 @@ pub(crate) struct Hold {
     pub(crate) units: i64,
     /// The request version the writer's compare-and-set expects.
     pub(crate) held_by: i64,
+    /// When the saga took it: the instant of the step that reserves, on the saga's clock, which
+    /// recovery's "older than a lease" is also measured on (the store reads no clock of its own).
+    pub(crate) held_at: DateTime<Utc>,
 }
 
 impl Hold {
-    /// The hold of reservation `change` for `request_id` at version `held_by`; `None` when the
-    /// change is not a named reservation.
-    pub(crate) fn of(change: &StockChange, request_id: &str, held_by: i64) -> Option<Self> {
+    /// The hold of reservation `change` for `request_id` at version `held_by`, taken at
+    /// `held_at`; `None` when the change is not a named reservation.
+    pub(crate) fn of(change: &StockChange, request_id: &str, held_by: i64, held_at: DateTime<Utc>) -> Option<Self> {
         let hold_id = change.reservation_id.clone()?;
         (change.delta < 0).then(|| Self {
             hold_id,
@@ -55,6 +58,7 @@ impl Hold {
             reward_id: change.reward_id.clone(),
             units: -change.delta,
             held_by,
+            held_at,
         })
     }
 
@@ -73,6 +77,7 @@ impl Hold {
                 .ok_or_else(|| crate::common::corrupt(WHAT, "rewardId"))?,
             units: number("units")?,
             held_by: number("heldBy")?,
+            held_at: read_date(document, "heldAt", WHAT)?,
         })
     }
 }
@@ -98,7 +103,7 @@ pub(crate) async fn take(events: &Collection<Document>, event_id: &str, hold: &H
             "rewardId": id_bson(&hold.reward_id),
             "units": hold.units,
             "heldBy": hold.held_by,
-            "heldAt": date(bestow_kernel::time::now()),
+            "heldAt": date(hold.held_at),
         } },
     };
     let written =

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bestow::{Application, Config};
+use bestow_core::time::Clock;
 use bestow_events::domain::saga::ClaimStatus;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
@@ -24,6 +25,9 @@ pub struct TestApp {
     pub api: Client,
     pub data_dir: TempDir,
     pub config: Config,
+    /// This server's business clock, its own: moving it (`clock.travel`) moves this server's
+    /// time alone, not the process's nor another test's.
+    pub clock: Clock,
     stop: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -53,12 +57,13 @@ impl TestApp {
         init_test_log();
         let app = Application::build(&config).await.expect("application builds");
         let addr = app.local_addr().expect("bound");
+        let clock = app.clock().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
         let api = Client::new(&format!("http://{addr}"));
-        Self { addr, api, data_dir, config, stop, task }
+        Self { addr, api, data_dir, config, clock, stop, task }
     }
 
     /// Shuts down gracefully and hands back the data dir and config for a restart.

@@ -1,7 +1,7 @@
 //! Live-ops event types over HTTP: a daily check-in, a 7-day attendance calendar, a weekly
 //! mission, purchase milestones, daily resets across DST changes, and the player's event
 //! screen (`GET /api/v1/me/events`) for each. Resets are reached by moving the server's clock
-//! ([`bestow_core::time::travel`]; each test is its own process), never by waiting.
+//! (`TestApp::clock`, each test app's own, so tests may share a process), never by waiting.
 
 use chrono::{DateTime, Datelike, NaiveTime, TimeDelta, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
@@ -11,16 +11,16 @@ use serde_json::{Value, json};
 use crate::fixtures::app_with;
 use crate::helpers::{TestApp, pointers, problem};
 
-/// Moves the server's clock (this process's) forward to `at`.
-fn travel_to(at: DateTime<Utc>) {
-    let by = at - bestow_core::time::now();
+/// Moves the server's clock (that app's alone) forward to `at`.
+fn travel_to(app: &TestApp, at: DateTime<Utc>) {
+    let by = at - app.clock.now();
     assert!(by >= TimeDelta::zero(), "the clock only moves forward: {at}");
-    bestow_core::time::travel(by);
+    app.clock.travel(by);
 }
 
-/// The next instant after now whose wall-clock time in `zone` is `time`.
-fn next_local(zone: Tz, time: NaiveTime) -> DateTime<Utc> {
-    let now = bestow_core::time::now();
+/// The next instant after the server's now whose wall-clock time in `zone` is `time`.
+fn next_local(app: &TestApp, zone: Tz, time: NaiveTime) -> DateTime<Utc> {
+    let now = app.clock.now();
     let today = now.with_timezone(&zone).date_naive();
     (0..3)
         .filter_map(|days| zone.from_local_datetime(&(today + TimeDelta::days(days)).and_time(time)).earliest())
@@ -51,7 +51,7 @@ fn points(name: &str, stock: i64) -> Value {
 
 /// Creates and activates an event from `body` (window: a week ago to a month ahead unless set).
 async fn live_event(app: &TestApp, admin: &str, mut body: Value) -> Value {
-    let now = bestow_core::time::now();
+    let now = app.clock.now();
     let defaults = [
         ("eventName", json!("live-ops")),
         ("startDate", json!(rfc3339(now - TimeDelta::days(7)))),
@@ -157,8 +157,8 @@ async fn daily_check_in(app: TestApp) {
     let seoul = chrono_tz::Asia::Seoul;
     let five = NaiveTime::from_hms_opt(5, 0, 0).unwrap();
     // A minute before a reset, so both sides of it are a short clock move apart.
-    let reset = next_local(seoul, five);
-    travel_to(reset - TimeDelta::minutes(1));
+    let reset = next_local(&app, seoul, five);
+    travel_to(&app, reset - TimeDelta::minutes(1));
     let admin = app.admin_token().await;
     let (_, player) = app.user_with_roles("checker", &["USER"]).await;
     let body = json!({ "timezone": "Asia/Seoul", "recurrence": { "period": "DAILY", "resetTime": "05:00" },
@@ -184,7 +184,7 @@ async fn daily_check_in(app: TestApp) {
     assert_eq!(claimable(&after_claim), [false]);
     assert_eq!(after_claim["tiers"][0]["claim"]["requestId"], again["requestId"]);
 
-    travel_to(reset + TimeDelta::seconds(1));
+    travel_to(&app, reset + TimeDelta::seconds(1));
     let next_day = screen(&app, &player, &event).await;
     assert_eq!(claimable(&next_day), [true], "the reset makes the event claimable again");
     assert_eq!(next_day["tiers"][0]["claim"], Value::Null);
@@ -216,7 +216,7 @@ async fn attendance_calendar(app: TestApp) {
     let event = live_event(&app, &admin, json!({ "tiers": tiers })).await;
     assert_eq!(event["rewards"], json!([]));
     assert_eq!(event["tiers"].as_array().unwrap().len(), 7);
-    let now = bestow_core::time::now();
+    let now = app.clock.now();
     let logins: Vec<(&str, DateTime<Utc>, Value)> =
         [3, 2, 1].iter().map(|days| ("LOGIN", now - TimeDelta::days(*days), json!({}))).collect();
     report(&app, &admin, &player_id, &logins).await;
@@ -291,11 +291,11 @@ async fn attendance_calendar(app: TestApp) {
 async fn a_weekly_mission_counts_only_this_weeks_matches() {
     let app = app().await;
     // A Wednesday noon, so "this week" has room for matches before now.
-    let mut wednesday = next_local(Tz::UTC, NaiveTime::from_hms_opt(12, 0, 0).unwrap());
+    let mut wednesday = next_local(&app, Tz::UTC, NaiveTime::from_hms_opt(12, 0, 0).unwrap());
     while wednesday.weekday() != Weekday::Wed {
         wednesday += TimeDelta::days(1);
     }
-    travel_to(wednesday);
+    travel_to(&app, wednesday);
     let monday = wednesday - TimeDelta::hours(60);
     let admin = app.admin_token().await;
     let (player_id, player) = app.user_with_roles("mission", &["USER"]).await;
@@ -328,7 +328,7 @@ async fn a_weekly_mission_counts_only_this_weeks_matches() {
     assert_eq!(paid["status"], "SUCCESS_ALL_GRANTED", "{paid}");
 
     // Next week starts from zero again.
-    travel_to(monday + TimeDelta::days(7) + TimeDelta::hours(1));
+    travel_to(&app, monday + TimeDelta::days(7) + TimeDelta::hours(1));
     let next_week = screen(&app, &player, &event).await;
     assert_eq!(next_week["tiers"][0]["progress"]["current"], 0);
     assert_eq!(claimable(&next_week), [false]);
@@ -346,7 +346,7 @@ async fn purchase_milestones_each_pay_once() {
     };
     let body = json!({ "tiers": [milestone(10), milestone(50), milestone(100)] });
     let event = live_event(&app, &admin, body).await;
-    let now = bestow_core::time::now();
+    let now = app.clock.now();
     report(&app, &admin, &player_id, &[("PURCHASE", now - TimeDelta::hours(2), json!({ "amount": 60 }))]).await;
     assert_eq!(claimable(&screen(&app, &player, &event).await), [true, true, false]);
 
@@ -381,7 +381,7 @@ async fn a_daily_period_is_one_local_day_across_dst_changes() {
         let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap();
         new_york.from_local_datetime(&naive).earliest().unwrap().with_timezone(&Utc)
     };
-    let year = bestow_core::time::now().year() + 1;
+    let year = app.clock.now().year() + 1;
     // The second Sunday of March and the first Sunday of November.
     let sunday = |month: u32, nth: u32| {
         let first = chrono::NaiveDate::from_ymd_opt(year, month, 1).unwrap();
@@ -389,7 +389,7 @@ async fn a_daily_period_is_one_local_day_across_dst_changes() {
         first + TimeDelta::days(i64::from(offset + 7 * (nth - 1)))
     };
     let (spring, autumn) = (sunday(3, 2), sunday(11, 1));
-    travel_to(local(&format!("{} 12:00", spring - TimeDelta::days(1))));
+    travel_to(&app, local(&format!("{} 12:00", spring - TimeDelta::days(1))));
     let admin = app.admin_token().await;
     let (_, player) = app.user_with_roles("commuter", &["USER"]).await;
     let body = json!({
@@ -409,7 +409,7 @@ async fn a_daily_period_is_one_local_day_across_dst_changes() {
         autumn + TimeDelta::days(1),
     ] {
         // Late in the evening: the most hours after midnight a local day can have.
-        travel_to(local(&format!("{day} 23:30")));
+        travel_to(&app, local(&format!("{day} 23:30")));
         let view = screen(&app, &player, &event).await;
         let start = local(&format!("{day} 00:00"));
         let end = local(&format!("{} 00:00", day + TimeDelta::days(1)));
@@ -434,7 +434,7 @@ async fn a_daily_period_is_one_local_day_across_dst_changes() {
 async fn tiers_and_recurrence_are_validated_locked_and_audited() {
     let app = app().await;
     let admin = app.admin_token().await;
-    let now = bestow_core::time::now();
+    let now = app.clock.now();
     let window =
         json!({ "eventName": "shapes", "startDate": rfc3339(now), "endDate": rfc3339(now + TimeDelta::days(1)) });
     let with = |extra: Value| {
@@ -518,7 +518,7 @@ async fn staff_preview_a_players_eligibility_and_players_only_their_own() {
     let (_, auditor) = app.user_with_roles("auditor", &["AUDITOR"]).await;
     let body = json!({ "conditions": { "type": "LOGIN_DAYS", "days": 2 }, "rewards": [points("p", 10)] });
     let event = live_event(&app, &admin, body).await;
-    report(&app, &admin, &player_id, &[("LOGIN", bestow_core::time::now() - TimeDelta::days(1), json!({}))]).await;
+    report(&app, &admin, &player_id, &[("LOGIN", app.clock.now() - TimeDelta::days(1), json!({}))]).await;
     let path = format!("/api/v1/events/{}/eligibility", event["id"].as_str().unwrap());
     for staff in [&operator, &auditor, &admin] {
         let response = app.get(&format!("{path}?userId={player_id}"), Some(staff)).await;

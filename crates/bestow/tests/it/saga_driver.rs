@@ -16,6 +16,7 @@ use bestow_core::audit::AuditEntry;
 use bestow_core::identity::Role;
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
+use bestow_core::time::Clock;
 use bestow_events::catalog::store::EventStore;
 use bestow_events::claims::driver::{ClaimSaga, Started};
 use bestow_events::claims::fault::FaultSwitch;
@@ -119,9 +120,10 @@ async fn a_commit_the_store_gives_up_on_is_handed_back_for_a_prompt_retry() {
         events.clone(),
         Arc::new(AccountDirectory(Arc::new(StoreAccounts::new(auth, Duration::from_secs(900))))),
         Arc::new(EligibilityChecker::new(Arc::new(StoredActivityProvider::new(events.clone())))),
-        Arc::new(LedgerGranter::new(events.clone())),
+        Arc::new(LedgerGranter::new(events.clone(), Clock::system())),
         settings,
         FaultSwitch::default(),
+        Clock::system(),
     );
     let now = bestow_core::time::now();
     let request =

@@ -10,6 +10,7 @@ use bestow_core::audit::{AuditActor, AuditEntry, AuditQuery};
 use bestow_core::identity::{Permission, Principal};
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
+use bestow_core::time::Clock;
 use chrono::{DateTime, Utc};
 
 use crate::catalog::store::{EventFilter, EventStore, TopUp};
@@ -27,6 +28,7 @@ use crate::view::event_snapshot;
 /// Events, rewards and their lifecycle.
 pub struct EventCatalog {
     store: Arc<dyn EventStore>,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for EventCatalog {
@@ -104,8 +106,14 @@ fn lost_race(error: StoreError, had_if_match: bool) -> CatalogError {
 }
 
 impl EventCatalog {
-    pub fn new(store: Arc<dyn EventStore>) -> Self {
-        Self { store }
+    /// The catalog on `store`, judging windows and stamping changes by `clock`.
+    pub fn new(store: Arc<dyn EventStore>, clock: Clock) -> Self {
+        Self { store, clock }
+    }
+
+    /// The business clock the catalog reads (the expiry sweeper's too).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
@@ -117,7 +125,7 @@ impl EventCatalog {
         let provenance = Provenance {
             event_id: bestow_core::ids::new_object_id(),
             created_by: actor.actor_id.clone(),
-            now: bestow_core::time::now(),
+            now: self.clock.now(),
         };
         let event = input.into_event(provenance, new_reward_id).map_err(CatalogError::Invalid)?;
         let audit = actor.entry("event.create", ("event", &event.id), None, Some(event_snapshot(&event)));
@@ -163,7 +171,7 @@ impl EventCatalog {
         if if_match.is_some_and(|version| version != current.version) {
             return Err(CatalogError::Stale);
         }
-        let next = patch.apply(&current, bestow_core::time::now(), new_reward_id)?;
+        let next = patch.apply(&current, self.clock.now(), new_reward_id)?;
         self.replace(actor, "event.update", &current, &next, if_match.is_some()).await?;
         Ok(next)
     }
@@ -171,7 +179,7 @@ impl EventCatalog {
     /// Moves the event to `status` if the lifecycle allows it.
     pub async fn set_status(&self, actor: &AuditActor, id: &str, status: EventStatus) -> Result<Event, CatalogError> {
         let current = self.load(id).await?;
-        let now = bestow_core::time::now();
+        let now = self.clock.now();
         let facts = ActivationFacts {
             reward_count: current.fewest_rewards_per_claim(),
             start_date: current.start_date,
@@ -206,7 +214,7 @@ impl EventCatalog {
     ) -> Result<RewardDefinition, CatalogError> {
         let current = self.load(id).await?;
         let reward = input.validate("").map_err(CatalogError::Invalid)?.into_definition(new_reward_id());
-        let next = add_reward(&current, reward.clone(), bestow_core::time::now())?;
+        let next = add_reward(&current, reward.clone(), self.clock.now())?;
         self.replace(actor, "reward.create", &current, &next, false).await?;
         Ok(reward)
     }
@@ -226,7 +234,7 @@ impl EventCatalog {
     ) -> Result<RewardDefinition, CatalogError> {
         let current = self.load(id).await?;
         let reward = current.reward(reward_id).ok_or(CatalogError::RewardNotFound)?.clone();
-        let now = bestow_core::time::now();
+        let now = self.clock.now();
         let after = match patch.plan(&current, &reward, now)? {
             RewardChange::TopUp(add) => {
                 if reward.reward().stock().is_unlimited() {
@@ -252,8 +260,8 @@ impl EventCatalog {
     pub async fn delete_reward(&self, actor: &AuditActor, id: &str, reward_id: &str) -> Result<(), CatalogError> {
         let current = self.load(id).await?;
         let reward = current.reward(reward_id).ok_or(CatalogError::RewardNotFound)?;
-        let next = remove_reward(&current, reward.reward_id(), bestow_core::time::now())
-            .map_err(CatalogError::RewardsLocked)?;
+        let next =
+            remove_reward(&current, reward.reward_id(), self.clock.now()).map_err(CatalogError::RewardsLocked)?;
         self.replace(actor, "reward.delete", &current, &next, false).await
     }
 

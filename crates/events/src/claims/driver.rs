@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bestow_core::accounts::StandingUnavailable;
 use bestow_core::store::{Conflict, StoreError};
+use bestow_core::time::Clock;
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng;
 
@@ -48,6 +49,9 @@ pub struct ClaimSaga {
     settings: SagaSettings,
     worker: String,
     faults: FaultSwitch,
+    /// Business time: validation against the event's window, the claim's period, leases and
+    /// retry times (recovery reads the same clock, so they compare alike).
+    clock: Clock,
 }
 
 impl std::fmt::Debug for ClaimSaga {
@@ -86,6 +90,11 @@ pub enum DriveError {
 }
 
 impl ClaimSaga {
+    /// The saga over its stores and collaborators, stamping and judging by `clock`.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each is a separate choice of the wiring; a struct of them would only rename the list"
+    )]
     pub fn new(
         claims: Arc<dyn ClaimStore>,
         events: Arc<dyn EventStore>,
@@ -94,9 +103,15 @@ impl ClaimSaga {
         granter: Arc<dyn RewardGranter>,
         settings: SagaSettings,
         faults: FaultSwitch,
+        clock: Clock,
     ) -> Self {
         let worker = format!("worker-{}", bestow_core::ids::new_object_id());
-        Self { claims, events, directory, conditions, granter, settings, worker, faults }
+        Self { claims, events, directory, conditions, granter, settings, worker, faults, clock }
+    }
+
+    /// The clock the saga stamps and judges by.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// How long a worker owns a request between commits.
@@ -112,7 +127,7 @@ impl ClaimSaga {
     /// Drives request `request_id` as far as it can go now and returns its latest state
     /// (`None` if it does not exist).
     pub async fn drive(&self, request_id: &str) -> Result<Option<ClaimRequest>, DriveError> {
-        let now = bestow_core::time::now();
+        let now = self.clock.now();
         let lease = Lease { owner: &self.worker, from: now, until: self.lease_until(now) };
         let Some(leased) = self.claims.acquire_lease(request_id, lease).await? else {
             return Ok(self.claims.request(request_id).await?);
@@ -132,7 +147,7 @@ impl ClaimSaga {
         let mut context = RunContext { fresh_event: Some(event), user_checked_at: None };
         let mut first = request;
         first.lease_owner = Some(self.worker.clone());
-        first.lease_expires_at = Some(self.lease_until(bestow_core::time::now()));
+        first.lease_expires_at = Some(self.lease_until(self.clock.now()));
         let started = Instant::now();
         // A store that cannot reserve with the insert gets the reservation in the next commit.
         let reserves_with_insert = self.claims.reserves_with_insert();
@@ -147,8 +162,8 @@ impl ClaimSaga {
         labels.iter().for_each(|label| self.faults.checkpoint(label, "before"));
         let inserted = match self.claims.insert_request(&next, &stock).await {
             Err(StoreError::Conflict(conflict)) => {
-                let refused =
-                    refusal_of(conflict, &first, before_allocation.as_ref()).ok_or(StoreError::Conflict(conflict))?;
+                let refused = refusal_of(conflict, &first, before_allocation.as_ref(), self.clock.now())
+                    .ok_or(StoreError::Conflict(conflict))?;
                 next = self.stamp(refused, &first);
                 next.version = first.version;
                 self.claims.insert_request(&next, &[]).await?
@@ -204,7 +219,7 @@ impl ClaimSaga {
                     return Ok(self.claims.request(&current.request_id).await?.unwrap_or(current));
                 }
                 Err(StoreError::Conflict(conflict)) => {
-                    let refused = refusal_of(conflict, &current, before_allocation.as_ref())
+                    let refused = refusal_of(conflict, &current, before_allocation.as_ref(), self.clock.now())
                         .ok_or(StoreError::Conflict(conflict))?;
                     transition = Transition::from(self.stamp(refused, &current));
                     self.claims.commit(&current, &transition, None).await?;
@@ -262,7 +277,7 @@ impl ClaimSaga {
     /// expiry hands the request to recovery.
     async fn postpone(&self, current: &ClaimRequest) {
         let delay = TimeDelta::milliseconds(rand::rng().random_range(POSTPONE_MS));
-        let postponed = self.stamp(current.postponed(bestow_core::time::now() + delay), current);
+        let postponed = self.stamp(current.postponed(self.clock.now() + delay), current);
         if let Err(error) = self.claims.commit(current, &postponed.into(), None).await {
             tracing::warn!(%error, request_id = %current.request_id, "could not hand a claim back; recovery resumes it when its lease ends");
         }
@@ -277,7 +292,7 @@ impl ClaimSaga {
             next.lease_expires_at = None;
         } else {
             next.lease_owner = Some(self.worker.clone());
-            next.lease_expires_at = Some(self.lease_until(bestow_core::time::now()));
+            next.lease_expires_at = Some(self.lease_until(self.clock.now()));
         }
         next
     }
@@ -291,7 +306,7 @@ impl ClaimSaga {
         current: &ClaimRequest,
         context: &mut RunContext,
     ) -> Result<Transition, DriveError> {
-        let now = bestow_core::time::now();
+        let now = self.clock.now();
         let jitter: f64 = rand::rng().random();
         let next = match step {
             NextStep::Validate => current.after_validation(self.validate(current, now, context).await?, now),
@@ -401,13 +416,13 @@ struct PlannedCommit {
 }
 
 /// The document to commit instead when the store refuses a planned commit for a business
-/// reason: the claim slot is held by another request, or the stock ran out.
+/// reason: the claim slot is held by another request, or the stock ran out (at `now`).
 fn refusal_of(
     conflict: Conflict,
     current: &ClaimRequest,
     before_allocation: Option<&ClaimRequest>,
+    now: DateTime<Utc>,
 ) -> Option<ClaimRequest> {
-    let now = bestow_core::time::now();
     match conflict {
         Conflict::ClaimSlot => Some(current.after_validation(Validation::AlreadyClaimed, now)),
         Conflict::Stock => Some(before_allocation.unwrap_or(current).after_failed_allocation(

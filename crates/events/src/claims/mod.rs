@@ -131,7 +131,7 @@ impl ClaimService {
             .filter(|e| e.status != EventStatus::Draft)
             .filter(|e| caller.can(Permission::ReadAllEvents) || visible_to_players(e.status))
             .ok_or(ClaimError::EventNotFound)?;
-        let now = bestow_core::time::now();
+        let now = self.saga.clock().now();
         let target = claim_target(&event, tier_id, now)?;
         let (id, user_id) = (bestow_core::ids::new_object_id(), caller.user_id.clone());
         let request = ClaimRequest::for_target(id, request_id, user_id, &event, &target, now);
@@ -197,7 +197,7 @@ impl ClaimService {
 
     /// The dashboard figures of `event` now: its claims counted by the store, and its stock.
     pub async fn event_stats(&self, event: &Event) -> Result<EventStats, ClaimError> {
-        let now = bestow_core::time::now();
+        let now = self.saga.clock().now();
         let counted = self.claims.event_claim_stats(&event.id, crate::domain::stats::series_start(now)).await?;
         Ok(EventStats::new(event, &counted, now))
     }
@@ -206,7 +206,7 @@ impl ClaimService {
     pub async fn retry(&self, actor: &AuditActor, request_id: &str) -> Result<ClaimRequest, ClaimError> {
         let current = self.claims.request(request_id).await?.ok_or(ClaimError::ClaimNotFound)?;
         let note = format!("retried by {}", actor.actor_username);
-        let next = current.admin_retry(bestow_core::time::now(), &note).ok_or(ClaimError::NotParked)?;
+        let next = current.admin_retry(self.saga.clock().now(), &note).ok_or(ClaimError::NotParked)?;
         self.settle(actor, "claim.retry", &current, next.into(), json!({})).await
     }
 
@@ -221,7 +221,7 @@ impl ClaimService {
         let current = self.claims.request(request_id).await?.ok_or(ClaimError::ClaimNotFound)?;
         let text = format!("resolved by {}: {note}", actor.actor_username);
         let transition = current
-            .resolve_by_admin(resolution == Resolution::RolledBack, bestow_core::time::now(), &text)
+            .resolve_by_admin(resolution == Resolution::RolledBack, self.saga.clock().now(), &text)
             .ok_or(ClaimError::NotParked)?;
         let detail = json!({ "resolution": resolution, "note": note });
         self.settle(actor, "claim.resolve", &current, transition, detail).await

@@ -29,7 +29,7 @@ pub async fn run_recovery(saga: Arc<ClaimSaga>, interval: Duration) {
 /// One pass of the sweeper; returns how many requests it resumed.
 #[tracing::instrument(name = "recovery_sweep", skip_all)]
 pub async fn sweep(saga: &Arc<ClaimSaga>, slots: &Arc<Semaphore>) -> usize {
-    let now = bestow_core::time::now();
+    let now = saga.clock().now();
     // A reservation still in flight after a whole lease was orphaned by a crash or a lost
     // lease: settle it before resuming the requests, so they find the stock as it really is.
     let older_than = now - chrono::TimeDelta::from_std(saga.lease()).unwrap_or(chrono::TimeDelta::MAX);

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
+use bestow_core::time::Clock;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -246,6 +247,8 @@ pub enum ActivityError {
 /// Accepts batches of activities from game servers.
 pub struct ActivityIngestion {
     store: Arc<dyn ActivityStore>,
+    /// What "not in the future" means for an activity's `occurredAt`.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for ActivityIngestion {
@@ -255,14 +258,14 @@ impl std::fmt::Debug for ActivityIngestion {
 }
 
 impl ActivityIngestion {
-    pub fn new(store: Arc<dyn ActivityStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn ActivityStore>, clock: Clock) -> Self {
+        Self { store, clock }
     }
 
     /// Validates `batch` (nothing is stored unless every item is valid) and stores the
     /// activities not stored before.
     pub async fn ingest(&self, batch: &ActivityBatch) -> Result<IngestionReceipt, ActivityError> {
-        let activities = parse_batch(batch, bestow_core::time::now()).map_err(ActivityError::Invalid)?;
+        let activities = parse_batch(batch, self.clock.now()).map_err(ActivityError::Invalid)?;
         let total = u64::try_from(activities.len()).unwrap_or(u64::MAX);
         let accepted = self.store.insert_batch(activities).await?;
         Ok(IngestionReceipt { accepted, duplicates: total.saturating_sub(accepted) })

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bestow_core::time::Clock;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -17,11 +18,13 @@ pub use crate::domain::ports::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
 /// The ledger as a [`RewardGranter`].
 pub struct LedgerGranter {
     store: Arc<dyn LedgerStore>,
+    /// Stamps grants and revocations, on the claims' clock.
+    clock: Clock,
 }
 
 impl LedgerGranter {
-    pub fn new(store: Arc<dyn LedgerStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn LedgerStore>, clock: Clock) -> Self {
+        Self { store, clock }
     }
 }
 
@@ -38,7 +41,7 @@ impl RewardGranter for LedgerGranter {
             reward_name: reward.reward_name().to_owned(),
             details: reward.details().clone(),
             quantity: reward.stock().quantity_per_user(),
-            granted_at: bestow_core::time::now(),
+            granted_at: self.clock.now(),
         };
         match self.store.record_grant(&entry).await {
             Ok(LedgerGrant::Granted | LedgerGrant::AlreadyGranted) => Ok(()),
@@ -49,7 +52,7 @@ impl RewardGranter for LedgerGranter {
     }
 
     async fn revoke(&self, grant: &Grant) -> Result<(), GrantError> {
-        let revoked = self.store.record_revoke(&grant.key, &grant.user_id, bestow_core::time::now()).await;
+        let revoked = self.store.record_revoke(&grant.key, &grant.user_id, self.clock.now()).await;
         revoked.map_err(|error| GrantError::Transient(GrantFailure::Ledger(error)))
     }
 }

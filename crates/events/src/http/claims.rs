@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bestow_core::ApiError;
 use bestow_core::audit::AuditActor;
-use bestow_core::export::{CsvDownload, CsvExport, up_to_now};
+use bestow_core::export::{CsvDownload, CsvExport};
 use bestow_core::extract::{Authenticated, Authorized, RequestId, require};
 use bestow_core::json::{ValidJson, ValidQuery, parse_json};
 use bestow_core::page::{Page, PageParams, ValidPage};
@@ -228,7 +228,7 @@ async fn export_claims(
     State(state): State<EventsState>,
     ValidQuery(query): ValidQuery<ClaimsQuery>,
 ) -> Result<Response, ApiError> {
-    let filter = ClaimFilter { to: up_to_now(query.to), ..query.into() };
+    let filter = ClaimFilter { to: state.clock.up_to_now(query.to), ..query.into() };
     CLAIMS_CSV
         .stream((state.claims, filter), |(claims, filter), page| async move {
             let page = claims.list(&filter, page).await?;

@@ -78,7 +78,7 @@ async fn eligibility(
         _ => return Err(ApiError::Forbidden),
     };
     let event = state.catalog.get(principal, &event_id).await?;
-    let now = bestow_core::time::now();
+    let now = state.clock.now();
     let target = claim_target(&event, query.tier_id.as_deref(), now)?;
     let eligibility = state.eligibility.check(&user_id, &event, &target, now).await?;
     Ok(Json(eligibility))

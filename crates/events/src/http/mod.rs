@@ -17,6 +17,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use axum::http::{HeaderMap, HeaderValue, header};
 use bestow_core::ApiError;
+use bestow_core::time::Clock;
 use bestow_core::token::TokenVerifier;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -40,6 +41,9 @@ pub struct EventsState {
     pub service_keys: Arc<ServiceKeys>,
     pub eligibility: Arc<EligibilityChecker>,
     pub screen: Arc<EventScreen>,
+    /// The services' business clock, for handlers that judge "now" themselves (eligibility
+    /// previews, pinning an export's end).
+    pub clock: Clock,
 }
 
 impl FromRef<EventsState> for TokenVerifier {
