@@ -116,13 +116,13 @@ impl AuthParts {
 /// Opens the configured auth store and the signing keys (in the data dir) and builds the
 /// service.
 pub async fn build_auth(config: &Config) -> anyhow::Result<AuthParts> {
-    let data_dir = prepare_data_dir(&config.data_dir)?;
-    let store: Arc<dyn AuthStore> = match config.storage {
+    let data_dir = prepare_data_dir(&config.storage.data_dir)?;
+    let store: Arc<dyn AuthStore> = match config.storage.backend {
         Storage::Sqlite => {
             Arc::new(SqliteAuthStore::open(&data_dir.join("auth.db")).context("cannot open the auth database")?)
         }
         Storage::Mongodb => Arc::new(
-            MongoAuthStore::connect(mongodb_uri(config)?, &config.auth_database)
+            MongoAuthStore::connect(config.mongodb_uri()?, &config.storage.auth_database)
                 .await
                 .context("cannot open the auth database")?,
         ),
@@ -174,11 +174,11 @@ pub struct Application {
 impl Application {
     /// Builds every service on embedded storage behind the in-process gateway, bootstraps the
     /// admin account on an empty store (printing a generated password once), and binds
-    /// `config.listen`.
+    /// `config.server.listen`.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         install_metrics()?;
         let auth = build_auth(config).await?;
-        announce(bootstrap::ensure_admin(&auth.service, config.admin_password.as_deref()).await?);
+        announce(bootstrap::ensure_admin(&auth.service, config.admin_password()).await?);
         let directory = Arc::new(AccountDirectory(auth.service.accounts().clone()));
         let clock = Clock::system();
         let events = build_events(config, directory, auth.verifier.clone(), clock.clone()).await?;
@@ -200,11 +200,12 @@ impl Application {
         Ok(Self::bind(config, edge_layers(router, config)?, background).await?.serving_console().reading(clock))
     }
 
-    /// Binds `config.listen` for `router`.
+    /// Binds `config.server.listen` for `router`.
     pub(crate) async fn bind(config: &Config, router: Router, background: Vec<JoinHandle<()>>) -> anyhow::Result<Self> {
-        let listener =
-            TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
-        let metrics = match config.metrics_listen {
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let metrics = match config.server.metrics_listen {
             Some(address) => Some(
                 TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address} for metrics"))?,
             ),
@@ -315,14 +316,16 @@ pub(crate) fn edge_layers(router: Router, config: &Config) -> anyhow::Result<Rou
         Some(cors) => router.layer(cors),
         None => router,
     };
-    let body =
-        BodyLimits { max_bytes: config.body_limit_bytes, timeout: Duration::from_millis(config.body_timeout_ms) };
+    let body = BodyLimits {
+        max_bytes: config.server.body_limit_bytes,
+        timeout: Duration::from_millis(config.server.body_timeout_ms),
+    };
     Ok(with_common_layers(router, body))
 }
 
 /// `/healthz`, `/readyz`, and `/metrics` unless it has a listener of its own.
 pub(crate) fn ops_routes(config: &Config, readiness: Vec<Arc<dyn ReadinessCheck>>) -> Router {
-    ops_router(readiness, config.metrics_listen.is_none())
+    ops_router(readiness, config.server.metrics_listen.is_none())
 }
 
 /// The gateway's admission policy with the configured rate limits.
@@ -358,23 +361,19 @@ pub(crate) async fn build_events(
     verifier: TokenVerifier,
     clock: Clock,
 ) -> anyhow::Result<EventsParts> {
-    let data_dir = prepare_data_dir(&config.data_dir)?;
-    match config.storage {
+    let data_dir = prepare_data_dir(&config.storage.data_dir)?;
+    match config.storage.backend {
         Storage::Sqlite => {
             let store = SqliteEventStore::open(&data_dir.join("event.db")).context("cannot open the event database")?;
             build_events_on(config, Arc::new(store), directory, verifier, clock)
         }
         Storage::Mongodb => {
-            let store = MongoEventStore::connect(mongodb_uri(config)?, &config.event_database)
+            let store = MongoEventStore::connect(config.mongodb_uri()?, &config.storage.event_database)
                 .await
                 .context("cannot open the event database")?;
             build_events_on(config, Arc::new(store), directory, verifier, clock)
         }
     }
-}
-
-fn mongodb_uri(config: &Config) -> anyhow::Result<&str> {
-    config.mongodb_uri.as_deref().context("setting `mongodb_uri` is required when storage is mongodb")
 }
 
 fn build_events_on<S: EventDatabase>(
@@ -388,8 +387,9 @@ fn build_events_on<S: EventDatabase>(
     let catalog = Arc::new(EventCatalog::new(event_store.clone(), clock.clone()));
     let eligibility = Arc::new(EligibilityChecker::new(fact_provider(config, &event_db)?));
     let claims = build_claims(config, &event_db, directory, eligibility.clone(), &clock)?;
-    let recovery = tokio::spawn(run_recovery(claims.saga().clone(), Duration::from_millis(config.recovery_sweep_ms)));
-    let expiry = tokio::spawn(run_expiry(catalog.clone(), Duration::from_secs(config.expiry_sweep_secs)));
+    let recovery =
+        tokio::spawn(run_recovery(claims.saga().clone(), Duration::from_millis(config.events.recovery_sweep_ms)));
+    let expiry = tokio::spawn(run_expiry(catalog.clone(), Duration::from_secs(config.events.expiry_sweep_secs)));
     let readiness: Arc<dyn ReadinessCheck> = Arc::new(Probe::new("event_store", move || {
         let store = event_store.clone();
         async move { store.ping().await }
@@ -451,9 +451,9 @@ fn build_claims<S: EventDatabase>(
 ) -> anyhow::Result<Arc<ClaimService>> {
     let ledger: Arc<dyn RewardGranter> = Arc::new(LedgerGranter::new(event_db.clone(), clock.clone()));
     let mut granter = RoutedGranter::new(ledger.clone());
-    if let (Some(url), Some(secret)) = (&config.webhook_url, &config.webhook_secret) {
+    if let (Some(url), Some(secret)) = (&config.events.webhook_url, &config.events.webhook_secret) {
         let webhook: Arc<dyn RewardGranter> = Arc::new(
-            WebhookGranter::new(url, secret, Duration::from_millis(config.webhook_timeout_ms))
+            WebhookGranter::new(url, secret.expose(), Duration::from_millis(config.events.webhook_timeout_ms))
                 .map_err(anyhow::Error::msg)?,
         );
         let types = config.webhook_types().map_err(anyhow::Error::msg)?;
@@ -476,6 +476,6 @@ fn build_claims<S: EventDatabase>(
         event_db.clone(),
         event_db.clone(),
         saga,
-        Duration::from_millis(config.claim_wait_ms),
+        Duration::from_millis(config.events.claim_wait_ms),
     )))
 }

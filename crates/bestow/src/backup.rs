@@ -113,7 +113,7 @@ impl BackedUpFile {
 /// backup's success in the event database (read by the backup-age gauge).
 pub async fn backup(config: &Config, target: &Path) -> anyhow::Result<()> {
     let started_at = bestow_core::time::now();
-    let manifest = match config.storage {
+    let manifest = match config.storage.backend {
         Storage::Sqlite => {
             let (config, target) = (config.clone(), target.to_owned());
             tokio::task::spawn_blocking(move || backup_sqlite(&config, &target)).await??
@@ -144,9 +144,9 @@ async fn record(config: &Config, manifest: &Manifest, started_at: DateTime<Utc>,
     let finished_at = bestow_core::time::now();
     let location = std::fs::canonicalize(target).unwrap_or_else(|_| target.to_owned()).display().to_string();
     let bytes = manifest.files.iter().map(|file| file.bytes).sum();
-    match config.storage {
+    match config.storage.backend {
         Storage::Sqlite => {
-            let events = config.data_dir.join(DATABASES[0]);
+            let events = config.storage.data_dir.join(DATABASES[0]);
             tokio::task::spawn_blocking(move || {
                 bestow_store_sqlite::record_backup(&events, started_at, finished_at, &location, bytes)
             })
@@ -160,7 +160,7 @@ async fn record(config: &Config, manifest: &Manifest, started_at: DateTime<Utc>,
 
 /// Copies the SQLite data dir of `config` into `target`, a new or empty directory.
 fn backup_sqlite(config: &Config, target: &Path) -> anyhow::Result<Manifest> {
-    let source = &config.data_dir;
+    let source = &config.storage.data_dir;
     for name in FILES {
         let path = source.join(name);
         ensure!(
@@ -212,7 +212,7 @@ fn write_manifest(target: &Path, manifest: &Manifest) -> anyhow::Result<()> {
 /// (and, with MongoDB, into its databases, which must be empty). The whole backup is checked
 /// before anything is written.
 pub async fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
-    let manifest = read_manifest(from, config.storage)?;
+    let manifest = read_manifest(from, config.storage.backend)?;
     let (checked, from_owned) = (manifest, from.to_owned());
     let manifest = tokio::task::spawn_blocking(move || {
         for file in &checked.files {
@@ -221,7 +221,7 @@ pub async fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
         anyhow::Ok(checked)
     })
     .await??;
-    match config.storage {
+    match config.storage.backend {
         Storage::Sqlite => {
             let (config, from) = (config.clone(), from.to_owned());
             tokio::task::spawn_blocking(move || restore_sqlite(&config, &from, &manifest)).await?
@@ -240,7 +240,7 @@ fn storage_name(storage: Storage) -> &'static str {
 
 /// Restores a checked SQLite backup into the data dir of `config`, which must be new or empty.
 fn restore_sqlite(config: &Config, from: &Path, manifest: &Manifest) -> anyhow::Result<()> {
-    let target = &config.data_dir;
+    let target = &config.storage.data_dir;
     prepare_empty_dir(target)?;
     for file in &manifest.files {
         restore_file(from, target, file)?;

@@ -13,7 +13,7 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Checks the readiness of the server this configuration starts.
 pub async fn run(config: &Config) -> anyhow::Result<()> {
-    let mut addr = config.listen;
+    let mut addr = config.server.listen;
     // A server bound to every address is asked on loopback.
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr.ip() {

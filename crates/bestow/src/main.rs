@@ -16,7 +16,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(error) = bestow_core::telemetry::init_logging(config.log_format, &config.log_level) {
+    if let Err(error) = bestow_core::telemetry::init_logging(config.telemetry.log_format, &config.telemetry.log_level) {
         eprintln!("error: invalid configuration: setting `log_level`: {error}");
         return ExitCode::from(2);
     }

@@ -36,7 +36,7 @@ impl Application {
         let credential = config.service_credential()?;
         crate::app::install_metrics()?;
         let auth = build_auth(config).await?;
-        announce(bootstrap::ensure_admin(&auth.service, config.admin_password.as_deref()).await?);
+        announce(bootstrap::ensure_admin(&auth.service, config.admin_password()).await?);
         let readiness = vec![auth.readiness()];
         let internal = bestow_auth::http::internal::router(auth.service.clone(), credential.clone());
         let state = AuthState { service: auth.service, verifier: auth.verifier };
@@ -78,8 +78,8 @@ impl Application {
     pub async fn build_gateway(config: &Config) -> anyhow::Result<Self> {
         let credential = config.service_credential()?;
         let upstreams = Upstreams {
-            auth: config.required("auth_url", &config.auth_url)?.to_owned(),
-            events: config.required("events_url", &config.events_url)?.to_owned(),
+            auth: config.required("auth_url", &config.split.auth_url)?.to_owned(),
+            events: config.required("events_url", &config.split.events_url)?.to_owned(),
         };
         crate::app::install_metrics()?;
         let auth_url = config.first_auth_url()?;

@@ -1,8 +1,9 @@
-//! Random secrets and their storage form.
+//! Secrets: random ones and their storage form, configured ones that cannot be printed.
 //!
 //! Refresh tokens and API keys are 256-bit random values; only their SHA-256 is stored. A
 //! fast hash is right here (unlike passwords): the input has full entropy, so there is
-//! nothing to brute-force.
+//! nothing to brute-force. A configured secret (a password, a signing key, a connection
+//! string with credentials) is a [`Secret`]: its `Debug` and `Serialize` show `[redacted]`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,6 +27,51 @@ pub fn random_password(len: usize) -> String {
 /// The stored form of a secret: hex SHA-256.
 pub fn digest(secret: &str) -> String {
     Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a [`Secret`] shows of itself.
+pub const REDACTED: &str = "[redacted]";
+
+/// A configured secret. `Debug` and `Serialize` show [`REDACTED`], never the value, so a
+/// secret inside a logged or dumped configuration stays hidden; the value is read by name,
+/// with [`Secret::expose`], where it is used. It deserializes from a plain string.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self::new(value)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self::new(value)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(REDACTED)
+    }
 }
 
 /// The secret split-mode services share (`BESTOW_INTERNAL_SECRET`): the gateway presents it
@@ -78,5 +124,14 @@ mod tests {
         assert!(credential.verifies("shared-secret-value"));
         assert!(!credential.verifies("shared-secret-valuE"));
         assert!(!format!("{credential:?}").contains("shared"));
+    }
+
+    #[test]
+    fn a_secret_shows_itself_only_when_exposed() {
+        let secret: Secret = serde_json::from_str(r#""hunter2-hunter2""#).unwrap();
+        assert_eq!(secret.expose(), "hunter2-hunter2");
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+        assert_eq!(format!("{:?}", Some(&secret)), "Some([redacted])");
+        assert_eq!(serde_json::to_string(&secret).unwrap(), r#""[redacted]""#);
     }
 }

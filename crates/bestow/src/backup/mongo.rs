@@ -36,13 +36,9 @@ const ROLES: [&str; 2] = ["event_db", "auth_db"];
 /// A dump file's suffix.
 const JSONL: &str = ".jsonl";
 
-fn uri(config: &Config) -> anyhow::Result<&str> {
-    config.mongodb_uri.as_deref().context("setting `mongodb_uri` is required when storage is mongodb")
-}
-
 /// The configured name of the database of `role`.
 fn database<'c>(config: &'c Config, role: &str) -> &'c str {
-    if role == ROLES[1] { &config.auth_database } else { &config.event_database }
+    if role == ROLES[1] { &config.storage.auth_database } else { &config.storage.event_database }
 }
 
 /// The collections the stores of `role` create: a dump lacking one is not a complete backup.
@@ -75,8 +71,8 @@ fn parse_file_name(name: &str) -> Option<(&'static str, &str)> {
 /// Dumps both databases of `config` and copies its signing keys into `target`, a new or empty
 /// directory; writes the manifest last and returns it.
 pub(super) async fn backup(config: &Config, target: &Path) -> anyhow::Result<Manifest> {
-    let uri = uri(config)?;
-    let keys = config.data_dir.join(KEY_FILE);
+    let uri = config.mongodb_uri()?;
+    let keys = config.storage.data_dir.join(KEY_FILE);
     ensure!(
         keys.symlink_metadata().is_ok(),
         "{} does not exist: the signing keys live in the data dir, not in MongoDB; run the backup with the \
@@ -127,7 +123,7 @@ pub(super) async fn backup(config: &Config, target: &Path) -> anyhow::Result<Man
     if let Err(error) = snapshot.finish().await {
         tracing::warn!(%error, "could not end the snapshot read; the server ends it at its lifetime limit");
     }
-    files.push(copy_keys(&config.data_dir, target)?);
+    files.push(copy_keys(&config.storage.data_dir, target)?);
     let manifest = Manifest::new(Storage::Mongodb, created_at, files);
     write_manifest(target, &manifest)?;
     Ok(manifest)
@@ -141,7 +137,7 @@ pub(super) async fn record(
     location: &str,
     bytes: u64,
 ) -> anyhow::Result<()> {
-    let events = MongoEventStore::connect(uri(config)?, &config.event_database).await?;
+    let events = MongoEventStore::connect(config.mongodb_uri()?, &config.storage.event_database).await?;
     events.record_backup(started_at, finished_at, location, bytes).await?;
     Ok(())
 }
@@ -190,7 +186,7 @@ pub(super) fn check_dump_file(path: &Path, expected: &BackedUpFile) -> anyhow::R
 /// Restores the checked MongoDB backup in `from` into the (empty) databases and the new or
 /// empty data dir of `config`.
 pub(super) async fn restore(config: &Config, from: &Path, manifest: &Manifest) -> anyhow::Result<()> {
-    let uri = uri(config)?;
+    let uri = config.mongodb_uri()?;
     let connection = MongoBackup::connect(uri).await.context("cannot connect to MongoDB")?;
     let mut occupied = Vec::new();
     for role in ROLES {
@@ -205,19 +201,19 @@ pub(super) async fn restore(config: &Config, from: &Path, manifest: &Manifest) -
             occupied.join(", ")
         );
     }
-    prepare_empty_dir(&config.data_dir)?;
+    prepare_empty_dir(&config.storage.data_dir)?;
 
     let part_way = || {
         format!(
             "the restore stopped part-way: drop databases {} and {} and empty {} before running it again",
-            config.event_database,
-            config.auth_database,
-            config.data_dir.display()
+            config.storage.event_database,
+            config.storage.auth_database,
+            config.storage.data_dir.display()
         )
     };
     for file in &manifest.files {
         if file.name == KEY_FILE {
-            restore_file(from, &config.data_dir, file).with_context(part_way)?;
+            restore_file(from, &config.storage.data_dir, file).with_context(part_way)?;
             continue;
         }
         let Some((role, collection)) = parse_file_name(&file.name) else {
@@ -240,11 +236,11 @@ pub(super) async fn restore(config: &Config, from: &Path, manifest: &Manifest) -
     }
 
     // The stores create their indexes when they start; here any refusal is an error.
-    let auth = MongoAuthStore::connect(uri, &config.auth_database).await?;
+    let auth = MongoAuthStore::connect(uri, &config.storage.auth_database).await?;
     auth.create_indexes().await.context("cannot create the indexes of the auth database").with_context(part_way)?;
-    let events = MongoEventStore::connect(uri, &config.event_database).await?;
+    let events = MongoEventStore::connect(uri, &config.storage.event_database).await?;
     events.create_indexes().await.context("cannot create the indexes of the event database").with_context(part_way)?;
-    println!("created the indexes of {} and {}", config.event_database, config.auth_database);
+    println!("created the indexes of {} and {}", config.storage.event_database, config.storage.auth_database);
     let released = events.release_leases().await.context(
         "the backup is restored, but the leases of its claims under way could not be released: \
          the server finishes those claims once the leases run out (claim_lease_ms)",
@@ -253,9 +249,9 @@ pub(super) async fn restore(config: &Config, from: &Path, manifest: &Manifest) -
     println!(
         "restored the backup of {} into {} and {}, signing keys into {}",
         manifest.created_at.to_rfc3339(),
-        config.event_database,
-        config.auth_database,
-        config.data_dir.display()
+        config.storage.event_database,
+        config.storage.auth_database,
+        config.storage.data_dir.display()
     );
     Ok(())
 }

@@ -340,13 +340,11 @@ async fn the_preview_reads_an_external_provider_and_reports_its_failure() {
     const SECRET: &str = "shared-with-the-studio";
     let failing = Arc::new(AtomicBool::new(false));
     let dir = TempDir::new().unwrap();
-    let config = bestow::Config {
-        facts_url: Some(fact_server(SECRET, failing.clone()).await),
-        facts_secret: Some(SECRET.to_owned()),
-        facts_timeout_ms: 500,
-        facts_retries: 1,
-        ..test_config(&dir)
-    };
+    let mut config = test_config(&dir);
+    config.events.facts_url = Some(fact_server(SECRET, failing.clone()).await);
+    config.events.facts_secret = Some(SECRET.into());
+    config.events.facts_timeout_ms = 500;
+    config.events.facts_retries = 1;
     let app = TestApp::spawn_with(dir, config).await;
     let (_, user) = app.user_with_roles("player", &["USER"]).await;
     let operator = app.user_with_roles("operator", &["OPERATOR"]).await.1;

@@ -154,7 +154,8 @@ async fn change_password_checks_the_current_one() {
 #[tokio::test]
 async fn the_n_plus_first_failed_login_is_throttled() {
     let dir = tempfile::TempDir::new().unwrap();
-    let config = bestow::Config { login_max_failures_per_username: 3, ..crate::helpers::test_config(&dir) };
+    let mut config = crate::helpers::test_config(&dir);
+    config.auth.login_max_failures_per_username = 3;
     let app = TestApp::spawn_with(dir, config).await;
     app.register("heidi", PASSWORD).await;
     for _ in 0..3 {

@@ -195,8 +195,8 @@ async fn a_flaky_granter_never_pays_twice() {
     // outcome; calls still time out on the granter's slow answers.
     let app = Arc::new(
         app_with(Some(&url), |config| {
-            config.saga_max_attempts = 12;
-            config.webhook_timeout_ms = 1_000;
+            config.events.saga_max_attempts = 12;
+            config.events.webhook_timeout_ms = 1_000;
         })
         .await,
     );
@@ -284,8 +284,8 @@ async fn a_player_deactivated_before_the_grant_is_compensated() {
     let (granter, url) = TestGranter::start(faults).await;
     let app = Arc::new(
         app_with(Some(&url), |config| {
-            config.saga_retry_base_ms = 400;
-            config.claim_wait_ms = 200;
+            config.events.saga_retry_base_ms = 400;
+            config.events.claim_wait_ms = 200;
         })
         .await,
     );
@@ -450,10 +450,10 @@ async fn an_unreachable_fact_provider_ends_the_claim_as_an_external_failure() {
     // Nothing listens on port 9 of loopback: every fact request is refused at once.
     let app = Arc::new(
         app_with(None, |config| {
-            config.facts_url = Some("http://127.0.0.1:9/facts".into());
-            config.facts_secret = Some("facts-secret".into());
-            config.facts_retries = 1;
-            config.saga_max_attempts = 2;
+            config.events.facts_url = Some("http://127.0.0.1:9/facts".into());
+            config.events.facts_secret = Some("facts-secret".into());
+            config.events.facts_retries = 1;
+            config.events.saga_max_attempts = 2;
         })
         .await,
     );

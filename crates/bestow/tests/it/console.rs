@@ -204,7 +204,7 @@ async fn sign_in_cookies(app: &TestApp, forwarded: &[(&str, &str)]) -> Vec<Strin
 async fn cookies_are_secure_when_a_trusted_proxy_says_https_and_only_then() {
     let secure = |cookies: &[String]| !cookies.is_empty() && cookies.iter().all(|c| c.contains("; Secure"));
     // Behind a trusted HTTPS proxy the cookies are Secure, whether it sets or appends.
-    let proxied = app_with(None, |config| config.trusted_proxies = "127.0.0.0/8".to_owned()).await;
+    let proxied = app_with(None, |config| config.server.trusted_proxies = "127.0.0.0/8".to_owned()).await;
     for proto in ["https", "http, https"] {
         assert!(secure(&sign_in_cookies(&proxied, &[("x-forwarded-proto", proto)]).await), "{proto}");
     }

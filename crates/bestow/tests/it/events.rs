@@ -238,7 +238,8 @@ async fn lifecycle_rules() {
 #[tokio::test]
 async fn events_expire_once_their_end_date_passes() {
     let dir = tempfile::TempDir::new().unwrap();
-    let config = bestow::Config { expiry_sweep_secs: 1, ..crate::helpers::test_config(&dir) };
+    let mut config = crate::helpers::test_config(&dir);
+    config.events.expiry_sweep_secs = 1;
     let app = TestApp::spawn_with(dir, config).await;
     let operator = app.user_with_roles("operator", &["OPERATOR"]).await.1;
     let mut body = event_body("short");

@@ -48,14 +48,14 @@ pub(crate) async fn set_status(app: &TestApp, token: &str, id: &str, status: &st
 pub(crate) async fn app_with(webhook: Option<&str>, configure: impl FnOnce(&mut bestow::Config)) -> TestApp {
     let dir = tempfile::TempDir::new().unwrap();
     let mut config = test_config(&dir);
-    config.claim_wait_ms = 3_000;
-    config.recovery_sweep_ms = 100;
-    config.saga_retry_base_ms = 20;
-    config.claim_lease_ms = 2_000;
+    config.events.claim_wait_ms = 3_000;
+    config.events.recovery_sweep_ms = 100;
+    config.events.saga_retry_base_ms = 20;
+    config.events.claim_lease_ms = 2_000;
     if let Some(url) = webhook {
-        config.webhook_url = Some(url.to_owned());
-        config.webhook_secret = Some(SECRET.to_owned());
-        config.webhook_timeout_ms = 300;
+        config.events.webhook_url = Some(url.to_owned());
+        config.events.webhook_secret = Some(SECRET.into());
+        config.events.webhook_timeout_ms = 300;
     }
     configure(&mut config);
     TestApp::spawn_with(dir, config).await

@@ -30,14 +30,11 @@ async fn metrics_until(app: &TestApp, done: impl Fn(&str) -> bool) -> String {
 async fn stock_claims_under_way_and_readiness_are_exported() {
     let (granter, url) = TestGranter::start(Faults { grants_down: true, ..Faults::default() }).await;
     let dir = tempfile::TempDir::new().unwrap();
-    let config = bestow::Config {
-        webhook_url: Some(url),
-        webhook_secret: Some(SECRET.to_owned()),
-        claim_wait_ms: 50,
-        saga_retry_base_ms: 50,
-        saga_max_attempts: 100,
-        ..test_config(&dir)
-    };
+    let mut config = test_config(&dir);
+    (config.events.webhook_url, config.events.webhook_secret) = (Some(url), Some(SECRET.into()));
+    config.events.claim_wait_ms = 50;
+    config.events.saga_retry_base_ms = 50;
+    config.events.saga_max_attempts = 100;
     let app = TestApp::spawn_with(dir, config).await;
     let admin = app.admin_token().await;
     let event_id = app.api.active_event(&admin, point_event("gauge", 1, 10)).await;

@@ -35,15 +35,14 @@ pub struct TestApp {
 /// The configuration tests start from: cheap bcrypt, a known admin password, and no rate
 /// limits (every test client shares one loopback address; the limits have their own tests).
 pub fn test_config(data_dir: &TempDir) -> Config {
-    Config {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        data_dir: data_dir.path().to_owned(),
-        admin_password: Some(ADMIN_PASSWORD.to_owned()),
-        bcrypt_cost: 4,
-        rate_limit_address_per_sec: 0,
-        rate_limit_user_per_sec: 0,
-        ..Config::default()
-    }
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".parse().expect("address");
+    config.storage.data_dir = data_dir.path().to_owned();
+    config.auth.admin_password = Some(ADMIN_PASSWORD.into());
+    config.auth.bcrypt_cost = 4;
+    config.gateway.rate_limit_address_per_sec = 0;
+    config.gateway.rate_limit_user_per_sec = 0;
+    config
 }
 
 impl TestApp {

@@ -37,10 +37,10 @@ fn fresh_databases() -> (String, String) {
 /// Points `config` at fresh databases on `uri`.
 fn on_mongodb_at(config: &mut Config, uri: &str) {
     let (auth, event) = fresh_databases();
-    config.storage = Storage::Mongodb;
-    config.mongodb_uri = Some(uri.to_owned());
-    config.auth_database = auth;
-    config.event_database = event;
+    config.storage.backend = Storage::Mongodb;
+    config.storage.mongodb_uri = Some(uri.into());
+    config.storage.auth_database = auth;
+    config.storage.event_database = event;
 }
 
 pub(crate) fn on_mongodb(config: &mut Config) {
@@ -169,10 +169,10 @@ async fn an_unreachable_database_is_a_503_and_stuck_claims_finish_when_it_return
     let (granter, granter_url) = TestGranter::start(Faults { grants_down: true, ..Faults::default() }).await;
     let app = app_with(Some(&granter_url), |config| {
         on_mongodb_at(config, &relayed);
-        config.claim_wait_ms = 300;
-        config.saga_max_attempts = 100;
-        config.saga_retry_base_ms = 100;
-        config.claim_lease_ms = 1_000;
+        config.events.claim_wait_ms = 300;
+        config.events.saga_max_attempts = 100;
+        config.events.saga_retry_base_ms = 100;
+        config.events.claim_lease_ms = 1_000;
     })
     .await;
     let api = Client::new(&app.url(""));

@@ -10,8 +10,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use bestow::Config;
-
 use crate::console::ConsoleClient;
 use crate::helpers::{ADMIN_PASSWORD, Client, TestApp, point_event, test_config};
 use crate::process::ServeProcess;
@@ -549,7 +547,8 @@ async fn a_token_is_not_refused_because_auth_is_unreachable() {
 #[tokio::test]
 async fn rate_limits_answer_429_with_retry_after_per_user_and_per_address() {
     let dir = TempDir::new().unwrap();
-    let config = Config { rate_limit_user_per_sec: 1, rate_limit_user_burst: 3, ..test_config(&dir) };
+    let mut config = test_config(&dir);
+    (config.gateway.rate_limit_user_per_sec, config.gateway.rate_limit_user_burst) = (1, 3);
     let app = TestApp::spawn_with(dir, config).await;
     let api = Client::new(&app.url(""));
     let admin = api.login("admin", ADMIN_PASSWORD).await;
@@ -571,7 +570,8 @@ async fn rate_limits_answer_429_with_retry_after_per_user_and_per_address() {
     app.stop().await;
 
     let dir = TempDir::new().unwrap();
-    let config = Config { rate_limit_address_per_sec: 1, rate_limit_address_burst: 2, ..test_config(&dir) };
+    let mut config = test_config(&dir);
+    (config.gateway.rate_limit_address_per_sec, config.gateway.rate_limit_address_burst) = (1, 2);
     let app = TestApp::spawn_with(dir, config).await;
     let api = Client::new(&app.url(""));
     let statuses = [
@@ -600,7 +600,8 @@ async fn futures_statuses(api: &Client, token: &str, count: usize) -> Vec<u16> {
 #[tokio::test]
 async fn cors_answers_preflights_for_configured_origins_only() {
     let dir = TempDir::new().unwrap();
-    let config = Config { cors_allowed_origins: "https://play.example".into(), ..test_config(&dir) };
+    let mut config = test_config(&dir);
+    config.gateway.cors_allowed_origins = "https://play.example".into();
     let app = TestApp::spawn_with(dir, config).await;
     let preflight = |origin: &'static str| {
         app.api
