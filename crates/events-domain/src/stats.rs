@@ -1,6 +1,7 @@
 //! The claim figures of the event dashboard: what a claim store counts for one event
 //! ([`ClaimStats`]) and how those counts are shaped for the console — every status with its
-//! count, zeros included; the last hour minute by minute; the failures ranked by reason.
+//! count, zeros included; the last hour minute by minute; the failures ranked by code (and, as
+//! before codes existed, by reason).
 //!
 //! The store counts (in the database, without reading the requests); these functions only fill
 //! in what it had no rows for, and order. [`EventStats`] is the dashboard as
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::event::Event;
-use super::saga::ClaimStatus;
+use super::saga::{ClaimStatus, FailureCode};
 
 /// Minutes in the per-minute series: the last hour, the current minute included.
 pub const SERIES_MINUTES: i64 = 60;
@@ -35,10 +36,12 @@ pub struct MinuteCount {
     pub count: u64,
 }
 
-/// Failed claims in one status that record one `failureReason` (or none).
+/// Failed claims in one status that record one `failureCode` and one `failureReason` (or
+/// none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailureCount {
     pub status: ClaimStatus,
+    pub code: Option<FailureCode>,
     pub reason: Option<String>,
     pub count: u64,
 }
@@ -53,6 +56,20 @@ pub struct ReasonCount {
     pub count: u64,
 }
 
+/// Failed claims that record one `failureCode`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureCodeCount {
+    /// The `failureCode` the claims recorded; null for claims that recorded none (written
+    /// before codes were recorded), which are counted per `status` instead.
+    pub failure_code: Option<FailureCode>,
+    /// The status of the claims counted, for claims without a code; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ClaimStatus>,
+    /// Failed claims in the group.
+    pub count: u64,
+}
+
 /// What a claim store counts for one event. A group without claims may be absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClaimStats {
@@ -60,7 +77,7 @@ pub struct ClaimStats {
     pub statuses: Vec<StatusCount>,
     /// Claims created from the series start on, per minute of creation.
     pub minutes: Vec<MinuteCount>,
-    /// Claims in a failure status ([`ClaimStatus::is_failure`]), per status and reason.
+    /// Claims in a failure status ([`ClaimStatus::is_failure`]), per status, code and reason.
     pub failures: Vec<FailureCount>,
 }
 
@@ -115,6 +132,25 @@ impl ClaimStats {
         reasons.sort_by_key(|reason| std::cmp::Reverse(reason.count));
         reasons
     }
+
+    /// Failed claims per code, most frequent first (ties in the codes' declaration order, then
+    /// the groups without a code). Claims that recorded no code, written before codes were
+    /// recorded, count per status: their status still tells the step that failed, where their
+    /// prose reason would split them by the ids it names.
+    pub fn failure_codes(&self) -> Vec<FailureCodeCount> {
+        let mut per_code: BTreeMap<(bool, Option<FailureCode>, Option<ClaimStatus>), u64> = BTreeMap::new();
+        for group in &self.failures {
+            let status = group.code.is_none().then_some(group.status);
+            *per_code.entry((group.code.is_none(), group.code, status)).or_default() += group.count;
+        }
+        let mut codes: Vec<FailureCodeCount> = per_code
+            .into_iter()
+            .map(|((_, failure_code, status), count)| FailureCodeCount { failure_code, status, count })
+            .collect();
+        // Stable: equal counts keep the codes' order.
+        codes.sort_by_key(|code| std::cmp::Reverse(code.count));
+        codes
+    }
 }
 
 /// An event's dashboard figures.
@@ -135,6 +171,11 @@ pub struct EventStats {
     /// Failed claims (a final status other than `SUCCESS_ALL_GRANTED` and
     /// `REWARD_PARTIALLY_GRANTED`) per `failureReason`, most frequent first.
     pub failures_by_reason: Vec<ReasonCount>,
+    /// The same failed claims per `failureCode`, most frequent first: stable groups, where a
+    /// reason's prose may name rewards or quote other systems. Claims recorded before codes
+    /// existed count per status, with a null code.
+    #[serde(default)]
+    pub failures_by_code: Vec<FailureCodeCount>,
     /// Every reward of the event with its stock, in the event's order.
     pub stock: Vec<RewardStock>,
 }
@@ -184,6 +225,7 @@ impl EventStats {
             claims_by_status: claims.status_totals(),
             claims_per_minute: claims.minute_series(now),
             failures_by_reason: claims.failure_reasons(),
+            failures_by_code: claims.failure_codes(),
             stock,
         }
     }
@@ -244,8 +286,12 @@ mod tests {
 
     #[test]
     fn failures_are_ranked_by_reason_with_the_status_standing_in_for_a_missing_one() {
-        let failure =
-            |status, reason: Option<&str>, count| FailureCount { status, reason: reason.map(Into::into), count };
+        let failure = |status, reason: Option<&str>, count| FailureCount {
+            status,
+            code: None,
+            reason: reason.map(Into::into),
+            count,
+        };
         let stats = ClaimStats {
             failures: vec![
                 failure(ClaimStatus::ConditionNotMet, Some("the event's conditions are not met"), 2),
@@ -264,5 +310,42 @@ mod tests {
                 ("the event's conditions are not met".to_owned(), 2),
             ]
         );
+    }
+
+    #[test]
+    fn failures_are_grouped_by_code_and_claims_without_one_by_status() {
+        let failure =
+            |status, code, reason: &str, count| FailureCount { status, code, reason: Some(reason.to_owned()), count };
+        use ClaimStatus as S;
+        use FailureCode as F;
+        let stats = ClaimStats {
+            failures: vec![
+                failure(S::FailedRolledBack, Some(F::GrantFailedExternal), "reward 1 refused: 400", 1),
+                failure(S::FailedRolledBack, Some(F::GrantFailedExternal), "reward 2 refused: 400", 2),
+                failure(S::CompensationFailedManualInterventionRequired, Some(F::RevokeFailedExternal), "r1", 1),
+                failure(S::ConditionNotMet, Some(F::ConditionNotMet), "the event's conditions are not met", 3),
+                failure(S::InventoryAllocationFailedOutOfStock, Some(F::OutOfStock), "not enough stock", 3),
+                failure(S::FailedRolledBack, None, "written before codes", 4),
+                failure(S::FailedRolledBack, None, "another prose", 1),
+                failure(S::ConditionNotMet, None, "the event's conditions are not met", 1),
+            ],
+            ..ClaimStats::default()
+        };
+        let codes: Vec<(Option<F>, Option<S>, u64)> =
+            stats.failure_codes().into_iter().map(|group| (group.failure_code, group.status, group.count)).collect();
+        assert_eq!(
+            codes,
+            [
+                (None, Some(S::FailedRolledBack), 5),
+                (Some(F::ConditionNotMet), None, 3),
+                (Some(F::OutOfStock), None, 3),
+                (Some(F::GrantFailedExternal), None, 3),
+                (Some(F::RevokeFailedExternal), None, 1),
+                (None, Some(S::ConditionNotMet), 1),
+            ]
+        );
+        let json = serde_json::to_value(stats.failure_codes()).unwrap();
+        assert_eq!(json[0], serde_json::json!({ "failureCode": null, "status": "FAILED_ROLLED_BACK", "count": 5 }));
+        assert_eq!(json[1], serde_json::json!({ "failureCode": "CONDITION_NOT_MET", "count": 3 }));
     }
 }

@@ -12,7 +12,8 @@ use crate::lifecycle::EventStatus;
 use crate::recurrence::Recurrence;
 use crate::reward::{RewardDefinition, RewardType};
 use crate::saga::{
-    ClaimRequest, ClaimStatus, CompensatingAction, EventSnapshot, GrantStatus, HistoryEntry, RewardToProcess, SagaStep,
+    ClaimRequest, ClaimStatus, CompensatingAction, EventSnapshot, FailureCode, GrantStatus, HistoryEntry,
+    RewardToProcess, SagaStep,
 };
 
 /// Who reads a view. Staff read rewards whole; a player never reads a reward's secret details
@@ -238,6 +239,10 @@ pub struct ClaimView {
     pub rewards_to_process: Vec<ProcessedRewardView>,
     /// Why the claim failed, if it did.
     pub failure_reason: Option<String>,
+    /// `failureReason` as a stable code, for grouping and automation; null when the claim
+    /// recorded no reason, or recorded it before codes existed.
+    #[serde(default)]
+    pub failure_code: Option<FailureCode>,
     /// Retries of external calls so far.
     pub retry_count: u32,
     /// Grants revoked and stock returned while compensating, in order.
@@ -320,6 +325,7 @@ impl ClaimView {
             current_saga_step: request.current_saga_step,
             rewards_to_process,
             failure_reason: request.failure_reason,
+            failure_code: request.failure_code,
             retry_count: request.retry_count,
             compensating_actions_log: request.compensating_actions_log,
             claimed_at: request.claimed_at,
@@ -416,7 +422,7 @@ mod tests {
                 "rewardDefinition": coupon_reward(), "grantStatus": "REVOKED", "attemptCount": 2,
                 "lastFailureReason": "granter timed out", "stockReserved": false, "grantUncertain": true,
             }],
-            "failureReason": "granter refused", "retryCount": 1,
+            "failureReason": "granter refused", "failureCode": "GRANT_FAILED_EXTERNAL", "retryCount": 1,
             "compensatingActionsLog": [{
                 "step": "ALLOCATE_INVENTORY", "action": "INCREMENT_STOCK", "rewardId": "r1", "timestamp": at,
             }],
@@ -428,7 +434,9 @@ mod tests {
             "tierId": "gold", "periodStart": "2026-12-07T00:00:00Z",
         });
         let read = round_trip::<ClaimView>(sent.clone());
-        for member in ["eventSnapshot", "rewardsToProcess", "compensatingActionsLog", "history", "periodStart"] {
+        for member in
+            ["eventSnapshot", "rewardsToProcess", "failureCode", "compensatingActionsLog", "history", "periodStart"]
+        {
             assert_eq!(read[member], sent[member], "{member}");
         }
     }

@@ -4,7 +4,7 @@ use bestow_events::catalog::store::EventStore;
 use bestow_events::claims::store::{ClaimStore, Inserted, StockChange};
 use bestow_events::domain::event::Event;
 use bestow_events::domain::lifecycle::EventStatus;
-use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, ClaimTarget, Lease, Transition, Validation};
+use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, ClaimTarget, FailureCode, Lease, Transition, Validation};
 use bestow_events::domain::stats::{FailureCount, MinuteCount, minute_of, series_start};
 use bestow_events::grants::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
 use bestow_kernel::store::{Conflict, StoreError};
@@ -240,26 +240,36 @@ pub async fn stock_moves_per_reward_all_or_nothing<S: EventStore + ClaimStore>(s
 }
 
 /// An event's claims are counted per status, per minute of creation from `since` on, and, for
-/// the failed ones, per status and `failureReason` as the last commit left it; another event's
-/// claims and an in-flight claim's retry reason are not counted.
+/// the failed ones, per status, `failureCode` and `failureReason` as the last commit left them
+/// (a document without a code, as written before codes were recorded, counts under its
+/// status); another event's claims and an in-flight claim's retry reason are not counted.
 pub async fn event_claim_stats_count_per_status_minute_and_failure_reason<S: EventStore + ClaimStore>(store: &S) {
     use ClaimStatus as S;
     let (event, other) = (active_event(store, None).await, active_event(store, None).await);
     let now = bestow_kernel::time::now();
     let ten_minutes_ago = now - chrono::TimeDelta::minutes(10);
     let before_the_hour = series_start(now) - chrono::TimeDelta::minutes(5);
+    use FailureCode as F;
+    let out_of_stock = Some(("out of stock", F::OutOfStock));
     let claims = [
         (&event, S::SuccessAllGranted, None, now),
         (&event, S::SuccessAllGranted, None, ten_minutes_ago),
-        (&event, S::InventoryAllocationFailedOutOfStock, Some("out of stock"), now),
-        (&event, S::InventoryAllocationFailedOutOfStock, Some("out of stock"), before_the_hour),
+        (&event, S::InventoryAllocationFailedOutOfStock, out_of_stock, now),
+        (&event, S::InventoryAllocationFailedOutOfStock, out_of_stock, before_the_hour),
         (&event, S::FailedRolledBack, None, now),
-        (&event, S::PendingRewardGrant, Some("the granter timed out; retrying"), ten_minutes_ago),
+        (
+            &event,
+            S::PendingRewardGrant,
+            Some(("the granter timed out; retrying", F::GrantFailedExternal)),
+            ten_minutes_ago,
+        ),
         (&other, S::SuccessAllGranted, None, now),
     ];
-    for (n, (target, status, reason, created_at)) in claims.into_iter().enumerate() {
+    for (n, (target, status, failure, created_at)) in claims.into_iter().enumerate() {
         let mut claim = request(target, &format!("u{n}"), &format!("66666666-6666-4666-8666-{n:012}"));
-        (claim.status, claim.failure_reason, claim.created_at) = (status, reason.map(Into::into), created_at);
+        (claim.status, claim.created_at) = (status, created_at);
+        (claim.failure_reason, claim.failure_code) =
+            (failure.map(|(reason, _)| reason.into()), failure.map(|(_, code)| code));
         store.insert_request(&claim, &[]).await.unwrap();
     }
     // A failure written by a commit, not by the insert.
@@ -295,15 +305,27 @@ pub async fn event_claim_stats_count_per_status_minute_and_failure_reason<S: Eve
     );
     let mut failures = stats.failures.clone();
     failures.sort_by_key(|group| group.status);
-    let failure = |status, reason: Option<&str>, count| FailureCount { status, reason: reason.map(Into::into), count };
+    let failure = |status, code, reason: Option<&str>, count| FailureCount {
+        status,
+        code,
+        reason: reason.map(Into::into),
+        count,
+    };
     assert_eq!(
         failures,
         [
-            failure(S::ConditionNotMet, not_met.failure_reason.as_deref(), 1),
-            failure(S::InventoryAllocationFailedOutOfStock, Some("out of stock"), 2),
-            failure(S::FailedRolledBack, None, 1),
+            failure(S::ConditionNotMet, Some(F::ConditionNotMet), not_met.failure_reason.as_deref(), 1),
+            failure(S::InventoryAllocationFailedOutOfStock, Some(F::OutOfStock), Some("out of stock"), 2),
+            failure(S::FailedRolledBack, None, None, 1),
         ],
-        "failed claims per status and reason"
+        "failed claims per status, code and reason"
+    );
+    let codes: Vec<_> =
+        stats.failure_codes().into_iter().map(|group| (group.failure_code, group.status, group.count)).collect();
+    assert_eq!(
+        codes,
+        [(Some(F::OutOfStock), None, 2), (Some(F::ConditionNotMet), None, 1), (None, Some(S::FailedRolledBack), 1)],
+        "the dashboard's groups: per code, and per status for a document without a code"
     );
     let unknown = store.event_claim_stats(&bestow_kernel::ids::new_object_id(), series_start(now)).await.unwrap();
     assert_eq!(unknown, Default::default(), "an event without claims has no groups");

@@ -61,10 +61,10 @@ fn request_document(request: &ClaimRequest) -> Result<Document, StoreError> {
                             Bson::Document(item) => item,
                             _ => Document::new(),
                         };
-                        item.insert("rewardDefinition", crate::events::reward_document(&reward.reward_definition)?);
-                        Ok(Bson::Document(item))
+                        item.insert("rewardDefinition", crate::events::reward_document(&reward.reward_definition));
+                        Bson::Document(item)
                     })
-                    .collect::<Result<Vec<_>, StoreError>>()?;
+                    .collect::<Vec<_>>();
                 document.insert(key, rewards);
             }
             _ => {
@@ -284,14 +284,12 @@ impl ClaimStore for MongoEventStore {
             // atomic without a transaction (and without its commit-time conflicts).
             return self.replace_request(filter, document).await;
         }
-        let holds: Option<Vec<Hold>> = stock
-            .iter()
-            .map(|change| Hold::of(change, &current.request_id, current.version, next.updated_at))
-            .collect();
+        let holds: Option<Vec<Hold>> =
+            stock.iter().map(|change| Hold::of(change, &current.request_id, current.version)).collect();
         if let (Some(holds), None) = (holds, audit) {
             return self.commit_with_holds(current, filter, document, &holds).await;
         }
-        let (event_id, stock, audit) = (next.event_id.clone(), stock.to_vec(), audit.map(audit_document).transpose()?);
+        let (event_id, stock, audit) = (next.event_id.clone(), stock.to_vec(), audit.map(audit_document));
         in_transaction(&self.client, |session| {
             let (requests, events, logs) = (self.requests.clone(), self.events.clone(), self.audit.clone());
             let (filter, document, event_id, stock, audit) =
@@ -345,10 +343,14 @@ impl ClaimStore for MongoEventStore {
         self.ready().await?;
         let failures: Vec<&str> = ClaimStatus::ALL.iter().filter(|s| s.is_failure()).map(|s| s.as_str()).collect();
         // One pass over the event's requests (found by the `(eventId, createdAt)` index), cut
-        // down to the three fields counted, then grouped three ways on the server.
+        // down to the four fields counted, then grouped three ways on the server. A document
+        // written before codes were recorded has no `failureCode`: it groups with the null ones.
         let pipeline = vec![
             doc! { "$match": { "eventId": id_bson(event_id) } },
-            doc! { "$project": { "_id": 0, "status": 1, "createdAt": 1, "failureReason": 1 } },
+            doc! { "$project": {
+                "_id": 0, "status": 1, "createdAt": 1, "failureReason": 1,
+                "failureCode": { "$ifNull": ["$failureCode", Bson::Null] },
+            } },
             doc! { "$facet": {
                 "statuses": [ { "$group": { "_id": "$status", "count": { "$sum": 1 } } } ],
                 "minutes": [
@@ -360,7 +362,10 @@ impl ClaimStore for MongoEventStore {
                 ],
                 "failures": [
                     { "$match": { "status": { "$in": failures } } },
-                    { "$group": { "_id": { "status": "$status", "reason": "$failureReason" }, "count": { "$sum": 1 } } },
+                    { "$group": {
+                        "_id": { "status": "$status", "code": "$failureCode", "reason": "$failureReason" },
+                        "count": { "$sum": 1 },
+                    } },
                 ],
             } },
         ];
@@ -385,7 +390,12 @@ impl ClaimStore for MongoEventStore {
             .map(|group| {
                 let key = group.get_document("_id").map_err(|e| corrupt(WHAT, e))?;
                 let reason = key.get_str("reason").ok().map(str::to_owned);
-                Ok(FailureCount { status: group_status(key.get("status"))?, reason, count: group_count(group) })
+                let code = match key.get("code") {
+                    Some(Bson::String(code)) => Some(code.parse().map_err(|e: String| corrupt(WHAT, e))?),
+                    _ => None,
+                };
+                let status = group_status(key.get("status"))?;
+                Ok(FailureCount { status, code, reason, count: group_count(group) })
             })
             .collect::<Result<_, StoreError>>()?;
         Ok(ClaimStats { statuses, minutes, failures })

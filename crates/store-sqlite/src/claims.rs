@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use bestow_events_domain::ports::claims::{ClaimFilter, ClaimStats, ClaimStore, Inserted, StockChange};
-use bestow_events_domain::saga::{ClaimRequest, ClaimStatus, Lease, Transition};
+use bestow_events_domain::saga::{ClaimRequest, ClaimStatus, FailureCode, Lease, Transition};
 use bestow_events_domain::stats::{FailureCount, MinuteCount, StatusCount};
 use bestow_kernel::audit::AuditEntry;
 use bestow_kernel::page::{Page, PageRequest};
@@ -83,8 +83,9 @@ fn insert_row(connection: &Connection, request: &ClaimRequest) -> Result<(), Sto
     connection
         .prepare_cached(
             "INSERT INTO user_reward_requests (_id, requestId, userId, eventId, status, currentSagaStep, claimSlot,
-                 leaseOwner, leaseExpiresAt, nextAttemptAt, createdAt, updatedAt, version, document, failureReason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 leaseOwner, leaseExpiresAt, nextAttemptAt, createdAt, updatedAt, version, document, failureReason,
+                 failureCode)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )
         .map_err(map_error)?
         .execute(params![
@@ -103,6 +104,7 @@ fn insert_row(connection: &Connection, request: &ClaimRequest) -> Result<(), Sto
             request.version,
             document_of(request)?,
             request.failure_reason,
+            request.failure_code.map(FailureCode::as_str),
         ])
         .map_err(map_error)?;
     Ok(())
@@ -243,12 +245,12 @@ impl ClaimStore for SqliteEventStore {
 
     async fn event_claim_stats(&self, event_id: &str, since: DateTime<Utc>) -> Result<ClaimStats, StoreError> {
         let (event_id, since) = (event_id.to_owned(), to_text(since));
-        // Each query reads one index only: (eventId, status, failureReason) for the first and
-        // the last, (eventId, createdAt) for the minutes. A minute is the first 16 characters
-        // of the fixed-width UTC timestamp text.
+        // Each query reads one index only: (eventId, status, failureCode, failureReason) for the
+        // first and the last, (eventId, createdAt) for the minutes. A minute is the first 16
+        // characters of the fixed-width UTC timestamp text.
         let failures = format!(
-            "SELECT status, failureReason, COUNT(*) FROM user_reward_requests
-             WHERE eventId = ?1 AND status IN ({}) GROUP BY status, failureReason",
+            "SELECT status, failureCode, failureReason, COUNT(*) AS claims FROM user_reward_requests
+             WHERE eventId = ?1 AND status IN ({}) GROUP BY status, failureCode, failureReason",
             status_list(ClaimStatus::is_failure)
         );
         self.db
@@ -283,8 +285,10 @@ impl ClaimStore for SqliteEventStore {
                     .prepare_cached(&failures)
                     .map_err(map_error)?
                     .query_map([&event_id], |row| {
-                        let status = status_of(&row.get::<_, String>(0)?)?;
-                        Ok(FailureCount { status, reason: row.get(1)?, count: count_of(row.get(2)?) })
+                        let status = status_of(&row.get::<_, String>("status")?)?;
+                        let code = row.get::<_, Option<String>>("failureCode")?.as_deref().map(code_of).transpose()?;
+                        let (reason, count) = (row.get("failureReason")?, count_of(row.get("claims")?));
+                        Ok(FailureCount { status, code, reason, count })
                     })
                     .map_err(map_error)?
                     .collect::<rusqlite::Result<Vec<_>>>()
@@ -343,6 +347,12 @@ fn status_of(text: &str) -> rusqlite::Result<ClaimStatus> {
     })
 }
 
+fn code_of(text: &str) -> rusqlite::Result<FailureCode> {
+    text.parse().map_err(|error: String| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, error.into())
+    })
+}
+
 /// A `COUNT(*)`, which is never negative.
 fn count_of(count: i64) -> u64 {
     u64::try_from(count).unwrap_or(0)
@@ -354,7 +364,7 @@ fn update_row(tx: &Transaction<'_>, expected_version: i64, request: &ClaimReques
         .prepare_cached(
             "UPDATE user_reward_requests SET status = ?3, currentSagaStep = ?4, claimSlot = ?5, leaseOwner = ?6,
                  leaseExpiresAt = ?7, nextAttemptAt = ?8, updatedAt = ?9, version = ?10, document = ?11,
-                 failureReason = ?12
+                 failureReason = ?12, failureCode = ?13
              WHERE requestId = ?1 AND version = ?2",
         )
         .map_err(map_error)?
@@ -371,6 +381,7 @@ fn update_row(tx: &Transaction<'_>, expected_version: i64, request: &ClaimReques
             request.version,
             document_of(request)?,
             request.failure_reason,
+            request.failure_code.map(FailureCode::as_str),
         ])
         .map_err(|error| match map_error(error) {
             // The only unique column an update can collide on is the claim slot.

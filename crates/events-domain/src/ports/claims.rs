@@ -72,8 +72,8 @@ pub trait ClaimStore: Send + Sync {
     /// The claims of `event_id` counted for its dashboard, by the database (never by reading
     /// the requests): per status; per minute of `createdAt` (UTC, the minute's start) for the
     /// claims created at or after `since`; and, for the claims in a failure status
-    /// ([`ClaimStatus::is_failure`]), per status and `failureReason`. Groups without claims
-    /// may be left out; an unknown event has none.
+    /// ([`ClaimStatus::is_failure`]), per status, `failureCode` and `failureReason`. Groups
+    /// without claims may be left out; an unknown event has none.
     async fn event_claim_stats(&self, event_id: &str, since: DateTime<Utc>) -> Result<ClaimStats, StoreError>;
 
     /// Whether [`Self::insert_request`] can reserve stock atomically with the insert. A store

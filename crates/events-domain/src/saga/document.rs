@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
 use super::snapshot::{EventSnapshot, TierSnapshot};
-use super::status::{ClaimStatus, GrantStatus, SagaStep};
+use super::status::{ClaimStatus, FailureCode, GrantStatus, SagaStep};
 use super::transition::ClaimTarget;
 use crate::event::Event;
 use crate::recurrence::Period;
@@ -136,6 +136,10 @@ pub struct ClaimRequest {
     pub rewards_to_process: Vec<RewardToProcess>,
     /// Why the claim failed, if it did.
     pub failure_reason: Option<String>,
+    /// `failureReason` as a stable code (an addition to the seed), set and cleared with it.
+    /// Absent from documents written before codes were recorded.
+    #[serde(default)]
+    pub failure_code: Option<FailureCode>,
     /// Retries of external calls so far.
     pub retry_count: u32,
     /// Grants revoked and stock returned while compensating, in order.
@@ -215,6 +219,7 @@ impl ClaimRequest {
             current_saga_step: SagaStep::ValidateUserAndEvent,
             rewards_to_process,
             failure_reason: None,
+            failure_code: None,
             retry_count: 0,
             compensating_actions_log: Vec::new(),
             claimed_at: None,

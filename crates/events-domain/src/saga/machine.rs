@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::document::{ClaimRequest, CompensatingAction, CompensationKind, HistoryEntry};
 use super::retry::{CallOutcome, RetryPolicy};
-use super::status::{ClaimStatus, GrantStatus, SagaStep};
+use super::status::{ClaimStatus, FailureCode, GrantStatus, SagaStep};
 use super::transition::{StockChange, Transition};
 use crate::event::GrantPolicy;
 
@@ -103,21 +103,27 @@ impl ClaimRequest {
 
     /// A final failure: the reason is kept and the claim slot released, so the player can try
     /// again later.
-    fn failed(&self, status: ClaimStatus, reason: String, at: DateTime<Utc>) -> Self {
+    fn failed(&self, status: ClaimStatus, code: FailureCode, reason: String, at: DateTime<Utc>) -> Self {
         let mut next = self.moved(status, SagaStep::Completed, at, Some(reason.clone()));
-        next.failure_reason = Some(reason);
+        next.record_failure(code, reason);
         next.claim_slot = None;
         next
     }
 
     /// The request rescheduled after a transient failure.
-    fn rescheduled(&self, reason: String, at: DateTime<Utc>, retry_at: DateTime<Utc>) -> Self {
+    fn rescheduled(&self, code: FailureCode, reason: String, at: DateTime<Utc>, retry_at: DateTime<Utc>) -> Self {
         let mut next = self.clone();
         next.retry_count = next.retry_count.saturating_add(1);
         next.updated_at = at;
         next.next_attempt_at = Some(retry_at);
-        next.failure_reason = Some(reason);
+        next.record_failure(code, reason);
         next
+    }
+
+    /// Records why the claim failed: the prose and its code, always together.
+    fn record_failure(&mut self, code: FailureCode, reason: String) {
+        self.failure_reason = Some(reason);
+        self.failure_code = Some(code);
     }
 
     pub fn after_validation(&self, outcome: Validation, at: DateTime<Utc>) -> Self {
@@ -127,16 +133,21 @@ impl ClaimRequest {
                 next.claim_slot = Some(self.slot());
                 next
             }
-            Validation::UserInactive => {
-                self.failed(ClaimStatus::ValidationFailedUserInactive, "the player's account is inactive".into(), at)
-            }
+            Validation::UserInactive => self.failed(
+                ClaimStatus::ValidationFailedUserInactive,
+                FailureCode::UserInactive,
+                "the player's account is inactive".into(),
+                at,
+            ),
             Validation::EventNotActive => self.failed(
                 ClaimStatus::ValidationFailedEventNotActive,
+                FailureCode::EventNotActive,
                 "the event is not active or outside its dates".into(),
                 at,
             ),
             Validation::AlreadyClaimed => self.failed(
                 ClaimStatus::ValidationFailedAlreadyClaimed,
+                FailureCode::AlreadyClaimed,
                 "the player already holds a claim on this event".into(),
                 at,
             ),
@@ -153,14 +164,22 @@ impl ClaimRequest {
     ) -> Self {
         match outcome {
             Ok(true) => self.moved(ClaimStatus::PendingInventoryAllocation, SagaStep::AllocateInventory, at, None),
-            Ok(false) => self.failed(ClaimStatus::ConditionNotMet, "the event's conditions are not met".into(), at),
+            Ok(false) => self.failed(
+                ClaimStatus::ConditionNotMet,
+                FailureCode::ConditionNotMet,
+                "the event's conditions are not met".into(),
+                at,
+            ),
             Err(CallOutcome::Transient(reason)) if policy.allows_another(self.retry_count + 1) => {
                 let retry_at = at + policy.delay(self.retry_count + 1, jitter);
-                self.rescheduled(reason, at, retry_at)
+                self.rescheduled(FailureCode::ConditionCheckFailedExternal, reason, at, retry_at)
             }
-            Err(CallOutcome::Transient(reason) | CallOutcome::Permanent(reason)) => {
-                self.failed(ClaimStatus::ConditionCheckFailedExternal, reason, at)
-            }
+            Err(CallOutcome::Transient(reason) | CallOutcome::Permanent(reason)) => self.failed(
+                ClaimStatus::ConditionCheckFailedExternal,
+                FailureCode::ConditionCheckFailedExternal,
+                reason,
+                at,
+            ),
             Err(CallOutcome::Succeeded) => self.clone(),
         }
     }
@@ -230,7 +249,7 @@ impl ClaimRequest {
 
     /// No stock was reserved: `status` is one of the INVENTORY_ALLOCATION failures.
     pub fn after_failed_allocation(&self, status: ClaimStatus, reason: String, at: DateTime<Utc>) -> Self {
-        self.failed(status, reason, at)
+        self.failed(status, FailureCode::of_failed_allocation(status), reason, at)
     }
 
     pub fn start_granting(&self, at: DateTime<Utc>) -> Self {
@@ -238,11 +257,12 @@ impl ClaimRequest {
     }
 
     /// Counts one attempt of an external call for reward `index` and classifies its outcome
-    /// under `policy`: done, to be retried (the request is rescheduled), or given up. `None`
-    /// when there is no such reward.
+    /// under `policy`: done, to be retried (the request is rescheduled, recording `failing`),
+    /// or given up. `None` when there is no such reward.
     fn attempt(
         &self,
         index: usize,
+        failing: FailureCode,
         outcome: CallOutcome,
         policy: &RetryPolicy,
         at: DateTime<Utc>,
@@ -262,7 +282,7 @@ impl ClaimRequest {
             CallOutcome::Transient(reason) if policy.allows_another(attempts) => {
                 reward.last_failure_reason = Some(reason.clone());
                 let retry_at = at + policy.delay(attempts, jitter);
-                return Some((next.rescheduled(reason, at, retry_at), Attempt::Retrying));
+                return Some((next.rescheduled(failing, reason, at, retry_at), Attempt::Retrying));
             }
             CallOutcome::Transient(reason) => {
                 reward.last_failure_reason = Some(reason.clone());
@@ -286,7 +306,9 @@ impl ClaimRequest {
         at: DateTime<Utc>,
         jitter: f64,
     ) -> Self {
-        let Some((mut next, verdict)) = self.attempt(index, outcome, policy, at, jitter) else {
+        let Some((mut next, verdict)) =
+            self.attempt(index, FailureCode::GrantFailedExternal, outcome, policy, at, jitter)
+        else {
             return self.clone();
         };
         let reward = &mut next.rewards_to_process[index];
@@ -296,7 +318,7 @@ impl ClaimRequest {
             Attempt::GaveUp { reason, transient } => {
                 reward.grant_status = GrantStatus::FailedExternal;
                 reward.grant_uncertain |= transient;
-                next.failure_reason = Some(reason);
+                next.record_failure(FailureCode::GrantFailedExternal, reason);
             }
         }
         next
@@ -320,7 +342,10 @@ impl ClaimRequest {
             at,
             Some("the player's account was deactivated".into()),
         );
-        next.failure_reason = Some("the player's account was deactivated before the grant".into());
+        next.record_failure(
+            FailureCode::UserDeactivated,
+            "the player's account was deactivated before the grant".into(),
+        );
         for reward in &mut next.rewards_to_process {
             if reward.grant_status == GrantStatus::PendingGrant {
                 reward.grant_status = GrantStatus::FailedExternal;
@@ -335,6 +360,7 @@ impl ClaimRequest {
             let mut next = self.moved(ClaimStatus::SuccessAllGranted, SagaStep::Completed, at, None);
             next.claimed_at = Some(at);
             next.failure_reason = None;
+            next.failure_code = None;
             return next;
         }
         self.moved(ClaimStatus::RewardGrantFailedExternal, SagaStep::GrantRewards, at, self.failure_reason.clone())
@@ -384,7 +410,9 @@ impl ClaimRequest {
         at: DateTime<Utc>,
         jitter: f64,
     ) -> Self {
-        let Some((mut next, verdict)) = self.attempt(index, outcome, policy, at, jitter) else {
+        let Some((mut next, verdict)) =
+            self.attempt(index, FailureCode::RevokeFailedExternal, outcome, policy, at, jitter)
+        else {
             return self.clone();
         };
         match verdict {
@@ -402,17 +430,18 @@ impl ClaimRequest {
             }
             Attempt::Retrying => next,
             Attempt::GaveUp { reason, .. } => {
-                next.needs_human(format!("revoking reward {} failed: {reason}", reward_id_of(&next, index)), at)
+                let reason = format!("revoking reward {} failed: {reason}", reward_id_of(&next, index));
+                next.needs_human(FailureCode::RevokeFailedExternal, reason, at)
             }
         }
     }
 
-    /// Parks the request for an admin.
-    pub fn needs_human(&self, reason: String, at: DateTime<Utc>) -> Self {
+    /// Parks the request for an admin, recording why.
+    pub fn needs_human(&self, code: FailureCode, reason: String, at: DateTime<Utc>) -> Self {
         let step = self.current_saga_step;
         let mut next =
             self.moved(ClaimStatus::CompensationFailedManualInterventionRequired, step, at, Some(MANUAL_NOTE.into()));
-        next.failure_reason = Some(reason);
+        next.record_failure(code, reason);
         next
     }
 
@@ -546,6 +575,8 @@ mod tests {
                 NextStep::Done => return (request, steps),
             };
             counters.commit(&transition);
+            let next = &transition.next;
+            assert_eq!(next.failure_code.is_some(), next.failure_reason.is_some(), "a reason has a code: {next:?}");
             request = transition.next;
         }
         (request, 500)
@@ -664,6 +695,74 @@ mod tests {
                 "SUCCESS_ALL_GRANTED"
             ]
         );
+    }
+
+    #[test]
+    fn each_failure_records_its_code_beside_its_reason() {
+        let now = Utc::now();
+        let fresh = || request(&[Some(5), Some(5)], GrantPolicy::AllOrNothing);
+        let once = RetryPolicy { max_attempts: 1, ..policy() };
+        let recorded = |request: &ClaimRequest| {
+            assert!(request.failure_reason.is_some(), "{:?} records a reason", request.status);
+            (request.status, request.failure_code)
+        };
+        let checked = |outcome| {
+            fresh().after_validation(Validation::Passed, now).after_condition_check(outcome, &policy(), now, 0.0)
+        };
+        let granting = || checked(Ok(true)).after_allocation("a1", now).start_granting(now);
+
+        use ClaimStatus as S;
+        use FailureCode as F;
+        for (validation, status, code) in [
+            (Validation::UserInactive, S::ValidationFailedUserInactive, F::UserInactive),
+            (Validation::EventNotActive, S::ValidationFailedEventNotActive, F::EventNotActive),
+            (Validation::AlreadyClaimed, S::ValidationFailedAlreadyClaimed, F::AlreadyClaimed),
+        ] {
+            assert_eq!(recorded(&fresh().after_validation(validation, now)), (status, Some(code)));
+        }
+        assert_eq!(recorded(&checked(Ok(false))), (S::ConditionNotMet, Some(F::ConditionNotMet)));
+        let unreadable = checked(Err(CallOutcome::Permanent("facts refused".into())));
+        assert_eq!(recorded(&unreadable), (S::ConditionCheckFailedExternal, Some(F::ConditionCheckFailedExternal)));
+        let retrying = checked(Err(CallOutcome::Transient("facts timed out".into())));
+        assert_eq!(recorded(&retrying), (S::PendingConditionCheck, Some(F::ConditionCheckFailedExternal)));
+        for (status, code) in [
+            (S::InventoryAllocationFailedOutOfStock, F::OutOfStock),
+            (S::InventoryAllocationFailedConcurrency, F::AllocationConflict),
+            (S::InventoryAllocationError, F::AllocationError),
+        ] {
+            let refused = checked(Ok(true)).after_failed_allocation(status, "refused".into(), now);
+            assert_eq!(recorded(&refused), (status, Some(code)));
+        }
+
+        let retrying = granting().after_grant(0, CallOutcome::Transient("503".into()), &policy(), now, 0.0);
+        assert_eq!(recorded(&retrying), (S::PendingRewardGrant, Some(F::GrantFailedExternal)));
+        let recovered = retrying
+            .after_grant(0, CallOutcome::Succeeded, &policy(), now, 0.0)
+            .after_grant(1, CallOutcome::Succeeded, &policy(), now, 0.0)
+            .conclude_grants(now);
+        assert_eq!(
+            (recovered.status, recovered.failure_reason, recovered.failure_code),
+            (S::SuccessAllGranted, None, None)
+        );
+        let refused = granting().after_grant(0, CallOutcome::Permanent("400".into()), &policy(), now, 0.0);
+        assert_eq!(
+            recorded(&refused.conclude_grants(now)),
+            (S::RewardGrantFailedExternal, Some(F::GrantFailedExternal))
+        );
+        let deactivated = granting().after_user_deactivated(now);
+        assert_eq!(recorded(&deactivated), (S::RewardGrantFailedUserInactive, Some(F::UserDeactivated)));
+
+        let compensating = granting()
+            .after_grant(0, CallOutcome::Succeeded, &policy(), now, 0.0)
+            .after_grant(1, CallOutcome::Permanent("400".into()), &policy(), now, 0.0)
+            .conclude_grants(now)
+            .start_compensation(now);
+        let retrying = compensating.after_revoke(0, CallOutcome::Transient("timeout".into()), &policy(), now, 0.0);
+        assert_eq!(recorded(&retrying), (S::PendingCompensationReward, Some(F::RevokeFailedExternal)));
+        let parked = compensating.after_revoke(0, CallOutcome::Permanent("gone".into()), &once, now, 0.0);
+        assert_eq!(recorded(&parked), (S::CompensationFailedManualInterventionRequired, Some(F::RevokeFailedExternal)));
+        let resolved = parked.resolve_by_admin(true, now, "taken back by hand").unwrap().next;
+        assert_eq!(resolved.failure_code, Some(F::RevokeFailedExternal), "an admin's resolution keeps the code");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! [`Transition`]: the document and the stock changes that commit with it. The driver
 //! (`crate::claims::driver`) performs the I/O and commits each transition whole with a
 //! compare-and-set, so a crash between any two steps resumes from the stored status alone.
+//! Every step that records a `failureReason` records its [`FailureCode`] with it.
 //!
 //! ```text
 //! PENDING_VALIDATION ─► VALIDATION_FAILED_{USER_INACTIVE, EVENT_NOT_ACTIVE, ALREADY_CLAIMED}
@@ -20,7 +21,8 @@
 //! ```
 //!
 //! One concern per file:
-//! - `status.rs`: the request's status, saga step and grant statuses, as the seed spells them.
+//! - `status.rs`: the request's status, saga step and grant statuses, as the seed spells them,
+//!   and the failure codes.
 //! - `document.rs`: the stored request document and its parts (rewards, history, compensations).
 //! - `snapshot.rs`: the copy of the event (and tier) a claim is judged by.
 //! - `transition.rs`: what the machine hands the store: targets, stock changes, transitions,
@@ -43,5 +45,5 @@ pub use document::{ClaimRequest, CompensatingAction, CompensationKind, HistoryEn
 pub use machine::{NextStep, Validation, next_step};
 pub use retry::{CallOutcome, RetryPolicy};
 pub use snapshot::{EventSnapshot, TierSnapshot};
-pub use status::{ClaimStatus, GrantStatus, SagaStep};
+pub use status::{ClaimStatus, FailureCode, GrantStatus, SagaStep};
 pub use transition::{ClaimTarget, Lease, StockChange, Transition};

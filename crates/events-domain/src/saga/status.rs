@@ -1,5 +1,5 @@
 //! Where a claim stands: `status`, `currentSagaStep` and each reward's `grantStatus`, spelled
-//! as the seed spells them.
+//! as the seed spells them, and `failureCode`, why it failed as a stable code.
 
 use serde::{Deserialize, Serialize};
 
@@ -180,6 +180,109 @@ impl SagaStep {
     }
 }
 
+/// `failureCode`: why a claim failed, or why its last attempt did, as a stable code kept beside
+/// the prose `failureReason` (which may name rewards and quote other systems). Set and cleared
+/// together with `failureReason`; the event dashboard groups failed claims by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FailureCode {
+    /// The player's account was inactive when the claim was validated.
+    UserInactive,
+    /// The event did not accept claims: not active, or outside its dates.
+    EventNotActive,
+    /// The player already held the claim the request was for.
+    AlreadyClaimed,
+    /// The player's facts did not meet the conditions.
+    ConditionNotMet,
+    /// The facts the conditions need could not be read.
+    ConditionCheckFailedExternal,
+    /// Too little stock was left for the claim.
+    OutOfStock,
+    /// The reservation lost to concurrent claims.
+    AllocationConflict,
+    /// The reservation failed for another reason.
+    AllocationError,
+    /// The granter refused a reward or gave no answer.
+    GrantFailedExternal,
+    /// The player's account was deactivated before every reward was granted.
+    UserDeactivated,
+    /// Taking a grant back failed or gave no answer.
+    RevokeFailedExternal,
+}
+
+impl FailureCode {
+    pub const ALL: [FailureCode; 11] = [
+        Self::UserInactive,
+        Self::EventNotActive,
+        Self::AlreadyClaimed,
+        Self::ConditionNotMet,
+        Self::ConditionCheckFailedExternal,
+        Self::OutOfStock,
+        Self::AllocationConflict,
+        Self::AllocationError,
+        Self::GrantFailedExternal,
+        Self::UserDeactivated,
+        Self::RevokeFailedExternal,
+    ];
+
+    /// The spelling stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserInactive => "USER_INACTIVE",
+            Self::EventNotActive => "EVENT_NOT_ACTIVE",
+            Self::AlreadyClaimed => "ALREADY_CLAIMED",
+            Self::ConditionNotMet => "CONDITION_NOT_MET",
+            Self::ConditionCheckFailedExternal => "CONDITION_CHECK_FAILED_EXTERNAL",
+            Self::OutOfStock => "OUT_OF_STOCK",
+            Self::AllocationConflict => "ALLOCATION_CONFLICT",
+            Self::AllocationError => "ALLOCATION_ERROR",
+            Self::GrantFailedExternal => "GRANT_FAILED_EXTERNAL",
+            Self::UserDeactivated => "USER_DEACTIVATED",
+            Self::RevokeFailedExternal => "REVOKE_FAILED_EXTERNAL",
+        }
+    }
+
+    /// How an operator reads it, e.g. on the event dashboard.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::UserInactive => "Player inactive",
+            Self::EventNotActive => "Event not accepting claims",
+            Self::AlreadyClaimed => "Already claimed",
+            Self::ConditionNotMet => "Conditions not met",
+            Self::ConditionCheckFailedExternal => "Conditions could not be checked",
+            Self::OutOfStock => "Out of stock",
+            Self::AllocationConflict => "Stock reservation conflict",
+            Self::AllocationError => "Stock reservation error",
+            Self::GrantFailedExternal => "Grant failed",
+            Self::UserDeactivated => "Player deactivated during the grant",
+            Self::RevokeFailedExternal => "Revoke failed",
+        }
+    }
+
+    /// The code of a failed stock reservation that ended the claim in `status`.
+    pub fn of_failed_allocation(status: ClaimStatus) -> Self {
+        match status {
+            ClaimStatus::InventoryAllocationFailedOutOfStock => Self::OutOfStock,
+            ClaimStatus::InventoryAllocationFailedConcurrency => Self::AllocationConflict,
+            _ => Self::AllocationError,
+        }
+    }
+}
+
+impl std::fmt::Display for FailureCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for FailureCode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|code| code.as_str() == s).ok_or_else(|| format!("unknown failure code `{s}`"))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -192,6 +295,35 @@ mod tests {
             assert_eq!(status.as_str().parse::<ClaimStatus>().unwrap(), status);
             assert_eq!(serde_json::to_value(status).unwrap(), json!(status.as_str()));
         }
+    }
+
+    #[test]
+    fn failure_codes_are_written_in_screaming_snake_case_and_read_back() {
+        let spelled: Vec<&str> = FailureCode::ALL.iter().map(|code| code.as_str()).collect();
+        assert_eq!(
+            spelled,
+            [
+                "USER_INACTIVE",
+                "EVENT_NOT_ACTIVE",
+                "ALREADY_CLAIMED",
+                "CONDITION_NOT_MET",
+                "CONDITION_CHECK_FAILED_EXTERNAL",
+                "OUT_OF_STOCK",
+                "ALLOCATION_CONFLICT",
+                "ALLOCATION_ERROR",
+                "GRANT_FAILED_EXTERNAL",
+                "USER_DEACTIVATED",
+                "REVOKE_FAILED_EXTERNAL"
+            ]
+        );
+        for code in FailureCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), json!(code.as_str()));
+            assert_eq!(serde_json::from_value::<FailureCode>(json!(code.as_str())).unwrap(), code);
+            assert_eq!(code.as_str().parse::<FailureCode>().unwrap(), code);
+            assert!(!code.label().is_empty());
+        }
+        let labels: std::collections::HashSet<_> = FailureCode::ALL.iter().map(|code| code.label()).collect();
+        assert_eq!(labels.len(), FailureCode::ALL.len(), "each code reads differently");
     }
 
     #[test]
