@@ -29,9 +29,11 @@ use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
 use mongodb::options::{ReadConcern, WriteConcern};
 use mongodb::{Client, ClientSession, Collection};
+use serde::{Deserialize, Serialize};
 
-use crate::common::{date, map_error};
+use crate::common::map_error;
 use crate::event_db::MongoEventStore;
+use crate::fields::datetime;
 
 /// The collections the auth store keeps (`auth_db`): every dump holds them.
 pub const AUTH_COLLECTIONS: [&str; 3] = [crate::auth::USERS, crate::auth::REFRESH_TOKENS, crate::audit::AUDIT_LOGS];
@@ -343,14 +345,14 @@ impl MongoEventStore {
         location: &str,
         bytes: u64,
     ) -> Result<(), StoreError> {
-        let run = doc! {
-            "_id": ObjectId::new(),
-            "startedAt": date(started_at),
-            "finishedAt": date(finished_at),
-            "location": location,
-            "bytes": i64::try_from(bytes).unwrap_or(i64::MAX),
+        let run = BackupRunDocument {
+            id: ObjectId::new(),
+            started_at,
+            finished_at,
+            location: location.to_owned(),
+            bytes: i64::try_from(bytes).unwrap_or(i64::MAX),
         };
-        self.db.collection::<Document>(BACKUP_RUNS).insert_one(run).await.map(drop).map_err(map_error)
+        self.db.collection::<BackupRunDocument>(BACKUP_RUNS).insert_one(run).await.map(drop).map_err(map_error)
     }
 
     /// When the newest backup recorded in `backup_runs` finished, if one ever did.
@@ -365,4 +367,18 @@ impl MongoEventStore {
             .map_err(map_error)?;
         newest.map(|run| crate::common::read_date(&run, "finishedAt", "backup run")).transpose()
     }
+}
+
+/// A completed backup as recorded in `backup_runs`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BackupRunDocument {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    #[serde(with = "datetime")]
+    started_at: DateTime<Utc>,
+    #[serde(with = "datetime")]
+    finished_at: DateTime<Utc>,
+    location: String,
+    bytes: i64,
 }

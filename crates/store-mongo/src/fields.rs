@@ -82,3 +82,17 @@ pub(crate) mod json {
         serde_json::from_value(bson_to_json(&value)).map_err(D::Error::custom)
     }
 }
+
+/// A time kept as `DateTime<Utc>` by its type, stored as a BSON date.
+pub(crate) mod datetime {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+        bson::DateTime::from_chrono(*at).serialize(serializer)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+        bson::DateTime::deserialize(deserializer).map(bson::DateTime::to_chrono)
+    }
+}

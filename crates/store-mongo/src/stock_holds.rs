@@ -28,22 +28,29 @@ use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
 use mongodb::Collection;
 
-use crate::common::{collect, date, id_bson, id_text, map_error, read_date, text};
+use serde::{Deserialize, Serialize};
+
+use crate::common::{collect, date, id_bson, id_text, map_error, read_date};
 use crate::event_db::MongoEventStore;
+use crate::fields::{datetime, from_document, object_id, to_document};
 
 const WHAT: &str = "stock hold";
 
-/// One reservation in flight: who made it and what it took.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One reservation in flight: who made it and what it took; stored as it is, an element of
+/// the event's `stockHolds`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Hold {
     pub(crate) hold_id: String,
     pub(crate) request_id: String,
+    #[serde(with = "object_id")]
     pub(crate) reward_id: String,
     pub(crate) units: i64,
     /// The request version the writer's compare-and-set expects.
     pub(crate) held_by: i64,
     /// When the saga took it: the instant of the step that reserves, on the saga's clock, which
     /// recovery's "older than a lease" is also measured on (the store reads no clock of its own).
+    #[serde(with = "datetime")]
     pub(crate) held_at: DateTime<Utc>,
 }
 
@@ -63,22 +70,7 @@ impl Hold {
     }
 
     fn from_document(document: &Document) -> Result<Self, StoreError> {
-        let number = |key: &str| match document.get(key) {
-            Some(Bson::Int64(value)) => Ok(*value),
-            Some(Bson::Int32(value)) => Ok(i64::from(*value)),
-            _ => Err(crate::common::corrupt(WHAT, key)),
-        };
-        Ok(Self {
-            hold_id: text(document, "holdId", WHAT)?,
-            request_id: text(document, "requestId", WHAT)?,
-            reward_id: document
-                .get("rewardId")
-                .and_then(id_text)
-                .ok_or_else(|| crate::common::corrupt(WHAT, "rewardId"))?,
-            units: number("units")?,
-            held_by: number("heldBy")?,
-            held_at: read_date(document, "heldAt", WHAT)?,
-        })
+        from_document(document.clone(), WHAT)
     }
 }
 
@@ -97,14 +89,7 @@ pub(crate) async fn take(events: &Collection<Document>, event_id: &str, hold: &H
     };
     let update = doc! {
         "$inc": { "rewards.$[held].remainingStock": -hold.units },
-        "$push": { "stockHolds": {
-            "holdId": &hold.hold_id,
-            "requestId": &hold.request_id,
-            "rewardId": id_bson(&hold.reward_id),
-            "units": hold.units,
-            "heldBy": hold.held_by,
-            "heldAt": date(hold.held_at),
-        } },
+        "$push": { "stockHolds": to_document(hold, WHAT)? },
     };
     let written =
         events.update_one(filter, update).array_filters(the_reward(&hold.reward_id)).await.map_err(map_error)?;
@@ -242,5 +227,43 @@ async fn settle(store: &MongoEventStore, event_id: &str, hold: &Hold) -> Result<
             tracing::warn!(hold = %hold.hold_id, request_id = %hold.request_id, units = hold.units, "gave back a stock reservation its claim never recorded");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use bson::spec::ElementType;
+
+    use super::*;
+
+    /// A hold is stored `{holdId, requestId, rewardId, units, heldBy, heldAt}` with the reward
+    /// an ObjectId, the numbers int64 and the time a date, and reads back.
+    #[test]
+    fn a_hold_is_stored_in_its_shape_and_reads_back() {
+        let hold = Hold {
+            hold_id: "a1:r".into(),
+            request_id: "request".into(),
+            reward_id: bestow_kernel::ids::new_object_id(),
+            units: 2,
+            held_by: 3,
+            held_at: bestow_kernel::time::now(),
+        };
+        let document = to_document(&hold, WHAT).unwrap();
+        let shape: Vec<(&str, ElementType)> =
+            document.iter().map(|(key, value)| (key.as_str(), value.element_type())).collect();
+        assert_eq!(
+            shape,
+            [
+                ("holdId", ElementType::String),
+                ("requestId", ElementType::String),
+                ("rewardId", ElementType::ObjectId),
+                ("units", ElementType::Int64),
+                ("heldBy", ElementType::Int64),
+                ("heldAt", ElementType::DateTime)
+            ]
+        );
+        assert_eq!(Hold::from_document(&document).unwrap(), hold);
     }
 }
