@@ -61,10 +61,10 @@ fn request_document(request: &ClaimRequest) -> Result<Document, StoreError> {
                             Bson::Document(item) => item,
                             _ => Document::new(),
                         };
-                        item.insert("rewardDefinition", crate::events::reward_document(&reward.reward_definition));
-                        Bson::Document(item)
+                        item.insert("rewardDefinition", crate::events::reward_document(&reward.reward_definition)?);
+                        Ok(Bson::Document(item))
                     })
-                    .collect::<Vec<_>>();
+                    .collect::<Result<Vec<_>, StoreError>>()?;
                 document.insert(key, rewards);
             }
             _ => {
@@ -284,12 +284,14 @@ impl ClaimStore for MongoEventStore {
             // atomic without a transaction (and without its commit-time conflicts).
             return self.replace_request(filter, document).await;
         }
-        let holds: Option<Vec<Hold>> =
-            stock.iter().map(|change| Hold::of(change, &current.request_id, current.version)).collect();
+        let holds: Option<Vec<Hold>> = stock
+            .iter()
+            .map(|change| Hold::of(change, &current.request_id, current.version, next.updated_at))
+            .collect();
         if let (Some(holds), None) = (holds, audit) {
             return self.commit_with_holds(current, filter, document, &holds).await;
         }
-        let (event_id, stock, audit) = (next.event_id.clone(), stock.to_vec(), audit.map(audit_document));
+        let (event_id, stock, audit) = (next.event_id.clone(), stock.to_vec(), audit.map(audit_document).transpose()?);
         in_transaction(&self.client, |session| {
             let (requests, events, logs) = (self.requests.clone(), self.events.clone(), self.audit.clone());
             let (filter, document, event_id, stock, audit) =

@@ -42,7 +42,7 @@ fn select_request(connection: &Connection, request_id: &str) -> Result<Option<Cl
     let document: Option<String> = connection
         .prepare_cached("SELECT document FROM user_reward_requests WHERE requestId = ?1")
         .map_err(map_error)?
-        .query_row([request_id], |row| row.get(0))
+        .query_row([request_id], |row| row.get("document"))
         .optional()
         .map_err(map_error)?;
     document.map(|text| serde_json::from_str(&text).map_err(corrupt)).transpose()
@@ -159,7 +159,8 @@ impl ClaimStore for SqliteEventStore {
             .read(move |connection| {
                 let table = "user_reward_requests";
                 let sql = filters.page_sql("document", table, "createdAt DESC, _id DESC");
-                let documents = filters.select_page(connection, table, &sql, page, |row| row.get::<_, String>(0))?;
+                let documents =
+                    filters.select_page(connection, table, &sql, page, |row| row.get::<_, String>("document"))?;
                 documents.try_map(|text| serde_json::from_str::<ClaimRequest>(&text).map_err(corrupt))
             })
             .await
@@ -192,7 +193,9 @@ impl ClaimStore for SqliteEventStore {
                 let stored: Option<(i64, String, Option<String>)> = tx
                     .prepare_cached("SELECT version, status, leaseOwner FROM user_reward_requests WHERE requestId = ?1")
                     .map_err(map_error)?
-                    .query_row([&expected.request_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                    .query_row([&expected.request_id], |row| {
+                        Ok((row.get("version")?, row.get("status")?, row.get("leaseOwner")?))
+                    })
                     .optional()
                     .map_err(map_error)?;
                 let unchanged = stored.as_ref().is_some_and(|(version, status, lease)| {
@@ -225,7 +228,7 @@ impl ClaimStore for SqliteEventStore {
             .read(move |connection| {
                 let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
                 statement
-                    .query_map(params![to_text(now), limit], |row| row.get(0))
+                    .query_map(params![to_text(now), limit], |row| row.get("requestId"))
                     .map_err(map_error)?
                     .collect::<rusqlite::Result<Vec<String>>>()
                     .map_err(map_error)
@@ -324,7 +327,7 @@ pub fn release_leases(path: &std::path::Path) -> Result<u64, StoreError> {
     let leased = tx
         .prepare(&sql)
         .map_err(map_error)?
-        .query_map([], |row| row.get::<_, String>(0))
+        .query_map([], |row| row.get::<_, String>("document"))
         .map_err(map_error)?
         .collect::<rusqlite::Result<Vec<String>>>()
         .map_err(map_error)?;
@@ -443,7 +446,7 @@ mod tests {
                 c.query_row(
                     "SELECT leaseOwner, leaseExpiresAt, version FROM user_reward_requests WHERE requestId = 'leased'",
                     [],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                    |row| Ok((row.get("leaseOwner")?, row.get("leaseExpiresAt")?, row.get("version")?)),
                 )
                 .map_err(map_error)
             })
