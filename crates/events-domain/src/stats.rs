@@ -174,7 +174,6 @@ pub struct EventStats {
     /// The same failed claims per `failureCode`, most frequent first: stable groups, where a
     /// reason's prose may name rewards or quote other systems. Claims recorded before codes
     /// existed count per status, with a null code.
-    #[serde(default)]
     pub failures_by_code: Vec<FailureCodeCount>,
     /// Every reward of the event with its stock, in the event's order.
     pub stock: Vec<RewardStock>,
