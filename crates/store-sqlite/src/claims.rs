@@ -262,24 +262,24 @@ impl ClaimStore for SqliteEventStore {
                 let tx = connection.unchecked_transaction().map_err(map_error)?;
                 let statuses = tx
                     .prepare_cached(
-                        "SELECT status, COUNT(*) FROM user_reward_requests WHERE eventId = ?1 GROUP BY status",
+                        "SELECT status, COUNT(*) AS claims FROM user_reward_requests WHERE eventId = ?1 GROUP BY status",
                     )
                     .map_err(map_error)?
                     .query_map([&event_id], |row| {
-                        Ok(StatusCount { status: status_of(&row.get::<_, String>(0)?)?, count: count_of(row.get(1)?) })
+                        Ok(StatusCount { status: status_of(&row.get::<_, String>("status")?)?, count: count_of(row.get("claims")?) })
                     })
                     .map_err(map_error)?
                     .collect::<rusqlite::Result<Vec<_>>>()
                     .map_err(map_error)?;
                 let minutes = tx
                     .prepare_cached(
-                        "SELECT substr(createdAt, 1, 16), COUNT(*) FROM user_reward_requests
+                        "SELECT substr(createdAt, 1, 16) AS minute, COUNT(*) AS claims FROM user_reward_requests
                          WHERE eventId = ?1 AND createdAt >= ?2 GROUP BY 1",
                     )
                     .map_err(map_error)?
                     .query_map(params![event_id, since], |row| {
-                        let minute = from_text(&format!("{}:00Z", row.get::<_, String>(0)?))?;
-                        Ok(MinuteCount { minute, count: count_of(row.get(1)?) })
+                        let minute = from_text(&format!("{}:00Z", row.get::<_, String>("minute")?))?;
+                        Ok(MinuteCount { minute, count: count_of(row.get("claims")?) })
                     })
                     .map_err(map_error)?
                     .collect::<rusqlite::Result<Vec<_>>>()
