@@ -11,8 +11,7 @@ use bestow_core::audit::AuditActor;
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::{Conflict, StoreError};
 use bestow_core::time::Clock;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -23,7 +22,7 @@ pub const SECRET_PREFIX: &str = "bsk_";
 /// Longest key name, in characters.
 pub const MAX_KEY_NAME_CHARS: usize = 100;
 
-pub use crate::domain::ports::service_keys::{Scope, ServiceKey, ServiceKeyStore};
+pub use crate::domain::ports::service_keys::{CreatedServiceKey, Scope, ServiceKey, ServiceKeyStore, ServiceKeyView};
 
 /// A new key, as an admin asks for it.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -35,54 +34,6 @@ pub struct ServiceKeyInput {
     /// At least one of: `activities:write`.
     #[schema(example = json!(["activities:write"]), min_items = 1)]
     pub scopes: Vec<Scope>,
-}
-
-/// A key as listed: never its secret.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceKeyView {
-    /// Identifier of the key.
-    pub id: String,
-    /// What the key is for.
-    pub name: String,
-    /// What the key allows.
-    pub scopes: Vec<Scope>,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
-    /// User id of the admin who created it.
-    pub created_by: String,
-    /// When it was revoked; null while it works.
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-impl From<&ServiceKey> for ServiceKeyView {
-    fn from(key: &ServiceKey) -> Self {
-        Self {
-            id: key.id.clone(),
-            name: key.name.clone(),
-            scopes: key.scopes.clone(),
-            created_at: key.created_at,
-            created_by: key.created_by.clone(),
-            revoked_at: key.revoked_at,
-        }
-    }
-}
-
-/// A key just created, with its secret: the only time the secret is shown.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreatedServiceKey {
-    /// Identifier of the key.
-    pub id: String,
-    /// What the key is for.
-    pub name: String,
-    /// What the key allows.
-    pub scopes: Vec<Scope>,
-    /// Send it as `X-Api-Key`. Shown once; only its digest is stored.
-    #[schema(example = "bsk_3q2-7wE…")]
-    pub secret: String,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
 }
 
 /// The audit snapshot of a key (never the secret or its digest).
