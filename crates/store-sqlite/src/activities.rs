@@ -187,7 +187,7 @@ mod tests {
             .read(move |connection| {
                 let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).map_err(map_error)?;
                 let rows = statement
-                    .query_map(params_from_iter(values.iter()), |row| row.get::<_, String>(3))
+                    .query_map(params_from_iter(values.iter()), |row| row.get::<_, String>("detail"))
                     .map_err(map_error)?;
                 rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_error)
             })
