@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
 use crate::fixtures::{create_event, event_body, set_status};
-use crate::helpers::{Cast, TestApp, pointers, problem, test_config};
+use crate::helpers::{Cast, TestApp, pointers, problem};
 
 /// Creates a service key as `admin` and returns (id, secret).
 async fn service_key(app: &TestApp, admin: &str, name: &str) -> (String, String) {
@@ -339,13 +338,14 @@ async fn fact_server(secret: &'static str, failing: Arc<AtomicBool>) -> String {
 async fn the_preview_reads_an_external_provider_and_reports_its_failure() {
     const SECRET: &str = "shared-with-the-studio";
     let failing = Arc::new(AtomicBool::new(false));
-    let dir = TempDir::new().unwrap();
-    let mut config = test_config(&dir);
-    config.events.facts_url = Some(fact_server(SECRET, failing.clone()).await);
-    config.events.facts_secret = Some(SECRET.into());
-    config.events.facts_timeout_ms = 500;
-    config.events.facts_retries = 1;
-    let app = TestApp::spawn_with(dir, config).await;
+    let facts_url = fact_server(SECRET, failing.clone()).await;
+    let app = TestApp::spawn_configured(|config| {
+        config.events.facts_url = Some(facts_url);
+        config.events.facts_secret = Some(SECRET.into());
+        config.events.facts_timeout_ms = 500;
+        config.events.facts_retries = 1;
+    })
+    .await;
     let (_, user) = app.user_with_roles("player", &["USER"]).await;
     let operator = app.user_with_roles("operator", &["OPERATOR"]).await.1;
     let event = active_event(&app, &operator, json!({ "type": "LOGIN_STREAK", "days": 3 })).await;

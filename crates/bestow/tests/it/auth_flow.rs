@@ -153,10 +153,7 @@ async fn change_password_checks_the_current_one() {
 
 #[tokio::test]
 async fn the_n_plus_first_failed_login_is_throttled() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let mut config = crate::helpers::test_config(&dir);
-    config.auth.login_max_failures_per_username = 3;
-    let app = TestApp::spawn_with(dir, config).await;
+    let app = TestApp::spawn_configured(|config| config.auth.login_max_failures_per_username = 3).await;
     app.register("heidi", PASSWORD).await;
     for _ in 0..3 {
         assert_eq!(app.login("heidi", "wrong-password").await.status(), StatusCode::UNAUTHORIZED);

@@ -74,6 +74,16 @@ fn claim_statuses(database: &Path) -> Vec<ClaimStatus> {
 }
 
 /// The value of the gauge on `/metrics` once it is there (sampled every 5 s).
+/// The units of stock the listed claims hold reserved and have not returned.
+pub(crate) fn units_reserved(claims: &[serde_json::Value]) -> i64 {
+    claims
+        .iter()
+        .flat_map(|claim| claim["rewardsToProcess"].as_array().unwrap().iter())
+        .filter(|reward| reward["stockReserved"] == true)
+        .map(|reward| reward["rewardDefinition"]["quantityPerUser"].as_i64().unwrap())
+        .sum()
+}
+
 pub(crate) async fn backup_gauge(api: &Client) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -246,12 +256,7 @@ async fn a_backup_taken_under_claim_load_restores_to_a_consistent_server() {
     // totalStock = remainingStock + Σ units reserved and not returned.
     let event =
         api.expect(StatusCode::OK, Method::GET, &format!("/api/v1/events/{event_id}"), Some(&admin_token), None).await;
-    let reserved: i64 = items
-        .iter()
-        .flat_map(|claim| claim["rewardsToProcess"].as_array().unwrap().iter())
-        .filter(|reward| reward["stockReserved"] == true)
-        .map(|reward| reward["rewardDefinition"]["quantityPerUser"].as_i64().unwrap())
-        .sum();
+    let reserved = units_reserved(items);
     let reward = &event["rewards"][0];
     assert_eq!(reward["totalStock"].as_i64().unwrap(), STOCK);
     assert_eq!(reward["remainingStock"].as_i64().unwrap() + reserved, STOCK, "stock invariant: {event}");

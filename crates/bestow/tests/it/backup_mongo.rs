@@ -18,7 +18,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::backup::{ADMIN_PASSWORD, GAUGE, backup_gauge, start};
+use crate::backup::{ADMIN_PASSWORD, GAUGE, backup_gauge, start, units_reserved};
 use crate::granter::{Faults, TestGranter};
 use crate::helpers::{Client, point_event};
 use crate::mongo::SplitDatabases;
@@ -245,12 +245,7 @@ async fn a_restore_drill_on_mongodb_brings_back_accounts_keys_events_and_claims(
             .expect(StatusCode::OK, Method::GET, &format!("/api/v1/events/{event_id}"), Some(&admin_token), None)
             .await;
         let remaining = event["rewards"][0]["remainingStock"].as_i64().unwrap();
-        let reserved: i64 = items
-            .iter()
-            .flat_map(|claim| claim["rewardsToProcess"].as_array().unwrap().iter())
-            .filter(|reward| reward["stockReserved"] == true)
-            .map(|reward| reward["rewardDefinition"]["quantityPerUser"].as_i64().unwrap())
-            .sum();
+        let reserved = units_reserved(&items);
         let all_final = items.iter().all(|claim| status(claim).is_final());
         if all_final && remaining + reserved == STOCK {
             break (items, remaining, reserved);

@@ -237,10 +237,7 @@ async fn lifecycle_rules() {
 
 #[tokio::test]
 async fn events_expire_once_their_end_date_passes() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let mut config = crate::helpers::test_config(&dir);
-    config.events.expiry_sweep_secs = 1;
-    let app = TestApp::spawn_with(dir, config).await;
+    let app = TestApp::spawn_configured(|config| config.events.expiry_sweep_secs = 1).await;
     let operator = app.user_with_roles("operator", &["OPERATOR"]).await.1;
     let mut body = event_body("short");
     body["endDate"] = json!((chrono::Utc::now() + chrono::Duration::milliseconds(1500)).to_rfc3339());

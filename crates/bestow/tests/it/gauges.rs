@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 
 use crate::granter::{Faults, SECRET, TestGranter};
-use crate::helpers::{TestApp, point_event, test_config};
+use crate::helpers::{TestApp, point_event};
 
 /// The value of the first series starting with `prefix`, if any.
 fn value(metrics: &str, prefix: &str) -> Option<f64> {
@@ -29,13 +29,13 @@ async fn metrics_until(app: &TestApp, done: impl Fn(&str) -> bool) -> String {
 #[tokio::test]
 async fn stock_claims_under_way_and_readiness_are_exported() {
     let (granter, url) = TestGranter::start(Faults { grants_down: true, ..Faults::default() }).await;
-    let dir = tempfile::TempDir::new().unwrap();
-    let mut config = test_config(&dir);
-    (config.events.webhook_url, config.events.webhook_secret) = (Some(url), Some(SECRET.into()));
-    config.events.claim_wait_ms = 50;
-    config.events.saga_retry_base_ms = 50;
-    config.events.saga_max_attempts = 100;
-    let app = TestApp::spawn_with(dir, config).await;
+    let app = TestApp::spawn_configured(|config| {
+        (config.events.webhook_url, config.events.webhook_secret) = (Some(url), Some(SECRET.into()));
+        config.events.claim_wait_ms = 50;
+        config.events.saga_retry_base_ms = 50;
+        config.events.saga_max_attempts = 100;
+    })
+    .await;
     let admin = app.admin_token().await;
     let event_id = app.api.active_event(&admin, point_event("gauge", 1, 10)).await;
     let (_, player) = app.user_with_roles("gauge-player", &["USER"]).await;

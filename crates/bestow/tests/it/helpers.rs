@@ -52,6 +52,14 @@ impl TestApp {
         Self::spawn_with(dir, config).await
     }
 
+    /// A server on [`test_config`] as `configure` changes it.
+    pub async fn spawn_configured(configure: impl FnOnce(&mut Config)) -> Self {
+        let dir = TempDir::new().expect("temp dir");
+        let mut config = test_config(&dir);
+        configure(&mut config);
+        Self::spawn_with(dir, config).await
+    }
+
     pub async fn spawn_with(data_dir: TempDir, config: Config) -> Self {
         init_test_log();
         let app = Application::build(&config).await.expect("application builds");

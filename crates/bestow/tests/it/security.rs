@@ -12,16 +12,9 @@ use tempfile::TempDir;
 use tokio::task::JoinSet;
 
 use crate::fixtures::{create_event, event_body, set_status};
-use crate::helpers::{ADMIN_PASSWORD, PASSWORD, TestApp, pointers, problem, test_config, token_of};
+use crate::helpers::{ADMIN_PASSWORD, PASSWORD, TestApp, pointers, problem, token_of};
 use crate::process::ServeProcess;
 use crate::split::SplitDeployment;
-
-async fn spawn(configure: impl FnOnce(&mut bestow::Config)) -> TestApp {
-    let dir = TempDir::new().unwrap();
-    let mut config = test_config(&dir);
-    configure(&mut config);
-    TestApp::spawn_with(dir, config).await
-}
 
 async fn status_of(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
@@ -158,7 +151,7 @@ async fn in_split_mode_a_deactivation_reaches_gateway_and_events_within_five_sec
 
 #[tokio::test]
 async fn parallel_wrong_passwords_reach_the_check_at_most_limit_times() {
-    let app = Arc::new(spawn(|config| config.auth.login_max_failures_per_address = 1000).await);
+    let app = Arc::new(TestApp::spawn_configured(|config| config.auth.login_max_failures_per_address = 1000).await);
     app.register("victim", PASSWORD).await;
     let mut set = JoinSet::new();
     for _ in 0..64 {
@@ -175,7 +168,7 @@ async fn parallel_wrong_passwords_reach_the_check_at_most_limit_times() {
 
 #[tokio::test]
 async fn password_changes_are_throttled_like_logins() {
-    let app = Arc::new(spawn(|config| config.auth.login_max_failures_per_address = 1000).await);
+    let app = Arc::new(TestApp::spawn_configured(|config| config.auth.login_max_failures_per_address = 1000).await);
     let (_, token) = app.user_with_roles("stolen", &["USER"]).await;
     let mut set = JoinSet::new();
     for i in 0..64 {
@@ -330,7 +323,7 @@ async fn dates_outside_the_years_1970_to_9999_are_refused_naming_the_field() {
 
 #[tokio::test]
 async fn one_unreadable_event_does_not_stop_the_expiry_sweep_for_the_others() {
-    let app = spawn(|config| config.events.expiry_sweep_secs = 1).await;
+    let app = TestApp::spawn_configured(|config| config.events.expiry_sweep_secs = 1).await;
     let admin = app.admin_token().await;
     let mut ids = Vec::new();
     for name in ["corrupted", "ending"] {
@@ -386,7 +379,8 @@ fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
 #[tokio::test]
 async fn slowloris_connections_do_not_starve_clients_and_are_closed_in_time() {
     let header_timeout = Duration::from_secs(4);
-    let app = spawn(|config| config.server.header_timeout_ms = header_timeout.as_millis() as u64).await;
+    let app =
+        TestApp::spawn_configured(|config| config.server.header_timeout_ms = header_timeout.as_millis() as u64).await;
     let addr = app.addr;
     let opened = Instant::now();
     let mut slow: Vec<TcpStream> =
@@ -412,7 +406,7 @@ async fn slowloris_connections_do_not_starve_clients_and_are_closed_in_time() {
 
 #[tokio::test]
 async fn a_dripped_body_is_answered_408_and_idle_keep_alive_connections_close() {
-    let app = spawn(|config| {
+    let app = TestApp::spawn_configured(|config| {
         config.server.body_timeout_ms = 1_000;
         config.server.header_timeout_ms = 1_500;
     })
@@ -442,7 +436,7 @@ async fn a_dripped_body_is_answered_408_and_idle_keep_alive_connections_close() 
 
 #[tokio::test]
 async fn connections_past_the_cap_are_closed_and_the_server_recovers() {
-    let app = spawn(|config| {
+    let app = TestApp::spawn_configured(|config| {
         config.server.max_connections = 20;
         config.server.header_timeout_ms = 60_000;
     })
@@ -504,7 +498,7 @@ async fn login_from(app: &TestApp, forwarded_for: &str, username: &str, password
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_has_its_own_budget() {
-    let app = spawn(|config| {
+    let app = TestApp::spawn_configured(|config| {
         config.server.trusted_proxies = "127.0.0.0/8".to_owned();
         config.auth.login_max_failures_per_address = 3;
     })
@@ -530,7 +524,7 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_budget() {
 
 #[tokio::test]
 async fn without_trusted_proxies_x_forwarded_for_is_ignored() {
-    let app = spawn(|config| config.auth.login_max_failures_per_address = 3).await;
+    let app = TestApp::spawn_configured(|config| config.auth.login_max_failures_per_address = 3).await;
     for i in 0..3 {
         let status = login_from(&app, &format!("198.51.100.{i}"), &format!("guess{i}"), "wrong-password").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::console::ConsoleClient;
-use crate::helpers::{ADMIN_PASSWORD, Client, TestApp, point_event, test_config};
+use crate::helpers::{ADMIN_PASSWORD, Client, TestApp, point_event};
 use crate::process::ServeProcess;
 
 pub(crate) const SECRET: &str = "split-mode-shared-secret";
@@ -546,10 +546,10 @@ async fn a_token_is_not_refused_because_auth_is_unreachable() {
 
 #[tokio::test]
 async fn rate_limits_answer_429_with_retry_after_per_user_and_per_address() {
-    let dir = TempDir::new().unwrap();
-    let mut config = test_config(&dir);
-    (config.gateway.rate_limit_user_per_sec, config.gateway.rate_limit_user_burst) = (1, 3);
-    let app = TestApp::spawn_with(dir, config).await;
+    let app = TestApp::spawn_configured(|config| {
+        (config.gateway.rate_limit_user_per_sec, config.gateway.rate_limit_user_burst) = (1, 3);
+    })
+    .await;
     let api = Client::new(&app.url(""));
     let admin = api.login("admin", ADMIN_PASSWORD).await;
     let statuses: Vec<u16> = futures_statuses(&api, &admin, 4).await;
@@ -569,10 +569,10 @@ async fn rate_limits_answer_429_with_retry_after_per_user_and_per_address() {
     assert_eq!(api.get("/api/v1/auth/me", Some(&admin)).await.0, StatusCode::OK, "refilled after a second");
     app.stop().await;
 
-    let dir = TempDir::new().unwrap();
-    let mut config = test_config(&dir);
-    (config.gateway.rate_limit_address_per_sec, config.gateway.rate_limit_address_burst) = (1, 2);
-    let app = TestApp::spawn_with(dir, config).await;
+    let app = TestApp::spawn_configured(|config| {
+        (config.gateway.rate_limit_address_per_sec, config.gateway.rate_limit_address_burst) = (1, 2);
+    })
+    .await;
     let api = Client::new(&app.url(""));
     let statuses = [
         api.get("/.well-known/jwks.json", None).await.0,
@@ -599,10 +599,8 @@ async fn futures_statuses(api: &Client, token: &str, count: usize) -> Vec<u16> {
 
 #[tokio::test]
 async fn cors_answers_preflights_for_configured_origins_only() {
-    let dir = TempDir::new().unwrap();
-    let mut config = test_config(&dir);
-    config.gateway.cors_allowed_origins = "https://play.example".into();
-    let app = TestApp::spawn_with(dir, config).await;
+    let app =
+        TestApp::spawn_configured(|config| config.gateway.cors_allowed_origins = "https://play.example".into()).await;
     let preflight = |origin: &'static str| {
         app.api
             .http()
@@ -621,9 +619,7 @@ async fn cors_answers_preflights_for_configured_origins_only() {
     assert!(refused.headers().get("access-control-allow-origin").is_none());
     app.stop().await;
 
-    let dir = TempDir::new().unwrap();
-    let config = test_config(&dir);
-    let app = TestApp::spawn_with(dir, config).await;
+    let app = TestApp::spawn().await;
     let response = app
         .api
         .http()
