@@ -643,6 +643,19 @@ async fn the_dashboard_and_player_pages_show_the_apis_figures() {
     assert!(preview.body.contains("data-testid=\"eligible\">yes<"), "in words: {}", preview.body);
 }
 
+#[tokio::test]
+async fn the_dashboard_groups_failed_claims_by_cause_with_a_readable_label() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    let (event_id, _) = active_event(&app, json!([points("scarce points", 1, 2)]), "ALL_OR_NOTHING").await;
+    let claims = claim_all(&app, &players(&app, "scarce", 3).await, &event_id).await;
+    let codes: Vec<&str> = claims.iter().filter_map(|claim| claim["failureCode"].as_str()).collect();
+    assert_eq!(codes, ["OUT_OF_STOCK"], "one claim found the stock gone");
+    let mut admin = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+    let live = admin.get(&format!("/console/events/{event_id}/dashboard/live")).await;
+    let causes = live.body.split("data-testid=\"by-cause\"").nth(1).expect("the failures by cause");
+    assert!(causes.contains("<td>Out of stock</td><td><code>OUT_OF_STOCK</code></td><td>1</td>"), "{causes}");
+}
+
 /// The texts of the SVG elements of `svg` after `marker` (e.g. `data-tick>`).
 fn texts_after<'a>(svg: &'a str, marker: &str) -> Vec<&'a str> {
     svg.split(marker).skip(1).map(|rest| rest.split('<').next().unwrap()).collect()

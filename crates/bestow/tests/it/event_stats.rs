@@ -96,6 +96,13 @@ async fn the_dashboard_counts_the_claims_made_through_the_api() {
     expected.sort_by_key(|entry| entry["reason"].as_str().unwrap().to_owned());
     assert!(expected.iter().all(|entry| entry["reason"].is_string()), "failed claims record their reason");
     assert_eq!(failures, &expected, "each failed claim's reason, counted");
+    let codes: Vec<&str> = claims[2..].iter().map(|c| c["failureCode"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["OUT_OF_STOCK", "ALREADY_CLAIMED"], "each failed claim's code, beside its reason");
+    assert_eq!(
+        stats["failuresByCode"],
+        json!([{ "failureCode": "ALREADY_CLAIMED", "count": 1 }, { "failureCode": "OUT_OF_STOCK", "count": 1 }]),
+        "failed claims per code, ties in the codes' order"
+    );
 
     let stock = stats["stock"].as_array().unwrap();
     let rewards = event["rewards"].as_array().unwrap();

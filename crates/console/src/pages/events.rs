@@ -8,6 +8,7 @@ use bestow_core::identity::Permission;
 use bestow_events_domain::lifecycle::EventStatus;
 use bestow_events_domain::recurrence::RecurrencePeriod;
 use bestow_events_domain::saga::ClaimStatus;
+use bestow_events_domain::stats::FailureCodeCount;
 use bestow_events_domain::view::{EventView, RewardView};
 use chrono::{DateTime, Utc};
 use http::{Method, StatusCode};
@@ -396,6 +397,18 @@ pub(super) fn stock(remaining: Option<i64>, total: Option<i64>) -> Markup {
     }
 }
 
+/// The cause of a group of failed claims: its code's label and the code, or, for claims
+/// recorded before codes existed, their status.
+fn failure_cause(group: &FailureCodeCount) -> Markup {
+    html! {
+        @match (group.failure_code, group.status) {
+            (Some(code), _) => { td { (code.label()) } td { code { (code.as_str()) } } }
+            (None, Some(status)) => { td { "Recorded without a code" } td { (layout::badge(status.as_str())) } }
+            (None, None) => { td { "Recorded without a code" } td { "—" } }
+        }
+    }
+}
+
 async fn dashboard(staff: Staff, Path(id): Path<String>) -> Response {
     layout::render(dashboard_page(&staff, &id).await)
 }
@@ -475,12 +488,12 @@ async fn dashboard_figures(staff: &Staff, id: &str, zone: Zone) -> Result<Markup
                     }
                 }
             }
-            section aria-label="Failures by reason" {
-                h2 { "Failures by reason" }
-                table.list {
+            section aria-label="Failures by cause" {
+                h2 { "Failures by cause" }
+                table.list data-testid="by-cause" {
                     tbody {
-                        @for failure in &stats.failures_by_reason {
-                            tr { td { (failure.reason) } td { (failure.count) } }
+                        @for group in &stats.failures_by_code {
+                            tr { (failure_cause(group)) td { (group.count) } }
                         }
                     }
                 }
