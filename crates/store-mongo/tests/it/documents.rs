@@ -10,7 +10,7 @@ use bestow_events::claims::store::{ClaimStore, StockChange};
 use bestow_events::domain::event::{Event, EventInput, Provenance};
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::reward::RewardId;
-use bestow_events::domain::saga::{ClaimRequest, Validation};
+use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, FailureCode, Validation};
 use bestow_kernel::audit::AuditActor;
 use bestow_kernel::identity::Role;
 use bestow_store_contract::claims::step;
@@ -162,6 +162,7 @@ async fn events_and_requests_have_the_seed_fields_and_types() {
     assert_number(&stored, "retryCount");
     assert_type(&stored, "compensatingActionsLog", ElementType::Array);
     assert_type(&stored, "failureReason", ElementType::Null);
+    assert_type(&stored, "failureCode", ElementType::Null);
     assert_type(&stored, "claimedAt", ElementType::Null);
     assert_type(&stored, "createdAt", ElementType::DateTime);
     assert_type(&stored, "updatedAt", ElementType::DateTime);
@@ -199,4 +200,38 @@ async fn a_free_claim_slot_is_absent_and_indexes_exist() {
     for name in ["activities_user_type_occurredAt", "activities_user_occurredAt"] {
         assert!(names.iter().any(|n| n == name), "index {name} in {names:?}");
     }
+}
+
+/// A request written before failure codes were recorded has no `failureCode` field at all: it
+/// reads back without a code and counts, with the requests whose code is null, under its status.
+#[tokio::test]
+async fn a_request_written_before_failure_codes_reads_back_and_counts_under_its_status() {
+    let (store, db_name, event) = store_with_an_event().await;
+    let now = bestow_kernel::time::now();
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let mut request = ClaimRequest::new(
+            bestow_kernel::ids::new_object_id(),
+            format!("77777777-7777-4777-8777-{n:012}"),
+            format!("player-{n}"),
+            &event,
+            now,
+        );
+        (request.status, request.failure_reason) = (ClaimStatus::FailedRolledBack, Some("refused".into()));
+        store.insert_request(&request, &[]).await.unwrap();
+        ids.push(request.request_id);
+    }
+    let requests = raw(&db_name).await.collection::<Document>("user_reward_requests");
+    let unset = doc! { "$unset": { "failureCode": "" } };
+    requests.update_one(doc! { "requestId": &ids[0] }, unset).await.unwrap();
+    let legacy = only(&raw(&db_name).await, "user_reward_requests", doc! { "requestId": &ids[0] }).await;
+    assert!(legacy.get("failureCode").is_none(), "{legacy}");
+
+    let read = store.request(&ids[0]).await.unwrap().unwrap();
+    assert_eq!((read.failure_reason.as_deref(), read.failure_code), (Some("refused"), None));
+    let stats = store.event_claim_stats(&event.id, now).await.unwrap();
+    assert_eq!(stats.failures.len(), 1, "one group, absent and null codes alike: {:?}", stats.failures);
+    let codes: Vec<(Option<FailureCode>, Option<ClaimStatus>, u64)> =
+        stats.failure_codes().into_iter().map(|group| (group.failure_code, group.status, group.count)).collect();
+    assert_eq!(codes, [(None, Some(ClaimStatus::FailedRolledBack), 2)]);
 }
