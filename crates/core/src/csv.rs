@@ -81,42 +81,43 @@ mod tests {
         out
     }
 
+    /// Each `(text, written)`: `text` is written as the field `written`.
+    fn assert_written(cases: &[(&str, &str)]) {
+        for (text, written) in cases {
+            assert_eq!(field(text), *written, "{text:?}");
+        }
+    }
+
     #[test]
     fn plain_fields_are_written_as_they_are() {
-        assert_eq!(field("SUCCESS_ALL_GRANTED"), "SUCCESS_ALL_GRANTED");
-        assert_eq!(field("2025-01-02T03:04:05.678Z"), "2025-01-02T03:04:05.678Z");
-        assert_eq!(field(""), "");
-        assert_eq!(field("héllo wörld"), "héllo wörld");
+        let plain = ["SUCCESS_ALL_GRANTED", "2025-01-02T03:04:05.678Z", "", "héllo wörld", "a=b", "1-2"];
+        assert_written(&plain.map(|text| (text, text)));
     }
 
     #[test]
     fn commas_quotes_and_line_breaks_are_quoted() {
-        assert_eq!(field("a,b"), "\"a,b\"");
-        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(field("two\nlines"), "\"two\nlines\"");
-        assert_eq!(field("two\r\nlines"), "\"two\r\nlines\"");
-        assert_eq!(field("\""), "\"\"\"\"");
+        assert_written(&[
+            ("a,b", "\"a,b\""),
+            ("say \"hi\"", "\"say \"\"hi\"\"\""),
+            ("two\nlines", "\"two\nlines\""),
+            ("two\r\nlines", "\"two\r\nlines\""),
+            ("\"", "\"\"\"\""),
+        ]);
     }
 
     #[test]
     fn formula_starts_are_defused() {
-        let cases = [
+        assert_written(&[
             ("=1+2", "'=1+2"),
             ("+1", "'+1"),
             ("-op", "'-op"),
             ("@SUM(A1)", "'@SUM(A1)"),
             ("\tx", "'\tx"),
-            // A CR is also quoted; the `'` goes inside the quotes.
+            // Defused and quoted (a CR, a quote): the `'` goes inside the quotes.
             ("\rx", "\"'\rx\""),
-        ];
-        for (text, written) in cases {
-            assert_eq!(field(text), written, "{text:?}");
-        }
-        // Defused and quoted: the `'` goes inside the quotes.
-        assert_eq!(field("=HYPERLINK(\"http://x\",\"y\")"), "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"");
-        // Only the first character counts.
-        assert_eq!(field("a=b"), "a=b");
-        assert_eq!(field("1-2"), "1-2");
+            ("=HYPERLINK(\"http://x\",\"y\")", "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""),
+        ]);
+        // Only the first character counts: "a=b" and "1-2" are plain fields.
     }
 
     #[test]
