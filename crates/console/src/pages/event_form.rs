@@ -410,14 +410,11 @@ fn field_errors(violations: &[Violation], pointer: &str) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-    }
+    use crate::pages::submitted;
 
     #[test]
     fn a_filled_form_becomes_the_api_body_in_the_events_time_zone() {
-        let form = EventForm::from_pairs(&pairs(&[
+        let form = EventForm::from_pairs(&submitted(&[
             ("eventName", "Winter login"),
             ("startDate", "2026-12-24T09:00"),
             ("endDate", "2026-12-31T23:59"),
@@ -451,7 +448,7 @@ mod tests {
 
     #[test]
     fn malformed_fields_are_named_without_calling_the_api() {
-        let form = EventForm::from_pairs(&pairs(&[
+        let form = EventForm::from_pairs(&submitted(&[
             ("eventName", "x"),
             ("startDate", "tomorrow"),
             ("endDate", "2026-03-08T02:30"),
@@ -487,7 +484,7 @@ mod tests {
     #[test]
     fn reward_rows_past_the_limit_are_not_read() {
         let form =
-            EventForm::from_pairs(&pairs(&[("rewards.999999999.rewardName", "x"), ("rewards.x.rewardName", "y")]));
+            EventForm::from_pairs(&submitted(&[("rewards.999999999.rewardName", "x"), ("rewards.x.rewardName", "y")]));
         assert!(form.rewards.is_empty());
     }
 }

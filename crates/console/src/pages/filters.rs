@@ -88,15 +88,12 @@ impl Filters {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn query(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-    }
+    use crate::pages::submitted;
 
     #[test]
     fn only_the_named_filters_are_kept_and_sent_on() {
         let filters = Filters::read(
-            &query(&[("status", "ACTIVE"), ("evil", "x"), ("page", "3"), ("q", " a ")]),
+            &submitted(&[("status", "ACTIVE"), ("evil", "x"), ("page", "3"), ("q", " a ")]),
             &["status", "q"],
         );
         assert_eq!(filters.page, 3);
@@ -106,7 +103,7 @@ mod tests {
 
     #[test]
     fn a_bad_page_number_is_the_first_page() {
-        assert_eq!(Filters::read(&query(&[("page", "0")]), &[]).page, 1);
-        assert_eq!(Filters::read(&query(&[("page", "x")]), &[]).page, 1);
+        assert_eq!(Filters::read(&submitted(&[("page", "0")]), &[]).page, 1);
+        assert_eq!(Filters::read(&submitted(&[("page", "x")]), &[]).page, 1);
     }
 }

@@ -116,6 +116,12 @@ fn shown<T: Serialize>(value: &T) -> String {
     }
 }
 
+/// What a browser submits (a form or a query string), as the pages' handlers receive it.
+#[cfg(test)]
+fn submitted(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
