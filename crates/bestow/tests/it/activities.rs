@@ -99,9 +99,7 @@ fn seoul_noon(days_ago: i64) -> DateTime<Utc> {
 #[tokio::test]
 async fn service_keys_are_admin_only_and_their_secret_is_shown_once() {
     let app = TestApp::spawn().await;
-    let admin = app.admin_token().await;
-    let (_, operator) = app.user_with_roles("operator", &["OPERATOR"]).await;
-    let (_, user) = app.user_with_roles("player", &["USER"]).await;
+    let Cast { admin, operator, user, .. } = Cast::of(&app).await;
     let body = json!({ "name": "game-eu", "scopes": ["activities:write"] });
     for (token, status) in [(None, 401), (Some(&user), 403), (Some(&operator), 403)] {
         let token = token.map(String::as_str);
@@ -118,7 +116,7 @@ async fn service_keys_are_admin_only_and_their_secret_is_shown_once() {
     assert!(secret.starts_with("bsk_") && secret.len() > 40, "{secret}");
     assert_eq!(created["scopes"], json!(["activities:write"]));
 
-    let listed: Value = app.get("/api/v1/service-keys", Some(&admin)).await.json().await.unwrap();
+    let listed = app.get_json("/api/v1/service-keys", Some(&admin)).await;
     assert_eq!(listed["total"], 1);
     assert_eq!(listed["items"][0]["id"], id);
     assert_eq!(listed["items"][0]["revokedAt"], Value::Null);
@@ -132,10 +130,10 @@ async fn service_keys_are_admin_only_and_their_secret_is_shown_once() {
     let unknown = app.request(Method::DELETE, "/api/v1/service-keys/0123456789abcdef01234567", Some(&admin));
     let unknown = problem(unknown.send().await.unwrap()).await;
     assert_eq!(unknown["code"], "SERVICE_KEY_NOT_FOUND");
-    let listed: Value = app.get("/api/v1/service-keys", Some(&admin)).await.json().await.unwrap();
+    let listed = app.get_json("/api/v1/service-keys", Some(&admin)).await;
     assert!(listed["items"][0]["revokedAt"].is_string());
 
-    let audit: Value = app.get(&format!("/api/v1/audit-logs?targetId={id}"), Some(&admin)).await.json().await.unwrap();
+    let audit = app.get_json(&format!("/api/v1/audit-logs?targetId={id}"), Some(&admin)).await;
     let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["service_key.revoke", "service_key.create"]);
     assert!(!audit.to_string().contains(secret), "the secret is never audited");
@@ -153,9 +151,7 @@ async fn service_keys_are_admin_only_and_their_secret_is_shown_once() {
 #[tokio::test]
 async fn pushing_activities_needs_a_live_key_or_an_admin() {
     let app = TestApp::spawn().await;
-    let admin = app.admin_token().await;
-    let (_, operator) = app.user_with_roles("operator", &["OPERATOR"]).await;
-    let (player, user) = app.user_with_roles("player", &["USER"]).await;
+    let Cast { admin, operator, user, user_id: player, .. } = Cast::of(&app).await;
     let (revoked_id, revoked) = service_key(&app, &admin, "old").await;
     let (_, live) = service_key(&app, &admin, "new").await;
     let path = format!("/api/v1/service-keys/{revoked_id}");

@@ -20,7 +20,7 @@ fn admin_routes(target: &str) -> Vec<(Method, String, Option<Value>)> {
 async fn admin_routes_refuse_everyone_but_admins() {
     let app = TestApp::spawn().await;
     let (target, _) = app.user_with_roles("target", &["USER"]).await;
-    let Cast { user, operator, auditor, admin } = Cast::of(&app).await;
+    let Cast { user, operator, auditor, admin, .. } = Cast::of(&app).await;
 
     for (method, path, body) in admin_routes(&target) {
         let call = |token: Option<String>| {
@@ -67,7 +67,7 @@ async fn admin_changes_are_audited_with_before_and_after() {
     app.send_json(Method::PATCH, &path, Some(&admin), &json!({ "isActive": false })).await;
 
     let query = format!("/api/v1/auth/audit-logs?targetId={target}");
-    let log: Value = app.get(&query, Some(&admin)).await.json().await.unwrap();
+    let log = app.get_json(&query, Some(&admin)).await;
     assert_eq!(log["total"], 2);
     let entries = log["items"].as_array().unwrap();
     let deactivate = &entries[0];
@@ -82,10 +82,9 @@ async fn admin_changes_are_audited_with_before_and_after() {
     assert_eq!(set_roles["after"]["roles"], json!(["USER", "OPERATOR"]));
     assert!(!log.to_string().contains("$2"), "no password hash in the audit log");
 
-    let bootstrap: Value = app.get("/api/v1/auth/audit-logs?actor=system", Some(&admin)).await.json().await.unwrap();
+    let bootstrap = app.get_json("/api/v1/auth/audit-logs?actor=system", Some(&admin)).await;
     assert_eq!(bootstrap["items"][0]["actorUsername"], "bootstrap");
-    let filtered: Value =
-        app.get("/api/v1/auth/audit-logs?action=user.roles.set", Some(&admin)).await.json().await.unwrap();
+    let filtered = app.get_json("/api/v1/auth/audit-logs?action=user.roles.set", Some(&admin)).await;
     assert!(filtered["items"].as_array().unwrap().iter().all(|e| e["action"] == "user.roles.set"));
 }
 
@@ -116,9 +115,9 @@ async fn user_list_filters_and_pages() {
         app.register(name, PASSWORD).await;
     }
     let admin = app.admin_token().await;
-    let page: Value = app.get("/api/v1/users?q=T&limit=2", Some(&admin)).await.json().await.unwrap();
+    let page = app.get_json("/api/v1/users?q=T&limit=2", Some(&admin)).await;
     assert_eq!((page["total"].as_u64(), page["items"].as_array().map(Vec::len)), (Some(3), Some(2)));
-    let admins: Value = app.get("/api/v1/users?role=ADMIN", Some(&admin)).await.json().await.unwrap();
+    let admins = app.get_json("/api/v1/users?role=ADMIN", Some(&admin)).await;
     assert_eq!(admins["total"], 1);
     let too_big = app.get("/api/v1/users?limit=101", Some(&admin)).await;
     assert_eq!(too_big.status(), StatusCode::BAD_REQUEST);

@@ -10,11 +10,12 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::fixtures::{
-    active_event, app_with, claim, claim_all, claim_all_at_most, create_event, event_body, final_claim, players,
-    points, send_claim, set_status, status_of, two_claims_stuck_in_compensation,
+    ClaimedEvent, activated_event, active_event, app_with, claim, claim_all, claim_all_at_most, claimed_event,
+    create_event, event_body, final_claim, granting_app, players, points, send_claim, set_status, status_of,
+    two_claims_stuck_in_compensation,
 };
-use crate::granter::{Faults, TestGranter};
-use crate::helpers::{TestApp, problem};
+use crate::granter::Faults;
+use crate::helpers::{TestApp, member_pairs, problem};
 
 /// The claim slot the stored request holds (clients never see it: it is saga bookkeeping).
 fn stored_claim_slot(app: &TestApp, request: &Value) -> Option<String> {
@@ -29,7 +30,7 @@ fn stored_claim_slot(app: &TestApp, request: &Value) -> Option<String> {
 
 async fn remaining_stock(app: &TestApp, event_id: &str) -> Vec<Option<i64>> {
     let admin = app.admin_token().await;
-    let event: Value = app.get(&format!("/api/v1/events/{event_id}"), Some(&admin)).await.json().await.unwrap();
+    let event = app.get_json(&format!("/api/v1/events/{event_id}"), Some(&admin)).await;
     event["rewards"].as_array().unwrap().iter().map(|r| r["remainingStock"].as_i64()).collect()
 }
 
@@ -56,7 +57,7 @@ pub(crate) async fn crowd_never_oversells(app: Arc<TestApp>, crowd: usize, units
     let admin = app.admin_token().await;
     let mut grants = 0;
     for (user_id, _) in &players {
-        let wallet: Value = app.get(&format!("/api/v1/wallets/{user_id}"), Some(&admin)).await.json().await.unwrap();
+        let wallet = app.get_json(&format!("/api/v1/wallets/{user_id}"), Some(&admin)).await;
         grants += wallet["grants"].as_u64().unwrap();
     }
     assert_eq!(grants, units as u64);
@@ -65,12 +66,10 @@ pub(crate) async fn crowd_never_oversells(app: Arc<TestApp>, crowd: usize, units
 #[tokio::test]
 async fn stock_is_reserved_in_units_of_quantity_per_user() {
     let app = Arc::new(app_with(None, |_| {}).await);
-    let (event_id, _) = active_event(&app, json!([points("triple", 3, 10)]), "ALL_OR_NOTHING").await;
-    let players = players(&app, "trio", 20).await;
-    let requests = claim_all(&app, &players, &event_id).await;
-    assert_eq!(count(&requests, ClaimStatus::SuccessAllGranted), 3);
-    assert_eq!(count(&requests, ClaimStatus::InventoryAllocationFailedOutOfStock), 17);
-    assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(1)]);
+    let trio = claimed_event(&app, json!([points("triple", 3, 10)]), "trio", 20).await;
+    assert_eq!(count(&trio.claims, ClaimStatus::SuccessAllGranted), 3);
+    assert_eq!(count(&trio.claims, ClaimStatus::InventoryAllocationFailedOutOfStock), 17);
+    assert_eq!(remaining_stock(&app, &trio.event_id).await, vec![Some(1)]);
 }
 
 #[tokio::test]
@@ -102,7 +101,7 @@ pub(crate) async fn one_success_per_player(app: Arc<TestApp>) {
         1,
         "one recorded, the rest replays"
     );
-    let mine: Value = app.get("/api/v1/claims/me", Some(&players[1].1)).await.json().await.unwrap();
+    let mine = app.get_json("/api/v1/claims/me", Some(&players[1].1)).await;
     assert_eq!(mine["total"], 1);
     assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(98)]);
 
@@ -190,20 +189,15 @@ async fn events_that_are_not_running_refuse_claims() {
 #[tokio::test]
 async fn a_flaky_granter_never_pays_twice() {
     let faults = Faults { fail_percent: 30, slow_percent: 10, ..Faults::default() };
-    let (granter, url) = TestGranter::start(faults).await;
     // Enough attempts that only the granter's answers, never the machine's load, decide the
     // outcome; calls still time out on the granter's slow answers.
-    let app = Arc::new(
-        app_with(Some(&url), |config| {
-            config.events.saga_max_attempts = 12;
-            config.events.webhook_timeout_ms = 1_000;
-        })
-        .await,
-    );
-    let (event_id, _) =
-        active_event(&app, json!([points("first", 1, 100), points("second", 2, 100)]), "ALL_OR_NOTHING").await;
-    let players = players(&app, "flaky", 30).await;
-    let requests = claim_all(&app, &players, &event_id).await;
+    let (granter, app) = granting_app(faults, |config| {
+        config.events.saga_max_attempts = 12;
+        config.events.webhook_timeout_ms = 1_000;
+    })
+    .await;
+    let flaky = claimed_event(&app, json!([points("first", 1, 100), points("second", 2, 100)]), "flaky", 30).await;
+    let (event_id, requests) = (flaky.event_id, flaky.claims);
 
     let successes = count(&requests, ClaimStatus::SuccessAllGranted);
     {
@@ -228,12 +222,11 @@ async fn a_flaky_granter_never_pays_twice() {
 #[tokio::test]
 async fn a_refused_grant_is_compensated_in_reverse_order() {
     let faults = Faults { refuse_reward_name: Some("refused".into()), ..Faults::default() };
-    let (granter, url) = TestGranter::start(faults).await;
-    let app = Arc::new(app_with(Some(&url), |_| {}).await);
+    let (granter, app) = granting_app(faults, |_| {}).await;
     let rewards = json!([points("kept", 1, 10), points("also kept", 1, 10), points("refused", 1, 10)]);
-    let (event_id, reward_ids) = active_event(&app, rewards.clone(), "ALL_OR_NOTHING").await;
-    let players = players(&app, "unlucky", 1).await;
-    let request = &claim_all(&app, &players, &event_id).await[0];
+    let ClaimedEvent { event_id, reward_ids, players, claims } =
+        claimed_event(&app, rewards.clone(), "unlucky", 1).await;
+    let request = &claims[0];
     assert_eq!(status_of(request), ClaimStatus::FailedRolledBack);
     let trail: Vec<&str> =
         request["history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
@@ -249,12 +242,7 @@ async fn a_refused_grant_is_compensated_in_reverse_order() {
             "FAILED_ROLLED_BACK"
         ]
     );
-    let log: Vec<(&str, &str)> = request["compensatingActionsLog"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| (a["action"].as_str().unwrap(), a["rewardId"].as_str().unwrap()))
-        .collect();
+    let log = member_pairs(&request["compensatingActionsLog"], "action", "rewardId");
     let id = |i: usize| reward_ids[i].as_str();
     assert_eq!(
         log,
@@ -281,14 +269,11 @@ async fn a_refused_grant_is_compensated_in_reverse_order() {
 #[tokio::test]
 async fn a_player_deactivated_before_the_grant_is_compensated() {
     let faults = Faults { grants_down: true, ..Faults::default() };
-    let (granter, url) = TestGranter::start(faults).await;
-    let app = Arc::new(
-        app_with(Some(&url), |config| {
-            config.events.saga_retry_base_ms = 400;
-            config.events.claim_wait_ms = 200;
-        })
-        .await,
-    );
+    let (granter, app) = granting_app(faults, |config| {
+        config.events.saga_retry_base_ms = 400;
+        config.events.claim_wait_ms = 200;
+    })
+    .await;
     let (event_id, _) = active_event(&app, json!([points("p", 1, 10)]), "ALL_OR_NOTHING").await;
     let players = players(&app, "leaver", 1).await;
     let (user_id, token) = &players[0];
@@ -329,12 +314,8 @@ async fn a_revoke_that_keeps_failing_waits_for_an_admin() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(gauge, "claims_manual_intervention 2");
-    let listed: Value = app
-        .get("/api/v1/claims?status=COMPENSATION_FAILED_MANUAL_INTERVENTION_REQUIRED", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed =
+        app.get_json("/api/v1/claims?status=COMPENSATION_FAILED_MANUAL_INTERVENTION_REQUIRED", Some(&admin)).await;
     assert_eq!(listed["total"], 2);
     let first = parked[0]["requestId"].as_str().unwrap();
     let second = parked[1]["requestId"].as_str().unwrap();
@@ -360,9 +341,9 @@ async fn a_revoke_that_keeps_failing_waits_for_an_admin() {
     assert_eq!(status_of(&resolved), ClaimStatus::RewardPartiallyGranted);
     assert_eq!(remaining_stock(&app, &event_id).await, vec![Some(9), Some(10)]);
 
-    let log: Value = app.get("/api/v1/audit-logs?action=claim.retry", Some(&admin)).await.json().await.unwrap();
+    let log = app.get_json("/api/v1/audit-logs?action=claim.retry", Some(&admin)).await;
     assert_eq!((log["total"].as_u64(), log["items"][0]["targetId"].as_str()), (Some(1), Some(first)));
-    let log: Value = app.get("/api/v1/audit-logs?action=claim.resolve", Some(&admin)).await.json().await.unwrap();
+    let log = app.get_json("/api/v1/audit-logs?action=claim.resolve", Some(&admin)).await;
     assert_eq!(log["items"][0]["after"]["note"], "player keeps the points");
 }
 
@@ -381,31 +362,25 @@ async fn claim_history_is_private_to_players_and_filterable_by_staff() {
     assert_eq!(app.get(&format!("/api/v1/claims/{alice_id}"), Some(&bob.1)).await.status(), StatusCode::NOT_FOUND);
     assert_eq!(app.get(&format!("/api/v1/claims/{alice_id}"), Some(&alice.1)).await.status(), StatusCode::OK);
     assert_eq!(app.get("/api/v1/claims", Some(&bob.1)).await.status(), StatusCode::FORBIDDEN);
-    let mine: Value = app.get("/api/v1/claims/me", Some(&bob.1)).await.json().await.unwrap();
+    let mine = app.get_json("/api/v1/claims/me", Some(&bob.1)).await;
     assert_eq!(mine["total"], 2);
-    let mine: Value =
-        app.get(&format!("/api/v1/claims/me?eventId={second_event}"), Some(&bob.1)).await.json().await.unwrap();
+    let mine = app.get_json(&format!("/api/v1/claims/me?eventId={second_event}"), Some(&bob.1)).await;
     assert_eq!(mine["total"], 1);
 
     let auditor = app.user_with_roles("auditor1", &["AUDITOR"]).await.1;
-    let by_user: Value =
-        app.get(&format!("/api/v1/claims?userId={}", bob.0), Some(&auditor)).await.json().await.unwrap();
+    let by_user = app.get_json(&format!("/api/v1/claims?userId={}", bob.0), Some(&auditor)).await;
     assert_eq!(by_user["total"], 2);
-    let by_event: Value =
-        app.get(&format!("/api/v1/claims?eventId={first_event}"), Some(&auditor)).await.json().await.unwrap();
+    let by_event = app.get_json(&format!("/api/v1/claims?eventId={first_event}"), Some(&auditor)).await;
     assert_eq!(by_event["total"], 2);
-    let by_status: Value =
-        app.get("/api/v1/claims?status=SUCCESS_ALL_GRANTED", Some(&auditor)).await.json().await.unwrap();
+    let by_status = app.get_json("/api/v1/claims?status=SUCCESS_ALL_GRANTED", Some(&auditor)).await;
     assert_eq!(by_status["total"], 3);
-    let none_failed: Value =
-        app.get("/api/v1/claims?status=FAILED_ROLLED_BACK", Some(&auditor)).await.json().await.unwrap();
+    let none_failed = app.get_json("/api/v1/claims?status=FAILED_ROLLED_BACK", Some(&auditor)).await;
     assert_eq!(none_failed["total"], 0);
     let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339().replace('+', "%2B");
-    let none: Value = app.get(&format!("/api/v1/claims?from={future}"), Some(&auditor)).await.json().await.unwrap();
+    let none = app.get_json(&format!("/api/v1/claims?from={future}"), Some(&auditor)).await;
     assert_eq!(none["total"], 0);
     let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339().replace('+', "%2B");
-    let all: Value =
-        app.get(&format!("/api/v1/claims?from={past}&to={future}"), Some(&auditor)).await.json().await.unwrap();
+    let all = app.get_json(&format!("/api/v1/claims?from={past}&to={future}"), Some(&auditor)).await;
     assert_eq!(all["total"], 3);
     assert_eq!(app.get("/api/v1/claims?status=BOGUS", Some(&auditor)).await.status(), StatusCode::BAD_REQUEST);
 }
@@ -418,9 +393,7 @@ async fn a_player_who_meets_the_condition_later_can_claim_again() {
     body["startDate"] = json!((chrono::Utc::now() - chrono::Duration::days(5)).to_rfc3339());
     body["conditions"] = json!({ "type": "LOGIN_DAYS", "days": 2 });
     body["timezone"] = json!("UTC");
-    let event = create_event(&app, &admin, &body).await;
-    let event_id = event["id"].as_str().unwrap().to_owned();
-    set_status(&app, &admin, &event_id, "ACTIVE").await;
+    let event_id = activated_event(&app, &admin, &body).await;
     let players = players(&app, "patient", 1).await;
     let (user_id, token) = &players[0];
 
@@ -460,9 +433,7 @@ async fn an_unreachable_fact_provider_ends_the_claim_as_an_external_failure() {
     let admin = app.admin_token().await;
     let mut body = event_body("external");
     body["conditions"] = json!({ "type": "LOGIN_DAYS", "days": 1 });
-    let event = create_event(&app, &admin, &body).await;
-    let event_id = event["id"].as_str().unwrap().to_owned();
-    set_status(&app, &admin, &event_id, "ACTIVE").await;
+    let event_id = activated_event(&app, &admin, &body).await;
     let players = players(&app, "remote", 1).await;
     let (_, request) = claim(&app, &players[0].1, &event_id, None).await;
     let request = final_claim(&app, &players[0].1, request["requestId"].as_str().unwrap()).await;

@@ -10,7 +10,7 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::fixtures::{active_event, app_with, claim_all, players, points, two_claims_stuck_in_compensation};
+use crate::fixtures::{ClaimedEvent, app_with, claimed_event, points, two_claims_stuck_in_compensation};
 use crate::granter::Faults;
 use crate::helpers::{ADMIN_PASSWORD, PASSWORD, TestApp};
 
@@ -240,7 +240,7 @@ async fn forms_without_the_sessions_csrf_token_or_from_another_origin_are_refuse
     assert_eq!(sign_out.status, StatusCode::FORBIDDEN, "a forged sign-out is refused too");
 
     let admin = app.admin_token().await;
-    let keys: Value = app.get("/api/v1/service-keys", Some(&admin)).await.json().await.unwrap();
+    let keys = app.get_json("/api/v1/service-keys", Some(&admin)).await;
     assert_eq!(keys["total"], 0, "no forged key was created");
     let page = console.post("/console/service-keys", &[("name", "game-server-1")]).await;
     assert_eq!(page.status, StatusCode::CREATED);
@@ -463,8 +463,7 @@ async fn operators_create_edit_activate_top_up_and_delete_events_from_forms() {
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
     let page_path = created.location().split('?').next().unwrap().to_owned();
     let event_id = page_path.rsplit('/').next().unwrap().to_owned();
-    let event: Value =
-        app.get(&format!("/api/v1/events/{event_id}"), Some(&app.admin_token().await)).await.json().await.unwrap();
+    let event = app.get_json(&format!("/api/v1/events/{event_id}"), Some(&app.admin_token().await)).await;
     assert_eq!(event["conditions"], serde_json::from_str::<Value>(NESTED).unwrap());
     assert_eq!(event["startDate"], "2019-12-31T15:00:00Z", "the form's times are the event's time zone");
     assert_eq!(event["rewards"].as_array().unwrap().len(), 2);
@@ -535,7 +534,7 @@ async fn operators_create_edit_activate_top_up_and_delete_events_from_forms() {
     assert!(!phishing.body.contains("Your account is locked"), "text from the link is not shown");
     assert_eq!(alert(&phishing.body), "The change was not made.", "the console words a refusal itself");
     let draft_id = draft_path.rsplit('/').next().unwrap();
-    let draft_event: Value = app.get(&format!("/api/v1/events/{draft_id}"), Some(&admin)).await.json().await.unwrap();
+    let draft_event = app.get_json(&format!("/api/v1/events/{draft_id}"), Some(&admin)).await;
     let sled = draft_event["rewards"][2]["rewardId"].as_str().unwrap();
     let removed = admin_console.post(&format!("{draft_path}/rewards/{sled}/delete"), &[]).await;
     assert!(removed.location().ends_with("notice=reward-removed"), "{}", removed.location());
@@ -615,9 +614,8 @@ async fn claims_search_timeline_queue_and_exports_act_through_the_api() {
 #[tokio::test]
 async fn the_dashboard_and_player_pages_show_the_apis_figures() {
     let app = Arc::new(app_with(None, |_| {}).await);
-    let (event_id, _) = active_event(&app, json!([points("daily points", 1, 10)]), "ALL_OR_NOTHING").await;
-    let players = players(&app, "fan", 3).await;
-    claim_all(&app, &players, &event_id).await;
+    let ClaimedEvent { event_id, players, .. } =
+        claimed_event(&app, json!([points("daily points", 1, 10)]), "fan", 3).await;
     let mut admin = signed_in(&app, "admin", ADMIN_PASSWORD).await;
 
     let live = admin.get(&format!("/console/events/{event_id}/dashboard/live")).await;
@@ -646,8 +644,8 @@ async fn the_dashboard_and_player_pages_show_the_apis_figures() {
 #[tokio::test]
 async fn the_dashboard_groups_failed_claims_by_cause_with_a_readable_label() {
     let app = Arc::new(app_with(None, |_| {}).await);
-    let (event_id, _) = active_event(&app, json!([points("scarce points", 1, 2)]), "ALL_OR_NOTHING").await;
-    let claims = claim_all(&app, &players(&app, "scarce", 3).await, &event_id).await;
+    let ClaimedEvent { event_id, claims, .. } =
+        claimed_event(&app, json!([points("scarce points", 1, 2)]), "scarce", 3).await;
     let codes: Vec<&str> = claims.iter().filter_map(|claim| claim["failureCode"].as_str()).collect();
     assert_eq!(codes, ["OUT_OF_STOCK"], "one claim found the stock gone");
     let mut admin = signed_in(&app, "admin", ADMIN_PASSWORD).await;
@@ -664,8 +662,7 @@ fn texts_after<'a>(svg: &'a str, marker: &str) -> Vec<&'a str> {
 #[tokio::test]
 async fn the_dashboard_chart_has_labelled_axes_on_the_events_clock() {
     let app = Arc::new(app_with(None, |_| {}).await);
-    let (event_id, _) = active_event(&app, json!([points("daily points", 1, 10)]), "ALL_OR_NOTHING").await;
-    claim_all(&app, &players(&app, "charted", 3).await, &event_id).await;
+    let event_id = claimed_event(&app, json!([points("daily points", 1, 10)]), "charted", 3).await.event_id;
     let mut admin = signed_in(&app, "admin", ADMIN_PASSWORD).await;
     let live = admin.get(&format!("/console/events/{event_id}/dashboard/live")).await;
     let svg = live.body.split("<svg").nth(1).and_then(|rest| rest.split("</svg>").next()).expect("a chart");
@@ -700,9 +697,8 @@ async fn the_dashboard_chart_has_labelled_axes_on_the_events_clock() {
 #[tokio::test]
 async fn a_claim_page_names_its_player_to_those_who_may_read_accounts_and_says_yes_or_no() {
     let app = Arc::new(app_with(None, |_| {}).await);
-    let (event_id, _) = active_event(&app, json!([points("daily points", 1, 10)]), "ALL_OR_NOTHING").await;
-    let players = players(&app, "named", 1).await;
-    let claims = claim_all(&app, &players, &event_id).await;
+    let ClaimedEvent { players, claims, .. } =
+        claimed_event(&app, json!([points("daily points", 1, 10)]), "named", 1).await;
     let (request_id, player_id) = (claims[0]["requestId"].as_str().unwrap(), &players[0].0);
     app.user_with_roles("operator1", &["OPERATOR"]).await;
 
@@ -736,8 +732,7 @@ async fn event_dates_are_on_the_events_clock_and_records_on_utcs_with_the_instan
     assert!(console.get("/console/events").await.body.contains(start), "the list too");
 
     // A claim's own instants: UTC, said so, the browser's script turning them to the viewer's clock.
-    let (event_id, _) = active_event(&app, json!([points("p", 1, 10)]), "ALL_OR_NOTHING").await;
-    let claim = &claim_all(&app, &players(&app, "dated", 1).await, &event_id).await[0];
+    let claim = &claimed_event(&app, json!([points("p", 1, 10)]), "dated", 1).await.claims[0];
     let created = claim["createdAt"].as_str().unwrap();
     let at = chrono::DateTime::parse_from_rfc3339(created).unwrap();
     let page = console.get(&format!("/console/claims/{}", claim["requestId"].as_str().unwrap())).await;
@@ -763,8 +758,8 @@ async fn the_home_page_shows_running_and_coming_events_and_the_latest_failures()
     assert!(section(&empty.body, "failures").contains("data-testid=\"no-failures\""), "{}", empty.body);
 
     // Running for a month with one unit for two players: one claim fails, out of stock.
-    let (month_id, _) = active_event(&app, json!([points("last unit", 1, 1)]), "ALL_OR_NOTHING").await;
-    let claims = claim_all(&app, &players(&app, "late", 2).await, &month_id).await;
+    let ClaimedEvent { event_id: month_id, claims, .. } =
+        claimed_event(&app, json!([points("last unit", 1, 1)]), "late", 2).await;
     let of = |status: &str| {
         claims.iter().find(|c| c["status"] == status).unwrap_or_else(|| panic!("{status}: {claims:?}"))["requestId"]
             .as_str()
@@ -849,9 +844,8 @@ fn unlabelled_controls(html: &str) -> Vec<String> {
 #[tokio::test]
 async fn every_input_of_the_main_pages_has_a_label() {
     let app = Arc::new(app_with(None, |_| {}).await);
-    let (event_id, _) = active_event(&app, json!([points("p", 1, 10)]), "ALL_OR_NOTHING").await;
-    let players = players(&app, "labelled", 1).await;
-    let claims = claim_all(&app, &players, &event_id).await;
+    let ClaimedEvent { event_id, players, claims, .. } =
+        claimed_event(&app, json!([points("p", 1, 10)]), "labelled", 1).await;
     let request_id = claims[0]["requestId"].as_str().unwrap();
     let player_id = &players[0].0;
     let mut admin = signed_in(&app, "admin", ADMIN_PASSWORD).await;
@@ -900,7 +894,7 @@ async fn recurring_tiered_events_are_created_from_the_form_and_lists_page() {
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
     let event_id = created.location().split('?').next().unwrap().rsplit('/').next().unwrap().to_owned();
     let admin = app.admin_token().await;
-    let event: Value = app.get(&format!("/api/v1/events/{event_id}"), Some(&admin)).await.json().await.unwrap();
+    let event = app.get_json(&format!("/api/v1/events/{event_id}"), Some(&admin)).await;
     assert_eq!(event["recurrence"]["period"], "DAILY");
     assert_eq!(event["tiers"][1]["tierId"], "day7");
     let page = console.get(created.location()).await;

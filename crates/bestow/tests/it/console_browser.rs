@@ -16,7 +16,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fixtures::{
-    active_event, app_with, claim, claim_all, create_event, event_body, players, points, set_status,
+    activated_event, active_event, app_with, claim, claim_all, create_event, event_body, players, points,
 };
 use crate::granter::{Faults, TestGranter};
 use crate::helpers::ADMIN_PASSWORD;
@@ -484,7 +484,7 @@ async fn an_admin_resolves_a_stuck_claim_from_the_queue_on_a_tablet_sized_window
     browser.wait_for_text("h1", "REWARD_PARTIALLY_GRANTED").await;
 
     let admin = app.admin_token().await;
-    let log: Value = app.get("/api/v1/audit-logs?action=claim.resolve", Some(&admin)).await.json().await.unwrap();
+    let log = app.get_json("/api/v1/audit-logs?action=claim.resolve", Some(&admin)).await;
     assert_eq!(log["items"][0]["after"]["note"], "granted the missing points by hand in the game");
     assert_eq!(log["items"][0]["actorUsername"], "admin", "the console acted as the signed-in admin");
     browser.quit();
@@ -513,9 +513,7 @@ async fn every_console_page_passes_axe_core_in_chromium() {
     let app = Arc::new(app_with(None, |_| {}).await);
     let admin = app.admin_token().await;
     // Data for every page: events in each state, granted and refused claims, a player, a key.
-    let streak = create_event(&app, &admin, &event_body("Axe streak event")).await;
-    let streak_id = streak["id"].as_str().unwrap().to_owned();
-    assert_eq!(set_status(&app, &admin, &streak_id, "ACTIVE").await.status(), StatusCode::OK);
+    let streak_id = activated_event(&app, &admin, &event_body("Axe streak event")).await;
     create_event(&app, &admin, &event_body("Axe draft event")).await;
     let (event_id, _) = active_event(&app, json!([points("Axe points", 1, 10)]), "ALL_OR_NOTHING").await;
     let player = players(&app, "axe", 1).await.remove(0);

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fixtures::{app_with, create_event, event_body, second_reward, set_status};
-use crate::helpers::{TestApp, problem};
+use crate::helpers::{TestApp, member_pairs, problem};
 
 async fn stats(app: &TestApp, token: &str, event_id: &str) -> Value {
     let response = app.get(&format!("/api/v1/events/{event_id}/stats"), Some(token)).await;
@@ -141,12 +141,7 @@ async fn the_dashboard_names_each_rewards_tier_and_is_staff_only() {
 
     // A DRAFT event has a dashboard too: staff see every status.
     let stats = stats(&app, &admin, event_id).await;
-    let tiers: Vec<(&str, &str)> = stats["stock"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|reward| (reward["rewardName"].as_str().unwrap(), reward["tierId"].as_str().unwrap()))
-        .collect();
+    let tiers = member_pairs(&stats["stock"], "rewardName", "tierId");
     assert_eq!(tiers, [("day 1", "day-1"), ("day 2a", "day-2"), ("day 2b", "day-2")]);
     assert!(stats["failuresByReason"].as_array().unwrap().is_empty());
 

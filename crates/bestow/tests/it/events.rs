@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::fixtures::{create_event, event_body, second_reward, set_status};
+use crate::fixtures::{activated_event, create_event, event_body, second_reward, set_status};
 use crate::helpers::{Cast, TestApp, pointers, problem};
 
 /// An event driven to `status` through allowed transitions.
@@ -25,7 +25,7 @@ async fn event_in(app: &TestApp, token: &str, status: &str) -> String {
 }
 
 async fn audit_total(app: &TestApp, token: &str, target: &str) -> u64 {
-    let log: Value = app.get(&format!("/api/v1/audit-logs?targetId={target}"), Some(token)).await.json().await.unwrap();
+    let log = app.get_json(&format!("/api/v1/audit-logs?targetId={target}"), Some(token)).await;
     log["total"].as_u64().unwrap()
 }
 
@@ -139,10 +139,10 @@ async fn bad_events_name_the_field_and_store_nothing() {
         let problem = problem(response).await;
         assert!(pointers(&problem).contains(&pointer.to_owned()), "{pointer} in {problem}");
     }
-    let listed: Value = app.get("/api/v1/events", Some(&operator)).await.json().await.unwrap();
+    let listed = app.get_json("/api/v1/events", Some(&operator)).await;
     assert_eq!(listed["total"], 0, "nothing was stored");
     let admin = app.admin_token().await;
-    let log: Value = app.get("/api/v1/audit-logs", Some(&admin)).await.json().await.unwrap();
+    let log = app.get_json("/api/v1/audit-logs", Some(&admin)).await;
     assert_eq!(log["total"], 0, "nothing was audited");
 }
 
@@ -171,7 +171,7 @@ async fn the_whole_transition_table() {
             let response = set_status(&app, &operator, &id, to).await;
             let want = if allowed.contains(&(from, to)) { StatusCode::OK } else { StatusCode::CONFLICT };
             assert_eq!(response.status(), want, "{from} -> {to}");
-            let event: Value = app.get(&format!("/api/v1/events/{id}"), Some(&operator)).await.json().await.unwrap();
+            let event = app.get_json(&format!("/api/v1/events/{id}"), Some(&operator)).await;
             let now = if want == StatusCode::OK { to } else { from };
             assert_eq!(event["status"], now, "{from} -> {to} leaves the event {now}");
         }
@@ -191,7 +191,7 @@ async fn lifecycle_rules() {
     assert_eq!(problem(response).await["code"], "NO_REWARDS");
 
     let id = event_in(&app, &cast.operator, "ACTIVE").await;
-    let event: Value = app.get(&format!("/api/v1/events/{id}"), Some(&cast.operator)).await.json().await.unwrap();
+    let event = app.get_json(&format!("/api/v1/events/{id}"), Some(&cast.operator)).await;
     let reward = event["rewards"][0]["rewardId"].as_str().unwrap();
     // Not deletable once active.
     let response =
@@ -226,12 +226,12 @@ async fn lifecycle_rules() {
         (Some("Big points"), Some(150))
     );
     // Players never see drafts or inactive events in lists.
-    let list: Value = app.get("/api/v1/events", Some(&cast.user)).await.json().await.unwrap();
+    let list = app.get_json("/api/v1/events", Some(&cast.user)).await;
     assert_eq!(list["total"], 0);
     set_status(&app, &cast.operator, &id, "ACTIVE").await;
-    let list: Value = app.get("/api/v1/events?status=DRAFT", Some(&cast.user)).await.json().await.unwrap();
+    let list = app.get_json("/api/v1/events?status=DRAFT", Some(&cast.user)).await;
     assert_eq!(list["total"], 0);
-    let list: Value = app.get("/api/v1/events", Some(&cast.user)).await.json().await.unwrap();
+    let list = app.get_json("/api/v1/events", Some(&cast.user)).await;
     assert_eq!(list["total"], 1);
 }
 
@@ -241,12 +241,10 @@ async fn events_expire_once_their_end_date_passes() {
     let operator = app.user_with_roles("operator", &["OPERATOR"]).await.1;
     let mut body = event_body("short");
     body["endDate"] = json!((chrono::Utc::now() + chrono::Duration::milliseconds(1500)).to_rfc3339());
-    let event = create_event(&app, &operator, &body).await;
-    let id = event["id"].as_str().unwrap();
-    assert_eq!(set_status(&app, &operator, id, "ACTIVE").await.status(), StatusCode::OK);
+    let id = activated_event(&app, &operator, &body).await;
     let mut status = String::new();
     for _ in 0..50 {
-        let event: Value = app.get(&format!("/api/v1/events/{id}"), Some(&operator)).await.json().await.unwrap();
+        let event = app.get_json(&format!("/api/v1/events/{id}"), Some(&operator)).await;
         status = event["status"].as_str().unwrap().to_owned();
         if status == "EXPIRED" {
             break;
@@ -255,12 +253,7 @@ async fn events_expire_once_their_end_date_passes() {
     }
     assert_eq!(status, "EXPIRED");
     let admin = app.admin_token().await;
-    let log: Value = app
-        .get(&format!("/api/v1/audit-logs?targetId={id}&action=event.expire"), Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let log = app.get_json(&format!("/api/v1/audit-logs?targetId={id}&action=event.expire"), Some(&admin)).await;
     assert_eq!(log["items"][0]["actorUsername"], "expiry");
 }
 
@@ -339,12 +332,7 @@ async fn every_mutation_leaves_exactly_one_audit_entry() {
         assert!(request.send().await.unwrap().status().is_success(), "{action}");
         expected_total += 1;
         assert_eq!(audit_total(&app, &cast.admin, &id).await, expected_total, "{action} audited once");
-        let log: Value = app
-            .get(&format!("/api/v1/audit-logs?targetId={id}&limit=1"), Some(&cast.auditor))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let log = app.get_json(&format!("/api/v1/audit-logs?targetId={id}&limit=1"), Some(&cast.auditor)).await;
         let entry = &log["items"][0];
         assert_eq!(entry["action"], action);
         assert_eq!(entry["actorUsername"], "operator");
@@ -379,8 +367,7 @@ async fn every_mutation_leaves_exactly_one_audit_entry() {
     let response =
         app.request(Method::DELETE, &format!("/api/v1/events/{draft_id}"), Some(&cast.admin)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let log: Value =
-        app.get(&format!("/api/v1/audit-logs?targetId={draft_id}"), Some(&cast.admin)).await.json().await.unwrap();
+    let log = app.get_json(&format!("/api/v1/audit-logs?targetId={draft_id}"), Some(&cast.admin)).await;
     assert_eq!(log["total"], 2);
     assert_eq!((log["items"][0]["action"].as_str(), log["items"][0]["after"].is_null()), (Some("event.delete"), true));
     assert_eq!(app.get(&format!("/api/v1/events/{draft_id}"), Some(&cast.admin)).await.status(), StatusCode::NOT_FOUND);
@@ -390,13 +377,11 @@ async fn every_mutation_leaves_exactly_one_audit_entry() {
 async fn events_survive_a_restart() {
     let app = TestApp::spawn().await;
     let operator = app.user_with_roles("operator", &["OPERATOR"]).await.1;
-    let event = create_event(&app, &operator, &event_body("durable")).await;
-    let id = event["id"].as_str().unwrap().to_owned();
-    set_status(&app, &operator, &id, "ACTIVE").await;
-    let before: Value = app.get(&format!("/api/v1/events/{id}"), Some(&operator)).await.json().await.unwrap();
+    let id = activated_event(&app, &operator, &event_body("durable")).await;
+    let before = app.get_json(&format!("/api/v1/events/{id}"), Some(&operator)).await;
     let (dir, config) = app.stop().await;
     let app = TestApp::spawn_with(dir, config).await;
-    let after: Value = app.get(&format!("/api/v1/events/{id}"), Some(&operator)).await.json().await.unwrap();
+    let after = app.get_json(&format!("/api/v1/events/{id}"), Some(&operator)).await;
     assert_eq!(before, after);
     assert_eq!(after["conditions"], json!({ "type": "LOGIN_STREAK", "days": 3 }));
     assert_eq!(after["timezone"], "Asia/Seoul");

@@ -7,7 +7,7 @@ use bestow_core::page::MAX_LIMIT;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::fixtures::{app_with, create_event, event_body, set_status};
+use crate::fixtures::{activated_event, app_with, event_body};
 use crate::helpers::{TestApp, pointers, problem};
 
 /// The header rows: the API's JSON field names, in a fixed order.
@@ -75,8 +75,7 @@ async fn download(app: &TestApp, path: &str, token: &str, filename: &str) -> Str
 async fn listed(app: &TestApp, token: &str, list: &str, field: &str) -> Vec<String> {
     let mut values = Vec::new();
     for page in 1.. {
-        let body: Value =
-            app.get(&format!("{list}limit={MAX_LIMIT}&page={page}"), Some(token)).await.json().await.unwrap();
+        let body = app.get_json(&format!("{list}limit={MAX_LIMIT}&page={page}"), Some(token)).await;
         let items = body["items"].as_array().unwrap();
         values.extend(items.iter().map(|item| item[field].as_str().unwrap().to_owned()));
         if items.len() < MAX_LIMIT as usize {
@@ -84,6 +83,12 @@ async fn listed(app: &TestApp, token: &str, list: &str, field: &str) -> Vec<Stri
         }
     }
     unreachable!()
+}
+
+/// A 10%-off COUPON reward with `code`, one per player, `stock` units (-1 for unlimited).
+fn coupon(code: &str, stock: i64) -> Value {
+    json!({ "rewardType": "COUPON", "rewardName": "10% off", "details": { "couponCode": code, "discountRate": 0.1 },
+            "quantityPerUser": 1, "totalStock": stock })
 }
 
 /// More claims than two pages of the list, by two players, on an event paying a coupon: the
@@ -95,11 +100,8 @@ pub(crate) async fn every_claim_is_exported(app: TestApp) {
     let (other_id, other) = app.user_with_roles("other", &["USER"]).await;
     let mut body = event_body("coupon week");
     body["conditions"] = Value::Null;
-    body["rewards"] = json!([{ "rewardType": "COUPON", "rewardName": "10% off",
-                               "details": { "couponCode": "SECRET-EXPORT-CODE", "discountRate": 0.1 },
-                               "quantityPerUser": 1, "totalStock": -1 }]);
-    let event_id = create_event(&app, &admin, &body).await["id"].as_str().unwrap().to_owned();
-    assert_eq!(set_status(&app, &admin, &event_id, "ACTIVE").await.status(), StatusCode::OK);
+    body["rewards"] = json!([coupon("SECRET-EXPORT-CODE", -1)]);
+    let event_id = activated_event(&app, &admin, &body).await;
     // Each player's first claim is granted, the others are recorded as already claimed.
     let total = 2 * MAX_LIMIT as usize + 5;
     for i in 0..total {
@@ -138,7 +140,7 @@ pub(crate) async fn every_claim_is_exported(app: TestApp) {
         let text = download(&app, &format!("/api/v1/claims/export?{query}"), &auditor, "claims.csv").await;
         let claims = records(&parse_csv(&text));
         assert_eq!(claims.len(), rows, "?{query}");
-        let list: Value = app.get(&format!("/api/v1/claims?{query}"), Some(&auditor)).await.json().await.unwrap();
+        let list = app.get_json(&format!("/api/v1/claims?{query}"), Some(&auditor)).await;
         if !query.starts_with("limit") {
             assert_eq!(list["total"], rows, "the list agrees on ?{query}");
         }
@@ -168,8 +170,7 @@ async fn audit_exports_quote_and_defuse_what_people_typed() {
     // Usernames may start with `-`, and event names are free text.
     let (operator_id, operator) = app.user_with_roles("-op", &["OPERATOR"]).await;
     let name = "=HYPERLINK(\"http://evil.example\",\"win\"),\r\nthen more";
-    let event_id = create_event(&app, &operator, &event_body(name)).await["id"].as_str().unwrap().to_owned();
-    assert_eq!(set_status(&app, &operator, &event_id, "ACTIVE").await.status(), StatusCode::OK);
+    let event_id = activated_event(&app, &operator, &event_body(name)).await;
 
     let path = format!("/api/v1/audit-logs/export?actor={operator_id}");
     let text = download(&app, &path, &auditor, "audit-logs.csv").await;
@@ -205,7 +206,7 @@ async fn audit_exports_quote_and_defuse_what_people_typed() {
     assert_eq!((&before["isActive"], &after["isActive"]), (&json!(true), &json!(false)));
     let all =
         records(&parse_csv(&download(&app, "/api/v1/auth/audit-logs/export", &auditor, "auth-audit-logs.csv").await));
-    let list: Value = app.get("/api/v1/auth/audit-logs", Some(&auditor)).await.json().await.unwrap();
+    let list = app.get_json("/api/v1/auth/audit-logs", Some(&auditor)).await;
     assert_eq!(list["total"], all.len());
 
     // A bad filter is the list's 400, on both services.
@@ -224,11 +225,8 @@ async fn the_audit_export_holds_no_coupon_code() {
     let admin = app.admin_token().await;
     let (_, auditor) = app.user_with_roles("auditor", &["AUDITOR"]).await;
     let mut body = event_body("coupon audit");
-    body["rewards"] = json!([{ "rewardType": "COUPON", "rewardName": "10% off",
-                               "details": { "couponCode": "SECRET-AUDIT-CODE", "discountRate": 0.1 },
-                               "quantityPerUser": 1, "totalStock": 10 }]);
-    let event_id = create_event(&app, &admin, &body).await["id"].as_str().unwrap().to_owned();
-    assert_eq!(set_status(&app, &admin, &event_id, "ACTIVE").await.status(), StatusCode::OK);
+    body["rewards"] = json!([coupon("SECRET-AUDIT-CODE", 10)]);
+    let event_id = activated_event(&app, &admin, &body).await;
 
     let path = format!("/api/v1/audit-logs/export?targetId={event_id}");
     let text = download(&app, &path, &auditor, "audit-logs.csv").await;
@@ -241,8 +239,7 @@ async fn the_audit_export_holds_no_coupon_code() {
         let reward = &after["rewards"][0];
         assert_eq!((&reward["rewardType"], &reward["details"]), (&json!("COUPON"), &json!({ "discountRate": 0.1 })));
     }
-    let listed: Value =
-        app.get(&format!("/api/v1/audit-logs?targetId={event_id}"), Some(&auditor)).await.json().await.unwrap();
+    let listed = app.get_json(&format!("/api/v1/audit-logs?targetId={event_id}"), Some(&auditor)).await;
     assert_eq!(
         listed["items"][0]["after"]["rewards"][0]["details"]["couponCode"], "SECRET-AUDIT-CODE",
         "staff read it in the API"

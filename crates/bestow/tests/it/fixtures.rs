@@ -44,6 +44,13 @@ pub(crate) async fn set_status(app: &TestApp, token: &str, id: &str, status: &st
     app.send_json(Method::PUT, &format!("/api/v1/events/{id}/status"), Some(token), &json!({ "status": status })).await
 }
 
+/// Creates the event `body` as `token`, activates it, and returns its id.
+pub(crate) async fn activated_event(app: &TestApp, token: &str, body: &Value) -> String {
+    let id = create_event(app, token, body).await["id"].as_str().unwrap().to_owned();
+    assert_eq!(set_status(app, token, &id, "ACTIVE").await.status(), StatusCode::OK, "activate {id}");
+    id
+}
+
 /// A server whose saga retries quickly, optionally granting through `webhook`.
 pub(crate) async fn app_with(webhook: Option<&str>, configure: impl FnOnce(&mut bestow::Config)) -> TestApp {
     let dir = tempfile::TempDir::new().unwrap();
@@ -120,7 +127,7 @@ pub(crate) fn status_of(request: &Value) -> ClaimStatus {
 /// Polls a claim until it is final (20 s at most).
 pub(crate) async fn final_claim(app: &TestApp, token: &str, request_id: &str) -> Value {
     for _ in 0..200 {
-        let request: Value = app.get(&format!("/api/v1/claims/{request_id}"), Some(token)).await.json().await.unwrap();
+        let request = app.get_json(&format!("/api/v1/claims/{request_id}"), Some(token)).await;
         if status_of(&request).is_final() {
             return request;
         }
@@ -156,14 +163,39 @@ pub(crate) async fn claim_all_at_most(
     set.join_all().await
 }
 
+/// An ALL_OR_NOTHING event without conditions that a crowd of new players has claimed once each.
+pub(crate) struct ClaimedEvent {
+    pub(crate) event_id: String,
+    pub(crate) reward_ids: Vec<String>,
+    /// Each player's (id, token), in the order of their names.
+    pub(crate) players: Vec<(String, String)>,
+    /// Each player's final claim, in the order they settled.
+    pub(crate) claims: Vec<Value>,
+}
+
+/// Activates an ALL_OR_NOTHING event with `rewards` and has `count` new players named
+/// `{prefix}{i}` claim it at once, each claim awaited until final.
+pub(crate) async fn claimed_event(app: &Arc<TestApp>, rewards: Value, prefix: &str, count: usize) -> ClaimedEvent {
+    let (event_id, reward_ids) = active_event(app, rewards, "ALL_OR_NOTHING").await;
+    let players = players(app, prefix, count).await;
+    let claims = claim_all(app, &players, &event_id).await;
+    ClaimedEvent { event_id, reward_ids, players, claims }
+}
+
+/// A server whose saga retries quickly and grants through a new test granter with `faults`.
+pub(crate) async fn granting_app(
+    faults: Faults,
+    configure: impl FnOnce(&mut bestow::Config),
+) -> (TestGranter, Arc<TestApp>) {
+    let (granter, url) = TestGranter::start(faults).await;
+    (granter, Arc::new(app_with(Some(&url), configure).await))
+}
+
 /// Two players' claims on an ALL_OR_NOTHING event whose second reward the granter refuses and
 /// whose revokes it cannot take: both claims end waiting for an admin.
 pub(crate) async fn two_claims_stuck_in_compensation() -> (TestGranter, Faults, Arc<TestApp>, String, Vec<Value>) {
     let faults = Faults { refuse_reward_name: Some("refused".into()), revokes_down: true, ..Faults::default() };
-    let (granter, url) = TestGranter::start(faults.clone()).await;
-    let app = Arc::new(app_with(Some(&url), |_| {}).await);
-    let (event_id, _) =
-        active_event(&app, json!([points("granted", 1, 10), points("refused", 1, 10)]), "ALL_OR_NOTHING").await;
-    let stuck = claim_all(&app, &players(&app, "stuck", 2).await, &event_id).await;
-    (granter, faults, app, event_id, stuck)
+    let (granter, app) = granting_app(faults.clone(), |_| {}).await;
+    let stuck = claimed_event(&app, json!([points("granted", 1, 10), points("refused", 1, 10)]), "stuck", 2).await;
+    (granter, faults, app, stuck.event_id, stuck.claims)
 }

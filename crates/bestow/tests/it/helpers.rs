@@ -92,6 +92,11 @@ impl TestApp {
         self.request(Method::GET, path, token).send().await.expect("request sent")
     }
 
+    /// `GET path` as `token`, its body read as JSON whatever the status.
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> Value {
+        self.get(path, token).await.json().await.expect("json body")
+    }
+
     pub async fn send_json(&self, method: Method, path: &str, token: Option<&str>, body: &Value) -> Response {
         self.request(method, path, token).json(body).send().await.expect("request sent")
     }
@@ -170,8 +175,10 @@ pub fn point_event(name: &str, points: i64, stock: i64) -> Value {
     })
 }
 
-/// Tokens of one user per role.
+/// One user per role: each one's token, and the USER's account id.
 pub struct Cast {
+    /// The USER's account id.
+    pub user_id: String,
     pub user: String,
     pub operator: String,
     pub auditor: String,
@@ -180,8 +187,10 @@ pub struct Cast {
 
 impl Cast {
     pub async fn of(app: &TestApp) -> Self {
+        let (user_id, user) = app.user_with_roles("player", &["USER"]).await;
         Self {
-            user: app.user_with_roles("player", &["USER"]).await.1,
+            user_id,
+            user,
             operator: app.user_with_roles("operator", &["OPERATOR"]).await.1,
             auditor: app.user_with_roles("auditor", &["AUDITOR"]).await.1,
             admin: app.admin_token().await,
@@ -217,6 +226,12 @@ pub fn pointers(problem: &Value) -> Vec<String> {
         .as_array()
         .map(|errors| errors.iter().filter_map(|e| e["pointer"].as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
+}
+
+/// Two string members of each item of a JSON list, e.g. each stock line's reward name and tier.
+pub fn member_pairs<'a>(list: &'a Value, first: &str, second: &str) -> Vec<(&'a str, &'a str)> {
+    let member = |item: &'a Value, name: &str| item[name].as_str().unwrap_or_else(|| panic!("no {name} in {item}"));
+    list.as_array().unwrap().iter().map(|item| (member(item, first), member(item, second))).collect()
 }
 
 /// The tests' one HTTP client of the API, at one base URL (an in-process app, a `bestow`

@@ -77,7 +77,7 @@ async fn claim(app: &TestApp, token: &str, event: &Value, tier: Option<&str>) ->
     assert!(matches!(status.as_u16(), 201 | 202), "{status}: {body}");
     let request_id = body["requestId"].as_str().unwrap();
     for _ in 0..200 {
-        let request: Value = app.get(&format!("/api/v1/claims/{request_id}"), Some(token)).await.json().await.unwrap();
+        let request = app.get_json(&format!("/api/v1/claims/{request_id}"), Some(token)).await;
         let status: bestow_events::domain::saga::ClaimStatus = request["status"].as_str().unwrap().parse().unwrap();
         if status.is_final() {
             return request;
@@ -87,13 +87,18 @@ async fn claim(app: &TestApp, token: &str, event: &Value, tier: Option<&str>) ->
     panic!("claim {request_id} never became final");
 }
 
-async fn try_claim(app: &TestApp, token: &str, event: &Value, tier: Option<&str>) -> (StatusCode, Value) {
+/// The claim of `tier` (or the event's only tier) as `token`, ready to send.
+fn claim_request(app: &TestApp, token: &str, event: &Value, tier: Option<&str>) -> reqwest::RequestBuilder {
     let path = format!("/api/v1/events/{}/claims", event["id"].as_str().unwrap());
-    let mut request = app.request(Method::POST, &path, Some(token));
-    if let Some(tier) = tier {
-        request = request.json(&json!({ "tierId": tier }));
+    let request = app.request(Method::POST, &path, Some(token));
+    match tier {
+        Some(tier) => request.json(&json!({ "tierId": tier })),
+        None => request,
     }
-    let response = request.send().await.unwrap();
+}
+
+async fn try_claim(app: &TestApp, token: &str, event: &Value, tier: Option<&str>) -> (StatusCode, Value) {
+    let response = claim_request(app, token, event, tier).send().await.unwrap();
     (response.status(), response.json().await.unwrap())
 }
 
@@ -192,7 +197,7 @@ async fn daily_check_in(app: TestApp) {
     assert_eq!(second["status"], "SUCCESS_ALL_GRANTED", "{second}");
     assert_eq!(instant(&second["periodStart"]), Some(reset));
     assert_eq!(claimable(&screen(&app, &player, &event).await), [false]);
-    let wallet: Value = app.get("/api/v1/wallet/me", Some(&player)).await.json().await.unwrap();
+    let wallet = app.get_json("/api/v1/wallet/me", Some(&player)).await;
     assert_eq!(wallet["points"], 20, "{wallet}");
 }
 
@@ -265,8 +270,7 @@ async fn attendance_calendar(app: TestApp) {
         ]
     );
     // Each tier's stock moved once.
-    let event: Value =
-        app.get(&format!("/api/v1/events/{}", event["id"].as_str().unwrap()), Some(&admin)).await.json().await.unwrap();
+    let event = app.get_json(&format!("/api/v1/events/{}", event["id"].as_str().unwrap()), Some(&admin)).await;
     let remaining: Vec<i64> = event["tiers"]
         .as_array()
         .unwrap()
@@ -275,16 +279,9 @@ async fn attendance_calendar(app: TestApp) {
         .collect();
     assert_eq!(remaining, [99, 99, 99, 100, 100, 100, 100]);
     // A key names one claim: reusing it for another tier is refused.
-    let path = format!("/api/v1/events/{}/claims", event["id"].as_str().unwrap());
     let key = first_again["requestId"].as_str().unwrap();
-    let response = app
-        .request(Method::POST, &path, Some(&player))
-        .header("idempotency-key", key)
-        .json(&json!({ "tierId": "day-2" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let reused = claim_request(&app, &player, &event, Some("day-2")).header("idempotency-key", key);
+    assert_eq!(reused.send().await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 #[tokio::test]
@@ -316,7 +313,7 @@ async fn a_weekly_mission_counts_only_this_weeks_matches() {
     assert_eq!(view["tiers"][0]["progress"]["current"], 2, "last week's matches do not count: {view}");
     assert_eq!(claimable(&view), [false]);
     let path = format!("/api/v1/events/{}/eligibility", event["id"].as_str().unwrap());
-    let preview: Value = app.get(&path, Some(&player)).await.json().await.unwrap();
+    let preview = app.get_json(&path, Some(&player)).await;
     assert_eq!(preview["conditions"]["current"], 2, "{preview}");
     let refused = claim(&app, &player, &event, None).await;
     assert_eq!(refused["status"], "CONDITION_NOT_MET", "{refused}");
@@ -493,16 +490,11 @@ async fn tiers_and_recurrence_are_validated_locked_and_audited() {
     let path = format!("/api/v1/events/{id}/rewards/{reward_id_after}");
     let response = app.send_json(Method::PATCH, &path, Some(&admin), &json!({ "addStock": 3 })).await;
     assert_eq!(response.status(), StatusCode::OK, "{}", response.text().await.unwrap());
-    let event: Value = app.get(&format!("/api/v1/events/{id}"), Some(&admin)).await.json().await.unwrap();
+    let event = app.get_json(&format!("/api/v1/events/{id}"), Some(&admin)).await;
     assert_eq!(event["tiers"][0]["rewards"][0]["totalStock"], 5);
 
     // The audit log keeps the tiers and the recurrence of every version.
-    let log: Value = app
-        .get(&format!("/api/v1/audit-logs?targetId={id}&action=event.update"), Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let log = app.get_json(&format!("/api/v1/audit-logs?targetId={id}&action=event.update"), Some(&admin)).await;
     let entry = &log["items"][0];
     assert_eq!(entry["before"]["tiers"][0]["tierId"], tier_id.as_str(), "{entry}");
     assert_eq!(entry["after"]["tiers"][0]["tierId"], "gold", "{entry}");
@@ -529,7 +521,7 @@ async fn staff_preview_a_players_eligibility_and_players_only_their_own() {
     let response = app.get(&format!("{path}?userId={player_id}"), Some(&player)).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN, "a player previews only themselves");
     assert_eq!(app.get(&path, Some(&auditor)).await.status(), StatusCode::FORBIDDEN, "an auditor claims nothing");
-    let own: Value = app.get(&path, Some(&player)).await.json().await.unwrap();
+    let own = app.get_json(&path, Some(&player)).await;
     assert_eq!(own["conditions"]["current"], 1);
     assert_eq!(app.get("/api/v1/me/events", Some(&auditor)).await.status(), StatusCode::FORBIDDEN);
 

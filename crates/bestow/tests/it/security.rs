@@ -2,7 +2,7 @@
 //! checks that it fails, and that the legitimate use beside it still works.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::task::JoinSet;
 
-use crate::fixtures::{create_event, event_body, set_status};
+use crate::fixtures::{activated_event, create_event, event_body, set_status};
 use crate::helpers::{ADMIN_PASSWORD, PASSWORD, TestApp, pointers, problem, token_of};
 use crate::process::ServeProcess;
 use crate::split::SplitDeployment;
@@ -204,14 +204,11 @@ async fn players_read_a_coupon_code_only_once_it_was_granted_to_them() {
     // One event the player cannot earn (conditions unmet), one it can.
     let mut locked = event_body("locked coupon");
     locked["rewards"] = json!([coupon(10)]);
-    let locked = create_event(&app, &admin, &locked).await["id"].as_str().unwrap().to_owned();
+    let locked = activated_event(&app, &admin, &locked).await;
     let mut open = event_body("open coupon");
     open["conditions"] = Value::Null;
     open["rewards"] = json!([coupon(10)]);
-    let open = create_event(&app, &admin, &open).await["id"].as_str().unwrap().to_owned();
-    for id in [&locked, &open] {
-        assert_eq!(set_status(&app, &admin, id, "ACTIVE").await.status(), StatusCode::OK);
-    }
+    let open = activated_event(&app, &admin, &open).await;
 
     // The replay: every read a player can make before earning the coupon.
     for path in [
@@ -220,7 +217,7 @@ async fn players_read_a_coupon_code_only_once_it_was_granted_to_them() {
         format!("/api/v1/events/{locked}/rewards"),
         format!("/api/v1/events/{open}"),
     ] {
-        let body: Value = app.get(&path, Some(&player)).await.json().await.unwrap();
+        let body = app.get_json(&path, Some(&player)).await;
         assert!(!mentions_the_code(&body), "{path} shows the code: {body}");
         assert!(body.to_string().contains("discountRate"), "{path} keeps the public details");
     }
@@ -229,7 +226,7 @@ async fn players_read_a_coupon_code_only_once_it_was_granted_to_them() {
     let failed: Value = failed.json().await.unwrap();
     assert_eq!(failed["status"], "CONDITION_NOT_MET");
     assert!(!mentions_the_code(&failed), "a failed claim shows the code: {failed}");
-    let mine: Value = app.get("/api/v1/claims/me", Some(&player)).await.json().await.unwrap();
+    let mine = app.get_json("/api/v1/claims/me", Some(&player)).await;
     assert!(!mentions_the_code(&mine));
 
     // Earned: the granted claim and the wallet show it, to this player.
@@ -238,13 +235,13 @@ async fn players_read_a_coupon_code_only_once_it_was_granted_to_them() {
     let granted: Value = granted.json().await.unwrap();
     assert_eq!(granted["status"], "SUCCESS_ALL_GRANTED");
     assert!(mentions_the_code(&granted));
-    let wallet: Value = app.get("/api/v1/wallet/me", Some(&player)).await.json().await.unwrap();
+    let wallet = app.get_json("/api/v1/wallet/me", Some(&player)).await;
     assert!(mentions_the_code(&wallet), "{wallet}");
     // Staff views are whole.
-    let staff: Value = app.get(&format!("/api/v1/events/{locked}"), Some(&admin)).await.json().await.unwrap();
+    let staff = app.get_json(&format!("/api/v1/events/{locked}"), Some(&admin)).await;
     assert!(mentions_the_code(&staff));
     let request_id = failed["requestId"].as_str().unwrap();
-    let staff: Value = app.get(&format!("/api/v1/claims/{request_id}"), Some(&admin)).await.json().await.unwrap();
+    let staff = app.get_json(&format!("/api/v1/claims/{request_id}"), Some(&admin)).await;
     assert!(mentions_the_code(&staff));
 }
 
@@ -317,7 +314,7 @@ async fn dates_outside_the_years_1970_to_9999_are_refused_naming_the_field() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
     }
     // Nothing half-written: the catalog still lists exactly the one draft, and answers.
-    let list: Value = app.get("/api/v1/events", Some(&admin)).await.json().await.unwrap();
+    let list = app.get_json("/api/v1/events", Some(&admin)).await;
     assert_eq!(list["total"], 1);
 }
 
@@ -329,9 +326,7 @@ async fn one_unreadable_event_does_not_stop_the_expiry_sweep_for_the_others() {
     for name in ["corrupted", "ending"] {
         let mut body = event_body(name);
         body["endDate"] = json!((chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339());
-        let id = create_event(&app, &admin, &body).await["id"].as_str().unwrap().to_owned();
-        assert_eq!(set_status(&app, &admin, &id, "ACTIVE").await.status(), StatusCode::OK);
-        ids.push(id);
+        ids.push(activated_event(&app, &admin, &body).await);
     }
     // A row written by an older version, or by hand: its end date does not parse.
     let db = rusqlite::Connection::open(app.data_dir.path().join("event.db")).unwrap();
@@ -341,7 +336,7 @@ async fn one_unreadable_event_does_not_stop_the_expiry_sweep_for_the_others() {
 
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let event: Value = app.get(&format!("/api/v1/events/{}", ids[1]), Some(&admin)).await.json().await.unwrap();
+        let event = app.get_json(&format!("/api/v1/events/{}", ids[1]), Some(&admin)).await;
         if event["status"] == "EXPIRED" {
             break;
         }
@@ -357,6 +352,12 @@ fn half_a_header(addr: std::net::SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: slow\r\nX-Slow: ").unwrap();
     stream
+}
+
+/// Runs `talk`, blocking socket code given the app's address, on a thread that may block.
+async fn over_raw_tcp<T: Send + 'static>(app: &TestApp, talk: impl FnOnce(SocketAddr) -> T + Send + 'static) -> T {
+    let addr = app.addr;
+    tokio::task::spawn_blocking(move || talk(addr)).await.unwrap()
 }
 
 /// Whether the server closed `stream` (EOF or reset) within `wait`.
@@ -381,10 +382,8 @@ async fn slowloris_connections_do_not_starve_clients_and_are_closed_in_time() {
     let header_timeout = Duration::from_secs(4);
     let app =
         TestApp::spawn_configured(|config| config.server.header_timeout_ms = header_timeout.as_millis() as u64).await;
-    let addr = app.addr;
     let opened = Instant::now();
-    let mut slow: Vec<TcpStream> =
-        tokio::task::spawn_blocking(move || (0..200).map(|_| half_a_header(addr)).collect()).await.unwrap();
+    let mut slow: Vec<TcpStream> = over_raw_tcp(&app, |addr| (0..200).map(|_| half_a_header(addr)).collect()).await;
 
     // Served while all 200 are still held open (well inside the header timeout).
     let started = Instant::now();
@@ -411,8 +410,7 @@ async fn a_dripped_body_is_answered_408_and_idle_keep_alive_connections_close() 
         config.server.header_timeout_ms = 1_500;
     })
     .await;
-    let addr = app.addr;
-    let (answer, idle_closed) = tokio::task::spawn_blocking(move || {
+    let (answer, idle_closed) = over_raw_tcp(&app, |addr| {
         let mut stream = TcpStream::connect(addr).unwrap();
         let head = "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"user";
         stream.write_all(head.as_bytes()).unwrap();
@@ -427,8 +425,7 @@ async fn a_dripped_body_is_answered_408_and_idle_keep_alive_connections_close() 
         let _ = idle.read(&mut buffer);
         (answer, closed_within(&mut idle, Duration::from_secs(5)))
     })
-    .await
-    .unwrap();
+    .await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("REQUEST_TIMEOUT"));
     assert!(idle_closed, "an idle keep-alive connection stayed open");
@@ -441,8 +438,7 @@ async fn connections_past_the_cap_are_closed_and_the_server_recovers() {
         config.server.header_timeout_ms = 60_000;
     })
     .await;
-    let addr = app.addr;
-    let refused = tokio::task::spawn_blocking(move || {
+    let refused = over_raw_tcp(&app, |addr| {
         let mut held: Vec<TcpStream> = (0..20).map(|_| half_a_header(addr)).collect();
         std::thread::sleep(Duration::from_millis(200));
         let mut extra = TcpStream::connect(addr).unwrap();
@@ -451,8 +447,7 @@ async fn connections_past_the_cap_are_closed_and_the_server_recovers() {
         held.clear();
         refused
     })
-    .await
-    .unwrap();
+    .await;
     assert!(refused, "the 21st connection was served");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK, "slots come back when connections close");
