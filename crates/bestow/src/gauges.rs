@@ -151,7 +151,7 @@ async fn sample_stock(events: &dyn EventStore) -> Result<(), bestow_core::store:
                 else {
                     continue;
                 };
-                let labels = [("event_id", event.id.clone()), ("reward", reward.reward().reward_name().to_owned())];
+                let labels = [("event_id", event.id.to_string()), ("reward", reward.reward().reward_name().to_owned())];
                 metrics::gauge!("reward_stock_remaining", &labels).set(remaining as f64);
                 metrics::gauge!("reward_stock_total", &labels).set(total as f64);
             }

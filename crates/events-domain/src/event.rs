@@ -4,6 +4,7 @@
 //! [`EventInput`] and [`EventPatch`] are what operators send; they are validated here into an
 //! [`Event`], with every offending field reported at once.
 
+use bestow_kernel::ids::EventId;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -37,8 +38,8 @@ pub enum GrantPolicy {
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    /// `_id`, ObjectId hex.
-    pub id: String,
+    /// `_id`.
+    pub id: EventId,
     pub event_name: String,
     pub description: String,
     pub start_date: DateTime<Utc>,
@@ -177,7 +178,7 @@ pub struct EventInput {
 /// performs no I/O and reads no clock).
 #[derive(Debug, Clone)]
 pub struct Provenance {
-    pub event_id: String,
+    pub event_id: EventId,
     pub created_by: String,
     pub now: DateTime<Utc>,
 }
@@ -596,7 +597,7 @@ mod tests {
     use serde_json::json;
 
     fn provenance() -> Provenance {
-        Provenance { event_id: "e1".into(), created_by: "u1".into(), now: Utc::now() }
+        Provenance { event_id: EventId::generate(), created_by: "u1".into(), now: Utc::now() }
     }
 
     fn reward_ids() -> impl FnMut() -> RewardId {

@@ -440,63 +440,8 @@ pub fn top_up(total_stock: Option<i64>, remaining_stock: Option<i64>, add: i64) 
     }
 }
 
-/// The identifier of a reward within its event: a MongoDB ObjectId in its 24-hex-digit form,
-/// kept in lowercase so that equal ids compare equal. Generating ids is the store's job.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct RewardId(String);
-
-impl RewardId {
-    /// The 24 lowercase hex digits.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RewardId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A string that is not 24 hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("a reward id must be 24 hex digits, got {0:?}")]
-pub struct InvalidRewardId(pub String);
-
-impl RewardId {
-    /// Wraps an id the platform generated as an ObjectId (24 hex digits by construction).
-    pub fn generated(object_id: String) -> Self {
-        debug_assert!(object_id.len() == 24, "ObjectIds are 24 hex digits");
-        Self(object_id.to_ascii_lowercase())
-    }
-}
-
-impl FromStr for RewardId {
-    type Err = InvalidRewardId;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if text.len() == 24 && text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-            Ok(Self(text.to_ascii_lowercase()))
-        } else {
-            Err(InvalidRewardId(text.to_owned()))
-        }
-    }
-}
-
-impl TryFrom<String> for RewardId {
-    type Error = InvalidRewardId;
-
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        text.parse()
-    }
-}
-
-impl From<RewardId> for String {
-    fn from(id: RewardId) -> Self {
-        id.0
-    }
-}
+/// The identifier of a reward within its event: the kernel's, re-exported where rewards live.
+pub use bestow_kernel::ids::RewardId;
 
 /// A reward as an operator sends it, before validation.
 ///

@@ -219,7 +219,7 @@ impl EventStats {
             })
             .collect();
         Self {
-            event_id: event.id.clone(),
+            event_id: event.id.to_string(),
             generated_at: now,
             claims_by_status: claims.status_totals(),
             claims_per_minute: claims.minute_series(now),

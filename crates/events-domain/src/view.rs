@@ -165,7 +165,7 @@ impl EventView {
         });
         let rewards = if tiers.is_some() { Vec::new() } else { event.rewards.iter().map(&view_of).collect() };
         Self {
-            id: event.id.clone(),
+            id: event.id.to_string(),
             event_name: event.event_name.clone(),
             description: event.description.clone(),
             start_date: event.start_date,
@@ -317,9 +317,9 @@ impl ClaimView {
             .collect();
         Self {
             id: request.id,
-            request_id: request.request_id,
-            user_id: request.user_id,
-            event_id: request.event_id,
+            request_id: request.request_id.to_string(),
+            user_id: request.user_id.into(),
+            event_id: request.event_id.into(),
             event_snapshot: request.event_snapshot,
             status: request.status,
             current_saga_step: request.current_saga_step,

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use bestow_core::identity::Principal;
+use bestow_core::ids::UserId;
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use bestow_core::time::Clock;
@@ -163,8 +164,9 @@ impl EventScreen {
             .map(|(event, period)| Judgement::new(event, &tiers_of(event), *period, now))
             .collect();
         // One read of the player's facts for the whole page, and each event's claims meanwhile.
-        let claims = self.claims_this_period(&player.user_id, &events.items, &periods);
-        let verdicts = self.eligibility.judge_all(&player.user_id, &judgements);
+        let player_id = UserId::parse(player.user_id.as_str()).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let claims = self.claims_this_period(&player_id, &events.items, &periods);
+        let verdicts = self.eligibility.judge_all(&player_id, &judgements);
         let (claims, verdicts) = tokio::join!(claims, verdicts);
         let (claims, verdicts) = (claims?, verdicts?);
         let items = events
@@ -183,7 +185,7 @@ impl EventScreen {
     /// claim is left, so a success behind many refused retries still counts.
     async fn claims_this_period(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         events: &[Event],
         periods: &[Option<Period>],
     ) -> Result<Vec<Vec<ClaimRequest>>, ScreenError> {
@@ -192,7 +194,7 @@ impl EventScreen {
             let claims = self.claims.clone();
             let start = period.map(|period| period.start);
             let filter = ClaimFilter {
-                user_id: Some(user_id.to_owned()),
+                user_id: Some(user_id.clone()),
                 event_id: Some(event.id.clone()),
                 // A claim of this period was made in it.
                 from: start,
@@ -265,7 +267,8 @@ fn screen_event(
                 claimable: open && verdict.eligible && !paid && stock_left,
                 eligible: verdict.eligible,
                 progress: verdict.conditions,
-                claim: latest.map(|claim| ClaimSummary { request_id: claim.request_id.clone(), status: claim.status }),
+                claim: latest
+                    .map(|claim| ClaimSummary { request_id: claim.request_id.to_string(), status: claim.status }),
                 tier_id,
             }
         })

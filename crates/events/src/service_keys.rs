@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use bestow_core::audit::AuditActor;
+use bestow_core::ids::{ServiceKeyId, UserId};
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::{Conflict, StoreError};
 use bestow_core::time::Clock;
@@ -100,17 +101,23 @@ impl ServiceKeys {
         }
         let secret = format!("{SECRET_PREFIX}{}", bestow_core::secret::random_token());
         let key = ServiceKey {
-            id: bestow_core::ids::new_object_id(),
+            id: ServiceKeyId::generate(),
             name: input.name.trim().to_owned(),
             scopes,
             secret_digest: bestow_core::secret::digest(&secret),
             created_at: self.clock.now(),
-            created_by: actor.actor_id.clone(),
+            created_by: UserId::parse(&actor.actor_id).map_err(|e| StoreError::Unavailable(e.to_string()))?,
             revoked_at: None,
         };
-        let audit = actor.entry("service_key.create", ("service_key", &key.id), None, Some(snapshot(&key)));
+        let audit = actor.entry("service_key.create", ("service_key", key.id.as_str()), None, Some(snapshot(&key)));
         self.store.insert_service_key(&key, &audit).await?;
-        Ok(CreatedServiceKey { id: key.id, name: key.name, scopes: key.scopes, secret, created_at: key.created_at })
+        Ok(CreatedServiceKey {
+            id: key.id.to_string(),
+            name: key.name,
+            scopes: key.scopes,
+            secret,
+            created_at: key.created_at,
+        })
     }
 
     /// One page of keys, newest first.
@@ -120,14 +127,19 @@ impl ServiceKeys {
 
     /// Revokes a key; revoking a revoked key changes nothing.
     pub async fn revoke(&self, actor: &AuditActor, id: &str) -> Result<(), ServiceKeyError> {
-        let key = self.store.service_key(id).await?.ok_or(ServiceKeyError::NotFound)?;
+        let Ok(id) = ServiceKeyId::parse(id) else { return Err(ServiceKeyError::NotFound) };
+        let key = self.store.service_key(&id).await?.ok_or(ServiceKeyError::NotFound)?;
         if key.revoked_at.is_some() {
             return Ok(());
         }
         let at = self.clock.now();
         let revoked = ServiceKey { revoked_at: Some(at), ..key.clone() };
-        let audit =
-            actor.entry("service_key.revoke", ("service_key", &key.id), Some(snapshot(&key)), Some(snapshot(&revoked)));
+        let audit = actor.entry(
+            "service_key.revoke",
+            ("service_key", key.id.as_str()),
+            Some(snapshot(&key)),
+            Some(snapshot(&revoked)),
+        );
         match self.store.revoke_service_key(&key.id, at, &audit).await {
             // A revocation that came first stands.
             Ok(()) | Err(StoreError::Conflict(Conflict::AlreadyRevoked)) => Ok(()),

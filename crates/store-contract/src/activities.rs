@@ -7,6 +7,7 @@ use bestow_events::conditions::activities::{Activity, ActivityStore, NewActivity
 use bestow_events::domain::evaluate::{ActivityFact, FactQuery};
 use bestow_events::service_keys::{Scope, ServiceKey, ServiceKeyStore};
 use bestow_kernel::audit::{AuditActor, AuditQuery};
+use bestow_kernel::ids::{ServiceKeyId, UserId};
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
@@ -16,11 +17,16 @@ fn at(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
 }
 
+/// The player `text` names.
+fn user(text: &str) -> UserId {
+    UserId::parse(text).unwrap()
+}
+
 fn activity(id: &str, user: &str, kind: &str, occurred: &str, attributes: Value) -> NewActivity {
     let Value::Object(attributes) = attributes else { panic!("attributes must be an object") };
     NewActivity {
         activity_id: id.to_owned(),
-        user_id: user.to_owned(),
+        user_id: UserId::parse(user).unwrap(),
         activity_type: kind.parse().unwrap(),
         occurred_at: at(occurred),
         attributes,
@@ -42,7 +48,7 @@ pub async fn batches_are_idempotent_by_activity_id(store: &impl ActivityStore) {
     ];
     assert_eq!(store.insert_batch(batch.clone()).await.unwrap(), 2, "a repeat within the batch is skipped");
     assert_eq!(store.insert_batch(batch).await.unwrap(), 0, "a re-sent batch stores nothing");
-    let facts = store.facts("u1", &query(&["LOGIN"], None, "2027-01-01T00:00:00Z")).await.unwrap();
+    let facts = store.facts(&user("u1"), &query(&["LOGIN"], None, "2027-01-01T00:00:00Z")).await.unwrap();
     let mut days: Vec<_> = facts.iter().map(|f| f.occurred_at).collect();
     days.sort();
     assert_eq!(days, [at("2026-03-01T00:00:00Z"), at("2026-03-02T00:00:00Z")], "the first send wins");
@@ -63,7 +69,7 @@ pub async fn facts_match_user_types_and_a_half_open_window(store: &impl Activity
         .await
         .unwrap();
     let mut facts = store
-        .facts("u1", &query(&["LOGIN", "PURCHASE"], Some("2026-03-01T00:00:00Z"), "2026-03-10T00:00:00Z"))
+        .facts(&user("u1"), &query(&["LOGIN", "PURCHASE"], Some("2026-03-01T00:00:00Z"), "2026-03-10T00:00:00Z"))
         .await
         .unwrap();
     facts.sort_by_key(|f| f.occurred_at);
@@ -83,9 +89,9 @@ pub async fn facts_match_user_types_and_a_half_open_window(store: &impl Activity
             },
         ]
     );
-    assert_eq!(store.facts("u1", &query(&["LOGIN"], None, "2026-03-10T00:00:00Z")).await.unwrap().len(), 2);
-    assert!(store.facts("u1", &query(&[], None, "2027-01-01T00:00:00Z")).await.unwrap().is_empty());
-    assert!(store.facts("nobody", &query(&["LOGIN"], None, "2027-01-01T00:00:00Z")).await.unwrap().is_empty());
+    assert_eq!(store.facts(&user("u1"), &query(&["LOGIN"], None, "2026-03-10T00:00:00Z")).await.unwrap().len(), 2);
+    assert!(store.facts(&user("u1"), &query(&[], None, "2027-01-01T00:00:00Z")).await.unwrap().is_empty());
+    assert!(store.facts(&user("nobody"), &query(&["LOGIN"], None, "2027-01-01T00:00:00Z")).await.unwrap().is_empty());
 }
 
 /// A player's history: only that player's activities, of the asked type when one is given,
@@ -106,13 +112,13 @@ pub async fn recent_activities_are_a_players_newest_first_and_paged(store: &impl
     let ids = |activities: &[Activity]| activities.iter().map(|a| a.activity_id.clone()).collect::<Vec<_>>();
     let page = |page, limit| PageRequest { page, limit };
 
-    let Page { items: first, total, .. } = store.recent("u1", None, page(1, 2)).await.unwrap();
+    let Page { items: first, total, .. } = store.recent(&user("u1"), None, page(1, 2)).await.unwrap();
     assert_eq!((ids(&first), total), (vec!["order-1".to_owned(), "boss".to_owned()], 5), "newest first");
-    let Page { items: second, total, .. } = store.recent("u1", None, page(2, 2)).await.unwrap();
+    let Page { items: second, total, .. } = store.recent(&user("u1"), None, page(2, 2)).await.unwrap();
     assert_eq!((ids(&second), total), (vec!["third-login".to_owned(), "second-login".to_owned()], 5));
-    let Page { items: third, .. } = store.recent("u1", None, page(3, 2)).await.unwrap();
+    let Page { items: third, .. } = store.recent(&user("u1"), None, page(3, 2)).await.unwrap();
     assert_eq!(ids(&third), ["first-login"]);
-    assert_eq!(page_of(store.recent("u1", None, page(4, 2)).await.unwrap()), (vec![], 5), "past the end");
+    assert_eq!(page_of(store.recent(&user("u1"), None, page(4, 2)).await.unwrap()), (vec![], 5), "past the end");
 
     let order = &first[0];
     assert!(!order.id.is_empty());
@@ -124,20 +130,20 @@ pub async fn recent_activities_are_a_players_newest_first_and_paged(store: &impl
     assert!(second[0].attributes.is_empty(), "no attributes read back as an empty object");
 
     let login = "LOGIN".parse().unwrap();
-    let Page { items: logins, total, .. } = store.recent("u1", Some(&login), page(1, 10)).await.unwrap();
+    let Page { items: logins, total, .. } = store.recent(&user("u1"), Some(&login), page(1, 10)).await.unwrap();
     assert_eq!((ids(&logins), total), (vec!["third-login".into(), "second-login".into(), "first-login".into()], 3));
     let quest = "QUEST_COMPLETED".parse().unwrap();
-    assert_eq!(page_of(store.recent("u1", Some(&quest), page(1, 10)).await.unwrap()), (vec![], 0));
-    assert_eq!(page_of(store.recent("nobody", None, page(1, 10)).await.unwrap()), (vec![], 0));
+    assert_eq!(page_of(store.recent(&user("u1"), Some(&quest), page(1, 10)).await.unwrap()), (vec![], 0));
+    assert_eq!(page_of(store.recent(&user("nobody"), None, page(1, 10)).await.unwrap()), (vec![], 0));
 
     let same_instant: Vec<NewActivity> =
         (0..5).map(|i| activity(&format!("tie-{i}"), "u3", "LOGIN", "2026-03-07T00:00:00Z", json!({}))).collect();
     store.insert_batch(same_instant).await.unwrap();
     let mut paged = Vec::new();
     for number in 1..=5 {
-        paged.extend(ids(&store.recent("u3", Some(&login), page(number, 1)).await.unwrap().items));
+        paged.extend(ids(&store.recent(&user("u3"), Some(&login), page(number, 1)).await.unwrap().items));
     }
-    let Page { items: whole, .. } = store.recent("u3", None, page(1, 5)).await.unwrap();
+    let Page { items: whole, .. } = store.recent(&user("u3"), None, page(1, 5)).await.unwrap();
     assert_eq!(paged, ids(&whole), "one order for ties, page after page");
     assert_eq!(paged.iter().collect::<BTreeSet<_>>().len(), 5, "each tie exactly once");
 }
@@ -147,35 +153,36 @@ pub async fn recent_activities_are_a_players_newest_first_and_paged(store: &impl
 pub async fn service_keys_are_found_by_digest_and_revoked_once(store: &(impl ServiceKeyStore + EventStore)) {
     let actor = AuditActor::system("contract");
     let key = ServiceKey {
-        id: bestow_kernel::ids::new_object_id(),
+        id: ServiceKeyId::generate(),
         name: "game-1".into(),
         scopes: vec![Scope::ActivitiesWrite],
         secret_digest: "d1".into(),
         created_at: at("2026-03-01T00:00:00Z"),
-        created_by: "admin".into(),
+        created_by: user("admin"),
         revoked_at: None,
     };
-    let audit = actor.entry("service_key.create", ("service_key", &key.id), None, None);
+    let audit = actor.entry("service_key.create", ("service_key", key.id.as_str()), None, None);
     store.insert_service_key(&key, &audit).await.unwrap();
-    let same_digest = ServiceKey { id: bestow_kernel::ids::new_object_id(), ..key.clone() };
+    let same_digest = ServiceKey { id: ServiceKeyId::generate(), ..key.clone() };
     assert!(matches!(store.insert_service_key(&same_digest, &audit).await, Err(StoreError::Conflict(_))));
     assert_eq!(store.service_key_by_digest("d1").await.unwrap(), Some(key.clone()));
     assert_eq!(store.service_key_by_digest("d2").await.unwrap(), None);
 
-    let revoke = actor.entry("service_key.revoke", ("service_key", &key.id), None, None);
+    let revoke = actor.entry("service_key.revoke", ("service_key", key.id.as_str()), None, None);
     store.revoke_service_key(&key.id, at("2026-03-02T00:00:00Z"), &revoke).await.unwrap();
     let revoked = store.service_key(&key.id).await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(at("2026-03-02T00:00:00Z")));
     let again = store.revoke_service_key(&key.id, at("2026-03-03T00:00:00Z"), &revoke).await;
     assert!(matches!(again, Err(StoreError::Conflict(Conflict::AlreadyRevoked))), "{again:?}");
     assert_eq!(store.service_key(&key.id).await.unwrap(), Some(revoked.clone()), "the first revocation stands");
-    let unknown = store.revoke_service_key("nope", at("2026-03-03T00:00:00Z"), &revoke).await;
+    let nope = ServiceKeyId::generate();
+    let unknown = store.revoke_service_key(&nope, at("2026-03-03T00:00:00Z"), &revoke).await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
-    assert_eq!(store.service_key("nope").await.unwrap(), None);
+    assert_eq!(store.service_key(&nope).await.unwrap(), None);
 
     let page = PageRequest { page: 1, limit: 10 };
     assert_eq!(page_of(store.list_service_keys(page).await.unwrap()), (vec![revoked], 1));
-    let query = AuditQuery { target_id: Some(key.id.clone()), ..Default::default() };
+    let query = AuditQuery { target_id: Some(key.id.to_string()), ..Default::default() };
     let Page { items: entries, .. } = EventStore::list_audit(store, &query, page).await.unwrap();
     let actions: Vec<_> = entries.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["service_key.revoke", "service_key.create"], "one entry per change");

@@ -7,6 +7,7 @@ use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, ClaimTarget, FailureCode, Lease, Transition, Validation};
 use bestow_events::domain::stats::{FailureCount, MinuteCount, minute_of, series_start};
 use bestow_events::grants::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
+use bestow_kernel::ids::{EventId, RequestId, UserId};
 use bestow_kernel::store::{Conflict, StoreError};
 
 use crate::events::{audit, event, event_with_stocks, tiered_daily_event};
@@ -19,11 +20,21 @@ async fn active_event(store: &impl EventStore, stock: Option<i64>) -> Event {
     event
 }
 
-fn request(event: &Event, user: &str, request_id: &str) -> ClaimRequest {
+/// The request id `text` names.
+fn key(text: &str) -> RequestId {
+    RequestId::parse(text).unwrap()
+}
+
+/// The player `text` names.
+fn user(text: &str) -> UserId {
+    UserId::parse(text).unwrap()
+}
+
+fn request(event: &Event, user_id: &str, request_id: &str) -> ClaimRequest {
     ClaimRequest::new(
         bestow_kernel::ids::new_object_id(),
-        request_id.into(),
-        user.into(),
+        key(request_id),
+        user(user_id),
         event,
         bestow_kernel::time::now(),
     )
@@ -99,12 +110,12 @@ pub async fn the_claim_slot_is_one_per_tier_and_period<S: EventStore + ClaimStor
     for (tier, period, request_id, free) in claims {
         let target = ClaimTarget { tier: event.tier(tier).cloned(), period: Some(period) };
         let id = bestow_kernel::ids::new_object_id();
-        let request = ClaimRequest::for_target(id, request_id.into(), "u1".into(), &event, &target, now);
+        let request = ClaimRequest::for_target(id, key(request_id), user("u1"), &event, &target, now);
         let validated = advanced(&request, request.after_validation(Validation::Passed, now));
         let inserted = store.insert_request(&validated, &[]).await;
         assert_eq!(inserted.is_ok(), free, "{tier} from {}: {inserted:?}", period.start);
         if free {
-            let stored = store.request(request_id).await.unwrap().unwrap();
+            let stored = store.request(&key(request_id)).await.unwrap().unwrap();
             assert_eq!((stored.tier_id.as_deref(), stored.period_start), (Some(tier), Some(period.start)));
             assert_eq!(stored.rewards_to_process.len(), 1, "only the tier's rewards");
             assert_eq!(stored, validated);
@@ -197,7 +208,10 @@ pub async fn a_lease_goes_to_one_worker_at_a_time<S: EventStore + ClaimStore>(st
     let later = advanced(&waiting, waiting.postponed(now + chrono::TimeDelta::minutes(1)));
     store.commit(&waiting, &step(&later, &[]), None).await.unwrap();
     assert_eq!(store.acquire_lease(&waiting.request_id, lease("w1", now)).await.unwrap(), None, "not due");
-    assert_eq!(store.acquire_lease("88888888-8888-4888-8888-888888888888", lease("w1", now)).await.unwrap(), None);
+    assert_eq!(
+        store.acquire_lease(&key("88888888-8888-4888-8888-888888888888"), lease("w1", now)).await.unwrap(),
+        None
+    );
 }
 
 /// Stock moves reward by reward, all or nothing across a request's rewards: an exhausted
@@ -327,17 +341,17 @@ pub async fn event_claim_stats_count_per_status_minute_and_failure_reason<S: Eve
         [(Some(F::OutOfStock), None, 2), (Some(F::ConditionNotMet), None, 1), (None, Some(S::FailedRolledBack), 1)],
         "the dashboard's groups: per code, and per status for a document without a code"
     );
-    let unknown = store.event_claim_stats(&bestow_kernel::ids::new_object_id(), series_start(now)).await.unwrap();
+    let unknown = store.event_claim_stats(&EventId::generate(), series_start(now)).await.unwrap();
     assert_eq!(unknown, Default::default(), "an event without claims has no groups");
 }
 
 /// Grants are idempotent by key; a revoke is a tombstone that refuses a later grant.
 pub async fn ledger_grants_are_idempotent_and_revokes_are_tombstones(store: &impl LedgerStore) {
     let event = event(None);
-    let entry = |key: &str| LedgerEntry {
-        grant_key: key.into(),
-        request_id: "r".into(),
-        user_id: "u1".into(),
+    let entry = |grant_key: &str| LedgerEntry {
+        grant_key: grant_key.into(),
+        request_id: key("00000000-0000-4000-8000-000000000001"),
+        user_id: user("u1"),
         event_id: event.id.clone(),
         reward_id: event.rewards[0].reward_id().as_str().into(),
         reward_name: "points".into(),
@@ -347,13 +361,13 @@ pub async fn ledger_grants_are_idempotent_and_revokes_are_tombstones(store: &imp
     };
     assert_eq!(store.record_grant(&entry("k1")).await.unwrap(), LedgerGrant::Granted);
     assert_eq!(store.record_grant(&entry("k1")).await.unwrap(), LedgerGrant::AlreadyGranted);
-    assert_eq!(store.entries("u1").await.unwrap().len(), 1);
-    store.record_revoke("k1", "u1", bestow_kernel::time::now()).await.unwrap();
-    store.record_revoke("k1", "u1", bestow_kernel::time::now()).await.unwrap();
-    assert!(store.entries("u1").await.unwrap().is_empty());
-    store.record_revoke("k2", "u1", bestow_kernel::time::now()).await.unwrap();
+    assert_eq!(store.entries(&user("u1")).await.unwrap().len(), 1);
+    store.record_revoke("k1", &user("u1"), bestow_kernel::time::now()).await.unwrap();
+    store.record_revoke("k1", &user("u1"), bestow_kernel::time::now()).await.unwrap();
+    assert!(store.entries(&user("u1")).await.unwrap().is_empty());
+    store.record_revoke("k2", &user("u1"), bestow_kernel::time::now()).await.unwrap();
     assert_eq!(store.record_grant(&entry("k2")).await.unwrap(), LedgerGrant::Revoked, "a late grant is refused");
-    assert!(store.entries("u1").await.unwrap().is_empty());
+    assert!(store.entries(&user("u1")).await.unwrap().is_empty());
 }
 
 /// The step to `next` moving `stock`.

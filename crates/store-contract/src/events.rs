@@ -5,6 +5,7 @@ use bestow_events::domain::event::{Event, EventInput, Provenance};
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::reward::RewardId;
 use bestow_kernel::audit::{AuditActor, AuditEntry};
+use bestow_kernel::ids::EventId;
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::StoreError;
 use serde_json::json;
@@ -33,12 +34,9 @@ pub fn event_with_stocks(stocks: &[i64]) -> Event {
 /// The DRAFT event an operator's `input` creates.
 fn draft(input: serde_json::Value) -> Event {
     let input: EventInput = serde_json::from_value(input).unwrap();
-    let provenance = Provenance {
-        event_id: bestow_kernel::ids::new_object_id(),
-        created_by: "operator".into(),
-        now: bestow_kernel::time::now(),
-    };
-    input.into_event(provenance, || RewardId::generated(bestow_kernel::ids::new_object_id())).unwrap()
+    let provenance =
+        Provenance { event_id: EventId::generate(), created_by: "operator".into(), now: bestow_kernel::time::now() };
+    input.into_event(provenance, RewardId::generate).unwrap()
 }
 
 /// A DRAFT daily event (Seoul, 05:00) with two tiers: the first gated by a streak counted over
@@ -79,14 +77,14 @@ pub async fn recurrence_and_tiers_round_trip(store: &impl EventStore) {
     assert_eq!(store.event(&event.id).await.unwrap().unwrap().recurrence, None);
 }
 
-pub fn audit(action: &str, target: &str) -> AuditEntry {
-    AuditActor::system("contract").entry(action, ("event", target), None, None)
+pub fn audit(action: &str, target: impl AsRef<str>) -> AuditEntry {
+    AuditActor::system("contract").entry(action, ("event", target.as_ref()), None, None)
 }
 
 /// `add` units for `reward_id` of `event_id`, now, by the platform.
-fn top_up(event_id: &str, reward_id: &str, add: i64) -> TopUp {
+fn top_up(event_id: &EventId, reward_id: &str, add: i64) -> TopUp {
     let audit = audit("reward.topup", event_id);
-    let (event_id, reward_id) = (event_id.to_owned(), reward_id.to_owned());
+    let (event_id, reward_id) = (event_id.clone(), reward_id.to_owned());
     TopUp { event_id, reward_id, add, at: bestow_kernel::time::now(), audit }
 }
 

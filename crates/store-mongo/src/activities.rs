@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use bestow_events_domain::condition::ActivityType;
 use bestow_events_domain::evaluate::{ActivityFact, FactQuery};
 use bestow_events_domain::ports::activities::{Activity, ActivityStore, NewActivity};
+use bestow_kernel::ids::UserId;
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};
 use bson::{Document, doc};
@@ -34,7 +35,7 @@ struct ActivityDocument {
     #[serde(rename = "_id", with = "object_id")]
     id: String,
     activity_id: String,
-    user_id: String,
+    user_id: UserId,
     #[serde(rename = "type")]
     activity_type: String,
     occurred_at: bson::DateTime,
@@ -152,7 +153,7 @@ impl ActivityStore for MongoEventStore {
         Err(StoreError::Unavailable("concurrent batches kept storing the same activities".into()))
     }
 
-    async fn facts(&self, user_id: &str, query: &FactQuery) -> Result<Vec<ActivityFact>, StoreError> {
+    async fn facts(&self, user_id: &UserId, query: &FactQuery) -> Result<Vec<ActivityFact>, StoreError> {
         self.ready().await?;
         if query.types.is_empty() {
             return Ok(Vec::new());
@@ -164,7 +165,7 @@ impl ActivityStore for MongoEventStore {
         }
         let cursor = self
             .activities
-            .find(doc! { "userId": user_id, "type": { "$in": types }, "occurredAt": occurred })
+            .find(doc! { "userId": user_id.as_str(), "type": { "$in": types }, "occurredAt": occurred })
             .projection(doc! { "_id": 0, "type": 1, "occurredAt": 1, "attributes": 1 })
             .await
             .map_err(map_error)?;
@@ -177,12 +178,12 @@ impl ActivityStore for MongoEventStore {
 
     async fn recent(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         activity_type: Option<&ActivityType>,
         page: PageRequest,
     ) -> Result<Page<Activity>, StoreError> {
         self.ready().await?;
-        let mut filter = doc! { "userId": user_id };
+        let mut filter = doc! { "userId": user_id.as_str() };
         if let Some(activity_type) = activity_type {
             filter.insert("type", activity_type.as_str());
         }

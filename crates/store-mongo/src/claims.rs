@@ -13,6 +13,7 @@ use bestow_events_domain::ports::claims::{ClaimFilter, ClaimStats, ClaimStore, I
 use bestow_events_domain::saga::{ClaimRequest, ClaimStatus, Lease, Transition};
 use bestow_events_domain::stats::{FailureCount, MinuteCount, StatusCount};
 use bestow_kernel::audit::AuditEntry;
+use bestow_kernel::ids::{EventId, RequestId};
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};
 use bson::{Bson, Document, doc};
@@ -113,7 +114,7 @@ fn group_count(group: &Document) -> u64 {
 /// Compare-and-set filter: the stored request is still `expected`.
 fn unchanged(expected: &ClaimRequest) -> Document {
     doc! {
-        "requestId": &expected.request_id,
+        "requestId": expected.request_id.to_string(),
         "version": expected.version,
         "status": expected.status.as_str(),
         "leaseOwner": expected.lease_owner.as_ref().map_or(Bson::Null, |owner| Bson::String(owner.clone())),
@@ -125,7 +126,7 @@ fn unchanged(expected: &ClaimRequest) -> Document {
 async fn apply_stock(
     events: &Collection<Document>,
     session: &mut ClientSession,
-    event_id: &str,
+    event_id: &EventId,
     changes: &[StockChange],
 ) -> TxResult<()> {
     for change in changes {
@@ -133,7 +134,7 @@ async fn apply_stock(
         let matched = if change.delta < 0 {
             let units = -change.delta;
             let filter = doc! {
-                "_id": id_bson(event_id),
+                "_id": id_bson(event_id.as_str()),
                 "rewards": { "$elemMatch": { "rewardId": reward_id, "remainingStock": { "$gte": units } } },
             };
             let update = doc! { "$inc": { "rewards.$.remainingStock": change.delta } };
@@ -148,7 +149,7 @@ async fn apply_stock(
                 None => 0,
                 Some(total) => {
                     let filter = doc! {
-                        "_id": id_bson(event_id),
+                        "_id": id_bson(event_id.as_str()),
                         "rewards": { "$elemMatch": {
                             "rewardId": reward_id,
                             "totalStock": total,
@@ -212,9 +213,9 @@ impl ClaimStore for MongoEventStore {
         }
     }
 
-    async fn request(&self, request_id: &str) -> Result<Option<ClaimRequest>, StoreError> {
+    async fn request(&self, request_id: &RequestId) -> Result<Option<ClaimRequest>, StoreError> {
         self.ready().await?;
-        let found = self.requests.find_one(doc! { "requestId": request_id }).await.map_err(map_error)?;
+        let found = self.requests.find_one(doc! { "requestId": request_id.to_string() }).await.map_err(map_error)?;
         found.as_ref().map(request_from_document).transpose()
     }
 
@@ -222,10 +223,10 @@ impl ClaimStore for MongoEventStore {
         self.ready().await?;
         let mut query = Document::new();
         if let Some(user) = &filter.user_id {
-            query.insert("userId", user);
+            query.insert("userId", user.as_str());
         }
         if let Some(event) = &filter.event_id {
-            query.insert("eventId", id_bson(event));
+            query.insert("eventId", id_bson(event.as_str()));
         }
         if let Some(status) = filter.status {
             query.insert("status", status.as_str());
@@ -244,12 +245,16 @@ impl ClaimStore for MongoEventStore {
         find_page(&self.requests, query, newest_first, page).await?.try_map(|request| request_from_document(&request))
     }
 
-    async fn acquire_lease(&self, request_id: &str, lease: Lease<'_>) -> Result<Option<ClaimRequest>, StoreError> {
+    async fn acquire_lease(
+        &self,
+        request_id: &RequestId,
+        lease: Lease<'_>,
+    ) -> Result<Option<ClaimRequest>, StoreError> {
         self.ready().await?;
         let now = lease.from;
         // One conditional update: non-final, lease free or expired, next attempt due.
         let filter = doc! {
-            "requestId": request_id,
+            "requestId": request_id.to_string(),
             "status": { "$in": non_final() },
             "$and": [
                 { "$or": [ { "leaseExpiresAt": Bson::Null }, { "leaseExpiresAt": { "$lte": date(now) } } ] },
@@ -269,7 +274,7 @@ impl ClaimStore for MongoEventStore {
         let Some(before) = before else { return Ok(None) };
         let mut request = request_from_document(&before)?;
         if let Some(previous) = &request.lease_owner {
-            tracing::warn!(request_id, previous, "taking over a claim whose lease expired");
+            tracing::warn!(%request_id, previous, "taking over a claim whose lease expired");
         }
         request.take_lease(&lease);
         Ok(Some(request))
@@ -316,7 +321,7 @@ impl ClaimStore for MongoEventStore {
         .await
     }
 
-    async fn due_requests(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>, StoreError> {
+    async fn due_requests(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<RequestId>, StoreError> {
         self.ready().await?;
         let filter = doc! {
             "status": { "$in": non_final() },
@@ -333,7 +338,11 @@ impl ClaimStore for MongoEventStore {
             .projection(doc! { "requestId": 1 })
             .await
             .map_err(map_error)?;
-        collect(cursor).await?.iter().map(|document| text(document, "requestId", WHAT)).collect()
+        collect(cursor)
+            .await?
+            .iter()
+            .map(|document| text(document, "requestId", WHAT)?.parse().map_err(|e| corrupt(WHAT, e)))
+            .collect()
     }
 
     async fn count_by_status(&self, status: ClaimStatus) -> Result<u64, StoreError> {
@@ -341,14 +350,14 @@ impl ClaimStore for MongoEventStore {
         self.requests.count_documents(doc! { "status": status.as_str() }).await.map_err(map_error)
     }
 
-    async fn event_claim_stats(&self, event_id: &str, since: DateTime<Utc>) -> Result<ClaimStats, StoreError> {
+    async fn event_claim_stats(&self, event_id: &EventId, since: DateTime<Utc>) -> Result<ClaimStats, StoreError> {
         self.ready().await?;
         let failures: Vec<&str> = ClaimStatus::ALL.iter().filter(|s| s.is_failure()).map(|s| s.as_str()).collect();
         // One pass over the event's requests (found by the `(eventId, createdAt)` index), cut
         // down to the four fields counted, then grouped three ways on the server. A document
         // written before codes were recorded has no `failureCode`: it groups with the null ones.
         let pipeline = vec![
-            doc! { "$match": { "eventId": id_bson(event_id) } },
+            doc! { "$match": { "eventId": id_bson(event_id.as_str()) } },
             doc! { "$project": {
                 "_id": 0, "status": 1, "createdAt": 1, "failureReason": 1,
                 "failureCode": { "$ifNull": ["$failureCode", Bson::Null] },

@@ -15,6 +15,7 @@ use bestow_events_domain::reward::{RewardDefinition, RewardId};
 use bestow_events_domain::tier::Tier;
 use bestow_events_domain::view::RewardView;
 use bestow_kernel::audit::{AuditEntry, AuditQuery};
+use bestow_kernel::ids::EventId;
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};
 use bson::{Bson, Document, doc};
@@ -165,7 +166,7 @@ const NOT_EDITED: [&str; 4] = ["_id", "rewards", "createdBy", "createdAt"];
 impl From<&Event> for EventDocument {
     fn from(event: &Event) -> Self {
         Self {
-            id: event.id.clone(),
+            id: event.id.to_string(),
             event_name: event.event_name.clone(),
             description: event.description.clone(),
             start_date: bson::DateTime::from_chrono(event.start_date),
@@ -190,7 +191,7 @@ impl TryFrom<EventDocument> for Event {
 
     fn try_from(document: EventDocument) -> Result<Self, StoreError> {
         Ok(Self {
-            id: document.id,
+            id: EventId::parse(&document.id).map_err(|e| corrupt(WHAT, e))?,
             event_name: document.event_name,
             description: document.description,
             start_date: document.start_date.to_chrono(),
@@ -231,9 +232,9 @@ pub(crate) fn event_from_document(document: Document) -> Result<Event, StoreErro
 pub(crate) async fn event_in(
     events: &Collection<Document>,
     session: &mut ClientSession,
-    id: &str,
+    id: &EventId,
 ) -> TxResult<Option<Event>> {
-    let found = events.find_one(doc! { "_id": id_bson(id) }).session(session).await?;
+    let found = events.find_one(doc! { "_id": id_bson(id.as_str()) }).session(session).await?;
     Ok(found.map(event_from_document).transpose()?)
 }
 
@@ -280,9 +281,9 @@ impl EventStore for MongoEventStore {
         insert_audited(&self.client, (&self.events, event), (&self.audit, audit), Conflict::Duplicate).await
     }
 
-    async fn event(&self, id: &str) -> Result<Option<Event>, StoreError> {
+    async fn event(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
         self.ready().await?;
-        let found = self.events.find_one(doc! { "_id": id_bson(id) }).await.map_err(map_error)?;
+        let found = self.events.find_one(doc! { "_id": id_bson(id.as_str()) }).await.map_err(map_error)?;
         found.map(event_from_document).transpose()
     }
 
@@ -329,7 +330,7 @@ impl EventStore for MongoEventStore {
                         return Ok(Err(EditLost::Version));
                     }
                     let (rewards, unchanged) = edited_rewards(&stored, &event)?;
-                    let mut filter = doc! { "_id": id_bson(&event.id), "version": expected_version };
+                    let mut filter = doc! { "_id": id_bson(event.id.as_str()), "version": expected_version };
                     if !unchanged.is_empty() {
                         filter.insert("$and", unchanged);
                     }
@@ -354,9 +355,10 @@ impl EventStore for MongoEventStore {
         Err(StoreError::Unavailable("stock counters kept moving during an event edit".into()))
     }
 
-    async fn delete_event(&self, id: &str, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError> {
+    async fn delete_event(&self, id: &EventId, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError> {
         self.ready().await?;
-        let (filter, audit) = (doc! { "_id": id_bson(id), "version": expected_version }, audit_document(audit)?);
+        let (filter, audit) =
+            (doc! { "_id": id_bson(id.as_str()), "version": expected_version }, audit_document(audit)?);
         in_transaction(&self.client, |session| {
             let (events, logs, filter, audit) =
                 (self.events.clone(), self.audit.clone(), filter.clone(), audit.clone());
@@ -380,7 +382,7 @@ impl EventStore for MongoEventStore {
                 let before = event_in(&events, &mut *session, &top_up.event_id).await?.ok_or(StoreError::NotFound)?;
                 // Relative to whatever the counters are now, so concurrent reservations are kept.
                 let limited = doc! { "rewardId": id_bson(&top_up.reward_id), "totalStock": { "$ne": Bson::Null } };
-                let filter = doc! { "_id": id_bson(&top_up.event_id), "rewards": { "$elemMatch": limited } };
+                let filter = doc! { "_id": id_bson(top_up.event_id.as_str()), "rewards": { "$elemMatch": limited } };
                 let add = top_up.add;
                 let update = doc! {
                     "$inc": { "rewards.$.totalStock": add, "rewards.$.remainingStock": add, "version": 1_i64 },
@@ -400,7 +402,7 @@ impl EventStore for MongoEventStore {
         .await
     }
 
-    async fn due_to_expire(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+    async fn due_to_expire(&self, now: DateTime<Utc>) -> Result<Vec<EventId>, StoreError> {
         self.ready().await?;
         let due = doc! {
             "status": { "$in": [EventStatus::Active.as_str(), EventStatus::Inactive.as_str()] },
@@ -408,7 +410,11 @@ impl EventStore for MongoEventStore {
         };
         let cursor = self.events.find(due).projection(doc! { "_id": 1 }).await.map_err(map_error)?;
         let documents = collect(cursor).await?;
-        Ok(documents.iter().filter_map(|document| document.get_object_id("_id").ok()).map(|id| id.to_hex()).collect())
+        documents
+            .iter()
+            .filter_map(|document| document.get_object_id("_id").ok())
+            .map(|id| EventId::parse(&id.to_hex()).map_err(|e| corrupt(WHAT, e)))
+            .collect()
     }
 
     async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, StoreError> {

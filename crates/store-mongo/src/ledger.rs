@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use bestow_events_domain::ports::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
 use bestow_events_domain::reward::{RewardType, parse_details};
+use bestow_kernel::ids::{EventId, RequestId, UserId};
 use bestow_kernel::store::StoreError;
 use bson::{Bson, doc};
 use chrono::{DateTime, Utc};
@@ -21,8 +22,8 @@ use crate::fields::{from_document, json, object_id, to_document};
 #[serde(rename_all = "camelCase")]
 struct LedgerDocument {
     grant_key: String,
-    user_id: String,
-    request_id: String,
+    user_id: UserId,
+    request_id: RequestId,
     #[serde(with = "object_id")]
     event_id: String,
     #[serde(with = "object_id")]
@@ -45,8 +46,8 @@ impl TryFrom<&LedgerEntry> for LedgerDocument {
         Ok(Self {
             grant_key: entry.grant_key.clone(),
             user_id: entry.user_id.clone(),
-            request_id: entry.request_id.clone(),
-            event_id: entry.event_id.clone(),
+            request_id: entry.request_id,
+            event_id: entry.event_id.to_string(),
             reward_id: entry.reward_id.clone(),
             reward_name: entry.reward_name.clone(),
             reward_type: entry.details.reward_type().as_str().to_owned(),
@@ -69,7 +70,7 @@ impl TryFrom<LedgerDocument> for LedgerEntry {
             grant_key: document.grant_key,
             request_id: document.request_id,
             user_id: document.user_id,
-            event_id: document.event_id,
+            event_id: EventId::parse(&document.event_id).map_err(|e| corrupt(WHAT, e))?,
             reward_id: document.reward_id,
             reward_name: document.reward_name,
             details,
@@ -94,7 +95,7 @@ impl LedgerStore for MongoEventStore {
         Ok(if revoked { LedgerGrant::Revoked } else { LedgerGrant::AlreadyGranted })
     }
 
-    async fn record_revoke(&self, grant_key: &str, user_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn record_revoke(&self, grant_key: &str, user_id: &UserId, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.ready().await?;
         // Marks a live grant revoked, or inserts a tombstone if the grant never arrived. When
         // the key is revoked already the filter matches nothing and the upsert's insert hits
@@ -103,7 +104,7 @@ impl LedgerStore for MongoEventStore {
             .ledger
             .update_one(
                 doc! { "grantKey": grant_key, "revokedAt": Bson::Null },
-                doc! { "$set": { "revokedAt": date(at) }, "$setOnInsert": { "userId": user_id } },
+                doc! { "$set": { "revokedAt": date(at) }, "$setOnInsert": { "userId": user_id.as_str() } },
             )
             .upsert(true)
             .await;
@@ -114,11 +115,11 @@ impl LedgerStore for MongoEventStore {
         }
     }
 
-    async fn entries(&self, user_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+    async fn entries(&self, user_id: &UserId) -> Result<Vec<LedgerEntry>, StoreError> {
         self.ready().await?;
         let cursor = self
             .ledger
-            .find(doc! { "userId": user_id, "revokedAt": Bson::Null, "grantedAt": { "$ne": Bson::Null } })
+            .find(doc! { "userId": user_id.as_str(), "revokedAt": Bson::Null, "grantedAt": { "$ne": Bson::Null } })
             .sort(doc! { "grantedAt": 1 })
             .await
             .map_err(map_error)?;

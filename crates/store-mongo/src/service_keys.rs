@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use bestow_events_domain::ports::service_keys::{Scope, ServiceKey, ServiceKeyStore};
 use bestow_kernel::audit::AuditEntry;
+use bestow_kernel::ids::{ServiceKeyId, UserId};
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};
 use bson::{Bson, Document, doc};
@@ -25,14 +26,14 @@ struct ServiceKeyDocument {
     scopes: Vec<String>,
     secret_digest: String,
     created_at: bson::DateTime,
-    created_by: String,
+    created_by: UserId,
     revoked_at: Option<bson::DateTime>,
 }
 
 impl From<&ServiceKey> for ServiceKeyDocument {
     fn from(key: &ServiceKey) -> Self {
         Self {
-            id: key.id.clone(),
+            id: key.id.to_string(),
             name: key.name.clone(),
             scopes: key.scopes.iter().map(|scope| scope.as_str().to_owned()).collect(),
             secret_digest: key.secret_digest.clone(),
@@ -53,7 +54,7 @@ impl TryFrom<ServiceKeyDocument> for ServiceKey {
                 .iter()
                 .map(|scope| scope.parse::<Scope>().map_err(|e| corrupt(WHAT, e)))
                 .collect::<Result<_, _>>()?,
-            id: document.id,
+            id: ServiceKeyId::parse(&document.id).map_err(|e| corrupt(WHAT, e))?,
             name: document.name,
             secret_digest: document.secret_digest,
             created_at: document.created_at.to_chrono(),
@@ -89,15 +90,20 @@ impl ServiceKeyStore for MongoEventStore {
         found.map(key_from_document).transpose()
     }
 
-    async fn service_key(&self, id: &str) -> Result<Option<ServiceKey>, StoreError> {
+    async fn service_key(&self, id: &ServiceKeyId) -> Result<Option<ServiceKey>, StoreError> {
         self.ready().await?;
-        let found = self.keys.find_one(doc! { "_id": id_bson(id) }).await.map_err(map_error)?;
+        let found = self.keys.find_one(doc! { "_id": id_bson(id.as_str()) }).await.map_err(map_error)?;
         found.map(key_from_document).transpose()
     }
 
-    async fn revoke_service_key(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), StoreError> {
+    async fn revoke_service_key(
+        &self,
+        id: &ServiceKeyId,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
         self.ready().await?;
-        let (id, audit) = (id_bson(id), audit_document(audit)?);
+        let (id, audit) = (id_bson(id.as_str()), audit_document(audit)?);
         in_transaction(&self.client, |session| {
             let (keys, logs, id, audit) = (self.keys.clone(), self.audit.clone(), id.clone(), audit.clone());
             Box::pin(async move {

@@ -23,6 +23,7 @@
 //! (or a settler and the writer) never give the same units back twice.
 
 use bestow_events_domain::ports::claims::{ClaimStore, StockChange};
+use bestow_kernel::ids::RequestId;
 use bestow_kernel::store::StoreError;
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
@@ -42,7 +43,7 @@ const WHAT: &str = "stock hold";
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Hold {
     pub(crate) hold_id: String,
-    pub(crate) request_id: String,
+    pub(crate) request_id: RequestId,
     #[serde(with = "object_id")]
     pub(crate) reward_id: String,
     pub(crate) units: i64,
@@ -57,11 +58,16 @@ pub(crate) struct Hold {
 impl Hold {
     /// The hold of reservation `change` for `request_id` at version `held_by`, taken at
     /// `held_at`; `None` when the change is not a named reservation.
-    pub(crate) fn of(change: &StockChange, request_id: &str, held_by: i64, held_at: DateTime<Utc>) -> Option<Self> {
+    pub(crate) fn of(
+        change: &StockChange,
+        request_id: &RequestId,
+        held_by: i64,
+        held_at: DateTime<Utc>,
+    ) -> Option<Self> {
         let hold_id = change.reservation_id.clone()?;
         (change.delta < 0).then(|| Self {
             hold_id,
-            request_id: request_id.to_owned(),
+            request_id: *request_id,
             reward_id: change.reward_id.clone(),
             units: -change.delta,
             held_by,
@@ -210,7 +216,7 @@ async fn settle(store: &MongoEventStore, event_id: &str, hold: &Hold) -> Result<
     store
         .requests
         .update_one(
-            doc! { "requestId": &hold.request_id, "version": hold.held_by },
+            doc! { "requestId": hold.request_id.to_string(), "version": hold.held_by },
             doc! { "$inc": { "version": 1_i64 } },
         )
         .await
@@ -244,7 +250,7 @@ mod tests {
     fn a_hold_is_stored_in_its_shape_and_reads_back() {
         let hold = Hold {
             hold_id: "a1:r".into(),
-            request_id: "request".into(),
+            request_id: RequestId::generate(),
             reward_id: bestow_kernel::ids::new_object_id(),
             units: 2,
             held_by: 3,

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use bestow_events_domain::condition::ActivityType;
 use bestow_events_domain::evaluate::{ActivityFact, FactQuery};
 use bestow_events_domain::ports::activities::{Activity, ActivityStore, NewActivity};
+use bestow_kernel::ids::UserId;
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::StoreError;
 use rusqlite::{Connection, Row, params};
@@ -59,7 +60,7 @@ fn insert_activities(connection: &mut Connection, activities: &[NewActivity]) ->
                 .execute(params![
                     bestow_kernel::ids::new_object_id(),
                     activity.activity_id,
-                    activity.user_id,
+                    activity.user_id.as_str(),
                     activity.activity_type.as_str(),
                     to_text(activity.occurred_at),
                     attributes.map(|value| value.to_string()),
@@ -100,7 +101,7 @@ fn activity_from_row(row: &Row<'_>) -> rusqlite::Result<Activity> {
     Ok(Activity {
         id: row.get("_id")?,
         activity_id: row.get("activityId")?,
-        user_id: row.get("userId")?,
+        user_id: row.parsed("userId")?,
         activity_type: row.parsed("type")?,
         occurred_at: row.time("occurredAt")?,
         attributes: attributes_of(row)?,
@@ -114,9 +115,9 @@ fn activity_from_row(row: &Row<'_>) -> rusqlite::Result<Activity> {
 /// history in order (to sort nothing) and skips the other types row by row, which for a rare
 /// type reads every activity of the player; the fact index reads only that type's, newest
 /// first, and sorts nothing but ties of `occurredAt`.
-fn recent_source(user_id: &str, activity_type: Option<&ActivityType>) -> (&'static str, Filters) {
+fn recent_source(user_id: &UserId, activity_type: Option<&ActivityType>) -> (&'static str, Filters) {
     let mut filters = Filters::default();
-    filters.add("userId = ?", user_id.to_owned());
+    filters.add("userId = ?", user_id.to_string());
     let Some(activity_type) = activity_type else { return ("activities", filters) };
     filters.add("type = ?", activity_type.as_str().to_owned());
     ("activities INDEXED BY activities_user_type_occurredAt", filters)
@@ -135,13 +136,14 @@ impl ActivityStore for SqliteEventStore {
 
     /// One scan per type, run side by side on the reader pool: a long history is mostly
     /// decoding work, which then spreads over the cores instead of queueing on one.
-    async fn facts(&self, user_id: &str, query: &FactQuery) -> Result<Vec<ActivityFact>, StoreError> {
+    async fn facts(&self, user_id: &UserId, query: &FactQuery) -> Result<Vec<ActivityFact>, StoreError> {
         let mut scans = tokio::task::JoinSet::new();
         for activity_type in &query.types {
             let (db, user_id, activity_type, query) =
-                (self.db.clone(), user_id.to_owned(), activity_type.clone(), query.clone());
+                (self.db.clone(), user_id.clone(), activity_type.clone(), query.clone());
             scans.spawn(async move {
-                db.read(move |connection| select_facts_of_type(connection, &user_id, &activity_type, &query)).await
+                db.read(move |connection| select_facts_of_type(connection, user_id.as_str(), &activity_type, &query))
+                    .await
             });
         }
         let mut facts = Vec::new();
@@ -153,7 +155,7 @@ impl ActivityStore for SqliteEventStore {
 
     async fn recent(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         activity_type: Option<&ActivityType>,
         page: PageRequest,
     ) -> Result<Page<Activity>, StoreError> {
@@ -213,13 +215,13 @@ mod tests {
     async fn a_players_history_is_read_in_index_order() {
         let (_dir, store) = store();
         let page = PageRequest { page: 2, limit: 20 };
-        let (source, filters) = recent_source("u", None);
+        let (source, filters) = recent_source(&UserId::parse("u").unwrap(), None);
         let newest_first = plan(&store, recent_sql(source, &filters), page_values(&filters.values, page)).await;
         assert!(newest_first.contains("USING INDEX activities_user_occurredAt (userId=?)"), "{newest_first}");
         assert!(!newest_first.contains("TEMP B-TREE"), "no sort: {newest_first}");
 
         let login: ActivityType = "LOGIN".parse().unwrap();
-        let (source, filters) = recent_source("u", Some(&login));
+        let (source, filters) = recent_source(&UserId::parse("u").unwrap(), Some(&login));
         let of_a_type = plan(&store, recent_sql(source, &filters), page_values(&filters.values, page)).await;
         assert!(of_a_type.contains("activities_user_type_occurredAt (userId=? AND type=?)"), "{of_a_type}");
         assert!(!of_a_type.contains("USE TEMP B-TREE FOR ORDER BY"), "at most ties are sorted: {of_a_type}");

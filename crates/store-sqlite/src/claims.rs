@@ -10,12 +10,14 @@ use bestow_events_domain::ports::claims::{ClaimFilter, ClaimStats, ClaimStore, I
 use bestow_events_domain::saga::{ClaimRequest, ClaimStatus, FailureCode, Lease, Transition};
 use bestow_events_domain::stats::{FailureCount, MinuteCount, StatusCount};
 use bestow_kernel::audit::AuditEntry;
+use bestow_kernel::ids::{EventId, RequestId};
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::audit::insert_audit;
+use crate::columns::NamedColumns;
 use crate::database::{from_text, map_error, to_text};
 use crate::event_db::SqliteEventStore;
 use crate::filters::{Filters, count};
@@ -38,18 +40,18 @@ fn document_of(request: &ClaimRequest) -> Result<String, StoreError> {
     serde_json::to_string(request).map_err(corrupt)
 }
 
-fn select_request(connection: &Connection, request_id: &str) -> Result<Option<ClaimRequest>, StoreError> {
+fn select_request(connection: &Connection, request_id: &RequestId) -> Result<Option<ClaimRequest>, StoreError> {
     let document: Option<String> = connection
         .prepare_cached("SELECT document FROM user_reward_requests WHERE requestId = ?1")
         .map_err(map_error)?
-        .query_row([request_id], |row| row.get("document"))
+        .query_row([request_id.to_string()], |row| row.get("document"))
         .optional()
         .map_err(map_error)?;
     document.map(|text| serde_json::from_str(&text).map_err(corrupt)).transpose()
 }
 
 /// Applies stock changes; a reservation that finds too little stock fails the whole commit.
-fn apply_stock(tx: &Transaction<'_>, event_id: &str, changes: &[StockChange]) -> Result<(), StoreError> {
+fn apply_stock(tx: &Transaction<'_>, event_id: &EventId, changes: &[StockChange]) -> Result<(), StoreError> {
     for change in changes {
         let changed = if change.delta < 0 {
             tx.prepare_cached(
@@ -57,14 +59,14 @@ fn apply_stock(tx: &Transaction<'_>, event_id: &str, changes: &[StockChange]) ->
                  WHERE eventId = ?1 AND rewardId = ?2 AND remainingStock >= ?3",
             )
             .map_err(map_error)?
-            .execute(params![event_id, change.reward_id, -change.delta])
+            .execute(params![event_id.as_str(), change.reward_id, -change.delta])
         } else {
             tx.prepare_cached(
                 "UPDATE event_rewards SET remainingStock = remainingStock + ?3
                  WHERE eventId = ?1 AND rewardId = ?2 AND remainingStock + ?3 <= totalStock",
             )
             .map_err(map_error)?
-            .execute(params![event_id, change.reward_id, change.delta])
+            .execute(params![event_id.as_str(), change.reward_id, change.delta])
         }
         .map_err(map_error)?;
         if changed == 0 {
@@ -90,9 +92,9 @@ fn insert_row(connection: &Connection, request: &ClaimRequest) -> Result<(), Sto
         .map_err(map_error)?
         .execute(params![
             request.id,
-            request.request_id,
-            request.user_id,
-            request.event_id,
+            request.request_id.to_string(),
+            request.user_id.as_str(),
+            request.event_id.as_str(),
             request.status.as_str(),
             request.current_saga_step.as_str(),
             request.claim_slot,
@@ -133,18 +135,18 @@ impl ClaimStore for SqliteEventStore {
             .await
     }
 
-    async fn request(&self, request_id: &str) -> Result<Option<ClaimRequest>, StoreError> {
-        let request_id = request_id.to_owned();
+    async fn request(&self, request_id: &RequestId) -> Result<Option<ClaimRequest>, StoreError> {
+        let request_id = *request_id;
         self.db.read(move |c| select_request(c, &request_id)).await
     }
 
     async fn list_requests(&self, filter: &ClaimFilter, page: PageRequest) -> Result<Page<ClaimRequest>, StoreError> {
         let mut filters = Filters::default();
         if let Some(user) = &filter.user_id {
-            filters.add("userId = ?", user.clone());
+            filters.add("userId = ?", user.to_string());
         }
         if let Some(event) = &filter.event_id {
-            filters.add("eventId = ?", event.clone());
+            filters.add("eventId = ?", event.to_string());
         }
         if let Some(status) = filter.status {
             filters.add("status = ?", status.as_str().to_owned());
@@ -166,8 +168,12 @@ impl ClaimStore for SqliteEventStore {
             .await
     }
 
-    async fn acquire_lease(&self, request_id: &str, lease: Lease<'_>) -> Result<Option<ClaimRequest>, StoreError> {
-        let (request_id, owner, from, until) = (request_id.to_owned(), lease.owner.to_owned(), lease.from, lease.until);
+    async fn acquire_lease(
+        &self,
+        request_id: &RequestId,
+        lease: Lease<'_>,
+    ) -> Result<Option<ClaimRequest>, StoreError> {
+        let (request_id, owner, from, until) = (*request_id, lease.owner.to_owned(), lease.from, lease.until);
         self.db
             .transaction(move |tx| {
                 let lease = Lease { owner: &owner, from, until };
@@ -177,7 +183,7 @@ impl ClaimStore for SqliteEventStore {
                 }
                 let expected_version = request.version;
                 if let Some(previous) = &request.lease_owner {
-                    tracing::warn!(request_id, previous, "taking over a claim whose lease expired");
+                    tracing::warn!(%request_id, previous, "taking over a claim whose lease expired");
                 }
                 request.take_lease(&lease);
                 update_row(tx, expected_version, &request)?;
@@ -193,7 +199,7 @@ impl ClaimStore for SqliteEventStore {
                 let stored: Option<(i64, String, Option<String>)> = tx
                     .prepare_cached("SELECT version, status, leaseOwner FROM user_reward_requests WHERE requestId = ?1")
                     .map_err(map_error)?
-                    .query_row([&expected.request_id], |row| {
+                    .query_row([expected.request_id.to_string()], |row| {
                         Ok((row.get("version")?, row.get("status")?, row.get("leaseOwner")?))
                     })
                     .optional()
@@ -215,7 +221,7 @@ impl ClaimStore for SqliteEventStore {
             .await
     }
 
-    async fn due_requests(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>, StoreError> {
+    async fn due_requests(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<RequestId>, StoreError> {
         let sql = format!(
             "SELECT requestId FROM user_reward_requests
              WHERE status IN ({}) AND (leaseExpiresAt IS NULL OR leaseExpiresAt <= ?1)
@@ -228,9 +234,9 @@ impl ClaimStore for SqliteEventStore {
             .read(move |connection| {
                 let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
                 statement
-                    .query_map(params![to_text(now), limit], |row| row.get("requestId"))
+                    .query_map(params![to_text(now), limit], |row| row.parsed("requestId"))
                     .map_err(map_error)?
-                    .collect::<rusqlite::Result<Vec<String>>>()
+                    .collect::<rusqlite::Result<Vec<RequestId>>>()
                     .map_err(map_error)
             })
             .await
@@ -246,8 +252,8 @@ impl ClaimStore for SqliteEventStore {
             .await
     }
 
-    async fn event_claim_stats(&self, event_id: &str, since: DateTime<Utc>) -> Result<ClaimStats, StoreError> {
-        let (event_id, since) = (event_id.to_owned(), to_text(since));
+    async fn event_claim_stats(&self, event_id: &EventId, since: DateTime<Utc>) -> Result<ClaimStats, StoreError> {
+        let (event_id, since) = (event_id.to_string(), to_text(since));
         // Each query reads one index only: (eventId, status, failureCode, failureReason) for the
         // first and the last, (eventId, createdAt) for the minutes. A minute is the first 16
         // characters of the fixed-width UTC timestamp text.
@@ -372,7 +378,7 @@ fn update_row(tx: &Transaction<'_>, expected_version: i64, request: &ClaimReques
         )
         .map_err(map_error)?
         .execute(params![
-            request.request_id,
+            request.request_id.to_string(),
             expected_version,
             request.status.as_str(),
             request.current_saga_step.as_str(),
@@ -405,9 +411,10 @@ mod tests {
 
     use super::*;
 
-    fn claim(request_id: &str, now: DateTime<Utc>) -> ClaimRequest {
+    fn claim(now: DateTime<Utc>) -> ClaimRequest {
         let event = bestow_store_contract::events::event(None);
-        ClaimRequest::new(bestow_kernel::ids::new_object_id(), request_id.into(), "u1".into(), &event, now)
+        let user = bestow_kernel::ids::UserId::parse("u1").unwrap();
+        ClaimRequest::new(bestow_kernel::ids::new_object_id(), RequestId::generate(), user, &event, now)
     }
 
     #[tokio::test]
@@ -416,12 +423,12 @@ mod tests {
         let path = dir.path().join("event.db");
         let store = SqliteEventStore::open(&path).unwrap();
         let now = bestow_kernel::time::now();
-        let mut leased = claim("leased", now);
+        let mut leased = claim(now);
         (leased.lease_owner, leased.lease_expires_at) =
             (Some("dead-worker".into()), Some(now + TimeDelta::seconds(15)));
-        let mut waiting = claim("waiting", now);
+        let mut waiting = claim(now);
         waiting.next_attempt_at = Some(now + TimeDelta::seconds(10));
-        let mut done = claim("done", now);
+        let mut done = claim(now);
         done.status = ClaimStatus::SuccessAllGranted;
         for request in [&leased, &waiting, &done] {
             store.insert_request(request, &[]).await.unwrap();
@@ -435,17 +442,18 @@ mod tests {
         assert!(!dir.path().join("missing.db").exists(), "and creates nothing");
 
         let store = SqliteEventStore::open(&path).unwrap();
-        assert_eq!(store.due_requests(now, 10).await.unwrap(), vec!["leased".to_owned()]);
-        let released = store.request("leased").await.unwrap().unwrap();
+        assert_eq!(store.due_requests(now, 10).await.unwrap(), vec![leased.request_id]);
+        let released = store.request(&leased.request_id).await.unwrap().unwrap();
         let expected =
             ClaimRequest { lease_owner: None, lease_expires_at: None, version: leased.version + 1, ..leased };
         assert_eq!(released, expected, "the document: no lease, one version on");
+        let leased_id = expected.request_id.to_string();
         let columns: (Option<String>, Option<String>, i64) = store
             .db
-            .read(|c| {
+            .read(move |c| {
                 c.query_row(
-                    "SELECT leaseOwner, leaseExpiresAt, version FROM user_reward_requests WHERE requestId = 'leased'",
-                    [],
+                    "SELECT leaseOwner, leaseExpiresAt, version FROM user_reward_requests WHERE requestId = ?1",
+                    [leased_id],
                     |row| Ok((row.get("leaseOwner")?, row.get("leaseExpiresAt")?, row.get("version")?)),
                 )
                 .map_err(map_error)
@@ -453,7 +461,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(columns, (None, None, expected.version), "the columns agree with the document");
-        assert_eq!(store.request("waiting").await.unwrap().unwrap(), waiting, "a scheduled retry is kept");
-        assert_eq!(store.request("done").await.unwrap().unwrap(), done);
+        assert_eq!(store.request(&waiting.request_id).await.unwrap().unwrap(), waiting, "a scheduled retry is kept");
+        assert_eq!(store.request(&done.request_id).await.unwrap().unwrap(), done);
     }
 }

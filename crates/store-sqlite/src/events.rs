@@ -11,6 +11,7 @@ use bestow_events_domain::ports::catalog::{EventFilter, EventSortKey, EventStore
 use bestow_events_domain::reward::RewardDefinition;
 use bestow_events_domain::view::RewardView;
 use bestow_kernel::audit::{AuditEntry, AuditQuery};
+use bestow_kernel::ids::EventId;
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
@@ -30,7 +31,7 @@ const EVENT_COLUMNS: &str = "_id, eventName, description, startDate, endDate, co
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     let grant_policy = Value::String(row.get("grantPolicy")?);
     Ok(Event {
-        id: row.get("_id")?,
+        id: row.parsed("_id")?,
         event_name: row.get("eventName")?,
         description: row.get("description")?,
         start_date: row.time("startDate")?,
@@ -71,7 +72,7 @@ fn load_rewards(connection: &Connection, event: &mut Event) -> Result<(), StoreE
         )
         .map_err(map_error)?;
     event.rewards = statement
-        .query_map([&event.id], reward_from_row)
+        .query_map([event.id.as_str()], reward_from_row)
         .map_err(map_error)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(map_error)?;
@@ -81,10 +82,10 @@ fn load_rewards(connection: &Connection, event: &mut Event) -> Result<(), StoreE
 /// The most frequent read of all, so its text is built once.
 static SELECT_EVENT: LazyLock<String> = LazyLock::new(|| format!("SELECT {EVENT_COLUMNS} FROM events WHERE _id = ?1"));
 
-pub(crate) fn select_event(connection: &Connection, id: &str) -> Result<Option<Event>, StoreError> {
+pub(crate) fn select_event(connection: &Connection, id: &EventId) -> Result<Option<Event>, StoreError> {
     let event = connection
         .prepare_cached(&SELECT_EVENT)
-        .and_then(|mut statement| statement.query_row([id], event_from_row).optional())
+        .and_then(|mut statement| statement.query_row([id.as_str()], event_from_row).optional())
         .map_err(map_error)?;
     match event {
         Some(mut event) => {
@@ -117,12 +118,12 @@ fn write_rewards(tx: &Transaction<'_>, event: &Event, write_counters: bool) -> R
     let ids: Vec<String> = event.rewards.iter().map(|r| r.reward_id().as_str().to_owned()).collect();
     let mut existing = tx.prepare_cached("SELECT rewardId FROM event_rewards WHERE eventId = ?1").map_err(map_error)?;
     let stored: Vec<String> = existing
-        .query_map([&event.id], |row| row.get("rewardId"))
+        .query_map([event.id.as_str()], |row| row.get("rewardId"))
         .map_err(map_error)?
         .collect::<rusqlite::Result<_>>()
         .map_err(map_error)?;
     for gone in stored.iter().filter(|id| !ids.contains(id)) {
-        tx.execute("DELETE FROM event_rewards WHERE eventId = ?1 AND rewardId = ?2", params![event.id, gone])
+        tx.execute("DELETE FROM event_rewards WHERE eventId = ?1 AND rewardId = ?2", params![event.id.as_str(), gone])
             .map_err(map_error)?;
     }
     for (position, reward) in event.rewards.iter().enumerate() {
@@ -135,7 +136,7 @@ fn write_rewards(tx: &Transaction<'_>, event: &Event, write_counters: bool) -> R
                      quantityPerUser = ?7
                  WHERE eventId = ?1 AND rewardId = ?2",
                 params![
-                    event.id,
+                    event.id.as_str(),
                     view.reward_id,
                     position,
                     view.reward_type,
@@ -148,7 +149,7 @@ fn write_rewards(tx: &Transaction<'_>, event: &Event, write_counters: bool) -> R
             if write_counters {
                 tx.execute(
                     "UPDATE event_rewards SET totalStock = ?3, remainingStock = ?4 WHERE eventId = ?1 AND rewardId = ?2",
-                    params![event.id, view.reward_id, view.total_stock, view.remaining_stock],
+                    params![event.id.as_str(), view.reward_id, view.total_stock, view.remaining_stock],
                 )
                 .map_err(map_error)?;
             }
@@ -158,7 +159,7 @@ fn write_rewards(tx: &Transaction<'_>, event: &Event, write_counters: bool) -> R
                      quantityPerUser, totalStock, remainingStock)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
-                    event.id,
+                    event.id.as_str(),
                     view.reward_id,
                     position,
                     view.reward_type,
@@ -184,7 +185,7 @@ fn update_event_row(tx: &Transaction<'_>, event: &Event, expected_version: i64) 
                  recurrence = ?13, tiers = ?14
              WHERE _id = ?1 AND version = ?2",
             params![
-                event.id,
+                event.id.as_str(),
                 expected_version,
                 event.event_name,
                 event.description,
@@ -205,7 +206,7 @@ fn update_event_row(tx: &Transaction<'_>, event: &Event, expected_version: i64) 
         return Ok(());
     }
     let exists: bool = tx
-        .query_row("SELECT EXISTS (SELECT 1 FROM events WHERE _id = ?1)", [&event.id], |row| row.get(0))
+        .query_row("SELECT EXISTS (SELECT 1 FROM events WHERE _id = ?1)", [event.id.as_str()], |row| row.get(0))
         .map_err(map_error)?;
     Err(if exists { StoreError::Conflict(Conflict::Version) } else { StoreError::NotFound })
 }
@@ -223,7 +224,7 @@ impl EventStore for SqliteEventStore {
                 tx.execute(
                     &format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
                     params![
-                        event.id,
+                        event.id.as_str(),
                         event.event_name,
                         event.description,
                         to_text(event.start_date),
@@ -248,8 +249,8 @@ impl EventStore for SqliteEventStore {
             .await
     }
 
-    async fn event(&self, id: &str) -> Result<Option<Event>, StoreError> {
-        let id = id.to_owned();
+    async fn event(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
+        let id = id.clone();
         self.db.read(move |c| select_event(c, &id)).await
     }
 
@@ -292,7 +293,7 @@ impl EventStore for SqliteEventStore {
         self.db
             .transaction(move |tx| {
                 let stored_status: Option<String> = tx
-                    .query_row("SELECT status FROM events WHERE _id = ?1", [&event.id], |row| row.get("status"))
+                    .query_row("SELECT status FROM events WHERE _id = ?1", [event.id.as_str()], |row| row.get("status"))
                     .optional()
                     .map_err(map_error)?;
                 let was_draft = stored_status.as_deref() == Some(EventStatus::Draft.as_str());
@@ -304,8 +305,8 @@ impl EventStore for SqliteEventStore {
             .await
     }
 
-    async fn delete_event(&self, id: &str, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError> {
-        let (id, audit) = (id.to_owned(), audit.clone());
+    async fn delete_event(&self, id: &EventId, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError> {
+        let (id, audit) = (id.to_string(), audit.clone());
         self.db
             .transaction(move |tx| {
                 let deleted = tx
@@ -331,7 +332,7 @@ impl EventStore for SqliteEventStore {
                     .execute(
                         "UPDATE event_rewards SET totalStock = totalStock + ?3, remainingStock = remainingStock + ?3
                          WHERE eventId = ?1 AND rewardId = ?2 AND totalStock IS NOT NULL",
-                        params![event_id, reward_id, add],
+                        params![event_id.as_str(), reward_id, add],
                     )
                     .map_err(map_error)?;
                 if changed == 0 {
@@ -339,7 +340,7 @@ impl EventStore for SqliteEventStore {
                 }
                 tx.execute(
                     "UPDATE events SET version = version + 1, updatedAt = ?2 WHERE _id = ?1",
-                    params![event_id, to_text(*at)],
+                    params![event_id.as_str(), to_text(*at)],
                 )
                 .map_err(map_error)?;
                 let after = select_event(tx, event_id)?.ok_or(StoreError::NotFound)?;
@@ -349,14 +350,14 @@ impl EventStore for SqliteEventStore {
             .await
     }
 
-    async fn due_to_expire(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+    async fn due_to_expire(&self, now: DateTime<Utc>) -> Result<Vec<EventId>, StoreError> {
         self.db
             .read(move |connection| {
                 let mut statement = connection
                     .prepare_cached("SELECT _id FROM events WHERE status IN ('ACTIVE', 'INACTIVE') AND endDate <= ?1")
                     .map_err(map_error)?;
                 statement
-                    .query_map([to_text(now)], |row| row.get("_id"))
+                    .query_map([to_text(now)], |row| row.parsed("_id"))
                     .map_err(map_error)?
                     .collect::<rusqlite::Result<_>>()
                     .map_err(map_error)

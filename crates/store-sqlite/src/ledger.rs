@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use bestow_events_domain::ports::ledger::{LedgerEntry, LedgerGrant, LedgerStore};
 use bestow_events_domain::reward::{RewardType, parse_details};
+use bestow_kernel::ids::UserId;
 use bestow_kernel::store::StoreError;
 use chrono::{DateTime, Utc};
 use rusqlite::{Row, params};
@@ -14,15 +15,15 @@ use crate::database::{map_error, to_text};
 use crate::event_db::SqliteEventStore;
 
 /// A granted row of `user_id`'s.
-fn entry_from_row(row: &Row<'_>, user_id: &str) -> rusqlite::Result<LedgerEntry> {
+fn entry_from_row(row: &Row<'_>, user_id: &UserId) -> rusqlite::Result<LedgerEntry> {
     let reward_type = row.parsed::<RewardType>("rewardType")?;
     let details = parse_details(reward_type, &row.json("details")?, "")
         .map_err(|_| crate::columns::corrupt(row, "details", "bad reward details"))?;
     Ok(LedgerEntry {
         grant_key: row.get("grantKey")?,
-        request_id: row.get("requestId")?,
-        user_id: user_id.to_owned(),
-        event_id: row.get("eventId")?,
+        request_id: row.parsed("requestId")?,
+        user_id: user_id.clone(),
+        event_id: row.parsed("eventId")?,
         reward_id: row.get("rewardId")?,
         reward_name: row.get("rewardName")?,
         details,
@@ -47,9 +48,9 @@ impl LedgerStore for SqliteEventStore {
                     .map_err(map_error)?
                     .execute(params![
                         entry.grant_key,
-                        entry.user_id,
-                        entry.request_id,
-                        entry.event_id,
+                        entry.user_id.as_str(),
+                        entry.request_id.to_string(),
+                        entry.event_id.as_str(),
                         entry.reward_id,
                         entry.reward_name,
                         details,
@@ -71,8 +72,8 @@ impl LedgerStore for SqliteEventStore {
             .await
     }
 
-    async fn record_revoke(&self, grant_key: &str, user_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        let (grant_key, user_id) = (grant_key.to_owned(), user_id.to_owned());
+    async fn record_revoke(&self, grant_key: &str, user_id: &UserId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let (grant_key, user_id) = (grant_key.to_owned(), user_id.to_string());
         self.db
             .write(move |connection| {
                 // Insert a tombstone if the grant never arrived; otherwise mark it revoked once.
@@ -89,8 +90,8 @@ impl LedgerStore for SqliteEventStore {
             .await
     }
 
-    async fn entries(&self, user_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
-        let user_id = user_id.to_owned();
+    async fn entries(&self, user_id: &UserId) -> Result<Vec<LedgerEntry>, StoreError> {
+        let user_id = user_id.clone();
         self.db
             .read(move |connection| {
                 let mut statement = connection
@@ -101,7 +102,7 @@ impl LedgerStore for SqliteEventStore {
                     )
                     .map_err(map_error)?;
                 statement
-                    .query_map([&user_id], |row| entry_from_row(row, &user_id))
+                    .query_map([user_id.as_str()], |row| entry_from_row(row, &user_id))
                     .map_err(map_error)?
                     .collect::<rusqlite::Result<Vec<_>>>()
                     .map_err(map_error)

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use bestow_events_domain::ports::service_keys::{Scope, ServiceKey, ServiceKeyStore};
 use bestow_kernel::audit::AuditEntry;
+use bestow_kernel::ids::ServiceKeyId;
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
@@ -19,7 +20,7 @@ const KEY_COLUMNS: &str = "_id, name, scopes, secretDigest, createdAt, createdBy
 fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ServiceKey> {
     let scopes: Vec<String> = row.json("scopes")?;
     Ok(ServiceKey {
-        id: row.get("_id")?,
+        id: row.parsed("_id")?,
         name: row.get("name")?,
         scopes: scopes
             .iter()
@@ -28,7 +29,7 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ServiceKey> {
             .map_err(|e| corrupt(row, "scopes", e))?,
         secret_digest: row.get("secretDigest")?,
         created_at: row.time("createdAt")?,
-        created_by: row.get("createdBy")?,
+        created_by: row.parsed("createdBy")?,
         revoked_at: row.optional_time("revokedAt")?,
     })
 }
@@ -49,12 +50,12 @@ impl ServiceKeyStore for SqliteEventStore {
                 tx.execute(
                     &format!("INSERT INTO service_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                     params![
-                        key.id,
+                        key.id.as_str(),
                         key.name,
                         scopes,
                         key.secret_digest,
                         to_text(key.created_at),
-                        key.created_by,
+                        key.created_by.as_str(),
                         key.revoked_at.map(to_text),
                     ],
                 )
@@ -92,13 +93,18 @@ impl ServiceKeyStore for SqliteEventStore {
         self.db.read(move |connection| select_key(connection, "secretDigest", &digest)).await
     }
 
-    async fn service_key(&self, id: &str) -> Result<Option<ServiceKey>, StoreError> {
-        let id = id.to_owned();
+    async fn service_key(&self, id: &ServiceKeyId) -> Result<Option<ServiceKey>, StoreError> {
+        let id = id.to_string();
         self.db.read(move |connection| select_key(connection, "_id", &id)).await
     }
 
-    async fn revoke_service_key(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), StoreError> {
-        let (id, audit) = (id.to_owned(), audit.clone());
+    async fn revoke_service_key(
+        &self,
+        id: &ServiceKeyId,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let (id, audit) = (id.to_string(), audit.clone());
         self.db
             .transaction(move |tx| {
                 let revoked = tx

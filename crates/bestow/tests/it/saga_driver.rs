@@ -14,6 +14,7 @@ use bestow_auth::domain::User;
 use bestow_auth::store::AuthStore;
 use bestow_core::audit::AuditEntry;
 use bestow_core::identity::Role;
+use bestow_core::ids::{EventId, RequestId, UserId};
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use bestow_core::time::Clock;
@@ -44,7 +45,7 @@ impl ClaimStore for GivesUpOnce {
         self.store.insert_request(request, stock).await
     }
 
-    async fn request(&self, request_id: &str) -> Result<Option<ClaimRequest>, StoreError> {
+    async fn request(&self, request_id: &RequestId) -> Result<Option<ClaimRequest>, StoreError> {
         self.store.request(request_id).await
     }
 
@@ -52,7 +53,11 @@ impl ClaimStore for GivesUpOnce {
         self.store.list_requests(filter, page).await
     }
 
-    async fn acquire_lease(&self, request_id: &str, lease: Lease<'_>) -> Result<Option<ClaimRequest>, StoreError> {
+    async fn acquire_lease(
+        &self,
+        request_id: &RequestId,
+        lease: Lease<'_>,
+    ) -> Result<Option<ClaimRequest>, StoreError> {
         self.store.acquire_lease(request_id, lease).await
     }
 
@@ -63,7 +68,7 @@ impl ClaimStore for GivesUpOnce {
         self.store.commit(from, to, audit).await
     }
 
-    async fn due_requests(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>, StoreError> {
+    async fn due_requests(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<RequestId>, StoreError> {
         self.store.due_requests(now, limit).await
     }
 
@@ -71,7 +76,7 @@ impl ClaimStore for GivesUpOnce {
         self.store.count_by_status(status).await
     }
 
-    async fn event_claim_stats(&self, event_id: &str, since: DateTime<Utc>) -> Result<ClaimStats, StoreError> {
+    async fn event_claim_stats(&self, event_id: &EventId, since: DateTime<Utc>) -> Result<ClaimStats, StoreError> {
         self.store.event_claim_stats(event_id, since).await
     }
 
@@ -126,9 +131,9 @@ async fn a_commit_the_store_gives_up_on_is_handed_back_for_a_prompt_retry() {
         Clock::system(),
     );
     let now = bestow_core::time::now();
-    let request =
-        ClaimRequest::new(bestow_core::ids::new_object_id(), uuid::Uuid::new_v4().to_string(), user_id, &event, now);
-    let request_id = request.request_id.clone();
+    let user_id = UserId::parse(user_id.as_str()).unwrap();
+    let request = ClaimRequest::new(bestow_core::ids::new_object_id(), RequestId::generate(), user_id, &event, now);
+    let request_id = request.request_id;
     let Started::Created(started) = saga.start(request, event.clone()).await.unwrap() else { panic!("a replay") };
     assert!(saga.continue_started(started).await.is_err(), "the store gave up on the reservation");
 
@@ -140,7 +145,7 @@ async fn a_commit_the_store_gives_up_on_is_handed_back_for_a_prompt_retry() {
     assert_eq!(events.event(&event.id).await.unwrap().unwrap().rewards[0].remaining_stock(), Some(5));
 
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(claims.due_requests(bestow_core::time::now(), 10).await.unwrap(), vec![request_id.clone()]);
+    assert_eq!(claims.due_requests(bestow_core::time::now(), 10).await.unwrap(), vec![request_id]);
     let done = saga.drive(&request_id).await.unwrap().unwrap();
     assert_eq!(done.status, ClaimStatus::SuccessAllGranted);
     assert_eq!(events.event(&event.id).await.unwrap().unwrap().rewards[0].remaining_stock(), Some(4));

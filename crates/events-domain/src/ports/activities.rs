@@ -2,6 +2,7 @@
 //! indexed by (`userId`, `type`, `occurredAt`), the shape of every [`FactQuery`].
 
 use async_trait::async_trait;
+use bestow_kernel::ids::UserId;
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::StoreError;
 use chrono::{DateTime, Utc};
@@ -17,7 +18,7 @@ use crate::evaluate::{ActivityFact, FactQuery};
 pub struct NewActivity {
     /// The sender's idempotency key; generated (an ObjectId) when the sender gave none.
     pub activity_id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub activity_type: ActivityType,
     /// Truncated to milliseconds, the precision every store keeps.
     pub occurred_at: DateTime<Utc>,
@@ -36,7 +37,8 @@ pub struct Activity {
     /// The sender's idempotency key, or the one generated when the sender gave none.
     pub activity_id: String,
     /// The player (`users._id`).
-    pub user_id: String,
+    #[schema(value_type = String)]
+    pub user_id: UserId,
     /// `LOGIN`, `FRIEND_INVITED`, `QUEST_COMPLETED`, `LEVEL_UP`, `PURCHASE` or a custom type.
     #[serde(rename = "type")]
     #[schema(value_type = String, example = "LOGIN")]
@@ -60,13 +62,13 @@ pub trait ActivityStore: Send + Sync {
 
     /// The activities of `user_id` whose type is in `query.types` and whose `occurredAt` lies
     /// in `[query.from, query.to)` (no lower bound when `from` is `None`), in no set order.
-    async fn facts(&self, user_id: &str, query: &FactQuery) -> Result<Vec<ActivityFact>, StoreError>;
+    async fn facts(&self, user_id: &UserId, query: &FactQuery) -> Result<Vec<ActivityFact>, StoreError>;
 
     /// One page of the activities of `user_id` (only those of `activity_type` when given),
     /// newest `occurredAt` first, ties by `_id` descending, and how many match over all pages.
     async fn recent(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         activity_type: Option<&ActivityType>,
         page: PageRequest,
     ) -> Result<Page<Activity>, StoreError>;

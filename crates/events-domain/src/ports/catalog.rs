@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 use bestow_kernel::audit::{AuditEntry, AuditQuery};
+use bestow_kernel::ids::EventId;
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
@@ -17,7 +18,7 @@ use crate::view::event_snapshot;
 /// `add` units for both stock counters of one limited reward at `at`, audited as `audit`.
 #[derive(Debug, Clone)]
 pub struct TopUp {
-    pub event_id: String,
+    pub event_id: EventId,
     pub reward_id: String,
     pub add: i64,
     pub at: DateTime<Utc>,
@@ -71,7 +72,7 @@ pub trait EventStore: Send + Sync {
     /// Inserts a new event with its rewards and its audit entry.
     async fn insert_event(&self, event: &Event, audit: &AuditEntry) -> Result<(), StoreError>;
 
-    async fn event(&self, id: &str) -> Result<Option<Event>, StoreError>;
+    async fn event(&self, id: &EventId) -> Result<Option<Event>, StoreError>;
 
     async fn list_events(&self, filter: &EventFilter, page: PageRequest) -> Result<Page<Event>, StoreError>;
 
@@ -82,7 +83,7 @@ pub trait EventStore: Send + Sync {
     async fn replace_event(&self, event: &Event, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError>;
 
     /// Deletes the event if its stored version is `expected_version`.
-    async fn delete_event(&self, id: &str, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError>;
+    async fn delete_event(&self, id: &EventId, expected_version: i64, audit: &AuditEntry) -> Result<(), StoreError>;
 
     /// Adds `add` units to both `totalStock` and `remainingStock` of a limited reward in one
     /// conditional update, bumps the event's version, and returns the event after it.
@@ -91,7 +92,7 @@ pub trait EventStore: Send + Sync {
 
     /// Ids of the ACTIVE or INACTIVE events whose `endDate <= now`: what the expiry sweep ends
     /// (each with [`EventStore::replace_event`], as the domain decides).
-    async fn due_to_expire(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
+    async fn due_to_expire(&self, now: DateTime<Utc>) -> Result<Vec<EventId>, StoreError>;
 
     /// One page of events-side audit entries, newest first.
     async fn list_audit(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, StoreError>;

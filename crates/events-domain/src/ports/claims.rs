@@ -7,6 +7,7 @@
 
 use async_trait::async_trait;
 use bestow_kernel::audit::AuditEntry;
+use bestow_kernel::ids::{EventId, RequestId, UserId};
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::StoreError;
 use chrono::{DateTime, Utc};
@@ -27,8 +28,8 @@ pub enum Inserted {
 /// Filters of claim lists.
 #[derive(Debug, Clone, Default)]
 pub struct ClaimFilter {
-    pub user_id: Option<String>,
-    pub event_id: Option<String>,
+    pub user_id: Option<UserId>,
+    pub event_id: Option<EventId>,
     pub status: Option<ClaimStatus>,
     /// Created at or after.
     pub from: Option<DateTime<Utc>>,
@@ -46,7 +47,7 @@ pub trait ClaimStore: Send + Sync {
     /// `Conflict(Stock)` when a reservation finds too little stock.
     async fn insert_request(&self, request: &ClaimRequest, stock: &[StockChange]) -> Result<Inserted, StoreError>;
 
-    async fn request(&self, request_id: &str) -> Result<Option<ClaimRequest>, StoreError>;
+    async fn request(&self, request_id: &RequestId) -> Result<Option<ClaimRequest>, StoreError>;
 
     /// One page of requests, newest first, and the total matching `filter`.
     async fn list_requests(&self, filter: &ClaimFilter, page: PageRequest) -> Result<Page<ClaimRequest>, StoreError>;
@@ -54,7 +55,8 @@ pub trait ClaimStore: Send + Sync {
     /// Takes `lease` on a request if [`ClaimRequest::can_lease`] allows it (not final, no live
     /// lease, next attempt due at `lease.from`), as one atomic step; returns the request as
     /// leased ([`ClaimRequest::take_lease`]), or `None`.
-    async fn acquire_lease(&self, request_id: &str, lease: Lease<'_>) -> Result<Option<ClaimRequest>, StoreError>;
+    async fn acquire_lease(&self, request_id: &RequestId, lease: Lease<'_>)
+    -> Result<Option<ClaimRequest>, StoreError>;
 
     /// Replaces the request `from` by `to.next` (compare-and-set on version, status and lease
     /// holder), applies `to.stock` atomically with it, and appends `audit` if given. Errors:
@@ -65,7 +67,7 @@ pub trait ClaimStore: Send + Sync {
 
     /// `requestId`s of non-final requests whose lease is free or expired and whose next
     /// attempt is due: what the recovery sweeper resumes.
-    async fn due_requests(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<String>, StoreError>;
+    async fn due_requests(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<RequestId>, StoreError>;
 
     async fn count_by_status(&self, status: ClaimStatus) -> Result<u64, StoreError>;
 
@@ -74,7 +76,7 @@ pub trait ClaimStore: Send + Sync {
     /// claims created at or after `since`; and, for the claims in a failure status
     /// ([`ClaimStatus::is_failure`]), per status, `failureCode` and `failureReason`. Groups
     /// without claims may be left out; an unknown event has none.
-    async fn event_claim_stats(&self, event_id: &str, since: DateTime<Utc>) -> Result<ClaimStats, StoreError>;
+    async fn event_claim_stats(&self, event_id: &EventId, since: DateTime<Utc>) -> Result<ClaimStats, StoreError>;
 
     /// Whether [`Self::insert_request`] can reserve stock atomically with the insert. A store
     /// that answers `false` receives reservations only through [`Self::commit`], for requests

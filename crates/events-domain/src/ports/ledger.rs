@@ -1,6 +1,7 @@
 //! The storage port of the built-in ledger: one row per grant, keyed by `requestId:rewardId`.
 
 use async_trait::async_trait;
+use bestow_kernel::ids::{EventId, RequestId, UserId};
 use bestow_kernel::store::StoreError;
 use chrono::{DateTime, Utc};
 
@@ -10,9 +11,9 @@ use crate::reward::RewardDetails;
 #[derive(Debug, Clone, PartialEq)]
 pub struct LedgerEntry {
     pub grant_key: String,
-    pub request_id: String,
-    pub user_id: String,
-    pub event_id: String,
+    pub request_id: RequestId,
+    pub user_id: UserId,
+    pub event_id: EventId,
     pub reward_id: String,
     pub reward_name: String,
     /// The reward's typed details.
@@ -40,8 +41,8 @@ pub trait LedgerStore: Send + Sync {
 
     /// Marks the key revoked; a key never granted gets a tombstone so that a late grant is
     /// refused. Idempotent.
-    async fn record_revoke(&self, grant_key: &str, user_id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn record_revoke(&self, grant_key: &str, user_id: &UserId, at: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// Every granted, unrevoked entry of a player.
-    async fn entries(&self, user_id: &str) -> Result<Vec<LedgerEntry>, StoreError>;
+    async fn entries(&self, user_id: &UserId) -> Result<Vec<LedgerEntry>, StoreError>;
 }

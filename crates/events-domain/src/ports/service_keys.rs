@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use bestow_kernel::audit::AuditEntry;
+use bestow_kernel::ids::{ServiceKeyId, UserId};
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::StoreError;
 use chrono::{DateTime, Utc};
@@ -38,15 +39,15 @@ impl std::str::FromStr for Scope {
 /// A key as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceKey {
-    /// ObjectId hex.
-    pub id: String,
+    /// `_id`.
+    pub id: ServiceKeyId,
     pub name: String,
     pub scopes: Vec<Scope>,
     /// `bestow_core::secret::digest` of the secret.
     pub secret_digest: String,
     pub created_at: DateTime<Utc>,
-    /// User id of the admin who created it.
-    pub created_by: String,
+    /// The admin who created it.
+    pub created_by: UserId,
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -71,11 +72,11 @@ pub struct ServiceKeyView {
 impl From<&ServiceKey> for ServiceKeyView {
     fn from(key: &ServiceKey) -> Self {
         Self {
-            id: key.id.clone(),
+            id: key.id.to_string(),
             name: key.name.clone(),
             scopes: key.scopes.clone(),
             created_at: key.created_at,
-            created_by: key.created_by.clone(),
+            created_by: key.created_by.to_string(),
             revoked_at: key.revoked_at,
         }
     }
@@ -111,9 +112,14 @@ pub trait ServiceKeyStore: Send + Sync {
     async fn service_key_by_digest(&self, digest: &str) -> Result<Option<ServiceKey>, StoreError>;
 
     /// The key with this id, revoked or not.
-    async fn service_key(&self, id: &str) -> Result<Option<ServiceKey>, StoreError>;
+    async fn service_key(&self, id: &ServiceKeyId) -> Result<Option<ServiceKey>, StoreError>;
 
     /// Marks the key revoked at `at` and appends `audit`, in one transaction, if it is not
     /// revoked yet: `Conflict::AlreadyRevoked` when it is, `NotFound` for an unknown id.
-    async fn revoke_service_key(&self, id: &str, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), StoreError>;
+    async fn revoke_service_key(
+        &self,
+        id: &ServiceKeyId,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError>;
 }

@@ -2,6 +2,7 @@
 //! statuses it went through and the compensations it made; how a request is created for an
 //! event and what it tells about itself (its claim slot, period and snapshot event).
 
+use bestow_kernel::ids::{EventId, RequestId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -52,7 +53,7 @@ impl RewardToProcess {
     }
 
     /// The idempotency key of this reward's grant and revoke: `requestId:rewardId`.
-    pub fn grant_key(&self, request_id: &str) -> String {
+    pub fn grant_key(&self, request_id: &RequestId) -> String {
         format!("{request_id}:{}", self.reward_id())
     }
 }
@@ -121,11 +122,11 @@ pub struct ClaimRequest {
     /// `_id`, ObjectId hex.
     pub id: String,
     /// UUID; the saga id and the idempotency key.
-    pub request_id: String,
+    pub request_id: RequestId,
     /// The claiming player (`users._id`).
-    pub user_id: String,
+    pub user_id: UserId,
     /// The claimed event.
-    pub event_id: String,
+    pub event_id: EventId,
     /// The event as it was when the claim was made.
     pub event_snapshot: EventSnapshot,
     /// Where the claim stands; the final statuses are its business outcome.
@@ -176,15 +177,15 @@ pub struct ClaimRequest {
 
 impl ClaimRequest {
     /// A new request in `PENDING_VALIDATION` for the event's only tier, once ever.
-    pub fn new(id: String, request_id: String, user_id: String, event: &Event, now: DateTime<Utc>) -> Self {
+    pub fn new(id: String, request_id: RequestId, user_id: UserId, event: &Event, now: DateTime<Utc>) -> Self {
         Self::for_target(id, request_id, user_id, event, &ClaimTarget::default(), now)
     }
 
     /// A new request in `PENDING_VALIDATION` for `target` (a tier, a period) of `event`.
     pub fn for_target(
         id: String,
-        request_id: String,
-        user_id: String,
+        request_id: RequestId,
+        user_id: UserId,
         event: &Event,
         target: &ClaimTarget,
         now: DateTime<Utc>,

@@ -1,5 +1,6 @@
 //! `eventSnapshot`: the copy of the event, and of the claimed tier, that a claim is judged by.
 
+use bestow_kernel::ids::EventId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -76,10 +77,10 @@ impl EventSnapshot {
     }
 
     /// The snapshot as an event (with the rewards of the claim), for condition evaluation.
-    pub fn to_event(&self, event_id: &str, rewards: Vec<RewardDefinition>) -> Event {
+    pub fn to_event(&self, event_id: &EventId, rewards: Vec<RewardDefinition>) -> Event {
         let reward_ids: Vec<_> = rewards.iter().map(|reward| reward.reward_id().clone()).collect();
         Event {
-            id: event_id.to_owned(),
+            id: event_id.clone(),
             event_name: self.event_name.clone(),
             description: self.description.clone(),
             start_date: self.start_date,

@@ -2,6 +2,7 @@
 //! policy and a fresh request.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use bestow_kernel::ids::{EventId, RequestId, UserId};
 use chrono::{TimeDelta, Utc};
 use serde_json::json;
 
@@ -24,11 +25,12 @@ fn event(stocks: &[Option<i64>], policy: GrantPolicy) -> Event {
     }))
     .unwrap();
     let mut n = 0;
-    let provenance = Provenance { event_id: "e".repeat(24), created_by: "op".into(), now: Utc::now() };
+    let provenance =
+        Provenance { event_id: EventId::parse(&"e".repeat(24)).unwrap(), created_by: "op".into(), now: Utc::now() };
     input
         .into_event(provenance, || {
             n += 1;
-            RewardId::generated(format!("{n:024x}"))
+            RewardId::parse(&format!("{n:024x}")).unwrap()
         })
         .unwrap()
 }
@@ -38,5 +40,11 @@ pub(super) fn policy() -> RetryPolicy {
 }
 
 pub(super) fn request(stocks: &[Option<i64>], policy: GrantPolicy) -> ClaimRequest {
-    ClaimRequest::new("r".into(), "req".into(), "u".into(), &event(stocks, policy), Utc::now())
+    ClaimRequest::new(
+        "r".into(),
+        RequestId::generate(),
+        UserId::parse("u").unwrap(),
+        &event(stocks, policy),
+        Utc::now(),
+    )
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bestow_core::audit::{AuditActor, AuditEntry, AuditQuery};
 use bestow_core::identity::{Permission, Principal};
+use bestow_core::ids::EventId;
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use bestow_core::time::Clock;
@@ -90,10 +91,6 @@ impl From<PatchError> for CatalogError {
     }
 }
 
-fn new_reward_id() -> RewardId {
-    RewardId::generated(bestow_core::ids::new_object_id())
-}
-
 /// A lost compare-and-set: with `If-Match` it is a stale precondition, without one a
 /// concurrent edit.
 fn lost_race(error: StoreError, had_if_match: bool) -> CatalogError {
@@ -122,13 +119,10 @@ impl EventCatalog {
 
     /// Creates a DRAFT event owned by the caller.
     pub async fn create(&self, actor: &AuditActor, input: EventInput) -> Result<Event, CatalogError> {
-        let provenance = Provenance {
-            event_id: bestow_core::ids::new_object_id(),
-            created_by: actor.actor_id.clone(),
-            now: self.clock.now(),
-        };
-        let event = input.into_event(provenance, new_reward_id).map_err(CatalogError::Invalid)?;
-        let audit = actor.entry("event.create", ("event", &event.id), None, Some(event_snapshot(&event)));
+        let provenance =
+            Provenance { event_id: EventId::generate(), created_by: actor.actor_id.clone(), now: self.clock.now() };
+        let event = input.into_event(provenance, RewardId::generate).map_err(CatalogError::Invalid)?;
+        let audit = actor.entry("event.create", ("event", event.id.as_str()), None, Some(event_snapshot(&event)));
         self.store.insert_event(&event, &audit).await?;
         Ok(event)
     }
@@ -171,7 +165,7 @@ impl EventCatalog {
         if if_match.is_some_and(|version| version != current.version) {
             return Err(CatalogError::Stale);
         }
-        let next = patch.apply(&current, self.clock.now(), new_reward_id)?;
+        let next = patch.apply(&current, self.clock.now(), RewardId::generate)?;
         self.replace(actor, "event.update", &current, &next, if_match.is_some()).await?;
         Ok(next)
     }
@@ -202,7 +196,7 @@ impl EventCatalog {
             return Err(CatalogError::NotDeletable(current.status));
         }
         let audit = actor.entry("event.delete", ("event", id), Some(event_snapshot(&current)), None);
-        self.store.delete_event(id, current.version, &audit).await.map_err(|e| lost_race(e, false))
+        self.store.delete_event(&current.id, current.version, &audit).await.map_err(|e| lost_race(e, false))
     }
 
     /// Adds a reward (DRAFT or INACTIVE events).
@@ -213,7 +207,7 @@ impl EventCatalog {
         input: RewardInput,
     ) -> Result<RewardDefinition, CatalogError> {
         let current = self.load(id).await?;
-        let reward = input.validate("").map_err(CatalogError::Invalid)?.into_definition(new_reward_id());
+        let reward = input.validate("").map_err(CatalogError::Invalid)?.into_definition(RewardId::generate());
         let next = add_reward(&current, reward.clone(), self.clock.now())?;
         self.replace(actor, "reward.create", &current, &next, false).await?;
         Ok(reward)
@@ -241,7 +235,8 @@ impl EventCatalog {
                     return Err(CatalogError::StockUnlimited);
                 }
                 let audit = actor.entry("reward.topup", ("event", id), None, None);
-                let top_up = TopUp { event_id: id.to_owned(), reward_id: reward_id.to_owned(), add, at: now, audit };
+                let top_up =
+                    TopUp { event_id: current.id.clone(), reward_id: reward_id.to_owned(), add, at: now, audit };
                 self.store.top_up(&top_up).await.map_err(|error| match error {
                     StoreError::NotFound => CatalogError::RewardNotFound,
                     StoreError::Conflict(_) => CatalogError::StockUnlimited,
@@ -281,8 +276,12 @@ impl EventCatalog {
                 }
             };
             let Some(next) = event.expired(now) else { continue };
-            let audit =
-                actor.entry("event.expire", ("event", &id), Some(event_snapshot(&event)), Some(event_snapshot(&next)));
+            let audit = actor.entry(
+                "event.expire",
+                ("event", id.as_str()),
+                Some(event_snapshot(&event)),
+                Some(event_snapshot(&next)),
+            );
             match self.store.replace_event(&next, event.version, &audit).await {
                 Ok(()) => expired += 1,
                 // Changed meanwhile (paused, archived, edited): the next sweep judges it again.
@@ -297,8 +296,10 @@ impl EventCatalog {
         Ok(self.store.list_audit(query, page).await?)
     }
 
+    /// The event `id` names; text that is no event id names none.
     async fn load(&self, id: &str) -> Result<Event, CatalogError> {
-        self.store.event(id).await?.ok_or(CatalogError::EventNotFound)
+        let Ok(id) = EventId::parse(id) else { return Err(CatalogError::EventNotFound) };
+        self.store.event(&id).await?.ok_or(CatalogError::EventNotFound)
     }
 
     async fn replace(
@@ -309,7 +310,8 @@ impl EventCatalog {
         next: &Event,
         had_if_match: bool,
     ) -> Result<(), CatalogError> {
-        let audit = actor.entry(action, ("event", &next.id), Some(event_snapshot(current)), Some(event_snapshot(next)));
+        let audit =
+            actor.entry(action, ("event", next.id.as_str()), Some(event_snapshot(current)), Some(event_snapshot(next)));
         self.store.replace_event(next, current.version, &audit).await.map_err(|e| lost_race(e, had_if_match))
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bestow_core::accounts::StandingUnavailable;
+use bestow_core::ids::RequestId;
 use bestow_core::store::{Conflict, StoreError};
 use bestow_core::time::Clock;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -126,7 +127,7 @@ impl ClaimSaga {
 
     /// Drives request `request_id` as far as it can go now and returns its latest state
     /// (`None` if it does not exist).
-    pub async fn drive(&self, request_id: &str) -> Result<Option<ClaimRequest>, DriveError> {
+    pub async fn drive(&self, request_id: &RequestId) -> Result<Option<ClaimRequest>, DriveError> {
         let now = self.clock.now();
         let lease = Lease { owner: &self.worker, from: now, until: self.lease_until(now) };
         let Some(leased) = self.claims.acquire_lease(request_id, lease).await? else {
@@ -323,7 +324,7 @@ impl ClaimSaga {
             }
             NextStep::Allocate => return Ok(current.allocate(&bestow_core::ids::new_object_id(), now)),
             NextStep::StartGranting => current.start_granting(now),
-            NextStep::Grant(index) => match self.user_state_for_grant(&current.user_id, context).await {
+            NextStep::Grant(index) => match self.user_state_for_grant(current.user_id.as_str(), context).await {
                 Ok(UserState::Active) => {
                     let outcome = call_outcome(self.granter.grant(&grant_of(current, index)?).await);
                     current.after_grant(index, outcome, &self.settings.grant_retry, now, jitter)
@@ -355,7 +356,7 @@ impl ClaimSaga {
         now: DateTime<Utc>,
         context: &mut RunContext,
     ) -> Result<Validation, DriveError> {
-        match self.directory.user_state(&current.user_id).await {
+        match self.directory.user_state(current.user_id.as_str()).await {
             Ok(UserState::Active) => context.user_checked_at = Some(Instant::now()),
             Ok(UserState::Inactive | UserState::Unknown) => return Ok(Validation::UserInactive),
             Err(unavailable) => return Err(unavailable.into()),
@@ -465,7 +466,7 @@ fn grant_of(request: &ClaimRequest, index: usize) -> Result<Grant, DriveError> {
     let reward = request.rewards_to_process.get(index).ok_or(DriveError::NoSuchReward(index))?;
     Ok(Grant {
         key: reward.grant_key(&request.request_id),
-        request_id: request.request_id.clone(),
+        request_id: request.request_id,
         user_id: request.user_id.clone(),
         event_id: request.event_id.clone(),
         reward: reward.reward_definition.clone(),

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bestow_core::audit::AuditActor;
 use bestow_core::identity::{Permission, Principal};
+use bestow_core::ids::{EventId, RequestId, UserId};
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use chrono::{DateTime, Utc};
@@ -88,6 +89,13 @@ pub enum ClaimError {
     Store(#[from] StoreError),
 }
 
+/// The caller's id as claims record it. A principal's id is a user id by construction, so
+/// the error is for a corrupt account only.
+pub fn caller_id(caller: &Principal) -> Result<UserId, ClaimError> {
+    UserId::parse(caller.user_id.as_str())
+        .map_err(|error| ClaimError::Store(StoreError::Unavailable(error.to_string())))
+}
+
 /// What a claim of `tier_id` on `event` made at `now` is for: the tier (required exactly when
 /// the event has tiers) and, for a recurring event, the current period.
 pub fn claim_target(event: &Event, tier_id: Option<&str>, now: DateTime<Utc>) -> Result<ClaimTarget, ClaimError> {
@@ -119,8 +127,8 @@ impl ClaimService {
     pub async fn submit(
         &self,
         caller: &Principal,
-        event_id: &str,
-        request_id: String,
+        event_id: &EventId,
+        request_id: RequestId,
         tier_id: Option<&str>,
     ) -> Result<(ClaimRequest, Submission), ClaimError> {
         let event = self.events.event(event_id).await?;
@@ -133,12 +141,12 @@ impl ClaimService {
             .ok_or(ClaimError::EventNotFound)?;
         let now = self.saga.clock().now();
         let target = claim_target(&event, tier_id, now)?;
-        let (id, user_id) = (bestow_core::ids::new_object_id(), caller.user_id.clone());
+        let (id, user_id) = (bestow_core::ids::new_object_id(), caller_id(caller)?);
         let request = ClaimRequest::for_target(id, request_id, user_id, &event, &target, now);
         match self.saga.start(request, event).await? {
             Started::Replayed(stored)
-                if stored.user_id == caller.user_id
-                    && stored.event_id == event_id
+                if stored.user_id.as_str() == caller.user_id.as_str()
+                    && stored.event_id == *event_id
                     && stored.tier_id.as_deref() == tier_id =>
             {
                 Ok((*stored, Submission::Replayed))
@@ -165,9 +173,9 @@ impl ClaimService {
     }
 
     /// Drives a request someone else may hold, and waits for it up to the fast-path wait.
-    async fn drive_unleased(&self, request_id: &str) -> Result<ClaimRequest, ClaimError> {
+    async fn drive_unleased(&self, request_id: &RequestId) -> Result<ClaimRequest, ClaimError> {
         let saga = self.saga.clone();
-        let id = request_id.to_owned();
+        let id = *request_id;
         let driving = tokio::spawn(async move { saga.drive(&id).await });
         if let Ok(Ok(Ok(Some(latest)))) = tokio::time::timeout(self.fast_path_wait, driving).await {
             return Ok(latest);
@@ -183,9 +191,9 @@ impl ClaimService {
     }
 
     /// A request, to its owner and to those who read every claim; 404 to anyone else.
-    pub async fn get(&self, caller: &Principal, request_id: &str) -> Result<ClaimRequest, ClaimError> {
+    pub async fn get(&self, caller: &Principal, request_id: &RequestId) -> Result<ClaimRequest, ClaimError> {
         let request = self.claims.request(request_id).await?.ok_or(ClaimError::ClaimNotFound)?;
-        if request.user_id != caller.user_id && !caller.can(Permission::ReadAllClaims) {
+        if request.user_id.as_str() != caller.user_id.as_str() && !caller.can(Permission::ReadAllClaims) {
             return Err(ClaimError::ClaimNotFound);
         }
         Ok(request)
@@ -203,7 +211,7 @@ impl ClaimService {
     }
 
     /// An admin's retry of a request parked for manual intervention (409 otherwise); audited.
-    pub async fn retry(&self, actor: &AuditActor, request_id: &str) -> Result<ClaimRequest, ClaimError> {
+    pub async fn retry(&self, actor: &AuditActor, request_id: &RequestId) -> Result<ClaimRequest, ClaimError> {
         let current = self.claims.request(request_id).await?.ok_or(ClaimError::ClaimNotFound)?;
         let note = format!("retried by {}", actor.actor_username);
         let next = current.admin_retry(self.saga.clock().now(), &note).ok_or(ClaimError::NotParked)?;
@@ -214,7 +222,7 @@ impl ClaimService {
     pub async fn resolve(
         &self,
         actor: &AuditActor,
-        request_id: &str,
+        request_id: &RequestId,
         resolution: Resolution,
         note: &str,
     ) -> Result<ClaimRequest, ClaimError> {
@@ -242,7 +250,8 @@ impl ClaimService {
         if let (Some(after), Some(detail)) = (after.as_object_mut(), detail.as_object()) {
             after.extend(detail.clone());
         }
-        let audit = actor.entry(action, ("claim", &current.request_id), Some(snapshot(current)), Some(after));
+        let audit =
+            actor.entry(action, ("claim", &current.request_id.to_string()), Some(snapshot(current)), Some(after));
         self.claims.commit(current, &transition, Some(&audit)).await.map_err(|error| match error {
             StoreError::Conflict(_) => ClaimError::ChangedMeanwhile,
             other => other.into(),

@@ -53,7 +53,7 @@ pub async fn sweep(saga: &Arc<ClaimSaga>, slots: &Arc<Semaphore>) -> usize {
         running.push(tokio::spawn(async move {
             let _slot = slot;
             if let Err(error) = saga.drive(&request_id).await {
-                tracing::warn!(%error, request_id, "resuming a claim failed; will retry");
+                tracing::warn!(%error, %request_id, "resuming a claim failed; will retry");
             }
         }));
     }

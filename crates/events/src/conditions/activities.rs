@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bestow_core::ids::UserId;
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use bestow_core::time::Clock;
@@ -26,8 +27,8 @@ use crate::domain::validation::{FieldError, ObjectReader, child_pointer};
 
 /// Most activities in one batch.
 pub const MAX_BATCH: usize = 1_000;
-/// Longest `userId`, in characters.
-pub const MAX_USER_ID_CHARS: usize = 128;
+/// Longest `userId`, in characters: the kernel's bound of a [`UserId`].
+pub use bestow_core::ids::MAX_USER_ID_CHARS;
 /// Longest `activityId`, in characters.
 pub const MAX_ACTIVITY_ID_CHARS: usize = 128;
 /// Largest `attributes` object, in bytes of compact JSON.
@@ -86,7 +87,7 @@ pub enum FactFailure {
 pub trait ActivityProvider: Send + Sync {
     /// The facts `query` asks for (see [`ActivityStore::facts`] for the bounds). Loading more
     /// is harmless: the evaluator applies the window itself.
-    async fn facts(&self, user_id: &str, query: &FactQuery) -> Result<Vec<ActivityFact>, FactError>;
+    async fn facts(&self, user_id: &UserId, query: &FactQuery) -> Result<Vec<ActivityFact>, FactError>;
 }
 
 /// The built-in provider: activities game servers pushed to this service.
@@ -102,7 +103,7 @@ impl StoredActivityProvider {
 
 #[async_trait]
 impl ActivityProvider for StoredActivityProvider {
-    async fn facts(&self, user_id: &str, query: &FactQuery) -> Result<Vec<ActivityFact>, FactError> {
+    async fn facts(&self, user_id: &UserId, query: &FactQuery) -> Result<Vec<ActivityFact>, FactError> {
         // Whatever the store failed with, the facts exist and a later attempt may read them.
         self.store
             .facts(user_id, query)
@@ -168,7 +169,13 @@ pub struct IngestionReceipt {
 pub fn parse_activity(value: &Value, pointer: &str, now: DateTime<Utc>) -> Result<NewActivity, Vec<FieldError>> {
     let mut reader = ObjectReader::new(value, pointer)?;
     let activity_id = reader.optional_text("activityId", MAX_ACTIVITY_ID_CHARS);
-    let user_id = reader.required_text("userId", MAX_USER_ID_CHARS);
+    let user_id = reader.required_text("userId", MAX_USER_ID_CHARS).and_then(|text| match UserId::parse(text) {
+        Ok(user_id) => Some(user_id),
+        Err(error) => {
+            reader.push(FieldError::new(reader.pointer_to("userId"), "invalid", error.to_string()));
+            None
+        }
+    });
     let activity_type = reader.required_parsed::<ActivityType>("type");
     let occurred_at = reader.required_text("occurredAt", MAX_TIMESTAMP_CHARS).and_then(|text| {
         let pointer = reader.pointer_to("occurredAt");
@@ -205,7 +212,7 @@ pub fn parse_activity(value: &Value, pointer: &str, now: DateTime<Utc>) -> Resul
     let parsed = match (user_id, activity_type, occurred_at, attributes) {
         (Some(user_id), Some(activity_type), Some(occurred_at), Some(attributes)) => Some(NewActivity {
             activity_id: activity_id.map_or_else(bestow_core::ids::new_object_id, str::to_owned),
-            user_id: user_id.to_owned(),
+            user_id,
             activity_type,
             occurred_at,
             attributes,
@@ -291,14 +298,14 @@ impl ActivityHistory {
         activity_type: Option<&ActivityType>,
         page: PageRequest,
     ) -> Result<Page<Activity>, ActivityError> {
-        check_user_id(user_id).map_err(|error| ActivityError::Invalid(vec![error]))?;
-        Ok(self.store.recent(user_id, activity_type, page).await?)
+        let user_id = check_user_id(user_id).map_err(|error| ActivityError::Invalid(vec![error]))?;
+        Ok(self.store.recent(&user_id, activity_type, page).await?)
     }
 }
 
 /// `?userId` as the query names a player: 1 to [`MAX_USER_ID_CHARS`] characters. A blank id
 /// is not refused: no activity was ever stored under one, so it simply has none.
-fn check_user_id(user_id: &str) -> Result<(), FieldError> {
+fn check_user_id(user_id: &str) -> Result<UserId, FieldError> {
     let pointer = "?userId";
     if user_id.is_empty() {
         return Err(FieldError::new(pointer, "required", "userId must name a player"));
@@ -306,7 +313,7 @@ fn check_user_id(user_id: &str) -> Result<(), FieldError> {
     if user_id.chars().count() > MAX_USER_ID_CHARS {
         return Err(FieldError::out_of_range(pointer, format!("must be at most {MAX_USER_ID_CHARS} characters")));
     }
-    Ok(())
+    UserId::parse(user_id).map_err(|error| FieldError::new(pointer, "invalid", error.to_string()))
 }
 
 #[cfg(test)]

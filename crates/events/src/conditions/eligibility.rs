@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use bestow_core::ids::UserId;
+
 use crate::conditions::activities::{ActivityProvider, FactError};
 use crate::domain::condition::Condition;
 use crate::domain::evaluate::{ActivityFact, EvaluationContext, FactQuery, evaluate, fact_query};
@@ -40,7 +42,7 @@ impl EligibilityChecker {
     /// only when the facts cannot be read.
     pub async fn check(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         event: &Event,
         target: &ClaimTarget,
         now: DateTime<Utc>,
@@ -50,9 +52,20 @@ impl EligibilityChecker {
         Ok(verdicts.pop().and_then(|mut tiers| tiers.pop()).unwrap_or_default())
     }
 
+    /// The verdict [`Self::check`] gives for text that names no player (an empty id): judged
+    /// on no facts, since no activity can be recorded under it.
+    pub fn check_without_facts(event: &Event, target: &ClaimTarget, now: DateTime<Utc>) -> Eligibility {
+        let judgement = Judgement::new(event, &[target.tier.as_ref()], target.period, now);
+        judgement.verdicts(&[]).pop().unwrap_or_default()
+    }
+
     /// The verdicts of several judgements of one player, from one read of the facts they
     /// need together.
-    pub async fn judge_all(&self, user_id: &str, judgements: &[Judgement]) -> Result<Vec<Vec<Eligibility>>, FactError> {
+    pub async fn judge_all(
+        &self,
+        user_id: &UserId,
+        judgements: &[Judgement],
+    ) -> Result<Vec<Vec<Eligibility>>, FactError> {
         let query = judgements.iter().filter_map(|judgement| judgement.query.clone()).reduce(union);
         let facts = match &query {
             None => Vec::new(),
@@ -137,8 +150,8 @@ mod tests {
 
     #[async_trait]
     impl ActivityProvider for FixedFacts {
-        async fn facts(&self, user_id: &str, query: &FactQuery) -> Result<Vec<ActivityFact>, FactError> {
-            self.asked.lock().unwrap().push((user_id.to_owned(), query.clone()));
+        async fn facts(&self, user_id: &UserId, query: &FactQuery) -> Result<Vec<ActivityFact>, FactError> {
+            self.asked.lock().unwrap().push((user_id.to_string(), query.clone()));
             self.facts.clone()
         }
     }
@@ -164,7 +177,7 @@ mod tests {
         }))
         .unwrap();
         let provenance = crate::domain::event::Provenance {
-            event_id: "e1".into(),
+            event_id: bestow_core::ids::EventId::generate(),
             created_by: "op".into(),
             now: at("2026-02-01T00:00:00Z"),
         };
@@ -178,7 +191,8 @@ mod tests {
         let (checker, provider) = checker(Ok(facts));
         let event = event(Some(json!({"type": "LOGIN_STREAK", "days": 5})));
         let now = at("2026-03-10T00:00:00Z");
-        let eligibility = checker.check("player", &event, &ClaimTarget::default(), now).await.unwrap();
+        let eligibility =
+            checker.check(&UserId::parse("player").unwrap(), &event, &ClaimTarget::default(), now).await.unwrap();
         assert_eq!(
             serde_json::to_value(&eligibility).unwrap(),
             json!({"eligible": false, "conditions": {"type": "LOGIN_STREAK", "met": false, "current": 3, "target": 5}})
@@ -204,8 +218,10 @@ mod tests {
     #[tokio::test]
     async fn no_conditions_means_eligible_without_asking() {
         let (checker, provider) = checker(Err(FactError::Transient(FactFailure::Unreachable)));
-        let eligibility =
-            checker.check("player", &event(None), &ClaimTarget::default(), at("2026-03-10T00:00:00Z")).await.unwrap();
+        let eligibility = checker
+            .check(&UserId::parse("player").unwrap(), &event(None), &ClaimTarget::default(), at("2026-03-10T00:00:00Z"))
+            .await
+            .unwrap();
         assert_eq!(eligibility, Eligibility { eligible: true, conditions: None });
         assert!(provider.asked.lock().unwrap().is_empty());
     }
@@ -214,8 +230,10 @@ mod tests {
     async fn before_the_start_nothing_counts_and_nothing_is_asked() {
         let (checker, provider) = checker(Ok(vec![login("2026-02-20T00:00:00Z")]));
         let event = event(Some(json!({"type": "LOGIN_DAYS", "days": 1})));
-        let eligibility =
-            checker.check("player", &event, &ClaimTarget::default(), at("2026-02-25T00:00:00Z")).await.unwrap();
+        let eligibility = checker
+            .check(&UserId::parse("player").unwrap(), &event, &ClaimTarget::default(), at("2026-02-25T00:00:00Z"))
+            .await
+            .unwrap();
         assert!(!eligibility.eligible);
         assert!(provider.asked.lock().unwrap().is_empty());
     }
@@ -224,8 +242,10 @@ mod tests {
     async fn provider_failures_are_passed_on() {
         let (checker, _) = checker(Err(FactError::Transient(FactFailure::Unreachable)));
         let event = event(Some(json!({"type": "LOGIN_DAYS", "days": 1})));
-        let error =
-            checker.check("player", &event, &ClaimTarget::default(), at("2026-03-10T00:00:00Z")).await.unwrap_err();
+        let error = checker
+            .check(&UserId::parse("player").unwrap(), &event, &ClaimTarget::default(), at("2026-03-10T00:00:00Z"))
+            .await
+            .unwrap_err();
         assert!(matches!(error, FactError::Transient(FactFailure::Unreachable)), "{error:?}");
     }
 }

@@ -26,6 +26,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use bestow_core::ids::UserId;
+
 use crate::conditions::activities::{ActivityProvider, FactError, FactFailure};
 use crate::domain::evaluate::{ActivityFact, FactQuery};
 use crate::domain::saga::RetryPolicy;
@@ -148,8 +150,8 @@ fn request_body(user_id: &str, query: &FactQuery) -> String {
 
 #[async_trait]
 impl ActivityProvider for HttpActivityProvider {
-    async fn facts(&self, user_id: &str, query: &FactQuery) -> Result<Vec<ActivityFact>, FactError> {
-        let body = request_body(user_id, query);
+    async fn facts(&self, user_id: &UserId, query: &FactQuery) -> Result<Vec<ActivityFact>, FactError> {
+        let body = request_body(user_id.as_str(), query);
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -267,7 +269,7 @@ mod tests {
     #[tokio::test]
     async fn answers_become_facts_and_requests_are_signed() {
         let (endpoint, url) = endpoint(Behaviour::Answer).await;
-        let facts = provider(&url, SECRET, 2).facts("player-1", &query()).await.unwrap();
+        let facts = provider(&url, SECRET, 2).facts(&UserId::parse("player-1").unwrap(), &query()).await.unwrap();
         assert_eq!(facts.len(), 2);
         assert_eq!((facts[0].activity_type.as_str(), facts[0].attributes.len()), ("LOGIN", 0));
         assert_eq!(facts[1].occurred_at, "2026-03-03T01:00:00Z".parse::<DateTime<Utc>>().unwrap());
@@ -280,14 +282,15 @@ mod tests {
                    "from": "2026-03-01T00:00:00Z", "to": "2026-03-20T00:00:00Z"})
         );
         let no_lower_bound = FactQuery { from: None, ..query() };
-        provider(&url, SECRET, 0).facts("player-1", &no_lower_bound).await.unwrap();
+        provider(&url, SECRET, 0).facts(&UserId::parse("player-1").unwrap(), &no_lower_bound).await.unwrap();
         assert_eq!(endpoint.bodies.lock().unwrap()[1]["from"], Value::Null);
     }
 
     #[tokio::test]
     async fn a_wrong_secret_is_refused_for_good() {
         let (endpoint, url) = endpoint(Behaviour::Answer).await;
-        let error = provider(&url, "not-the-secret", 3).facts("player-1", &query()).await.unwrap_err();
+        let error =
+            provider(&url, "not-the-secret", 3).facts(&UserId::parse("player-1").unwrap(), &query()).await.unwrap_err();
         assert!(matches!(error, FactError::Permanent(FactFailure::Status(status)) if status == 401), "{error:?}");
         assert_eq!(error.to_string(), "facts unavailable: HTTP 401 Unauthorized");
         assert_eq!(endpoint.calls.load(Ordering::SeqCst), 1, "4xx is not retried");
@@ -296,7 +299,7 @@ mod tests {
     #[tokio::test]
     async fn transient_5xx_are_retried_until_an_answer() {
         let (endpoint, url) = endpoint(Behaviour::FailFirst(2)).await;
-        let facts = provider(&url, SECRET, 2).facts("player-1", &query()).await.unwrap();
+        let facts = provider(&url, SECRET, 2).facts(&UserId::parse("player-1").unwrap(), &query()).await.unwrap();
         assert_eq!(facts.len(), 2);
         assert_eq!(endpoint.calls.load(Ordering::SeqCst), 3);
     }
@@ -304,7 +307,7 @@ mod tests {
     #[tokio::test]
     async fn persistent_5xx_end_transient_after_the_retries() {
         let (endpoint, url) = endpoint(Behaviour::Status(StatusCode::BAD_GATEWAY)).await;
-        let error = provider(&url, SECRET, 3).facts("player-1", &query()).await.unwrap_err();
+        let error = provider(&url, SECRET, 3).facts(&UserId::parse("player-1").unwrap(), &query()).await.unwrap_err();
         assert!(matches!(&error, FactError::Transient(reason) if reason.to_string().contains("502")), "{error:?}");
         assert_eq!(endpoint.calls.load(Ordering::SeqCst), 4, "first attempt and three retries");
     }
@@ -313,7 +316,7 @@ mod tests {
     async fn timeouts_are_transient_and_bounded() {
         let (endpoint, url) = endpoint(Behaviour::Stall).await;
         let started = Instant::now();
-        let error = provider(&url, SECRET, 1).facts("player-1", &query()).await.unwrap_err();
+        let error = provider(&url, SECRET, 1).facts(&UserId::parse("player-1").unwrap(), &query()).await.unwrap_err();
         assert!(
             matches!(&error, FactError::Transient(reason) if reason.to_string().contains("timed out")),
             "{error:?}"
@@ -326,7 +329,7 @@ mod tests {
     async fn refused_connections_are_transient() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let error = provider(&format!("http://127.0.0.1:{port}/facts"), SECRET, 1)
-            .facts("player-1", &query())
+            .facts(&UserId::parse("player-1").unwrap(), &query())
             .await
             .unwrap_err();
         assert!(
@@ -339,7 +342,8 @@ mod tests {
     async fn client_errors_and_malformed_answers_are_permanent() {
         for behaviour in [Behaviour::Status(StatusCode::NOT_FOUND), Behaviour::Malformed] {
             let (endpoint, url) = endpoint(behaviour).await;
-            let error = provider(&url, SECRET, 3).facts("player-1", &query()).await.unwrap_err();
+            let error =
+                provider(&url, SECRET, 3).facts(&UserId::parse("player-1").unwrap(), &query()).await.unwrap_err();
             assert!(matches!(error, FactError::Permanent(_)), "{error:?}");
             assert_eq!(endpoint.calls.load(Ordering::SeqCst), 1);
         }

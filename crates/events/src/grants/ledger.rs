@@ -31,7 +31,7 @@ impl RewardGranter for LedgerGranter {
         let reward = grant.reward.reward();
         let entry = LedgerEntry {
             grant_key: grant.key.clone(),
-            request_id: grant.request_id.clone(),
+            request_id: grant.request_id,
             user_id: grant.user_id.clone(),
             event_id: grant.event_id.clone(),
             reward_id: grant.reward.reward_id().as_str().to_owned(),

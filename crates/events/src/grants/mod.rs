@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bestow_core::ids::{EventId, RequestId, UserId};
 use bestow_core::store::StoreError;
 
 use crate::domain::reward::{RewardDefinition, RewardType};
@@ -23,9 +24,9 @@ use crate::domain::saga::CallOutcome;
 pub struct Grant {
     /// `requestId:rewardId`.
     pub key: String,
-    pub request_id: String,
-    pub user_id: String,
-    pub event_id: String,
+    pub request_id: RequestId,
+    pub user_id: UserId,
+    pub event_id: EventId,
     /// The reward as promised at claim time.
     pub reward: RewardDefinition,
 }

@@ -49,7 +49,7 @@ impl ActivityWriter {
     fn identity(&self) -> (&'static str, &str) {
         match self {
             Self::ServiceKey(key_id) => ("service_key", key_id),
-            Self::User(principal) => ("user", &principal.user_id),
+            Self::User(principal) => ("user", principal.user_id.as_str()),
         }
     }
 }
@@ -61,7 +61,7 @@ impl FromRequestParts<EventsState> for ActivityWriter {
         if let Some(value) = parts.headers.get(API_KEY_HEADER) {
             let secret = value.to_str().map_err(|_| ApiError::Unauthorized("the API key is invalid or revoked"))?;
             let key = state.service_keys.authenticate(secret.trim(), Scope::ActivitiesWrite).await?;
-            return Ok(Self::ServiceKey(key.id));
+            return Ok(Self::ServiceKey(key.id.to_string()));
         }
         if bearer_token(&parts.headers).is_none() {
             return Err(ApiError::Unauthorized("an API key (X-Api-Key) or a bearer token is required"));

@@ -9,6 +9,7 @@ use bestow_core::ApiError;
 use bestow_core::audit::AuditActor;
 use bestow_core::export::{CsvDownload, CsvExport};
 use bestow_core::extract::{Authenticated, Authorized, RequestId, require};
+use bestow_core::ids::{self, EventId, UserId};
 use bestow_core::json::{ValidJson, ValidQuery, parse_json};
 use bestow_core::page::{Page, PageParams, ValidPage};
 use bestow_core::problem::Problem;
@@ -20,7 +21,7 @@ use utoipa_axum::routes;
 
 use super::EventsState;
 use crate::claims::store::ClaimFilter;
-use crate::claims::{Resolution, Submission};
+use crate::claims::{ClaimError, Resolution, Submission, caller_id};
 use crate::domain::saga::{ClaimRequest, ClaimStatus};
 use crate::view::{Audience, ClaimView};
 
@@ -44,35 +45,19 @@ struct ClaimBody {
     tier_id: Option<String>,
 }
 
-/// `Idempotency-Key` as a UUID, or a new one.
-fn request_id(headers: &HeaderMap) -> Result<String, ApiError> {
+/// `Idempotency-Key` as a request id, or a new one.
+fn request_id(headers: &HeaderMap) -> Result<ids::RequestId, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
-        return Ok(uuid_v4());
+        return Ok(ids::RequestId::generate());
     };
     let text = value.to_str().unwrap_or_default().trim();
-    parse_uuid(text)
-        .ok_or_else(|| ApiError::field("Idempotency-Key", "invalid", "the Idempotency-Key header must be a UUID"))
+    ids::RequestId::parse(text)
+        .map_err(|_| ApiError::field("Idempotency-Key", "invalid", "the Idempotency-Key header must be a UUID"))
 }
 
-/// A random (version 4) UUID in its canonical text form.
-fn uuid_v4() -> String {
-    let mut bytes: [u8; 16] = rand::random();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    format_uuid(&bytes)
-}
-
-fn format_uuid(bytes: &[u8; 16]) -> String {
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
-}
-
-/// The canonical lowercase form of a UUID in 8-4-4-4-12 form, if `text` is one.
-fn parse_uuid(text: &str) -> Option<String> {
-    let groups: Vec<&str> = text.split('-').collect();
-    let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
-    let well_formed = lengths == [8, 4, 4, 4, 12] && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
-    well_formed.then(|| text.to_ascii_lowercase())
+/// The claim a `{requestId}` path names; text that is no request id names none (404).
+fn claim_key(text: &str) -> Result<ids::RequestId, ClaimError> {
+    ids::RequestId::parse(text).map_err(|_| ClaimError::ClaimNotFound)
 }
 
 fn with_location(status: StatusCode, request: ClaimRequest, audience: Audience) -> Response {
@@ -114,6 +99,7 @@ async fn submit_claim(
     };
     let request_id = request_id(&headers)?;
     let tier_id = body.tier_id.as_deref();
+    let event_id = EventId::parse(&event_id).map_err(|_| ClaimError::EventNotFound)?;
     let (request, submission) = state.claims.submit(&caller.principal, &event_id, request_id, tier_id).await?;
     let status = match (submission, request.status.is_final()) {
         (_, false) => StatusCode::ACCEPTED,
@@ -143,12 +129,12 @@ async fn my_claims(
     ValidPage(page): ValidPage,
 ) -> Result<Json<Page<ClaimView>>, ApiError> {
     let audience = Audience::of(&caller);
-    let filter = ClaimFilter {
-        user_id: Some(caller.user_id),
-        event_id: query.event_id,
-        status: query.status,
-        ..ClaimFilter::default()
+    // No claim is ever made on text that is no event id.
+    let Some(event_id) = query.event_id.as_deref().map(EventId::parse).transpose().ok() else {
+        return Ok(Json(Page::new(Vec::new(), page, 0)));
     };
+    let filter =
+        ClaimFilter { user_id: Some(caller_id(&caller)?), event_id, status: query.status, ..ClaimFilter::default() };
     let page = state.claims.list(&filter, page).await?;
     Ok(Json(page.map(|request| ClaimView::new(request, audience))))
 }
@@ -182,13 +168,20 @@ async fn all_claims(
     ValidQuery(query): ValidQuery<ClaimsQuery>,
     ValidPage(page): ValidPage,
 ) -> Result<Json<Page<ClaimView>>, ApiError> {
-    let page = state.claims.list(&query.into(), page).await?;
+    let Some(filter) = query.filter() else {
+        return Ok(Json(Page::new(Vec::new(), page, 0)));
+    };
+    let page = state.claims.list(&filter, page).await?;
     Ok(Json(page.map(|request| ClaimView::new(request, Audience::Staff))))
 }
 
-impl From<ClaimsQuery> for ClaimFilter {
-    fn from(query: ClaimsQuery) -> Self {
-        Self { user_id: query.user_id, event_id: query.event_id, status: query.status, from: query.from, to: query.to }
+impl ClaimsQuery {
+    /// The filter the query asks for; `None` when an id in it is not well formed, so that
+    /// nothing can match (no claim is ever recorded under such an id).
+    fn filter(self) -> Option<ClaimFilter> {
+        let user_id = self.user_id.as_deref().map(UserId::parse).transpose().ok()?;
+        let event_id = self.event_id.as_deref().map(EventId::parse).transpose().ok()?;
+        Some(ClaimFilter { user_id, event_id, status: self.status, from: self.from, to: self.to })
     }
 }
 
@@ -228,9 +221,11 @@ async fn export_claims(
     State(state): State<EventsState>,
     ValidQuery(query): ValidQuery<ClaimsQuery>,
 ) -> Result<Response, ApiError> {
-    let filter = ClaimFilter { to: state.clock.up_to_now(query.to), ..query.into() };
+    let to = state.clock.up_to_now(query.to);
+    let filter = query.filter().map(|filter| ClaimFilter { to, ..filter });
     CLAIMS_CSV
         .stream((state.claims, filter), |(claims, filter), page| async move {
+            let Some(filter) = filter else { return Ok(Vec::new()) };
             let page = claims.list(&filter, page).await?;
             Ok(page.items.into_iter().map(ClaimView::exported).collect())
         })
@@ -246,7 +241,7 @@ async fn get_claim(
     State(state): State<EventsState>,
     Path(request_id): Path<String>,
 ) -> Result<Json<ClaimView>, ApiError> {
-    let request = state.claims.get(&caller, &request_id).await?;
+    let request = state.claims.get(&caller, &claim_key(&request_id)?).await?;
     Ok(Json(ClaimView::new(request, Audience::of(&caller))))
 }
 
@@ -264,7 +259,7 @@ async fn retry_claim(
     Path(request_id): Path<String>,
 ) -> Result<(StatusCode, Json<ClaimView>), ApiError> {
     let actor = AuditActor::user(&caller.principal, request_id_header);
-    let request = state.claims.retry(&actor, &request_id).await?;
+    let request = state.claims.retry(&actor, &claim_key(&request_id)?).await?;
     Ok((StatusCode::ACCEPTED, Json(ClaimView::new(request, Audience::Staff))))
 }
 
@@ -301,7 +296,7 @@ async fn resolve_claim(
         return Err(ApiError::field("/note", "required", "a note of 1 to 2000 characters is required"));
     }
     let actor = AuditActor::user(&caller.principal, request_id_header);
-    let request = state.claims.resolve(&actor, &request_id, body.resolution, note).await?;
+    let request = state.claims.resolve(&actor, &claim_key(&request_id)?, body.resolution, note).await?;
     Ok(Json(ClaimView::new(request, Audience::Staff)))
 }
 
@@ -311,13 +306,17 @@ mod tests {
 
     #[test]
     fn idempotency_keys_must_be_uuids() {
+        let key = |text: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("idempotency-key", HeaderValue::from_str(text).unwrap());
+            request_id(&headers).ok().map(|id| id.to_string())
+        };
         assert_eq!(
-            parse_uuid("3F2504E0-4F89-11D3-9A0C-0305E82C3301").as_deref(),
+            key("3F2504E0-4F89-11D3-9A0C-0305E82C3301").as_deref(),
             Some("3f2504e0-4f89-11d3-9a0c-0305e82c3301")
         );
-        assert!(parse_uuid("not-a-uuid").is_none());
-        assert!(parse_uuid("3f2504e04f8911d39a0c0305e82c3301").is_none());
-        assert!(parse_uuid(&uuid_v4()).is_some());
-        assert_ne!(uuid_v4(), uuid_v4());
+        assert!(key("not-a-uuid").is_none());
+        assert!(key("3f2504e04f8911d39a0c0305e82c3301").is_none());
+        assert_ne!(request_id(&HeaderMap::new()).unwrap(), request_id(&HeaderMap::new()).unwrap());
     }
 }

@@ -15,6 +15,7 @@ use bestow_events::claims::store::{ClaimStore, Inserted, StockChange};
 use bestow_events::domain::event::Event;
 use bestow_events::domain::lifecycle::EventStatus;
 use bestow_events::domain::saga::{ClaimRequest, Validation};
+use bestow_kernel::ids::{RequestId, UserId};
 use bestow_kernel::store::{Conflict, StoreError};
 use bestow_store_contract::claims::step;
 use bestow_store_mongo::MongoEventStore;
@@ -38,8 +39,8 @@ async fn limited_event(store: &MongoEventStore) -> Event {
 fn request(event: &Event, player: usize, attempt: usize) -> ClaimRequest {
     ClaimRequest::new(
         bestow_kernel::ids::new_object_id(),
-        format!("00000000-0000-4000-8000-{player:06}{attempt:06}"),
-        format!("player-{player}"),
+        RequestId::parse(&format!("00000000-0000-4000-8000-{player:06}{attempt:06}")).unwrap(),
+        UserId::parse(&format!("player-{player}")).unwrap(),
         event,
         bestow_kernel::time::now(),
     )
@@ -320,7 +321,7 @@ async fn a_failed_statement_aborts_its_transaction() {
 fn hold(event: &Event, hold_id: &str, request: &ClaimRequest) -> Document {
     doc! {
         "holdId": hold_id,
-        "requestId": &request.request_id,
+        "requestId": request.request_id.to_string(),
         "rewardId": bson::oid::ObjectId::parse_str(event.rewards[0].reward_id().as_str()).unwrap(),
         "units": 1_i64,
         "heldBy": request.version,
@@ -345,7 +346,7 @@ async fn stray_holds_are_kept_or_given_back_by_what_their_request_recorded() {
     let events = raw.collection::<Document>("events");
     let taken = events
         .update_one(
-            doc! { "_id": bson::oid::ObjectId::parse_str(&event.id).unwrap() },
+            doc! { "_id": bson::oid::ObjectId::parse_str(event.id.as_str()).unwrap() },
             doc! {
                 "$inc": { "rewards.0.remainingStock": -2_i64 },
                 "$push": { "stockHolds": { "$each": [

@@ -13,6 +13,7 @@ use bestow_events::domain::reward::RewardId;
 use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, FailureCode, Validation};
 use bestow_kernel::audit::AuditActor;
 use bestow_kernel::identity::Role;
+use bestow_kernel::ids::{EventId, RequestId, UserId};
 use bestow_store_contract::claims::step;
 use bestow_store_mongo::MongoEventStore;
 use bson::spec::ElementType;
@@ -70,12 +71,9 @@ fn event_with_conditions() -> Event {
         ],
     }))
     .unwrap();
-    let provenance = Provenance {
-        event_id: bestow_kernel::ids::new_object_id(),
-        created_by: "operator-1".into(),
-        now: bestow_kernel::time::now(),
-    };
-    let mut event = input.into_event(provenance, || RewardId::generated(bestow_kernel::ids::new_object_id())).unwrap();
+    let provenance =
+        Provenance { event_id: EventId::generate(), created_by: "operator-1".into(), now: bestow_kernel::time::now() };
+    let mut event = input.into_event(provenance, RewardId::generate).unwrap();
     event.status = EventStatus::Active;
     event
 }
@@ -84,7 +82,7 @@ fn event_with_conditions() -> Event {
 async fn store_with_an_event() -> (MongoEventStore, String, Event) {
     let (store, db_name) = support::fresh_event_store().await;
     let event = event_with_conditions();
-    let audit = AuditActor::system("test").entry("event.create", ("event", &event.id), None, None);
+    let audit = AuditActor::system("test").entry("event.create", ("event", event.id.as_str()), None, None);
     store.insert_event(&event, &audit).await.unwrap();
     (store, db_name, event)
 }
@@ -95,8 +93,8 @@ async fn events_and_requests_have_the_seed_fields_and_types() {
     let now = bestow_kernel::time::now();
     let request = ClaimRequest::new(
         bestow_kernel::ids::new_object_id(),
-        "55555555-5555-4555-8555-555555555555".into(),
-        "player-1".into(),
+        RequestId::parse("55555555-5555-4555-8555-555555555555").unwrap(),
+        UserId::parse("player-1").unwrap(),
         &event,
         now,
     );
@@ -111,7 +109,7 @@ async fn events_and_requests_have_the_seed_fields_and_types() {
     let db = raw(&db_name).await;
 
     let stored = only(&db, "events", doc! {}).await;
-    assert_eq!(stored.get_object_id("_id").unwrap().to_hex(), event.id);
+    assert_eq!(stored.get_object_id("_id").unwrap().to_hex(), event.id.as_str());
     assert_eq!(stored.get_str("eventName").unwrap(), "raw");
     assert_eq!(stored.get_str("description").unwrap(), "documents");
     assert_type(&stored, "startDate", ElementType::DateTime);
@@ -145,9 +143,9 @@ async fn events_and_requests_have_the_seed_fields_and_types() {
 
     let stored = only(&db, "user_reward_requests", doc! {}).await;
     assert_eq!(stored.get_object_id("_id").unwrap().to_hex(), request.id);
-    assert_eq!(stored.get_str("requestId").unwrap(), request.request_id);
+    assert_eq!(stored.get_str("requestId").unwrap(), request.request_id.to_string());
     assert_eq!(stored.get_str("userId").unwrap(), "player-1");
-    assert_eq!(stored.get_object_id("eventId").unwrap().to_hex(), event.id);
+    assert_eq!(stored.get_object_id("eventId").unwrap().to_hex(), event.id.as_str());
     let snapshot = stored.get_document("eventSnapshot").unwrap();
     assert_eq!(snapshot.get_str("eventName").unwrap(), "raw");
     assert_type(snapshot, "startDate", ElementType::DateTime);
@@ -182,8 +180,8 @@ async fn a_free_claim_slot_is_absent_and_indexes_exist() {
     let (store, db_name, event) = store_with_an_event().await;
     let request = ClaimRequest::new(
         bestow_kernel::ids::new_object_id(),
-        "66666666-6666-4666-8666-666666666666".into(),
-        "player-2".into(),
+        RequestId::parse("66666666-6666-4666-8666-666666666666").unwrap(),
+        UserId::parse("player-2").unwrap(),
         &event,
         bestow_kernel::time::now(),
     );
@@ -212,8 +210,8 @@ async fn a_request_written_before_failure_codes_reads_back_and_counts_under_its_
     for n in 0..2 {
         let mut request = ClaimRequest::new(
             bestow_kernel::ids::new_object_id(),
-            format!("77777777-7777-4777-8777-{n:012}"),
-            format!("player-{n}"),
+            RequestId::parse(&format!("77777777-7777-4777-8777-{n:012}")).unwrap(),
+            UserId::parse(&format!("player-{n}")).unwrap(),
             &event,
             now,
         );
@@ -223,8 +221,8 @@ async fn a_request_written_before_failure_codes_reads_back_and_counts_under_its_
     }
     let requests = raw(&db_name).await.collection::<Document>("user_reward_requests");
     let unset = doc! { "$unset": { "failureCode": "" } };
-    requests.update_one(doc! { "requestId": &ids[0] }, unset).await.unwrap();
-    let legacy = only(&raw(&db_name).await, "user_reward_requests", doc! { "requestId": &ids[0] }).await;
+    requests.update_one(doc! { "requestId": ids[0].to_string() }, unset).await.unwrap();
+    let legacy = only(&raw(&db_name).await, "user_reward_requests", doc! { "requestId": ids[0].to_string() }).await;
     assert!(legacy.get("failureCode").is_none(), "{legacy}");
 
     let read = store.request(&ids[0]).await.unwrap().unwrap();

@@ -22,7 +22,10 @@ async fn ping_is_unavailable_quickly_when_the_server_is_unreachable() {
     let started = Instant::now();
     assert!(matches!(EventStore::ping(&events).await, Err(StoreError::Unavailable(_))));
     assert!(started.elapsed() < Duration::from_secs(5), "ping took {:?}", started.elapsed());
-    assert!(matches!(events.event("ffffffffffffffffffffffff").await, Err(StoreError::Unavailable(_))));
+    assert!(matches!(
+        events.event(&bestow_kernel::ids::EventId::parse("ffffffffffffffffffffffff").unwrap()).await,
+        Err(StoreError::Unavailable(_))
+    ));
 }
 
 #[tokio::test]
