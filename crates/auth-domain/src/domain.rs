@@ -3,6 +3,7 @@
 use std::fmt;
 
 use bestow_kernel::identity::{Role, Standing};
+use bestow_kernel::ids::UserId;
 use bestow_kernel::violation::FieldViolation;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -69,7 +70,7 @@ impl fmt::Debug for NewPassword {
 #[derive(Clone, PartialEq, Eq)]
 pub struct User {
     /// `_id`, ObjectId hex.
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     /// bcrypt hash (`password` in the seed).
     pub password_hash: String,
@@ -100,7 +101,7 @@ impl User {
     pub fn new(username: &Username, password_hash: String, roles: Vec<Role>) -> Self {
         let now = bestow_kernel::time::now();
         Self {
-            id: bestow_kernel::ids::new_object_id(),
+            id: UserId::generate(),
             username: username.as_str().to_owned(),
             password_hash,
             roles: normalize_roles(roles),

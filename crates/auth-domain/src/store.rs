@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 use bestow_kernel::audit::{AuditEntry, AuditQuery};
 use bestow_kernel::identity::Role;
+use bestow_kernel::ids::UserId;
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::StoreError;
 use chrono::{DateTime, Utc};
@@ -28,7 +29,7 @@ pub struct RefreshToken {
     pub id: String,
     /// All tokens descended from one login share a family; reuse revokes the whole family.
     pub family_id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub token_digest: String,
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -56,7 +57,7 @@ pub trait AuthStore: Send + Sync {
     /// `Conflict(Username)` when the name is taken in any letter case.
     async fn insert_user(&self, user: &User, audit: Option<&AuditEntry>) -> Result<(), StoreError>;
 
-    async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError>;
+    async fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError>;
 
     /// Looks a user up by name, ignoring letter case.
     async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
@@ -89,14 +90,14 @@ pub trait AuthStore: Send + Sync {
     async fn revoke_family(&self, family_id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// Revokes every live token of a user (deactivation, password change).
-    async fn revoke_user_tokens(&self, user_id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn revoke_user_tokens(&self, user_id: &UserId, at: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// The families (sessions) of `user_id` with a token revoked at or after `since`, each once,
     /// the most recently revoked first, at most `limit`: the sessions whose access tokens may
     /// still be unexpired and must stop working.
     async fn ended_sessions(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         since: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError>;

@@ -2,6 +2,7 @@
 //! console reads back, never the password hash.
 
 use bestow_kernel::identity::Role;
+use bestow_kernel::ids::UserId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,7 +14,8 @@ use crate::domain::User;
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
     /// `users._id`.
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: UserId,
     /// Unique ignoring case.
     pub username: String,
     /// The roles the account holds now.

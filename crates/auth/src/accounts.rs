@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bestow_core::accounts::{AccountSource, Standing, StandingUnavailable};
+use bestow_core::ids::UserId;
 use bestow_core::store::StoreError;
 use chrono::TimeDelta;
 
@@ -33,7 +34,7 @@ impl StoreAccounts {
     }
 
     /// The standing of `user_id` as stored now, `None` when there is no such account.
-    pub async fn read(&self, user_id: &str) -> Result<Option<Standing>, StoreError> {
+    pub async fn read(&self, user_id: &UserId) -> Result<Option<Standing>, StoreError> {
         let Some(user) = self.store.user_by_id(user_id).await? else {
             return Ok(None);
         };
@@ -46,7 +47,7 @@ impl StoreAccounts {
 
 #[async_trait]
 impl AccountSource for StoreAccounts {
-    async fn standing(&self, user_id: &str) -> Result<Option<Standing>, StandingUnavailable> {
+    async fn standing(&self, user_id: &UserId) -> Result<Option<Standing>, StandingUnavailable> {
         self.read(user_id).await.map_err(|error| StandingUnavailable(error.to_string()))
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bestow_core::accounts::AccountStandings;
 use bestow_core::audit::{AuditActor, AuditEntry, AuditQuery};
 use bestow_core::identity::{Principal, Role};
+use bestow_core::ids::UserId;
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use bestow_core::token::{AUDIENCE, AccessClaims, ISSUER};
@@ -165,8 +166,8 @@ impl AuthService {
     ) -> Result<User, AuthError> {
         let hash = self.hasher.hash(password.expose()).await?;
         let user = User::new(&username, hash, roles);
-        let audit =
-            actor.map(|actor| actor.entry("user.create", ("user", &user.id), None, Some(user.audit_snapshot())));
+        let audit = actor
+            .map(|actor| actor.entry("user.create", ("user", user.id.as_str()), None, Some(user.audit_snapshot())));
         self.store.insert_user(&user, audit.as_ref()).await.map_err(|error| match error {
             StoreError::Conflict(_) => AuthError::UsernameTaken,
             other => other.into(),
@@ -251,7 +252,7 @@ impl AuthService {
         Ok(())
     }
 
-    pub async fn user(&self, id: &str) -> Result<User, AuthError> {
+    pub async fn user(&self, id: &UserId) -> Result<User, AuthError> {
         self.store.user_by_id(id).await?.ok_or(AuthError::UserNotFound)
     }
 
@@ -295,15 +296,19 @@ impl AuthService {
     pub async fn change_user(
         &self,
         actor: &AuditActor,
-        target_id: &str,
+        target_id: &UserId,
         change: UserChange,
     ) -> Result<User, AuthError> {
-        check_admin_change(&actor.actor_id, target_id, &change)?;
+        check_admin_change(&actor.actor_id, target_id.as_str(), &change)?;
         let action = change.action();
         let before = self.store.user_by_id(target_id).await?.ok_or(AuthError::UserNotFound)?;
         let after = change.applied_to(&before, bestow_core::time::now());
-        let audit =
-            actor.entry(action, ("user", &after.id), Some(before.audit_snapshot()), Some(after.audit_snapshot()));
+        let audit = actor.entry(
+            action,
+            ("user", after.id.as_str()),
+            Some(before.audit_snapshot()),
+            Some(after.audit_snapshot()),
+        );
         self.store.replace_user(&before, &after, Some(&audit)).await.map_err(|error| match error {
             StoreError::Conflict(_) => AuthError::UserChanged,
             other => other.into(),

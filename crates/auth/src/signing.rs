@@ -262,7 +262,7 @@ mod tests {
     fn claims(exp_offset: i64) -> AccessClaims {
         let now = Utc::now().timestamp();
         AccessClaims {
-            sub: "u1".into(),
+            sub: bestow_core::ids::UserId::parse("u1").unwrap(),
             name: "alice".into(),
             roles: vec![bestow_core::identity::Role::User],
             sv: 0,
@@ -330,7 +330,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl AccountSource for NoAccounts {
-        async fn standing(&self, _user_id: &str) -> Result<Option<Standing>, StandingUnavailable> {
+        async fn standing(&self, _user_id: &bestow_core::ids::UserId) -> Result<Option<Standing>, StandingUnavailable> {
             Ok(None)
         }
     }

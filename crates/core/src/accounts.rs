@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::http::SERVICE_TOKEN;
+use crate::ids::UserId;
 use crate::secret::ServiceCredential;
 
 pub use bestow_kernel::identity::Standing;
@@ -32,14 +33,14 @@ pub struct StandingUnavailable(pub String);
 #[async_trait]
 pub trait AccountSource: Send + Sync {
     /// The standing of `user_id`, `None` when there is no such account.
-    async fn standing(&self, user_id: &str) -> Result<Option<Standing>, StandingUnavailable>;
+    async fn standing(&self, user_id: &UserId) -> Result<Option<Standing>, StandingUnavailable>;
 }
 
 /// A per-process memory of standings in front of an [`AccountSource`].
 pub struct AccountStandings {
     source: Arc<dyn AccountSource>,
     fresh_for: Duration,
-    known: Mutex<HashMap<String, Known>>,
+    known: Mutex<HashMap<UserId, Known>>,
 }
 
 #[derive(Clone)]
@@ -71,7 +72,7 @@ impl AccountStandings {
     }
 
     /// The standing of `user_id`: remembered if fresh, else asked for now.
-    pub async fn current(&self, user_id: &str) -> Result<Option<Standing>, StandingUnavailable> {
+    pub async fn current(&self, user_id: &UserId) -> Result<Option<Standing>, StandingUnavailable> {
         let now = Instant::now();
         // One clone of the entry, out of the lock; a fresh one is returned as it is.
         let remembered = self.lock().get(user_id).cloned();
@@ -87,7 +88,7 @@ impl AccountStandings {
                     let fresh_for = self.fresh_for;
                     known.retain(|_, entry| now.duration_since(entry.fetched) < fresh_for);
                 }
-                known.insert(user_id.to_owned(), Known { standing: standing.clone(), fetched: Instant::now() });
+                known.insert(user_id.clone(), Known { standing: standing.clone(), fetched: Instant::now() });
                 Ok(standing)
             }
             Err(unavailable) => match remembered {
@@ -102,11 +103,11 @@ impl AccountStandings {
 
     /// Drops what is remembered of `user_id`, so that the next request asks again: called by
     /// the process that changed the account.
-    pub fn forget(&self, user_id: &str) {
+    pub fn forget(&self, user_id: &UserId) {
         self.lock().remove(user_id);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Known>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Known>> {
         // A poisoned lock only means a panic elsewhere mid-insert; the map is still usable.
         self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -145,9 +146,10 @@ struct ProblemCode {
 
 #[async_trait]
 impl AccountSource for RemoteAccounts {
-    async fn standing(&self, user_id: &str) -> Result<Option<Standing>, StandingUnavailable> {
+    async fn standing(&self, user_id: &UserId) -> Result<Option<Standing>, StandingUnavailable> {
         // Ids are ObjectId hex; anything else cannot name a user and must not shape the URL.
-        if user_id.is_empty() || user_id.len() > 64 || !user_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        let user_id = user_id.as_str();
+        if user_id.len() > 64 || !user_id.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Ok(None);
         }
         let unavailable = |why: String| StandingUnavailable(why);
@@ -186,6 +188,10 @@ mod tests {
     use super::*;
     use crate::identity::Role;
 
+    fn user(id: &str) -> UserId {
+        UserId::parse(id).unwrap()
+    }
+
     #[derive(Default)]
     struct Counting {
         asked: AtomicUsize,
@@ -195,7 +201,7 @@ mod tests {
 
     #[async_trait]
     impl AccountSource for Counting {
-        async fn standing(&self, _user_id: &str) -> Result<Option<Standing>, StandingUnavailable> {
+        async fn standing(&self, _user_id: &UserId) -> Result<Option<Standing>, StandingUnavailable> {
             if self.down.load(Ordering::SeqCst) {
                 return Err(StandingUnavailable("down".into()));
             }
@@ -209,17 +215,17 @@ mod tests {
     async fn a_standing_is_remembered_only_while_fresh_and_forgotten_on_demand() {
         let source = Arc::new(Counting { active: AtomicBool::new(true), ..Counting::default() });
         let standings = AccountStandings::with_freshness(source.clone(), Duration::from_millis(50));
-        assert!(standings.current("u").await.ok().flatten().is_some_and(|s| s.is_active));
-        assert!(standings.current("u").await.is_ok());
+        assert!(standings.current(&user("u")).await.ok().flatten().is_some_and(|s| s.is_active));
+        assert!(standings.current(&user("u")).await.is_ok());
         assert_eq!(source.asked.load(Ordering::SeqCst), 1, "the second read is remembered");
 
         source.active.store(false, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert!(standings.current("u").await.ok().flatten().is_some_and(|s| !s.is_active), "asked again");
+        assert!(standings.current(&user("u")).await.ok().flatten().is_some_and(|s| !s.is_active), "asked again");
 
         source.active.store(true, Ordering::SeqCst);
-        standings.forget("u");
-        assert!(standings.current("u").await.ok().flatten().is_some_and(|s| s.is_active), "forgotten");
+        standings.forget(&user("u"));
+        assert!(standings.current(&user("u")).await.ok().flatten().is_some_and(|s| s.is_active), "forgotten");
         assert_eq!(source.asked.load(Ordering::SeqCst), 3);
     }
 
@@ -227,10 +233,10 @@ mod tests {
     async fn an_outage_keeps_known_standings_and_refuses_unknown_callers() {
         let source = Arc::new(Counting { active: AtomicBool::new(true), ..Counting::default() });
         let standings = AccountStandings::with_freshness(source.clone(), Duration::ZERO);
-        assert!(standings.current("known").await.is_ok());
+        assert!(standings.current(&user("known")).await.is_ok());
         source.down.store(true, Ordering::SeqCst);
-        assert!(standings.current("known").await.ok().flatten().is_some());
-        assert!(standings.current("stranger").await.is_err());
+        assert!(standings.current(&user("known")).await.ok().flatten().is_some());
+        assert!(standings.current(&user("stranger")).await.is_err());
     }
 
     const SECRET: &str = "accounts-test-secret";
@@ -273,7 +279,7 @@ mod tests {
     #[tokio::test]
     async fn standings_come_from_auth() {
         let accounts = remote(&auth().await, SECRET);
-        let active = accounts.standing("active").await.ok().flatten();
+        let active = accounts.standing(&user("active")).await.ok().flatten();
         assert_eq!(
             active,
             Some(Standing {
@@ -283,18 +289,18 @@ mod tests {
                 ended_sessions: vec!["ended".into()],
             })
         );
-        assert!(accounts.standing("inactive").await.ok().flatten().is_some_and(|s| !s.is_active));
-        assert_eq!(accounts.standing("gone").await.ok(), Some(None));
-        assert_eq!(accounts.standing("../admin").await.ok(), Some(None), "not an id");
+        assert!(accounts.standing(&user("inactive")).await.ok().flatten().is_some_and(|s| !s.is_active));
+        assert_eq!(accounts.standing(&user("gone")).await.ok(), Some(None));
+        assert_eq!(accounts.standing(&user("../admin")).await.ok(), Some(None), "not an id");
     }
 
     #[tokio::test]
     async fn only_auth_saying_no_such_user_makes_an_account_unknown() {
         let base = auth().await;
-        assert!(remote(&base, SECRET).standing("broken").await.is_err(), "a 500 is not an answer");
-        assert!(remote(&base, "wrong-secret-value").standing("active").await.is_err(), "a 401 is not either");
+        assert!(remote(&base, SECRET).standing(&user("broken")).await.is_err(), "a 500 is not an answer");
+        assert!(remote(&base, "wrong-secret-value").standing(&user("active")).await.is_err(), "a 401 is not either");
         // A wrong base URL: the 404 is the router's, not auth's verdict on the user.
-        assert!(remote(&format!("{base}/elsewhere"), SECRET).standing("active").await.is_err());
-        assert!(remote("http://127.0.0.1:9", SECRET).standing("active").await.is_err());
+        assert!(remote(&format!("{base}/elsewhere"), SECRET).standing(&user("active")).await.is_err());
+        assert!(remote("http://127.0.0.1:9", SECRET).standing(&user("active")).await.is_err());
     }
 }

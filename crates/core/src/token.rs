@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::{AccountStandings, StandingUnavailable};
 use crate::identity::{Principal, Role};
+use crate::ids::UserId;
 
 /// `iss` of every access token.
 pub const ISSUER: &str = "bestow-auth";
@@ -27,7 +28,7 @@ pub const AUDIENCE: &str = "bestow";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
     /// `users._id`.
-    pub sub: String,
+    pub sub: UserId,
     /// Username at the time of issue, for logs.
     pub name: String,
     /// Roles at the time of issue, for clients; requests are judged by the current roles.

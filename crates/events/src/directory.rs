@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bestow_core::accounts::{AccountSource, StandingUnavailable};
+use bestow_core::ids::UserId;
 
 /// What the directory knows of a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +24,7 @@ pub enum UserState {
 #[async_trait]
 pub trait UserDirectory: Send + Sync {
     /// `Err` when the directory cannot be reached.
-    async fn user_state(&self, user_id: &str) -> Result<UserState, StandingUnavailable>;
+    async fn user_state(&self, user_id: &UserId) -> Result<UserState, StandingUnavailable>;
 }
 
 /// The directory over an [`AccountSource`].
@@ -31,7 +32,7 @@ pub struct AccountDirectory(pub Arc<dyn AccountSource>);
 
 #[async_trait]
 impl UserDirectory for AccountDirectory {
-    async fn user_state(&self, user_id: &str) -> Result<UserState, StandingUnavailable> {
+    async fn user_state(&self, user_id: &UserId) -> Result<UserState, StandingUnavailable> {
         Ok(match self.0.standing(user_id).await? {
             Some(standing) if standing.is_active => UserState::Active,
             Some(_) => UserState::Inactive,

@@ -164,9 +164,8 @@ impl EventScreen {
             .map(|(event, period)| Judgement::new(event, &tiers_of(event), *period, now))
             .collect();
         // One read of the player's facts for the whole page, and each event's claims meanwhile.
-        let player_id = UserId::parse(player.user_id.as_str()).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let claims = self.claims_this_period(&player_id, &events.items, &periods);
-        let verdicts = self.eligibility.judge_all(&player_id, &judgements);
+        let claims = self.claims_this_period(&player.user_id, &events.items, &periods);
+        let verdicts = self.eligibility.judge_all(&player.user_id, &judgements);
         let (claims, verdicts) = tokio::join!(claims, verdicts);
         let (claims, verdicts) = (claims?, verdicts?);
         let items = events

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, Method};
 use bestow_core::ApiError;
 use bestow_core::extract::bearer_token;
 use bestow_core::identity::Principal;
+use bestow_core::ids::UserId;
 use bestow_core::token::TokenVerifier;
 
 use crate::rate_limit::{Rate, RateLimiter};
@@ -30,7 +31,7 @@ pub struct Admitted {
 pub struct GatewayPolicy {
     tokens: VerifiedTokens,
     per_address: RateLimiter<IpAddr>,
-    per_user: RateLimiter<String>,
+    per_user: RateLimiter<UserId>,
 }
 
 impl std::fmt::Debug for GatewayPolicy {

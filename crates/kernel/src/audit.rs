@@ -48,7 +48,7 @@ pub struct AuditActor {
 
 impl AuditActor {
     pub fn user(principal: &Principal, request_id: Option<String>) -> Self {
-        Self { actor_id: principal.user_id.clone(), actor_username: principal.username.clone(), request_id }
+        Self { actor_id: principal.user_id.to_string(), actor_username: principal.username.clone(), request_id }
     }
 
     /// The platform itself (start-up bootstrap, command-line administration).

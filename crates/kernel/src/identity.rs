@@ -140,8 +140,8 @@ impl Permission {
 /// now (`bestow_core::accounts`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// `users._id` as a hex string.
-    pub user_id: String,
+    /// `users._id`.
+    pub user_id: crate::ids::UserId,
     pub username: String,
     /// The account's current roles, not the ones the token was issued with.
     pub roles: Vec<Role>,

@@ -133,6 +133,18 @@ macro_rules! text_id {
                 self.0 == *other
             }
         }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
     };
 }
 
@@ -186,6 +198,13 @@ text_id!(
     "1 to 128 characters",
     |text| (!text.is_empty() && text.chars().count() <= MAX_USER_ID_CHARS).then(|| text.to_owned())
 );
+
+impl UserId {
+    /// A new account's id, in ObjectId form like every id the platform generates.
+    pub fn generate() -> Self {
+        Self(new_object_id())
+    }
+}
 
 /// The longest tier id, in characters.
 pub const MAX_TIER_ID_CHARS: usize = 64;
@@ -250,6 +269,18 @@ impl TryFrom<String> for RequestId {
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
         Self::parse(&text)
+    }
+}
+
+impl PartialEq<&str> for RequestId {
+    fn eq(&self, other: &&str) -> bool {
+        Self::parse(other).is_ok_and(|other| other == *self)
+    }
+}
+
+impl PartialEq<RequestId> for &str {
+    fn eq(&self, other: &RequestId) -> bool {
+        other == self
     }
 }
 

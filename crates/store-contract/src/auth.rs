@@ -29,13 +29,17 @@ pub async fn audited_changes_commit_with_their_entry(store: &impl AuthStore) {
     let actor = AuditActor::system("contract");
     let change = UserChange::Roles(vec![Role::Operator, Role::User]);
     let after = change.applied_to(&bob, bestow_kernel::time::now());
-    let entry =
-        actor.entry("user.roles.set", ("user", &bob.id), Some(bob.audit_snapshot()), Some(after.audit_snapshot()));
+    let entry = actor.entry(
+        "user.roles.set",
+        ("user", bob.id.as_str()),
+        Some(bob.audit_snapshot()),
+        Some(after.audit_snapshot()),
+    );
     store.replace_user(&bob, &after, Some(&entry)).await.unwrap();
     assert_eq!((bob.roles.clone(), after.roles.clone()), (vec![Role::User], vec![Role::User, Role::Operator]));
     let stored = store.user_by_id(&bob.id).await.unwrap().unwrap();
     assert_eq!(stored.roles, after.roles);
-    let query = AuditQuery { target_id: Some(bob.id.clone()), ..AuditQuery::default() };
+    let query = AuditQuery { target_id: Some(bob.id.to_string()), ..AuditQuery::default() };
     let Page { items: entries, total, .. } =
         store.list_audit(&query, PageRequest { page: 1, limit: 10 }).await.unwrap();
     assert_eq!(total, 1);

@@ -10,6 +10,7 @@ use bestow_auth_domain::domain::User;
 use bestow_auth_domain::store::{AuthStore, RefreshToken, Rotation, UserFilter};
 use bestow_kernel::audit::{AuditEntry, AuditQuery};
 use bestow_kernel::identity::Role;
+use bestow_kernel::ids::UserId;
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};
 use bson::{Bson, Document, doc};
@@ -114,7 +115,7 @@ fn roles_bson(roles: &[Role]) -> Bson {
 #[serde(rename_all = "camelCase")]
 struct UserDocument {
     #[serde(rename = "_id", with = "object_id")]
-    id: String,
+    id: UserId,
     username: String,
     /// The lowercased `username`, which carries the unique index.
     username_key: String,
@@ -172,7 +173,7 @@ struct RefreshTokenDocument {
     #[serde(rename = "_id", with = "object_id")]
     id: String,
     family_id: String,
-    user_id: String,
+    user_id: UserId,
     token_digest: String,
     issued_at: bson::DateTime,
     expires_at: bson::DateTime,
@@ -234,9 +235,9 @@ impl AuthStore for MongoAuthStore {
         insert_audited(&self.client, (&self.users, user), (&self.audit, audit), Conflict::Username).await
     }
 
-    async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
+    async fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         self.ready().await?;
-        let found = self.users.find_one(doc! { "_id": id_bson(id) }).await.map_err(map_error)?;
+        let found = self.users.find_one(doc! { "_id": id_bson(id.as_str()) }).await.map_err(map_error)?;
         found.map(user_from_document).transpose()
     }
 
@@ -274,7 +275,7 @@ impl AuthStore for MongoAuthStore {
         // Compare-and-set on the document as read: a concurrent change makes this a conflict
         // instead of silently overwriting it.
         let filter = doc! {
-            "_id": id_bson(&before.id),
+            "_id": id_bson(before.id.as_str()),
             "updatedAt": date(before.updated_at),
             "roles": roles_bson(&before.roles),
             "isActive": before.is_active,
@@ -360,11 +361,11 @@ impl AuthStore for MongoAuthStore {
             .map_err(map_error)
     }
 
-    async fn revoke_user_tokens(&self, user_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn revoke_user_tokens(&self, user_id: &UserId, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.ready().await?;
         self.tokens
             .update_many(
-                doc! { "userId": user_id, "revokedAt": Bson::Null },
+                doc! { "userId": user_id.as_str(), "revokedAt": Bson::Null },
                 doc! { "$set": { "revokedAt": date(at) } },
             )
             .await
@@ -374,13 +375,13 @@ impl AuthStore for MongoAuthStore {
 
     async fn ended_sessions(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         since: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         self.ready().await?;
         let pipeline = vec![
-            doc! { "$match": { "userId": user_id, "revokedAt": { "$gte": date(since) } } },
+            doc! { "$match": { "userId": user_id.as_str(), "revokedAt": { "$gte": date(since) } } },
             doc! { "$group": { "_id": "$familyId", "revokedAt": { "$max": "$revokedAt" } } },
             doc! { "$sort": { "revokedAt": -1, "_id": 1 } },
             // An int32: the test server takes no int64 here, and no limit needs one.

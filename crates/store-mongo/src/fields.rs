@@ -29,13 +29,20 @@ pub(crate) mod object_id {
 
     use crate::common::{id_bson, id_text};
 
-    pub(crate) fn serialize<S: Serializer>(id: &str, serializer: S) -> Result<S::Ok, S::Error> {
-        id_bson(id).serialize(serializer)
+    pub(crate) fn serialize<T: AsRef<str> + ?Sized, S: Serializer>(id: &T, serializer: S) -> Result<S::Ok, S::Error> {
+        id_bson(id.as_ref()).serialize(serializer)
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    /// Reads the id as text, then as the id type the field holds (`String` or a typed id).
+    pub(crate) fn deserialize<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+    where
+        T: TryFrom<String, Error: std::fmt::Display>,
+        D: Deserializer<'de>,
+    {
         let value = Bson::deserialize(deserializer)?;
-        id_text(&value).ok_or_else(|| D::Error::custom(format!("an id that is no ObjectId or string: {value}")))
+        let text =
+            id_text(&value).ok_or_else(|| D::Error::custom(format!("an id that is no ObjectId or string: {value}")))?;
+        T::try_from(text).map_err(D::Error::custom)
     }
 }
 

@@ -6,6 +6,7 @@ use bestow_auth_domain::domain::User;
 use bestow_auth_domain::store::{AuthStore, RefreshToken, Rotation, UserFilter};
 use bestow_kernel::audit::{AuditEntry, AuditQuery};
 use bestow_kernel::identity::Role;
+use bestow_kernel::ids::UserId;
 use bestow_kernel::page::{Page, PageRequest};
 use bestow_kernel::store::{Conflict, StoreError};
 use chrono::{DateTime, Utc};
@@ -34,7 +35,7 @@ const USER_COLUMNS: &str = "_id, username, password, roles, createdAt, updatedAt
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
-        id: row.get("_id")?,
+        id: row.parsed("_id")?,
         username: row.get("username")?,
         password_hash: row.get("password")?,
         roles: row.json::<Vec<Role>>("roles")?,
@@ -60,7 +61,7 @@ fn refresh_from_row(row: &Row<'_>) -> rusqlite::Result<RefreshToken> {
     Ok(RefreshToken {
         id: row.get("_id")?,
         family_id: row.get("familyId")?,
-        user_id: row.get("userId")?,
+        user_id: row.parsed("userId")?,
         token_digest: row.get("tokenDigest")?,
         issued_at: row.time("issuedAt")?,
         expires_at: row.time("expiresAt")?,
@@ -77,7 +78,7 @@ fn insert_refresh(connection: &Connection, token: &RefreshToken) -> Result<(), S
             params![
                 token.id,
                 token.family_id,
-                token.user_id,
+                token.user_id.as_str(),
                 token.token_digest,
                 to_text(token.issued_at),
                 to_text(token.expires_at),
@@ -102,7 +103,7 @@ impl AuthStore for SqliteAuthStore {
                 tx.execute(
                     &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
                     params![
-                        user.id,
+                        user.id.as_str(),
                         user.username,
                         user.password_hash,
                         roles_json(&user.roles),
@@ -124,9 +125,9 @@ impl AuthStore for SqliteAuthStore {
             .await
     }
 
-    async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
-        let id = id.to_owned();
-        self.db.read(move |c| select_user(c, "_id = ?1", &id)).await
+    async fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        let id = id.clone();
+        self.db.read(move |c| select_user(c, "_id = ?1", id.as_str())).await
     }
 
     async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
@@ -177,7 +178,7 @@ impl AuthStore for SqliteAuthStore {
                             updated.password_hash,
                             to_text(updated.updated_at),
                             updated.session_version,
-                            expected.id,
+                            expected.id.as_str(),
                             to_text(expected.updated_at),
                             roles_json(&expected.roles),
                             expected.is_active,
@@ -261,8 +262,8 @@ impl AuthStore for SqliteAuthStore {
             .await
     }
 
-    async fn revoke_user_tokens(&self, user_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        let user_id = user_id.to_owned();
+    async fn revoke_user_tokens(&self, user_id: &UserId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let user_id = user_id.to_string();
         self.db
             .write(move |c| {
                 c.execute(
@@ -277,11 +278,11 @@ impl AuthStore for SqliteAuthStore {
 
     async fn ended_sessions(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         since: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        let user_id = user_id.to_owned();
+        let user_id = user_id.to_string();
         self.db
             .read(move |c| {
                 let mut statement = c

@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use bestow_core::ApiError;
 use bestow_core::accounts::Standing;
 use bestow_core::http::SERVICE_TOKEN;
+use bestow_core::ids::UserId;
 use bestow_core::secret::ServiceCredential;
 use serde::Serialize;
 
@@ -47,7 +48,11 @@ async fn user_status(
     if !presented.is_some_and(|value| state.credential.verifies(value)) {
         return Err(ApiError::Unauthorized("a service credential is required"));
     }
-    let standing = state.service.accounts().read(&user_id).await?;
+    // Text no account id can be names no account.
+    let standing = match UserId::parse(&user_id) {
+        Ok(id) => state.service.accounts().read(&id).await?,
+        Err(_) => None,
+    };
     let standing = standing.ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "no such user"))?;
     Ok(Json(UserStatus { id: user_id, standing }))
 }

@@ -6,6 +6,7 @@ use bestow_core::ApiError;
 use bestow_core::audit::AuditActor;
 use bestow_core::extract::{Authorized, RequestId, require};
 use bestow_core::identity::Role;
+use bestow_core::ids::UserId;
 use bestow_core::json::{ValidJson, ValidQuery};
 use bestow_core::page::{Page, PageParams, ValidPage};
 use bestow_core::problem::Problem;
@@ -17,6 +18,7 @@ use utoipa_axum::routes;
 use super::AuthState;
 use super::dto::{PatchUserRequest, SetRolesRequest, UserView};
 use crate::domain::UserChange;
+use crate::service::AuthError;
 use crate::store::UserFilter;
 
 pub(super) fn router() -> OpenApiRouter<AuthState> {
@@ -53,6 +55,12 @@ async fn list_users(
     Ok(Json(page.map(UserView::from)))
 }
 
+/// The account a path names: text that no account id can be names no account (404, like an
+/// unknown id).
+fn account(text: &str) -> Result<UserId, AuthError> {
+    UserId::parse(text).map_err(|_| AuthError::UserNotFound)
+}
+
 /// One account (ADMIN).
 #[utoipa::path(get, path = "/api/v1/users/{userId}", tag = "users", params(("userId" = String, Path)),
     security(("bearer" = [])),
@@ -65,7 +73,7 @@ async fn get_user(
     State(state): State<AuthState>,
     Path(user_id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    Ok(Json(state.service.user(&user_id).await?.into()))
+    Ok(Json(state.service.user(&account(&user_id)?).await?.into()))
 }
 
 /// Replaces an account's roles (ADMIN). An admin cannot remove its own ADMIN role.
@@ -88,7 +96,7 @@ async fn set_roles(
         return Err(ApiError::field("/roles", "required", "an account needs at least one role"));
     }
     let actor = AuditActor::user(&caller.principal, request_id);
-    Ok(Json(state.service.change_user(&actor, &user_id, UserChange::Roles(body.roles)).await?.into()))
+    Ok(Json(state.service.change_user(&actor, &account(&user_id)?, UserChange::Roles(body.roles)).await?.into()))
 }
 
 /// Activates or deactivates an account (ADMIN). Deactivation revokes its refresh tokens.
@@ -108,5 +116,5 @@ async fn patch_user(
     ValidJson(body): ValidJson<PatchUserRequest>,
 ) -> Result<Json<UserView>, ApiError> {
     let actor = AuditActor::user(&caller.principal, request_id);
-    Ok(Json(state.service.change_user(&actor, &user_id, UserChange::Active(body.is_active)).await?.into()))
+    Ok(Json(state.service.change_user(&actor, &account(&user_id)?, UserChange::Active(body.is_active)).await?.into()))
 }

@@ -90,11 +90,11 @@ async fn console_pages_show_what_the_apis_typed_replies_say() {
     }
 
     // The player's page: the wallet the claim filled.
-    let wallet = app.api.wallet(&admin, &account.id.to_string()).await;
+    let wallet = app.api.wallet(&admin, account.id.as_str()).await;
     assert_eq!((wallet.points, wallet.items.len()), (100, 1));
     let page = console.get(&format!("/console/players/{}", account.id)).await;
     assert!(page.body.contains(&format!("data-testid=\"points\">{}<", wallet.points)), "{}", page.body);
-    let eligibility = app.api.eligibility(&admin, &event_id, &account.id.to_string()).await;
+    let eligibility = app.api.eligibility(&admin, &event_id, account.id.as_str()).await;
     let preview = console.get(&format!("/console/players/eligibility?userId={}&eventId={event_id}", account.id)).await;
     let eligible = if eligibility.eligible { "yes" } else { "no" };
     assert!(preview.body.contains(&format!("data-testid=\"eligible\">{eligible}<")), "{}", preview.body);

@@ -85,10 +85,10 @@ impl ClaimStore for GivesUpOnce {
     }
 }
 
-async fn player(auth: &SqliteAuthStore) -> String {
+async fn player(auth: &SqliteAuthStore) -> UserId {
     let now = bestow_core::time::now();
     let user = User {
-        id: bestow_core::ids::new_object_id(),
+        id: UserId::generate(),
         username: "driven".into(),
         password_hash: "not a login".into(),
         roles: vec![Role::User],

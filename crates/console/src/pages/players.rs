@@ -71,7 +71,7 @@ async fn find_page(staff: &Staff, query: &FindQuery) -> Result<Markup, Failure> 
                 tbody {
                     @for user in &found.items {
                         tr {
-                            td { a href=(format!("/console/players/{}", segment(&user.id.to_string()))) { (user.username) } }
+                            td { a href=(format!("/console/players/{}", segment(user.id.as_str()))) { (user.username) } }
                             td { (roles_of(user).join(", ")) }
                             td { (layout::yes_no(user.is_active)) }
                             td { code { (user.id) } }

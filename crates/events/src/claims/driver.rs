@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bestow_core::accounts::StandingUnavailable;
-use bestow_core::ids::RequestId;
+use bestow_core::ids::{RequestId, UserId};
 use bestow_core::store::{Conflict, StoreError};
 use bestow_core::time::Clock;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -324,7 +324,7 @@ impl ClaimSaga {
             }
             NextStep::Allocate => return Ok(current.allocate(&bestow_core::ids::new_object_id(), now)),
             NextStep::StartGranting => current.start_granting(now),
-            NextStep::Grant(index) => match self.user_state_for_grant(current.user_id.as_str(), context).await {
+            NextStep::Grant(index) => match self.user_state_for_grant(&current.user_id, context).await {
                 Ok(UserState::Active) => {
                     let outcome = call_outcome(self.granter.grant(&grant_of(current, index)?).await);
                     current.after_grant(index, outcome, &self.settings.grant_retry, now, jitter)
@@ -356,7 +356,7 @@ impl ClaimSaga {
         now: DateTime<Utc>,
         context: &mut RunContext,
     ) -> Result<Validation, DriveError> {
-        match self.directory.user_state(current.user_id.as_str()).await {
+        match self.directory.user_state(&current.user_id).await {
             Ok(UserState::Active) => context.user_checked_at = Some(Instant::now()),
             Ok(UserState::Inactive | UserState::Unknown) => return Ok(Validation::UserInactive),
             Err(unavailable) => return Err(unavailable.into()),
@@ -375,7 +375,7 @@ impl ClaimSaga {
     /// After a retry or a crash the run is new and the directory is asked again.
     async fn user_state_for_grant(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         context: &mut RunContext,
     ) -> Result<UserState, StandingUnavailable> {
         if context.user_checked_at.is_some_and(|at| at.elapsed() < RECENT_USER_CHECK) {

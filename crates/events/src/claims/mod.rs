@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bestow_core::audit::AuditActor;
 use bestow_core::identity::{Permission, Principal};
-use bestow_core::ids::{EventId, RequestId, UserId};
+use bestow_core::ids::{EventId, RequestId};
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use chrono::{DateTime, Utc};
@@ -89,13 +89,6 @@ pub enum ClaimError {
     Store(#[from] StoreError),
 }
 
-/// The caller's id as claims record it. A principal's id is a user id by construction, so
-/// the error is for a corrupt account only.
-pub fn caller_id(caller: &Principal) -> Result<UserId, ClaimError> {
-    UserId::parse(caller.user_id.as_str())
-        .map_err(|error| ClaimError::Store(StoreError::Unavailable(error.to_string())))
-}
-
 /// What a claim of `tier_id` on `event` made at `now` is for: the tier (required exactly when
 /// the event has tiers) and, for a recurring event, the current period.
 pub fn claim_target(event: &Event, tier_id: Option<&str>, now: DateTime<Utc>) -> Result<ClaimTarget, ClaimError> {
@@ -141,7 +134,7 @@ impl ClaimService {
             .ok_or(ClaimError::EventNotFound)?;
         let now = self.saga.clock().now();
         let target = claim_target(&event, tier_id, now)?;
-        let (id, user_id) = (bestow_core::ids::new_object_id(), caller_id(caller)?);
+        let (id, user_id) = (bestow_core::ids::new_object_id(), caller.user_id.clone());
         let request = ClaimRequest::for_target(id, request_id, user_id, &event, &target, now);
         match self.saga.start(request, event).await? {
             Started::Replayed(stored)

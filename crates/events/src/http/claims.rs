@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 
 use super::EventsState;
 use crate::claims::store::ClaimFilter;
-use crate::claims::{ClaimError, Resolution, Submission, caller_id};
+use crate::claims::{ClaimError, Resolution, Submission};
 use crate::domain::saga::{ClaimRequest, ClaimStatus};
 use crate::view::{Audience, ClaimView};
 
@@ -134,7 +134,7 @@ async fn my_claims(
         return Ok(Json(Page::new(Vec::new(), page, 0)));
     };
     let filter =
-        ClaimFilter { user_id: Some(caller_id(&caller)?), event_id, status: query.status, ..ClaimFilter::default() };
+        ClaimFilter { user_id: Some(caller.user_id.clone()), event_id, status: query.status, ..ClaimFilter::default() };
     let page = state.claims.list(&filter, page).await?;
     Ok(Json(page.map(|request| ClaimView::new(request, audience))))
 }
