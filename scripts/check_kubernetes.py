@@ -27,15 +27,39 @@ SECRETISH = re.compile(r"SECRET|PASSWORD|TOKEN|_URI$|CREDENTIAL")
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet"}
 
 
+def struct_fields(text: str, struct: str) -> list[tuple[str, str]] | None:
+    """(name, type) of each field of `pub struct <struct>`, a field's name as serde names it
+    (its `#[serde(rename = "…")]` when it has one)."""
+    body = re.search(rf"pub struct {struct} \{{(.*?)\n\}}", text, re.DOTALL)
+    if not body:
+        return None
+    fields, rename = [], None
+    for line in body.group(1).splitlines():
+        renamed = re.match(r'\s*#\[serde\(rename = "(\w+)"\)\]', line)
+        field = re.match(r"\s*pub (\w+): (\w+)", line)
+        if renamed:
+            rename = renamed.group(1)
+        elif field:
+            fields.append((rename or field.group(1), field.group(2)))
+            rename = None
+    return fields
+
+
 def settings_of(config_rs: str) -> tuple[set[str], int]:
-    """The setting names of `struct Config` and the default of drain_timeout_ms (ms). Where the
-    configuration reads `BESTOW_<NAME>_FILE` (a setting from a file), `<name>_file` counts too."""
+    """The setting names of `struct Config` (the fields of its flattened groups) and the default
+    of drain_timeout_ms (ms). Where the configuration reads `BESTOW_<NAME>_FILE` (a setting from
+    a file), `<name>_file` counts too."""
     with open(config_rs, encoding="utf-8") as f:
         text = f.read()
-    body = re.search(r"pub struct Config \{(.*?)\n\}", text, re.DOTALL)
-    if not body:
+    groups = struct_fields(text, "Config")
+    if groups is None:
         raise SystemExit(f"{config_rs}: no `pub struct Config`")
-    names = set(re.findall(r"^\s*pub (\w+):", body.group(1), re.MULTILINE))
+    names = set()
+    for _, group in groups:
+        fields = struct_fields(text, group)
+        if fields is None:
+            raise SystemExit(f"{config_rs}: no `pub struct {group}` (a group of `Config`)")
+        names |= {name for name, _ in fields}
     default = re.search(r"drain_timeout_ms: ([\d_]+),", text)
     if not names or not default:
         raise SystemExit(f"{config_rs}: cannot read the settings or the drain timeout's default")
