@@ -17,7 +17,7 @@ use super::validation::{FieldError, check_text, child_pointer};
 /// Most tiers one event may carry.
 pub const MAX_TIERS: usize = 50;
 /// Longest `tierId`.
-pub const MAX_TIER_ID_CHARS: usize = 64;
+pub use bestow_kernel::ids::MAX_TIER_ID_CHARS;
 /// Longest `tierName`, in characters.
 pub const MAX_TIER_NAME_CHARS: usize = 200;
 
@@ -54,10 +54,9 @@ pub struct TierInput {
     pub rewards: Vec<RewardInput>,
 }
 
+/// The kernel's `TierId` rule: 1 to 64 letters, digits, `_` or `-`.
 fn well_formed_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_TIER_ID_CHARS
-        && id.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+    bestow_kernel::ids::TierId::parse(id).is_ok()
 }
 
 /// Validates the tiers found at `pointer` (`/tiers`): the tiers, and every reward they bring,
