@@ -120,6 +120,7 @@ impl User {
             roles: self.roles.clone(),
             session_version: self.session_version,
             ended_sessions: Vec::new(),
+            created_at: Some(self.created_at),
         }
     }
 

@@ -207,7 +207,13 @@ mod tests {
             }
             self.asked.fetch_add(1, Ordering::SeqCst);
             let is_active = self.active.load(Ordering::SeqCst);
-            Ok(Some(Standing { is_active, roles: vec![Role::User], session_version: 0, ended_sessions: Vec::new() }))
+            Ok(Some(Standing {
+                is_active,
+                roles: vec![Role::User],
+                session_version: 0,
+                ended_sessions: Vec::new(),
+                created_at: None,
+            }))
         }
     }
 
@@ -255,7 +261,7 @@ mod tests {
             match id.as_str() {
                 "active" | "inactive" => axum::Json(serde_json::json!({
                     "id": id, "isActive": id == "active", "roles": ["USER", "AUDITOR"], "sessionVersion": 3,
-                    "endedSessions": ["ended"]
+                    "endedSessions": ["ended"], "createdAt": "2026-01-02T03:04:05Z"
                 }))
                 .into_response(),
                 "broken" => crate::ApiError::internal("boom").into_response(),
@@ -287,6 +293,7 @@ mod tests {
                 roles: vec![Role::User, Role::Auditor],
                 session_version: 3,
                 ended_sessions: vec!["ended".into()],
+                created_at: "2026-01-02T03:04:05Z".parse().ok(),
             })
         );
         assert!(accounts.standing(&user("inactive")).await.ok().flatten().is_some_and(|s| !s.is_active));

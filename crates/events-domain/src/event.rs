@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::audience::{AudienceTarget, parse_target};
 use super::condition::{Condition, parse_optional_conditions};
 use super::lifecycle::{EventStatus, definition_editable};
 use super::recurrence::{Period, Recurrence, RecurrenceInput};
@@ -61,6 +62,8 @@ pub struct Event {
     /// The reward tiers; empty for an event whose `rewards` are one implicit tier. With tiers,
     /// `rewards` holds the rewards of every tier, each named by exactly one tier.
     pub tiers: Vec<Tier>,
+    /// Who the event is shown to; `None` for every player.
+    pub audience: Option<AudienceTarget>,
 }
 
 impl Event {
@@ -172,6 +175,10 @@ pub struct EventInput {
     #[serde(default)]
     #[schema(max_items = 50, min_items = 1)]
     pub tiers: Option<Vec<TierInput>>,
+    /// Who the event is shown to: null or absent for every player.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::audience::AudienceTarget>)]
+    pub audience: Option<Value>,
 }
 
 /// Who creates an event, and the identifiers and clock the caller supplies (this module
@@ -223,25 +230,31 @@ impl EventInput {
                 Err(found) => errors.extend(found),
             }
         }
-        match (name, timezone, conditions, recurrence) {
-            (Some(event_name), Some(timezone), Some(conditions), Some(recurrence)) if errors.is_empty() => Ok(Event {
-                id: provenance.event_id,
-                event_name,
-                description: self.description,
-                start_date: self.start_date,
-                end_date: self.end_date,
-                conditions,
-                status: EventStatus::Draft,
-                rewards,
-                created_by: provenance.created_by,
-                created_at: provenance.now,
-                updated_at: provenance.now,
-                timezone,
-                grant_policy: self.grant_policy.unwrap_or_default(),
-                version: 1,
-                recurrence,
-                tiers,
-            }),
+        let audience = parse_target(self.audience.as_ref(), "/audience").map_err(|found| errors.extend(found)).ok();
+        match (name, timezone, conditions, recurrence, audience) {
+            (Some(event_name), Some(timezone), Some(conditions), Some(recurrence), Some(audience))
+                if errors.is_empty() =>
+            {
+                Ok(Event {
+                    id: provenance.event_id,
+                    event_name,
+                    description: self.description,
+                    start_date: self.start_date,
+                    end_date: self.end_date,
+                    conditions,
+                    status: EventStatus::Draft,
+                    rewards,
+                    created_by: provenance.created_by,
+                    created_at: provenance.now,
+                    updated_at: provenance.now,
+                    timezone,
+                    grant_policy: self.grant_policy.unwrap_or_default(),
+                    version: 1,
+                    recurrence,
+                    tiers,
+                    audience,
+                })
+            }
             _ => Err(errors),
         }
     }
@@ -279,6 +292,10 @@ pub struct EventPatch {
     /// New tiers, replacing the event's (DRAFT only: their rewards are new rewards).
     #[schema(max_items = 50, min_items = 1)]
     pub tiers: Option<Vec<TierInput>>,
+    /// Who the event is shown to; null for every player. Changes in any status but ARCHIVED.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<crate::audience::AudienceTarget>)]
+    pub audience: Option<Option<Value>>,
 }
 
 /// Validates an optional recurrence input at `/recurrence`.
@@ -389,6 +406,12 @@ impl EventPatch {
                     next.tiers = tiers;
                     next.rewards = rewards;
                 }
+                Err(found) => errors.extend(found),
+            }
+        }
+        if let Some(audience) = self.audience {
+            match parse_target(audience.as_ref(), "/audience") {
+                Ok(parsed) => next.audience = parsed,
                 Err(found) => errors.extend(found),
             }
         }

@@ -9,6 +9,7 @@
 //! - [`evaluate`]: evaluation of a condition tree against activity facts, with progress.
 //! - [`recurrence`]: resets of recurring events and the periods they make.
 //! - [`tier`]: reward tiers, each paid once per player (and period).
+//! - [`audience`]: player properties, audiences (rule and list) and event targeting.
 //! - [`event`]: the event aggregate and the operator inputs that create and change it.
 //! - [`saga`]: the claim saga as a pure state machine over the request document.
 //! - [`stats`]: the event dashboard's claim figures, shaped from what a store counts.
@@ -18,6 +19,7 @@
 //! - [`wallet`]: a player's wallet, the sum of their ledger entries.
 //! - [`ports`]: the storage ports the adapters implement, in these terms.
 
+pub mod audience;
 pub mod condition;
 pub mod evaluate;
 pub mod event;

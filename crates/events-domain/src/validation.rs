@@ -226,6 +226,11 @@ impl<'a> ObjectReader<'a> {
         array
     }
 
+    /// Whether no error was recorded so far.
+    pub fn is_clean(&self) -> bool {
+        self.errors.is_empty()
+    }
+
     /// The errors recorded so far, without checking for unknown members: for when the schema
     /// of the object is itself unknown (e.g. its `type` was bad).
     pub fn into_errors(self) -> Vec<FieldError> {

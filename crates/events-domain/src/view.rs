@@ -79,6 +79,9 @@ pub struct EventView {
     pub grant_policy: GrantPolicy,
     /// Changes with every write; also sent as the `ETag` header.
     pub version: i64,
+    /// Who the event is shown to; null for every player (and always null to players).
+    #[serde(default)]
+    pub audience: Option<crate::audience::AudienceTarget>,
 }
 
 /// A reward of an event, in the seed's `rewards[]` shape.
@@ -147,10 +150,20 @@ pub struct TierView {
 impl EventView {
     /// The event as `audience` may read it.
     pub fn new(event: &Event, audience: Audience) -> Self {
-        Self::with(event, |reward| RewardView::new(reward, audience))
+        // Who an event targets is the studio's business, not the player's.
+        let target = if audience == Audience::Player { None } else { event.audience.clone() };
+        Self::shown(event, |reward| RewardView::new(reward, audience), target)
     }
 
     fn with(event: &Event, view_of: impl Fn(&RewardDefinition) -> RewardView) -> Self {
+        Self::shown(event, view_of, event.audience.clone())
+    }
+
+    fn shown(
+        event: &Event,
+        view_of: impl Fn(&RewardDefinition) -> RewardView,
+        audience: Option<crate::audience::AudienceTarget>,
+    ) -> Self {
         let tiers = (!event.tiers.is_empty()).then(|| {
             event
                 .tiers
@@ -181,6 +194,7 @@ impl EventView {
             timezone: event.timezone.name().to_owned(),
             grant_policy: event.grant_policy,
             version: event.version,
+            audience,
         }
     }
 }

@@ -167,6 +167,10 @@ pub struct Standing {
     /// stop verifying although the account's other sessions go on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ended_sessions: Vec<String>,
+    /// When the account was created (`users.createdAt`): audiences judge an account's age by
+    /// it. `None` from a source that does not know it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[cfg(test)]

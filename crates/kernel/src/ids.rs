@@ -180,6 +180,12 @@ object_id!(
 );
 
 object_id!(
+    /// `audiences._id`: a set of players events are shown to.
+    AudienceId,
+    "an audience id"
+);
+
+object_id!(
     /// `service_keys._id`: a game server's key.
     ServiceKeyId,
     "a service key id"

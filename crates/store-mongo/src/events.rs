@@ -6,6 +6,7 @@
 //! rewrites the rewards array only if the counters it carries over are still the stored ones.
 
 use async_trait::async_trait;
+use bestow_events_domain::audience::AudienceTarget;
 use bestow_events_domain::condition::Condition;
 use bestow_events_domain::event::{Event, GrantPolicy};
 use bestow_events_domain::lifecycle::EventStatus;
@@ -153,6 +154,9 @@ struct EventDocument {
     recurrence: Option<Recurrence>,
     #[serde(default)]
     tiers: Option<Vec<TierDocument>>,
+    /// Who the event is shown to; null for every player.
+    #[serde(default, with = "json")]
+    audience: Option<AudienceTarget>,
     rewards: Vec<RewardDocument>,
     created_by: String,
     created_at: bson::DateTime,
@@ -179,6 +183,7 @@ impl From<&Event> for EventDocument {
             version: event.version,
             recurrence: event.recurrence,
             tiers: (!event.tiers.is_empty()).then(|| event.tiers.iter().map(TierDocument::from).collect()),
+            audience: event.audience.clone(),
             rewards: event.rewards.iter().map(RewardDocument::from).collect(),
             created_by: event.created_by.clone(),
             created_at: bson::DateTime::from_chrono(event.created_at),
@@ -207,6 +212,7 @@ impl TryFrom<EventDocument> for Event {
             version: document.version,
             recurrence: document.recurrence,
             tiers: document.tiers.unwrap_or_default().into_iter().map(Tier::try_from).collect::<Result<_, _>>()?,
+            audience: document.audience,
         })
     }
 }

@@ -25,7 +25,7 @@ use crate::event_db::SqliteEventStore;
 use crate::filters::Filters;
 
 const EVENT_COLUMNS: &str = "_id, eventName, description, startDate, endDate, conditions, status, createdBy, \
-                             createdAt, updatedAt, timezone, grantPolicy, version, recurrence, tiers";
+                             createdAt, updatedAt, timezone, grantPolicy, version, recurrence, tiers, audience";
 
 /// An event row without its rewards.
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
@@ -48,6 +48,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         version: row.get("version")?,
         recurrence: row.optional_json("recurrence")?,
         tiers: row.optional_json("tiers")?.unwrap_or_default(),
+        audience: row.optional_json("audience")?,
     })
 }
 
@@ -102,6 +103,10 @@ fn conditions_text(event: &Event) -> Option<String> {
 
 fn recurrence_text(event: &Event) -> Option<String> {
     event.recurrence.as_ref().and_then(|r| serde_json::to_string(r).ok())
+}
+
+fn audience_text(event: &Event) -> Option<String> {
+    event.audience.as_ref().and_then(|target| serde_json::to_string(target).ok())
 }
 
 fn tiers_text(event: &Event) -> Option<String> {
@@ -182,7 +187,7 @@ fn update_event_row(tx: &Transaction<'_>, event: &Event, expected_version: i64) 
         .execute(
             "UPDATE events SET eventName = ?3, description = ?4, startDate = ?5, endDate = ?6, conditions = ?7,
                  status = ?8, updatedAt = ?9, timezone = ?10, grantPolicy = ?11, version = ?12,
-                 recurrence = ?13, tiers = ?14
+                 recurrence = ?13, tiers = ?14, audience = ?15
              WHERE _id = ?1 AND version = ?2",
             params![
                 event.id.as_str(),
@@ -199,6 +204,7 @@ fn update_event_row(tx: &Transaction<'_>, event: &Event, expected_version: i64) 
                 event.version,
                 recurrence_text(event),
                 tiers_text(event),
+                audience_text(event),
             ],
         )
         .map_err(map_error)?;
@@ -222,7 +228,7 @@ impl EventStore for SqliteEventStore {
         self.db
             .transaction(move |tx| {
                 tx.execute(
-                    &format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+                    &format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
                     params![
                         event.id.as_str(),
                         event.event_name,
@@ -239,6 +245,7 @@ impl EventStore for SqliteEventStore {
                         event.version,
                         recurrence_text(&event),
                         tiers_text(&event),
+                        audience_text(&event),
                     ],
                 )
                 .map_err(map_error)?;

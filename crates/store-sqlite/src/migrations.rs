@@ -20,6 +20,7 @@ pub(crate) const EVENT_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/event/0007_activity_history.sql"),
     BACKUP_RUNS,
     include_str!("../migrations/event/0009_claim_failure_code.sql"),
+    include_str!("../migrations/event/0010_audiences.sql"),
 ];
 
 /// `backup_runs`, which [`record_backup`](crate::record_backup) also creates if missing.

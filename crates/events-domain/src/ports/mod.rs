@@ -5,10 +5,13 @@
 //! - [`catalog`]: events (`EventStore`), written compare-and-set on `version`.
 //! - [`claims`]: claim requests and the stock they reserve (`ClaimStore`).
 //! - [`activities`]: game activities (`ActivityStore`).
+//! - [`audiences`]: audiences, their members, player properties and sticky memberships
+//!   (`AudienceStore`).
 //! - [`service_keys`]: the keys game servers push with (`ServiceKeyStore`).
 //! - [`ledger`]: the built-in ledger's grants (`LedgerStore`).
 
 pub mod activities;
+pub mod audiences;
 pub mod catalog;
 pub mod claims;
 pub mod ledger;

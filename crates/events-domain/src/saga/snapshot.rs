@@ -105,6 +105,8 @@ impl EventSnapshot {
                     reward_ids: reward_ids.clone(),
                 })
                 .collect(),
+            // Who may claim is judged when the claim is submitted, not by the saga.
+            audience: None,
         }
     }
 }
