@@ -141,6 +141,10 @@ pub trait AudienceStore: Send + Sync {
     async fn stick(&self, user_id: &UserId, event_id: &EventId, at: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// Writes the audience's `estimate` (a background job's progress) without moving its
-    /// version, unless a newer run (another `jobId`) has replaced it; `false` then.
+    /// version, when no estimate is stored, the stored one is of the same run (same `jobId`),
+    /// or it is of an older run: a `startedAt` before this one's, or the same `startedAt` and a
+    /// smaller `jobId`. So a new run replaces any older one, and a late progress write of an
+    /// older run never overwrites a newer run's. `false` (nothing written) when a newer run's
+    /// estimate is stored or the audience is absent.
     async fn record_estimate(&self, id: &AudienceId, estimate: &AudienceEstimate) -> Result<bool, StoreError>;
 }
