@@ -54,7 +54,9 @@ pub trait AudienceStore: Send + Sync {
     async fn list_audiences(&self, page: PageRequest) -> Result<Page<Audience>, StoreError>;
 
     /// Replaces the stored audience if its version is `expected_version` (`Conflict(Version)`
-    /// otherwise, `NotFound` if absent); with `audit` when given.
+    /// otherwise, `NotFound` if absent); with `audit` when given. The stored `estimate` is kept:
+    /// only [`AudienceStore::record_estimate`] writes it, so a copy read before a run's last
+    /// write cannot put back an older progress.
     async fn replace_audience(
         &self,
         audience: &Audience,
@@ -89,7 +91,9 @@ pub trait AudienceStore: Send + Sync {
     async fn discard_members(&self, audience_id: &AudienceId, keep: Option<&str>) -> Result<u64, StoreError>;
 
     /// Adds one member to the audience's current generation, moving `memberCount` with it, if
-    /// the audience's generation is still `generation`; `false` when it was already there.
+    /// the audience's generation is still `generation` (`Conflict(Version)` otherwise,
+    /// `NotFound` if absent); `false` when it was already there. The audience's `version` and
+    /// `updatedAt` stay: one member more is not an edit an `If-Match` should lose to.
     async fn add_member(
         &self,
         audience_id: &AudienceId,
