@@ -38,12 +38,16 @@ use crate::fields::datetime;
 /// The collections the auth store keeps (`auth_db`): every dump holds them.
 pub const AUTH_COLLECTIONS: [&str; 3] = [crate::auth::USERS, crate::auth::REFRESH_TOKENS, crate::audit::AUDIT_LOGS];
 /// The collections the event store keeps (`event_db`): every dump holds them.
-pub const EVENT_COLLECTIONS: [&str; 6] = [
+pub const EVENT_COLLECTIONS: [&str; 10] = [
     crate::event_db::EVENTS,
     crate::event_db::USER_REWARD_REQUESTS,
     crate::event_db::REWARD_LEDGER,
     crate::event_db::ACTIVITIES,
     crate::event_db::SERVICE_KEYS,
+    crate::event_db::AUDIENCES,
+    crate::event_db::AUDIENCE_MEMBERS,
+    crate::event_db::PLAYER_PROPERTIES,
+    crate::event_db::AUDIENCE_STICKY,
     crate::audit::AUDIT_LOGS,
 ];
 /// Completed backups, in `event_db`: an addition to the seed's collections.

@@ -1,7 +1,7 @@
 //! `event_db` on MongoDB: [`MongoEventStore`], one handle on the database that implements
 //! every port of the events service (each in the file named after it: `events.rs`,
-//! `claims.rs`, `ledger.rs`, `activities.rs`, `service_keys.rs`), its collections and their
-//! indexes.
+//! `claims.rs`, `ledger.rs`, `activities.rs`, `service_keys.rs`, `audiences.rs`), its
+//! collections and their indexes.
 
 use bson::{Document, doc};
 use mongodb::options::IndexOptions;
@@ -11,17 +11,22 @@ use tokio::sync::OnceCell;
 use bestow_kernel::store::StoreError;
 
 use crate::audit::{AUDIT_LOGS, audit_indexes};
-use crate::common::{create_indexes, index};
+use crate::common::{create_indexes, error_code, index, map_error};
 
 pub(crate) const EVENTS: &str = "events";
 pub(crate) const USER_REWARD_REQUESTS: &str = "user_reward_requests";
 pub(crate) const REWARD_LEDGER: &str = "reward_ledger";
 pub(crate) const ACTIVITIES: &str = "activities";
 pub(crate) const SERVICE_KEYS: &str = "service_keys";
+pub(crate) const AUDIENCES: &str = "audiences";
+pub(crate) const AUDIENCE_MEMBERS: &str = "audience_members";
+pub(crate) const PLAYER_PROPERTIES: &str = "player_properties";
+pub(crate) const AUDIENCE_STICKY: &str = "audience_sticky";
 /// Default name of the event database.
 pub const EVENT_DB: &str = "event_db";
 
-/// The event store on MongoDB: events, claims, the ledger, activities and service keys.
+/// The event store on MongoDB: events, claims, the ledger, activities, service keys, and
+/// audiences with their members, player properties and sticky memberships.
 #[derive(Clone)]
 pub struct MongoEventStore {
     pub(crate) client: Client,
@@ -31,6 +36,10 @@ pub struct MongoEventStore {
     pub(crate) ledger: Collection<Document>,
     pub(crate) activities: Collection<Document>,
     pub(crate) keys: Collection<Document>,
+    pub(crate) audiences: Collection<Document>,
+    pub(crate) members: Collection<Document>,
+    pub(crate) player_properties: Collection<Document>,
+    pub(crate) sticky: Collection<Document>,
     pub(crate) audit: Collection<Document>,
     indexes: std::sync::Arc<OnceCell<()>>,
 }
@@ -54,6 +63,10 @@ impl MongoEventStore {
             ledger: db.collection(REWARD_LEDGER),
             activities: db.collection(ACTIVITIES),
             keys: db.collection(SERVICE_KEYS),
+            audiences: db.collection(AUDIENCES),
+            members: db.collection(AUDIENCE_MEMBERS),
+            player_properties: db.collection(PLAYER_PROPERTIES),
+            sticky: db.collection(AUDIENCE_STICKY),
             audit: db.collection(AUDIT_LOGS),
             client,
             db,
@@ -121,12 +134,59 @@ impl MongoEventStore {
                     ],
                 )
                 .await?;
+                create_audience_collections(&self.db).await?;
                 create_indexes(&self.db, AUDIT_LOGS, audit_indexes()).await
             })
             .await
             .map(drop)
     }
 }
+
+/// The audience collections and their indexes. `player_properties` needs none beyond `_id`
+/// (scans and reads go by player id), so it is created explicitly: a backup requires every
+/// collection of the store, present before any player has properties.
+async fn create_audience_collections(db: &Database) -> Result<(), StoreError> {
+    create_indexes(
+        db,
+        AUDIENCES,
+        vec![
+            index(doc! { "createdAt": -1, "_id": -1 }, "audiences_createdAt", false),
+            // Who names an audience in its rule (`AudienceStore::audience_users`).
+            index(doc! { "references": 1 }, "audiences_references", false),
+        ],
+    )
+    .await?;
+    create_indexes(
+        db,
+        AUDIENCE_MEMBERS,
+        vec![
+            // One member once per generation; also the order members are listed in.
+            index(doc! { "audienceId": 1, "generation": 1, "userId": 1 }, "audience_members_member", true),
+            // A player's LIST memberships, in one read per request.
+            index(doc! { "userId": 1, "audienceId": 1, "generation": 1 }, "audience_members_user", false),
+        ],
+    )
+    .await?;
+    create_indexes(
+        db,
+        AUDIENCE_STICKY,
+        vec![index(doc! { "userId": 1, "eventId": 1 }, "audience_sticky_user_event", true)],
+    )
+    .await?;
+    let existing = db.list_collection_names().await.map_err(map_error)?;
+    if !existing.iter().any(|name| name == PLAYER_PROPERTIES) {
+        match db.create_collection(PLAYER_PROPERTIES).await {
+            Ok(()) => {}
+            // Created meanwhile by another store or a first write.
+            Err(error) if error_code(&error) == Some(NAMESPACE_EXISTS) => {}
+            Err(error) => return Err(map_error(error)),
+        }
+    }
+    Ok(())
+}
+
+/// The server's answer to creating a collection that exists.
+const NAMESPACE_EXISTS: i32 = 48;
 
 /// Indexes of `user_reward_requests`: unique `requestId`, the partial unique claim slot, and
 /// the orders lists and recovery read.

@@ -3,7 +3,8 @@
 //! Databases `auth_db` and `event_db` (names are parameters), collections as the seed names
 //! them (`users`, `events` with embedded `rewards`, `user_reward_requests`) plus the ones the
 //! design adds (`audit_logs`, `refresh_tokens`, `activities`, `reward_ledger`,
-//! `service_keys`, and `backup_runs`, which `bestow admin backup` writes: see [`backup`]).
+//! `service_keys`, `audiences`, `audience_members`, `player_properties`, `audience_sticky`, and
+//! `backup_runs`, which `bestow admin backup` writes: see [`backup`]).
 //! Documents use the seed's field names and BSON types (ObjectId ids, Date timestamps), each
 //! one serde type beside its adapter (`fields` holds their shared encodings). Uniqueness lives
 //! in unique indexes created at connect time; writes that touch more than one document commit
@@ -13,6 +14,7 @@
 //! transaction (see `stock_holds`), so a crowd on one reward does not serialise on it.
 
 mod activities;
+mod audiences;
 mod audit;
 mod auth;
 pub mod backup;
