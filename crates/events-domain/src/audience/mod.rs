@@ -16,7 +16,7 @@ pub mod membership;
 pub mod properties;
 pub mod rule;
 
-use bestow_kernel::ids::{AudienceId, EventId};
+use bestow_kernel::ids::{AudienceId, EventId, InvalidId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -308,16 +308,57 @@ fn parse_rule_for(kind: AudienceKind, rule: Option<&Value>, errors: &mut Vec<Fie
     }
 }
 
-/// Reads the `audience` member of an event input: null or absent for everyone.
+/// Reads the `audience` member of an event input: null or absent for everyone. Every bad
+/// member is reported at its own pointer (e.g. `/audience/include/0`).
 pub fn parse_target(value: Option<&Value>, pointer: &str) -> Result<Option<AudienceTarget>, Vec<FieldError>> {
     let Some(value) = value.filter(|value| !value.is_null()) else { return Ok(None) };
     let mut reader = ObjectReader::new(value, pointer)?;
-    let _ = (reader.optional("include"), reader.optional("exclude"), reader.optional("sticky"));
-    reader.finish(Some(()))?;
-    let target: AudienceTarget = serde_json::from_value(value.clone())
-        .map_err(|error| vec![FieldError::new(pointer, "invalid", error.to_string())])?;
+    let include = read_audience_ids(&mut reader, "include");
+    let exclude = read_audience_ids(&mut reader, "exclude");
+    let sticky = match reader.optional("sticky") {
+        None => Some(false),
+        Some(Value::Bool(sticky)) => Some(*sticky),
+        Some(_) => {
+            reader.push(FieldError::wrong_type(reader.pointer_to("sticky"), "a boolean"));
+            None
+        }
+    };
+    let target = include.zip(exclude).zip(sticky).map(|((include, exclude), sticky)| AudienceTarget {
+        include,
+        exclude,
+        sticky,
+    });
+    let target = reader.finish(target)?;
     target.validate(pointer)?;
     Ok(Some(target))
+}
+
+/// The audience ids of the array member `key` of a target (none when it is absent).
+fn read_audience_ids(reader: &mut ObjectReader<'_>, key: &'static str) -> Option<Vec<AudienceId>> {
+    let Some(value) = reader.optional(key) else { return Some(Vec::new()) };
+    let pointer = reader.pointer_to(key);
+    let Some(values) = value.as_array() else {
+        reader.push(FieldError::wrong_type(pointer, "an array of audience ids"));
+        return None;
+    };
+    if values.len() > MAX_TARGET_AUDIENCES {
+        // Not read further: a long list of bad ids would be as many errors.
+        reader.push(FieldError::out_of_range(pointer, format!("names at most {MAX_TARGET_AUDIENCES} audiences")));
+        return None;
+    }
+    let ids: Vec<Option<AudienceId>> = values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            let at = child_pointer(&pointer, index);
+            let Some(text) = value.as_str() else {
+                reader.push(FieldError::wrong_type(at, "an audience id"));
+                return None;
+            };
+            text.parse().map_err(|error: InvalidId| reader.push(FieldError::new(at, "invalid", error.to_string()))).ok()
+        })
+        .collect();
+    ids.into_iter().collect()
 }
 
 /// Who uses an audience: what keeps it from being deleted.
@@ -332,5 +373,247 @@ pub struct AudienceUsers {
 impl AudienceUsers {
     pub fn is_empty(&self) -> bool {
         self.events.is_empty() && self.audiences.is_empty()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn id(n: u8) -> AudienceId {
+        format!("{n:024x}").parse().unwrap()
+    }
+
+    fn instant(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    fn pointers_and_codes(errors: &[FieldError]) -> Vec<(&str, &str)> {
+        errors.iter().map(|error| (error.pointer.as_str(), error.code)).collect()
+    }
+
+    fn provenance() -> AudienceProvenance {
+        AudienceProvenance {
+            id: id(1),
+            created_by: "operator-7".to_owned(),
+            now: instant("2026-03-01T00:00:00Z"),
+            generation: "generation-1".to_owned(),
+        }
+    }
+
+    fn input(value: Value) -> Result<Audience, Vec<FieldError>> {
+        serde_json::from_value::<AudienceInput>(value).unwrap().into_audience(provenance())
+    }
+
+    fn korea() -> Value {
+        json!({"type": "PROPERTY", "name": "country", "op": "IN", "value": ["KR"]})
+    }
+
+    #[test]
+    fn a_rule_audience_is_built_from_its_input() {
+        let rule = json!({"type": "AND", "subConditions": [
+            korea(),
+            {"type": "IN_AUDIENCE", "audienceId": id(2)},
+            {"type": "NOT", "condition": {"type": "IN_AUDIENCE", "audienceId": id(3)}}
+        ]});
+        let audience =
+            input(json!({"name": "Korea", "description": "KR players", "kind": "RULE", "rule": rule})).unwrap();
+        assert_eq!(serde_json::to_value(audience.rule.as_ref().unwrap()).unwrap(), rule);
+        assert_eq!(audience.references, [id(2), id(3)]);
+        assert_eq!(
+            (audience.id, audience.kind, audience.member_count, audience.version, audience.estimate),
+            (id(1), AudienceKind::Rule, 0, 1, None)
+        );
+        assert_eq!((audience.created_at, audience.updated_at), (provenance().now, provenance().now));
+        assert_eq!((audience.created_by.as_str(), audience.member_generation.as_str()), ("operator-7", "generation-1"));
+    }
+
+    #[test]
+    fn a_list_audience_starts_empty_without_a_rule() {
+        for value in
+            [json!({"name": "Testers", "kind": "LIST"}), json!({"name": "Testers", "kind": "LIST", "rule": null})]
+        {
+            let audience = input(value).unwrap();
+            assert_eq!((audience.kind, audience.rule, audience.references), (AudienceKind::List, None, vec![]));
+            assert_eq!((audience.description.as_str(), audience.member_count), ("", 0));
+        }
+    }
+
+    #[test]
+    fn a_bad_input_is_refused_naming_every_field() {
+        let cases = [
+            (json!({"name": "Korea", "kind": "RULE"}), vec![("/rule", "required")]),
+            (json!({"name": "Korea", "kind": "RULE", "rule": null}), vec![("/rule", "required")]),
+            (json!({"name": "Testers", "kind": "LIST", "rule": korea()}), vec![("/rule", "invalid")]),
+            (
+                json!({"name": "Welcome back", "kind": "RULE", "rule": {"type": "AND", "subConditions": [
+                    {"type": "INACTIVE_DAYS", "min": 0}, {"type": "LOGIN_DAYS", "days": 1}
+                ]}}),
+                vec![("/rule/subConditions/0/min", "out_of_range"), ("/rule/subConditions/1/withinDays", "required")],
+            ),
+            (json!({"name": "", "kind": "LIST"}), vec![("/name", "required")]),
+            (json!({"name": "  ", "kind": "LIST"}), vec![("/name", "required")]),
+            (json!({"name": "n".repeat(MAX_NAME_CHARS + 1), "kind": "LIST"}), vec![("/name", "out_of_range")]),
+            (
+                json!({"name": "x", "description": "d".repeat(MAX_DESCRIPTION_CHARS + 1), "kind": "LIST"}),
+                vec![("/description", "out_of_range")],
+            ),
+            (
+                json!({"name": "", "description": "d".repeat(MAX_DESCRIPTION_CHARS + 1), "kind": "RULE"}),
+                vec![("/name", "required"), ("/description", "out_of_range"), ("/rule", "required")],
+            ),
+        ];
+        for (value, expected) in cases {
+            let errors = input(value.clone()).unwrap_err();
+            assert_eq!(pointers_and_codes(&errors), expected, "{value}");
+        }
+        // The bounds are in characters, not bytes.
+        let longest = json!({"name": "한".repeat(MAX_NAME_CHARS), "description": "é".repeat(MAX_DESCRIPTION_CHARS), "kind": "LIST"});
+        assert!(input(longest).is_ok());
+        // Members and kinds outside the schema are refused by the reader.
+        assert!(serde_json::from_value::<AudienceInput>(json!({"name": "x", "kind": "LIST", "size": 3})).is_err());
+        assert!(serde_json::from_value::<AudienceInput>(json!({"name": "x", "kind": "SEGMENT"})).is_err());
+    }
+
+    #[test]
+    fn a_patch_changes_what_it_names_one_version_on() {
+        let current = input(json!({"name": "Korea", "description": "KR", "kind": "RULE", "rule": korea()})).unwrap();
+        let later = instant("2026-03-02T00:00:00Z");
+
+        let renamed = AudiencePatch { name: Some("Korea and Japan".to_owned()), ..AudiencePatch::default() }
+            .apply(&current, later)
+            .unwrap();
+        assert_eq!((renamed.name.as_str(), renamed.description.as_str()), ("Korea and Japan", "KR"));
+        assert_eq!((renamed.version, renamed.updated_at, renamed.created_at), (2, later, current.created_at));
+        assert_eq!(renamed.rule, current.rule);
+
+        let nested = json!({"type": "OR", "subConditions": [korea(), {"type": "IN_AUDIENCE", "audienceId": id(5)}]});
+        let patch: AudiencePatch = serde_json::from_value(json!({"rule": nested, "description": ""})).unwrap();
+        let changed = patch.apply(&renamed, later).unwrap();
+        assert_eq!(serde_json::to_value(changed.rule.as_ref().unwrap()).unwrap(), nested);
+        assert_eq!((changed.references.clone(), changed.version, changed.description.as_str()), (vec![id(5)], 3, ""));
+
+        let untouched = AudiencePatch::default().apply(&changed, later).unwrap();
+        assert_eq!((untouched.references, untouched.version), (vec![id(5)], 4));
+    }
+
+    #[test]
+    fn a_bad_patch_is_refused_naming_every_field() {
+        let current = input(json!({"name": "Korea", "kind": "RULE", "rule": korea()})).unwrap();
+        let list = input(json!({"name": "Testers", "kind": "LIST"})).unwrap();
+        let itself = json!({"type": "NOT", "condition": {"type": "IN_AUDIENCE", "audienceId": current.id}});
+        let cases = [
+            (&current, json!({"rule": itself}), vec![("/rule", "invalid")]),
+            (&current, json!({"rule": {"type": "INACTIVE_DAYS"}}), vec![("/rule/min", "required")]),
+            (
+                &current,
+                json!({"name": " ", "description": "d".repeat(2_001)}),
+                vec![("/name", "required"), ("/description", "out_of_range")],
+            ),
+            (&list, json!({"rule": korea()}), vec![("/rule", "invalid")]),
+        ];
+        for (audience, value, expected) in cases {
+            let patch: AudiencePatch = serde_json::from_value(value.clone()).unwrap();
+            let errors = patch.apply(audience, instant("2026-03-02T00:00:00Z")).unwrap_err();
+            assert_eq!(pointers_and_codes(&errors), expected, "{value}");
+        }
+        assert!(serde_json::from_value::<AudiencePatch>(json!({"kind": "LIST"})).is_err(), "the kind never changes");
+    }
+
+    #[test]
+    fn a_target_names_at_most_ten_audiences_each_once() {
+        let ids = |range: std::ops::RangeInclusive<u8>| range.map(id).collect::<Vec<_>>();
+        let most = AudienceTarget { include: ids(1..=10), exclude: ids(11..=20), sticky: true };
+        assert_eq!(most.validate("/audience"), Ok(()));
+        let cases = [
+            (
+                AudienceTarget { include: ids(1..=11), ..Default::default() },
+                vec![("/audience/include", "out_of_range")],
+            ),
+            (
+                AudienceTarget { exclude: ids(1..=11), ..Default::default() },
+                vec![("/audience/exclude", "out_of_range")],
+            ),
+            (
+                AudienceTarget { include: vec![id(1), id(2), id(1)], exclude: vec![id(3), id(3)], sticky: false },
+                vec![("/audience/include/2", "invalid"), ("/audience/exclude/1", "invalid")],
+            ),
+        ];
+        for (target, expected) in cases {
+            let errors = target.validate("/audience").unwrap_err();
+            assert_eq!(pointers_and_codes(&errors), expected, "{target:?}");
+        }
+        // The same audience in include and exclude is allowed: exclude wins.
+        let both = AudienceTarget { include: vec![id(1), id(2)], exclude: vec![id(2), id(3)], sticky: false };
+        assert_eq!(both.validate(""), Ok(()));
+        assert_eq!(both.audience_ids(), [id(1), id(2), id(3)]);
+    }
+
+    #[test]
+    fn an_event_target_is_parsed_with_every_bad_member_named() {
+        assert_eq!(parse_target(None, "/audience"), Ok(None));
+        assert_eq!(parse_target(Some(&json!(null)), "/audience"), Ok(None));
+        assert_eq!(parse_target(Some(&json!({})), "/audience"), Ok(Some(AudienceTarget::default())));
+        let value = json!({"include": [id(1).as_str().to_uppercase()], "exclude": [id(2)], "sticky": true});
+        let target = parse_target(Some(&value), "/audience").unwrap().unwrap();
+        assert_eq!(target, AudienceTarget { include: vec![id(1)], exclude: vec![id(2)], sticky: true });
+        assert_eq!(
+            serde_json::to_value(&target).unwrap(),
+            json!({"include": [id(1)], "exclude": [id(2)], "sticky": true}),
+            "stored in the shape it was sent, ids in canonical form"
+        );
+        assert_eq!(serde_json::from_value::<AudienceTarget>(serde_json::to_value(&target).unwrap()).unwrap(), target);
+
+        let eleven: Vec<String> = (1..=11).map(|n| id(n).to_string()).collect();
+        let many_bad: Vec<&str> = vec!["bad"; 1_000];
+        let cases = [
+            (json!({"includes": [id(1)]}), vec![("/audience/includes", "unknown_field")]),
+            (
+                json!({"include": ["spenders", 7, id(1)]}),
+                vec![("/audience/include/0", "invalid"), ("/audience/include/1", "wrong_type")],
+            ),
+            (json!({"exclude": id(1)}), vec![("/audience/exclude", "wrong_type")]),
+            (json!({"sticky": "yes"}), vec![("/audience/sticky", "wrong_type")]),
+            (json!({"include": eleven}), vec![("/audience/include", "out_of_range")]),
+            (json!({"exclude": many_bad}), vec![("/audience/exclude", "out_of_range")]),
+            (json!({"include": [id(1), id(1).as_str().to_uppercase()]}), vec![("/audience/include/1", "invalid")]),
+            (json!([id(1)]), vec![("/audience", "wrong_type")]),
+            (json!("everyone"), vec![("/audience", "wrong_type")]),
+        ];
+        for (value, expected) in cases {
+            let errors = parse_target(Some(&value), "/audience").unwrap_err();
+            assert_eq!(pointers_and_codes(&errors), expected, "{value}");
+        }
+    }
+
+    #[test]
+    fn an_audience_is_shown_without_its_internal_generation() {
+        let audience = input(json!({"name": "Testers", "kind": "LIST"})).unwrap();
+        let shown = serde_json::to_value(&audience).unwrap();
+        assert_eq!(shown["memberCount"], 0);
+        assert_eq!(shown["kind"], "LIST");
+        assert_eq!(shown["rule"], Value::Null);
+        assert!(shown.get("memberGeneration").is_none() && shown.get("member_generation").is_none());
+        let read: Audience = serde_json::from_value(shown).unwrap();
+        assert_eq!(read, Audience { member_generation: String::new(), ..audience });
+    }
+
+    #[test]
+    fn kinds_read_and_write_their_names() {
+        for kind in [AudienceKind::Rule, AudienceKind::List] {
+            assert_eq!(kind.as_str().parse::<AudienceKind>(), Ok(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        assert!("rule".parse::<AudienceKind>().is_err());
+    }
+
+    #[test]
+    fn an_audience_nobody_uses_may_go() {
+        assert!(AudienceUsers::default().is_empty());
+        assert!(!AudienceUsers { audiences: vec![id(1)], ..Default::default() }.is_empty());
+        assert!(!AudienceUsers { events: vec![EventId::generate()], ..Default::default() }.is_empty());
     }
 }

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use crate::condition::{self, Condition, MAX_DAYS, MAX_DEPTH, MAX_NODES, leaf_description, parse_condition};
 use crate::validation::{FieldError, ObjectReader, child_pointer, summarize};
 
-use super::properties::{PropertyValue, is_property_name};
+use super::properties::{MAX_PROPERTY_NAME_CHARS, PropertyValue, is_property_name};
 
 /// The `type`s of the audience leaves besides the condition engine's activity leaves.
 pub const AUDIENCE_LEAF_TYPES: [&str; 5] = ["PROPERTY", "ACCOUNT_AGE_DAYS", "INACTIVE_DAYS", "IN_AUDIENCE", "ROLLOUT"];
@@ -292,14 +292,18 @@ impl RuleParser {
             "IN_AUDIENCE" => reader.required_parsed::<AudienceId>("audienceId").map(Rule::InAudience),
             "ROLLOUT" => {
                 let percent = reader.required("percent").and_then(|value| {
-                    let percent = value.as_f64().filter(|p| (0.0..=100.0).contains(p));
-                    if percent.is_none() {
-                        reader.push(FieldError::out_of_range(
-                            reader.pointer_to("percent"),
-                            "must be a number from 0 to 100",
-                        ));
+                    let pointer = reader.pointer_to("percent");
+                    match value.as_f64() {
+                        Some(percent) if (0.0..=100.0).contains(&percent) => Some(percent),
+                        Some(_) => {
+                            reader.push(FieldError::out_of_range(pointer, "must be a number from 0 to 100"));
+                            None
+                        }
+                        None => {
+                            reader.push(FieldError::wrong_type(pointer, "a number from 0 to 100"));
+                            None
+                        }
                     }
-                    percent
                 });
                 let salt = reader.required_text("salt", MAX_SALT_CHARS).map(str::to_owned);
                 percent.zip(salt).map(|(percent, salt)| Rule::Rollout { percent, salt })
@@ -351,47 +355,56 @@ impl RuleParser {
     }
 }
 
-/// Reads a `PROPERTY` leaf: `name`, `op` and the `value` the op takes.
+/// Reads a `PROPERTY` leaf: `name`, `op` and the `value` the op takes. Every member is read
+/// whatever is wrong with another, so a bad `name` or `op` is not also reported as an unknown
+/// `value`.
 fn read_property(reader: &mut ObjectReader<'_>) -> Option<Rule> {
-    let name = reader.required_text("name", super::properties::MAX_PROPERTY_NAME_CHARS).map(str::to_owned);
-    if let Some(name) = &name
-        && !is_property_name(name)
-    {
-        reader.push(FieldError::new(
-            reader.pointer_to("name"),
-            "invalid",
-            "a property name is a letter, then up to 63 letters, digits or `_`",
-        ));
-        return None;
-    }
-    let op_text = reader.required_text("op", MAX_TYPE_CHARS)?;
-    let Some(op) = PropertyOp::ALL.iter().find(|(text, _)| *text == op_text).map(|(_, op)| *op) else {
-        let names: Vec<&str> = PropertyOp::ALL.iter().map(|(text, _)| *text).collect();
-        reader.push(FieldError::new(
-            reader.pointer_to("op"),
-            "invalid",
-            format!("must be one of {}", names.join(", ")),
-        ));
+    let name = reader.required_text("name", MAX_PROPERTY_NAME_CHARS).map(str::to_owned).filter(|name| {
+        let valid = is_property_name(name);
+        if !valid {
+            reader.push(FieldError::new(
+                reader.pointer_to("name"),
+                "invalid",
+                "a property name is a letter, then up to 63 letters, digits or `_`",
+            ));
+        }
+        valid
+    });
+    let op = reader.required_text("op", MAX_TYPE_CHARS).and_then(|text| {
+        let op = PropertyOp::ALL.iter().find(|(name, _)| *name == text).map(|(_, op)| *op);
+        if op.is_none() {
+            let names: Vec<&str> = PropertyOp::ALL.iter().map(|(name, _)| *name).collect();
+            reader.push(FieldError::new(
+                reader.pointer_to("op"),
+                "invalid",
+                format!("must be one of {}", names.join(", ")),
+            ));
+        }
+        op
+    });
+    let Some(op) = op else {
+        // What `value` must be depends on the op, so without one it cannot be checked.
+        let _ = reader.optional("value");
         return None;
     };
+    let value = read_operand(reader, op);
+    name.zip(value).map(|(name, value)| Rule::Property { name, op, value })
+}
+
+/// Reads the `value` of a `PROPERTY` leaf as `op` takes it.
+fn read_operand(reader: &mut ObjectReader<'_>, op: PropertyOp) -> Option<Operand> {
     let pointer = reader.pointer_to("value");
-    let value = match op {
-        PropertyOp::Exists => {
-            if reader.optional("value").is_some() {
+    match op {
+        PropertyOp::Exists => match reader.optional("value") {
+            Some(_) => {
                 reader.push(FieldError::new(&pointer, "invalid", "EXISTS takes no value"));
-                return None;
+                None
             }
-            Operand::None
-        }
+            None => Some(Operand::None),
+        },
         PropertyOp::Eq | PropertyOp::Ne => {
             let value = reader.required("value")?;
-            match PropertyValue::from_json(value, &pointer) {
-                Ok(value) => Operand::One(value),
-                Err(error) => {
-                    reader.push(error);
-                    return None;
-                }
-            }
+            PropertyValue::from_json(value, &pointer).map(Operand::One).map_err(|error| reader.push(error)).ok()
         }
         PropertyOp::In | PropertyOp::NotIn => {
             let values = reader.required_array("value")?;
@@ -399,28 +412,337 @@ fn read_property(reader: &mut ObjectReader<'_>) -> Option<Rule> {
                 reader.push(FieldError::out_of_range(&pointer, format!("must hold 1 to {MAX_IN_VALUES} values")));
                 return None;
             }
-            let mut parsed = Vec::new();
-            for (index, value) in values.iter().enumerate() {
-                match PropertyValue::from_json(value, &child_pointer(&pointer, index)) {
-                    Ok(value) => parsed.push(value),
-                    Err(error) => reader.push(error),
-                }
-            }
-            if parsed.len() != values.len() {
-                return None;
-            }
-            Operand::Many(parsed)
+            let parsed: Vec<Option<PropertyValue>> = values
+                .iter()
+                .enumerate()
+                .map(|(index, value)| {
+                    PropertyValue::from_json(value, &child_pointer(&pointer, index))
+                        .map_err(|error| reader.push(error))
+                        .ok()
+                })
+                .collect();
+            parsed.into_iter().collect::<Option<Vec<_>>>().map(Operand::Many)
         }
         PropertyOp::Gt | PropertyOp::Gte | PropertyOp::Lt | PropertyOp::Lte => {
             let value = reader.required("value")?;
-            match value.as_f64().filter(|n| n.is_finite()) {
-                Some(number) => Operand::Number(number),
-                None => {
-                    reader.push(FieldError::wrong_type(&pointer, "a number"));
-                    return None;
-                }
+            let number = value.as_f64().filter(|number| number.is_finite());
+            if number.is_none() {
+                reader.push(FieldError::wrong_type(&pointer, "a number"));
             }
+            number.map(Operand::Number)
         }
-    };
-    name.map(|name| Rule::Property { name, op, value })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::condition::{MemberKind, Scope};
+
+    const FIRST: &str = "0123456789abcdef01234567";
+    const SECOND: &str = "89abcdef0123456789abcdef";
+
+    fn errors_of(value: &Value) -> Vec<(String, &'static str)> {
+        parse_rule(value, "/rule").unwrap_err().into_iter().map(|error| (error.pointer, error.code)).collect()
+    }
+
+    fn expect_errors(value: Value, expected: &[(&str, &str)]) {
+        let found = errors_of(&value);
+        let found: Vec<(&str, &str)> = found.iter().map(|(pointer, code)| (pointer.as_str(), *code)).collect();
+        assert_eq!(found, expected, "{value}");
+    }
+
+    fn inactive(min: u32) -> Value {
+        json!({"type": "INACTIVE_DAYS", "min": min})
+    }
+
+    /// A chain of `depth` nodes: `depth - 1` NOTs around one leaf.
+    fn nested(depth: usize) -> Value {
+        (1..depth).fold(inactive(30), |inner, _| json!({"type": "NOT", "condition": inner}))
+    }
+
+    /// An AND of `leaves` leaves: `leaves + 1` nodes.
+    fn wide(leaves: usize) -> Value {
+        json!({"type": "AND", "subConditions": vec![inactive(30); leaves]})
+    }
+
+    /// A valid activity leaf of the condition engine's `leaf` type, counted over 14 days.
+    fn activity_example(leaf: &condition::LeafDescription) -> Value {
+        let mut value = json!({"type": leaf.name, "withinDays": 14});
+        for member in leaf.members {
+            value[member.name] = match member.kind {
+                MemberKind::Whole { max } => json!(max),
+                MemberKind::PositiveNumber { .. } => json!(12.5),
+                MemberKind::Text { .. } => json!("q1"),
+                MemberKind::ActivityType => json!("BOSS_KILLED"),
+            };
+        }
+        value
+    }
+
+    #[test]
+    fn every_leaf_round_trips_to_exactly_its_input() {
+        let hundred: Vec<Value> = (0..MAX_IN_VALUES).map(|n| json!(n)).collect();
+        let mut cases = vec![
+            json!({"type": "PROPERTY", "name": "country", "op": "EQ", "value": "KR"}),
+            json!({"type": "PROPERTY", "name": "vipLevel", "op": "EQ", "value": 3}),
+            json!({"type": "PROPERTY", "name": "tester", "op": "NE", "value": true}),
+            json!({"type": "PROPERTY", "name": "country", "op": "IN", "value": ["KR", "JP"]}),
+            json!({"type": "PROPERTY", "name": "platform", "op": "NOT_IN", "value": ["ios", 2, false, 2.5]}),
+            json!({"type": "PROPERTY", "name": "vipLevel", "op": "IN", "value": hundred}),
+            json!({"type": "PROPERTY", "name": "vipLevel", "op": "GT", "value": 2}),
+            json!({"type": "PROPERTY", "name": "balance", "op": "GTE", "value": 2.5}),
+            json!({"type": "PROPERTY", "name": "balance", "op": "LT", "value": -1}),
+            json!({"type": "PROPERTY", "name": "balance", "op": "LTE", "value": 0}),
+            json!({"type": "PROPERTY", "name": "Z9_", "op": "EXISTS"}),
+            json!({"type": "ACCOUNT_AGE_DAYS", "min": 7}),
+            json!({"type": "ACCOUNT_AGE_DAYS", "max": 0}),
+            json!({"type": "ACCOUNT_AGE_DAYS", "min": 7, "max": 7}),
+            json!({"type": "ACCOUNT_AGE_DAYS", "min": 0, "max": 3660}),
+            json!({"type": "INACTIVE_DAYS", "min": 30}),
+            json!({"type": "IN_AUDIENCE", "audienceId": FIRST}),
+            json!({"type": "ROLLOUT", "percent": 10, "salt": "spring-launch"}),
+            json!({"type": "ROLLOUT", "percent": 12.5, "salt": "s"}),
+            json!({"type": "ROLLOUT", "percent": 0, "salt": "s"}),
+            json!({"type": "ROLLOUT", "percent": 100, "salt": "x".repeat(MAX_SALT_CHARS)}),
+            json!({"type": "LOGIN_DAYS", "days": 3, "withinDays": 14}),
+            json!({"type": "LOGIN_STREAK", "days": 7, "withinDays": 3660, "scope": "EVENT"}),
+            json!({"type": "PURCHASE_TOTAL", "amount": 50000, "withinDays": 1}),
+            json!({"type": "NOT", "condition": {"type": "IN_AUDIENCE", "audienceId": SECOND}}),
+            json!({"type": "AND", "subConditions": [
+                {"type": "PROPERTY", "name": "country", "op": "IN", "value": ["KR"]},
+                {"type": "OR", "subConditions": [
+                    {"type": "INACTIVE_DAYS", "min": 30},
+                    {"type": "LOGIN_DAYS", "days": 3, "withinDays": 14}
+                ]},
+                {"type": "ROLLOUT", "percent": 10, "salt": "spring-launch"}
+            ]}),
+            nested(MAX_DEPTH),
+            wide(MAX_NODES - 1),
+        ];
+        for leaf in condition::LEAVES {
+            cases.push(activity_example(leaf));
+            let mut scoped = activity_example(leaf);
+            scoped["scope"] = json!("EVENT");
+            cases.push(scoped);
+        }
+        for value in cases {
+            let rule = parse_rule(&value, "/rule").unwrap();
+            assert_eq!(serde_json::to_value(&rule).unwrap(), value);
+            assert_eq!(rule.type_name(), value["type"]);
+            assert_eq!(serde_json::from_value::<Rule>(value).unwrap(), rule);
+        }
+    }
+
+    #[test]
+    fn leaves_parse_into_their_variants() {
+        let cases = [
+            (
+                json!({"type": "LOGIN_DAYS", "days": 3, "withinDays": 14}),
+                Rule::Activity { condition: Condition::LoginDays { days: 3, scope: Scope::Period }, within_days: 14 },
+            ),
+            (
+                json!({"type": "LOGIN_DAYS", "days": 3, "withinDays": 14, "scope": "EVENT"}),
+                Rule::Activity { condition: Condition::LoginDays { days: 3, scope: Scope::Event }, within_days: 14 },
+            ),
+            (
+                json!({"type": "PROPERTY", "name": "vipLevel", "op": "GTE", "value": 3}),
+                Rule::Property { name: "vipLevel".to_owned(), op: PropertyOp::Gte, value: Operand::Number(3.0) },
+            ),
+            (
+                json!({"type": "PROPERTY", "name": "vipLevel", "op": "EQ", "value": 3}),
+                Rule::Property {
+                    name: "vipLevel".to_owned(),
+                    op: PropertyOp::Eq,
+                    value: Operand::One(PropertyValue::Number(3.0)),
+                },
+            ),
+            (
+                json!({"type": "PROPERTY", "name": "on", "op": "EXISTS", "value": null}),
+                Rule::Property { name: "on".to_owned(), op: PropertyOp::Exists, value: Operand::None },
+            ),
+            (json!({"type": "ACCOUNT_AGE_DAYS", "max": 5}), Rule::AccountAgeDays { min: None, max: Some(5) }),
+            (json!({"type": "ACCOUNT_AGE_DAYS", "min": 5.0}), Rule::AccountAgeDays { min: Some(5), max: None }),
+            (json!({"type": "IN_AUDIENCE", "audienceId": FIRST}), Rule::InAudience(FIRST.parse().unwrap())),
+            (
+                json!({"type": "ROLLOUT", "percent": 33.33, "salt": "a"}),
+                Rule::Rollout { percent: 33.33, salt: "a".to_owned() },
+            ),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(parse_rule(&value, "").unwrap(), expected, "{value}");
+        }
+        // An ObjectId is kept in its canonical lowercase form.
+        let upper = json!({"type": "IN_AUDIENCE", "audienceId": FIRST.to_uppercase()});
+        assert_eq!(serde_json::to_value(parse_rule(&upper, "").unwrap()).unwrap()["audienceId"], FIRST);
+    }
+
+    #[test]
+    fn bad_nodes_are_reported_by_pointer() {
+        let property =
+            |op: &str, value: Value| json!({"type": "PROPERTY", "name": "country", "op": op, "value": value});
+        let strings = |count: usize| Value::Array((0..count).map(|n| json!(format!("v{n}"))).collect());
+        let cases = [
+            (json!({"type": "DANCE", "moves": 3}), vec![("/rule/type", "unknown_type")]),
+            (json!({"type": "property", "name": "a", "op": "EQ", "value": 1}), vec![("/rule/type", "unknown_type")]),
+            (json!({"name": "country"}), vec![("/rule/type", "required")]),
+            (json!({"type": 7}), vec![("/rule/type", "wrong_type")]),
+            (json!("INACTIVE_DAYS"), vec![("/rule", "wrong_type")]),
+            (json!(null), vec![("/rule", "required")]),
+            // PROPERTY
+            (property("LIKE", json!("K%")), vec![("/rule/op", "invalid")]),
+            (property("eq", json!("KR")), vec![("/rule/op", "invalid")]),
+            (json!({"type": "PROPERTY", "name": "country", "value": "KR"}), vec![("/rule/op", "required")]),
+            (json!({"type": "PROPERTY", "name": "country", "op": "EQ"}), vec![("/rule/value", "required")]),
+            (property("EQ", json!({"code": "KR"})), vec![("/rule/value", "wrong_type")]),
+            (property("NE", json!(["KR"])), vec![("/rule/value", "wrong_type")]),
+            (property("EQ", json!("x".repeat(257))), vec![("/rule/value", "out_of_range")]),
+            (property("IN", json!([])), vec![("/rule/value", "out_of_range")]),
+            (property("IN", strings(MAX_IN_VALUES + 1)), vec![("/rule/value", "out_of_range")]),
+            (property("NOT_IN", json!([])), vec![("/rule/value", "out_of_range")]),
+            (property("IN", json!("KR")), vec![("/rule/value", "wrong_type")]),
+            (
+                property("NOT_IN", json!(["KR", {}, "JP", [1]])),
+                vec![("/rule/value/1", "wrong_type"), ("/rule/value/3", "wrong_type")],
+            ),
+            (property("GT", json!("3")), vec![("/rule/value", "wrong_type")]),
+            (property("LTE", json!(true)), vec![("/rule/value", "wrong_type")]),
+            (property("GTE", json!(null)), vec![("/rule/value", "required")]),
+            (property("EXISTS", json!("KR")), vec![("/rule/value", "invalid")]),
+            (json!({"type": "PROPERTY", "name": "1st", "op": "EQ", "value": 1}), vec![("/rule/name", "invalid")]),
+            (
+                json!({"type": "PROPERTY", "name": "vip-level", "op": "LIKE", "value": 1}),
+                vec![("/rule/name", "invalid"), ("/rule/op", "invalid")],
+            ),
+            (
+                json!({"type": "PROPERTY", "name": format!("a{}", "b".repeat(64)), "op": "EXISTS"}),
+                vec![("/rule/name", "out_of_range")],
+            ),
+            (json!({"type": "PROPERTY", "name": "", "op": "EXISTS"}), vec![("/rule/name", "required")]),
+            (
+                json!({"type": "PROPERTY", "name": "a", "op": "EXISTS", "withinDays": 3}),
+                vec![("/rule/withinDays", "unknown_field")],
+            ),
+            // ACCOUNT_AGE_DAYS
+            (json!({"type": "ACCOUNT_AGE_DAYS"}), vec![("/rule/min", "required")]),
+            (json!({"type": "ACCOUNT_AGE_DAYS", "min": null, "max": null}), vec![("/rule/min", "required")]),
+            (json!({"type": "ACCOUNT_AGE_DAYS", "min": 31, "max": 30}), vec![("/rule/max", "out_of_range")]),
+            (json!({"type": "ACCOUNT_AGE_DAYS", "min": -1}), vec![("/rule/min", "out_of_range")]),
+            (json!({"type": "ACCOUNT_AGE_DAYS", "max": 3661}), vec![("/rule/max", "out_of_range")]),
+            (
+                json!({"type": "ACCOUNT_AGE_DAYS", "min": 1.5, "max": "2"}),
+                vec![("/rule/min", "wrong_type"), ("/rule/max", "wrong_type")],
+            ),
+            // INACTIVE_DAYS
+            (inactive(0), vec![("/rule/min", "out_of_range")]),
+            (json!({"type": "INACTIVE_DAYS", "min": 3661}), vec![("/rule/min", "out_of_range")]),
+            (json!({"type": "INACTIVE_DAYS"}), vec![("/rule/min", "required")]),
+            (json!({"type": "INACTIVE_DAYS", "min": 30, "max": 60}), vec![("/rule/max", "unknown_field")]),
+            // ROLLOUT
+            (json!({"type": "ROLLOUT", "percent": 101, "salt": "s"}), vec![("/rule/percent", "out_of_range")]),
+            (json!({"type": "ROLLOUT", "percent": -1, "salt": "s"}), vec![("/rule/percent", "out_of_range")]),
+            (json!({"type": "ROLLOUT", "percent": 100.01, "salt": "s"}), vec![("/rule/percent", "out_of_range")]),
+            (json!({"type": "ROLLOUT", "percent": "10", "salt": "s"}), vec![("/rule/percent", "wrong_type")]),
+            (json!({"type": "ROLLOUT", "percent": 10}), vec![("/rule/salt", "required")]),
+            (json!({"type": "ROLLOUT", "percent": 10, "salt": " "}), vec![("/rule/salt", "required")]),
+            (
+                json!({"type": "ROLLOUT", "percent": 10, "salt": "x".repeat(MAX_SALT_CHARS + 1)}),
+                vec![("/rule/salt", "out_of_range")],
+            ),
+            (json!({"type": "ROLLOUT", "salt": "s"}), vec![("/rule/percent", "required")]),
+            // IN_AUDIENCE
+            (json!({"type": "IN_AUDIENCE", "audienceId": "spenders"}), vec![("/rule/audienceId", "invalid")]),
+            (json!({"type": "IN_AUDIENCE", "audienceId": format!("{FIRST}0")}), vec![("/rule/audienceId", "invalid")]),
+            (json!({"type": "IN_AUDIENCE", "audienceId": 7}), vec![("/rule/audienceId", "wrong_type")]),
+            (json!({"type": "IN_AUDIENCE"}), vec![("/rule/audienceId", "required")]),
+            // Activity leaves
+            (json!({"type": "LOGIN_DAYS", "days": 3}), vec![("/rule/withinDays", "required")]),
+            (json!({"type": "LOGIN_DAYS", "days": 3, "withinDays": null}), vec![("/rule/withinDays", "required")]),
+            (json!({"type": "LOGIN_DAYS", "days": 3, "withinDays": 0}), vec![("/rule/withinDays", "out_of_range")]),
+            (json!({"type": "LOGIN_DAYS", "days": 3, "withinDays": 3661}), vec![("/rule/withinDays", "out_of_range")]),
+            (
+                json!({"type": "LOGIN_DAYS", "days": 0}),
+                vec![("/rule/withinDays", "required"), ("/rule/days", "out_of_range")],
+            ),
+            (
+                json!({"type": "LOGIN_DAYS", "days": 3, "withinDays": 14, "hours": 2}),
+                vec![("/rule/hours", "unknown_field")],
+            ),
+            (
+                json!({"type": "LOGIN_DAYS", "days": 3, "withinDays": 14, "scope": "WEEK"}),
+                vec![("/rule/scope", "invalid")],
+            ),
+            (json!({"type": "QUEST_COMPLETE", "withinDays": 7}), vec![("/rule/questId", "required")]),
+            // Composites
+            (json!({"type": "AND", "subConditions": []}), vec![("/rule/subConditions", "out_of_range")]),
+            (json!({"type": "OR", "subConditions": {}}), vec![("/rule/subConditions", "wrong_type")]),
+            (json!({"type": "NOT"}), vec![("/rule/condition", "required")]),
+            (
+                json!({"type": "AND", "subConditions": [
+                    inactive(30),
+                    {"type": "ROLLOUT", "percent": 101, "salt": "s"},
+                    {"type": "OR", "subConditions": [{"type": "NOPE"}], "extra": 1},
+                    {"type": "NOT", "condition": {"type": "LOGIN_DAYS", "days": 3}}
+                ]}),
+                vec![
+                    ("/rule/subConditions/1/percent", "out_of_range"),
+                    ("/rule/subConditions/2/subConditions/0/type", "unknown_type"),
+                    ("/rule/subConditions/2/extra", "unknown_field"),
+                    ("/rule/subConditions/3/condition/withinDays", "required"),
+                ],
+            ),
+            (
+                json!({"type": "AND", "subConditions": [nested(MAX_DEPTH)]}),
+                vec![("/rule/subConditions/0/condition/condition/condition/condition", "too_deep")],
+            ),
+            (nested(MAX_DEPTH + 1), vec![("/rule/condition/condition/condition/condition/condition", "too_deep")]),
+            (wide(MAX_NODES), vec![("/rule", "too_many_nodes")]),
+            (
+                json!({"type": "OR", "subConditions": [wide(MAX_NODES), {"type": "X"}]}),
+                vec![("/rule", "too_many_nodes"), ("/rule/subConditions/1/type", "unknown_type")],
+            ),
+        ];
+        for (value, expected) in cases {
+            expect_errors(value, &expected);
+        }
+    }
+
+    #[test]
+    fn a_stored_rule_is_read_with_the_same_checks() {
+        let error = serde_json::from_value::<Rule>(json!({"type": "INACTIVE_DAYS", "min": 0})).unwrap_err();
+        assert!(error.to_string().contains("/min"), "{error}");
+    }
+
+    #[test]
+    fn references_are_the_named_audiences_once_in_tree_order() {
+        let rule = parse_rule(
+            &json!({"type": "AND", "subConditions": [
+                {"type": "IN_AUDIENCE", "audienceId": SECOND},
+                {"type": "NOT", "condition": {"type": "IN_AUDIENCE", "audienceId": FIRST}},
+                {"type": "OR", "subConditions": [
+                    {"type": "IN_AUDIENCE", "audienceId": SECOND.to_uppercase()},
+                    {"type": "PROPERTY", "name": "country", "op": "EXISTS"}
+                ]}
+            ]}),
+            "",
+        )
+        .unwrap();
+        let expected: Vec<AudienceId> = vec![SECOND.parse().unwrap(), FIRST.parse().unwrap()];
+        assert_eq!(rule.references(), expected);
+        assert_eq!(parse_rule(&inactive(3), "").unwrap().references(), Vec::<AudienceId>::new());
+    }
+
+    #[test]
+    fn rule_types_name_every_type_once() {
+        let types: Vec<&str> = rule_types().collect();
+        let mut unique = types.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), types.len());
+        assert_eq!(types.len(), 3 + AUDIENCE_LEAF_TYPES.len() + condition::LEAVES.len());
+        assert!(types.contains(&"LOGIN_DAYS") && types.contains(&"ROLLOUT") && types.contains(&"NOT"));
+    }
 }
