@@ -19,6 +19,10 @@ use bestow_core::http::{BodyLimits, Probe, ReadinessCheck, metrics_router, ops_r
 use bestow_core::server::{ConnectionLimits, serve};
 use bestow_core::time::Clock;
 use bestow_core::token::TokenVerifier;
+use bestow_events::audiences::AudienceService;
+use bestow_events::audiences::facts::FactGatherer;
+use bestow_events::audiences::gate::AudienceGate;
+use bestow_events::audiences::properties::PlayerPropertyService;
 use bestow_events::catalog::expiry::run_expiry;
 use bestow_events::claims::ClaimService;
 use bestow_events::claims::driver::ClaimSaga;
@@ -32,6 +36,7 @@ use bestow_events::conditions::activities::{
 use bestow_events::conditions::eligibility::EligibilityChecker;
 use bestow_events::conditions::external_facts::HttpActivityProvider;
 use bestow_events::directory::{AccountDirectory, UserDirectory};
+use bestow_events::domain::ports::audiences::AudienceStore;
 use bestow_events::event_screen::EventScreen;
 use bestow_events::grants::ledger::LedgerGranter;
 use bestow_events::grants::ledger::LedgerStore;
@@ -344,12 +349,19 @@ pub(crate) struct EventsParts {
 /// Everything the events service keeps, all in one database (`event.db` or `event_db`),
 /// including the record of completed backups.
 pub(crate) trait EventDatabase:
-    EventStore + ClaimStore + LedgerStore + ActivityStore + ServiceKeyStore + BackupRecords + 'static
+    EventStore + ClaimStore + LedgerStore + ActivityStore + ServiceKeyStore + AudienceStore + BackupRecords + 'static
 {
 }
 
-impl<T: EventStore + ClaimStore + LedgerStore + ActivityStore + ServiceKeyStore + BackupRecords + 'static> EventDatabase
-    for T
+impl<T> EventDatabase for T where
+    T: EventStore
+        + ClaimStore
+        + LedgerStore
+        + ActivityStore
+        + ServiceKeyStore
+        + AudienceStore
+        + BackupRecords
+        + 'static
 {
 }
 
@@ -384,9 +396,13 @@ fn build_events_on<S: EventDatabase>(
     clock: Clock,
 ) -> anyhow::Result<EventsParts> {
     let event_store: Arc<dyn EventStore> = event_db.clone();
-    let catalog = Arc::new(EventCatalog::new(event_store.clone(), clock.clone()));
-    let eligibility = Arc::new(EligibilityChecker::new(fact_provider(config, &event_db)?));
-    let claims = build_claims(config, &event_db, directory, eligibility.clone(), &clock)?;
+    let provider = fact_provider(config, &event_db)?;
+    let facts =
+        Arc::new(FactGatherer::new(event_db.clone(), provider.clone(), event_db.clone(), verifier.standings().clone()));
+    let gate = Arc::new(AudienceGate::new(facts.clone(), clock.clone()));
+    let catalog = Arc::new(EventCatalog::new(event_store.clone(), clock.clone()).with_gate(gate.clone()));
+    let eligibility = Arc::new(EligibilityChecker::new(provider));
+    let claims = build_claims(config, &event_db, directory, eligibility.clone(), &clock, gate)?;
     let recovery =
         tokio::spawn(run_recovery(claims.saga().clone(), Duration::from_millis(config.events.recovery_sweep_ms)));
     let expiry = tokio::spawn(run_expiry(catalog.clone(), Duration::from_secs(config.events.expiry_sweep_secs)));
@@ -406,6 +422,8 @@ fn build_events_on<S: EventDatabase>(
         service_keys: Arc::new(ServiceKeys::new(event_db.clone(), clock.clone())),
         eligibility,
         screen,
+        audiences: Arc::new(AudienceService::new(facts.clone(), clock.clone())),
+        players: Arc::new(PlayerPropertyService::new(facts, clock.clone())),
         clock: clock.clone(),
     };
     let gauges = crate::gauges::sample_claims_and_stock(event_db.clone(), event_db.clone(), clock);
@@ -448,6 +466,7 @@ fn build_claims<S: EventDatabase>(
     directory: Arc<dyn UserDirectory>,
     eligibility: Arc<EligibilityChecker>,
     clock: &Clock,
+    gate: Arc<AudienceGate>,
 ) -> anyhow::Result<Arc<ClaimService>> {
     let ledger: Arc<dyn RewardGranter> = Arc::new(LedgerGranter::new(event_db.clone(), clock.clone()));
     let mut granter = RoutedGranter::new(ledger.clone());
@@ -472,10 +491,8 @@ fn build_claims<S: EventDatabase>(
         FaultSwitch::from_env(),
         clock.clone(),
     ));
-    Ok(Arc::new(ClaimService::new(
-        event_db.clone(),
-        event_db.clone(),
-        saga,
-        Duration::from_millis(config.events.claim_wait_ms),
-    )))
+    Ok(Arc::new(
+        ClaimService::new(event_db.clone(), event_db.clone(), saga, Duration::from_millis(config.events.claim_wait_ms))
+            .with_gate(gate),
+    ))
 }

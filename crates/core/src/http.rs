@@ -116,12 +116,33 @@ async fn drop_unfit_request_id(mut request: Request) -> Request {
     request
 }
 
+/// Largest bulk body (`text/csv`, e.g. a million user ids), in bytes.
+pub const MAX_BULK_BODY_BYTES: usize = 192 * 1024 * 1024;
+
+/// Whether `request` carries a bulk body: CSV, which its handler reads as a stream.
+fn is_bulk(request: &Request) -> bool {
+    request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("text/csv"))
+}
+
 /// Reads the whole request body within the deadline before any handler sees it, so that a
 /// client dripping its body holds nothing but its own connection, and only until the deadline.
+///
+/// A bulk body (`text/csv`) is not buffered: its handler reads it as a stream, at most
+/// [`MAX_BULK_BODY_BYTES`], and each chunk must come within the deadline of the one before.
+/// Handlers that do not stream refuse such a body by its media type before reading it.
 async fn read_body_in_time(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
     // Most requests (every GET) carry no body at all: nothing to wait for.
     if http_body::Body::size_hint(request.body()).exact() == Some(0) {
         return next.run(request).await;
+    }
+    if is_bulk(&request) {
+        let (parts, body) = request.into_parts();
+        let body = http_body_util::Limited::new(IdleTimeout::new(body, limits.timeout), MAX_BULK_BODY_BYTES);
+        return next.run(Request::from_parts(parts, axum::body::Body::new(body))).await;
     }
     let (parts, body) = request.into_parts();
     match tokio::time::timeout(limits.timeout, axum::body::to_bytes(body, limits.max_bytes)).await {
@@ -137,6 +158,55 @@ async fn read_body_in_time(State(limits): State<BodyLimits>, request: Request, n
             }
         }
         Ok(Ok(bytes)) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+    }
+}
+
+/// A body that fails when no frame arrives within `idle` of the last one (or of the start).
+struct IdleTimeout<B> {
+    inner: B,
+    idle: Duration,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> IdleTimeout<B> {
+    fn new(inner: B, idle: Duration) -> Self {
+        Self { inner, idle, deadline: Box::pin(tokio::time::sleep(idle)) }
+    }
+}
+
+/// The bulk body stopped arriving.
+#[derive(Debug, thiserror::Error)]
+#[error("the body stopped arriving for longer than the body timeout")]
+struct BodyIdle;
+
+impl<B> http_body::Body for IdleTimeout<B>
+where
+    B: http_body::Body + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = B::Data;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        match std::pin::Pin::new(&mut self.inner).poll_frame(context) {
+            Poll::Ready(frame) => {
+                let next = tokio::time::Instant::now() + self.idle;
+                self.deadline.as_mut().reset(next);
+                Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
+            }
+            Poll::Pending => match self.deadline.as_mut().poll(context) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyIdle)))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
     }
 }
 

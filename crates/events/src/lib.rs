@@ -4,6 +4,8 @@
 //! - [`domain`] (the crate `bestow-events-domain`): the pure rules (lifecycle, rewards, tiers,
 //!   recurrence, the condition tree and its evaluation, the event aggregate, the claim saga as
 //!   a state machine), the views clients read and the storage ports. No I/O.
+//! - [`audiences`]: audiences and player properties — staff use cases, the gate of every
+//!   player path ([`audiences::gate`]) and the facts it judges on.
 //! - [`catalog`]: events and rewards — the use cases, the storage port (defined in the domain,
 //!   re-exported as [`catalog::store`]) and the expiry sweeper ([`catalog::expiry`]).
 //! - [`conditions`]: what conditions are judged on — game activities and their storage
@@ -18,6 +20,7 @@
 //!   servers; [`view`]: what clients read (re-exported from the domain); [`http`]: the routes
 //!   of `API.md`.
 
+pub mod audiences;
 pub mod catalog;
 pub mod claims;
 pub mod conditions;

@@ -51,6 +51,11 @@ impl AuditActor {
         Self { actor_id: principal.user_id.to_string(), actor_username: principal.username.clone(), request_id }
     }
 
+    /// A game server, by the id and name of the service key it presented.
+    pub fn service_key(key_id: &str, key_name: &str, request_id: Option<String>) -> Self {
+        Self { actor_id: key_id.to_owned(), actor_username: format!("service key {key_name}"), request_id }
+    }
+
     /// The platform itself (start-up bootstrap, command-line administration).
     pub fn system(name: &str) -> Self {
         Self { actor_id: "system".to_owned(), actor_username: name.to_owned(), request_id: None }

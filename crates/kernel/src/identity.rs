@@ -105,6 +105,14 @@ permissions!(
     ManageServiceKeys,
     /// Rotate the keys that sign access tokens.
     ManageSigningKeys,
+    /// Create, change and delete audiences and their members.
+    ManageAudiences,
+    /// Read audiences, their members, size estimates and membership checks.
+    ReadAudiences,
+    /// Set players' properties (game servers do it with a service key).
+    WritePlayerProperties,
+    /// Read players' properties, stored and computed.
+    ReadPlayerProperties,
 );
 
 /// A permission, as a type, so that it can appear in a handler's signature.
@@ -122,9 +130,11 @@ impl Permission {
             | Permission::InterveneInClaims
             | Permission::WriteActivities
             | Permission::ManageServiceKeys
-            | Permission::ManageSigningKeys => &[],
+            | Permission::ManageSigningKeys
+            | Permission::WritePlayerProperties => &[],
             Permission::ReadAuditLogs => &[Auditor],
-            Permission::ManageEvents => &[Operator],
+            Permission::ManageEvents | Permission::ManageAudiences => &[Operator],
+            Permission::ReadAudiences | Permission::ReadPlayerProperties => &[Operator, Auditor],
             Permission::ReadAllEvents | Permission::ReadAllClaims => &[Operator, Auditor],
             Permission::ClaimRewards => &[User],
         }

@@ -87,8 +87,13 @@ pub trait AudienceStore: Send + Sync {
     ) -> Result<u64, StoreError>;
 
     /// Deletes the members of the audience in every generation but `keep` (all of them when
-    /// `keep` is `None`), in batches; returns how many.
+    /// `keep` is `None`), in batches; returns how many. Run after an upload switched the
+    /// audience to `keep`: an upload staging meanwhile loses its compare-and-set anyway.
     async fn discard_members(&self, audience_id: &AudienceId, keep: Option<&str>) -> Result<u64, StoreError>;
+
+    /// Deletes the members of generation `generation` only (a refused upload's), in batches;
+    /// returns how many.
+    async fn discard_generation(&self, audience_id: &AudienceId, generation: &str) -> Result<u64, StoreError>;
 
     /// Adds one member to the audience's current generation, moving `memberCount` with it, if
     /// the audience's generation is still `generation` (`Conflict(Version)` otherwise,

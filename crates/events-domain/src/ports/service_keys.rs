@@ -16,14 +16,18 @@ pub enum Scope {
     /// `POST /api/v1/activities`.
     #[serde(rename = "activities:write")]
     ActivitiesWrite,
+    /// `PATCH /api/v1/players/{userId}/properties`.
+    #[serde(rename = "players:write")]
+    PlayersWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 1] = [Scope::ActivitiesWrite];
+    pub const ALL: [Scope; 2] = [Scope::ActivitiesWrite, Scope::PlayersWrite];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::ActivitiesWrite => "activities:write",
+            Scope::PlayersWrite => "players:write",
         }
     }
 }

@@ -14,6 +14,8 @@ use bestow_core::store::StoreError;
 use bestow_core::time::Clock;
 use chrono::{DateTime, Utc};
 
+use crate::audiences::facts::GatherError;
+use crate::audiences::gate::AudienceGate;
 use crate::catalog::store::{EventFilter, EventStore, TopUp};
 use crate::domain::event::{
     Event, EventInput, EventPatch, PatchError, PatchRefusal, Provenance, RewardChange, RewardPatch, RewardPatchError,
@@ -30,7 +32,13 @@ use crate::view::event_snapshot;
 pub struct EventCatalog {
     store: Arc<dyn EventStore>,
     clock: Clock,
+    /// Who sees targeted events; without it every player sees every visible event.
+    gate: Option<Arc<AudienceGate>>,
 }
+
+/// Most events a player's list judges for audiences at once: the list is filtered before it
+/// is paged, so every event matching the filter is read.
+pub const MAX_EVENTS_JUDGED: u32 = 5_000;
 
 impl std::fmt::Debug for EventCatalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,6 +77,9 @@ pub enum CatalogError {
     /// A reward removal the event's state does not allow.
     #[error("{0}")]
     RewardsLocked(RewardRefusal),
+    /// The facts an audience is judged on could not be read.
+    #[error(transparent)]
+    Audience(#[from] GatherError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -105,7 +116,13 @@ fn lost_race(error: StoreError, had_if_match: bool) -> CatalogError {
 impl EventCatalog {
     /// The catalog on `store`, judging windows and stamping changes by `clock`.
     pub fn new(store: Arc<dyn EventStore>, clock: Clock) -> Self {
-        Self { store, clock }
+        Self { store, clock, gate: None }
+    }
+
+    /// The catalog with `gate` deciding which targeted events each player sees.
+    pub fn with_gate(mut self, gate: Arc<AudienceGate>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     /// The business clock the catalog reads (the expiry sweeper's too).
@@ -127,10 +144,16 @@ impl EventCatalog {
         Ok(event)
     }
 
-    /// The event, if the caller may see it (players see ACTIVE and EXPIRED events only).
+    /// The event, if the caller may see it (players see ACTIVE and EXPIRED events only, and
+    /// targeted ones only inside their audience).
     pub async fn get(&self, caller: &Principal, id: &str) -> Result<Event, CatalogError> {
         let event = self.load(id).await?;
         if !caller.can(Permission::ReadAllEvents) && !visible_to_players(event.status) {
+            return Err(CatalogError::EventNotFound);
+        }
+        if let Some(gate) = &self.gate
+            && !gate.admits(caller, &event).await?
+        {
             return Err(CatalogError::EventNotFound);
         }
         Ok(event)
@@ -149,8 +172,39 @@ impl EventCatalog {
                 Some(asked) => asked.into_iter().filter(|s| visible.contains(s)).collect(),
                 None => visible,
             });
+            if let Some(gate) = &self.gate {
+                return self.list_admitted(gate, caller, &filter, page).await;
+            }
         }
         Ok(self.store.list_events(&filter, page).await?)
+    }
+
+    /// One page of the events matching `filter` that `gate` admits `caller` to: every match is
+    /// read (up to [`MAX_EVENTS_JUDGED`]) and judged before paging, so totals and pages agree.
+    async fn list_admitted(
+        &self,
+        gate: &AudienceGate,
+        caller: &Principal,
+        filter: &EventFilter,
+        page: PageRequest,
+    ) -> Result<Page<Event>, CatalogError> {
+        let mut matching = Vec::new();
+        let mut read = PageRequest { page: 1, limit: bestow_core::page::MAX_LIMIT };
+        loop {
+            let found = self.store.list_events(filter, read).await?;
+            let last = found.is_last() || matching.len() as u32 + read.limit >= MAX_EVENTS_JUDGED;
+            matching.extend(found.items);
+            if last {
+                break;
+            }
+            read.page += 1;
+        }
+        let admitted = gate.admitted(caller, &matching).await?;
+        let visible: Vec<Event> =
+            matching.into_iter().zip(admitted).filter_map(|(event, admitted)| admitted.then_some(event)).collect();
+        let total = visible.len() as u64;
+        let items = visible.into_iter().skip(page.offset() as usize).take(page.limit as usize).collect();
+        Ok(Page::new(items, page, total))
     }
 
     /// Applies a partial update; `if_match` is the version the client last read.

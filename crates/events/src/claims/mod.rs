@@ -19,6 +19,8 @@ use bestow_core::store::StoreError;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use crate::audiences::facts::GatherError;
+use crate::audiences::gate::AudienceGate;
 use crate::catalog::store::EventStore;
 use crate::domain::event::Event;
 use crate::domain::lifecycle::{EventStatus, visible_to_players};
@@ -53,6 +55,8 @@ pub struct ClaimService {
     saga: Arc<ClaimSaga>,
     /// How long `submit` waits for a final status before answering 202.
     fast_path_wait: Duration,
+    /// Who may claim targeted events; without it every player may claim every visible event.
+    gate: Option<Arc<AudienceGate>>,
 }
 
 impl std::fmt::Debug for ClaimService {
@@ -83,6 +87,9 @@ pub enum ClaimError {
     NotParked,
     #[error("the claim changed meanwhile; read it again")]
     ChangedMeanwhile,
+    /// The facts an audience is judged on could not be read.
+    #[error(transparent)]
+    Audience(#[from] GatherError),
     #[error(transparent)]
     Drive(#[from] DriveError),
     #[error(transparent)]
@@ -107,7 +114,13 @@ impl ClaimService {
         saga: Arc<ClaimSaga>,
         fast_path_wait: Duration,
     ) -> Self {
-        Self { claims, events, saga, fast_path_wait }
+        Self { claims, events, saga, fast_path_wait, gate: None }
+    }
+
+    /// The service with `gate` deciding who may claim targeted events.
+    pub fn with_gate(mut self, gate: Arc<AudienceGate>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     pub fn saga(&self) -> &Arc<ClaimSaga> {
@@ -132,6 +145,12 @@ impl ClaimService {
             .filter(|e| e.status != EventStatus::Draft)
             .filter(|e| caller.can(Permission::ReadAllEvents) || visible_to_players(e.status))
             .ok_or(ClaimError::EventNotFound)?;
+        // A player outside a targeted event's audience meets it nowhere, not even here.
+        if let Some(gate) = &self.gate
+            && !gate.admits(caller, &event).await?
+        {
+            return Err(ClaimError::EventNotFound);
+        }
         let now = self.saga.clock().now();
         let target = claim_target(&event, tier_id, now)?;
         let (id, user_id) = (bestow_core::ids::new_object_id(), caller.user_id.clone());

@@ -1,18 +1,16 @@
 //! `/api/v1/activities`: game servers push what players did (`POST`); staff read a player's
 //! recent activities back (`GET`).
 //!
-//! A writer is an [`ActivityWriter`]: a game server with a service key (`X-Api-Key`) holding
+//! A writer is a [`Writer`]: a game server with a service key (`X-Api-Key`) holding
 //! `activities:write`, or a person whose bearer token grants `WriteActivities` (ADMIN). A reader
 //! is a person whose token grants `ReadAllClaims` (OPERATOR, AUDITOR, ADMIN); a service key
 //! only writes.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use bestow_core::ApiError;
-use bestow_core::extract::{Authorized, bearer_token, require};
-use bestow_core::identity::Principal;
+use bestow_core::extract::{Authorized, require};
 use bestow_core::json::{ValidJson, ValidQuery};
 use bestow_core::page::{Page, PageParams, ValidPage};
 use bestow_core::problem::Problem;
@@ -22,53 +20,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::EventsState;
+use super::writer::{Activities, Writer};
 use crate::conditions::activities::{Activity, ActivityBatch, IngestionReceipt};
 use crate::domain::condition::ActivityType;
-use crate::service_keys::Scope;
-
-/// The header carrying a service key's secret.
-pub const API_KEY_HEADER: &str = "x-api-key";
 
 pub(super) fn router() -> OpenApiRouter<EventsState> {
     OpenApiRouter::new().routes(routes!(ingest_activities, recent_activities))
-}
-
-/// Who may push activities. With an `X-Api-Key` header the key decides (401 unknown or
-/// revoked, 403 without `activities:write`); otherwise the bearer token must grant
-/// `WriteActivities` (401 without a valid token, 403 without the permission).
-#[derive(Debug)]
-pub enum ActivityWriter {
-    /// A game server, by the id of its key.
-    ServiceKey(String),
-    /// A signed-in person (ADMIN).
-    User(Principal),
-}
-
-impl ActivityWriter {
-    /// The kind of writer and its id, for logs.
-    fn identity(&self) -> (&'static str, &str) {
-        match self {
-            Self::ServiceKey(key_id) => ("service_key", key_id),
-            Self::User(principal) => ("user", principal.user_id.as_str()),
-        }
-    }
-}
-
-impl FromRequestParts<EventsState> for ActivityWriter {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &EventsState) -> Result<Self, Self::Rejection> {
-        if let Some(value) = parts.headers.get(API_KEY_HEADER) {
-            let secret = value.to_str().map_err(|_| ApiError::Unauthorized("the API key is invalid or revoked"))?;
-            let key = state.service_keys.authenticate(secret.trim(), Scope::ActivitiesWrite).await?;
-            return Ok(Self::ServiceKey(key.id.to_string()));
-        }
-        if bearer_token(&parts.headers).is_none() {
-            return Err(ApiError::Unauthorized("an API key (X-Api-Key) or a bearer token is required"));
-        }
-        let caller = Authorized::<require::WriteActivities>::from_request_parts(parts, state).await?;
-        Ok(Self::User(caller.principal))
-    }
 }
 
 /// Stores a batch of 1 to 1000 activities (service key with `activities:write`, or ADMIN).
@@ -88,7 +45,7 @@ impl FromRequestParts<EventsState> for ActivityWriter {
         (status = 413, description = "Body larger than the configured limit", body = Problem),
     ))]
 async fn ingest_activities(
-    writer: ActivityWriter,
+    writer: Writer<Activities>,
     State(state): State<EventsState>,
     ValidJson(batch): ValidJson<ActivityBatch>,
 ) -> Result<(StatusCode, Json<IngestionReceipt>), ApiError> {

@@ -3,6 +3,8 @@
 
 use bestow_core::ApiError;
 
+use crate::audiences::facts::GatherError;
+use crate::audiences::{AudienceError, UploadError};
 use crate::catalog::CatalogError;
 use crate::claims::ClaimError;
 use crate::claims::driver::DriveError;
@@ -36,6 +38,7 @@ impl From<CatalogError> for ApiError {
             CatalogError::Reward(RewardRefusal::StockCeiling) => ApiError::conflict("STOCK_CEILING", detail),
             CatalogError::Reward(_) => ApiError::conflict("REWARD_NOT_EDITABLE", detail),
             CatalogError::RewardsLocked(_) => ApiError::conflict("REWARDS_LOCKED", detail),
+            CatalogError::Audience(facts) => facts.into(),
             CatalogError::Store(store) => store.into(),
         }
     }
@@ -52,6 +55,7 @@ impl From<ClaimError> for ApiError {
             ClaimError::KeyReused => ApiError::Unprocessable { code: "IDEMPOTENCY_KEY_REUSED", detail },
             ClaimError::NotParked => ApiError::conflict("CLAIM_NOT_PARKED", detail),
             ClaimError::ChangedMeanwhile => ApiError::conflict("CLAIM_CHANGED", detail),
+            ClaimError::Audience(facts) => facts.into(),
             ClaimError::Drive(DriveError::Store(store)) | ClaimError::Store(store) => store.into(),
             ClaimError::Drive(DriveError::Directory(unavailable)) => ApiError::Unavailable(unavailable.to_string()),
             ClaimError::Drive(error @ DriveError::NoSuchReward(_)) => ApiError::internal(error),
@@ -84,6 +88,50 @@ impl From<ActivityError> for ApiError {
 impl From<FactError> for ApiError {
     fn from(error: FactError) -> Self {
         ApiError::Unavailable(error.to_string())
+    }
+}
+
+/// An audience's facts: the fact provider's, the accounts' or our store's, unreadable now.
+impl From<GatherError> for ApiError {
+    fn from(error: GatherError) -> Self {
+        match error {
+            GatherError::Facts(facts) => facts.into(),
+            GatherError::Accounts(unavailable) => ApiError::Unavailable(unavailable.to_string()),
+            GatherError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<AudienceError> for ApiError {
+    fn from(error: AudienceError) -> Self {
+        let detail = error.to_string();
+        match error {
+            AudienceError::NotFound => ApiError::not_found("AUDIENCE_NOT_FOUND", detail),
+            AudienceError::Invalid(errors) => invalid(errors),
+            AudienceError::Stale => ApiError::PreconditionFailed,
+            AudienceError::ChangedMeanwhile => ApiError::conflict("CONCURRENT_UPDATE", detail),
+            AudienceError::InUse(_) => ApiError::conflict("AUDIENCE_IN_USE", detail),
+            AudienceError::NotAList => ApiError::conflict("AUDIENCE_NOT_A_LIST", detail),
+            AudienceError::Upload(UploadError::BadLine { line, message }) => {
+                ApiError::Validation(vec![bestow_core::FieldViolation::new(
+                    format!("line:{line}"),
+                    "invalid",
+                    format!("line {line}: {message}"),
+                )])
+            }
+            AudienceError::Upload(UploadError::TooManyLines { line }) => {
+                ApiError::Validation(vec![bestow_core::FieldViolation::new(
+                    format!("line:{line}"),
+                    "too_many_lines",
+                    detail,
+                )])
+            }
+            AudienceError::Upload(UploadError::Body(_)) => {
+                ApiError::BadRequest { code: "BODY_UNREADABLE", detail: "the request body could not be read".into() }
+            }
+            AudienceError::Facts(facts) => facts.into(),
+            AudienceError::Store(store) => store.into(),
+        }
     }
 }
 

@@ -1,16 +1,19 @@
 //! The events service's HTTP resources, per `API.md`.
 
 mod activities;
+mod audiences;
 mod audit;
 mod claims;
 mod eligibility;
 mod errors;
 mod events;
 mod me_events;
+mod players;
 mod rewards;
 mod service_keys;
 mod stats;
 mod wallets;
+pub mod writer;
 
 use std::sync::Arc;
 
@@ -21,6 +24,8 @@ use bestow_core::time::Clock;
 use bestow_core::token::TokenVerifier;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::audiences::AudienceService;
+use crate::audiences::properties::PlayerPropertyService;
 use crate::catalog::EventCatalog;
 use crate::claims::ClaimService;
 use crate::conditions::activities::{ActivityHistory, ActivityIngestion};
@@ -41,6 +46,8 @@ pub struct EventsState {
     pub service_keys: Arc<ServiceKeys>,
     pub eligibility: Arc<EligibilityChecker>,
     pub screen: Arc<EventScreen>,
+    pub audiences: Arc<AudienceService>,
+    pub players: Arc<PlayerPropertyService>,
     /// The services' business clock, for handlers that judge "now" themselves (eligibility
     /// previews, pinning an export's end).
     pub clock: Clock,
@@ -155,6 +162,8 @@ fn routes() -> OpenApiRouter<EventsState> {
         .merge(me_events::router())
         .merge(audit::router())
         .merge(stats::router())
+        .merge(audiences::router())
+        .merge(players::router())
 }
 
 /// The `ETag` of an event version.
