@@ -59,69 +59,102 @@ impl RuleVerdict {
     }
 }
 
-/// Whether the player is in `audience`, with the verdict of every node.
+/// Whether the player is in `audience`, with the verdict of every node. An audience the tree
+/// reaches again at the same nesting depth is judged once: its later mentions show only whether
+/// it was met, so a tree naming the same audiences many times over costs no more than naming
+/// them once (without this the work would grow as the references multiply down the nesting).
 pub fn judge(audience: &Audience, facts: &PlayerFacts<'_>) -> RuleVerdict {
-    judge_nested(audience, facts, 0)
+    Judgement::new(facts).audience(audience, 0)
 }
 
 /// Whether the player is in the audience `id` (not in an audience that is gone).
 pub fn is_member(id: &AudienceId, facts: &PlayerFacts<'_>) -> bool {
-    facts.audiences.get(id).is_some_and(|audience| judge(audience, facts).met)
+    Judgement::new(facts).is_member(id)
 }
 
 /// Whether `target` admits the player: in an included audience (any player when none is
 /// named) and in no excluded one. Stickiness is the service's to apply: it is a stored fact.
 pub fn admits(target: &AudienceTarget, facts: &PlayerFacts<'_>) -> bool {
-    let included = target.include.is_empty() || target.include.iter().any(|id| is_member(id, facts));
-    included && !target.exclude.iter().any(|id| is_member(id, facts))
+    let mut judgement = Judgement::new(facts);
+    let included = target.include.is_empty() || target.include.iter().any(|id| judgement.is_member(id));
+    included && !target.exclude.iter().any(|id| judgement.is_member(id))
 }
 
-fn judge_nested(audience: &Audience, facts: &PlayerFacts<'_>, depth: usize) -> RuleVerdict {
-    match (&audience.kind, &audience.rule) {
-        (AudienceKind::Rule, Some(rule)) => judge_rule(rule, facts, depth),
-        _ => RuleVerdict::leaf("LIST", facts.lists.contains(&audience.id)),
+/// One player's judgement: the facts, and whether each audience judged so far was met, by the
+/// nesting depth it was judged at (at a deeper one, less of what it names is followed).
+struct Judgement<'f, 'a> {
+    facts: &'f PlayerFacts<'a>,
+    judged: HashMap<(AudienceId, usize), bool>,
+}
+
+impl<'f, 'a> Judgement<'f, 'a> {
+    fn new(facts: &'f PlayerFacts<'a>) -> Self {
+        Self { facts, judged: HashMap::new() }
     }
-}
 
-fn judge_rule(rule: &Rule, facts: &PlayerFacts<'_>, depth: usize) -> RuleVerdict {
-    let kind = rule.type_name();
-    match rule {
-        Rule::And(rules) => {
-            let children: Vec<RuleVerdict> = rules.iter().map(|rule| judge_rule(rule, facts, depth)).collect();
-            RuleVerdict { kind: kind.to_owned(), met: children.iter().all(|child| child.met), children }
+    fn is_member(&mut self, id: &AudienceId) -> bool {
+        if let Some(met) = self.judged.get(&(id.clone(), 0)) {
+            return *met;
         }
-        Rule::Or(rules) => {
-            let children: Vec<RuleVerdict> = rules.iter().map(|rule| judge_rule(rule, facts, depth)).collect();
-            RuleVerdict { kind: kind.to_owned(), met: children.iter().any(|child| child.met), children }
-        }
-        Rule::Not(rule) => {
-            let child = judge_rule(rule, facts, depth);
-            RuleVerdict { kind: kind.to_owned(), met: !child.met, children: vec![child] }
-        }
-        Rule::Property { name, op, value } => RuleVerdict::leaf(kind, compare(facts.properties.get(name), *op, value)),
-        Rule::AccountAgeDays { min, max } => {
-            let age = facts.computed.created_at.map(|created| whole_days(created, facts.now));
-            let met = age.is_some_and(|age| {
-                min.is_none_or(|min| age >= i64::from(min)) && max.is_none_or(|max| age <= i64::from(max))
-            });
-            RuleVerdict::leaf(kind, met)
-        }
-        Rule::InactiveDays { min } => {
-            let since = facts.computed.last_seen_at.or(facts.computed.created_at);
-            RuleVerdict::leaf(kind, since.is_some_and(|since| whole_days(since, facts.now) >= i64::from(*min)))
-        }
-        Rule::Activity { condition, within_days } => {
-            let met = evaluate(condition, facts.activities, &sliding_window(*within_days, facts.now)).met;
-            RuleVerdict::leaf(kind, met)
-        }
-        Rule::InAudience(id) => match facts.audiences.get(id) {
-            Some(nested) if depth < MAX_AUDIENCE_NESTING => {
-                let child = judge_nested(nested, facts, depth + 1);
-                RuleVerdict { kind: kind.to_owned(), met: child.met, children: vec![child] }
+        let facts = self.facts;
+        facts.audiences.get(id).is_some_and(|audience| self.audience(audience, 0).met)
+    }
+
+    fn audience(&mut self, audience: &Audience, depth: usize) -> RuleVerdict {
+        let verdict = match (&audience.kind, &audience.rule) {
+            (AudienceKind::Rule, Some(rule)) => self.rule(rule, depth),
+            _ => RuleVerdict::leaf("LIST", self.facts.lists.contains(&audience.id)),
+        };
+        self.judged.insert((audience.id.clone(), depth), verdict.met);
+        verdict
+    }
+
+    fn rule(&mut self, rule: &Rule, depth: usize) -> RuleVerdict {
+        let facts = self.facts;
+        let kind = rule.type_name();
+        match rule {
+            Rule::And(rules) => {
+                let children: Vec<RuleVerdict> = rules.iter().map(|rule| self.rule(rule, depth)).collect();
+                RuleVerdict { kind: kind.to_owned(), met: children.iter().all(|child| child.met), children }
             }
-            _ => RuleVerdict::leaf(kind, false),
-        },
-        Rule::Rollout { percent, salt } => RuleVerdict::leaf(kind, in_rollout(facts.user_id, salt, *percent)),
+            Rule::Or(rules) => {
+                let children: Vec<RuleVerdict> = rules.iter().map(|rule| self.rule(rule, depth)).collect();
+                RuleVerdict { kind: kind.to_owned(), met: children.iter().any(|child| child.met), children }
+            }
+            Rule::Not(rule) => {
+                let child = self.rule(rule, depth);
+                RuleVerdict { kind: kind.to_owned(), met: !child.met, children: vec![child] }
+            }
+            Rule::Property { name, op, value } => {
+                RuleVerdict::leaf(kind, compare(facts.properties.get(name), *op, value))
+            }
+            Rule::AccountAgeDays { min, max } => {
+                let age = facts.computed.created_at.map(|created| whole_days(created, facts.now));
+                let met = age.is_some_and(|age| {
+                    min.is_none_or(|min| age >= i64::from(min)) && max.is_none_or(|max| age <= i64::from(max))
+                });
+                RuleVerdict::leaf(kind, met)
+            }
+            Rule::InactiveDays { min } => {
+                let since = facts.computed.last_seen_at.or(facts.computed.created_at);
+                RuleVerdict::leaf(kind, since.is_some_and(|since| whole_days(since, facts.now) >= i64::from(*min)))
+            }
+            Rule::Activity { condition, within_days } => {
+                let met = evaluate(condition, facts.activities, &sliding_window(*within_days, facts.now)).met;
+                RuleVerdict::leaf(kind, met)
+            }
+            Rule::InAudience(id) => match facts.audiences.get(id) {
+                Some(nested) if depth < MAX_AUDIENCE_NESTING => {
+                    if let Some(met) = self.judged.get(&(id.clone(), depth + 1)) {
+                        return RuleVerdict::leaf(kind, *met);
+                    }
+                    let child = self.audience(nested, depth + 1);
+                    RuleVerdict { kind: kind.to_owned(), met: child.met, children: vec![child] }
+                }
+                _ => RuleVerdict::leaf(kind, false),
+            },
+            Rule::Rollout { percent, salt } => RuleVerdict::leaf(kind, in_rollout(facts.user_id, salt, *percent)),
+        }
     }
 }
 
@@ -576,6 +609,29 @@ mod tests {
         assert!(is_member(&id(100), &world.facts()));
         let needs = fact_needs([&id(100)], &world.audiences, now());
         assert_eq!(needs.lists.iter().map(|(list, _)| list.clone()).collect::<Vec<_>>(), [id(hops + 1)]);
+    }
+
+    #[test]
+    fn an_audience_named_many_times_is_judged_once_per_depth() {
+        // 1 → 2 → … → 8, each naming the next 40 times, the last the LIST 9: judged path by
+        // path that is 40^7 judgements; once per audience and depth, it is eight.
+        let hops = u8::try_from(MAX_AUDIENCE_NESTING).unwrap();
+        let mut world = World::new().with(audience(id(hops + 1), None)).member_of(id(hops + 1));
+        for n in 1..=hops {
+            let rule = json!({"type": "AND", "subConditions": vec![in_audience(&id(n + 1)); 40]});
+            world = world.with(audience(id(n), Some(rule)));
+        }
+        let verdict = judge(&world.audiences[&id(1)], &world.facts());
+        assert!(verdict.met);
+        assert_eq!(nesting_of(&verdict), MAX_AUDIENCE_NESTING);
+        assert_eq!(verdict.children.len(), 40);
+        assert_eq!(verdict.children[0].children.len(), 1, "the first mention shows the audience's verdict");
+        assert!(verdict.children[1..].iter().all(|child| child.met && child.children.is_empty()), "later ones its met");
+        assert!(is_member(&id(1), &world.facts()));
+        let target = AudienceTarget { include: vec![id(2)], exclude: vec![id(1)], sticky: false };
+        assert!(!admits(&target, &world.facts()));
+        world.lists.clear();
+        assert!(!judge(&world.audiences[&id(1)], &world.facts()).met);
     }
 
     fn percent_admitted<'a>(ids: &'a [UserId], salt: &str, percent: f64) -> BTreeSet<&'a UserId> {
