@@ -404,6 +404,7 @@ mod tests {
             "tiers": [{ "tierId": "gold", "tierName": "Gold", "conditions": null, "rewards": [coupon_reward()] }],
             "createdBy": "op", "createdAt": "2026-11-30T10:00:00Z", "updatedAt": "2026-11-30T10:05:00Z",
             "timezone": "Asia/Seoul", "grantPolicy": "PARTIAL_ALLOWED", "version": 3,
+            "audience": { "include": ["a".repeat(24)], "exclude": [], "sticky": true },
         })
     }
 
@@ -412,7 +413,9 @@ mod tests {
         let sent = event_view();
         let read = round_trip::<EventView>(sent.clone());
         assert_eq!(read, sent);
-        let one_time = json!({ "recurrence": null, "tiers": null, "conditions": null, "rewards": [coupon_reward()] });
+        let one_time = json!({
+            "recurrence": null, "tiers": null, "conditions": null, "rewards": [coupon_reward()], "audience": null,
+        });
         let mut sent = sent;
         sent.as_object_mut().expect("an object").extend(one_time.as_object().expect("an object").clone());
         assert_eq!(round_trip::<EventView>(sent.clone()), sent);

@@ -108,6 +108,7 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/api/v1/service-keys/{keyId}", Events, Permitted(ManageServiceKeys)),
     route("PATCH", "/api/v1/players/{userId}/properties", Events, ServiceKeyOr(WritePlayerProperties)),
     route("GET", "/api/v1/players/{userId}/properties", Events, Permitted(ReadPlayerProperties)),
+    route("GET", "/api/v1/me/properties", Events, Signed),
     route("POST", "/api/v1/audiences", Events, Permitted(ManageAudiences)),
     route("GET", "/api/v1/audiences", Events, Permitted(ReadAudiences)),
     route("GET", "/api/v1/audiences/{audienceId}", Events, Permitted(ReadAudiences)),

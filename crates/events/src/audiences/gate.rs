@@ -73,6 +73,12 @@ impl AudienceGate {
         Ok(events.iter().map(|event| verdicts.get(&event.id).copied().unwrap_or(true)).collect())
     }
 
+    /// The audiences among `ids` that do not exist.
+    pub async fn missing(&self, ids: &[AudienceId]) -> Result<Vec<AudienceId>, GatherError> {
+        let found = self.facts.store().audiences(ids).await?;
+        Ok(ids.iter().filter(|id| !found.iter().any(|audience| &audience.id == *id)).cloned().collect())
+    }
+
     /// Whether `caller` may see `event`.
     pub async fn admits(&self, caller: &Principal, event: &Event) -> Result<bool, GatherError> {
         Ok(self.admitted(caller, std::slice::from_ref(event)).await?.first().copied().unwrap_or(false))

@@ -41,6 +41,13 @@ impl PlayerPropertyService {
         self.view(&stored).await
     }
 
+    /// The properties the game set for the player (none computed: those are the platform's
+    /// judgements, read only by staff).
+    pub async fn own(&self, user_id: &UserId) -> Result<serde_json::Map<String, Value>, AudienceError> {
+        let stored = self.facts.store().player_properties(user_id).await?;
+        Ok(stored.map(|stored| stored.to_json()).unwrap_or_default())
+    }
+
     /// Merges `body` (names to values; `null` removes) into the player's properties, audited
     /// as the change it made.
     pub async fn merge(

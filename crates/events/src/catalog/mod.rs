@@ -139,6 +139,7 @@ impl EventCatalog {
         let provenance =
             Provenance { event_id: EventId::generate(), created_by: actor.actor_id.clone(), now: self.clock.now() };
         let event = input.into_event(provenance, RewardId::generate).map_err(CatalogError::Invalid)?;
+        self.check_audiences(&event).await?;
         let audit = actor.entry("event.create", ("event", event.id.as_str()), None, Some(event_snapshot(&event)));
         self.store.insert_event(&event, &audit).await?;
         Ok(event)
@@ -220,6 +221,9 @@ impl EventCatalog {
             return Err(CatalogError::Stale);
         }
         let next = patch.apply(&current, self.clock.now(), RewardId::generate)?;
+        if next.audience != current.audience {
+            self.check_audiences(&next).await?;
+        }
         self.replace(actor, "event.update", &current, &next, if_match.is_some()).await?;
         Ok(next)
     }
@@ -348,6 +352,25 @@ impl EventCatalog {
 
     pub async fn audit_log(&self, query: &AuditQuery, page: PageRequest) -> Result<Page<AuditEntry>, CatalogError> {
         Ok(self.store.list_audit(query, page).await?)
+    }
+
+    /// Refuses a target naming an audience that does not exist: nobody would ever be in it.
+    async fn check_audiences(&self, event: &Event) -> Result<(), CatalogError> {
+        let (Some(gate), Some(target)) = (&self.gate, &event.audience) else { return Ok(()) };
+        let missing = gate.missing(&target.audience_ids()).await?;
+        let errors: Vec<FieldError> = [("include", &target.include), ("exclude", &target.exclude)]
+            .into_iter()
+            .flat_map(|(member, ids)| {
+                ids.iter().enumerate().filter(|(_, id)| missing.contains(id)).map(move |(index, id)| {
+                    FieldError::new(
+                        format!("/audience/{member}/{index}"),
+                        "invalid",
+                        format!("no audience has id {id}"),
+                    )
+                })
+            })
+            .collect();
+        if errors.is_empty() { Ok(()) } else { Err(CatalogError::Invalid(errors)) }
     }
 
     /// The event `id` names; text that is no event id names none.

@@ -5,11 +5,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use bestow_core::ApiError;
-use bestow_core::extract::{Authorized, RequestId, require};
+use bestow_core::extract::{Authenticated, Authorized, RequestId, require};
 use bestow_core::ids::UserId;
 use bestow_core::json::ValidJson;
 use bestow_core::problem::Problem;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -18,7 +20,29 @@ use super::writer::{Players, Writer};
 use crate::domain::audience::properties::PlayerPropertiesView;
 
 pub(super) fn router() -> OpenApiRouter<EventsState> {
-    OpenApiRouter::new().routes(routes!(player_properties, merge_player_properties))
+    OpenApiRouter::new().routes(routes!(player_properties, merge_player_properties)).routes(routes!(my_properties))
+}
+
+/// What a player reads of their own properties: what the game set, not what the platform
+/// computes to judge audiences.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnProperties {
+    pub user_id: String,
+    /// Name to value (string, number or boolean).
+    #[schema(value_type = Object)]
+    pub properties: serde_json::Map<String, Value>,
+}
+
+/// The caller's own properties, as the game's servers set them (any signed-in account).
+#[utoipa::path(get, path = "/api/v1/me/properties", tag = "audiences", security(("bearer" = [])),
+    responses((status = 200, body = OwnProperties), (status = 401, body = Problem)))]
+async fn my_properties(
+    Authenticated(caller): Authenticated,
+    State(state): State<EventsState>,
+) -> Result<Json<OwnProperties>, ApiError> {
+    let view = state.players.own(&caller.user_id).await?;
+    Ok(Json(OwnProperties { user_id: caller.user_id.to_string(), properties: view }))
 }
 
 /// The player a path names; text that can be no player id names none (404).
