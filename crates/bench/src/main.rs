@@ -15,6 +15,7 @@ use bestow_events::domain::saga::ClaimStatus;
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
+mod audiences;
 mod console;
 mod gateway;
 
@@ -130,6 +131,64 @@ enum Bench {
         #[arg(long, default_value_t = 2000)]
         claim_wait_ms: u64,
     },
+    /// Latency of the event screen, `GET /api/v1/me/events`, when half its running events are
+    /// targeted at RULE and LIST audiences, in a store with many activities and many players
+    /// with properties; then the same with those events untargeted, and targeted again.
+    AudienceScreen {
+        /// Activities in the store, the player's included (pushed in batches of 1000).
+        #[arg(long, default_value_t = 1_000_000)]
+        total: usize,
+        /// Activities of the measured player.
+        #[arg(long, default_value_t = 10_000)]
+        player_activities: usize,
+        /// Players whose properties a game server sets (`player-0`, `player-1`, …).
+        #[arg(long, default_value_t = 100_000)]
+        players: usize,
+        /// Running events on the screen; half of them are targeted.
+        #[arg(long, default_value_t = 20)]
+        events: usize,
+        /// Tiers per event.
+        #[arg(long, default_value_t = 3)]
+        tiers: usize,
+        /// Sequential screen requests measured in each phase.
+        #[arg(long, default_value_t = 300)]
+        requests: usize,
+        /// Concurrent clients while seeding.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+    },
+    /// Claims/s on an event targeted at audiences against an untargeted one with the same
+    /// reward: every player claims each once, in alternating rounds.
+    AudienceClaims {
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Players, each with properties (each claims each event once).
+        #[arg(long, default_value_t = 2_000)]
+        players: usize,
+        /// Rounds; each has a fresh targeted and untargeted event.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Make the target sticky: a player's first sight of the event is recorded.
+        #[arg(long)]
+        sticky: bool,
+    },
+    /// Bulk audience work: a LIST upload of a million members (a CSV body, one PUT), and
+    /// background estimates of RULE audiences over every player with properties.
+    AudienceUpload {
+        /// User ids in the uploaded CSV.
+        #[arg(long, default_value_t = 1_000_000)]
+        members: usize,
+        /// Players whose properties a game server sets (`player-0`, `player-1`, …).
+        #[arg(long, default_value_t = 100_000)]
+        players: usize,
+        /// Activities in the store (the inactivity and activity rules read them).
+        #[arg(long, default_value_t = 1_000_000)]
+        activities: usize,
+        /// Concurrent clients while seeding.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+    },
     /// Latency and throughput of the same request straight to the events process and through
     /// the gateway (split mode, three processes), in alternating rounds.
     Gateway {
@@ -159,6 +218,16 @@ async fn main() -> anyhow::Result<()> {
         Bench::EventStats { claims, stock, requests, clients } => event_stats(claims, stock, requests, clients).await,
         Bench::Claims { clients, players, events, seconds, storage, claim_wait_ms } => {
             claims(clients, players, events, seconds, &storage, claim_wait_ms).await
+        }
+        Bench::AudienceScreen { total, player_activities, players, events, tiers, requests, clients } => {
+            let seeding = Seeding { total, player_activities, clients };
+            audiences::screen(seeding, players, events, tiers, requests).await
+        }
+        Bench::AudienceClaims { clients, players, rounds, sticky } => {
+            audiences::claims(clients, players, rounds, sticky).await
+        }
+        Bench::AudienceUpload { members, players, activities, clients } => {
+            audiences::upload(members, players, Seeding { total: activities, player_activities: 0, clients }).await
         }
         Bench::Gateway { clients, seconds, rounds } => gateway::gateway(clients, seconds, rounds).await,
     }
@@ -664,28 +733,49 @@ async fn timed_gets(
 
 /// Creates and activates `event` as the admin; returns its id.
 async fn activated_event(setup: &IngestionSetup, event: &Value) -> anyhow::Result<String> {
-    let base = &setup.server.base;
-    let created: Value = setup
-        .client
-        .post(format!("{base}/api/v1/events"))
-        .bearer_auth(&setup.admin_token)
-        .json(event)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let event_id = created["id"].as_str().with_context(|| format!("event creation failed: {created}"))?.to_owned();
-    let activated = setup
-        .client
-        .put(format!("{base}/api/v1/events/{event_id}/status"))
-        .bearer_auth(&setup.admin_token)
-        .json(&json!({ "status": "ACTIVE" }))
-        .send()
-        .await?;
-    if !activated.status().is_success() {
-        bail!("event activation failed: {}", activated.status());
-    }
-    Ok(event_id)
+    created_and_activated(&setup.client, &setup.server.base, &setup.admin_token, event).await
+}
+
+/// Running event number `e` of the event screen: `tiers` tiers (daily, weekly or one-time;
+/// streaks, login days over the event, purchase totals and custom activity counts) under an
+/// event-wide login gate.
+fn screen_event(e: usize, tiers: usize, now: chrono::DateTime<chrono::Utc>) -> Value {
+    let recurrence = match e % 3 {
+        0 => json!({ "period": "DAILY", "resetTime": "05:00" }),
+        1 => json!({ "period": "WEEKLY", "resetWeekday": "MONDAY" }),
+        _ => Value::Null,
+    };
+    let tier_list: Vec<Value> = (1..=tiers)
+        .map(|t| {
+            let conditions = match t % 4 {
+                0 => json!({ "type": "LOGIN_DAYS", "days": t, "scope": "EVENT" }),
+                1 => json!({ "type": "PURCHASE_TOTAL", "amount": 10 * t }),
+                2 => json!({ "type": "ACTIVITY_COUNT", "activityType": "BOSS_KILLED", "count": t }),
+                _ => json!({ "type": "LOGIN_STREAK", "days": t }),
+            };
+            json!({ "tierName": format!("tier {t}"), "conditions": conditions,
+                    "rewards": [{ "rewardType": "POINT", "rewardName": format!("tier {t} points"),
+                                  "details": { "points": 10 * t }, "quantityPerUser": 1, "totalStock": 1000 }] })
+        })
+        .collect();
+    json!({
+        "eventName": format!("screen {e}"), "startDate": (now - chrono::Duration::days(90)).to_rfc3339(),
+        "endDate": (now + chrono::Duration::days(30)).to_rfc3339(), "timezone": "Asia/Seoul",
+        "recurrence": recurrence, "conditions": { "type": "LOGIN_DAYS", "days": 1 }, "tiers": tier_list,
+    })
+}
+
+/// Prints what an answer of `GET /api/v1/me/events` showed: events, tier entries, claimable ones.
+fn print_screen(answer: &Value) {
+    let items = answer["items"].as_array().map_or(0, Vec::len);
+    let entries: Vec<&Value> = answer["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|item| item["tiers"].as_array().into_iter().flatten())
+        .collect();
+    let claimable = entries.iter().filter(|tier| tier["claimable"] == true).count();
+    println!("screen:                   {items} events, {} tier entries, {claimable} claimable", entries.len());
 }
 
 /// The event-screen benchmark: `events` running events of `tiers` tiers each (daily, weekly
@@ -700,43 +790,12 @@ async fn event_screen(seeding: Seeding, events: usize, tiers: usize, requests: u
     let (setup, player_token) = seeding.seed().await?;
     let now = chrono::Utc::now();
     for e in 0..events {
-        let recurrence = match e % 3 {
-            0 => json!({ "period": "DAILY", "resetTime": "05:00" }),
-            1 => json!({ "period": "WEEKLY", "resetWeekday": "MONDAY" }),
-            _ => Value::Null,
-        };
-        let tier_list: Vec<Value> = (1..=tiers)
-            .map(|t| {
-                let conditions = match t % 4 {
-                    0 => json!({ "type": "LOGIN_DAYS", "days": t, "scope": "EVENT" }),
-                    1 => json!({ "type": "PURCHASE_TOTAL", "amount": 10 * t }),
-                    2 => json!({ "type": "ACTIVITY_COUNT", "activityType": "BOSS_KILLED", "count": t }),
-                    _ => json!({ "type": "LOGIN_STREAK", "days": t }),
-                };
-                json!({ "tierName": format!("tier {t}"), "conditions": conditions,
-                        "rewards": [{ "rewardType": "POINT", "rewardName": format!("tier {t} points"),
-                                      "details": { "points": 10 * t }, "quantityPerUser": 1, "totalStock": 1000 }] })
-            })
-            .collect();
-        let event = json!({
-            "eventName": format!("screen {e}"), "startDate": (now - chrono::Duration::days(90)).to_rfc3339(),
-            "endDate": (now + chrono::Duration::days(30)).to_rfc3339(), "timezone": "Asia/Seoul",
-            "recurrence": recurrence, "conditions": { "type": "LOGIN_DAYS", "days": 1 }, "tiers": tier_list,
-        });
-        activated_event(&setup, &event).await?;
+        activated_event(&setup, &screen_event(e, tiers, now)).await?;
     }
 
     let url = format!("{}/api/v1/me/events?limit=100", setup.server.base);
     let (mut latencies, last) = timed_gets(&setup.client, &url, &player_token, requests).await?;
-    let items = last["items"].as_array().map_or(0, Vec::len);
-    let entries: Vec<&Value> = last["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|item| item["tiers"].as_array().into_iter().flatten())
-        .collect();
-    let claimable = entries.iter().filter(|tier| tier["claimable"] == true).count();
-    println!("screen:                   {items} events, {} tier entries, {claimable} claimable", entries.len());
+    print_screen(&last);
     let latency = percentiles(&mut latencies);
     println!(
         "GET /api/v1/me/events:    p50 {:7.2} ms  p99 {:7.2} ms  max {:7.2} ms  (n={}; target p99 <= 20 ms)",
@@ -1167,7 +1226,19 @@ async fn login(client: &reqwest::Client, base: &str, username: &str, password: &
 
 /// Registers and signs in `count` players; returns their access tokens.
 async fn register_players(client: &reqwest::Client, base: &str, count: usize) -> anyhow::Result<Vec<String>> {
-    let mut tokens = Vec::with_capacity(count);
+    Ok(registered_players(client, base, count).await?.into_iter().map(|player| player.access_token).collect())
+}
+
+/// A registered player, signed in.
+struct Player {
+    /// The account's id (`userId`).
+    id: String,
+    access_token: String,
+}
+
+/// Registers and signs in `count` players.
+async fn registered_players(client: &reqwest::Client, base: &str, count: usize) -> anyhow::Result<Vec<Player>> {
+    let mut players = Vec::with_capacity(count);
     for chunk in (0..count).collect::<Vec<_>>().chunks(32) {
         let mut tasks = Vec::new();
         for &i in chunk {
@@ -1175,15 +1246,18 @@ async fn register_players(client: &reqwest::Client, base: &str, count: usize) ->
             tasks.push(tokio::spawn(async move {
                 let name = format!("bench-player-{i}");
                 let body = json!({ "username": name, "password": "bench-password" });
-                client.post(format!("{base}/api/v1/auth/register")).json(&body).send().await?;
-                login(&client, &base, &name, "bench-password").await
+                let user: Value =
+                    client.post(format!("{base}/api/v1/auth/register")).json(&body).send().await?.json().await?;
+                let id = user["id"].as_str().with_context(|| format!("registration failed: {user}"))?.to_owned();
+                let access_token = login(&client, &base, &name, "bench-password").await?;
+                Ok::<_, anyhow::Error>(Player { id, access_token })
             }));
         }
         for task in tasks {
-            tokens.push(task.await??);
+            players.push(task.await??);
         }
     }
-    Ok(tokens)
+    Ok(players)
 }
 
 /// Creates and activates an event with one POINT reward (`stock` units, or unlimited).
@@ -1194,23 +1268,41 @@ async fn active_event(
     name: &str,
     stock: Option<i64>,
 ) -> anyhow::Result<String> {
+    created_and_activated(client, base, admin, &point_event(name, stock)).await
+}
+
+/// An event running from an hour ago to tomorrow with one POINT reward (`stock` units, or
+/// unlimited), one per player.
+fn point_event(name: &str, stock: Option<i64>) -> Value {
     let now = chrono::Utc::now();
-    let body = json!({
+    json!({
         "eventName": name,
         "startDate": (now - chrono::Duration::hours(1)).to_rfc3339(),
         "endDate": (now + chrono::Duration::days(1)).to_rfc3339(),
         "rewards": [{ "rewardType": "POINT", "rewardName": "points", "details": { "points": 10 },
                       "quantityPerUser": 1, "totalStock": stock.unwrap_or(-1) }],
-    });
-    let event: Value =
-        client.post(format!("{base}/api/v1/events")).bearer_auth(admin).json(&body).send().await?.json().await?;
-    let id = event["id"].as_str().context("event not created")?.to_owned();
-    client
+    })
+}
+
+/// Creates `event` as `admin` and activates it; returns its id.
+async fn created_and_activated(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    event: &Value,
+) -> anyhow::Result<String> {
+    let created: Value =
+        client.post(format!("{base}/api/v1/events")).bearer_auth(admin).json(event).send().await?.json().await?;
+    let id = created["id"].as_str().with_context(|| format!("event creation failed: {created}"))?.to_owned();
+    let activated = client
         .put(format!("{base}/api/v1/events/{id}/status"))
         .bearer_auth(admin)
         .json(&json!({ "status": "ACTIVE" }))
         .send()
         .await?;
+    if !activated.status().is_success() {
+        bail!("event activation failed: {}", activated.status());
+    }
     Ok(id)
 }
 
