@@ -177,15 +177,28 @@ fn audience_from_document(document: Document) -> Result<Audience, StoreError> {
     from_document::<AudienceDocument>(document, WHAT)?.try_into()
 }
 
-/// One member of one generation of a LIST audience, in `audience_members`.
+/// One member of one generation of a LIST audience, in `audience_members`. Its `_id` is the
+/// member's key, `"audienceId:generation:userId"` ([`member_key`]), so that the `_id` index
+/// refuses a duplicate and a membership is a point read; the same fields stand beside it for
+/// the `audience_members_member` index that lists and discards members.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct MemberDocument {
+    #[serde(rename = "_id")]
+    key: String,
     #[serde(with = "object_id")]
     audience_id: String,
     generation: String,
     user_id: UserId,
     added_at: bson::DateTime,
+}
+
+/// The `_id` of a member. One key per member: the audience id has a fixed length, `%` and `:`
+/// in the generation are escaped (generations are ObjectIds, so in practice nothing is), and
+/// the user id is the rest, `:` and all.
+fn member_key(audience_id: &AudienceId, generation: &str, user_id: &UserId) -> String {
+    let generation = generation.replace('%', "%25").replace(':', "%3A");
+    format!("{audience_id}:{generation}:{user_id}")
 }
 
 fn member_document(
@@ -195,6 +208,7 @@ fn member_document(
     at: DateTime<Utc>,
 ) -> Result<Document, StoreError> {
     let member = MemberDocument {
+        key: member_key(audience_id, generation, user_id),
         audience_id: audience_id.to_string(),
         generation: generation.to_owned(),
         user_id: user_id.clone(),
@@ -205,7 +219,7 @@ fn member_document(
 
 /// The filter of one member of a generation.
 fn member_filter(audience_id: &AudienceId, generation: &str, user_id: &UserId) -> Document {
-    doc! { "audienceId": id_bson(audience_id.as_str()), "generation": generation, "userId": user_id.as_str() }
+    doc! { "_id": member_key(audience_id, generation, user_id) }
 }
 
 /// The user id of a member document (read with its projection).
@@ -264,15 +278,24 @@ fn properties_from_document(document: Document) -> Result<PlayerProperties, Stor
     from_document::<PropertiesDocument>(document, PROPERTIES)?.try_into()
 }
 
-/// That a player was in a sticky event's audience, in `audience_sticky` (unique per player
-/// and event).
+/// That a player was in a sticky event's audience, in `audience_sticky`: `_id` is
+/// `"userId:eventId"` ([`sticky_key`]), so a second record is a duplicate `_id` and a player's
+/// records for a set of events are point reads.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct StickyDocument {
+    #[serde(rename = "_id")]
+    key: String,
     user_id: UserId,
     #[serde(with = "object_id")]
     event_id: String,
     stuck_at: bson::DateTime,
+}
+
+/// The `_id` of a sticky membership. Unambiguous although a user id may hold `:`: the event id
+/// after the last `:` is always 24 hex digits.
+fn sticky_key(user_id: &UserId, event_id: &EventId) -> String {
+    format!("{user_id}:{event_id}")
 }
 
 /// The ObjectIds (or id texts) of `ids`, for `$in`.
@@ -508,8 +531,8 @@ impl AudienceStore for MongoEventStore {
             .iter()
             .map(|user_id| member_document(audience_id, generation, user_id, at))
             .collect::<Result<Vec<_>, _>>()?;
-        // Unordered: every id is tried, and the unique index turns each one already staged
-        // (or repeated in the batch) into a duplicate-key write error that is skipped.
+        // Unordered: every id is tried, and the `_id` index turns each one already staged (or
+        // repeated in the batch) into a duplicate-key write error that is skipped.
         match self.members.insert_many(members).ordered(false).await {
             Ok(inserted) => Ok(inserted.inserted_ids.len() as u64),
             Err(error) => inserted_despite_duplicates(error, user_ids.len()),
@@ -637,11 +660,9 @@ impl AudienceStore for MongoEventStore {
         if lists.is_empty() {
             return Ok(Vec::new());
         }
-        let pairs: Vec<Document> = lists
-            .iter()
-            .map(|(id, generation)| doc! { "audienceId": id_bson(id.as_str()), "generation": generation.as_str() })
-            .collect();
-        let filter = doc! { "userId": user_id.as_str(), "$or": pairs };
+        // One point read of the `_id` index per list.
+        let keys: Vec<String> = lists.iter().map(|(id, generation)| member_key(id, generation, user_id)).collect();
+        let filter = doc! { "_id": { "$in": keys } };
         let cursor =
             self.members.find(filter).projection(doc! { "_id": 0, "audienceId": 1 }).await.map_err(map_error)?;
         let mut found = ids_at::<AudienceId>(&collect(cursor).await?, "audienceId", MEMBER)?;
@@ -655,8 +676,8 @@ impl AudienceStore for MongoEventStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let filter =
-            doc! { "userId": user_id.as_str(), "eventId": { "$in": id_list(events.iter().map(EventId::as_str)) } };
+        let keys: Vec<String> = events.iter().map(|event_id| sticky_key(user_id, event_id)).collect();
+        let filter = doc! { "_id": { "$in": keys } };
         let cursor = self.sticky.find(filter).projection(doc! { "_id": 0, "eventId": 1 }).await.map_err(map_error)?;
         let mut stuck = ids_at::<EventId>(&collect(cursor).await?, "eventId", STICKY)?;
         stuck.sort();
@@ -666,6 +687,7 @@ impl AudienceStore for MongoEventStore {
     async fn stick(&self, user_id: &UserId, event_id: &EventId, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.ready().await?;
         let sticky = StickyDocument {
+            key: sticky_key(user_id, event_id),
             user_id: user_id.clone(),
             event_id: event_id.to_string(),
             stuck_at: bson::DateTime::from_chrono(at),
@@ -802,5 +824,24 @@ impl Replacement {
             }
         }
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_member_key_names_one_member_whatever_the_colons() {
+        let audience = AudienceId::generate();
+        let user = |id: &str| UserId::parse(id).unwrap();
+        let split_early = member_key(&audience, "g", &user("a:b"));
+        let split_late = member_key(&audience, "g:a", &user("b"));
+        assert_ne!(split_early, split_late);
+        assert_eq!(split_early, format!("{audience}:g:a:b"));
+        assert_eq!(split_late, format!("{audience}:g%3Aa:b"));
+        assert_ne!(member_key(&audience, "g%3Aa", &user("b")), split_late, "an escape is escaped too");
     }
 }

@@ -142,9 +142,9 @@ impl MongoEventStore {
     }
 }
 
-/// The audience collections and their indexes. `player_properties` needs none beyond `_id`
-/// (scans and reads go by player id), so it is created explicitly: a backup requires every
-/// collection of the store, present before any player has properties.
+/// The audience collections and their indexes. `player_properties` and `audience_sticky` need
+/// none beyond `_id` (reads go by their `_id`), so they are created explicitly: a backup
+/// requires every collection of the store, present before the first write.
 async fn create_audience_collections(db: &Database) -> Result<(), StoreError> {
     create_indexes(
         db,
@@ -159,23 +159,17 @@ async fn create_audience_collections(db: &Database) -> Result<(), StoreError> {
     create_indexes(
         db,
         AUDIENCE_MEMBERS,
-        vec![
-            // One member once per generation; also the order members are listed in.
-            index(doc! { "audienceId": 1, "generation": 1, "userId": 1 }, "audience_members_member", true),
-            // A player's LIST memberships, in one read per request.
-            index(doc! { "userId": 1, "audienceId": 1, "generation": 1 }, "audience_members_user", false),
-        ],
-    )
-    .await?;
-    create_indexes(
-        db,
-        AUDIENCE_STICKY,
-        vec![index(doc! { "userId": 1, "eventId": 1 }, "audience_sticky_user_event", true)],
+        // The listing order, and what a discard deletes by. Uniqueness is the `_id`'s (the
+        // member's key), and a player's memberships are point reads of it.
+        vec![index(doc! { "audienceId": 1, "generation": 1, "userId": 1 }, "audience_members_member", false)],
     )
     .await?;
     let existing = db.list_collection_names().await.map_err(map_error)?;
-    if !existing.iter().any(|name| name == PLAYER_PROPERTIES) {
-        match db.create_collection(PLAYER_PROPERTIES).await {
+    for name in [PLAYER_PROPERTIES, AUDIENCE_STICKY] {
+        if existing.iter().any(|known| known == name) {
+            continue;
+        }
+        match db.create_collection(name).await {
             Ok(()) => {}
             // Created meanwhile by another store or a first write.
             Err(error) if error_code(&error) == Some(NAMESPACE_EXISTS) => {}

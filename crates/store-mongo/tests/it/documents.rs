@@ -1,21 +1,28 @@
 //! What the adapters write, read back RAW from the collections: the seed's collection and field
 //! names with the seed's BSON types (`data-model.ko.md`).
 
+use std::collections::BTreeMap;
+
 use crate::support;
 
 use bestow_auth::domain::{User, Username};
 use bestow_auth::store::AuthStore;
 use bestow_events::catalog::store::EventStore;
 use bestow_events::claims::store::{ClaimStore, StockChange};
+use bestow_events::domain::audience::properties::{PlayerProperties, PropertyValue};
+use bestow_events::domain::audience::rule::parse_rule;
+use bestow_events::domain::audience::{Audience, AudienceEstimate, AudienceKind, EstimateStatus, Rule};
 use bestow_events::domain::event::{Event, EventInput, Provenance};
 use bestow_events::domain::lifecycle::EventStatus;
+use bestow_events::domain::ports::audiences::AudienceStore;
 use bestow_events::domain::reward::RewardId;
 use bestow_events::domain::saga::{ClaimRequest, ClaimStatus, FailureCode, Validation};
-use bestow_kernel::audit::AuditActor;
+use bestow_kernel::audit::{AuditActor, AuditEntry};
 use bestow_kernel::identity::Role;
-use bestow_kernel::ids::{EventId, RequestId, UserId};
+use bestow_kernel::ids::{AudienceId, EventId, RequestId, UserId};
 use bestow_store_contract::claims::step;
 use bestow_store_mongo::MongoEventStore;
+use bson::oid::ObjectId;
 use bson::spec::ElementType;
 use bson::{Bson, Document, doc};
 use serde_json::json;
@@ -232,4 +239,173 @@ async fn a_request_written_before_failure_codes_reads_back_and_counts_under_its_
     let codes: Vec<(Option<FailureCode>, Option<ClaimStatus>, u64)> =
         stats.failure_codes().into_iter().map(|group| (group.failure_code, group.status, group.count)).collect();
     assert_eq!(codes, [(None, Some(ClaimStatus::FailedRolledBack), 2)]);
+}
+
+fn audience_audit(id: &AudienceId) -> AuditEntry {
+    AuditActor::system("test").entry("audience.create", ("audience", id.as_str()), None, None)
+}
+
+/// An audience of `kind` with `rule`, counting generation `generation`.
+fn audience(kind: AudienceKind, rule: Option<Rule>, generation: &str) -> Audience {
+    let now = bestow_kernel::time::now();
+    Audience {
+        id: AudienceId::generate(),
+        name: "Korea".into(),
+        description: "players in Korea".into(),
+        kind,
+        references: rule.as_ref().map(Rule::references).unwrap_or_default(),
+        rule,
+        member_count: 0,
+        member_generation: generation.into(),
+        estimate: None,
+        created_by: "operator-1".into(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+/// What the audience adapter writes, read raw: `audiences` with the rule as a subdocument and
+/// its references and id as ObjectIds, the estimate as a subdocument of int64 counts and dates;
+/// `audience_members` one document per member and generation, keyed by
+/// `audienceId:generation:userId`; `player_properties` keyed by the player's id as text, values typed;
+/// `audience_sticky` keyed by `userId:eventId`; and the collections and indexes exist from the
+/// store's start.
+#[tokio::test]
+async fn audiences_members_properties_and_sticky_memberships_have_their_fields_and_types() {
+    let (store, db_name) = support::fresh_event_store().await;
+    let db = raw(&db_name).await;
+    let collections = db.list_collection_names().await.unwrap();
+    for name in ["audiences", "audience_members", "player_properties", "audience_sticky"] {
+        assert!(collections.iter().any(|c| c == name), "{name} exists before any write: {collections:?}");
+    }
+
+    let list = audience(AudienceKind::List, None, "g1");
+    store.insert_audience(&list, &audience_audit(&list.id)).await.unwrap();
+    let tree = json!({ "type": "AND", "subConditions": [
+        { "type": "PROPERTY", "name": "country", "op": "IN", "value": ["KR"] },
+        { "type": "IN_AUDIENCE", "audienceId": list.id.as_str() },
+    ] });
+    let rule = audience(AudienceKind::Rule, Some(parse_rule(&tree, "").unwrap()), "");
+    store.insert_audience(&rule, &audience_audit(&rule.id)).await.unwrap();
+
+    let stored = only(&db, "audiences", doc! { "_id": ObjectId::parse_str(rule.id.as_str()).unwrap() }).await;
+    let keys: Vec<&str> = stored.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "_id",
+            "name",
+            "description",
+            "kind",
+            "rule",
+            "references",
+            "memberCount",
+            "memberGeneration",
+            "estimate",
+            "createdBy",
+            "createdAt",
+            "updatedAt",
+            "version"
+        ]
+    );
+    assert_eq!(stored.get_str("kind").unwrap(), "RULE");
+    let stored_rule = stored.get_document("rule").unwrap();
+    assert_eq!(stored_rule.get_str("type").unwrap(), "AND");
+    let leaf = stored_rule.get_array("subConditions").unwrap()[1].as_document().unwrap();
+    assert_eq!(leaf.get_str("audienceId").unwrap(), list.id.as_str(), "the rule is its JSON");
+    assert_eq!(
+        stored.get_array("references").unwrap(),
+        &vec![Bson::ObjectId(ObjectId::parse_str(list.id.as_str()).unwrap())]
+    );
+    for (key, expected) in [
+        ("name", ElementType::String),
+        ("description", ElementType::String),
+        ("memberCount", ElementType::Int64),
+        ("memberGeneration", ElementType::String),
+        ("estimate", ElementType::Null),
+        ("createdBy", ElementType::String),
+        ("createdAt", ElementType::DateTime),
+        ("updatedAt", ElementType::DateTime),
+        ("version", ElementType::Int64),
+    ] {
+        assert_type(&stored, key, expected);
+    }
+    let listed = only(&db, "audiences", doc! { "_id": ObjectId::parse_str(list.id.as_str()).unwrap() }).await;
+    assert_eq!((listed.get_str("kind").unwrap(), listed.get("rule")), ("LIST", Some(&Bson::Null)));
+
+    let started = bestow_kernel::time::now();
+    let estimate = AudienceEstimate {
+        job_id: "job-1".into(),
+        status: EstimateStatus::Running,
+        members: 3,
+        scanned: 10,
+        total: 40,
+        started_at: started,
+        finished_at: None,
+        error: None,
+    };
+    assert!(store.record_estimate(&rule.id, &estimate).await.unwrap());
+    let stored = only(&db, "audiences", doc! { "_id": ObjectId::parse_str(rule.id.as_str()).unwrap() }).await;
+    let stored_estimate = stored.get_document("estimate").unwrap();
+    assert_eq!(stored_estimate.get_str("jobId").unwrap(), "job-1");
+    assert_eq!(stored_estimate.get_str("status").unwrap(), "RUNNING");
+    for key in ["members", "scanned", "total"] {
+        assert_type(stored_estimate, key, ElementType::Int64);
+    }
+    assert_type(stored_estimate, "startedAt", ElementType::DateTime);
+    assert_type(stored_estimate, "finishedAt", ElementType::Null);
+    assert_eq!(store.audience(&rule.id).await.unwrap().unwrap().estimate, Some(estimate));
+
+    let members = [UserId::parse("player-1").unwrap(), UserId::parse("player-2").unwrap()];
+    assert_eq!(store.stage_members(&list.id, "g1", &members, started).await.unwrap(), 2);
+    let audit = AuditActor::system("test").entry("audience.member.add", ("audience", list.id.as_str()), None, None);
+    let added = UserId::parse("player-3").unwrap();
+    assert!(store.add_member(&list.id, "g1", &added, started, &audit).await.unwrap());
+    let member = only(&db, "audience_members", doc! { "userId": "player-1" }).await;
+    assert_eq!(member.get_str("_id").unwrap(), format!("{}:g1:player-1", list.id), "the member's key is its _id");
+    assert_eq!(member.get_object_id("audienceId").unwrap().to_hex(), list.id.as_str());
+    assert_eq!(member.get_str("generation").unwrap(), "g1");
+    assert_type(&member, "addedAt", ElementType::DateTime);
+    let listed = only(&db, "audiences", doc! { "_id": ObjectId::parse_str(list.id.as_str()).unwrap() }).await;
+    assert_number(&listed, "memberCount");
+
+    let mut properties = PlayerProperties::empty(UserId::parse("player-1").unwrap(), started);
+    properties.properties = BTreeMap::from([
+        ("country".to_owned(), PropertyValue::Text("KR".into())),
+        ("vipLevel".to_owned(), PropertyValue::Number(3.0)),
+        ("ratio".to_owned(), PropertyValue::Number(0.5)),
+        ("payer".to_owned(), PropertyValue::Bool(true)),
+    ]);
+    properties.version = 1;
+    let audit = AuditActor::system("test").entry("player.properties", ("player", "player-1"), None, None);
+    store.write_player_properties(&properties, 0, &audit).await.unwrap();
+    let stored = only(&db, "player_properties", doc! {}).await;
+    assert_eq!(stored.get_str("_id").unwrap(), "player-1", "the player's id as text");
+    let values = stored.get_document("properties").unwrap();
+    assert_eq!(values.get_str("country").unwrap(), "KR");
+    assert_eq!(values.get("vipLevel"), Some(&Bson::Int64(3)), "a whole number is an int64");
+    assert_eq!(values.get("ratio"), Some(&Bson::Double(0.5)));
+    assert_eq!(values.get("payer"), Some(&Bson::Boolean(true)));
+    assert_type(&stored, "updatedAt", ElementType::DateTime);
+    assert_type(&stored, "version", ElementType::Int64);
+    assert_eq!(store.player_properties(&properties.user_id).await.unwrap(), Some(properties));
+
+    let event_id = EventId::generate();
+    store.stick(&UserId::parse("player-1").unwrap(), &event_id, started).await.unwrap();
+    let stuck = only(&db, "audience_sticky", doc! {}).await;
+    assert_eq!(stuck.get_str("_id").unwrap(), format!("player-1:{event_id}"));
+    assert_eq!(stuck.get_str("userId").unwrap(), "player-1");
+    assert_eq!(stuck.get_object_id("eventId").unwrap().to_hex(), event_id.as_str());
+    assert_type(&stuck, "stuckAt", ElementType::DateTime);
+
+    for (collection, expected) in [
+        ("audiences", &["audiences_createdAt", "audiences_references"][..]),
+        ("audience_members", &["audience_members_member"][..]),
+    ] {
+        let names = db.collection::<Document>(collection).list_index_names().await.unwrap();
+        for name in expected {
+            assert!(names.iter().any(|n| n == name), "index {name} in {names:?}");
+        }
+    }
 }
