@@ -119,13 +119,36 @@ async fn drop_unfit_request_id(mut request: Request) -> Request {
 /// Largest bulk body (`text/csv`, e.g. a million user ids), in bytes.
 pub const MAX_BULK_BODY_BYTES: usize = 192 * 1024 * 1024;
 
-/// Whether `request` carries a bulk body: CSV, which its handler reads as a stream.
-fn is_bulk(request: &Request) -> bool {
-    request
-        .headers()
+/// Whether a request with `headers` carries a bulk body: CSV, which its handler reads as a
+/// stream (and the split-mode gateway forwards as one).
+pub fn is_bulk(headers: &axum::http::HeaderMap) -> bool {
+    headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("text/csv"))
+}
+
+/// `body` read as a bulk body: it fails past [`MAX_BULK_BODY_BYTES`], or when no frame comes
+/// within `idle` of the one before (or of the start); [`body_refusal`] names either failure.
+pub fn bulk_body(body: axum::body::Body, idle: Duration) -> axum::body::Body {
+    axum::body::Body::new(http_body_util::Limited::new(IdleTimeout::new(body, idle), MAX_BULK_BODY_BYTES))
+}
+
+/// The answer to a request whose body could not be read: 413 past its limit, 408 when a bulk
+/// body stopped arriving, else 400 (the client went away mid-body, or sent a broken one).
+/// `error` is searched down its causes, however many bodies wrap the one that failed.
+pub fn body_refusal(error: &(dyn std::error::Error + 'static)) -> ApiError {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return ApiError::PayloadTooLarge;
+        }
+        if current.is::<BodyIdle>() {
+            return ApiError::RequestTimeout;
+        }
+        cause = current.source();
+    }
+    ApiError::BadRequest { code: "BODY_UNREADABLE", detail: "the request body could not be read".into() }
 }
 
 /// Reads the whole request body within the deadline before any handler sees it, so that a
@@ -139,24 +162,14 @@ async fn read_body_in_time(State(limits): State<BodyLimits>, request: Request, n
     if http_body::Body::size_hint(request.body()).exact() == Some(0) {
         return next.run(request).await;
     }
-    if is_bulk(&request) {
+    if is_bulk(request.headers()) {
         let (parts, body) = request.into_parts();
-        let body = http_body_util::Limited::new(IdleTimeout::new(body, limits.timeout), MAX_BULK_BODY_BYTES);
-        return next.run(Request::from_parts(parts, axum::body::Body::new(body))).await;
+        return next.run(Request::from_parts(parts, bulk_body(body, limits.timeout))).await;
     }
     let (parts, body) = request.into_parts();
     match tokio::time::timeout(limits.timeout, axum::body::to_bytes(body, limits.max_bytes)).await {
         Err(_) => ApiError::RequestTimeout.into_response(),
-        Ok(Err(error)) => {
-            let too_large =
-                std::error::Error::source(&error).is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                ApiError::PayloadTooLarge.into_response()
-            } else {
-                ApiError::BadRequest { code: "BODY_UNREADABLE", detail: "the request body could not be read".into() }
-                    .into_response()
-            }
-        }
+        Ok(Err(error)) => body_refusal(&error).into_response(),
         Ok(Ok(bytes)) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
     }
 }

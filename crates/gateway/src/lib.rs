@@ -6,6 +6,7 @@
 //! all-in-one mode ([`in_process`]) or over HTTP in split mode ([`proxied`], via [`proxy`]),
 //! spread over each service's [`instances`].
 
+mod bulk;
 pub mod instances;
 pub mod policy;
 pub mod proxy;

@@ -5,7 +5,8 @@
 //! forwarding headers), and the gateway adds its own `x-forwarded-for` vouched for by the
 //! shared credential. The request id travels unchanged. Requests and most answers are small
 //! JSON documents, so they are buffered (within the body limit); an answer the service streams
-//! (an export, sent without a `Content-Length`) is streamed on.
+//! (an export, sent without a `Content-Length`) is streamed on, and so is a bulk request body
+//! (`text/csv`, a LIST audience's members; the `bulk` module), within the edge's bulk limits.
 //!
 //! A service may run as several instances ([`Instances`]): requests are spread over them, and
 //! one that refuses a connection is skipped, the request going to the next instance. An
@@ -13,12 +14,15 @@
 //! the answer's head: typically a process killed mid-request) is skipped the same way, and the
 //! request is sent once more, to the next instance, when that is safe ([`may_resend`]): a
 //! `GET`/`HEAD`, or a request whose `Idempotency-Key` the route honours. Requests are buffered
-//! anyway (within the body limit), so a resend costs no extra memory. A request that got no
-//! answer head in time is never resent: its instance may still be working on it, and a slow
-//! instance is more often an overloaded database than a dead process, where sending the same
-//! work again would only add to the load. Resends are counted in `gateway_resends_total`.
+//! anyway (within the body limit), so a resend costs no extra memory. A bulk body is not, so
+//! it is never resent: it goes to the next instance only when the first could not be connected
+//! to, before reading any of it. A request that got no answer head in time is never resent:
+//! its instance may still be working on it, and a slow instance is more often an overloaded
+//! database than a dead process, where sending the same work again would only add to the load.
+//! Resends are counted in `gateway_resends_total`.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -27,13 +31,14 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 use axum::response::Response;
 use bestow_core::ApiError;
-use bestow_core::http::{FORWARDED_FOR, SERVICE_TOKEN};
+use bestow_core::http::{FORWARDED_FOR, SERVICE_TOKEN, body_refusal, is_bulk};
 use bestow_core::secret::ServiceCredential;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::bulk::BulkUpload;
 use crate::instances::Instances;
 use crate::routes::{Route, Upstream};
 
@@ -49,7 +54,9 @@ pub struct Upstreams {
 pub struct ProxySettings {
     /// Time to establish a connection to a service.
     pub connect_timeout: Duration,
-    /// Time for the whole call, answer included.
+    /// Time for the whole call, answer included. A bulk body may take longer: the client may
+    /// pause this long between chunks, and the service too before it takes the next one or,
+    /// once the body has ended, answers.
     pub timeout: Duration,
     /// Largest request body forwarded.
     pub body_limit: usize,
@@ -61,7 +68,7 @@ pub struct ProxySettings {
 /// `http://host:port` on a private network, so the general-purpose client's URL and proxy
 /// handling would only add work to every request.
 pub struct Proxy {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpConnector, Body>,
     auth: Instances,
     events: Instances,
     credential: ServiceCredential,
@@ -114,26 +121,11 @@ impl Proxy {
             Upstream::Events => &self.events,
         };
         let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
-        // A client gets as long to send its body as a service gets to answer; past the body
-        // limit, or gone mid-body, it is refused. The body is kept whole (it is small), so
-        // that it can be sent to another instance.
-        let body = tokio::time::timeout(self.timeout, axum::body::to_bytes(body, self.body_limit))
-            .await
-            .map_err(|_| ApiError::RequestTimeout)?
-            .map_err(|_| ApiError::PayloadTooLarge)?;
+        let payload = self.payload(&parts.headers, body).await?;
 
-        let resendable = may_resend(&parts.method, &parts.headers, route.honours_idempotency_key);
-        let mut headers = std::mem::take(&mut parts.headers);
-        drop_connection_headers(&mut headers);
-        drop_client_identity(&mut headers);
-        if let Ok(value) = HeaderValue::from_str(self.credential.presented()) {
-            headers.insert(SERVICE_TOKEN, value);
-        }
-        if let Some(address) = client
-            && let Ok(value) = HeaderValue::from_str(&address.to_string())
-        {
-            headers.insert(FORWARDED_FOR, value);
-        }
+        let resendable =
+            payload.is_replayable() && may_resend(&parts.method, &parts.headers, route.honours_idempotency_key);
+        let headers = self.outgoing_headers(std::mem::take(&mut parts.headers), client);
 
         // Set while the request is being sent again, until the resend is counted (here, or
         // below when the timeout overtakes it).
@@ -143,13 +135,16 @@ impl Proxy {
             // The failure of the instance that was sent the request, while a resend is due.
             let mut failed: Option<String> = None;
             for index in instances.order(Instant::now()) {
+                let Some(body) = payload.body_for_instance() else {
+                    break;
+                };
                 if failed.is_some() {
                     resending.store(true, Ordering::Relaxed);
                 }
                 let uri: Uri = format!("{}{path}", instances.base(index))
                     .parse()
                     .map_err(|error| ApiError::BadGateway(format!("{upstream:?}: bad target {path:?}: {error}")))?;
-                let mut outgoing = axum::http::Request::new(Full::new(body.clone()));
+                let mut outgoing = axum::http::Request::new(body);
                 *outgoing.method_mut() = parts.method.clone();
                 *outgoing.uri_mut() = uri;
                 *outgoing.headers_mut() = headers.clone();
@@ -166,6 +161,10 @@ impl Proxy {
                     // it failed. It is skipped for a while; the request goes to the next
                     // instance once, if that is safe.
                     Err(error) => {
+                        // The client's bulk body failed mid-way: the instance is not to blame.
+                        if let Some(refusal) = payload.client_failure() {
+                            return Err(refusal);
+                        }
                         instances.refused(index, Instant::now());
                         let failure = format!("{upstream:?} at {}: {error}", instances.base(index));
                         if resendable && failed.is_none() {
@@ -204,7 +203,11 @@ impl Proxy {
                 None => Err(ApiError::Unavailable(refused.unwrap_or_else(|| format!("{upstream:?}: no instance")))),
             }
         };
-        let (parts, body) = tokio::time::timeout(self.timeout, call).await.map_err(|_| {
+        let answered = match &payload {
+            Payload::Buffered(_) => tokio::time::timeout(self.timeout, call).await.ok(),
+            Payload::Streamed(upload) => upload.unless_service_idle(self.timeout, call).await,
+        };
+        let (parts, body) = answered.ok_or_else(|| {
             if resending.load(Ordering::Relaxed) {
                 count_resend(upstream, "failed");
             }
@@ -213,6 +216,68 @@ impl Proxy {
         let mut response = Response::from_parts(parts, body);
         drop_connection_headers(response.headers_mut());
         Ok(response)
+    }
+
+    /// The client's `headers` as the service is to see them: without connection or identity
+    /// headers, with the service credential and the client address the gateway vouches for.
+    fn outgoing_headers(&self, mut headers: HeaderMap, client: Option<IpAddr>) -> HeaderMap {
+        drop_connection_headers(&mut headers);
+        drop_client_identity(&mut headers);
+        if let Ok(value) = HeaderValue::from_str(self.credential.presented()) {
+            headers.insert(SERVICE_TOKEN, value);
+        }
+        if let Some(address) = client
+            && let Ok(value) = HeaderValue::from_str(&address.to_string())
+        {
+            headers.insert(FORWARDED_FOR, value);
+        }
+        headers
+    }
+
+    /// The request body as it will be forwarded. A bulk body is passed on as it comes. Any
+    /// other is read whole, so that it can be sent to another instance: within the body limit
+    /// (else 413), the client getting as long to send it as a service gets to answer (else 408).
+    async fn payload(&self, headers: &HeaderMap, body: Body) -> Result<Payload, ApiError> {
+        let empty = http_body::Body::size_hint(&body).exact() == Some(0);
+        if is_bulk(headers) && !empty {
+            return Ok(Payload::Streamed(BulkUpload::new(body, self.timeout)));
+        }
+        let bytes = tokio::time::timeout(self.timeout, axum::body::to_bytes(body, self.body_limit))
+            .await
+            .map_err(|_| ApiError::RequestTimeout)?
+            .map_err(|error| body_refusal(&error))?;
+        Ok(Payload::Buffered(bytes))
+    }
+}
+
+/// A request body on its way to a service.
+enum Payload {
+    /// Read whole: the same bytes can go to any instance, as often as need be.
+    Buffered(Bytes),
+    /// A bulk body, passed on as it comes: to one instance.
+    Streamed(Arc<BulkUpload>),
+}
+
+impl Payload {
+    /// Whether the body could be sent again after an instance read it.
+    const fn is_replayable(&self) -> bool {
+        matches!(self, Self::Buffered(_))
+    }
+
+    /// The body to send to the next instance tried, unless it cannot have it any more.
+    fn body_for_instance(&self) -> Option<Body> {
+        match self {
+            Self::Buffered(bytes) => Some(Body::from(bytes.clone())),
+            Self::Streamed(upload) => upload.body_for_instance(),
+        }
+    }
+
+    /// Why the call failed on the client's side, if it did ([`BulkUpload::client_failure`]).
+    fn client_failure(&self) -> Option<ApiError> {
+        match self {
+            Self::Buffered(_) => None,
+            Self::Streamed(upload) => upload.client_failure(),
+        }
     }
 }
 
