@@ -89,18 +89,21 @@ document.addEventListener("click", (event) => {
 // OR) hold sub-conditions, NOT holds one; leaves have their own fields, as the server describes
 // them (data-leaves: [{name, summary, members: [{name, kind, description, …bounds}]}]). Errors
 // from the server (data-errors: [{pointer, message}], pointers relative to the tree) are shown
-// at their node.
-const NUMERIC_KINDS = ["whole", "positiveNumber"];
+// at their node. An audience rule uses the same editor: its leaves add the kinds "choice"
+// (options: [{value, label}]) and "value" (a string, or JSON such as 3, true or ["KR", "JP"]),
+// members marked optional start empty, data-scope="off" hides the period scope, and
+// data-default-leaf names the leaf a new sub-condition starts as. A field left empty is left out.
+const NUMERIC_KINDS = ["whole", "positiveNumber", "number"];
 
 class ConditionEditor extends HTMLElement {
   connectedCallback() {
     this.textarea = this.querySelector("textarea");
     this.types = JSON.parse(this.dataset.types || "[]");
-    // Leaf type => [[member, input type]].
+    this.defaultLeaf = this.dataset.defaultLeaf || "LOGIN_DAYS";
+    this.scoped = this.dataset.scope !== "off";
+    // Leaf type => its members as described.
     this.leafFields = {};
-    for (const leaf of JSON.parse(this.dataset.leaves || "[]")) {
-      this.leafFields[leaf.name] = leaf.members.map((member) => [member.name, NUMERIC_KINDS.includes(member.kind) ? "number" : "text"]);
-    }
+    for (const leaf of JSON.parse(this.dataset.leaves || "[]")) this.leafFields[leaf.name] = leaf.members;
     this.errors = JSON.parse(this.dataset.errors || "[]");
     let tree = null;
     try { tree = this.textarea.value.trim() ? JSON.parse(this.textarea.value) : null; } catch (_) { return; }
@@ -156,17 +159,10 @@ class ConditionEditor extends HTMLElement {
     for (const name of this.types) type.append(new Option(name, name, false, name === condition.type));
     type.addEventListener("change", () => { replace(this.blank(type.value, condition)); this.changed(); });
     head.append(this.labelled("Type", type));
-    for (const [field, kind] of this.leafFields[condition.type] || []) {
-      const input = document.createElement("input");
-      input.type = kind;
-      input.value = condition[field] ?? "";
-      input.addEventListener("change", () => {
-        condition[field] = kind === "number" && input.value !== "" ? Number(input.value) : input.value;
-        this.save();
-      });
-      head.append(this.labelled(field, input));
+    for (const member of this.leafFields[condition.type] || []) {
+      head.append(this.labelled(member.name, this.field(condition, member)));
     }
-    if (this.leafFields[condition.type]) {
+    if (this.leafFields[condition.type] && this.scoped) {
       const scope = document.createElement("select");
       scope.append(new Option("this period", ""), new Option("whole event", "EVENT", false, condition.scope === "EVENT"));
       scope.addEventListener("change", () => {
@@ -194,18 +190,53 @@ class ConditionEditor extends HTMLElement {
           if (next === null) list.splice(index, 1); else list[index] = next;
         }));
       });
-      children.append(this.button("Add a sub-condition", () => { list.push({ type: "LOGIN_DAYS", days: 1 }); this.changed(); }));
+      children.append(this.button("Add a sub-condition", () => { list.push(this.blank(this.defaultLeaf, {})); this.changed(); }));
     } else if (condition.type === "NOT") {
       if (condition.condition) {
         children.append(this.node(condition.condition, `${pointer}/condition`, (next) => {
           if (next === null) delete condition.condition; else condition.condition = next;
         }));
       } else {
-        children.append(this.button("Add the negated condition", () => { condition.condition = { type: "LOGIN_DAYS", days: 1 }; this.changed(); }));
+        children.append(this.button("Add the negated condition", () => { condition.condition = this.blank(this.defaultLeaf, {}); this.changed(); }));
       }
     }
     box.append(children);
     return box;
+  }
+
+  // The input of one member of a leaf; what it holds is written back as the member's kind reads.
+  field(condition, member) {
+    const name = member.name;
+    const current = condition[name];
+    let input;
+    if (member.kind === "choice") {
+      input = document.createElement("select");
+      if (member.optional || !member.options.some((option) => option.value === current)) input.append(new Option("", ""));
+      for (const option of member.options) input.append(new Option(option.label, option.value, false, option.value === current));
+    } else {
+      input = document.createElement("input");
+      input.type = NUMERIC_KINDS.includes(member.kind) ? "number" : "text";
+      if (input.type === "number") input.step = "any";
+      input.value = current === undefined ? "" : member.kind === "value" && typeof current !== "string" ? JSON.stringify(current) : current;
+    }
+    input.addEventListener("change", () => {
+      const text = input.value;
+      if (text === "") delete condition[name];
+      else if (NUMERIC_KINDS.includes(member.kind)) condition[name] = Number(text);
+      else if (member.kind === "value") condition[name] = ConditionEditor.loose(text);
+      else condition[name] = text;
+      this.save();
+    });
+    return input;
+  }
+
+  // A typed value: JSON when it reads as a number, a boolean or a list, the text itself otherwise.
+  static loose(text) {
+    try {
+      const value = JSON.parse(text);
+      if (typeof value === "number" || typeof value === "boolean" || Array.isArray(value)) return value;
+    } catch (_) { /* plain text */ }
+    return text;
   }
 
   // An error concerns a node when it points at the node itself or at one of its own fields
@@ -223,7 +254,11 @@ class ConditionEditor extends HTMLElement {
     }
     if (type === "NOT") return { type, condition: previous.subConditions ? previous.subConditions[0] : undefined };
     const leaf = { type };
-    for (const [field, kind] of this.leafFields[type] || []) leaf[field] = kind === "number" ? 1 : "";
+    for (const member of this.leafFields[type] || []) {
+      if (member.optional) continue;
+      if (member.kind === "choice") leaf[member.name] = member.options.length ? member.options[0].value : "";
+      else leaf[member.name] = NUMERIC_KINDS.includes(member.kind) ? 1 : "";
+    }
     return leaf;
   }
 }

@@ -14,14 +14,18 @@ use bestow_auth_domain::view::UserView;
 use bestow_core::audit::AuditEntry;
 use bestow_core::client::ClientIp;
 use bestow_core::page::Page;
+use bestow_events_domain::audience::properties::PlayerPropertiesView;
+use bestow_events_domain::audience::{AudienceEstimate, AudienceKind, RuleVerdict};
 use bestow_events_domain::evaluate::Eligibility;
 use bestow_events_domain::ports::activities::Activity;
 use bestow_events_domain::ports::service_keys::ServiceKeyView;
 use bestow_events_domain::stats::EventStats;
 use bestow_events_domain::view::{ClaimView, EventView};
 use bestow_events_domain::wallet::Wallet;
+use chrono::{DateTime, Utc};
 use http::header::{AUTHORIZATION, CONTENT_TYPE, IF_MATCH};
 use http::{HeaderValue, Method, Request, StatusCode};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -41,7 +45,7 @@ pub struct Call<'a> {
     method: Method,
     path: String,
     bearer: Option<&'a str>,
-    body: Option<Value>,
+    body: Option<Payload>,
     if_match: Option<String>,
     client: Option<ClientIp>,
 }
@@ -60,7 +64,13 @@ impl<'a> Call<'a> {
     }
 
     pub fn json(mut self, body: Value) -> Self {
-        self.body = Some(body);
+        self.body = Some(Payload::Json(body));
+        self
+    }
+
+    /// `body` sent on as `text/csv`, as it arrives (an upload is never held whole).
+    pub fn csv(mut self, body: Body) -> Self {
+        self.body = Some(Payload::Csv(body));
         self
     }
 
@@ -79,6 +89,13 @@ impl<'a> Call<'a> {
         self.client = client;
         self
     }
+}
+
+/// What a call sends.
+#[derive(Debug)]
+enum Payload {
+    Json(Value),
+    Csv(Body),
 }
 
 /// A `GET` of the API whose answer is a `T`.
@@ -172,6 +189,80 @@ pub fn auth_audit_log() -> Read<Page<AuditEntry>> {
 /// `GET /api/v1/service-keys`.
 pub fn service_keys() -> Read<Page<ServiceKeyView>> {
     Read::at("/api/v1/service-keys")
+}
+
+/// `GET /api/v1/audiences`.
+pub fn audiences() -> Read<Page<AudienceView>> {
+    Read::at("/api/v1/audiences")
+}
+
+/// `GET /api/v1/audiences/{id}`.
+pub fn audience(id: &str) -> Read<AudienceView> {
+    Read::at(format!("/api/v1/audiences/{}", segment(id)))
+}
+
+/// `GET /api/v1/audiences/{id}/members`: a LIST audience's members, a page at a time.
+pub fn audience_members(id: &str) -> Read<Page<AudienceMember>> {
+    Read::at(format!("/api/v1/audiences/{}/members", segment(id)))
+}
+
+/// `GET /api/v1/audiences/{id}/estimate`: the latest size estimate (404 before any).
+pub fn audience_estimate(id: &str) -> Read<AudienceEstimate> {
+    Read::at(format!("/api/v1/audiences/{}/estimate", segment(id)))
+}
+
+/// `GET /api/v1/audiences/{id}/check` (with `userId` in the query).
+pub fn audience_check(id: &str) -> Read<MembershipCheck> {
+    Read::at(format!("/api/v1/audiences/{}/check", segment(id)))
+}
+
+/// `GET /api/v1/players/{userId}/properties`.
+pub fn player_properties(user_id: &str) -> Read<PlayerPropertiesView> {
+    Read::at(format!("/api/v1/players/{}/properties", segment(user_id)))
+}
+
+// The audience routes answer with views the events service defines beside its handlers, not in
+// the domain the console shares; these read the same JSON (unknown members ignored).
+
+/// An audience as the API shows it (`AudienceView`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AudienceView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub kind: AudienceKind,
+    /// A RULE audience's tree; null for LIST.
+    pub rule: Option<Value>,
+    /// Members of a LIST audience.
+    pub member_count: u64,
+    pub estimate: Option<AudienceEstimate>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// Whether a player is in an audience, with the verdict of every node (`MembershipCheck`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MembershipCheck {
+    pub user_id: String,
+    pub member: bool,
+    pub rule: RuleVerdict,
+}
+
+/// One member of a LIST audience.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AudienceMember {
+    pub user_id: String,
+}
+
+/// The answer to a members upload.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MemberCount {
+    pub members: u64,
 }
 
 /// `path` with a query string of the non-blank `pairs`.
@@ -319,9 +410,13 @@ impl Api {
             request = request.header(IF_MATCH, value);
         }
         let body = match call.body {
-            Some(json) => {
+            Some(Payload::Json(json)) => {
                 request = request.header(CONTENT_TYPE, "application/json");
                 Body::from(json.to_string())
+            }
+            Some(Payload::Csv(body)) => {
+                request = request.header(CONTENT_TYPE, "text/csv; charset=utf-8");
+                body
             }
             None => Body::empty(),
         };

@@ -12,8 +12,9 @@ use crate::assets;
 use crate::session::{CSRF_FIELD, Staff};
 
 /// The sections of the console, in navigation order, with what each needs.
-const SECTIONS: [(Section, &str, &str, Permission); 5] = [
+const SECTIONS: [(Section, &str, &str, Permission); 6] = [
     (Section::Events, "Events", "/console/events", Permission::ReadAllEvents),
+    (Section::Audiences, "Audiences", "/console/audiences", Permission::ReadAudiences),
     (Section::Claims, "Claims", "/console/claims", Permission::ReadAllClaims),
     (Section::Players, "Players", "/console/players", Permission::ReadAllClaims),
     (Section::AuditLog, "Audit log", "/console/audit", Permission::ReadAuditLogs),
@@ -24,6 +25,7 @@ const SECTIONS: [(Section, &str, &str, Permission); 5] = [
 pub enum Section {
     Home,
     Events,
+    Audiences,
     Claims,
     Players,
     AuditLog,

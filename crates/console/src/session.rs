@@ -253,21 +253,35 @@ impl<T: DeserializeOwned> FromRequest<ConsoleState> for Checked<T> {
         if !same_origin(&parts.headers) {
             return Err(layout::refusal(StatusCode::FORBIDDEN, "This form was sent from another site."));
         }
-        let expected = Cookies::of(&parts.headers).get(CSRF_COOKIE).unwrap_or_default().to_owned();
         let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
             .await
             .map_err(|_| layout::refusal(StatusCode::PAYLOAD_TOO_LARGE, "This form is too large."))?;
-        let sent = form_urlencoded_value(&bytes, CSRF_FIELD).unwrap_or_default();
-        if expected.is_empty() || !constant_time_eq(expected.as_bytes(), sent.as_bytes()) {
-            return Err(layout::refusal(
-                StatusCode::FORBIDDEN,
-                "This form has expired or did not come from the console. Reload the page and try again.",
-            ));
+        if let Some(refused) =
+            csrf_refusal(&parts.headers, &form_urlencoded_value(&bytes, CSRF_FIELD).unwrap_or_default())
+        {
+            return Err(refused);
         }
         serde_urlencoded::from_bytes(&bytes)
             .map(Checked)
             .map_err(|error| layout::refusal(StatusCode::BAD_REQUEST, &format!("This form is not valid: {error}")))
     }
+}
+
+/// Why a form with the CSRF token `sent` is refused, if it is: the token must match the
+/// session's cookie and the `Origin`, when the browser sends one, be this host. For forms not
+/// read by [`Checked`] (an upload streamed on as it arrives).
+pub fn csrf_refusal(headers: &HeaderMap, sent: &str) -> Option<Response> {
+    if !same_origin(headers) {
+        return Some(layout::refusal(StatusCode::FORBIDDEN, "This form was sent from another site."));
+    }
+    let expected = Cookies::of(headers).get(CSRF_COOKIE).unwrap_or_default().to_owned();
+    if expected.is_empty() || !constant_time_eq(expected.as_bytes(), sent.as_bytes()) {
+        return Some(layout::refusal(
+            StatusCode::FORBIDDEN,
+            "This form has expired or did not come from the console. Reload the page and try again.",
+        ));
+    }
+    None
 }
 
 fn form_urlencoded_value(bytes: &[u8], name: &str) -> Option<String> {

@@ -92,6 +92,33 @@ impl ConsoleClient {
         self.send(request).await
     }
 
+    /// Posts `fields` as `multipart/form-data`, the CSRF token first (as the page's form has it);
+    /// a field with a file name is a file.
+    pub async fn post_multipart(&mut self, path: &str, fields: &[(&str, Option<&str>, &str)]) -> Page {
+        let csrf = self.cookies.get("bestow_csrf").cloned().unwrap_or_default();
+        self.post_multipart_with(&csrf, path, fields).await
+    }
+
+    /// Posts `fields` as `multipart/form-data` with `csrf` as the form's token.
+    pub async fn post_multipart_with(&mut self, csrf: &str, path: &str, fields: &[(&str, Option<&str>, &str)]) -> Page {
+        let boundary = "----bestow-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n");
+        for (name, file_name, content) in fields {
+            let disposition = match file_name {
+                Some(file) => format!("form-data; name=\"{name}\"; filename=\"{file}\"\r\nContent-Type: text/csv"),
+                None => format!("form-data; name=\"{name}\""),
+            };
+            body.push_str(&format!("--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n{content}\r\n"));
+        }
+        body.push_str(&format!("--{boundary}--\r\n"));
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body);
+        self.send(request).await
+    }
+
     pub async fn sign_in(&mut self, username: &str, password: &str) -> Page {
         self.get("/console/sign-in").await;
         self.post("/console/sign-in", &[("username", username), ("password", password)]).await
@@ -134,7 +161,7 @@ async fn assert_signed_out(console: &mut ConsoleClient) {
 }
 
 fn nav_links(body: &str) -> Vec<&'static str> {
-    ["Events", "Claims", "Players", "Audit log", "Service keys"]
+    ["Events", "Audiences", "Claims", "Players", "Audit log", "Service keys"]
         .into_iter()
         .filter(|label| body.contains(&format!("\">{label}</a></li>")))
         .collect()
@@ -175,7 +202,7 @@ async fn the_root_leads_to_a_sign_in_form_and_a_session_lives_in_strict_http_onl
     }
     let home = console.get("/console/").await;
     assert_eq!(home.status, StatusCode::OK);
-    assert_eq!(nav_links(&home.body), ["Events", "Claims", "Players", "Audit log", "Service keys"]);
+    assert_eq!(nav_links(&home.body), ["Events", "Audiences", "Claims", "Players", "Audit log", "Service keys"]);
     assert_eq!(home.headers["cache-control"], "no-store");
 }
 
@@ -268,7 +295,7 @@ async fn navigation_shows_what_each_role_may_use_and_the_api_decides_the_rest() 
     app.user_with_roles("auditor1", &["AUDITOR"]).await;
     let mut operator = signed_in(&app, "operator1", PASSWORD).await;
     let home = operator.get("/console/").await;
-    assert_eq!(nav_links(&home.body), ["Events", "Claims", "Players"]);
+    assert_eq!(nav_links(&home.body), ["Events", "Audiences", "Claims", "Players"]);
     // A section not in the menu is still refused by the API itself.
     assert_eq!(operator.get("/console/service-keys").await.status, StatusCode::FORBIDDEN);
     assert_eq!(operator.get("/console/audit").await.status, StatusCode::FORBIDDEN);
@@ -276,7 +303,10 @@ async fn navigation_shows_what_each_role_may_use_and_the_api_decides_the_rest() 
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
 
     let mut auditor = signed_in(&app, "auditor1", PASSWORD).await;
-    assert_eq!(nav_links(&auditor.get("/console/").await.body), ["Events", "Claims", "Players", "Audit log"]);
+    assert_eq!(
+        nav_links(&auditor.get("/console/").await.body),
+        ["Events", "Audiences", "Claims", "Players", "Audit log"]
+    );
     assert_eq!(auditor.get("/console/audit").await.status, StatusCode::OK);
     assert!(!auditor.get("/console/events").await.body.contains("New event"), "auditors read only");
 }
@@ -849,6 +879,8 @@ async fn every_input_of_the_main_pages_has_a_label() {
     let request_id = claims[0]["requestId"].as_str().unwrap();
     let player_id = &players[0].0;
     let mut admin = signed_in(&app, "admin", ADMIN_PASSWORD).await;
+    let list = admin.post("/console/audiences/new", &[("name", "Testers"), ("kind", "LIST"), ("rule", "")]).await;
+    let list_id = audience_id_of(&list);
     let pages = [
         "/console/sign-in".to_owned(),
         "/console/".to_owned(),
@@ -863,6 +895,10 @@ async fn every_input_of_the_main_pages_has_a_label() {
         format!("/console/players/{player_id}"),
         "/console/audit".to_owned(),
         "/console/service-keys".to_owned(),
+        "/console/audiences".to_owned(),
+        "/console/audiences/new".to_owned(),
+        format!("/console/audiences/{list_id}"),
+        format!("/console/audiences/{list_id}/members"),
     ];
     for path in pages {
         let page = admin.get(&path).await;
@@ -917,4 +953,193 @@ async fn recurring_tiered_events_are_created_from_the_form_and_lists_page() {
     let second = console.get("/console/events?status=DRAFT&page=2").await;
     assert!(second.body.contains("Page 2 of 2") && second.body.contains("rel=\"prev\""));
     assert_eq!(second.body.matches("<td><a href=\"/console/events/").count(), 2, "22 drafts: 20 then 2");
+}
+
+/// The audience a creation's redirect (`/console/audiences/{id}?notice=created`) names.
+fn audience_id_of(created: &Page) -> String {
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let path = created.location().split('?').next().unwrap();
+    path.strip_prefix("/console/audiences/").expect("an audience page").to_owned()
+}
+
+const KOREA: &str = r#"{"type":"PROPERTY","name":"country","op":"IN","value":["KR"]}"#;
+
+#[tokio::test]
+async fn operators_build_rule_and_list_audiences_check_players_and_target_events_from_the_console() {
+    let app = TestApp::spawn().await;
+    app.user_with_roles("operator1", &["OPERATOR"]).await;
+    let (player_id, _) = app.user_with_roles("player1", &["USER"]).await;
+    let admin_token = app.admin_token().await;
+    let properties = json!({ "country": "KR", "vipLevel": 3 });
+    let path = format!("/api/v1/players/{player_id}/properties");
+    assert_eq!(app.send_json(Method::PATCH, &path, Some(&admin_token), &properties).await.status(), StatusCode::OK);
+    let mut console = signed_in(&app, "operator1", PASSWORD).await;
+
+    // The rule editor is the condition-tree editor with the audience leaves.
+    let form = console.get("/console/audiences/new").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("<condition-editor data-scope=\"off\""), "{}", form.body);
+    assert!(form.body.contains("INACTIVE_DAYS") && form.body.contains("withinDays") && form.body.contains("ROLLOUT"));
+
+    // The server's errors come back at the rule's node, the form as typed.
+    let bad = r#"{"type":"AND","subConditions":[{"type":"INACTIVE_DAYS","min":0}]}"#;
+    let refused = console.post("/console/audiences/new", &[("name", "Away"), ("kind", "RULE"), ("rule", bad)]).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("&quot;pointer&quot;:&quot;/subConditions/0/min&quot;"), "{}", refused.body);
+    assert!(refused.body.contains("value=\"Away\""));
+
+    // A RULE audience: created, checked for a player with the verdict of every node, estimated.
+    let created = console
+        .post(
+            "/console/audiences/new",
+            &[("name", "Korea"), ("description", "KR only"), ("kind", "RULE"), ("rule", KOREA)],
+        )
+        .await;
+    let korea = audience_id_of(&created);
+    let page = console.get(created.location()).await;
+    assert!(page.body.contains("Audience created.") && page.body.contains("Start estimate"), "{}", page.body);
+    let check = console.get(&format!("/console/audiences/{korea}/check?userId={player_id}")).await;
+    assert_eq!(check.status, StatusCode::OK, "{}", check.body);
+    assert!(check.body.contains("data-testid=\"member\">yes<"), "{}", check.body);
+    assert!(check.body.contains("<strong>PROPERTY</strong> met"), "{}", check.body);
+    let outsider = console.get(&format!("/console/audiences/{korea}/check?userId=nobody-here")).await;
+    assert!(outsider.body.contains("data-testid=\"member\">no<"), "{}", outsider.body);
+
+    let started = console.post(&format!("/console/audiences/{korea}/estimate"), &[]).await;
+    assert!(started.location().ends_with("notice=estimating"), "{}", started.location());
+    let mut figures = String::new();
+    for _ in 0..100 {
+        figures = console.get(&format!("/console/audiences/{korea}/estimate")).await.body;
+        if figures.contains(">DONE<") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(figures.contains("data-testid=\"estimate-progress\">1 / 1<"), "{figures}");
+    assert!(figures.contains("data-testid=\"estimate-members\">1<"), "{figures}");
+    let list_page = console.get("/console/audiences").await;
+    assert!(list_page.body.contains("≈ 1 of 1 players"), "{}", list_page.body);
+
+    // A LIST audience: members uploaded as a CSV file, a refused upload changes nothing.
+    let created = console.post("/console/audiences/new", &[("name", "Testers"), ("kind", "LIST"), ("rule", "")]).await;
+    let testers = audience_id_of(&created);
+    let members_path = format!("/console/audiences/{testers}/members");
+    let csv = format!("userId\n{player_id}\ntester-2\ntester-2\n");
+    let uploaded =
+        console.post_multipart(&members_path, &[("file", Some("testers.csv"), &csv), ("members", None, "")]).await;
+    assert_eq!(uploaded.status, StatusCode::OK, "{}", uploaded.body);
+    assert!(uploaded.body.contains("Upload accepted: the audience has 2 members now."), "{}", uploaded.body);
+    let too_long = "x".repeat(129);
+    let pasted = format!("tester-3\r\n\r\n{too_long}\r\n");
+    let refused = console.post_multipart(&members_path, &[("file", Some(""), ""), ("members", None, &pasted)]).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("Upload refused, nothing was changed: line 3:"), "{}", refused.body);
+    assert!(refused.body.contains("data-testid=\"member-count\">2<"), "the members are as they were");
+    let empty = console.post_multipart(&members_path, &[("file", Some(""), "")]).await;
+    assert!(empty.body.contains("choose a file or paste user ids"), "{}", empty.body);
+    let forged = console.post_multipart_with("forged", &members_path, &[("members", None, "intruder")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "an upload without the session's token is refused");
+    let members = console.get(&members_path).await;
+    assert!(
+        members.body.contains(&player_id) && members.body.contains("tester-2") && !members.body.contains("intruder")
+    );
+    let export = console.get(&format!("{members_path}/export")).await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert!(export.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(export.body.starts_with("userId") && export.body.contains(&player_id), "{}", export.body);
+
+    // The event form's picker sends the audience; the event page shows the targeting.
+    let form = console.get("/console/events/new").await;
+    assert!(form.body.contains(&format!("<option value=\"{korea}\">Korea</option>")), "{}", form.body);
+    let mut fields = event_form("Korea launch", "");
+    fields.extend([
+        ("audienceInclude", korea.as_str()),
+        ("audienceExclude", testers.as_str()),
+        ("audienceSticky", "true"),
+    ]);
+    let created = console.post("/console/events/new", &fields).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let event_id = created.location().split('?').next().unwrap().rsplit('/').next().unwrap().to_owned();
+    let event = app.get_json(&format!("/api/v1/events/{event_id}"), Some(&admin_token)).await;
+    assert_eq!(event["audience"], json!({ "include": [korea], "exclude": [testers], "sticky": true }));
+    let page = console.get(&format!("/console/events/{event_id}")).await;
+    assert!(page.body.contains(&format!("<a href=\"/console/audiences/{korea}\">Korea</a>")), "{}", page.body);
+    assert!(page.body.contains("data-testid=\"audience-sticky\">yes<"));
+    let edit = console.get(&format!("/console/events/{event_id}/edit")).await;
+    assert!(edit.body.contains(&format!("<option value=\"{korea}\" selected>Korea</option>")), "{}", edit.body);
+
+    // An audience in use is not deleted, and the page says why.
+    let kept = console.post(&format!("/console/audiences/{korea}/delete"), &[]).await;
+    assert!(kept.location().ends_with("?error=refused"), "{}", kept.location());
+    let page = console.get(kept.location()).await;
+    assert!(alert(&page.body).contains("in use"), "{}", alert(&page.body));
+
+    // Edit: the name changes, the rule stays.
+    let edit = console.get(&format!("/console/audiences/{testers}/edit")).await;
+    let version =
+        edit.body.split("name=\"version\" value=\"").nth(1).unwrap().split('"').next().unwrap().replace("&quot;", "\"");
+    let saved = console
+        .post(
+            &format!("/console/audiences/{testers}/edit"),
+            &[("name", "QA testers"), ("kind", "LIST"), ("version", &version)],
+        )
+        .await;
+    assert!(saved.location().ends_with("notice=saved"), "{}", saved.location());
+    let stale = console
+        .post(
+            &format!("/console/audiences/{testers}/edit"),
+            &[("name", "Stale"), ("kind", "LIST"), ("version", &version)],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED, "{}", stale.body);
+
+    // The player page shows what the game's servers said and what the platform computes.
+    let player = console.get(&format!("/console/players/{player_id}")).await;
+    assert!(player.body.contains("<code>country</code></td><td>KR<"), "{}", player.body);
+    assert!(player.body.contains("<code>vipLevel</code></td><td>3<"));
+    assert!(player.body.contains("data-testid=\"purchase-total\">0<"));
+    assert!(player.body.contains("data-testid=\"created-at\"><time"), "the account's creation");
+}
+
+#[tokio::test]
+async fn auditors_read_audiences_without_forms_and_players_get_no_console() {
+    let app = TestApp::spawn().await;
+    app.user_with_roles("auditor1", &["AUDITOR"]).await;
+    let admin_token = app.admin_token().await;
+    let body = json!({ "name": "Korea", "kind": "RULE", "rule": serde_json::from_str::<Value>(KOREA).unwrap() });
+    let created: Value = app.post("/api/v1/audiences", Some(&admin_token), &body).await.json().await.unwrap();
+    let korea = created["id"].as_str().unwrap();
+    let list: Value = app
+        .post("/api/v1/audiences", Some(&admin_token), &json!({ "name": "Testers", "kind": "LIST" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let testers = list["id"].as_str().unwrap();
+
+    let mut auditor = signed_in(&app, "auditor1", PASSWORD).await;
+    let listed = auditor.get("/console/audiences").await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert!(listed.body.contains("Korea") && !listed.body.contains("New audience"));
+    for id in [korea, testers] {
+        let page = auditor.get(&format!("/console/audiences/{id}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains("Check a player"), "auditors check players");
+        for form in ["Start estimate", ">Delete<", "multipart/form-data", "/edit\""] {
+            assert!(!page.body.contains(form), "no {form} for an auditor");
+        }
+    }
+    // A form the page does not offer is refused by the API itself.
+    let refused = auditor.post(&format!("/console/audiences/{korea}/delete"), &[]).await;
+    assert!(refused.location().ends_with("?error=refused"), "{}", refused.location());
+    let upload =
+        auditor.post_multipart(&format!("/console/audiences/{testers}/members"), &[("members", None, "p1")]).await;
+    assert_eq!(upload.status, StatusCode::BAD_REQUEST);
+    assert!(upload.body.contains("Upload refused"), "{}", upload.body);
+    assert_eq!(app.get(&format!("/api/v1/audiences/{korea}"), Some(&admin_token)).await.status(), StatusCode::OK);
+
+    app.register("player1", PASSWORD).await;
+    let mut player = ConsoleClient::new(&app);
+    assert_eq!(player.sign_in("player1", PASSWORD).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(player.get("/console/audiences").await.location(), "/console/sign-in", "no console for a player");
 }

@@ -34,8 +34,20 @@ pub struct EventForm {
     pub recurrence: String,
     pub tiers: String,
     pub rewards: Vec<RewardRow>,
+    /// Who sees the event: audiences included and excluded (none of either: everyone).
+    pub audience_include: Vec<String>,
+    pub audience_exclude: Vec<String>,
+    /// A player in the audience when they first saw or claimed the event stays in.
+    pub audience_sticky: bool,
     /// The `ETag` the edit started from (edits only).
     pub version: String,
+}
+
+/// An audience the picker offers: its id and name.
+#[derive(Debug, Clone)]
+pub struct AudienceChoice {
+    pub id: String,
+    pub name: String,
 }
 
 /// One reward of a new event; the detail fields used are those of its type.
@@ -70,6 +82,9 @@ impl EventForm {
                 "recurrence" => form.recurrence = value,
                 "tiers" => form.tiers = value,
                 "version" => form.version = value,
+                "audienceInclude" if !value.is_empty() => form.audience_include.push(value),
+                "audienceExclude" if !value.is_empty() => form.audience_exclude.push(value),
+                "audienceSticky" => form.audience_sticky = !value.is_empty(),
                 other => {
                     let Some((index, field)) = other.strip_prefix("rewards.").and_then(|rest| rest.split_once('.'))
                     else {
@@ -107,6 +122,9 @@ impl EventForm {
             recurrence: pretty(&event.recurrence),
             tiers: pretty(&event.tiers),
             rewards: Vec::new(),
+            audience_include: ids(event.audience.as_ref().map(|target| &target.include)),
+            audience_exclude: ids(event.audience.as_ref().map(|target| &target.exclude)),
+            audience_sticky: event.audience.as_ref().is_some_and(|target| target.sticky),
             version: etag.unwrap_or_default(),
         }
     }
@@ -152,6 +170,12 @@ impl EventForm {
             }
             Err(message) => errors.push(violation("/tiers", &message)),
         }
+        let audience = if self.audience_include.is_empty() && self.audience_exclude.is_empty() {
+            Value::Null
+        } else {
+            json!({ "include": self.audience_include, "exclude": self.audience_exclude, "sticky": self.audience_sticky })
+        };
+        body.insert("audience".into(), audience);
         if with_rewards {
             let rewards: Vec<Value> =
                 self.rewards.iter().enumerate().map(|(index, row)| row.to_body(index, &mut errors)).collect();
@@ -215,6 +239,11 @@ impl RewardRow {
     }
 }
 
+/// Audience ids as text.
+fn ids(ids: Option<&Vec<bestow_core::ids::AudienceId>>) -> Vec<String> {
+    ids.map(|ids| ids.iter().map(ToString::to_string).collect()).unwrap_or_default()
+}
+
 fn violation(pointer: &str, message: &str) -> Violation {
     Violation { pointer: pointer.to_owned(), message: message.to_owned() }
 }
@@ -252,7 +281,14 @@ fn to_utc(text: &str, zone: &Tz) -> Result<DateTime<Utc>, &'static str> {
 }
 
 /// The form. `action` is where it posts; `failure` is what the API (or the form) refused.
-pub fn render(staff: &Staff, action: &str, form: &EventForm, creating: bool, failure: Option<&Failure>) -> Markup {
+pub fn render(
+    staff: &Staff,
+    action: &str,
+    form: &EventForm,
+    creating: bool,
+    audiences: &[AudienceChoice],
+    failure: Option<&Failure>,
+) -> Markup {
     let violations: &[Violation] = failure.map_or(&[], |failure| &failure.violations);
     let errors_at = |pointer: &str| field_errors(violations, pointer);
     let condition_errors: Vec<Value> = violations
@@ -312,6 +348,7 @@ pub fn render(staff: &Staff, action: &str, form: &EventForm, creating: bool, fai
                 }
                 (errors_at("/conditions"))
             }
+            (audience_picker(form, audiences, violations))
             fieldset {
                 legend { "Recurrence and tiers (optional)" }
                 label for="recurrence" { "Recurrence (JSON), e.g. {\"period\": \"DAILY\", \"resetTime\": \"05:00\"}" }
@@ -334,6 +371,62 @@ pub fn render(staff: &Staff, action: &str, form: &EventForm, creating: bool, fai
             div.actions {
                 button type="submit" { @if creating { "Create event" } @else { "Save changes" } }
             }
+        }
+    }
+}
+
+/// Who sees the event: audiences to include and to exclude, and whether membership sticks.
+/// Audiences the form names that are not among `audiences` (older ones) stay chosen, by id.
+fn audience_picker(form: &EventForm, audiences: &[AudienceChoice], violations: &[Violation]) -> Markup {
+    let chosen = |ids: &[String]| -> Vec<AudienceChoice> {
+        let mut offered = audiences.to_vec();
+        for id in ids {
+            if !offered.iter().any(|choice| &choice.id == id) {
+                offered.push(AudienceChoice { id: id.clone(), name: id.clone() });
+            }
+        }
+        offered
+    };
+    let size = audiences.len().clamp(2, 6);
+    html! {
+        fieldset.audience {
+            legend { "Audience (empty: every player)" }
+            div.row {
+                div {
+                    label for="audienceInclude" { "Shown only to players in any of" }
+                    select #audienceInclude name="audienceInclude" multiple size=(size) {
+                        @for choice in chosen(&form.audience_include) {
+                            option value=(choice.id) selected[form.audience_include.contains(&choice.id)] { (choice.name) }
+                        }
+                    }
+                    (errors_under(violations, "/audience/include"))
+                }
+                div {
+                    label for="audienceExclude" { "Never shown to players in any of" }
+                    select #audienceExclude name="audienceExclude" multiple size=(size) {
+                        @for choice in chosen(&form.audience_exclude) {
+                            option value=(choice.id) selected[form.audience_exclude.contains(&choice.id)] { (choice.name) }
+                        }
+                    }
+                    (errors_under(violations, "/audience/exclude"))
+                }
+            }
+            label.check {
+                input type="checkbox" name="audienceSticky" value="true" checked[form.audience_sticky];
+                " Sticky: a player in the audience when they first see or claim the event stays in until it ends"
+            }
+            (field_errors(violations, "/audience"))
+            (field_errors(violations, "/audience/sticky"))
+            @if audiences.is_empty() { p.hint { "No audiences yet: create them under Audiences." } }
+        }
+    }
+}
+
+/// The messages of the violations at `pointer` or below it.
+fn errors_under(violations: &[Violation], pointer: &str) -> Markup {
+    html! {
+        @for violation in violations.iter().filter(|v| v.pointer == pointer || v.pointer.starts_with(&format!("{pointer}/"))) {
+            p.field-error data-pointer=(violation.pointer) { (violation.message) }
         }
     }
 }

@@ -5,6 +5,8 @@ use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use bestow_core::identity::Permission;
+use bestow_core::ids::AudienceId;
+use bestow_events_domain::audience::AudienceTarget;
 use bestow_events_domain::lifecycle::EventStatus;
 use bestow_events_domain::recurrence::RecurrencePeriod;
 use bestow_events_domain::saga::ClaimStatus;
@@ -16,7 +18,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::event_form::{self, EventForm};
+use super::audiences::PICKER_LIMIT;
+use super::event_form::{self, AudienceChoice, EventForm};
 use super::filters::{Filters, PAGE_SIZE};
 use super::{Nothing, Outcome, back_with_error, change_then_show, refusal, segment, shown, with_query};
 use crate::ConsoleState;
@@ -84,10 +87,24 @@ async fn list_page(staff: &Staff, filters: &Filters) -> Result<Markup, Failure> 
 async fn new_form(staff: Staff) -> Response {
     let form =
         EventForm { timezone: "UTC".to_owned(), grant_policy: "ALL_OR_NOTHING".to_owned(), ..EventForm::default() };
-    form_page(&staff, "/console/events/new", &form, true, None, StatusCode::OK)
+    form_page(&staff, "/console/events/new", &form, true, None, StatusCode::OK).await
 }
 
-fn form_page(
+/// The audiences the form's picker offers (the newest page of them); none when they cannot be
+/// read, the form's own choices kept by id.
+async fn audience_choices(staff: &Staff) -> Vec<AudienceChoice> {
+    match staff.read(api::audiences().query(&[("limit", PICKER_LIMIT)])).await {
+        Ok(found) => {
+            found.items.into_iter().map(|audience| AudienceChoice { id: audience.id, name: audience.name }).collect()
+        }
+        Err(failure) => {
+            tracing::warn!(reason = %failure.message(), "the event form could not list the audiences");
+            Vec::new()
+        }
+    }
+}
+
+async fn form_page(
     staff: &Staff,
     action: &str,
     form: &EventForm,
@@ -96,14 +113,15 @@ fn form_page(
     status: StatusCode,
 ) -> Response {
     let title = if creating { "New event" } else { "Edit event" };
-    let body = html! { h1 { (title) } (event_form::render(staff, action, form, creating, failure)) };
+    let audiences = audience_choices(staff).await;
+    let body = html! { h1 { (title) } (event_form::render(staff, action, form, creating, &audiences, failure)) };
     (status, layout::page(staff, Section::Events, title, body)).into_response()
 }
 
 /// A form the API (or the form itself) refused, shown again as typed, with the reasons.
-fn refused_form(staff: &Staff, action: &str, form: &EventForm, creating: bool, failure: Failure) -> Response {
+async fn refused_form(staff: &Staff, action: &str, form: &EventForm, creating: bool, failure: Failure) -> Response {
     let status = if failure.status.is_client_error() { failure.status } else { StatusCode::BAD_GATEWAY };
-    form_page(staff, action, form, creating, Some(&failure), status)
+    form_page(staff, action, form, creating, Some(&failure), status).await
 }
 
 fn malformed(violations: Vec<crate::api::Violation>) -> Failure {
@@ -121,12 +139,12 @@ async fn create(staff: Staff, Checked(pairs): Checked<Vec<(String, String)>>) ->
     let action = "/console/events/new";
     let body = match form.to_body(true) {
         Ok(body) => body,
-        Err(violations) => return refused_form(&staff, action, &form, true, malformed(violations)),
+        Err(violations) => return refused_form(&staff, action, &form, true, malformed(violations)).await,
     };
     let created = staff.send(Call::post("/api/v1/events", body)).await.and_then(|reply| reply.parse::<EventView>());
     let created = match created {
         Ok(created) => created,
-        Err(failure) => return refused_form(&staff, action, &form, true, failure),
+        Err(failure) => return refused_form(&staff, action, &form, true, failure).await,
     };
     Redirect::to(&format!("/console/events/{}?notice=created", segment(&created.id.to_string()))).into_response()
 }
@@ -141,6 +159,7 @@ async fn event_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
     let status = event.status;
     let manage = staff.account.can(Permission::ManageEvents);
     let zone = Zone::of_event(&event.timezone);
+    let targeting = targeting(staff, event.audience.as_ref()).await;
     let body = html! {
         (outcome.render(&[("created", "Event created."), ("saved", "Changes saved."), ("status", "Status changed."), ("topped-up", "Stock topped up."), ("reward-added", "Reward added."), ("reward-removed", "Reward removed.")]))
         div.heading {
@@ -179,6 +198,10 @@ async fn event_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
                     }
                 }
             }
+        }
+        section aria-label="Audience" {
+            h2 { "Audience" }
+            (targeting)
         }
         section aria-label="Conditions" {
             h2 { "Conditions" }
@@ -226,6 +249,39 @@ async fn event_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Markup
         }
     };
     Ok(layout::page(staff, Section::Events, &event.event_name, body))
+}
+
+/// Who an event is shown to: everyone, or its audiences by name (linked) with stickiness.
+async fn targeting(staff: &Staff, target: Option<&AudienceTarget>) -> Markup {
+    let Some(target) = target.filter(|target| !target.include.is_empty() || !target.exclude.is_empty()) else {
+        return html! { p data-testid="audience" { "Every player." } };
+    };
+    let mut names = Vec::new();
+    for id in target.audience_ids() {
+        let name =
+            staff.read(api::audience(id.as_str())).await.map_or_else(|_| id.to_string(), |audience| audience.name);
+        names.push((id.to_string(), name));
+    }
+    let links = |ids: &[AudienceId]| {
+        html! {
+            @for (index, id) in ids.iter().enumerate() {
+                @if index > 0 { ", " }
+                @let name = names.iter().find(|(known, _)| known == id.as_str()).map_or(id.as_str(), |(_, name)| name.as_str());
+                a href=(format!("/console/audiences/{}", segment(id.as_str()))) { (name) }
+            }
+        }
+    };
+    html! {
+        dl.facts data-testid="audience" {
+            dt { "Shown to" } dd data-testid="audience-include" {
+                @if target.include.is_empty() { "every player" } @else { "players in " (links(&target.include)) }
+            }
+            dt { "Never to" } dd data-testid="audience-exclude" {
+                @if target.exclude.is_empty() { "—" } @else { "players in " (links(&target.exclude)) }
+            }
+            dt { "Sticky" } dd data-testid="audience-sticky" { (layout::yes_no(target.sticky)) }
+        }
+    }
 }
 
 /// The rewards with their stock; `manage` offers top-ups, `removable` a remove button (drafts).
@@ -276,7 +332,7 @@ async fn edit_form(staff: Staff, Path(id): Path<String>) -> Response {
         Err(failure) => return layout::failure_page(&failure),
     };
     let form = EventForm::of_event(&event, reply.etag.clone());
-    form_page(&staff, &format!("/console/events/{}/edit", segment(&id)), &form, false, None, StatusCode::OK)
+    form_page(&staff, &format!("/console/events/{}/edit", segment(&id)), &form, false, None, StatusCode::OK).await
 }
 
 async fn update(staff: Staff, Path(id): Path<String>, Checked(pairs): Checked<Vec<(String, String)>>) -> Response {
@@ -284,7 +340,7 @@ async fn update(staff: Staff, Path(id): Path<String>, Checked(pairs): Checked<Ve
     let action = format!("/console/events/{}/edit", segment(&id));
     let body = match form.to_body(false) {
         Ok(body) => body,
-        Err(violations) => return refused_form(&staff, &action, &form, false, malformed(violations)),
+        Err(violations) => return refused_form(&staff, &action, &form, false, malformed(violations)).await,
     };
     let version = Some(form.version.clone()).filter(|version| !version.is_empty());
     let call = Call::new(Method::PATCH, format!("/api/v1/events/{}", segment(&id))).json(body).if_match(version);
@@ -298,16 +354,17 @@ async fn update(staff: Staff, Path(id): Path<String>, Checked(pairs): Checked<Ve
                 ),
                 ..failure
             };
+            let audiences = audience_choices(&staff).await;
             let reload = html! {
                 h1 { "Edit event" }
                 (layout::failure(&stale))
                 p { a.button data-testid="reload" href=(action.clone()) { "Reload the current version" } }
-                (event_form::render(&staff, &action, &form, false, None))
+                (event_form::render(&staff, &action, &form, false, &audiences, None))
             };
             (StatusCode::PRECONDITION_FAILED, layout::page(&staff, Section::Events, "Edit event", reload))
                 .into_response()
         }
-        Err(failure) => refused_form(&staff, &action, &form, false, failure),
+        Err(failure) => refused_form(&staff, &action, &form, false, failure).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! One module per section of the console; each handler reads or changes through the API and
 //! renders what came back.
 
+mod audiences;
 mod audit;
 mod claims;
 mod event_form;
@@ -33,6 +34,7 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/console/", get(home::show))
         .merge(sign_in::routes())
         .merge(events::routes())
+        .merge(audiences::routes())
         .merge(claims::routes())
         .merge(players::routes())
         .merge(audit::routes())

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use bestow_auth_domain::view::UserView;
 use bestow_core::identity::{Permission, Role};
+use bestow_events_domain::audience::properties::PlayerPropertiesView;
 use bestow_events_domain::evaluate::NodeProgress;
 use http::Method;
 use maud::{Markup, html};
@@ -99,6 +100,7 @@ async fn player_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Marku
     let claims = staff.read(api::claims().query(&[("userId", id), ("limit", "20")])).await?;
     let activities = staff.read(api::activities().query(&[("userId", id), ("limit", "10")])).await?;
     let events = staff.read(api::events().query(&[("status", "ACTIVE"), ("limit", "100")])).await?;
+    let properties = staff.read(api::player_properties(id)).await;
     let oneself = staff.account.id == id;
     let base = format!("/console/players/{}", segment(id));
     let body = html! {
@@ -141,6 +143,10 @@ async fn player_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Marku
                     }
                 }
             }
+        }
+        section aria-label="Properties" {
+            h2 { "Properties" }
+            (properties_section(&properties))
         }
         section aria-label="Wallet" {
             h2 { "Wallet" }
@@ -187,6 +193,35 @@ async fn player_page(staff: &Staff, id: &str, outcome: &Outcome) -> Result<Marku
         }
     };
     Ok(layout::page(staff, Section::Players, "Player", body))
+}
+
+/// What the game's servers said of the player, and what the platform computes itself; a
+/// refusal is shown in place (the rest of the page stands).
+fn properties_section(properties: &Result<PlayerPropertiesView, Failure>) -> Markup {
+    let properties = match properties {
+        Ok(properties) => properties,
+        Err(failure) if failure.status == http::StatusCode::NOT_FOUND => {
+            return html! { p data-testid="properties" { "No properties known." } };
+        }
+        Err(failure) => return layout::failure(failure),
+    };
+    let computed = &properties.computed;
+    html! {
+        dl.facts data-testid="computed" {
+            dt { "Account created" } dd data-testid="created-at" { (layout::instant_at(computed.created_at, Zone::Utc)) }
+            dt { "Last seen (last login)" } dd data-testid="last-seen-at" { (layout::instant_at(computed.last_seen_at, Zone::Utc)) }
+            dt { "Purchase total" } dd data-testid="purchase-total" { (figure(computed.purchase_total)) }
+        }
+        table.list data-testid="properties" {
+            thead { tr { th { "Property" } th { "Value" } } }
+            tbody {
+                @for (name, value) in &properties.properties {
+                    tr { td { code { (name) } } td { (shown(value)) } }
+                }
+                @if properties.properties.is_empty() { tr { td colspan="2" { "No properties set by the game's servers." } } }
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
