@@ -460,6 +460,7 @@ mod tests {
                 "version",
                 "recurrence",
                 "tiers",
+                "audience",
                 "rewards",
                 "createdBy",
                 "createdAt"
@@ -493,11 +494,13 @@ mod tests {
                 ElementType::Int64
             ]
         );
+        assert_eq!(document.get("audience"), Some(&Bson::Null), "shown to every player");
         assert_eq!(event_from_document(document).unwrap(), event);
     }
 
     /// A one-time event without tiers, its counters int32 (as a server may leave them after
-    /// `$inc`) and without the fields later versions added as null, reads back.
+    /// `$inc`) and without the fields later versions added as null (`audience` included),
+    /// reads back.
     #[test]
     fn an_older_event_document_reads_back() {
         let event = event(Some(5));
@@ -505,6 +508,7 @@ mod tests {
         assert_eq!(document.get("tiers"), Some(&Bson::Null), "no tiers are stored as null");
         document.remove("recurrence");
         document.remove("tiers");
+        document.remove("audience");
         document.insert("stockHolds", Vec::<Bson>::new());
         if let Some(Bson::Array(rewards)) = document.get_mut("rewards") {
             for reward in rewards.iter_mut().filter_map(Bson::as_document_mut) {
