@@ -128,6 +128,16 @@ pub fn is_bulk(headers: &axum::http::HeaderMap) -> bool {
         .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("text/csv"))
 }
 
+/// Whether a request with `headers` is a form with files (`multipart/form-data`): the console's
+/// upload of a LIST's members, which it streams on as CSV; read as a bulk body. Other handlers
+/// refuse it by its media type, or read no more of it than their extractor's limit.
+pub fn is_form_upload(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
 /// `body` read as a bulk body: it fails past [`MAX_BULK_BODY_BYTES`], or when no frame comes
 /// within `idle` of the one before (or of the start); [`body_refusal`] names either failure.
 pub fn bulk_body(body: axum::body::Body, idle: Duration) -> axum::body::Body {
@@ -154,15 +164,16 @@ pub fn body_refusal(error: &(dyn std::error::Error + 'static)) -> ApiError {
 /// Reads the whole request body within the deadline before any handler sees it, so that a
 /// client dripping its body holds nothing but its own connection, and only until the deadline.
 ///
-/// A bulk body (`text/csv`) is not buffered: its handler reads it as a stream, at most
-/// [`MAX_BULK_BODY_BYTES`], and each chunk must come within the deadline of the one before.
-/// Handlers that do not stream refuse such a body by its media type before reading it.
+/// A bulk body (`text/csv`, or a form with files) is not buffered: its handler reads it as a
+/// stream, at most [`MAX_BULK_BODY_BYTES`], and each chunk must come within the deadline of the
+/// one before. Handlers that do not stream refuse such a body by its media type before reading
+/// it, or read at most their own small limit of it.
 async fn read_body_in_time(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
     // Most requests (every GET) carry no body at all: nothing to wait for.
     if http_body::Body::size_hint(request.body()).exact() == Some(0) {
         return next.run(request).await;
     }
-    if is_bulk(request.headers()) {
+    if is_bulk(request.headers()) || is_form_upload(request.headers()) {
         let (parts, body) = request.into_parts();
         return next.run(Request::from_parts(parts, bulk_body(body, limits.timeout))).await;
     }

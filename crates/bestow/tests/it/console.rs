@@ -1039,6 +1039,13 @@ async fn operators_build_rule_and_list_audiences_check_players_and_target_events
     assert!(empty.body.contains("choose a file or paste user ids"), "{}", empty.body);
     let forged = console.post_multipart_with("forged", &members_path, &[("members", None, "intruder")]).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "an upload without the session's token is refused");
+    // A file larger than the server's body limit for forms is streamed on, not refused.
+    let many: String = (0..80_000).map(|n| format!("bulk-player-{n:08}\n")).collect();
+    assert!(many.len() > 1024 * 1024);
+    let large = console.post_multipart(&members_path, &[("file", Some("many.csv"), &many)]).await;
+    assert!(large.body.contains("Upload accepted: the audience has 80000 members now."), "{}", large.body);
+    let again = console.post_multipart(&members_path, &[("file", Some("testers.csv"), &csv)]).await;
+    assert!(again.body.contains("the audience has 2 members now."), "{}", again.body);
     let members = console.get(&members_path).await;
     assert!(
         members.body.contains(&player_id) && members.body.contains("tester-2") && !members.body.contains("intruder")
