@@ -632,6 +632,34 @@ async fn cors_answers_preflights_for_configured_origins_only() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn a_list_upload_past_the_gateways_body_limit_is_streamed_through_to_events() {
+    let split = SplitDeployment::start(&[]);
+    let api = split.gateway();
+    let admin = api.login("admin", ADMIN_PASSWORD).await;
+    let list = json!({ "name": "Everyone we know", "kind": "LIST" });
+    let audience = api.expect(StatusCode::CREATED, Method::POST, "/api/v1/audiences", Some(&admin), Some(list)).await;
+    let path = format!("/api/v1/audiences/{}/members", audience["id"].as_str().unwrap());
+    // 1.2 MB of user ids: past the gateway's 1 MiB body limit, which a JSON body may not pass.
+    let csv: String = (0..60_000).map(|line| format!("player-{line:012}\n")).collect();
+    assert!(csv.len() > 1024 * 1024);
+    let response = api
+        .request(Method::PUT, &path, Some(&admin))
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({ "members": 60_000 }));
+    let stored = api.expect(StatusCode::OK, Method::GET, &path.replace("/members", ""), Some(&admin), None).await;
+    assert_eq!(stored["memberCount"], 60_000);
+    let too_big = json!({ "name": "x".repeat(2 * 1024 * 1024), "kind": "LIST" });
+    let (status, _) = api.post("/api/v1/audiences", Some(&admin), too_big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    split.stop();
+}
+
 #[test]
 fn every_documented_route_is_in_the_gateway_table_with_its_service() {
     use bestow_gateway::routes::{Resolution, Upstream, resolve};
