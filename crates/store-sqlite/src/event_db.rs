@@ -1,6 +1,7 @@
 //! `event.db`: [`SqliteEventStore`], one handle on the database that implements every port of
 //! the events service (each in the file named after it: `events.rs`, `claims.rs`,
-//! `ledger.rs`, `activities.rs`, `service_keys.rs`); its schema is `migrations/event/`.
+//! `ledger.rs`, `activities.rs`, `service_keys.rs`, `audiences.rs`); its schema is
+//! `migrations/event/`.
 //!
 //! The seed embeds rewards in the event document; here they live in `event_rewards`, one row
 //! per reward with the seed's field names, so that a stock change is a single conditional

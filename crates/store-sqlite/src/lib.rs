@@ -5,6 +5,7 @@
 //! JSON text); uniqueness lives in unique indexes, never in look-ups before inserts.
 
 mod activities;
+mod audiences;
 mod audit;
 mod auth;
 mod backup_runs;
