@@ -9,6 +9,7 @@ mod helpers;
 
 mod activities;
 mod admin_routes;
+mod audiences;
 mod auth_flow;
 mod backup;
 mod backup_checks;

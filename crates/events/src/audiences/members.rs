@@ -81,12 +81,38 @@ impl LineReader {
         if self.ids > MAX_LIST_MEMBERS {
             return Err(UploadError::TooManyLines { line });
         }
-        let id = UserId::parse(text).map_err(|_| UploadError::BadLine {
+        let text = as_exported(text).map_err(|message| UploadError::BadLine { line, message: message.into() })?;
+        let id = UserId::parse(&text).map_err(|_| UploadError::BadLine {
             line,
             message: "is not a user id (1 to 128 characters, one id a line)".into(),
         })?;
         out.push(id);
         Ok(())
+    }
+}
+
+/// What the export (`bestow_core::csv::line`) turns a cell into: a leading `'` before a
+/// character a spreadsheet reads as a formula start.
+const DEFUSED_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// The id a line holds, read back as the export wrote it, so an export uploads back to the
+/// same members: a quoted field (an id with a comma or a quote) is unquoted, and the `'` the
+/// export puts before a formula start is dropped. (An id that itself starts with `'` and a
+/// formula start cannot round-trip; the export could not tell it apart either.)
+fn as_exported(text: &str) -> Result<std::borrow::Cow<'_, str>, &'static str> {
+    let unquoted = match text.strip_prefix('"') {
+        None => std::borrow::Cow::Borrowed(text),
+        Some(rest) => {
+            let inner = rest.strip_suffix('"').ok_or("a quoted id must end with a quote")?;
+            if inner.replace("\"\"", "").contains('"') {
+                return Err("a quote inside a quoted id must be doubled");
+            }
+            std::borrow::Cow::Owned(inner.replace("\"\"", "\""))
+        }
+    };
+    match unquoted.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(DEFUSED_STARTS) => Ok(std::borrow::Cow::Owned(rest.to_owned())),
+        _ => Ok(unquoted),
     }
 }
 
@@ -238,6 +264,15 @@ mod tests {
         assert!(matches!(read(&[b"a\n\xff\xfe\n"]), Err(UploadError::BadLine { line: 2, .. })));
         let endless = vec![b'y'; MAX_LINE_BYTES + 1];
         assert!(matches!(read(&[b"a\n", &endless]), Err(UploadError::BadLine { line: 2, .. })));
+    }
+
+    #[test]
+    fn what_the_export_writes_reads_back_as_the_same_ids() {
+        let ids = ["plain", "-1234", "=cmd", "@home", "a,b", "say \"hi\"", "'quoted"];
+        let text: String = ids.iter().map(|id| bestow_core::csv::line([*id])).collect();
+        assert_eq!(read(&[text.as_bytes()]).unwrap(), ids);
+        assert!(matches!(read(&[b"\"open\n"]), Err(UploadError::BadLine { line: 1, .. })));
+        assert!(matches!(read(&[b"a\n\"x\"y\"\n"]), Err(UploadError::BadLine { line: 2, .. })));
     }
 
     #[test]
