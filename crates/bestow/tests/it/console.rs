@@ -1048,7 +1048,9 @@ async fn operators_build_rule_and_list_audiences_check_players_and_target_events
     assert!(again.body.contains("the audience has 2 members now."), "{}", again.body);
     let members = console.get(&members_path).await;
     assert!(
-        members.body.contains(&player_id) && members.body.contains("tester-2") && !members.body.contains("intruder")
+        members.body.contains(&player_id) && members.body.contains("tester-2") && !members.body.contains("intruder"),
+        "{}",
+        members.body.split("data-testid=\"members\"").nth(1).unwrap_or(&members.body)
     );
     let export = console.get(&format!("{members_path}/export")).await;
     assert_eq!(export.status, StatusCode::OK);

@@ -570,3 +570,86 @@ async fn every_console_page_passes_axe_core_in_chromium() {
     assert!(violations.is_empty(), "axe-core finds {} violations:\n{}", violations.len(), violations.join("\n"));
     browser.quit();
 }
+
+#[tokio::test]
+async fn an_operator_builds_audiences_in_the_rule_editor_and_uploads_members_in_chromium() {
+    let app = Arc::new(app_with(None, |_| {}).await);
+    let player = players(&app, "audience", 1).await.remove(0);
+    let admin = app.admin_token().await;
+    let country = json!({ "country": "KR" });
+    let path = format!("/api/v1/players/{}/properties", player.0);
+    let set = app.send_json(reqwest::Method::PATCH, &path, Some(&admin), &country).await;
+    assert_eq!(set.status(), StatusCode::OK);
+    let browser = Browser::start().await;
+    let base = app.url("");
+    let mut violations = Vec::new();
+    browser.go(&format!("{base}/console/sign-in")).await;
+    browser.type_into("input[name=username]", "admin").await;
+    browser.type_into("input[name=password]", ADMIN_PASSWORD).await;
+    browser.click("form.sign-in button[type=submit]").await;
+    browser.wait_for_text("h1", "Welcome, admin").await;
+
+    // A RULE audience built in the tree editor: an AND over a PROPERTY leaf and an activity
+    // leaf with its sliding window.
+    browser.go(&format!("{base}/console/audiences/new")).await;
+    browser.type_into("#name", "Korea").await;
+    browser.click("condition-editor button").await; // "Add a condition": an AND group
+    browser.click("condition-editor .cond-children > button").await; // a PROPERTY leaf
+    browser.click("condition-editor .cond-children > button").await; // and another leaf
+    let set_field = |index: usize, selector: &str, value: &str| {
+        format!(
+            "const leaf = document.querySelectorAll('condition-editor .cond-children .cond-node')[{index}];\
+             const field = leaf.querySelector(\"{selector}\"); field.value = '{value}';\
+             field.dispatchEvent(new Event('change'));"
+        )
+    };
+    browser.script(&set_field(1, ".cond-head select", "LOGIN_DAYS")).await;
+    browser.script(&set_field(0, "label:nth-of-type(2) input", "country")).await;
+    browser.script(&set_field(0, "label:nth-of-type(3) select", "IN")).await;
+    browser.script(&set_field(0, "label:nth-of-type(4) input", "[\"KR\"]")).await;
+    browser.script(&set_field(1, "label:nth-of-type(3) input", "30")).await;
+    let tree: Value =
+        serde_json::from_str(browser.script("return document.getElementById('rule').value").await.as_str().unwrap())
+            .unwrap();
+    assert_eq!(
+        tree,
+        json!({ "type": "AND", "subConditions": [
+            { "type": "PROPERTY", "name": "country", "op": "IN", "value": ["KR"] },
+            { "type": "LOGIN_DAYS", "days": 1, "withinDays": 30 },
+        ]}),
+        "the leaves as the editor wrote them"
+    );
+    assert_eq!(browser.script("return document.querySelectorAll('condition-editor [name=scope]').length + document.querySelectorAll('condition-editor option[value=EVENT]').length").await, json!(0), "no period scope in a rule");
+    violations.extend(browser.accessibility_violations("new audience").await);
+    browser.click(".event-form .actions button[type=submit]").await;
+    browser.wait_for_text("main", "Audience created.").await;
+    violations.extend(browser.accessibility_violations("rule audience").await);
+    browser.type_into("#check-user", &player.0).await;
+    browser.click("form[action$='/check'] button").await;
+    browser.wait_for_text("[data-testid=verdict]", "PROPERTY met").await;
+    violations.extend(browser.accessibility_violations("membership check").await);
+
+    // A LIST audience whose members come from a CSV file chosen in the file input.
+    browser.go(&format!("{base}/console/audiences/new")).await;
+    browser.type_into("#name", "Testers").await;
+    browser.script("const kind = document.getElementById('kind'); kind.value = 'LIST';").await;
+    browser.click(".event-form .actions button[type=submit]").await;
+    browser.wait_for_text("main", "Audience created.").await;
+    let file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+    std::fs::write(file.path(), format!("userId\n{}\ntester-2\n", player.0)).unwrap();
+    let input = browser.find("#members-file").await;
+    let chosen = json!({ "text": file.path().to_str().unwrap() });
+    browser.command(reqwest::Method::POST, &format!("/element/{input}/value"), chosen).await;
+    browser.click("form.upload button[type=submit]").await;
+    browser.wait_for_text("[data-testid=upload-report]", "the audience has 2 members now").await;
+    violations.extend(browser.accessibility_violations("list audience").await);
+    browser.click("a[href$='/members']").await;
+    browser.wait_for_text("[data-testid=members]", "tester-2").await;
+    violations.extend(browser.accessibility_violations("members").await);
+    browser.go(&format!("{base}/console/audiences")).await;
+    browser.wait_for_text("[data-testid=audiences]", "Testers").await;
+    violations.extend(browser.accessibility_violations("audiences").await);
+
+    assert!(violations.is_empty(), "axe-core finds {} violations:\n{}", violations.len(), violations.join("\n"));
+    browser.quit();
+}
