@@ -239,37 +239,50 @@ pub async fn deleting_an_audience_removes_it_and_all_its_members(store: &impl Au
     assert!(matches!(again, Err(StoreError::NotFound)), "an absent audience is not found: {again:?}");
 }
 
-/// Members live per generation: staging skips ids already there (counting only new ones),
-/// reads see only the generation named, discarding one generation touches no other, and
-/// discarding all but one keeps exactly that one.
+/// Members live per generation: staging skips ids already there (counting only new ones); the
+/// generation the audience counts is read at once, another one once the audience switches to
+/// it (a store may hold an upload back until then), and the one switched from stays readable
+/// until discarded; discarding one generation touches no other, and discarding all but one
+/// keeps exactly that one.
 pub async fn members_are_per_generation_and_a_discard_keeps_the_named_one(store: &impl AudienceStore) {
     let audience = list_audience("list", "g1", now());
     insert(store, &audience).await;
     let id = &audience.id;
     assert_eq!(store.stage_members(id, "g1", &users(&["u3", "u1", "u2"]), now()).await.unwrap(), 3);
     assert_eq!(store.stage_members(id, "g1", &users(&["u2", "u4", "u4"]), now()).await.unwrap(), 1, "u2, u4 again");
+    assert_eq!(store.members_after(id, "g1", None, 10).await.unwrap(), users(&["u1", "u2", "u3", "u4"]));
     assert_eq!(store.stage_members(id, "g2", &users(&["u9", "u1"]), now()).await.unwrap(), 2);
+    assert_eq!(store.stage_members(id, "g2", &users(&["u1", "u8", "u9"]), now()).await.unwrap(), 1, "across batches");
     assert_eq!(store.stage_members(id, "g3", &users(&["u7"]), now()).await.unwrap(), 1);
     assert_eq!(store.stage_members(id, "g3", &[], now()).await.unwrap(), 0);
 
+    let mut switched = audience.clone();
+    (switched.member_generation, switched.member_count, switched.version) = ("g2".into(), 3, 2);
+    store.replace_audience(&switched, 1, None).await.unwrap();
+    assert_eq!(stored(store, id).await.member_count, 3, "the count of the generation switched to");
+    assert_eq!(store.members_after(id, "g2", None, 10).await.unwrap(), users(&["u1", "u8", "u9"]));
+    assert_eq!(store.members_after(id, "g2", Some(&user("u1")), 1).await.unwrap(), users(&["u8"]));
     assert_eq!(store.members_after(id, "g1", None, 10).await.unwrap(), users(&["u1", "u2", "u3", "u4"]));
-    assert_eq!(store.members_after(id, "g1", Some(&user("u2")), 1).await.unwrap(), users(&["u3"]));
-    assert_eq!(store.members_after(id, "g2", None, 10).await.unwrap(), users(&["u1", "u9"]));
     let listed = store.list_members(id, "g1", page(2, 3)).await.unwrap();
     assert_eq!((listed.items, listed.total), (users(&["u4"]), 4), "a page of one generation, its total");
     let lists = [(id.clone(), "g2".to_owned())];
     assert!(store.memberships(&user("u2"), &lists).await.unwrap().is_empty(), "u2 is only in g1");
     assert_eq!(store.memberships(&user("u9"), &lists).await.unwrap(), std::slice::from_ref(id));
+    assert_eq!(store.stage_members(id, "g2", &users(&["u9", "u6"]), now()).await.unwrap(), 1, "the counted one");
+    assert_eq!(store.members_after(id, "g2", None, 10).await.unwrap(), users(&["u1", "u6", "u8", "u9"]));
 
     assert_eq!(store.discard_generation(id, "g3").await.unwrap(), 1, "a refused upload's generation");
-    assert!(store.members_after(id, "g3", None, 10).await.unwrap().is_empty());
     assert_eq!(store.members_after(id, "g1", None, 10).await.unwrap().len(), 4, "no other generation touched");
+    assert_eq!(store.members_after(id, "g2", None, 10).await.unwrap().len(), 4);
     store.stage_members(id, "g4", &users(&["u5"]), now()).await.unwrap();
     assert_eq!(store.discard_members(id, Some("g2")).await.unwrap(), 5, "g1's four and g4's one");
     assert!(store.members_after(id, "g1", None, 10).await.unwrap().is_empty());
-    assert!(store.members_after(id, "g4", None, 10).await.unwrap().is_empty());
-    assert_eq!(store.members_after(id, "g2", None, 10).await.unwrap(), users(&["u1", "u9"]), "the kept one");
-    assert_eq!(store.discard_members(id, None).await.unwrap(), 2);
+    assert_eq!(store.members_after(id, "g2", None, 10).await.unwrap(), users(&["u1", "u6", "u8", "u9"]), "kept");
+    let mut again = switched.clone();
+    (again.member_generation, again.version) = ("g4".into(), 3);
+    store.replace_audience(&again, 2, None).await.unwrap();
+    assert!(store.members_after(id, "g4", None, 10).await.unwrap().is_empty(), "g4 was discarded before the switch");
+    assert_eq!(store.discard_members(id, None).await.unwrap(), 4);
     assert!(store.members_after(id, "g2", None, 10).await.unwrap().is_empty());
 }
 

@@ -84,6 +84,19 @@ impl Database {
         .await
     }
 
+    /// Runs `work` in one transaction on the writer connection from a thread that may block
+    /// (inside [`Self::read`]'s work): a read streaming rows into short writes.
+    pub(crate) fn transaction_blocking<T>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = connection.transaction().map_err(map_error)?;
+        let value = work(&tx)?;
+        tx.commit().map_err(map_error)?;
+        Ok(value)
+    }
+
     /// Runs `work` on a reader connection.
     pub async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where

@@ -16,11 +16,13 @@ use crate::migrations::EVENT_MIGRATIONS;
 #[derive(Debug, Clone)]
 pub struct SqliteEventStore {
     pub(crate) db: Database,
+    /// Which ids each upload in progress has staged (see `audiences.rs`).
+    pub(crate) staging: crate::audiences::Staging,
 }
 
 impl SqliteEventStore {
     /// Opens `event.db` at `path`, creating or migrating its schema.
     pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
-        Ok(Self { db: Database::open(path, EVENT_MIGRATIONS)? })
+        Ok(Self { db: Database::open(path, EVENT_MIGRATIONS)?, staging: crate::audiences::Staging::default() })
     }
 }

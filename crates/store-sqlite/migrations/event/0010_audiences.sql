@@ -37,7 +37,8 @@ CREATE INDEX audiences_createdAt ON audiences (createdAt, _id);
 -- refused upload is discarded without touching the members that count. No foreign key: a
 -- deleted audience's members are removed in batches after its row, never in one long
 -- transaction. WITHOUT ROWID: the key is the row, each member stored once in key order.
--- `audience_members_user` answers "which of these lists is the player in" in one read.
+-- Memberships are point reads of this key (a player is asked about a few lists at a time), so
+-- no second index doubles the cost of every upload.
 CREATE TABLE audience_members (
     audienceId  TEXT NOT NULL,
     generation  TEXT NOT NULL,
@@ -45,7 +46,18 @@ CREATE TABLE audience_members (
     addedAt     TEXT NOT NULL,
     PRIMARY KEY (audienceId, generation, userId)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX audience_members_user ON audience_members (userId, audienceId, generation);
+
+-- An upload's ids as they arrive, for a generation the audience does not count yet. Appending
+-- is cheap, where inserting a million ids in the CSV's order into the key above would rewrite
+-- most of its pages at every batch; the generation moves into `audience_members` in user-id
+-- order, in batches, when the audience switches to it.
+CREATE TABLE audience_staging (
+    audienceId  TEXT NOT NULL,
+    generation  TEXT NOT NULL,
+    userId      TEXT NOT NULL,
+    addedAt     TEXT NOT NULL
+) STRICT;
+CREATE INDEX audience_staging_generation ON audience_staging (audienceId, generation);
 
 -- Sticky membership: the player was in the event's audience when they first saw or claimed it,
 -- and stays in until it ends. The one membership fact stored (audiences are evaluated).
