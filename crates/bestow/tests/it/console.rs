@@ -1052,6 +1052,14 @@ async fn operators_build_rule_and_list_audiences_check_players_and_target_events
         "{}",
         members.body.split("data-testid=\"members\"").nth(1).unwrap_or(&members.body)
     );
+    // One by one, from the members page.
+    let added = console.post(&format!("{members_path}/add"), &[("userId", "tester-9")]).await;
+    assert!(added.location().ends_with("notice=added"), "{}", added.location());
+    let removed = console.post(&format!("{members_path}/tester-2/remove"), &[]).await;
+    assert!(removed.location().ends_with("notice=removed"), "{}", removed.location());
+    let members = console.get(removed.location()).await;
+    assert!(members.body.contains("Player removed.") && members.body.contains("tester-9"));
+    assert!(!members.body.contains(">tester-2<"), "{}", members.body);
     let export = console.get(&format!("{members_path}/export")).await;
     assert_eq!(export.status, StatusCode::OK);
     assert!(export.headers["content-type"].to_str().unwrap().starts_with("text/csv"));

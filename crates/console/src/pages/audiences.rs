@@ -41,6 +41,8 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/console/audiences/{id}/check", get(check))
         .route("/console/audiences/{id}/members", get(members).post(upload))
         .route("/console/audiences/{id}/members/export", get(export))
+        .route("/console/audiences/{id}/members/add", post(add_member))
+        .route("/console/audiences/{id}/members/{user}/remove", post(remove_member))
 }
 
 /// The console page of audience `id`.
@@ -554,15 +556,22 @@ fn verdict(node: &RuleVerdict) -> Markup {
     }
 }
 
-async fn members(staff: Staff, Path(id): Path<String>, Query(query): Query<Vec<(String, String)>>) -> Response {
-    layout::render(members_page(&staff, &id, &Filters::read(&query, &[])).await)
+async fn members(
+    staff: Staff,
+    Path(id): Path<String>,
+    outcome: Outcome,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    layout::render(members_page(&staff, &id, &outcome, &Filters::read(&query, &[])).await)
 }
 
-async fn members_page(staff: &Staff, id: &str, filters: &Filters) -> Result<Markup, Failure> {
+async fn members_page(staff: &Staff, id: &str, outcome: &Outcome, filters: &Filters) -> Result<Markup, Failure> {
     let audience = staff.read(api::audience(id)).await?;
     let found = staff.read(filters.page_of(api::audience_members(id), PAGE_SIZE)).await?;
     let base = audience_path(id);
+    let manage = staff.account.can(Permission::ManageAudiences);
     let body = html! {
+        (outcome.render(&[("added", "Player added."), ("removed", "Player removed.")]))
         div.heading {
             h1 { "Members of " (audience.name) }
             nav.actions aria-label="Audience" {
@@ -570,11 +579,29 @@ async fn members_page(staff: &Staff, id: &str, filters: &Filters) -> Result<Mark
                 a.button href=(format!("{base}/members/export")) download { "Export as CSV" }
             }
         }
+        @if manage {
+            form.filters method="post" action=(format!("{base}/members/add")) {
+                (layout::csrf(staff))
+                label for="add-user" { "Player id to add" }
+                input #add-user name="userId" required maxlength="128";
+                button type="submit" { "Add" }
+            }
+        }
         table.list data-testid="members" {
-            thead { tr { th { "Player id" } } }
+            thead { tr { th { "Player id" } @if manage { th { span.visually-hidden { "Actions" } } } } }
             tbody {
                 @for member in &found.items {
-                    tr { td { a href=(format!("/console/players/{}", segment(&member.user_id))) { (member.user_id) } } }
+                    tr {
+                        td { a href=(format!("/console/players/{}", segment(&member.user_id))) { (member.user_id) } }
+                        @if manage {
+                            td {
+                                form.inline method="post" action=(format!("{base}/members/{}/remove", segment(&member.user_id))) data-confirm="Remove this player from the audience?" {
+                                    (layout::csrf(staff))
+                                    button.danger type="submit" { "Remove" }
+                                }
+                            }
+                        }
+                    }
                 }
                 @if found.items.is_empty() { tr { td { "No members." } } }
             }
@@ -582,6 +609,31 @@ async fn members_page(staff: &Staff, id: &str, filters: &Filters) -> Result<Mark
         (filters.pager(&format!("{base}/members"), &found))
     };
     Ok(layout::page(staff, Section::Audiences, "Members", body))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MemberForm {
+    user_id: String,
+}
+
+async fn add_member(staff: Staff, Path(id): Path<String>, Checked(form): Checked<MemberForm>) -> Response {
+    let members = format!("{}/members", audience_path(&id));
+    let user = form.user_id.trim();
+    if user.is_empty() {
+        return back_with_error(&members, "Name the player to add.");
+    }
+    let call = Call::new(Method::POST, format!("/api/v1/audiences/{}/members/{}", segment(&id), segment(user)));
+    change_then_show(&staff, call, &members, "added").await
+}
+
+async fn remove_member(
+    staff: Staff,
+    Path((id, user)): Path<(String, String)>,
+    Checked(_): Checked<Nothing>,
+) -> Response {
+    let call = Call::new(Method::DELETE, format!("/api/v1/audiences/{}/members/{}", segment(&id), segment(&user)));
+    change_then_show(&staff, call, &format!("{}/members", audience_path(&id)), "removed").await
 }
 
 async fn export(staff: Staff, Path(id): Path<String>) -> Response {
