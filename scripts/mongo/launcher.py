@@ -6,8 +6,9 @@ No real `mongod` can be installed on these machines; mongoeco (PyPI) speaks the 
 protocol over an in-memory engine. A few of its replies differ from a real server in ways the
 Rust driver refuses, and its transactions lose writes, so this launcher patches it in-process
 (monkey-patching at start-up; the installed package is never edited): at the two points where
-every message passes (decoding a request, encoding a reply), and in its wire session store and
-command executor for transactions (point 5). It changes nothing else:
+every message passes (decoding a request, encoding a reply), in its wire session store and
+command executor for transactions (point 5), and in its engine's insert check (point 6). It
+changes nothing else:
 
 1. Requests: the Rust driver sends `limit`, `batchSize`, `skip` as int64; mongoeco's
    validation only accepts plain ints. They are turned into plain ints after decoding.
@@ -41,6 +42,14 @@ command executor for transactions (point 5). It changes nothing else:
    - a statement of a transaction that fails (an error reply, a write error, an exception)
      aborts the transaction, as mongod does.
 
+6. Inserts: the wire server inserts the documents of one `insert` command one at a time, and
+   mongoeco then compares each one's `_id` with the `_id` of every stored document (the exact
+   `_id` is found by a hash lookup first; the scan is there for ids equal by value but stored
+   differently, which only numbers can be: 1, 1.0 and Int64(1)). So an insert cost a scan of the
+   collection, and a batch of 5,000 LIST members into an empty collection took 200 s. The scan
+   is skipped for an `_id` that holds no number, as mongoeco itself does outside single-document
+   inserts; the hash lookup still refuses a duplicate.
+
 What it still cannot imitate (mongoeco's engine, not its wire replies): conflicts are found
 at commit time and engine-wide (any commit since a transaction's snapshot conflicts with it,
 whichever documents it touched), where mongod finds them per document at the write; there is
@@ -59,6 +68,8 @@ import sys
 from bson.int64 import Int64
 
 from mongoeco.core.bson_scalars import BsonInt32, BsonInt64
+from mongoeco.core.identity import id_contains_numeric_value
+from mongoeco.engines.memory import MemoryEngine
 from mongoeco.errors import OperationFailure
 from mongoeco.session import ClientSession
 from mongoeco.wire import proxy
@@ -262,6 +273,20 @@ def _install_transaction_patches() -> None:
 
 
 
+def _install_insert_patch() -> None:
+    """Point 6: no scan of the collection for an `_id` that holds no number."""
+    ensure_unique = MemoryEngine._ensure_unique_indexes
+
+    def ensure_unique_indexes(self, db_name, coll_name, candidate, **options):
+        if options.get("scan_payload_id") and not id_contains_numeric_value(
+            candidate["_id"] if "_id" in candidate else None
+        ):
+            options["scan_payload_id"] = False
+        return ensure_unique(self, db_name, coll_name, candidate, **options)
+
+    MemoryEngine._ensure_unique_indexes = ensure_unique_indexes
+
+
 def install_patches(set_name: str, address: str) -> None:
     decode = proxy.decode_op_msg
     encode = proxy.encode_op_msg_response
@@ -281,6 +306,7 @@ def install_patches(set_name: str, address: str) -> None:
     proxy.encode_op_msg_response = encode_op_msg_response
 
     _install_transaction_patches()
+    _install_insert_patch()
 
 
 async def serve(port: int, set_name: str) -> None:

@@ -25,8 +25,8 @@ use serde_json::{Map, Value};
 
 use crate::audit::audit_document;
 use crate::common::{
-    TxResult, collect, corrupt, date, find_page, id_bson, id_text, in_transaction, insert_audited, is_duplicate_key,
-    map_error, tx_error,
+    DUPLICATE_KEY, TxResult, collect, corrupt, date, find_page, id_bson, id_text, in_transaction, insert_audited,
+    is_duplicate_key, map_error, tx_error,
 };
 use crate::event_db::MongoEventStore;
 use crate::fields::{from_document, json, object_id, object_ids, to_document};
@@ -324,7 +324,7 @@ fn inserted_despite_duplicates(error: mongodb::error::Error, attempted: usize) -
     if let ErrorKind::InsertMany(failure) = error.kind.as_ref()
         && failure.write_concern_error.is_none()
         && let Some(write_errors) = &failure.write_errors
-        && write_errors.iter().all(|write| write.code == 11000)
+        && write_errors.iter().all(|write| write.code == DUPLICATE_KEY)
     {
         return Ok(attempted.saturating_sub(write_errors.len()) as u64);
     }

@@ -22,7 +22,7 @@ const TRANSACTION_RETRY_TIME: Duration = Duration::from_secs(10);
 /// Attempts of a commit whose outcome is unknown.
 const COMMIT_ATTEMPTS: usize = 5;
 
-const DUPLICATE_KEY: i32 = 11000;
+pub(crate) const DUPLICATE_KEY: i32 = 11000;
 const WRITE_CONFLICT: i32 = 112;
 
 /// A client for `uri` that connects lazily: nothing is contacted until the first operation,

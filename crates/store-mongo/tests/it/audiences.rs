@@ -12,8 +12,9 @@ use bestow_kernel::audit::{AuditActor, AuditEntry};
 use bestow_kernel::ids::{AudienceId, UserId};
 use bestow_kernel::page::PageRequest;
 
-/// Ids per staged batch here. The service stages 5,000 per call; the test server inserts each
-/// document after a scan of the whole collection, so 5,000 take it minutes (README, "Tests").
+/// Ids per staged batch here. The service stages 5,000 per call, which takes the test server
+/// seconds (minutes before the launcher's insert patch; README, "Tests"), long enough for a
+/// loaded machine to miss the driver's heartbeat.
 const BATCH: usize = 400;
 
 fn audit(action: &str, id: &AudienceId) -> AuditEntry {
