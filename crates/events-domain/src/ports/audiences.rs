@@ -56,7 +56,9 @@ pub trait AudienceStore: Send + Sync {
     /// Replaces the stored audience if its version is `expected_version` (`Conflict(Version)`
     /// otherwise, `NotFound` if absent); with `audit` when given. The stored `estimate` is kept:
     /// only [`AudienceStore::record_estimate`] writes it, so a copy read before a run's last
-    /// write cannot put back an older progress.
+    /// write cannot put back an older progress. `memberCount` is written only with another
+    /// `memberGeneration` (see `add_member`). A switch to another generation may first move
+    /// its staged members into place (seconds for a million), so readers find all of them.
     async fn replace_audience(
         &self,
         audience: &Audience,
@@ -77,7 +79,10 @@ pub trait AudienceStore: Send + Sync {
     async fn audience_users(&self, id: &AudienceId) -> Result<AudienceUsers, StoreError>;
 
     /// Adds `user_ids` to generation `generation` of the audience's members, skipping ids
-    /// already there; returns how many were new. One call is one batch (one transaction).
+    /// already there; returns how many were new. One call is one batch (one transaction). A
+    /// generation the audience does not count yet may be held back (not read by
+    /// `members_after`, `list_members`, `memberships`) until the audience switches to it; one
+    /// upload stages a generation, one batch at a time.
     async fn stage_members(
         &self,
         audience_id: &AudienceId,
