@@ -532,9 +532,10 @@ async fn a_bad_line_refuses_the_whole_upload(app: &TestApp, admin: &str, audienc
 /// Big uploads refused whole: a bad line at line 500,000, then 1,000,001 ids (one too many);
 /// each names its line and leaves the audience exactly as it was. On SQLite only: the MongoDB
 /// test server (mongoeco) cannot take it — under the 500,000-line upload its connections time
-/// out ("server monitor timeout", a 503 after 11 to 14 s), where SQLite refuses it in 3 s and
-/// the 1,000,001 lines in 7 s (debug build). MongoDB runs the same refusal past several write
-/// batches below.
+/// out ("server monitor timeout", a 503 after 11 to 14 s) and it stalls for the other tests
+/// sharing it, where SQLite refuses it in 3 to 5 s and the 1,000,001 lines in 7 to 21 s (debug
+/// build, 2 busy cores). MongoDB runs the same refusal past two write batches below (11,000
+/// lines, 9 to 15 s there).
 #[tokio::test]
 async fn big_uploads_are_refused_whole_on_sqlite() {
     let app = app_with(None, |_| {}).await;
