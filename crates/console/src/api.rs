@@ -14,18 +14,19 @@ use bestow_auth_domain::view::UserView;
 use bestow_core::audit::AuditEntry;
 use bestow_core::client::ClientIp;
 use bestow_core::page::Page;
+use bestow_events_domain::audience::AudienceEstimate;
 use bestow_events_domain::audience::properties::PlayerPropertiesView;
-use bestow_events_domain::audience::{AudienceEstimate, AudienceKind, RuleVerdict};
+pub use bestow_events_domain::audience::view::{AudienceMember, AudienceView, MemberCount, MembershipCheck};
 use bestow_events_domain::evaluate::Eligibility;
 use bestow_events_domain::ports::activities::Activity;
 use bestow_events_domain::ports::service_keys::ServiceKeyView;
 use bestow_events_domain::stats::EventStats;
 use bestow_events_domain::view::{ClaimView, EventView};
 use bestow_events_domain::wallet::Wallet;
-use chrono::{DateTime, Utc};
+
 use http::header::{AUTHORIZATION, CONTENT_TYPE, IF_MATCH};
 use http::{HeaderValue, Method, Request, StatusCode};
-use serde::Deserialize;
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -219,50 +220,6 @@ pub fn audience_check(id: &str) -> Read<MembershipCheck> {
 /// `GET /api/v1/players/{userId}/properties`.
 pub fn player_properties(user_id: &str) -> Read<PlayerPropertiesView> {
     Read::at(format!("/api/v1/players/{}/properties", segment(user_id)))
-}
-
-// The audience routes answer with views the events service defines beside its handlers, not in
-// the domain the console shares; these read the same JSON (unknown members ignored).
-
-/// An audience as the API shows it (`AudienceView`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AudienceView {
-    pub id: String,
-    pub name: String,
-    pub description: String,
-    pub kind: AudienceKind,
-    /// A RULE audience's tree; null for LIST.
-    pub rule: Option<Value>,
-    /// Members of a LIST audience.
-    pub member_count: u64,
-    pub estimate: Option<AudienceEstimate>,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub version: i64,
-}
-
-/// Whether a player is in an audience, with the verdict of every node (`MembershipCheck`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MembershipCheck {
-    pub user_id: String,
-    pub member: bool,
-    pub rule: RuleVerdict,
-}
-
-/// One member of a LIST audience.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AudienceMember {
-    pub user_id: String,
-}
-
-/// The answer to a members upload.
-#[derive(Debug, Clone, Deserialize)]
-pub struct MemberCount {
-    pub members: u64,
 }
 
 /// `path` with a query string of the non-blank `pairs`.

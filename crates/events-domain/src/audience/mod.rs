@@ -6,6 +6,7 @@
 //!   activity, nested-audience and rollout leaves), its parser and stored shape.
 //! - [`membership`]: whether a player is in an audience and in an event's target, judged
 //!   purely on facts the service gathered ([`PlayerFacts`]), with the verdict of every node.
+//! - [`view`]: how audiences read to clients.
 //!
 //! An audience is evaluated, never materialised (design §10): a RULE audience is a function of
 //! the player's facts, a LIST audience an indexed set of user ids. LIST members live in
@@ -15,6 +16,7 @@
 pub mod membership;
 pub mod properties;
 pub mod rule;
+pub mod view;
 
 use bestow_kernel::ids::{AudienceId, EventId, InvalidId};
 use chrono::{DateTime, Utc};

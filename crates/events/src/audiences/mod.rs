@@ -16,13 +16,12 @@ use bestow_core::ids::{AudienceId, UserId};
 use bestow_core::page::{Page, PageRequest};
 use bestow_core::store::StoreError;
 use bestow_core::time::Clock;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use utoipa::ToSchema;
+use serde_json::json;
 
 use crate::domain::audience::membership::{fact_needs, judge};
+use crate::domain::audience::view::{MembershipCheck, audience_snapshot};
 use crate::domain::audience::{
-    Audience, AudienceInput, AudienceKind, AudiencePatch, AudienceProvenance, AudienceUsers, RuleVerdict,
+    Audience, AudienceInput, AudienceKind, AudiencePatch, AudienceProvenance, AudienceUsers,
 };
 use crate::domain::ports::audiences::AudienceStore;
 use crate::domain::validation::FieldError;
@@ -69,64 +68,6 @@ fn lost_race(error: StoreError, had_if_match: bool) -> AudienceError {
     }
 }
 
-/// An audience as staff read it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AudienceView {
-    /// `audiences._id`.
-    pub id: String,
-    pub name: String,
-    pub description: String,
-    pub kind: AudienceKind,
-    /// A RULE audience's tree (see the audience rule types in the API guide); null for LIST.
-    #[schema(value_type = Option<Object>)]
-    pub rule: Option<Value>,
-    /// Members of a LIST audience; 0 for RULE.
-    pub member_count: u64,
-    /// The latest size estimate, or null before any.
-    pub estimate: Option<crate::domain::audience::AudienceEstimate>,
-    pub created_by: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-    /// Changes with every write; also sent as the `ETag` header.
-    pub version: i64,
-}
-
-impl From<&Audience> for AudienceView {
-    fn from(audience: &Audience) -> Self {
-        Self {
-            id: audience.id.to_string(),
-            name: audience.name.clone(),
-            description: audience.description.clone(),
-            kind: audience.kind,
-            rule: audience.rule.as_ref().and_then(|rule| serde_json::to_value(rule).ok()),
-            member_count: audience.member_count,
-            estimate: audience.estimate.clone(),
-            created_by: audience.created_by.clone(),
-            created_at: audience.created_at,
-            updated_at: audience.updated_at,
-            version: audience.version,
-        }
-    }
-}
-
-/// The audit snapshot of an audience.
-fn snapshot(audience: &Audience) -> Value {
-    serde_json::to_value(AudienceView::from(audience)).unwrap_or(Value::Null)
-}
-
-/// Whether one player is in an audience, and why (`GET .../check?userId=`).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MembershipCheck {
-    /// The player checked.
-    pub user_id: String,
-    /// Whether the player is in the audience now.
-    pub member: bool,
-    /// The verdict of every node of the rule (`{type: "LIST", met}` for a LIST audience).
-    pub rule: RuleVerdict,
-}
-
 /// Staff's audience use cases.
 pub struct AudienceService {
     store: Arc<dyn AudienceStore>,
@@ -166,7 +107,12 @@ impl AudienceService {
         };
         let audience = input.into_audience(provenance).map_err(AudienceError::Invalid)?;
         self.check_references(&audience).await?;
-        let audit = actor.entry("audience.create", ("audience", audience.id.as_str()), None, Some(snapshot(&audience)));
+        let audit = actor.entry(
+            "audience.create",
+            ("audience", audience.id.as_str()),
+            None,
+            Some(audience_snapshot(&audience)),
+        );
         self.store.insert_audience(&audience, &audit).await?;
         Ok(audience)
     }
@@ -200,8 +146,8 @@ impl AudienceService {
         let audit = actor.entry(
             "audience.update",
             ("audience", next.id.as_str()),
-            Some(snapshot(&current)),
-            Some(snapshot(&next)),
+            Some(audience_snapshot(&current)),
+            Some(audience_snapshot(&next)),
         );
         self.store
             .replace_audience(&next, current.version, Some(&audit))
@@ -217,7 +163,8 @@ impl AudienceService {
         if !users.is_empty() {
             return Err(AudienceError::InUse(users));
         }
-        let audit = actor.entry("audience.delete", ("audience", current.id.as_str()), Some(snapshot(&current)), None);
+        let audit =
+            actor.entry("audience.delete", ("audience", current.id.as_str()), Some(audience_snapshot(&current)), None);
         self.store.delete_audience(&current.id, current.version, &audit).await.map_err(|e| lost_race(e, false))
     }
 

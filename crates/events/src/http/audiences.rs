@@ -15,13 +15,13 @@ use bestow_core::ids::UserId;
 use bestow_core::json::{ValidJson, ValidQuery};
 use bestow_core::page::{Page, PageParams, ValidPage};
 use bestow_core::problem::Problem;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{EventsState, etag, if_match};
-use crate::audiences::{AudienceView, MembershipCheck};
+use crate::domain::audience::view::{AudienceMember, AudienceView, EstimateJob, MemberCount, MembershipCheck};
 use crate::domain::audience::{Audience, AudienceEstimate, AudienceInput, AudiencePatch};
 
 pub(super) fn router() -> OpenApiRouter<EventsState> {
@@ -141,13 +141,6 @@ async fn delete_audience(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// How many members a LIST audience has after an upload.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct MemberCount {
-    /// Distinct user ids in the audience now.
-    pub members: u64,
-}
-
 /// Replaces a LIST audience's members by a CSV of user ids, one a line (an optional `userId`
 /// header, blank lines skipped, repeated ids kept once), at most 1,000,000 (OPERATOR, ADMIN).
 /// All or nothing: a bad line (named by its number), one line too many or a broken body
@@ -182,13 +175,6 @@ async fn replace_members(
     let actor = AuditActor::user(&caller.principal, request_id);
     let members = state.audiences.replace_members(&actor, &audience_id, body.into_data_stream()).await?;
     Ok(Json(MemberCount { members }))
-}
-
-/// One member of a LIST audience.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AudienceMember {
-    pub user_id: String,
 }
 
 /// One page of a LIST audience's members, by user id (OPERATOR, AUDITOR, ADMIN).
@@ -270,14 +256,6 @@ async fn remove_member(
     let actor = AuditActor::user(&caller.principal, request_id);
     state.audiences.remove_member(&actor, &audience_id, &player(&user_id)?).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The job an estimate runs as.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EstimateJob {
-    /// Names this run in `GET .../estimate`.
-    pub job_id: String,
 }
 
 /// Starts estimating an audience's size (OPERATOR, ADMIN): a LIST audience's is exact at
