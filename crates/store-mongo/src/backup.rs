@@ -50,6 +50,14 @@ pub const EVENT_COLLECTIONS: [&str; 10] = [
     crate::event_db::AUDIENCE_STICKY,
     crate::audit::AUDIT_LOGS,
 ];
+/// The event collections added after backups were first made (audiences): a backup made before
+/// them restores with them empty.
+pub const EVENT_COLLECTIONS_ADDED_LATER: [&str; 4] = [
+    crate::event_db::AUDIENCES,
+    crate::event_db::AUDIENCE_MEMBERS,
+    crate::event_db::PLAYER_PROPERTIES,
+    crate::event_db::AUDIENCE_STICKY,
+];
 /// Completed backups, in `event_db`: an addition to the seed's collections.
 pub const BACKUP_RUNS: &str = "backup_runs";
 

@@ -20,7 +20,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail, ensure};
 use bestow_auth::signing::KEY_FILE;
-use bestow_store_mongo::backup::{AUTH_COLLECTIONS, EVENT_COLLECTIONS};
+use bestow_store_mongo::backup::{AUTH_COLLECTIONS, EVENT_COLLECTIONS, EVENT_COLLECTIONS_ADDED_LATER};
 use bestow_store_mongo::{MongoAuthStore, MongoBackup, MongoEventStore};
 use chrono::{DateTime, Utc};
 
@@ -41,9 +41,15 @@ fn database<'c>(config: &'c Config, role: &str) -> &'c str {
     if role == ROLES[1] { &config.storage.auth_database } else { &config.storage.event_database }
 }
 
-/// The collections the stores of `role` create: a dump lacking one is not a complete backup.
-fn required(role: &str) -> &'static [&'static str] {
+/// The collections the stores of `role` create.
+fn collections_of(role: &str) -> &'static [&'static str] {
     if role == ROLES[1] { &AUTH_COLLECTIONS } else { &EVENT_COLLECTIONS }
+}
+
+/// The collections every backup of `role` holds: a dump lacking one is not a complete backup.
+/// Collections added later are in every new dump but optional in an older one.
+fn required(role: &str) -> impl Iterator<Item = &'static str> {
+    collections_of(role).iter().copied().filter(|collection| !EVENT_COLLECTIONS_ADDED_LATER.contains(collection))
 }
 
 /// A collection name that is safe as part of a file name (no separators, nothing hidden).
@@ -267,7 +273,9 @@ mod tests {
     fn complete() -> Vec<BackedUpFile> {
         let mut files: Vec<BackedUpFile> = ROLES
             .into_iter()
-            .flat_map(|role| required(role).iter().map(move |collection| entry(&file_name(role, collection), Some(0))))
+            .flat_map(|role| {
+                collections_of(role).iter().map(move |collection| entry(&file_name(role, collection), Some(0)))
+            })
             .collect();
         files.push(entry(KEY_FILE, None));
         files
@@ -302,6 +310,10 @@ mod tests {
         let mut lacking = complete();
         lacking.retain(|file| file.name != "event_db.user_reward_requests.jsonl");
         assert!(refusal(&lacking).contains("lacks event_db.user_reward_requests.jsonl"));
+        let mut before_audiences = complete();
+        before_audiences.retain(|file| !file.name.starts_with("event_db.audience") && !file.name.contains("player_"));
+        assert!(before_audiences.len() < complete().len(), "the complete list holds the audience collections");
+        assert_eq!(refusal(&before_audiences), "", "a backup made before audiences restores with them empty");
         let mut uncounted = complete();
         uncounted[0].documents = None;
         assert!(refusal(&uncounted).contains("does not count"));
