@@ -958,19 +958,16 @@ impl AudienceStore for SqliteEventStore {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::time::{Duration, Instant};
-
     use bestow_events_domain::audience::AudienceKind;
     use bestow_kernel::audit::AuditActor;
 
     use super::*;
 
-    /// The speed the issue asks of a LIST upload (1,000,000 members ≤ 30 s) with room to spare,
-    /// even in a debug build on a busy machine: the ids in no order, in batches of 5,000 as the
-    /// upload sends them, the switch moving them into place, then the discard of the switched-from
-    /// generation. A batch, a move or a discard transaction stays short.
+    /// An upload in many batches, its ids in no order and some repeated, is staged, moved into
+    /// place at the switch and counted once each; the switched-from generation is discarded.
+    /// (Its speed is the `audience-upload` benchmark's to measure, not a test's.)
     #[tokio::test(flavor = "multi_thread")]
-    async fn a_million_member_upload_is_staged_switched_and_discarded_in_seconds() {
+    async fn a_staged_upload_is_switched_whole_and_the_old_generation_discarded() {
         let dir = tempfile::TempDir::new().unwrap();
         let store = SqliteEventStore::open(&dir.path().join("event.db")).unwrap();
         let now = bestow_kernel::time::now();
@@ -991,39 +988,27 @@ mod tests {
         };
         let audit = || AuditActor::system("test").entry("audience.members.replace", ("audience", "x"), None, None);
         store.insert_audience(&audience, &audit()).await.unwrap();
-        // Ids scattered over the key space, as a CSV's are, and one in 1,000 repeated.
+        // Ids scattered over the key space, as a CSV's are; the last batch repeats earlier ones.
         let id = |n: u64| UserId::parse(&format!("{:016x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15))).unwrap();
         store.stage_members(&audience.id, "first", &[id(1), id(2)], now).await.unwrap();
 
-        let started = Instant::now();
         let mut members = 0;
-        let mut slowest_batch = Duration::ZERO;
-        for batch in 0..201_u64 {
-            let ids: Vec<UserId> = (0..5_000).map(|n| id((batch * 5_000 + n) % 1_000_000)).collect();
-            let batch_started = Instant::now();
+        for batch in 0..21_u64 {
+            let ids: Vec<UserId> = (0..1_000).map(|n| id((batch * 1_000 + n) % 20_000)).collect();
             members += store.stage_members(&audience.id, "second", &ids, now).await.unwrap();
-            slowest_batch = slowest_batch.max(batch_started.elapsed());
         }
-        assert_eq!(members, 1_000_000, "the last batch repeats ids staged already");
+        assert_eq!(members, 20_000, "the last batch repeats ids staged already");
         let switch = Audience { member_generation: "second".into(), member_count: members, version: 2, ..audience };
         store.replace_audience(&switch, 1, Some(&audit())).await.unwrap();
-        let upload = started.elapsed();
 
         let page = store.list_members(&switch.id, "second", PageRequest { page: 1, limit: 3 }).await.unwrap();
-        assert_eq!(page.total, 1_000_000);
+        assert_eq!(page.total, 20_000);
         let lists = [(switch.id.clone(), "second".to_owned())];
-        assert_eq!(store.memberships(&id(999_999), &lists).await.unwrap(), std::slice::from_ref(&switch.id));
-        let started = Instant::now();
+        assert_eq!(store.memberships(&id(19_999), &lists).await.unwrap(), std::slice::from_ref(&switch.id));
+        assert!(store.memberships(&id(20_000), &lists).await.unwrap().is_empty(), "never uploaded");
         assert_eq!(store.discard_members(&switch.id, Some("second")).await.unwrap(), 2, "the first generation");
-        let discard = started.elapsed();
-        assert_eq!(
-            store.list_members(&switch.id, "second", PageRequest { page: 1, limit: 1 }).await.unwrap().total,
-            1_000_000
-        );
-        eprintln!(
-            "1,000,000 members: uploaded in {upload:?} (slowest batch {slowest_batch:?}), old ones discarded in {discard:?}"
-        );
-        assert!(upload < Duration::from_secs(25), "the upload took {upload:?}");
-        assert!(slowest_batch < Duration::from_secs(2), "a batch took {slowest_batch:?}");
+        let all = store.members_after(&switch.id, "second", None, 30_000).await.unwrap();
+        assert_eq!(all.len(), 20_000);
+        assert!(all.windows(2).all(|pair| pair[0] < pair[1]), "by user id, each once");
     }
 }
