@@ -349,6 +349,30 @@ pub async fn memberships_answer_several_lists_in_one_read(store: &impl AudienceS
     assert_eq!(store.memberships(&user("both"), &unlisted).await.unwrap(), [first.id], "only the lists asked");
 }
 
+/// `player_snapshot` answers what `player_properties` and `memberships` answer, together, and
+/// reads properties only when asked to.
+pub async fn a_player_snapshot_is_the_properties_and_memberships_at_once(store: &impl AudienceStore) {
+    let list = list_audience("snapshot", "g1", now());
+    insert(store, &list).await;
+    store.stage_members(&list.id, "g1", &users(&["described"]), now()).await.unwrap();
+    let player = user("described");
+    let mut properties = PlayerProperties::empty(player.clone(), now());
+    properties.properties.insert("country".to_owned(), PropertyValue::Text("KR".into()));
+    properties.version = 1;
+    store.write_player_properties(&properties, 0, &audit("player.properties", "described")).await.unwrap();
+    let lists = [(list.id.clone(), "g1".to_owned())];
+
+    let both = store.player_snapshot(&player, true, &lists).await.unwrap();
+    assert_eq!(both.properties.as_ref(), Some(&properties));
+    assert_eq!(both.lists, std::slice::from_ref(&list.id));
+    let without_properties = store.player_snapshot(&player, false, &lists).await.unwrap();
+    assert_eq!((without_properties.properties, without_properties.lists), (None, vec![list.id.clone()]));
+    let stranger = store.player_snapshot(&user("stranger"), true, &lists).await.unwrap();
+    assert_eq!((stranger.properties, stranger.lists), (None, Vec::new()));
+    let no_lists = store.player_snapshot(&player, true, &[]).await.unwrap();
+    assert_eq!((no_lists.properties.is_some(), no_lists.lists.len()), (true, 0));
+}
+
 /// Sticking a player to an event is idempotent and recorded per (player, event).
 pub async fn sticky_membership_is_per_player_and_event_and_idempotent(store: &impl AudienceStore) {
     let (welcome, launch, other) = (EventId::generate(), EventId::generate(), EventId::generate());

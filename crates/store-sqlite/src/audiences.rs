@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bestow_events_domain::audience::properties::{PlayerProperties, PropertyValue};
 use bestow_events_domain::audience::{Audience, AudienceEstimate, AudienceUsers};
-use bestow_events_domain::ports::audiences::AudienceStore;
+use bestow_events_domain::ports::audiences::{AudienceStore, PlayerSnapshot};
 use bestow_kernel::audit::AuditEntry;
 use bestow_kernel::ids::{AudienceId, EventId, UserId};
 use bestow_kernel::page::{Page, PageRequest};
@@ -388,16 +388,61 @@ impl SqliteEventStore {
     }
 }
 
+/// A player's stored properties.
+fn select_properties(connection: &Connection, user_id: &str) -> Result<Option<PlayerProperties>, StoreError> {
+    connection
+        .prepare_cached("SELECT _id, properties, updatedAt, version FROM player_properties WHERE _id = ?1")
+        .and_then(|mut statement| statement.query_row([user_id], properties_from_row).optional())
+        .map_err(map_error)
+}
+
+/// `(audienceId, generation)` pairs as the JSON array [`select_memberships`] reads.
+fn lists_text(lists: &[(AudienceId, String)]) -> Result<String, StoreError> {
+    let lists: Vec<(&str, &str)> = lists.iter().map(|(id, generation)| (id.as_str(), generation.as_str())).collect();
+    json_text(&lists)
+}
+
+/// The lists of `lists` (see [`lists_text`]) that have the player as a member: one point read
+/// of the primary key per list asked about.
+fn select_memberships(connection: &Connection, user_id: &str, lists: &str) -> Result<Vec<AudienceId>, StoreError> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT member.audienceId FROM json_each(?2) AS list
+             JOIN audience_members AS member
+                 ON member.audienceId = json_extract(list.value, '$[0]')
+                 AND member.generation = json_extract(list.value, '$[1]')
+                 AND member.userId = ?1
+             ORDER BY member.audienceId",
+        )
+        .map_err(map_error)?;
+    collect(statement.query_map(params![user_id, lists], |row| row.parsed("audienceId")).map_err(map_error)?)
+}
+
 #[async_trait]
 impl AudienceStore for SqliteEventStore {
     async fn player_properties(&self, user_id: &UserId) -> Result<Option<PlayerProperties>, StoreError> {
         let user_id = user_id.to_string();
+        self.db.read(move |connection| select_properties(connection, &user_id)).await
+    }
+
+    async fn player_snapshot(
+        &self,
+        user_id: &UserId,
+        properties: bool,
+        lists: &[(AudienceId, String)],
+    ) -> Result<PlayerSnapshot, StoreError> {
+        let user_id = user_id.to_string();
+        let lists = (!lists.is_empty()).then(|| lists_text(lists)).transpose()?;
+        // One trip to the reader pool for both: on a player's path the trip costs more than
+        // the two point reads.
         self.db
             .read(move |connection| {
-                connection
-                    .prepare_cached("SELECT _id, properties, updatedAt, version FROM player_properties WHERE _id = ?1")
-                    .and_then(|mut statement| statement.query_row([user_id], properties_from_row).optional())
-                    .map_err(map_error)
+                let properties = if properties { select_properties(connection, &user_id)? } else { None };
+                let lists = match &lists {
+                    Some(lists) => select_memberships(connection, &user_id, lists)?,
+                    None => Vec::new(),
+                };
+                Ok(PlayerSnapshot { properties, lists })
             })
             .await
     }
@@ -872,28 +917,8 @@ impl AudienceStore for SqliteEventStore {
         if lists.is_empty() {
             return Ok(Vec::new());
         }
-        let user_id = user_id.to_string();
-        let lists: Vec<(&str, &str)> =
-            lists.iter().map(|(id, generation)| (id.as_str(), generation.as_str())).collect();
-        let lists = json_text(&lists)?;
-        self.db
-            .read(move |connection| {
-                // One point read of the primary key per list asked about.
-                let mut statement = connection
-                    .prepare_cached(
-                        "SELECT member.audienceId FROM json_each(?2) AS list
-                         JOIN audience_members AS member
-                             ON member.audienceId = json_extract(list.value, '$[0]')
-                             AND member.generation = json_extract(list.value, '$[1]')
-                             AND member.userId = ?1
-                         ORDER BY member.audienceId",
-                    )
-                    .map_err(map_error)?;
-                collect(
-                    statement.query_map(params![user_id, lists], |row| row.parsed("audienceId")).map_err(map_error)?,
-                )
-            })
-            .await
+        let (user_id, lists) = (user_id.to_string(), lists_text(lists)?);
+        self.db.read(move |connection| select_memberships(connection, &user_id, &lists)).await
     }
 
     async fn sticky_events(&self, user_id: &UserId, events: &[EventId]) -> Result<Vec<EventId>, StoreError> {

@@ -16,6 +16,15 @@ use chrono::{DateTime, Utc};
 use crate::audience::properties::PlayerProperties;
 use crate::audience::{Audience, AudienceEstimate, AudienceUsers};
 
+/// What a request judging audiences reads of one player at once.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlayerSnapshot {
+    /// The player's stored properties, when asked for and stored.
+    pub properties: Option<PlayerProperties>,
+    /// The LIST audiences asked about that have the player as a member.
+    pub lists: Vec<AudienceId>,
+}
+
 /// Storage of audiences, their members, player properties and sticky memberships.
 #[async_trait]
 pub trait AudienceStore: Send + Sync {
@@ -146,6 +155,21 @@ pub trait AudienceStore: Send + Sync {
         user_id: &UserId,
         lists: &[(AudienceId, String)],
     ) -> Result<Vec<AudienceId>, StoreError>;
+
+    /// The player's properties (when `properties`) and [`AudienceStore::memberships`] among
+    /// `lists`: what a player's path reads, in one round trip where the store can.
+    async fn player_snapshot(
+        &self,
+        user_id: &UserId,
+        properties: bool,
+        lists: &[(AudienceId, String)],
+    ) -> Result<PlayerSnapshot, StoreError> {
+        let stored = async { if properties { self.player_properties(user_id).await } else { Ok(None) } };
+        let member_of =
+            async { if lists.is_empty() { Ok(Vec::new()) } else { self.memberships(user_id, lists).await } };
+        let (stored, member_of) = futures_util::future::join(stored, member_of).await;
+        Ok(PlayerSnapshot { properties: stored?, lists: member_of? })
+    }
 
     /// The events among `events` the player is stuck to (sticky membership recorded).
     async fn sticky_events(&self, user_id: &UserId, events: &[EventId]) -> Result<Vec<EventId>, StoreError>;

@@ -2,7 +2,8 @@
 //! fact provider) once per request, no more than the rules look at ([`FactNeeds`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bestow_core::accounts::{AccountStandings, StandingUnavailable};
 use bestow_core::ids::{AudienceId, UserId};
@@ -16,7 +17,7 @@ use crate::domain::audience::properties::{ComputedProperties, PlayerProperties, 
 use crate::domain::audience::{Audience, PlayerFacts};
 use crate::domain::condition::ActivityType;
 use crate::domain::evaluate::{ActivityFact, FactQuery, LOGIN, PURCHASE};
-use crate::domain::ports::audiences::AudienceStore;
+use crate::domain::ports::audiences::{AudienceStore, PlayerSnapshot};
 
 /// Why a player's facts could not be gathered.
 #[derive(Debug, thiserror::Error)]
@@ -59,9 +60,24 @@ impl Gathered {
     }
 }
 
+/// How long a process trusts an audience definition it read. A change takes effect at once in
+/// the process that made it (the service forgets what it changed) and within this elsewhere.
+pub const AUDIENCE_FRESHNESS: Duration = Duration::from_secs(2);
+/// More remembered definitions than this and the memory starts over.
+const MAX_REMEMBERED: usize = 10_000;
+
+/// An audience definition as read at `read` (`None`: there was none).
+struct Remembered {
+    audience: Option<Audience>,
+    read: Instant,
+}
+
 /// Reads players' facts for audiences.
 pub struct FactGatherer {
     store: Arc<dyn AudienceStore>,
+    /// Audience definitions read lately: every targeted player path needs them, and they
+    /// change rarely.
+    remembered: Mutex<HashMap<AudienceId, Remembered>>,
     /// The activity leaves' facts: the same provider the conditions of events read.
     provider: Arc<dyn ActivityProvider>,
     /// Last login and purchase total: what game servers pushed here.
@@ -83,7 +99,50 @@ impl FactGatherer {
         history: Arc<dyn ActivityStore>,
         accounts: Arc<AccountStandings>,
     ) -> Self {
-        Self { store, provider, history, accounts }
+        Self { store, provider, history, accounts, remembered: Mutex::default() }
+    }
+
+    /// Forgets what was read of the audience `id`, after this process changed it.
+    pub fn forget(&self, id: &AudienceId) {
+        self.remember().remove(id);
+    }
+
+    fn remember(&self) -> std::sync::MutexGuard<'_, HashMap<AudienceId, Remembered>> {
+        // A panic while holding the lock leaves only a map of copies behind: still usable.
+        self.remembered.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The audiences among `ids` that exist, from memory when read within
+    /// [`AUDIENCE_FRESHNESS`], else from the store (remembering what it said).
+    async fn audiences(&self, ids: &[AudienceId]) -> Result<Vec<Audience>, StoreError> {
+        let now = Instant::now();
+        let mut found = Vec::new();
+        let mut unknown = Vec::new();
+        {
+            let remembered = self.remember();
+            for id in ids {
+                match remembered.get(id) {
+                    Some(entry) if now.duration_since(entry.read) < AUDIENCE_FRESHNESS => {
+                        found.extend(entry.audience.clone());
+                    }
+                    _ => unknown.push(id.clone()),
+                }
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(found);
+        }
+        let read = self.store.audiences(&unknown).await?;
+        let mut remembered = self.remember();
+        if remembered.len() > MAX_REMEMBERED {
+            remembered.clear();
+        }
+        for id in unknown {
+            let audience = read.iter().find(|audience| audience.id == id).cloned();
+            remembered.insert(id, Remembered { audience, read: now });
+        }
+        found.extend(read);
+        Ok(found)
     }
 
     pub fn store(&self) -> &Arc<dyn AudienceStore> {
@@ -101,7 +160,7 @@ impl FactGatherer {
             if wanted.is_empty() {
                 break;
             }
-            let found = self.store.audiences(&wanted).await?;
+            let found = self.audiences(&wanted).await?;
             wanted = found.iter().flat_map(|audience| audience.references.iter().cloned()).collect();
             known.extend(found.into_iter().map(|audience| (audience.id.clone(), audience)));
         }
@@ -116,13 +175,12 @@ impl FactGatherer {
         needs: &FactNeeds,
         properties: Option<&PlayerProperties>,
     ) -> Result<Gathered, GatherError> {
-        let stored = async {
-            match properties {
-                Some(known) => Ok(Some(known.properties.clone())),
-                None if needs.properties => {
-                    Ok(self.store.player_properties(user_id).await?.map(|stored| stored.properties))
-                }
-                None => Ok::<_, GatherError>(None),
+        let snapshot = async {
+            let wants_properties = needs.properties && properties.is_none();
+            if wants_properties || !needs.lists.is_empty() {
+                self.store.player_snapshot(user_id, wants_properties, &needs.lists).await
+            } else {
+                Ok(PlayerSnapshot::default())
             }
         };
         let created_at = async { if needs.account { self.created_at(user_id).await } else { Ok(None) } };
@@ -133,16 +191,17 @@ impl FactGatherer {
                 None => Ok::<_, GatherError>(Vec::new()),
             }
         };
-        let lists = async {
-            if needs.lists.is_empty() { Ok(Vec::new()) } else { self.store.memberships(user_id, &needs.lists).await }
+        let (snapshot, created_at, last_seen, activities) = tokio::join!(snapshot, created_at, last_seen, activities);
+        let snapshot = snapshot?;
+        let properties = match properties {
+            Some(known) => known.properties.clone(),
+            None => snapshot.properties.map(|stored| stored.properties).unwrap_or_default(),
         };
-        let (stored, created_at, last_seen, activities, lists) =
-            tokio::join!(stored, created_at, last_seen, activities, lists);
         Ok(Gathered {
-            properties: stored?.unwrap_or_default(),
+            properties,
             computed: ComputedProperties { created_at: created_at?, last_seen_at: last_seen?, purchase_total: 0.0 },
             activities: activities?,
-            lists: lists?.into_iter().collect(),
+            lists: snapshot.lists.into_iter().collect(),
         })
     }
 

@@ -10,6 +10,7 @@ use bestow_core::ids::{AudienceId, UserId};
 use futures_util::{Stream, StreamExt};
 use serde_json::json;
 
+use super::facts::AUDIENCE_FRESHNESS;
 use super::{AudienceError, AudienceService, lost_race};
 use crate::domain::audience::{Audience, MAX_LIST_MEMBERS};
 use crate::domain::ports::audiences::AudienceStore;
@@ -145,7 +146,9 @@ impl AudienceService {
             Some(json!({ "memberCount": audience.member_count })),
             Some(json!({ "memberCount": members })),
         );
-        if let Err(error) = self.store.replace_audience(&next, audience.version, Some(&audit)).await {
+        let switched = self.store.replace_audience(&next, audience.version, Some(&audit)).await;
+        self.facts.forget(&audience.id);
+        if let Err(error) = switched {
             self.discard_later(&audience.id, Discard::Generation(generation));
             return Err(lost_race(error, false));
         }
@@ -184,7 +187,12 @@ impl AudienceService {
         tokio::spawn(async move {
             let result = match &discard {
                 Discard::Generation(generation) => store.discard_generation(&audience_id, generation).await,
-                Discard::AllBut(keep) => store.discard_members(&audience_id, Some(keep)).await,
+                Discard::AllBut(keep) => {
+                    // Other processes may read the replaced generation until their memory of the
+                    // audience expires: its members stay until then.
+                    tokio::time::sleep(2 * AUDIENCE_FRESHNESS).await;
+                    store.discard_members(&audience_id, Some(keep)).await
+                }
             };
             if let Err(error) = result {
                 tracing::warn!(%audience_id, %error, "cannot discard old audience members; they are never read");

@@ -149,10 +149,9 @@ impl AudienceService {
             Some(audience_snapshot(&current)),
             Some(audience_snapshot(&next)),
         );
-        self.store
-            .replace_audience(&next, current.version, Some(&audit))
-            .await
-            .map_err(|e| lost_race(e, if_match.is_some()))?;
+        let replaced = self.store.replace_audience(&next, current.version, Some(&audit)).await;
+        self.facts.forget(&next.id);
+        replaced.map_err(|e| lost_race(e, if_match.is_some()))?;
         Ok(next)
     }
 
@@ -165,7 +164,9 @@ impl AudienceService {
         }
         let audit =
             actor.entry("audience.delete", ("audience", current.id.as_str()), Some(audience_snapshot(&current)), None);
-        self.store.delete_audience(&current.id, current.version, &audit).await.map_err(|e| lost_race(e, false))
+        let deleted = self.store.delete_audience(&current.id, current.version, &audit).await;
+        self.facts.forget(&current.id);
+        deleted.map_err(|e| lost_race(e, false))
     }
 
     /// Whether `user_id` is in the audience now, with the verdict of every node.
