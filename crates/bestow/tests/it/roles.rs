@@ -139,6 +139,7 @@ async fn every_audience_and_player_property_route_against_every_role() {
             Some(json!({ "country": "KR" })),
             [401, 403, 403, 403, 200],
         ),
+        ("my properties", Method::GET, "/api/v1/me/properties".into(), None, [401, 200, 200, 200, 200]),
         ("create audience", Method::POST, "/api/v1/audiences".into(), Some(audience("a")), [401, 403, 201, 403, 201]),
         ("list audiences", Method::GET, "/api/v1/audiences".into(), None, [401, 403, 200, 200, 200]),
         ("one audience", Method::GET, format!("/api/v1/audiences/{list_id}"), None, [401, 403, 200, 200, 200]),
@@ -199,6 +200,10 @@ async fn every_audience_and_player_property_route_against_every_role() {
             assert_eq!(status_of(&app, &method, &path, *token, &body).await, want, "{name} as {role}");
         }
     }
+    // A player reads what the game set for them, never what the platform computes of them.
+    let own = app.get_json("/api/v1/me/properties", Some(&cast.user)).await;
+    assert_eq!(own, json!({ "userId": player, "properties": { "country": "KR" } }));
+
     // Deleting an audience: OPERATOR and ADMIN, each attempt on a fresh one.
     for ((role, token), want) in roles.iter().zip([401, 403, 204, 403, 204]) {
         let created: Value =
