@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize, de};
 use serde_json::Value;
 use thiserror::Error;
 
-use super::validation::{FieldError, ObjectReader, child_pointer, serialize_number, summarize};
+use super::validation::{FieldError, ObjectReader, serialize_number, summarize};
 
 /// Deepest allowed nesting; a single leaf has depth 1.
 pub const MAX_DEPTH: usize = 5;
@@ -581,22 +581,7 @@ impl TreeParser {
     }
 
     fn sub_conditions(&mut self, reader: &mut ObjectReader<'_>, depth: usize) -> Option<Vec<Condition>> {
-        let values = reader.required_array("subConditions")?;
-        let pointer = reader.pointer_to("subConditions");
-        if values.is_empty() {
-            reader.push(FieldError::out_of_range(pointer, "must contain at least one condition"));
-            return None;
-        }
-        // Parse every child before combining, so the errors of all of them are reported.
-        let children: Vec<Option<Condition>> = values
-            .iter()
-            .enumerate()
-            .map(|(index, value)| {
-                let parsed = self.node(value, &child_pointer(&pointer, index), depth + 1);
-                reader.absorb(parsed)
-            })
-            .collect();
-        children.into_iter().collect()
+        reader.children("subConditions", "condition", |value, pointer| self.node(value, pointer, depth + 1))
     }
 }
 

@@ -226,6 +226,32 @@ impl<'a> ObjectReader<'a> {
         array
     }
 
+    /// The non-empty array `key` of child nodes (of a tree), each parsed by `parse` at its own
+    /// pointer; every child is parsed, so the errors of all of them are reported. `kind` names
+    /// a child in the error for an empty array ("condition", "rule").
+    pub fn children<T>(
+        &mut self,
+        key: &'static str,
+        kind: &str,
+        mut parse: impl FnMut(&Value, &str) -> Result<T, Vec<FieldError>>,
+    ) -> Option<Vec<T>> {
+        let values = self.required_array(key)?;
+        let pointer = self.pointer_to(key);
+        if values.is_empty() {
+            self.push(FieldError::out_of_range(pointer, format!("must contain at least one {kind}")));
+            return None;
+        }
+        let children: Vec<Option<T>> = values
+            .iter()
+            .enumerate()
+            .map(|(index, value)| {
+                let parsed = parse(value, &child_pointer(&pointer, index));
+                self.absorb(parsed)
+            })
+            .collect();
+        children.into_iter().collect()
+    }
+
     /// Whether no error was recorded so far.
     pub fn is_clean(&self) -> bool {
         self.errors.is_empty()

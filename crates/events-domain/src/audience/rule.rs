@@ -337,21 +337,7 @@ impl RuleParser {
     }
 
     fn children(&mut self, reader: &mut ObjectReader<'_>, depth: usize) -> Option<Vec<Rule>> {
-        let values = reader.required_array("subConditions")?;
-        let pointer = reader.pointer_to("subConditions");
-        if values.is_empty() {
-            reader.push(FieldError::out_of_range(pointer, "must contain at least one rule"));
-            return None;
-        }
-        let children: Vec<Option<Rule>> = values
-            .iter()
-            .enumerate()
-            .map(|(index, value)| {
-                let parsed = self.node(value, &child_pointer(&pointer, index), depth + 1);
-                reader.absorb(parsed)
-            })
-            .collect();
-        children.into_iter().collect()
+        reader.children("subConditions", "rule", |value, pointer| self.node(value, pointer, depth + 1))
     }
 }
 
