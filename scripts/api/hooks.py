@@ -161,3 +161,60 @@ def move_activities_into_the_past(ctx, body):
         if when is not None and when.tzinfo is not None and when > now:
             activity["occurredAt"] = now.isoformat()
     return body
+
+
+PROPERTY_VALUE_BYTES = 256
+
+
+def _fits_bytes(value):
+    """A property value's string is at most 256 bytes (the schema can count only characters)."""
+    return not isinstance(value, str) or len(value.encode("utf-8", "surrogatepass")) <= PROPERTY_VALUE_BYTES
+
+
+def _rule_fits(node):
+    """An audience rule: depth and size like a condition tree; in every `PROPERTY` leaf each
+    string value fits in 256 bytes; in every `ACCOUNT_AGE_DAYS` leaf `min <= max`."""
+    if not _tree_fits(node)[0]:
+        return False
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, dict):
+            continue
+        if current.get("type") == "PROPERTY":
+            value = current.get("value")
+            if not all(_fits_bytes(item) for item in (value if isinstance(value, list) else [value])):
+                return False
+        low, high = current.get("min"), current.get("max")
+        if current.get("type") == "ACCOUNT_AGE_DAYS" and all(
+            isinstance(x, int) and not isinstance(x, bool) for x in (low, high)
+        ):
+            if low > high:
+                return False
+        pending.extend(_list(current.get("subConditions")))
+        pending.append(current.get("condition"))
+    return True
+
+
+@schemathesis.hook("filter_body")
+@_only("POST", "/api/v1/audiences")
+@_objects_only
+def keep_audiences_whose_rule_fits_their_kind(ctx, body):
+    # A RULE audience has a rule, a LIST one none (the description says so).
+    rule = body.get("rule")
+    kind_fits = (rule is not None) == (body.get("kind") == "RULE")
+    return kind_fits and _rule_fits(rule)
+
+
+@schemathesis.hook("filter_body")
+@_only("PATCH", "/api/v1/audiences/{audienceId}")
+@_objects_only
+def keep_audience_patches_whose_rule_fits(ctx, body):
+    return _rule_fits(body.get("rule"))
+
+
+@schemathesis.hook("filter_body")
+@_only("PATCH", "/api/v1/players/{userId}/properties")
+@_objects_only
+def keep_property_values_within_their_bytes(ctx, body):
+    return all(_fits_bytes(value) for value in body.values())

@@ -14,9 +14,10 @@ use bestow_auth_domain::view::UserView;
 use bestow_core::audit::AuditEntry;
 use bestow_core::client::ClientIp;
 use bestow_core::page::Page;
-use bestow_events_domain::audience::AudienceEstimate;
 use bestow_events_domain::audience::properties::PlayerPropertiesView;
-pub use bestow_events_domain::audience::view::{AudienceMember, AudienceView, MemberCount, MembershipCheck};
+pub use bestow_events_domain::audience::view::{
+    AudienceMember, AudienceView, EstimateProgress, MemberCount, MembershipCheck,
+};
 use bestow_events_domain::evaluate::Eligibility;
 use bestow_events_domain::ports::activities::Activity;
 use bestow_events_domain::ports::service_keys::ServiceKeyView;
@@ -208,7 +209,7 @@ pub fn audience_members(id: &str) -> Read<Page<AudienceMember>> {
 }
 
 /// `GET /api/v1/audiences/{id}/estimate`: the latest size estimate (404 before any).
-pub fn audience_estimate(id: &str) -> Read<AudienceEstimate> {
+pub fn audience_estimate(id: &str) -> Read<EstimateProgress> {
     Read::at(format!("/api/v1/audiences/{}/estimate", segment(id)))
 }
 

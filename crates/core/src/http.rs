@@ -119,13 +119,17 @@ async fn drop_unfit_request_id(mut request: Request) -> Request {
 /// Largest bulk body (`text/csv`, e.g. a million user ids), in bytes.
 pub const MAX_BULK_BODY_BYTES: usize = 192 * 1024 * 1024;
 
-/// Whether a request with `headers` carries a bulk body: CSV, which its handler reads as a
-/// stream (and the split-mode gateway forwards as one).
+/// The media types of a bulk body: CSV text, sent as `text/csv` or as plain bytes
+/// (`application/octet-stream`, the one upload type every generated client can send).
+pub const BULK_MEDIA_TYPES: [&str; 2] = ["text/csv", "application/octet-stream"];
+
+/// Whether a request with `headers` carries a bulk body ([`BULK_MEDIA_TYPES`]), which its
+/// handler reads as a stream (and the split-mode gateway forwards as one).
 pub fn is_bulk(headers: &axum::http::HeaderMap) -> bool {
-    headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("text/csv"))
+    headers.get(axum::http::header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).is_some_and(|value| {
+        let value = value.trim_start().to_ascii_lowercase();
+        BULK_MEDIA_TYPES.iter().any(|media_type| value.starts_with(media_type))
+    })
 }
 
 /// Whether a request with `headers` is a form with files (`multipart/form-data`): the console's

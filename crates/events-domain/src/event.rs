@@ -177,7 +177,7 @@ pub struct EventInput {
     pub tiers: Option<Vec<TierInput>>,
     /// Who the event is shown to: null or absent for every player.
     #[serde(default)]
-    #[schema(value_type = Option<crate::audience::AudienceTarget>)]
+    #[schema(value_type = Option<crate::schemas::AudienceTargetSpec>)]
     pub audience: Option<Value>,
 }
 
@@ -294,7 +294,7 @@ pub struct EventPatch {
     pub tiers: Option<Vec<TierInput>>,
     /// Who the event is shown to; null for every player. Changes in any status but ARCHIVED.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<crate::audience::AudienceTarget>)]
+    #[schema(value_type = Option<crate::schemas::AudienceTargetSpec>)]
     pub audience: Option<Option<Value>>,
 }
 

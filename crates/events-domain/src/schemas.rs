@@ -70,7 +70,9 @@ fn one_of(description: &str, tag: &str, variants: &[(String, Value)]) -> RefOr<S
     let mapping: serde_json::Map<String, Value> = variants
         .iter()
         .map(|(name, variant)| {
-            let tag_value = variant["properties"][tag]["enum"][0].as_str().unwrap_or_default().to_owned();
+            // A variant that is itself a union (`PROPERTY`) takes its tag from its first shape.
+            let shape = variant.get("oneOf").and_then(|shapes| shapes.get(0)).unwrap_or(variant);
+            let tag_value = shape["properties"][tag]["enum"][0].as_str().unwrap_or_default().to_owned();
             (tag_value, json!(format!("#/components/schemas/{name}")))
         })
         .collect();
@@ -179,6 +181,193 @@ impl utoipa::ToSchema for ConditionTree {
 
     fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
         register(condition_nodes(), schemas);
+    }
+}
+
+/// A property value as a rule or a merge names it: a string (at most 256 bytes: JSON Schema
+/// counts characters, so the description says the rest), a number or a boolean.
+fn property_value() -> Value {
+    json!({
+        "type": ["string", "number", "boolean"], "maxLength": crate::audience::properties::MAX_PROPERTY_VALUE_BYTES,
+        "description": "A string of at most 256 bytes, a number or a boolean.",
+    })
+}
+
+/// A property name.
+fn property_name() -> Value {
+    json!({ "type": "string", "pattern": "^[a-zA-Z][a-zA-Z0-9_]{0,63}$" })
+}
+
+/// The `PROPERTY` leaf, one shape per kind of `op`: the value it takes (none for `EXISTS`).
+fn property_leaf() -> Value {
+    use crate::audience::rule::MAX_IN_VALUES;
+    let shape = |ops: &[&str], summary: &str, value: Option<Value>| {
+        let mut members = json!({
+            "name": about(property_name(), "The property's name."),
+            "op": { "type": "string", "enum": ops },
+        });
+        if let Some(value) = value {
+            members["value"] = value;
+        }
+        node("PROPERTY", summary, members)
+    };
+    let list = json!({ "type": "array", "minItems": 1, "maxItems": MAX_IN_VALUES, "items": property_value() });
+    json!({
+        "description": "Compares one of the player's properties; a missing property satisfies only `NE` and \
+                        `NOT_IN`.",
+        "oneOf": [
+            shape(&["EXISTS"], "The player has the property.", None),
+            shape(&["EQ", "NE"], "The property equals (or not) `value`.", Some(property_value())),
+            shape(&["IN", "NOT_IN"], "The property is (or is not) one of `value`.", Some(list)),
+            shape(&["GT", "GTE", "LT", "LTE"], "The property, a number, compares with `value`.", Some(json!({ "type": "number" }))),
+        ],
+    })
+}
+
+/// The node types of an audience rule, each a named component: the composites, the audience
+/// leaves, then every condition leaf with `withinDays`.
+fn rule_nodes() -> Vec<(String, Value)> {
+    use crate::audience::rule::MAX_SALT_CHARS;
+    use crate::condition::MAX_DAYS;
+    let nested = json!({ "$ref": "#/components/schemas/AudienceRule" });
+    let list = json!({ "type": "array", "minItems": 1, "items": nested });
+    let days = |min: i64| json!({ "type": "integer", "format": "int64", "minimum": min, "maximum": MAX_DAYS });
+    let mut account_age = node("ACCOUNT_AGE_DAYS", "The account is between `min` and `max` whole days old.", json!({}));
+    account_age["properties"]["min"] = about(nullable(days(0)), "Fewest whole days; at most `max`.");
+    account_age["properties"]["max"] = about(nullable(days(0)), "Most whole days.");
+    account_age["anyOf"] = json!([
+        { "properties": { "min": { "type": "integer" } }, "required": ["min"] },
+        { "properties": { "max": { "type": "integer" } }, "required": ["max"] },
+    ]);
+    let mut nodes = vec![
+        (
+            "AudienceRuleAnd".to_owned(),
+            node("AND", "Met when every sub-rule is.", json!({ "subConditions": list.clone() })),
+        ),
+        ("AudienceRuleOr".to_owned(), node("OR", "Met when any sub-rule is.", json!({ "subConditions": list }))),
+        ("AudienceRuleNot".to_owned(), node("NOT", "Met when its rule is not.", json!({ "condition": nested }))),
+        ("AudienceProperty".to_owned(), property_leaf()),
+        ("AudienceAccountAgeDays".to_owned(), account_age),
+        (
+            "AudienceInactiveDays".to_owned(),
+            node(
+                "INACTIVE_DAYS",
+                "At least `min` whole days since the last login (since the account was created without one).",
+                json!({ "min": days(1) }),
+            ),
+        ),
+        (
+            "AudienceInAudience".to_owned(),
+            node(
+                "IN_AUDIENCE",
+                "The player is in another audience (which must exist, and not lead back to this one).",
+                json!({ "audienceId": { "type": "string", "pattern": "^[0-9a-fA-F]{24}$" } }),
+            ),
+        ),
+        (
+            "AudienceRollout".to_owned(),
+            node(
+                "ROLLOUT",
+                "A stable `percent` of players, by a hash of `salt` and the user id.",
+                json!({
+                    "percent": { "type": "number", "minimum": 0, "maximum": 100 },
+                    "salt": text(MAX_SALT_CHARS),
+                }),
+            ),
+        ),
+    ];
+    nodes.extend(LEAVES.iter().map(|description| {
+        let mut leaf = leaf(description);
+        leaf["description"] = json!(format!("{} Counted over the last `withinDays` days.", description.summary));
+        leaf["properties"]["withinDays"] = about(days(1), "The days back from now that count.");
+        if let Some(required) = leaf["required"].as_array_mut() {
+            required.push(json!("withinDays"));
+        }
+        (format!("Audience{}", pascal_case(description.name)), leaf)
+    }));
+    nodes
+}
+
+/// The rule of a RULE audience, documentation only.
+pub struct AudienceRuleTree;
+
+impl utoipa::PartialSchema for AudienceRuleTree {
+    fn schema() -> RefOr<Schema> {
+        let description = format!(
+            "A node of an audience rule, by its `type`. A rule nests at most {MAX_DEPTH} levels and has at most              {MAX_NODES} nodes."
+        );
+        one_of(&description, "type", &rule_nodes())
+    }
+}
+
+impl utoipa::ToSchema for AudienceRuleTree {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("AudienceRule")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        register(rule_nodes(), schemas);
+    }
+}
+
+/// An event's `audience` target, documentation only (ids must name existing audiences).
+pub struct AudienceTargetSpec;
+
+impl utoipa::PartialSchema for AudienceTargetSpec {
+    fn schema() -> RefOr<Schema> {
+        use crate::audience::MAX_TARGET_AUDIENCES;
+        let ids = |description: &str| {
+            json!({
+                "type": ["array", "null"], "maxItems": MAX_TARGET_AUDIENCES, "uniqueItems": true,
+                "items": { "type": "string", "pattern": "^[0-9a-fA-F]{24}$" }, "description": description,
+            })
+        };
+        schema(json!({
+            "type": "object",
+            "description": "Who the event is shown to: players in any `include` audience (every player when it is \
+                            empty) and in no `exclude` audience. Each id names an existing audience.",
+            "properties": {
+                "include": ids("Shown to players in any of these (null or empty: every player)."),
+                "exclude": ids("Never shown to players in any of these; exclude wins over include."),
+                "sticky": {
+                    "type": ["boolean", "null"],
+                    "description": "Keep a player who was in when they first saw or claimed the event, until it ends.",
+                },
+            },
+            "additionalProperties": false,
+        }))
+    }
+}
+
+impl utoipa::ToSchema for AudienceTargetSpec {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("AudienceTarget")
+    }
+}
+
+/// A merge of player properties (`PATCH /api/v1/players/{userId}/properties`), documentation
+/// only.
+pub struct PropertyMerge;
+
+impl utoipa::PartialSchema for PropertyMerge {
+    fn schema() -> RefOr<Schema> {
+        let mut value = property_value();
+        value["type"] = json!(["string", "number", "boolean", "null"]);
+        schema(json!({
+            "type": "object",
+            "description": "Property names to values; `null` removes the property. A player has at most 64 properties \
+                            after the merge.",
+            "maxProperties": crate::audience::properties::MAX_PROPERTIES,
+            "propertyNames": property_name(),
+            "additionalProperties": value,
+            "example": { "country": "KR", "vipLevel": 3, "beta": true, "oldFlag": null },
+        }))
+    }
+}
+
+impl utoipa::ToSchema for PropertyMerge {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("PropertyMerge")
     }
 }
 

@@ -81,6 +81,7 @@ pub struct EventView {
     pub version: i64,
     /// Who the event is shown to; null for every player (and always null to players).
     #[serde(default)]
+    #[schema(value_type = Option<crate::schemas::AudienceTargetSpec>)]
     pub audience: Option<crate::audience::AudienceTarget>,
 }
 

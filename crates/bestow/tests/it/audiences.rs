@@ -612,7 +612,11 @@ async fn staff_tools(app: TestApp) {
     ] });
     let audience = rule_audience(&app, &operator, "Korea, not VIP", rule.clone()).await;
     let path = format!("/api/v1/audiences/{audience}/estimate");
-    assert_eq!(app.get(&path, Some(&operator)).await.status(), StatusCode::NOT_FOUND, "no estimate yet");
+    let before = app.get_json(&path, Some(&operator)).await;
+    assert_eq!(
+        (&before["status"], &before["scanned"], &before["jobId"]),
+        (&json!("NOT_STARTED"), &json!(0), &Value::Null)
+    );
     let job = start_estimate(&app, &operator, &audience).await;
     let estimate = finished_estimate(&app, &operator, &audience, &job).await;
     assert_eq!((&estimate["members"], &estimate["scanned"], &estimate["total"]), (&json!(1), &json!(3), &json!(3)));
@@ -696,7 +700,10 @@ async fn staff_tools(app: TestApp) {
     assert_eq!(refused(json!({ "name": "x", "kind": "LIST", "rule": korea() })).await, ["/rule"]);
     assert_eq!(refused(json!({ "name": "", "kind": "LIST" })).await, ["/name"]);
     let unknown = json!({ "type": "IN_AUDIENCE", "audienceId": UNKNOWN_EVENT });
-    assert_eq!(refused(json!({ "name": "x", "kind": "RULE", "rule": unknown })).await, ["/rule"]);
+    let response =
+        app.post("/api/v1/audiences", Some(&operator), &json!({ "name": "x", "kind": "RULE", "rule": unknown })).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT, "a rule names existing audiences");
+    assert_eq!(problem(response).await["code"], "AUDIENCE_REFERENCE_INVALID");
     let bad_rollout = json!({ "type": "ROLLOUT", "percent": 101, "salt": "s" });
     assert_eq!(refused(json!({ "name": "x", "kind": "RULE", "rule": bad_rollout })).await, ["/rule/percent"]);
     let response = app
@@ -711,8 +718,8 @@ async fn staff_tools(app: TestApp) {
     assert_eq!(pointers(&problem(response).await), ["/rule/min"]);
     let response =
         app.post("/api/v1/events", Some(&operator), &targeted("Nobody's", &[UNKNOWN_EVENT], &[], false)).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(pointers(&problem(response).await), ["/audience/include/0"]);
+    assert_eq!(response.status(), StatusCode::CONFLICT, "a target names existing audiences");
+    assert_eq!(problem(response).await["code"], "AUDIENCE_NOT_FOUND");
     assert_eq!(app.get("/api/v1/audiences/not-an-id", Some(&operator)).await.status(), StatusCode::NOT_FOUND);
 
     let property_refusal = |body: Value| {
@@ -729,9 +736,12 @@ async fn staff_tools(app: TestApp) {
     let too_many: serde_json::Map<String, Value> = (0..65).map(|i| (format!("p{i}"), json!(i))).collect();
     let refusal = property_refusal(Value::Object(too_many)).await;
     assert!(refusal.to_string().contains("64"), "{refusal}");
-    // 63 more on top of the 2 kr-1 has is one too many as well.
+    // 63 more on top of the 2 kr-1 has is one too many as well: a conflict with what is stored.
     let sixty_three: serde_json::Map<String, Value> = (0..63).map(|i| (format!("q{i}"), json!(i))).collect();
-    let refusal = property_refusal(Value::Object(sixty_three)).await;
+    let response = patch_properties(&app, &secret, "kr-1", &Value::Object(sixty_three)).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let refusal = problem(response).await;
+    assert_eq!(refusal["code"], "TOO_MANY_PROPERTIES");
     assert!(refusal.to_string().contains("64"), "{refusal}");
     assert_eq!(property_refusal(json!(["country"])).await["status"], 400);
     let read = app.get_json("/api/v1/players/kr-1/properties", Some(&operator)).await;

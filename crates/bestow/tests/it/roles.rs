@@ -200,6 +200,15 @@ async fn every_audience_and_player_property_route_against_every_role() {
             assert_eq!(status_of(&app, &method, &path, *token, &body).await, want, "{name} as {role}");
         }
     }
+    // The same CSV upload as plain bytes (what generated clients send); other types are 415.
+    let members = format!("/api/v1/audiences/{list_id}/members");
+    for (media_type, want) in [("application/octet-stream", 200), ("application/json", 415), ("text/plain", 415)] {
+        let upload = app.request(Method::PUT, &members, Some(&cast.admin)).header("content-type", media_type);
+        let response = upload.body("userId\nplayer-1\nplayer-2\n").send().await.unwrap();
+        assert_eq!(response.status().as_u16(), want, "{media_type}");
+    }
+    assert_eq!(app.get_json(&members, Some(&cast.admin)).await["total"], 2);
+
     // A player reads what the game set for them, never what the platform computes of them.
     let own = app.get_json("/api/v1/me/properties", Some(&cast.user)).await;
     assert_eq!(own, json!({ "userId": player, "properties": { "country": "KR" } }));

@@ -92,6 +92,7 @@ fn size(audience: &AudienceView) -> String {
             EstimateStatus::Done => format!("≈ {} of {} players", estimate.members, estimate.total),
             EstimateStatus::Running => format!("estimating: {} of {} scanned", estimate.scanned, estimate.total),
             EstimateStatus::Failed => "estimate failed".to_owned(),
+            EstimateStatus::NotStarted => "not estimated".to_owned(),
         },
     }
 }
@@ -511,7 +512,7 @@ async fn start_estimate(staff: Staff, Path(id): Path<String>, Checked(_): Checke
 /// Only the estimate's figures, for the page's refresh while the job runs.
 async fn estimate_live(staff: Staff, Path(id): Path<String>) -> Response {
     match staff.read(api::audience_estimate(&id)).await {
-        Ok(estimate) => estimate_figures(Some(&estimate)).into_response(),
+        Ok(progress) => estimate_figures(progress.run().as_ref()).into_response(),
         Err(failure) if failure.status == StatusCode::NOT_FOUND => estimate_figures(None).into_response(),
         Err(failure) => (failure.status, layout::failure(&failure)).into_response(),
     }

@@ -73,6 +73,8 @@ impl std::str::FromStr for AudienceKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EstimateStatus {
+    /// No estimate was started yet (only ever read, never stored).
+    NotStarted,
     Running,
     Done,
     Failed,
@@ -136,16 +138,14 @@ pub struct Audience {
 /// Who an event is shown to (`events.audience`): players in any `include` audience (everyone
 /// when `include` is empty) and in no `exclude` audience. With `sticky`, a player who was in
 /// when they first saw or claimed the event stays in until it ends.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AudienceTarget {
     /// Shown to players in any of these (everyone when empty).
     #[serde(default)]
-    #[schema(value_type = Vec<String>, max_items = 10)]
     pub include: Vec<AudienceId>,
     /// Never shown to players in any of these; exclude wins over include.
     #[serde(default)]
-    #[schema(value_type = Vec<String>, max_items = 10)]
     pub exclude: Vec<AudienceId>,
     /// Keep a player who was in when they first saw or claimed the event, until it ends.
     #[serde(default)]
@@ -187,7 +187,7 @@ impl AudienceTarget {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AudienceInput {
     /// 1 to 200 characters.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
     /// Up to 2,000 characters.
     #[serde(default)]
@@ -196,7 +196,7 @@ pub struct AudienceInput {
     pub kind: AudienceKind,
     /// Required for a RULE audience, absent for a LIST one.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::schemas::AudienceRuleTree>)]
     pub rule: Option<Value>,
 }
 
@@ -244,12 +244,12 @@ impl AudienceInput {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AudiencePatch {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: Option<String>,
     #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// A RULE audience's new tree.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::schemas::AudienceRuleTree>)]
     pub rule: Option<Value>,
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{Audience, AudienceEstimate, AudienceKind, RuleVerdict};
+use super::{Audience, AudienceEstimate, AudienceKind, EstimateStatus, RuleVerdict};
 
 /// An audience as staff read it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -19,7 +19,7 @@ pub struct AudienceView {
     pub description: String,
     pub kind: AudienceKind,
     /// A RULE audience's tree (see the audience rule types in the API guide); null for LIST.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::schemas::AudienceRuleTree>)]
     pub rule: Option<Value>,
     /// Members of a LIST audience; 0 for RULE.
     pub member_count: u64,
@@ -87,4 +87,67 @@ pub struct MemberCount {
 pub struct EstimateJob {
     /// Names this run in `GET .../estimate`.
     pub job_id: String,
+}
+
+/// How far an audience's latest size estimate got (`GET .../estimate`): `NOT_STARTED`, with
+/// nothing counted, before any run.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EstimateProgress {
+    pub status: EstimateStatus,
+    /// Members found among the players scanned so far (exact for a LIST audience).
+    pub members: u64,
+    /// Players judged so far.
+    pub scanned: u64,
+    /// Players to judge: the known players when the run started.
+    pub total: u64,
+    /// The run; null before any.
+    pub job_id: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why the run failed; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl EstimateProgress {
+    /// The progress of `run`, the audience's latest estimate (`None`: never started).
+    pub fn of(run: Option<&AudienceEstimate>) -> Self {
+        match run {
+            None => Self {
+                status: EstimateStatus::NotStarted,
+                members: 0,
+                scanned: 0,
+                total: 0,
+                job_id: None,
+                started_at: None,
+                finished_at: None,
+                error: None,
+            },
+            Some(run) => Self {
+                status: run.status,
+                members: run.members,
+                scanned: run.scanned,
+                total: run.total,
+                job_id: Some(run.job_id.clone()),
+                started_at: Some(run.started_at),
+                finished_at: run.finished_at,
+                error: run.error.clone(),
+            },
+        }
+    }
+
+    /// The run this progress is of; `None` before any.
+    pub fn run(&self) -> Option<AudienceEstimate> {
+        Some(AudienceEstimate {
+            job_id: self.job_id.clone()?,
+            status: self.status,
+            members: self.members,
+            scanned: self.scanned,
+            total: self.total,
+            started_at: self.started_at?,
+            finished_at: self.finished_at,
+            error: self.error.clone(),
+        })
+    }
 }

@@ -45,6 +45,16 @@ pub enum AudienceError {
     /// Events or audiences still name it.
     #[error("the audience is in use by {} event(s) and {} audience(s)", .0.events.len(), .0.audiences.len())]
     InUse(AudienceUsers),
+    /// Only a RULE audience has a rule.
+    #[error("a LIST audience has no rule; upload its members")]
+    NotARule,
+    /// A rule's `IN_AUDIENCE` names an audience that does not exist, or leads back to the
+    /// audience itself.
+    #[error("{0}")]
+    Reference(String),
+    /// A merge would leave a player more properties than allowed.
+    #[error("{0}")]
+    TooManyProperties(String),
     /// Members are uploaded and added to LIST audiences only.
     #[error("only a LIST audience has members to upload, add or remove")]
     NotAList,
@@ -140,6 +150,9 @@ impl AudienceService {
         let current = self.get(id).await?;
         if if_match.is_some_and(|version| version != current.version) {
             return Err(AudienceError::Stale);
+        }
+        if patch.rule.is_some() && current.kind == AudienceKind::List {
+            return Err(AudienceError::NotARule);
         }
         let next = patch.apply(&current, self.clock.now()).map_err(AudienceError::Invalid)?;
         self.check_references(&next).await?;
@@ -242,14 +255,13 @@ impl AudienceService {
             return Ok(());
         }
         let reachable = self.facts.audiences_named(&audience.references).await?;
-        let mut errors = Vec::new();
-        for missing in audience.references.iter().filter(|id| !reachable.contains_key(*id)) {
-            errors.push(FieldError::new("/rule", "invalid", format!("IN_AUDIENCE names no audience: {missing}")));
+        if let Some(missing) = audience.references.iter().find(|id| !reachable.contains_key(*id)) {
+            return Err(AudienceError::Reference(format!("IN_AUDIENCE names no audience with id {missing}")));
         }
         if reachable.contains_key(&audience.id) {
-            errors.push(FieldError::new("/rule", "invalid", "IN_AUDIENCE leads back to this audience (a cycle)"));
+            return Err(AudienceError::Reference("IN_AUDIENCE leads back to this audience (a cycle)".into()));
         }
-        if errors.is_empty() { Ok(()) } else { Err(AudienceError::Invalid(errors)) }
+        Ok(())
     }
 }
 

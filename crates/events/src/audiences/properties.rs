@@ -64,7 +64,10 @@ impl PlayerPropertyService {
                 .player_properties(user_id)
                 .await?
                 .unwrap_or_else(|| PlayerProperties::empty(user_id.clone(), now));
-            let next = patch.apply(&current, now).map_err(AudienceError::Invalid)?;
+            // The patch itself was checked; what it would leave depends on what is stored.
+            let next = patch.apply(&current, now).map_err(|errors| {
+                AudienceError::TooManyProperties(errors.first().map(|e| e.message.clone()).unwrap_or_default())
+            })?;
             let before: serde_json::Map<String, Value> = patch
                 .0
                 .keys()

@@ -77,6 +77,9 @@ pub enum CatalogError {
     /// A reward removal the event's state does not allow.
     #[error("{0}")]
     RewardsLocked(RewardRefusal),
+    /// The event's `audience` names an audience that does not exist.
+    #[error("`audience` names no audience with id {0}")]
+    UnknownAudience(String),
     /// The facts an audience is judged on could not be read.
     #[error(transparent)]
     Audience(#[from] GatherError),
@@ -358,19 +361,10 @@ impl EventCatalog {
     async fn check_audiences(&self, event: &Event) -> Result<(), CatalogError> {
         let (Some(gate), Some(target)) = (&self.gate, &event.audience) else { return Ok(()) };
         let missing = gate.missing(&target.audience_ids()).await?;
-        let errors: Vec<FieldError> = [("include", &target.include), ("exclude", &target.exclude)]
-            .into_iter()
-            .flat_map(|(member, ids)| {
-                ids.iter().enumerate().filter(|(_, id)| missing.contains(id)).map(move |(index, id)| {
-                    FieldError::new(
-                        format!("/audience/{member}/{index}"),
-                        "invalid",
-                        format!("no audience has id {id}"),
-                    )
-                })
-            })
-            .collect();
-        if errors.is_empty() { Ok(()) } else { Err(CatalogError::Invalid(errors)) }
+        match missing.first() {
+            None => Ok(()),
+            Some(id) => Err(CatalogError::UnknownAudience(id.to_string())),
+        }
     }
 
     /// The event `id` names; text that is no event id names none.

@@ -21,8 +21,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{EventsState, etag, if_match};
+use crate::audiences::AudienceError;
+use crate::domain::audience::view::EstimateProgress;
 use crate::domain::audience::view::{AudienceMember, AudienceView, EstimateJob, MemberCount, MembershipCheck};
-use crate::domain::audience::{Audience, AudienceEstimate, AudienceInput, AudiencePatch};
+use crate::domain::audience::{Audience, AudienceInput, AudiencePatch};
 
 pub(super) fn router() -> OpenApiRouter<EventsState> {
     OpenApiRouter::new()
@@ -33,6 +35,15 @@ pub(super) fn router() -> OpenApiRouter<EventsState> {
         .routes(routes!(add_member, remove_member))
         .routes(routes!(start_estimate, estimate))
         .routes(routes!(check_member))
+}
+
+/// A read of members: a RULE audience has no member list to read (404), where a change of
+/// members is a conflict with its kind (409).
+fn no_member_list(error: AudienceError) -> ApiError {
+    match error {
+        AudienceError::NotAList => ApiError::not_found("AUDIENCE_NOT_A_LIST", "a RULE audience has no member list"),
+        other => other.into(),
+    }
 }
 
 /// The audience with its `ETag`.
@@ -56,6 +67,7 @@ fn player(user_id: &str) -> Result<UserId, ApiError> {
         (status = 201, body = AudienceView),
         (status = 400, description = "A bad field or rule node, each named by its pointer", body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, description = "`IN_AUDIENCE` names no audience", body = Problem),
     ))]
 async fn create_audience(
     caller: Authorized<require::ManageAudiences>,
@@ -105,7 +117,7 @@ async fn get_audience(
     responses(
         (status = 200, body = AudienceView), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, description = "Changed meanwhile", body = Problem),
+        (status = 409, description = "Changed meanwhile, a rule for a LIST audience, or an `IN_AUDIENCE` naming no audience or leading back to this one", body = Problem),
         (status = 412, description = "`If-Match` is stale", body = Problem),
     ))]
 async fn patch_audience(
@@ -147,7 +159,8 @@ async fn delete_audience(
 /// leaves the members as they were. Read as it arrives, never held whole.
 #[utoipa::path(put, path = "/api/v1/audiences/{audienceId}/members", tag = "audiences",
     params(("audienceId" = String, Path)),
-    request_body(content = String, content_type = "text/csv", description = "One user id a line",
+    request_body(content = String, content_type = "application/octet-stream",
+        description = "CSV text, one user id a line; sent as `application/octet-stream` or `text/csv`",
         example = "userId\nplayer-1\nplayer-2\n"),
     security(("bearer" = [])),
     responses(
@@ -155,7 +168,7 @@ async fn delete_audience(
         (status = 400, description = "A bad line (`line:N`), too many lines, or an unreadable body", body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, description = "Not a LIST audience, or changed meanwhile", body = Problem),
-        (status = 415, description = "Not `text/csv`", body = Problem),
+        (status = 415, description = "Neither `application/octet-stream` nor `text/csv`", body = Problem),
     ))]
 async fn replace_members(
     caller: Authorized<require::ManageAudiences>,
@@ -165,11 +178,7 @@ async fn replace_members(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<MemberCount>, ApiError> {
-    let csv = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("text/csv"));
-    if !csv {
+    if !bestow_core::http::is_bulk(&headers) {
         return Err(ApiError::UnsupportedMediaType);
     }
     let actor = AuditActor::user(&caller.principal, request_id);
@@ -182,8 +191,8 @@ async fn replace_members(
     params(("audienceId" = String, Path), PageParams), security(("bearer" = [])),
     responses(
         (status = 200, body = Page<AudienceMember>), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, description = "Not a LIST audience", body = Problem),
+        (status = 403, body = Problem),
+        (status = 404, description = "No such audience, or a RULE audience (no member list)", body = Problem),
     ))]
 async fn list_members(
     _caller: Authorized<require::ReadAudiences>,
@@ -191,7 +200,7 @@ async fn list_members(
     Path(audience_id): Path<String>,
     ValidPage(page): ValidPage,
 ) -> Result<Json<Page<AudienceMember>>, ApiError> {
-    let members = state.audiences.members(&audience_id, page).await?;
+    let members = state.audiences.members(&audience_id, page).await.map_err(no_member_list)?;
     Ok(Json(members.map(|user_id| AudienceMember { user_id: user_id.to_string() })))
 }
 
@@ -201,15 +210,15 @@ async fn list_members(
     params(("audienceId" = String, Path)), security(("bearer" = [])),
     responses(
         (status = 200, description = "One user id a line", content_type = "text/csv", body = String),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, description = "Not a LIST audience", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "No such audience, or a RULE audience (no member list)", body = Problem),
     ))]
 async fn export_members(
     _caller: Authorized<require::ReadAudiences>,
     State(state): State<EventsState>,
     Path(audience_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let lines = state.audiences.export_members(&audience_id).await?;
+    let lines = state.audiences.export_members(&audience_id).await.map_err(no_member_list)?;
     let disposition = HeaderValue::from_static("attachment; filename=\"audience-members.csv\"");
     Ok((
         [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_CSV)), (header::CONTENT_DISPOSITION, disposition)],
@@ -277,23 +286,20 @@ async fn start_estimate(
 }
 
 /// The latest estimate of an audience's size and how far it got (OPERATOR, AUDITOR, ADMIN);
-/// 404 before any was started.
+/// `NOT_STARTED`, with nothing counted, before any run.
 #[utoipa::path(get, path = "/api/v1/audiences/{audienceId}/estimate", tag = "audiences",
     params(("audienceId" = String, Path)), security(("bearer" = [])),
     responses(
-        (status = 200, body = AudienceEstimate), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 200, body = EstimateProgress), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem),
     ))]
 async fn estimate(
     _caller: Authorized<require::ReadAudiences>,
     State(state): State<EventsState>,
     Path(audience_id): Path<String>,
-) -> Result<Json<AudienceEstimate>, ApiError> {
+) -> Result<Json<EstimateProgress>, ApiError> {
     let audience = state.audiences.get(&audience_id).await?;
-    audience
-        .estimate
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("ESTIMATE_NOT_FOUND", "no estimate of this audience was started"))
+    Ok(Json(EstimateProgress::of(audience.estimate.as_ref())))
 }
 
 /// Whose membership to check.

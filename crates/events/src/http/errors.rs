@@ -38,6 +38,7 @@ impl From<CatalogError> for ApiError {
             CatalogError::Reward(RewardRefusal::StockCeiling) => ApiError::conflict("STOCK_CEILING", detail),
             CatalogError::Reward(_) => ApiError::conflict("REWARD_NOT_EDITABLE", detail),
             CatalogError::RewardsLocked(_) => ApiError::conflict("REWARDS_LOCKED", detail),
+            CatalogError::UnknownAudience(_) => ApiError::conflict("AUDIENCE_NOT_FOUND", detail),
             CatalogError::Audience(facts) => facts.into(),
             CatalogError::Store(store) => store.into(),
         }
@@ -112,6 +113,9 @@ impl From<AudienceError> for ApiError {
             AudienceError::ChangedMeanwhile => ApiError::conflict("CONCURRENT_UPDATE", detail),
             AudienceError::InUse(_) => ApiError::conflict("AUDIENCE_IN_USE", detail),
             AudienceError::NotAList => ApiError::conflict("AUDIENCE_NOT_A_LIST", detail),
+            AudienceError::NotARule => ApiError::conflict("AUDIENCE_NOT_A_RULE", detail),
+            AudienceError::Reference(_) => ApiError::conflict("AUDIENCE_REFERENCE_INVALID", detail),
+            AudienceError::TooManyProperties(_) => ApiError::conflict("TOO_MANY_PROPERTIES", detail),
             AudienceError::Upload(UploadError::BadLine { line, message }) => {
                 ApiError::Validation(vec![bestow_core::FieldViolation::new(
                     format!("line:{line}"),

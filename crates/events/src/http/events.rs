@@ -45,6 +45,7 @@ fn with_etag(status: StatusCode, event: &Event, audience: Audience) -> Response 
         (status = 201, description = "Created as DRAFT", body = EventView),
         (status = 400, description = "Invalid field; `errors` points at each", body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, description = "`audience` names an audience that does not exist", body = Problem),
     ))]
 async fn create_event(
     caller: Authorized<require::ManageEvents>,
@@ -132,7 +133,7 @@ async fn get_event(
     responses(
         (status = 200, body = EventView), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, description = "The lifecycle forbids the change", body = Problem),
+        (status = 409, description = "The lifecycle forbids the change, or `audience` names an audience that does not exist", body = Problem),
         (status = 412, description = "`If-Match` is stale", body = Problem),
     ))]
 async fn patch_event(

@@ -73,14 +73,13 @@ async fn player_properties(
 /// most 64 properties. Audited as the change, by the key or person that made it.
 #[utoipa::path(patch, path = "/api/v1/players/{userId}/properties", tag = "audiences",
     params(("userId" = String, Path, min_length = 1, max_length = 128)),
-    request_body(content = Object, description = "Property names to values; `null` removes",
-        example = json!({"country": "KR", "vipLevel": 3, "beta": true, "oldFlag": null})),
+    request_body = crate::domain::schemas::PropertyMerge,
     security(("apiKey" = []), ("bearer" = [])),
     responses(
         (status = 200, body = PlayerPropertiesView),
         (status = 400, description = "A bad name or value, or more than 64 properties", body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, description = "Concurrent merges kept winning; send it again", body = Problem),
+        (status = 409, description = "The merge would leave more than 64 properties, or concurrent merges kept winning", body = Problem),
     ))]
 async fn merge_player_properties(
     writer: Writer<Players>,
